@@ -1,0 +1,71 @@
+/**
+ * Addresses as the stack carries them: an IPv4 address is an unsigned 32-bit
+ * number (network order value, `>>> 0`), a MAC address is a 6-byte Uint8Array.
+ * Parsing user text returns undefined on bad input; it never throws.
+ */
+export type Ipv4Address = number;
+export type MacAddress = Uint8Array;
+
+export const IPV4_BROADCAST: Ipv4Address = 0xffffffff;
+export const IPV4_UNSPECIFIED: Ipv4Address = 0;
+export const MAC_BROADCAST: MacAddress = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+export const MAC_ZERO: MacAddress = new Uint8Array(6);
+
+export function parseIpv4(text: string): Ipv4Address | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let value = 0;
+  for (const part of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
+    const octet = Number(part);
+    if (octet > 255) return undefined;
+    value = value * 256 + octet;
+  }
+  return value >>> 0;
+}
+
+export function formatIpv4(address: Ipv4Address): string {
+  return `${address >>> 24}.${(address >>> 16) & 0xff}.${(address >>> 8) & 0xff}.${address & 0xff}`;
+}
+
+/** `198.18.0.2/24` → address and prefix length. */
+export function parseCidr(text: string): { address: Ipv4Address; prefixLength: number } | undefined {
+  const match = /^([0-9.]+)\/([0-9]{1,2})$/.exec(text);
+  if (!match) return undefined;
+  const address = parseIpv4(match[1] ?? '');
+  const prefixLength = Number(match[2]);
+  if (address === undefined || prefixLength > 32) return undefined;
+  return { address, prefixLength };
+}
+
+export function prefixMask(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+}
+
+export function sameSubnet(a: Ipv4Address, b: Ipv4Address, prefixLength: number): boolean {
+  const mask = prefixMask(prefixLength);
+  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
+}
+
+export function parseMac(text: string): MacAddress | undefined {
+  const match = /^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$/.exec(text);
+  if (!match) return undefined;
+  return Uint8Array.from(text.split(/[:-]/), (octet) => parseInt(octet, 16));
+}
+
+export function formatMac(mac: MacAddress): string {
+  return Array.from(mac.subarray(0, 6), (octet) => octet.toString(16).padStart(2, '0')).join(':');
+}
+
+export function macEquals(a: MacAddress, b: MacAddress): boolean {
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4] && a[5] === b[5];
+}
+
+export function isBroadcastMac(mac: MacAddress): boolean {
+  return macEquals(mac, MAC_BROADCAST);
+}
+
+/** Group (multicast or broadcast) addresses have the low bit of the first octet set. */
+export function isMulticastMac(mac: MacAddress): boolean {
+  return ((mac[0] ?? 0) & 1) === 1;
+}
