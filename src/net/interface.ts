@@ -1,0 +1,544 @@
+/**
+ * The interface layer: one Ethernet interface with one IPv4 address. It owns a
+ * FrameDevice and does Ethernet dispatch, ARP (RFC 826, conflict detection per
+ * RFC 5227 §2.4), IPv4 input validation and dispatch (RFC 791, RFC 1122 §3.2.1),
+ * next-hop choice (route.ts) and ICMP echo (icmp-echo.ts).
+ *
+ * Call order (the owner: src/stack.ts, driven by firmware/loop.ts or a test):
+ *   construct → registerProtocol(...) → announce() → then, in any order:
+ *   receiveFrame(frame) for each frame from the link, sendIpv4(...) from transports,
+ *   poll(now) whenever pollAt() is due, setCarrier(up) on carrier changes.
+ *
+ * Receive accounting. `ethernet.rx.frames` counts every frame handed to receiveFrame,
+ * and every such frame ends in exactly one outcome counter, structurally: the receive
+ * path returns the outcome's name and receiveFrame increments it once. Outcomes are
+ *   delivered: `ethernet.rx.delivered.arp` (an ARP packet answered, learned from or
+ *              merged into the cache), `ipv4.rx.delivered.<protocol>` (handed to a
+ *              registered handler: `tcp`, `udp`, or the number), `icmp.rx.echo-request`,
+ *              `icmp.rx.echo-reply`;
+ *   dropped:   one `<layer>.drop.<reason>` counter for layers ethernet, arp, ipv4, icmp,
+ *              or `stack.drop.internal-error` (an exception: a bug, reported as an
+ *              `internal_error` event, never thrown out of receiveFrame).
+ * So `ethernet.rx.frames == delivered + dropped`; `receiveAccounting(counters)` adds it up.
+ * `ipv4.rx.delivered.tcp` counts handoffs to TCP: the TCP module counts its own parse
+ * drops (`tcp.drop.*`) after that. The transmit path has drop counters of its own,
+ * listed in TRANSMIT_DROP_COUNTERS, which are not receive outcomes.
+ *
+ * Send path (`sendIpv4`): one frame buffer of 14 + 20 + payloadLength is allocated, the
+ * IPv4 header written, the caller's `fill` writes the payload in place, then the
+ * Ethernet header is written once the next hop's MAC is known: at once for broadcast,
+ * multicast and cached neighbors, or later from the neighbor cache's queue.
+ *
+ * Nothing here reads the OS clock: time comes from the injected Clock (receiveFrame
+ * and sendIpv4 have no `now` parameter) and from poll(now).
+ */
+import type { EventSink } from '../events.ts';
+import type { Counters } from '../stats.ts';
+import type { Clock, Instant, Pollable } from '../time.ts';
+import { formatIpv4, formatMac, isMulticastMac, MAC_BROADCAST, MAC_ZERO, macEquals, sameSubnet } from './address.ts';
+import type { Ipv4Address, MacAddress } from './address.ts';
+import type { FrameDevice } from './device.ts';
+import { IcmpEcho } from './icmp-echo.ts';
+import type { EchoReplyHandler } from './icmp-echo.ts';
+import { NeighborCache, NeighborDrop } from './neighbor.ts';
+import type { NeighborEntry } from './neighbor.ts';
+import { classifyAddress, isBroadcastKind, multicastMac, nextHopAddress } from './route.ts';
+import type { RouteConfig } from './route.ts';
+import { ARP_PACKET_LENGTH, ArpOperation, emitArp, parseArp } from '../wire/arp.ts';
+import type { ArpRepr } from '../wire/arp.ts';
+import { emitEthernetHeader, ETHERNET_HEADER_LENGTH, EtherType, parseEthernet } from '../wire/ethernet.ts';
+import { emitIpv4Header, IpProtocol, IPV4_HEADER_LENGTH, isFragment, parseIpv4 } from '../wire/ipv4.ts';
+import type { Ipv4Header } from '../wire/ipv4.ts';
+
+export type { NeighborEntry, NeighborState } from './neighbor.ts';
+export type { EchoReplyHandler } from './icmp-echo.ts';
+
+export interface InterfaceConfig {
+  mac: MacAddress;
+  address: Ipv4Address;
+  prefixLength: number;
+  gateway?: Ipv4Address | undefined;
+  /** IP MTU: the largest IPv4 packet sent (RFC 791 minimum 68). */
+  mtu: number;
+  arp?:
+    | {
+        /** Cache entry lifetime after the last confirmation (default 60 000 ms). */
+        reachableMs?: number | undefined;
+        /** Spacing of ARP requests for one neighbor (default 1000 ms). */
+        requestIntervalMs?: number | undefined;
+        /** Requests after the first before giving up (default 3). */
+        requestRetries?: number | undefined;
+        /** Frames kept per unresolved neighbor (default 16). */
+        pendingPerNeighbor?: number | undefined;
+        /** Frames kept over all unresolved neighbors (default 256). */
+        pendingTotal?: number | undefined;
+        /** Cache entries (default 512). */
+        maxEntries?: number | undefined;
+      }
+    | undefined;
+  /** TTL of the packets we originate (default 64, RFC 1700 / Linux ip_default_ttl). */
+  ttl?: number | undefined;
+}
+
+export type SendResult = 'sent' | 'queued' | 'no-route' | 'dropped';
+
+export interface ProtocolHandler {
+  /** `payload` is a view into the received frame, valid only during the call. */
+  input(source: Ipv4Address, destination: Ipv4Address, payload: Uint8Array, now: Instant): void;
+}
+
+export interface InterfaceDependencies {
+  clock: Clock;
+  counters: Counters;
+  events: EventSink;
+}
+
+/** Drop counters of the transmit path (packets we built that never reached the wire). */
+export const TRANSMIT_DROP_COUNTERS: readonly string[] = Object.freeze([
+  'ipv4.drop.too-big',
+  'ipv4.drop.no-route',
+  'ipv4.drop.loopback',
+  ...Object.values(NeighborDrop),
+]);
+
+/** Receive delivery counters are these, plus every `ipv4.rx.delivered.*`. */
+const DELIVERED_COUNTERS = ['ethernet.rx.delivered.arp', 'icmp.rx.echo-request', 'icmp.rx.echo-reply'] as const;
+const RECEIVE_DROP_PREFIXES = ['ethernet.drop.', 'arp.drop.', 'ipv4.drop.', 'icmp.drop.', 'stack.drop.'] as const;
+
+/**
+ * Adds up the receive outcomes recorded in `counters`: for an interface that has been
+ * the only one counting there, `frames === delivered + dropped` always holds.
+ */
+export function receiveAccounting(counters: Counters): { frames: number; delivered: number; dropped: number } {
+  let delivered = counters.sum('ipv4.rx.delivered.');
+  for (const name of DELIVERED_COUNTERS) delivered += counters.get(name);
+  let dropped = 0;
+  for (const prefix of RECEIVE_DROP_PREFIXES) dropped += counters.sum(prefix);
+  for (const name of TRANSMIT_DROP_COUNTERS) dropped -= counters.get(name);
+  return { frames: counters.get('ethernet.rx.frames'), delivered, dropped };
+}
+
+type Layer = 'ethernet' | 'arp' | 'ipv4' | 'icmp';
+/** The name of the one counter a received frame ends in. */
+type ReceiveOutcome = `${Layer}.rx.${string}` | `${Layer}.drop.${string}` | 'stack.drop.internal-error';
+
+/** RFC 5227 §2.3: ANNOUNCE_NUM announcements, ANNOUNCE_INTERVAL apart. */
+const ANNOUNCE_COUNT = 2;
+const ANNOUNCE_INTERVAL_MS = 2000;
+/** RFC 5227 §1.1: DEFEND_INTERVAL, the least time between two defences of our address. */
+const DEFEND_INTERVAL_MS = 10_000;
+/** Internal-error events are rate limited so a bug hit by every frame cannot flood the log. */
+const INTERNAL_ERROR_EVENT_INTERVAL_MS = 1000;
+/** RFC 1112 §6.1: multicast goes no further than the local network unless asked otherwise. */
+const MULTICAST_TTL = 1;
+/** RFC 791: every host must accept 68-byte datagrams; the IPv4 total length caps the rest. */
+const MINIMUM_MTU = 68;
+const MAXIMUM_MTU = 0xffff;
+/** SPEC §6 fault code for an ARP address conflict. */
+const FAULT_ADDRESS_CONFLICT = 2;
+
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = { [IpProtocol.TCP]: 'tcp', [IpProtocol.UDP]: 'udp' };
+
+export class NetworkInterface implements Pollable {
+  readonly config: Readonly<InterfaceConfig>;
+  private readonly clock: Clock;
+  private readonly counters: Counters;
+  private readonly events: EventSink;
+  private readonly route: RouteConfig;
+  private readonly mac: MacAddress;
+  /** The effective IP MTU: the configured one, never more than the device carries. */
+  private readonly mtu: number;
+  private readonly ttl: number;
+  private readonly neighborCache: NeighborCache;
+  private readonly echo: IcmpEcho;
+  /** Handlers by IP protocol number (ICMP is ours), with their delivery counter's name. */
+  private readonly protocols = new Map<number, { handler: ProtocolHandler; delivered: ReceiveOutcome }>();
+  /** RFC 6864 §4.1: for atomic (DF, unfragmented) datagrams any value is fine; a counter is cheap. */
+  private identification = 0;
+  /** Reused for every packet sent: emitIpv4Header reads it and keeps nothing. */
+  private readonly header: Ipv4Header;
+  private announcementsLeft = 0;
+  private nextAnnouncementAt: Instant | undefined;
+  private lastDefenceAt: Instant | undefined;
+  private lastInternalErrorEventAt: Instant | undefined;
+  private suppressedInternalErrors = 0;
+
+  constructor(
+    private readonly device: FrameDevice,
+    config: InterfaceConfig,
+    deps: InterfaceDependencies,
+  ) {
+    validateConfig(config);
+    this.config = Object.freeze({ ...config, mac: Uint8Array.from(config.mac) });
+    this.clock = deps.clock;
+    this.counters = deps.counters;
+    this.events = deps.events;
+    this.mac = this.config.mac;
+    this.route = {
+      address: config.address >>> 0,
+      prefixLength: config.prefixLength,
+      gateway: config.gateway === undefined ? undefined : config.gateway >>> 0,
+    };
+    this.mtu = Math.min(config.mtu, device.mtu);
+    this.ttl = config.ttl ?? 64;
+    this.header = { source: this.route.address, destination: 0, protocol: 0, ttl: this.ttl, identification: 0, dontFragment: true };
+    this.neighborCache = new NeighborCache(
+      config.arp ?? {},
+      {
+        sendRequest: (address, unicastTo) => this.sendArpRequest(address, unicastTo),
+        transmit: (frame, mac) => this.transmitFrame(frame, mac, EtherType.IPV4),
+      },
+      this.counters,
+    );
+    this.echo = new IcmpEcho(this, this.counters);
+  }
+
+  // ---------------------------------------------------------------- receive
+
+  /** Never throws: every frame ends delivered or in exactly one drop counter. */
+  receiveFrame(frame: Uint8Array): void {
+    this.counters.increment('ethernet.rx.frames');
+    let outcome: ReceiveOutcome;
+    try {
+      outcome = this.receive(frame, this.clock.now());
+    } catch (error) {
+      outcome = 'stack.drop.internal-error';
+      this.reportInternalError(error);
+    }
+    this.counters.increment(outcome);
+  }
+
+  registerProtocol(protocol: number, handler: ProtocolHandler): void {
+    if (!Number.isInteger(protocol) || protocol < 0 || protocol > 255) {
+      throw new RangeError(`IP protocol must be an integer in 0..255, got ${protocol}`);
+    }
+    if (protocol === IpProtocol.ICMP) throw new RangeError('ICMP is handled by the interface itself');
+    if (this.protocols.has(protocol)) throw new RangeError(`IP protocol ${protocol} already has a handler`);
+    this.protocols.set(protocol, {
+      handler,
+      delivered: `ipv4.rx.delivered.${PROTOCOL_NAMES[protocol] ?? String(protocol)}`,
+    });
+  }
+
+  private receive(frame: Uint8Array, now: Instant): ReceiveOutcome {
+    const parsed = parseEthernet(frame);
+    if (!parsed.ok) return `ethernet.drop.${parsed.error}`;
+    const ethernet = parsed.value;
+    // A packet socket hands us our own transmissions too.
+    if (macEquals(ethernet.source, this.mac)) return 'ethernet.drop.own-frame';
+    // IEEE 802.3: a group address is never a valid source.
+    if (isMulticastMac(ethernet.source)) return 'ethernet.drop.bad-source';
+    const linkGroup = isMulticastMac(ethernet.destination);
+    if (!linkGroup && !macEquals(ethernet.destination, this.mac)) return 'ethernet.drop.not-for-us';
+    switch (ethernet.etherType) {
+      case EtherType.ARP:
+        return this.receiveArp(ethernet.payload, now);
+      case EtherType.IPV4:
+        return this.receiveIpv4(ethernet.payload, linkGroup, now);
+      case EtherType.IPV6:
+        return 'ethernet.drop.ipv6';
+      default:
+        return 'ethernet.drop.unknown-type';
+    }
+  }
+
+  /** RFC 826 "Packet Reception", with RFC 5227 §2.4 conflict detection in front. */
+  private receiveArp(payload: Uint8Array, now: Instant): ReceiveOutcome {
+    const parsed = parseArp(payload);
+    if (!parsed.ok) return `arp.drop.${parsed.error}`;
+    const arp = parsed.value;
+    if (arp.operation !== ArpOperation.REQUEST && arp.operation !== ArpOperation.REPLY) {
+      return 'arp.drop.bad-operation';
+    }
+    const senderMac = arp.senderHardwareAddr;
+    // A group or zero sender would poison the cache (frames to it would flood or vanish),
+    // and our own MAC with another address is someone impersonating us.
+    if (isMulticastMac(senderMac) || macEquals(senderMac, MAC_ZERO) || macEquals(senderMac, this.mac)) {
+      return 'arp.drop.bad-sender';
+    }
+    const sender = arp.senderProtocolAddr;
+    if (sender === this.route.address) {
+      // RFC 5227 §2.4: any ARP packet, request or reply, whose sender IP is ours but whose
+      // sender MAC is not is a conflict, whatever its target.
+      this.addressConflict(senderMac, now);
+      return 'ethernet.rx.delivered.arp';
+    }
+    const forUs = arp.targetProtocolAddr === this.route.address;
+    // Only plain on-link hosts are worth a cache entry: next hops are always on-link, and
+    // 0.0.0.0 is an RFC 5227 probe's sender, not a host.
+    const learnable = classifyAddress(sender, this.route) === 'unicast' && this.isOnLink(sender);
+    // RFC 826: merge into an existing entry whatever the target; add one only when for us.
+    const merged = learnable && this.neighborCache.update(sender, senderMac, now, forUs);
+    if (!forUs) return merged ? 'ethernet.rx.delivered.arp' : 'arp.drop.not-for-us';
+    if (arp.operation === ArpOperation.REQUEST) this.sendArpReply(arp);
+    return 'ethernet.rx.delivered.arp';
+  }
+
+  private receiveIpv4(payload: Uint8Array, linkGroup: boolean, now: Instant): ReceiveOutcome {
+    const parsed = parseIpv4(payload);
+    if (!parsed.ok) return `ipv4.drop.${parsed.error}`;
+    const packet = parsed.value;
+    const destinationKind = classifyAddress(packet.destination, this.route);
+    const broadcast = isBroadcastKind(destinationKind);
+    // No multicast groups are joined, so multicast is not for us either.
+    if (destinationKind !== 'local' && !broadcast) return 'ipv4.drop.not-for-us';
+    // RFC 1122 §3.3.6: a datagram that came as a link-layer broadcast but is addressed to
+    // one host SHOULD be discarded.
+    if (linkGroup && !broadcast) return 'ipv4.drop.link-broadcast';
+    // RFC 1122 §3.2.1.3: broadcast, multicast, "this network" and loopback sources are
+    // invalid; our own address as source is a spoof or a conflict.
+    if (classifyAddress(packet.source, this.route) !== 'unicast') return 'ipv4.drop.bad-source';
+    // No reassembly (RFC 791 §3.2): the stack sends DF and advertises an MSS that fits.
+    if (isFragment(packet)) return 'ipv4.drop.fragment';
+    if (packet.protocol === IpProtocol.ICMP) {
+      return this.echo.input(packet.source, packet.payload, broadcast, now);
+    }
+    const registered = this.protocols.get(packet.protocol);
+    // RFC 1122 §3.2.2.1 would have us send Protocol Unreachable here; we stay silent.
+    if (registered === undefined) return 'ipv4.drop.unknown-protocol';
+    // RFC 1122 §4.2.3.10: TCP has nothing to do with broadcast.
+    if (broadcast && packet.protocol === IpProtocol.TCP) return 'ipv4.drop.broadcast';
+    registered.handler.input(packet.source, packet.destination, packet.payload, now);
+    return registered.delivered;
+  }
+
+  // ---------------------------------------------------------------- send
+
+  /**
+   * Builds one IPv4 packet (DF set, our TTL) whose payload `fill` writes in place, and
+   * sends it to the next hop: the destination when on-link, else the gateway.
+   * - 'sent': on the device; 'queued': waiting for ARP (it may still be dropped:
+   *   `arp.drop.queue-full` / `arp.drop.unresolved`);
+   * - 'dropped': too big for the MTU (`ipv4.drop.too-big`: the caller segments), our own
+   *   address (`ipv4.drop.loopback`: there is no loopback path), or no queue room;
+   * - 'no-route': off-link without a gateway, or an address no host has (`ipv4.drop.no-route`).
+   * `fill` is called synchronously, only when the packet is actually built.
+   */
+  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): SendResult {
+    if (!Number.isInteger(payloadLength) || payloadLength < 0) {
+      throw new RangeError(`payload length must be a non-negative integer, got ${payloadLength}`);
+    }
+    if (IPV4_HEADER_LENGTH + payloadLength > this.mtu) {
+      this.counters.increment('ipv4.drop.too-big');
+      return 'dropped';
+    }
+    const target = destination >>> 0;
+    const kind = classifyAddress(target, this.route);
+    // Where the frame goes on the link: a MAC address now, or a neighbor to resolve.
+    let via: MacAddress | Ipv4Address;
+    switch (kind) {
+      case 'limited-broadcast':
+      case 'subnet-broadcast':
+        via = MAC_BROADCAST;
+        break;
+      case 'multicast':
+        via = multicastMac(target);
+        break;
+      case 'unicast': {
+        const nextHop = nextHopAddress(target, this.route);
+        if (nextHop === undefined) {
+          this.counters.increment('ipv4.drop.no-route');
+          return 'no-route';
+        }
+        via = nextHop;
+        break;
+      }
+      case 'local':
+        this.counters.increment('ipv4.drop.loopback');
+        return 'dropped';
+      case 'invalid':
+        this.counters.increment('ipv4.drop.no-route');
+        return 'no-route';
+    }
+    const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength);
+    this.identification = (this.identification + 1) & 0xffff;
+    const header = this.header;
+    header.destination = target;
+    header.protocol = protocol;
+    header.ttl = kind === 'multicast' ? MULTICAST_TTL : this.ttl;
+    header.identification = this.identification;
+    emitIpv4Header(frame.subarray(ETHERNET_HEADER_LENGTH, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH), header, payloadLength);
+    fill(frame.subarray(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH));
+    this.counters.increment('ipv4.tx.packets');
+    if (typeof via === 'number') return this.neighborCache.send(via, frame, this.clock.now());
+    this.transmitFrame(frame, via, EtherType.IPV4);
+    return 'sent';
+  }
+
+  /**
+   * Gratuitous ARP: an RFC 5227 §2.3 ARP Announcement (a request with sender and target
+   * IP both ours, target MAC zero, broadcast), sent now and once more ANNOUNCE_INTERVAL
+   * later, so that neighbors holding an old mapping for our address update it
+   * (RFC 826 merge) and a host already using it shows itself as a conflict.
+   */
+  announce(): void {
+    this.sendAnnouncement();
+    this.announcementsLeft = ANNOUNCE_COUNT - 1;
+    this.nextAnnouncementAt = this.announcementsLeft > 0 ? this.clock.now() + ANNOUNCE_INTERVAL_MS : undefined;
+  }
+
+  ping(destination: Ipv4Address, identifier: number, sequence: number, payload: Uint8Array): SendResult {
+    return this.echo.ping(destination, identifier, sequence, payload);
+  }
+
+  onEchoReply(handler: EchoReplyHandler): void {
+    this.echo.onEchoReply(handler);
+  }
+
+  neighbors(): NeighborEntry[] {
+    return this.neighborCache.list(this.clock.now());
+  }
+
+  /**
+   * Carrier up: announce again (the cable may now lead to another segment, or peers may
+   * have aged us out). Carrier down: forget every neighbor, as Linux does
+   * (neigh_carrier_down): the cable may come back on another segment, and frames waiting
+   * on a resolution are dropped (`arp.drop.carrier-down`); transports retransmit.
+   */
+  setCarrier(up: boolean): void {
+    if (up) {
+      this.announce();
+      return;
+    }
+    this.neighborCache.clear(NeighborDrop.CARRIER_DOWN);
+    this.announcementsLeft = 0;
+    this.nextAnnouncementAt = undefined;
+  }
+
+  pollAt(): Instant | undefined {
+    const neighbors = this.neighborCache.pollAt();
+    const announcement = this.nextAnnouncementAt;
+    if (neighbors === undefined) return announcement;
+    if (announcement === undefined) return neighbors;
+    return Math.min(neighbors, announcement);
+  }
+
+  poll(now: Instant): void {
+    this.neighborCache.poll(now);
+    if (this.nextAnnouncementAt !== undefined && now >= this.nextAnnouncementAt) {
+      this.sendAnnouncement();
+      this.announcementsLeft--;
+      this.nextAnnouncementAt = this.announcementsLeft > 0 ? now + ANNOUNCE_INTERVAL_MS : undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- ARP output
+
+  private sendArpRequest(address: Ipv4Address, unicastTo: MacAddress | undefined): void {
+    this.transmitArp(unicastTo ?? MAC_BROADCAST, {
+      operation: ArpOperation.REQUEST,
+      senderHardwareAddr: this.mac,
+      senderProtocolAddr: this.route.address,
+      // RFC 826 leaves it unspecified; zero is what Linux and RFC 5227 use.
+      targetHardwareAddr: unicastTo ?? MAC_ZERO,
+      targetProtocolAddr: address,
+    });
+    this.counters.increment('arp.tx.request');
+  }
+
+  /** RFC 826: swap sender and target, fill in our addresses, send back to the asker. */
+  private sendArpReply(request: ArpRepr): void {
+    this.transmitArp(request.senderHardwareAddr, {
+      operation: ArpOperation.REPLY,
+      senderHardwareAddr: this.mac,
+      senderProtocolAddr: this.route.address,
+      targetHardwareAddr: request.senderHardwareAddr,
+      targetProtocolAddr: request.senderProtocolAddr,
+    });
+    this.counters.increment('arp.tx.reply');
+  }
+
+  private sendAnnouncement(): void {
+    this.transmitArp(MAC_BROADCAST, {
+      operation: ArpOperation.REQUEST,
+      senderHardwareAddr: this.mac,
+      senderProtocolAddr: this.route.address,
+      targetHardwareAddr: MAC_ZERO,
+      targetProtocolAddr: this.route.address,
+    });
+    this.counters.increment('arp.tx.announcement');
+  }
+
+  /**
+   * 42-byte frames: padding to the 60-byte Ethernet minimum is the NIC's job (Linux
+   * sends its own ARP the same way), and the memory wire does not need it.
+   */
+  private transmitArp(destination: MacAddress, packet: ArpRepr): void {
+    const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + ARP_PACKET_LENGTH);
+    emitArp(packet, frame.subarray(ETHERNET_HEADER_LENGTH));
+    this.transmitFrame(frame, destination, EtherType.ARP);
+  }
+
+  private transmitFrame(frame: Uint8Array, destination: MacAddress, etherType: number): void {
+    emitEthernetHeader(frame, destination, this.mac, etherType);
+    this.counters.increment('ethernet.tx.frames');
+    this.device.transmit(frame);
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  /**
+   * RFC 5227 §2.4 (c): a device with a configured, well-known address defends it
+   * indefinitely and never gives it up. Each conflicting packet is counted; at most once
+   * per DEFEND_INTERVAL we broadcast one Announcement (the defence) and report the fault,
+   * so a peer that keeps claiming our address cannot make us flood the segment or the log.
+   */
+  private addressConflict(mac: MacAddress, now: Instant): void {
+    this.counters.increment('arp.conflict');
+    if (this.lastDefenceAt !== undefined && now - this.lastDefenceAt < DEFEND_INTERVAL_MS) return;
+    this.lastDefenceAt = now;
+    const text = `address conflict with ${formatMac(mac)}`;
+    this.events.emit('fault', { code: FAULT_ADDRESS_CONFLICT, text });
+    this.events.emit('arp_conflict', { address: formatIpv4(this.route.address), mac: formatMac(mac) });
+    this.sendAnnouncement();
+  }
+
+  /** Must not throw itself: it runs inside receiveFrame's catch. */
+  private reportInternalError(error: unknown): void {
+    try {
+      const now = this.clock.now();
+      if (
+        this.lastInternalErrorEventAt !== undefined &&
+        now - this.lastInternalErrorEventAt < INTERNAL_ERROR_EVENT_INTERVAL_MS
+      ) {
+        this.suppressedInternalErrors++;
+        return;
+      }
+      this.lastInternalErrorEventAt = now;
+      const suppressed = this.suppressedInternalErrors;
+      this.suppressedInternalErrors = 0;
+      const message = error instanceof Error ? error.message : String(error);
+      const fields: Record<string, unknown> = { layer: 'interface', message };
+      if (error instanceof Error && error.stack !== undefined) fields['stack'] = error.stack;
+      if (suppressed > 0) fields['suppressed'] = suppressed;
+      this.events.emit('internal_error', fields);
+    } catch {
+      // A failing clock or event sink must not turn one bad frame into a crash.
+    }
+  }
+
+  /** On our prefix, or the gateway (which may be configured outside it). */
+  private isOnLink(address: Ipv4Address): boolean {
+    return sameSubnet(address, this.route.address, this.route.prefixLength) || address === this.route.gateway;
+  }
+}
+
+/** Configuration errors are programmer errors here: firmware/config.ts validates user input. */
+function validateConfig(config: InterfaceConfig): void {
+  if (config.mac.length !== 6) throw new RangeError(`interface MAC must be 6 bytes, got ${config.mac.length}`);
+  if (isMulticastMac(config.mac)) throw new RangeError(`interface MAC ${formatMac(config.mac)} is a group address`);
+  if (!Number.isInteger(config.prefixLength) || config.prefixLength < 0 || config.prefixLength > 32) {
+    throw new RangeError(`prefix length must be an integer in 0..32, got ${config.prefixLength}`);
+  }
+  if (!Number.isInteger(config.mtu) || config.mtu < MINIMUM_MTU || config.mtu > MAXIMUM_MTU) {
+    throw new RangeError(`MTU must be an integer in ${MINIMUM_MTU}..${MAXIMUM_MTU}, got ${config.mtu}`);
+  }
+  if (config.gateway !== undefined) {
+    const kind = classifyAddress(config.gateway >>> 0, { address: config.address >>> 0, prefixLength: config.prefixLength });
+    if (kind !== 'unicast') throw new RangeError(`gateway ${formatIpv4(config.gateway)} is not a unicast host address (${kind})`);
+  }
+  const ttl = config.ttl;
+  if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > 255)) {
+    throw new RangeError(`TTL must be an integer in 1..255, got ${ttl}`);
+  }
+}
