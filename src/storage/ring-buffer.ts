@@ -1,0 +1,102 @@
+/**
+ * A fixed-capacity byte ring, allocated once. TCP uses one per direction:
+ *
+ * - send side: `write` appends application data; `copyOut(offset, target)` copies
+ *   unacknowledged bytes straight into an outgoing frame (no intermediate buffer);
+ *   `discard(n)` drops what the peer acknowledged.
+ * - receive side: `writeAt(offset, data)` places segment payload in the free space
+ *   `offset` bytes past the queued data (out-of-order data goes there too, tracked by
+ *   the Assembler); `commit(n)` makes the now-contiguous bytes readable; `read` copies
+ *   them out to the application.
+ *
+ * Offsets are logical (0 = oldest queued byte); wrap-around is handled inside.
+ */
+export class RingBuffer {
+  private readonly storage: Uint8Array;
+  private head = 0;
+  private size = 0;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`bad ring capacity ${capacity}`);
+    this.storage = new Uint8Array(capacity);
+  }
+
+  /** Bytes queued. */
+  get length(): number {
+    return this.size;
+  }
+
+  /** Bytes that can still be written. */
+  get free(): number {
+    return this.capacity - this.size;
+  }
+
+  /** Appends as much of `data` as fits; returns the number of bytes taken. */
+  write(data: Uint8Array): number {
+    const written = this.writeAt(0, data);
+    this.size += written;
+    return written;
+  }
+
+  /**
+   * Copies `data` into the free space starting `offset` bytes after the queued data,
+   * without making it readable. Returns the bytes written (clamped to the free space).
+   */
+  writeAt(offset: number, data: Uint8Array): number {
+    if (offset < 0 || offset > this.free) return 0;
+    const count = Math.min(data.length, this.free - offset);
+    this.copyIn(this.physical(this.size + offset), data.subarray(0, count));
+    return count;
+  }
+
+  /** Makes `count` bytes previously placed with `writeAt(0, …)` part of the queue. */
+  commit(count: number): void {
+    if (count < 0 || count > this.free) throw new RangeError(`commit ${count} exceeds free space ${this.free}`);
+    this.size += count;
+  }
+
+  /**
+   * Copies queued bytes starting at logical `offset` into `target` (as many as fit and
+   * exist) without consuming them; returns the count.
+   */
+  copyOut(offset: number, target: Uint8Array): number {
+    if (offset < 0 || offset >= this.size) return 0;
+    const count = Math.min(target.length, this.size - offset);
+    const start = this.physical(offset);
+    const first = Math.min(count, this.capacity - start);
+    target.set(this.storage.subarray(start, start + first), 0);
+    if (first < count) target.set(this.storage.subarray(0, count - first), first);
+    return count;
+  }
+
+  /** Moves up to `target.length` queued bytes into `target`; returns the count. */
+  read(target: Uint8Array): number {
+    const count = this.copyOut(0, target);
+    this.discard(count);
+    return count;
+  }
+
+  /** Drops `count` bytes from the front. */
+  discard(count: number): void {
+    if (count < 0 || count > this.size) throw new RangeError(`discard ${count} exceeds length ${this.size}`);
+    this.head = (this.head + count) % this.capacity;
+    this.size -= count;
+    // The head is not reset when the ring empties: bytes placed past the end with
+    // writeAt (out-of-order data) must stay where they are.
+  }
+
+  clear(): void {
+    this.head = 0;
+    this.size = 0;
+  }
+
+  private physical(offset: number): number {
+    return (this.head + offset) % this.capacity;
+  }
+
+  private copyIn(start: number, data: Uint8Array): void {
+    const first = Math.min(data.length, this.capacity - start);
+    this.storage.set(data.subarray(0, first), start);
+    if (first < data.length) this.storage.set(data.subarray(first), 0);
+  }
+}

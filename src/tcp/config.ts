@@ -1,0 +1,72 @@
+/**
+ * Per-stack TCP settings (SPEC section 2, `tcp.*`). The stack owner computes `mss`
+ * from the link MTU (MTU − 40: IPv4 and TCP headers without options, RFC 9293 §3.7.1).
+ */
+export interface KeepaliveConfig {
+  enabled: boolean;
+  /** ms without any segment from the peer before the first probe (RFC 1122 §4.2.3.6). */
+  idle: number;
+  /** ms between unanswered probes. */
+  interval: number;
+  /** Unanswered probes before the peer is declared lost. */
+  count: number;
+}
+
+export interface TcpConfig {
+  /** Our MSS, advertised in SYN and SYN-ACK and the cap on every segment we send. */
+  mss: number;
+  /** Receive buffer in bytes: the advertised window follows its free space. */
+  rcvBuf: number;
+  /** Send buffer in bytes. */
+  sndBuf: number;
+  /** Maximum segment lifetime in ms; TIME-WAIT lasts 2·msl (RFC 9293 §3.4.2). */
+  msl: number;
+  /** RTO before the first RTT sample (RFC 6298 §2.1). */
+  initialRto: number;
+  /** Lower bound on the RTO (RFC 6298 §2.4 says 1 s; Linux uses 200 ms). */
+  minRto: number;
+  /** Upper bound on the backed-off RTO (RFC 6298 §2.5). */
+  maxRto: number;
+  /** Retransmissions of a SYN before an active open fails (Linux tcp_syn_retries). */
+  synRetries: number;
+  /** Retransmissions of data before the connection is aborted (Linux tcp_retries2). */
+  dataRetries: number;
+  /** ms data may stay unacknowledged before the connection aborts (RFC 5482); 0 = off. */
+  userTimeout: number;
+  /** Delayed-ACK timeout in ms (RFC 1122 §4.2.3.2: < 500 ms). */
+  delayedAckMs: number;
+  keepalive: KeepaliveConfig;
+  /** Cap of the zero-window probe back-off in ms. */
+  persistMax: number;
+  maxConnections: number;
+  /** SYN-RECEIVED connections allowed per listener (half-open backlog). */
+  synBacklog: number;
+  /** Optional cap on connections held in TIME-WAIT; the oldest is recycled beyond it. */
+  timeWaitMax?: number;
+}
+
+export const DEFAULT_BUFFER_SIZE = 16 * 1024;
+/** The largest window a 16-bit field carries without window scaling (RFC 7323 is not negotiated). */
+export const MAX_UNSCALED_WINDOW = 0xffff;
+/** RFC 9293 §3.7.1: the send MSS to assume when the peer sends no MSS option. */
+export const DEFAULT_SEND_MSS = 536;
+
+export function defaultTcpConfig(mss: number): TcpConfig {
+  return {
+    mss,
+    rcvBuf: DEFAULT_BUFFER_SIZE,
+    sndBuf: DEFAULT_BUFFER_SIZE,
+    msl: 5000,
+    initialRto: 1000,
+    minRto: 200,
+    maxRto: 60_000,
+    synRetries: 6,
+    dataRetries: 15,
+    userTimeout: 30_000,
+    delayedAckMs: 40,
+    keepalive: { enabled: true, idle: 10_000, interval: 2_000, count: 3 },
+    persistMax: 60_000,
+    maxConnections: 1024,
+    synBacklog: 128,
+  };
+}

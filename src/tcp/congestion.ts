@@ -1,0 +1,130 @@
+/**
+ * Congestion control, behind a small interface so that the connection only reports
+ * events (new ACK, duplicate ACK, retransmission timeout) and asks for the window.
+ *
+ * `NewReno` implements RFC 5681 (slow start, congestion avoidance, fast retransmit on
+ * the third duplicate ACK) with the NewReno fast-recovery modification of RFC 6582
+ * (partial ACKs retransmit the next hole and keep recovery going until `recover`).
+ * All windows are in bytes; sequence numbers are compared with seq.ts arithmetic.
+ */
+import { seqGe } from './seq.ts';
+
+/** What the sender must do after an ACK event. */
+export type CongestionAction = 'none' | 'retransmit';
+
+export interface CongestionControl {
+  /** cwnd in bytes. */
+  readonly congestionWindow: number;
+  /** ssthresh in bytes. */
+  readonly slowStartThreshold: number;
+  readonly inRecovery: boolean;
+  /**
+   * Called when the connection is established: the send MSS is known.
+   * `handshakeLost` is true if the SYN or SYN-ACK was retransmitted (RFC 5681 §3.1).
+   */
+  start(mss: number, highestSent: number, handshakeLost: boolean): void;
+  /** SND.UNA advanced to `ackNumber`, acknowledging `acked` new bytes. */
+  onAck(ackNumber: number, acked: number, flightSizeAfter: number): CongestionAction;
+  /** A duplicate ACK as RFC 5681 §2 defines it. */
+  onDuplicateAck(ackNumber: number, flightSize: number, highestSent: number): CongestionAction;
+  /** The retransmission timer expired (RFC 5681 §3.1 eq. 4, RFC 6582 §3.2 step 4). */
+  onRetransmitTimeout(flightSize: number, highestSent: number): void;
+}
+
+/** The "infinite" initial ssthresh (RFC 5681 §3.1: arbitrarily high). */
+const INITIAL_SSTHRESH = 0x3fff_ffff;
+/** Keeps cwnd from growing without bound on application-limited flows. */
+const MAX_CWND = 0x3fff_ffff;
+const DUPLICATE_ACK_THRESHOLD = 3;
+
+export class NewReno implements CongestionControl {
+  private mss = 536;
+  private cwnd = 536;
+  private ssthresh = INITIAL_SSTHRESH;
+  private duplicateAcks = 0;
+  private recovering = false;
+  /**
+   * RFC 6582 `recover`, stored as SND.MAX (one past the highest sequence number sent)
+   * when the last recovery or RTO began: an ACK at or beyond it covers all of that data.
+   */
+  private recover = 0;
+  /** Bytes acknowledged since cwnd last grew in congestion avoidance (RFC 5681 §3.1, eq. 3 alternative). */
+  private avoidanceBytes = 0;
+
+  get congestionWindow(): number {
+    return this.cwnd;
+  }
+
+  get slowStartThreshold(): number {
+    return this.ssthresh;
+  }
+
+  get inRecovery(): boolean {
+    return this.recovering;
+  }
+
+  start(mss: number, highestSent: number, handshakeLost: boolean): void {
+    this.mss = mss;
+    // RFC 5681 §3.1, eq. 1; one segment if the SYN or SYN-ACK was lost.
+    this.cwnd = handshakeLost ? mss : mss > 2190 ? 2 * mss : mss > 1095 ? 3 * mss : 4 * mss;
+    this.recover = highestSent;
+  }
+
+  onAck(ackNumber: number, acked: number, flightSizeAfter: number): CongestionAction {
+    if (this.recovering) {
+      if (seqGe(ackNumber, this.recover)) {
+        // Full ACK (RFC 6582 §3.2 step 3, option 1): deflate and leave recovery.
+        this.cwnd = Math.min(this.ssthresh, Math.max(flightSizeAfter, this.mss) + this.mss);
+        this.recovering = false;
+        this.duplicateAcks = 0;
+        this.avoidanceBytes = 0;
+        return 'none';
+      }
+      // Partial ACK (RFC 6582 §3.2 step 3): retransmit the next hole, deflate by the
+      // amount acknowledged, add back one MSS if at least one MSS was acknowledged.
+      this.cwnd = Math.max(this.mss, this.cwnd - acked + (acked >= this.mss ? this.mss : 0));
+      return 'retransmit';
+    }
+    this.duplicateAcks = 0;
+    if (this.cwnd < this.ssthresh) {
+      // Slow start (RFC 5681 §3.1, eq. 2): at most one MSS per ACK (RFC 3465 L = 1).
+      this.cwnd = Math.min(MAX_CWND, this.cwnd + Math.min(acked, this.mss));
+    } else {
+      // Congestion avoidance by byte counting: one MSS per cwnd of acknowledged data.
+      this.avoidanceBytes += acked;
+      if (this.avoidanceBytes >= this.cwnd) {
+        this.avoidanceBytes -= this.cwnd;
+        this.cwnd = Math.min(MAX_CWND, this.cwnd + this.mss);
+      }
+    }
+    return 'none';
+  }
+
+  onDuplicateAck(ackNumber: number, flightSize: number, highestSent: number): CongestionAction {
+    if (this.recovering) {
+      // RFC 5681 §3.2 step 4: each further duplicate ACK means a segment left the network.
+      this.cwnd = Math.min(MAX_CWND, this.cwnd + this.mss);
+      return 'none';
+    }
+    this.duplicateAcks++;
+    if (this.duplicateAcks !== DUPLICATE_ACK_THRESHOLD) return 'none';
+    // RFC 6582 §3.2 step 2: only if the ACK covers more than `recover`, so one loss
+    // event (or the tail of an RTO recovery) does not trigger several fast retransmits.
+    if (!seqGe(ackNumber, this.recover)) return 'none';
+    this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
+    this.recover = highestSent;
+    this.cwnd = this.ssthresh + DUPLICATE_ACK_THRESHOLD * this.mss;
+    this.recovering = true;
+    return 'retransmit';
+  }
+
+  onRetransmitTimeout(flightSize: number, highestSent: number): void {
+    // RFC 5681 §3.1 eq. 4 and "loss window" of one segment.
+    this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
+    this.cwnd = this.mss;
+    this.recovering = false;
+    this.duplicateAcks = 0;
+    this.avoidanceBytes = 0;
+    this.recover = highestSent;
+  }
+}

@@ -1,0 +1,513 @@
+/**
+ * One TCP connection: the transmission control block (RFC 9293 §3.3.1) and the
+ * application-facing side that src/socket wraps.
+ *
+ * The protocol logic is split by direction, lwIP style:
+ *   input.ts   segment arrival (RFC 9293 §3.10.7), called by TcpStack.input
+ *   output.ts  segmentation, Nagle/SWS, ACKs, RST, retransmission
+ *   timers.ts  RTO, persist, delayed ACK, keepalive, TIME-WAIT, user/connect/idle timeouts
+ * This file holds the state those modules share, the single `setState()` through which
+ * every transition goes, and the application calls.
+ *
+ * Re-entrancy: application callbacks (ConnectionHandler) are never invoked in the middle
+ * of segment processing. Events are recorded as pending notifications and delivered by
+ * the stack once the current entry point (input, poll or an application call) has
+ * finished its work; output and timer re-arming are deferred the same way (`touch`).
+ *
+ * Fields below marked "TCB" are internal to src/tcp (read and written by input.ts,
+ * output.ts and timers.ts); applications use only the documented methods.
+ */
+import type { Ipv4Address } from '../net/address.ts';
+import { formatIpv4 } from '../net/address.ts';
+import { ErrorCode, NetError } from '../errors.ts';
+import type { Counters } from '../stats.ts';
+import type { EventSink } from '../events.ts';
+import type { Instant } from '../time.ts';
+import { RingBuffer } from '../storage/ring-buffer.ts';
+import { Assembler } from '../storage/assembler.ts';
+import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.ts';
+import type { CloseReason, TcpState } from './state.ts';
+import { isSynchronized } from './state.ts';
+import { RttEstimator } from './rtt.ts';
+import { NewReno, type CongestionControl } from './congestion.ts';
+import type { ConnectionInfo } from './info.ts';
+import { seqAdd, seqDiff } from './seq.ts';
+import type { SegmentEmitter } from './output.ts';
+import { sendReset } from './output.ts';
+
+export type { CloseReason, TcpState } from './state.ts';
+export type { ConnectionInfo } from './info.ts';
+
+/** Application callbacks. Each is guarded: an exception is counted, never propagated into the stack. */
+export interface ConnectionHandler {
+  /** An active open reached ESTABLISHED. (Passive opens are announced by the listener's onAccept.) */
+  onEstablished(): void;
+  /** New data can be read. */
+  onReadable(): void;
+  /** Send-buffer space was freed after a send() that could not take everything. */
+  onWritable(): void;
+  /** The peer sent FIN: no more data will arrive once the buffer is drained. */
+  onRemoteFin(): void;
+  /** No data moved for the time set with setIdleTimeout (the connection stays usable). */
+  onIdleTimeout(): void;
+  /** The connection ended; called exactly once. `error` is set for abnormal ends. */
+  onClose(reason: CloseReason, error?: NetError): void;
+}
+
+export function noopHandler(): ConnectionHandler {
+  return {
+    onEstablished: () => undefined,
+    onReadable: () => undefined,
+    onWritable: () => undefined,
+    onRemoteFin: () => undefined,
+    onIdleTimeout: () => undefined,
+    onClose: () => undefined,
+  };
+}
+
+/** What a connection needs from its stack. */
+export interface ConnectionContext {
+  readonly config: TcpConfig;
+  readonly counters: Counters;
+  readonly events: EventSink;
+  readonly emitter: SegmentEmitter;
+  /** Runs an application call as a stack entry point; deferred work is flushed afterwards. */
+  appCall<T>(run: (now: Instant) => T): T;
+  /** Output, timers or notifications of this connection changed: handle at the end of the entry point. */
+  touch(connection: TcpConnection): void;
+  /** The connection reached ESTABLISHED (a passive one goes to its listener's onAccept). */
+  established(connection: TcpConnection): void;
+  /** The connection reached CLOSED: remove it from the tables. */
+  released(connection: TcpConnection): void;
+}
+
+/** Pending application notifications (bit set). */
+export const Notify = {
+  ESTABLISHED: 1,
+  READABLE: 2,
+  REMOTE_FIN: 4,
+  WRITABLE: 8,
+  IDLE: 16,
+  CLOSE: 32,
+} as const;
+
+/** Out-of-order ranges the reassembler tracks per connection. */
+const MAX_REASSEMBLY_RANGES = 16;
+
+export class TcpConnection {
+  handler: ConnectionHandler = noopHandler();
+
+  // ---- TCB: connection state ------------------------------------------------------------
+  /** TCB */ currentState: TcpState;
+  /** TCB: opened by connect() (else accepted from a listener). */ readonly active: boolean;
+  /** TCB: SYN-RECEIVED connections count against this listener's backlog. */ listenerPort: number | undefined;
+  /** TCB: the application knows about this connection (conn_open/conn_close are logged). */ visible: boolean;
+
+  // ---- TCB: send sequence space (RFC 9293 §3.3.1) ----------------------------------------
+  /** TCB */ iss: number;
+  /** TCB */ sndUna: number;
+  /** TCB: next sequence number to send; below sndMax while retransmitting (go-back-N after RTO). */ sndNxt: number;
+  /** TCB: one past the highest sequence number ever sent (RFC 9293's SND.NXT for ACK acceptability). */ sndMax: number;
+  /** TCB */ sndWnd = 0;
+  /** TCB */ sndWl1 = 0;
+  /** TCB */ sndWl2 = 0;
+  /** TCB: largest window the peer has offered (RFC 9293 §3.8.6.2.1, RFC 5961 §5.2). */ maxSndWnd = 0;
+  /** TCB: the MSS we send with: min(our MSS, the peer's MSS option or 536). */ sendMss: number;
+  /** TCB: sequence number of the first byte held in the send buffer. */ sendBufferSeq: number;
+  /** TCB: the application called shutdown(); a FIN follows the queued data. */ finQueued = false;
+  readonly sendBuffer: RingBuffer;
+
+  // ---- TCB: receive sequence space -------------------------------------------------------
+  /** TCB */ irs = 0;
+  /** TCB */ rcvNxt = 0;
+  /** TCB: RCV.NXT + RCV.WND as last advertised; never moves left (RFC 9293 §3.8.6.2.2). */ rcvAdvertisedEdge = 0;
+  /** TCB: sequence number of a FIN that arrived ahead of a hole. */ remoteFinSeq: number | undefined;
+  /** TCB: the peer's FIN has been received in order. */ remoteFinReceived = false;
+  readonly receiveBuffer: RingBuffer;
+  readonly assembler = new Assembler(MAX_REASSEMBLY_RANGES);
+
+  // ---- TCB: ACK generation ---------------------------------------------------------------
+  /** TCB: an ACK must go out at the next output. */ ackNow = false;
+  /** TCB: data segments received since our last ACK (delayed ACK: ACK every second one). */ unackedSegments = 0;
+
+  // ---- TCB: retransmission ---------------------------------------------------------------
+  readonly rtt: RttEstimator;
+  readonly congestion: CongestionControl = new NewReno();
+  /** TCB: sequence number whose ACK completes the RTT measurement in progress (Karn). */ rttSeq: number | undefined;
+  /** TCB */ rttStart = 0;
+  /** TCB: consecutive RTO expiries without progress. */ backoffCount = 0;
+  /** TCB: the SYN or SYN-ACK had to be retransmitted. */ handshakeRetransmitted = false;
+  /** TCB: since when the oldest in-flight data has waited for an ACK (user timeout, RFC 5482). */ unackedSince: Instant | undefined;
+
+  // ---- TCB: timers (absolute instants; undefined = not armed) -----------------------------
+  /** TCB */ retransmitAt: Instant | undefined;
+  /** TCB */ persistAt: Instant | undefined;
+  /** TCB: zero-window probes sent without the window opening (persist back-off exponent). */ persistBackoff = 0;
+  /** TCB */ delayedAckAt: Instant | undefined;
+  /** TCB */ timeWaitAt: Instant | undefined;
+  /** TCB */ connectDeadline: Instant | undefined;
+  /** TCB */ lastReceivedAt: Instant;
+  /** TCB */ keepaliveEnabled: boolean;
+  /** TCB */ keepaliveIdle: number;
+  /** TCB: unanswered keepalive probes. */ keepaliveSent = 0;
+  /** TCB */ lastKeepaliveAt: Instant = 0;
+  /** TCB */ keepaliveEnabledAt: Instant = 0;
+  /** TCB: idle timeout in ms (0 = off), and the last data activity. */ idleTimeout = 0;
+  /** TCB */ lastActivityAt: Instant;
+  /** TCB */ idleReported = false;
+  /** TCB: the stack's heap holds an entry for this connection at this instant. */ scheduledAt: Instant | undefined;
+
+  // ---- TCB: application side ---------------------------------------------------------------
+  /** TCB */ noDelay = false;
+  /** TCB: send() could not take all its data; report onWritable when space frees. */ writeBlocked = false;
+  /** TCB */ pendingNotifications = 0;
+  /** TCB */ closeReason: CloseReason | undefined;
+  /** TCB */ closeError: NetError | undefined;
+  /** TCB: removed from the stack's tables. */ released = false;
+
+  // ---- statistics ----------------------------------------------------------------------------
+  retransmits = 0;
+  zeroWindowProbes = 0;
+  keepaliveProbes = 0;
+  segmentsIn = 0;
+  segmentsOut = 0;
+
+  constructor(
+    readonly context: ConnectionContext,
+    readonly id: number,
+    readonly localAddress: Ipv4Address,
+    readonly localPort: number,
+    readonly remoteAddress: Ipv4Address,
+    readonly remotePort: number,
+    options: { active: boolean; iss: number; now: Instant },
+  ) {
+    const config = context.config;
+    this.active = options.active;
+    this.visible = options.active;
+    this.currentState = 'CLOSED';
+    this.iss = options.iss >>> 0;
+    this.sndUna = this.iss;
+    this.sndNxt = this.iss;
+    this.sndMax = this.iss;
+    this.sendBufferSeq = seqAdd(this.iss, 1);
+    this.sendMss = Math.min(config.mss, DEFAULT_SEND_MSS);
+    this.sendBuffer = new RingBuffer(config.sndBuf);
+    this.receiveBuffer = new RingBuffer(config.rcvBuf);
+    this.rtt = new RttEstimator(config);
+    this.lastReceivedAt = options.now;
+    this.lastActivityAt = options.now;
+    this.keepaliveEnabled = config.keepalive.enabled;
+    this.keepaliveIdle = config.keepalive.idle;
+  }
+
+  // ---- application API -------------------------------------------------------------------------
+
+  get state(): TcpState {
+    return this.currentState;
+  }
+
+  /** Free space in the send buffer, or 0 once no more data may be sent. */
+  get sendBufferSpace(): number {
+    return this.acceptsSend() ? this.sendBuffer.free : 0;
+  }
+
+  /** Bytes waiting to be read. */
+  get readableLength(): number {
+    return this.receiveBuffer.length;
+  }
+
+  /**
+   * Copies as much of `data` as fits into the send buffer and returns the count; 0 once
+   * the connection is closing or closed (the socket layer reports EPIPE itself).
+   * Data given before the handshake completes is sent once it does (RFC 9293 §3.10.2).
+   */
+  send(data: Uint8Array): number {
+    return this.context.appCall((now) => {
+      if (!this.acceptsSend()) return 0;
+      const accepted = this.sendBuffer.write(data);
+      if (accepted < data.length) this.writeBlocked = true;
+      if (accepted > 0) this.noteActivity(now);
+      this.context.touch(this);
+      return accepted;
+    });
+  }
+
+  /**
+   * Moves up to `max` received bytes out (a fresh array), or undefined if none. Freeing
+   * buffer space may open the window: an update is sent when it grows by at least
+   * min(MSS, rcvBuf/2) (receiver SWS avoidance, RFC 9293 §3.8.6.2.2).
+   */
+  read(max: number): Uint8Array | undefined {
+    return this.context.appCall(() => {
+      const count = Math.min(Math.max(0, Math.floor(max)), this.receiveBuffer.length);
+      if (count === 0) return undefined;
+      const data = new Uint8Array(count);
+      this.receiveBuffer.read(data);
+      if (isSynchronized(this.currentState) && !this.remoteFinReceived && this.windowUpdateDue()) this.ackNow = true;
+      this.context.touch(this);
+      return data;
+    });
+  }
+
+  /** Half-close: a FIN follows the queued data (RFC 9293 §3.10.4); receiving goes on. */
+  shutdown(): void {
+    this.context.appCall(() => {
+      switch (this.currentState) {
+        case 'SYN-SENT':
+          // RFC 9293 §3.10.4: nothing was sent yet that the peer knows of.
+          this.setState('CLOSED', 'aborted');
+          break;
+        case 'SYN-RECEIVED':
+          // The FIN goes out once ESTABLISHED is reached (input.ts moves to FIN-WAIT-1).
+          this.finQueued = true;
+          break;
+        case 'ESTABLISHED':
+          this.finQueued = true;
+          this.setState('FIN-WAIT-1');
+          break;
+        case 'CLOSE-WAIT':
+          this.finQueued = true;
+          this.setState('LAST-ACK');
+          break;
+        default:
+          // Already closing or closed.
+          break;
+      }
+      this.context.touch(this);
+    });
+  }
+
+  /** Reset the connection (RFC 9293 §3.10.5): RST to the peer, queued data discarded. */
+  abort(): void {
+    this.context.appCall(() => {
+      if (this.currentState === 'CLOSED') return;
+      if (isSynchronized(this.currentState) && this.currentState !== 'TIME-WAIT') sendReset(this);
+      this.setState('CLOSED', 'aborted');
+      this.context.touch(this);
+    });
+  }
+
+  /** Disables (true) or enables (false) Nagle's algorithm (RFC 9293 §3.7.4). */
+  setNoDelay(on: boolean): void {
+    this.context.appCall(() => {
+      this.noDelay = on;
+      this.context.touch(this);
+    });
+  }
+
+  /** Keepalive on/off (RFC 1122 §4.2.3.6); `idleMs` overrides the configured idle time. */
+  setKeepAlive(on: boolean, idleMs?: number): void {
+    this.context.appCall((now) => {
+      this.keepaliveEnabled = on;
+      if (idleMs !== undefined && idleMs > 0) this.keepaliveIdle = idleMs;
+      this.keepaliveSent = 0;
+      // Idle time counts from now or from the last segment received, whichever is later.
+      this.keepaliveEnabledAt = now;
+      this.context.touch(this);
+    });
+  }
+
+  /** onIdleTimeout after `ms` without data moving (0 = off); the connection stays open. */
+  setIdleTimeout(ms: number): void {
+    this.context.appCall((now) => {
+      this.idleTimeout = Math.max(0, ms);
+      this.noteActivity(now);
+      this.context.touch(this);
+    });
+  }
+
+  info(): ConnectionInfo {
+    return {
+      id: this.id,
+      state: this.currentState,
+      localAddress: this.localAddress,
+      localPort: this.localPort,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
+      srtt: this.rtt.srtt,
+      rttvar: this.rtt.rttvar,
+      rto: this.rtt.rto,
+      cwnd: this.congestion.congestionWindow,
+      ssthresh: this.congestion.slowStartThreshold,
+      sendWindow: this.sndWnd,
+      receiveWindow: this.receiveWindow(),
+      bytesInFlight: this.bytesInFlight(),
+      retransmits: this.retransmits,
+      zeroWindowProbes: this.zeroWindowProbes,
+      keepaliveProbes: this.keepaliveProbes,
+      segmentsIn: this.segmentsIn,
+      segmentsOut: this.segmentsOut,
+    };
+  }
+
+  toString(): string {
+    return `#${this.id} ${formatIpv4(this.localAddress)}:${this.localPort} > ${formatIpv4(this.remoteAddress)}:${this.remotePort} ${this.currentState}`;
+  }
+
+  // ---- shared by input / output / timers ---------------------------------------------------------
+
+  /**
+   * The one place where the state changes: counts the transition, logs conn_open and
+   * conn_close, and queues the application notifications. Entering TIME-WAIT or CLOSED
+   * ends the connection for the application (`reason` required); CLOSED also releases it
+   * from the stack.
+   */
+  setState(next: TcpState, reason?: CloseReason, error?: NetError): void {
+    const previous = this.currentState;
+    if (previous === next) return;
+    this.currentState = next;
+    this.context.counters.increment(`tcp.state.${next.toLowerCase()}`);
+    if (next === 'ESTABLISHED' && (previous === 'SYN-SENT' || previous === 'SYN-RECEIVED')) {
+      this.visible = true;
+      this.context.events.emit('conn_open', { id: this.id, local: this.localEndpoint(), remote: this.remoteEndpoint() });
+      if (this.active) this.pendingNotifications |= Notify.ESTABLISHED;
+      this.context.established(this);
+    }
+    if (next === 'TIME-WAIT' || next === 'CLOSED') {
+      this.reportClose(reason ?? 'fin', error);
+      this.retransmitAt = undefined;
+      this.persistAt = undefined;
+      this.delayedAckAt = undefined;
+      this.connectDeadline = undefined;
+      this.unackedSince = undefined;
+    }
+    if (next === 'CLOSED') {
+      this.timeWaitAt = undefined;
+      this.released = true;
+      this.context.released(this);
+    }
+    this.context.touch(this);
+  }
+
+  /** Queues notifications for the application (delivered after the current entry point). */
+  notify(flags: number): void {
+    this.pendingNotifications |= flags;
+    this.context.touch(this);
+  }
+
+  /** Delivers pending notifications; called by the stack outside protocol processing. */
+  deliverNotifications(): void {
+    while (this.pendingNotifications !== 0 && this.closeReported !== 'delivered') {
+      const pending = this.pendingNotifications;
+      this.pendingNotifications = 0;
+      if (pending & Notify.ESTABLISHED) this.invoke('onEstablished', () => this.handler.onEstablished());
+      if (pending & Notify.READABLE && this.receiveBuffer.length > 0) this.invoke('onReadable', () => this.handler.onReadable());
+      if (pending & Notify.REMOTE_FIN) this.invoke('onRemoteFin', () => this.handler.onRemoteFin());
+      if (pending & Notify.WRITABLE) this.invoke('onWritable', () => this.handler.onWritable());
+      if (pending & Notify.IDLE) this.invoke('onIdleTimeout', () => this.handler.onIdleTimeout());
+      if (pending & Notify.CLOSE) {
+        this.closeReported = 'delivered';
+        const reason = this.closeReason ?? 'aborted';
+        const error = this.closeError;
+        this.invoke('onClose', () => this.handler.onClose(reason, error));
+      }
+    }
+  }
+
+  /** The window to advertise now, applying receiver SWS avoidance (RFC 9293 §3.8.6.2.2). */
+  receiveWindow(): number {
+    const current = Math.max(0, seqDiff(this.rcvAdvertisedEdge, this.rcvNxt));
+    const available = Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW);
+    if (available - current >= this.windowUpdateThreshold()) return available;
+    // Keep the right edge where it was: never shrink (RFC 1122 §4.2.2.16), never
+    // open by less than the threshold. `current` never exceeds `available`, since
+    // in-order data advances RCV.NXT exactly as much as it fills the buffer.
+    return Math.min(current, available);
+  }
+
+  /** True when reading opened the window enough to be worth a window update. */
+  windowUpdateDue(): boolean {
+    const current = Math.max(0, seqDiff(this.rcvAdvertisedEdge, this.rcvNxt));
+    const available = Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW);
+    return available - current >= this.windowUpdateThreshold();
+  }
+
+  /** Bytes of sequence space sent and not yet acknowledged. */
+  bytesInFlight(): number {
+    return seqDiff(this.sndMax, this.sndUna);
+  }
+
+  /** Sequence number the FIN occupies (meaningful once finQueued). */
+  finSeq(): number {
+    return seqAdd(this.sendBufferSeq, this.sendBuffer.length);
+  }
+
+  /** Our FIN has been sent and acknowledged. */
+  finAcknowledged(): boolean {
+    return this.finQueued && this.sndUna === seqAdd(this.finSeq(), 1);
+  }
+
+  noteActivity(now: Instant): void {
+    this.lastActivityAt = now;
+    this.idleReported = false;
+  }
+
+  localEndpoint(): string {
+    return `${formatIpv4(this.localAddress)}:${this.localPort}`;
+  }
+
+  remoteEndpoint(): string {
+    return `${formatIpv4(this.remoteAddress)}:${this.remotePort}`;
+  }
+
+  // ---- private ---------------------------------------------------------------------------------
+
+  private closeReported: 'no' | 'queued' | 'delivered' = 'no';
+
+  private acceptsSend(): boolean {
+    const state = this.currentState;
+    const open = state === 'SYN-SENT' || state === 'SYN-RECEIVED' || state === 'ESTABLISHED' || state === 'CLOSE-WAIT';
+    return open && !this.finQueued;
+  }
+
+  private windowUpdateThreshold(): number {
+    return Math.max(1, Math.min(this.context.config.mss, Math.floor(this.context.config.rcvBuf / 2)));
+  }
+
+  private reportClose(reason: CloseReason, error: NetError | undefined): void {
+    if (this.closeReported !== 'no') return;
+    this.closeReported = 'queued';
+    this.closeReason = reason;
+    this.closeError = error;
+    this.pendingNotifications |= Notify.CLOSE;
+    if (this.visible) {
+      this.context.events.emit('conn_close', {
+        id: this.id,
+        reason,
+        local: this.localEndpoint(),
+        remote: this.remoteEndpoint(),
+        ...(error ? { code: error.code } : {}),
+      });
+    }
+  }
+
+  private invoke(callback: string, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.context.counters.increment('tcp.handler-error');
+      this.context.events.emit('handler_error', { id: this.id, callback, error: String(error) });
+    }
+  }
+}
+
+/** Errors that end a connection abnormally, with Node-style codes. */
+export function closeError(reason: CloseReason): NetError | undefined {
+  switch (reason) {
+    case 'rst':
+      return new NetError(ErrorCode.ECONNRESET, 'connection reset by peer');
+    case 'refused':
+      return new NetError(ErrorCode.ECONNREFUSED, 'connection refused');
+    case 'connect_timeout':
+      return new NetError(ErrorCode.ETIMEDOUT, 'connection attempt timed out');
+    case 'retransmit_timeout':
+      return new NetError(ErrorCode.ETIMEDOUT, 'retransmission limit reached');
+    case 'user_timeout':
+      return new NetError(ErrorCode.ETIMEDOUT, 'data unacknowledged for the user timeout');
+    case 'keepalive_timeout':
+      return new NetError(ErrorCode.ETIMEDOUT, 'peer stopped answering keepalive probes');
+    case 'fin':
+    case 'aborted':
+      return undefined;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * A snapshot of one connection for diagnostics (the shell's `conns`, SPEC section 5).
+ */
+import type { Ipv4Address } from '../net/address.ts';
+import type { TcpState } from './state.ts';
+
+export interface ConnectionInfo {
+  id: number;
+  state: TcpState;
+  localAddress: Ipv4Address;
+  localPort: number;
+  remoteAddress: Ipv4Address;
+  remotePort: number;
+  /** Smoothed RTT in ms (undefined before the first sample). */
+  srtt: number | undefined;
+  rttvar: number | undefined;
+  /** Current retransmission timeout in ms. */
+  rto: number;
+  /** Congestion window in bytes. */
+  cwnd: number;
+  ssthresh: number;
+  /** The peer's advertised window (SND.WND). */
+  sendWindow: number;
+  /** The window we advertise (RCV.WND). */
+  receiveWindow: number;
+  bytesInFlight: number;
+  retransmits: number;
+  zeroWindowProbes: number;
+  keepaliveProbes: number;
+  segmentsIn: number;
+  segmentsOut: number;
+}

@@ -1,0 +1,403 @@
+/**
+ * Segment arrival for an existing connection: RFC 9293 §3.10.7.3 (SYN-SENT) and
+ * §3.10.7.4 (every other state), checks made in the RFC's order:
+ *
+ *   1. sequence number acceptability (the four cases), trimming to the window
+ *   2. RST (exact match resets, in-window gets a challenge ACK: RFC 5961 §3.2)
+ *   3. security (not implemented: no IP security options)
+ *   4. SYN (challenge ACK: RFC 5961 §4.2)
+ *   5. ACK (SYN-RECEIVED completion, SND.UNA/SND.WND update, RFC 5961 §5.2 limits,
+ *      duplicate ACKs for fast retransmit, FIN acknowledgement per state)
+ *   6. URG (ignored: RFC 6093 discourages urgent data; the pointer is not tracked)
+ *   7. segment text (in order into the receive buffer, out of order into the assembler)
+ *   8. FIN
+ *
+ * LISTEN and "no connection" (§3.10.7.1, §3.10.7.2) are handled by the stack, which
+ * owns the listeners. Nothing here throws on peer input and nothing calls the
+ * application: effects are recorded on the connection (ackNow, notifications, timers)
+ * and the stack runs output and delivers notifications afterwards.
+ */
+import { TcpFlag, type TcpRepr } from '../wire/tcp.ts';
+import type { Instant } from '../time.ts';
+import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW } from './config.ts';
+import { Notify, closeError, type TcpConnection } from './connection.ts';
+import { canReceiveData } from './state.ts';
+import { retransmitFirst, sendResetAt, sendSyn } from './output.ts';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax } from './seq.ts';
+
+/** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
+const MIN_PEER_MSS = 64;
+
+export function segmentArrives(connection: TcpConnection, segment: TcpRepr, now: Instant): void {
+  connection.segmentsIn++;
+  // Any segment from the peer shows it is alive (keepalive, persist user timeout).
+  connection.lastReceivedAt = now;
+  connection.keepaliveSent = 0;
+  if (connection.currentState === 'SYN-SENT') synSentArrives(connection, segment, now);
+  else synchronizedArrives(connection, segment, now);
+  connection.context.touch(connection);
+}
+
+/** RFC 9293 §3.10.7.3. */
+function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instant): void {
+  const counters = connection.context.counters;
+  const flags = segment.flags;
+  const hasAck = (flags & TcpFlag.ACK) !== 0;
+  // First: the ACK must acknowledge our SYN and nothing beyond it.
+  if (hasAck && (seqLe(segment.acknowledgmentNumber, connection.iss) || seqGt(segment.acknowledgmentNumber, connection.sndMax))) {
+    if ((flags & TcpFlag.RST) === 0) sendResetAt(connection, segment.acknowledgmentNumber);
+    counters.increment('tcp.drop.bad-ack');
+    return;
+  }
+  // Second: RST. Only believable with an acceptable ACK (RFC 5961 §3.2, SYN-SENT).
+  if (flags & TcpFlag.RST) {
+    if (hasAck) connection.setState('CLOSED', 'refused', closeError('refused'));
+    else counters.increment('tcp.drop.rst-without-ack');
+    return;
+  }
+  // Fourth: SYN.
+  if ((flags & TcpFlag.SYN) === 0) {
+    counters.increment('tcp.drop.no-syn');
+    return;
+  }
+  connection.irs = segment.sequenceNumber;
+  connection.rcvNxt = seqAdd(segment.sequenceNumber, 1);
+  connection.sendMss = negotiatedMss(connection, segment);
+  updateSendWindow(connection, segment);
+  if (hasAck) {
+    // Our SYN is acknowledged: ESTABLISHED. Data or FIN carried by the SYN-ACK is not
+    // taken (the peer retransmits it); we acknowledge the SYN alone.
+    acknowledge(connection, segment.acknowledgmentNumber, now);
+    // The window our SYN advertised (nothing has been received since).
+    connection.rcvAdvertisedEdge = seqAdd(connection.rcvNxt, Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW));
+    establish(connection);
+    connection.ackNow = true;
+    return;
+  }
+  // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+  connection.setState('SYN-RECEIVED');
+  sendSyn(connection, now, false);
+}
+
+/** RFC 9293 §3.10.7.4: SYN-RECEIVED and every later state. */
+function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: Instant): void {
+  const counters = connection.context.counters;
+  const config = connection.context.config;
+  const flags = segment.flags;
+  const state = connection.currentState;
+  const seq = segment.sequenceNumber;
+
+  // A retransmitted SYN while our SYN-ACK is outstanding means the SYN-ACK was lost:
+  // resend it at once rather than wait for our RTO (Linux tcp_check_req does the same).
+  if (state === 'SYN-RECEIVED' && (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN && seq === connection.irs) {
+    sendSyn(connection, now);
+    return;
+  }
+
+  // ---- first: sequence number acceptability ----
+  const payloadLength = segment.payload.length;
+  const segmentLength = payloadLength + (flags & TcpFlag.SYN ? 1 : 0) + (flags & TcpFlag.FIN ? 1 : 0);
+  const window = Math.max(0, seqDiff(connection.rcvAdvertisedEdge, connection.rcvNxt));
+  const acceptable = isAcceptable(seq, segmentLength, connection.rcvNxt, window);
+  // RFC 9293 §3.10.7.4: with a zero window no segment is acceptable, "but special
+  // allowance should be made to accept valid ACKs, URGs, and RSTs": a segment exactly
+  // at RCV.NXT is processed for its control bits, its text and FIN dropped.
+  const zeroWindowAllowance = !acceptable && window === 0 && seq === connection.rcvNxt;
+  if (!acceptable && !zeroWindowAllowance) {
+    if ((flags & TcpFlag.RST) === 0) {
+      connection.ackNow = true;
+      // TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2·MSL.
+      if (state === 'TIME-WAIT' && flags & TcpFlag.FIN) connection.timeWaitAt = now + 2 * config.msl;
+    }
+    counters.increment('tcp.drop.out-of-window');
+    return;
+  }
+
+  // Trim to the window: drop what precedes RCV.NXT and what lies beyond the right edge.
+  let start = seq;
+  let data = segment.payload;
+  let syn = (flags & TcpFlag.SYN) !== 0;
+  let fin = (flags & TcpFlag.FIN) !== 0;
+  if (seqLt(start, connection.rcvNxt)) {
+    let skip = seqDiff(connection.rcvNxt, start);
+    if (syn) {
+      syn = false;
+      skip -= 1;
+    }
+    if (skip > data.length) fin = false;
+    data = data.subarray(Math.min(skip, data.length));
+    start = connection.rcvNxt;
+  }
+  const room = zeroWindowAllowance ? 0 : Math.max(0, seqDiff(connection.rcvAdvertisedEdge, start));
+  if (data.length > room || (fin && data.length === room)) {
+    // Part of the segment lies beyond the window: keep what fits, and ACK at once so
+    // the sender learns where the window ends.
+    data = data.subarray(0, room);
+    fin = false;
+    connection.ackNow = true;
+    counters.increment('tcp.rx.trimmed');
+  }
+
+  // ---- second: RST (RFC 5961 §3.2) ----
+  if (flags & TcpFlag.RST) {
+    if (seq !== connection.rcvNxt) {
+      challengeAck(connection);
+      return;
+    }
+    resetArrives(connection);
+    return;
+  }
+
+  // ---- fourth: SYN (RFC 5961 §4.2: any SYN in a synchronized state gets a challenge ACK) ----
+  if (flags & TcpFlag.SYN) {
+    challengeAck(connection);
+    return;
+  }
+
+  // ---- fifth: ACK ----
+  if ((flags & TcpFlag.ACK) === 0) {
+    counters.increment('tcp.drop.no-ack');
+    return;
+  }
+  const ack = segment.acknowledgmentNumber;
+  if (state === 'SYN-RECEIVED') {
+    if (!(seqLt(connection.sndUna, ack) && seqLe(ack, connection.sndMax))) {
+      sendResetAt(connection, ack);
+      counters.increment('tcp.drop.bad-ack');
+      return;
+    }
+    connection.sndWl1 = seq;
+    connection.sndWl2 = ack;
+    connection.sndWnd = segment.window;
+    connection.maxSndWnd = Math.max(connection.maxSndWnd, segment.window);
+    acknowledge(connection, ack, now);
+    establish(connection);
+    if (connection.finQueued) connection.setState('FIN-WAIT-1');
+  }
+  if (seqGt(ack, connection.sndMax)) {
+    // RFC 9293 §3.10.7.4: an ACK for something not yet sent: send an ACK, drop.
+    connection.ackNow = true;
+    counters.increment('tcp.drop.ack-unsent');
+    return;
+  }
+  if (seqLt(ack, seqAdd(connection.sndUna, -connection.maxSndWnd))) {
+    // RFC 5961 §5.2: too old to be a legitimate duplicate: challenge ACK, drop.
+    challengeAck(connection);
+    return;
+  }
+  const duplicate =
+    ack === connection.sndUna &&
+    payloadLength === 0 &&
+    (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 &&
+    segment.window === connection.sndWnd &&
+    connection.bytesInFlight() > 0;
+  if (seqGt(ack, connection.sndUna)) {
+    acknowledge(connection, ack, now);
+  } else if (duplicate && connection.congestion.onDuplicateAck(ack, connection.bytesInFlight(), connection.sndMax) === 'retransmit') {
+    // RFC 5681 §3.2 fast retransmit.
+    counters.increment('tcp.tx.fast-retransmits');
+    retransmitFirst(connection);
+  }
+  // RFC 9293 §3.10.7.4: update the send window only from segments newer than the last
+  // update (SND.WL1/SND.WL2), so an old reordered segment cannot shrink it.
+  if (
+    seqLe(connection.sndUna, ack) &&
+    (seqLt(connection.sndWl1, seq) || (connection.sndWl1 === seq && seqLe(connection.sndWl2, ack)))
+  ) {
+    updateSendWindow(connection, segment);
+  }
+  switch (connection.currentState) {
+    case 'FIN-WAIT-1':
+      if (connection.finAcknowledged()) connection.setState('FIN-WAIT-2');
+      break;
+    case 'CLOSING':
+      if (connection.finAcknowledged()) enterTimeWait(connection, now);
+      break;
+    case 'LAST-ACK':
+      if (connection.finAcknowledged()) {
+        connection.setState('CLOSED', 'fin');
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+
+  // ---- sixth: URG is ignored. seventh: segment text ----
+  if (data.length > 0) {
+    if (canReceiveData(connection.currentState) && !connection.remoteFinReceived) receiveText(connection, start, data, now);
+    else counters.increment('tcp.rx.data-after-fin');
+  }
+
+  // ---- eighth: FIN ----
+  if (fin && !connection.remoteFinReceived) {
+    const finSeq = seqAdd(start, data.length);
+    if (connection.remoteFinSeq === undefined) connection.remoteFinSeq = finSeq;
+    if (seqGt(finSeq, connection.rcvNxt)) connection.ackNow = true; // out of order: duplicate ACK
+  }
+  if (connection.remoteFinSeq !== undefined && connection.remoteFinSeq === connection.rcvNxt && !connection.remoteFinReceived) {
+    finArrives(connection, now);
+  }
+}
+
+/** RFC 9293 §3.10.7.4, first check: the four acceptability cases. */
+export function isAcceptable(seq: number, length: number, rcvNxt: number, window: number): boolean {
+  const edge = seqAdd(rcvNxt, window);
+  if (length === 0) return window === 0 ? seq === rcvNxt : seqInRange(seq, rcvNxt, edge);
+  if (window === 0) return false;
+  return seqInRange(seq, rcvNxt, edge) || seqInRange(seqAdd(seq, length - 1), rcvNxt, edge);
+}
+
+/** RFC 5961 §3.2, §4.2, §5.2: answer with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop. */
+function challengeAck(connection: TcpConnection): void {
+  connection.ackNow = true;
+  connection.context.counters.increment('tcp.drop.challenge-ack');
+}
+
+/** An acceptable RST (RFC 9293 §3.10.7.4, second check, per state). */
+function resetArrives(connection: TcpConnection): void {
+  const counters = connection.context.counters;
+  counters.increment('tcp.rx.rst');
+  switch (connection.currentState) {
+    case 'SYN-RECEIVED':
+      // Passive open: the half-open connection silently goes away (the listener stays).
+      // Active open (simultaneous open): the connection was refused.
+      if (connection.active) connection.setState('CLOSED', 'refused', closeError('refused'));
+      else connection.setState('CLOSED', 'rst');
+      return;
+    case 'ESTABLISHED':
+    case 'FIN-WAIT-1':
+    case 'FIN-WAIT-2':
+    case 'CLOSE-WAIT':
+      connection.setState('CLOSED', 'rst', closeError('rst'));
+      return;
+    case 'CLOSING':
+    case 'LAST-ACK':
+      // The application already closed its side; nothing it sent is lost to it.
+      connection.setState('CLOSED', 'rst');
+      return;
+    case 'TIME-WAIT':
+      // RFC 1337 §3 (fix F1): ignore RST in TIME-WAIT so that an old duplicate cannot
+      // cut TIME-WAIT short ("TIME-WAIT assassination").
+      counters.increment('tcp.drop.rst-in-time-wait');
+      return;
+    default:
+      return;
+  }
+}
+
+/** SND.UNA advances to `ack` (SND.UNA < ack <= SND.MAX). */
+function acknowledge(connection: TcpConnection, ack: number, now: Instant): void {
+  const acked = seqDiff(ack, connection.sndUna);
+  // RFC 6298 §3 (Karn): rttSeq is cleared whenever a timed segment is retransmitted.
+  if (connection.rttSeq !== undefined && seqGe(ack, connection.rttSeq)) {
+    connection.rtt.sample(now - connection.rttStart);
+    connection.rttSeq = undefined;
+  }
+  const dataAcked = Math.min(Math.max(0, seqDiff(ack, connection.sendBufferSeq)), connection.sendBuffer.length);
+  connection.sendBuffer.discard(dataAcked);
+  connection.sendBufferSeq = seqAdd(connection.sendBufferSeq, dataAcked);
+  connection.sndUna = ack;
+  connection.sndNxt = seqMax(connection.sndNxt, ack);
+  connection.backoffCount = 0;
+  connection.persistBackoff = 0;
+  // RFC 6298 §5.2, §5.3: stop the timer when all is acknowledged, else restart it.
+  const outstanding = connection.bytesInFlight() > 0;
+  connection.retransmitAt = outstanding ? now + connection.rtt.rto : undefined;
+  connection.unackedSince = outstanding ? now : undefined;
+  if (dataAcked > 0 && connection.writeBlocked) {
+    connection.writeBlocked = false;
+    connection.notify(Notify.WRITABLE);
+  }
+  if (dataAcked > 0 && connection.currentState !== 'SYN-RECEIVED' && connection.currentState !== 'SYN-SENT') {
+    const action = connection.congestion.onAck(ack, dataAcked, connection.bytesInFlight());
+    if (action === 'retransmit' && outstanding) {
+      // RFC 6582 §3.2: a partial ACK retransmits the next unacknowledged segment.
+      connection.context.counters.increment('tcp.tx.fast-retransmits');
+      retransmitFirst(connection);
+    }
+  }
+  if (acked > 0) connection.noteActivity(now);
+}
+
+/** SYN-SENT or SYN-RECEIVED → ESTABLISHED. */
+function establish(connection: TcpConnection): void {
+  // RFC 6298 §5.7: a lost SYN leaves RTO at 3 s until the first sample.
+  if (connection.handshakeRetransmitted) connection.rtt.resetAfterHandshakeLoss();
+  connection.congestion.start(connection.sendMss, connection.sndMax, connection.handshakeRetransmitted);
+  connection.connectDeadline = undefined;
+  connection.setState('ESTABLISHED');
+}
+
+function updateSendWindow(connection: TcpConnection, segment: TcpRepr): void {
+  connection.sndWnd = segment.window;
+  connection.sndWl1 = segment.sequenceNumber;
+  connection.sndWl2 = segment.acknowledgmentNumber;
+  connection.maxSndWnd = Math.max(connection.maxSndWnd, segment.window);
+}
+
+/** The send MSS: min(our MSS, the peer's MSS option or 536) (RFC 9293 §3.7.1). */
+export function negotiatedMss(connection: TcpConnection, segment: TcpRepr): number {
+  const peer = segment.options.mss ?? DEFAULT_SEND_MSS;
+  return Math.max(1, Math.min(connection.context.config.mss, Math.max(MIN_PEER_MSS, peer)));
+}
+
+/** Seventh check: text at sequence `start` (>= RCV.NXT, inside the window). */
+function receiveText(connection: TcpConnection, start: number, data: Uint8Array, now: Instant): void {
+  const counters = connection.context.counters;
+  const offset = seqDiff(start, connection.rcvNxt);
+  connection.noteActivity(now);
+  if (offset === 0) {
+    const written = connection.receiveBuffer.writeAt(0, data);
+    const contiguous = connection.assembler.deliver(written);
+    connection.receiveBuffer.commit(contiguous);
+    connection.rcvNxt = seqAdd(connection.rcvNxt, contiguous);
+    if (contiguous > written || !connection.assembler.isEmpty) {
+      // RFC 5681 §4.2: ACK at once a segment that fills (part of) a gap.
+      connection.ackNow = true;
+    } else {
+      // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: ACK at least every second segment, and
+      // within delayedAckMs.
+      connection.unackedSegments++;
+      if (connection.unackedSegments >= 2) connection.ackNow = true;
+      else if (connection.delayedAckAt === undefined) connection.delayedAckAt = now + connection.context.config.delayedAckMs;
+    }
+    connection.notify(Notify.READABLE);
+    return;
+  }
+  // Out of order: hold it and send a duplicate ACK at once (RFC 5681 §4.2).
+  counters.increment('tcp.rx.out-of-order');
+  if (connection.assembler.add(offset, data.length)) connection.receiveBuffer.writeAt(offset, data);
+  else counters.increment('tcp.rx.reassembly-full');
+  connection.ackNow = true;
+}
+
+/** Eighth check: the peer's FIN, now in order. */
+function finArrives(connection: TcpConnection, now: Instant): void {
+  connection.rcvNxt = seqAdd(connection.rcvNxt, 1);
+  connection.remoteFinReceived = true;
+  connection.remoteFinSeq = undefined;
+  connection.ackNow = true;
+  connection.notify(Notify.REMOTE_FIN);
+  switch (connection.currentState) {
+    case 'SYN-RECEIVED':
+    case 'ESTABLISHED':
+      connection.setState('CLOSE-WAIT');
+      break;
+    case 'FIN-WAIT-1':
+      if (connection.finAcknowledged()) enterTimeWait(connection, now);
+      else connection.setState('CLOSING');
+      break;
+    case 'FIN-WAIT-2':
+      enterTimeWait(connection, now);
+      break;
+    default:
+      break;
+  }
+}
+
+/** TIME-WAIT for 2·MSL (RFC 9293 §3.4.2); the application sees the close now. */
+export function enterTimeWait(connection: TcpConnection, now: Instant): void {
+  connection.timeWaitAt = now + 2 * connection.context.config.msl;
+  connection.setState('TIME-WAIT', 'fin');
+}

@@ -1,0 +1,77 @@
+/**
+ * The retransmission timeout estimator of RFC 6298.
+ *
+ * - §2.1: before any sample, RTO = initialRto.
+ * - §2.2: first sample R: SRTT = R, RTTVAR = R/2.
+ * - §2.3: later samples: RTTVAR = 3/4·RTTVAR + 1/4·|SRTT − R|, SRTT = 7/8·SRTT + 1/8·R.
+ * - RTO = SRTT + max(G, 4·RTTVAR), clamped to [minRto, maxRto] (§2.4, §2.5); G, the
+ *   clock granularity, is 1 ms here (instants are milliseconds).
+ * - §5.5: on expiry the RTO doubles (`backOff`), capped at maxRto, until a new sample.
+ *
+ * Karn's rule (§3) is the caller's job: only segments that were never retransmitted
+ * are timed.
+ */
+const CLOCK_GRANULARITY_MS = 1;
+
+export interface RttLimits {
+  initialRto: number;
+  minRto: number;
+  maxRto: number;
+}
+
+export class RttEstimator {
+  private smoothed: number | undefined;
+  private variation: number | undefined;
+  private timeout: number;
+
+  constructor(private readonly limits: RttLimits) {
+    this.timeout = this.clamp(limits.initialRto);
+  }
+
+  /** SRTT in ms, undefined before the first sample. */
+  get srtt(): number | undefined {
+    return this.smoothed;
+  }
+
+  get rttvar(): number | undefined {
+    return this.variation;
+  }
+
+  /** The current (possibly backed-off) RTO in ms. */
+  get rto(): number {
+    return this.timeout;
+  }
+
+  get hasSample(): boolean {
+    return this.smoothed !== undefined;
+  }
+
+  sample(rtt: number): void {
+    const r = Math.max(0, rtt);
+    if (this.smoothed === undefined || this.variation === undefined) {
+      this.smoothed = r;
+      this.variation = r / 2;
+    } else {
+      this.variation = 0.75 * this.variation + 0.25 * Math.abs(this.smoothed - r);
+      this.smoothed = 0.875 * this.smoothed + 0.125 * r;
+    }
+    this.timeout = this.clamp(this.smoothed + Math.max(CLOCK_GRANULARITY_MS, 4 * this.variation));
+  }
+
+  /** RFC 6298 §5.5: double the RTO after a retransmission timeout. */
+  backOff(): void {
+    this.timeout = this.clamp(this.timeout * 2);
+  }
+
+  /**
+   * RFC 6298 §5.7: if the SYN (or SYN-ACK) was retransmitted and no RTT sample was
+   * obtained, the RTO for data starts at 3 s.
+   */
+  resetAfterHandshakeLoss(): void {
+    if (!this.hasSample) this.timeout = this.clamp(Math.max(3000, this.limits.initialRto));
+  }
+
+  private clamp(value: number): number {
+    return Math.min(this.limits.maxRto, Math.max(this.limits.minRto, value));
+  }
+}

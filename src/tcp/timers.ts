@@ -1,0 +1,174 @@
+/**
+ * Connection timers. Every timer is an absolute instant on the connection (or derived
+ * from its fields); `nextDeadline` gives the earliest, which the stack keeps in its
+ * deadline heap, and `timersExpired` runs whatever is due. A connection without armed
+ * timers has no heap entry and costs nothing.
+ *
+ *   retransmission  RFC 6298 (back-off, Karn); SYN retries → connect_timeout; data
+ *                   retries → retransmit_timeout (RFC 9293 §3.8.3, R2)
+ *   persist         zero-window probes / SWS override (RFC 9293 §3.8.6.1), back-off
+ *                   capped at persistMax; never gives up on a peer that answers
+ *   delayed ACK     RFC 1122 §4.2.3.2
+ *   keepalive       RFC 1122 §4.2.3.6: idle, then `count` probes `interval` apart
+ *   user timeout    RFC 5482: data unacknowledged this long aborts
+ *   TIME-WAIT       2·MSL (RFC 9293 §3.4.2)
+ *   connect         the `timeout` option of connect()
+ *   idle            setIdleTimeout: tells the application, changes nothing
+ */
+import type { Instant } from '../time.ts';
+import { Notify, closeError, type TcpConnection } from './connection.ts';
+import { output, persistExpired, retransmitFirst, sendProbe, sendReset, sendSyn } from './output.ts';
+import { seqDiff } from './seq.ts';
+
+function earlier(a: Instant | undefined, b: Instant | undefined): Instant | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a < b ? a : b;
+}
+
+function keepaliveDeadline(connection: TcpConnection): Instant | undefined {
+  if (!connection.keepaliveEnabled) return undefined;
+  const state = connection.currentState;
+  if (state !== 'ESTABLISHED' && state !== 'CLOSE-WAIT' && state !== 'FIN-WAIT-2') return undefined;
+  const keepalive = connection.context.config.keepalive;
+  if (connection.keepaliveSent === 0) {
+    return Math.max(connection.lastReceivedAt, connection.keepaliveEnabledAt) + connection.keepaliveIdle;
+  }
+  return connection.lastKeepaliveAt + keepalive.interval;
+}
+
+function userTimeoutDeadline(connection: TcpConnection): Instant | undefined {
+  const userTimeout = connection.context.config.userTimeout;
+  if (userTimeout <= 0 || connection.unackedSince === undefined) return undefined;
+  return connection.unackedSince + userTimeout;
+}
+
+function idleDeadline(connection: TcpConnection): Instant | undefined {
+  if (connection.idleTimeout <= 0 || connection.idleReported) return undefined;
+  const state = connection.currentState;
+  if (state === 'CLOSED' || state === 'TIME-WAIT') return undefined;
+  return connection.lastActivityAt + connection.idleTimeout;
+}
+
+/** The earliest instant at which this connection has timer work. */
+export function nextDeadline(connection: TcpConnection): Instant | undefined {
+  if (connection.currentState === 'CLOSED') return undefined;
+  let next = earlier(connection.retransmitAt, connection.persistAt);
+  next = earlier(next, connection.delayedAckAt);
+  next = earlier(next, connection.timeWaitAt);
+  next = earlier(next, connection.connectDeadline);
+  next = earlier(next, userTimeoutDeadline(connection));
+  next = earlier(next, keepaliveDeadline(connection));
+  next = earlier(next, idleDeadline(connection));
+  return next;
+}
+
+function due(deadline: Instant | undefined, now: Instant): boolean {
+  return deadline !== undefined && deadline <= now;
+}
+
+/** Runs every timer of `connection` that is due at `now`. */
+export function timersExpired(connection: TcpConnection, now: Instant): void {
+  const context = connection.context;
+  if (due(connection.timeWaitAt, now)) {
+    connection.setState('CLOSED', 'fin');
+    return;
+  }
+  if (due(connection.connectDeadline, now)) {
+    connection.setState('CLOSED', 'connect_timeout', closeError('connect_timeout'));
+    return;
+  }
+  if (due(userTimeoutDeadline(connection), now)) {
+    context.counters.increment('tcp.timeout.user');
+    connection.setState('CLOSED', 'user_timeout', closeError('user_timeout'));
+    return;
+  }
+  if (due(connection.retransmitAt, now)) {
+    retransmitTimeout(connection, now);
+    if (connection.currentState === 'CLOSED') return;
+  }
+  if (due(connection.persistAt, now)) {
+    // Probing goes on while the peer answers; a peer silent for the user timeout is gone.
+    const userTimeout = context.config.userTimeout;
+    if (userTimeout > 0 && connection.persistBackoff > 0 && now - connection.lastReceivedAt >= userTimeout) {
+      context.counters.increment('tcp.timeout.user');
+      connection.setState('CLOSED', 'user_timeout', closeError('user_timeout'));
+      return;
+    }
+    persistExpired(connection, now);
+  }
+  if (due(keepaliveDeadline(connection), now)) {
+    keepaliveExpired(connection, now);
+    if (connection.currentState === 'CLOSED') return;
+  }
+  if (due(connection.delayedAckAt, now)) {
+    connection.delayedAckAt = undefined;
+    connection.ackNow = true;
+  }
+  if (due(idleDeadline(connection), now)) {
+    connection.idleReported = true;
+    connection.notify(Notify.IDLE);
+  }
+  output(connection, now);
+  context.touch(connection);
+}
+
+/** RFC 6298 §5.4–5.6 (and RFC 9293 §3.8.3 for the give-up thresholds). */
+function retransmitTimeout(connection: TcpConnection, now: Instant): void {
+  const context = connection.context;
+  const config = context.config;
+  connection.retransmitAt = undefined;
+  const state = connection.currentState;
+  if (state === 'SYN-SENT' || state === 'SYN-RECEIVED') {
+    if (connection.backoffCount >= config.synRetries) {
+      context.counters.increment('tcp.timeout.handshake');
+      if (connection.active) connection.setState('CLOSED', 'connect_timeout', closeError('connect_timeout'));
+      else connection.setState('CLOSED', 'retransmit_timeout');
+      return;
+    }
+    connection.backoffCount++;
+    connection.handshakeRetransmitted = true;
+    connection.rtt.backOff();
+    sendSyn(connection, now);
+    connection.retransmitAt = now + connection.rtt.rto;
+    return;
+  }
+  const inFlight = connection.bytesInFlight();
+  if (inFlight <= 0) return;
+  if (connection.backoffCount >= config.dataRetries) {
+    context.counters.increment('tcp.timeout.retransmit');
+    connection.setState('CLOSED', 'retransmit_timeout', closeError('retransmit_timeout'));
+    return;
+  }
+  connection.backoffCount++;
+  connection.congestion.onRetransmitTimeout(inFlight, connection.sndMax);
+  connection.rtt.backOff();
+  // Go back N: resend from SND.UNA; the rest follows as ACKs open cwnd again.
+  connection.sndNxt = connection.sndUna;
+  retransmitFirst(connection);
+  connection.retransmitAt = now + connection.rtt.rto;
+}
+
+/** RFC 1122 §4.2.3.6. */
+function keepaliveExpired(connection: TcpConnection, now: Instant): void {
+  const config = connection.context.config;
+  const unsent = connection.sendBuffer.length - seqDiff(connection.sndNxt, connection.sendBufferSeq);
+  if (connection.bytesInFlight() > 0 || unsent > 0) {
+    // Data is outstanding: the retransmission and persist timers watch the peer.
+    connection.keepaliveSent = 0;
+    connection.keepaliveEnabledAt = now;
+    return;
+  }
+  if (connection.keepaliveSent >= config.keepalive.count) {
+    connection.context.counters.increment('tcp.timeout.keepalive');
+    // Like Linux, tell a peer that may only have lost its way back.
+    sendReset(connection);
+    connection.setState('CLOSED', 'keepalive_timeout', closeError('keepalive_timeout'));
+    return;
+  }
+  sendProbe(connection);
+  connection.keepaliveSent++;
+  connection.keepaliveProbes++;
+  connection.lastKeepaliveAt = now;
+  connection.context.counters.increment('tcp.tx.keepalives');
+}

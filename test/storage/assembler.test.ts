@@ -1,0 +1,59 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Assembler } from '../../src/storage/assembler.ts';
+import { SeededRandom } from '../../src/random.ts';
+
+describe('Assembler', () => {
+  it('merges overlapping and touching ranges', () => {
+    const assembler = new Assembler(4);
+    assert.ok(assembler.add(10, 5));
+    assert.ok(assembler.add(20, 5));
+    assert.deepEqual(assembler.ranges(), [[10, 15], [20, 25]]);
+    assert.ok(assembler.add(15, 5)); // touches both
+    assert.deepEqual(assembler.ranges(), [[10, 25]]);
+    assert.ok(assembler.add(5, 30));
+    assert.deepEqual(assembler.ranges(), [[5, 35]]);
+  });
+
+  it('refuses a range that would exceed maxRanges and changes nothing', () => {
+    const assembler = new Assembler(2);
+    assert.ok(assembler.add(10, 1));
+    assert.ok(assembler.add(20, 1));
+    assert.equal(assembler.add(30, 1), false);
+    assert.deepEqual(assembler.ranges(), [[10, 11], [20, 21]]);
+    assert.ok(assembler.add(11, 9), 'merging needs no new range');
+    assert.deepEqual(assembler.ranges(), [[10, 21]]);
+  });
+
+  it('deliver returns the contiguous prefix and shifts the rest', () => {
+    const assembler = new Assembler(4);
+    assembler.add(5, 5);
+    assembler.add(20, 5);
+    assert.equal(assembler.deliver(3), 3); // hole at 3..5 remains
+    assert.deepEqual(assembler.ranges(), [[2, 7], [17, 22]]);
+    assert.equal(assembler.deliver(2), 7);
+    assert.deepEqual(assembler.ranges(), [[10, 15]]);
+    assert.equal(assembler.deliver(12), 15); // overlaps the held range
+    assert.ok(assembler.isEmpty);
+  });
+
+  it('agrees with a byte map under random insertion', () => {
+    const random = new SeededRandom(5);
+    for (let round = 0; round < 200; round++) {
+      const assembler = new Assembler(64);
+      const filled = new Uint8Array(200);
+      for (let step = 0; step < 20; step++) {
+        const offset = 1 + (random.uint32() % 150);
+        const length = 1 + (random.uint32() % 30);
+        assert.ok(assembler.add(offset, length));
+        filled.fill(1, offset, offset + length);
+      }
+      const expected: [number, number][] = [];
+      for (let i = 0; i < filled.length; i++) {
+        if (filled[i] && !filled[i - 1]) expected.push([i, i]);
+        if (filled[i]) expected[expected.length - 1]![1] = i + 1;
+      }
+      assert.deepEqual(assembler.ranges(), expected);
+    }
+  });
+});

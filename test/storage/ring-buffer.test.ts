@@ -1,0 +1,66 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { RingBuffer } from '../../src/storage/ring-buffer.ts';
+
+const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
+
+describe('RingBuffer', () => {
+  it('writes up to capacity and reads back in order across the wrap', () => {
+    const ring = new RingBuffer(5);
+    assert.equal(ring.write(bytes(1, 2, 3)), 3);
+    const out = new Uint8Array(2);
+    assert.equal(ring.read(out), 2);
+    assert.deepEqual(out, bytes(1, 2));
+    assert.equal(ring.write(bytes(4, 5, 6, 7, 8)), 4); // only 4 free
+    assert.equal(ring.length, 5);
+    assert.equal(ring.free, 0);
+    const all = new Uint8Array(5);
+    assert.equal(ring.read(all), 5);
+    assert.deepEqual(all, bytes(3, 4, 5, 6, 7));
+  });
+
+  it('copyOut peeks at any offset without consuming, across the wrap', () => {
+    const ring = new RingBuffer(4);
+    ring.write(bytes(9, 9, 9));
+    ring.discard(3);
+    ring.write(bytes(1, 2, 3, 4)); // physically 3,0,1,2
+    const out = new Uint8Array(3);
+    assert.equal(ring.copyOut(1, out), 3);
+    assert.deepEqual(out, bytes(2, 3, 4));
+    assert.equal(ring.copyOut(4, out), 0);
+    assert.equal(ring.length, 4);
+  });
+
+  it('writeAt places bytes past the queue that commit later makes readable', () => {
+    const ring = new RingBuffer(8);
+    ring.write(bytes(1));
+    assert.equal(ring.writeAt(2, bytes(4, 5)), 2); // a hole at offset 0..1
+    assert.equal(ring.length, 1);
+    assert.equal(ring.writeAt(0, bytes(2, 3)), 2);
+    ring.commit(4);
+    const out = new Uint8Array(5);
+    assert.equal(ring.read(out), 5);
+    assert.deepEqual(out, bytes(1, 2, 3, 4, 5));
+  });
+
+  it('keeps out-of-order bytes in place when the ring empties (regression)', () => {
+    const ring = new RingBuffer(8);
+    ring.write(bytes(1, 2, 3));
+    ring.writeAt(1, bytes(7)); // offset 1 past the end, i.e. logical index 4
+    ring.discard(3); // now empty
+    ring.writeAt(0, bytes(6));
+    ring.commit(2);
+    const out = new Uint8Array(2);
+    ring.read(out);
+    assert.deepEqual(out, bytes(6, 7));
+  });
+
+  it('clamps writeAt to the free space', () => {
+    const ring = new RingBuffer(4);
+    ring.write(bytes(1, 2));
+    assert.equal(ring.writeAt(1, bytes(1, 2, 3)), 1);
+    assert.equal(ring.writeAt(3, bytes(1)), 0);
+    assert.throws(() => ring.commit(3), RangeError);
+    assert.throws(() => ring.discard(3), RangeError);
+  });
+});
