@@ -1,0 +1,103 @@
+/**
+ * The real-time event loop: the only place that turns the core's deadlines into
+ * Node timers. One timer for the whole device, however many connections: after each
+ * turn it is re-armed at the earliest `pollAt()` of all components (stacks, wires).
+ *
+ * A turn runs when a batch of frames arrived, when an application call made work
+ * (`wake()`), or when the timer fires: poll every component at the current instant,
+ * then flush every link once, so frames produced in one turn go out in one batch.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Clock, Instant, Pollable } from '../src/time.ts';
+
+const MAX_ROUNDS_PER_TURN = 8;
+
+export const monotonicClock: Clock = { now: () => performance.now() };
+
+export interface Flushable {
+  flush(): void;
+}
+
+export class RealtimeLoop {
+  private readonly components: Pollable[] = [];
+  private readonly links: Flushable[] = [];
+  private turnScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt: Instant | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly clock: Clock = monotonicClock,
+    private readonly onError: (error: unknown) => void = (error) => {
+      throw error;
+    },
+  ) {}
+
+  add(component: Pollable): void {
+    this.components.push(component);
+    this.wake();
+  }
+
+  addLink(link: Flushable): void {
+    this.links.push(link);
+  }
+
+  /** Schedules a turn soon (after pending I/O callbacks of this loop iteration). */
+  wake = (): void => {
+    if (this.turnScheduled || this.stopped) return;
+    this.turnScheduled = true;
+    setImmediate(this.turn);
+  };
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Runs one turn now (also used right after a receive batch). */
+  turn = (): void => {
+    this.turnScheduled = false;
+    if (this.stopped) return;
+    try {
+      // Polling one component can make another due at once (a stack hands a frame to a
+      // zero-delay memory wire): go round until nothing is due, a bounded number of times.
+      for (let round = 0; round < MAX_ROUNDS_PER_TURN; round++) {
+        const now = this.clock.now();
+        let polled = false;
+        for (const component of this.components) {
+          const due = component.pollAt();
+          if (due !== undefined && due <= now) {
+            component.poll(now);
+            polled = true;
+          }
+        }
+        if (!polled) break;
+      }
+      for (const link of this.links) link.flush();
+    } catch (error) {
+      this.onError(error);
+    }
+    this.arm();
+  };
+
+  private arm(): void {
+    let next: Instant | undefined;
+    for (const component of this.components) {
+      const due = component.pollAt();
+      if (due !== undefined && (next === undefined || due < next)) next = due;
+    }
+    if (next === this.timerAt && this.timer) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = next;
+    if (next === undefined) return;
+    // Timers have 1 ms granularity; never sleep less than that for a deadline a hair away.
+    const delay = Math.max(0, Math.ceil(next - this.clock.now()));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      this.turn();
+    }, delay);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The classic diagnostic services, for field checks and benchmarks (SPEC §2,
+ * `services.diag`): RFC 862 echo (TCP 7), RFC 863 discard (TCP 9) and RFC 864
+ * character generator (TCP 19), served on the device's own TCP.
+ */
+import type { SocketApi } from '../socket/net.ts';
+import type { Server } from '../socket/server.ts';
+import type { Socket } from '../socket/socket.ts';
+
+export const DiagPort = { ECHO: 7, DISCARD: 9, CHARGEN: 19 } as const;
+
+export interface DiagServers {
+  echo: Server;
+  discard: Server;
+  chargen: Server;
+  close(): void;
+}
+
+/** RFC 862: whatever arrives is sent back; the peer's FIN ends our side once all is echoed. */
+export function serveEcho(socket: Socket): void {
+  socket.on('error', () => socket.destroy());
+  socket.pipe(socket);
+}
+
+/** RFC 863: read and throw away; close when the peer closes. */
+export function serveDiscard(socket: Socket): void {
+  socket.on('error', () => socket.destroy());
+  socket.on('data', () => undefined);
+  socket.on('end', () => socket.end());
+}
+
+/**
+ * RFC 864: the 95 printable ASCII characters, 72 per line, each line starting one
+ * character further on, CR LF after each; sent until the peer closes. The pattern
+ * repeats every 95 lines, so one precomputed block serves every write.
+ */
+export const CHARGEN_BLOCK: Buffer = buildChargenBlock();
+
+function buildChargenBlock(): Buffer {
+  const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
+  const lines: string[] = [];
+  for (let line = 0; line < 95; line++) {
+    const start = line % 95;
+    lines.push((printable + printable).slice(start, start + 72) + '\r\n');
+  }
+  return Buffer.from(lines.join(''), 'ascii');
+}
+
+export function serveChargen(socket: Socket): void {
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+  };
+  socket.on('error', () => {
+    stop();
+    socket.destroy();
+  });
+  socket.on('close', stop);
+  // The peer's data is ignored (RFC 864); its FIN ends the generator.
+  socket.on('data', () => undefined);
+  socket.on('end', () => {
+    stop();
+    socket.end();
+  });
+  const fill = (): void => {
+    while (!stopped && socket.write(CHARGEN_BLOCK)) {
+      // keep writing until the stream asks us to wait
+    }
+  };
+  socket.on('drain', fill);
+  fill();
+}
+
+export function startDiagServices(api: SocketApi): DiagServers {
+  const echo = api.createServer({ allowHalfOpen: true }, serveEcho).listen(DiagPort.ECHO);
+  const discard = api.createServer({ allowHalfOpen: true }, serveDiscard).listen(DiagPort.DISCARD);
+  const chargen = api.createServer(serveChargen).listen(DiagPort.CHARGEN);
+  return {
+    echo,
+    discard,
+    chargen,
+    close: () => {
+      echo.close();
+      discard.close();
+      chargen.close();
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * One complete stack instance: interface layer (Ethernet, ARP, IPv4, ICMP) + TCP +
+ * the node:net-like socket API, over one FrameDevice.
+ *
+ * Call order for the owner of the event loop (firmware/loop.ts, or a test's virtual
+ * world): construct → `start()` (gratuitous ARP) → for each received frame
+ * `receiveFrame(frame)` → `poll(now)` whenever `pollAt()` is due → flush the link.
+ * `onWork` is called when an application call (a socket write, a close) produced work
+ * outside of poll(), so the owner flushes the link and re-arms its timer.
+ */
+import type { Clock, Instant, Pollable } from './time.ts';
+import type { EventSink } from './events.ts';
+import type { RandomSource } from './random.ts';
+import type { FrameDevice } from './net/device.ts';
+import type { Ipv4Address, MacAddress } from './net/address.ts';
+import { Counters } from './stats.ts';
+import { NetworkInterface, type InterfaceConfig } from './net/interface.ts';
+import { TcpStack } from './tcp/stack.ts';
+import { defaultTcpConfig, type TcpConfig } from './tcp/config.ts';
+import { IpProtocol } from './wire/ipv4.ts';
+import { SocketApi } from './socket/net.ts';
+
+/** IPv4 header (20) + TCP header (20): MSS = MTU − 40 (RFC 9293 §3.7.1). */
+export const TCP_IP_HEADER_OVERHEAD = 40;
+
+export interface StackConfig {
+  mac: MacAddress;
+  address: Ipv4Address;
+  prefixLength: number;
+  gateway?: Ipv4Address;
+  mtu: number;
+  arp?: InterfaceConfig['arp'];
+  tcp?: Partial<TcpConfig>;
+}
+
+export interface StackDependencies {
+  clock: Clock;
+  random: RandomSource;
+  events: EventSink;
+  counters?: Counters;
+  onWork?: () => void;
+}
+
+export class NetStack implements Pollable {
+  readonly counters: Counters;
+  readonly interface: NetworkInterface;
+  readonly tcp: TcpStack;
+  readonly net: SocketApi;
+
+  constructor(
+    device: FrameDevice,
+    readonly config: StackConfig,
+    dependencies: StackDependencies,
+  ) {
+    this.counters = dependencies.counters ?? new Counters();
+    const onWork = dependencies.onWork ?? (() => undefined);
+    this.interface = new NetworkInterface(
+      device,
+      {
+        mac: config.mac,
+        address: config.address,
+        prefixLength: config.prefixLength,
+        gateway: config.gateway,
+        mtu: config.mtu,
+        arp: config.arp,
+      },
+      { clock: dependencies.clock, counters: this.counters, events: dependencies.events },
+    );
+    const tcpConfig: TcpConfig = { ...defaultTcpConfig(config.mtu - TCP_IP_HEADER_OVERHEAD), ...config.tcp };
+    this.tcp = new TcpStack({
+      ip: this.interface,
+      localAddress: config.address,
+      config: tcpConfig,
+      clock: dependencies.clock,
+      random: dependencies.random,
+      counters: this.counters,
+      events: dependencies.events,
+      requestPoll: onWork,
+    });
+    this.interface.registerProtocol(IpProtocol.TCP, this.tcp);
+    this.net = new SocketApi(this.tcp, () => this.config.address);
+  }
+
+  /** Announces the address (gratuitous ARP, RFC 5227 §2.3). */
+  start(): void {
+    this.interface.announce();
+  }
+
+  receiveFrame(frame: Uint8Array): void {
+    this.interface.receiveFrame(frame);
+  }
+
+  setCarrier(up: boolean): void {
+    this.interface.setCarrier(up);
+  }
+
+  pollAt(): Instant | undefined {
+    const a = this.interface.pollAt();
+    const b = this.tcp.pollAt();
+    if (a === undefined) return b;
+    if (b === undefined) return a;
+    return Math.min(a, b);
+  }
+
+  poll(now: Instant): void {
+    this.interface.poll(now);
+    this.tcp.poll(now);
+  }
+}

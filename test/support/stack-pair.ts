@@ -1,0 +1,70 @@
+/**
+ * Two complete piwire stacks joined by a memory wire in a virtual world: the
+ * standard fixture for socket-level tests. "device" is 198.18.0.2, "peer" 198.18.0.1.
+ */
+import { MemoryWire, type WireFaults } from '../../hal/link/memory.ts';
+import { NetStack } from '../../src/stack.ts';
+import { RecordingEventSink } from '../../src/events.ts';
+import { SeededRandom } from '../../src/random.ts';
+import { parseIpv4, parseMac } from '../../src/net/address.ts';
+import type { TcpConfig } from '../../src/tcp/config.ts';
+import { VirtualWorld } from './virtual-world.ts';
+
+export const DEVICE_IP = '198.18.0.2';
+export const PEER_IP = '198.18.0.1';
+
+export interface StackPairOptions {
+  mtu?: number;
+  seed?: number;
+  faults?: Partial<WireFaults>;
+  deviceTcp?: Partial<TcpConfig>;
+  peerTcp?: Partial<TcpConfig>;
+}
+
+export interface StackPair {
+  world: VirtualWorld;
+  wire: MemoryWire;
+  device: NetStack;
+  peer: NetStack;
+  deviceEvents: RecordingEventSink;
+  peerEvents: RecordingEventSink;
+  /** Calls `observer` with every frame delivered, either way, before the stack sees it. */
+  observe(observer: (frame: Uint8Array, to: 'device' | 'peer') => void): void;
+}
+
+export function createStackPair(options: StackPairOptions = {}): StackPair {
+  const mtu = options.mtu ?? 1500;
+  const world = new VirtualWorld();
+  const random = new SeededRandom(options.seed ?? 1);
+  const deviceMac = parseMac('02:00:00:00:00:02')!;
+  const peerMac = parseMac('02:00:00:00:00:01')!;
+  const wire = new MemoryWire({ clock: world.clock, random, mtu, macA: deviceMac, macB: peerMac });
+  if (options.faults) wire.setFaults('both', options.faults);
+  const observers: ((frame: Uint8Array, to: 'device' | 'peer') => void)[] = [];
+  const deviceEvents = new RecordingEventSink();
+  const peerEvents = new RecordingEventSink();
+  const device = new NetStack(
+    wire.a,
+    { mac: deviceMac, address: parseIpv4(DEVICE_IP)!, prefixLength: 24, mtu, tcp: options.deviceTcp },
+    { clock: world.clock, random: new SeededRandom((options.seed ?? 1) + 100), events: deviceEvents },
+  );
+  const peer = new NetStack(
+    wire.b,
+    { mac: peerMac, address: parseIpv4(PEER_IP)!, prefixLength: 24, mtu, tcp: options.peerTcp },
+    { clock: world.clock, random: new SeededRandom((options.seed ?? 1) + 200), events: peerEvents },
+  );
+  wire.a.setReceiver((frame) => {
+    for (const observer of observers) observer(frame, 'device');
+    device.receiveFrame(frame);
+  });
+  wire.b.setReceiver((frame) => {
+    for (const observer of observers) observer(frame, 'peer');
+    peer.receiveFrame(frame);
+  });
+  world.add(wire);
+  world.add(device);
+  world.add(peer);
+  device.start();
+  peer.start();
+  return { world, wire, device, peer, deviceEvents, peerEvents, observe: (observer) => observers.push(observer) };
+}
