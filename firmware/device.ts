@@ -27,8 +27,9 @@ export function attachStack(link: Link, config: StackConfig, deps: { loop: Realt
     loop.wake();
   });
   link.onCarrierChange((up) => {
-    events.emit('link', { link: link.name, carrier: up ? 'up' : 'down' });
+    // The interface raises or clears fault 1 itself; the `link` line follows it.
     stack.setCarrier(up);
+    events.emit('link', { link: link.name, carrier: up ? 'up' : 'down' });
     loop.wake();
   });
   loop.add(stack);

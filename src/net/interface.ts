@@ -136,6 +136,8 @@ const MINIMUM_MTU = 68;
 const MAXIMUM_MTU = 0xffff;
 /** SPEC §6 fault code for an ARP address conflict. */
 const FAULT_ADDRESS_CONFLICT = 2;
+/** SPEC §6 fault 1: no carrier. */
+const FAULT_NO_CARRIER = 1;
 
 const PROTOCOL_NAMES: Readonly<Record<number, string>> = { [IpProtocol.TCP]: 'tcp', [IpProtocol.UDP]: 'udp' };
 
@@ -160,6 +162,8 @@ export class NetworkInterface implements Pollable {
   private announcementsLeft = 0;
   private nextAnnouncementAt: Instant | undefined;
   private lastDefenceAt: Instant | undefined;
+  /** Carrier as last reported (a link starts with carrier until told otherwise). */
+  private carrierUp = true;
   private lastInternalErrorEventAt: Instant | undefined;
   private suppressedInternalErrors = 0;
 
@@ -394,12 +398,22 @@ export class NetworkInterface implements Pollable {
    * have aged us out). Carrier down: forget every neighbor, as Linux does
    * (neigh_carrier_down): the cable may come back on another segment, and frames waiting
    * on a resolution are dropped (`arp.drop.carrier-down`); transports retransmit.
+   *
+   * Fault 1 (SPEC §6, no carrier) is raised at once on carrier loss (`fault` {code: 1})
+   * and cleared when it returns (`fault_cleared` {code: 1}, the diagnostics layer's name
+   * for a cleared fault); repeated reports of the same state emit nothing. Connections
+   * are not touched: a short pull costs retransmissions, not connections (keepalive and
+   * the user timeout decide when a peer is really gone).
    */
   setCarrier(up: boolean): void {
+    const changed = up !== this.carrierUp;
+    this.carrierUp = up;
     if (up) {
+      if (changed) this.events.emit('fault_cleared', { code: FAULT_NO_CARRIER, text: 'no carrier' });
       this.announce();
       return;
     }
+    if (changed) this.events.emit('fault', { code: FAULT_NO_CARRIER, text: 'no carrier' });
     this.neighborCache.clear(NeighborDrop.CARRIER_DOWN);
     this.announcementsLeft = 0;
     this.nextAnnouncementAt = undefined;

@@ -37,6 +37,16 @@ const INITIAL_SSTHRESH = 0x3fff_ffff;
 const MAX_CWND = 0x3fff_ffff;
 const DUPLICATE_ACK_THRESHOLD = 3;
 
+/**
+ * RFC 6928 §2: IW = min(10·MSS, max(2·MSS, 14600)) bytes: ten segments at MSS 1460 or
+ * less (so a small MTU gets a small window in bytes: 2560 at MSS 256), fewer above.
+ * One segment when the SYN or SYN-ACK had to be retransmitted (RFC 6928 §2, RFC 5681 §3.1).
+ */
+export function initialWindow(mss: number, handshakeLost: boolean): number {
+  if (handshakeLost) return mss;
+  return Math.min(10 * mss, Math.max(2 * mss, 14_600));
+}
+
 export class NewReno implements CongestionControl {
   private mss = 536;
   private cwnd = 536;
@@ -65,8 +75,7 @@ export class NewReno implements CongestionControl {
 
   start(mss: number, highestSent: number, handshakeLost: boolean): void {
     this.mss = mss;
-    // RFC 5681 §3.1, eq. 1; one segment if the SYN or SYN-ACK was lost.
-    this.cwnd = handshakeLost ? mss : mss > 2190 ? 2 * mss : mss > 1095 ? 3 * mss : 4 * mss;
+    this.cwnd = initialWindow(mss, handshakeLost);
     this.recover = highestSent;
   }
 

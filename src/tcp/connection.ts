@@ -79,6 +79,13 @@ export interface ConnectionContext {
   established(connection: TcpConnection): void;
   /** The connection reached CLOSED: remove it from the tables. */
   released(connection: TcpConnection): void;
+  /** The connection entered TIME-WAIT (the stack bounds how many it keeps). */
+  enteredTimeWait(connection: TcpConnection): void;
+  /**
+   * The stack-wide budget for challenge ACKs and out-of-window ACKs (RFC 5961 §7), on top
+   * of the per-connection limit; true when one more may be sent at `now`.
+   */
+  allowChallengeAck(now: Instant): boolean;
 }
 
 /** Pending application notifications (bit set). */
@@ -143,6 +150,13 @@ export class TcpConnection {
   /** TCB */ retransmitAt: Instant | undefined;
   /** TCB */ persistAt: Instant | undefined;
   /** TCB: zero-window probes sent without the window opening (persist back-off exponent). */ persistBackoff = 0;
+  /**
+   * TCB: when the first zero-window probe that nothing has answered since was sent
+   * (undefined once any segment arrives): the persist user timeout counts from here, as
+   * Linux's icsk_probes_tstamp does, so a peer that answers is never given up.
+   */ unansweredProbeSince: Instant | undefined;
+  /** TCB: zero-window probes sent that no segment has answered yet (Linux icsk_probes_out). */ unansweredProbes = 0;
+  /** TCB: last challenge ACK or out-of-window ACK sent (RFC 5961 §7 per-connection limit). */ lastChallengeAckAt: Instant | undefined;
   /** TCB */ delayedAckAt: Instant | undefined;
   /** TCB */ timeWaitAt: Instant | undefined;
   /** TCB */ connectDeadline: Instant | undefined;
@@ -168,6 +182,8 @@ export class TcpConnection {
   // ---- statistics ----------------------------------------------------------------------------
   retransmits = 0;
   zeroWindowProbes = 0;
+  /** Zero-window probes followed by an answer from the peer. */
+  zeroWindowProbesAnswered = 0;
   keepaliveProbes = 0;
   segmentsIn = 0;
   segmentsOut = 0;
@@ -334,6 +350,7 @@ export class TcpConnection {
       bytesInFlight: this.bytesInFlight(),
       retransmits: this.retransmits,
       zeroWindowProbes: this.zeroWindowProbes,
+      zeroWindowProbesAnswered: this.zeroWindowProbesAnswered,
       keepaliveProbes: this.keepaliveProbes,
       segmentsIn: this.segmentsIn,
       segmentsOut: this.segmentsOut,
@@ -367,10 +384,12 @@ export class TcpConnection {
       this.reportClose(reason ?? 'fin', error);
       this.retransmitAt = undefined;
       this.persistAt = undefined;
+      this.unansweredProbeSince = undefined;
       this.delayedAckAt = undefined;
       this.connectDeadline = undefined;
       this.unackedSince = undefined;
     }
+    if (next === 'TIME-WAIT') this.context.enteredTimeWait(this);
     if (next === 'CLOSED') {
       this.timeWaitAt = undefined;
       this.released = true;

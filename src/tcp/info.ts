@@ -25,7 +25,9 @@ export interface ConnectionInfo {
   receiveWindow: number;
   bytesInFlight: number;
   retransmits: number;
+  /** Zero-window probes sent, and those the peer answered (with any segment). */
   zeroWindowProbes: number;
+  zeroWindowProbesAnswered: number;
   keepaliveProbes: number;
   segmentsIn: number;
   segmentsOut: number;

@@ -33,6 +33,12 @@ export function segmentArrives(connection: TcpConnection, segment: TcpRepr, now:
   // Any segment from the peer shows it is alive (keepalive, persist user timeout).
   connection.lastReceivedAt = now;
   connection.keepaliveSent = 0;
+  if (connection.unansweredProbes > 0) {
+    // Whatever it says, the peer answered our zero-window probes.
+    connection.zeroWindowProbesAnswered++;
+    connection.unansweredProbes = 0;
+    connection.unansweredProbeSince = undefined;
+  }
   if (connection.currentState === 'SYN-SENT') synSentArrives(connection, segment, now);
   else synchronizedArrives(connection, segment, now);
   connection.context.touch(connection);
@@ -104,8 +110,16 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   // at RCV.NXT is processed for its control bits, its text and FIN dropped.
   const zeroWindowAllowance = !acceptable && window === 0 && seq === connection.rcvNxt;
   if (!acceptable && !zeroWindowAllowance) {
-    if ((flags & TcpFlag.RST) === 0) {
-      connection.ackNow = true;
+    if (flags & TcpFlag.SYN && (flags & TcpFlag.RST) === 0) {
+      // RFC 5961 §4.2: a SYN anywhere in a synchronized state gets a challenge ACK.
+      challengeAck(connection, now);
+    } else if ((flags & TcpFlag.RST) === 0) {
+      // RFC 9293 §3.10.7.4: ACK and drop. Segments that occupy sequence space (data, FIN:
+      // a retransmission whose ACK was lost) are always answered, or the peer would
+      // retransmit forever; bare ACKs share the challenge-ACK limit (RFC 5961 §7; Linux
+      // tcp_oow_rate_limited), so two ends out of step cannot ACK each other in a loop.
+      if (segmentLength > 0) connection.ackNow = true;
+      else if (challengeAllowed(connection, now)) connection.ackNow = true;
       // TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2·MSL.
       if (state === 'TIME-WAIT' && flags & TcpFlag.FIN) connection.timeWaitAt = now + 2 * config.msl;
     }
@@ -141,7 +155,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   // ---- second: RST (RFC 5961 §3.2) ----
   if (flags & TcpFlag.RST) {
     if (seq !== connection.rcvNxt) {
-      challengeAck(connection);
+      challengeAck(connection, now);
       return;
     }
     resetArrives(connection);
@@ -150,7 +164,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
 
   // ---- fourth: SYN (RFC 5961 §4.2: any SYN in a synchronized state gets a challenge ACK) ----
   if (flags & TcpFlag.SYN) {
-    challengeAck(connection);
+    challengeAck(connection, now);
     return;
   }
 
@@ -175,21 +189,25 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     if (connection.finQueued) connection.setState('FIN-WAIT-1');
   }
   if (seqGt(ack, connection.sndMax)) {
-    // RFC 9293 §3.10.7.4: an ACK for something not yet sent: send an ACK, drop.
-    connection.ackNow = true;
+    // RFC 9293 §3.10.7.4 / RFC 5961 §5.2: an ACK for something not yet sent: ACK (rate
+    // limited, RFC 5961 §7) and drop.
+    if (challengeAllowed(connection, now)) connection.ackNow = true;
     counters.increment('tcp.drop.ack-unsent');
     return;
   }
   if (seqLt(ack, seqAdd(connection.sndUna, -connection.maxSndWnd))) {
     // RFC 5961 §5.2: too old to be a legitimate duplicate: challenge ACK, drop.
-    challengeAck(connection);
+    challengeAck(connection, now);
     return;
   }
+  // RFC 5681 §2 duplicate ACK. A closed window is excluded: the answers to zero-window
+  // probes repeat SND.UNA and the zero window, and signal no loss.
   const duplicate =
     ack === connection.sndUna &&
     payloadLength === 0 &&
     (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 &&
     segment.window === connection.sndWnd &&
+    segment.window !== 0 &&
     connection.bytesInFlight() > 0;
   if (seqGt(ack, connection.sndUna)) {
     acknowledge(connection, ack, now);
@@ -204,7 +222,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     seqLe(connection.sndUna, ack) &&
     (seqLt(connection.sndWl1, seq) || (connection.sndWl1 === seq && seqLe(connection.sndWl2, ack)))
   ) {
-    updateSendWindow(connection, segment);
+    updateSendWindow(connection, segment, now);
   }
   switch (connection.currentState) {
     case 'FIN-WAIT-1':
@@ -248,10 +266,32 @@ export function isAcceptable(seq: number, length: number, rcvNxt: number, window
   return seqInRange(seq, rcvNxt, edge) || seqInRange(seqAdd(seq, length - 1), rcvNxt, edge);
 }
 
-/** RFC 5961 §3.2, §4.2, §5.2: answer with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and drop. */
-function challengeAck(connection: TcpConnection): void {
-  connection.ackNow = true;
+/**
+ * One challenge ACK per connection per CHALLENGE_ACK_INTERVAL_MS (Linux
+ * tcp_invalid_ratelimit, 500 ms), and within the stack-wide budget (RFC 5961 §7).
+ * The per-connection limit comes first, so one attacker-owned connection cannot drain
+ * the shared budget and read other connections' state from it (CVE-2016-5696).
+ */
+export const CHALLENGE_ACK_INTERVAL_MS = 500;
+
+function challengeAllowed(connection: TcpConnection, now: Instant): boolean {
+  const last = connection.lastChallengeAckAt;
+  if (last !== undefined && now - last < CHALLENGE_ACK_INTERVAL_MS) {
+    connection.context.counters.increment('tcp.tx.challenge-ack-limited');
+    return false;
+  }
+  if (!connection.context.allowChallengeAck(now)) {
+    connection.context.counters.increment('tcp.tx.challenge-ack-limited');
+    return false;
+  }
+  connection.lastChallengeAckAt = now;
+  return true;
+}
+
+/** RFC 5961 §3.2, §4.2, §5.2: answer with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (rate limited, §7) and drop. */
+function challengeAck(connection: TcpConnection, now: Instant): void {
   connection.context.counters.increment('tcp.drop.challenge-ack');
+  if (challengeAllowed(connection, now)) connection.ackNow = true;
 }
 
 /** An acceptable RST (RFC 9293 §3.10.7.4, second check, per state). */
@@ -329,11 +369,29 @@ function establish(connection: TcpConnection): void {
   connection.setState('ESTABLISHED');
 }
 
-function updateSendWindow(connection: TcpConnection, segment: TcpRepr): void {
+function updateSendWindow(connection: TcpConnection, segment: TcpRepr, now?: Instant): void {
+  if (connection.sndWnd === 0 && segment.window > 0 && now !== undefined) windowOpens(connection, now);
   connection.sndWnd = segment.window;
   connection.sndWl1 = segment.sequenceNumber;
   connection.sndWl2 = segment.acknowledgmentNumber;
   connection.maxSndWnd = Math.max(connection.maxSndWnd, segment.window);
+}
+
+/**
+ * The peer's window opened after being closed. Anything sent beyond SND.UNA while it was
+ * closed (the zero-window probe octet, or data the peer dropped when it shrank its
+ * window) was not accepted, or this ACK would cover it: send again from SND.UNA at once
+ * rather than wait for duplicate ACKs or an RTO. The persist back-off ends, and the
+ * retransmission timer and user timeout start afresh for what is now in flight.
+ */
+function windowOpens(connection: TcpConnection, now: Instant): void {
+  connection.persistBackoff = 0;
+  connection.persistAt = undefined;
+  if (seqGt(connection.sndNxt, connection.sndUna)) {
+    connection.sndNxt = connection.sndUna;
+    connection.retransmitAt = undefined;
+  }
+  connection.unackedSince = connection.bytesInFlight() > 0 ? now : undefined;
 }
 
 /** The send MSS: min(our MSS, the peer's MSS option or 536) (RFC 9293 §3.7.1). */

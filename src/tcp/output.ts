@@ -8,8 +8,8 @@
  *   sends the handshake segment, as much queued data as the windows, Nagle and sender SWS
  *   avoidance allow (RFC 9293 §3.7.4, §3.8.6.2.1), a FIN once the data is out, and a pure
  *   ACK if one is owed. It then arms the retransmission or persist timer.
- * - Control segments sent outside `output`: RST (`sendReset`), zero-window and keepalive
- *   probes (`sendProbe`), and retransmission of the first unacknowledged segment
+ * - Control segments sent outside `output`: RST (`sendReset`), keepalive probes
+ *   (`sendProbe`), zero-window probes (`sendZeroWindowProbe`), and retransmission of the first unacknowledged segment
  *   (`retransmitFirst`, for RTO and fast retransmit).
  *
  * Sequence variables: `sndNxt` is the next sequence number to send and drops back to
@@ -188,13 +188,54 @@ export function sendResetAt(connection: TcpConnection, sequenceNumber: number): 
 }
 
 /**
- * A probe that elicits an ACK without carrying data: sequence number SND.UNA − 1 is
- * always below the peer's window, so it answers with its current ACK and window
- * (Linux tcp_xmit_probe_skb). Used for zero-window probes and keepalives
- * (RFC 1122 §4.2.3.6 allows SEG.SEQ = SND.NXT − 1 without data).
+ * A keepalive probe: <SEQ=SND.UNA−1><CTL=ACK>, no data. The sequence number is always
+ * below the peer's window, so it answers with its current ACK and window
+ * (RFC 1122 §4.2.3.6 allows SEG.SEQ = SND.NXT − 1 without data; Linux
+ * tcp_xmit_probe_skb does the same).
  */
 export function sendProbe(connection: TcpConnection): void {
   transmit(connection, seqAdd(connection.sndUna, -1), TcpFlag.ACK);
+}
+
+/**
+ * A zero-window probe per RFC 9293 §3.8.6.1 and RFC 1122 §4.2.2.17: one octet of data
+ * at SND.UNA beyond the closed window. The first probe is new data (SND.MAX advances by
+ * one); later probes resend that same octet, so every probe is "one byte at the next
+ * expected sequence number while the receiver's window is zero" (what tshark labels a
+ * ZeroWindowProbe). A receiver whose window is still closed drops the octet and ACKs
+ * with its window; one whose window opened keeps it as ordinary data. With only a FIN
+ * left to send, the FIN is the probe.
+ *
+ * The octet is not timed (Karn: its ACK may be held by the receiver) and not counted as
+ * a retransmission: the persist timer, not the retransmission timer, owns it (see
+ * armSendTimers). SND.NXT is left just past it, so when the window opens the rest
+ * follows (input.ts rewinds SND.NXT to SND.UNA if the window opens without the octet
+ * having been acknowledged). Returns false if there is nothing to probe with.
+ */
+export function sendZeroWindowProbe(connection: TcpConnection, now: Instant): boolean {
+  const offset = seqDiff(connection.sndUna, connection.sendBufferSeq);
+  const buffered = connection.sendBuffer.length - offset;
+  let flags: number = TcpFlag.ACK;
+  let length = 0;
+  if (offset >= 0 && buffered > 0) {
+    length = 1;
+    flags |= TcpFlag.PSH;
+  } else if (connection.finQueued && connection.sndUna === connection.finSeq()) {
+    flags |= TcpFlag.FIN;
+  } else {
+    return false;
+  }
+  if (connection.sndMax === connection.sndUna && connection.unackedSince === undefined) connection.unackedSince = now;
+  transmit(connection, connection.sndUna, flags, Math.max(0, offset), length);
+  const end = seqAdd(connection.sndUna, 1);
+  if (seqGt(end, connection.sndMax)) connection.sndMax = end;
+  connection.sndNxt = end;
+  connection.rttSeq = undefined;
+  connection.zeroWindowProbes++;
+  connection.unansweredProbes++;
+  if (connection.unansweredProbeSince === undefined) connection.unansweredProbeSince = now;
+  connection.context.counters.increment('tcp.tx.zero-window-probes');
+  return true;
 }
 
 /**
@@ -323,23 +364,45 @@ export function output(connection: TcpConnection, now: Instant): void {
   armSendTimers(connection, now);
 }
 
-/** Persist timer expiry: SWS override or zero-window probe (RFC 9293 §3.8.6.1). */
+/** The peer's window is closed while we have something to send: the persist timer owns the connection. */
+export function windowClosed(connection: TcpConnection): boolean {
+  if (connection.sndWnd !== 0 || !sendsData(connection)) return false;
+  return connection.bytesInFlight() > 0 || unsentBytes(connection) > 0 || finPending(connection);
+}
+
+/**
+ * Persist timer expiry (RFC 9293 §3.8.6.1). With a closed window: a zero-window probe,
+ * and the next one after an exponentially backed-off interval capped at persistMax.
+ * With an open window too small for sender SWS avoidance: the override of
+ * RFC 9293 §3.8.6.2.1, sending what fits.
+ */
 export function persistExpired(connection: TcpConnection, now: Instant): void {
   connection.persistAt = undefined;
   if (!sendsData(connection)) return;
-  if (connection.sndWnd > 0 && sendDataSegment(connection, now, true)) {
-    connection.persistBackoff = 0;
-  } else if (connection.bytesInFlight() === 0 && (unsentBytes(connection) > 0 || finPending(connection))) {
-    sendProbe(connection);
-    connection.zeroWindowProbes++;
-    connection.context.counters.increment('tcp.tx.zero-window-probes');
+  if (connection.sndWnd > 0) {
+    if (sendDataSegment(connection, now, true)) connection.persistBackoff = 0;
+  } else if (windowClosed(connection) && sendZeroWindowProbe(connection, now)) {
     connection.persistBackoff++;
     connection.persistAt = now + persistInterval(connection);
   }
   armSendTimers(connection, now);
 }
 
+/**
+ * One of the two send timers runs while there is something to send or acknowledge:
+ * - the window is closed: the persist timer (never the retransmission timer, so a
+ *   peer that keeps its window shut is probed for as long as it answers and is never
+ *   cut off by the retransmission limit; Linux tcp_retransmit_timer makes the same
+ *   exception for a zero window);
+ * - data or FIN in flight: the retransmission timer (RFC 6298 §5.1);
+ * - data waiting on a window too small to use (sender SWS): the persist timer.
+ */
 function armSendTimers(connection: TcpConnection, now: Instant): void {
+  if (windowClosed(connection)) {
+    connection.retransmitAt = undefined;
+    if (connection.persistAt === undefined) connection.persistAt = now + persistInterval(connection);
+    return;
+  }
   if (connection.bytesInFlight() > 0) {
     if (connection.retransmitAt === undefined) connection.retransmitAt = now + connection.rtt.rto;
     connection.persistAt = undefined;

@@ -16,9 +16,19 @@
  * application call made outside input()/poll() ends with requestPoll(), so the owner
  * flushes the link and re-arms its timer.
  *
- * Limits (SPEC section 2): beyond maxConnections, or synBacklog half-open connections on
- * a listener, a SYN is dropped silently (counted), as Linux does when its queues are
- * full: the client retransmits and may get in later, and no state is spent on it.
+ * Limits (SPEC section 2), each reported once per LIMIT_REPORT_INTERVAL_MS as `fault`
+ * {code: 7} (SPEC §6) and `resource_limit` {limit, port}:
+ * - synBacklog half-open connections on a listener: further SYNs are answered with SYN
+ *   cookies (syn-cookie.ts, RFC 4987 §3.6) and get no state until their final ACK, as
+ *   Linux does with tcp_syncookies = 1; a spoofed SYN flood cannot lock clients out.
+ * - maxConnections: the oldest TIME-WAIT connection is recycled to make room; if there
+ *   is none, the SYN is dropped silently (counted): the client retransmits and may get
+ *   in later, and no state is spent on it.
+ * - timeWaitMax (optional): entering TIME-WAIT beyond it recycles the oldest one.
+ * Replies that an off-path sender can trigger at will are rate limited: challenge ACKs
+ * (a randomized stack-wide budget on top of the per-connection limit in input.ts,
+ * RFC 5961 §7) and RSTs for closed ports (RESETS_PER_SECOND, like FreeBSD's
+ * net.inet.tcp.icmp_lim / badport_bandlim; Linux does not limit them).
  */
 import type { Clock, Instant, Pollable } from '../time.ts';
 import type { Counters } from '../stats.ts';
@@ -35,6 +45,9 @@ import { output, SegmentEmitter, type IpSender } from './output.ts';
 import { nextDeadline, timersExpired } from './timers.ts';
 import { Rfc6528Isn, type IsnSource } from './isn.ts';
 import { seqAdd, seqGt } from './seq.ts';
+import { COOKIE_PERIOD_MS, SynCookies } from './syn-cookie.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW } from './config.ts';
 
 export type { IpSender, IpSendResult } from './output.ts';
 export type { TcpConnection } from './connection.ts';
@@ -68,10 +81,23 @@ export interface ConnectOptions {
 const EPHEMERAL_FIRST = 49152;
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
 
+/** Stack-wide challenge ACKs per second (randomized ±50%; Linux tcp_challenge_ack_limit is 1000). */
+export const CHALLENGE_ACKS_PER_SECOND = 1000;
+/** RSTs per second for segments to closed ports (FreeBSD's default badport_bandlim is 200). */
+export const RESETS_PER_SECOND = 1000;
+/** A resource limit (fault 7) is reported at most this often per kind. */
+export const LIMIT_REPORT_INTERVAL_MS = 10_000;
+/** Cookie ACKs are only looked at this long after a listener last overflowed (Linux tcp_synq_no_recent_overflow). */
+const COOKIE_ACCEPT_WINDOW_MS = 3 * COOKIE_PERIOD_MS;
+/** BSD's ISS increment: a reopened TIME-WAIT tuple starts this far past the old SND.NXT (RFC 9293 §3.10.7.4). */
+const TIME_WAIT_ISS_INCREMENT = 128_000;
+
 class Listener implements TcpListener {
   /** SYN-RECEIVED connections created by this listener. */
   halfOpen = 0;
   closed = false;
+  /** When a SYN last found the backlog full (and got a cookie). */
+  lastOverflowAt: Instant | undefined;
 
   constructor(
     private readonly stack: TcpStack,
@@ -97,6 +123,12 @@ export class TcpStack implements Pollable {
   private readonly events: EventSink;
   private readonly requestPoll: () => void;
   private readonly isn: IsnSource;
+  private readonly cookies: SynCookies;
+  private readonly challengeLimiter: RateLimiter;
+  private readonly resetLimiter: RateLimiter;
+  private readonly limitReportedAt = new Map<string, Instant>();
+  /** TIME-WAIT connections, oldest first (insertion order). */
+  private readonly timeWaits = new Set<TcpConnection>();
   private readonly emitter: SegmentEmitter;
   private readonly context: ConnectionContext;
 
@@ -126,6 +158,9 @@ export class TcpStack implements Pollable {
     this.events = options.events;
     this.requestPoll = options.requestPoll ?? (() => undefined);
     this.isn = options.isn ?? new Rfc6528Isn(options.random);
+    this.cookies = new SynCookies(options.random);
+    this.challengeLimiter = new RateLimiter(CHALLENGE_ACKS_PER_SECOND, 1000, options.random);
+    this.resetLimiter = new RateLimiter(RESETS_PER_SECOND, 1000);
     this.emitter = new SegmentEmitter(this.ip, this.localAddress, this.counters);
     this.context = {
       config: this.config,
@@ -138,6 +173,8 @@ export class TcpStack implements Pollable {
       },
       established: (connection) => this.connectionEstablished(connection),
       released: (connection) => this.release(connection),
+      enteredTimeWait: (connection) => this.enteredTimeWait(connection),
+      allowChallengeAck: (now) => this.challengeLimiter.allow(now),
     };
   }
 
@@ -205,8 +242,9 @@ export class TcpStack implements Pollable {
       if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) {
         throw new NetError(ErrorCode.EINVAL, `bad remote port ${remotePort}`);
       }
-      if (this.connectionCount >= this.config.maxConnections) {
+      if (this.connectionCount >= this.config.maxConnections && !this.recycleTimeWait()) {
         this.counters.increment('tcp.connect.connection-limit');
+        this.limitReached('connections', 0, now, `connection limit of ${this.config.maxConnections} reached`);
         throw new NetError(ErrorCode.ENOBUFS, 'connection limit reached');
       }
       let localPort = options.localPort ?? 0;
@@ -268,10 +306,13 @@ export class TcpStack implements Pollable {
       return;
     }
     let connection = this.lookup(segment.destinationPort, source, segment.sourcePort);
+    let minimumIss: number | undefined;
     if (connection !== undefined && connection.state === 'TIME-WAIT' && this.reopensTimeWait(connection, segment)) {
       // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN with a higher sequence number may end
-      // TIME-WAIT early and start a new incarnation; it then goes to the listener.
+      // TIME-WAIT early and start a new incarnation; it then goes to the listener. The new
+      // ISS must lie beyond anything the old incarnation sent (RFC 1122 §4.2.2.13).
       this.counters.increment('tcp.rx.time-wait-reuse');
+      minimumIss = seqAdd(connection.sndMax, TIME_WAIT_ISS_INCREMENT);
       connection.setState('CLOSED', 'fin');
       connection = undefined;
     }
@@ -281,7 +322,7 @@ export class TcpStack implements Pollable {
     }
     const listener = this.listeners.get(segment.destinationPort);
     if (listener !== undefined) {
-      this.listenArrives(listener, source, segment, now);
+      this.listenArrives(listener, source, segment, now, minimumIss);
       return;
     }
     this.counters.increment('tcp.drop.no-listener');
@@ -294,13 +335,14 @@ export class TcpStack implements Pollable {
   }
 
   /** RFC 9293 §3.10.7.2: LISTEN. */
-  private listenArrives(listener: Listener, source: Ipv4Address, segment: TcpRepr, now: Instant): void {
+  private listenArrives(listener: Listener, source: Ipv4Address, segment: TcpRepr, now: Instant, minimumIss?: number): void {
     const flags = segment.flags;
     if (flags & TcpFlag.RST) {
       this.counters.increment('tcp.drop.listen-rst');
       return;
     }
     if (flags & TcpFlag.ACK) {
+      if ((flags & TcpFlag.SYN) === 0 && this.cookieArrives(listener, source, segment, now)) return;
       // <SEQ=SEG.ACK><CTL=RST>
       this.counters.increment('tcp.drop.listen-ack');
       this.sendReset(source, segment, segment.acknowledgmentNumber, 0, TcpFlag.RST);
@@ -310,16 +352,17 @@ export class TcpStack implements Pollable {
       this.counters.increment('tcp.drop.listen-no-syn');
       return;
     }
-    if (this.connectionCount >= this.config.maxConnections) {
+    if (this.connectionCount >= this.config.maxConnections && !this.recycleTimeWait()) {
       this.counters.increment('tcp.drop.connection-limit');
-      this.events.emit('tcp_limit', { limit: 'connections', port: listener.port });
+      this.limitReached('connections', listener.port, now, `connection limit of ${this.config.maxConnections} reached`);
       return;
     }
     if (listener.halfOpen >= listener.backlog) {
-      this.counters.increment('tcp.drop.backlog-full');
+      this.sendCookie(listener, source, segment, now);
       return;
     }
-    const iss = this.isn.next(this.localAddress, listener.port, source, segment.sourcePort, now);
+    let iss = this.isn.next(this.localAddress, listener.port, source, segment.sourcePort, now);
+    if (minimumIss !== undefined && !seqGt(iss, minimumIss)) iss = minimumIss;
     const connection = this.createConnection(listener.port, source, segment.sourcePort, false, iss, now);
     connection.listenerPort = listener.port;
     listener.halfOpen++;
@@ -336,6 +379,86 @@ export class TcpStack implements Pollable {
     output(connection, now);
   }
 
+  /** The backlog is full: answer with a SYN cookie SYN-ACK and keep nothing (RFC 4987 §3.6). */
+  private sendCookie(listener: Listener, source: Ipv4Address, segment: TcpRepr, now: Instant): void {
+    listener.lastOverflowAt = now;
+    this.counters.increment('tcp.tx.syn-cookies');
+    this.limitReached('syn_backlog', listener.port, now, `SYN backlog of port ${listener.port} full (${listener.backlog}); answering with SYN cookies`);
+    const peerMss = segment.options.mss ?? DEFAULT_SEND_MSS;
+    const cookie = this.cookies.make(this.localAddress, listener.port, source, segment.sourcePort, segment.sequenceNumber, peerMss, now);
+    this.emitter.emit({
+      remoteAddress: source,
+      sourcePort: listener.port,
+      destinationPort: segment.sourcePort,
+      sequenceNumber: cookie,
+      acknowledgmentNumber: seqAdd(segment.sequenceNumber, 1),
+      flags: TcpFlag.SYN | TcpFlag.ACK,
+      window: Math.min(this.config.rcvBuf, MAX_UNSCALED_WINDOW),
+      mss: this.config.mss,
+    });
+  }
+
+  /**
+   * An ACK for a listener: the final ACK of a cookie handshake? Only looked at shortly
+   * after the listener overflowed, so ordinary stray ACKs cost no hash and cannot be used
+   * to guess cookies at leisure. A valid cookie rebuilds the connection in SYN-RECEIVED
+   * and the ACK (with any data on it) is processed as usual; returns false otherwise.
+   */
+  private cookieArrives(listener: Listener, source: Ipv4Address, segment: TcpRepr, now: Instant): boolean {
+    if (listener.lastOverflowAt === undefined || now - listener.lastOverflowAt > COOKIE_ACCEPT_WINDOW_MS) return false;
+    const iss = seqAdd(segment.acknowledgmentNumber, -1);
+    const irs = seqAdd(segment.sequenceNumber, -1);
+    const peerMss = this.cookies.check(this.localAddress, listener.port, source, segment.sourcePort, irs, iss, now);
+    if (peerMss === undefined) {
+      this.counters.increment('tcp.rx.syn-cookie-invalid');
+      return false;
+    }
+    if (this.connectionCount >= this.config.maxConnections && !this.recycleTimeWait()) {
+      this.counters.increment('tcp.drop.connection-limit');
+      this.limitReached('connections', listener.port, now, `connection limit of ${this.config.maxConnections} reached`);
+      return true;
+    }
+    this.counters.increment('tcp.rx.syn-cookie-valid');
+    const connection = this.createConnection(listener.port, source, segment.sourcePort, false, iss, now);
+    connection.irs = irs;
+    connection.rcvNxt = segment.sequenceNumber;
+    // The window our cookie SYN-ACK advertised.
+    connection.rcvAdvertisedEdge = seqAdd(connection.rcvNxt, Math.min(this.config.rcvBuf, MAX_UNSCALED_WINDOW));
+    connection.sndNxt = seqAdd(iss, 1);
+    connection.sndMax = connection.sndNxt;
+    connection.sendMss = Math.max(1, Math.min(this.config.mss, peerMss));
+    connection.sndWl1 = irs;
+    connection.sndWl2 = iss;
+    connection.setState('SYN-RECEIVED');
+    segmentArrives(connection, segment, now);
+    return true;
+  }
+
+  /** Reports a resource limit (fault 7), at most once per LIMIT_REPORT_INTERVAL_MS per kind. */
+  private limitReached(limit: string, port: number, now: Instant, text: string): void {
+    const last = this.limitReportedAt.get(limit);
+    if (last !== undefined && now - last < LIMIT_REPORT_INTERVAL_MS) return;
+    this.limitReportedAt.set(limit, now);
+    // `fault` first: the diagnostics sink then takes the cause event as already announced.
+    this.events.emit('fault', { code: 7, text });
+    this.events.emit('resource_limit', { limit, port });
+  }
+
+  /** Ends the oldest TIME-WAIT connection to make room; false if there is none. */
+  private recycleTimeWait(): boolean {
+    const oldest = this.timeWaits.values().next();
+    if (oldest.done === true) return false;
+    this.counters.increment('tcp.time-wait.recycled');
+    oldest.value.setState('CLOSED', 'fin');
+    return true;
+  }
+
+  private enteredTimeWait(connection: TcpConnection): void {
+    this.timeWaits.add(connection);
+    const bound = this.config.timeWaitMax;
+    if (bound !== undefined && this.timeWaits.size > bound) this.recycleTimeWait();
+  }
+
   /** RFC 9293 §3.10.7.1: a segment for no connection gets an RST, unless it is one. */
   private resetNoConnection(source: Ipv4Address, segment: TcpRepr): void {
     if (segment.flags & TcpFlag.RST) return;
@@ -348,6 +471,10 @@ export class TcpStack implements Pollable {
   }
 
   private sendReset(source: Ipv4Address, segment: TcpRepr, sequenceNumber: number, acknowledgmentNumber: number, flags: number): void {
+    if (!this.resetLimiter.allow(this.currentTime)) {
+      this.counters.increment('tcp.tx.rst-rate-limited');
+      return;
+    }
     this.emitter.emit({
       remoteAddress: source,
       sourcePort: segment.destinationPort,
@@ -396,6 +523,7 @@ export class TcpStack implements Pollable {
       if (byRemote.size === 0) this.table.delete(connection.localPort);
       this.connectionCount--;
     }
+    this.timeWaits.delete(connection);
     this.leaveBacklog(connection);
   }
 

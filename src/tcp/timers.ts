@@ -10,14 +10,16 @@
  *                   capped at persistMax; never gives up on a peer that answers
  *   delayed ACK     RFC 1122 §4.2.3.2
  *   keepalive       RFC 1122 §4.2.3.6: idle, then `count` probes `interval` apart
- *   user timeout    RFC 5482: data unacknowledged this long aborts
+ *   user timeout    RFC 5482: data unacknowledged this long aborts; while the window
+ *                   is closed, zero-window probes unanswered this long abort (Linux)
  *   TIME-WAIT       2·MSL (RFC 9293 §3.4.2)
  *   connect         the `timeout` option of connect()
  *   idle            setIdleTimeout: tells the application, changes nothing
  */
 import type { Instant } from '../time.ts';
 import { Notify, closeError, type TcpConnection } from './connection.ts';
-import { output, persistExpired, retransmitFirst, sendProbe, sendReset, sendSyn } from './output.ts';
+import { output, persistExpired, retransmitFirst, sendProbe, sendReset, sendSyn, windowClosed } from './output.ts';
+import type { CloseReason } from './state.ts';
 import { seqDiff } from './seq.ts';
 
 function earlier(a: Instant | undefined, b: Instant | undefined): Instant | undefined {
@@ -37,10 +39,19 @@ function keepaliveDeadline(connection: TcpConnection): Instant | undefined {
   return connection.lastKeepaliveAt + keepalive.interval;
 }
 
+/**
+ * RFC 5482: data left unacknowledged for the user timeout aborts the connection. While
+ * the peer's window is closed its data is unacknowledged by design, so the clock runs
+ * from the first zero-window probe nothing has answered (any segment from the peer
+ * stops it): a peer that keeps answering is probed forever, one that falls silent is
+ * given up exactly userTimeout after the first unanswered probe (Linux tcp_probe_timer
+ * with icsk_user_timeout).
+ */
 function userTimeoutDeadline(connection: TcpConnection): Instant | undefined {
   const userTimeout = connection.context.config.userTimeout;
-  if (userTimeout <= 0 || connection.unackedSince === undefined) return undefined;
-  return connection.unackedSince + userTimeout;
+  if (userTimeout <= 0) return undefined;
+  const since = windowClosed(connection) ? connection.unansweredProbeSince : connection.unackedSince;
+  return since === undefined ? undefined : since + userTimeout;
 }
 
 function idleDeadline(connection: TcpConnection): Instant | undefined {
@@ -80,7 +91,7 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
   }
   if (due(userTimeoutDeadline(connection), now)) {
     context.counters.increment('tcp.timeout.user');
-    connection.setState('CLOSED', 'user_timeout', closeError('user_timeout'));
+    peerLost(connection, 'user_timeout', now);
     return;
   }
   if (due(connection.retransmitAt, now)) {
@@ -88,11 +99,11 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     if (connection.currentState === 'CLOSED') return;
   }
   if (due(connection.persistAt, now)) {
-    // Probing goes on while the peer answers; a peer silent for the user timeout is gone.
-    const userTimeout = context.config.userTimeout;
-    if (userTimeout > 0 && connection.persistBackoff > 0 && now - connection.lastReceivedAt >= userTimeout) {
-      context.counters.increment('tcp.timeout.user');
-      connection.setState('CLOSED', 'user_timeout', closeError('user_timeout'));
+    // Probing goes on while the peer answers. Without a user timeout, a peer that
+    // answers none of dataRetries probes in a row is gone (Linux tcp_probe_timer, retries2).
+    if (windowClosed(connection) && connection.unansweredProbes >= context.config.dataRetries) {
+      context.counters.increment('tcp.timeout.persist');
+      connection.setState('CLOSED', 'retransmit_timeout', closeError('retransmit_timeout'));
       return;
     }
     persistExpired(connection, now);
@@ -163,7 +174,7 @@ function keepaliveExpired(connection: TcpConnection, now: Instant): void {
     connection.context.counters.increment('tcp.timeout.keepalive');
     // Like Linux, tell a peer that may only have lost its way back.
     sendReset(connection);
-    connection.setState('CLOSED', 'keepalive_timeout', closeError('keepalive_timeout'));
+    peerLost(connection, 'keepalive_timeout', now);
     return;
   }
   sendProbe(connection);
@@ -171,4 +182,19 @@ function keepaliveExpired(connection: TcpConnection, now: Instant): void {
   connection.keepaliveProbes++;
   connection.lastKeepaliveAt = now;
   connection.context.counters.increment('tcp.tx.keepalives');
+}
+
+/**
+ * The peer stopped answering (keepalive or user timeout): the connection ends with
+ * ETIMEDOUT, and the loss is reported as SPEC §2 `peer_lost` plus fault 3 (SPEC §6: a
+ * sensor peer was lost), which the diagnostics layer shows on the fault LED.
+ */
+function peerLost(connection: TcpConnection, reason: CloseReason & ('keepalive_timeout' | 'user_timeout'), now: Instant): void {
+  const events = connection.context.events;
+  const remote = connection.remoteEndpoint();
+  const silentMs = now - connection.lastReceivedAt;
+  connection.context.counters.increment('tcp.peer-lost');
+  events.emit('peer_lost', { id: connection.id, remote, reason, silentMs });
+  events.emit('fault', { code: 3, text: `peer ${remote} lost (${reason}, silent ${Math.round(silentMs)} ms)` });
+  connection.setState('CLOSED', reason, closeError(reason));
 }

@@ -477,3 +477,18 @@ describe('configuration', () => {
     assert.ok(Object.isFrozen(harness.iface.config));
   });
 });
+
+describe('carrier and fault 1 (SPEC §6)', () => {
+  it('raises fault 1 at once on carrier loss and clears it when carrier returns, once per change', () => {
+    const harness = createHarness();
+    harness.iface.setCarrier(true);
+    assert.deepEqual(harness.events.named('fault'), [], 'carrier was already up');
+    harness.iface.setCarrier(false);
+    harness.iface.setCarrier(false);
+    assert.deepEqual(harness.events.named('fault'), [{ code: 1, text: 'no carrier' }]);
+    assert.deepEqual(harness.events.named('fault_cleared'), []);
+    harness.iface.setCarrier(true);
+    harness.iface.setCarrier(true);
+    assert.deepEqual(harness.events.named('fault_cleared'), [{ code: 1, text: 'no carrier' }]);
+  });
+});

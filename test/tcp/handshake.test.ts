@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACK, LOCAL_ISS, LOCAL_PORT, REMOTE, REMOTE_ISS, REMOTE_PORT, RST, SYN, TcpHarness } from '../support/tcp-harness.ts';
+import { ACK, LOCAL_ISS, LOCAL_PORT, REMOTE, REMOTE_ISS, REMOTE_PORT, RST, SYN, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
 import { NetError } from '../../src/errors.ts';
 
 describe('LISTEN → SYN-RECEIVED → ESTABLISHED (passive open)', () => {
@@ -78,22 +78,67 @@ describe('LISTEN → SYN-RECEIVED → ESTABLISHED (passive open)', () => {
     h.recvNothing();
   });
 
-  it('drops SYNs beyond the backlog silently', () => {
+  it('answers SYNs beyond the backlog with a stateless SYN cookie that completes the handshake (RFC 4987 §3.6)', () => {
     const h = new TcpHarness();
     h.listen(LOCAL_PORT, 1);
     h.send({ seq: REMOTE_ISS, ack: 0, flags: SYN });
     h.recv({ flags: SYN | ACK });
-    h.send({ sourcePort: REMOTE_PORT + 1, seq: REMOTE_ISS, ack: 0, flags: SYN });
-    h.recvNothing();
-    assert.equal(h.counters.get('tcp.drop.backlog-full'), 1);
+    const second = REMOTE_PORT + 1;
+    h.send({ sourcePort: second, seq: REMOTE_ISS, ack: 0, flags: SYN, options: { mss: 1300 } });
+    const cookie = h.recv({ destinationPort: second, ack: REMOTE_ISS + 1, flags: SYN | ACK, options: { mss: 1460 } });
+    assert.equal(h.counters.get('tcp.tx.syn-cookies'), 1);
+    assert.equal([...h.stack.connections()].length, 1, 'no state for the cookie');
+    const events = h.events.events.map((e) => e.event);
+    assert.deepEqual(events.slice(0, 2), ['fault', 'resource_limit']);
+    assert.equal(h.events.named('fault')[0]?.code, 7);
+    assert.deepEqual(h.events.named('resource_limit')[0], { limit: 'syn_backlog', port: LOCAL_PORT });
+    // A forged cookie is refused with RST.
+    const forged = (cookie.seq ^ 0x0080_0000) >>> 0;
+    h.send({ sourcePort: second, seq: REMOTE_ISS + 1, ack: forged + 1, flags: ACK });
+    h.recv({ flags: RST, seq: (forged + 1) >>> 0 });
+    assert.equal(h.counters.get('tcp.rx.syn-cookie-invalid'), 1);
+    assert.equal(h.accepted.length, 0);
+    // The real final ACK, carrying data, rebuilds the connection.
+    h.send({ sourcePort: second, seq: REMOTE_ISS + 1, ack: cookie.seq + 1, flags: ACK, payload: bytesOf('hi') });
+    assert.equal(h.accepted.length, 1);
+    const connection = h.accepted[0]!;
+    assert.equal(connection.state, 'ESTABLISHED');
+    assert.equal(connection.remotePort, second);
+    assert.equal(connection.sendMss, 1220, 'the peer MSS rounded down to the cookie table');
+    assert.deepEqual(connection.read(10), bytesOf('hi'));
+    connection.send(bytesOf('ok'));
+    h.recv({ destinationPort: second, seq: cookie.seq + 1, ack: REMOTE_ISS + 3, payload: bytesOf('ok') });
+    // A second overflow within the report interval is not reported again.
+    h.send({ sourcePort: second + 1, seq: REMOTE_ISS, ack: 0, flags: SYN });
+    h.recv({ flags: SYN | ACK });
+    assert.equal(h.events.named('resource_limit').length, 1);
   });
 
-  it('drops SYNs beyond maxConnections silently', () => {
+  it('ignores cookie-looking ACKs when the listener never overflowed', () => {
+    const h = new TcpHarness();
+    h.listen(LOCAL_PORT, 1);
+    h.send({ seq: REMOTE_ISS + 1, ack: 12345, flags: ACK });
+    h.recv({ flags: RST, seq: 12345 });
+    assert.equal(h.counters.get('tcp.rx.syn-cookie-invalid'), 0);
+  });
+
+  it('drops SYNs beyond maxConnections silently and reports fault 7', () => {
     const h = new TcpHarness({ config: { maxConnections: 1 } });
     h.established();
     h.send({ sourcePort: REMOTE_PORT + 1, seq: REMOTE_ISS, ack: 0, flags: SYN });
     h.recvNothing();
     assert.equal(h.counters.get('tcp.drop.connection-limit'), 1);
+    assert.equal(h.events.named('fault')[0]?.code, 7);
+    assert.equal(h.events.named('resource_limit')[0]?.limit, 'connections');
+  });
+
+  it('at maxConnections, recycles the oldest TIME-WAIT connection for a new SYN', () => {
+    const h = new TcpHarness({ config: { maxConnections: 1 } });
+    const old = h.timeWait();
+    h.send({ sourcePort: REMOTE_PORT + 1, seq: REMOTE_ISS, ack: 0, flags: SYN });
+    h.recv({ destinationPort: REMOTE_PORT + 1, flags: SYN | ACK });
+    assert.equal(old.state, 'CLOSED');
+    assert.equal(h.counters.get('tcp.time-wait.recycled'), 1);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACK, LOCAL_ISS, REMOTE_ISS, RST, TcpHarness, bytesOf, pattern } from '../support/tcp-harness.ts';
+import { ACK, LOCAL_ISS, PSH, REMOTE_ISS, RST, TcpHarness, bytesOf, pattern } from '../support/tcp-harness.ts';
 
 const L1 = LOCAL_ISS + 1;
 const R1 = REMOTE_ISS + 1;
@@ -107,26 +107,45 @@ describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582)', () => {
     const connection = h.established();
     const data = pattern(14_600);
     connection.send(data);
-    assert.equal(h.drain().length, 3);
+    assert.equal(h.drain().length, 10); // IW 10 (RFC 6928)
     h.send({ ack: L1 + 1460 });
-    assert.equal(h.drain().length, 2); // cwnd 5840: segments up to L1 + 7300
+    assert.equal(h.drain().length, 0, 'the 14 600-byte buffer is all sent');
     h.send({ ack: L1 + 1460 });
     h.send({ ack: L1 + 1460 });
     h.recvNothing();
     h.send({ ack: L1 + 1460 });
     h.recv({ seq: L1 + 1460, payload: data.subarray(1460, 2920) });
+    h.recvNothing();
     assert.equal(h.counters.get('tcp.tx.fast-retransmits'), 1);
     assert.ok(connection.congestion.inRecovery);
-    assert.equal(connection.info().ssthresh, 2920);
-    h.drain();
+    // RFC 5681 §3.2: ssthresh = max(FlightSize / 2, 2·SMSS), cwnd = ssthresh + 3·SMSS.
+    assert.equal(connection.info().ssthresh, 6570);
+    assert.equal(connection.info().cwnd, 6570 + 3 * 1460);
+    // NewReno (RFC 6582 §3.2): a partial ACK retransmits the next hole at once.
+    h.send({ ack: L1 + 4380 });
+    h.recv({ seq: L1 + 4380, payload: data.subarray(4380, 5840) });
+    assert.ok(connection.congestion.inRecovery);
     h.send({ ack: connection.sndMax });
     assert.equal(connection.congestion.inRecovery, false);
-    assert.ok(connection.info().cwnd <= 2920);
+    assert.ok(connection.info().cwnd <= 6570);
+  });
+
+  it('a fourth and later duplicate ACK does not retransmit again', () => {
+    const h = new TcpHarness();
+    const connection = h.established();
+    connection.send(pattern(14_600));
+    h.drain();
+    for (let i = 0; i < 3; i++) h.send({ ack: L1 });
+    h.recv({ seq: L1 });
+    h.send({ ack: L1 });
+    h.send({ ack: L1 });
+    h.recvNothing();
+    assert.equal(connection.info().retransmits, 1);
   });
 });
 
 describe('persist timer (RFC 9293 §3.8.6.1)', () => {
-  it('probes a zero window with exponential back-off capped at persistMax, never aborting a peer that answers', () => {
+  it('probes a zero window with one new octet, backing off exponentially up to persistMax, never aborting a peer that answers', () => {
     const h = new TcpHarness({ config: { persistMax: 2000, userTimeout: 5000 } });
     const connection = h.established();
     h.send({ window: 0 });
@@ -136,30 +155,117 @@ describe('persist timer (RFC 9293 §3.8.6.1)', () => {
     for (let t = 0; t <= 60_000; t += 50) {
       h.advanceTo(t);
       for (const segment of h.drain()) {
-        // Linux-style probe: an old sequence number, no data, always answered.
-        assert.equal(segment.seq, L1 - 1);
-        assert.equal(segment.payload.length, 0);
+        // RFC 1122 §4.2.2.17: one octet of new data at SND.UNA, beyond the closed window.
+        assert.equal(segment.seq, L1);
+        assert.deepEqual(segment.payload, bytesOf('p'));
+        assert.equal(segment.flags, ACK | PSH);
         instants.push(t);
-        h.send({ window: 0 });
+        h.send({ window: 0 }); // dropped by the receiver; its ACK repeats the zero window
       }
     }
-    assert.deepEqual(instants.slice(0, 5), [200, 600, 1400, 3000, 5000]);
+    assert.deepEqual(instants.slice(0, 6), [200, 600, 1400, 3000, 5000, 7000]);
     assert.equal(instants.at(-1), 59_000);
     assert.equal(connection.state, 'ESTABLISHED');
-    assert.equal(connection.info().zeroWindowProbes, instants.length);
-    // The window opens: the data goes at once.
+    const info = connection.info();
+    assert.equal(info.zeroWindowProbes, instants.length);
+    assert.equal(info.zeroWindowProbesAnswered, instants.length);
+    assert.equal(info.retransmits, 0, 'probes are not retransmissions');
+    assert.equal(h.counters.get('tcp.tx.fast-retransmits'), 0, 'probe answers are not duplicate ACKs');
+    // The window opens without the probe octet accepted: everything goes from SND.UNA at once.
     h.send({ window: 1000 });
     h.recv({ seq: L1, payload: bytesOf('payload') });
+    h.send({ ack: L1 + 7, window: 1000 });
+    h.recvNothing();
+    assert.equal(connection.info().bytesInFlight, 0);
+    h.advance(120_000);
+    h.recvNothing();
   });
 
-  it('a peer that stops answering probes is given up after the user timeout', () => {
+  it('a probe octet the receiver accepts is ordinary data: the rest follows at once', () => {
+    const h = new TcpHarness({ config: { persistMax: 2000 } });
+    const connection = h.established();
+    h.send({ window: 0 });
+    connection.send(bytesOf('payload'));
+    h.advanceTo(200);
+    h.recv({ seq: L1, payload: bytesOf('p') });
+    h.send({ ack: L1 + 1, window: 4000 });
+    h.recv({ seq: L1 + 1, payload: bytesOf('ayload') });
+    h.recvNothing();
+  });
+
+  it('a peer that stops answering probes is given up exactly userTimeout after the first unanswered probe', () => {
     const h = new TcpHarness({ config: { persistMax: 2000, userTimeout: 5000 } });
     const connection = h.established();
     h.send({ window: 0 });
     connection.send(bytesOf('payload'));
-    h.advanceTo(20_000);
+    h.advanceTo(200); // first probe
+    h.advanceTo(5199);
+    assert.equal(connection.state, 'ESTABLISHED');
+    h.advanceTo(5200);
     assert.equal(connection.state, 'CLOSED');
     assert.equal(h.recorder.closeReason, 'user_timeout');
+    assert.equal(h.recorder.closeError?.code, 'ETIMEDOUT');
+    assert.deepEqual(h.events.named('peer_lost'), [{ id: connection.id, remote: '198.18.0.2:49500', reason: 'user_timeout', silentMs: 5200 }]);
+    assert.equal(h.events.named('fault')[0]?.code, 3);
+    assert.equal(h.events.named('conn_close')[0]?.reason, 'user_timeout');
+  });
+
+  it('the user timeout counts from the first unanswered probe, not from the last window update', () => {
+    const h = new TcpHarness({ config: { persistMax: 2000, userTimeout: 5000 } });
+    const connection = h.established();
+    h.send({ window: 0 });
+    connection.send(bytesOf('payload'));
+    // The peer answers the probes at 200, 600, 1400 and 3000, then falls silent.
+    for (const t of [200, 600, 1400, 3000]) {
+      h.advanceTo(t);
+      h.recv({ seq: L1, payload: bytesOf('p') });
+      h.send({ window: 0 });
+    }
+    h.advanceTo(5000); // the first unanswered probe
+    h.recv({ seq: L1 });
+    h.advanceTo(9999);
+    assert.equal(connection.state, 'ESTABLISHED');
+    h.advanceTo(10_000);
+    assert.equal(connection.state, 'CLOSED');
+    assert.equal(h.recorder.closeReason, 'user_timeout');
+  });
+
+  it('data in flight when the window closes is never aborted by the retransmission limit while the peer answers', () => {
+    const h = new TcpHarness({ config: { minRto: 1000, dataRetries: 3, userTimeout: 0, persistMax: 4000 } });
+    const connection = h.established();
+    const data = pattern(2920);
+    connection.send(data);
+    assert.equal(h.drain().length, 2);
+    // The peer shrinks its window to zero without acknowledging anything.
+    h.send({ ack: L1, window: 0 });
+    const probeInstants: number[] = [];
+    for (let t = 0; t <= 120_000; t += 50) {
+      h.advanceTo(t);
+      for (const segment of h.drain()) {
+        assert.equal(segment.seq, L1);
+        assert.equal(segment.payload.length, 1);
+        probeInstants.push(t);
+        h.send({ ack: L1, window: 0 });
+      }
+    }
+    assert.deepEqual(probeInstants.slice(0, 4), [1000, 3000, 7000, 11_000]);
+    assert.ok(probeInstants.length > 3 * 3, 'far more probes than dataRetries');
+    assert.equal(connection.state, 'ESTABLISHED');
+    h.send({ ack: L1, window: 64_000 });
+    const resent = h.drain();
+    assert.deepEqual(Buffer.concat(resent.map((segment) => segment.payload)), Buffer.from(data));
+  });
+
+  it('with no user timeout, dataRetries probes in a row without an answer end the connection', () => {
+    const h = new TcpHarness({ config: { minRto: 1000, dataRetries: 3, userTimeout: 0, persistMax: 60_000 } });
+    const connection = h.established();
+    h.send({ window: 0 });
+    connection.send(bytesOf('x'));
+    assert.deepEqual(emissionInstants(h, 0, 20_000), [1000, 3000, 7000]);
+    assert.equal(connection.state, 'CLOSED');
+    assert.equal(h.recorder.closeReason, 'retransmit_timeout');
+    assert.equal(h.clock.now(), 20_000);
+    assert.equal(h.counters.get('tcp.timeout.persist'), 1);
   });
 });
 
@@ -180,10 +286,27 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
         instants.push(t);
       }
     }
+    // Detection at idle + interval·count = 16 s exactly (SPEC §2 defaults).
     assert.deepEqual(instants, [10_000, 12_000, 14_000, -16_000]);
     assert.equal(h.recorder.closeReason, 'keepalive_timeout');
     assert.equal(h.recorder.closeError?.code, 'ETIMEDOUT');
     assert.equal(connection.info().keepaliveProbes, 3);
+    assert.equal(h.counters.get('tcp.tx.keepalives'), 3);
+    assert.deepEqual(h.events.named('peer_lost'), [{ id: connection.id, remote: '198.18.0.2:49500', reason: 'keepalive_timeout', silentMs: 16_000 }]);
+    assert.deepEqual(h.events.named('fault').map((fields) => fields.code), [3]);
+    assert.equal(h.events.named('conn_close')[0]?.reason, 'keepalive_timeout');
+    const order = h.events.events.map((e) => e.event).filter((name) => name !== 'conn_open');
+    assert.deepEqual(order, ['peer_lost', 'fault', 'conn_close']);
+  });
+
+  it('per-socket setKeepAlive overrides the global idle time; the interval and count stay global', () => {
+    const h = new TcpHarness({ config: { keepalive: { enabled: false, idle: 10_000, interval: 1_000, count: 2 } } });
+    const connection = h.established();
+    h.advanceTo(30_000);
+    h.recvNothing();
+    connection.setKeepAlive(true, 3000);
+    assert.deepEqual(emissionInstants(h, 30_000, 40_000), [33_000, 34_000, 35_000]);
+    assert.equal(h.recorder.closeReason, 'keepalive_timeout');
   });
 
   it('an answered probe keeps the connection and restarts the idle period', () => {
