@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# piwire's test command (README): bash test/run.sh
+#
+# 1. As root: installs the system packages the integration tests use, when missing
+#    (Debian/Raspberry Pi OS: apt-get, non-interactive). Not root: says once that the
+#    integration tests will skip, and goes on.
+# 2. Installs the npm dependencies (npm ci; the native addon builds in the install script),
+#    then type-checks and lints the whole project. Either failing stops here.
+# 3. Runs every test/**/*.test.ts with node's test runner, one file at a time: the
+#    integration tests start real processes in network namespaces and must not compete
+#    for the CPU. The output ends with the runner's TAP summary (# pass / # fail) and the
+#    exit status is the runner's.
+# 4. Removes any pw-* network namespace that appeared during the run (the tests clean up
+#    after themselves; this catches a test process that was killed).
+#
+# Environment: PIWIRE_SKIP_INSTALL=1 skips step 2's npm install (a development tree
+# whose node_modules is known to be current); CI never sets it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf 'test/run.sh: %s\n' "$*"; }
+
+# What the integration tests run: ip/ethtool for topologies, scapy for crafted frames,
+# tshark/dumpcap for captures, the classic clients of SPEC section 9, and the C
+# toolchain for the native addon.
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3)
+
+is_root() { [[ "$(id -u)" == 0 ]]; }
+
+install_system_packages() {
+  if ! is_root; then
+    log "not running as root: the integration tests (network namespaces) will skip"
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+    log "no apt-get here: cannot install ${SYSTEM_PACKAGES[*]}; install them by hand"
+    return 0
+  fi
+  local missing=() package
+  for package in "${SYSTEM_PACKAGES[@]}"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)" != "install ok installed" ]]; then
+      missing+=("$package")
+    fi
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark's package asks whether non-root users may capture; the answer is no, and the
+  # question must never wait for a terminal.
+  if command -v debconf-set-selections >/dev/null 2>&1; then
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+  fi
+  # A failed install is reported and the run goes on: the tests that need the missing
+  # tool then fail with their own, precise message.
+  if ! apt-get update -q; then
+    log "WARNING: apt-get update failed"
+  fi
+  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null; then
+    log "WARNING: could not install ${missing[*]}"
+  fi
+}
+
+install_npm_dependencies() {
+  if [[ "${PIWIRE_SKIP_INSTALL:-}" == 1 ]]; then
+    log "PIWIRE_SKIP_INSTALL=1: using node_modules as it is"
+  elif [[ -f package-lock.json ]]; then
+    npm ci --no-audit --no-fund
+  else
+    npm install --no-audit --no-fund
+  fi
+}
+
+# Namespaces present before the run belong to someone else (another run, a developer):
+# the final sweep leaves them alone.
+namespaces_before=" "
+if is_root && command -v ip >/dev/null 2>&1; then
+  namespaces_before=" $(ip netns list 2>/dev/null | awk '{print $1}' | tr '\n' ' ') "
+fi
+
+# shellcheck disable=SC2317 # called from the EXIT trap
+sweep_namespaces() {
+  is_root && command -v ip >/dev/null 2>&1 || return 0
+  local namespace pid
+  for namespace in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    [[ "$namespace" == pw-* ]] || continue
+    [[ "$namespaces_before" == *" $namespace "* ]] && continue
+    # A process left inside would keep the namespace (and its veth) alive after deletion.
+    for pid in $(ip netns pids "$namespace" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+    ip netns del "$namespace" 2>/dev/null || true
+  done
+}
+# Silent, so the runner's summary stays the last thing printed; the exit status is kept.
+trap 'sweep_namespaces >/dev/null 2>&1 || true' EXIT
+
+install_system_packages
+install_npm_dependencies
+
+log "type-checking"
+npx tsc --noEmit -p tsconfig.json
+log "linting"
+npx eslint --max-warnings 0 .
+
+mapfile -t test_files < <(find test -type f -name '*.test.ts' -not -path '*/node_modules/*' | LC_ALL=C sort)
+if ((${#test_files[@]} == 0)); then
+  log "no test files under test/"
+  exit 1
+fi
+log "running ${#test_files[@]} test files"
+
+# --test-timeout is the default hang guard for a test that sets no timeout of its own.
+status=0
+node --import tsx --test --test-concurrency=1 --test-reporter=tap --test-timeout=600000 "${test_files[@]}" || status=$?
+exit "$status"

@@ -1,0 +1,350 @@
+/**
+ * Packet captures for the integration tests: dumpcap (Wireshark's capture engine, the
+ * one tshark runs underneath) records the kernel's side of the link while the tests
+ * run, then tshark reads the file back with checksum validation on to
+ * find what the firmware got wrong on the wire (SPEC §9: "captures read by tshark").
+ *
+ * Call order: `startCapture` (resolves once dumpcap reports it is capturing, so no
+ * early packet is missed) → traffic → `capture.stop()` → `analyseCapture(capture.file,
+ * { deviceAddress, mtu })` → `capture.remove()`.
+ *
+ * What is judged: malformed packets (any source), bad IPv4/TCP/UDP/ICMP checksums from
+ * the device, and device packets longer than the MTU. TCP analysis warnings (zero
+ * window, retransmissions, out-of-order) are only reported: they describe behaviour
+ * under load, which a capture alone cannot call right or wrong.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { CommandError, exec, spawnInNamespace } from './netns.ts';
+
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+const ANALYSIS_TIMEOUT_MS = 300_000;
+/** Kernel capture buffer: big enough that a burst at veth speed does not overrun it. */
+const CAPTURE_BUFFER_MIB = 64;
+/**
+ * Time given to frames already sent to reach dumpcap before it is told to stop: SIGINT
+ * ends the capture at once, and frames still in the kernel's buffer would be lost.
+ */
+const SETTLE_BEFORE_STOP_MS = 500;
+
+export interface CaptureOptions {
+  namespace: string | undefined;
+  interfaceName: string;
+  /** Directory for the capture file; a fresh temporary directory by default. */
+  directory?: string;
+}
+
+export interface Capture {
+  readonly file: string;
+  readonly namespace: string | undefined;
+  readonly interfaceName: string;
+  /** Stops dumpcap (SIGINT so it finishes the file) and reports what it said at exit. */
+  stop(): Promise<CaptureStopReport>;
+  /** Deletes the capture file and its directory (kept when PIWIRE_KEEP_CAPTURES=1). */
+  remove(): Promise<void>;
+}
+
+export interface CaptureStopReport {
+  /** dumpcap's own closing words: packets captured, received and dropped. */
+  summary: string;
+  /** Packets dropped before dumpcap saw them (0 when it says nothing). */
+  dropped: number;
+}
+
+/**
+ * Starts dumpcap on an interface inside a namespace; resolves once it is capturing.
+ * dumpcap itself, not tshark: one process, so a signal reaches the one that writes the
+ * file, and no child outlives it holding its output open.
+ */
+export async function startCapture(options: CaptureOptions): Promise<Capture> {
+  const ownDirectory = options.directory === undefined;
+  const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'pw-capture-')));
+  const file = join(directory, `${options.namespace ?? 'host'}-${options.interfaceName}.pcapng`);
+  const child = spawnInNamespace(options.namespace, [
+    'dumpcap', '-n', '-q', '-i', options.interfaceName, '-B', String(CAPTURE_BUFFER_MIB), '-w', file,
+  ]);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  child.stdout?.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('error', () => resolve({ code: 127, signal: null }));
+  });
+  killOnExit(child);
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`dumpcap did not start capturing within ${START_TIMEOUT_MS} ms:\n${stderr}`)), START_TIMEOUT_MS);
+      const check = (): void => {
+        if (/Capturing on/.test(stderr)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stderr?.on('data', check);
+      void exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`dumpcap exited before capturing (status ${code}, signal ${signal}):\n${stderr}`));
+      });
+      check();
+    });
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    if (ownDirectory) await rm(directory, { recursive: true, force: true });
+    throw error;
+  }
+
+  let stopped: Promise<CaptureStopReport> | undefined;
+  const stop = (): Promise<CaptureStopReport> =>
+    (stopped ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_BEFORE_STOP_MS));
+        child.kill('SIGINT');
+      }
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+      // "Packets captured: N" and "Packets received/dropped on interface 'IF': R/D (...)".
+      const summary = stderr
+        .split('\n')
+        .filter((line) => /^Packets /.test(line))
+        .join('; ');
+      const droppedMatch = /received\/dropped[^:]*: [0-9]+\/([0-9]+)/.exec(stderr);
+      return { summary, dropped: droppedMatch ? Number(droppedMatch[1]) : 0 };
+    })());
+
+  return {
+    file,
+    namespace: options.namespace,
+    interfaceName: options.interfaceName,
+    stop,
+    remove: async () => {
+      await stop();
+      if (process.env.PIWIRE_KEEP_CAPTURES === '1') return;
+      if (ownDirectory) await rm(directory, { recursive: true, force: true });
+      else await rm(file, { force: true });
+    },
+  };
+}
+
+/** One packet the analysis flagged, as tshark describes it. */
+export interface FlaggedPacket {
+  frame: number;
+  source: string;
+  destination: string;
+  protocol: string;
+  info: string;
+  /** Expert messages attached to the packet (checksum, malformed, TCP analysis). */
+  messages: string[];
+}
+
+export interface CaptureAnalysis {
+  /** Frames in the file, and frames sent by the device (IPv4 source = device address). */
+  packets: number;
+  packetsFromDevice: number;
+  /** Malformed packets, whoever sent them. */
+  malformed: FlaggedPacket[];
+  /** IPv4 header, TCP, UDP or ICMP checksum wrong, in packets from the device. */
+  badChecksumsFromDevice: FlaggedPacket[];
+  /** Same, from anyone else: informational (a kernel with offloads on would show here). */
+  badChecksumsFromOthers: number;
+  /**
+   * TCP/UDP checksums sent as 0xFFFF where 0x0000 was computed, from the device. Both
+   * are one's-complement zero and every receiver accepts them (RFC 1624 §3); Wireshark
+   * marks them "Bad" with a warning of their own. Informational, kept apart.
+   */
+  negativeZeroChecksumsFromDevice: FlaggedPacket[];
+  /** Device IPv4 packets longer than the MTU (only when `mtu` is given). */
+  oversizedFromDevice: FlaggedPacket[];
+  /** Every other expert message of warning level or above, with how often it appeared. */
+  expertWarnings: Record<string, number>;
+}
+
+export interface AnalysisOptions {
+  /** The firmware's IPv4 address: checksums are judged on its packets. */
+  deviceAddress: string;
+  mtu?: number;
+  timeoutMs?: number;
+  /**
+   * Let Wireshark dissect TCP/UDP payloads (default false: payloads are plain data).
+   * Random test bytes otherwise get claimed by heuristic dissectors (Thrift, ...) whose
+   * complaints about them, even "malformed", say nothing about the device.
+   */
+  dissectPayloads?: boolean;
+}
+
+// Field order of the tshark -T fields output below.
+const FIELDS = [
+  'frame.number', 'ip.src', 'ip.dst', 'ip.len', '_ws.col.Protocol', '_ws.col.Info',
+  'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'icmp.checksum.status',
+  '_ws.malformed', '_ws.expert.message', '_ws.expert.severity',
+] as const;
+
+/** Wireshark's expert severity for warnings (PI_WARN); errors are higher. */
+const SEVERITY_WARNING = 0x00600000;
+
+/** Checksum status 0 is "Bad" in Wireshark's checksum-status value string. */
+const BAD = '0';
+/** Wireshark's note for a checksum of 0xFFFF where it computed 0x0000. */
+const NEGATIVE_ZERO_MESSAGE = /0xffff instead of 0x0000/i;
+/** Separates repeated occurrences of one field; never appears in tshark's text. */
+const AGGREGATOR = '\u001f';
+
+/**
+ * Reads a capture back with IPv4/TCP/UDP checksum validation switched on (Wireshark
+ * leaves it off by default) and classifies every packet that is malformed, has a bad
+ * checksum, is oversized from the device, or carries an expert warning.
+ */
+export async function analyseCapture(file: string, options: AnalysisOptions): Promise<CaptureAnalysis> {
+  const device = options.deviceAddress;
+  if (!/^[0-9.]+$/.test(device)) throw new Error(`not an IPv4 address: ${device}`);
+  const flaggedFilter = [
+    '_ws.malformed',
+    '_ws.expert.severity >= warning',
+    'ip.checksum.status == "Bad"',
+    'tcp.checksum.status == "Bad"',
+    'udp.checksum.status == "Bad"',
+    'icmp.checksum.status == "Bad"',
+    ...(options.mtu === undefined ? [] : [`(ip.src == ${device} && ip.len > ${options.mtu})`]),
+  ].join(' || ');
+  const argv = [
+    'tshark', '-n', '-r', file,
+    '-o', 'ip.check_checksum:TRUE',
+    '-o', 'tcp.check_checksum:TRUE',
+    '-o', 'udp.check_checksum:TRUE',
+    // "Decode as data" on every port wins over the heuristic dissectors, which only run
+    // when no port dissector took the payload.
+    ...(options.dissectPayloads ? [] : ['-d', 'tcp.port==1-65535,data', '-d', 'udp.port==1-65535,data']),
+    '-Y', flaggedFilter,
+    '-T', 'fields', '-E', 'separator=/t', '-E', `aggregator=${AGGREGATOR}`, '-E', 'occurrence=a',
+    ...FIELDS.flatMap((field) => ['-e', field]),
+    // Whole-file counts ride along in the same pass: statistics taps see every packet,
+    // not only the ones the display filter prints.
+    '-z', `io,stat,0,frame,ip.src==${device}`,
+  ];
+  const result = await exec(undefined, argv, { timeoutMs: options.timeoutMs ?? ANALYSIS_TIMEOUT_MS });
+  if (result.code !== 0 || result.timedOut) throw new CommandError(result);
+
+  const [fieldText = '', statisticsText = ''] = splitAtStatistics(result.stdout);
+  const counts = parseIoStatCounts(statisticsText);
+  const analysis: CaptureAnalysis = {
+    packets: counts[0] ?? 0,
+    packetsFromDevice: counts[1] ?? 0,
+    malformed: [],
+    badChecksumsFromDevice: [],
+    badChecksumsFromOthers: 0,
+    negativeZeroChecksumsFromDevice: [],
+    oversizedFromDevice: [],
+    expertWarnings: {},
+  };
+  for (const line of fieldText.split('\n')) {
+    if (line.trim() === '') continue;
+    const columns = line.split('\t');
+    const column = (name: (typeof FIELDS)[number]): string => columns[FIELDS.indexOf(name)] ?? '';
+    const values = (name: (typeof FIELDS)[number]): string[] => column(name).split(AGGREGATOR).filter((value) => value !== '');
+    const messages = values('_ws.expert.message');
+    const packet: FlaggedPacket = {
+      frame: Number(column('frame.number')),
+      source: values('ip.src')[0] ?? '',
+      destination: values('ip.dst')[0] ?? '',
+      protocol: column('_ws.col.Protocol'),
+      info: column('_ws.col.Info'),
+      messages,
+    };
+    const malformed = column('_ws.malformed') !== '' || messages.some((message) => /^Malformed Packet/.test(message));
+    const badChecksum = (['ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'icmp.checksum.status'] as const).some(
+      (field) => values(field).includes(BAD),
+    );
+    // An ICMP error quotes the offending datagram; its inner IP source is a second ip.src.
+    const fromDevice = packet.source === device;
+    if (malformed) analysis.malformed.push(packet);
+    const negativeZero = messages.some((message) => NEGATIVE_ZERO_MESSAGE.test(message));
+    if (badChecksum && negativeZero && !messages.some((message) => /^Bad checksum/.test(message))) {
+      if (fromDevice) analysis.negativeZeroChecksumsFromDevice.push(packet);
+    } else if (badChecksum) {
+      if (fromDevice) analysis.badChecksumsFromDevice.push(packet);
+      else analysis.badChecksumsFromOthers++;
+    }
+    const length = Number(values('ip.len')[0] ?? '0');
+    if (options.mtu !== undefined && fromDevice && length > options.mtu) analysis.oversizedFromDevice.push(packet);
+    // Messages and severities are repeated fields in the same order: pair them up.
+    const severities = values('_ws.expert.severity').map(Number);
+    for (const [index, message] of messages.entries()) {
+      if ((severities[index] ?? SEVERITY_WARNING) < SEVERITY_WARNING) continue;
+      if (/^Bad checksum|^Malformed Packet/.test(message) || NEGATIVE_ZERO_MESSAGE.test(message)) continue;
+      const key = normaliseMessage(message);
+      analysis.expertWarnings[key] = (analysis.expertWarnings[key] ?? 0) + 1;
+    }
+  }
+  return analysis;
+}
+
+/** A one-paragraph summary for assertion messages and t.diagnostic(). */
+export function formatAnalysis(analysis: CaptureAnalysis, limit = 10): string {
+  const list = (packets: FlaggedPacket[]): string =>
+    packets
+      .slice(0, limit)
+      .map((p) => `  #${p.frame} ${p.source} → ${p.destination} ${p.protocol} ${p.info} [${p.messages.join('; ')}]`)
+      .join('\n');
+  const warnings = Object.entries(analysis.expertWarnings)
+    .sort(([, a], [, b]) => b - a)
+    .map(([message, count]) => `${count}× ${message}`)
+    .join(', ');
+  return [
+    `${analysis.packets} packets, ${analysis.packetsFromDevice} from the device`,
+    `malformed: ${analysis.malformed.length}${analysis.malformed.length ? '\n' + list(analysis.malformed) : ''}`,
+    `bad checksums from the device: ${analysis.badChecksumsFromDevice.length}${analysis.badChecksumsFromDevice.length ? '\n' + list(analysis.badChecksumsFromDevice) : ''}`,
+    `bad checksums from others: ${analysis.badChecksumsFromOthers}`,
+    `0xFFFF-for-zero checksums from the device (valid, RFC 1624): ${analysis.negativeZeroChecksumsFromDevice.length}`,
+    `oversized from the device: ${analysis.oversizedFromDevice.length}${analysis.oversizedFromDevice.length ? '\n' + list(analysis.oversizedFromDevice) : ''}`,
+    `expert warnings: ${warnings || 'none'}`,
+  ].join('\n');
+}
+
+function splitAtStatistics(stdout: string): [string, string] {
+  const marker = stdout.indexOf('\n====');
+  if (marker < 0) return stdout.startsWith('====') ? ['', stdout] : [stdout, ''];
+  return [stdout.slice(0, marker), stdout.slice(marker)];
+}
+
+/**
+ * Frame counts per column from tshark's `io,stat,0,...` table: the one data row looks
+ * like `| 0.000 <> 12.345 | 1000 | 123456 | 400 | 23456 |` (frames, bytes per column).
+ */
+function parseIoStatCounts(text: string): number[] {
+  const row = text.split('\n').find((line) => line.includes('<>'));
+  if (row === undefined) return [];
+  const cells = row
+    .split('|')
+    .map((cell) => cell.trim())
+    .filter((cell) => cell !== '');
+  // cells: interval, frames1, bytes1, frames2, bytes2, ...
+  const counts: number[] = [];
+  for (let index = 1; index < cells.length; index += 2) counts.push(Number(cells[index]));
+  return counts;
+}
+
+/** Groups messages that differ only in numbers (`should be 0x1a2b`, sequence numbers). */
+function normaliseMessage(message: string): string {
+  return message.replace(/0x[0-9a-f]+/gi, 'N').replace(/[0-9]+/g, 'N');
+}
+
+const liveCaptures = new Set<ChildProcess>();
+let exitHandlerInstalled = false;
+
+/** dumpcap must not outlive the test process (it would keep the namespace alive). */
+function killOnExit(child: ChildProcess): void {
+  liveCaptures.add(child);
+  child.on('exit', () => liveCaptures.delete(child));
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  process.on('exit', () => {
+    for (const capture of liveCaptures) capture.kill('SIGKILL');
+  });
+}
