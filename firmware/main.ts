@@ -45,7 +45,8 @@ export function tcpSettings(config: ResolvedConfig): Partial<TcpConfig> {
     persistMax: tcp.persist.max,
     maxConnections: tcp.maxConnections,
     synBacklog: tcp.synBacklog,
-    keepalive: { enabled: false, idle: tcp.keepalive.idle, interval: tcp.keepalive.interval, count: tcp.keepalive.count },
+    // SPEC §2: keepalive on every connection, so a pulled cable is noticed in seconds.
+    keepalive: { enabled: true, idle: tcp.keepalive.idle, interval: tcp.keepalive.interval, count: tcp.keepalive.count },
   };
 }
 
@@ -208,7 +209,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const message = error instanceof Error ? error.message : String(error);
     logger.error('start_failed', { message });
-    process.stderr.write(`piwire: ${message}\n`);
+    process.stderr.write(message.startsWith('piwire:') ? `${message}\n` : `piwire: ${message}\n`);
     return EXIT.FAILURE;
   }
 }
