@@ -1,0 +1,110 @@
+/**
+ * Splits a byte stream into request lines (SPEC §4: lines end in LF, CRLF accepted)
+ * with a hard bound on line length, so a peer can never make the device buffer more
+ * than `maxLine + 1` bytes of one line, whatever it sends (a 10 MiB line without LF
+ * costs the same as a short one).
+ *
+ * A line longer than `maxLine` bytes (not counting the LF and an optional CR before
+ * it) yields one `too-long` item as soon as the bound is passed; the rest of that
+ * line is skipped up to the next LF, where framing picks up again (resynchronisation).
+ *
+ * Call order: `push(chunk)` then `next()` until it returns undefined. `next()` reads
+ * lazily, so the caller can stop taking lines (backpressure) and resume later; the
+ * framer keeps a view on the unread part of the last chunk, no copy.
+ */
+const LF = 0x0a;
+const CR = 0x0d;
+
+export type FramedItem = { kind: 'line'; bytes: Uint8Array } | { kind: 'too-long' };
+
+export class LineFramer {
+  /** Bytes of an unfinished line, carried over between chunks (at most maxLine + 1). */
+  private partial: Uint8Array;
+  private partialLength = 0;
+  /** Unread rest of the last pushed chunk. */
+  private input: Uint8Array = new Uint8Array(0);
+  /** Inside an over-long line: skip to the next LF. */
+  private skipping = false;
+
+  constructor(readonly maxLine: number) {
+    if (!Number.isInteger(maxLine) || maxLine < 1) throw new RangeError(`maxLine must be a positive integer, got ${maxLine}`);
+    this.partial = new Uint8Array(maxLine + 1);
+  }
+
+  /** Hands over the next chunk; the previous one must have been read to the end. */
+  push(chunk: Uint8Array): void {
+    if (this.input.length > 0) throw new Error('LineFramer.push: the previous chunk has not been read yet');
+    this.input = chunk;
+  }
+
+  /** Bytes pushed but not yet framed (the caller's backlog). */
+  get pendingInput(): number {
+    return this.input.length;
+  }
+
+  /** Bytes held for an unfinished line. */
+  get bufferedLineBytes(): number {
+    return this.partialLength;
+  }
+
+  /**
+   * At end of input: an unterminated last line counts as a line (`printf 'PING' | nc`),
+   * unless it was over-long. Returns it, or undefined.
+   */
+  finish(): FramedItem | undefined {
+    const wasSkipping = this.skipping;
+    this.skipping = false;
+    if (this.partialLength === 0 || wasSkipping) return undefined;
+    let line = this.partial.subarray(0, this.partialLength);
+    this.partialLength = 0;
+    if (line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+    return line.length > this.maxLine ? { kind: 'too-long' } : { kind: 'line', bytes: line };
+  }
+
+  /**
+   * The next item, or undefined when the pushed bytes are used up. A line's bytes are
+   * valid until the next call (they may sit in the framer's own buffer).
+   */
+  next(): FramedItem | undefined {
+    while (this.input.length > 0) {
+      const newline = this.input.indexOf(LF);
+      if (this.skipping) {
+        if (newline < 0) {
+          this.input = this.input.subarray(this.input.length);
+          return undefined;
+        }
+        this.input = this.input.subarray(newline + 1);
+        this.skipping = false;
+        continue;
+      }
+      const take = newline < 0 ? this.input.length : newline;
+      const room = this.partial.length - this.partialLength;
+      if (take > room) {
+        // Past the bound: report once, then skip to the next LF (possibly in this chunk).
+        this.partialLength = 0;
+        this.skipping = true;
+        return { kind: 'too-long' };
+      }
+      if (newline < 0) {
+        this.partial.set(this.input, this.partialLength);
+        this.partialLength += take;
+        this.input = this.input.subarray(this.input.length);
+        return undefined;
+      }
+      let line: Uint8Array;
+      if (this.partialLength === 0) {
+        line = this.input.subarray(0, newline);
+      } else {
+        this.partial.set(this.input.subarray(0, newline), this.partialLength);
+        line = this.partial.subarray(0, this.partialLength + newline);
+        this.partialLength = 0;
+      }
+      this.input = this.input.subarray(newline + 1);
+      if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+      // maxLine + 1 bytes fit in the buffer only so that a CR can follow a full line.
+      if (line.length > this.maxLine) return { kind: 'too-long' };
+      return { kind: 'line', bytes: line };
+    }
+    return undefined;
+  }
+}

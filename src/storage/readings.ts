@@ -1,0 +1,329 @@
+/**
+ * Sensor readings: the value type, the log record format, and the in-memory
+ * latest-value index that GET, LIST and SUB are served from (SPEC §4).
+ *
+ * Record format (all integers little-endian), one record per accepted reading:
+ *
+ *   offset size field
+ *   0      4    payloadLength   bytes of payload that follow the 8-byte header
+ *   4      4    crc             CRC-32C (Castagnoli) over bytes 0..3 and the payload
+ *   8      1    version         RECORD_VERSION
+ *   9      8    sequence        float64, an integer: strictly increasing across the log
+ *   17     8    timestamp       float64, unix ms
+ *   25     8    value           float64, finite
+ *   33     1    nameLength      1..64, then that many ASCII bytes
+ *   ..     1    sourceLength    1..64, then that many ASCII bytes
+ *
+ * The CRC covers the length field too, so a damaged length cannot make the decoder
+ * take a random span of bytes for a record: it would also have to carry a matching
+ * CRC. Decoding stops at the first record that is incomplete (a torn write: the
+ * process or the power died mid-append) or that fails any check (CRC, version,
+ * length bounds, name syntax): everything from there on is the "corrupt tail",
+ * which the caller truncates and counts. Nothing past a bad record is ever read as
+ * data, so a torn tail is never misread (SPEC §4).
+ *
+ * This module is pure: it encodes and decodes bytes; hal/store/log-file.ts owns
+ * the files, fsync and timers.
+ */
+import crc32c from 'crc-32/crc32c.js';
+import type { Counters } from '../stats.ts';
+
+/** A reading as the protocol and the store see it. */
+export interface Reading {
+  /** `A-Z a-z 0-9 _ . - /`, 1..64 characters (SPEC §4). */
+  name: string;
+  /** Finite number. */
+  value: number;
+  /** Wall-clock unix milliseconds. */
+  timestamp: number;
+  /** The sensor-id that sent it, or `i2c` for the device's own sensors. */
+  source: string;
+}
+
+/** A reading as it sits in the log: with its log sequence number. */
+export interface StoredReading extends Reading {
+  sequence: number;
+}
+
+/** Names and sensor ids: SPEC §4 `<sensor-id>`, `<name>`. */
+export const IDENTIFIER_PATTERN = /^[A-Za-z0-9_./-]{1,64}$/;
+export const MAX_IDENTIFIER_LENGTH = 64;
+
+export function isIdentifier(text: string): boolean {
+  return IDENTIFIER_PATTERN.test(text);
+}
+
+export const RECORD_VERSION = 1;
+export const RECORD_HEADER_LENGTH = 8;
+/** version + sequence + timestamp + value + two length bytes. */
+const FIXED_PAYLOAD_LENGTH = 1 + 8 + 8 + 8 + 1 + 1;
+/** The largest payload a valid record can have; a bigger length field is corruption. */
+export const MAX_RECORD_PAYLOAD = FIXED_PAYLOAD_LENGTH + 2 * MAX_IDENTIFIER_LENGTH;
+
+const Offset = {
+  PAYLOAD_LENGTH: 0,
+  CRC: 4,
+  VERSION: 8,
+  SEQUENCE: 9,
+  TIMESTAMP: 17,
+  VALUE: 25,
+  NAME_LENGTH: 33,
+} as const;
+
+/** Why decoding stopped before the end of the buffer. */
+export const TailProblem = {
+  /** The buffer ends inside a record: an append that never finished. */
+  TORN: 'torn',
+  /** The length field is outside what any record can have. */
+  BAD_LENGTH: 'bad-length',
+  BAD_CRC: 'bad-crc',
+  /** CRC fine but the content is not a valid reading (unknown version, bad name...). */
+  BAD_RECORD: 'bad-record',
+} as const;
+export type TailProblem = (typeof TailProblem)[keyof typeof TailProblem];
+
+export interface DecodeResult {
+  records: StoredReading[];
+  /** Bytes from the start of the buffer that hold whole valid records. */
+  validLength: number;
+  /** Set when validLength < buffer length: why the rest was not read. */
+  tailProblem: TailProblem | undefined;
+}
+
+/** Bytes `encodeRecord` produces for this reading. */
+export function recordLength(reading: Reading): number {
+  return RECORD_HEADER_LENGTH + FIXED_PAYLOAD_LENGTH + reading.name.length + reading.source.length;
+}
+
+/**
+ * Encodes one record. The reading must be valid (names checked by the caller):
+ * an invalid one is a programmer error and throws.
+ */
+export function encodeRecord(reading: StoredReading): Uint8Array {
+  if (!isIdentifier(reading.name) || !isIdentifier(reading.source)) {
+    throw new RangeError(`encodeRecord: invalid name or source: ${JSON.stringify(reading.name)} ${JSON.stringify(reading.source)}`);
+  }
+  if (!Number.isFinite(reading.value) || !Number.isFinite(reading.timestamp) || !Number.isSafeInteger(reading.sequence)) {
+    throw new RangeError('encodeRecord: value, timestamp and sequence must be finite (sequence an integer)');
+  }
+  const length = recordLength(reading);
+  const bytes = new Uint8Array(length);
+  const view = new DataView(bytes.buffer);
+  const payloadLength = length - RECORD_HEADER_LENGTH;
+  view.setUint32(Offset.PAYLOAD_LENGTH, payloadLength, true);
+  view.setUint8(Offset.VERSION, RECORD_VERSION);
+  view.setFloat64(Offset.SEQUENCE, reading.sequence, true);
+  view.setFloat64(Offset.TIMESTAMP, reading.timestamp, true);
+  view.setFloat64(Offset.VALUE, reading.value, true);
+  let at: number = Offset.NAME_LENGTH;
+  at = writeShortAscii(bytes, at, reading.name);
+  writeShortAscii(bytes, at, reading.source);
+  view.setUint32(Offset.CRC, recordCrc(bytes, payloadLength), true);
+  return bytes;
+}
+
+function writeShortAscii(bytes: Uint8Array, at: number, text: string): number {
+  bytes[at] = text.length;
+  for (let i = 0; i < text.length; i++) bytes[at + 1 + i] = text.charCodeAt(i);
+  return at + 1 + text.length;
+}
+
+/** CRC-32C over the length field and the payload of the record at the start of `bytes`. */
+function recordCrc(bytes: Uint8Array, payloadLength: number): number {
+  const overLength = crc32c.buf(bytes.subarray(0, 4));
+  return crc32c.buf(bytes.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + payloadLength), overLength) >>> 0;
+}
+
+/**
+ * Decodes the valid prefix of a log segment. Never throws, whatever the bytes.
+ * With `counters`, a corrupt tail increments `store.drop.<problem>` once.
+ */
+export function decodeRecords(buffer: Uint8Array, counters?: Counters): DecodeResult {
+  const records: StoredReading[] = [];
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  let at = 0;
+  let tailProblem: TailProblem | undefined;
+  while (at < buffer.length) {
+    const problem = decodeOne(buffer, view, at, records);
+    if (typeof problem === 'string') {
+      tailProblem = problem;
+      break;
+    }
+    at = problem;
+  }
+  if (tailProblem !== undefined) counters?.increment(`store.drop.${tailProblem}`);
+  return { records, validLength: at, tailProblem };
+}
+
+/** Decodes the record at `at`: the offset after it, or why it is not a record. */
+function decodeOne(buffer: Uint8Array, view: DataView, at: number, into: StoredReading[]): number | TailProblem {
+  if (buffer.length - at < RECORD_HEADER_LENGTH) return TailProblem.TORN;
+  const payloadLength = view.getUint32(at + Offset.PAYLOAD_LENGTH, true);
+  if (payloadLength < FIXED_PAYLOAD_LENGTH + 2 || payloadLength > MAX_RECORD_PAYLOAD) return TailProblem.BAD_LENGTH;
+  const end = at + RECORD_HEADER_LENGTH + payloadLength;
+  if (end > buffer.length) return TailProblem.TORN;
+  const record = buffer.subarray(at, end);
+  if (view.getUint32(at + Offset.CRC, true) !== recordCrc(record, payloadLength)) return TailProblem.BAD_CRC;
+  if (view.getUint8(at + Offset.VERSION) !== RECORD_VERSION) return TailProblem.BAD_RECORD;
+  const sequence = view.getFloat64(at + Offset.SEQUENCE, true);
+  const timestamp = view.getFloat64(at + Offset.TIMESTAMP, true);
+  const value = view.getFloat64(at + Offset.VALUE, true);
+  const name = readShortAscii(record, Offset.NAME_LENGTH);
+  if (name === undefined) return TailProblem.BAD_RECORD;
+  const source = readShortAscii(record, Offset.NAME_LENGTH + 1 + name.length);
+  if (source === undefined) return TailProblem.BAD_RECORD;
+  if (Offset.NAME_LENGTH + 2 + name.length + source.length !== record.length) return TailProblem.BAD_RECORD;
+  if (!Number.isSafeInteger(sequence) || !Number.isFinite(timestamp) || !Number.isFinite(value)) return TailProblem.BAD_RECORD;
+  if (!isIdentifier(name) || !isIdentifier(source)) return TailProblem.BAD_RECORD;
+  into.push({ sequence, timestamp, value, name, source });
+  return end;
+}
+
+function readShortAscii(record: Uint8Array, at: number): string | undefined {
+  const length = record[at];
+  if (length === undefined || at + 1 + length > record.length) return undefined;
+  let text = '';
+  for (let i = 0; i < length; i++) text += String.fromCharCode(record[at + 1 + i]!);
+  return text;
+}
+
+// ---- the latest-value index ------------------------------------------------------------
+
+export type ReadingListener = (reading: Reading) => void;
+
+/** What the sensor service needs from a store (the log file in hal/, a memory one in tests). */
+export interface ReadingStore {
+  /**
+   * Appends a reading. The promise resolves once the reading is committed (fsynced)
+   * and rejects when the store cannot take it (it is then not stored: ERR 503).
+   */
+  append(reading: Reading): Promise<void>;
+  latest(name: string): Reading | undefined;
+  /** Latest reading of every known name, sorted by name. */
+  list(): Reading[];
+  /** Calls `listener` with each committed reading; returns the unsubscribe function. */
+  subscribe(listener: ReadingListener): () => void;
+}
+
+/** Default bound on distinct names kept in memory (each costs roughly 200 bytes). */
+export const DEFAULT_MAX_NAMES = 10_000;
+
+/**
+ * Latest reading per name plus committed-reading fan-out. "Latest" is by timestamp:
+ * a sensor back-filling older readings does not hide the current value; on equal
+ * timestamps the later write wins. Memory is bounded by `maxNames`: a reading for a
+ * new name beyond it is refused (`accepts` tells, before the append).
+ */
+export class LatestIndex {
+  private readonly latestByName = new Map<string, Reading>();
+  private readonly listeners = new Set<ReadingListener>();
+
+  constructor(readonly maxNames: number = DEFAULT_MAX_NAMES) {}
+
+  get size(): number {
+    return this.latestByName.size;
+  }
+
+  /** False when the reading would add a name beyond `maxNames`. */
+  accepts(name: string): boolean {
+    return this.latestByName.has(name) || this.latestByName.size < this.maxNames;
+  }
+
+  /** Records a reading (replay: no listeners told). */
+  apply(reading: Reading): void {
+    const current = this.latestByName.get(reading.name);
+    if (current !== undefined && current.timestamp > reading.timestamp) return;
+    if (current === undefined && this.latestByName.size >= this.maxNames) return;
+    this.latestByName.set(reading.name, { name: reading.name, value: reading.value, timestamp: reading.timestamp, source: reading.source });
+  }
+
+  /** Records a newly committed reading and tells every subscriber. */
+  commit(reading: Reading): void {
+    this.apply(reading);
+    for (const listener of [...this.listeners]) listener(reading);
+  }
+
+  latest(name: string): Reading | undefined {
+    return this.latestByName.get(name);
+  }
+
+  list(): Reading[] {
+    return [...this.latestByName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  subscribe(listener: ReadingListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  get subscriberCount(): number {
+    return this.listeners.size;
+  }
+}
+
+/**
+ * A store held in memory only, with commits under the caller's control: the
+ * sensor service's tests use it to hold OKs back, release them, or fail them.
+ * With `autoCommit`, appends commit on the next microtask.
+ */
+export class MemoryReadingStore implements ReadingStore {
+  readonly index: LatestIndex;
+  readonly committed: StoredReading[] = [];
+  private pending: { reading: StoredReading; resolve: () => void; reject: (error: Error) => void }[] = [];
+  private nextSequence = 1;
+  /** When set, appends reject with this error (a failed disk). */
+  failure: Error | undefined;
+
+  constructor(private readonly options: { autoCommit?: boolean; maxNames?: number } = {}) {
+    this.index = new LatestIndex(options.maxNames);
+  }
+
+  append(reading: Reading): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.index.accepts(reading.name)) return Promise.reject(new StoreFullError(this.index.maxNames));
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ reading: { ...reading, sequence: this.nextSequence++ }, resolve, reject });
+      if (this.options.autoCommit) queueMicrotask(() => this.commit());
+    });
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Commits every pending append (or fails them all when `failure` is set). */
+  commit(): void {
+    const batch = this.pending;
+    this.pending = [];
+    for (const entry of batch) {
+      if (this.failure) {
+        entry.reject(this.failure);
+        continue;
+      }
+      this.committed.push(entry.reading);
+      this.index.commit(entry.reading);
+      entry.resolve();
+    }
+  }
+
+  latest(name: string): Reading | undefined {
+    return this.index.latest(name);
+  }
+  list(): Reading[] {
+    return this.index.list();
+  }
+  subscribe(listener: ReadingListener): () => void {
+    return this.index.subscribe(listener);
+  }
+}
+
+/** The store refused a reading because it would add a name beyond its bound. */
+export class StoreFullError extends Error {
+  readonly code = 'ESTOREFULL';
+  constructor(maxNames: number) {
+    super(`the store keeps at most ${maxNames} names`);
+    this.name = 'StoreFullError';
+  }
+}
