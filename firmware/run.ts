@@ -1,0 +1,252 @@
+/**
+ * `piwire run`: the composition root. Configuration → faults and LEDs → link → stack →
+ * readings store → services → local sensors → `ready`, and the reverse on shutdown.
+ *
+ * Every event the stack and the services emit goes through the FaultEventSink, which
+ * logs it and turns causes (carrier down, peer lost, I2C error, storage error, login
+ * lockout, resource limit) into the fault code the red LED blinks.
+ */
+import { join } from 'node:path';
+import type { ResolvedConfig } from './config.ts';
+import { ConfigError, Feature, parseLinkSpec, unavailableFeatures } from './config.ts';
+import type { Logger } from './log.ts';
+import { RealtimeLoop } from './loop.ts';
+import { CryptoRandom } from './random.ts';
+import { attachStack } from './device.ts';
+import { openLeds, type OpenedLeds } from './leds.ts';
+import { startLocalSensors, type LocalSensors } from './i2c.ts';
+import { createSimulatedLan, SIM_DEVICE_CIDR, SIM_DEVICE_MAC, type SimulatedLan } from './board/sim.ts';
+import { openPacketLink } from '../hal/link/packet.ts';
+import { openTapLink } from '../hal/link/tap.ts';
+import type { Link } from '../hal/link/link.ts';
+import { openLogStore, type LogStore } from '../hal/store/log-file.ts';
+import { formatIpv4, formatMac, parseCidr, parseIpv4, parseMac } from '../src/net/address.ts';
+import type { StackConfig, NetStack } from '../src/stack.ts';
+import type { TcpConfig } from '../src/tcp/config.ts';
+import { startDiagServices, type DiagServers } from '../src/services/diag.ts';
+import { startSensorService, type SensorService } from '../src/services/sensors/service.ts';
+import { FaultEventSink, FaultRegistry, FaultCode } from '../src/diag/faults.ts';
+import { LedController } from '../src/diag/leds.ts';
+import { nullEventSink } from '../src/events.ts';
+
+/** What this build implements; configured features outside it are logged as not available yet. */
+const IMPLEMENTED = new Set<Feature>([
+  Feature.LINK_SIM,
+  Feature.LINK_PACKET,
+  Feature.LINK_TAP,
+  Feature.LEDS_VIRTUAL,
+  Feature.LEDS_SYSFS,
+  Feature.LEDS_GPIO,
+  Feature.I2C_SIM,
+  Feature.I2C_REPLAY,
+  Feature.I2C_BUS,
+  Feature.SENSORS,
+  Feature.SENSOR_STORE,
+  Feature.DIAG,
+]);
+
+/** How long shutdown waits for connections to finish their FIN exchange. */
+const SHUTDOWN_GRACE_MS = 1_500;
+
+/** Maps the configuration's `tcp.*` keys onto the stack's TCP settings. */
+export function tcpSettings(config: ResolvedConfig): Partial<TcpConfig> {
+  const { tcp } = config;
+  return {
+    rcvBuf: tcp.rcvBuf,
+    sndBuf: tcp.sndBuf,
+    msl: tcp.msl,
+    minRto: tcp.minRto,
+    userTimeout: tcp.userTimeout,
+    persistMax: tcp.persist.max,
+    maxConnections: tcp.maxConnections,
+    synBacklog: tcp.synBacklog,
+    // SPEC §2: keepalive on every connection, so a pulled cable is noticed in seconds.
+    keepalive: { enabled: true, idle: tcp.keepalive.idle, interval: tcp.keepalive.interval, count: tcp.keepalive.count },
+  };
+}
+
+export interface RunningFirmware {
+  stack: NetStack;
+  link: Link;
+  /** Graceful shutdown: stop listening, FIN every connection, flush the store, LEDs off. */
+  stop(): Promise<void>;
+}
+
+export async function runFirmware(config: ResolvedConfig, logger: Logger): Promise<RunningFirmware> {
+  for (const feature of unavailableFeatures(config, IMPLEMENTED)) {
+    logger.warn('feature_unavailable', { feature, text: `${feature} is configured but not available in this build yet` });
+  }
+  const linkSpec = parseLinkSpec(config.link);
+  if (!linkSpec) throw new ConfigError([{ key: 'link', message: `cannot use link ${config.link}` }]);
+  const cidrText = config.net.ip ?? (linkSpec.kind === 'sim' ? SIM_DEVICE_CIDR : undefined);
+  if (cidrText === undefined || cidrText === 'dhcp') {
+    const why = cidrText === 'dhcp' ? 'DHCP is not available yet' : `a ${linkSpec.kind} link needs an address`;
+    throw new ConfigError([{ key: 'net.ip', message: `${why}: give a static address such as --ip 198.18.0.2/24` }]);
+  }
+  const cidr = parseCidr(cidrText);
+  if (!cidr) throw new ConfigError([{ key: 'net.ip', message: `not an address/prefix: ${cidrText}` }]);
+  const gateway = config.net.gateway === undefined ? undefined : parseIpv4(config.net.gateway);
+  const configuredMac = config.net.mac === undefined ? undefined : parseMac(config.net.mac);
+
+  const random = new CryptoRandom();
+  const loop = new RealtimeLoop(undefined, (error) => {
+    throw error;
+  });
+  const clock = loop.clock;
+  const wallClock = { now: () => Date.now() };
+
+  // Faults and LEDs first: the status LED is solid while everything else starts.
+  const faults = new FaultRegistry({ events: logger.events });
+  const events = new FaultEventSink(logger.events, faults, clock);
+  loop.add(faults);
+  const leds: OpenedLeds = await openLeds(config.leds, clock);
+  const ledController = new LedController({ outputs: leds.outputs, faults, clock, events: logger.events, requestPoll: loop.wake });
+  loop.add(ledController);
+  const stopBoardDrawing = leds.board ? drawBoard(leds.board) : () => undefined;
+
+  let link: Link;
+  let sim: SimulatedLan | undefined;
+  if (linkSpec.kind === 'sim') {
+    sim = createSimulatedLan({
+      loop,
+      random,
+      events: nullEventSink,
+      mtu: config.net.mtu,
+      deviceAddress: cidr.address,
+      deviceMac: configuredMac ?? parseMac(SIM_DEVICE_MAC)!,
+      prefixLength: cidr.prefixLength,
+    });
+    link = sim.deviceLink;
+  } else if (linkSpec.kind === 'packet') {
+    link = openPacketLink({ interfaceName: linkSpec.interfaceName, mtu: config.net.mtu, mac: configuredMac, disableOffloads: true });
+  } else {
+    link = openTapLink({ name: linkSpec.interfaceName, mtu: config.net.mtu, mac: configuredMac });
+  }
+
+  const stackConfig: StackConfig = {
+    mac: link.mac,
+    address: cidr.address,
+    prefixLength: cidr.prefixLength,
+    gateway,
+    mtu: config.net.mtu,
+    tcp: tcpSettings(config),
+  };
+  const { stack } = attachStack(link, stackConfig, {
+    loop,
+    random,
+    events,
+    onFrame: () => ledController.traffic(),
+    onCarrier: (up) => ledController.setCarrier(up),
+  });
+  ledController.setCarrier(link.carrier);
+  ledController.setAddressConfigured(true);
+  if (!link.carrier) events.emit('link', { link: link.name, carrier: 'down' });
+  logger.info('link', { link: link.name, carrier: link.carrier ? 'up' : 'down' });
+
+  // The readings store, then the services on the device's own TCP.
+  let store: LogStore | undefined;
+  try {
+    store = await openLogStore({
+      directory: join(config.stateDir, 'readings'),
+      commitMs: config.store.commitMs,
+      maxBytes: config.store.maxBytes,
+      counters: stack.counters,
+      events,
+      onHealthChange: (healthy, text) => {
+        if (healthy) faults.clear(FaultCode.STORAGE_ERROR);
+        else faults.raise(FaultCode.STORAGE_ERROR, text, clock.now());
+      },
+    });
+  } catch (error) {
+    // The device keeps serving without a store: PUT gets ERR 503, the LED says why.
+    const text = error instanceof Error ? error.message : String(error);
+    events.emit('storage_error', { text });
+  }
+  const ports: Record<string, number> = {};
+  let sensors: SensorService | undefined;
+  if (store) {
+    sensors = startSensorService({
+      api: stack.net,
+      port: config.services.sensors.port,
+      maxLine: config.services.sensors.maxLine,
+      store,
+      clock,
+      wallClock,
+      events,
+      counters: stack.counters,
+    });
+    ports['sensors'] = config.services.sensors.port;
+  }
+  let diag: DiagServers | undefined;
+  // The simulated board always serves the diag ports, for a newcomer to try.
+  if (config.services.diag || sim) {
+    diag = startDiagServices(stack.net);
+    Object.assign(ports, { echo: 7, discard: 9, chargen: 19 });
+  }
+
+  let local: LocalSensors | undefined;
+  try {
+    local = await startLocalSensors(config.i2c, {
+      events,
+      publish: (name, value, timestamp, source) => {
+        sensors?.publish({ name, value, timestamp, source }).catch((error: unknown) => {
+          events.emit('storage_error', { text: `local reading ${name}: ${error instanceof Error ? error.message : String(error)}` });
+        });
+      },
+    });
+  } catch (error) {
+    // A missing bus or driver is fault 4, not a dead device.
+    events.emit('i2c_error', { text: error instanceof Error ? error.message : String(error) });
+  }
+
+  const hostPorts: Record<string, number> = {};
+  if (sim) {
+    for (const [name, port] of Object.entries(ports)) hostPorts[name] = await sim.bridge(port);
+    if (sensors) sim.startSensors(config.services.sensors.port);
+  }
+
+  ledController.setRunning(true);
+  logger.info('ready', {
+    ip: formatIpv4(cidr.address),
+    prefix: cidr.prefixLength,
+    gateway: gateway === undefined ? undefined : formatIpv4(gateway),
+    mac: formatMac(link.mac),
+    mtu: config.net.mtu,
+    link: link.name,
+    ports,
+    ...(sim ? { hostPorts } : {}),
+  });
+
+  const stop = async (): Promise<void> => {
+    sensors?.close();
+    diag?.close();
+    await local?.close();
+    await sim?.close();
+    // FIN every connection and give the exchanges a moment to finish (SPEC: graceful within 3 s).
+    for (const connection of stack.tcp.connections()) connection.shutdown();
+    loop.wake();
+    const deadline = clock.now() + SHUTDOWN_GRACE_MS;
+    while (clock.now() < deadline && [...stack.tcp.connections()].some((c) => c.state !== 'CLOSED' && c.state !== 'TIME-WAIT')) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await store?.close();
+    ledController.stop();
+    stopBoardDrawing();
+    leds.close();
+    loop.stop();
+    link.close();
+  };
+  return { stack, link, stop };
+}
+
+/** Draws the simulated board's LEDs on one terminal line of stderr (when it is a terminal). */
+function drawBoard(board: NonNullable<OpenedLeds['board']>): () => void {
+  if (!process.stderr.isTTY) return () => undefined;
+  const draw = (): void => {
+    process.stderr.write(`\r\x1b[K  piwire LEDs: ${board.render({ color: true })}  `);
+  };
+  board.onChange(draw);
+  draw();
+  return () => process.stderr.write('\n');
+}
+
