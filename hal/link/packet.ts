@@ -1,0 +1,117 @@
+/**
+ * The AF_PACKET link: piwire owns a real Ethernet interface (a dedicated NIC or a macvlan)
+ * at the frame level. The kernel must not interfere: the device's IP address is not
+ * configured on that interface (the kernel would answer ARP and reset TCP connections it
+ * knows nothing about), and checksum/segmentation/receive offloads are switched off so the
+ * stack sees frames exactly as they cross the wire (SPEC section 7).
+ *
+ * Receive: batched by the addon (recvmmsg, one callback per wakeup). Frames the host sends
+ * on the interface loop back to an ETH_P_ALL socket as PACKET_OUTGOING: they are ours (or
+ * the kernel's own), never input, and are dropped and counted as `link.drop.own-frame`.
+ * Transmit: queued, sent with sendmmsg on flush() or when a batch fills; a full queue
+ * drops (counted `link.drop.tx-full`) rather than blocking the event loop.
+ * Carrier: read at open, then every `carrierPollMs` (default 500 ms) on an unref'd timer,
+ * and at once when the socket reports ENETDOWN. The same timer collects the kernel's count
+ * of frames dropped on a full socket buffer (`link.drop.rx-overflow`).
+ */
+import { formatMac, macEquals, type MacAddress } from '../../src/net/address.ts';
+import {
+  DEFAULT_BATCH_SIZE,
+  ETHERNET_HEADER_BYTES,
+  loadNativeAddon,
+  MINIMUM_IPV4_MTU,
+  NativeLink,
+  VLAN_TAG_BYTES,
+  type NativeAddon,
+  type OffloadReport,
+} from './native.ts';
+
+export interface PacketLinkOptions {
+  interfaceName: string;
+  /** IP MTU; defaults to the interface's. Cannot exceed it. */
+  mtu?: number;
+  /** Source address; defaults to the interface's. Another address puts the socket in promiscuous mode. */
+  mac?: MacAddress;
+  /** Switch off tx checksum, sg, tso, gso, gro and lro (best effort; see `offloads`). Default true. */
+  disableOffloads?: boolean;
+  /** Frames per receive wakeup and per send batch. Default 64. */
+  batchSize?: number;
+  /** Carrier re-check interval. Default 500 ms. */
+  carrierPollMs?: number;
+}
+
+export const DEFAULT_CARRIER_POLL_MS = 500;
+
+export class PacketLink extends NativeLink {
+  readonly interfaceName: string;
+  /** What disableOffloads achieved per feature, or undefined when it was not asked for. */
+  readonly offloads: OffloadReport | undefined;
+  /** Whether the socket receives every frame on the wire (a MAC other than the interface's). */
+  readonly promiscuous: boolean;
+  private readonly carrierTimer: NodeJS.Timeout;
+
+  constructor(options: PacketLinkOptions, addon: NativeAddon = loadNativeAddon()) {
+    const interfaceName = options.interfaceName;
+    const interfaceMtu = addon.mtu(interfaceName);
+    const interfaceMac = new Uint8Array(addon.mac(interfaceName));
+    const mtu = options.mtu ?? interfaceMtu;
+    if (!Number.isInteger(mtu) || mtu < MINIMUM_IPV4_MTU || mtu > interfaceMtu) {
+      throw new RangeError(
+        `piwire: packet link ${interfaceName}: mtu ${mtu} must be an integer in ${MINIMUM_IPV4_MTU}..${interfaceMtu} (the interface MTU)`,
+      );
+    }
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    const mac = options.mac ? Uint8Array.from(options.mac) : interfaceMac;
+    super(addon, { name: `packet:${interfaceName}`, mtu, mac, batchSize });
+    this.interfaceName = interfaceName;
+    this.promiscuous = !macEquals(mac, interfaceMac);
+    // Offloads go off before the socket opens, so no merged or checksum-less frame queued
+    // under the old settings reaches the stack.
+    this.offloads = options.disableOffloads === false ? undefined : addon.disableOffloads(interfaceName);
+    // A receive slot holds the largest frame the interface can pass up, whatever MTU the
+    // stack uses: a peer with a larger MTU still gets its frames seen (and dropped above).
+    const slotSize = roundUp(interfaceMtu + ETHERNET_HEADER_BYTES + VLAN_TAG_BYTES, 64);
+    this.attach((onFrames, onError) =>
+      addon.openPacket(interfaceName, slotSize, batchSize, this.promiscuous, onFrames, onError),
+    );
+    this.setCarrier(addon.carrier(interfaceName));
+    const pollMs = options.carrierPollMs ?? DEFAULT_CARRIER_POLL_MS;
+    // Unref'd: a link waiting for its cable must not by itself keep the process alive.
+    this.carrierTimer = setInterval(() => {
+      this.refreshCarrier();
+      this.collectKernelDrops();
+    }, pollMs);
+    this.carrierTimer.unref();
+  }
+
+  /** Human-readable summary for logs: `packet:eth0 02:00:00:00:00:01 mtu 1500`. */
+  describe(): string {
+    return `${this.name} ${formatMac(this.mac)} mtu ${this.mtu}${this.promiscuous ? ' promiscuous' : ''}`;
+  }
+
+  protected override refreshCarrier(): void {
+    if (this.isClosed) return;
+    let up: boolean;
+    try {
+      up = this.addon.carrier(this.interfaceName);
+    } catch {
+      // The interface is gone (ENODEV) or unreadable: no carrier.
+      this.counters.increment('link.carrier.errors');
+      up = false;
+    }
+    this.setCarrier(up);
+  }
+
+  protected override beforeClose(): void {
+    clearInterval(this.carrierTimer);
+  }
+}
+
+/** Opens an AF_PACKET link on an existing interface (needs CAP_NET_RAW; offloads need CAP_NET_ADMIN). */
+export function openPacketLink(options: PacketLinkOptions): PacketLink {
+  return new PacketLink(options);
+}
+
+function roundUp(value: number, multiple: number): number {
+  return Math.ceil(value / multiple) * multiple;
+}
