@@ -213,6 +213,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     mac: formatMac(link.mac),
     mtu: config.net.mtu,
     link: link.name,
+    pid: process.pid,
     ports,
     ...(sim ? { hostPorts } : {}),
   });
