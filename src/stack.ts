@@ -41,6 +41,26 @@ export interface StackDependencies {
   onWork?: () => void;
 }
 
+/**
+ * The device as the interface sees it: every transmit also tells the owner there is
+ * work, so a frame sent outside a loop turn (a ping from a timer, a reply from a
+ * promise) is flushed by the next turn instead of waiting in a link's batch.
+ */
+function wakingDevice(device: FrameDevice, onWork: () => void): FrameDevice {
+  return {
+    get mtu() {
+      return device.mtu;
+    },
+    get mac() {
+      return device.mac;
+    },
+    transmit(frame: Uint8Array): void {
+      device.transmit(frame);
+      onWork();
+    },
+  };
+}
+
 export class NetStack implements Pollable {
   readonly counters: Counters;
   readonly interface: NetworkInterface;
@@ -55,7 +75,7 @@ export class NetStack implements Pollable {
     this.counters = dependencies.counters ?? new Counters();
     const onWork = dependencies.onWork ?? (() => undefined);
     this.interface = new NetworkInterface(
-      device,
+      wakingDevice(device, onWork),
       {
         mac: config.mac,
         address: config.address,
