@@ -1,0 +1,132 @@
+/**
+ * The remote shell service (SPEC §5): the plain port (challenge-response login) and the
+ * TLS port (password login), both on the device's own TCP.
+ *
+ * TLS is Node's own: a `tls.TLSSocket` in server mode wrapped around the device's
+ * Socket (a stream.Duplex), so the handshake and records run over piwire's TCP. The
+ * certificate and key come in as PEM text (firmware/shell-certificate.ts makes or
+ * loads them); no TLS options means no TLS port.
+ *
+ * Users come as the stored forms from `services.shell.users`; a form that does not
+ * parse is reported in `invalidUsers` (the configuration check should have refused it)
+ * and that user cannot log in.
+ *
+ * Keepalive is on for shell connections (SPEC §2), so a pulled cable ends a session.
+ */
+import { createSecureContext, TLSSocket } from 'node:tls';
+import type { EventSink } from '../../events.ts';
+import type { RandomSource } from '../../random.ts';
+import type { SocketApi } from '../../socket/net.ts';
+import type { Server } from '../../socket/server.ts';
+import type { Socket } from '../../socket/socket.ts';
+import type { Clock } from '../../time.ts';
+import type { ShellContext } from './context.ts';
+import { parseStoredSecret, type StoredSecret } from './auth.ts';
+import { LoginLockout, type LockoutOptions } from './lockout.ts';
+import { ShellSession, type LoginMode } from './session.ts';
+
+export const DEFAULT_SHELL_PORT = 2323;
+export const DEFAULT_SHELL_TLS_PORT = 2324;
+
+export interface ShellServiceOptions {
+  api: SocketApi;
+  /** Plain port (0 = ephemeral, for tests). */
+  port: number;
+  /** TLS port; needs `tls`. Undefined: no TLS port. */
+  tlsPort?: number | undefined;
+  /** User name → stored form (`piwire hash-secret`). */
+  users: Readonly<Record<string, string>>;
+  context: ShellContext;
+  clock: Clock;
+  events: EventSink;
+  random: RandomSource;
+  tls?: { cert: string; key: string } | undefined;
+  /** Overrides of the lockout policy (tests). */
+  lockout?: Partial<Omit<LockoutOptions, 'clock' | 'events'>>;
+}
+
+export interface ShellService {
+  readonly plain: Server;
+  readonly tls: Server | undefined;
+  readonly lockout: LoginLockout;
+  /** Users whose stored form did not parse (they cannot log in). */
+  readonly invalidUsers: string[];
+  /** Sessions currently open. */
+  readonly sessions: ReadonlySet<ShellSession>;
+  close(): void;
+}
+
+export function startShellService(options: ShellServiceOptions): ShellService {
+  const users = new Map<string, StoredSecret>();
+  const invalidUsers: string[] = [];
+  for (const [name, form] of Object.entries(options.users)) {
+    const secret = parseStoredSecret(form);
+    if (secret) users.set(name, secret);
+    else invalidUsers.push(name);
+  }
+  const lockout = new LoginLockout({ ...options.lockout, clock: options.clock, events: options.events });
+  const decoyKey = options.random.bytes(32);
+  const sessions = new Set<ShellSession>();
+  const secureContext = options.tls ? createSecureContext({ cert: options.tls.cert, key: options.tls.key }) : undefined;
+  const tlsPort = secureContext ? options.tlsPort : undefined;
+
+  const open = (socket: Socket, stream: Socket | TLSSocket, mode: LoginMode, port: number): void => {
+    const session = new ShellSession({
+      stream,
+      timer: socket,
+      remoteAddress: socket.remoteAddress ?? '0.0.0.0',
+      mode,
+      users,
+      lockout,
+      context: options.context,
+      events: options.events,
+      random: options.random,
+      decoyKey,
+      tlsPort,
+      port,
+    });
+    sessions.add(session);
+    stream.once('close', () => sessions.delete(session));
+  };
+
+  const prepare = (socket: Socket): void => {
+    socket.setKeepAlive(true);
+    socket.setNoDelay(true);
+    // A reset from the client must not become an uncaught 'error'.
+    socket.on('error', () => undefined);
+  };
+
+  const plain = options.api.createServer({ allowHalfOpen: true }, (socket) => {
+    prepare(socket);
+    open(socket, socket, 'challenge', options.port);
+  });
+  plain.on('error', (error: Error) => options.events.emit('service_error', { service: 'shell', port: options.port, message: error.message }));
+  plain.listen(options.port);
+
+  let tlsServer: Server | undefined;
+  if (secureContext && tlsPort !== undefined) {
+    tlsServer = options.api.createServer({ allowHalfOpen: true }, (socket) => {
+      prepare(socket);
+      const secure = new TLSSocket(socket, { isServer: true, secureContext });
+      secure.on('error', (error: Error) => {
+        options.events.emit('shell_tls_error', { address: socket.remoteAddress, message: error.message });
+        socket.destroy();
+      });
+      open(socket, secure, 'password', tlsPort);
+    });
+    tlsServer.on('error', (error: Error) => options.events.emit('service_error', { service: 'shell-tls', port: tlsPort, message: error.message }));
+    tlsServer.listen(tlsPort);
+  }
+
+  return {
+    plain,
+    tls: tlsServer,
+    lockout,
+    invalidUsers,
+    sessions,
+    close: () => {
+      plain.close();
+      tlsServer?.close();
+    },
+  };
+}
