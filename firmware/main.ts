@@ -10,6 +10,7 @@ import { CliError, parseCommandLine } from './cli.ts';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type ResolvedConfig } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { runFirmware, type RunningFirmware } from './run.ts';
+import { runHashSecret, runShellClient } from './shell-client.ts';
 
 /** Exit statuses (sysexits.h flavour where it fits). */
 const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERNAL: 70 } as const;
@@ -76,9 +77,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(command.text.endsWith('\n') ? command.text : `${command.text}\n`);
       return EXIT.OK;
     case 'hash-secret':
+      return runHashSecret(process.stdin, process.stdout, process.stderr);
     case 'shell':
-      process.stderr.write(`piwire: '${command.command}' is not available yet: the remote shell is not built in this version\n`);
-      return EXIT.FAILURE;
+      return runShellClient({ host: command.host, port: command.port, user: command.user, secretFile: command.secretFile, execute: command.execute });
     case 'run':
       break;
   }
@@ -120,8 +121,10 @@ const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.me
 if (invokedDirectly) {
   main(process.argv.slice(2)).then(
     (status) => {
-      // A running firmware keeps the event loop alive; only failures and one-shot commands exit here.
-      if (status !== EXIT.OK) process.exit(status);
+      // A running firmware keeps the event loop alive; failures and the one-shot commands
+      // (whose stdin listeners would keep it alive) exit here.
+      const command = process.argv[2];
+      if (status !== EXIT.OK || command === 'shell' || command === 'hash-secret') process.exit(status);
     },
     (error: unknown) => {
       process.stderr.write(`piwire: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

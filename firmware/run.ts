@@ -28,6 +28,8 @@ import { startSensorService, type SensorService } from '../src/services/sensors/
 import { FaultEventSink, FaultRegistry, FaultCode } from '../src/diag/faults.ts';
 import { LedController } from '../src/diag/leds.ts';
 import { nullEventSink } from '../src/events.ts';
+import { startFirmwareShell } from './shell.ts';
+import type { ShellService } from '../src/services/shell/server.ts';
 
 /** What this build implements; configured features outside it are logged as not available yet. */
 const IMPLEMENTED = new Set<Feature>([
@@ -42,6 +44,8 @@ const IMPLEMENTED = new Set<Feature>([
   Feature.I2C_BUS,
   Feature.SENSORS,
   Feature.SENSOR_STORE,
+  Feature.SHELL,
+  Feature.SHELL_TLS,
   Feature.DIAG,
 ]);
 
@@ -71,6 +75,9 @@ export interface RunningFirmware {
   /** Graceful shutdown: stop listening, FIN every connection, flush the store, LEDs off. */
   stop(): Promise<void>;
 }
+
+/** Exit status after the shell's `restart`: non-zero, so systemd (Restart=always) starts us again. */
+export const RESTART_EXIT_STATUS = 75;
 
 export async function runFirmware(config: ResolvedConfig, logger: Logger): Promise<RunningFirmware> {
   for (const feature of unavailableFeatures(config, IMPLEMENTED)) {
@@ -177,6 +184,31 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     });
     ports['sensors'] = config.services.sensors.port;
   }
+  let shell: ShellService | undefined;
+  try {
+    shell = await startFirmwareShell({
+      config,
+      stack,
+      link,
+      clock,
+      random,
+      events,
+      logger,
+      faults,
+      leds: ledController,
+      store,
+      restart: () => {
+        logger.info('restart', { requestedBy: 'shell' });
+        void stop().finally(() => process.exit(RESTART_EXIT_STATUS));
+      },
+    });
+    ports['shell'] = config.services.shell.port;
+    ports['shellTls'] = config.services.shell.tlsPort;
+    if (shell.invalidUsers.length > 0) logger.warn('shell_users_invalid', { users: shell.invalidUsers });
+  } catch (error) {
+    // No certificate (no openssl, unwritable state): the plain shell port is lost too; say so loudly.
+    logger.error('shell_unavailable', { message: error instanceof Error ? error.message : String(error) });
+  }
   let diag: DiagServers | undefined;
   // The simulated board always serves the diag ports, for a newcomer to try.
   if (config.services.diag || sim) {
@@ -218,7 +250,8 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     ...(sim ? { hostPorts } : {}),
   });
 
-  const stop = async (): Promise<void> => {
+  async function stop(): Promise<void> {
+    shell?.close();
     sensors?.close();
     diag?.close();
     await local?.close();
@@ -236,7 +269,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     leds.close();
     loop.stop();
     link.close();
-  };
+  }
   return { stack, link, stop };
 }
 

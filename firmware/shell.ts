@@ -1,0 +1,95 @@
+/**
+ * The remote shell as the firmware serves it: the device's stack, faults, LEDs, readings,
+ * configuration and log behind the ShellContext the shell's commands read.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ResolvedConfig } from './config.ts';
+import type { Logger } from './log.ts';
+import { loadOrCreateShellCertificate } from './shell-certificate.ts';
+import type { NetStack } from '../src/stack.ts';
+import type { Clock } from '../src/time.ts';
+import type { EventSink } from '../src/events.ts';
+import type { RandomSource } from '../src/random.ts';
+import type { Link } from '../hal/link/link.ts';
+import type { ReadingStore } from '../src/storage/readings.ts';
+import { ReadingHistory } from '../src/storage/history.ts';
+import type { FaultRegistry } from '../src/diag/faults.ts';
+import type { LedController } from '../src/diag/leds.ts';
+import { formatPattern, patternCode } from '../src/diag/patterns.ts';
+import { stackShellContext, type ShellContext } from '../src/services/shell/context.ts';
+import { startShellService, type ShellService } from '../src/services/shell/server.ts';
+
+export interface ShellDependencies {
+  config: ResolvedConfig;
+  stack: NetStack;
+  link: Link;
+  clock: Clock;
+  random: RandomSource;
+  events: EventSink;
+  logger: Logger;
+  faults: FaultRegistry;
+  leds: LedController;
+  store: ReadingStore | undefined;
+  /** Graceful stop, then exit non-zero so systemd starts the firmware again. */
+  restart: () => void;
+}
+
+function packageVersion(): string {
+  const path = fileURLToPath(new URL('../package.json', import.meta.url));
+  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+}
+
+export function firmwareShellContext(deps: ShellDependencies): ShellContext {
+  const { stack, clock, store, link, faults, leds, logger, config } = deps;
+  const network = stackShellContext({ stack, clock, delay: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) });
+  const history = new ReadingHistory();
+  if (store) {
+    for (const reading of store.list()) history.add(reading);
+    store.subscribe((reading) => history.add(reading));
+  }
+  const version = packageVersion();
+  return {
+    ...network,
+    status: () => ({
+      ...network.networkStatus(),
+      version,
+      link: link.name,
+      carrier: link.carrier ? 'up' : 'down',
+      faults: faults.active().map((fault) => `${fault.code} ${fault.text}`),
+      store: store ? 'open' : 'unavailable',
+    }),
+    leds: () =>
+      Object.entries(leds.snapshot()).map(([led, snapshot]) => ({
+        led,
+        pattern: formatPattern(snapshot.pattern),
+        code: patternCode(snapshot.pattern) ?? null,
+      })),
+    sensors: () => (store ? store.list().map((r) => ({ name: r.name, source: r.source, value: r.value, at: r.timestamp })) : []),
+    readings: (name, count) => history.recent(name, count),
+    config: () => config,
+    log: (count) => logger.recent(count),
+    restart: deps.restart,
+  };
+}
+
+export async function startFirmwareShell(deps: ShellDependencies): Promise<ShellService> {
+  const { config } = deps;
+  const certificate = await loadOrCreateShellCertificate({
+    stateDir: config.stateDir,
+    cert: config.services.shell.cert,
+    key: config.services.shell.key,
+  });
+  deps.logger.info('shell_certificate', { source: certificate.source, cert: certificate.certPath });
+  return startShellService({
+    api: deps.stack.net,
+    port: config.services.shell.port,
+    tlsPort: config.services.shell.tlsPort,
+    users: config.services.shell.users,
+    context: firmwareShellContext(deps),
+    clock: deps.clock,
+    events: deps.events,
+    random: deps.random,
+    tls: { cert: certificate.cert, key: certificate.key },
+  });
+}
