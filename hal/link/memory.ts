@@ -73,9 +73,12 @@ export const PERFECT_WIRE: Readonly<WireFaults> = Object.freeze({
 
 export type WireDirection = 'a-to-b' | 'b-to-a';
 
-/** What happened to the frames of one direction. */
+/**
+ * What happened to the frames of one direction. Every frame sent ends up delivered, lost
+ * or overflowed, or is still in flight: sent + duplicated = delivered + lost + overflowed + in flight.
+ */
 export interface WireDirectionStats {
-  /** Frames put on the wire (not counting those an endpoint refused: closed, pulled cable). */
+  /** Frames handed to the wire (not those its end refused: closed, pulled cable, over the MTU). */
   sent: number;
   /** Frames (copies included) handed to the far end. */
   delivered: number;
@@ -183,6 +186,9 @@ export class MemoryWire implements Pollable {
     if (!this.plugged) return;
     this.plugged = false;
     for (const entry of this.queue.drain()) this.directionStatistics[entry.direction].lost++;
+    // What was queued on the lines is gone too: after a re-plug they start idle.
+    this.lineFreeAt.fill(-Infinity);
+    this.lastArrival.fill(-Infinity);
     this.a.carrierChanged(false);
     this.b.carrierChanged(false);
   }

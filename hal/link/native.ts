@@ -47,10 +47,12 @@ export interface NativeLinkError extends Error {
 
 /**
  * One call per readable wakeup: `data` holds the kept frames back to back, `lengths` their
- * sizes. `ownFrames` counts frames the host sent itself (looped back to an ETH_P_ALL
- * socket), `truncated` frames longer than a receive slot; neither kind is in `data`.
+ * sizes. Counted but not in `data`: `ownFrames`, frames this host sends out of the
+ * interface (PACKET_OUTGOING: the kernel's or another socket's; a socket never sees its own);
+ * `truncated`, frames longer than a receive slot; `vlanTagged`, 802.1Q frames (the kernel
+ * strips the tag before packet sockets see them, so they would pass for untagged ones).
  */
-export type NativeFramesCallback = (data: Buffer, lengths: Uint32Array, ownFrames: number, truncated: number) => void;
+export type NativeFramesCallback = (data: Buffer, lengths: Uint32Array, ownFrames: number, truncated: number, vlanTagged: number) => void;
 /** A receive error; `fatal` means the addon stopped polling (the link can no longer receive). */
 export type NativeErrorCallback = (error: NativeLinkError, fatal: boolean) => void;
 
@@ -116,6 +118,12 @@ export const VLAN_TAG_BYTES = 4;
 export const MINIMUM_IPV4_MTU = 68;
 export const DEFAULT_BATCH_SIZE = 64;
 
+/** A private copy of a configured MAC; anything but 6 bytes is a configuration error. */
+export function copyMac(mac: MacAddress): MacAddress {
+  if (mac.length !== 6) throw new RangeError(`piwire: a MAC address has 6 bytes, got ${mac.length}`);
+  return Uint8Array.from(mac);
+}
+
 export interface NativeLinkSettings {
   name: string;
   mtu: number;
@@ -128,7 +136,7 @@ export interface NativeLinkSettings {
  * carrier handlers and counters. Subclasses open the descriptor and call `attach`.
  *
  * Counters (`stats()`): link.rx.frames/bytes/batches, link.tx.frames/bytes/batches,
- * link.rx.errors, and one `link.drop.<reason>` per dropped frame: own-frame, truncated,
+ * link.rx.errors, and one `link.drop.<reason>` per dropped frame: own-frame, truncated, vlan,
  * no-receiver, rx-overflow (inbound, the last counted by the kernel); runt, oversize,
  * closed, tx-full, link-down, tx-error (outbound).
  */
@@ -184,8 +192,9 @@ export abstract class NativeLink implements Link {
       this.counters.increment('link.drop.runt');
       return;
     }
-    // The kernel would refuse it (EMSGSIZE) anyway; refusing here names the reason.
-    if (frame.length > this.mtu + ETHERNET_HEADER_BYTES + VLAN_TAG_BYTES) {
+    // Over the link's MTU (which may be below the interface's, so the kernel would not
+    // notice): refused here, with the reason named.
+    if (frame.length > this.mtu + ETHERNET_HEADER_BYTES) {
       this.counters.increment('link.drop.oversize');
       return;
     }
@@ -265,9 +274,10 @@ export abstract class NativeLink implements Link {
   /** Subclass hook: stop timers before the descriptor goes. */
   protected beforeClose(): void {}
 
-  protected readonly receiveBatch: NativeFramesCallback = (data, lengths, ownFrames, truncated) => {
+  protected readonly receiveBatch: NativeFramesCallback = (data, lengths, ownFrames, truncated, vlanTagged) => {
     if (ownFrames > 0) this.counters.increment('link.drop.own-frame', ownFrames);
     if (truncated > 0) this.counters.increment('link.drop.truncated', truncated);
+    if (vlanTagged > 0) this.counters.increment('link.drop.vlan', vlanTagged);
     if (lengths.length === 0) return;
     this.counters.increment('link.rx.batches');
     this.counters.increment('link.rx.frames', lengths.length);

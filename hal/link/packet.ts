@@ -5,17 +5,21 @@
  * knows nothing about), and checksum/segmentation/receive offloads are switched off so the
  * stack sees frames exactly as they cross the wire (SPEC section 7).
  *
- * Receive: batched by the addon (recvmmsg, one callback per wakeup). Frames the host sends
- * on the interface loop back to an ETH_P_ALL socket as PACKET_OUTGOING: they are ours (or
- * the kernel's own), never input, and are dropped and counted as `link.drop.own-frame`.
+ * Receive: batched by the addon (recvmmsg, one callback per wakeup). An ETH_P_ALL socket
+ * also sees the frames other senders on this host put out of the interface (the kernel's,
+ * a second process's; never the socket's own): output, never input, dropped and counted as
+ * `link.drop.own-frame`. 802.1Q-tagged frames arrive with the tag already stripped by the
+ * kernel, so they are recognised from PACKET_AUXDATA and dropped (`link.drop.vlan`): the
+ * stack lives on the untagged LAN only.
  * Transmit: queued, sent with sendmmsg on flush() or when a batch fills; a full queue
  * drops (counted `link.drop.tx-full`) rather than blocking the event loop.
  * Carrier: read at open, then every `carrierPollMs` (default 500 ms) on an unref'd timer,
  * and at once when the socket reports ENETDOWN. The same timer collects the kernel's count
  * of frames dropped on a full socket buffer (`link.drop.rx-overflow`).
  */
-import { formatMac, macEquals, type MacAddress } from '../../src/net/address.ts';
+import { macEquals, type MacAddress } from '../../src/net/address.ts';
 import {
+  copyMac,
   DEFAULT_BATCH_SIZE,
   ETHERNET_HEADER_BYTES,
   loadNativeAddon,
@@ -61,7 +65,7 @@ export class PacketLink extends NativeLink {
       );
     }
     const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-    const mac = options.mac ? Uint8Array.from(options.mac) : interfaceMac;
+    const mac = options.mac ? copyMac(options.mac) : interfaceMac;
     super(addon, { name: `packet:${interfaceName}`, mtu, mac, batchSize });
     this.interfaceName = interfaceName;
     this.promiscuous = !macEquals(mac, interfaceMac);
@@ -71,10 +75,15 @@ export class PacketLink extends NativeLink {
     // A receive slot holds the largest frame the interface can pass up, whatever MTU the
     // stack uses: a peer with a larger MTU still gets its frames seen (and dropped above).
     const slotSize = roundUp(interfaceMtu + ETHERNET_HEADER_BYTES + VLAN_TAG_BYTES, 64);
-    this.attach((onFrames, onError) =>
+    const handle = this.attach((onFrames, onError) =>
       addon.openPacket(interfaceName, slotSize, batchSize, this.promiscuous, onFrames, onError),
     );
-    this.setCarrier(addon.carrier(interfaceName));
+    try {
+      this.setCarrier(addon.carrier(interfaceName));
+    } catch (error) {
+      addon.close(handle); // the interface went away while opening
+      throw error;
+    }
     const pollMs = options.carrierPollMs ?? DEFAULT_CARRIER_POLL_MS;
     // Unref'd: a link waiting for its cable must not by itself keep the process alive.
     this.carrierTimer = setInterval(() => {
@@ -82,11 +91,6 @@ export class PacketLink extends NativeLink {
       this.collectKernelDrops();
     }, pollMs);
     this.carrierTimer.unref();
-  }
-
-  /** Human-readable summary for logs: `packet:eth0 02:00:00:00:00:01 mtu 1500`. */
-  describe(): string {
-    return `${this.name} ${formatMac(this.mac)} mtu ${this.mtu}${this.promiscuous ? ' promiscuous' : ''}`;
   }
 
   protected override refreshCarrier(): void {

@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { MacAddress } from '../../src/net/address.ts';
-import { DEFAULT_BATCH_SIZE, loadNativeAddon, MINIMUM_IPV4_MTU, NativeLink, type NativeAddon } from './native.ts';
+import { copyMac, DEFAULT_BATCH_SIZE, loadNativeAddon, MINIMUM_IPV4_MTU, NativeLink, type NativeAddon } from './native.ts';
 
 export interface TapLinkOptions {
   /** Interface name, or a template such as `pw%d` the kernel completes; see `interfaceName`. */
@@ -38,7 +38,7 @@ export class TapLink extends NativeLink {
     const handle = addon.openTap(
       options.name,
       batchSize,
-      (data, lengths, ownFrames, truncated) => forward.link?.receiveBatch(data, lengths, ownFrames, truncated),
+      (data, lengths, ownFrames, truncated, vlanTagged) => forward.link?.receiveBatch(data, lengths, ownFrames, truncated, vlanTagged),
       (error, fatal) => forward.link?.receiveError(error, fatal),
     );
     let mtu: number;
@@ -51,7 +51,14 @@ export class TapLink extends NativeLink {
       addon.close(handle);
       throw error;
     }
-    super(addon, { name: `tap:${handle.name}`, mtu, mac: options.mac ? Uint8Array.from(options.mac) : randomLocalMac(), batchSize });
+    let mac: MacAddress;
+    try {
+      mac = options.mac ? copyMac(options.mac) : randomLocalMac();
+    } catch (error) {
+      addon.close(handle);
+      throw error;
+    }
+    super(addon, { name: `tap:${handle.name}`, mtu, mac, batchSize });
     this.interfaceName = handle.name;
     this.adopt(handle);
     forward.link = this;

@@ -17,12 +17,18 @@
  *   disableOffloads(ifname) -> { tx, sg, tso, gso, gro, lro: 'off' | errno name }
  *
  * Receiving: a uv_poll watches the descriptor; each readable wakeup drains at most
- * batchSize frames and makes ONE call onFrames(data, lengths, ownFrames, truncated):
+ * batchSize frames and makes ONE call onFrames(data, lengths, ownFrames, truncated, vlanTagged):
  * `data` is a fresh Buffer holding the kept frames back to back, `lengths` a Uint32Array
  * of their lengths. The frames are copied once, from preallocated receive buffers into
  * that Buffer: handing JS a view of the reused receive buffers would let a frame change
- * under a receiver that kept it. Frames the host itself sent (PACKET_OUTGOING: ours, looped
- * back by ETH_P_ALL) and frames longer than a receive slot are not copied, only counted.
+ * under a receiver that kept it. Some frames are not copied, only counted:
+ *   - ownFrames: frames this host sends out of the interface (PACKET_OUTGOING). The kernel
+ *     never loops a packet socket's own frames back to it, but an ETH_P_ALL socket sees
+ *     every other outgoing frame (the kernel's, another process's): output, never input;
+ *   - truncated: frames longer than a receive slot;
+ *   - vlanTagged: 802.1Q frames. The kernel strips the tag (in hardware or in
+ *     __netif_receive_skb_core) before packet sockets see the frame, and reports it only in
+ *     PACKET_AUXDATA: without that check, a trunk port's every VLAN would look native.
  * libuv polls level-triggered, so a backlog larger than one batch fires again on the next
  * loop iteration, which keeps the rest of the event loop served under load.
  *
@@ -67,6 +73,8 @@
    now and then) never add up to a stop. */
 #define MAX_CONSECUTIVE_ERRORS 8
 #define ERROR_BURST_MS 1000
+/* Room for one PACKET_AUXDATA control message per received frame. */
+#define CONTROL_SPACE CMSG_SPACE(sizeof(struct tpacket_auxdata))
 
 typedef enum { LINK_PACKET, LINK_TAP } link_kind;
 
@@ -90,6 +98,7 @@ typedef struct {
   struct mmsghdr *messages;      /* packet: batch_size receive headers, reused */
   struct iovec *vectors;         /* receive vectors (packet) */
   struct sockaddr_ll *addresses; /* packet: where the kernel reports sll_pkttype */
+  uint8_t *controls;             /* packet: PACKET_AUXDATA control messages, one per slot */
   uint8_t **frame_start;         /* frames kept by the current batch */
   uint32_t *frame_length;
   char name[IFNAMSIZ];
@@ -99,6 +108,7 @@ typedef struct {
   unsigned count;
   unsigned own_frames;
   unsigned truncated;
+  unsigned vlan_tagged;
   size_t total_bytes;
   int error; /* errno of a failed receive call, 0 if none */
 } batch_t;
@@ -261,6 +271,14 @@ static int interface_ioctl(const char *ifname, unsigned long request, struct ifr
   return result;
 }
 
+/* One interface ioctl that must succeed: throws (returning false) if it does not. */
+static bool query_interface(napi_env env, const char *ifname, unsigned long request, const char *syscall,
+                            struct ifreq *result) {
+  int error = interface_ioctl(ifname, request, result);
+  if (error != 0) throw_errno(env, syscall, ifname, error);
+  return error == 0;
+}
+
 /* ---------- link lifetime ---------- */
 
 static void free_link_memory(link_t *link) {
@@ -268,12 +286,14 @@ static void free_link_memory(link_t *link) {
   free(link->messages);
   free(link->vectors);
   free(link->addresses);
+  free(link->controls);
   free(link->frame_start);
   free(link->frame_length);
   link->arena = NULL;
   link->messages = NULL;
   link->vectors = NULL;
   link->addresses = NULL;
+  link->controls = NULL;
   link->frame_start = NULL;
   link->frame_length = NULL;
 }
@@ -324,9 +344,23 @@ static void finalize_link(napi_env env, void *data, void *hint) {
 
 /* ---------- receiving ---------- */
 
+/* Whether the kernel took an 802.1Q tag off this frame (PACKET_AUXDATA). */
+static bool vlan_tagged(struct msghdr *header) {
+  for (struct cmsghdr *control = CMSG_FIRSTHDR(header); control != NULL; control = CMSG_NXTHDR(header, control)) {
+    if (control->cmsg_level != SOL_PACKET || control->cmsg_type != PACKET_AUXDATA) continue;
+    struct tpacket_auxdata auxiliary;
+    memcpy(&auxiliary, CMSG_DATA(control), sizeof auxiliary);
+    /* Kernels before 3.0 set no VALID bit and report a non-zero TCI only. */
+    return (auxiliary.tp_status & TP_STATUS_VLAN_VALID) != 0 || auxiliary.tp_vlan_tci != 0;
+  }
+  return false;
+}
+
 static void receive_packet_batch(link_t *link, batch_t *batch) {
   for (unsigned i = 0; i < link->batch_size; i++) {
+    /* The kernel writes back the lengths it used: restore the capacities. */
     link->messages[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_ll);
+    link->messages[i].msg_hdr.msg_controllen = CONTROL_SPACE;
     link->messages[i].msg_hdr.msg_flags = 0;
     link->messages[i].msg_len = 0;
   }
@@ -339,11 +373,13 @@ static void receive_packet_batch(link_t *link, batch_t *batch) {
     return;
   }
   for (int i = 0; i < received; i++) {
-    const struct mmsghdr *message = &link->messages[i];
+    struct mmsghdr *message = &link->messages[i];
     if (link->addresses[i].sll_pkttype == PACKET_OUTGOING) {
       batch->own_frames++;
     } else if (message->msg_hdr.msg_flags & MSG_TRUNC) {
       batch->truncated++;
+    } else if (vlan_tagged(&message->msg_hdr)) {
+      batch->vlan_tagged++;
     } else {
       link->frame_start[batch->count] = link->vectors[i].iov_base;
       link->frame_length[batch->count] = message->msg_len;
@@ -395,7 +431,7 @@ static void raise_pending_exception(napi_env env) {
 
 static void deliver_batch(link_t *link, const batch_t *batch) {
   napi_env env = link->env;
-  napi_value argv[4], lengths_buffer;
+  napi_value argv[5], lengths_buffer;
   void *data = NULL;
   void *lengths = NULL;
   if (napi_create_buffer(env, batch->total_bytes, &data, &argv[0]) != napi_ok) return;
@@ -410,7 +446,8 @@ static void deliver_batch(link_t *link, const batch_t *batch) {
   if (batch->count > 0) memcpy(lengths, link->frame_length, (size_t)batch->count * sizeof(uint32_t));
   if (napi_create_uint32(env, batch->own_frames, &argv[2]) != napi_ok) return;
   if (napi_create_uint32(env, batch->truncated, &argv[3]) != napi_ok) return;
-  call_into_js(link, link->on_frames, 4, argv);
+  if (napi_create_uint32(env, batch->vlan_tagged, &argv[4]) != napi_ok) return;
+  call_into_js(link, link->on_frames, 5, argv);
 }
 
 static void deliver_error(link_t *link, const char *syscall, int error, bool fatal) {
@@ -428,7 +465,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(link->env, &scope) != napi_ok) return;
 
-  batch_t batch = {0, 0, 0, 0, 0};
+  batch_t batch = {0, 0, 0, 0, 0, 0};
   const char *syscall = "poll";
   bool fatal = false;
   if (status == UV_EBADF) {
@@ -462,7 +499,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     receive_tap_batch(link, &batch);
   }
 
-  if (batch.count > 0 || batch.own_frames > 0 || batch.truncated > 0) {
+  if (batch.count > 0 || batch.own_frames > 0 || batch.truncated > 0 || batch.vlan_tagged > 0) {
     link->consecutive_errors = 0;
     deliver_batch(link, &batch);
     raise_pending_exception(link->env);
@@ -501,13 +538,15 @@ static link_t *allocate_link(link_kind kind, const char *name, unsigned batch_si
     link->messages = calloc(batch_size, sizeof *link->messages);
     link->vectors = calloc(batch_size, sizeof *link->vectors);
     link->addresses = calloc(batch_size, sizeof *link->addresses);
-    ok = link->messages != NULL && link->vectors != NULL && link->addresses != NULL;
+    link->controls = calloc(batch_size, CONTROL_SPACE);
+    ok = link->messages != NULL && link->vectors != NULL && link->addresses != NULL && link->controls != NULL;
     for (unsigned i = 0; ok && i < batch_size; i++) {
       link->vectors[i].iov_base = link->arena + (size_t)i * slot_size;
       link->vectors[i].iov_len = slot_size;
       link->messages[i].msg_hdr.msg_iov = &link->vectors[i];
       link->messages[i].msg_hdr.msg_iovlen = 1;
       link->messages[i].msg_hdr.msg_name = &link->addresses[i];
+      link->messages[i].msg_hdr.msg_control = link->controls + (size_t)i * CONTROL_SPACE;
     }
   }
   if (!ok) {
@@ -546,8 +585,10 @@ static napi_value start_link(napi_env env, link_t *link, napi_value on_frames, n
     link_shutdown(link, false);
     return NULL;
   }
-  if (napi_wrap(env, handle, link, finalize_link, NULL, NULL) != napi_ok ||
-      napi_type_tag_object(env, handle, &LINK_TYPE_TAG) != napi_ok) {
+  /* Tagged before it is wrapped: once wrapped, the finalizer owns the struct, and a failure
+     after that point would free it twice. */
+  if (napi_type_tag_object(env, handle, &LINK_TYPE_TAG) != napi_ok ||
+      napi_wrap(env, handle, link, finalize_link, NULL, NULL) != napi_ok) {
     throw_napi_failure(env, "napi_wrap");
     link->finalized = true;
     link_shutdown(link, false);
@@ -604,11 +645,8 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
   /* The link speaks Ethernet frames; an interface with another link layer would hand us
      something else at offset 0. */
   struct ifreq request;
-  int error = interface_ioctl(ifname, SIOCGIFHWADDR, &request);
-  if (error != 0) {
-    throw_errno(env, "ioctl(SIOCGIFHWADDR)", ifname, error);
-    return NULL;
-  }
+  int error;
+  if (!query_interface(env, ifname, SIOCGIFHWADDR, "ioctl(SIOCGIFHWADDR)", &request)) return NULL;
   if (request.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
     char message[128];
     snprintf(message, sizeof message, "piwire: %s is not an Ethernet interface (hardware type %u)", ifname,
@@ -630,6 +668,13 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
     return NULL;
   }
   enlarge_socket_buffers(fd);
+  int enable = 1;
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &enable, sizeof enable) < 0) {
+    error = errno;
+    close(fd);
+    throw_errno(env, "setsockopt(PACKET_AUXDATA)", ifname, error);
+    return NULL;
+  }
   struct sockaddr_ll address;
   memset(&address, 0, sizeof address);
   address.sll_family = AF_PACKET;
@@ -908,21 +953,28 @@ static napi_value js_kernel_drops(napi_env env, napi_callback_info info) {
 
 /* ---------- interface queries ---------- */
 
-static napi_value js_carrier(napi_env env, napi_callback_info info) {
+/* Reads the one interface-name argument of carrier/mac/mtu/disableOffloads. */
+static bool get_interface_argument(napi_env env, napi_callback_info info, const char *usage, char ifname[IFNAMSIZ]) {
   size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    throw_napi_failure(env, "napi_get_cb_info");
+    return false;
+  }
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  return get_interface_name(env, argv[0], ifname);
+}
+
+static napi_value js_carrier(napi_env env, napi_callback_info info) {
   char ifname[IFNAMSIZ] = {0};
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || !get_interface_name(env, argv[0], ifname)) {
-    if (argc < 1) napi_throw_type_error(env, NULL, "piwire: carrier(ifname)");
-    return NULL;
-  }
   struct ifreq request;
-  int error = interface_ioctl(ifname, SIOCGIFFLAGS, &request);
-  if (error != 0) {
-    throw_errno(env, "ioctl(SIOCGIFFLAGS)", ifname, error);
+  napi_value result;
+  if (!get_interface_argument(env, info, "piwire: carrier(ifname)", ifname) ||
+      !query_interface(env, ifname, SIOCGIFFLAGS, "ioctl(SIOCGIFFLAGS)", &request))
     return NULL;
-  }
   /* IFF_RUNNING is the kernel's operational state: administratively up and carrier on. */
   bool up = (request.ifr_flags & IFF_UP) && (request.ifr_flags & IFF_RUNNING);
   NAPI_CALL(env, napi_get_boolean(env, up, &result));
@@ -930,40 +982,24 @@ static napi_value js_carrier(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_mac(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
   char ifname[IFNAMSIZ] = {0};
-  void *data = NULL;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || !get_interface_name(env, argv[0], ifname)) {
-    if (argc < 1) napi_throw_type_error(env, NULL, "piwire: mac(ifname)");
-    return NULL;
-  }
   struct ifreq request;
-  int error = interface_ioctl(ifname, SIOCGIFHWADDR, &request);
-  if (error != 0) {
-    throw_errno(env, "ioctl(SIOCGIFHWADDR)", ifname, error);
+  napi_value result;
+  void *data = NULL;
+  if (!get_interface_argument(env, info, "piwire: mac(ifname)", ifname) ||
+      !query_interface(env, ifname, SIOCGIFHWADDR, "ioctl(SIOCGIFHWADDR)", &request))
     return NULL;
-  }
   NAPI_CALL(env, napi_create_buffer_copy(env, ETH_ALEN, request.ifr_hwaddr.sa_data, &data, &result));
   return result;
 }
 
 static napi_value js_mtu(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
   char ifname[IFNAMSIZ] = {0};
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || !get_interface_name(env, argv[0], ifname)) {
-    if (argc < 1) napi_throw_type_error(env, NULL, "piwire: mtu(ifname)");
-    return NULL;
-  }
   struct ifreq request;
-  int error = interface_ioctl(ifname, SIOCGIFMTU, &request);
-  if (error != 0) {
-    throw_errno(env, "ioctl(SIOCGIFMTU)", ifname, error);
+  napi_value result;
+  if (!get_interface_argument(env, info, "piwire: mtu(ifname)", ifname) ||
+      !query_interface(env, ifname, SIOCGIFMTU, "ioctl(SIOCGIFMTU)", &request))
     return NULL;
-  }
   NAPI_CALL(env, napi_create_int32(env, request.ifr_mtu, &result));
   return result;
 }
@@ -996,14 +1032,9 @@ static int ethtool_lro_off(const char *ifname) {
    a NIC or the kernel merging segments (GRO/LRO) or leaving checksums to hardware would
    hand it frames no peer ever sent. */
 static napi_value js_disable_offloads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result, value;
+  napi_value result, value;
   char ifname[IFNAMSIZ] = {0};
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || !get_interface_name(env, argv[0], ifname)) {
-    if (argc < 1) napi_throw_type_error(env, NULL, "piwire: disableOffloads(ifname)");
-    return NULL;
-  }
+  if (!get_interface_argument(env, info, "piwire: disableOffloads(ifname)", ifname)) return NULL;
   static const struct {
     const char *name;
     uint32_t command;

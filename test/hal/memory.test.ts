@@ -253,12 +253,15 @@ describe('MemoryWire faults', () => {
 
 describe('MemoryWire cable', () => {
   test('pulling loses frames in flight and frames sent meanwhile; both ends see carrier go and come back', () => {
-    const run = setup({ delayMs: 10 });
+    // 8 Mbit/s: the three 1000-byte frames sent a→b keep the line busy until 3 ms.
+    const run = setup({ delayMs: 10, bandwidthBitsPerSecond: 8_000_000 });
     const carrierA: boolean[] = [];
     const carrierB: boolean[] = [];
     run.wire.a.onCarrierChange((up) => carrierA.push(up));
     run.wire.b.onCarrierChange((up) => carrierB.push(up));
-    run.wire.a.transmit(frame(1));
+    run.wire.a.transmit(frame(1, 1000));
+    run.wire.a.transmit(frame(11, 1000));
+    run.wire.a.transmit(frame(12, 1000));
     run.wire.b.transmit(frame(2));
     run.wire.pullCable();
     assert.equal(run.wire.a.carrier, false);
@@ -270,7 +273,7 @@ describe('MemoryWire cable', () => {
     run.runUntil(50);
     assert.equal(run.atA.length, 0);
     assert.equal(run.atB.length, 0);
-    assert.equal(run.wire.stats('a-to-b').lost, 1);
+    assert.equal(run.wire.stats('a-to-b').lost, 3);
     assert.equal(run.wire.stats('b-to-a').lost, 1);
     assert.equal(run.wire.a.stats()['link.drop.no-carrier'], 1);
 
@@ -280,11 +283,27 @@ describe('MemoryWire cable', () => {
     assert.deepEqual(carrierA, [false, true]);
     assert.deepEqual(carrierB, [false, true]);
     assert.equal(run.wire.a.carrier, true);
-    run.wire.a.transmit(frame(4));
+    run.wire.a.transmit(frame(4, 1000));
+    run.runUntil(100);
+    // Sent at 50 on an idle line (the lost frames' queue went with the cable): 1 + 10 ms.
+    assert.deepEqual(
+      run.atB.map((arrival) => [arrival.index, arrival.at]),
+      [[4, 61]],
+    );
+  });
+});
+
+describe('MemoryWire cable, continued', () => {
+  test('the frames queued on a line go with the cable: after a re-plug the line starts idle', () => {
+    const run = setup({ delayMs: 10, bandwidthBitsPerSecond: 8_000_000 });
+    for (let index = 0; index < 5; index++) run.wire.a.transmit(frame(index, 1000)); // line busy until 5 ms
+    run.wire.pullCable();
+    run.wire.plugCable();
+    run.wire.a.transmit(frame(9, 1000));
     run.runUntil(100);
     assert.deepEqual(
       run.atB.map((arrival) => [arrival.index, arrival.at]),
-      [[4, 60]],
+      [[9, 11]],
     );
   });
 });

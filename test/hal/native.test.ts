@@ -191,8 +191,8 @@ describe('packet link on a veth pair in a network namespace', { skip: canUseName
     await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
     rawFlood(namespace, 'pwb', testFrame(String(opened.mac), peerMac, 500, 1000 - 14), count);
     await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
-    const accounted = (stats: Record<string, number>): number =>
-      (stats['link.rx.frames'] ?? 0) + (stats['link.drop.rx-overflow'] ?? 0) - (before['link.rx.frames'] ?? 0) - (before['link.drop.rx-overflow'] ?? 0);
+    const seen = (stats: Record<string, number>): number => (stats['link.rx.frames'] ?? 0) + (stats['link.drop.rx-overflow'] ?? 0);
+    const accounted = (stats: Record<string, number>): number => seen(stats) - seen(before);
     let after = await agent.stats();
     for (let attempt = 0; attempt < 100 && accounted(after) < count; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -203,10 +203,41 @@ describe('packet link on a veth pair in a network namespace', { skip: canUseName
     agent.discardPending();
   });
 
+  test('802.1Q-tagged frames are dropped and counted, though the kernel strips their tag', async () => {
+    const agent = started();
+    agent.discardPending();
+    const before = await agent.stats();
+    const untagged = testFrame(String(opened.mac), peerMac, 600);
+    // Same frame with a tag (TPID 0x8100, VLAN 42) between the source MAC and the EtherType.
+    const tagged = untagged.slice(0, 24) + '8100' + '002a' + untagged.slice(24);
+    rawSend(namespace, 'pwb', [tagged, untagged]);
+    const received = await agent.waitFor((event) => event.event === 'frame', 'the untagged frame');
+    assert.equal(received.hex, untagged, 'the tagged one never reached the receiver');
+    const after = await agent.stats();
+    assert.equal((after['link.drop.vlan'] ?? 0) - (before['link.drop.vlan'] ?? 0), 1);
+    assert.equal((after['link.rx.frames'] ?? 0) - (before['link.rx.frames'] ?? 0), 1);
+  });
+
+  test('a MAC other than the interface\'s makes the socket promiscuous, for as long as it is open', async () => {
+    const promiscuity = (): number => Number(/promiscuity (\d+)/.exec(ipIn(namespace, '-d', 'link', 'show', 'pwa'))?.[1]);
+    assert.equal(promiscuity(), 0);
+    const second = new LinkAgent(namespace, 'packet', 'pwa', '02:00:00:00:00:99');
+    try {
+      const event = await second.waitFor((e) => e.event === 'open', 'the second link to open');
+      assert.equal(event.mac, '02:00:00:00:00:99');
+      assert.equal(event.promiscuous, true);
+      assert.equal(promiscuity(), 1);
+      await second.close();
+      assert.equal(promiscuity(), 0, 'the membership went with the socket');
+    } finally {
+      second.kill();
+    }
+  });
+
   test('an oversize frame is refused and counted, not sent', async () => {
     const agent = started();
     const before = await agent.stats();
-    agent.command({ op: 'send', frames: [testFrame(peerMac, String(opened.mac), 1, 1500 + 4 + 1)] });
+    agent.command({ op: 'send', frames: [testFrame(peerMac, String(opened.mac), 1, 1500 + 1)] });
     await agent.waitFor((event) => event.event === 'sent', 'the send to return');
     const after = await agent.stats();
     assert.equal((after['link.drop.oversize'] ?? 0) - (before['link.drop.oversize'] ?? 0), 1);

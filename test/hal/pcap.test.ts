@@ -94,9 +94,8 @@ describe('PcapLink', () => {
 
   test('tshark reads the capture', (t) => {
     if (spawnSync('tshark', ['--version']).status !== 0) return t.skip('tshark not installed: the byte-level checks above stand alone');
-    const result = spawnSync('tshark', ['-r', path, '-T', 'fields', '-e', 'frame.len', '-e', 'eth.type', '-e', 'arp.src.proto_ipv4', '-e', 'frame.time_epoch'], {
-      encoding: 'utf8',
-    });
+    const fields = ['frame.len', 'eth.type', 'arp.src.proto_ipv4', 'frame.time_epoch'].flatMap((field) => ['-e', field]);
+    const result = spawnSync('tshark', ['-r', path, '-T', 'fields', ...fields], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     const rows = result.stdout.trim().split('\n').map((line) => line.split('\t'));
     assert.equal(rows.length, 2);
