@@ -1,0 +1,94 @@
+/**
+ * The installed firmware, started exactly as the installed unit says: the unit's
+ * ExecStartPre (piwire-link up, dedicated layout, on the topology's veth) and then its
+ * ExecStart line, with the installed paths mapped into the test tree, inside a network
+ * namespace; it must reach `ready` on the packet link, and the helper must have left
+ * the interface with no kernel address and the offloads off.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { canUseNetns, createTopology, exec, type VethTopology } from '../support/netns.ts';
+import { startFirmware } from '../support/firmware-process.ts';
+import { describeRun, freezeCheckout, makePiTree, runScript } from './support.ts';
+
+/** `Key=value` lines of a unit's [Service] section, in order. */
+function serviceLines(unit: string, key: string): string[] {
+  return unit
+    .split('\n')
+    .filter((line) => line.startsWith(`${key}=`))
+    .map((line) => line.slice(key.length + 1));
+}
+
+const netns = canUseNetns();
+
+describe('the installed unit in a network namespace', { skip: netns.ok ? false : `network namespaces unavailable: ${netns.ok ? '' : netns.reason}` }, () => {
+  let root = '';
+  let checkout = '';
+  let topology: VethTopology | undefined;
+  before(async () => {
+    root = makePiTree('piwire-unit-');
+    checkout = freezeCheckout();
+    const installed = runScript(join(checkout, 'deploy/install.sh'), ['--root', root, '--from-tree', '--layout', 'dedicated', '--interface', 'veth-dev']);
+    assert.equal(installed.status, 0, describeRun(installed));
+    topology = await createTopology({ mtu: 1500 });
+  });
+  after(async () => {
+    await topology?.destroy();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(checkout, { recursive: true, force: true });
+  });
+
+  it('runs ExecStartPre and ExecStart from the installed tree and reaches ready', async (t) => {
+    assert.ok(topology);
+    const mapPath = (text: string): string => text.replaceAll('/opt/piwire', join(root, 'opt/piwire')).replaceAll('/etc/piwire', join(root, 'etc/piwire'));
+    const unit = readFileSync(join(root, 'etc/systemd/system/piwire.service'), 'utf8');
+
+    // What the operator sets for this site: the veth's addresses, and what this test
+    // machine has (virtual LEDs and simulated I2C instead of the Pi's), state in the tree.
+    const configPath = join(root, 'etc/piwire/config.json');
+    const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown> & { net: object; leds: object; services: object };
+    config.net = { ...config.net, ip: `${topology.deviceAddress}/${topology.prefixLength}`, gateway: topology.peerAddress };
+    config.leds = { ...config.leds, driver: 'virtual' };
+    config['i2c'] = { bus: 'sim' };
+    config['stateDir'] = join(root, 'var/lib/piwire');
+    config.services = { ...config.services, diag: true };
+    writeFileSync(configPath, JSON.stringify(config, null, 2));
+    assert.equal(config['link'], 'packet:veth-dev', 'the installer wrote the interface it was given');
+
+    // Dirty the interface the way a careless OS would: the helper must clean it.
+    await exec(topology.deviceNamespace, ['ip', 'address', 'add', '198.18.0.99/24', 'dev', 'veth-dev']);
+    await exec(topology.deviceNamespace, ['ethtool', '-K', 'veth-dev', 'gro', 'on']);
+
+    const [pre] = serviceLines(unit, 'ExecStartPre');
+    assert.ok(pre !== undefined && pre.startsWith('+'), 'the helper runs with full privileges');
+    const preArgv = mapPath(pre.slice(1)).split(' ');
+    const helper = await exec(topology.deviceNamespace, [preArgv[0]!, '--config', join(root, 'etc/piwire/link.env'), ...preArgv.slice(1)]);
+    assert.equal(helper.code, 0, helper.stderr + helper.stdout);
+    const check = await exec(topology.deviceNamespace, [preArgv[0]!, '--config', join(root, 'etc/piwire/link.env'), 'check']);
+    assert.equal(check.code, 0, check.stderr + check.stdout);
+    const addresses = await exec(topology.deviceNamespace, ['ip', '-o', '-4', 'address', 'show', 'dev', 'veth-dev']);
+    assert.equal(addresses.stdout.trim(), '', 'the kernel holds no IPv4 address on the interface');
+
+    const [start] = serviceLines(unit, 'ExecStart');
+    assert.ok(start);
+    const argv = mapPath(start).split(' ');
+    assert.deepEqual(argv.slice(2), ['run', '--config', configPath]);
+    assert.equal(argv[0], '/usr/bin/node');
+    // The unit's node is the target's; here the one running the tests.
+    const firmware = startFirmware({
+      namespace: topology.deviceNamespace,
+      args: argv.slice(3),
+      entry: argv[1]!,
+      after: (fn) => t.after(fn),
+      env: { NODE_ENV: 'production' },
+    });
+    const ready = await firmware.ready;
+    assert.equal(ready.ip, topology.deviceAddress);
+    assert.equal(ready['link'], 'packet:veth-dev');
+    const ping = await topology.execPeer(['ping', '-c', '1', '-W', '5', topology.deviceAddress]);
+    assert.equal(ping.code, 0, `the installed firmware answers ping\n${ping.stdout}${ping.stderr}\n${firmware.describe()}`);
+    await firmware.stop();
+  });
+});
