@@ -11,6 +11,7 @@ import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type ResolvedConfig } fro
 import { createLogger, type Logger } from './log.ts';
 import { runFirmware, type RunningFirmware } from './run.ts';
 import { runHashSecret, runShellClient } from './shell-client.ts';
+import { notifyReady, notifyStopping, startWatchdog, type Watchdog } from './systemd.ts';
 
 /** Exit statuses (sysexits.h flavour where it fits). */
 const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERNAL: 70 } as const;
@@ -30,12 +31,14 @@ function fatal(logger: Logger, error: unknown): never {
   process.exit(EXIT.INTERNAL);
 }
 
-function installShutdown(logger: Logger, running: RunningFirmware): void {
+function installShutdown(logger: Logger, running: RunningFirmware, watchdog: Watchdog | undefined): void {
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info('shutdown', { signal });
+    watchdog?.stop();
+    void notifyStopping({ logger });
     const forced = setTimeout(() => {
       logger.warn('shutdown_forced', { afterMs: SHUTDOWN_LIMIT_MS });
       logger.flush();
@@ -103,7 +106,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on('unhandledRejection', (error) => fatal(logger, error));
   try {
     const running = await runFirmware(config, logger);
-    installShutdown(logger, running);
+    // Under systemd (Type=notify, WatchdogSec=): READY=1 once every service listens, then
+    // watchdog pings at half the interval for as long as the event loop turns.
+    void notifyReady({ logger });
+    installShutdown(logger, running, startWatchdog({ logger }));
     return EXIT.OK;
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -23,7 +23,7 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 # What the integration tests run: ip/ethtool for topologies, scapy for crafted frames,
 # tshark/dumpcap for captures, the classic clients of SPEC section 9, and the C
 # toolchain for the native addon.
-SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3)
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 
@@ -82,7 +82,7 @@ sweep_namespaces() {
   is_root && command -v ip >/dev/null 2>&1 || return 0
   local namespace pid
   for namespace in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-    [[ "$namespace" == pw-* ]] || continue
+    [[ "$namespace" == pw-* || "$namespace" == pwhal-* ]] || continue
     [[ "$namespaces_before" == *" $namespace "* ]] && continue
     # A process left inside would keep the namespace (and its veth) alive after deletion.
     for pid in $(ip netns pids "$namespace" 2>/dev/null); do
