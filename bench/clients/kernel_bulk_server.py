@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""RFC 863 discard (TCP 9) and RFC 864 chargen (TCP 19) on the kernel's TCP: the
+kernel baseline of bench/run.ts's bulk section. Prints {"listening": [9, 19]} once
+both listen, then serves until killed.
+
+usage: kernel_bulk_server.py [--address ADDRESS]
+"""
+import argparse
+import json
+import socket
+import socketserver
+import sys
+import threading
+
+
+def chargen_block() -> bytes:
+    printable = "".join(chr(32 + i) for i in range(95))
+    lines = [(printable + printable)[line:line + 72] + "\r\n" for line in range(95)]
+    return "".join(lines).encode("ascii") * 16
+
+
+BLOCK = chargen_block()
+
+
+class Discard(socketserver.BaseRequestHandler):
+    def handle(self):
+        view = memoryview(bytearray(1024 * 1024))
+        while self.request.recv_into(view) > 0:
+            pass
+        self.request.shutdown(socket.SHUT_WR)
+
+
+class Chargen(socketserver.BaseRequestHandler):
+    def handle(self):
+        try:
+            while True:
+                self.request.sendall(BLOCK)
+        except OSError:
+            pass
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--address", default="0.0.0.0")
+    options = parser.parse_args()
+    servers = [Server((options.address, 9), Discard), Server((options.address, 19), Chargen)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(json.dumps({"listening": [9, 19]}), flush=True)
+    threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

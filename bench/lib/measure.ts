@@ -1,0 +1,63 @@
+/**
+ * Process and machine measurements for the benchmark runner, read from /proc (Linux):
+ * per-process CPU time and RSS, machine-wide busy CPU time, and the firmware's own
+ * memory probe (bench/lib/firmware-entry.ts answers SIGUSR2).
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { delay } from '../../test/support/netns.ts';
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** utime + stime of a process, in seconds (resolution: one clock tick). */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+export function processRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) * 1024 : NaN;
+}
+
+/** Busy CPU seconds of the whole machine (every state but idle and iowait), all CPUs. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const values = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = values.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0);
+  return (total - idle) / CLOCK_TICKS_PER_SECOND;
+}
+
+export interface ProbeSample {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  rss: number;
+  userMicros: number;
+  systemMicros: number;
+}
+
+/** Asks a probed process for its memory figures (after a full GC); bounded wait. */
+export async function probe(pid: number, path: string, timeoutMs = 10_000): Promise<ProbeSample> {
+  rmSync(path, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not answer the memory probe within ${timeoutMs} ms`);
+    await delay(20);
+  }
+  return JSON.parse(readFileSync(path, 'utf8')) as ProbeSample;
+}
+
+/** CPU seconds a process spends over `seconds` of wall time, as a percentage of one core. */
+export async function cpuPercentOver(pid: number, seconds: number): Promise<number> {
+  const before = processCpuSeconds(pid);
+  const started = performance.now();
+  await delay(seconds * 1000);
+  const elapsed = (performance.now() - started) / 1000;
+  return ((processCpuSeconds(pid) - before) / elapsed) * 100;
+}

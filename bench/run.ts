@@ -1,0 +1,555 @@
+/**
+ * `npm run bench`: piwire next to the Linux kernel on the same veth path (issue 6).
+ *
+ * For each MTU (1500, 576) one veth topology is built (test/support/netns.ts: two
+ * namespaces, offloads off on both ends, the same MTU) and used twice, one after the
+ * other: first the KERNEL baseline, with 198.18.0.2/24 configured on veth-dev and
+ * kernel-socket servers in the device namespace (Python discard/chargen, a Node server
+ * speaking the sensor-protocol subset); then the address is removed, the LAN side's
+ * neighbour cache flushed, and PIWIRE is started on `packet:veth-dev` with the same
+ * address. The clients (bench/clients/*.py, the kernel's TCP in the LAN namespace) are
+ * the same for both, so each ratio compares the two servers on one path.
+ *
+ * Sections: bulk, latency, ingest, idle, stack, startup (`--only bulk,latency`). The
+ * sensor sections (latency, ingest, idle) run only when piwire answers PING on port
+ * 7070; otherwise they are reported "not available", never estimated.
+ *
+ * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
+ * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
+ * during the MTU 1500 bulk runs and prints its hot spots.
+ *
+ * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile]
+ *                         [--connections N]
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
+import type { ChildProcess } from 'node:child_process';
+import {
+  canUseNetns,
+  createTopology,
+  delay,
+  exec,
+  execOrThrow,
+  spawnInNamespace,
+  SYSTEM_PYTHON,
+  type VethTopology,
+} from '../test/support/netns.ts';
+import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess } from '../test/support/firmware-process.ts';
+import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processRssBytes, type ProbeSample } from './lib/measure.ts';
+import { runStackOnly } from './lib/stack-only.ts';
+import { summariseProfile, type HotSpot } from './lib/profile.ts';
+
+const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'stack', 'startup'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
+const RESULTS = join(REPOSITORY_ROOT, 'bench/results/');
+const SENSOR_PORT = 7070;
+const GIB = 1024 ** 3;
+const MIB = 1024 ** 2;
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    mtu: { type: 'string', default: '1500,576' },
+    profile: { type: 'boolean', default: false },
+    connections: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (flags.help) {
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,stack,startup] [--mtu 1500,576] [--profile] [--connections N]\n');
+  process.exit(0);
+}
+
+const selected = new Set<Section>(
+  flags.only === undefined
+    ? SECTIONS
+    : flags.only.split(',').map((name) => {
+        if (!(SECTIONS as readonly string[]).includes(name)) {
+          process.stderr.write(`bench: unknown section ${name}; sections: ${SECTIONS.join(', ')}\n`);
+          process.exit(2);
+        }
+        return name as Section;
+      }),
+);
+const mtus = flags.mtu.split(',').map(Number);
+const quick = flags.quick;
+const sizes = {
+  bulkBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
+  latencyCount: quick ? 2_000 : 10_000,
+  ingestConnections: 100,
+  // 2000 PUTs per connection: the per-connection rate limiter's burst (SPEC §4 ERR 429).
+  ingestPuts: quick ? 500 : 2_000,
+  idleConnections: Number(flags.connections ?? (quick ? 2_000 : 10_000)),
+  // Longer than the keepalive idle time (10 s), so the window includes a full probe round.
+  idleWindowSeconds: quick ? 12 : 20,
+  stackBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
+};
+
+// ---------------------------------------------------------------------------------------
+// Results
+
+interface Row {
+  section: Section;
+  metric: string;
+  mtu: number | undefined;
+  unit: string;
+  piwire: number | string | undefined;
+  kernel: number | string | undefined;
+  /** 'higher' when more is better, 'lower' when less is; the ratio is piwire/kernel. */
+  better: 'higher' | 'lower';
+  target?: string;
+  met?: boolean;
+}
+
+const rows: Row[] = [];
+const raw: Record<string, unknown> = { started: new Date().toISOString(), quick, mtus, sections: [...selected] };
+const notes: string[] = [];
+
+function record(row: Row): void {
+  rows.push(row);
+}
+
+function log(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients
+
+async function runPython<Report>(topology: VethTopology, script: string, args: (string | number)[], timeoutMs: number): Promise<Report> {
+  const result = await topology.execPeer([SYSTEM_PYTHON, CLIENTS + script, ...args.map(String)], { timeoutMs });
+  const last = result.stdout.trim().split('\n').pop() ?? '';
+  let report: (Report & { error?: string | null }) | undefined;
+  try {
+    report = JSON.parse(last) as Report & { error?: string | null };
+  } catch {
+    report = undefined;
+  }
+  if (!report || result.code !== 0 || report.error) {
+    throw new Error(`${script} ${args.join(' ')} failed: ${report?.error ?? ''} (status ${result.code}${result.timedOut ? ', timed out' : ''}) ${result.stderr.slice(-500)}`);
+  }
+  return report;
+}
+
+/** Reads the first JSON line a long-running child prints (bounded). */
+function firstJsonLine<T>(child: ChildProcess, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    let errorText = '';
+    const timer = setTimeout(() => reject(new Error(`no output within ${timeoutMs} ms: ${errorText.slice(-500)}`)), timeoutMs);
+    child.stderr?.on('data', (chunk: Buffer) => (errorText += chunk.toString()));
+    child.stdout?.on('data', function onData(chunk: Buffer) {
+      text += chunk.toString();
+      const newline = text.indexOf('\n');
+      if (newline === -1) return;
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      try {
+        resolve(JSON.parse(text.slice(0, newline)) as T);
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited (${code}) before printing: ${errorText.slice(-500)}`)));
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 3_000).unref();
+  });
+}
+
+async function sensorAnswers(topology: VethTopology): Promise<boolean> {
+  const script =
+    'import socket,sys\n' +
+    'try:\n' +
+    ` s=socket.create_connection(("${topology.deviceAddress}",${SENSOR_PORT}),timeout=3); s.sendall(b"PING probe\\n"); s.settimeout(3)\n` +
+    ' print("yes" if s.recv(100).startswith(b"PONG probe") else "no")\n' +
+    'except OSError:\n print("no")\n';
+  const result = await topology.execPeer([SYSTEM_PYTHON, '-c', script], { timeoutMs: 10_000 });
+  return result.stdout.trim() === 'yes';
+}
+
+// ---------------------------------------------------------------------------------------
+// Measurements shared by both sides
+
+interface BulkFigures {
+  mbitPerSecond: number;
+  processCpuPerGib: number;
+  machineCpuPerGib: number;
+}
+
+async function measureBulk(topology: VethTopology, mode: 'push' | 'pull', bytes: number, serverPid: number): Promise<BulkFigures> {
+  const port = mode === 'push' ? 9 : 19;
+  const cpuBefore = processCpuSeconds(serverPid);
+  const machineBefore = machineBusySeconds();
+  const report = await runPython<{ bytes: number; seconds: number }>(topology, 'bulk.py', [mode, topology.deviceAddress, port, bytes], 600_000);
+  const gib = report.bytes / GIB;
+  return {
+    mbitPerSecond: (report.bytes * 8) / report.seconds / 1e6,
+    processCpuPerGib: (processCpuSeconds(serverPid) - cpuBefore) / gib,
+    machineCpuPerGib: (machineBusySeconds() - machineBefore) / gib,
+  };
+}
+
+interface LatencyFigures {
+  p50Micros: number;
+  p99Micros: number;
+  p999Micros: number;
+  samples: number;
+}
+
+interface IngestFigures {
+  readingsPerSecond: number;
+  committed: number;
+  errors: number;
+  errorKinds: Record<string, number>;
+  seconds: number;
+}
+
+interface IdleFigures {
+  connections: number;
+  heapPerConnection: number;
+  arrayBuffersPerConnection: number;
+  rssPerConnection: number;
+  cpuPercent: number;
+  alive: number;
+  openSeconds: number;
+}
+
+async function measureIdle(topology: VethTopology, pid: number, probePath: string): Promise<IdleFigures> {
+  const before: ProbeSample = await probe(pid, probePath);
+  const rssBefore = processRssBytes(pid);
+  const client = spawnInNamespace(topology.peerNamespace, [SYSTEM_PYTHON, CLIENTS + 'idle_connections.py', topology.deviceAddress, String(SENSOR_PORT), String(sizes.idleConnections)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  try {
+    const opened = await firstJsonLine<{ open: number; seconds: number; error?: string }>(client, 300_000);
+    if (opened.error) log(`idle: opened ${opened.open} of ${sizes.idleConnections}: ${opened.error}`);
+    await delay(2_000);
+    const after = await probe(pid, probePath);
+    const rssAfter = processRssBytes(pid);
+    const cpuPercent = await cpuPercentOver(pid, sizes.idleWindowSeconds);
+    const aliveLine = new Promise<{ alive: number }>((resolve) => {
+      let text = '';
+      client.stdout?.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const match = /\{"alive": (\d+)\}/.exec(text);
+        if (match) resolve({ alive: Number(match[1]) });
+      });
+      client.on('close', () => resolve({ alive: NaN }));
+    });
+    client.stdin?.end();
+    const { alive } = await aliveLine;
+    const count = Math.max(1, opened.open);
+    return {
+      connections: opened.open,
+      heapPerConnection: (after.heapUsed - before.heapUsed) / count,
+      arrayBuffersPerConnection: (after.arrayBuffers - before.arrayBuffers) / count,
+      rssPerConnection: (rssAfter - rssBefore) / count,
+      cpuPercent,
+      alive,
+      openSeconds: opened.seconds,
+    };
+  } finally {
+    await stopChild(client);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// One MTU: kernel baseline, then piwire
+
+interface SideResults {
+  bulk?: { push: BulkFigures; pull: BulkFigures };
+  latency?: LatencyFigures;
+  ingest?: IngestFigures;
+  idle?: IdleFigures;
+  startup?: { readyMs: number; idleRssBytes: number };
+  sensorAvailable?: boolean;
+}
+
+async function kernelSide(topology: VethTopology, probeDirectory: string): Promise<SideResults> {
+  const results: SideResults = {};
+  await execOrThrow(topology.deviceNamespace, ['ip', 'address', 'add', `${topology.deviceAddress}/${topology.prefixLength}`, 'dev', topology.deviceInterface]);
+  const children: ChildProcess[] = [];
+  try {
+    if (selected.has('bulk')) {
+      const server = spawnInNamespace(topology.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', topology.deviceAddress]);
+      children.push(server);
+      await firstJsonLine(server, 15_000);
+      const pid = server.pid!;
+      const bytes = sizes.bulkBytes(topology.mtu);
+      results.bulk = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
+      log(`kernel MTU ${topology.mtu} bulk: in ${results.bulk.push.mbitPerSecond.toFixed(0)} Mbit/s, out ${results.bulk.pull.mbitPerSecond.toFixed(0)} Mbit/s`);
+    }
+    if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('startup')) {
+      const probePath = join(probeDirectory, 'kernel-probe.json');
+      const started = performance.now();
+      const server = spawnInNamespace(topology.deviceNamespace, [process.execPath, '--import', 'tsx', CLIENTS + 'kernel-sensor-server.ts', '--port', String(SENSOR_PORT)], {
+        cwd: REPOSITORY_ROOT,
+        env: { ...process.env, PIWIRE_BENCH_PROBE: probePath },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(server);
+      await firstJsonLine(server, 30_000);
+      const readyMs = performance.now() - started;
+      const pid = server.pid!;
+      await delay(1_000);
+      results.startup = { readyMs, idleRssBytes: processRssBytes(pid) };
+      if (selected.has('latency')) {
+        results.latency = await runPython<LatencyFigures>(topology, 'sensor_latency.py', [topology.deviceAddress, SENSOR_PORT, sizes.latencyCount], 300_000);
+      }
+      if (selected.has('ingest')) {
+        results.ingest = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
+      }
+      if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
+      log(`kernel MTU ${topology.mtu} sensor sections done`);
+    }
+  } finally {
+    for (const child of children) await stopChild(child);
+    await exec(topology.deviceNamespace, ['ip', 'address', 'flush', 'dev', topology.deviceInterface]);
+    await exec(topology.peerNamespace, ['ip', 'neigh', 'flush', 'dev', topology.peerInterface]);
+  }
+  return results;
+}
+
+async function piwireSide(topology: VethTopology, probeDirectory: string, profileDirectory: string | undefined): Promise<SideResults> {
+  const results: SideResults = {};
+  const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
+  const configPath = join(probeDirectory, 'piwire-config.json');
+  // Room for the idle section's connections; everything else at its default.
+  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 } }));
+  const probePath = join(probeDirectory, 'piwire-probe.json');
+  const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
+  if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'bulk.cpuprofile');
+  const started = performance.now();
+  const firmware: FirmwareProcess = startFirmware({
+    namespace: topology.deviceNamespace,
+    args: [...topology.firmwareArgs(), '--diag', '--config', configPath, '--state-dir', stateDirectory, '--log', 'json'],
+    entry: 'bench/lib/firmware-entry.ts',
+    env,
+  });
+  try {
+    await firmware.ready;
+    const readyMs = performance.now() - started;
+    const pid = firmware.pid!;
+    await delay(2_000);
+    results.startup = { readyMs, idleRssBytes: processRssBytes(pid) };
+    if (selected.has('bulk')) {
+      const bytes = sizes.bulkBytes(topology.mtu);
+      // With a profile requested, the probes around the bulk runs start and stop the profiler.
+      if (profileDirectory !== undefined) await probe(pid, probePath);
+      results.bulk = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
+      if (profileDirectory !== undefined) await probe(pid, probePath);
+      log(`piwire MTU ${topology.mtu} bulk: in ${results.bulk.push.mbitPerSecond.toFixed(0)} Mbit/s, out ${results.bulk.pull.mbitPerSecond.toFixed(0)} Mbit/s`);
+    }
+    results.sensorAvailable = await sensorAnswers(topology);
+    if (results.sensorAvailable) {
+      if (selected.has('latency')) {
+        results.latency = await runPython<LatencyFigures>(topology, 'sensor_latency.py', [topology.deviceAddress, SENSOR_PORT, sizes.latencyCount], 300_000);
+      }
+      if (selected.has('ingest')) {
+        results.ingest = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
+      }
+      if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
+      log(`piwire MTU ${topology.mtu} sensor sections done`);
+    } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle')) {
+      log(`piwire MTU ${topology.mtu}: port ${SENSOR_PORT} does not answer PING: sensor sections not available`);
+    }
+  } catch (error) {
+    log(firmware.describe());
+    throw error;
+  } finally {
+    await firmware.stop();
+    rmSync(stateDirectory, { recursive: true, force: true });
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------
+// Table
+
+const NOT_AVAILABLE = 'not available (sensor service not running)';
+
+function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
+  if (kernel.bulk && piwire.bulk) {
+    const bulkTarget = mtu === 1500 ? '≥ 1500 and ≥ 25% of kernel' : undefined;
+    for (const [mode, label] of [['push', 'bulk into device (discard)'], ['pull', 'bulk out of device (chargen)']] as const) {
+      const p = piwire.bulk[mode];
+      const k = kernel.bulk[mode];
+      record({
+        section: 'bulk', metric: `${label}`, mtu, unit: 'Mbit/s', piwire: p.mbitPerSecond, kernel: k.mbitPerSecond, better: 'higher',
+        target: bulkTarget, met: bulkTarget ? p.mbitPerSecond >= 1500 && p.mbitPerSecond >= 0.25 * k.mbitPerSecond : undefined,
+      });
+      record({ section: 'bulk', metric: `${label}: server process CPU`, mtu, unit: 'CPU s/GiB', piwire: p.processCpuPerGib, kernel: k.processCpuPerGib, better: 'lower' });
+      record({ section: 'bulk', metric: `${label}: whole machine CPU`, mtu, unit: 'CPU s/GiB', piwire: p.machineCpuPerGib, kernel: k.machineCpuPerGib, better: 'lower' });
+    }
+  }
+  const sensorMissing = piwire.sensorAvailable === false;
+  if (selected.has('latency')) {
+    const p = piwire.latency;
+    const k = kernel.latency;
+    for (const [key, label] of [['p50Micros', 'p50'], ['p99Micros', 'p99'], ['p999Micros', 'p99.9']] as const) {
+      record({
+        section: 'latency', metric: `PING/PONG ${label} (one connection, 800 req/s)`, mtu, unit: 'µs', piwire: p ? p[key] : sensorMissing ? NOT_AVAILABLE : undefined, kernel: k?.[key], better: 'lower',
+        target: key === 'p99Micros' ? '≤ 3× kernel' : undefined,
+        met: key === 'p99Micros' && p && k ? p.p99Micros <= 3 * k.p99Micros : undefined,
+      });
+    }
+  }
+  if (selected.has('ingest')) {
+    const p = piwire.ingest;
+    record({
+      section: 'ingest', metric: `readings/s, ${sizes.ingestConnections} conns, QUIET PUT (kernel: in memory, not durable)`, mtu, unit: 'readings/s',
+      piwire: p ? p.readingsPerSecond : sensorMissing ? NOT_AVAILABLE : undefined, kernel: kernel.ingest?.readingsPerSecond, better: 'higher',
+      target: '≥ 200000 durable', met: p ? p.readingsPerSecond >= 200_000 : undefined,
+    });
+    if (p && p.errors > 0) notes.push(`MTU ${mtu} ingest: ${p.errors} of ${p.committed + p.errors} PUTs were refused (${JSON.stringify(p.errorKinds)}); only committed readings count.`);
+  }
+  if (selected.has('idle')) {
+    const p = piwire.idle;
+    const k = kernel.idle;
+    const missing = sensorMissing ? NOT_AVAILABLE : undefined;
+    record({ section: 'idle', metric: 'idle connections held', mtu, unit: 'connections', piwire: p ? p.alive : missing, kernel: k?.alive, better: 'higher' });
+    record({
+      section: 'idle', metric: 'JS heap per idle connection (after GC)', mtu, unit: 'bytes', piwire: p ? p.heapPerConnection : missing, kernel: k?.heapPerConnection, better: 'lower',
+      target: '≤ 4096', met: p ? p.heapPerConnection <= 4096 : undefined,
+    });
+    record({
+      section: 'idle', metric: 'ArrayBuffer memory per idle connection (buffers)', mtu, unit: 'bytes', piwire: p ? p.arrayBuffersPerConnection : missing, kernel: k?.arrayBuffersPerConnection, better: 'lower',
+    });
+    record({ section: 'idle', metric: 'RSS per idle connection', mtu, unit: 'bytes', piwire: p ? p.rssPerConnection : missing, kernel: k?.rssPerConnection, better: 'lower' });
+    record({
+      section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window)`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',
+      target: '< 2', met: p ? p.cpuPercent < 2 : undefined,
+    });
+  }
+  if (selected.has('startup') && piwire.startup && kernel.startup) {
+    record({
+      section: 'startup', metric: 'spawn to ready (kernel: Node sensor server listening)', mtu, unit: 'ms', piwire: piwire.startup.readyMs, kernel: kernel.startup.readyMs, better: 'lower',
+      target: '≤ 1000', met: piwire.startup.readyMs <= 1000,
+    });
+    record({
+      section: 'startup', metric: 'idle RSS', mtu, unit: 'MB', piwire: piwire.startup.idleRssBytes / 1e6, kernel: kernel.startup.idleRssBytes / 1e6, better: 'lower',
+      target: '≤ 80', met: piwire.startup.idleRssBytes / 1e6 <= 80,
+    });
+  }
+}
+
+function format(value: number | string | undefined): string {
+  if (value === undefined) return '—';
+  if (typeof value === 'string') return value;
+  if (!Number.isFinite(value)) return String(value);
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function renderTable(): string {
+  const lines = [
+    '| section | metric | MTU | unit | piwire | Linux kernel | piwire / kernel | target | met |',
+    '| --- | --- | --- | --- | ---: | ---: | ---: | --- | --- |',
+  ];
+  for (const row of rows) {
+    const ratio = typeof row.piwire === 'number' && typeof row.kernel === 'number' && row.kernel !== 0 ? `${(row.piwire / row.kernel).toFixed(2)}×` : '—';
+    const met = row.met === undefined ? '' : row.met ? 'yes' : '**no**';
+    lines.push(`| ${row.section} | ${row.metric} | ${row.mtu ?? '—'} | ${row.unit} | ${format(row.piwire)} | ${format(row.kernel)} | ${ratio} | ${row.target ?? ''} | ${met} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  const needsNetns = [...selected].some((section) => section !== 'stack');
+  if (needsNetns) {
+    const availability = canUseNetns();
+    if (!availability.ok) {
+      process.stderr.write(`bench: needs root and network namespaces (${availability.reason}); run it with sudo\n`);
+      return 1;
+    }
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  mkdirSync(RESULTS, { recursive: true });
+  const workDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-'));
+  const hotSpots: Record<string, HotSpot[]> = {};
+  try {
+    if (needsNetns) {
+      for (const mtu of mtus) {
+        log(`MTU ${mtu}: building the veth topology`);
+        const topology = await createTopology({ mtu, prefix: 'pwb' });
+        try {
+          if (topology.offloads.unchangeable.length > 0) notes.push(`MTU ${mtu}: offloads that could not be switched off: ${topology.offloads.unchangeable.join(', ')}`);
+          const kernel = await kernelSide(topology, workDirectory);
+          const profileDirectory = flags.profile && mtu === 1500 && selected.has('bulk') ? join(workDirectory, 'profile') : undefined;
+          if (profileDirectory !== undefined) mkdirSync(profileDirectory, { recursive: true });
+          const piwire = await piwireSide(topology, workDirectory, profileDirectory);
+          raw[`mtu${mtu}`] = { kernel, piwire };
+          addRows(mtu, kernel, piwire);
+          if (profileDirectory !== undefined) {
+            const file = readdirSync(profileDirectory).find((name) => name.endsWith('.cpuprofile'));
+            if (file) {
+              const kept = join(RESULTS, `${stamp}-bulk-mtu${mtu}.cpuprofile`);
+              copyFileSync(join(profileDirectory, file), kept);
+              hotSpots[`mtu${mtu}`] = summariseProfile(kept, REPOSITORY_ROOT);
+            } else notes.push('--profile: the firmware wrote no CPU profile');
+          }
+        } finally {
+          await topology.destroy();
+        }
+      }
+    }
+    if (selected.has('stack')) {
+      for (const mtu of mtus) {
+        const result = runStackOnly(mtu, sizes.stackBytes(mtu));
+        raw[`stack${mtu}`] = result;
+        record({ section: 'stack', metric: 'two stacks on the memory wire (no syscalls), one direction', mtu, unit: 'Gbit/s', piwire: result.gbitPerSecond, kernel: undefined, better: 'higher' });
+        record({ section: 'stack', metric: 'TCP segments (data + ACK) per wall second', mtu, unit: 'segments/s', piwire: result.segmentsPerSecond, kernel: undefined, better: 'higher' });
+        log(`stack-only MTU ${mtu}: ${result.gbitPerSecond.toFixed(3)} Gbit/s`);
+      }
+    }
+  } finally {
+    rmSync(workDirectory, { recursive: true, force: true });
+  }
+
+  let markdown = `# piwire benchmark, ${new Date().toISOString()}${quick ? ' (--quick)' : ''}\n\n`;
+  markdown += `Machine: ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, kernel ${(await import('node:os')).release()}.\n`;
+  markdown += 'Veth pair between two namespaces, offloads (tx, rx, tso, gso, gro) off on both ends, same MTU on both; kernel and piwire measured one after the other on the same pair.\n\n';
+  markdown += renderTable() + '\n';
+  if (notes.length > 0) markdown += `\n${notes.map((note) => `- ${note}`).join('\n')}\n`;
+  for (const [key, spots] of Object.entries(hotSpots)) {
+    markdown += `\n## CPU profile of the firmware during bulk (${key}), self time\n\n| function | location | self ms | % of samples | % of busy |\n| --- | --- | ---: | ---: | ---: |\n`;
+    for (const spot of spots) markdown += `| ${spot.function} | ${spot.location} | ${spot.selfMs.toFixed(0)} | ${spot.selfPercent.toFixed(1)} | ${Number.isNaN(spot.busyPercent) ? '' : spot.busyPercent.toFixed(1)} |\n`;
+  }
+  raw.rows = rows;
+  raw.notes = notes;
+  raw.hotSpots = hotSpots;
+  writeFileSync(join(RESULTS, `${stamp}.md`), markdown);
+  writeFileSync(join(RESULTS, `${stamp}.json`), JSON.stringify(raw, null, 2));
+  process.stdout.write(markdown);
+  log(`wrote bench/results/${stamp}.md and .json`);
+  return 0;
+}
+
+main().then(
+  (status) => process.exit(status),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
