@@ -194,7 +194,9 @@ function peerLost(connection: TcpConnection, reason: CloseReason & ('keepalive_t
   const remote = connection.remoteEndpoint();
   const silentMs = now - connection.lastReceivedAt;
   connection.context.counters.increment('tcp.peer-lost');
-  events.emit('peer_lost', { id: connection.id, remote, reason, silentMs });
+  // The fault first: the diagnostics layer then takes `peer_lost` as a cause already
+  // shown, so the log carries one `fault` line, not two.
   events.emit('fault', { code: 3, text: `peer ${remote} lost (${reason}, silent ${Math.round(silentMs)} ms)` });
+  events.emit('peer_lost', { id: connection.id, remote, reason, silentMs });
   connection.setState('CLOSED', reason, closeError(reason));
 }

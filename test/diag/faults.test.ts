@@ -160,6 +160,21 @@ describe('events to faults', () => {
     assert.equal(faults.pollAt(), FIVE_MINUTES);
   });
 
+  test('a lost peer as TCP reports it (fault, then peer_lost) gives one fault line', () => {
+    const clock = new ManualClock(0);
+    const log = new RecordingEventSink();
+    const faults = new FaultRegistry({ events: log });
+    const sink = new FaultEventSink(log, faults, clock);
+    // The order src/tcp/timers.ts emits on a keepalive timeout.
+    sink.emit('fault', { code: 3, text: 'peer 198.18.0.1:40000 lost (keepalive_timeout, silent 16000 ms)' });
+    sink.emit('peer_lost', { id: 1, remote: '198.18.0.1:40000', reason: 'keepalive_timeout', silentMs: 16_000 });
+    assert.deepEqual(
+      log.events.map((entry) => entry.event),
+      ['fault', 'peer_lost'],
+    );
+    assert.ok(faults.isActive(FaultCode.PEER_LOST));
+  });
+
   test('each SPEC event maps to its code', () => {
     const raised = (event: string, fields: Record<string, unknown> = {}): unknown => {
       const action = faultActionForEvent(event, fields);

@@ -296,7 +296,7 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
     assert.deepEqual(h.events.named('fault').map((fields) => fields.code), [3]);
     assert.equal(h.events.named('conn_close')[0]?.reason, 'keepalive_timeout');
     const order = h.events.events.map((e) => e.event).filter((name) => name !== 'conn_open');
-    assert.deepEqual(order, ['peer_lost', 'fault', 'conn_close']);
+    assert.deepEqual(order, ['fault', 'peer_lost', 'conn_close']);
   });
 
   it('per-socket setKeepAlive overrides the global idle time; the interval and count stay global', () => {
