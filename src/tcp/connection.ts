@@ -434,11 +434,17 @@ export class TcpConnection {
     return Math.min(current, available);
   }
 
-  /** True when reading opened the window enough to be worth a window update. */
+  /**
+   * True when reading opened the window enough to be worth an ACK of its own: by the
+   * SWS threshold (RFC 9293 §3.8.6.2.2) and, as Linux's tcp_cleanup_rbuf decides, to at
+   * least twice what the peer sees now. A peer that still sees a large window needs no
+   * extra segment: the next regular (delayed) ACK carries the new right edge. Without
+   * the doubling rule a fast reader answers every data segment with a window update.
+   */
   windowUpdateDue(): boolean {
     const current = Math.max(0, seqDiff(this.rcvAdvertisedEdge, this.rcvNxt));
     const available = Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW);
-    return available - current >= this.windowUpdateThreshold();
+    return available - current >= this.windowUpdateThreshold() && available >= 2 * current;
   }
 
   /** Bytes of sequence space sent and not yet acknowledged. */
