@@ -9,7 +9,7 @@
  * Bounds on every wait are hang guards; times and counts go to t.diagnostic. The one
  * timing assertion is the contract itself: peer_lost within idle + interval·count + 1 s.
  */
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,7 @@ import {
 } from '../support/netns.ts';
 import { startFirmware, type FirmwareProcess, type LogLine, type ReadyEvent } from '../support/firmware-process.ts';
 import { analyseCapture, formatAnalysis, startCapture, type Capture } from '../support/capture.ts';
+import { suiteEnvironment, type Cleanup } from '../support/suite.ts';
 
 const availability = canUseNetns();
 const skip = availability.ok ? false : `integration: needs root and network namespaces: ${availability.reason}`;
@@ -39,7 +40,6 @@ const KEEPALIVE = { idleSeconds: 2, intervalSeconds: 1, count: 3 } as const;
 const FLOOD_SYNS = 10_000;
 const DETECTION_BOUND_MS = (KEEPALIVE.idleSeconds + KEEPALIVE.intervalSeconds * KEEPALIVE.count + 1) * 1000;
 
-type Cleanup = () => Promise<unknown>;
 
 interface Environment {
   topology: VethTopology;
@@ -83,34 +83,8 @@ async function setUp(options: SuiteOptions, cleanups: Cleanup[]): Promise<Enviro
 }
 
 /** before/after hooks of a suite; returns the accessor for its environment. */
-function suiteEnvironment(options: SuiteOptions): () => Environment {
-  const cleanups: Cleanup[] = [];
-  let environment: Environment | undefined;
-  let setupError: unknown;
-  before(
-    async () => {
-      if (skip) return;
-      try {
-        environment = await setUp(options, cleanups);
-      } catch (error) {
-        setupError = error;
-      }
-    },
-    { timeout: 120_000 },
-  );
-  after(
-    async () => {
-      for (const cleanup of cleanups.reverse()) {
-        await cleanup().catch((error: unknown) => console.error(`cleanup failed: ${String(error)}`));
-      }
-    },
-    { timeout: 60_000 },
-  );
-  return () => {
-    if (setupError !== undefined) throw setupError;
-    assert.ok(environment, 'setup did not run');
-    return environment;
-  };
+function environmentFor(options: SuiteOptions): () => Environment {
+  return suiteEnvironment(skip, (cleanups) => setUp(options, cleanups));
 }
 
 function assertAlive(environment: Environment): void {
@@ -209,7 +183,7 @@ interface EchoReport {
 // ---------------------------------------------------------------------------------------
 
 describe('zero-window probing against the kernel (veth, MTU 1500)', () => {
-  const env = suiteEnvironment({ capture: true });
+  const env = environmentFor({ capture: true });
   /** Client ports of the two transfers, for the capture test at the end. */
   const ports: { deviceProbes?: number; kernelProbes?: number } = {};
 
@@ -346,7 +320,7 @@ function watchKeepalive(
 }
 
 describe('cable pull: keepalive on both ends (veth, MTU 1500)', () => {
-  const env = suiteEnvironment({
+  const env = environmentFor({
     capture: false,
     config: {
       tcp: {
@@ -428,7 +402,7 @@ interface CraftedReport {
 }
 
 describe('crafted segments and a SYN flood from scapy (veth, MTU 1500)', () => {
-  const env = suiteEnvironment({ capture: true });
+  const env = environmentFor({ capture: true });
   let crafted: CraftedReport | undefined;
   let craftedEvidence = '';
 

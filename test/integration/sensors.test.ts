@@ -16,7 +16,7 @@
  * to t.diagnostic. The memory bound is deliberately generous and compared with a
  * published volume twice its size, so it is not a timing or allocator test.
  */
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +35,7 @@ import {
 } from '../support/netns.ts';
 import { startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
 import { analyseCapture, formatAnalysis, startCapture, type Capture } from '../support/capture.ts';
+import { suiteEnvironment, type Cleanup } from '../support/suite.ts';
 
 const availability = canUseNetns();
 const skip = availability.ok ? false : `integration: needs root and network namespaces: ${availability.reason}`;
@@ -51,7 +52,6 @@ const RSS_GROWTH_BOUND = 50 * MiB;
 /** Time the subscriber keeps its window shut after the device reported it too slow, so the device probes. */
 const HOLD_AFTER_TOO_SLOW_MS = 2_000;
 
-type Cleanup = () => Promise<unknown>;
 
 interface Environment {
   topology: VethTopology;
@@ -245,37 +245,8 @@ async function floodSlowSubscriber(environment: Environment, bytes: number, t: T
 }
 
 describe('sensor line protocol against the kernel (veth, MTU 1500)', () => {
-  const cleanups: Cleanup[] = [];
-  let environment: Environment | undefined;
-  let setupError: unknown;
   let subscriberPort: number | undefined;
-
-  before(
-    async () => {
-      if (skip) return;
-      try {
-        environment = await setUp(cleanups);
-      } catch (error) {
-        setupError = error;
-      }
-    },
-    { timeout: 120_000 },
-  );
-
-  after(
-    async () => {
-      for (const cleanup of cleanups.reverse()) {
-        await cleanup().catch((error: unknown) => console.error(`cleanup failed: ${String(error)}`));
-      }
-    },
-    { timeout: 60_000 },
-  );
-
-  const env = (): Environment => {
-    if (setupError !== undefined) throw setupError;
-    assert.ok(environment, 'setup did not run');
-    return environment;
-  };
+  const env = suiteEnvironment(skip, setUp);
 
   it('announces the sensor port in ready', { skip, timeout: 10_000 }, (t: TestContext) => {
     const { ready } = env();

@@ -12,7 +12,7 @@
  * Bounds on every wait are hang guards (a broken firmware fails, it does not stall CI);
  * speeds are reported with t.diagnostic and never asserted.
  */
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -28,6 +28,7 @@ import {
 } from '../support/netns.ts';
 import { startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
 import { analyseCapture, formatAnalysis, startCapture, type Capture } from '../support/capture.ts';
+import { suiteEnvironment, type Cleanup } from '../support/suite.ts';
 
 const availability = canUseNetns();
 const skip = availability.ok ? false : `integration: needs root and network namespaces: ${availability.reason}`;
@@ -62,7 +63,7 @@ interface Environment {
  * Topology, capture and firmware for one suite. Each piece pushes its own cleanup as
  * soon as it exists, so a setup that fails half-way still removes what it made.
  */
-async function setUp(variant: Variant, cleanups: (() => Promise<unknown>)[]): Promise<Environment> {
+async function setUp(variant: Variant, cleanups: Cleanup[]): Promise<Environment> {
   const stateDirectory = await mkdtemp(join(tmpdir(), 'pw-state-'));
   cleanups.push(() => rm(stateDirectory, { recursive: true, force: true }));
 
@@ -88,7 +89,7 @@ async function setUp(variant: Variant, cleanups: (() => Promise<unknown>)[]): Pr
   return { topology, firmware, ready, capture };
 }
 
-function launch(topology: Topology, stateDirectory: string, cleanups: (() => Promise<unknown>)[]): FirmwareProcess {
+function launch(topology: Topology, stateDirectory: string, cleanups: Cleanup[]): FirmwareProcess {
   const firmware = startFirmware({
     namespace: topology.deviceNamespace,
     args: [...topology.firmwareArgs(), '--diag', '--log', 'json', '--state-dir', stateDirectory],
@@ -117,38 +118,7 @@ function throughput(bytes: number, seconds: number | null | undefined): string {
 
 for (const variant of VARIANTS) {
   describe(`skeleton over ${variant.name}`, () => {
-    const cleanups: (() => Promise<unknown>)[] = [];
-    let environment: Environment | undefined;
-    let setupError: unknown;
-
-    before(
-      async () => {
-        if (skip) return;
-        try {
-          environment = await setUp(variant, cleanups);
-        } catch (error) {
-          setupError = error;
-        }
-      },
-      { timeout: 120_000 },
-    );
-
-    after(
-      async () => {
-        // Reverse order: firmware and capture stop before their namespaces go.
-        for (const cleanup of cleanups.reverse()) {
-          await cleanup().catch((error: unknown) => console.error(`cleanup failed: ${String(error)}`));
-        }
-      },
-      { timeout: 60_000 },
-    );
-
-    /** The suite's environment, or the setup's error (with the firmware's output) as the failure. */
-    const env = (): Environment => {
-      if (setupError !== undefined) throw setupError;
-      assert.ok(environment, 'setup did not run');
-      return environment;
-    };
+    const env = suiteEnvironment(skip, (cleanups) => setUp(variant, cleanups));
 
     it('reports ready with its address, MAC, MTU and the diag ports', { skip, timeout: 10_000 }, (t: TestContext) => {
       const { ready, topology, firmware } = env();
