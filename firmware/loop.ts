@@ -8,7 +8,7 @@
  * then flush every link once, so frames produced in one turn go out in one batch.
  */
 import { performance } from 'node:perf_hooks';
-import type { Clock, Instant, Pollable } from '../src/time.ts';
+import { pollDue, type Clock, type Instant, type Pollable } from '../src/time.ts';
 
 const MAX_ROUNDS_PER_TURN = 8;
 
@@ -63,16 +63,7 @@ export class RealtimeLoop {
       // Polling one component can make another due at once (a stack hands a frame to a
       // zero-delay memory wire): go round until nothing is due, a bounded number of times.
       for (let round = 0; round < MAX_ROUNDS_PER_TURN; round++) {
-        const now = this.clock.now();
-        let polled = false;
-        for (const component of this.components) {
-          const due = component.pollAt();
-          if (due !== undefined && due <= now) {
-            component.poll(now);
-            polled = true;
-          }
-        }
-        if (!polled) break;
+        if (!pollDue(this.components, this.clock.now())) break;
       }
       for (const link of this.links) link.flush();
     } catch (error) {

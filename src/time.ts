@@ -33,3 +33,20 @@ export class ManualClock implements Clock {
     this.set(this.current + ms);
   }
 }
+
+/**
+ * Polls every component whose deadline is due at `now`, in order; returns whether any
+ * was. Owners of an event loop call it until it returns false (bounded), since polling
+ * one component can make another due at once (a stack hands a frame to a zero-delay wire).
+ */
+export function pollDue(components: readonly Pollable[], now: Instant): boolean {
+  let polled = false;
+  for (const component of components) {
+    const due = component.pollAt();
+    if (due !== undefined && due <= now) {
+      component.poll(now);
+      polled = true;
+    }
+  }
+  return polled;
+}

@@ -7,6 +7,7 @@
  * the call. `transmit` takes ownership of the frame; `flush` sends what was batched.
  */
 import type { FrameDevice } from '../../src/net/device.ts';
+import type { Counters } from '../../src/stats.ts';
 
 export type FrameHandler = (frame: Uint8Array) => void;
 export type CarrierHandler = (up: boolean) => void;
@@ -22,4 +23,27 @@ export interface Link extends FrameDevice {
   close(): void;
   /** Link-level counters (frames/bytes in and out, drops with reasons). */
   stats(): Record<string, number>;
+}
+
+export const ETHERNET_HEADER_BYTES = 14;
+
+/**
+ * The checks every link makes before it takes a frame to send: a closed link, a runt
+ * (shorter than an Ethernet header) and a frame over the link's MTU are refused and
+ * counted with the reason named. Returns whether the frame may go.
+ */
+export function acceptForTransmit(frame: Uint8Array, mtu: number, closed: boolean, counters: Counters): boolean {
+  if (closed) {
+    counters.increment('link.drop.closed');
+    return false;
+  }
+  if (frame.length < ETHERNET_HEADER_BYTES) {
+    counters.increment('link.drop.runt');
+    return false;
+  }
+  if (frame.length > mtu + ETHERNET_HEADER_BYTES) {
+    counters.increment('link.drop.oversize');
+    return false;
+  }
+  return true;
 }

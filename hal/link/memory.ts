@@ -34,7 +34,7 @@ import { formatMac, type MacAddress } from '../../src/net/address.ts';
 import type { RandomSource } from '../../src/random.ts';
 import { Counters } from '../../src/stats.ts';
 import type { Clock, Instant, Pollable } from '../../src/time.ts';
-import type { CarrierHandler, FrameHandler, Link } from './link.ts';
+import { acceptForTransmit, type CarrierHandler, type FrameHandler, type Link } from './link.ts';
 
 export interface WireFaults {
   /** Probability in [0, 1] that a frame is lost. */
@@ -109,7 +109,6 @@ export interface MemoryWireOptions {
   poisonAfterDelivery?: boolean;
 }
 
-const ETHERNET_HEADER_BYTES = 14;
 /** The byte delivered frames are overwritten with under `poisonAfterDelivery`. */
 export const POISON_BYTE = 0xee;
 
@@ -328,18 +327,7 @@ export class MemoryEndpoint implements Link {
   }
 
   transmit(frame: Uint8Array): void {
-    if (this.closed) {
-      this.counters.increment('link.drop.closed');
-      return;
-    }
-    if (frame.length < ETHERNET_HEADER_BYTES) {
-      this.counters.increment('link.drop.runt');
-      return;
-    }
-    if (frame.length > this.mtu + ETHERNET_HEADER_BYTES) {
-      this.counters.increment('link.drop.oversize');
-      return;
-    }
+    if (!acceptForTransmit(frame, this.mtu, this.closed, this.counters)) return;
     if (!this.wire.cablePlugged) {
       this.counters.increment('link.drop.no-carrier');
       return;

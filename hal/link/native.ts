@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { MacAddress } from '../../src/net/address.ts';
 import { Counters } from '../../src/stats.ts';
-import type { CarrierHandler, FrameHandler, Link } from './link.ts';
+import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link } from './link.ts';
 
 /** An open packet socket or tap descriptor, owned by the addon. Opaque to TypeScript. */
 export interface NativeHandle {
@@ -111,7 +111,7 @@ function addonUnavailable(detail: string, cause?: unknown): Error {
   );
 }
 
-export const ETHERNET_HEADER_BYTES = 14;
+export { ETHERNET_HEADER_BYTES };
 /** Room for an 802.1Q tag a peer may send on top of a full-size frame. */
 export const VLAN_TAG_BYTES = 4;
 /** The smallest IPv4 MTU every link must carry (RFC 791, "every internet module must be able to forward a datagram of 68 octets"). */
@@ -184,20 +184,9 @@ export abstract class NativeLink implements Link {
 
   /** Queues the frame (ownership passes to the link); sends the batch once it is full. */
   transmit(frame: Uint8Array): void {
-    if (this.closed) {
-      this.counters.increment('link.drop.closed');
-      return;
-    }
-    if (frame.length < ETHERNET_HEADER_BYTES) {
-      this.counters.increment('link.drop.runt');
-      return;
-    }
     // Over the link's MTU (which may be below the interface's, so the kernel would not
-    // notice): refused here, with the reason named.
-    if (frame.length > this.mtu + ETHERNET_HEADER_BYTES) {
-      this.counters.increment('link.drop.oversize');
-      return;
-    }
+    // notice) is refused here, with the reason named.
+    if (!acceptForTransmit(frame, this.mtu, this.closed, this.counters)) return;
     this.pending.push(frame);
     if (this.pending.length >= this.batchSize) this.flush();
   }

@@ -6,7 +6,7 @@
  * async runners let those queues drain between deadlines: at any virtual instant, all
  * the reactions to what happened are complete before time moves on.
  */
-import { ManualClock, type Instant, type Pollable } from '../../src/time.ts';
+import { ManualClock, pollDue, type Instant, type Pollable } from '../../src/time.ts';
 
 export class VirtualWorld {
   readonly clock = new ManualClock(0);
@@ -33,16 +33,7 @@ export class VirtualWorld {
   /** Polls everything due at the current instant until nothing is due (bounded). */
   pollDue(): void {
     for (let round = 0; round < 10_000; round++) {
-      const now = this.clock.now();
-      let polled = false;
-      for (const component of this.components) {
-        const due = component.pollAt();
-        if (due !== undefined && due <= now) {
-          component.poll(now);
-          polled = true;
-        }
-      }
-      if (!polled) return;
+      if (!pollDue(this.components, this.clock.now())) return;
     }
     throw new Error('VirtualWorld: components keep being due at the same instant (livelock)');
   }
