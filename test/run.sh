@@ -10,7 +10,7 @@
 #    integration tests start real processes in network namespaces and must not compete
 #    for the CPU. The output ends with the runner's TAP summary (# pass / # fail) and the
 #    exit status is the runner's.
-# 4. Removes any pw-* network namespace that appeared during the run (the tests clean up
+# 4. Removes any pw-*, pwb-*, pwsh-* or pwhal-* network namespace that appeared during the run (the tests clean up
 #    after themselves; this catches a test process that was killed).
 #
 # Environment: PIWIRE_SKIP_INSTALL=1 skips step 2's npm install (a development tree
@@ -82,7 +82,7 @@ sweep_namespaces() {
   is_root && command -v ip >/dev/null 2>&1 || return 0
   local namespace pid
   for namespace in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-    [[ "$namespace" == pw-* || "$namespace" == pwhal-* ]] || continue
+    [[ "$namespace" =~ ^pw(hal|sh|b)?- ]] || continue
     [[ "$namespaces_before" == *" $namespace "* ]] && continue
     # A process left inside would keep the namespace (and its veth) alive after deletion.
     for pid in $(ip netns pids "$namespace" 2>/dev/null); do
