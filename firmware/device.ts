@@ -37,15 +37,25 @@ export function attachStack(link: Link, config: StackConfig, options: AttachOpti
     onFrame();
     loop.wake();
   });
-  link.onCarrierChange((up) => {
+  const carrierIs = (up: boolean): void => {
     // The interface raises or clears fault 1 itself; the `link` line follows it.
     stack.setCarrier(up);
     events.emit('link', { link: link.name, carrier: up ? 'up' : 'down' });
     options.onCarrier?.(up);
     loop.wake();
-  });
+  };
+  link.onCarrierChange(carrierIs);
   loop.add(stack);
   loop.addLink(link);
   stack.start();
+  // The state at start goes the same way as every later change. The interface starts
+  // with carrier up and has just announced itself, so only a link that is down now
+  // has anything to tell it; the log and the LED hear the state either way.
+  if (link.carrier) {
+    events.emit('link', { link: link.name, carrier: 'up' });
+    options.onCarrier?.(true);
+  } else {
+    carrierIs(false);
+  }
   return { stack, link };
 }

@@ -145,10 +145,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     onFrame: () => ledController.traffic(),
     onCarrier: (up) => ledController.setCarrier(up),
   });
-  ledController.setCarrier(link.carrier);
   ledController.setAddressConfigured(true);
-  if (!link.carrier) events.emit('link', { link: link.name, carrier: 'down' });
-  logger.info('link', { link: link.name, carrier: link.carrier ? 'up' : 'down' });
 
   // The readings store, then the services on the device's own TCP.
   let store: LogStore | undefined;
