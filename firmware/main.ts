@@ -4,12 +4,13 @@
  * configuration (the message names the flag or key), 1 when start-up fails for any
  * other reason (a link that cannot open says why), 70 for an internal error.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError, parseCommandLine } from './cli.ts';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type ResolvedConfig } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { runFirmware, type RunningFirmware } from './run.ts';
+import { packageVersion } from './version.ts';
 import { runHashSecret, runShellClient } from './shell-client.ts';
 import { notifyReady, notifyStopping, startWatchdog, type Watchdog } from './systemd.ts';
 
@@ -18,11 +19,6 @@ const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, INTERNAL: 70 } as const;
 
 /** SIGTERM to exit: the graceful shutdown may take this long before we exit anyway. */
 const SHUTDOWN_LIMIT_MS = 3_000;
-
-function packageVersion(): string {
-  const path = fileURLToPath(new URL('../package.json', import.meta.url));
-  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
-}
 
 function fatal(logger: Logger, error: unknown): never {
   const err = error instanceof Error ? error : new Error(String(error));

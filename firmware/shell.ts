@@ -2,11 +2,10 @@
  * The remote shell as the firmware serves it: the device's stack, faults, LEDs, readings,
  * configuration and log behind the ShellContext the shell's commands read.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { ResolvedConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import { loadOrCreateShellCertificate } from './shell-certificate.ts';
+import { packageVersion } from './version.ts';
 import type { NetStack } from '../src/stack.ts';
 import type { Clock } from '../src/time.ts';
 import type { EventSink } from '../src/events.ts';
@@ -33,11 +32,6 @@ export interface ShellDependencies {
   store: ReadingStore | undefined;
   /** Graceful stop, then exit non-zero so systemd starts the firmware again. */
   restart: () => void;
-}
-
-function packageVersion(): string {
-  const path = fileURLToPath(new URL('../package.json', import.meta.url));
-  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
 }
 
 export function firmwareShellContext(deps: ShellDependencies): ShellContext {
