@@ -8,24 +8,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createStackPair, DEVICE_IP } from '../support/stack-pair.ts';
 import { SeededRandom } from '../../src/random.ts';
-import { parseEthernet } from '../../src/wire/ethernet.ts';
-import { parseIpv4, IpProtocol } from '../../src/wire/ipv4.ts';
-import { parseTcp } from '../../src/wire/tcp.ts';
+import { TcpFlag } from '../../src/wire/tcp.ts';
 
 describe('delayed ACK with a fast reader', () => {
   it('sends about one ACK per two full segments, not one per segment', async (t) => {
-    const { world, device, peer, observe } = createStackPair({ seed: 11, faults: { delayMs: 1 } });
+    const { world, device, peer, observeTcp } = createStackPair({ seed: 11, faults: { delayMs: 1 } });
     let dataSegments = 0;
     let pureAcks = 0;
-    observe((frame, to) => {
-      const ethernet = parseEthernet(frame);
-      if (!ethernet.ok) return;
-      const ip = parseIpv4(ethernet.value.payload);
-      if (!ip.ok || ip.value.protocol !== IpProtocol.TCP) return;
-      const tcp = parseTcp(ip.value.payload, ip.value.source, ip.value.destination);
-      if (!tcp.ok) return;
-      if (to === 'device' && tcp.value.payload.length > 0) dataSegments++;
-      if (to === 'peer' && tcp.value.payload.length === 0 && (tcp.value.flags & 0x07) === 0) pureAcks++;
+    observeTcp((segment, to) => {
+      if (to === 'device' && segment.payload.length > 0) dataSegments++;
+      if (to === 'peer' && segment.payload.length === 0 && (segment.flags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) === 0) pureAcks++;
     });
     const payload = Buffer.from(new SeededRandom(4).bytes(2 * 1024 * 1024));
     let received = 0;

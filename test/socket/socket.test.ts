@@ -10,9 +10,6 @@ import { createHash } from 'node:crypto';
 import { createStackPair, DEVICE_IP, PEER_IP } from '../support/stack-pair.ts';
 import { SeededRandom } from '../../src/random.ts';
 import type { Socket } from '../../src/socket/socket.ts';
-import { parseEthernet } from '../../src/wire/ethernet.ts';
-import { parseIpv4, IpProtocol } from '../../src/wire/ipv4.ts';
-import { parseTcp } from '../../src/wire/tcp.ts';
 
 function collect(socket: Socket): { chunks: Buffer[]; ended: boolean; bytes(): Buffer } {
   const state = {
@@ -133,18 +130,12 @@ describe('socket API over two stacks on a memory wire', () => {
   });
 
   it('clamps every segment to the MSS of a 296-byte MTU', async () => {
-    const { world, observe, device, peer } = createStackPair({ mtu: 296 });
+    const { world, observeTcp, device, peer } = createStackPair({ mtu: 296 });
     const seen: number[] = [];
     const mssOptions: number[] = [];
-    observe((frame) => {
-      const ethernet = parseEthernet(frame);
-      if (!ethernet.ok) return;
-      const ip = parseIpv4(ethernet.value.payload);
-      if (!ip.ok || ip.value.protocol !== IpProtocol.TCP) return;
-      const tcp = parseTcp(ip.value.payload, ip.value.source, ip.value.destination);
-      if (!tcp.ok) return;
-      seen.push(tcp.value.payload.length);
-      if (tcp.value.options.mss !== undefined) mssOptions.push(tcp.value.options.mss);
+    observeTcp((segment) => {
+      seen.push(segment.payload.length);
+      if (segment.options.mss !== undefined) mssOptions.push(segment.options.mss);
     });
     const payload = Buffer.from(new SeededRandom(3).bytes(20_000));
     let received: ReturnType<typeof collect> | undefined;

@@ -8,6 +8,9 @@ import { RecordingEventSink } from '../../src/events.ts';
 import { SeededRandom } from '../../src/random.ts';
 import { parseIpv4, parseMac } from '../../src/net/address.ts';
 import type { TcpConfig } from '../../src/tcp/config.ts';
+import { parseEthernet } from '../../src/wire/ethernet.ts';
+import { IpProtocol, parseIpv4 as parseIpv4Packet } from '../../src/wire/ipv4.ts';
+import { parseTcp, type TcpRepr } from '../../src/wire/tcp.ts';
 import { VirtualWorld } from './virtual-world.ts';
 
 export const DEVICE_IP = '198.18.0.2';
@@ -30,6 +33,8 @@ export interface StackPair {
   peerEvents: RecordingEventSink;
   /** Calls `observer` with every frame delivered, either way, before the stack sees it. */
   observe(observer: (frame: Uint8Array, to: 'device' | 'peer') => void): void;
+  /** Like `observe`, for the TCP segments among those frames (parsed; views valid during the call). */
+  observeTcp(observer: (segment: TcpRepr, to: 'device' | 'peer') => void): void;
 }
 
 export function createStackPair(options: StackPairOptions = {}): StackPair {
@@ -66,5 +71,17 @@ export function createStackPair(options: StackPairOptions = {}): StackPair {
   world.add(peer);
   device.start();
   peer.start();
-  return { world, wire, device, peer, deviceEvents, peerEvents, observe: (observer) => observers.push(observer) };
+  const observe = (observer: (frame: Uint8Array, to: 'device' | 'peer') => void): void => {
+    observers.push(observer);
+  };
+  const observeTcp = (observer: (segment: TcpRepr, to: 'device' | 'peer') => void): void =>
+    observe((frame, to) => {
+      const ethernet = parseEthernet(frame);
+      if (!ethernet.ok) return;
+      const ip = parseIpv4Packet(ethernet.value.payload);
+      if (!ip.ok || ip.value.protocol !== IpProtocol.TCP) return;
+      const tcp = parseTcp(ip.value.payload, ip.value.source, ip.value.destination);
+      if (tcp.ok) observer(tcp.value, to);
+    });
+  return { world, wire, device, peer, deviceEvents, peerEvents, observe, observeTcp };
 }
