@@ -1,7 +1,8 @@
 /**
  * Wires one link to one stack on the real-time loop: frames in → stack, stack's
  * deadlines → the loop's single timer, frames out flushed once per turn, carrier
- * changes → the interface (which raises or clears fault 1) and the log.
+ * changes → the interface and the log (`link`, the cause event that raises or clears
+ * fault 1 in the diagnostics layer).
  */
 import type { Link } from '../hal/link/link.ts';
 import type { EventSink } from '../src/events.ts';
@@ -38,8 +39,8 @@ export function attachStack(link: Link, config: StackConfig, options: AttachOpti
     loop.wake();
   });
   const carrierIs = (up: boolean): void => {
-    // The interface raises or clears fault 1 itself; the `link` line follows it.
-    stack.setCarrier(up);
+    // Repeated reports of the same state (a flapping driver) are not news.
+    if (!stack.setCarrier(up)) return;
     events.emit('link', { link: link.name, carrier: up ? 'up' : 'down' });
     options.onCarrier?.(up);
     loop.wake();

@@ -110,8 +110,9 @@ export class NetStack implements Pollable {
     this.interface.receiveFrame(frame);
   }
 
-  setCarrier(up: boolean): void {
-    this.interface.setCarrier(up);
+  /** Tells the interface the carrier state; true when it changed (the owner logs `link`). */
+  setCarrier(up: boolean): boolean {
+    return this.interface.setCarrier(up);
   }
 
   pollAt(): Instant | undefined {

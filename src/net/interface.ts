@@ -134,10 +134,6 @@ const MULTICAST_TTL = 1;
 /** RFC 791: every host must accept 68-byte datagrams; the IPv4 total length caps the rest. */
 const MINIMUM_MTU = 68;
 const MAXIMUM_MTU = 0xffff;
-/** SPEC §6 fault code for an ARP address conflict. */
-const FAULT_ADDRESS_CONFLICT = 2;
-/** SPEC §6 fault 1: no carrier. */
-const FAULT_NO_CARRIER = 1;
 
 const PROTOCOL_NAMES: Readonly<Record<number, string>> = { [IpProtocol.TCP]: 'tcp', [IpProtocol.UDP]: 'udp' };
 
@@ -399,24 +395,23 @@ export class NetworkInterface implements Pollable {
    * (neigh_carrier_down): the cable may come back on another segment, and frames waiting
    * on a resolution are dropped (`arp.drop.carrier-down`); transports retransmit.
    *
-   * Fault 1 (SPEC §6, no carrier) is raised at once on carrier loss (`fault` {code: 1})
-   * and cleared when it returns (`fault_cleared` {code: 1}, the diagnostics layer's name
-   * for a cleared fault); repeated reports of the same state emit nothing. Connections
-   * are not touched: a short pull costs retransmissions, not connections (keepalive and
-   * the user timeout decide when a peer is really gone).
+   * Returns whether the state changed; repeated reports of the same state change
+   * nothing. The owner logs the change as the cause event `link` {carrier}, which the
+   * diagnostics layer turns into fault 1 (SPEC §6): the interface emits no fault code.
+   * Connections are not touched: a short pull costs retransmissions, not connections
+   * (keepalive and the user timeout decide when a peer is really gone).
    */
-  setCarrier(up: boolean): void {
+  setCarrier(up: boolean): boolean {
     const changed = up !== this.carrierUp;
     this.carrierUp = up;
     if (up) {
-      if (changed) this.events.emit('fault_cleared', { code: FAULT_NO_CARRIER, text: 'no carrier' });
       this.announce();
-      return;
+      return changed;
     }
-    if (changed) this.events.emit('fault', { code: FAULT_NO_CARRIER, text: 'no carrier' });
     this.neighborCache.clear(NeighborDrop.CARRIER_DOWN);
     this.announcementsLeft = 0;
     this.nextAnnouncementAt = undefined;
+    return changed;
   }
 
   pollAt(): Instant | undefined {
@@ -494,15 +489,14 @@ export class NetworkInterface implements Pollable {
   /**
    * RFC 5227 §2.4 (c): a device with a configured, well-known address defends it
    * indefinitely and never gives it up. Each conflicting packet is counted; at most once
-   * per DEFEND_INTERVAL we broadcast one Announcement (the defence) and report the fault,
+   * per DEFEND_INTERVAL we broadcast one Announcement (the defence) and report the conflict,
    * so a peer that keeps claiming our address cannot make us flood the segment or the log.
    */
   private addressConflict(mac: MacAddress, now: Instant): void {
     this.counters.increment('arp.conflict');
     if (this.lastDefenceAt !== undefined && now - this.lastDefenceAt < DEFEND_INTERVAL_MS) return;
     this.lastDefenceAt = now;
-    const text = `address conflict with ${formatMac(mac)}`;
-    this.events.emit('fault', { code: FAULT_ADDRESS_CONFLICT, text });
+    // The cause event; the diagnostics layer turns it into fault 2 (SPEC §6).
     this.events.emit('arp_conflict', { address: formatIpv4(this.route.address), mac: formatMac(mac) });
     this.sendAnnouncement();
   }

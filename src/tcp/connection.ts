@@ -14,8 +14,11 @@
  * the stack once the current entry point (input, poll or an application call) has
  * finished its work; output and timer re-arming are deferred the same way (`touch`).
  *
- * Fields below marked "TCB" are internal to src/tcp (read and written by input.ts,
- * output.ts and timers.ts); applications use only the documented methods.
+ * The sequence spaces live in the TCB record (`tcb`, tcb.ts). The protocol fields below
+ * are internal to src/tcp (read and written by input.ts, output.ts and timers.ts); the
+ * state, the notifications and the close report are private to this file, changed
+ * only through `setState` and `notify`. Applications use only the documented methods
+ * (src/socket sees the `Connection` interface of api.ts).
  */
 import type { Ipv4Address } from '../net/address.ts';
 import { formatIpv4 } from '../net/address.ts';
@@ -32,8 +35,8 @@ import { RttEstimator } from './rtt.ts';
 import { NewReno, type CongestionControl } from './congestion.ts';
 import type { ConnectionInfo } from './info.ts';
 import { seqAdd, seqDiff } from './seq.ts';
-import type { SegmentEmitter } from './output.ts';
-import { sendReset } from './output.ts';
+import type { SegmentEmitter } from './emitter.ts';
+import { Tcb } from './tcb.ts';
 
 export type { CloseReason, TcpState } from './state.ts';
 export type { ConnectionInfo } from './info.ts';
@@ -104,80 +107,86 @@ const MAX_REASSEMBLY_RANGES = 16;
 export class TcpConnection {
   handler: ConnectionHandler = noopHandler();
 
-  // ---- TCB: connection state ------------------------------------------------------------
-  /** TCB */ currentState: TcpState;
-  /** TCB: opened by connect() (else accepted from a listener). */ readonly active: boolean;
-  /** TCB: SYN-RECEIVED connections count against this listener's backlog. */ listenerPort: number | undefined;
-  /** TCB: the application knows about this connection (conn_open/conn_close are logged). */ visible: boolean;
-
-  // ---- TCB: send sequence space (RFC 9293 §3.3.1) ----------------------------------------
-  /** TCB */ iss: number;
-  /** TCB */ sndUna: number;
-  /** TCB: next sequence number to send; below sndMax while retransmitting (go-back-N after RTO). */ sndNxt: number;
-  /** TCB: one past the highest sequence number ever sent (RFC 9293's SND.NXT for ACK acceptability). */ sndMax: number;
-  /** TCB */ sndWnd = 0;
-  /** TCB */ sndWl1 = 0;
-  /** TCB */ sndWl2 = 0;
-  /** TCB: largest window the peer has offered (RFC 9293 §3.8.6.2.1, RFC 5961 §5.2). */ maxSndWnd = 0;
-  /** TCB: the MSS we send with: min(our MSS, the peer's MSS option or 536). */ sendMss: number;
-  /** TCB: sequence number of the first byte held in the send buffer. */ sendBufferSeq: number;
-  /** TCB: the application called shutdown(); a FIN follows the queued data. */ finQueued = false;
+  /** The sequence spaces (RFC 9293 §3.3.1); written by input.ts, output.ts and timers.ts. */
+  readonly tcb: Tcb;
+  /** Opened by connect() (else accepted from a listener). */
+  readonly active: boolean;
   readonly sendBuffer: RingBuffer;
-
-  // ---- TCB: receive sequence space -------------------------------------------------------
-  /** TCB */ irs = 0;
-  /** TCB */ rcvNxt = 0;
-  /** TCB: RCV.NXT + RCV.WND as last advertised; never moves left (RFC 9293 §3.8.6.2.2). */ rcvAdvertisedEdge = 0;
-  /** TCB: sequence number of a FIN that arrived ahead of a hole. */ remoteFinSeq: number | undefined;
-  /** TCB: the peer's FIN has been received in order. */ remoteFinReceived = false;
   readonly receiveBuffer: RingBuffer;
   readonly assembler = new Assembler(MAX_REASSEMBLY_RANGES);
 
-  // ---- TCB: ACK generation ---------------------------------------------------------------
-  /** TCB: an ACK must go out at the next output. */ ackNow = false;
-  /** TCB: data segments received since our last ACK (delayed ACK: ACK every second one). */ unackedSegments = 0;
+  // ---- owned by the stack (listen.ts, scheduler.ts) -----------------------------------------
+  /** SYN-RECEIVED connections count against this listener's backlog. */
+  listenerPort: number | undefined;
+  /** The scheduler's heap holds an entry for this connection at this instant. */
+  scheduledAt: Instant | undefined;
 
-  // ---- TCB: retransmission ---------------------------------------------------------------
+  // ---- what output must send (recorded by input.ts, timers.ts and the application calls;
+  //      output.ts is the one place that builds the segments, CONVENTIONS 12) ----------------
+  /** An ACK must go out at the next output. */
+  ackNow = false;
+  /** <SEQ=(acceptable)><CTL=RST> for this connection (abort, keepalive give-up). */
+  resetNow = false;
+  /** <SEQ=SEG.ACK><CTL=RST>: the answer to an unacceptable ACK in SYN-SENT or SYN-RECEIVED. */
+  resetReplySeq: number | undefined;
+  /** The SYN or SYN-ACK must be sent again: a retransmission, or a new segment (simultaneous open). */
+  synResend: 'retransmission' | 'new-segment' | undefined;
+  /** Retransmit the first unacknowledged segment (fast retransmit, partial ACK, RTO). */
+  retransmitNow = false;
+  /** A keepalive probe is due. */
+  keepaliveProbeNow = false;
+
+  // ---- ACK generation ---------------------------------------------------------------
+  /** Data segments received since our last ACK (delayed ACK: ACK every second one). */
+  unackedSegments = 0;
+
+  // ---- retransmission ---------------------------------------------------------------
   readonly rtt: RttEstimator;
   readonly congestion: CongestionControl = new NewReno();
-  /** TCB: sequence number whose ACK completes the RTT measurement in progress (Karn). */ rttSeq: number | undefined;
-  /** TCB */ rttStart = 0;
-  /** TCB: consecutive RTO expiries without progress. */ backoffCount = 0;
-  /** TCB: the SYN or SYN-ACK had to be retransmitted. */ handshakeRetransmitted = false;
-  /** TCB: since when the oldest in-flight data has waited for an ACK (user timeout, RFC 5482). */ unackedSince: Instant | undefined;
+  /** Sequence number whose ACK completes the RTT measurement in progress (Karn). */
+  rttSeq: number | undefined;
+  rttStart = 0;
+  /** Consecutive RTO expiries without progress. */
+  backoffCount = 0;
+  /** The SYN or SYN-ACK had to be retransmitted. */
+  handshakeRetransmitted = false;
+  /** Since when the oldest in-flight data has waited for an ACK (user timeout, RFC 5482). */
+  unackedSince: Instant | undefined;
 
-  // ---- TCB: timers (absolute instants; undefined = not armed) -----------------------------
-  /** TCB */ retransmitAt: Instant | undefined;
-  /** TCB */ persistAt: Instant | undefined;
-  /** TCB: zero-window probes sent without the window opening (persist back-off exponent). */ persistBackoff = 0;
+  // ---- timers (absolute instants; undefined = not armed) -----------------------------
+  retransmitAt: Instant | undefined;
+  persistAt: Instant | undefined;
+  /** Zero-window probes sent without the window opening (persist back-off exponent). */
+  persistBackoff = 0;
   /**
-   * TCB: when the first zero-window probe that nothing has answered since was sent
+   * When the first zero-window probe that nothing has answered since was sent
    * (undefined once any segment arrives): the persist user timeout counts from here, as
    * Linux's icsk_probes_tstamp does, so a peer that answers is never given up.
-   */ unansweredProbeSince: Instant | undefined;
-  /** TCB: zero-window probes sent that no segment has answered yet (Linux icsk_probes_out). */ unansweredProbes = 0;
-  /** TCB: last challenge ACK or out-of-window ACK sent (RFC 5961 §7 per-connection limit). */ lastChallengeAckAt: Instant | undefined;
-  /** TCB */ delayedAckAt: Instant | undefined;
-  /** TCB */ timeWaitAt: Instant | undefined;
-  /** TCB */ connectDeadline: Instant | undefined;
-  /** TCB */ lastReceivedAt: Instant;
-  /** TCB */ keepaliveEnabled: boolean;
-  /** TCB */ keepaliveIdle: number;
-  /** TCB: unanswered keepalive probes. */ keepaliveSent = 0;
-  /** TCB */ lastKeepaliveAt: Instant = 0;
-  /** TCB */ keepaliveEnabledAt: Instant = 0;
-  /** TCB: idle timeout in ms (0 = off), and the last data activity. */ idleTimeout = 0;
-  /** TCB */ lastActivityAt: Instant;
-  /** TCB */ idleReported = false;
-  /** TCB: the stack's heap holds an entry for this connection at this instant. */ scheduledAt: Instant | undefined;
+   */
+  unansweredProbeSince: Instant | undefined;
+  /** Zero-window probes sent that no segment has answered yet (Linux icsk_probes_out). */
+  unansweredProbes = 0;
+  /** Last challenge ACK or out-of-window ACK sent (RFC 5961 §7 per-connection limit). */
+  lastChallengeAckAt: Instant | undefined;
+  delayedAckAt: Instant | undefined;
+  timeWaitAt: Instant | undefined;
+  connectDeadline: Instant | undefined;
+  lastReceivedAt: Instant;
+  keepaliveEnabled: boolean;
+  keepaliveIdle: number;
+  /** Unanswered keepalive probes. */
+  keepaliveSent = 0;
+  lastKeepaliveAt: Instant = 0;
+  keepaliveEnabledAt: Instant = 0;
+  /** Idle timeout in ms (0 = off), and the last data activity. */
+  idleTimeout = 0;
+  lastActivityAt: Instant;
+  idleReported = false;
 
-  // ---- TCB: application side ---------------------------------------------------------------
-  /** TCB */ noDelay = false;
-  /** TCB: send() could not take all its data; report onWritable when space frees. */ writeBlocked = false;
-  /** TCB */ pendingNotifications = 0;
-  /** TCB */ closeReason: CloseReason | undefined;
-  /** TCB */ closeError: NetError | undefined;
-  /** TCB: removed from the stack's tables. */ released = false;
+  // ---- application side ---------------------------------------------------------------
+  noDelay = false;
+  /** Send() could not take all its data; report onWritable when space frees. */
+  writeBlocked = false;
 
   // ---- statistics ----------------------------------------------------------------------------
   retransmits = 0;
@@ -200,13 +209,7 @@ export class TcpConnection {
     const config = context.config;
     this.active = options.active;
     this.visible = options.active;
-    this.currentState = 'CLOSED';
-    this.iss = options.iss >>> 0;
-    this.sndUna = this.iss;
-    this.sndNxt = this.iss;
-    this.sndMax = this.iss;
-    this.sendBufferSeq = seqAdd(this.iss, 1);
-    this.sendMss = Math.min(config.mss, DEFAULT_SEND_MSS);
+    this.tcb = new Tcb(options.iss, Math.min(config.mss, DEFAULT_SEND_MSS));
     this.sendBuffer = new RingBuffer(config.sndBuf);
     this.receiveBuffer = new RingBuffer(config.rcvBuf);
     this.rtt = new RttEstimator(config);
@@ -220,6 +223,11 @@ export class TcpConnection {
 
   get state(): TcpState {
     return this.currentState;
+  }
+
+  /** Reached CLOSED and removed from the stack's tables. */
+  get released(): boolean {
+    return this.releasedFromStack;
   }
 
   /** Free space in the send buffer, or 0 once no more data may be sent. */
@@ -259,7 +267,7 @@ export class TcpConnection {
       if (count === 0) return undefined;
       const data = new Uint8Array(count);
       this.receiveBuffer.read(data);
-      if (isSynchronized(this.currentState) && !this.remoteFinReceived && this.windowUpdateDue()) this.ackNow = true;
+      if (isSynchronized(this.currentState) && !this.tcb.remoteFinReceived && this.windowUpdateDue()) this.ackNow = true;
       this.context.touch(this);
       return data;
     });
@@ -275,14 +283,14 @@ export class TcpConnection {
           break;
         case 'SYN-RECEIVED':
           // The FIN goes out once ESTABLISHED is reached (input.ts moves to FIN-WAIT-1).
-          this.finQueued = true;
+          this.tcb.finQueued = true;
           break;
         case 'ESTABLISHED':
-          this.finQueued = true;
+          this.tcb.finQueued = true;
           this.setState('FIN-WAIT-1');
           break;
         case 'CLOSE-WAIT':
-          this.finQueued = true;
+          this.tcb.finQueued = true;
           this.setState('LAST-ACK');
           break;
         default:
@@ -297,7 +305,8 @@ export class TcpConnection {
   abort(): void {
     this.context.appCall(() => {
       if (this.currentState === 'CLOSED') return;
-      if (isSynchronized(this.currentState) && this.currentState !== 'TIME-WAIT') sendReset(this);
+      // The RST goes out with the connection's last output (output.ts sends it even in CLOSED).
+      if (isSynchronized(this.currentState) && this.currentState !== 'TIME-WAIT') this.resetNow = true;
       this.setState('CLOSED', 'aborted');
       this.context.touch(this);
     });
@@ -345,7 +354,7 @@ export class TcpConnection {
       rto: this.rtt.rto,
       cwnd: this.congestion.congestionWindow,
       ssthresh: this.congestion.slowStartThreshold,
-      sendWindow: this.sndWnd,
+      sendWindow: this.tcb.sndWnd,
       receiveWindow: this.receiveWindow(),
       bytesInFlight: this.bytesInFlight(),
       retransmits: this.retransmits,
@@ -392,7 +401,7 @@ export class TcpConnection {
     if (next === 'TIME-WAIT') this.context.enteredTimeWait(this);
     if (next === 'CLOSED') {
       this.timeWaitAt = undefined;
-      this.released = true;
+      this.releasedFromStack = true;
       this.context.released(this);
     }
     this.context.touch(this);
@@ -425,7 +434,7 @@ export class TcpConnection {
 
   /** The window to advertise now, applying receiver SWS avoidance (RFC 9293 §3.8.6.2.2). */
   receiveWindow(): number {
-    const current = Math.max(0, seqDiff(this.rcvAdvertisedEdge, this.rcvNxt));
+    const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
     const available = Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW);
     if (available - current >= this.windowUpdateThreshold()) return available;
     // Keep the right edge where it was: never shrink (RFC 1122 §4.2.2.16), never
@@ -442,24 +451,24 @@ export class TcpConnection {
    * the doubling rule a fast reader answers every data segment with a window update.
    */
   windowUpdateDue(): boolean {
-    const current = Math.max(0, seqDiff(this.rcvAdvertisedEdge, this.rcvNxt));
+    const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
     const available = Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW);
     return available - current >= this.windowUpdateThreshold() && available >= 2 * current;
   }
 
   /** Bytes of sequence space sent and not yet acknowledged. */
   bytesInFlight(): number {
-    return seqDiff(this.sndMax, this.sndUna);
+    return seqDiff(this.tcb.sndMax, this.tcb.sndUna);
   }
 
   /** Sequence number the FIN occupies (meaningful once finQueued). */
   finSeq(): number {
-    return seqAdd(this.sendBufferSeq, this.sendBuffer.length);
+    return seqAdd(this.tcb.sendBufferSeq, this.sendBuffer.length);
   }
 
   /** Our FIN has been sent and acknowledged. */
   finAcknowledged(): boolean {
-    return this.finQueued && this.sndUna === seqAdd(this.finSeq(), 1);
+    return this.tcb.finQueued && this.tcb.sndUna === seqAdd(this.finSeq(), 1);
   }
 
   noteActivity(now: Instant): void {
@@ -477,12 +486,19 @@ export class TcpConnection {
 
   // ---- private ---------------------------------------------------------------------------------
 
+  private currentState: TcpState = 'CLOSED';
+  /** The application knows about this connection (conn_open/conn_close are logged). */
+  private visible: boolean;
+  private pendingNotifications = 0;
+  private closeReason: CloseReason | undefined;
+  private closeError: NetError | undefined;
   private closeReported: 'no' | 'queued' | 'delivered' = 'no';
+  private releasedFromStack = false;
 
   private acceptsSend(): boolean {
     const state = this.currentState;
     const open = state === 'SYN-SENT' || state === 'SYN-RECEIVED' || state === 'ESTABLISHED' || state === 'CLOSE-WAIT';
-    return open && !this.finQueued;
+    return open && !this.tcb.finQueued;
   }
 
   private windowUpdateThreshold(): number {

@@ -13,16 +13,16 @@
  *   8. FIN
  *
  * LISTEN and "no connection" (§3.10.7.1, §3.10.7.2) are handled by the stack, which
- * owns the listeners. Nothing here throws on peer input and nothing calls the
- * application: effects are recorded on the connection (ackNow, notifications, timers)
- * and the stack runs output and delivers notifications afterwards.
+ * owns the listeners. Nothing here throws on peer input, sends a segment or calls the
+ * application: effects are recorded on the connection (what to send: ackNow,
+ * resetReplySeq, synResend, retransmitNow; notifications; timers) and the stack runs
+ * output.ts and delivers notifications afterwards.
  */
 import { TcpFlag, type TcpRepr } from '../wire/tcp.ts';
 import type { Instant } from '../time.ts';
-import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW } from './config.ts';
+import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.ts';
 import { Notify, closeError, type TcpConnection } from './connection.ts';
 import { canReceiveData } from './state.ts';
-import { retransmitFirst, sendResetAt, sendSyn } from './output.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax } from './seq.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
@@ -39,7 +39,7 @@ export function segmentArrives(connection: TcpConnection, segment: TcpRepr, now:
     connection.unansweredProbes = 0;
     connection.unansweredProbeSince = undefined;
   }
-  if (connection.currentState === 'SYN-SENT') synSentArrives(connection, segment, now);
+  if (connection.state === 'SYN-SENT') synSentArrives(connection, segment, now);
   else synchronizedArrives(connection, segment, now);
   connection.context.touch(connection);
 }
@@ -50,8 +50,8 @@ function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instan
   const flags = segment.flags;
   const hasAck = (flags & TcpFlag.ACK) !== 0;
   // First: the ACK must acknowledge our SYN and nothing beyond it.
-  if (hasAck && (seqLe(segment.acknowledgmentNumber, connection.iss) || seqGt(segment.acknowledgmentNumber, connection.sndMax))) {
-    if ((flags & TcpFlag.RST) === 0) sendResetAt(connection, segment.acknowledgmentNumber);
+  if (hasAck && (seqLe(segment.acknowledgmentNumber, connection.tcb.iss) || seqGt(segment.acknowledgmentNumber, connection.tcb.sndMax))) {
+    if ((flags & TcpFlag.RST) === 0) connection.resetReplySeq = segment.acknowledgmentNumber;
     counters.increment('tcp.drop.bad-ack');
     return;
   }
@@ -66,23 +66,20 @@ function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instan
     counters.increment('tcp.drop.no-syn');
     return;
   }
-  connection.irs = segment.sequenceNumber;
-  connection.rcvNxt = seqAdd(segment.sequenceNumber, 1);
-  connection.sendMss = negotiatedMss(connection, segment);
-  updateSendWindow(connection, segment);
+  connection.tcb.initFromPeerSyn(segment, negotiatedMss(connection.context.config, segment));
   if (hasAck) {
     // Our SYN is acknowledged: ESTABLISHED. Data or FIN carried by the SYN-ACK is not
     // taken (the peer retransmits it); we acknowledge the SYN alone.
     acknowledge(connection, segment.acknowledgmentNumber, now);
     // The window our SYN advertised (nothing has been received since).
-    connection.rcvAdvertisedEdge = seqAdd(connection.rcvNxt, Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW));
+    connection.tcb.rcvAdvertisedEdge = seqAdd(connection.tcb.rcvNxt, Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW));
     establish(connection);
     connection.ackNow = true;
     return;
   }
   // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
   connection.setState('SYN-RECEIVED');
-  sendSyn(connection, now, false);
+  connection.synResend = 'new-segment';
 }
 
 /** RFC 9293 §3.10.7.4: SYN-RECEIVED and every later state. */
@@ -90,25 +87,25 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   const counters = connection.context.counters;
   const config = connection.context.config;
   const flags = segment.flags;
-  const state = connection.currentState;
+  const state = connection.state;
   const seq = segment.sequenceNumber;
 
   // A retransmitted SYN while our SYN-ACK is outstanding means the SYN-ACK was lost:
   // resend it at once rather than wait for our RTO (Linux tcp_check_req does the same).
-  if (state === 'SYN-RECEIVED' && (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN && seq === connection.irs) {
-    sendSyn(connection, now);
+  if (state === 'SYN-RECEIVED' && (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN && seq === connection.tcb.irs) {
+    connection.synResend = 'retransmission';
     return;
   }
 
   // ---- first: sequence number acceptability ----
   const payloadLength = segment.payload.length;
   const segmentLength = payloadLength + (flags & TcpFlag.SYN ? 1 : 0) + (flags & TcpFlag.FIN ? 1 : 0);
-  const window = Math.max(0, seqDiff(connection.rcvAdvertisedEdge, connection.rcvNxt));
-  const acceptable = isAcceptable(seq, segmentLength, connection.rcvNxt, window);
+  const window = Math.max(0, seqDiff(connection.tcb.rcvAdvertisedEdge, connection.tcb.rcvNxt));
+  const acceptable = isAcceptable(seq, segmentLength, connection.tcb.rcvNxt, window);
   // RFC 9293 §3.10.7.4: with a zero window no segment is acceptable, "but special
   // allowance should be made to accept valid ACKs, URGs, and RSTs": a segment exactly
   // at RCV.NXT is processed for its control bits, its text and FIN dropped.
-  const zeroWindowAllowance = !acceptable && window === 0 && seq === connection.rcvNxt;
+  const zeroWindowAllowance = !acceptable && window === 0 && seq === connection.tcb.rcvNxt;
   if (!acceptable && !zeroWindowAllowance) {
     if (flags & TcpFlag.SYN && (flags & TcpFlag.RST) === 0) {
       // RFC 5961 §4.2: a SYN anywhere in a synchronized state gets a challenge ACK.
@@ -132,17 +129,17 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   let data = segment.payload;
   let syn = (flags & TcpFlag.SYN) !== 0;
   let fin = (flags & TcpFlag.FIN) !== 0;
-  if (seqLt(start, connection.rcvNxt)) {
-    let skip = seqDiff(connection.rcvNxt, start);
+  if (seqLt(start, connection.tcb.rcvNxt)) {
+    let skip = seqDiff(connection.tcb.rcvNxt, start);
     if (syn) {
       syn = false;
       skip -= 1;
     }
     if (skip > data.length) fin = false;
     data = data.subarray(Math.min(skip, data.length));
-    start = connection.rcvNxt;
+    start = connection.tcb.rcvNxt;
   }
-  const room = zeroWindowAllowance ? 0 : Math.max(0, seqDiff(connection.rcvAdvertisedEdge, start));
+  const room = zeroWindowAllowance ? 0 : Math.max(0, seqDiff(connection.tcb.rcvAdvertisedEdge, start));
   if (data.length > room || (fin && data.length === room)) {
     // Part of the segment lies beyond the window: keep what fits, and ACK at once so
     // the sender learns where the window ends.
@@ -154,7 +151,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
 
   // ---- second: RST (RFC 5961 §3.2) ----
   if (flags & TcpFlag.RST) {
-    if (seq !== connection.rcvNxt) {
+    if (seq !== connection.tcb.rcvNxt) {
       challengeAck(connection, now);
       return;
     }
@@ -175,27 +172,24 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   }
   const ack = segment.acknowledgmentNumber;
   if (state === 'SYN-RECEIVED') {
-    if (!(seqLt(connection.sndUna, ack) && seqLe(ack, connection.sndMax))) {
-      sendResetAt(connection, ack);
+    if (!(seqLt(connection.tcb.sndUna, ack) && seqLe(ack, connection.tcb.sndMax))) {
+      connection.resetReplySeq = ack;
       counters.increment('tcp.drop.bad-ack');
       return;
     }
-    connection.sndWl1 = seq;
-    connection.sndWl2 = ack;
-    connection.sndWnd = segment.window;
-    connection.maxSndWnd = Math.max(connection.maxSndWnd, segment.window);
+    connection.tcb.updateSendWindow(seq, ack, segment.window);
     acknowledge(connection, ack, now);
     establish(connection);
-    if (connection.finQueued) connection.setState('FIN-WAIT-1');
+    if (connection.tcb.finQueued) connection.setState('FIN-WAIT-1');
   }
-  if (seqGt(ack, connection.sndMax)) {
+  if (seqGt(ack, connection.tcb.sndMax)) {
     // RFC 9293 §3.10.7.4 / RFC 5961 §5.2: an ACK for something not yet sent: ACK (rate
     // limited, RFC 5961 §7) and drop.
     if (challengeAllowed(connection, now)) connection.ackNow = true;
     counters.increment('tcp.drop.ack-unsent');
     return;
   }
-  if (seqLt(ack, seqAdd(connection.sndUna, -connection.maxSndWnd))) {
+  if (seqLt(ack, seqAdd(connection.tcb.sndUna, -connection.tcb.maxSndWnd))) {
     // RFC 5961 §5.2: too old to be a legitimate duplicate: challenge ACK, drop.
     challengeAck(connection, now);
     return;
@@ -203,28 +197,28 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   // RFC 5681 §2 duplicate ACK. A closed window is excluded: the answers to zero-window
   // probes repeat SND.UNA and the zero window, and signal no loss.
   const duplicate =
-    ack === connection.sndUna &&
+    ack === connection.tcb.sndUna &&
     payloadLength === 0 &&
     (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 &&
-    segment.window === connection.sndWnd &&
+    segment.window === connection.tcb.sndWnd &&
     segment.window !== 0 &&
     connection.bytesInFlight() > 0;
-  if (seqGt(ack, connection.sndUna)) {
+  if (seqGt(ack, connection.tcb.sndUna)) {
     acknowledge(connection, ack, now);
-  } else if (duplicate && connection.congestion.onDuplicateAck(ack, connection.bytesInFlight(), connection.sndMax) === 'retransmit') {
+  } else if (duplicate && connection.congestion.onDuplicateAck(ack, connection.bytesInFlight(), connection.tcb.sndMax) === 'retransmit') {
     // RFC 5681 §3.2 fast retransmit.
     counters.increment('tcp.tx.fast-retransmits');
-    retransmitFirst(connection);
+    connection.retransmitNow = true;
   }
   // RFC 9293 §3.10.7.4: update the send window only from segments newer than the last
   // update (SND.WL1/SND.WL2), so an old reordered segment cannot shrink it.
   if (
-    seqLe(connection.sndUna, ack) &&
-    (seqLt(connection.sndWl1, seq) || (connection.sndWl1 === seq && seqLe(connection.sndWl2, ack)))
+    seqLe(connection.tcb.sndUna, ack) &&
+    (seqLt(connection.tcb.sndWl1, seq) || (connection.tcb.sndWl1 === seq && seqLe(connection.tcb.sndWl2, ack)))
   ) {
     updateSendWindow(connection, segment, now);
   }
-  switch (connection.currentState) {
+  switch (connection.state) {
     case 'FIN-WAIT-1':
       if (connection.finAcknowledged()) connection.setState('FIN-WAIT-2');
       break;
@@ -243,17 +237,17 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
 
   // ---- sixth: URG is ignored. seventh: segment text ----
   if (data.length > 0) {
-    if (canReceiveData(connection.currentState) && !connection.remoteFinReceived) receiveText(connection, start, data, now);
+    if (canReceiveData(connection.state) && !connection.tcb.remoteFinReceived) receiveText(connection, start, data, now);
     else counters.increment('tcp.rx.data-after-fin');
   }
 
   // ---- eighth: FIN ----
-  if (fin && !connection.remoteFinReceived) {
+  if (fin && !connection.tcb.remoteFinReceived) {
     const finSeq = seqAdd(start, data.length);
-    if (connection.remoteFinSeq === undefined) connection.remoteFinSeq = finSeq;
-    if (seqGt(finSeq, connection.rcvNxt)) connection.ackNow = true; // out of order: duplicate ACK
+    if (connection.tcb.remoteFinSeq === undefined) connection.tcb.remoteFinSeq = finSeq;
+    if (seqGt(finSeq, connection.tcb.rcvNxt)) connection.ackNow = true; // out of order: duplicate ACK
   }
-  if (connection.remoteFinSeq !== undefined && connection.remoteFinSeq === connection.rcvNxt && !connection.remoteFinReceived) {
+  if (connection.tcb.remoteFinSeq !== undefined && connection.tcb.remoteFinSeq === connection.tcb.rcvNxt && !connection.tcb.remoteFinReceived) {
     finArrives(connection, now);
   }
 }
@@ -298,7 +292,7 @@ function challengeAck(connection: TcpConnection, now: Instant): void {
 function resetArrives(connection: TcpConnection): void {
   const counters = connection.context.counters;
   counters.increment('tcp.rx.rst');
-  switch (connection.currentState) {
+  switch (connection.state) {
     case 'SYN-RECEIVED':
       // Passive open: the half-open connection silently goes away (the listener stays).
       // Active open (simultaneous open): the connection was refused.
@@ -328,17 +322,17 @@ function resetArrives(connection: TcpConnection): void {
 
 /** SND.UNA advances to `ack` (SND.UNA < ack <= SND.MAX). */
 function acknowledge(connection: TcpConnection, ack: number, now: Instant): void {
-  const acked = seqDiff(ack, connection.sndUna);
+  const acked = seqDiff(ack, connection.tcb.sndUna);
   // RFC 6298 §3 (Karn): rttSeq is cleared whenever a timed segment is retransmitted.
   if (connection.rttSeq !== undefined && seqGe(ack, connection.rttSeq)) {
     connection.rtt.sample(now - connection.rttStart);
     connection.rttSeq = undefined;
   }
-  const dataAcked = Math.min(Math.max(0, seqDiff(ack, connection.sendBufferSeq)), connection.sendBuffer.length);
+  const dataAcked = Math.min(Math.max(0, seqDiff(ack, connection.tcb.sendBufferSeq)), connection.sendBuffer.length);
   connection.sendBuffer.discard(dataAcked);
-  connection.sendBufferSeq = seqAdd(connection.sendBufferSeq, dataAcked);
-  connection.sndUna = ack;
-  connection.sndNxt = seqMax(connection.sndNxt, ack);
+  connection.tcb.sendBufferSeq = seqAdd(connection.tcb.sendBufferSeq, dataAcked);
+  connection.tcb.sndUna = ack;
+  connection.tcb.sndNxt = seqMax(connection.tcb.sndNxt, ack);
   connection.backoffCount = 0;
   connection.persistBackoff = 0;
   // RFC 6298 §5.2, §5.3: stop the timer when all is acknowledged, else restart it.
@@ -349,12 +343,12 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
     connection.writeBlocked = false;
     connection.notify(Notify.WRITABLE);
   }
-  if (dataAcked > 0 && connection.currentState !== 'SYN-RECEIVED' && connection.currentState !== 'SYN-SENT') {
+  if (dataAcked > 0 && connection.state !== 'SYN-RECEIVED' && connection.state !== 'SYN-SENT') {
     const action = connection.congestion.onAck(ack, dataAcked, connection.bytesInFlight());
     if (action === 'retransmit' && outstanding) {
       // RFC 6582 §3.2: a partial ACK retransmits the next unacknowledged segment.
       connection.context.counters.increment('tcp.tx.fast-retransmits');
-      retransmitFirst(connection);
+      connection.retransmitNow = true;
     }
   }
   if (acked > 0) connection.noteActivity(now);
@@ -364,17 +358,14 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
 function establish(connection: TcpConnection): void {
   // RFC 6298 §5.7: a lost SYN leaves RTO at 3 s until the first sample.
   if (connection.handshakeRetransmitted) connection.rtt.resetAfterHandshakeLoss();
-  connection.congestion.start(connection.sendMss, connection.sndMax, connection.handshakeRetransmitted);
+  connection.congestion.start(connection.tcb.sendMss, connection.tcb.sndMax, connection.handshakeRetransmitted);
   connection.connectDeadline = undefined;
   connection.setState('ESTABLISHED');
 }
 
-function updateSendWindow(connection: TcpConnection, segment: TcpRepr, now?: Instant): void {
-  if (connection.sndWnd === 0 && segment.window > 0 && now !== undefined) windowOpens(connection, now);
-  connection.sndWnd = segment.window;
-  connection.sndWl1 = segment.sequenceNumber;
-  connection.sndWl2 = segment.acknowledgmentNumber;
-  connection.maxSndWnd = Math.max(connection.maxSndWnd, segment.window);
+function updateSendWindow(connection: TcpConnection, segment: TcpRepr, now: Instant): void {
+  if (connection.tcb.sndWnd === 0 && segment.window > 0) windowOpens(connection, now);
+  connection.tcb.updateSendWindow(segment.sequenceNumber, segment.acknowledgmentNumber, segment.window);
 }
 
 /**
@@ -387,29 +378,29 @@ function updateSendWindow(connection: TcpConnection, segment: TcpRepr, now?: Ins
 function windowOpens(connection: TcpConnection, now: Instant): void {
   connection.persistBackoff = 0;
   connection.persistAt = undefined;
-  if (seqGt(connection.sndNxt, connection.sndUna)) {
-    connection.sndNxt = connection.sndUna;
+  if (seqGt(connection.tcb.sndNxt, connection.tcb.sndUna)) {
+    connection.tcb.sndNxt = connection.tcb.sndUna;
     connection.retransmitAt = undefined;
   }
   connection.unackedSince = connection.bytesInFlight() > 0 ? now : undefined;
 }
 
 /** The send MSS: min(our MSS, the peer's MSS option or 536) (RFC 9293 §3.7.1). */
-export function negotiatedMss(connection: TcpConnection, segment: TcpRepr): number {
+export function negotiatedMss(config: TcpConfig, segment: TcpRepr): number {
   const peer = segment.options.mss ?? DEFAULT_SEND_MSS;
-  return Math.max(1, Math.min(connection.context.config.mss, Math.max(MIN_PEER_MSS, peer)));
+  return Math.max(1, Math.min(config.mss, Math.max(MIN_PEER_MSS, peer)));
 }
 
 /** Seventh check: text at sequence `start` (>= RCV.NXT, inside the window). */
 function receiveText(connection: TcpConnection, start: number, data: Uint8Array, now: Instant): void {
   const counters = connection.context.counters;
-  const offset = seqDiff(start, connection.rcvNxt);
+  const offset = seqDiff(start, connection.tcb.rcvNxt);
   connection.noteActivity(now);
   if (offset === 0) {
     const written = connection.receiveBuffer.writeAt(0, data);
     const contiguous = connection.assembler.deliver(written);
     connection.receiveBuffer.commit(contiguous);
-    connection.rcvNxt = seqAdd(connection.rcvNxt, contiguous);
+    connection.tcb.rcvNxt = seqAdd(connection.tcb.rcvNxt, contiguous);
     if (contiguous > written || !connection.assembler.isEmpty) {
       // RFC 5681 §4.2: ACK at once a segment that fills (part of) a gap.
       connection.ackNow = true;
@@ -432,12 +423,12 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
 
 /** Eighth check: the peer's FIN, now in order. */
 function finArrives(connection: TcpConnection, now: Instant): void {
-  connection.rcvNxt = seqAdd(connection.rcvNxt, 1);
-  connection.remoteFinReceived = true;
-  connection.remoteFinSeq = undefined;
+  connection.tcb.rcvNxt = seqAdd(connection.tcb.rcvNxt, 1);
+  connection.tcb.remoteFinReceived = true;
+  connection.tcb.remoteFinSeq = undefined;
   connection.ackNow = true;
   connection.notify(Notify.REMOTE_FIN);
-  switch (connection.currentState) {
+  switch (connection.state) {
     case 'SYN-RECEIVED':
     case 'ESTABLISHED':
       connection.setState('CLOSE-WAIT');

@@ -1,7 +1,8 @@
 /**
  * Connection timers. Every timer is an absolute instant on the connection (or derived
  * from its fields); `nextDeadline` gives the earliest, which the stack keeps in its
- * deadline heap, and `timersExpired` runs whatever is due. A connection without armed
+ * deadline heap, and `timersExpired` runs whatever is due. Expiries record what must be
+ * sent (a retransmission, a SYN, a keepalive probe, an RST) and output.ts sends it. A connection without armed
  * timers has no heap entry and costs nothing.
  *
  *   retransmission  RFC 6298 (back-off, Karn); SYN retries → connect_timeout; data
@@ -18,7 +19,7 @@
  */
 import type { Instant } from '../time.ts';
 import { Notify, closeError, type TcpConnection } from './connection.ts';
-import { output, persistExpired, retransmitFirst, sendProbe, sendReset, sendSyn, windowClosed } from './output.ts';
+import { output, persistExpired, windowClosed } from './output.ts';
 import type { CloseReason } from './state.ts';
 import { seqDiff } from './seq.ts';
 
@@ -30,7 +31,7 @@ function earlier(a: Instant | undefined, b: Instant | undefined): Instant | unde
 
 function keepaliveDeadline(connection: TcpConnection): Instant | undefined {
   if (!connection.keepaliveEnabled) return undefined;
-  const state = connection.currentState;
+  const state = connection.state;
   if (state !== 'ESTABLISHED' && state !== 'CLOSE-WAIT' && state !== 'FIN-WAIT-2') return undefined;
   const keepalive = connection.context.config.keepalive;
   if (connection.keepaliveSent === 0) {
@@ -56,14 +57,14 @@ function userTimeoutDeadline(connection: TcpConnection): Instant | undefined {
 
 function idleDeadline(connection: TcpConnection): Instant | undefined {
   if (connection.idleTimeout <= 0 || connection.idleReported) return undefined;
-  const state = connection.currentState;
+  const state = connection.state;
   if (state === 'CLOSED' || state === 'TIME-WAIT') return undefined;
   return connection.lastActivityAt + connection.idleTimeout;
 }
 
 /** The earliest instant at which this connection has timer work. */
 export function nextDeadline(connection: TcpConnection): Instant | undefined {
-  if (connection.currentState === 'CLOSED') return undefined;
+  if (connection.state === 'CLOSED') return undefined;
   let next = earlier(connection.retransmitAt, connection.persistAt);
   next = earlier(next, connection.delayedAckAt);
   next = earlier(next, connection.timeWaitAt);
@@ -95,8 +96,8 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     return;
   }
   if (due(connection.retransmitAt, now)) {
-    retransmitTimeout(connection, now);
-    if (connection.currentState === 'CLOSED') return;
+    retransmitTimeout(connection);
+    if (connection.state === 'CLOSED') return;
   }
   if (due(connection.persistAt, now)) {
     // Probing goes on while the peer answers. Without a user timeout, a peer that
@@ -110,7 +111,7 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
   }
   if (due(keepaliveDeadline(connection), now)) {
     keepaliveExpired(connection, now);
-    if (connection.currentState === 'CLOSED') return;
+    if (connection.state === 'CLOSED') return;
   }
   if (due(connection.delayedAckAt, now)) {
     connection.delayedAckAt = undefined;
@@ -125,11 +126,11 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
 }
 
 /** RFC 6298 §5.4–5.6 (and RFC 9293 §3.8.3 for the give-up thresholds). */
-function retransmitTimeout(connection: TcpConnection, now: Instant): void {
+function retransmitTimeout(connection: TcpConnection): void {
   const context = connection.context;
   const config = context.config;
   connection.retransmitAt = undefined;
-  const state = connection.currentState;
+  const state = connection.state;
   if (state === 'SYN-SENT' || state === 'SYN-RECEIVED') {
     if (connection.backoffCount >= config.synRetries) {
       context.counters.increment('tcp.timeout.handshake');
@@ -140,8 +141,7 @@ function retransmitTimeout(connection: TcpConnection, now: Instant): void {
     connection.backoffCount++;
     connection.handshakeRetransmitted = true;
     connection.rtt.backOff();
-    sendSyn(connection, now);
-    connection.retransmitAt = now + connection.rtt.rto;
+    connection.synResend = 'retransmission';
     return;
   }
   const inFlight = connection.bytesInFlight();
@@ -152,18 +152,18 @@ function retransmitTimeout(connection: TcpConnection, now: Instant): void {
     return;
   }
   connection.backoffCount++;
-  connection.congestion.onRetransmitTimeout(inFlight, connection.sndMax);
+  connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax);
   connection.rtt.backOff();
-  // Go back N: resend from SND.UNA; the rest follows as ACKs open cwnd again.
-  connection.sndNxt = connection.sndUna;
-  retransmitFirst(connection);
-  connection.retransmitAt = now + connection.rtt.rto;
+  // Go back N: resend from SND.UNA; the rest follows as ACKs open cwnd again. Output
+  // sends the retransmission and re-arms the timer with the backed-off RTO.
+  connection.tcb.sndNxt = connection.tcb.sndUna;
+  connection.retransmitNow = true;
 }
 
 /** RFC 1122 §4.2.3.6. */
 function keepaliveExpired(connection: TcpConnection, now: Instant): void {
   const config = connection.context.config;
-  const unsent = connection.sendBuffer.length - seqDiff(connection.sndNxt, connection.sendBufferSeq);
+  const unsent = connection.sendBuffer.length - seqDiff(connection.tcb.sndNxt, connection.tcb.sendBufferSeq);
   if (connection.bytesInFlight() > 0 || unsent > 0) {
     // Data is outstanding: the retransmission and persist timers watch the peer.
     connection.keepaliveSent = 0;
@@ -173,11 +173,11 @@ function keepaliveExpired(connection: TcpConnection, now: Instant): void {
   if (connection.keepaliveSent >= config.keepalive.count) {
     connection.context.counters.increment('tcp.timeout.keepalive');
     // Like Linux, tell a peer that may only have lost its way back.
-    sendReset(connection);
+    connection.resetNow = true;
     peerLost(connection, 'keepalive_timeout', now);
     return;
   }
-  sendProbe(connection);
+  connection.keepaliveProbeNow = true;
   connection.keepaliveSent++;
   connection.keepaliveProbes++;
   connection.lastKeepaliveAt = now;
@@ -186,17 +186,12 @@ function keepaliveExpired(connection: TcpConnection, now: Instant): void {
 
 /**
  * The peer stopped answering (keepalive or user timeout): the connection ends with
- * ETIMEDOUT, and the loss is reported as SPEC §2 `peer_lost` plus fault 3 (SPEC §6: a
- * sensor peer was lost), which the diagnostics layer shows on the fault LED.
+ * ETIMEDOUT, and the loss is reported as the SPEC §2 cause event `peer_lost`, which the
+ * diagnostics layer turns into fault 3 (SPEC §6: a sensor peer was lost).
  */
 function peerLost(connection: TcpConnection, reason: CloseReason & ('keepalive_timeout' | 'user_timeout'), now: Instant): void {
-  const events = connection.context.events;
-  const remote = connection.remoteEndpoint();
   const silentMs = now - connection.lastReceivedAt;
   connection.context.counters.increment('tcp.peer-lost');
-  // The fault first: the diagnostics layer then takes `peer_lost` as a cause already
-  // shown, so the log carries one `fault` line, not two.
-  events.emit('fault', { code: 3, text: `peer ${remote} lost (${reason}, silent ${Math.round(silentMs)} ms)` });
-  events.emit('peer_lost', { id: connection.id, remote, reason, silentMs });
+  connection.context.events.emit('peer_lost', { id: connection.id, remote: connection.remoteEndpoint(), reason, silentMs });
   connection.setState('CLOSED', reason, closeError(reason));
 }

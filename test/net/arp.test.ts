@@ -5,6 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { raisedFault } from '../support/faults.ts';
 import {
   arpFrame,
   arpPacket,
@@ -244,8 +245,9 @@ describe('address conflicts (RFC 5227 §2.4)', () => {
 
     harness.clock.set(1000);
     harness.iface.receiveFrame(conflicting);
-    assert.deepEqual(harness.events.named('fault'), [{ code: 2, text: 'address conflict with 02:00:00:00:00:66' }]);
     assert.deepEqual(harness.events.named('arp_conflict'), [{ address: '198.18.0.2', mac: '02:00:00:00:00:66' }]);
+    assert.deepEqual(harness.events.named('fault'), [], 'the cause only: the diagnostics layer raises the fault');
+    assert.equal(raisedFault('arp_conflict', harness.events.named('arp_conflict')[0]), 2);
     assert.equal(harness.counters.get('arp.conflict'), 1);
     const [defence] = harness.device.take();
     assert.ok(defence, 'one defensive announcement');
@@ -259,7 +261,7 @@ describe('address conflicts (RFC 5227 §2.4)', () => {
     harness.iface.receiveFrame(conflicting);
     assert.equal(harness.counters.get('arp.conflict'), 2);
     assert.equal(harness.device.take().length, 0);
-    assert.equal(harness.events.named('fault').length, 1);
+    assert.equal(harness.events.named('arp_conflict').length, 1);
 
     // A reply claiming our address is a conflict too; a full interval later we defend again.
     harness.clock.set(11_000);
@@ -268,7 +270,7 @@ describe('address conflicts (RFC 5227 §2.4)', () => {
     );
     assert.equal(harness.counters.get('arp.conflict'), 3);
     assert.equal(harness.device.take().length, 1);
-    assert.equal(harness.events.named('fault').length, 2);
+    assert.equal(harness.events.named('arp_conflict').length, 2);
     assert.equal(harness.counters.get('ethernet.rx.delivered.arp'), 3);
 
     // Still answering for the address.

@@ -478,17 +478,16 @@ describe('configuration', () => {
   });
 });
 
-describe('carrier and fault 1 (SPEC §6)', () => {
-  it('raises fault 1 at once on carrier loss and clears it when carrier returns, once per change', () => {
+describe('carrier (SPEC §6 fault 1 is raised by the owner\'s `link` event)', () => {
+  it('reports each change once, forgets the neighbors on loss, and emits no fault code itself', () => {
     const harness = createHarness();
-    harness.iface.setCarrier(true);
-    assert.deepEqual(harness.events.named('fault'), [], 'carrier was already up');
-    harness.iface.setCarrier(false);
-    harness.iface.setCarrier(false);
-    assert.deepEqual(harness.events.named('fault'), [{ code: 1, text: 'no carrier' }]);
+    assert.equal(harness.iface.setCarrier(true), false, 'carrier was already up');
+    assert.equal(harness.iface.setCarrier(false), true);
+    assert.equal(harness.iface.setCarrier(false), false, 'a repeated report is no change');
+    assert.equal(harness.counters.get('arp.drop.carrier-down'), 0, 'nothing was waiting on a resolution');
+    assert.equal(harness.iface.setCarrier(true), true);
+    assert.equal(harness.iface.setCarrier(true), false);
+    assert.deepEqual(harness.events.named('fault'), []);
     assert.deepEqual(harness.events.named('fault_cleared'), []);
-    harness.iface.setCarrier(true);
-    harness.iface.setCarrier(true);
-    assert.deepEqual(harness.events.named('fault_cleared'), [{ code: 1, text: 'no carrier' }]);
   });
 });

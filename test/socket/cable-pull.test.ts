@@ -12,11 +12,25 @@ import { createStackPair, DEVICE_IP, type StackPair } from '../support/stack-pai
 import { SeededRandom } from '../../src/random.ts';
 import type { Socket } from '../../src/socket/socket.ts';
 import type { NetError } from '../../src/errors.ts';
+import { faultActionForEvent } from '../../src/diag/faults.ts';
 
-/** The firmware wires carrier changes from the link to the stack (firmware/device.ts); so do we. */
+/**
+ * The firmware wires carrier changes from the link to the stack and logs each change as
+ * `link` (firmware/device.ts); so do we. The fault it raises comes from the one table.
+ */
 function wireCarrier(pair: StackPair): void {
-  pair.wire.a.onCarrierChange((up) => pair.device.setCarrier(up));
+  pair.wire.a.onCarrierChange((up) => {
+    if (pair.device.setCarrier(up)) pair.deviceEvents.emit('link', { carrier: up ? 'up' : 'down' });
+  });
   pair.wire.b.onCarrierChange((up) => pair.peer.setCarrier(up));
+}
+
+/** The fault codes raised by the device's cause events, in order (src/diag/faults.ts). */
+function faultsRaised(pair: StackPair): number[] {
+  return pair.deviceEvents.events.flatMap((e) => {
+    const action = faultActionForEvent(e.event, e.fields);
+    return action?.action === 'raise' ? [action.code] : [];
+  });
 }
 
 describe('cable pull (memory wire, virtual time)', () => {
@@ -49,11 +63,13 @@ describe('cable pull (memory wire, virtual time)', () => {
     const before = Buffer.concat(received).length;
     assert.ok(before < payload.length, 'the pull happens mid-transfer');
     wire.pullCable();
-    assert.deepEqual(deviceEvents.named('fault').at(-1), { code: 1, text: 'no carrier' }, 'fault 1 at once');
+    assert.deepEqual(deviceEvents.named('link').at(-1), { carrier: 'down' });
+    assert.deepEqual(faultsRaised(pair), [1], 'fault 1 at once');
     await world.runUntil(pulledAt + 3000);
     assert.equal(server?.tcp.state, 'ESTABLISHED', 'carrier loss alone kills nothing');
     wire.plugCable();
-    assert.deepEqual(deviceEvents.named('fault_cleared').at(-1), { code: 1, text: 'no carrier' });
+    assert.deepEqual(deviceEvents.named('link').at(-1), { carrier: 'up' });
+    assert.deepEqual(faultActionForEvent('link', { carrier: 'up' }), { action: 'clear', code: 1, announce: true }, 'fault 1 cleared');
     assert.ok(await world.runUntilDone(() => ended, 120_000), 'the transfer completes after the plug');
     assert.ok(Buffer.concat(received).equals(payload), 'byte-exact');
     assert.deepEqual(errors, []);
@@ -93,10 +109,7 @@ describe('cable pull (memory wire, virtual time)', () => {
     assert.equal(lost.length, 1);
     assert.equal(lost[0]?.reason, 'keepalive_timeout');
     assert.equal(lost[0]?.silentMs, 16_000);
-    assert.deepEqual(
-      deviceEvents.named('fault').map((fields) => fields.code),
-      [1, 3],
-    );
+    assert.deepEqual(faultsRaised(pair), [1, 3]);
     assert.equal(deviceEvents.named('conn_close').at(-1)?.reason, 'keepalive_timeout');
     assert.equal(device.counters.get('tcp.tx.keepalives'), 3);
   });

@@ -69,7 +69,7 @@ describe('RFC 5961 challenge ACKs', () => {
     for (let i = 0; i < 5; i++) h.send({ seq: R1 - 100_000 });
     assert.equal(h.drain().length, 1, 'bare out-of-window ACKs: one per interval');
     assert.equal(connection.readableLength, 0);
-    assert.equal(connection.rcvNxt, R1);
+    assert.equal(connection.tcb.rcvNxt, R1);
     assert.equal(connection.state, 'ESTABLISHED');
     assert.equal(h.counters.get('tcp.drop.out-of-window'), 10);
   });
@@ -156,7 +156,7 @@ describe('TIME-WAIT', () => {
   it('a new SYN reopening TIME-WAIT gets an ISS beyond the old incarnation (RFC 9293 §3.10.7.4)', () => {
     const h = new TcpHarness();
     const old = h.timeWait();
-    const oldSndMax = old.sndMax;
+    const oldSndMax = old.tcb.sndMax;
     h.send({ seq: R1 + 100_000, ack: 0, flags: SYN });
     const synAck = h.recv({ flags: SYN | ACK });
     assert.ok(((synAck.seq - oldSndMax) | 0) > 0, 'ISS after the old SND.NXT');

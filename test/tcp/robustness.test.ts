@@ -20,7 +20,7 @@ describe('robustness', () => {
           sourcePort: random.fraction() < 0.8 ? REMOTE_PORT : random.uint32() & 0xffff,
           destinationPort: random.fraction() < 0.9 ? LOCAL_PORT : random.uint32() & 0xffff,
           seq: near ? REMOTE_ISS + (random.uint32() % 40_000) - 1000 : random.uint32(),
-          ack: near ? connection.sndUna + (random.uint32() % 8000) - 2000 : random.uint32(),
+          ack: near ? connection.tcb.sndUna + (random.uint32() % 8000) - 2000 : random.uint32(),
           flags: random.uint32() & 0xff,
           window: random.uint32() & 0xffff,
           options: random.fraction() < 0.2 ? { mss: random.uint32() & 0xffff } : {},

@@ -1,0 +1,89 @@
+/**
+ * The connection table: demultiplexing by (local port, remote address, remote port)
+ * (RFC 9293 §3.10.7: "the segment's connection"), and the choice of a local port for
+ * an active open (RFC 6056 §3.3.1: random start, linear probe through the ephemeral
+ * range). The local address is the stack's one address, so it is not part of the key.
+ */
+import type { Ipv4Address } from '../net/address.ts';
+import type { RandomSource } from '../random.ts';
+import { ErrorCode, NetError } from '../errors.ts';
+import type { TcpConnection } from './connection.ts';
+
+/** RFC 6335 §6: the dynamic (ephemeral) port range. */
+export const EPHEMERAL_FIRST = 49152;
+export const EPHEMERAL_COUNT = 65536 - EPHEMERAL_FIRST;
+
+/** A random port of the ephemeral range for which `free(port)` holds, or undefined. */
+export function freeEphemeralPort(random: RandomSource, free: (port: number) => boolean): number | undefined {
+  const start = random.uint32() % EPHEMERAL_COUNT;
+  for (let i = 0; i < EPHEMERAL_COUNT; i++) {
+    const port = EPHEMERAL_FIRST + ((start + i) % EPHEMERAL_COUNT);
+    if (free(port)) return port;
+  }
+  return undefined;
+}
+
+export class ConnectionTable {
+  /** local port → (remote address · 65536 + remote port) → connection. */
+  private readonly byLocalPort = new Map<number, Map<number, TcpConnection>>();
+  private count = 0;
+
+  /** Connections in the table, TIME-WAIT included. */
+  get size(): number {
+    return this.count;
+  }
+
+  lookup(localPort: number, remoteAddress: Ipv4Address, remotePort: number): TcpConnection | undefined {
+    return this.byLocalPort.get(localPort)?.get(remoteAddress * 65536 + remotePort);
+  }
+
+  /** True when some connection uses `localPort`. */
+  usesLocalPort(localPort: number): boolean {
+    return this.byLocalPort.has(localPort);
+  }
+
+  insert(connection: TcpConnection): void {
+    let byRemote = this.byLocalPort.get(connection.localPort);
+    if (byRemote === undefined) {
+      byRemote = new Map();
+      this.byLocalPort.set(connection.localPort, byRemote);
+    }
+    byRemote.set(connection.remoteAddress * 65536 + connection.remotePort, connection);
+    this.count++;
+  }
+
+  /** Removes `connection` if it is the one held for its tuple. */
+  remove(connection: TcpConnection): void {
+    const byRemote = this.byLocalPort.get(connection.localPort);
+    const key = connection.remoteAddress * 65536 + connection.remotePort;
+    if (byRemote?.get(key) !== connection) return;
+    byRemote.delete(key);
+    if (byRemote.size === 0) this.byLocalPort.delete(connection.localPort);
+    this.count--;
+  }
+
+  /** Connections on `localPort`. */
+  onLocalPort(localPort: number): Iterable<TcpConnection> {
+    return this.byLocalPort.get(localPort)?.values() ?? [];
+  }
+
+  *values(): Iterable<TcpConnection> {
+    for (const byRemote of this.byLocalPort.values()) yield* byRemote.values();
+  }
+
+  /** A local port for connecting to (remoteAddress, remotePort) that no connection or listener uses for it. */
+  freeConnectPort(random: RandomSource, remoteAddress: Ipv4Address, remotePort: number, listening: (port: number) => boolean): number {
+    const port = freeEphemeralPort(random, (candidate) => !listening(candidate) && this.lookup(candidate, remoteAddress, remotePort) === undefined);
+    if (port === undefined) throw new NetError(ErrorCode.EADDRNOTAVAIL, 'no free ephemeral port');
+    return port;
+  }
+}
+
+/**
+ * RFC 1122 §4.2.3.10: segments from an unspecified, broadcast or multicast source get
+ * no connection and no reply. Not 0.0.0.0, not limited broadcast, not multicast (224/4)
+ * or reserved class E (240/4).
+ */
+export function isUnicast(address: Ipv4Address): boolean {
+  return address !== 0 && address >>> 28 < 0xe;
+}

@@ -1,0 +1,98 @@
+/**
+ * The one function that builds every outgoing TCP segment: `SegmentEmitter.emit`.
+ *
+ * Connection segments reach it through output.ts (`transmit`, which chooses their
+ * header fields); segments that belong to no connection (RST for a closed port,
+ * SYN-ACK with a SYN cookie) come from the listener and demultiplexer code of the
+ * stack. The emitter writes the segment straight into the IP payload that the
+ * interface layer hands to `fill` (emitTcp into the frame; data copied once, from the
+ * send ring buffer into the frame) and reuses one scratch repr, so nothing is
+ * allocated per segment. One emitter per stack.
+ */
+import type { Ipv4Address } from '../net/address.ts';
+import type { Counters } from '../stats.ts';
+import type { RingBuffer } from '../storage/ring-buffer.ts';
+import { IpProtocol } from '../wire/ipv4.ts';
+import { emitTcp, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
+
+export type IpSendResult = 'sent' | 'queued' | 'no-route' | 'dropped';
+
+/** The interface layer's IPv4 sender (src/net/interface.ts implements it). */
+export interface IpSender {
+  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): IpSendResult;
+}
+
+/** The header fields of one segment to emit. */
+export interface SegmentFields {
+  remoteAddress: Ipv4Address;
+  sourcePort: number;
+  destinationPort: number;
+  sequenceNumber: number;
+  acknowledgmentNumber: number;
+  flags: number;
+  window: number;
+  /** MSS option value (SYN and SYN-ACK only). */
+  mss?: number;
+}
+
+const NO_OPTIONS: TcpOptions = Object.freeze({});
+const EMPTY = new Uint8Array(0);
+
+export class SegmentEmitter {
+  private readonly repr: TcpRepr = {
+    sourcePort: 0,
+    destinationPort: 0,
+    sequenceNumber: 0,
+    acknowledgmentNumber: 0,
+    flags: 0,
+    window: 0,
+    urgentPointer: 0,
+    options: NO_OPTIONS,
+    payload: EMPTY,
+  };
+  private dataSource: RingBuffer | undefined;
+  private dataOffset = 0;
+  private dataLength = 0;
+  private headerLength = 0;
+  private remoteAddress: Ipv4Address = 0;
+
+  // Bound once: the interface layer calls it with the IP payload view of the frame.
+  private readonly fill = (payload: Uint8Array): void => {
+    const data = payload.subarray(this.headerLength, this.headerLength + this.dataLength);
+    if (this.dataSource !== undefined && this.dataLength > 0) this.dataSource.copyOut(this.dataOffset, data);
+    // The payload is already in place, so emitTcp only writes the header and checksum.
+    this.repr.payload = data;
+    emitTcp(this.repr, payload.subarray(0, this.headerLength + this.dataLength), this.localAddress, this.remoteAddress);
+  };
+
+  constructor(
+    private readonly ip: IpSender,
+    readonly localAddress: Ipv4Address,
+    private readonly counters: Counters,
+  ) {}
+
+  /** Emits one segment; `dataLength` bytes of payload come from `dataSource` at `dataOffset`. */
+  emit(fields: SegmentFields, dataSource?: RingBuffer, dataOffset = 0, dataLength = 0): IpSendResult {
+    const repr = this.repr;
+    repr.sourcePort = fields.sourcePort;
+    repr.destinationPort = fields.destinationPort;
+    repr.sequenceNumber = fields.sequenceNumber >>> 0;
+    repr.acknowledgmentNumber = fields.acknowledgmentNumber >>> 0;
+    repr.flags = fields.flags;
+    repr.window = fields.window;
+    repr.options = fields.mss !== undefined ? { mss: fields.mss } : NO_OPTIONS;
+    repr.payload = EMPTY;
+    this.dataSource = dataSource;
+    this.dataOffset = dataOffset;
+    this.dataLength = dataSource !== undefined ? dataLength : 0;
+    this.headerLength = tcpHeaderLength(repr.options);
+    this.remoteAddress = fields.remoteAddress;
+    const result = this.ip.sendIpv4(fields.remoteAddress, IpProtocol.TCP, this.headerLength + this.dataLength, this.fill);
+    this.dataSource = undefined;
+    this.repr.payload = EMPTY;
+    this.counters.increment('tcp.tx.segments');
+    if (fields.flags & TcpFlag.RST) this.counters.increment('tcp.tx.rst');
+    if (result === 'no-route' || result === 'dropped') this.counters.increment(`tcp.tx.${result}`);
+    return result;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The stack's entry-point discipline and its one timer structure.
+ *
+ * Entry points (segment input, timer poll, application calls) run inside `run`. Work
+ * they cause is deferred to the end of the outermost one (`flush`): output and timer
+ * re-arming for every connection that was touched, then the application callbacks
+ * (listeners' onAccept, ConnectionHandler), which may call back into the stack safely;
+ * the loop runs until nothing is left. An application call made outside input()/poll()
+ * ends with `requestPoll()`, so the owner flushes the link and re-arms its timer.
+ *
+ * Timers: every connection's earliest deadline sits in one deadline heap with lazy
+ * invalidation (`scheduledAt` on the connection says which entry is current); idle
+ * connections have no entry and cost nothing. `pollAt()` is the heap's top and
+ * `popDue(now)` hands out the connections whose deadline has come.
+ */
+import type { Clock, Instant } from '../time.ts';
+import type { Counters } from '../stats.ts';
+import type { EventSink } from '../events.ts';
+import { DeadlineHeap } from '../storage/deadline-heap.ts';
+import type { TcpConnection } from './connection.ts';
+import { output } from './output.ts';
+import { nextDeadline } from './timers.ts';
+
+export class Scheduler {
+  private depth = 0;
+  private currentTime: Instant = 0;
+  private readonly dirty = new Set<TcpConnection>();
+  private readonly batch: TcpConnection[] = [];
+  private readonly accepts: TcpConnection[] = [];
+  private readonly timers = new DeadlineHeap<TcpConnection>(
+    (connection, deadline) => !connection.released && connection.scheduledAt === deadline,
+  );
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly counters: Counters,
+    private readonly events: EventSink,
+    private readonly requestPoll: () => void,
+    /** Hands an established passive connection to its listener (or aborts it). */
+    private readonly deliverAccept: (connection: TcpConnection) => void,
+  ) {}
+
+  /** The time of the entry point in progress. */
+  get now(): Instant {
+    return this.currentTime;
+  }
+
+  /** Runs protocol work at `now` (input, poll) as an entry point; deferred work follows it. */
+  run<T>(now: Instant, work: (now: Instant) => T): T {
+    this.enter(now);
+    try {
+      return work(this.currentTime);
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** An application call: the clock is read once, at the outermost level, and the owner is asked to poll after it. */
+  appCall<T>(work: (now: Instant) => T): T {
+    const outermost = this.depth === 0;
+    this.enter(outermost ? this.clock.now() : this.currentTime);
+    try {
+      return work(this.currentTime);
+    } finally {
+      this.leave();
+      if (outermost) this.requestPoll();
+    }
+  }
+
+  /** Output, timers or notifications of this connection changed: handled when the entry point ends. */
+  touch(connection: TcpConnection): void {
+    this.dirty.add(connection);
+  }
+
+  /** A passive connection reached ESTABLISHED: its listener hears of it when the entry point ends. */
+  accepted(connection: TcpConnection): void {
+    this.accepts.push(connection);
+  }
+
+  pollAt(): Instant | undefined {
+    return this.timers.peekDeadline();
+  }
+
+  /** Removes and returns the connections whose deadline is at or before `now`. */
+  takeDue(now: Instant): TcpConnection[] {
+    const due: TcpConnection[] = [];
+    for (let connection = this.timers.popDue(now); connection !== undefined; connection = this.timers.popDue(now)) {
+      connection.scheduledAt = undefined;
+      due.push(connection);
+    }
+    return due;
+  }
+
+  /** Counts and logs an exception thrown by protocol code; the entry point goes on. */
+  internalError(where: string, error: unknown): void {
+    this.counters.increment('tcp.drop.internal-error');
+    this.events.emit('tcp_internal_error', { where, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  }
+
+  private enter(now: Instant): void {
+    if (this.depth === 0) this.currentTime = now;
+    this.depth++;
+  }
+
+  private leave(): void {
+    try {
+      if (this.depth === 1) this.flush();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /**
+   * Output and timer re-arming for touched connections, then application callbacks.
+   * Callbacks may touch connections again; the loop runs until nothing is left. A
+   * connection that reached CLOSED still gets its output call: an RST it owes (abort,
+   * keepalive give-up) leaves from there.
+   */
+  private flush(): void {
+    const now = this.currentTime;
+    while (this.dirty.size > 0 || this.accepts.length > 0) {
+      const batch = this.batch;
+      batch.length = 0;
+      for (const connection of this.dirty) batch.push(connection);
+      this.dirty.clear();
+      for (const connection of batch) {
+        try {
+          output(connection, now);
+          this.schedule(connection);
+        } catch (error) {
+          this.internalError('output', error);
+        }
+      }
+      const accepted = this.accepts.splice(0);
+      for (const connection of accepted) this.deliverAccept(connection);
+      for (const connection of batch) connection.deliverNotifications();
+    }
+  }
+
+  /** Re-arms the connection's heap entry if its earliest deadline moved earlier. */
+  private schedule(connection: TcpConnection): void {
+    if (connection.released) return;
+    const next = nextDeadline(connection);
+    if (next === undefined) return;
+    if (connection.scheduledAt === undefined || next < connection.scheduledAt) {
+      connection.scheduledAt = next;
+      this.timers.push(next, connection);
+    }
+  }
+}

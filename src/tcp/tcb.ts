@@ -1,0 +1,121 @@
+/**
+ * The transmission control block's sequence spaces (RFC 9293 §3.3.1): the send and
+ * receive variables of one connection, and the only places where a connection's
+ * sequence spaces are set up.
+ *
+ * A TCB comes to life in one of three ways, each a method here:
+ *   - active open: the constructor (ISS chosen, nothing known of the peer);
+ *   - passive open from a SYN in LISTEN (`initFromSyn`, RFC 9293 §3.10.7.2);
+ *   - passive open from the final ACK of a SYN-cookie handshake (`initFromCookie`,
+ *     RFC 4987 §3.6): the SYN was answered without state, so the TCB is rebuilt from
+ *     what the cookie and the ACK carry;
+ * and the active opener learns the peer's sequence space from its SYN or SYN-ACK
+ * (`initFromPeerSyn`, RFC 9293 §3.10.7.3). The send window moves only through
+ * `updateSendWindow` (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
+ *
+ * The variables are written by the protocol modules of src/tcp (input.ts, output.ts,
+ * timers.ts); nothing outside src/tcp sees them (the application side is
+ * `TcpConnection`'s methods).
+ */
+import { seqAdd, seqDiff } from './seq.ts';
+
+export class Tcb {
+  // ---- send sequence space ----------------------------------------------------------
+  /** Initial send sequence number. */
+  readonly iss: number;
+  sndUna: number;
+  /** Next sequence number to send; below sndMax while retransmitting (go-back-N after RTO). */
+  sndNxt: number;
+  /** One past the highest sequence number ever sent (the RFC's SND.NXT for ACK acceptability). */
+  sndMax: number;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  /** Largest window the peer has offered (RFC 9293 §3.8.6.2.1, RFC 5961 §5.2). */
+  maxSndWnd = 0;
+  /** The MSS we send with: min(our MSS, the peer's MSS option or 536). */
+  sendMss: number;
+  /** Sequence number of the first byte held in the send buffer. */
+  sendBufferSeq: number;
+  /** The application called shutdown(); a FIN follows the queued data. */
+  finQueued = false;
+
+  // ---- receive sequence space -------------------------------------------------------
+  irs = 0;
+  rcvNxt = 0;
+  /** RCV.NXT + RCV.WND as last advertised; never moves left (RFC 9293 §3.8.6.2.2). */
+  rcvAdvertisedEdge = 0;
+  /** Sequence number of a FIN that arrived ahead of a hole. */
+  remoteFinSeq: number | undefined;
+  /** The peer's FIN has been received in order. */
+  remoteFinReceived = false;
+
+  /** Active open: our ISS is chosen, the peer's sequence space is unknown. */
+  constructor(iss: number, sendMss: number) {
+    this.iss = iss >>> 0;
+    this.sndUna = this.iss;
+    this.sndNxt = this.iss;
+    this.sndMax = this.iss;
+    this.sendBufferSeq = seqAdd(this.iss, 1);
+    this.sendMss = sendMss;
+  }
+
+  /**
+   * LISTEN receives a SYN (RFC 9293 §3.10.7.2): RCV.NXT = SEG.SEQ + 1, IRS = SEG.SEQ,
+   * the send window from the SYN; our SYN-ACK is still to be sent. Nothing has been
+   * advertised yet, so the advertised edge starts at RCV.NXT.
+   */
+  initFromSyn(syn: { sequenceNumber: number; window: number }, sendMss: number): void {
+    this.irs = syn.sequenceNumber >>> 0;
+    this.rcvNxt = seqAdd(this.irs, 1);
+    this.rcvAdvertisedEdge = this.rcvNxt;
+    this.sendMss = sendMss;
+    this.sndWnd = syn.window;
+    this.maxSndWnd = syn.window;
+    this.sndWl1 = this.irs;
+    this.sndWl2 = this.iss;
+  }
+
+  /**
+   * A valid SYN-cookie ACK (RFC 4987 §3.6): our SYN-ACK with ISS = the cookie was sent
+   * statelessly, advertising `advertisedWindow`; the peer's IRS and MSS come back from
+   * the cookie. The TCB is the one the SYN-ACK would have left, in SYN-RECEIVED; the
+   * ACK itself is then processed as usual (and sets the send window).
+   */
+  initFromCookie(irs: number, sendMss: number, advertisedWindow: number): void {
+    this.irs = irs >>> 0;
+    this.rcvNxt = seqAdd(this.irs, 1);
+    this.rcvAdvertisedEdge = seqAdd(this.rcvNxt, advertisedWindow);
+    this.sndNxt = seqAdd(this.iss, 1);
+    this.sndMax = this.sndNxt;
+    this.sendMss = sendMss;
+    this.sndWl1 = this.irs;
+    this.sndWl2 = this.iss;
+  }
+
+  /** SYN-SENT receives the peer's SYN or SYN-ACK (RFC 9293 §3.10.7.3, fourth check). */
+  initFromPeerSyn(syn: { sequenceNumber: number; acknowledgmentNumber: number; window: number }, sendMss: number): void {
+    this.irs = syn.sequenceNumber >>> 0;
+    this.rcvNxt = seqAdd(this.irs, 1);
+    this.sendMss = sendMss;
+    this.updateSendWindow(syn.sequenceNumber, syn.acknowledgmentNumber, syn.window);
+  }
+
+  /** SND.WND, SND.WL1, SND.WL2 from an acceptable segment (RFC 9293 §3.10.7.4, fifth check). */
+  updateSendWindow(sequenceNumber: number, acknowledgmentNumber: number, window: number): void {
+    this.sndWnd = window;
+    this.sndWl1 = sequenceNumber >>> 0;
+    this.sndWl2 = acknowledgmentNumber >>> 0;
+    if (window > this.maxSndWnd) this.maxSndWnd = window;
+  }
+
+  /** Bytes of sequence space sent and not yet acknowledged. */
+  bytesInFlight(): number {
+    return seqDiff(this.sndMax, this.sndUna);
+  }
+
+  /** The window we advertised last: RCV.WND = the advertised edge − RCV.NXT (never negative). */
+  advertisedWindow(): number {
+    return Math.max(0, seqDiff(this.rcvAdvertisedEdge, this.rcvNxt));
+  }
+}
