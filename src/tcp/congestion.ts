@@ -7,7 +7,7 @@
  * (partial ACKs retransmit the next hole and keep recovery going until `recover`).
  * All windows are in bytes; sequence numbers are compared with seq.ts arithmetic.
  */
-import { seqGe } from './seq.ts';
+import { seqGe, seqGt } from './seq.ts';
 
 /** What the sender must do after an ACK event. */
 export type CongestionAction = 'none' | 'retransmit';
@@ -95,6 +95,11 @@ export class NewReno implements CongestionControl {
       return 'retransmit';
     }
     this.duplicateAcks = 0;
+    // Keep `recover` within 2^31 of SND.UNA: compared in sequence space, a `recover`
+    // left behind by more than 2^31 bytes without a loss would look ahead of every
+    // ACK and block fast retransmit for good. Moving it up to the ACK changes nothing
+    // else: a duplicate ACK repeats an ACK at or beyond it.
+    if (seqGt(ackNumber, this.recover)) this.recover = ackNumber;
     if (this.cwnd < this.ssthresh) {
       // Slow start (RFC 5681 §3.1, eq. 2): at most one MSS per ACK (RFC 3465 L = 1).
       this.cwnd = Math.min(MAX_CWND, this.cwnd + Math.min(acked, this.mss));

@@ -30,7 +30,18 @@ const MIN_PEER_MSS = 64;
 
 export function segmentArrives(connection: TcpConnection, segment: TcpRepr, now: Instant): void {
   connection.segmentsIn++;
-  // Any segment from the peer shows it is alive (keepalive, persist user timeout).
+  if (connection.state === 'SYN-SENT') synSentArrives(connection, segment, now);
+  else synchronizedArrives(connection, segment, now);
+  connection.context.touch(connection);
+}
+
+/**
+ * An acceptable segment (sequence number in the window, ACK not beyond what we sent nor
+ * too old) shows the peer is alive: the keepalive and persist liveness clocks restart.
+ * Segments that fail validation do not count, so an off-path sender that knows the
+ * 4-tuple cannot keep a dead peer "alive" (RFC 5961's threat model).
+ */
+function peerIsAlive(connection: TcpConnection, now: Instant): void {
   connection.lastReceivedAt = now;
   connection.keepaliveSent = 0;
   if (connection.unansweredProbes > 0) {
@@ -39,9 +50,6 @@ export function segmentArrives(connection: TcpConnection, segment: TcpRepr, now:
     connection.unansweredProbes = 0;
     connection.unansweredProbeSince = undefined;
   }
-  if (connection.state === 'SYN-SENT') synSentArrives(connection, segment, now);
-  else synchronizedArrives(connection, segment, now);
-  connection.context.touch(connection);
 }
 
 /** RFC 9293 §3.10.7.3. */
@@ -55,6 +63,7 @@ function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instan
     counters.increment('tcp.drop.bad-ack');
     return;
   }
+  if (hasAck) peerIsAlive(connection, now);
   // Second: RST. Only believable with an acceptable ACK (RFC 5961 §3.2, SYN-SENT).
   if (flags & TcpFlag.RST) {
     if (hasAck) connection.setState('CLOSED', 'refused', closeError('refused'));
@@ -89,6 +98,20 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   const flags = segment.flags;
   const state = connection.state;
   const seq = segment.sequenceNumber;
+
+  // Simultaneous open (RFC 9293 §3.5, figure 8): the peer's SYN-ACK answers our SYN while
+  // we are in SYN-RECEIVED. Its SYN is the one we already took; the rest is the ACK that
+  // completes the handshake (Linux tcp_validate_incoming lets exactly this through).
+  if (
+    state === 'SYN-RECEIVED' &&
+    connection.active &&
+    (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.ACK) &&
+    seq === connection.tcb.irs &&
+    segment.acknowledgmentNumber === connection.tcb.sndMax
+  ) {
+    synchronizedArrives(connection, { ...segment, flags: flags & ~TcpFlag.SYN, sequenceNumber: seqAdd(seq, 1) }, now);
+    return;
+  }
 
   // A retransmitted SYN while our SYN-ACK is outstanding means the SYN-ACK was lost:
   // resend it at once rather than wait for our RTO (Linux tcp_check_req does the same).
@@ -194,6 +217,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     challengeAck(connection, now);
     return;
   }
+  peerIsAlive(connection, now);
   // RFC 5681 §2 duplicate ACK. A closed window is excluded: the answers to zero-window
   // probes repeat SND.UNA and the zero window, and signal no loss.
   const duplicate =
@@ -255,7 +279,9 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
 /** RFC 9293 §3.10.7.4, first check: the four acceptability cases. */
 export function isAcceptable(seq: number, length: number, rcvNxt: number, window: number): boolean {
   const edge = seqAdd(rcvNxt, window);
-  if (length === 0) return window === 0 ? seq === rcvNxt : seqInRange(seq, rcvNxt, edge);
+  // A zero-length segment exactly at the right edge is accepted too, as Linux's
+  // tcp_sequence() does: a sender whose probe octet we dropped sends its ACKs there.
+  if (length === 0) return window === 0 ? seq === rcvNxt : seqInRange(seq, rcvNxt, edge) || seq === edge;
   if (window === 0) return false;
   return seqInRange(seq, rcvNxt, edge) || seqInRange(seqAdd(seq, length - 1), rcvNxt, edge);
 }

@@ -94,12 +94,18 @@ function sendSyn(connection: TcpConnection, now: Instant, countRetransmit = true
 }
 
 /**
- * The sequence number of a pure ACK or an RST on a synchronized connection:
- * <SEQ=SND.NXT> (RFC 9293 §3.10.7.4, §3.10.5), with SND.NXT the highest sent. Chosen
- * here and nowhere else.
+ * The sequence number of a pure ACK or an RST on a synchronized connection, chosen here
+ * and nowhere else: <SEQ=SND.NXT> (RFC 9293 §3.10.7.4, §3.10.5), SND.NXT being the
+ * highest sent, unless that lies beyond the peer's window, as it does while a
+ * zero-window probe octet is outstanding (SND.NXT = SND.UNA + 1, SND.WND = 0). A peer
+ * with a closed window accepts a zero-length segment only at exactly RCV.NXT, so the
+ * segment then carries the window's right edge, SND.UNA + SND.WND, or the peer would
+ * drop our ACKs and RSTs (Linux tcp_acceptable_seq()).
  */
 function controlSequence(connection: TcpConnection): number {
-  return connection.tcb.sndMax;
+  const tcb = connection.tcb;
+  const windowEnd = seqAdd(tcb.sndUna, tcb.sndWnd);
+  return seqLe(tcb.sndMax, windowEnd) ? tcb.sndMax : windowEnd;
 }
 
 /** A pure ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (RFC 9293 §3.10.7.4). */

@@ -184,7 +184,8 @@ export class TcpStack implements Pollable {
   connect(remoteAddress: Ipv4Address, remotePort: number, options: ConnectOptions = {}): TcpConnection {
     return this.scheduler.appCall((now) => {
       const remote = remoteAddress >>> 0;
-      if (remote === 0 || remote === 0xffffffff) throw new NetError(ErrorCode.EINVAL, 'bad remote address');
+      // RFC 9293 MUST-46: an OPEN to a broadcast or multicast (or unspecified, class E) address is an error.
+      if (!isUnicast(remote)) throw new NetError(ErrorCode.EINVAL, 'bad remote address: not unicast');
       if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) {
         throw new NetError(ErrorCode.EINVAL, `bad remote port ${remotePort}`);
       }

@@ -186,10 +186,19 @@ function keepaliveExpired(connection: TcpConnection, now: Instant): void {
 
 /**
  * The peer stopped answering (keepalive or user timeout): the connection ends with
- * ETIMEDOUT, and the loss is reported as the SPEC §2 cause event `peer_lost`, which the
- * diagnostics layer turns into fault 3 (SPEC §6: a sensor peer was lost).
+ * ETIMEDOUT, and, unless the peer had sent its FIN, the loss is reported as the SPEC §2
+ * cause event `peer_lost`, which the diagnostics layer turns into fault 3 (SPEC §6: a
+ * sensor peer was lost).
  */
 function peerLost(connection: TcpConnection, reason: CloseReason & ('keepalive_timeout' | 'user_timeout'), now: Instant): void {
+  if (connection.tcb.remoteFinReceived) {
+    // The peer had already ended the conversation with its FIN: a sensor that closes
+    // and goes to deep sleep never ACKs ours. Give up quietly, as Linux does: no
+    // `peer_lost`, so no fault 3 on every sleep cycle.
+    connection.context.counters.increment('tcp.timeout.after-peer-fin');
+    connection.setState('CLOSED', reason, closeError(reason));
+    return;
+  }
   const silentMs = now - connection.lastReceivedAt;
   connection.context.counters.increment('tcp.peer-lost');
   connection.context.events.emit('peer_lost', { id: connection.id, remote: connection.remoteEndpoint(), reason, silentMs });

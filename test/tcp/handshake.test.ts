@@ -227,14 +227,23 @@ describe('simultaneous open (RFC 9293 §3.5 figure 8)', () => {
     h.send({ seq: REMOTE_ISS, ack: 0, flags: SYN, options: { mss: 1460 } });
     h.recv({ seq: LOCAL_ISS, ack: REMOTE_ISS + 1, flags: SYN | ACK, options: { mss: 1460 } });
     assert.equal(connection.state, 'SYN-RECEIVED');
-    // The peer's SYN-ACK (its SYN again, now with our SYN acknowledged) is below
-    // RCV.NXT: the RFC answers with an ACK; the peer's ACK to that completes the open.
+    // The peer's SYN-ACK (its SYN again, now with our SYN acknowledged) completes the
+    // open at once, as in figure 8 and Linux: no challenge ACK, no wait for an RTO, and
+    // no extra ACK (our SYN-ACK already acknowledged its SYN).
     h.send({ seq: REMOTE_ISS, ack: LOCAL_ISS + 1, flags: SYN | ACK, options: { mss: 1460 } });
-    h.recv({ seq: LOCAL_ISS + 1, ack: REMOTE_ISS + 1, flags: ACK });
-    h.send({ seq: REMOTE_ISS + 1, ack: LOCAL_ISS + 1, flags: ACK });
     assert.equal(connection.state, 'ESTABLISHED');
     assert.deepEqual(h.recorder.calls, ['established']);
+    h.recvNothing();
+    assert.equal(h.counters.get('tcp.drop.challenge-ack'), 0);
+    // The peer's own ACK (if it sends one) changes nothing.
+    h.send({ seq: REMOTE_ISS + 1, ack: LOCAL_ISS + 1, flags: ACK });
+    assert.equal(connection.state, 'ESTABLISHED');
+    h.recvNothing();
+    // Data flows both ways at once.
+    connection.send(bytesOf('hi'));
+    h.recv({ seq: LOCAL_ISS + 1, ack: REMOTE_ISS + 1, payload: bytesOf('hi') });
   });
+
 });
 
 describe('ports', () => {

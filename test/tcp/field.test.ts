@@ -1,0 +1,154 @@
+/**
+ * What a device left in the field for months meets (issue "bounded for a year"): the
+ * sequence number of our ACKs and RSTs while a zero-window probe is outstanding, the
+ * right edge of the receive window, liveness from validated segments only, a sensor
+ * that closes and sleeps, NewReno after 2^31 loss-free bytes, and MUST-46.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, RST, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
+import { NewReno } from '../../src/tcp/congestion.ts';
+import { parseIpv4 } from '../../src/net/address.ts';
+import type { NetError } from '../../src/errors.ts';
+
+const L1 = LOCAL_ISS + 1;
+const R1 = REMOTE_ISS + 1;
+
+describe('ACK and RST sequence numbers while a zero-window probe is out (RFC 9293 §3.10.7.4)', () => {
+  it('a pure ACK carries SND.UNA + SND.WND, which a peer with a closed window accepts, not SND.NXT past the probe octet', () => {
+    const h = new TcpHarness({ config: { persistMax: 2000 } });
+    const connection = h.established();
+    h.send({ window: 0 });
+    connection.send(bytesOf('payload'));
+    h.advanceTo(200);
+    h.recv({ seq: L1, flags: ACK | PSH, payload: bytesOf('p') }); // the probe octet: SND.MAX = L1 + 1
+    // The peer keeps its window shut and sends data of its own: our ACK must sit at its RCV.NXT.
+    h.send({ seq: R1, window: 0, flags: ACK | PSH, payload: bytesOf('hello') });
+    h.advance(40);
+    h.recv({ seq: L1, ack: R1 + 5, flags: ACK });
+    // An RST (abort) goes at the same acceptable sequence number.
+    connection.abort();
+    h.recv({ seq: L1, flags: RST });
+  });
+
+  it('with the window open the ACK carries the highest sequence number sent, as before', () => {
+    const h = new TcpHarness();
+    const connection = h.established();
+    connection.send(bytesOf('abc'));
+    h.recv({ seq: L1, payload: bytesOf('abc') });
+    h.send({ seq: R1, ack: L1, flags: ACK | PSH, payload: bytesOf('x') });
+    h.advance(40);
+    h.recv({ seq: L1 + 3, ack: R1 + 1, flags: ACK });
+  });
+});
+
+describe('the right edge of the receive window', () => {
+  it('accepts a zero-length ACK at exactly RCV.NXT + RCV.WND, as Linux does', () => {
+    const h = new TcpHarness({ config: { rcvBuf: 4096 } });
+    const connection = h.established();
+    connection.send(bytesOf('data'));
+    h.recv({ seq: L1, payload: bytesOf('data') });
+    const window = connection.info().receiveWindow;
+    assert.ok(window > 0);
+    h.send({ seq: R1 + window, ack: L1 + 4 });
+    assert.equal(connection.info().bytesInFlight, 0, 'its ACK was processed');
+    assert.equal(h.counters.get('tcp.drop.out-of-window'), 0);
+    h.send({ seq: R1 + window + 1, ack: L1 + 4 });
+    assert.equal(h.counters.get('tcp.drop.out-of-window'), 1, 'one past the edge is still out of window');
+  });
+});
+
+describe('liveness from acceptable segments only', () => {
+  it('out-of-window segments and ACKs of unsent data do not keep a silent peer alive', () => {
+    const h = new TcpHarness({ config: { keepalive: { enabled: true, idle: 10_000, interval: 2_000, count: 3 } } });
+    const connection = h.established();
+    const errors: NetError[] = [];
+    h.recorder.onClose = (_reason, error) => {
+      if (error) errors.push(error);
+    };
+    // An off-path sender that knows the 4-tuple sends junk every second.
+    for (let t = 1000; t <= 15_000; t += 1000) {
+      h.advanceTo(t);
+      h.send({ seq: R1 + 1_000_000, flags: ACK }); // out of window
+      h.send({ seq: R1, ack: L1 + 500_000, flags: ACK }); // acknowledges data never sent
+    }
+    h.advanceTo(15_999);
+    assert.equal(connection.state, 'ESTABLISHED');
+    h.advanceTo(16_000);
+    assert.equal(connection.state, 'CLOSED', 'declared lost at idle + interval·count, junk or not');
+    assert.equal(h.events.named('peer_lost')[0]?.reason, 'keepalive_timeout');
+  });
+
+  it('an acceptable segment does restart the keepalive clock', () => {
+    const h = new TcpHarness({ config: { keepalive: { enabled: true, idle: 10_000, interval: 2_000, count: 3 } } });
+    const connection = h.established();
+    h.advanceTo(9_000);
+    h.send({ seq: R1, flags: ACK });
+    h.advanceTo(18_999);
+    h.recvNothing();
+    h.advanceTo(19_000);
+    h.recv({ seq: L1 - 1, flags: ACK });
+    assert.equal(connection.state, 'ESTABLISHED');
+  });
+});
+
+describe('a sensor that closes and sleeps', () => {
+  it('never ACKing our FIN after its own ends the connection quietly: no peer_lost, no fault 3', () => {
+    const h = new TcpHarness({ config: { userTimeout: 30_000 } });
+    const connection = h.established();
+    h.send({ seq: R1, flags: ACK | FIN });
+    h.recv({ ack: R1 + 1, flags: ACK });
+    assert.equal(connection.state, 'CLOSE-WAIT');
+    connection.shutdown();
+    h.recv({ seq: L1, flags: ACK | FIN });
+    assert.equal(connection.state, 'LAST-ACK');
+    // The sensor is asleep: our FIN is never acknowledged.
+    h.advanceTo(29_999);
+    assert.equal(connection.state, 'LAST-ACK');
+    h.advanceTo(30_000);
+    assert.equal(connection.state, 'CLOSED');
+    assert.deepEqual(h.events.named('peer_lost'), []);
+    assert.equal(h.counters.get('tcp.timeout.after-peer-fin'), 1);
+    assert.equal(h.events.named('conn_close').at(-1)?.reason, 'user_timeout');
+  });
+
+  it('a peer that goes silent without a FIN is still reported lost', () => {
+    const h = new TcpHarness({ config: { userTimeout: 30_000 } });
+    const connection = h.established();
+    connection.shutdown();
+    h.recv({ seq: L1, flags: ACK | FIN });
+    h.advanceTo(30_000);
+    assert.equal(connection.state, 'CLOSED');
+    assert.equal(h.events.named('peer_lost')[0]?.reason, 'user_timeout');
+  });
+});
+
+describe('NewReno after 2^31 bytes without a loss (RFC 6582 §3.2 step 2)', () => {
+  it('the third duplicate ACK still starts fast retransmit', () => {
+    const congestion = new NewReno();
+    congestion.start(1460, 1, false);
+    let ack = 1;
+    // Three jumps of 2^30 bytes: SND.UNA ends 3·2^30 past where `recover` was set, which
+    // sequence arithmetic reads as 2^30 behind it.
+    for (let i = 0; i < 3; i++) {
+      ack = (ack + 2 ** 30) >>> 0;
+      congestion.onAck(ack, 2 ** 30, 10 * 1460);
+    }
+    const flight = 10 * 1460;
+    const highest = (ack + flight) >>> 0;
+    assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'none');
+    assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'none');
+    assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'retransmit');
+  });
+});
+
+describe('OPEN to a non-unicast address (RFC 9293 MUST-46)', () => {
+  for (const address of ['224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255', '0.0.0.0']) {
+    it(`rejects ${address}`, () => {
+      const h = new TcpHarness();
+      assert.throws(() => h.stack.connect(parseIpv4(address)!, 80), { code: 'EINVAL' });
+      assert.equal([...h.stack.connections()].length, 0);
+      h.recvNothing();
+    });
+  }
+});
