@@ -43,6 +43,12 @@ export interface TcpConfig {
   synBacklog: number;
   /** Optional cap on connections held in TIME-WAIT; the oldest is recycled beyond it. */
   timeWaitMax?: number;
+  /** An orphaned connection (the application let go) in FIN-WAIT-2 ends after this many ms (Linux tcp_fin_timeout). */
+  finTimeout: number;
+  /** Back-offs after which an orphan still retransmitting or probing gives up (Linux tcp_orphan_retries). */
+  orphanRetries: number;
+  /** Orphans kept at most; beyond it the oldest is reset (Linux tcp_max_orphans). */
+  maxOrphans: number;
 }
 
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
@@ -68,5 +74,8 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     persistMax: 60_000,
     maxConnections: 1024,
     synBacklog: 128,
+    finTimeout: 60_000,
+    orphanRetries: 8,
+    maxOrphans: 256,
   };
 }

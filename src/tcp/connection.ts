@@ -84,6 +84,8 @@ export interface ConnectionContext {
   released(connection: TcpConnection): void;
   /** The connection entered TIME-WAIT (the stack bounds how many it keeps). */
   enteredTimeWait(connection: TcpConnection): void;
+  /** The application let go of the connection (the stack bounds how many orphans it keeps). */
+  orphaned(connection: TcpConnection): void;
   /**
    * The stack-wide budget for challenge ACKs and out-of-window ACKs (RFC 5961 §7), on top
    * of the per-connection limit; true when one more may be sent at `now`.
@@ -183,7 +185,16 @@ export class TcpConnection {
   lastActivityAt: Instant;
   idleReported = false;
 
+  /** An orphan in FIN-WAIT-2 ends at this instant (finTimeout). */
+  finWait2Deadline: Instant | undefined;
+
   // ---- application side ---------------------------------------------------------------
+  /**
+   * The application has let go (Linux: the socket was closed and the connection is an
+   * orphan): no callbacks any more, data arriving is answered with RST, and the close
+   * handshake is bounded by finTimeout and orphanRetries.
+   */
+  orphaned = false;
   noDelay = false;
   /** Send() could not take all its data; report onWritable when space frees. */
   writeBlocked = false;
@@ -275,39 +286,69 @@ export class TcpConnection {
 
   /** Half-close: a FIN follows the queued data (RFC 9293 §3.10.4); receiving goes on. */
   shutdown(): void {
-    this.context.appCall(() => {
-      switch (this.currentState) {
-        case 'SYN-SENT':
-          // RFC 9293 §3.10.4: nothing was sent yet that the peer knows of.
-          this.setState('CLOSED', 'aborted');
-          break;
-        case 'SYN-RECEIVED':
-          // The FIN goes out once ESTABLISHED is reached (input.ts moves to FIN-WAIT-1).
-          this.tcb.finQueued = true;
-          break;
-        case 'ESTABLISHED':
-          this.tcb.finQueued = true;
-          this.setState('FIN-WAIT-1');
-          break;
-        case 'CLOSE-WAIT':
-          this.tcb.finQueued = true;
-          this.setState('LAST-ACK');
-          break;
-        default:
-          // Already closing or closed.
-          break;
-      }
-      this.context.touch(this);
-    });
+    this.context.appCall(() => this.shutdownNow());
+  }
+
+  private shutdownNow(): void {
+    switch (this.currentState) {
+      case 'SYN-SENT':
+        // RFC 9293 §3.10.4: nothing was sent yet that the peer knows of.
+        this.setState('CLOSED', 'aborted');
+        break;
+      case 'SYN-RECEIVED':
+        // The FIN goes out once ESTABLISHED is reached (input.ts moves to FIN-WAIT-1).
+        this.tcb.finQueued = true;
+        break;
+      case 'ESTABLISHED':
+        this.tcb.finQueued = true;
+        this.setState('FIN-WAIT-1');
+        break;
+      case 'CLOSE-WAIT':
+        this.tcb.finQueued = true;
+        this.setState('LAST-ACK');
+        break;
+      default:
+        // Already closing or closed.
+        break;
+    }
+    this.context.touch(this);
   }
 
   /** Reset the connection (RFC 9293 §3.10.5): RST to the peer, queued data discarded. */
   abort(): void {
-    this.context.appCall(() => {
-      if (this.currentState === 'CLOSED') return;
-      // The RST goes out with the connection's last output (output.ts sends it even in CLOSED).
-      if (isSynchronized(this.currentState) && this.currentState !== 'TIME-WAIT') this.resetNow = true;
-      this.setState('CLOSED', 'aborted');
+    this.context.appCall(() => this.abortNow());
+  }
+
+  /** RFC 9293 §3.10.5 from inside the stack (orphan limits, data for an orphan). */
+  abortNow(): void {
+    if (this.currentState === 'CLOSED') return;
+    // The RST goes out with the connection's last output (output.ts sends it even in CLOSED).
+    if (isSynchronized(this.currentState) && this.currentState !== 'TIME-WAIT') this.resetNow = true;
+    this.setState('CLOSED', 'aborted');
+    this.context.touch(this);
+  }
+
+  /**
+   * The application lets go of the connection, as close(2) does to a kernel socket:
+   * no callback is made any more; the connection finishes its close on its own, within
+   * the orphan bounds (a FIN-WAIT-2 orphan ends after finTimeout, one that keeps
+   * retransmitting or probing gives up after orphanRetries back-offs, at most
+   * maxOrphans are kept). Like close(2): a FIN follows the queued data if none was
+   * queued yet; unread data means the peer's data was lost: RST, as Linux does.
+   */
+  orphan(): void {
+    this.context.appCall((now) => {
+      if (this.orphaned) return;
+      this.orphaned = true;
+      this.handler = noopHandler();
+      if (this.currentState === 'CLOSED' || this.currentState === 'TIME-WAIT') return;
+      if (this.receiveBuffer.length > 0 || !isSynchronized(this.currentState)) {
+        this.abortNow();
+        return;
+      }
+      this.shutdownNow();
+      if (this.currentState === 'FIN-WAIT-2') this.finWait2Deadline = now + this.context.config.finTimeout;
+      this.context.orphaned(this);
       this.context.touch(this);
     });
   }
@@ -397,6 +438,7 @@ export class TcpConnection {
       this.delayedAckAt = undefined;
       this.connectDeadline = undefined;
       this.unackedSince = undefined;
+      this.finWait2Deadline = undefined;
     }
     if (next === 'TIME-WAIT') this.context.enteredTimeWait(this);
     if (next === 'CLOSED') {

@@ -244,7 +244,11 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   }
   switch (connection.state) {
     case 'FIN-WAIT-1':
-      if (connection.finAcknowledged()) connection.setState('FIN-WAIT-2');
+      if (connection.finAcknowledged()) {
+        connection.setState('FIN-WAIT-2');
+        // Linux tcp_fin_timeout: an orphan does not wait for the peer's FIN forever.
+        if (connection.orphaned) connection.finWait2Deadline = now + config.finTimeout;
+      }
       break;
     case 'CLOSING':
       if (connection.finAcknowledged()) enterTimeWait(connection, now);
@@ -260,6 +264,13 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   }
 
   // ---- sixth: URG is ignored. seventh: segment text ----
+  if (data.length > 0 && connection.orphaned) {
+    // Nobody will read it: the peer must learn at once that its data is lost (Linux
+    // tcp_rcv_state_process: "data received after close", reset).
+    counters.increment('tcp.rx.data-for-orphan');
+    connection.abortNow();
+    return;
+  }
   if (data.length > 0) {
     if (canReceiveData(connection.state) && !connection.tcb.remoteFinReceived) receiveText(connection, start, data, now);
     else counters.increment('tcp.rx.data-after-fin');

@@ -134,6 +134,9 @@ export class Scheduler {
       const accepted = this.accepts.splice(0);
       for (const connection of accepted) this.deliverAccept(connection);
       for (const connection of batch) connection.deliverNotifications();
+      // The array is reused; left filled it would keep the last batch's connections
+      // (closed ones with their buffers and their sockets) alive until the next flush.
+      batch.length = 0;
     }
   }
 

@@ -79,6 +79,8 @@ export class TcpStack implements Pollable {
   private readonly listeners: Listeners;
   private readonly scheduler: Scheduler;
   private readonly context: ConnectionContext;
+  /** Orphans, oldest first (Linux tcp_max_orphans). */
+  private readonly orphans = new Set<TcpConnection>();
   private nextId = 1;
 
   constructor(options: TcpStackOptions) {
@@ -123,11 +125,23 @@ export class TcpStack implements Pollable {
         scheduler.accepted(connection);
       },
       released: (connection) => {
+        this.orphans.delete(connection);
         this.table.remove(connection);
         this.timeWaits.remove(connection);
         this.listeners.leaveBacklog(connection);
       },
-      enteredTimeWait: (connection) => this.timeWaits.add(connection),
+      enteredTimeWait: (connection) => {
+        this.orphans.delete(connection);
+        this.timeWaits.add(connection);
+      },
+      orphaned: (connection) => {
+        this.orphans.add(connection);
+        if (this.orphans.size <= this.config.maxOrphans) return;
+        const oldest = this.orphans.values().next();
+        if (oldest.done === true) return;
+        this.counters.increment('tcp.orphans.reset');
+        oldest.value.abortNow();
+      },
       allowChallengeAck: (now) => this.limits.challengeAcks.allow(now),
     };
   }
@@ -211,6 +225,11 @@ export class TcpStack implements Pollable {
 
   connections(): Iterable<TcpConnection> {
     return this.table.values();
+  }
+
+  /** Connections the application has let go of that are still closing. */
+  get orphanCount(): number {
+    return this.orphans.size;
   }
 
   // ---- segment demultiplexing -----------------------------------------------------------------

@@ -26,7 +26,9 @@ export type CloseReason =
   | 'retransmit_timeout'
   | 'aborted'
   | 'refused'
-  | 'connect_timeout';
+  | 'connect_timeout'
+  /** An orphaned FIN-WAIT-2 connection whose peer never sent its FIN within finTimeout. */
+  | 'fin_timeout';
 
 /**
  * Synchronized states (RFC 9293 §3.5.2): both sequence spaces are known, so the

@@ -19,7 +19,7 @@
  */
 import type { Instant } from '../time.ts';
 import { Notify, closeError, type TcpConnection } from './connection.ts';
-import { output, persistExpired, windowClosed } from './output.ts';
+import { output, persistExpired, persistInterval, windowClosed } from './output.ts';
 import type { CloseReason } from './state.ts';
 import { seqDiff } from './seq.ts';
 
@@ -69,6 +69,7 @@ export function nextDeadline(connection: TcpConnection): Instant | undefined {
   next = earlier(next, connection.delayedAckAt);
   next = earlier(next, connection.timeWaitAt);
   next = earlier(next, connection.connectDeadline);
+  next = earlier(next, connection.finWait2Deadline);
   next = earlier(next, userTimeoutDeadline(connection));
   next = earlier(next, keepaliveDeadline(connection));
   next = earlier(next, idleDeadline(connection));
@@ -90,6 +91,13 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     connection.setState('CLOSED', 'connect_timeout', closeError('connect_timeout'));
     return;
   }
+  if (due(connection.finWait2Deadline, now)) {
+    // An orphan in FIN-WAIT-2 whose peer sits in CLOSE-WAIT: give up quietly, as
+    // Linux does after tcp_fin_timeout.
+    context.counters.increment('tcp.timeout.fin-wait-2');
+    connection.setState('CLOSED', 'fin_timeout');
+    return;
+  }
   if (due(userTimeoutDeadline(connection), now)) {
     context.counters.increment('tcp.timeout.user');
     peerLost(connection, 'user_timeout', now);
@@ -105,6 +113,18 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     if (windowClosed(connection) && connection.unansweredProbes >= context.config.dataRetries) {
       context.counters.increment('tcp.timeout.persist');
       connection.setState('CLOSED', 'retransmit_timeout', closeError('retransmit_timeout'));
+      return;
+    }
+    // An orphan probes a zero window only until the probe interval has reached its cap
+    // and orphanRetries back-offs have passed, answered or not (Linux tcp_probe_timer
+    // for a dead socket): nobody will ever read what it holds.
+    if (
+      connection.orphaned &&
+      windowClosed(connection) &&
+      connection.persistBackoff >= context.config.orphanRetries &&
+      persistInterval(connection) >= context.config.persistMax
+    ) {
+      orphanGivesUp(connection);
       return;
     }
     persistExpired(connection, now);
@@ -146,6 +166,10 @@ function retransmitTimeout(connection: TcpConnection): void {
   }
   const inFlight = connection.bytesInFlight();
   if (inFlight <= 0) return;
+  if (connection.orphaned && connection.backoffCount >= config.orphanRetries) {
+    orphanGivesUp(connection);
+    return;
+  }
   if (connection.backoffCount >= config.dataRetries) {
     context.counters.increment('tcp.timeout.retransmit');
     connection.setState('CLOSED', 'retransmit_timeout', closeError('retransmit_timeout'));
@@ -158,6 +182,17 @@ function retransmitTimeout(connection: TcpConnection): void {
   // sends the retransmission and re-arms the timer with the backed-off RTO.
   connection.tcb.sndNxt = connection.tcb.sndUna;
   connection.retransmitNow = true;
+}
+
+/**
+ * An orphan that has retransmitted or probed orphanRetries times ends with an RST, so
+ * a peer that is still there (with its window shut, or its ACKs lost) frees its state
+ * too (Linux resets orphans when it runs out of resources; we always do).
+ */
+function orphanGivesUp(connection: TcpConnection): void {
+  connection.context.counters.increment('tcp.timeout.orphan');
+  connection.resetNow = true;
+  connection.setState('CLOSED', 'retransmit_timeout');
 }
 
 /** RFC 1122 §4.2.3.6. */

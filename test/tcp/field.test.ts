@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, RST, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
+import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, REMOTE_PORT, RST, SYN, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
 import { NewReno } from '../../src/tcp/congestion.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
 import type { NetError } from '../../src/errors.ts';
@@ -151,4 +151,90 @@ describe('OPEN to a non-unicast address (RFC 9293 MUST-46)', () => {
       h.recvNothing();
     });
   }
+});
+
+describe('orphans: connections the application let go of (Linux tcp_fin_timeout, tcp_orphan_retries, tcp_max_orphans)', () => {
+  it('an orphan in FIN-WAIT-2 ends quietly after finTimeout; an owned one waits for the peer', () => {
+    const h = new TcpHarness({ config: { finTimeout: 60_000 } });
+    const orphan = h.finWait2();
+    orphan.orphan();
+    assert.equal(h.stack.orphanCount, 1);
+    h.advanceTo(59_999);
+    assert.equal(orphan.state, 'FIN-WAIT-2');
+    h.advanceTo(60_000);
+    assert.equal(orphan.state, 'CLOSED');
+    h.recvNothing();
+    assert.equal(h.events.named('conn_close').at(-1)?.reason, 'fin_timeout');
+    assert.equal(h.stack.orphanCount, 0);
+  });
+
+  it('an owned FIN-WAIT-2 connection is not bounded by finTimeout', () => {
+    const h = new TcpHarness({ config: { finTimeout: 60_000 } });
+    const connection = h.finWait2();
+    h.advanceTo(600_000);
+    assert.equal(connection.state, 'FIN-WAIT-2');
+  });
+
+  it('an orphan probing a zero window that the peer answers gives up with RST once the interval is capped and orphanRetries probes are out', () => {
+    const h = new TcpHarness({ config: { persistMax: 2000, orphanRetries: 8, userTimeout: 0 } });
+    const connection = h.established();
+    h.send({ window: 0 });
+    connection.send(bytesOf('payload'));
+    connection.orphan();
+    assert.equal(connection.state, 'FIN-WAIT-1');
+    let probes = 0;
+    for (let t = 0; t <= 60_000 && connection.state !== 'CLOSED'; t += 50) {
+      h.advanceTo(t);
+      for (const segment of h.drain()) {
+        if (segment.flags & RST) continue;
+        probes++;
+        h.send({ window: 0 }); // the peer answers every probe: alive, window shut
+      }
+    }
+    assert.equal(connection.state, 'CLOSED');
+    assert.equal(probes, 8);
+    assert.equal(h.counters.get('tcp.timeout.orphan'), 1);
+    assert.equal(h.counters.get('tcp.tx.rst'), 1, 'the peer is told');
+    assert.equal(h.events.named('conn_close').at(-1)?.reason, 'retransmit_timeout');
+  });
+
+  it('an orphan retransmitting to a silent peer gives up after orphanRetries back-offs, not dataRetries', () => {
+    const h = new TcpHarness({ config: { orphanRetries: 3, dataRetries: 15, userTimeout: 0 } });
+    const connection = h.established();
+    connection.send(bytesOf('data'));
+    h.recv({ payload: bytesOf('data') });
+    connection.orphan();
+    h.recv({ flags: ACK | FIN });
+    h.advance(600_000);
+    assert.equal(connection.state, 'CLOSED');
+    assert.equal(connection.info().retransmits, 3);
+    assert.equal(h.counters.get('tcp.timeout.orphan'), 1);
+  });
+
+  it('data for an orphan is answered with RST', () => {
+    const h = new TcpHarness();
+    const connection = h.finWait2();
+    connection.orphan();
+    h.send({ seq: R1, flags: ACK | PSH, payload: bytesOf('late') });
+    assert.equal(connection.state, 'CLOSED');
+    h.recv({ flags: RST });
+    assert.equal(h.counters.get('tcp.rx.data-for-orphan'), 1);
+  });
+
+  it('beyond maxOrphans the oldest orphan is reset', () => {
+    const h = new TcpHarness({ config: { maxOrphans: 1 } });
+    const first = h.finWait2();
+    first.orphan();
+    // A second connection on the same listener, from another port of the peer.
+    h.send({ sourcePort: REMOTE_PORT + 1, seq: REMOTE_ISS, ack: 0, flags: SYN, options: { mss: 1460 } });
+    const synAck = h.recv({ destinationPort: REMOTE_PORT + 1, flags: SYN | ACK });
+    h.send({ sourcePort: REMOTE_PORT + 1, seq: R1, ack: synAck.seq + 1, flags: ACK });
+    const second = h.accepted.at(-1)!;
+    assert.equal(second.state, 'ESTABLISHED');
+    second.orphan();
+    assert.equal(second.state, 'FIN-WAIT-1');
+    assert.equal(first.state, 'CLOSED');
+    assert.equal(h.stack.orphanCount, 1);
+    assert.equal(h.counters.get('tcp.orphans.reset'), 1);
+  });
 });
