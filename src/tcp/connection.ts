@@ -103,6 +103,11 @@ export const Notify = {
   CLOSE: 32,
 } as const;
 
+/** A deadline-heap entry's reference to its connection, emptied when the connection is released. */
+export interface TimerHandle {
+  connection: TcpConnection | undefined;
+}
+
 /** Out-of-order ranges the reassembler tracks per connection. */
 const MAX_REASSEMBLY_RANGES = 16;
 
@@ -122,6 +127,8 @@ export class TcpConnection {
   listenerPort: number | undefined;
   /** The scheduler's heap holds an entry for this connection at this instant. */
   scheduledAt: Instant | undefined;
+  /** What the heap's entries hold instead of the connection (emptied on release). */
+  timerHandle: TimerHandle | undefined;
 
   // ---- what output must send (recorded by input.ts, timers.ts and the application calls;
   //      output.ts is the one place that builds the segments, CONVENTIONS 12) ----------------

@@ -11,13 +11,16 @@
  * Timers: every connection's earliest deadline sits in one deadline heap with lazy
  * invalidation (`scheduledAt` on the connection says which entry is current); idle
  * connections have no entry and cost nothing. `pollAt()` is the heap's top and
- * `popDue(now)` hands out the connections whose deadline has come.
+ * `takeDue(now)` hands out the connections whose deadline has come. The heap holds a
+ * small handle per connection, not the connection: `forget` empties it when the
+ * connection is released, so a stale entry keeps no closed connection (with its
+ * buffers and its socket) alive until its old deadline comes round.
  */
 import type { Clock, Instant } from '../time.ts';
 import type { Counters } from '../stats.ts';
 import type { EventSink } from '../events.ts';
 import { DeadlineHeap } from '../storage/deadline-heap.ts';
-import type { TcpConnection } from './connection.ts';
+import type { TcpConnection, TimerHandle } from './connection.ts';
 import { output } from './output.ts';
 import { nextDeadline } from './timers.ts';
 
@@ -27,8 +30,8 @@ export class Scheduler {
   private readonly dirty = new Set<TcpConnection>();
   private readonly batch: TcpConnection[] = [];
   private readonly accepts: TcpConnection[] = [];
-  private readonly timers = new DeadlineHeap<TcpConnection>(
-    (connection, deadline) => !connection.released && connection.scheduledAt === deadline,
+  private readonly timers = new DeadlineHeap<TimerHandle>(
+    (handle, deadline) => handle.connection !== undefined && handle.connection.scheduledAt === deadline,
   );
 
   constructor(
@@ -84,11 +87,20 @@ export class Scheduler {
   /** Removes and returns the connections whose deadline is at or before `now`. */
   takeDue(now: Instant): TcpConnection[] {
     const due: TcpConnection[] = [];
-    for (let connection = this.timers.popDue(now); connection !== undefined; connection = this.timers.popDue(now)) {
+    for (let handle = this.timers.popDue(now); handle !== undefined; handle = this.timers.popDue(now)) {
+      const connection = handle.connection;
+      if (connection === undefined) continue;
       connection.scheduledAt = undefined;
       due.push(connection);
     }
     return due;
+  }
+
+  /** The connection was released: its heap entries become empty handles. */
+  forget(connection: TcpConnection): void {
+    if (connection.timerHandle !== undefined) connection.timerHandle.connection = undefined;
+    connection.timerHandle = undefined;
+    connection.scheduledAt = undefined;
   }
 
   /** Counts and logs an exception thrown by protocol code; the entry point goes on. */
@@ -147,7 +159,10 @@ export class Scheduler {
     if (next === undefined) return;
     if (connection.scheduledAt === undefined || next < connection.scheduledAt) {
       connection.scheduledAt = next;
-      this.timers.push(next, connection);
+      connection.timerHandle ??= { connection };
+      this.timers.push(next, connection.timerHandle);
     }
   }
 }
+
+

@@ -125,6 +125,7 @@ export class TcpStack implements Pollable {
         scheduler.accepted(connection);
       },
       released: (connection) => {
+        scheduler.forget(connection);
         this.orphans.delete(connection);
         this.table.remove(connection);
         this.timeWaits.remove(connection);

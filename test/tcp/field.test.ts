@@ -183,7 +183,8 @@ describe('orphans: connections the application let go of (Linux tcp_fin_timeout,
     connection.orphan();
     assert.equal(connection.state, 'FIN-WAIT-1');
     let probes = 0;
-    for (let t = 0; t <= 60_000 && connection.state !== 'CLOSED'; t += 50) {
+    const closed = (): boolean => connection.state === 'CLOSED';
+    for (let t = 0; t <= 60_000 && !closed(); t += 50) {
       h.advanceTo(t);
       for (const segment of h.drain()) {
         if (segment.flags & RST) continue;

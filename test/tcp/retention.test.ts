@@ -1,0 +1,55 @@
+/**
+ * A closed connection is garbage: nothing in the stack keeps it (its buffers, its
+ * handler and the application objects the handler reaches) alive. Checked with the
+ * collector itself: a WeakRef to the connection is empty after a full GC, while the
+ * stack still runs, and before the deadlines the connection once had.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { ACK, RST, SYN, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
+import type { TcpConnection } from '../../src/tcp/connection.ts';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Builds `count` idle connections in `h` (their one deadline: keepalive, far away), then resets them all. */
+function openAndReset(h: TcpHarness, count: number): WeakRef<TcpConnection>[] {
+  const refs: WeakRef<TcpConnection>[] = [];
+  for (let i = 0; i < count; i++) {
+    h.drain();
+    h.send({ sourcePort: 40_000 + i, seq: 1000, ack: 0, flags: SYN, options: { mss: 1460 } });
+    const synAck = h.recv({ flags: SYN | ACK });
+    h.send({ sourcePort: 40_000 + i, seq: 1001, ack: synAck.seq + 1, flags: ACK });
+    refs.push(new WeakRef(h.accepted.pop()!));
+  }
+  h.drain();
+  for (let i = 0; i < count; i++) {
+    const ref = refs[i]!.deref()!;
+    h.send({ sourcePort: 40_000 + i, seq: 1001, ack: ref.tcb.sndUna, flags: RST });
+  }
+  return refs;
+}
+
+describe('closed connections are not retained', () => {
+  it('by the scheduler or the deadline heap, before their old deadlines come round', async () => {
+    const h = new TcpHarness({ config: { keepalive: { enabled: true, idle: 3_600_000, interval: 2_000, count: 3 } } });
+    // One live connection whose early deadline (a delayed ACK) sits on top of the heap,
+    // in front of the closed connections' stale keepalive entries.
+    const live = h.established();
+    h.send({ payload: bytesOf('data') });
+    const refs = openAndReset(h, 50);
+    h.connection = undefined;
+    h.drain();
+    // The clock stays before the deadlines the connections had (delayed ACK, RTO, keepalive).
+    h.advance(10);
+    await nextTurn();
+    gc();
+    await nextTurn();
+    const alive = refs.filter((ref) => ref.deref() !== undefined).length;
+    assert.equal(alive, 0, `${alive} of ${refs.length} closed connections still reachable`);
+    assert.deepEqual([...h.stack.connections()], [live]);
+  });
+});
