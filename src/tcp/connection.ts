@@ -37,6 +37,7 @@ import type { ConnectionInfo } from './info.ts';
 import { seqAdd, seqDiff } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
+import type { TimeWaitEntry } from './time-wait.ts';
 
 export type { CloseReason, TcpState } from './state.ts';
 export type { ConnectionInfo } from './info.ts';
@@ -82,8 +83,11 @@ export interface ConnectionContext {
   established(connection: TcpConnection): void;
   /** The connection reached CLOSED: remove it from the tables. */
   released(connection: TcpConnection): void;
-  /** The connection entered TIME-WAIT (the stack bounds how many it keeps). */
-  enteredTimeWait(connection: TcpConnection): void;
+  /**
+   * The connection entered TIME-WAIT: the stack keeps a compact record of it
+   * (time-wait.ts) and releases the connection itself.
+   */
+  enteredTimeWait(connection: TcpConnection): TimeWaitEntry;
   /** The application let go of the connection (the stack bounds how many orphans it keeps). */
   orphaned(connection: TcpConnection): void;
   /**
@@ -178,7 +182,6 @@ export class TcpConnection {
   /** Last challenge ACK or out-of-window ACK sent (RFC 5961 §7 per-connection limit). */
   lastChallengeAckAt: Instant | undefined;
   delayedAckAt: Instant | undefined;
-  timeWaitAt: Instant | undefined;
   connectDeadline: Instant | undefined;
   lastReceivedAt: Instant;
   keepaliveEnabled: boolean;
@@ -240,6 +243,8 @@ export class TcpConnection {
   // ---- application API -------------------------------------------------------------------------
 
   get state(): TcpState {
+    // In TIME-WAIT the stack holds only the compact record; it says when TIME-WAIT ended.
+    if (this.timeWaitEntry?.closed === true) return 'CLOSED';
     return this.currentState;
   }
 
@@ -328,7 +333,7 @@ export class TcpConnection {
 
   /** RFC 9293 §3.10.5 from inside the stack (orphan limits, data for an orphan). */
   abortNow(): void {
-    if (this.currentState === 'CLOSED') return;
+    if (this.currentState === 'CLOSED' || this.releasedFromStack) return;
     // The RST goes out with the connection's last output (output.ts sends it even in CLOSED).
     if (isSynchronized(this.currentState) && this.currentState !== 'TIME-WAIT') this.resetNow = true;
     this.setState('CLOSED', 'aborted');
@@ -447,9 +452,12 @@ export class TcpConnection {
       this.unackedSince = undefined;
       this.finWait2Deadline = undefined;
     }
-    if (next === 'TIME-WAIT') this.context.enteredTimeWait(this);
-    if (next === 'CLOSED') {
-      this.timeWaitAt = undefined;
+    if (next === 'TIME-WAIT') {
+      this.timeWaitEntry = this.context.enteredTimeWait(this);
+      this.releasedFromStack = true;
+      this.context.released(this);
+    }
+    if (next === 'CLOSED' && !this.releasedFromStack) {
       this.releasedFromStack = true;
       this.context.released(this);
     }
@@ -543,6 +551,7 @@ export class TcpConnection {
   private closeError: NetError | undefined;
   private closeReported: 'no' | 'queued' | 'delivered' = 'no';
   private releasedFromStack = false;
+  private timeWaitEntry: TimeWaitEntry | undefined;
 
   private acceptsSend(): boolean {
     const state = this.currentState;

@@ -71,9 +71,9 @@ export class ConnectionTable {
     for (const byRemote of this.byLocalPort.values()) yield* byRemote.values();
   }
 
-  /** A local port for connecting to (remoteAddress, remotePort) that no connection or listener uses for it. */
-  freeConnectPort(random: RandomSource, remoteAddress: Ipv4Address, remotePort: number, listening: (port: number) => boolean): number {
-    const port = freeEphemeralPort(random, (candidate) => !listening(candidate) && this.lookup(candidate, remoteAddress, remotePort) === undefined);
+  /** A local port for connecting to (remoteAddress, remotePort) that no connection uses for it, nor `taken`. */
+  freeConnectPort(random: RandomSource, remoteAddress: Ipv4Address, remotePort: number, taken: (port: number) => boolean): number {
+    const port = freeEphemeralPort(random, (candidate) => !taken(candidate) && this.lookup(candidate, remoteAddress, remotePort) === undefined);
     if (port === undefined) throw new NetError(ErrorCode.EADDRNOTAVAIL, 'no free ephemeral port');
     return port;
   }

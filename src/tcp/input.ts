@@ -23,6 +23,7 @@ import type { Instant } from '../time.ts';
 import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.ts';
 import { Notify, closeError, type TcpConnection } from './connection.ts';
 import { canReceiveData } from './state.ts';
+import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax } from './seq.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
@@ -140,8 +141,6 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
       // tcp_oow_rate_limited), so two ends out of step cannot ACK each other in a loop.
       if (segmentLength > 0) connection.ackNow = true;
       else if (challengeAllowed(connection, now)) connection.ackNow = true;
-      // TIME-WAIT: a retransmitted FIN is acknowledged and restarts 2·MSL.
-      if (state === 'TIME-WAIT' && flags & TcpFlag.FIN) connection.timeWaitAt = now + 2 * config.msl;
     }
     counters.increment('tcp.drop.out-of-window');
     return;
@@ -251,7 +250,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
       }
       break;
     case 'CLOSING':
-      if (connection.finAcknowledged()) enterTimeWait(connection, now);
+      if (connection.finAcknowledged()) enterTimeWait(connection);
       break;
     case 'LAST-ACK':
       if (connection.finAcknowledged()) {
@@ -283,7 +282,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     if (seqGt(finSeq, connection.tcb.rcvNxt)) connection.ackNow = true; // out of order: duplicate ACK
   }
   if (connection.tcb.remoteFinSeq !== undefined && connection.tcb.remoteFinSeq === connection.tcb.rcvNxt && !connection.tcb.remoteFinReceived) {
-    finArrives(connection, now);
+    finArrives(connection);
   }
 }
 
@@ -303,7 +302,7 @@ export function isAcceptable(seq: number, length: number, rcvNxt: number, window
  * The per-connection limit comes first, so one attacker-owned connection cannot drain
  * the shared budget and read other connections' state from it (CVE-2016-5696).
  */
-export const CHALLENGE_ACK_INTERVAL_MS = 500;
+export { CHALLENGE_ACK_INTERVAL_MS };
 
 function challengeAllowed(connection: TcpConnection, now: Instant): boolean {
   const last = connection.lastChallengeAckAt;
@@ -346,11 +345,6 @@ function resetArrives(connection: TcpConnection): void {
     case 'LAST-ACK':
       // The application already closed its side; nothing it sent is lost to it.
       connection.setState('CLOSED', 'rst');
-      return;
-    case 'TIME-WAIT':
-      // RFC 1337 §3 (fix F1): ignore RST in TIME-WAIT so that an old duplicate cannot
-      // cut TIME-WAIT short ("TIME-WAIT assassination").
-      counters.increment('tcp.drop.rst-in-time-wait');
       return;
     default:
       return;
@@ -459,7 +453,7 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
 }
 
 /** Eighth check: the peer's FIN, now in order. */
-function finArrives(connection: TcpConnection, now: Instant): void {
+function finArrives(connection: TcpConnection): void {
   connection.tcb.rcvNxt = seqAdd(connection.tcb.rcvNxt, 1);
   connection.tcb.remoteFinReceived = true;
   connection.tcb.remoteFinSeq = undefined;
@@ -471,19 +465,21 @@ function finArrives(connection: TcpConnection, now: Instant): void {
       connection.setState('CLOSE-WAIT');
       break;
     case 'FIN-WAIT-1':
-      if (connection.finAcknowledged()) enterTimeWait(connection, now);
+      if (connection.finAcknowledged()) enterTimeWait(connection);
       else connection.setState('CLOSING');
       break;
     case 'FIN-WAIT-2':
-      enterTimeWait(connection, now);
+      enterTimeWait(connection);
       break;
     default:
       break;
   }
 }
 
-/** TIME-WAIT for 2·MSL (RFC 9293 §3.4.2); the application sees the close now. */
-export function enterTimeWait(connection: TcpConnection, now: Instant): void {
-  connection.timeWaitAt = now + 2 * connection.context.config.msl;
+/**
+ * TIME-WAIT for 2·MSL (RFC 9293 §3.4.2); the application sees the close now, and the
+ * stack keeps a compact record of the tuple (time-wait.ts) from here on.
+ */
+export function enterTimeWait(connection: TcpConnection): void {
   connection.setState('TIME-WAIT', 'fin');
 }

@@ -19,6 +19,8 @@ import { RateLimiter } from './rate-limit.ts';
 export const CHALLENGE_ACKS_PER_SECOND = 1000;
 /** RSTs per second for segments to closed ports (FreeBSD's default badport_bandlim is 200). */
 export const RESETS_PER_SECOND = 1000;
+/** One challenge ACK per connection (or TIME-WAIT entry) per this many ms (Linux tcp_invalid_ratelimit). */
+export const CHALLENGE_ACK_INTERVAL_MS = 500;
 /** A resource limit is reported at most this often per kind. */
 export const LIMIT_REPORT_INTERVAL_MS = 10_000;
 

@@ -37,7 +37,7 @@ import { SegmentEmitter, type IpSender } from './emitter.ts';
 import { ConnectionTable, freeEphemeralPort, isUnicast } from './demux.ts';
 import { Listeners, type TcpListener } from './listen.ts';
 import { resetNoConnection } from './closed.ts';
-import { TimeWaitTable } from './time-wait.ts';
+import { TimeWaitEntry, TimeWaitTable } from './time-wait.ts';
 import { StackLimits } from './limits.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -91,7 +91,13 @@ export class TcpStack implements Pollable {
     this.isn = options.isn ?? new Rfc6528Isn(options.random);
     this.emitter = new SegmentEmitter(options.ip, this.localAddress, this.counters);
     this.limits = new StackLimits(options.events, options.random);
-    this.timeWaits = new TimeWaitTable(this.config.timeWaitMax, this.counters);
+    this.timeWaits = new TimeWaitTable({
+      counters: this.counters,
+      emitter: this.emitter,
+      lifetime: 2 * this.config.msl,
+      bound: this.config.timeWaitMax,
+      allowChallengeAck: (now) => this.limits.challengeAcks.allow(now),
+    });
     this.scheduler = new Scheduler(options.clock, this.counters, options.events, options.requestPoll ?? (() => undefined), (connection) =>
       this.listeners.deliverAccept(connection),
     );
@@ -128,12 +134,20 @@ export class TcpStack implements Pollable {
         scheduler.forget(connection);
         this.orphans.delete(connection);
         this.table.remove(connection);
-        this.timeWaits.remove(connection);
         this.listeners.leaveBacklog(connection);
       },
       enteredTimeWait: (connection) => {
-        this.orphans.delete(connection);
-        this.timeWaits.add(connection);
+        const entry = new TimeWaitEntry(
+          connection.localPort,
+          connection.remoteAddress,
+          connection.remotePort,
+          connection.tcb.sndMax,
+          connection.tcb.rcvNxt,
+          connection.receiveWindow(),
+          scheduler.now + 2 * this.config.msl,
+        );
+        this.timeWaits.add(entry);
+        return entry;
       },
       orphaned: (connection) => {
         this.orphans.add(connection);
@@ -162,12 +176,16 @@ export class TcpStack implements Pollable {
   }
 
   pollAt(): Instant | undefined {
-    return this.scheduler.pollAt();
+    const connections = this.scheduler.pollAt();
+    const timeWaits = this.timeWaits.pollAt();
+    if (connections === undefined) return timeWaits;
+    return timeWaits === undefined ? connections : Math.min(connections, timeWaits);
   }
 
   /** Runs the timers due at `now`. Deadlines that become due during this call wait for the next poll. */
   poll(now: Instant): void {
     this.scheduler.run(now, () => {
+      this.timeWaits.poll(now);
       for (const connection of this.scheduler.takeDue(now)) {
         if (connection.released) continue;
         try {
@@ -210,10 +228,15 @@ export class TcpStack implements Pollable {
       }
       let localPort = options.localPort ?? 0;
       if (localPort === 0) {
-        localPort = this.table.freeConnectPort(this.random, remote, remotePort, (port) => this.listeners.has(port));
+        localPort = this.table.freeConnectPort(
+          this.random,
+          remote,
+          remotePort,
+          (port) => this.listeners.has(port) || this.timeWaits.lookup(port, remote, remotePort) !== undefined,
+        );
       } else if (!Number.isInteger(localPort) || localPort < 1 || localPort > 65535) {
         throw new NetError(ErrorCode.EINVAL, `bad local port ${localPort}`);
-      } else if (this.table.lookup(localPort, remote, remotePort) !== undefined) {
+      } else if (this.table.lookup(localPort, remote, remotePort) !== undefined || this.timeWaits.lookup(localPort, remote, remotePort) !== undefined) {
         throw new NetError(ErrorCode.EADDRINUSE, `${localPort} is already connected to that peer`);
       }
       const iss = this.isn.next(this.localAddress, localPort, remote, remotePort, now);
@@ -226,6 +249,11 @@ export class TcpStack implements Pollable {
 
   connections(): Iterable<TcpConnection> {
     return this.table.values();
+  }
+
+  /** Tuples held in TIME-WAIT (compact records, not connections). */
+  get timeWaitCount(): number {
+    return this.timeWaits.size;
   }
 
   /** Connections the application has let go of that are still closing. */
@@ -256,21 +284,17 @@ export class TcpStack implements Pollable {
       this.counters.increment('tcp.drop.bad-port');
       return;
     }
-    let connection = this.table.lookup(segment.destinationPort, source, segment.sourcePort);
-    let minimumIss: number | undefined;
-    if (
-      connection !== undefined &&
-      connection.state === 'TIME-WAIT' &&
-      TimeWaitTable.reopens(connection, segment, this.listeners.has(segment.destinationPort))
-    ) {
-      this.counters.increment('tcp.rx.time-wait-reuse');
-      minimumIss = TimeWaitTable.minimumIss(connection);
-      connection.setState('CLOSED', 'fin');
-      connection = undefined;
-    }
+    const connection = this.table.lookup(segment.destinationPort, source, segment.sourcePort);
     if (connection !== undefined) {
       segmentArrives(connection, segment, now);
       return;
+    }
+    let minimumIss: number | undefined;
+    const timeWait = this.timeWaits.lookup(segment.destinationPort, source, segment.sourcePort);
+    if (timeWait !== undefined) {
+      if (this.timeWaits.segmentArrives(timeWait, segment, this.listeners.has(segment.destinationPort), now) === 'handled') return;
+      // A new incarnation (RFC 6191): its ISS lies beyond anything the old one sent.
+      minimumIss = TimeWaitTable.minimumIss(timeWait);
     }
     if (this.listeners.arrives(source, segment, now, minimumIss)) return;
     this.counters.increment('tcp.drop.no-listener');
@@ -284,7 +308,7 @@ export class TcpStack implements Pollable {
    * recycled to make it. Otherwise the limit is reported (`resource_limit`): false.
    */
   private roomForConnection(port: number, now: Instant): boolean {
-    if (this.table.size < this.config.maxConnections || this.timeWaits.recycleOldest()) return true;
+    if (this.table.size + this.timeWaits.size < this.config.maxConnections || this.timeWaits.recycleOldest()) return true;
     this.limits.reached('connections', port, now, `connection limit of ${this.config.maxConnections} reached`);
     return false;
   }

@@ -13,7 +13,6 @@
  *   keepalive       RFC 1122 §4.2.3.6: idle, then `count` probes `interval` apart
  *   user timeout    RFC 5482: data unacknowledged this long aborts; while the window
  *                   is closed, zero-window probes unanswered this long abort (Linux)
- *   TIME-WAIT       2·MSL (RFC 9293 §3.4.2)
  *   connect         the `timeout` option of connect()
  *   idle            setIdleTimeout: tells the application, changes nothing
  */
@@ -67,7 +66,6 @@ export function nextDeadline(connection: TcpConnection): Instant | undefined {
   if (connection.state === 'CLOSED') return undefined;
   let next = earlier(connection.retransmitAt, connection.persistAt);
   next = earlier(next, connection.delayedAckAt);
-  next = earlier(next, connection.timeWaitAt);
   next = earlier(next, connection.connectDeadline);
   next = earlier(next, connection.finWait2Deadline);
   next = earlier(next, userTimeoutDeadline(connection));
@@ -83,10 +81,6 @@ function due(deadline: Instant | undefined, now: Instant): boolean {
 /** Runs every timer of `connection` that is due at `now`. */
 export function timersExpired(connection: TcpConnection, now: Instant): void {
   const context = connection.context;
-  if (due(connection.timeWaitAt, now)) {
-    connection.setState('CLOSED', 'fin');
-    return;
-  }
   if (due(connection.connectDeadline, now)) {
     connection.setState('CLOSED', 'connect_timeout', closeError('connect_timeout'));
     return;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { ACK, RST, SYN, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
+import { ACK, FIN, LOCAL_ISS, REMOTE_ISS, RST, SYN, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
 import type { TcpConnection } from '../../src/tcp/connection.ts';
 
 setFlagsFromString('--expose-gc');
@@ -51,5 +51,30 @@ describe('closed connections are not retained', () => {
     const alive = refs.filter((ref) => ref.deref() !== undefined).length;
     assert.equal(alive, 0, `${alive} of ${refs.length} closed connections still reachable`);
     assert.deepEqual([...h.stack.connections()], [live]);
+  });
+});
+
+describe('TIME-WAIT is a compact record (as Linux inet_timewait_sock)', () => {
+  it('lets go of the connection at once and still answers a retransmitted FIN for 2·MSL', async () => {
+    const h = new TcpHarness({ config: { msl: 5000 } });
+    let ref: WeakRef<TcpConnection> | undefined = new WeakRef(h.timeWait());
+    h.accepted.length = 0;
+    h.connection = undefined;
+    await nextTurn();
+    gc();
+    await nextTurn();
+    assert.equal(ref.deref(), undefined, 'the connection (buffers, handler) is garbage');
+    ref = undefined;
+    assert.equal(h.stack.timeWaitCount, 1);
+    assert.deepEqual([...h.stack.connections()], []);
+    // The peer did not get our ACK of its FIN and sends it again: ACK, and 2·MSL restarts.
+    h.advance(9000);
+    h.send({ seq: REMOTE_ISS + 1, ack: LOCAL_ISS + 2, flags: FIN | ACK });
+    h.recv({ seq: LOCAL_ISS + 2, ack: REMOTE_ISS + 2, flags: ACK });
+    h.advance(9999);
+    assert.equal(h.stack.timeWaitCount, 1);
+    h.advance(1);
+    assert.equal(h.stack.timeWaitCount, 0);
+    assert.equal(h.stack.pollAt(), undefined, 'nothing left to wake up for');
   });
 });
