@@ -35,11 +35,21 @@ const skip = availability.ok ? false : `integration: needs root and network name
 
 const MTU = 1500;
 const ECHO_PORT = 7;
+const CHARGEN_PORT = 19;
 /** Cable-pull keepalive settings, the same on the device (config file) and the kernel (socket options). */
 const KEEPALIVE = { idleSeconds: 2, intervalSeconds: 1, count: 3 } as const;
 const FLOOD_SYNS = 10_000;
 const DETECTION_BOUND_MS = (KEEPALIVE.idleSeconds + KEEPALIVE.intervalSeconds * KEEPALIVE.count + 1) * 1000;
 
+
+interface UploadReport {
+  localPort: number | null;
+  sent: number;
+  acknowledged: boolean;
+  unacknowledged: number | null;
+  elapsedSeconds: number;
+  error: string | null;
+}
 
 interface Environment {
   topology: VethTopology;
@@ -103,8 +113,8 @@ interface ProbeCounts {
   /**
    * Kernel probes (either label) after which the device sent nothing acknowledging
    * exactly the probe's sequence number + 1 (RCV.NXT) before the kernel's next probe or
-   * the end of the connection. tshark's own `keep_alive_ack` pairing does not apply: the
-   * device's ACK carries SEG.SEQ = SND.NXT, past its own outstanding probe octet.
+   * the end of the connection. Paired by acknowledgment number here rather than with
+   * tshark's `keep_alive_ack`, which also looks at the ACK's own sequence number.
    */
   kernelProbesUnanswered: string[];
   /** Answers tshark pairs with a probe (`zero_window_probe_ack`), per sender. */
@@ -233,6 +243,28 @@ describe('zero-window probing against the kernel (veth, MTU 1500)', () => {
     assert.equal(report.eof, true);
     assert.equal(result.code, 0, evidence);
     ports.kernelProbes = report.localPort ?? undefined;
+    assertAlive(environment);
+  });
+
+  it('acknowledges an upload from a kernel peer that never reads, while probing its closed window (RFC 9293 §3.10.7.4)', { skip, timeout: 90_000 }, async (t) => {
+    const environment = env();
+    const { topology } = environment;
+    // chargen talks without end; the client never reads, so its window closes and the
+    // device probes it (the upload starts 2 s in), while 1 MiB of upload needs the
+    // device's ACKs to drain.
+    const bytes = 1024 * 1024;
+    const { result, report } = await runClient<UploadReport>(
+      topology.peerNamespace, 'upload_not_reading.py',
+      [topology.deviceAddress, String(CHARGEN_PORT), String(bytes), '--rcvbuf', '4096', '--delay', '2', '--timeout', '30'],
+      { timeoutMs: 75_000 },
+    );
+    const evidence = `${describeResult(result)}\n${environment.firmware.describe()}`;
+    assert.ok(report, evidence);
+    t.diagnostic(`${report.sent} bytes uploaded and acknowledged in ${report.elapsedSeconds.toFixed(2)} s while the client read nothing`);
+    assert.equal(report.error, null, evidence);
+    assert.equal(report.sent, bytes);
+    assert.equal(report.acknowledged, true, `${report.unacknowledged} bytes never acknowledged\n${evidence}`);
+    assert.equal(result.code, 0, evidence);
     assertAlive(environment);
   });
 
