@@ -84,6 +84,16 @@ export class Listeners {
     return this.byPort.has(port);
   }
 
+  /**
+   * A listener on `port` would give a SYN real state now (its backlog has room), not a
+   * SYN cookie. Reopening a TIME-WAIT tuple needs that: a cookie's ISS cannot honour
+   * the minimum ISS of the old incarnation (RFC 1122 §4.2.2.13).
+   */
+  acceptsWithState(port: number): boolean {
+    const listener = this.byPort.get(port);
+    return listener !== undefined && listener.halfOpen < listener.backlog;
+  }
+
   /** Listens on `port`, which the caller has chosen (EADDRINUSE if taken). */
   listen(port: number, options: { backlog?: number }, onAccept: (connection: TcpConnection) => void): TcpListener {
     if (this.byPort.has(port)) throw new NetError(ErrorCode.EADDRINUSE, `port ${port} is already listening`);

@@ -292,7 +292,7 @@ export class TcpStack implements Pollable {
     let minimumIss: number | undefined;
     const timeWait = this.timeWaits.lookup(segment.destinationPort, source, segment.sourcePort);
     if (timeWait !== undefined) {
-      if (this.timeWaits.segmentArrives(timeWait, segment, this.listeners.has(segment.destinationPort), now) === 'handled') return;
+      if (this.timeWaits.segmentArrives(timeWait, segment, this.listeners.acceptsWithState(segment.destinationPort), now) === 'handled') return;
       // A new incarnation (RFC 6191): its ISS lies beyond anything the old one sent.
       minimumIss = TimeWaitTable.minimumIss(timeWait);
     }

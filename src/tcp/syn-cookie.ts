@@ -24,8 +24,14 @@ import type { Ipv4Address } from '../net/address.ts';
 import type { RandomSource } from '../random.ts';
 import type { Instant } from '../time.ts';
 
-/** Peer MSS values a cookie can carry (3 bits), smallest first; the peer's MSS is rounded down. */
-export const COOKIE_MSS_TABLE: readonly number[] = [64, 256, 536, 1000, 1220, 1400, 1440, 1460];
+/**
+ * Peer MSS values a cookie can carry (3 bits), smallest first; the peer's MSS is rounded
+ * down. The four of Linux's IPv4 msstab (536, 1300, 1440, 1460: what real peers send,
+ * Ethernet, PPPoE-ish and tunnelled paths) plus 1380 (common behind VPNs), the
+ * small-MTU sizes this device is built for (MTU 296 → 256) and two floors (128, and 64,
+ * the smallest MSS we accept) so a tiny MSS is never rounded up.
+ */
+export const COOKIE_MSS_TABLE: readonly number[] = [64, 128, 256, 536, 1300, 1380, 1440, 1460];
 export const COOKIE_PERIOD_MS = 64_000;
 /** Counter ticks a cookie stays valid after it was made (Linux MAX_SYNCOOKIE_AGE). */
 const MAX_AGE_PERIODS = 2;

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, REMOTE_PORT, RST, SYN, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
 import { NewReno } from '../../src/tcp/congestion.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
+import { SynCookies } from '../../src/tcp/syn-cookie.ts';
+import { SeededRandom } from '../../src/random.ts';
 import type { NetError } from '../../src/errors.ts';
 
 const L1 = LOCAL_ISS + 1;
@@ -237,5 +239,36 @@ describe('orphans: connections the application let go of (Linux tcp_fin_timeout,
     assert.equal(first.state, 'CLOSED');
     assert.equal(h.stack.orphanCount, 1);
     assert.equal(h.counters.get('tcp.orphans.reset'), 1);
+  });
+});
+
+describe('SYN cookies', () => {
+  it('carry the MSS sizes real peers send: 1380 stays 1380, 200 rounds to 128, not 64', () => {
+    const cookies = new SynCookies(new SeededRandom(3));
+    const local = parseIpv4('198.18.0.1')!;
+    const remote = parseIpv4('198.18.0.2')!;
+    const roundTrip = (peerMss: number): number | undefined => {
+      const cookie = cookies.make(local, 80, remote, 40_000, 1234, peerMss, 0);
+      return cookies.check(local, 80, remote, 40_000, 1234, cookie, 0);
+    };
+    assert.equal(roundTrip(1380), 1380);
+    assert.equal(roundTrip(1460), 1460);
+    assert.equal(roundTrip(536), 536);
+    assert.equal(roundTrip(256), 256);
+    assert.equal(roundTrip(200), 128);
+    assert.equal(roundTrip(64), 64);
+  });
+
+  it('never reopen a TIME-WAIT tuple: with the backlog full its SYN gets a challenge ACK, not a cookie', () => {
+    const h = new TcpHarness({ config: { synBacklog: 1 } });
+    const old = h.timeWait();
+    // Fill the backlog with a half-open connection from another port.
+    h.send({ sourcePort: REMOTE_PORT + 1, seq: REMOTE_ISS, ack: 0, flags: SYN });
+    h.recv({ destinationPort: REMOTE_PORT + 1, flags: SYN | ACK });
+    // The old peer opens again: a cookie's ISS could fall inside the old incarnation.
+    h.send({ seq: R1 + 100_000, ack: 0, flags: SYN });
+    h.recv({ seq: old.tcb.sndMax, ack: R1 + 1, flags: ACK });
+    assert.equal(h.counters.get('tcp.tx.syn-cookies'), 0);
+    assert.equal(h.stack.timeWaitCount, 1, 'TIME-WAIT is kept');
   });
 });

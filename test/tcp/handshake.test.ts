@@ -85,7 +85,7 @@ describe('LISTEN → SYN-RECEIVED → ESTABLISHED (passive open)', () => {
     h.send({ seq: REMOTE_ISS, ack: 0, flags: SYN });
     h.recv({ flags: SYN | ACK });
     const second = REMOTE_PORT + 1;
-    h.send({ sourcePort: second, seq: REMOTE_ISS, ack: 0, flags: SYN, options: { mss: 1300 } });
+    h.send({ sourcePort: second, seq: REMOTE_ISS, ack: 0, flags: SYN, options: { mss: 1350 } });
     const cookie = h.recv({ destinationPort: second, ack: REMOTE_ISS + 1, flags: SYN | ACK, options: { mss: 1460 } });
     assert.equal(h.counters.get('tcp.tx.syn-cookies'), 1);
     assert.equal([...h.stack.connections()].length, 1, 'no state for the cookie');
@@ -108,7 +108,7 @@ describe('LISTEN → SYN-RECEIVED → ESTABLISHED (passive open)', () => {
     const connection = h.accepted[0]!;
     assert.equal(connection.state, 'ESTABLISHED');
     assert.equal(connection.remotePort, second);
-    assert.equal(connection.tcb.sendMss, 1220, 'the peer MSS rounded down to the cookie table');
+    assert.equal(connection.tcb.sendMss, 1300, 'the peer MSS rounded down to the cookie table');
     assert.deepEqual(connection.read(10), bytesOf('hi'));
     connection.send(bytesOf('ok'));
     h.recv({ destinationPort: second, seq: cookie.seq + 1, ack: REMOTE_ISS + 3, payload: bytesOf('ok') });
