@@ -10,9 +10,12 @@
  * address. The clients (bench/clients/*.py, the kernel's TCP in the LAN namespace) are
  * the same for both, so each ratio compares the two servers on one path.
  *
- * Sections: bulk, latency, ingest, idle, stack, startup (`--only bulk,latency`). The
- * sensor sections (latency, ingest, idle) run only when piwire answers PING on port
- * 7070; otherwise they are reported "not available", never estimated.
+ * Sections: bulk, latency, ingest, idle, churn, stack, startup (`--only bulk,latency`).
+ * The sensor sections (latency, ingest, idle, churn) run only when piwire answers PING on
+ * port 7070; otherwise they are reported "not available", never estimated. `churn` is
+ * a fleet that reconnects all day: rounds of short sessions (half of them closed by
+ * the server, which then holds TIME-WAIT), a pause longer than TIME-WAIT between
+ * rounds, and the server's heap (after GC) and RSS before and after.
  *
  * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
  * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
@@ -40,9 +43,10 @@ import {
 import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess } from '../test/support/firmware-process.ts';
 import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processRssBytes, type ProbeSample } from './lib/measure.ts';
 import { runStackOnly } from './lib/stack-only.ts';
+import { measureStateSizes } from './lib/state-size.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
 
-const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'stack', 'startup'] as const;
+const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'startup'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
@@ -92,6 +96,10 @@ const sizes = {
   idleConnections: Number(flags.connections ?? (quick ? 2_000 : 10_000)),
   // Longer than the keepalive idle time (10 s), so the window includes a full probe round.
   idleWindowSeconds: quick ? 12 : 20,
+  // 10,000 sessions in rounds of 2,000 (issue "bounded for a year"); the pause outlasts TIME-WAIT (2·MSL = 10 s).
+  churnRounds: quick ? 2 : 5,
+  churnSessions: quick ? 1_000 : 2_000,
+  churnPauseSeconds: 11,
   stackBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
 };
 
@@ -139,6 +147,17 @@ async function runPython<Report>(topology: VethTopology, script: string, args: (
     throw new Error(`${script} ${args.join(' ')} failed: ${report?.error ?? ''} (status ${result.code}${result.timedOut ? ', timed out' : ''}) ${result.stderr.slice(-500)}`);
   }
   return report;
+}
+
+/** Like runPython, but a report with failures is still a result (they are counted, not fatal). */
+async function runPythonLenient<Report>(topology: VethTopology, script: string, args: (string | number)[], timeoutMs: number): Promise<Report> {
+  const result = await topology.execPeer([SYSTEM_PYTHON, CLIENTS + script, ...args.map(String)], { timeoutMs });
+  const last = result.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as Report;
+  } catch {
+    throw new Error(`${script} ${args.join(' ')} printed no report (status ${result.code}${result.timedOut ? ', timed out' : ''}) ${result.stderr.slice(-500)}`);
+  }
 }
 
 /** Reads the first JSON line a long-running child prints (bounded). */
@@ -221,6 +240,28 @@ interface IngestFigures {
   seconds: number;
 }
 
+interface ChurnFigures {
+  sessions: number;
+  failed: number;
+  heapGrowth: number;
+  rssGrowth: number;
+  rssAfter: number;
+}
+
+async function measureChurn(topology: VethTopology, pid: number, probePath: string): Promise<ChurnFigures> {
+  const before = await probe(pid, probePath);
+  const rssBefore = processRssBytes(pid);
+  const report = await runPythonLenient<{ sessions: number; failed: number; seconds: number }>(
+    topology,
+    'sensor_churn.py',
+    [topology.deviceAddress, SENSOR_PORT, sizes.churnRounds, sizes.churnSessions, '--pause', sizes.churnPauseSeconds],
+    900_000,
+  );
+  const after = await probe(pid, probePath);
+  const rssAfter = processRssBytes(pid);
+  return { sessions: report.sessions, failed: report.failed, heapGrowth: after.heapUsed - before.heapUsed, rssGrowth: rssAfter - rssBefore, rssAfter };
+}
+
 interface IdleFigures {
   connections: number;
   heapPerConnection: number;
@@ -278,6 +319,7 @@ interface SideResults {
   latency?: LatencyFigures;
   ingest?: IngestFigures;
   idle?: IdleFigures;
+  churn?: ChurnFigures;
   startup?: { readyMs: number; idleRssBytes: number };
   sensorAvailable?: boolean;
 }
@@ -296,7 +338,7 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
       results.bulk = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
       log(`kernel MTU ${topology.mtu} bulk: in ${results.bulk.push.mbitPerSecond.toFixed(0)} Mbit/s, out ${results.bulk.pull.mbitPerSecond.toFixed(0)} Mbit/s`);
     }
-    if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('startup')) {
+    if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn') || selected.has('startup')) {
       const probePath = join(probeDirectory, 'kernel-probe.json');
       const started = performance.now();
       const server = spawnInNamespace(topology.deviceNamespace, [process.execPath, '--import', 'tsx', CLIENTS + 'kernel-sensor-server.ts', '--port', String(SENSOR_PORT)], {
@@ -317,6 +359,7 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
         results.ingest = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
       }
       if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
+      if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
       log(`kernel MTU ${topology.mtu} sensor sections done`);
     }
   } finally {
@@ -366,8 +409,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
         results.ingest = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
       }
       if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
+      if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
       log(`piwire MTU ${topology.mtu} sensor sections done`);
-    } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle')) {
+    } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn')) {
       log(`piwire MTU ${topology.mtu}: port ${SENSOR_PORT} does not answer PING: sensor sections not available`);
     }
   } catch (error) {
@@ -437,6 +481,20 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window)`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',
       target: '< 2', met: p ? p.cpuPercent < 2 : undefined,
     });
+  }
+  if (selected.has('churn')) {
+    const p = piwire.churn;
+    const k = kernel.churn;
+    const missing = sensorMissing ? NOT_AVAILABLE : undefined;
+    const sessions = sizes.churnRounds * sizes.churnSessions;
+    record({ section: 'churn', metric: `short sessions completed (of ${sessions}, half server-closed)`, mtu, unit: 'sessions', piwire: p ? p.sessions : missing, kernel: k?.sessions, better: 'higher' });
+    record({
+      section: 'churn', metric: `JS heap growth after ${sessions} sessions (after GC)`, mtu, unit: 'MB', piwire: p ? p.heapGrowth / 1e6 : missing, kernel: k ? k.heapGrowth / 1e6 : undefined, better: 'lower',
+      target: '≤ 5 MB', met: p ? p.heapGrowth <= 5e6 : undefined,
+    });
+    record({ section: 'churn', metric: `RSS growth after ${sessions} sessions`, mtu, unit: 'MB', piwire: p ? p.rssGrowth / 1e6 : missing, kernel: k ? k.rssGrowth / 1e6 : undefined, better: 'lower' });
+    record({ section: 'churn', metric: 'RSS after the churn', mtu, unit: 'MB', piwire: p ? p.rssAfter / 1e6 : missing, kernel: k ? k.rssAfter / 1e6 : undefined, better: 'lower' });
+    if (p && p.failed > 0) notes.push(`MTU ${mtu} churn: ${p.failed} piwire sessions failed.`);
   }
   if (selected.has('startup') && piwire.startup && kernel.startup) {
     record({
@@ -522,6 +580,17 @@ async function main(): Promise<number> {
         record({ section: 'stack', metric: 'TCP segments (data + ACK) per wall second', mtu, unit: 'segments/s', piwire: result.segmentsPerSecond, kernel: undefined, better: 'higher' });
         log(`stack-only MTU ${mtu}: ${result.gbitPerSecond.toFixed(3)} Gbit/s`);
       }
+      const state = measureStateSizes(10_000);
+      raw.stateSizes = state;
+      record({
+        section: 'stack', metric: `memory per TIME-WAIT record (${state.count} in TIME-WAIT, heap + buffers after GC)`, mtu: undefined, unit: 'bytes',
+        piwire: state.timeWaitBytes, kernel: undefined, better: 'lower', target: '≤ 200', met: state.timeWaitBytes <= 200,
+      });
+      record({
+        section: 'stack', metric: 'memory per established idle connection, in-process (what TIME-WAIT held before)', mtu: undefined, unit: 'bytes',
+        piwire: state.establishedBytes, kernel: undefined, better: 'lower',
+      });
+      log(`state sizes: TIME-WAIT ${state.timeWaitBytes.toFixed(0)} B, established ${state.establishedBytes.toFixed(0)} B`);
     }
   } finally {
     rmSync(workDirectory, { recursive: true, force: true });

@@ -37,7 +37,7 @@ import type { ConnectionInfo } from './info.ts';
 import { seqAdd, seqDiff } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
-import type { TimeWaitEntry } from './time-wait.ts';
+
 
 export type { CloseReason, TcpState } from './state.ts';
 export type { ConnectionInfo } from './info.ts';
@@ -85,9 +85,10 @@ export interface ConnectionContext {
   released(connection: TcpConnection): void;
   /**
    * The connection entered TIME-WAIT: the stack keeps a compact record of it
-   * (time-wait.ts) and releases the connection itself.
+   * (time-wait.ts) and releases the connection itself. The returned function tells
+   * whether that record is still in TIME-WAIT.
    */
-  enteredTimeWait(connection: TcpConnection): TimeWaitEntry;
+  enteredTimeWait(connection: TcpConnection): () => boolean;
   /** The application let go of the connection (the stack bounds how many orphans it keeps). */
   orphaned(connection: TcpConnection): void;
   /**
@@ -244,7 +245,7 @@ export class TcpConnection {
 
   get state(): TcpState {
     // In TIME-WAIT the stack holds only the compact record; it says when TIME-WAIT ended.
-    if (this.timeWaitEntry?.closed === true) return 'CLOSED';
+    if (this.inTimeWait !== undefined && !this.inTimeWait()) return 'CLOSED';
     return this.currentState;
   }
 
@@ -453,7 +454,7 @@ export class TcpConnection {
       this.finWait2Deadline = undefined;
     }
     if (next === 'TIME-WAIT') {
-      this.timeWaitEntry = this.context.enteredTimeWait(this);
+      this.inTimeWait = this.context.enteredTimeWait(this);
       this.releasedFromStack = true;
       this.context.released(this);
     }
@@ -551,7 +552,7 @@ export class TcpConnection {
   private closeError: NetError | undefined;
   private closeReported: 'no' | 'queued' | 'delivered' = 'no';
   private releasedFromStack = false;
-  private timeWaitEntry: TimeWaitEntry | undefined;
+  private inTimeWait: (() => boolean) | undefined;
 
   private acceptsSend(): boolean {
     const state = this.currentState;

@@ -37,7 +37,7 @@ import { SegmentEmitter, type IpSender } from './emitter.ts';
 import { ConnectionTable, freeEphemeralPort, isUnicast } from './demux.ts';
 import { Listeners, type TcpListener } from './listen.ts';
 import { resetNoConnection } from './closed.ts';
-import { TimeWaitEntry, TimeWaitTable } from './time-wait.ts';
+import { TimeWaitTable } from './time-wait.ts';
 import { StackLimits } from './limits.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -137,17 +137,16 @@ export class TcpStack implements Pollable {
         this.listeners.leaveBacklog(connection);
       },
       enteredTimeWait: (connection) => {
-        const entry = new TimeWaitEntry(
-          connection.localPort,
-          connection.remoteAddress,
-          connection.remotePort,
-          connection.tcb.sndMax,
-          connection.tcb.rcvNxt,
-          connection.receiveWindow(),
-          scheduler.now + 2 * this.config.msl,
-        );
-        this.timeWaits.add(entry);
-        return entry;
+        const handle = this.timeWaits.add({
+          localPort: connection.localPort,
+          remoteAddress: connection.remoteAddress,
+          remotePort: connection.remotePort,
+          sndNxt: connection.tcb.sndMax,
+          rcvNxt: connection.tcb.rcvNxt,
+          window: connection.receiveWindow(),
+          expiresAt: scheduler.now + 2 * this.config.msl,
+        });
+        return () => this.timeWaits.holds(handle);
       },
       orphaned: (connection) => {
         this.orphans.add(connection);
@@ -232,11 +231,11 @@ export class TcpStack implements Pollable {
           this.random,
           remote,
           remotePort,
-          (port) => this.listeners.has(port) || this.timeWaits.lookup(port, remote, remotePort) !== undefined,
+          (port) => this.listeners.has(port) || this.timeWaits.lookup(port, remote, remotePort) !== -1,
         );
       } else if (!Number.isInteger(localPort) || localPort < 1 || localPort > 65535) {
         throw new NetError(ErrorCode.EINVAL, `bad local port ${localPort}`);
-      } else if (this.table.lookup(localPort, remote, remotePort) !== undefined || this.timeWaits.lookup(localPort, remote, remotePort) !== undefined) {
+      } else if (this.table.lookup(localPort, remote, remotePort) !== undefined || this.timeWaits.lookup(localPort, remote, remotePort) !== -1) {
         throw new NetError(ErrorCode.EADDRINUSE, `${localPort} is already connected to that peer`);
       }
       const iss = this.isn.next(this.localAddress, localPort, remote, remotePort, now);
@@ -291,10 +290,10 @@ export class TcpStack implements Pollable {
     }
     let minimumIss: number | undefined;
     const timeWait = this.timeWaits.lookup(segment.destinationPort, source, segment.sourcePort);
-    if (timeWait !== undefined) {
-      if (this.timeWaits.segmentArrives(timeWait, segment, this.listeners.acceptsWithState(segment.destinationPort), now) === 'handled') return;
-      // A new incarnation (RFC 6191): its ISS lies beyond anything the old one sent.
-      minimumIss = TimeWaitTable.minimumIss(timeWait);
+    if (timeWait !== -1) {
+      // A new incarnation (RFC 6191) gets a minimum ISS; anything else was handled there.
+      minimumIss = this.timeWaits.segmentArrives(timeWait, segment, this.listeners.acceptsWithState(segment.destinationPort), now);
+      if (minimumIss === undefined) return;
     }
     if (this.listeners.arrives(source, segment, now, minimumIss)) return;
     this.counters.increment('tcp.drop.no-listener');

@@ -4,23 +4,28 @@
  * been told of the close, so the stack keeps only what TIME-WAIT needs (the 4-tuple,
  * both sequence numbers, the window to advertise, the expiry) and lets go of the
  * connection, its buffers and its handler. A device that closes first for thousands
- * of sensor sessions holds a few numbers per session for 2·MSL, not 32 KiB.
+ * of sensor sessions holds a few dozen bytes per session for 2·MSL, not 32 KiB.
+ *
+ * The records live in parallel typed arrays (one slot per record, no object per
+ * entry), found through a chained hash on the 4-tuple and kept in a doubly linked
+ * list oldest first: every record lives 2·MSL from its last FIN, so the head expires
+ * first. Capacity doubles as needed; the number of records is bounded by the stack
+ * (maxConnections counts them, `timeWaitMax` too).
  *
  * What arrives for a TIME-WAIT tuple (`segmentArrives`):
  *   - RST: ignored (RFC 1337 §3, "TIME-WAIT assassination");
- *   - a SYN with a sequence number above RCV.NXT while a listener has the port: ends
- *     TIME-WAIT early (RFC 6191); the new ISS must lie beyond the old incarnation
- *     (`minimumIss`, RFC 1122 §4.2.2.13);
+ *   - a SYN with a sequence number above RCV.NXT while a listener would take it with
+ *     state: ends TIME-WAIT early (RFC 6191); the new ISS must lie beyond the old
+ *     incarnation (RFC 1122 §4.2.2.13);
  *   - any other SYN: a challenge ACK (RFC 5961 §4.2);
  *   - a retransmitted FIN: ACKed, and 2·MSL starts again;
  *   - anything else that occupies sequence space: ACKed; a bare ACK out of the window:
  *     ACKed within the challenge-ACK limits (RFC 5961 §7); an in-window bare ACK: nothing.
  *
- * Bounds: `timeWaitMax` (optional) recycles the oldest entry when exceeded (Linux's
- * tcp_max_tw_buckets drops the new one instead; keeping the newest keeps the entry
+ * Bounds: `timeWaitMax` (optional) recycles the oldest record when exceeded (Linux's
+ * tcp_max_tw_buckets drops the new one instead; keeping the newest keeps the record
  * most likely to see a retransmitted FIN), and at the connection limit the oldest
- * entry makes room for a new connection. Entries are kept oldest first: every entry
- * lives 2·MSL from its last FIN, so the first one expires first.
+ * record makes room for a new connection.
  */
 import type { Ipv4Address } from '../net/address.ts';
 import type { Counters } from '../stats.ts';
@@ -32,25 +37,13 @@ import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 
 /** BSD's ISS increment: a reopened TIME-WAIT tuple starts this far past the old SND.NXT (RFC 9293 §3.10.7.4). */
 export const TIME_WAIT_ISS_INCREMENT = 128_000;
+const INITIAL_CAPACITY = 64;
+const NONE = -1;
 
-/** One TIME-WAIT tuple: no buffers, no handler, no timers of its own. */
-export class TimeWaitEntry {
-  /** Set when the entry ended (expired, recycled or reopened). */
-  closed = false;
-  lastAckAt: Instant | undefined;
-
-  constructor(
-    readonly localPort: number,
-    readonly remoteAddress: Ipv4Address,
-    readonly remotePort: number,
-    /** Our highest sequence number sent (our FIN included): the SEQ of our ACKs. */
-    readonly sndNxt: number,
-    /** The peer's FIN included. */
-    readonly rcvNxt: number,
-    /** The window our ACKs advertise. */
-    readonly window: number,
-    public expiresAt: Instant,
-  ) {}
+/** What a connection keeps to learn when its TIME-WAIT is over (the slot may be reused later). */
+export interface TimeWaitHandle {
+  readonly slot: number;
+  readonly generation: number;
 }
 
 export interface TimeWaitContext {
@@ -63,135 +56,252 @@ export interface TimeWaitContext {
   allowChallengeAck(now: Instant): boolean;
 }
 
+export interface TimeWaitRecord {
+  localPort: number;
+  remoteAddress: Ipv4Address;
+  remotePort: number;
+  /** Our highest sequence number sent (our FIN included): the SEQ of our ACKs. */
+  sndNxt: number;
+  /** The peer's FIN included. */
+  rcvNxt: number;
+  /** The window our ACKs advertise. */
+  window: number;
+  expiresAt: Instant;
+}
+
 export class TimeWaitTable {
-  /** local port → (remote address · 65536 + remote port) → entry. */
-  private readonly byLocalPort = new Map<number, Map<number, TimeWaitEntry>>();
-  /** Oldest first (insertion order; a restarted entry moves to the end). */
-  private readonly order = new Set<TimeWaitEntry>();
+  private capacity = 0;
+  private count = 0;
+  private localPort = new Uint16Array(0);
+  private remotePort = new Uint16Array(0);
+  private remoteAddress = new Uint32Array(0);
+  private sndNxt = new Uint32Array(0);
+  private rcvNxt = new Uint32Array(0);
+  private window = new Uint32Array(0);
+  private expiresAt = new Float64Array(0);
+  /** NaN: no challenge ACK sent yet. */
+  private lastAckAt = new Float64Array(0);
+  /** Bumped each time a slot is freed, so stale handles see their record ended. */
+  private generation = new Uint32Array(0);
+  /** Next slot in the same hash bucket, or in the free list. */
+  private chain = new Int32Array(0);
+  private older = new Int32Array(0);
+  private newer = new Int32Array(0);
+  private buckets = new Int32Array(0);
+  private freeHead = NONE;
+  private oldest = NONE;
+  private newest = NONE;
 
   constructor(private readonly context: TimeWaitContext) {}
 
   get size(): number {
-    return this.order.size;
+    return this.count;
   }
 
-  lookup(localPort: number, remoteAddress: Ipv4Address, remotePort: number): TimeWaitEntry | undefined {
-    return this.byLocalPort.get(localPort)?.get(remoteAddress * 65536 + remotePort);
-  }
-
-  /** A connection entered TIME-WAIT at `now`; beyond the bound the oldest entry is recycled. */
-  add(entry: TimeWaitEntry): void {
-    const existing = this.lookup(entry.localPort, entry.remoteAddress, entry.remotePort);
-    if (existing !== undefined) this.remove(existing);
-    let byRemote = this.byLocalPort.get(entry.localPort);
-    if (byRemote === undefined) {
-      byRemote = new Map();
-      this.byLocalPort.set(entry.localPort, byRemote);
+  /** The slot holding this tuple, or -1. */
+  lookup(localPort: number, remoteAddress: Ipv4Address, remotePort: number): number {
+    if (this.count === 0) return NONE;
+    for (let slot = this.buckets[this.bucketOf(localPort, remoteAddress, remotePort)]!; slot !== NONE; slot = this.chain[slot]!) {
+      if (this.localPort[slot] === localPort && this.remotePort[slot] === remotePort && this.remoteAddress[slot] === remoteAddress >>> 0) return slot;
     }
-    byRemote.set(entry.remoteAddress * 65536 + entry.remotePort, entry);
-    this.order.add(entry);
-    if (this.context.bound !== undefined && this.order.size > this.context.bound) this.recycleOldest();
+    return NONE;
   }
 
-  /** Ends the oldest entry to make room; false if there is none. */
+  /** A connection entered TIME-WAIT; beyond the bound the oldest record is recycled. */
+  add(record: TimeWaitRecord): TimeWaitHandle {
+    const existing = this.lookup(record.localPort, record.remoteAddress, record.remotePort);
+    if (existing !== NONE) this.remove(existing);
+    if (this.freeHead === NONE) this.grow();
+    const slot = this.freeHead;
+    this.freeHead = this.chain[slot]!;
+    this.localPort[slot] = record.localPort;
+    this.remotePort[slot] = record.remotePort;
+    this.remoteAddress[slot] = record.remoteAddress;
+    this.sndNxt[slot] = record.sndNxt;
+    this.rcvNxt[slot] = record.rcvNxt;
+    this.window[slot] = record.window;
+    this.expiresAt[slot] = record.expiresAt;
+    this.lastAckAt[slot] = NaN;
+    const bucket = this.bucketOf(record.localPort, record.remoteAddress, record.remotePort);
+    this.chain[slot] = this.buckets[bucket]!;
+    this.buckets[bucket] = slot;
+    this.append(slot);
+    this.count++;
+    const handle = { slot, generation: this.generation[slot]! };
+    if (this.context.bound !== undefined && this.count > this.context.bound) this.recycleOldest();
+    return handle;
+  }
+
+  /** True while the record a handle names is still in TIME-WAIT. */
+  holds(handle: TimeWaitHandle): boolean {
+    return this.generation[handle.slot] === handle.generation;
+  }
+
+  /** Ends the oldest record to make room; false if there is none. */
   recycleOldest(): boolean {
-    const oldest = this.order.values().next();
-    if (oldest.done === true) return false;
+    if (this.oldest === NONE) return false;
     this.context.counters.increment('tcp.time-wait.recycled');
-    this.remove(oldest.value);
+    this.remove(this.oldest);
     return true;
   }
 
   pollAt(): Instant | undefined {
-    const oldest = this.order.values().next();
-    return oldest.done === true ? undefined : oldest.value.expiresAt;
+    return this.oldest === NONE ? undefined : this.expiresAt[this.oldest];
   }
 
-  /** Ends every entry whose 2·MSL is over. */
+  /** Ends every record whose 2·MSL is over. */
   poll(now: Instant): void {
-    for (const entry of this.order) {
-      if (entry.expiresAt > now) return;
-      this.remove(entry);
-    }
+    while (this.oldest !== NONE && this.expiresAt[this.oldest]! <= now) this.remove(this.oldest);
   }
 
   /**
-   * A segment for a TIME-WAIT tuple. Returns 'reopen' when it is a SYN that may start a
-   * new incarnation (the entry is then gone and `minimumIss` applies), else 'handled'.
+   * A segment for the TIME-WAIT record in `slot`. Returns the minimum ISS for a new
+   * incarnation when the segment is a SYN that reopens the tuple (the record is then
+   * gone), else undefined (the segment was handled here).
    */
-  segmentArrives(entry: TimeWaitEntry, segment: TcpRepr, listening: boolean, now: Instant): 'reopen' | 'handled' {
+  segmentArrives(slot: number, segment: TcpRepr, listening: boolean, now: Instant): number | undefined {
     const { counters } = this.context;
     const flags = segment.flags;
+    const rcvNxt = this.rcvNxt[slot]!;
     if (flags & TcpFlag.RST) {
       counters.increment('tcp.drop.rst-in-time-wait');
-      return 'handled';
+      return undefined;
     }
     if (flags & TcpFlag.SYN) {
-      if (listening && (flags & TcpFlag.ACK) === 0 && seqGt(segment.sequenceNumber, entry.rcvNxt)) {
+      if (listening && (flags & TcpFlag.ACK) === 0 && seqGt(segment.sequenceNumber, rcvNxt)) {
         counters.increment('tcp.rx.time-wait-reuse');
-        this.remove(entry);
-        return 'reopen';
+        const minimumIss = seqAdd(this.sndNxt[slot]!, TIME_WAIT_ISS_INCREMENT);
+        this.remove(slot);
+        return minimumIss;
       }
       counters.increment('tcp.drop.challenge-ack');
-      this.challengeAck(entry, now);
-      return 'handled';
+      this.challengeAck(slot, now);
+      return undefined;
     }
     const length = segment.payload.length + (flags & TcpFlag.FIN ? 1 : 0);
-    if (flags & TcpFlag.FIN && seqAdd(segment.sequenceNumber, length) === entry.rcvNxt) {
+    if (flags & TcpFlag.FIN && seqAdd(segment.sequenceNumber, length) === rcvNxt) {
       // The peer did not get our ACK of its FIN: ACK again and wait 2·MSL from now.
-      entry.expiresAt = now + this.context.lifetime;
-      this.order.delete(entry);
-      this.order.add(entry);
-      this.ack(entry);
-      return 'handled';
+      this.expiresAt[slot] = now + this.context.lifetime;
+      this.unlink(slot);
+      this.append(slot);
+      this.ack(slot);
+      return undefined;
     }
     if (length > 0) {
       counters.increment('tcp.rx.data-after-fin');
-      this.ack(entry);
-      return 'handled';
+      this.ack(slot);
+      return undefined;
     }
-    if (segment.sequenceNumber !== entry.rcvNxt) {
+    if (segment.sequenceNumber !== rcvNxt) {
       counters.increment('tcp.drop.out-of-window');
-      this.challengeAck(entry, now);
+      this.challengeAck(slot, now);
     }
-    return 'handled';
+    return undefined;
   }
 
-  /** The lowest ISS for a new incarnation of `entry`'s tuple (RFC 1122 §4.2.2.13). */
-  static minimumIss(entry: TimeWaitEntry): number {
-    return seqAdd(entry.sndNxt, TIME_WAIT_ISS_INCREMENT);
+  // ---- storage -----------------------------------------------------------------------------
+
+  private bucketOf(localPort: number, remoteAddress: Ipv4Address, remotePort: number): number {
+    const mixed = Math.imul((remoteAddress >>> 0) ^ Math.imul(remotePort * 65536 + localPort, 0x9e3779b1), 0x85ebca6b);
+    return (mixed ^ (mixed >>> 15)) & (this.buckets.length - 1);
   }
 
-  private remove(entry: TimeWaitEntry): void {
-    entry.closed = true;
-    this.order.delete(entry);
-    const byRemote = this.byLocalPort.get(entry.localPort);
-    if (byRemote === undefined) return;
-    const key = entry.remoteAddress * 65536 + entry.remotePort;
-    if (byRemote.get(key) === entry) byRemote.delete(key);
-    if (byRemote.size === 0) this.byLocalPort.delete(entry.localPort);
+  private remove(slot: number): void {
+    const bucket = this.bucketOf(this.localPort[slot]!, this.remoteAddress[slot]!, this.remotePort[slot]!);
+    if (this.buckets[bucket] === slot) {
+      this.buckets[bucket] = this.chain[slot]!;
+    } else {
+      let previous = this.buckets[bucket]!;
+      while (previous !== NONE && this.chain[previous] !== slot) previous = this.chain[previous]!;
+      if (previous !== NONE) this.chain[previous] = this.chain[slot]!;
+    }
+    this.unlink(slot);
+    this.generation[slot] = (this.generation[slot]! + 1) >>> 0;
+    this.chain[slot] = this.freeHead;
+    this.freeHead = slot;
+    this.count--;
   }
 
-  private challengeAck(entry: TimeWaitEntry, now: Instant): void {
-    const last = entry.lastAckAt;
-    if ((last !== undefined && now - last < CHALLENGE_ACK_INTERVAL_MS) || !this.context.allowChallengeAck(now)) {
+  private append(slot: number): void {
+    this.older[slot] = this.newest;
+    this.newer[slot] = NONE;
+    if (this.newest !== NONE) this.newer[this.newest] = slot;
+    else this.oldest = slot;
+    this.newest = slot;
+  }
+
+  private unlink(slot: number): void {
+    const older = this.older[slot]!;
+    const newer = this.newer[slot]!;
+    if (older !== NONE) this.newer[older] = newer;
+    else this.oldest = newer;
+    if (newer !== NONE) this.older[newer] = older;
+    else this.newest = older;
+    this.older[slot] = NONE;
+    this.newer[slot] = NONE;
+  }
+
+  /** Doubles the capacity: the arrays are copied, the buckets rebuilt, new slots freed. */
+  private grow(): void {
+    const previous = this.capacity;
+    const capacity = previous === 0 ? INITIAL_CAPACITY : previous * 2;
+    const widen = <T extends Uint16Array | Uint32Array | Int32Array | Float64Array>(old: T, make: (length: number) => T): T => {
+      const next = make(capacity);
+      next.set(old);
+      return next;
+    };
+    this.localPort = widen(this.localPort, (n) => new Uint16Array(n));
+    this.remotePort = widen(this.remotePort, (n) => new Uint16Array(n));
+    this.remoteAddress = widen(this.remoteAddress, (n) => new Uint32Array(n));
+    this.sndNxt = widen(this.sndNxt, (n) => new Uint32Array(n));
+    this.rcvNxt = widen(this.rcvNxt, (n) => new Uint32Array(n));
+    this.window = widen(this.window, (n) => new Uint32Array(n));
+    this.expiresAt = widen(this.expiresAt, (n) => new Float64Array(n));
+    this.lastAckAt = widen(this.lastAckAt, (n) => new Float64Array(n));
+    this.generation = widen(this.generation, (n) => new Uint32Array(n));
+    this.chain = widen(this.chain, (n) => new Int32Array(n));
+    this.older = widen(this.older, (n) => new Int32Array(n));
+    this.newer = widen(this.newer, (n) => new Int32Array(n));
+    this.capacity = capacity;
+    for (let slot = previous; slot < capacity; slot++) {
+      this.older[slot] = NONE;
+      this.newer[slot] = NONE;
+    }
+    // Rebuild the hash chains of the used slots, then chain the new slots as free.
+    this.buckets = new Int32Array(capacity).fill(NONE);
+    for (let slot = this.oldest; slot !== NONE; slot = this.newer[slot]!) {
+      const bucket = this.bucketOf(this.localPort[slot]!, this.remoteAddress[slot]!, this.remotePort[slot]!);
+      this.chain[slot] = this.buckets[bucket]!;
+      this.buckets[bucket] = slot;
+    }
+    for (let slot = capacity - 1; slot >= previous; slot--) {
+      this.chain[slot] = this.freeHead;
+      this.freeHead = slot;
+    }
+  }
+
+  // ---- replies -------------------------------------------------------------------------------
+
+  private challengeAck(slot: number, now: Instant): void {
+    const last = this.lastAckAt[slot]!;
+    if ((!Number.isNaN(last) && now - last < CHALLENGE_ACK_INTERVAL_MS) || !this.context.allowChallengeAck(now)) {
       this.context.counters.increment('tcp.tx.challenge-ack-limited');
       return;
     }
-    entry.lastAckAt = now;
-    this.ack(entry);
+    this.lastAckAt[slot] = now;
+    this.ack(slot);
   }
 
   /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> with the window the connection last offered. */
-  private ack(entry: TimeWaitEntry): void {
+  private ack(slot: number): void {
     this.context.emitter.emit({
-      remoteAddress: entry.remoteAddress,
-      sourcePort: entry.localPort,
-      destinationPort: entry.remotePort,
-      sequenceNumber: entry.sndNxt,
-      acknowledgmentNumber: entry.rcvNxt,
+      remoteAddress: this.remoteAddress[slot]!,
+      sourcePort: this.localPort[slot]!,
+      destinationPort: this.remotePort[slot]!,
+      sequenceNumber: this.sndNxt[slot]!,
+      acknowledgmentNumber: this.rcvNxt[slot]!,
       flags: TcpFlag.ACK,
-      window: entry.window,
+      window: this.window[slot]!,
     });
   }
 }
