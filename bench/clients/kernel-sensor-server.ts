@@ -1,6 +1,6 @@
 /**
  * The kernel baseline for the sensor sections of bench/run.ts: the same line protocol
- * subset (PING/PONG, QUIET, PUT) on Node's `net`, i.e. the kernel's TCP. Readings are
+ * subset (PING/PONG, QUIET, PUT, QUIT) on Node's `net`, i.e. the kernel's TCP. Readings are
  * kept in memory only: its ingest figure is an upper bound for the path and the client,
  * not a durable store. Keepalive is on with the firmware's default idle time (10 s) so
  * the idle section compares like with like. Prints {"listening": PORT} once listening.
@@ -31,7 +31,8 @@ function serve(socket: Socket): void {
     let replies = '';
     let newline = pending.indexOf('\n');
     let start = 0;
-    while (newline !== -1) {
+    let quit = false;
+    while (newline !== -1 && !quit) {
       const line = pending.slice(start, newline).replace(/\r$/, '');
       start = newline + 1;
       const space = line.indexOf(' ');
@@ -47,11 +48,16 @@ function serve(socket: Socket): void {
           latest.set(name, Number(value));
           if (!quiet) replies += 'OK\n';
         } else replies += 'ERR 400 usage: PUT <name> <number> [<unix-ms>]\n';
+      } else if (verb === 'QUIT') {
+        // The server closes first and holds TIME-WAIT, as the device does.
+        replies += 'BYE\n';
+        quit = true;
       } else replies += 'ERR 400 unknown request\n';
       newline = pending.indexOf('\n', start);
     }
     pending = pending.slice(start);
-    if (replies) socket.write(replies);
+    if (quit) socket.end(replies);
+    else if (replies) socket.write(replies);
   });
   socket.on('end', () => socket.end());
 }
