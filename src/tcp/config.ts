@@ -49,6 +49,8 @@ export interface TcpConfig {
   orphanRetries: number;
   /** Orphans kept at most; beyond it the oldest is reset (Linux tcp_max_orphans). */
   maxOrphans: number;
+  /** Offer and accept SACK (RFC 2018): as a receiver, report out-of-order data in SACK blocks. */
+  sack: boolean;
 }
 
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
@@ -77,5 +79,6 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     finTimeout: 60_000,
     orphanRetries: 8,
     maxOrphans: 256,
+    sack: true,
   };
 }

@@ -113,6 +113,9 @@ export interface TimerHandle {
   connection: TcpConnection | undefined;
 }
 
+/** SACK blocks per ACK: four fit in the 40 option bytes without timestamps (RFC 2018 §3). */
+export const MAX_SACK_BLOCKS = 4;
+
 /** Out-of-order ranges the reassembler tracks per connection. */
 const MAX_REASSEMBLY_RANGES = 16;
 
@@ -126,6 +129,11 @@ export class TcpConnection {
   readonly sendBuffer: RingBuffer;
   readonly receiveBuffer: RingBuffer;
   readonly assembler = new Assembler(MAX_REASSEMBLY_RANGES);
+  /**
+   * First sequence numbers of the most recently received out-of-order segments, most
+   * recent first (at most MAX_SACK_BLOCKS): the order of the SACK blocks (RFC 2018 §4).
+   */
+  readonly recentOutOfOrder: number[] = [];
 
   // ---- owned by the stack (listen.ts, scheduler.ts) -----------------------------------------
   /** SYN-RECEIVED connections count against this listener's backlog. */
@@ -512,6 +520,33 @@ export class TcpConnection {
     const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
     const available = Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW);
     return available - current >= this.windowUpdateThreshold() && available >= 2 * current;
+  }
+
+  /**
+   * The SACK blocks for our next ACK (RFC 2018 §4): the block holding the most recently
+   * received out-of-order segment first, then the blocks of the next most recent ones,
+   * then any other held range; at most MAX_SACK_BLOCKS. Undefined when SACK is not in
+   * use or nothing is held out of order.
+   */
+  sackBlocks(): [number, number][] | undefined {
+    if (!this.tcb.sackPermitted || this.assembler.isEmpty) return undefined;
+    const rcvNxt = this.tcb.rcvNxt;
+    const ranges = this.assembler.ranges();
+    const blocks: [number, number][] = [];
+    const used = new Set<number>();
+    const take = (index: number): void => {
+      if (used.has(index) || blocks.length >= MAX_SACK_BLOCKS) return;
+      const range = ranges[index]!;
+      used.add(index);
+      blocks.push([seqAdd(rcvNxt, range[0]), seqAdd(rcvNxt, range[1])]);
+    };
+    for (const seq of this.recentOutOfOrder) {
+      const offset = seqDiff(seq, rcvNxt);
+      const index = ranges.findIndex(([start, end]) => offset >= start && offset < end);
+      if (index >= 0) take(index);
+    }
+    for (let index = 0; index < ranges.length; index++) take(index);
+    return blocks;
   }
 
   /** Bytes of sequence space sent and not yet acknowledged. */

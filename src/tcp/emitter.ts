@@ -33,10 +33,25 @@ export interface SegmentFields {
   window: number;
   /** MSS option value (SYN and SYN-ACK only). */
   mss?: number;
+  /** SACK-permitted option (SYN and SYN-ACK only, RFC 2018 §2). */
+  sackPermitted?: boolean;
+  /** SACK blocks, most recent first (RFC 2018 §3-4). */
+  sackBlocks?: [number, number][] | undefined;
 }
 
 const NO_OPTIONS: TcpOptions = Object.freeze({});
 const EMPTY = new Uint8Array(0);
+
+/** The options of a segment; the common case (none) allocates nothing. */
+function optionsOf(fields: SegmentFields): TcpOptions {
+  const blocks = fields.sackBlocks !== undefined && fields.sackBlocks.length > 0 ? fields.sackBlocks : undefined;
+  if (fields.mss === undefined && fields.sackPermitted !== true && blocks === undefined) return NO_OPTIONS;
+  const options: TcpOptions = {};
+  if (fields.mss !== undefined) options.mss = fields.mss;
+  if (fields.sackPermitted === true) options.sackPermitted = true;
+  if (blocks !== undefined) options.sackBlocks = blocks;
+  return options;
+}
 
 export class SegmentEmitter {
   private readonly repr: TcpRepr = {
@@ -80,7 +95,7 @@ export class SegmentEmitter {
     repr.acknowledgmentNumber = fields.acknowledgmentNumber >>> 0;
     repr.flags = fields.flags;
     repr.window = fields.window;
-    repr.options = fields.mss !== undefined ? { mss: fields.mss } : NO_OPTIONS;
+    repr.options = optionsOf(fields);
     repr.payload = EMPTY;
     this.dataSource = dataSource;
     this.dataOffset = dataOffset;

@@ -21,7 +21,7 @@
 import { TcpFlag, type TcpRepr } from '../wire/tcp.ts';
 import type { Instant } from '../time.ts';
 import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.ts';
-import { Notify, closeError, type TcpConnection } from './connection.ts';
+import { MAX_SACK_BLOCKS, Notify, closeError, type TcpConnection } from './connection.ts';
 import { canReceiveData } from './state.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax } from './seq.ts';
@@ -77,6 +77,8 @@ function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instan
     return;
   }
   connection.tcb.initFromPeerSyn(segment, negotiatedMss(connection.context.config, segment));
+  // We offered SACK-permitted if configured; it is in use if the peer offered it too.
+  connection.tcb.sackPermitted = connection.context.config.sack && segment.options.sackPermitted === true;
   if (hasAck) {
     // Our SYN is acknowledged: ESTABLISHED. Data or FIN carried by the SYN-ACK is not
     // taken (the peer retransmits it); we acknowledge the SYN alone.
@@ -432,6 +434,7 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
     const contiguous = connection.assembler.deliver(written);
     connection.receiveBuffer.commit(contiguous);
     connection.tcb.rcvNxt = seqAdd(connection.tcb.rcvNxt, contiguous);
+    if (connection.assembler.isEmpty) connection.recentOutOfOrder.length = 0;
     if (contiguous > written || !connection.assembler.isEmpty) {
       // RFC 5681 §4.2: ACK at once a segment that fills (part of) a gap.
       connection.ackNow = true;
@@ -445,11 +448,25 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
     connection.notify(Notify.READABLE);
     return;
   }
-  // Out of order: hold it and send a duplicate ACK at once (RFC 5681 §4.2).
+  // Out of order: hold it and send a duplicate ACK at once (RFC 5681 §4.2), with this
+  // segment's block first among the SACK blocks (RFC 2018 §4).
   counters.increment('tcp.rx.out-of-order');
-  if (connection.assembler.add(offset, data.length)) connection.receiveBuffer.writeAt(offset, data);
-  else counters.increment('tcp.rx.reassembly-full');
+  if (connection.assembler.add(offset, data.length)) {
+    connection.receiveBuffer.writeAt(offset, data);
+    noteOutOfOrder(connection, start);
+  } else {
+    counters.increment('tcp.rx.reassembly-full');
+  }
   connection.ackNow = true;
+}
+
+/** Remembers the most recent out-of-order arrival for the SACK blocks' order. */
+function noteOutOfOrder(connection: TcpConnection, start: number): void {
+  const recent = connection.recentOutOfOrder;
+  const existing = recent.indexOf(start);
+  if (existing >= 0) recent.splice(existing, 1);
+  recent.unshift(start);
+  if (recent.length > MAX_SACK_BLOCKS) recent.length = MAX_SACK_BLOCKS;
 }
 
 /** Eighth check: the peer's FIN, now in order. */

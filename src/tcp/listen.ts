@@ -150,6 +150,9 @@ export class Listeners {
     connection.listenerPort = listener.port;
     listener.halfOpen++;
     connection.tcb.initFromSyn(segment, negotiatedMss(this.context.config, segment));
+    // RFC 2018 §2: SACK-permitted in our SYN-ACK only when the SYN carried it. (Cookie
+    // SYN-ACKs never offer it: the cookie has no room to remember it.)
+    connection.tcb.sackPermitted = this.context.config.sack && segment.options.sackPermitted === true;
     // Data on the SYN is not kept (no TCP Fast Open); the peer retransmits it.
     connection.setState('SYN-RECEIVED');
     return true;

@@ -22,7 +22,7 @@
  * RFC's SND.NXT for acceptability checks.
  */
 import type { Instant } from '../time.ts';
-import { TcpFlag } from '../wire/tcp.ts';
+import { TCP_HEADER_LENGTH, TcpFlag, tcpHeaderLength } from '../wire/tcp.ts';
 import type { TcpConnection } from './connection.ts';
 import type { SegmentFields } from './emitter.ts';
 import { MAX_UNSCALED_WINDOW } from './config.ts';
@@ -60,6 +60,9 @@ function transmit(connection: TcpConnection, sequenceNumber: number, flags: numb
   scratch.flags = flags;
   scratch.window = window;
   scratch.mss = isSyn ? connection.context.config.mss : undefined;
+  // RFC 2018 §2: SACK-permitted on our SYN when configured, on our SYN-ACK when agreed.
+  scratch.sackPermitted = isSyn && (connection.state === 'SYN-SENT' ? connection.context.config.sack : connection.tcb.sackPermitted);
+  scratch.sackBlocks = hasAck && !isSyn ? connection.sackBlocks() : undefined;
   connection.context.emitter.emit(scratch, connection.sendBuffer, dataOffset, dataLength);
   connection.segmentsOut++;
   if (hasAck) {
@@ -178,7 +181,7 @@ function retransmitFirst(connection: TcpConnection): void {
   const offset = seqDiff(connection.tcb.sndUna, connection.tcb.sendBufferSeq);
   const inFlight = connection.bytesInFlight();
   const buffered = Math.max(0, connection.sendBuffer.length - offset);
-  const length = Math.min(connection.tcb.sendMss, buffered, inFlight);
+  const length = Math.min(segmentRoom(connection), buffered, inFlight);
   const finSent = connection.tcb.finQueued && seqGt(connection.tcb.sndMax, connection.finSeq());
   const fin = finSent && seqAdd(connection.tcb.sndUna, length) === connection.finSeq();
   if (length <= 0 && !fin) return;
@@ -186,6 +189,17 @@ function retransmitFirst(connection: TcpConnection): void {
   noteRetransmit(connection);
   const end = seqAdd(connection.tcb.sndUna, length + (fin ? 1 : 0));
   if (seqLt(connection.tcb.sndNxt, end)) connection.tcb.sndNxt = end;
+}
+
+/**
+ * Payload bytes that fit in one segment: the send MSS less the option bytes the segment
+ * will carry (RFC 9293 §3.7.1: the MSS does not count options; SACK blocks take room
+ * while data is held out of order).
+ */
+function segmentRoom(connection: TcpConnection): number {
+  const blocks = connection.tcb.sackPermitted ? connection.sackBlocks() : undefined;
+  if (blocks === undefined) return connection.tcb.sendMss;
+  return Math.max(1, connection.tcb.sendMss - (tcpHeaderLength({ sackBlocks: blocks }) - TCP_HEADER_LENGTH));
 }
 
 /** States in which data and FIN segments may be sent. */
@@ -224,12 +238,13 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
   if (available === 0 && !fin) return false;
   const window = Math.min(connection.tcb.sndWnd, connection.congestion.congestionWindow);
   const usable = Math.max(0, seqDiff(seqAdd(connection.tcb.sndUna, window), connection.tcb.sndNxt));
-  const length = Math.min(available, connection.tcb.sendMss, usable);
+  const room = segmentRoom(connection);
+  const length = Math.min(available, room, usable);
   // The FIN rides on the last data segment and needs one unit of window.
   const withFin = fin && length === available && usable > length;
   if (length === 0 && !withFin) return false;
   const retransmission = seqLt(connection.tcb.sndNxt, connection.tcb.sndMax);
-  if (!force && !retransmission && !withFin && length < connection.tcb.sendMss) {
+  if (!force && !retransmission && !withFin && length < room) {
     // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged,
     // unless disabled. Sender SWS avoidance (§3.8.6.2.1): send a short segment only if it
     // empties the queue or fills at least half the largest window the peer offered.

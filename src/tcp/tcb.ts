@@ -39,6 +39,8 @@ export class Tcb {
   sendBufferSeq: number;
   /** The application called shutdown(); a FIN follows the queued data. */
   finQueued = false;
+  /** Both ends offered SACK-permitted (RFC 2018 §2): our ACKs carry SACK blocks. */
+  sackPermitted = false;
 
   // ---- receive sequence space -------------------------------------------------------
   irs = 0;

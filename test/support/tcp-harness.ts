@@ -245,7 +245,8 @@ export class TcpHarness {
     const connection = this.stack.connect(REMOTE, REMOTE_PORT, { localPort: LOCAL_PORT, ...connectOptions });
     connection.handler = this.recorder;
     this.connection = connection;
-    this.recv({ seq: this.localIss, ack: 0, flags: SYN, options: { mss: this.config.mss } });
+    // RFC 2018 §2: our SYN offers SACK when it is configured (the default).
+    this.recv({ seq: this.localIss, ack: 0, flags: SYN, options: this.config.sack ? { mss: this.config.mss, sackPermitted: true } : { mss: this.config.mss } });
     assert.equal(connection.state, 'SYN-SENT');
     return connection;
   }
