@@ -10,13 +10,15 @@
  * `parseCommandLine` never exits the process and never prints: it returns what to do
  * (`help` and `version` carry their text) or throws `CliError`, and main prints and
  * exits (status 2 for a CliError, like a ConfigError). Each `run` flag sets one
- * configuration key (`FLAG_KEYS` in config.ts) and is checked by the same schema as
+ * configuration key (`FLAG_KEYS` in config/load.ts) and is checked by the same schema as
  * the file, so `--mtu abc` and `"mtu": "abc"` are refused in the same words.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { checkConfigValue, FLAG_KEYS, LED_DRIVERS, LOG_FORMATS, type CliFlags } from './config.ts';
+import { checkConfigValue } from './config/describe.ts';
+import { FLAG_KEYS, type CliFlags } from './config/load.ts';
+import { LED_DRIVERS, LOG_FORMATS } from './config/schema.ts';
 
-export type { CliFlags } from './config.ts';
+export type { CliFlags } from './config/load.ts';
 
 /** The remote shell's plain port (SPEC section 5), the client's default. */
 export const DEFAULT_SHELL_PORT = 2323;

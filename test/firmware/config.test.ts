@@ -4,20 +4,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  ConfigError,
-  checkConfigValue,
-  defaultStateDir,
-  describeConfig,
-  Feature,
-  loadConfig,
-  parseI2cSpec,
-  parseLinkSpec,
-  unavailableFeatures,
-  usedFeatures,
-  type CliFlags,
-  type ResolvedConfig,
-} from '../../firmware/config.ts';
+import { ConfigError } from '../../firmware/config/errors.ts';
+import { checkConfigValue, describeConfig } from '../../firmware/config/describe.ts';
+import { defaultStateDir, loadConfig, type CliFlags } from '../../firmware/config/load.ts';
+import { Feature, unavailableFeatures, usedFeatures } from '../../firmware/config/features.ts';
+import type { ResolvedConfig } from '../../firmware/config/schema.ts';
+import { parseLinkSpec } from '../../firmware/link.ts';
+import { parseI2cSpec } from '../../firmware/i2c.ts';
 import { formatDuration, formatSize, parseDuration, parseSize } from '../../firmware/units.ts';
 
 const EXAMPLE_FILE = fileURLToPath(new URL('../../deploy/config.example.json', import.meta.url));
