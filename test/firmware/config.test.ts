@@ -8,7 +8,8 @@ import { ConfigError } from '../../firmware/config/errors.ts';
 import { checkConfigValue, describeConfig } from '../../firmware/config/describe.ts';
 import { defaultStateDir, loadConfig, type CliFlags } from '../../firmware/config/load.ts';
 import { Feature, unavailableFeatures, usedFeatures } from '../../firmware/config/features.ts';
-import type { ResolvedConfig } from '../../firmware/config/schema.ts';
+import { tcpSettings, type ResolvedConfig } from '../../firmware/config/schema.ts';
+import { defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
 import { parseLinkSpec } from '../../firmware/link.ts';
 import { parseI2cSpec } from '../../firmware/i2c.ts';
 import { formatDuration, formatSize, parseDuration, parseSize } from '../../firmware/units.ts';
@@ -83,6 +84,25 @@ describe('loadConfig: defaults and forms', () => {
       stateDir: '/srv/state',
       log: { format: 'json', level: 'info' },
     });
+  });
+
+  it('the tcp.* defaults are the stack\'s own (one source: defaultTcpConfig)', () => {
+    const config = loadConfig({ flags: {}, defaultStateDir: '/srv/state', stdoutIsTty: false });
+    const stack = defaultTcpConfig(config.net.mtu - 40);
+    const settings = tcpSettings(config.tcp);
+    for (const [name, value] of Object.entries(settings)) {
+      assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
+    }
+    // Every key maps onto a stack setting: none is silently dropped.
+    assert.deepEqual(Object.keys(settings).sort(), ['keepalive', 'maxConnections', 'minRto', 'msl', 'persistMax', 'rcvBuf', 'sndBuf', 'synBacklog', 'userTimeout']);
+  });
+
+  it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {
+    const config = load({ tcp: { keepalive: { idle: '1m', count: 5 }, persist: { max: '5s' }, rcvBuf: '64KiB' } });
+    const settings = tcpSettings(config.tcp);
+    assert.deepEqual(settings.keepalive, { enabled: true, idle: 60_000, interval: 2_000, count: 5 });
+    assert.equal(settings.persistMax, 5_000);
+    assert.equal(settings.rcvBuf, 64 * 1024);
   });
 
   it('an empty file gives the same defaults as no file', () => {
