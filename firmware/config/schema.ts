@@ -20,7 +20,17 @@
  * `src/net/address.ts` (`parseCidr`, `parseIpv4`, `parseMac`) and `parseLinkSpec`.
  */
 import { z } from 'zod';
-import { formatIpv4, parseCidr, parseIpv4, parseMac, formatMac, prefixMask, sameSubnet, isMulticastMac } from '../../src/net/address.ts';
+import {
+  formatIpv4,
+  formatMac,
+  isMulticastMac,
+  isUnicastHostAddress,
+  parseCidr,
+  parseIpv4,
+  parseMac,
+  prefixMask,
+  sameSubnet,
+} from '../../src/net/address.ts';
 import { defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
 import { DiagPort } from '../../src/services/diag.ts';
 import { formatDuration } from '../units.ts';
@@ -48,12 +58,6 @@ import {
 // ---------------------------------------------------------------------------
 // Checks for the structured string values
 // ---------------------------------------------------------------------------
-
-/** Addresses a device must not take: "this network" 0/8, loopback 127/8, multicast 224/4, reserved 240/4 (RFC 1122 §3.2.1.3, RFC 5771). */
-function isUnicastHostAddress(address: number): boolean {
-  const firstOctet = address >>> 24;
-  return firstOctet !== 0 && firstOctet !== 127 && firstOctet < 224;
-}
 
 const IP_ALLOWED = '"dhcp" or a unicast IPv4 address with prefix length, like 198.18.0.2/24';
 
