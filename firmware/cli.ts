@@ -3,7 +3,7 @@
  *
  *   piwire [run] [--config FILE] [--link SPEC] [--ip CIDR|dhcp] [--gateway IP]
  *          [--mac MAC] [--mtu N] [--leds virtual|gpio|sysfs] [--i2c sim|BUSNUMBER]
- *          [--state-dir DIR] [--log json|pretty] [--diag]
+ *          [--state-dir DIR] [--log json|pretty] [--diag] [--pcap FILE]
  *   piwire hash-secret
  *   piwire shell HOST [PORT] [--user U] [--secret-file F] [-c COMMAND]
  *
@@ -93,6 +93,7 @@ interface RunOptions {
   stateDir?: string;
   log?: string;
   diag?: boolean;
+  pcap?: string;
 }
 
 interface ShellOptions {
@@ -126,6 +127,7 @@ function buildProgram(output: string[], options: ParseOptions, done: (command: P
     .option('--state-dir <dir>', 'state directory: readings log, certificate (sets stateDir)', configFlag('stateDir'))
     .addOption(new Option('--log <format>', 'log line format (sets log.format)').choices(LOG_FORMATS).argParser(configFlag('log')))
     .option('--diag', 'serve echo (7), discard (9) and chargen (19) (sets services.diag)')
+    .option('--pcap <file>', 'capture every frame in and out to this pcap file (sets pcap)', configFlag('pcap'))
     .action((runOptions: RunOptions) => {
       const { config, ...rest } = runOptions;
       const flags: CliFlags = {};

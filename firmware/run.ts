@@ -99,6 +99,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     mac: configuredMac,
     address: cidr.address,
     prefixLength: cidr.prefixLength,
+    pcapFile: config.pcap,
   });
 
   const stackConfig: StackConfig = {

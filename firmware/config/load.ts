@@ -30,6 +30,7 @@ export interface CliFlags {
   stateDir?: string;
   log?: string;
   diag?: boolean;
+  pcap?: string;
 }
 
 /** Which key each flag sets, and how the flag is spelled (for messages). */
@@ -44,10 +45,11 @@ export const FLAG_KEYS = {
   stateDir: { key: 'stateDir', flag: '--state-dir' },
   log: { key: 'log.format', flag: '--log' },
   diag: { key: 'services.diag', flag: '--diag' },
+  pcap: { key: 'pcap', flag: '--pcap' },
 } as const satisfies Record<keyof CliFlags, { key: string; flag: string }>;
 
 /** Keys whose values are file system paths, resolved against where they were written. */
-const PATH_KEYS = ['stateDir', 'services.shell.cert', 'services.shell.key', 'leds.sysfsRoot', 'i2c.bus'] as const;
+const PATH_KEYS = ['stateDir', 'pcap', 'services.shell.cert', 'services.shell.key', 'leds.sysfsRoot', 'i2c.bus'] as const;
 
 export interface LoadConfigOptions {
   /** The JSON configuration file; none means defaults and flags only. */
@@ -160,6 +162,9 @@ function resolvePathKey(config: ParsedConfig, key: (typeof PATH_KEYS)[number], a
   switch (key) {
     case 'stateDir':
       if (config.stateDir !== undefined) config.stateDir = absolute(config.stateDir);
+      break;
+    case 'pcap':
+      if (config.pcap !== undefined) config.pcap = absolute(config.pcap);
       break;
     case 'services.shell.cert':
       if (config.services.shell.cert !== undefined) config.services.shell.cert = absolute(config.services.shell.cert);

@@ -258,6 +258,7 @@ const logSchema = z.strictObject({
 export const configObjectSchema = z.strictObject({
   net: netSchema.prefault({}),
   link: defaultedChecked(LINK_ALLOWED, checkLink, 'sim', 'sim', 'frame link'),
+  pcap: optionalChecked(PATH_ALLOWED, checkPath, 'none (no capture)', 'capture every frame the device receives and sends to this file (pcap: tcpdump -r, Wireshark)'),
   tcp: tcpSchema.prefault({}),
   services: servicesSchema.prefault({}),
   store: storeSchema.prefault({}),

@@ -39,6 +39,7 @@ describe('parseCommandLine: run', () => {
       '--state-dir', '/var/lib/piwire',
       '--log', 'pretty',
       '--diag',
+      '--pcap', '/tmp/device.pcap',
     ];
     const expected: ParsedCommand = {
       command: 'run',
@@ -54,6 +55,7 @@ describe('parseCommandLine: run', () => {
         stateDir: '/var/lib/piwire',
         log: 'pretty',
         diag: true,
+        pcap: '/tmp/device.pcap',
       },
     };
     assert.deepEqual(parseCommandLine(argv), expected);

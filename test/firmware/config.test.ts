@@ -174,6 +174,10 @@ describe('loadConfig: defaults and forms', () => {
     const fromFlags = load({ stateDir: 'state' }, { stateDir: 'var/state', i2c: 'sim:bme.txt' });
     assert.equal(fromFlags.stateDir, '/work/here/var/state');
     assert.equal(fromFlags.i2c.bus, 'sim:/work/here/bme.txt');
+
+    assert.equal(load({ pcap: 'captures/device.pcap' }).pcap, join(directory, 'captures/device.pcap'));
+    assert.equal(load({}, { pcap: 'device.pcap' }).pcap, '/work/here/device.pcap');
+    assert.equal(load({}).pcap, undefined, 'no capture unless asked for');
   });
 
   it('accepts i2c bus numbers, their digits, sim and none', () => {
@@ -203,11 +207,12 @@ describe('loadConfig: the example configuration', () => {
     assert.deepEqual({ ...example, net: { mtu: example.net.mtu } }, defaults);
   });
 
-  it('lists every key of the schema (cert and key only when a certificate is supplied)', () => {
+  it('lists every key of the schema (cert and key only when a certificate is supplied, pcap only to capture)', () => {
     const written = flattenKeys(JSON.parse(readFileSync(EXAMPLE_FILE, 'utf8')) as Record<string, unknown>).sort();
     const schemaKeys = describeConfig()
       .map((entry) => entry.key)
-      .filter((key) => key !== 'services.shell.cert' && key !== 'services.shell.key')
+      // Optional keys that switch something on: the example leaves them out.
+      .filter((key) => key !== 'services.shell.cert' && key !== 'services.shell.key' && key !== 'pcap')
       .sort();
     assert.deepEqual(written, schemaKeys);
   });
