@@ -15,11 +15,50 @@
  */
 import assert from 'node:assert/strict';
 import type { TcpConnection } from '../../src/tcp/connection.ts';
+import type { TcpConfig } from '../../src/tcp/config.ts';
 import { seqDiff, seqLe } from '../../src/tcp/seq.ts';
-import { isSynchronized } from '../../src/tcp/state.ts';
+import { isSynchronized, type TcpState } from '../../src/tcp/state.ts';
+
+interface BufferView {
+  readonly length: number;
+  readonly capacity: number;
+}
+
+/** The sequence-space fields of the TCB record (src/tcp/tcb.ts) the invariants read. */
+interface SequenceSpaces {
+  readonly sndUna: number;
+  readonly sndNxt: number;
+  readonly sndMax: number;
+  readonly rcvNxt: number;
+  readonly rcvAdvertisedEdge: number;
+}
+
+/** The connection fields the invariants read; a `TcpConnection` is one. */
+export interface TcbView {
+  readonly id: number;
+  readonly state: TcpState;
+  readonly tcb: SequenceSpaces;
+  readonly sendBuffer: BufferView;
+  readonly receiveBuffer: BufferView;
+  readonly context: { readonly config: Pick<TcpConfig, 'sndBuf' | 'rcvBuf'> };
+}
+
+/** The fields of a live connection, as a plain record (a snapshot a test may alter). */
+export function tcbSnapshot(connection: TcpConnection): TcbView {
+  const { id, state, tcb, sendBuffer, receiveBuffer, context } = connection;
+  const { sndUna, sndNxt, sndMax, rcvNxt, rcvAdvertisedEdge } = tcb;
+  return {
+    id,
+    state,
+    tcb: { sndUna, sndNxt, sndMax, rcvNxt, rcvAdvertisedEdge },
+    sendBuffer: { length: sendBuffer.length, capacity: sendBuffer.capacity },
+    receiveBuffer: { length: receiveBuffer.length, capacity: receiveBuffer.capacity },
+    context: { config: { sndBuf: context.config.sndBuf, rcvBuf: context.config.rcvBuf } },
+  };
+}
 
 /** The invariants `connection` breaks right now, in words; empty when it holds them all. */
-export function tcbViolations(connection: TcpConnection): string[] {
+export function tcbViolations(connection: TcbView): string[] {
   const violations: string[] = [];
   const { sendBuffer, receiveBuffer } = connection;
   const { sndUna, sndNxt, sndMax, rcvNxt, rcvAdvertisedEdge } = connection.tcb;
@@ -41,7 +80,7 @@ export function tcbViolations(connection: TcpConnection): string[] {
 }
 
 /** Fails with every broken invariant named, and `context` (what had just happened). */
-export function assertTcbInvariants(connection: TcpConnection, context = ''): void {
+export function assertTcbInvariants(connection: TcbView, context = ''): void {
   const violations = tcbViolations(connection);
   assert.deepEqual(violations, [], `TCB invariants of connection ${connection.id} (${connection.state})${context ? ` after ${context}` : ''}`);
 }
