@@ -81,20 +81,8 @@ function nonEmpty(flag: string) {
   };
 }
 
-interface RunOptions {
-  config?: string;
-  link?: string;
-  ip?: string;
-  gateway?: string;
-  mac?: string;
-  mtu?: number;
-  leds?: string;
-  i2c?: string | number;
-  stateDir?: string;
-  log?: string;
-  diag?: boolean;
-  pcap?: string;
-}
+/** What commander hands the `run` action: the flags, and the file they are laid over. */
+type RunOptions = CliFlags & { config?: string };
 
 interface ShellOptions {
   user?: string;

@@ -48,36 +48,41 @@ export function port(fallback: number, description: string) {
   return integer(1, 65535, fallback, description);
 }
 
-export function duration(min: number, max: number, fallback: number, description: string) {
-  const allowed = `a duration between ${formatDuration(min)} and ${formatDuration(max)}`;
-  return z
-    .unknown()
-    .transform((input, context) => {
-      const milliseconds = parseDuration(input);
-      if (milliseconds === undefined || milliseconds < min || milliseconds > max) {
-        context.addIssue({ code: 'custom', message: `must be ${allowed}`, input });
-        return z.NEVER;
-      }
-      return milliseconds;
-    })
-    .default(fallback)
-    .register(keyInfo, { allowed, defaultValue: formatDuration(fallback), description });
+/** How a quantity with a unit is written and read: `10s` and `16KiB` (units.ts). */
+interface Unit {
+  noun: string;
+  parse: (input: unknown) => number | undefined;
+  format: (value: number) => string;
 }
 
-export function size(min: number, max: number, fallback: number, description: string) {
-  const allowed = `a size between ${formatSize(min)} and ${formatSize(max)}`;
+const DURATION: Unit = { noun: 'duration', parse: parseDuration, format: formatDuration };
+const SIZE: Unit = { noun: 'size', parse: parseSize, format: formatSize };
+
+/** A quantity in `unit` between `min` and `max`, resolved to the unit's base (ms, bytes). */
+function quantity(unit: Unit, min: number, max: number, fallback: number, description: string) {
+  const allowed = `a ${unit.noun} between ${unit.format(min)} and ${unit.format(max)}`;
   return z
     .unknown()
     .transform((input, context) => {
-      const bytes = parseSize(input);
-      if (bytes === undefined || bytes < min || bytes > max) {
+      const value = unit.parse(input);
+      if (value === undefined || value < min || value > max) {
         context.addIssue({ code: 'custom', message: `must be ${allowed}`, input });
         return z.NEVER;
       }
-      return bytes;
+      return value;
     })
     .default(fallback)
-    .register(keyInfo, { allowed, defaultValue: formatSize(fallback), description });
+    .register(keyInfo, { allowed, defaultValue: unit.format(fallback), description });
+}
+
+/** A duration, resolved to milliseconds. */
+export function duration(min: number, max: number, fallback: number, description: string) {
+  return quantity(DURATION, min, max, fallback, description);
+}
+
+/** A size, resolved to bytes. */
+export function size(min: number, max: number, fallback: number, description: string) {
+  return quantity(SIZE, min, max, fallback, description);
 }
 
 export function flag(fallback: boolean, description: string) {
