@@ -530,7 +530,7 @@ export class NetworkInterface implements IpSender, Pollable {
   }
 }
 
-/** Configuration errors are programmer errors here: firmware/config.ts validates user input. */
+/** Configuration errors are programmer errors here: firmware/config/schema.ts validates user input. */
 function validateConfig(config: InterfaceConfig): void {
   if (config.mac.length !== 6) throw new RangeError(`interface MAC must be 6 bytes, got ${config.mac.length}`);
   if (isMulticastMac(config.mac)) throw new RangeError(`interface MAC ${formatMac(config.mac)} is a group address`);
