@@ -3,20 +3,22 @@
  *
  *   piwire [run] [--config FILE] [--link SPEC] [--ip CIDR|dhcp] [--gateway IP]
  *          [--mac MAC] [--mtu N] [--leds virtual|gpio|sysfs] [--i2c sim|BUSNUMBER]
- *          [--state-dir DIR] [--log json|pretty] [--diag]
+ *          [--state-dir DIR] [--log json|pretty] [--diag] [--pcap FILE]
  *   piwire hash-secret
  *   piwire shell HOST [PORT] [--user U] [--secret-file F] [-c COMMAND]
  *
  * `parseCommandLine` never exits the process and never prints: it returns what to do
  * (`help` and `version` carry their text) or throws `CliError`, and main prints and
  * exits (status 2 for a CliError, like a ConfigError). Each `run` flag sets one
- * configuration key (`FLAG_KEYS` in config.ts) and is checked by the same schema as
+ * configuration key (`FLAG_KEYS` in config/load.ts) and is checked by the same schema as
  * the file, so `--mtu abc` and `"mtu": "abc"` are refused in the same words.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { checkConfigValue, FLAG_KEYS, LED_DRIVERS, LOG_FORMATS, type CliFlags } from './config.ts';
+import { checkConfigValue } from './config/describe.ts';
+import { FLAG_KEYS, type CliFlags } from './config/load.ts';
+import { LED_DRIVERS, LOG_FORMATS } from './config/schema.ts';
 
-export type { CliFlags } from './config.ts';
+export type { CliFlags } from './config/load.ts';
 
 /** The remote shell's plain port (SPEC section 5), the client's default. */
 export const DEFAULT_SHELL_PORT = 2323;
@@ -79,19 +81,8 @@ function nonEmpty(flag: string) {
   };
 }
 
-interface RunOptions {
-  config?: string;
-  link?: string;
-  ip?: string;
-  gateway?: string;
-  mac?: string;
-  mtu?: number;
-  leds?: string;
-  i2c?: string | number;
-  stateDir?: string;
-  log?: string;
-  diag?: boolean;
-}
+/** What commander hands the `run` action: the flags, and the file they are laid over. */
+type RunOptions = CliFlags & { config?: string };
 
 interface ShellOptions {
   user?: string;
@@ -124,6 +115,7 @@ function buildProgram(output: string[], options: ParseOptions, done: (command: P
     .option('--state-dir <dir>', 'state directory: readings log, certificate (sets stateDir)', configFlag('stateDir'))
     .addOption(new Option('--log <format>', 'log line format (sets log.format)').choices(LOG_FORMATS).argParser(configFlag('log')))
     .option('--diag', 'serve echo (7), discard (9) and chargen (19) (sets services.diag)')
+    .option('--pcap <file>', 'capture every frame in and out to this pcap file (sets pcap)', configFlag('pcap'))
     .action((runOptions: RunOptions) => {
       const { config, ...rest } = runOptions;
       const flags: CliFlags = {};

@@ -24,6 +24,30 @@ export interface AttachOptions {
   onCarrier?: (up: boolean) => void;
 }
 
+/**
+ * The device's carrier wiring: every change the link reports goes to the interface,
+ * then the `link` log line (the cause of fault 1), then `onChange` (the link LED,
+ * waking the loop); repeated reports of the same state (a flapping driver) are not
+ * news. The state at start goes the same way as every later change: the interface
+ * starts with carrier up and has just announced itself, so only a link that is down
+ * now has anything to tell it; the log and `onChange` hear the state either way.
+ * Call after `stack.start()`.
+ */
+export function followCarrier(link: Link, stack: NetStack, events: EventSink, onChange: (up: boolean) => void = () => undefined): void {
+  const carrierIs = (up: boolean): void => {
+    if (!stack.setCarrier(up)) return;
+    events.emit('link', { link: link.name, carrier: up ? 'up' : 'down' });
+    onChange(up);
+  };
+  link.onCarrierChange(carrierIs);
+  if (link.carrier) {
+    events.emit('link', { link: link.name, carrier: 'up' });
+    onChange(true);
+  } else {
+    carrierIs(false);
+  }
+}
+
 export function attachStack(link: Link, config: StackConfig, options: AttachOptions): AttachedStack {
   const { loop, events } = options;
   const onFrame = options.onFrame ?? (() => undefined);
@@ -38,25 +62,12 @@ export function attachStack(link: Link, config: StackConfig, options: AttachOpti
     onFrame();
     loop.wake();
   });
-  const carrierIs = (up: boolean): void => {
-    // Repeated reports of the same state (a flapping driver) are not news.
-    if (!stack.setCarrier(up)) return;
-    events.emit('link', { link: link.name, carrier: up ? 'up' : 'down' });
-    options.onCarrier?.(up);
-    loop.wake();
-  };
-  link.onCarrierChange(carrierIs);
   loop.add(stack);
   loop.addLink(link);
   stack.start();
-  // The state at start goes the same way as every later change. The interface starts
-  // with carrier up and has just announced itself, so only a link that is down now
-  // has anything to tell it; the log and the LED hear the state either way.
-  if (link.carrier) {
-    events.emit('link', { link: link.name, carrier: 'up' });
-    options.onCarrier?.(true);
-  } else {
-    carrierIs(false);
-  }
+  followCarrier(link, stack, events, (up) => {
+    options.onCarrier?.(up);
+    loop.wake();
+  });
   return { stack, link };
 }

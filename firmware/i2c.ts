@@ -3,9 +3,10 @@
  * model at 0x76), `sim:FILE` (register images replayed from `i2cdump` output, one
  * BME280 driver per dumped address), a bus number (the real bus through i2c-bus,
  * a BME280 at 0x76), or `none`. Readings go to `publish` with source `i2c`.
+ *
+ * The `i2c.bus` grammar (`parseI2cSpec`) lives here, beside the factory that opens
+ * what it names; the configuration schema checks values with it.
  */
-import type { ResolvedConfig } from './config.ts';
-import { parseI2cSpec } from './config.ts';
 import type { EventSink } from '../src/events.ts';
 import type { I2cBus } from '../hal/i2c/bus.ts';
 import { SimulatedI2cBus } from '../hal/i2c/sim.ts';
@@ -17,6 +18,37 @@ import { Sampler, bme280Sensor, type PublishReading } from './sensors/sampler.ts
 
 const BME280_ADDRESS = 0x76;
 
+/** The local I2C sensors: built-in models, a replay of `i2cdump` images, a real bus, or none. */
+export type I2cSpec = { kind: 'sim'; file?: string } | { kind: 'bus'; busNumber: number } | { kind: 'none' };
+
+/** An `i2c.bus` value as the resolved configuration holds it. */
+export type I2cBusSetting = 'sim' | 'none' | `sim:${string}` | number;
+
+/** /dev/i2c-N: Linux numbers adapters dynamically, so leave generous room. */
+export const MAX_I2C_BUS = 1023;
+
+/** What `parseI2cSpec` accepts, in the words of the configuration's error messages. */
+export const I2C_ALLOWED = `sim, sim:FILE (register dumps from i2cdump), none, or a bus number 0..${MAX_I2C_BUS} (/dev/i2c-N)`;
+
+/** Parses an `i2c.bus` value (`sim`, `sim:FILE`, `none`, a bus number or its digits); undefined for anything else. */
+export function parseI2cSpec(value: unknown): I2cSpec | undefined {
+  if (value === 'sim') return { kind: 'sim' };
+  if (value === 'none') return { kind: 'none' };
+  if (typeof value === 'string' && value.startsWith('sim:') && value.length > 'sim:'.length) return { kind: 'sim', file: value.slice(4) };
+  const busNumber = typeof value === 'string' && /^[0-9]{1,4}$/.test(value) ? Number(value) : value;
+  if (typeof busNumber === 'number' && Number.isInteger(busNumber) && busNumber >= 0 && busNumber <= MAX_I2C_BUS) {
+    return { kind: 'bus', busNumber };
+  }
+  return undefined;
+}
+
+/** The canonical `i2c.bus` value of a spec (digits become a number). */
+export function formatI2cSpec(spec: I2cSpec): I2cBusSetting {
+  if (spec.kind === 'bus') return spec.busNumber;
+  if (spec.kind === 'none') return 'none';
+  return spec.file === undefined ? 'sim' : `sim:${spec.file}`;
+}
+
 export interface LocalSensors {
   sampler: Sampler;
   bus: I2cBus;
@@ -24,7 +56,7 @@ export interface LocalSensors {
 }
 
 export async function startLocalSensors(
-  config: ResolvedConfig['i2c'],
+  config: { bus: I2cBusSetting },
   deps: { events: EventSink; publish: PublishReading },
 ): Promise<LocalSensors | undefined> {
   const spec = parseI2cSpec(config.bus);

@@ -6,7 +6,7 @@
  * (onoff, BCM numbers resolved against the Pi's gpiochip base). `leds.mirrorAct`
  * repeats the fault LED on the board's ACT LED.
  */
-import type { ResolvedConfig } from './config.ts';
+import type { ResolvedConfig } from './config/schema.ts';
 import type { Clock } from '../src/time.ts';
 import type { LedName } from '../src/diag/leds.ts';
 import { mirrorLed, type LedDriver } from '../hal/led/led.ts';

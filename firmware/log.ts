@@ -13,7 +13,7 @@
  */
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { EventFields, EventSink } from '../src/events.ts';
-import type { LogFormat, LogLevel } from './config.ts';
+import type { LogFormat, LogLevel } from './config/schema.ts';
 
 export interface LogDestination {
   write(text: string): unknown;

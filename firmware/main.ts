@@ -7,7 +7,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError, parseCommandLine } from './cli.ts';
-import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type ResolvedConfig } from './config.ts';
+import { ConfigError } from './config/errors.ts';
+import { DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
+import type { ResolvedConfig } from './config/schema.ts';
 import { createLogger, type Logger } from './log.ts';
 import { runFirmware, type RunningFirmware } from './run.ts';
 import { packageVersion } from './version.ts';

@@ -7,27 +7,25 @@
  * lockout, resource limit) into the fault code the red LED blinks.
  */
 import { join } from 'node:path';
-import type { ResolvedConfig } from './config.ts';
-import { ConfigError, Feature, parseLinkSpec, unavailableFeatures } from './config.ts';
+import { DIAG_PORTS, tcpSettings, type ResolvedConfig } from './config/schema.ts';
+import { ConfigError } from './config/errors.ts';
+import { Feature, unavailableFeatures } from './config/features.ts';
+import { openLink, parseLinkSpec } from './link.ts';
 import type { Logger } from './log.ts';
 import { RealtimeLoop } from './loop.ts';
 import { CryptoRandom } from './random.ts';
 import { attachStack } from './device.ts';
 import { openLeds, type OpenedLeds } from './leds.ts';
 import { startLocalSensors, type LocalSensors } from './i2c.ts';
-import { createSimulatedLan, SIM_DEVICE_CIDR, SIM_DEVICE_MAC, type SimulatedLan } from './board/sim.ts';
-import { openPacketLink } from '../hal/link/packet.ts';
-import { openTapLink } from '../hal/link/tap.ts';
+import { SIM_DEVICE_CIDR } from './board/sim.ts';
 import type { Link } from '../hal/link/link.ts';
 import { openLogStore, type LogStore } from '../hal/store/log-file.ts';
 import { formatIpv4, formatMac, parseCidr, parseIpv4, parseMac } from '../src/net/address.ts';
 import type { StackConfig, NetStack } from '../src/stack.ts';
-import type { TcpConfig } from '../src/tcp/config.ts';
 import { startDiagServices, type DiagServers } from '../src/services/diag.ts';
 import { startSensorService, type SensorService } from '../src/services/sensors/service.ts';
 import { FaultEventSink, FaultRegistry, FaultCode } from '../src/diag/faults.ts';
 import { LedController } from '../src/diag/leds.ts';
-import { nullEventSink } from '../src/events.ts';
 import { startFirmwareShell } from './shell.ts';
 import type { ShellService } from '../src/services/shell/server.ts';
 
@@ -51,23 +49,6 @@ const IMPLEMENTED = new Set<Feature>([
 
 /** How long shutdown waits for connections to finish their FIN exchange. */
 const SHUTDOWN_GRACE_MS = 1_500;
-
-/** Maps the configuration's `tcp.*` keys onto the stack's TCP settings. */
-export function tcpSettings(config: ResolvedConfig): Partial<TcpConfig> {
-  const { tcp } = config;
-  return {
-    rcvBuf: tcp.rcvBuf,
-    sndBuf: tcp.sndBuf,
-    msl: tcp.msl,
-    minRto: tcp.minRto,
-    userTimeout: tcp.userTimeout,
-    persistMax: tcp.persist.max,
-    maxConnections: tcp.maxConnections,
-    synBacklog: tcp.synBacklog,
-    // SPEC §2: keepalive on every connection, so a pulled cable is noticed in seconds.
-    keepalive: { enabled: true, idle: tcp.keepalive.idle, interval: tcp.keepalive.interval, count: tcp.keepalive.count },
-  };
-}
 
 export interface RunningFirmware {
   stack: NetStack;
@@ -111,24 +92,15 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   loop.add(ledController);
   const stopBoardDrawing = leds.board ? drawBoard(leds.board) : () => undefined;
 
-  let link: Link;
-  let sim: SimulatedLan | undefined;
-  if (linkSpec.kind === 'sim') {
-    sim = createSimulatedLan({
-      loop,
-      random,
-      events: nullEventSink,
-      mtu: config.net.mtu,
-      deviceAddress: cidr.address,
-      deviceMac: configuredMac ?? parseMac(SIM_DEVICE_MAC)!,
-      prefixLength: cidr.prefixLength,
-    });
-    link = sim.deviceLink;
-  } else if (linkSpec.kind === 'packet') {
-    link = openPacketLink({ interfaceName: linkSpec.interfaceName, mtu: config.net.mtu, mac: configuredMac, disableOffloads: true });
-  } else {
-    link = openTapLink({ name: linkSpec.interfaceName, mtu: config.net.mtu, mac: configuredMac });
-  }
+  const { link, sim } = openLink(linkSpec, {
+    loop,
+    random,
+    mtu: config.net.mtu,
+    mac: configuredMac,
+    address: cidr.address,
+    prefixLength: cidr.prefixLength,
+    pcapFile: config.pcap,
+  });
 
   const stackConfig: StackConfig = {
     mac: link.mac,
@@ -136,7 +108,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     prefixLength: cidr.prefixLength,
     gateway,
     mtu: config.net.mtu,
-    tcp: tcpSettings(config),
+    tcp: tcpSettings(config.tcp),
   };
   const { stack } = attachStack(link, stackConfig, {
     loop,
@@ -210,7 +182,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   // The simulated board always serves the diag ports, for a newcomer to try.
   if (config.services.diag || sim) {
     diag = startDiagServices(stack.net);
-    Object.assign(ports, { echo: 7, discard: 9, chargen: 19 });
+    Object.assign(ports, DIAG_PORTS);
   }
 
   let local: LocalSensors | undefined;

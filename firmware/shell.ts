@@ -2,7 +2,7 @@
  * The remote shell as the firmware serves it: the device's stack, faults, LEDs, readings,
  * configuration and log behind the ShellContext the shell's commands read.
  */
-import type { ResolvedConfig } from './config.ts';
+import type { ResolvedConfig } from './config/schema.ts';
 import type { Logger } from './log.ts';
 import { loadOrCreateShellCertificate } from './shell-certificate.ts';
 import { packageVersion } from './version.ts';

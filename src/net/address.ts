@@ -47,6 +47,25 @@ export function sameSubnet(a: Ipv4Address, b: Ipv4Address, prefixLength: number)
   return ((a & mask) >>> 0) === ((b & mask) >>> 0);
 }
 
+/**
+ * Whether a host may have this address, on the wire or in its configuration: not
+ * 0.0.0.0/8 "this network" (RFC 1122 §3.2.1.3 (a)(b)), not 224.0.0.0/4 multicast
+ * (RFC 1112 §4, RFC 5771), not 240.0.0.0/4 reserved (which holds the limited broadcast
+ * 255.255.255.255), and not 127.0.0.0/8 loopback.
+ *
+ * 127/8 is refused deliberately: RFC 1122 §3.2.1.3 (g) says loopback addresses "MUST NOT
+ * appear outside a host", and this stack has no loopback interface, so a 127/8 source on
+ * the wire is a martian (Linux drops it too unless `route_localnet` is set) and a 127/8
+ * device address or gateway could never be reached. One answer everywhere: the
+ * interface's source check, the configuration's address checks and TCP's source check.
+ * A subnet's own broadcast address depends on the prefix: `classifyAddress` (route.ts)
+ * tells it apart.
+ */
+export function isUnicastHostAddress(address: Ipv4Address): boolean {
+  const firstOctet = address >>> 24;
+  return firstOctet !== 0 && firstOctet !== 127 && firstOctet < 224;
+}
+
 export function parseMac(text: string): MacAddress | undefined {
   const match = /^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$/.exec(text);
   if (!match) return undefined;

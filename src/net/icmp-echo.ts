@@ -23,12 +23,7 @@ import type { Ipv4Address } from './address.ts';
 import { emitIcmp, icmpLength, IcmpType, parseIcmp } from '../wire/icmp.ts';
 import type { IcmpRepr } from '../wire/icmp.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
-import type { SendResult } from './interface.ts';
-
-/** What echo needs from the interface. */
-export interface EchoSender {
-  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): SendResult;
-}
+import type { IpSender, IpSendResult } from './ip-sender.ts';
 
 export type EchoReplyHandler = (
   source: Ipv4Address,
@@ -50,7 +45,7 @@ export class IcmpEcho {
   private readonly replyHandlers: EchoReplyHandler[] = [];
 
   constructor(
-    private readonly ip: EchoSender,
+    private readonly ip: IpSender,
     private readonly counters: Counters,
   ) {}
 
@@ -79,7 +74,7 @@ export class IcmpEcho {
   }
 
   /** Sends an echo request; the reply, if any, reaches the onEchoReply handlers. */
-  ping(destination: Ipv4Address, identifier: number, sequence: number, payload: Uint8Array): SendResult {
+  ping(destination: Ipv4Address, identifier: number, sequence: number, payload: Uint8Array): IpSendResult {
     checkUint16('identifier', identifier);
     checkUint16('sequence', sequence);
     const request: IcmpRepr = { type: IcmpType.ECHO_REQUEST, code: 0, identifier, sequence, payload };

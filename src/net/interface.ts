@@ -38,6 +38,7 @@ import type { Clock, Instant, Pollable } from '../time.ts';
 import { formatIpv4, formatMac, isMulticastMac, MAC_BROADCAST, MAC_ZERO, macEquals, sameSubnet } from './address.ts';
 import type { Ipv4Address, MacAddress } from './address.ts';
 import type { FrameDevice } from './device.ts';
+import type { IpSender, IpSendResult } from './ip-sender.ts';
 import { IcmpEcho } from './icmp-echo.ts';
 import type { EchoReplyHandler } from './icmp-echo.ts';
 import { NeighborCache, NeighborDrop } from './neighbor.ts';
@@ -79,8 +80,6 @@ export interface InterfaceConfig {
   /** TTL of the packets we originate (default 64, RFC 1700 / Linux ip_default_ttl). */
   ttl?: number | undefined;
 }
-
-export type SendResult = 'sent' | 'queued' | 'no-route' | 'dropped';
 
 export interface ProtocolHandler {
   /** `payload` is a view into the received frame, valid only during the call. */
@@ -137,7 +136,7 @@ const MAXIMUM_MTU = 0xffff;
 
 const PROTOCOL_NAMES: Readonly<Record<number, string>> = { [IpProtocol.TCP]: 'tcp', [IpProtocol.UDP]: 'udp' };
 
-export class NetworkInterface implements Pollable {
+export class NetworkInterface implements IpSender, Pollable {
   readonly config: Readonly<InterfaceConfig>;
   private readonly clock: Clock;
   private readonly counters: Counters;
@@ -314,7 +313,7 @@ export class NetworkInterface implements Pollable {
    * - 'no-route': off-link without a gateway, or an address no host has (`ipv4.drop.no-route`).
    * `fill` is called synchronously, only when the packet is actually built.
    */
-  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): SendResult {
+  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): IpSendResult {
     if (!Number.isInteger(payloadLength) || payloadLength < 0) {
       throw new RangeError(`payload length must be a non-negative integer, got ${payloadLength}`);
     }
@@ -377,7 +376,7 @@ export class NetworkInterface implements Pollable {
     this.nextAnnouncementAt = this.announcementsLeft > 0 ? this.clock.now() + ANNOUNCE_INTERVAL_MS : undefined;
   }
 
-  ping(destination: Ipv4Address, identifier: number, sequence: number, payload: Uint8Array): SendResult {
+  ping(destination: Ipv4Address, identifier: number, sequence: number, payload: Uint8Array): IpSendResult {
     return this.echo.ping(destination, identifier, sequence, payload);
   }
 
@@ -531,7 +530,7 @@ export class NetworkInterface implements Pollable {
   }
 }
 
-/** Configuration errors are programmer errors here: firmware/config.ts validates user input. */
+/** Configuration errors are programmer errors here: firmware/config/schema.ts validates user input. */
 function validateConfig(config: InterfaceConfig): void {
   if (config.mac.length !== 6) throw new RangeError(`interface MAC must be 6 bytes, got ${config.mac.length}`);
   if (isMulticastMac(config.mac)) throw new RangeError(`interface MAC ${formatMac(config.mac)} is a group address`);

@@ -8,7 +8,7 @@
  * destination to a link-layer target. Results are string literals, so the hot path
  * allocates nothing.
  */
-import { IPV4_BROADCAST, prefixMask, sameSubnet } from './address.ts';
+import { IPV4_BROADCAST, isUnicastHostAddress, prefixMask, sameSubnet } from './address.ts';
 import type { Ipv4Address, MacAddress } from './address.ts';
 
 export interface RouteConfig {
@@ -23,8 +23,8 @@ export interface RouteConfig {
  * - `subnet-broadcast`: all host bits set on our prefix (RFC 922, RFC 1122 §3.2.1.3 (d)); a /31
  *   (RFC 3021) and a /32 have none.
  * - `multicast`: 224.0.0.0/4 (RFC 1112 §4).
- * - `invalid`: never a real host: 0.0.0.0/8 "this network" (RFC 1122 §3.2.1.3 (a)(b)), 127.0.0.0/8
- *   loopback (§3.2.1.3 (g)), 240.0.0.0/4 reserved (RFC 1112 §4).
+ * - `invalid`: never a real host (`isUnicastHostAddress`): 0.0.0.0/8 "this network"
+ *   (RFC 1122 §3.2.1.3 (a)(b)), 127.0.0.0/8 loopback (§3.2.1.3 (g)), 240.0.0.0/4 reserved (RFC 1112 §4).
  * - `unicast`: any other host, on-link or beyond the gateway.
  */
 export type AddressKind = 'local' | 'limited-broadcast' | 'subnet-broadcast' | 'multicast' | 'invalid' | 'unicast';
@@ -33,10 +33,8 @@ export function classifyAddress(address: Ipv4Address, route: RouteConfig): Addre
   if (address === route.address) return 'local';
   if (address === IPV4_BROADCAST) return 'limited-broadcast';
   if (isSubnetBroadcast(address, route)) return 'subnet-broadcast';
-  const firstOctet = address >>> 24;
-  if (firstOctet >= 224 && firstOctet <= 239) return 'multicast';
-  if (firstOctet === 0 || firstOctet === 127 || firstOctet >= 240) return 'invalid';
-  return 'unicast';
+  if (address >>> 28 === 0xe) return 'multicast';
+  return isUnicastHostAddress(address) ? 'unicast' : 'invalid';
 }
 
 export function isBroadcastKind(kind: AddressKind): boolean {

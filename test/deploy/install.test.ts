@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../firmware/config.ts';
+import { loadConfig } from '../../firmware/config/load.ts';
 import { commandExists, describeRun, freezeCheckout, isRoot, makePiTree, ORIGINAL_BOOT_CONFIG, runScript, snapshot, type Entry } from './support.ts';
 
 /** Written by the account tools (shadow-utils, systemd-sysusers) on every change: backups and a lock file. */

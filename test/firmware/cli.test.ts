@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CliError, DEFAULT_SHELL_PORT, parseCommandLine, type ParsedCommand } from '../../firmware/cli.ts';
-import { FLAG_KEYS, loadConfig } from '../../firmware/config.ts';
+import { FLAG_KEYS, loadConfig } from '../../firmware/config/load.ts';
 
 /** The CliError a command line throws; fails the test if it parses. */
 function cliError(argv: string[]): CliError {
@@ -39,6 +39,7 @@ describe('parseCommandLine: run', () => {
       '--state-dir', '/var/lib/piwire',
       '--log', 'pretty',
       '--diag',
+      '--pcap', '/tmp/device.pcap',
     ];
     const expected: ParsedCommand = {
       command: 'run',
@@ -54,6 +55,7 @@ describe('parseCommandLine: run', () => {
         stateDir: '/var/lib/piwire',
         log: 'pretty',
         diag: true,
+        pcap: '/tmp/device.pcap',
       },
     };
     assert.deepEqual(parseCommandLine(argv), expected);

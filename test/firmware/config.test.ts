@@ -4,20 +4,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  ConfigError,
-  checkConfigValue,
-  defaultStateDir,
-  describeConfig,
-  Feature,
-  loadConfig,
-  parseI2cSpec,
-  parseLinkSpec,
-  unavailableFeatures,
-  usedFeatures,
-  type CliFlags,
-  type ResolvedConfig,
-} from '../../firmware/config.ts';
+import { ConfigError } from '../../firmware/config/errors.ts';
+import { checkConfigValue, describeConfig } from '../../firmware/config/describe.ts';
+import { defaultStateDir, loadConfig, type CliFlags } from '../../firmware/config/load.ts';
+import { Feature, unavailableFeatures, usedFeatures } from '../../firmware/config/features.ts';
+import { tcpSettings, type ResolvedConfig } from '../../firmware/config/schema.ts';
+import { defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
+import { parseLinkSpec } from '../../firmware/link.ts';
+import { parseI2cSpec } from '../../firmware/i2c.ts';
 import { formatDuration, formatSize, parseDuration, parseSize } from '../../firmware/units.ts';
 
 const EXAMPLE_FILE = fileURLToPath(new URL('../../deploy/config.example.json', import.meta.url));
@@ -92,6 +86,25 @@ describe('loadConfig: defaults and forms', () => {
     });
   });
 
+  it('the tcp.* defaults are the stack\'s own (one source: defaultTcpConfig)', () => {
+    const config = loadConfig({ flags: {}, defaultStateDir: '/srv/state', stdoutIsTty: false });
+    const stack = defaultTcpConfig(config.net.mtu - 40);
+    const settings = tcpSettings(config.tcp);
+    for (const [name, value] of Object.entries(settings)) {
+      assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
+    }
+    // Every key maps onto a stack setting: none is silently dropped.
+    assert.deepEqual(Object.keys(settings).sort(), ['keepalive', 'maxConnections', 'minRto', 'msl', 'persistMax', 'rcvBuf', 'sndBuf', 'synBacklog', 'userTimeout']);
+  });
+
+  it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {
+    const config = load({ tcp: { keepalive: { idle: '1m', count: 5 }, persist: { max: '5s' }, rcvBuf: '64KiB' } });
+    const settings = tcpSettings(config.tcp);
+    assert.deepEqual(settings.keepalive, { enabled: true, idle: 60_000, interval: 2_000, count: 5 });
+    assert.equal(settings.persistMax, 5_000);
+    assert.equal(settings.rcvBuf, 64 * 1024);
+  });
+
   it('an empty file gives the same defaults as no file', () => {
     assert.deepEqual(load({}), loadConfig({ flags: {}, defaultStateDir: '/srv/state', stdoutIsTty: false }));
   });
@@ -161,6 +174,10 @@ describe('loadConfig: defaults and forms', () => {
     const fromFlags = load({ stateDir: 'state' }, { stateDir: 'var/state', i2c: 'sim:bme.txt' });
     assert.equal(fromFlags.stateDir, '/work/here/var/state');
     assert.equal(fromFlags.i2c.bus, 'sim:/work/here/bme.txt');
+
+    assert.equal(load({ pcap: 'captures/device.pcap' }).pcap, join(directory, 'captures/device.pcap'));
+    assert.equal(load({}, { pcap: 'device.pcap' }).pcap, '/work/here/device.pcap');
+    assert.equal(load({}).pcap, undefined, 'no capture unless asked for');
   });
 
   it('accepts i2c bus numbers, their digits, sim and none', () => {
@@ -190,11 +207,12 @@ describe('loadConfig: the example configuration', () => {
     assert.deepEqual({ ...example, net: { mtu: example.net.mtu } }, defaults);
   });
 
-  it('lists every key of the schema (cert and key only when a certificate is supplied)', () => {
+  it('lists every key of the schema (cert and key only when a certificate is supplied, pcap only to capture)', () => {
     const written = flattenKeys(JSON.parse(readFileSync(EXAMPLE_FILE, 'utf8')) as Record<string, unknown>).sort();
     const schemaKeys = describeConfig()
       .map((entry) => entry.key)
-      .filter((key) => key !== 'services.shell.cert' && key !== 'services.shell.key')
+      // Optional keys that switch something on: the example leaves them out.
+      .filter((key) => key !== 'services.shell.cert' && key !== 'services.shell.key' && key !== 'pcap')
       .sort();
     assert.deepEqual(written, schemaKeys);
   });

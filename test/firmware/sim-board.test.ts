@@ -9,7 +9,7 @@
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -126,6 +126,52 @@ describe('the simulated board', () => {
     await firmware.exited;
     const last = firmware.lines.map((line) => JSON.parse(line) as Record<string, unknown>).at(-1);
     assert.equal(last?.['event'], 'stopped', 'SIGTERM ends the firmware after a graceful shutdown');
+  });
+
+  it('--pcap FILE captures what the device saw and sent, readable by tcpdump', async (t) => {
+    const tcpdump = spawnSync('tcpdump', ['--version'], { stdio: 'ignore' });
+    if (tcpdump.error) {
+      t.skip('tcpdump is not installed (test/run.sh installs it)');
+      return;
+    }
+    const stateDir = mkdtempSync(join(tmpdir(), 'piwire-pcap-'));
+    after(() => rmSync(stateDir, { recursive: true, force: true }));
+    const capture = join(stateDir, 'device.pcap');
+    const firmware = startFirmware(['--state-dir', stateDir, '--log', 'json', '--pcap', capture]);
+    let pid: number | undefined;
+    try {
+      const socket = await connectBy(SENSOR_PORT, Date.now() + 30_000);
+      const [pong] = await exchange(socket, 'PING captured\n', 1);
+      assert.equal(pong, 'PONG captured');
+      socket.destroy();
+      const ready = firmware.lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((e) => e['event'] === 'ready');
+      pid = Number(ready?.['pid']);
+    } finally {
+      // SIGTERM: the graceful shutdown closes the link, which flushes the capture.
+      await stopFirmware(firmware);
+    }
+    assert.ok(pid, 'ready was logged');
+    // tcpdump reads the file as a technician would: the device's side of the exchange.
+    const read = spawnSync('tcpdump', ['-n', '-r', capture, '-A', 'tcp port 7070'], { encoding: 'utf8' });
+    assert.equal(read.status, 0, read.stderr);
+    assert.match(read.stdout, /198\.18\.0\.2\.7070 > .*Flags \[S\.\]/, 'the SYN-ACK the device sent');
+    assert.match(read.stdout, /PING captured/, 'the request the device received');
+    assert.match(read.stdout, /PONG captured/, 'the reply the device sent');
+    const arp = spawnSync('tcpdump', ['-n', '-r', capture, 'arp'], { encoding: 'utf8' });
+    assert.match(arp.stdout, /ARP, (Request|Reply)/, 'link-level frames are captured too');
+    t.diagnostic(`${read.stdout.split('\n').filter((line) => / IP /.test(line)).length} TCP packets on port 7070 captured`);
+  });
+
+  it('a capture file that cannot be written stops start-up with exit status 2 naming the pcap key', () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'piwire-pcap-'));
+    after(() => rmSync(stateDir, { recursive: true, force: true }));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'firmware/bin.mjs', '--state-dir', stateDir, '--pcap', join(stateDir, 'missing', 'x.pcap')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /^config: pcap: cannot write the capture file .*missing\/x\.pcap \(ENOENT\)$/m);
   });
 
   it('keeps every reading that got OK across SIGKILLs at random points', async (t) => {

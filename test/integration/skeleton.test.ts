@@ -6,8 +6,10 @@
  * MTU 576 (SPEC §2 "small MTU"), and a TAP at MTU 1500. The suite starts a capture on
  * the kernel's side, then the firmware with `--diag` (echo 7, discard 9, chargen 19),
  * and drives it from the LAN namespace with ping, Python kernel-socket clients, nc and
- * scapy. The last test of each suite reads the capture back: no malformed packet, no
- * bad checksum, nothing over the MTU from the device.
+ * scapy. Foreign frames must go unanswered and end in their drop counters, which the
+ * test reads from the device's remote shell (`piwire shell -c 'stats --json'`, one
+ * operator configured). The last test of each suite reads the capture back: no
+ * malformed packet, no bad checksum, nothing over the MTU from the device.
  *
  * Bounds on every wait are hang guards (a broken firmware fails, it does not stall CI);
  * speeds are reported with t.diagnostic and never asserted.
@@ -15,7 +17,7 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -23,10 +25,12 @@ import {
   createTapTopology,
   createTopology,
   describeResult,
+  exec,
   runClient,
   type Topology,
 } from '../support/netns.ts';
-import { startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
+import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
+import { createStoredSecret, formatStoredSecret } from '../../src/services/shell/auth.ts';
 import { analyseCapture, formatAnalysis, startCapture, type Capture } from '../support/capture.ts';
 import { suiteEnvironment, type Cleanup } from '../support/suite.ts';
 
@@ -52,11 +56,36 @@ const VARIANTS: readonly Variant[] = [
   { name: 'tap, MTU 1500', kind: 'tap', mtu: 1500 },
 ];
 
+/** The shell operator the tests log in as, to read the device's counters (`stats --json`). */
+const SHELL_USER = 'op';
+const SHELL_SECRET = 'skeleton test secret';
+
 interface Environment {
   topology: Topology;
   firmware: FirmwareProcess;
   ready: ReadyEvent;
   capture: Capture;
+  /** The secret file for `piwire shell --secret-file`. */
+  secretFile: string;
+}
+
+/** The device's counters, read over its remote shell from the LAN namespace. */
+async function deviceCounters(environment: Environment): Promise<Record<string, number>> {
+  const { topology, secretFile } = environment;
+  const argv = [process.execPath, '--import', 'tsx', 'firmware/main.ts', 'shell', topology.deviceAddress, '--user', SHELL_USER, '--secret-file', secretFile, '-c', 'stats --json'];
+  const result = await exec(topology.peerNamespace, argv, { cwd: REPOSITORY_ROOT, timeoutMs: 60_000 });
+  assert.equal(result.code, 0, `piwire shell -c "stats --json"\n${describeResult(result)}`);
+  return JSON.parse(result.stdout) as Record<string, number>;
+}
+
+/** Writes a configuration with one shell operator; returns the config and secret files. */
+async function writeShellConfig(directory: string): Promise<{ configFile: string; secretFile: string }> {
+  const secretFile = join(directory, 'secret');
+  await writeFile(secretFile, `${SHELL_SECRET}\n`, { mode: 0o600 });
+  const stored = formatStoredSecret(await createStoredSecret(SHELL_SECRET, randomBytes(16)));
+  const configFile = join(directory, 'config.json');
+  await writeFile(configFile, JSON.stringify({ services: { shell: { users: { [SHELL_USER]: stored } } } }));
+  return { configFile, secretFile };
 }
 
 /**
@@ -66,6 +95,7 @@ interface Environment {
 async function setUp(variant: Variant, cleanups: Cleanup[]): Promise<Environment> {
   const stateDirectory = await mkdtemp(join(tmpdir(), 'pw-state-'));
   cleanups.push(() => rm(stateDirectory, { recursive: true, force: true }));
+  const { configFile, secretFile } = await writeShellConfig(stateDirectory);
 
   if (variant.kind === 'veth') {
     const topology = await createTopology({ mtu: variant.mtu, prefix: 'pw' });
@@ -73,26 +103,26 @@ async function setUp(variant: Variant, cleanups: Cleanup[]): Promise<Environment
     // Capture from before the firmware starts: its first frames (gratuitous ARP) count too.
     const capture = await startCapture({ namespace: topology.peerNamespace, interfaceName: topology.peerInterface });
     cleanups.push(() => capture.remove());
-    const firmware = launch(topology, stateDirectory, cleanups);
+    const firmware = launch(topology, stateDirectory, configFile, cleanups);
     const ready = await firmware.ready;
-    return { topology, firmware, ready, capture };
+    return { topology, firmware, ready, capture, secretFile };
   }
 
   const topology = await createTapTopology({ mtu: variant.mtu, prefix: 'pw' });
   cleanups.push(() => topology.destroy());
-  const firmware = launch(topology, stateDirectory, cleanups);
+  const firmware = launch(topology, stateDirectory, configFile, cleanups);
   const ready = await firmware.ready;
   // The TAP exists once the firmware opened it; only then can the kernel side be set up.
   await topology.attachPeer({ timeoutMs: 20_000 });
   const capture = await startCapture({ namespace: topology.peerNamespace, interfaceName: topology.peerInterface });
   cleanups.push(() => capture.remove());
-  return { topology, firmware, ready, capture };
+  return { topology, firmware, ready, capture, secretFile };
 }
 
-function launch(topology: Topology, stateDirectory: string, cleanups: Cleanup[]): FirmwareProcess {
+function launch(topology: Topology, stateDirectory: string, configFile: string, cleanups: Cleanup[]): FirmwareProcess {
   const firmware = startFirmware({
     namespace: topology.deviceNamespace,
-    args: [...topology.firmwareArgs(), '--diag', '--log', 'json', '--state-dir', stateDirectory],
+    args: [...topology.firmwareArgs(), '--config', configFile, '--diag', '--log', 'json', '--state-dir', stateDirectory],
     readyTimeoutMs: 45_000,
   });
   cleanups.push(() => firmware.stop());
@@ -211,6 +241,7 @@ for (const variant of VARIANTS) {
     it('ignores frames for another MAC or IP, IPv6 and unknown EtherTypes', { skip, timeout: 90_000 }, async (t) => {
       const environment = env();
       const { topology, ready } = environment;
+      const before = await deviceCounters(environment);
       const { result, report } = await runClient<{
         probes: Record<string, { description: string; expectReply: boolean; replies: string[] }>; otherFromDevice: string[];
       }>(
@@ -232,10 +263,23 @@ for (const variant of VARIANTS) {
           assert.deepEqual(probe.replies, [], `${name} (${probe.description}) was answered`);
         }
       }
-      // TODO(lead): also assert the firmware's own drop counters (one `<layer>.drop.<reason>`
-      // per foreign frame: wrong MAC, wrong IP, IPv6, unknown EtherType) once the firmware
-      // exposes them to a test (`stats --json` over the shell, or a stats log event); today
-      // it has neither, so silence on the wire is the evidence.
+      // Silence on the wire is half the evidence; the other half is that each foreign frame
+      // ended in its drop counter (SPEC: every dropped frame increments exactly one). Other
+      // traffic (the kernel's own IPv6 neighbour discovery) may add to them: at least.
+      // The ARP request for another IP is no drop: RFC 826 merges the known sender first.
+      const after = await deviceCounters(environment);
+      const grew = (name: string): number => (after[name] ?? 0) - (before[name] ?? 0);
+      const expected: [string, number, string][] = [
+        ['ethernet.drop.not-for-us', 2, 'ICMP and TCP to another MAC'],
+        ['ipv4.drop.not-for-us', 2, 'ICMP and TCP to another IP'],
+        ['ethernet.drop.ipv6', 2, 'ICMPv6 unicast and to all nodes'],
+        ['ethernet.drop.unknown-type', 1, 'EtherType 0x88b5'],
+      ];
+      for (const [name, least, what] of expected) {
+        assert.ok(grew(name) >= least, `${name} grew by ${grew(name)}, expected at least ${least} (${what})`);
+      }
+      t.diagnostic(`drop counters grew by ${JSON.stringify(Object.fromEntries(expected.map(([name]) => [name, grew(name)])))}`);
+      assert.equal(grew('stack.drop.internal-error'), 0, 'no exception in the stack');
       assertAlive(environment);
     });
 

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyAddress, isSubnetBroadcast, multicastMac, nextHopAddress } from '../../src/net/route.ts';
 import type { RouteConfig } from '../../src/net/route.ts';
+import { isUnicastHostAddress } from '../../src/net/address.ts';
 import { ip } from './harness.ts';
 
 const route: RouteConfig = { address: ip('198.18.4.2'), prefixLength: 22, gateway: ip('198.18.4.1') };
@@ -33,6 +34,34 @@ describe('classifyAddress', () => {
     assert.equal(classifyAddress(ip('198.18.0.1'), { address: ip('198.18.0.0'), prefixLength: 31 }), 'unicast');
     assert.equal(isSubnetBroadcast(ip('198.18.0.1'), { address: ip('198.18.0.1'), prefixLength: 32 }), false);
     assert.equal(isSubnetBroadcast(ip('198.18.0.3'), { address: ip('198.18.0.1'), prefixLength: 30 }), true);
+  });
+});
+
+describe('isUnicastHostAddress: the one answer to "may a host have this address"', () => {
+  const cases: [string, boolean][] = [
+    ['198.18.0.2', true],
+    ['1.0.0.1', true],
+    ['126.255.255.255', true],
+    ['223.255.255.254', true],
+    ['0.0.0.0', false],
+    ['0.255.0.1', false],
+    ['127.0.0.1', false], // RFC 1122 §3.2.1.3 (g): loopback never appears outside a host
+    ['127.255.255.254', false],
+    ['224.0.0.1', false],
+    ['239.1.2.3', false],
+    ['240.0.0.1', false],
+    ['255.255.255.255', false],
+  ];
+  for (const [address, expected] of cases) {
+    it(`${address}: ${expected ? 'a host' : 'never a host'}`, () => assert.equal(isUnicastHostAddress(ip(address)), expected));
+  }
+
+  it('agrees with classifyAddress for every address that is neither ours nor a broadcast', () => {
+    for (let firstOctet = 0; firstOctet < 256; firstOctet += 1) {
+      const address = ((firstOctet << 24) | 0x010203) >>> 0;
+      const kind = classifyAddress(address, route);
+      assert.equal(kind === 'unicast', isUnicastHostAddress(address), `${firstOctet}.1.2.3 is ${kind}`);
+    }
   });
 });
 

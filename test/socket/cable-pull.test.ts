@@ -13,16 +13,12 @@ import { SeededRandom } from '../../src/random.ts';
 import type { Socket } from '../../src/socket/socket.ts';
 import type { NetError } from '../../src/errors.ts';
 import { faultActionForEvent } from '../../src/diag/faults.ts';
+import { followCarrier } from '../../firmware/device.ts';
 
-/**
- * The firmware wires carrier changes from the link to the stack and logs each change as
- * `link` (firmware/device.ts); so do we. The fault it raises comes from the one table.
- */
+/** Both ends follow their link's carrier through the firmware's own wiring (firmware/device.ts). */
 function wireCarrier(pair: StackPair): void {
-  pair.wire.a.onCarrierChange((up) => {
-    if (pair.device.setCarrier(up)) pair.deviceEvents.emit('link', { carrier: up ? 'up' : 'down' });
-  });
-  pair.wire.b.onCarrierChange((up) => pair.peer.setCarrier(up));
+  followCarrier(pair.wire.a, pair.device, pair.deviceEvents);
+  followCarrier(pair.wire.b, pair.peer, pair.peerEvents);
 }
 
 /** The fault codes raised by the device's cause events, in order (src/diag/faults.ts). */
@@ -63,12 +59,12 @@ describe('cable pull (memory wire, virtual time)', () => {
     const before = Buffer.concat(received).length;
     assert.ok(before < payload.length, 'the pull happens mid-transfer');
     wire.pullCable();
-    assert.deepEqual(deviceEvents.named('link').at(-1), { carrier: 'down' });
+    assert.deepEqual(deviceEvents.named('link').at(-1), { link: wire.a.name, carrier: 'down' });
     assert.deepEqual(faultsRaised(pair), [1], 'fault 1 at once');
     await world.runUntil(pulledAt + 3000);
     assert.equal(server?.tcp.state, 'ESTABLISHED', 'carrier loss alone kills nothing');
     wire.plugCable();
-    assert.deepEqual(deviceEvents.named('link').at(-1), { carrier: 'up' });
+    assert.deepEqual(deviceEvents.named('link').at(-1), { link: wire.a.name, carrier: 'up' });
     assert.deepEqual(faultActionForEvent('link', { carrier: 'up' }), { action: 'clear', code: 1, announce: true }, 'fault 1 cleared');
     assert.ok(await world.runUntilDone(() => ended, 120_000), 'the transfer completes after the plug');
     assert.ok(Buffer.concat(received).equals(payload), 'byte-exact');

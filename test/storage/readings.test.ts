@@ -86,11 +86,28 @@ describe('record encoding', () => {
     }
   });
 
-  it('never throws on random bytes', () => {
+  it('never throws on random bytes, and what it accepts is exactly a valid prefix', () => {
     const random = new SeededRandom(9);
     for (let i = 0; i < 2000; i++) {
-      const decoded = decodeRecords(random.bytes(random.uint32() % 400));
-      assert.ok(decoded.validLength >= 0);
+      const bytes = random.bytes(random.uint32() % 400);
+      const decoded = decodeRecords(bytes);
+      assert.ok(decoded.validLength >= 0 && decoded.validLength <= bytes.length, `run ${i}: valid length ${decoded.validLength} of ${bytes.length}`);
+      // The records read are the valid prefix, byte for byte: re-encoding them gives it back.
+      assert.deepEqual(Buffer.from(concat(decoded.records.map(encodeRecord))), Buffer.from(bytes.subarray(0, decoded.validLength)), `run ${i}`);
+      // Whatever was not read has a reason.
+      assert.equal(decoded.tailProblem !== undefined, decoded.validLength < bytes.length, `run ${i}: ${decoded.tailProblem}`);
+    }
+  });
+
+  it('reads the valid records in front of random garbage and stops at the garbage', () => {
+    const random = new SeededRandom(10);
+    const records = [reading(1), reading(2, 'x'), reading(3, 'y', -5)];
+    const valid = concat(records.map(encodeRecord));
+    for (let i = 0; i < 500; i++) {
+      const garbage = random.bytes(1 + (random.uint32() % 200));
+      const decoded = decodeRecords(concat([valid, garbage]));
+      assert.deepEqual(decoded.records.slice(0, records.length), records, `run ${i}`);
+      assert.ok(decoded.validLength >= valid.length, `run ${i}`);
     }
   });
 });

@@ -22,6 +22,7 @@ import { TcpStack, type TcpListener } from '../../src/tcp/stack.ts';
 import type { CloseReason, ConnectionHandler, TcpConnection } from '../../src/tcp/connection.ts';
 import { FixedIsn } from '../../src/tcp/isn.ts';
 import { seqAdd } from '../../src/tcp/seq.ts';
+import { tcpSegment, type Checker, type TcpSegment } from './checker.ts';
 
 export const LOCAL = parseIpv4('198.18.0.1')!;
 export const REMOTE = parseIpv4('198.18.0.2')!;
@@ -92,6 +93,8 @@ export class TcpHarness {
   readonly localIss: number;
   /** Segments the stack sent, oldest first. */
   readonly outbox: Segment[] = [];
+  /** The bytes the stack emitted for each captured segment (for the checkers). */
+  private readonly emitted = new WeakMap<Segment, Uint8Array>();
   /** Connections handed to onAccept. */
   readonly accepted: TcpConnection[] = [];
   readonly recorder = new HandlerRecorder();
@@ -115,7 +118,7 @@ export class TcpHarness {
           const parsed = parseTcp(buffer, LOCAL, destination, { verifyChecksum: true });
           assert.ok(parsed.ok, `the stack emitted an unparsable segment (${parsed.ok ? '' : parsed.error})`);
           const repr = parsed.value;
-          this.outbox.push({
+          const segment: Segment = {
             sourcePort: repr.sourcePort,
             destinationPort: repr.destinationPort,
             seq: repr.sequenceNumber,
@@ -124,7 +127,9 @@ export class TcpHarness {
             window: repr.window,
             options: repr.options,
             payload: repr.payload.slice(),
-          });
+          };
+          this.emitted.set(segment, buffer);
+          this.outbox.push(segment);
           return 'sent';
         },
       },
@@ -182,6 +187,23 @@ export class TcpHarness {
       }
     }
     return segment;
+  }
+
+  /**
+   * Takes the oldest emitted segment and runs checkers (test/support/checker.ts) on the
+   * bytes the stack sent: `h.expect(checker.tcpFlags(SYN | ACK), checker.ackNum(REMOTE_ISS + 1))`.
+   */
+  expect(...checkers: Checker<TcpSegment>[]): TcpSegment {
+    const segment = this.outbox.shift();
+    assert.ok(segment !== undefined, 'expected a segment, got nothing');
+    return this.check(segment, ...checkers);
+  }
+
+  /** Runs checkers on the bytes the stack sent for `segment` (one of `outbox`/`drain()`). */
+  check(segment: Segment, ...checkers: Checker<TcpSegment>[]): TcpSegment {
+    const bytes = this.emitted.get(segment);
+    assert.ok(bytes !== undefined, 'not a segment this harness captured');
+    return tcpSegment(bytes, LOCAL, REMOTE, ...checkers);
   }
 
   recvNothing(): void {

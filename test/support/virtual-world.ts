@@ -50,6 +50,21 @@ export class VirtualWorld {
     if (this.clock.now() < until) this.clock.set(until);
   }
 
+  /**
+   * Synchronous `runUntilDone` (for code without streams): runs until `done()` holds or
+   * `limit` of virtual time passes; returns whether it held.
+   */
+  runUntilDoneSync(done: () => boolean, limit: number): boolean {
+    const end = this.clock.now() + limit;
+    for (;;) {
+      this.pollDue();
+      if (done()) return true;
+      const next = this.nextDeadline();
+      if (next === undefined || next > end) return done();
+      this.clock.set(Math.max(next, this.clock.now()));
+    }
+  }
+
   /** Lets streams and promises react (microtasks and immediates). */
   async settle(): Promise<void> {
     for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));

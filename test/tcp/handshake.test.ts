@@ -7,6 +7,11 @@ import assert from 'node:assert/strict';
 import { ACK, LOCAL_ISS, LOCAL_PORT, REMOTE, REMOTE_ISS, REMOTE_PORT, RST, SYN, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
 import { NetError } from '../../src/errors.ts';
 import { raisedFault } from '../support/faults.ts';
+import * as checker from '../support/checker.ts';
+import { createStackPair, DEVICE_IP, PEER_IP } from '../support/stack-pair.ts';
+import { EtherType, parseEthernet } from '../../src/wire/ethernet.ts';
+import { IpProtocol } from '../../src/wire/ipv4.ts';
+import { parseIpv4 } from '../../src/net/address.ts';
 
 describe('LISTEN → SYN-RECEIVED → ESTABLISHED (passive open)', () => {
   it('answers a SYN with SYN-ACK carrying our MSS and the full receive window', () => {
@@ -185,8 +190,7 @@ describe('SYN-SENT → ESTABLISHED (active open)', () => {
     for (let t = 0; t <= 20_000; t += 100) {
       h.advanceTo(t);
       for (const segment of h.drain()) {
-        assert.equal(segment.flags, SYN);
-        assert.equal(segment.seq, LOCAL_ISS);
+        h.check(segment, checker.tcpFlags(SYN), checker.seqNum(LOCAL_ISS), checker.mss(h.config.mss));
         instants.push(t);
       }
     }
@@ -313,5 +317,56 @@ describe('closed port (RFC 9293 §3.10.7.1)', () => {
     h.sendBytes(bytes);
     h.recvNothing();
     assert.equal(h.counters.get('tcp.drop.bad-checksum'), 1);
+  });
+});
+
+describe('the handshake on the wire (two full stacks, every frame checked)', () => {
+  it('SYN, SYN-ACK and ACK carry the addresses, DF, TTL 64, the MSS of the MTU and matching numbers', () => {
+    const pair = createStackPair({ mtu: 1400 });
+    const frames: { frame: Uint8Array; to: 'device' | 'peer' }[] = [];
+    pair.observe((frame, to) => {
+      const ethernet = parseEthernet(frame);
+      // The TCP frames only: ARP goes first.
+      if (ethernet.ok && ethernet.value.etherType === EtherType.IPV4 && ethernet.value.payload[9] === IpProtocol.TCP) {
+        frames.push({ frame: Uint8Array.from(frame), to });
+      }
+    });
+    pair.device.tcp.listen(7, {}, () => undefined);
+    const connection = pair.peer.tcp.connect(parseIpv4(DEVICE_IP)!, 7);
+    pair.world.runUntilDoneSync(() => connection.state === 'ESTABLISHED' && frames.length >= 3, 5_000);
+    const [syn, synAck, ack] = frames;
+    assert.ok(syn && synAck && ack, `three TCP frames, got ${frames.length}`);
+    assert.deepEqual([syn.to, synAck.to, ack.to], ['device', 'peer', 'device']);
+
+    let peerIss = 0;
+    let deviceIss = 0;
+    // MSS = MTU − 40 (RFC 9293 §3.7.1); DF on everything (RFC 1191), TTL 64 (RFC 1700).
+    checker.ethernet(
+      syn.frame,
+      checker.ipv4Payload(
+        checker.srcAddr(PEER_IP),
+        checker.dstAddr(DEVICE_IP),
+        checker.dontFragment(),
+        checker.ttl(64),
+        checker.tcp(checker.dstPort(7), checker.tcpFlags(SYN), checker.mss(1360), checker.payloadLength(0), (segment) => (peerIss = segment.sequenceNumber)),
+      ),
+    );
+    checker.ethernet(
+      synAck.frame,
+      checker.ipv4Payload(
+        checker.srcAddr(DEVICE_IP),
+        checker.dstAddr(PEER_IP),
+        checker.dontFragment(),
+        checker.ttl(64),
+        checker.tcp(checker.srcPort(7), checker.tcpFlags(SYN | ACK), checker.ackNum(peerIss + 1), checker.mss(1360), (segment) => (deviceIss = segment.sequenceNumber)),
+      ),
+    );
+    checker.ethernet(
+      ack.frame,
+      checker.ipv4Payload(
+        checker.srcAddr(PEER_IP),
+        checker.tcp(checker.dstPort(7), checker.tcpFlags(ACK), checker.seqNum(peerIss + 1), checker.ackNum(deviceIss + 1), checker.payloadLength(0)),
+      ),
+    );
   });
 });

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { raisedFault } from '../support/faults.ts';
 import { ACK, LOCAL_ISS, PSH, REMOTE_ISS, RST, TcpHarness, bytesOf, pattern } from '../support/tcp-harness.ts';
+import * as checker from '../support/checker.ts';
 
 const L1 = LOCAL_ISS + 1;
 const R1 = REMOTE_ISS + 1;
@@ -157,9 +158,7 @@ describe('persist timer (RFC 9293 §3.8.6.1)', () => {
       h.advanceTo(t);
       for (const segment of h.drain()) {
         // RFC 1122 §4.2.2.17: one octet of new data at SND.UNA, beyond the closed window.
-        assert.equal(segment.seq, L1);
-        assert.deepEqual(segment.payload, bytesOf('p'));
-        assert.equal(segment.flags, ACK | PSH);
+        h.check(segment, checker.seqNum(L1), checker.payload('p'), checker.tcpFlags(ACK | PSH));
         instants.push(t);
         h.send({ window: 0 }); // dropped by the receiver; its ACK repeats the zero window
       }
@@ -244,8 +243,7 @@ describe('persist timer (RFC 9293 §3.8.6.1)', () => {
     for (let t = 0; t <= 120_000; t += 50) {
       h.advanceTo(t);
       for (const segment of h.drain()) {
-        assert.equal(segment.seq, L1);
-        assert.equal(segment.payload.length, 1);
+        h.check(segment, checker.seqNum(L1), checker.payloadLength(1));
         probeInstants.push(t);
         h.send({ ack: L1, window: 0 });
       }

@@ -1,0 +1,22 @@
+/**
+ * The IP layer's send contract: what the protocols above the interface (TCP, ICMP
+ * echo) need from it, and what `NetworkInterface.sendIpv4` implements. It lives in
+ * its own module so that a protocol depends on this contract, not on the interface
+ * (and the interface, which owns the protocols, imports none of them back).
+ *
+ * `sendIpv4` asks the sender for `payloadLength` bytes and calls `fill` once with a
+ * view where the payload goes (after the IPv4 header it writes itself), valid only
+ * during the call. The result says what became of the packet:
+ * - `sent`: handed to the link;
+ * - `queued`: waiting for ARP resolution of the next hop (bounded queue);
+ * - `no-route`: no on-link destination and no gateway;
+ * - `dropped`: refused (too big, queue full, loopback or invalid destination); the
+ *   interface counted the reason.
+ */
+import type { Ipv4Address } from './address.ts';
+
+export type IpSendResult = 'sent' | 'queued' | 'no-route' | 'dropped';
+
+export interface IpSender {
+  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): IpSendResult;
+}
