@@ -198,6 +198,9 @@ const tcpSchema = z.strictObject({
   minRto: duration(1, MINUTE, TCP_DEFAULTS.minRto, 'lower bound of the retransmission timeout (RFC 6298 §2.4)'),
   maxConnections: integer(1, 65535, TCP_DEFAULTS.maxConnections, 'connections beyond this get no state'),
   synBacklog: integer(1, 65535, TCP_DEFAULTS.synBacklog, 'half-open connections beyond this get no state'),
+  finTimeout: duration(1, 10 * MINUTE, TCP_DEFAULTS.finTimeout, 'an orphaned FIN-WAIT-2 connection ends after this (Linux tcp_fin_timeout)'),
+  orphanRetries: integer(1, 32, TCP_DEFAULTS.orphanRetries, 'back-offs after which an orphan still retransmitting or probing gives up (Linux tcp_orphan_retries)'),
+  sack: flag(TCP_DEFAULTS.sack, 'offer and accept SACK (RFC 2018): report out-of-order data to the sender'),
 });
 
 /**

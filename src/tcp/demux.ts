@@ -81,9 +81,7 @@ export class ConnectionTable {
 
 /**
  * RFC 1122 §4.2.3.10: segments from an unspecified, broadcast or multicast source get
- * no connection and no reply. Not 0.0.0.0, not limited broadcast, not multicast (224/4)
- * or reserved class E (240/4).
+ * no connection and no reply; RFC 9293 MUST-46: no OPEN to such an address. The one
+ * unicast check of the stack (src/net/address.ts) also refuses 0/8 and 127/8.
  */
-export function isUnicast(address: Ipv4Address): boolean {
-  return address !== 0 && address >>> 28 < 0xe;
-}
+export { isUnicastHostAddress as isUnicast } from '../net/address.ts';

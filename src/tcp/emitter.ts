@@ -10,17 +10,13 @@
  * allocated per segment. One emitter per stack.
  */
 import type { Ipv4Address } from '../net/address.ts';
+import type { IpSender, IpSendResult } from '../net/ip-sender.ts';
 import type { Counters } from '../stats.ts';
 import type { RingBuffer } from '../storage/ring-buffer.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { emitTcp, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
 
-export type IpSendResult = 'sent' | 'queued' | 'no-route' | 'dropped';
-
-/** The interface layer's IPv4 sender (src/net/interface.ts implements it). */
-export interface IpSender {
-  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): IpSendResult;
-}
+export type { IpSender, IpSendResult } from '../net/ip-sender.ts';
 
 /** The header fields of one segment to emit. */
 export interface SegmentFields {

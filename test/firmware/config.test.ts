@@ -72,6 +72,9 @@ describe('loadConfig: defaults and forms', () => {
         minRto: 200,
         maxConnections: 1024,
         synBacklog: 128,
+        finTimeout: 60_000,
+        orphanRetries: 8,
+        sack: true,
       },
       services: {
         sensors: { port: 7070, maxLine: 512 },
@@ -94,7 +97,7 @@ describe('loadConfig: defaults and forms', () => {
       assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
     }
     // Every key maps onto a stack setting: none is silently dropped.
-    assert.deepEqual(Object.keys(settings).sort(), ['keepalive', 'maxConnections', 'minRto', 'msl', 'persistMax', 'rcvBuf', 'sndBuf', 'synBacklog', 'userTimeout']);
+    assert.deepEqual(Object.keys(settings).sort(), ['finTimeout', 'keepalive', 'maxConnections', 'minRto', 'msl', 'orphanRetries', 'persistMax', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'userTimeout']);
   });
 
   it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {
