@@ -22,8 +22,8 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 
 # What the integration tests run: ip/ethtool for topologies, scapy for crafted frames,
 # tshark/dumpcap for captures, the classic clients of SPEC section 9, and the C
-# toolchain for the native addon.
-SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd)
+# toolchain for the native addon; testssl.sh judges the shell's TLS port.
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 

@@ -7,13 +7,21 @@
  * certificate and key come in as PEM text (firmware/shell-certificate.ts makes or
  * loads them); no TLS options means no TLS port.
  *
+ * TLS policy (SHELL_TLS_OPTIONS): TLS 1.2 is the floor (RFC 8996 deprecates 1.0 and
+ * 1.1); TLS 1.2 offers only ECDHE suites with AEAD ciphers (AES-GCM, ChaCha20-Poly1305:
+ * forward secrecy, no CBC and so no LUCKY13-style padding oracles, RFC 7525 §4.2); TLS 1.3
+ * suites are all AEAD by definition. Renegotiation is refused outright
+ * (SSL_OP_NO_RENEGOTIATION): a client-initiated renegotiation costs the device a full
+ * handshake each time and gains the client nothing (RFC 5746 only makes it safe, not cheap).
+ *
  * Users come as the stored forms from `services.shell.users`; a form that does not
  * parse is reported in `invalidUsers` (the configuration check should have refused it)
  * and that user cannot log in.
  *
  * Keepalive is on for shell connections (SPEC §2), so a pulled cable ends a session.
  */
-import { createSecureContext, TLSSocket } from 'node:tls';
+import { constants as cryptoConstants } from 'node:crypto';
+import { createSecureContext, TLSSocket, type SecureContextOptions } from 'node:tls';
 import type { EventSink } from '../../events.ts';
 import type { RandomSource } from '../../random.ts';
 import type { SocketApi } from '../../socket/net.ts';
@@ -27,6 +35,24 @@ import { ShellSession, type LoginMode } from './session.ts';
 
 export const DEFAULT_SHELL_PORT = 2323;
 export const DEFAULT_SHELL_TLS_PORT = 2324;
+
+/** TLS 1.2 suites: ECDHE key exchange (ECDSA or RSA certificates), AEAD ciphers only. */
+export const SHELL_TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+] as const;
+
+/** The shell's TLS policy; the certificate and key are added per service. */
+export const SHELL_TLS_OPTIONS: Readonly<SecureContextOptions> = {
+  minVersion: 'TLSv1.2',
+  ciphers: SHELL_TLS12_CIPHERS.join(':'),
+  honorCipherOrder: true,
+  secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_CIPHER_SERVER_PREFERENCE,
+};
 
 export interface ShellServiceOptions {
   api: SocketApi;
@@ -67,7 +93,7 @@ export function startShellService(options: ShellServiceOptions): ShellService {
   const lockout = new LoginLockout({ ...options.lockout, clock: options.clock, events: options.events });
   const decoyKey = options.random.bytes(32);
   const sessions = new Set<ShellSession>();
-  const secureContext = options.tls ? createSecureContext({ cert: options.tls.cert, key: options.tls.key }) : undefined;
+  const secureContext = options.tls ? createSecureContext({ ...SHELL_TLS_OPTIONS, cert: options.tls.cert, key: options.tls.key }) : undefined;
   const tlsPort = secureContext ? options.tlsPort : undefined;
 
   const open = (socket: Socket, stream: Socket | TLSSocket, mode: LoginMode, port: number): void => {
