@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError, parseCommandLine } from './cli.ts';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type ResolvedConfig } from './config.ts';
+import { exposedConfigFile } from './secrets.ts';
 import { createLogger, type Logger } from './log.ts';
 import { runFirmware, type RunningFirmware } from './run.ts';
 import { packageVersion } from './version.ts';
@@ -96,6 +97,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 
   const logger = createLogger({ format: config.log.format, level: config.log.level });
+  const exposed = exposedConfigFile(configFile, config);
+  if (exposed) logger.warn('config_readable', { ...exposed, text: `${exposed.file} holds credentials and other users can read it: chmod o-r ${exposed.file}` });
   // An error that escapes everything is logged and ends the process non-zero, so
   // systemd restarts the device (Restart=always).
   process.on('uncaughtException', (error) => fatal(logger, error));
