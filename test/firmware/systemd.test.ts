@@ -29,6 +29,21 @@ while True:
     print(message.decode().replace("\\n", "|"), flush=True)
 `;
 
+/** Runs `body` with a bound datagram socket (PID 1's stand-in) and the lines it receives. */
+async function withReceiver(body: (socketPath: string, lines: AsyncIterator<string>) => Promise<void>): Promise<void> {
+  const directory = mkdtempSync(join(tmpdir(), 'piwire-notify-'));
+  const socketPath = join(directory, 'notify.sock');
+  const receiver = spawn(SYSTEM_PYTHON, ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]();
+    assert.equal((await lines.next()).value, 'bound');
+    await body(socketPath, lines);
+  } finally {
+    receiver.kill();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
 function recordingLogger() {
   const errors: { event: string; fields: Record<string, unknown> | undefined }[] = [];
   return { errors, error: (event: string, fields?: Record<string, unknown>) => void errors.push({ event, fields }), info: () => undefined };
@@ -38,12 +53,7 @@ describe('systemd notify', () => {
   const haveTools = spawnSync('systemd-notify', ['--version']).status === 0 && spawnSync(SYSTEM_PYTHON, ['-c', 'import socket; socket.recv_fds']).status === 0;
 
   it('delivers READY=1, WATCHDOG=1 and STOPPING=1 to $NOTIFY_SOCKET through systemd-notify', { skip: haveTools ? false : 'needs systemd-notify and python3 >= 3.9' }, async () => {
-    const directory = mkdtempSync(join(tmpdir(), 'piwire-notify-'));
-    const socketPath = join(directory, 'notify.sock');
-    const receiver = spawn(SYSTEM_PYTHON, ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]();
-      assert.equal((await lines.next()).value, 'bound');
+    await withReceiver(async (socketPath, lines) => {
       const environment = { ...process.env, NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '60000000' };
       const send = sendWithSystemdNotify;
       const ready = await notifyReady({ environment, send }, 'serving');
@@ -58,20 +68,12 @@ describe('systemd notify', () => {
       assert.deepEqual(await notifyStopping({ environment, send }), { sent: true });
       assert.equal((await lines.next()).value, 'BARRIER=1');
       assert.equal((await lines.next()).value, 'STOPPING=1|STATUS=stopping');
-    } finally {
-      receiver.kill();
-      rmSync(directory, { recursive: true, force: true });
-    }
+    });
   });
 
   it('sends from this process through the native addon, the default (the unit says NotifyAccess=main)', { skip: haveTools ? false : 'needs python3 >= 3.9' }, async () => {
     assert.equal(defaultNotifySender(), sendWithNativeAddon, 'the addon is built by npm install, so it is the default');
-    const directory = mkdtempSync(join(tmpdir(), 'piwire-notify-'));
-    const socketPath = join(directory, 'notify.sock');
-    const receiver = spawn(SYSTEM_PYTHON, ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]();
-      assert.equal((await lines.next()).value, 'bound');
+    await withReceiver(async (socketPath, lines) => {
       const environment = { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '60000000' };
       assert.deepEqual(await notifyReady({ environment }, 'serving'), { sent: true });
       assert.equal((await lines.next()).value, 'READY=1|STATUS=serving');
@@ -80,10 +82,7 @@ describe('systemd notify', () => {
       watchdog?.stop();
       assert.deepEqual(await notifyStopping({ environment }), { sent: true });
       assert.equal((await lines.next()).value, 'STOPPING=1|STATUS=stopping');
-    } finally {
-      receiver.kill();
-      rmSync(directory, { recursive: true, force: true });
-    }
+    });
     assert.equal(loadNativeAddon().notify('/nonexistent/piwire-notify.sock', 'READY=1'), 'ENOENT');
   });
 

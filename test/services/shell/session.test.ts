@@ -181,6 +181,19 @@ describe('shell over the device stack: plain port', () => {
   });
 });
 
+/** A Node TLS client over a peer-stack socket to the TLS port; `waitFor` drives the world until the text matches. */
+function tlsClient(pair: StackPair) {
+  const raw = pair.peer.net.connect({ host: DEVICE_IP, port: TLS_PORT });
+  raw.on('error', () => undefined);
+  const secure = tlsConnect({ socket: raw, rejectUnauthorized: false });
+  const received = collect(secure);
+  const waitFor = (pattern: RegExp) =>
+    drive(pair.world, (async () => {
+      while (!pattern.test(received.text())) await new Promise((resolve) => setImmediate(resolve));
+    })());
+  return { secure, received, waitFor };
+}
+
 describe('shell over the device stack: TLS port', () => {
   it('password login over Node TLS on the peer stack, then commands', async (t) => {
     if (!certificate) {
@@ -188,13 +201,7 @@ describe('shell over the device stack: TLS port', () => {
       return;
     }
     const { pair } = await setUp();
-    const raw = pair.peer.net.connect({ host: DEVICE_IP, port: TLS_PORT });
-    raw.on('error', () => undefined);
-    const secure = tlsConnect({ socket: raw, rejectUnauthorized: false });
-    const received = collect(secure);
-    const waitFor = (pattern: RegExp) => drive(pair.world, (async () => {
-      while (!pattern.test(received.text())) await new Promise((resolve) => setImmediate(resolve));
-    })());
+    const { secure, received, waitFor } = tlsClient(pair);
     await waitFor(/login: $/);
     secure.write('op\r\n');
     await waitFor(/password: $/);
@@ -220,13 +227,7 @@ describe('shell over the device stack: TLS port', () => {
     }
     // No slot at all: every password attempt finds the queue full.
     const { pair, service } = await setUp({ verifications: { maxConcurrent: 0, maxQueued: 0 } });
-    const raw = pair.peer.net.connect({ host: DEVICE_IP, port: TLS_PORT });
-    raw.on('error', () => undefined);
-    const secure = tlsConnect({ socket: raw, rejectUnauthorized: false });
-    const received = collect(secure);
-    const waitFor = (pattern: RegExp) => drive(pair.world, (async () => {
-      while (!pattern.test(received.text())) await new Promise((resolve) => setImmediate(resolve));
-    })());
+    const { secure, waitFor } = tlsClient(pair);
     await waitFor(/login: $/);
     secure.write('op\r\ns3cret\r\n');
     await waitFor(/too many logins in progress: try again in a few seconds\r\n$/);
