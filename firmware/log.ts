@@ -46,7 +46,7 @@ export interface Logger {
 }
 
 /** Events that mean something is wrong; everything else the core emits is `info`. */
-const WARNING_EVENTS: ReadonlySet<string> = new Set(['fault', 'peer_lost', 'auth_fail', 'auth_lockout']);
+const WARNING_EVENTS: ReadonlySet<string> = new Set(['fault', 'peer_lost', 'auth_fail', 'auth_lockout', 'auth_denied', 'auth_busy', 'auth_slowdown']);
 
 export function levelForEvent(event: string, fields: EventFields = {}): LogLevel {
   if (WARNING_EVENTS.has(event)) return 'warn';

@@ -10,6 +10,7 @@ import { CliError, parseCommandLine } from './cli.ts';
 import { ConfigError } from './config/errors.ts';
 import { DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
 import type { ResolvedConfig } from './config/schema.ts';
+import { exposedConfigFile } from './secrets.ts';
 import { createLogger, type Logger } from './log.ts';
 import { runFirmware, type RunningFirmware } from './run.ts';
 import { packageVersion } from './version.ts';
@@ -98,6 +99,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 
   const logger = createLogger({ format: config.log.format, level: config.log.level });
+  const exposed = exposedConfigFile(configFile, config);
+  if (exposed) logger.warn('config_readable', { ...exposed, text: `${exposed.file} holds credentials and other users can read it: chmod o-r ${exposed.file}` });
   // An error that escapes everything is logged and ends the process non-zero, so
   // systemd restarts the device (Restart=always).
   process.on('uncaughtException', (error) => fatal(logger, error));

@@ -26,6 +26,7 @@ import { startDiagServices, type DiagServers } from '../src/services/diag.ts';
 import { startSensorService, type SensorService } from '../src/services/sensors/service.ts';
 import { FaultEventSink, FaultRegistry, FaultCode } from '../src/diag/faults.ts';
 import { LedController } from '../src/diag/leds.ts';
+import { prepareStateDirectory } from './state-dir.ts';
 import { startFirmwareShell } from './shell.ts';
 import type { ShellService } from '../src/services/shell/server.ts';
 
@@ -118,6 +119,15 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     onCarrier: (up) => ledController.setCarrier(up),
   });
   ledController.setAddressConfigured(true);
+
+  // The state directory is private (readings, TLS key, lockouts): 0700, tightened if looser.
+  // A failure here is not fatal: the store then reports it (fault 5) and the shell says so.
+  try {
+    const stateDirectory = await prepareStateDirectory(config.stateDir);
+    if (stateDirectory.tightenedFrom !== undefined) logger.warn('state_dir_mode', { path: config.stateDir, was: stateDirectory.tightenedFrom, now: '0700' });
+  } catch (error) {
+    logger.error('state_dir_unavailable', { path: config.stateDir, message: error instanceof Error ? error.message : String(error) });
+  }
 
   // The readings store, then the services on the device's own TCP.
   let store: LogStore | undefined;

@@ -1,10 +1,14 @@
 /**
  * The remote shell as the firmware serves it: the device's stack, faults, LEDs, readings,
- * configuration and log behind the ShellContext the shell's commands read.
+ * configuration (redacted: firmware/secrets.ts) and log behind the ShellContext the
+ * shell's commands read; login lockouts kept under the state directory
+ * (firmware/lockout-store.ts); the global login slowdown waits on a real timer.
  */
 import type { ResolvedConfig } from './config/schema.ts';
 import type { Logger } from './log.ts';
 import { loadOrCreateShellCertificate } from './shell-certificate.ts';
+import { loadLockouts, lockoutWriter, type LockoutStoreOptions } from './lockout-store.ts';
+import { redactConfig } from './secrets.ts';
 import { packageVersion } from './version.ts';
 import type { NetStack } from '../src/stack.ts';
 import type { Clock } from '../src/time.ts';
@@ -61,7 +65,7 @@ export function firmwareShellContext(deps: ShellDependencies): ShellContext {
       })),
     sensors: () => (store ? store.list().map((r) => ({ name: r.name, source: r.source, value: r.value, at: r.timestamp })) : []),
     readings: (name, count) => history.recent(name, count),
-    config: () => config,
+    config: () => redactConfig(config),
     log: (count) => logger.recent(count),
     restart: deps.restart,
   };
@@ -75,7 +79,15 @@ export async function startFirmwareShell(deps: ShellDependencies): Promise<Shell
     key: config.services.shell.key,
   });
   deps.logger.info('shell_certificate', { source: certificate.source, cert: certificate.certPath });
-  return startShellService({
+  const lockoutStore: LockoutStoreOptions = {
+    stateDir: config.stateDir,
+    clock: deps.clock,
+    wallClock: { now: () => Date.now() },
+    onError: (message) => deps.logger.warn('shell_lockouts_unsaved', { message }),
+  };
+  const saved = await loadLockouts(lockoutStore);
+  if (saved.error !== undefined) deps.logger.warn('shell_lockouts_unreadable', { message: saved.error });
+  const service: ShellService = startShellService({
     api: deps.stack.net,
     port: config.services.shell.port,
     tlsPort: config.services.shell.tlsPort,
@@ -85,5 +97,11 @@ export async function startFirmwareShell(deps: ShellDependencies): Promise<Shell
     events: deps.events,
     random: deps.random,
     tls: { cert: certificate.cert, key: certificate.key },
+    lockout: { onChange: lockoutWriter(() => service.lockout, lockoutStore) },
+    delay: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   });
+  // Synchronously after listening: no connection is served before the saved lockouts apply.
+  service.lockout.restore(saved.records);
+  if (saved.records.length > 0) deps.logger.info('shell_lockouts_restored', { addresses: saved.records.length });
+  return service;
 }

@@ -1,6 +1,6 @@
 /**
  * systemd readiness and watchdog notifications (sd_notify(3)) for the piwire unit
- * (deploy/systemd/piwire.service: Type=notify, WatchdogSec=, NotifyAccess=all).
+ * (deploy/systemd/piwire.service: Type=notify, WatchdogSec=, NotifyAccess=main).
  *
  * Call order (firmware/main.ts): after the `ready` log line → `notifyReady()`, then
  * `startWatchdog()`; on SIGTERM → `watchdog.stop()` and `notifyStopping()`.
@@ -8,14 +8,12 @@
  *
  * How the datagram is sent, and why: sd_notify is one AF_UNIX SOCK_DGRAM datagram to
  * `$NOTIFY_SOCKET`. Node has no Unix datagram sockets (node:dgram is UDP only), so the
- * message goes through systemd's own client, `systemd-notify VAR=VALUE...`, run as a
- * child. That child is not the unit's main process, which is why the unit says
- * `NotifyAccess=all`. Since systemd 246 `systemd-notify` sends a `BARRIER=1` after the
- * message and waits until PID 1 has read it, so the message cannot be lost because the
- * sender exited before PID 1 looked up its cgroup (the classic systemd-notify race;
- * Raspberry Pi OS Bookworm has systemd 252). A native route (a `notify()` in the
- * project's N-API addon) would save the fork per ping; at one ping per
- * WatchdogSec/2 the fork costs nothing that matters on a Pi.
+ * project's N-API addon sends it (`notify()` in hal/native): from the main process
+ * itself, which lets the unit say `NotifyAccess=main` (no child may change the
+ * service's state) and has no sender-exited-early race. Where the addon is not built,
+ * the fallback is systemd's own client, `systemd-notify VAR=VALUE...`, run as a child
+ * (it sends `BARRIER=1` after the message and waits until PID 1 has read it); a unit
+ * that accepts that child's messages needs `NotifyAccess=all`.
  *
  * No fake success: when `$NOTIFY_SOCKET` is set and the notification cannot be sent
  * (no `systemd-notify`, a non-zero exit), the failure is logged at error level as
@@ -27,6 +25,7 @@
  * firmware, which is exactly what the watchdog is for.
  */
 import { spawn } from 'node:child_process';
+import { loadNativeAddon } from '../hal/link/native.ts';
 
 /** The systemd client that sends the datagram. */
 export const SYSTEMD_NOTIFY_COMMAND = 'systemd-notify';
@@ -60,7 +59,7 @@ export interface SystemdOptions {
   environment?: NodeJS.ProcessEnv;
   /** Where failures are reported. */
   logger?: NotifyLogger;
-  /** The transport (default: run `systemd-notify`); tests substitute their own. */
+  /** The transport (default: the native addon, else `systemd-notify`); tests substitute their own. */
   send?: NotifySender;
   /** This process's pid, compared with `WATCHDOG_PID` (default `process.pid`). */
   pid?: number;
@@ -90,6 +89,23 @@ export const sendWithSystemdNotify: NotifySender = (assignments, environment) =>
     });
   });
 
+/** Sends the datagram from this process through the native addon (throws when the addon is not built). */
+export const sendWithNativeAddon: NotifySender = async (assignments, environment) => {
+  const socket = environment['NOTIFY_SOCKET'] ?? '';
+  const error = loadNativeAddon().notify(socket, assignments.join('\n'));
+  return error === undefined ? undefined : `sendto(${socket}) failed: ${error}`;
+};
+
+/** The native sender when the addon loads, else `systemd-notify`. */
+export function defaultNotifySender(): NotifySender {
+  try {
+    loadNativeAddon();
+    return sendWithNativeAddon;
+  } catch {
+    return sendWithSystemdNotify;
+  }
+}
+
 /** True when the service manager asked for notifications (sd_notify(3): `$NOTIFY_SOCKET` set and not empty). */
 export function underSystemd(environment: NodeJS.ProcessEnv = process.env): boolean {
   const socket = environment['NOTIFY_SOCKET'];
@@ -99,7 +115,7 @@ export function underSystemd(environment: NodeJS.ProcessEnv = process.env): bool
 async function notify(assignments: readonly string[], options: SystemdOptions): Promise<NotifyResult> {
   const environment = options.environment ?? process.env;
   if (!underSystemd(environment)) return { sent: false, reason: 'not-under-systemd' };
-  const send = options.send ?? sendWithSystemdNotify;
+  const send = options.send ?? defaultNotifySender();
   let error: string | undefined;
   try {
     error = await send(assignments, environment);

@@ -4,8 +4,9 @@
 # 1. As root: installs the system packages the integration tests use, when missing
 #    (Debian/Raspberry Pi OS: apt-get, non-interactive). Not root: says once that the
 #    integration tests will skip, and goes on.
-# 2. Installs the npm dependencies (npm ci; the native addon builds in the install script),
-#    then type-checks and lints the whole project. Either failing stops here.
+# 2. Installs the npm dependencies (npm ci; the native addon builds in the install script)
+#    and Jazzer.js for the fuzz suite (test/fuzz/jazzer/setup.sh), then type-checks and
+#    lints the whole project. Either of the last two failing stops here.
 # 3. Runs every test/**/*.test.ts with node's test runner, one file at a time: the
 #    integration tests start real processes in network namespaces and must not compete
 #    for the CPU. The output ends with the runner's TAP summary (# pass / # fail) and the
@@ -22,8 +23,9 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 
 # What the integration tests run: ip/ethtool for topologies, scapy for crafted frames,
 # tshark/dumpcap for captures, the classic clients of SPEC section 9, and the C
-# toolchain for the native addon.
-SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd)
+# toolchain for the native addon; testssl.sh judges the shell's TLS port; libclang-rt
+# brings the libFuzzer that the fuzz suite's Jazzer.js addon is built against.
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 
@@ -94,8 +96,21 @@ sweep_namespaces() {
 # Silent, so the runner's summary stays the last thing printed; the exit status is kept.
 trap 'sweep_namespaces >/dev/null 2>&1 || true' EXIT
 
+# Jazzer.js for the fuzz suite (test/fuzz/jazzer/setup.sh: its own npm package, addon
+# built from source here). A failure is reported; test/fuzz/jazzer.test.ts then fails
+# with its precise message where libFuzzer is present.
+install_fuzzer() {
+  if [[ "${PIWIRE_SKIP_INSTALL:-}" == 1 && -d test/fuzz/jazzer/node_modules ]]; then
+    return 0
+  fi
+  if ! bash test/fuzz/jazzer/setup.sh; then
+    log "WARNING: Jazzer.js could not be set up (test/fuzz/jazzer/setup.sh)"
+  fi
+}
+
 install_system_packages
 install_npm_dependencies
+install_fuzzer
 
 log "type-checking"
 npx tsc --noEmit -p tsconfig.json

@@ -32,6 +32,7 @@ import {
   sameSubnet,
 } from '../../src/net/address.ts';
 import { defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
+import { isShellRole, SHELL_ROLES, type ShellRole, type ShellUserEntry } from '../../src/services/shell/roles.ts';
 import { DiagPort } from '../../src/services/diag.ts';
 import { formatDuration } from '../units.ts';
 import { LINK_ALLOWED, parseLinkSpec } from '../link.ts';
@@ -122,7 +123,8 @@ const checkPath: Check<string> = (input) =>
 
 const USER_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const STORED_SECRET = /^[\x21-\x7e]{1,1024}$/;
-const USERS_ALLOWED = 'an object mapping user names (1 to 32 of A-Z a-z 0-9 _ . -) to the stored form that `piwire hash-secret` prints';
+const USERS_ALLOWED =
+  'an object mapping user names (1 to 32 of A-Z a-z 0-9 _ . -) to the stored form that `piwire hash-secret` prints (an admin) or to { "secret": <stored form>, "role": "viewer" | "admin" }';
 
 /** Checked per user, so the message names `services.shell.users.<name>`. */
 const shellUsers = z
@@ -132,14 +134,21 @@ const shellUsers = z
       context.addIssue({ code: 'custom', message: `must be ${USERS_ALLOWED}`, input });
       return z.NEVER;
     }
-    const users: [string, string][] = [];
-    for (const [name, secret] of Object.entries(input)) {
+    const users: [string, ShellUserEntry][] = [];
+    for (const [name, entry] of Object.entries(input)) {
+      const withRole = typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? (entry as Record<string, unknown>) : undefined;
+      const unknownKey = withRole ? Object.keys(withRole).find((key) => key !== 'secret' && key !== 'role') : undefined;
+      const secret = withRole ? withRole['secret'] : entry;
       if (!USER_NAME.test(name)) {
         context.addIssue({ code: 'custom', path: [name], message: 'user name must be 1 to 32 of A-Z a-z 0-9 _ . -', input: name });
+      } else if (unknownKey !== undefined) {
+        context.addIssue({ code: 'custom', path: [name, unknownKey], message: 'unknown key (allowed: secret, role)', input: unknownKey });
       } else if (typeof secret !== 'string' || !STORED_SECRET.test(secret)) {
-        context.addIssue({ code: 'custom', path: [name], message: 'must be the stored form that `piwire hash-secret` prints', input: secret });
+        context.addIssue({ code: 'custom', path: withRole ? [name, 'secret'] : [name], message: 'must be the stored form that `piwire hash-secret` prints', input: undefined });
+      } else if (withRole && !isShellRole(withRole['role'])) {
+        context.addIssue({ code: 'custom', path: [name, 'role'], message: `must be one of ${SHELL_ROLES.join(', ')}`, input: withRole['role'] });
       } else {
-        users.push([name, secret]);
+        users.push([name, withRole ? { secret, role: withRole['role'] as ShellRole } : secret]);
       }
     }
     // fromEntries defines own properties, so a user called `__proto__` stays a user.

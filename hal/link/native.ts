@@ -83,6 +83,8 @@ export interface NativeAddon {
   mtu(interfaceName: string): number;
   /** Best effort: every feature is tried, none failing stops the others. */
   disableOffloads(interfaceName: string): OffloadReport;
+  /** One sd_notify(3) datagram to `socketPath` (`@name`: abstract); undefined when sent, else the errno name. */
+  notify(socketPath: string, message: string): string | undefined;
 }
 
 /** Where node-gyp puts the addon (`npm install` → hal/native/build.mjs → binding.gyp). */

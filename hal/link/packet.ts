@@ -111,7 +111,7 @@ export class PacketLink extends NativeLink {
   }
 }
 
-/** Opens an AF_PACKET link on an existing interface (needs CAP_NET_RAW; offloads need CAP_NET_ADMIN). */
+/** Opens an AF_PACKET link on an existing interface (needs CAP_NET_RAW; switching an offload that is still on needs CAP_NET_ADMIN). */
 export function openPacketLink(options: PacketLinkOptions): PacketLink {
   return new PacketLink(options);
 }

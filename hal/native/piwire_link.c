@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <linux/ethtool.h>
 #include <linux/if_ether.h>
@@ -260,9 +262,12 @@ static link_t *get_link(napi_env env, napi_value value) {
 
 /* ---------- interface control (ioctl) ---------- */
 
-/* Runs one interface ioctl on a throwaway datagram socket. Returns 0 or an errno. */
+/* Runs one interface ioctl on a throwaway datagram socket. Returns 0 or an errno.
+   AF_UNIX, not AF_INET: the kernel hands every interface ioctl (SIOCGIF*, SIOCSIFFLAGS,
+   SIOCETHTOOL) to dev_ioctl() whatever the socket's family, and the systemd unit lets the
+   packet link allocate only AF_PACKET and AF_UNIX sockets (RestrictAddressFamilies). */
 static int interface_ioctl(const char *ifname, unsigned long request, struct ifreq *request_block) {
-  int control = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int control = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (control < 0) return errno;
   memset(request_block->ifr_name, 0, IFNAMSIZ);
   memcpy(request_block->ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1));
@@ -1012,8 +1017,15 @@ static int ethtool_command(const char *ifname, struct ethtool_value *value) {
   return interface_ioctl(ifname, SIOCETHTOOL, &request);
 }
 
-static int ethtool_set_off(const char *ifname, uint32_t command) {
-  struct ethtool_value value = {.cmd = command, .data = 0};
+/* Switches one legacy ethtool feature off, only if it is on: reading needs no privilege,
+   so an interface that the unit's ExecStartPre helper already prepared costs the firmware
+   no CAP_NET_ADMIN (deploy/systemd/piwire.service does not grant it). */
+static int ethtool_feature_off(const char *ifname, uint32_t get_command, uint32_t set_command) {
+  struct ethtool_value value = {.cmd = get_command, .data = 0};
+  int error = ethtool_command(ifname, &value);
+  if (error != 0 || value.data == 0) return error;
+  value.cmd = set_command;
+  value.data = 0;
   return ethtool_command(ifname, &value);
 }
 
@@ -1037,21 +1049,77 @@ static napi_value js_disable_offloads(napi_env env, napi_callback_info info) {
   if (!get_interface_argument(env, info, "piwire: disableOffloads(ifname)", ifname)) return NULL;
   static const struct {
     const char *name;
-    uint32_t command;
+    uint32_t get_command;
+    uint32_t set_command;
   } features[] = {
       /* Segmentation first: some drivers refuse to drop checksumming while TSO needs it. */
-      {"tso", ETHTOOL_STSO}, {"gso", ETHTOOL_SGSO}, {"gro", ETHTOOL_SGRO},
-      {"sg", ETHTOOL_SSG},   {"tx", ETHTOOL_STXCSUM},
+      {"tso", ETHTOOL_GTSO, ETHTOOL_STSO}, {"gso", ETHTOOL_GGSO, ETHTOOL_SGSO},
+      {"gro", ETHTOOL_GGRO, ETHTOOL_SGRO}, {"sg", ETHTOOL_GSG, ETHTOOL_SSG},
+      {"tx", ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM},
   };
   NAPI_CALL(env, napi_create_object(env, &result));
   for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
-    int error = ethtool_set_off(ifname, features[i].command);
+    int error = ethtool_feature_off(ifname, features[i].get_command, features[i].set_command);
     NAPI_CALL(env, napi_create_string_utf8(env, error == 0 ? "off" : errno_name(error), NAPI_AUTO_LENGTH, &value));
     NAPI_CALL(env, napi_set_named_property(env, result, features[i].name, value));
   }
   int error = ethtool_lro_off(ifname);
   NAPI_CALL(env, napi_create_string_utf8(env, error == 0 ? "off" : errno_name(error), NAPI_AUTO_LENGTH, &value));
   NAPI_CALL(env, napi_set_named_property(env, result, "lro", value));
+  return result;
+}
+
+/* ---------- systemd notification (sd_notify(3)) ---------- */
+
+/* notify(socketPath, message): one AF_UNIX datagram to $NOTIFY_SOCKET, sent by this (the
+   unit's main) process, so the unit can say NotifyAccess=main. A leading '@' names an
+   abstract socket. Returns undefined when sent, else the errno name (ENOENT, EMSGSIZE...).
+   Bad arguments (not strings, a path too long for sun_path) throw. */
+static napi_value js_notify(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  struct sockaddr_un address;
+  char message[4096];
+  size_t path_length = 0, message_length = 0;
+  napi_valuetype types[2] = {napi_undefined, napi_undefined};
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc >= 2) {
+    NAPI_CALL(env, napi_typeof(env, argv[0], &types[0]));
+    NAPI_CALL(env, napi_typeof(env, argv[1], &types[1]));
+  }
+  if (types[0] != napi_string || types[1] != napi_string) {
+    napi_throw_type_error(env, NULL, "piwire: notify(socketPath, message)");
+    return NULL;
+  }
+  memset(&address, 0, sizeof address);
+  address.sun_family = AF_UNIX;
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_length));
+  if (path_length == 0 || path_length >= sizeof address.sun_path) {
+    napi_throw_range_error(env, NULL, "piwire: notify socket path is empty or too long");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[0], address.sun_path, sizeof address.sun_path, &path_length));
+  if (address.sun_path[0] == '@') address.sun_path[0] = '\0';
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[1], NULL, 0, &message_length));
+  if (message_length >= sizeof message) {
+    napi_throw_range_error(env, NULL, "piwire: notify message longer than 4095 bytes");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[1], message, sizeof message, &message_length));
+  int error = 0;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = errno;
+  } else {
+    socklen_t length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
+    if (sendto(fd, message, message_length, MSG_NOSIGNAL, (struct sockaddr *)&address, length) < 0) error = errno;
+    close(fd);
+  }
+  if (error == 0) {
+    NAPI_CALL(env, napi_get_undefined(env, &result));
+  } else {
+    NAPI_CALL(env, napi_create_string_utf8(env, errno_name(error), NAPI_AUTO_LENGTH, &result));
+  }
   return result;
 }
 
@@ -1068,6 +1136,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mac", NULL, js_mac, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mtu", NULL, js_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"disableOffloads", NULL, js_disable_offloads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));
   return exports;

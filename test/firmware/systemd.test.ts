@@ -1,7 +1,8 @@
 /**
- * firmware/systemd.ts: sd_notify through `systemd-notify`. The transport test binds a
- * real AF_UNIX datagram socket (with Debian's python3: Node has none) and checks the
- * bytes systemd would receive; the rest substitutes the sender and the timers.
+ * firmware/systemd.ts: sd_notify through the native addon (the default) and through
+ * `systemd-notify` (the fallback). The transport tests bind a real AF_UNIX datagram
+ * socket (with Debian's python3: Node has none) and check the bytes systemd would
+ * receive; the rest substitutes the sender and the timers.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { notifyReady, notifyStopping, startWatchdog, watchdogIntervalMs, type NotifySender } from '../../firmware/systemd.ts';
+import { defaultNotifySender, notifyReady, notifyStopping, sendWithNativeAddon, sendWithSystemdNotify, startWatchdog, watchdogIntervalMs, type NotifySender } from '../../firmware/systemd.ts';
+import { loadNativeAddon } from '../../hal/link/native.ts';
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
 
@@ -27,6 +29,21 @@ while True:
     print(message.decode().replace("\\n", "|"), flush=True)
 `;
 
+/** Runs `body` with a bound datagram socket (PID 1's stand-in) and the lines it receives. */
+async function withReceiver(body: (socketPath: string, lines: AsyncIterator<string>) => Promise<void>): Promise<void> {
+  const directory = mkdtempSync(join(tmpdir(), 'piwire-notify-'));
+  const socketPath = join(directory, 'notify.sock');
+  const receiver = spawn(SYSTEM_PYTHON, ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]();
+    assert.equal((await lines.next()).value, 'bound');
+    await body(socketPath, lines);
+  } finally {
+    receiver.kill();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
 function recordingLogger() {
   const errors: { event: string; fields: Record<string, unknown> | undefined }[] = [];
   return { errors, error: (event: string, fields?: Record<string, unknown>) => void errors.push({ event, fields }), info: () => undefined };
@@ -36,34 +53,42 @@ describe('systemd notify', () => {
   const haveTools = spawnSync('systemd-notify', ['--version']).status === 0 && spawnSync(SYSTEM_PYTHON, ['-c', 'import socket; socket.recv_fds']).status === 0;
 
   it('delivers READY=1, WATCHDOG=1 and STOPPING=1 to $NOTIFY_SOCKET through systemd-notify', { skip: haveTools ? false : 'needs systemd-notify and python3 >= 3.9' }, async () => {
-    const directory = mkdtempSync(join(tmpdir(), 'piwire-notify-'));
-    const socketPath = join(directory, 'notify.sock');
-    const receiver = spawn(SYSTEM_PYTHON, ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]();
-      assert.equal((await lines.next()).value, 'bound');
+    await withReceiver(async (socketPath, lines) => {
       const environment = { ...process.env, NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '60000000' };
-      const ready = await notifyReady({ environment }, 'serving');
+      const send = sendWithSystemdNotify;
+      const ready = await notifyReady({ environment, send }, 'serving');
       assert.deepEqual(ready, { sent: true });
       assert.equal((await lines.next()).value, 'READY=1|STATUS=serving');
       assert.equal((await lines.next()).value, 'BARRIER=1');
-      const watchdog = startWatchdog({ environment, pid: process.pid });
+      const watchdog = startWatchdog({ environment, pid: process.pid, send });
       assert.ok(watchdog);
       assert.equal(watchdog.intervalMs, 30_000);
       assert.equal((await lines.next()).value, 'WATCHDOG=1');
       watchdog.stop();
-      assert.deepEqual(await notifyStopping({ environment }), { sent: true });
+      assert.deepEqual(await notifyStopping({ environment, send }), { sent: true });
       assert.equal((await lines.next()).value, 'BARRIER=1');
       assert.equal((await lines.next()).value, 'STOPPING=1|STATUS=stopping');
-    } finally {
-      receiver.kill();
-      rmSync(directory, { recursive: true, force: true });
-    }
+    });
+  });
+
+  it('sends from this process through the native addon, the default (the unit says NotifyAccess=main)', { skip: haveTools ? false : 'needs python3 >= 3.9' }, async () => {
+    assert.equal(defaultNotifySender(), sendWithNativeAddon, 'the addon is built by npm install, so it is the default');
+    await withReceiver(async (socketPath, lines) => {
+      const environment = { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '60000000' };
+      assert.deepEqual(await notifyReady({ environment }, 'serving'), { sent: true });
+      assert.equal((await lines.next()).value, 'READY=1|STATUS=serving');
+      const watchdog = startWatchdog({ environment, pid: process.pid });
+      assert.equal((await lines.next()).value, 'WATCHDOG=1');
+      watchdog?.stop();
+      assert.deepEqual(await notifyStopping({ environment }), { sent: true });
+      assert.equal((await lines.next()).value, 'STOPPING=1|STATUS=stopping');
+    });
+    assert.equal(loadNativeAddon().notify('/nonexistent/piwire-notify.sock', 'READY=1'), 'ENOENT');
   });
 
   it('reports a socket nobody listens on as a logged failure, never as success', { skip: haveTools ? false : 'needs systemd-notify' }, async () => {
     const logger = recordingLogger();
-    const result = await notifyReady({ environment: { ...process.env, NOTIFY_SOCKET: '/nonexistent/piwire-notify.sock' }, logger });
+    const result = await notifyReady({ environment: { ...process.env, NOTIFY_SOCKET: '/nonexistent/piwire-notify.sock' }, logger, send: sendWithSystemdNotify });
     assert.equal(result.sent, false);
     assert.equal(result.reason, 'failed');
     assert.equal(logger.errors.length, 1);
@@ -72,7 +97,7 @@ describe('systemd notify', () => {
 
   it('a missing systemd-notify is a logged failure', async () => {
     const logger = recordingLogger();
-    const result = await notifyReady({ environment: { NOTIFY_SOCKET: '/run/systemd/notify', PATH: '/nonexistent' }, logger });
+    const result = await notifyReady({ environment: { NOTIFY_SOCKET: '/run/systemd/notify', PATH: '/nonexistent' }, logger, send: sendWithSystemdNotify });
     assert.equal(result.sent, false);
     assert.match(result.error ?? '', /cannot run systemd-notify/);
     assert.equal(logger.errors[0]?.event, 'systemd_notify_failed');

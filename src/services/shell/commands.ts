@@ -10,11 +10,14 @@ import type { ConnectionInfo } from '../../tcp/info.ts';
 import type { ShellContext } from './context.ts';
 import { neighborMac } from './context.ts';
 import { formatIpv4, parseIpv4 } from '../../net/address.ts';
+import { mayRun, type ShellRole } from './roles.ts';
 
 export interface CommandResult {
   ok: boolean;
   /** The session should end (quit) after this command. */
   close?: boolean;
+  /** The command that the user's role may not run (the session reports `auth_denied`). */
+  denied?: string;
 }
 
 export type Writer = (text: string) => void;
@@ -22,7 +25,7 @@ export type Writer = (text: string) => void;
 interface CommandSpec {
   usage: string;
   summary: string;
-  run(args: string[], context: ShellContext, write: Writer): Promise<CommandResult> | CommandResult;
+  run(args: string[], context: ShellContext, write: Writer, role: ShellRole): Promise<CommandResult> | CommandResult;
 }
 
 const OK: CommandResult = { ok: true };
@@ -122,9 +125,11 @@ function formatNumber(value: number): string {
 const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   help: {
     usage: 'help',
-    summary: 'this list',
-    run: (_args, _context, write) => {
-      const rows = Object.values(COMMANDS).map((spec) => [spec.usage, spec.summary]);
+    summary: 'this list (the commands your role may run)',
+    run: (_args, _context, write, role) => {
+      const rows = Object.entries(COMMANDS)
+        .filter(([name]) => mayRun(role, name))
+        .map(([, spec]) => [spec.usage, spec.summary]);
       write(formatTable(['command', 'what it does'], rows));
       return OK;
     },
@@ -261,7 +266,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   config: {
     usage: 'config',
-    summary: 'the running configuration (secrets shown in stored form)',
+    summary: 'the running configuration (secrets redacted; admin)',
     run: (_args, context, write) => {
       write(json(context.config()));
       return OK;
@@ -280,7 +285,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   kill: {
     usage: 'kill <conn-id>',
-    summary: 'reset a TCP connection (ids from conns)',
+    summary: 'reset a TCP connection (ids from conns; admin)',
     run: (args, context, write) => {
       const id = args.length === 1 && /^[0-9]{1,10}$/.test(args[0] ?? '') ? Number(args[0]) : undefined;
       if (id === undefined) return fail(write, 'usage: kill <conn-id>');
@@ -291,7 +296,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   restart: {
     usage: 'restart',
-    summary: 'restart the firmware',
+    summary: 'restart the firmware (admin)',
     run: (_args, context, write) => {
       write('restarting\n');
       context.restart();
@@ -310,15 +315,23 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
 
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
 
-/** Runs one command line. An empty line is a successful no-op. */
-export async function runCommand(line: string, context: ShellContext, write: Writer): Promise<CommandResult> {
+/**
+ * Runs one command line for a user of `role` (roles.ts). An empty line is a successful
+ * no-op; a command the role may not run is refused before it runs (`denied` says which).
+ */
+export async function runCommand(line: string, context: ShellContext, write: Writer, role: ShellRole = 'admin'): Promise<CommandResult> {
   const words = line.trim().split(/\s+/).filter((word) => word.length > 0);
   const [name, ...args] = words;
   if (name === undefined) return OK;
-  const spec = Object.hasOwn(COMMANDS, name.toLowerCase()) ? COMMANDS[name.toLowerCase()] : undefined;
+  const key = name.toLowerCase();
+  const spec = Object.hasOwn(COMMANDS, key) ? COMMANDS[key] : undefined;
   if (!spec) return fail(write, `unknown command ${name.slice(0, 40)}; try help`);
+  if (!mayRun(role, key)) {
+    write(`error: permission denied: ${key} needs the admin role (this user is a ${role})\n`);
+    return { ok: false, denied: key };
+  }
   try {
-    return await spec.run(args, context, write);
+    return await spec.run(args, context, write, role);
   } catch (error) {
     return fail(write, error instanceof Error ? error.message : String(error));
   }

@@ -15,7 +15,17 @@
  * Lockout: an address that LoginLockout reports locked out is told how long and
  * disconnected before anything is evaluated; every failed login is recorded there.
  * A user name that is not configured fails the same way as a wrong secret (and on the
- * plain port gets a decoy challenge), so the shell does not reveal who the operators are.
+ * plain port gets a decoy challenge), so the shell does not reveal who the operators are;
+ * it is logged as UNKNOWN_USER, never as typed (a password typed at `login:` would
+ * otherwise land in the log).
+ *
+ * Login cost (issue 17): a password is evaluated only after the global slowdown
+ * (LoginLockout.slowdownMs) and through the VerificationQueue, which bounds the scrypt
+ * derivations running at once; a full queue refuses the attempt with a clear message
+ * (`auth_busy`) and derives nothing.
+ *
+ * Roles (roles.ts): each command runs with the user's role; a refused one is an
+ * `auth_denied` event {address, user, role, command}.
  *
  * Lines: LF, CR LF, CR NUL and a bare CR all end a line (RFC 854 NVT); backspace and
  * DEL delete the last character; a line longer than MAX_LINE is discarded with an
@@ -32,6 +42,8 @@ import type { RandomSource } from '../../random.ts';
 import type { ShellContext } from './context.ts';
 import type { LoginLockout } from './lockout.ts';
 import type { StoredSecret } from './auth.ts';
+import type { ShellRole } from './roles.ts';
+import type { VerificationQueue } from './verification-queue.ts';
 import {
   authMessage,
   decodeBase64,
@@ -52,12 +64,20 @@ export const MAX_PASSWORD_ATTEMPTS = 3;
 export const PROMPT = 'piwire> ';
 export const STATUS_OK = '\u0000ok';
 export const STATUS_FAILED = '\u0000failed';
+/** How a user name that is not configured appears in events. */
+export const UNKNOWN_USER = '(unknown)';
 
 const USER_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const BACKSPACE = 0x08;
 const DELETE = 0x7f;
 
 export type LoginMode = 'challenge' | 'password';
+
+/** A configured operator: the stored form, parsed, and the role. */
+export interface ShellAccount {
+  secret: StoredSecret;
+  role: ShellRole;
+}
 
 /** The part of the device socket that carries the timeouts (src/socket/socket.ts). */
 export interface IdleTimer {
@@ -72,8 +92,12 @@ export interface SessionOptions {
   timer: IdleTimer;
   remoteAddress: string;
   mode: LoginMode;
-  users: ReadonlyMap<string, StoredSecret>;
+  users: ReadonlyMap<string, ShellAccount>;
   lockout: LoginLockout;
+  /** Bounds the password derivations running at once (shared by the service's sessions). */
+  verifications: VerificationQueue;
+  /** Waits (the global slowdown); the firmware's is a timer, tests' the virtual clock. */
+  delay: (ms: number) => Promise<void>;
   context: ShellContext;
   events: EventSink;
   random: RandomSource;
@@ -91,7 +115,7 @@ type State =
   | { name: 'proof'; user: string; secret: StoredSecret; message: string; known: boolean }
   | { name: 'login'; attempts: number }
   | { name: 'password'; user: string; attempts: number }
-  | { name: 'commands'; user: string }
+  | { name: 'commands'; user: string; role: ShellRole }
   | { name: 'closed' };
 
 export class ShellSession {
@@ -217,7 +241,7 @@ export class ShellSession {
       this.close();
       return;
     }
-    const configured = this.options.users.get(user);
+    const configured = this.options.users.get(user)?.secret;
     const secret = configured ?? decoySecret(this.options.decoyKey, user);
     const serverNonce = Buffer.from(this.options.random.bytes(NONCE_LENGTH)).toString('base64');
     const salt = secret.salt.toString('base64');
@@ -229,8 +253,9 @@ export class ShellSession {
   private handleProof(state: Extract<State, { name: 'proof' }>, line: string): void {
     const words = line.trim().split(/\s+/);
     const proof = words[0]?.toUpperCase() === 'PROOF' && words.length === 2 ? decodeBase64(words[1] ?? '') : undefined;
-    if (proof && state.known && verifyClientProof(state.secret, state.message, proof)) {
-      this.loggedIn(state.user, 'challenge');
+    const account = state.known ? this.options.users.get(state.user) : undefined;
+    if (proof && account && verifyClientProof(state.secret, state.message, proof)) {
+      this.loggedIn(state.user, account.role, 'challenge');
       this.send(`OK ${serverSignature(state.secret.serverKey, state.message).toString('base64')}\n`);
       return;
     }
@@ -241,13 +266,29 @@ export class ShellSession {
   // ---- password (TLS port) --------------------------------------------------------------------
 
   private async handlePassword(state: Extract<State, { name: 'password' }>, password: string): Promise<void> {
-    const secret = this.options.users.get(state.user);
-    // A missing user costs the same scrypt as a real one (no timing hint of who exists).
-    const checked = secret ?? decoySecret(this.options.decoyKey, state.user);
-    const matches = await verifyPassword(checked, password);
+    const slowdownMs = this.options.lockout.slowdownMs();
+    if (slowdownMs > 0) await this.options.delay(slowdownMs);
     if (this.state.name === 'closed') return;
-    if (secret && matches) {
-      this.loggedIn(state.user, 'password');
+    // Other connections from the same address may have locked it out meanwhile.
+    const lockedFor = this.options.lockout.lockedFor(this.options.remoteAddress);
+    if (lockedFor > 0) {
+      this.refuseLocked(lockedFor);
+      return;
+    }
+    const account = this.options.users.get(state.user);
+    // A missing user costs the same scrypt as a real one (no timing hint of who exists).
+    const checked = account?.secret ?? decoySecret(this.options.decoyKey, state.user);
+    const verification = this.options.verifications.run(() => verifyPassword(checked, password));
+    if (!verification) {
+      this.options.events.emit('auth_busy', { address: this.options.remoteAddress, port: this.options.port });
+      this.send('too many logins in progress: try again in a few seconds\n');
+      this.close();
+      return;
+    }
+    const matches = await verification;
+    if (this.isClosed()) return;
+    if (account && matches) {
+      this.loggedIn(state.user, account.role, 'password');
       this.send(`logged in as ${state.user}; type help for the commands\n${PROMPT}`);
       return;
     }
@@ -266,16 +307,17 @@ export class ShellSession {
 
   // ---- after login ------------------------------------------------------------------------------
 
-  private loggedIn(user: string, method: LoginMode): void {
+  private loggedIn(user: string, role: ShellRole, method: LoginMode): void {
     this.options.lockout.recordSuccess(this.options.remoteAddress);
-    this.state = { name: 'commands', user };
+    this.state = { name: 'commands', user, role };
     this.options.timer.setTimeout(IDLE_TIMEOUT_MS);
-    this.options.events.emit('shell_login', { address: this.options.remoteAddress, user, method, port: this.options.port });
+    this.options.events.emit('shell_login', { address: this.options.remoteAddress, user, role, method, port: this.options.port });
   }
 
   /** Records the failure; returns true when it started a lockout (the message says so). */
   private loginFailed(user: string, message: string): boolean {
-    const lockoutMs = this.options.lockout.recordFailure(this.options.remoteAddress, user);
+    const logged = this.options.users.has(user) ? user : UNKNOWN_USER;
+    const lockoutMs = this.options.lockout.recordFailure(this.options.remoteAddress, logged);
     this.send(message);
     if (lockoutMs > 0) {
       this.send(`too many failed logins from ${this.options.remoteAddress}: locked out for ${Math.ceil(lockoutMs / 1000)} s\n`);
@@ -285,6 +327,8 @@ export class ShellSession {
   }
 
   private async handleCommand(line: string): Promise<void> {
+    if (this.state.name !== 'commands') return;
+    const { user, role } = this.state;
     let output = '';
     const framed = this.options.mode === 'challenge';
     // Framed sessions get the output in one piece with its status; interactive ones as it comes (ping).
@@ -292,8 +336,11 @@ export class ShellSession {
       if (framed) output += text;
       else this.send(text);
     };
-    const result = await runCommand(line, this.options.context, write);
-    if (this.state.name === 'closed') return;
+    const result = await runCommand(line, this.options.context, write, role);
+    if (result.denied !== undefined) {
+      this.options.events.emit('auth_denied', { address: this.options.remoteAddress, user, role, command: result.denied });
+    }
+    if (this.isClosed()) return;
     this.finishCommand(result, output);
   }
 
@@ -326,6 +373,11 @@ export class ShellSession {
     if (this.state.name === 'closed') return;
     this.send(this.state.name === 'commands' ? '\nidle for 10 minutes: closing\n' : '\nlogin timed out\n');
     this.close();
+  }
+
+  /** A method, not a property test, so TypeScript does not keep a narrowing across an await. */
+  private isClosed(): boolean {
+    return this.state.name === 'closed';
   }
 
   private close(): void {

@@ -60,3 +60,45 @@ describe('login lockout', () => {
     assert.equal(registry.isActive(6), false);
   });
 });
+
+describe('global login failure budget', () => {
+  it('more than the budget of failures from any addresses within the window slows every password attempt', () => {
+    const clock = new ManualClock(0);
+    const events = new RecordingEventSink();
+    const lockout = new LoginLockout({ clock, events, globalFailureBudget: 20, globalWindowMs: 60_000, globalSlowdownMs: 3_000 });
+    for (let i = 0; i < 20; i++) {
+      lockout.recordFailure(`198.18.1.${i}`, '(unknown)');
+      clock.advance(1000);
+    }
+    assert.equal(lockout.slowdownMs(), 0, 'twenty failures are within the budget');
+    lockout.recordFailure('198.18.2.1', '(unknown)');
+    assert.equal(lockout.slowdownMs(), 3_000);
+    assert.deepEqual(events.named('auth_slowdown'), [{ failures: 21, windowMs: 60_000, delayMs: 3_000 }]);
+    // The oldest of the 21 was at t=0: once it is a window old, the budget holds again.
+    clock.set(60_000);
+    assert.equal(lockout.slowdownMs(), 0);
+    assert.equal(lockout.lockedFor('198.18.1.0'), 0, 'one failure per address locks nobody out');
+  });
+});
+
+describe('lockout persistence hooks', () => {
+  it('records() and restore() carry the table, lockouts included, and onChange fires on every change', () => {
+    const clock = new ManualClock(5000);
+    let changes = 0;
+    const first = new LoginLockout({ clock, events: new RecordingEventSink(), onChange: () => changes++ });
+    for (let i = 0; i < 5; i++) first.recordFailure('198.18.0.9', 'op');
+    first.recordFailure('198.18.0.8', 'op');
+    assert.equal(changes, 6);
+    first.recordSuccess('198.18.0.8');
+    assert.equal(changes, 7);
+    first.recordSuccess('198.18.0.8');
+    assert.equal(changes, 7, 'nothing changed');
+
+    const second = new LoginLockout({ clock, events: new RecordingEventSink() });
+    second.restore(first.records());
+    assert.equal(second.lockedFor('198.18.0.9'), BASE_LOCKOUT_MS);
+    assert.equal(second.failures('198.18.0.9'), 5);
+    second.restore([['198.18.0.7', { failures: Number.NaN, lastFailure: 0, lockedUntil: 0 }]]);
+    assert.equal(second.failures('198.18.0.7'), 0, 'a malformed record is skipped');
+  });
+});

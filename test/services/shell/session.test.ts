@@ -14,9 +14,9 @@ import { createStackPair, DEVICE_IP, type StackPair } from '../../support/stack-
 import type { VirtualWorld } from '../../support/virtual-world.ts';
 import { SeededRandom } from '../../../src/random.ts';
 import { createStoredSecret, formatStoredSecret, type ScryptParameters } from '../../../src/services/shell/auth.ts';
-import { startShellService, type ShellService } from '../../../src/services/shell/server.ts';
+import { startShellService, type ShellService, type ShellServiceOptions } from '../../../src/services/shell/server.ts';
 import { stackShellContext } from '../../../src/services/shell/context.ts';
-import { IDLE_TIMEOUT_MS, STATUS_OK } from '../../../src/services/shell/session.ts';
+import { IDLE_TIMEOUT_MS, STATUS_OK, UNKNOWN_USER } from '../../../src/services/shell/session.ts';
 import { LineReader, shellCommand, shellLogin, ShellClientError } from '../../../firmware/shell-client.ts';
 import { loadOrCreateShellCertificate, type ShellCertificate } from '../../../firmware/shell-certificate.ts';
 import { FakeContext } from './fake-context.ts';
@@ -66,9 +66,10 @@ interface Fixture {
   context: FakeContext;
 }
 
-async function setUp(): Promise<Fixture> {
+async function setUp(overrides: Partial<Pick<ShellServiceOptions, 'verifications'>> = {}): Promise<Fixture> {
   const pair = createStackPair();
   const stored = await createStoredSecret('s3cret', Buffer.alloc(16, 1), FAST);
+  const viewer = await createStoredSecret('v1ewer', Buffer.alloc(16, 2), FAST);
   const context = new FakeContext();
   const network = stackShellContext({ stack: pair.device, clock: pair.world.clock, delay: (ms) => pair.world.runFor(ms) });
   context.connections = () => network.connections();
@@ -77,12 +78,14 @@ async function setUp(): Promise<Fixture> {
     api: pair.device.net,
     port: PLAIN_PORT,
     tlsPort: TLS_PORT,
-    users: { op: formatStoredSecret(stored) },
+    users: { op: formatStoredSecret(stored), watcher: { secret: formatStoredSecret(viewer), role: 'viewer' } },
     context,
     clock: pair.world.clock,
     events: pair.deviceEvents,
     random: new SeededRandom(9),
     tls: certificate ? { cert: certificate.cert, key: certificate.key } : undefined,
+    delay: (ms) => pair.world.runFor(ms),
+    ...overrides,
   });
   await pair.world.runFor(10);
   return { pair, service, context };
@@ -100,7 +103,7 @@ describe('shell over the device stack: plain port', () => {
     const { pair } = await setUp();
     const { socket, reader } = await plainClient(pair);
     await drive(pair.world, shellLogin(socket, reader, 'op', 's3cret'));
-    assert.deepEqual(pair.deviceEvents.named('shell_login'), [{ address: '198.18.0.1', user: 'op', method: 'challenge', port: PLAIN_PORT }]);
+    assert.deepEqual(pair.deviceEvents.named('shell_login'), [{ address: '198.18.0.1', user: 'op', role: 'admin', method: 'challenge', port: PLAIN_PORT }]);
     const lines: string[] = [];
     assert.equal(await drive(pair.world, shellCommand(socket, reader, 'conns --json', (line) => lines.push(line))), true);
     const connections = JSON.parse(lines.join('\n')) as { state: string; localPort: number; remotePort: number }[];
@@ -126,11 +129,25 @@ describe('shell over the device stack: plain port', () => {
     assert.equal(pair.deviceEvents.named('shell_login').length, 0);
   });
 
+  it("a viewer's kill is refused with a clear message and an auth_denied event; status works", async () => {
+    const { pair, context } = await setUp();
+    const { socket, reader } = await plainClient(pair);
+    await drive(pair.world, shellLogin(socket, reader, 'watcher', 'v1ewer'));
+    assert.equal(pair.deviceEvents.named('shell_login')[0]?.['role'], 'viewer');
+    const lines: string[] = [];
+    assert.equal(await drive(pair.world, shellCommand(socket, reader, 'kill 7', (line) => lines.push(line))), false);
+    assert.deepEqual(lines, ['error: permission denied: kill needs the admin role (this user is a viewer)']);
+    assert.deepEqual(context.killed, []);
+    assert.deepEqual(pair.deviceEvents.named('auth_denied'), [{ address: '198.18.0.1', user: 'watcher', role: 'viewer', command: 'kill' }]);
+    assert.equal(await drive(pair.world, shellCommand(socket, reader, 'status', () => undefined)), true);
+  });
+
   it('an unknown user gets a challenge too, and fails like a wrong secret', async () => {
     const { pair } = await setUp();
     const { socket, reader } = await plainClient(pair);
     await assert.rejects(drive(pair.world, shellLogin(socket, reader, 'ghost', 's3cret')), /login failed/);
-    assert.deepEqual(pair.deviceEvents.named('auth_fail').map((fields) => fields['user']), ['ghost']);
+    // Logged without the name typed: it could have been a password.
+    assert.deepEqual(pair.deviceEvents.named('auth_fail').map((fields) => fields['user']), [UNKNOWN_USER]);
   });
 
   it('a human with nc is told to use piwire shell; telnet negotiation is answered, not echoed', async () => {
@@ -164,6 +181,19 @@ describe('shell over the device stack: plain port', () => {
   });
 });
 
+/** A Node TLS client over a peer-stack socket to the TLS port; `waitFor` drives the world until the text matches. */
+function tlsClient(pair: StackPair) {
+  const raw = pair.peer.net.connect({ host: DEVICE_IP, port: TLS_PORT });
+  raw.on('error', () => undefined);
+  const secure = tlsConnect({ socket: raw, rejectUnauthorized: false });
+  const received = collect(secure);
+  const waitFor = (pattern: RegExp) =>
+    drive(pair.world, (async () => {
+      while (!pattern.test(received.text())) await new Promise((resolve) => setImmediate(resolve));
+    })());
+  return { secure, received, waitFor };
+}
+
 describe('shell over the device stack: TLS port', () => {
   it('password login over Node TLS on the peer stack, then commands', async (t) => {
     if (!certificate) {
@@ -171,13 +201,7 @@ describe('shell over the device stack: TLS port', () => {
       return;
     }
     const { pair } = await setUp();
-    const raw = pair.peer.net.connect({ host: DEVICE_IP, port: TLS_PORT });
-    raw.on('error', () => undefined);
-    const secure = tlsConnect({ socket: raw, rejectUnauthorized: false });
-    const received = collect(secure);
-    const waitFor = (pattern: RegExp) => drive(pair.world, (async () => {
-      while (!pattern.test(received.text())) await new Promise((resolve) => setImmediate(resolve));
-    })());
+    const { secure, received, waitFor } = tlsClient(pair);
     await waitFor(/login: $/);
     secure.write('op\r\n');
     await waitFor(/password: $/);
@@ -194,5 +218,22 @@ describe('shell over the device stack: TLS port', () => {
     assert.equal(pair.deviceEvents.named('shell_login')[0]?.['method'], 'password');
     secure.write('quit\r\n');
     await waitFor(/bye\r\n$/);
+  });
+
+  it('a password attempt beyond the verification bound is refused at once, derives nothing, and is no failure', async (t) => {
+    if (!certificate) {
+      t.skip('openssl is not available to make a certificate');
+      return;
+    }
+    // No slot at all: every password attempt finds the queue full.
+    const { pair, service } = await setUp({ verifications: { maxConcurrent: 0, maxQueued: 0 } });
+    const { secure, waitFor } = tlsClient(pair);
+    await waitFor(/login: $/);
+    secure.write('op\r\ns3cret\r\n');
+    await waitFor(/too many logins in progress: try again in a few seconds\r\n$/);
+    assert.equal(service.verifications.refused, 1);
+    assert.deepEqual(pair.deviceEvents.named('auth_busy'), [{ address: '198.18.0.1', port: TLS_PORT }]);
+    assert.equal(pair.deviceEvents.named('auth_fail').length, 0);
+    assert.equal(pair.deviceEvents.named('shell_login').length, 0);
   });
 });
