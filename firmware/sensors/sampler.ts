@@ -11,13 +11,11 @@
  * bus transaction a minute, not a log line a second. The first success after a
  * failure resets the back-off.
  *
- * Events (EventSink, SPEC §2 log events and the fault contract of src/diag/faults.ts):
- * - when the first sensor starts failing: `fault` {code: 4, text} (the registry takes
- *   it as already logged), then on every failed attempt `i2c_error` {sensor, text,
- *   code, failures, retryInMs};
- * - when the last failing sensor works again: `fault_cleared` {code: 4, text}, then
- *   `i2c_recovered` {sensor}.
- * Fault 4 is one state for all sensors: it stays while any of them is failing.
+ * Events (causes; src/diag/faults.ts is the one table that turns them into fault 4):
+ * - on every failed attempt `i2c_error` {sensor, text, code, failures, retryInMs,
+ *   failing: sensors failing now};
+ * - when a failing sensor works again `i2c_recovered` {sensor, failing}: fault 4 is one
+ *   state for all sensors, cleared only once `failing` is 0.
  *
  * Timing goes through an injected TimerScheduler (real timers in the firmware, a manual
  * clock in tests); nothing here reads the clock or sets a timer directly.
@@ -25,8 +23,6 @@
 import { performance } from 'node:perf_hooks';
 import type { EventSink } from '../../src/events.ts';
 import type { Bme280Driver } from '../../hal/i2c/bme280-driver.ts';
-
-export const I2C_FAULT_CODE = 4;
 
 export interface SensorValue {
   name: string;
@@ -123,7 +119,6 @@ export class Sampler {
   private readonly timeoutMs: number;
   private readonly backoff: BackoffOptions;
   private running = false;
-  private faultActive = false;
 
   constructor(options: SamplerOptions) {
     this.states = options.sensors.map((sensor) => ({
@@ -229,11 +224,7 @@ export class Sampler {
     if (state.failures > 0) {
       state.failures = 0;
       state.lastError = undefined;
-      if (this.faultActive && this.states.every((other) => other.failures === 0)) {
-        this.faultActive = false;
-        this.events.emit('fault_cleared', { code: I2C_FAULT_CODE, text: `${state.sensor.name} recovered` });
-      }
-      this.events.emit('i2c_recovered', { sensor: state.sensor.name });
+      this.events.emit('i2c_recovered', { sensor: state.sensor.name, failing: this.failingCount() });
     }
     this.schedule(state, Math.max(0, startedAt + this.intervalMs - this.scheduler.now()));
   }
@@ -243,10 +234,6 @@ export class Sampler {
     const text = `${state.sensor.name}: ${describe(error)}`;
     state.lastError = text;
     const retryInMs = backoffDelay(state.failures, this.backoff);
-    if (!this.faultActive) {
-      this.faultActive = true;
-      this.events.emit('fault', { code: I2C_FAULT_CODE, text });
-    }
     const code = (error as { code?: unknown } | undefined)?.code;
     this.events.emit('i2c_error', {
       sensor: state.sensor.name,
@@ -254,8 +241,13 @@ export class Sampler {
       ...(typeof code === 'string' ? { code } : {}),
       failures: state.failures,
       retryInMs,
+      failing: this.failingCount(),
     });
     this.schedule(state, retryInMs);
+  }
+
+  private failingCount(): number {
+    return this.states.filter((state) => state.failures > 0).length;
   }
 }
 

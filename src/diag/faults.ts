@@ -203,7 +203,7 @@ export type FaultAction =
  * | `peer_lost` {remote, reason}          | raise 3 (held 5 min)                          |
  * | `auth_lockout` {address, durationMs?} | raise 6 (held durationMs, else 5 min)         |
  * | `tcp_limit`, `resource_limit` {limit} | raise 7 (held)                                |
- * | `i2c_error` / `i2c_recovered`         | raise / clear 4                               |
+ * | `i2c_error` / `i2c_recovered` {failing} | raise / clear 4 (clear once `failing` is 0) |
  * | `storage_error` / `storage_recovered` | raise / clear 5                               |
  * | `fault` {code, text}                  | raise code (already logged, so not re-announced) |
  * | `fault_cleared` {code}                | clear code (likewise)                         |
@@ -247,8 +247,12 @@ export function faultActionForEvent(event: string, fields: EventFields): FaultAc
       return raise(FaultCode.RESOURCE_LIMIT, stringField(fields, 'limit'));
     case 'i2c_error':
       return raise(FaultCode.I2C_ERROR, text ?? stringField(fields, 'sensor'));
-    case 'i2c_recovered':
+    case 'i2c_recovered': {
+      // Fault 4 is one state for every sensor: it stays while another one still fails.
+      const failing = fields['failing'];
+      if (typeof failing === 'number' && failing > 0) return undefined;
       return { action: 'clear', code: FaultCode.I2C_ERROR, announce: true };
+    }
     case 'storage_error':
       return raise(FaultCode.STORAGE_ERROR, text);
     case 'storage_recovered':

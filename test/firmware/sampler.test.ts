@@ -7,7 +7,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/time.ts';
 import { RecordingEventSink } from '../../src/events.ts';
-import { FaultEventSink, FaultRegistry } from '../../src/diag/faults.ts';
+import { FaultEventSink, FaultRegistry, faultActionForEvent } from '../../src/diag/faults.ts';
+import { raisedFault } from '../support/faults.ts';
 import { SimulatedI2cBus } from '../../hal/i2c/sim.ts';
 import { Bme280Model } from '../../hal/i2c/bme280-model.ts';
 import { Bme280Driver } from '../../hal/i2c/bme280-driver.ts';
@@ -120,10 +121,11 @@ describe('Sampler', () => {
     assert.equal(published.length, 3);
     bus.inject({ kind: 'nack', address: 0x76 });
 
-    // t = 10 s: the sample fails; fault 4 once, i2c_error on every failed attempt.
+    // t = 10 s: the sample fails; i2c_error (the cause of fault 4) on every failed attempt.
     await scheduler.advance(10_000);
-    assert.deepEqual(events.named('fault'), [{ code: 4, text: events.named('i2c_error')[0]?.['text'] }]);
-    assert.match(String(events.named('fault')[0]?.['text']), /^bme280@0x76: EREMOTEIO/);
+    assert.deepEqual(events.named('fault'), [], 'the cause only: the one fault table raises 4');
+    assert.equal(raisedFault('i2c_error', events.named('i2c_error')[0]), 4);
+    assert.match(String(events.named('i2c_error')[0]?.['text']), /^bme280@0x76: EREMOTEIO/);
     assert.equal(events.named('i2c_error')[0]?.['code'], 'EREMOTEIO');
     assert.equal(events.named('i2c_error')[0]?.['retryInMs'], 1_000);
     // Retries at +1, +2, +4, +8 s after each failure.
@@ -135,7 +137,7 @@ describe('Sampler', () => {
     }
     assert.deepEqual(failureTimes, [11_000, 13_000, 17_000, 25_000]);
     assert.deepEqual(events.named('i2c_error').map((fields) => fields['retryInMs']), [1_000, 2_000, 4_000, 8_000, 16_000]);
-    assert.equal(events.named('fault').length, 1);
+    assert.deepEqual(events.named('i2c_error').map((fields) => fields['failing']), [1, 1, 1, 1, 1]);
     assert.equal(sampler.status()[0]?.healthy, false);
     assert.equal(sampler.status()[0]?.consecutiveFailures, 5);
     assert.equal(published.length, 3);
@@ -144,15 +146,15 @@ describe('Sampler', () => {
     bus.clearFaults();
     await scheduler.advance(41_000 - scheduler.now());
     assert.equal(published.length, 6);
-    assert.deepEqual(events.named('fault_cleared'), [{ code: 4, text: 'bme280@0x76 recovered' }]);
-    assert.deepEqual(events.named('i2c_recovered'), [{ sensor: 'bme280@0x76' }]);
+    assert.deepEqual(events.named('i2c_recovered'), [{ sensor: 'bme280@0x76', failing: 0 }]);
+    assert.deepEqual(faultActionForEvent('i2c_recovered', events.named('i2c_recovered')[0] ?? {}), { action: 'clear', code: 4, announce: true });
     assert.equal(sampler.status()[0]?.healthy, true);
     // Back to the normal interval, and a new failure starts the back-off from 1 s again.
     assert.deepEqual(scheduler.pending(), [10_000]);
     bus.inject({ kind: 'nack', address: 0x76, transfers: 1 });
     await scheduler.advance(10_000);
     assert.equal(events.named('i2c_error').at(-1)?.['retryInMs'], 1_000);
-    assert.equal(events.named('fault').length, 2);
+    assert.equal(events.named('i2c_error').length, 6);
     await scheduler.advance(1_000);
     assert.equal(published.length, 9);
   });
@@ -192,14 +194,14 @@ describe('Sampler', () => {
     assert.equal(events.named('i2c_error').length, 0);
     await scheduler.advance(1);
     assert.match(String(events.named('i2c_error')[0]?.['text']), /no answer within 3000 ms/);
-    assert.equal(events.named('fault').length, 1);
+    assert.equal(raisedFault('i2c_error', events.named('i2c_error')[0]), 4);
     // The hung transfer now fails late (ETIMEDOUT); that answer must not count again.
     bus.clearFaults();
     await scheduler.advance(0);
     assert.equal(events.named('i2c_error').length, 1);
     await scheduler.advance(1_000);
     assert.equal(published.length, 3);
-    assert.equal(events.named('fault_cleared').length, 1);
+    assert.equal(events.named('i2c_recovered').length, 1);
   });
 
   it('survives a wrong chip id, a throwing sensor and a throwing publisher', async () => {
@@ -229,7 +231,8 @@ describe('Sampler', () => {
     assert.match(texts[1] ?? '', /broken: synchronous bug/);
     assert.equal(events.named('i2c_publish_error').length, 1);
     // One fault for all sensors; it stays while any sensor fails.
-    assert.equal(events.named('fault').length, 1);
+    assert.deepEqual(events.named('i2c_error').map((fields) => fields['failing']), [1, 2]);
+    assert.equal(faultActionForEvent('i2c_recovered', { sensor: 'broken', failing: 1 }), undefined, 'not cleared while another fails');
     sampler.stop();
   });
 
