@@ -1,5 +1,5 @@
 /**
- * A fixed-capacity byte ring, allocated once. TCP uses one per direction:
+ * A fixed-capacity byte ring. TCP uses one per direction:
  *
  * - send side: `write` appends application data; `copyOut(offset, target)` copies
  *   unacknowledged bytes straight into an outgoing frame (no intermediate buffer);
@@ -10,15 +10,48 @@
  *   them out to the application.
  *
  * Offsets are logical (0 = oldest queued byte); wrap-around is handled inside.
+ *
+ * The memory is taken from an allocator when the first byte is written, and given back
+ * with `releaseStorage()` while nothing is queued: an idle connection holds no buffer
+ * (issue "efficiency": ≤ 4 KiB per idle connection). The owner calls it, because only
+ * it knows that no out-of-order bytes sit past the queue.
  */
+export interface BufferAllocator {
+  allocate(size: number): Uint8Array;
+  /** The buffer is no longer used; its contents are stale. */
+  release(buffer: Uint8Array): void;
+}
+
+/** Plain allocation; released buffers are left to the garbage collector. */
+export const directAllocator: BufferAllocator = {
+  allocate: (size) => new Uint8Array(size),
+  release: () => undefined,
+};
+
 export class RingBuffer {
-  private readonly storage: Uint8Array;
+  private storage: Uint8Array | undefined;
   private head = 0;
   private size = 0;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    private readonly allocator: BufferAllocator = directAllocator,
+  ) {
     if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`bad ring capacity ${capacity}`);
-    this.storage = new Uint8Array(capacity);
+  }
+
+  /** The ring holds memory now. */
+  get allocated(): boolean {
+    return this.storage !== undefined;
+  }
+
+  /** Gives the memory back to the allocator; only while nothing is queued. */
+  releaseStorage(): void {
+    if (this.size !== 0) throw new RangeError(`releaseStorage with ${this.size} bytes queued`);
+    if (this.storage === undefined) return;
+    this.allocator.release(this.storage);
+    this.storage = undefined;
+    this.head = 0;
   }
 
   /** Bytes queued. */
@@ -62,10 +95,12 @@ export class RingBuffer {
   copyOut(offset: number, target: Uint8Array): number {
     if (offset < 0 || offset >= this.size) return 0;
     const count = Math.min(target.length, this.size - offset);
+    const storage = this.storage;
+    if (storage === undefined) return 0;
     const start = this.physical(offset);
     const first = Math.min(count, this.capacity - start);
-    target.set(this.storage.subarray(start, start + first), 0);
-    if (first < count) target.set(this.storage.subarray(0, count - first), first);
+    target.set(storage.subarray(start, start + first), 0);
+    if (first < count) target.set(storage.subarray(0, count - first), first);
     return count;
   }
 
@@ -95,8 +130,10 @@ export class RingBuffer {
   }
 
   private copyIn(start: number, data: Uint8Array): void {
+    if (data.length === 0) return;
+    const storage = (this.storage ??= this.allocator.allocate(this.capacity));
     const first = Math.min(data.length, this.capacity - start);
-    this.storage.set(data.subarray(0, first), start);
-    if (first < data.length) this.storage.set(data.subarray(first), 0);
+    storage.set(data.subarray(0, first), start);
+    if (first < data.length) storage.set(data.subarray(first), 0);
   }
 }

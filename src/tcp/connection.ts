@@ -26,7 +26,7 @@ import { ErrorCode, NetError } from '../errors.ts';
 import type { Counters } from '../stats.ts';
 import type { EventSink } from '../events.ts';
 import type { Instant } from '../time.ts';
-import { RingBuffer } from '../storage/ring-buffer.ts';
+import { RingBuffer, type BufferAllocator } from '../storage/ring-buffer.ts';
 import { Assembler } from '../storage/assembler.ts';
 import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.ts';
 import type { CloseReason, TcpState } from './state.ts';
@@ -75,6 +75,8 @@ export interface ConnectionContext {
   readonly counters: Counters;
   readonly events: EventSink;
   readonly emitter: SegmentEmitter;
+  /** Where the send and receive rings take their memory (a bounded pool in the stack). */
+  readonly buffers: BufferAllocator;
   /** Runs an application call as a stack entry point; deferred work is flushed afterwards. */
   appCall<T>(run: (now: Instant) => T): T;
   /** Output, timers or notifications of this connection changed: handle at the end of the entry point. */
@@ -240,8 +242,8 @@ export class TcpConnection {
     this.active = options.active;
     this.visible = options.active;
     this.tcb = new Tcb(options.iss, Math.min(config.mss, DEFAULT_SEND_MSS));
-    this.sendBuffer = new RingBuffer(config.sndBuf);
-    this.receiveBuffer = new RingBuffer(config.rcvBuf);
+    this.sendBuffer = new RingBuffer(config.sndBuf, context.buffers);
+    this.receiveBuffer = new RingBuffer(config.rcvBuf, context.buffers);
     this.rtt = new RttEstimator(config);
     this.lastReceivedAt = options.now;
     this.lastActivityAt = options.now;
@@ -299,6 +301,7 @@ export class TcpConnection {
       if (count === 0) return undefined;
       const data = new Uint8Array(count);
       this.receiveBuffer.read(data);
+      this.releaseDrainedBuffers();
       if (isSynchronized(this.currentState) && !this.tcb.remoteFinReceived && this.windowUpdateDue()) this.ackNow = true;
       this.context.touch(this);
       return data;
@@ -453,6 +456,11 @@ export class TcpConnection {
     }
     if (next === 'TIME-WAIT' || next === 'CLOSED') {
       this.reportClose(reason ?? 'fin', error);
+      // Nothing more will be reassembled; unread in-order data stays readable. (Unsent
+      // data of an aborted connection goes with the connection object.)
+      this.assembler.clear();
+      this.recentOutOfOrder.length = 0;
+      this.releaseDrainedBuffers();
       this.retransmitAt = undefined;
       this.persistAt = undefined;
       this.unansweredProbeSince = undefined;
@@ -547,6 +555,16 @@ export class TcpConnection {
     }
     for (let index = 0; index < ranges.length; index++) take(index);
     return blocks;
+  }
+
+  /**
+   * Gives the rings' memory back while they are empty (an idle connection holds no
+   * buffer): the send ring once everything sent is acknowledged, the receive ring once
+   * read and nothing is held out of order.
+   */
+  releaseDrainedBuffers(): void {
+    if (this.sendBuffer.length === 0) this.sendBuffer.releaseStorage();
+    if (this.receiveBuffer.length === 0 && this.assembler.isEmpty) this.receiveBuffer.releaseStorage();
   }
 
   /** Bytes of sequence space sent and not yet acknowledged. */

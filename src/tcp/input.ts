@@ -364,6 +364,7 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
   const dataAcked = Math.min(Math.max(0, seqDiff(ack, connection.tcb.sendBufferSeq)), connection.sendBuffer.length);
   connection.sendBuffer.discard(dataAcked);
   connection.tcb.sendBufferSeq = seqAdd(connection.tcb.sendBufferSeq, dataAcked);
+  if (dataAcked > 0) connection.releaseDrainedBuffers();
   connection.tcb.sndUna = ack;
   connection.tcb.sndNxt = seqMax(connection.tcb.sndNxt, ack);
   connection.backoffCount = 0;

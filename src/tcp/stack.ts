@@ -40,11 +40,18 @@ import { resetNoConnection } from './closed.ts';
 import { TimeWaitTable } from './time-wait.ts';
 import { StackLimits } from './limits.ts';
 import { Scheduler } from './scheduler.ts';
+import { BufferPool } from '../storage/buffer-pool.ts';
 
 export type { IpSender, IpSendResult } from './emitter.ts';
 export type { TcpConnection } from './connection.ts';
 export type { TcpListener } from './listen.ts';
 export { CHALLENGE_ACKS_PER_SECOND, RESETS_PER_SECOND, LIMIT_REPORT_INTERVAL_MS } from './limits.ts';
+
+/**
+ * Drained send and receive buffers kept for reuse (BufferPool): enough for bursts on a
+ * few dozen connections without garbage; beyond it they go back to the collector.
+ */
+const POOLED_BUFFER_BYTES = 1024 * 1024;
 
 export interface TcpStackOptions {
   ip: IpSender;
@@ -123,6 +130,7 @@ export class TcpStack implements Pollable {
       counters: this.counters,
       events: options.events,
       emitter: this.emitter,
+      buffers: new BufferPool(POOLED_BUFFER_BYTES),
       appCall: (run) => scheduler.appCall(run),
       touch: (connection) => scheduler.touch(connection),
       established: (connection) => {

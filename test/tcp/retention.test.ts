@@ -78,3 +78,31 @@ describe('TIME-WAIT is a compact record (as Linux inet_timewait_sock)', () => {
     assert.equal(h.stack.pollAt(), undefined, 'nothing left to wake up for');
   });
 });
+
+describe('buffers on demand (an idle connection holds none)', () => {
+  it('takes the rings when data moves and gives them back once drained and acknowledged', () => {
+    const h = new TcpHarness();
+    const connection = h.established();
+    assert.equal(connection.sendBuffer.allocated, false);
+    assert.equal(connection.receiveBuffer.allocated, false);
+    h.send({ seq: REMOTE_ISS + 1, flags: ACK, payload: bytesOf('request') });
+    assert.equal(connection.receiveBuffer.allocated, true);
+    assert.deepEqual(connection.read(100), bytesOf('request'));
+    assert.equal(connection.receiveBuffer.allocated, false, 'read to the end: given back');
+    connection.send(bytesOf('reply'));
+    assert.equal(connection.sendBuffer.allocated, true);
+    h.recv({ payload: bytesOf('reply') });
+    assert.equal(connection.sendBuffer.allocated, true, 'kept until acknowledged');
+    h.send({ seq: REMOTE_ISS + 8, ack: LOCAL_ISS + 6, flags: ACK });
+    assert.equal(connection.sendBuffer.allocated, false, 'acknowledged: given back');
+  });
+
+  it('keeps the receive ring while data is held out of order', () => {
+    const h = new TcpHarness();
+    const connection = h.established();
+    h.send({ seq: REMOTE_ISS + 1 + 100, flags: ACK, payload: bytesOf('later') });
+    assert.equal(connection.readableLength, 0);
+    assert.equal(connection.read(10), undefined);
+    assert.equal(connection.receiveBuffer.allocated, true, 'the held bytes live in the ring');
+  });
+});
