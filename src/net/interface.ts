@@ -29,6 +29,14 @@
  * Ethernet header is written once the next hop's MAC is known: at once for broadcast,
  * multicast and cached neighbors, or later from the neighbor cache's queue.
  *
+ * Address changes (DHCP, src/net/dhcp.ts). The address may be 0.0.0.0: the interface
+ * is then *unconfigured* (RFC 2131 §4.1, RFC 1122 §3.3.6): it answers no ARP request,
+ * learns no neighbor, sends nothing but limited broadcasts (source 0.0.0.0) and accepts
+ * nothing but limited broadcasts (`ipv4.drop.unconfigured`). `setAddress()` moves
+ * between addresses; the neighbor cache is flushed on every change (its entries were
+ * learned for the old prefix). `onArp()` lets a prober (RFC 5227 §2.1.1) watch every
+ * well-formed ARP packet, and `sendArpProbe()` sends its probes.
+ *
  * Nothing here reads the OS clock: time comes from the injected Clock (receiveFrame
  * and sendIpv4 have no `now` parameter) and from poll(now).
  */
@@ -86,6 +94,12 @@ export interface ProtocolHandler {
   input(source: Ipv4Address, destination: Ipv4Address, payload: Uint8Array, now: Instant): void;
 }
 
+/** Sees every well-formed ARP packet before the interface acts on it (the RFC 5227 prober). */
+export type ArpObserver = (packet: ArpRepr, now: Instant) => void;
+
+/** The address part of the configuration, as `setAddress` takes it. */
+export type InterfaceAddress = Pick<RouteConfig, 'address' | 'prefixLength' | 'gateway'>;
+
 export interface InterfaceDependencies {
   clock: Clock;
   counters: Counters;
@@ -97,6 +111,7 @@ export const TRANSMIT_DROP_COUNTERS: readonly string[] = Object.freeze([
   'ipv4.drop.too-big',
   'ipv4.drop.no-route',
   'ipv4.drop.loopback',
+  'ipv4.drop.unconfigured',
   ...Object.values(NeighborDrop),
 ]);
 
@@ -141,7 +156,8 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly clock: Clock;
   private readonly counters: Counters;
   private readonly events: EventSink;
-  private readonly route: RouteConfig;
+  private route: RouteConfig;
+  private arpObserver: ArpObserver | undefined;
   private readonly mac: MacAddress;
   /** The effective IP MTU: the configured one, never more than the device carries. */
   private readonly mtu: number;
@@ -168,6 +184,7 @@ export class NetworkInterface implements IpSender, Pollable {
     deps: InterfaceDependencies,
   ) {
     validateConfig(config);
+    validateAddress(config);
     this.config = Object.freeze({ ...config, mac: Uint8Array.from(config.mac) });
     this.clock = deps.clock;
     this.counters = deps.counters;
@@ -193,6 +210,60 @@ export class NetworkInterface implements IpSender, Pollable {
   }
 
   // ---------------------------------------------------------------- receive
+
+  /** Our address now; 0 (0.0.0.0) while unconfigured. */
+  get address(): Ipv4Address {
+    return this.route.address;
+  }
+
+  /** The address, prefix and gateway in use now. */
+  get addressConfig(): Readonly<InterfaceAddress> {
+    return this.route;
+  }
+
+  get configured(): boolean {
+    return this.route.address !== 0;
+  }
+
+  /**
+   * Takes a new address (0.0.0.0: none). The neighbor cache is flushed
+   * (`arp.drop.address-change` for frames still waiting), pending announcements stop;
+   * the caller announces the new address when it has probed it (`announce()`).
+   * Programmer errors throw (an invalid prefix or gateway): callers validate first.
+   */
+  setAddress(address: InterfaceAddress): void {
+    validateAddress(address);
+    this.route = {
+      address: address.address >>> 0,
+      prefixLength: address.prefixLength,
+      gateway: address.gateway === undefined ? undefined : address.gateway >>> 0,
+    };
+    this.header.source = this.route.address;
+    this.neighborCache.clear(NeighborDrop.ADDRESS_CHANGE);
+    this.announcementsLeft = 0;
+    this.nextAnnouncementAt = undefined;
+    this.lastDefenceAt = undefined;
+  }
+
+  /** One observer (the DHCP client's address prober); `undefined` removes it. */
+  onArp(observer: ArpObserver | undefined): void {
+    this.arpObserver = observer;
+  }
+
+  /**
+   * RFC 5227 §2.1.1 ARP Probe for `target`: a broadcast request with our MAC as sender,
+   * sender IP 0.0.0.0 (so no neighbor's cache is polluted), target MAC zero.
+   */
+  sendArpProbe(target: Ipv4Address): void {
+    this.transmitArp(MAC_BROADCAST, {
+      operation: ArpOperation.REQUEST,
+      senderHardwareAddr: this.mac,
+      senderProtocolAddr: 0,
+      targetHardwareAddr: MAC_ZERO,
+      targetProtocolAddr: target >>> 0,
+    });
+    this.counters.increment('arp.tx.probe');
+  }
 
   /** Never throws: every frame ends delivered or in exactly one drop counter. */
   receiveFrame(frame: Uint8Array): void {
@@ -255,6 +326,9 @@ export class NetworkInterface implements IpSender, Pollable {
     if (isMulticastMac(senderMac) || macEquals(senderMac, MAC_ZERO) || macEquals(senderMac, this.mac)) {
       return 'arp.drop.bad-sender';
     }
+    this.arpObserver?.(arp, now);
+    // Unconfigured: nothing to answer or defend, and no prefix to learn neighbors on.
+    if (!this.configured) return this.arpObserver ? 'ethernet.rx.delivered.arp' : 'arp.drop.unconfigured';
     const sender = arp.senderProtocolAddr;
     if (sender === this.route.address) {
       // RFC 5227 §2.4: any ARP packet, request or reply, whose sender IP is ours but whose
@@ -279,6 +353,9 @@ export class NetworkInterface implements IpSender, Pollable {
     const packet = parsed.value;
     const destinationKind = classifyAddress(packet.destination, this.route);
     const broadcast = isBroadcastKind(destinationKind);
+    // RFC 2131 §4.1: before it has an address a client takes only broadcasts (it asks
+    // servers for them with the BROADCAST flag); 0.0.0.0 is "local" to the classifier.
+    if (!this.configured && destinationKind !== 'limited-broadcast') return 'ipv4.drop.unconfigured';
     // No multicast groups are joined, so multicast is not for us either.
     if (destinationKind !== 'local' && !broadcast) return 'ipv4.drop.not-for-us';
     // RFC 1122 §3.3.6: a datagram that came as a link-layer broadcast but is addressed to
@@ -323,6 +400,10 @@ export class NetworkInterface implements IpSender, Pollable {
     }
     const target = destination >>> 0;
     const kind = classifyAddress(target, this.route);
+    if (!this.configured && kind !== 'limited-broadcast') {
+      this.counters.increment('ipv4.drop.unconfigured');
+      return 'no-route';
+    }
     // Where the frame goes on the link: a MAC address now, or a neighbor to resolve.
     let via: MacAddress | Ipv4Address;
     switch (kind) {
@@ -371,6 +452,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * (RFC 826 merge) and a host already using it shows itself as a conflict.
    */
   announce(): void {
+    if (!this.configured) return;
     this.sendAnnouncement();
     this.announcementsLeft = ANNOUNCE_COUNT - 1;
     this.nextAnnouncementAt = this.announcementsLeft > 0 ? this.clock.now() + ANNOUNCE_INTERVAL_MS : undefined;
@@ -534,18 +616,21 @@ export class NetworkInterface implements IpSender, Pollable {
 function validateConfig(config: InterfaceConfig): void {
   if (config.mac.length !== 6) throw new RangeError(`interface MAC must be 6 bytes, got ${config.mac.length}`);
   if (isMulticastMac(config.mac)) throw new RangeError(`interface MAC ${formatMac(config.mac)} is a group address`);
-  if (!Number.isInteger(config.prefixLength) || config.prefixLength < 0 || config.prefixLength > 32) {
-    throw new RangeError(`prefix length must be an integer in 0..32, got ${config.prefixLength}`);
-  }
   if (!Number.isInteger(config.mtu) || config.mtu < MINIMUM_MTU || config.mtu > MAXIMUM_MTU) {
     throw new RangeError(`MTU must be an integer in ${MINIMUM_MTU}..${MAXIMUM_MTU}, got ${config.mtu}`);
-  }
-  if (config.gateway !== undefined) {
-    const kind = classifyAddress(config.gateway >>> 0, { address: config.address >>> 0, prefixLength: config.prefixLength });
-    if (kind !== 'unicast') throw new RangeError(`gateway ${formatIpv4(config.gateway)} is not a unicast host address (${kind})`);
   }
   const ttl = config.ttl;
   if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > 255)) {
     throw new RangeError(`TTL must be an integer in 1..255, got ${ttl}`);
+  }
+}
+
+function validateAddress(config: InterfaceAddress): void {
+  if (!Number.isInteger(config.prefixLength) || config.prefixLength < 0 || config.prefixLength > 32) {
+    throw new RangeError(`prefix length must be an integer in 0..32, got ${config.prefixLength}`);
+  }
+  if (config.gateway !== undefined) {
+    const kind = classifyAddress(config.gateway >>> 0, { address: config.address >>> 0, prefixLength: config.prefixLength });
+    if (kind !== 'unicast') throw new RangeError(`gateway ${formatIpv4(config.gateway)} is not a unicast host address (${kind})`);
   }
 }
