@@ -351,7 +351,9 @@ export class DhcpClient implements Pollable {
     if (!isUsableAddress(message.yourAddress)) return this.drop('bad-address');
     this.offered = { address: message.yourAddress, server };
     this.setState('REQUESTING');
+    // The REQUEST has a back-off of its own, from 4 s; `secs` keeps counting (§4.4.1).
     this.transmissions = 0;
+    this.retransmitDelay = this.settings.initialRetransmitMs;
     this.sendRequest(now);
   }
 
