@@ -7,6 +7,7 @@
 import type { Link } from '../hal/link/link.ts';
 import type { EventSink } from '../src/events.ts';
 import type { RandomSource } from '../src/random.ts';
+import type { Counters } from '../src/stats.ts';
 import { NetStack, type StackConfig } from '../src/stack.ts';
 import type { RealtimeLoop } from './loop.ts';
 
@@ -19,6 +20,8 @@ export interface AttachOptions {
   loop: RealtimeLoop;
   random: RandomSource;
   events: EventSink;
+  /** The stack's counters (default: a fresh set). */
+  counters?: Counters;
   /** Called for every received frame (the link LED's traffic flicker). */
   onFrame?: () => void;
   onCarrier?: (up: boolean) => void;
@@ -56,6 +59,7 @@ export function attachStack(link: Link, config: StackConfig, options: AttachOpti
     random: options.random,
     events,
     onWork: loop.wake,
+    ...(options.counters ? { counters: options.counters } : {}),
   });
   link.setReceiver((frame) => {
     stack.receiveFrame(frame);

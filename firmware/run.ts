@@ -28,6 +28,10 @@ import { FaultEventSink, FaultRegistry, FaultCode } from '../src/diag/faults.ts'
 import { LedController } from '../src/diag/leds.ts';
 import { prepareStateDirectory } from './state-dir.ts';
 import { startFirmwareShell } from './shell.ts';
+import { acquireLease, forgetLease, loadLeaseAddress, persistLease } from './dhcp.ts';
+import { Counters } from '../src/stats.ts';
+import { leaseAddress } from '../src/net/dhcp-host.ts';
+import type { DhcpLease } from '../src/net/dhcp.ts';
 import type { ShellService } from '../src/services/shell/server.ts';
 
 /** What this build implements; configured features outside it are logged as not available yet. */
@@ -46,6 +50,7 @@ const IMPLEMENTED = new Set<Feature>([
   Feature.SHELL,
   Feature.SHELL_TLS,
   Feature.DIAG,
+  Feature.DHCP,
 ]);
 
 /** How long shutdown waits for connections to finish their FIN exchange. */
@@ -68,11 +73,14 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   const linkSpec = parseLinkSpec(config.link);
   if (!linkSpec) throw new ConfigError([{ key: 'link', message: `cannot use link ${config.link}` }]);
   const cidrText = config.net.ip ?? (linkSpec.kind === 'sim' ? SIM_DEVICE_CIDR : undefined);
-  if (cidrText === undefined || cidrText === 'dhcp') {
-    const why = cidrText === 'dhcp' ? 'DHCP is not available yet' : `a ${linkSpec.kind} link needs an address`;
-    throw new ConfigError([{ key: 'net.ip', message: `${why}: give a static address such as --ip 198.18.0.2/24` }]);
+  if (cidrText === undefined) {
+    throw new ConfigError([{ key: 'net.ip', message: `a ${linkSpec.kind} link needs an address: --ip 198.18.0.2/24 or --ip dhcp` }]);
   }
-  const cidr = parseCidr(cidrText);
+  const useDhcp = cidrText === 'dhcp';
+  if (useDhcp && linkSpec.kind === 'sim') {
+    throw new ConfigError([{ key: 'net.ip', message: 'dhcp needs a real link (packet:IFNAME or tap:NAME): the simulated LAN has no DHCP server' }]);
+  }
+  const cidr = useDhcp ? { address: 0, prefixLength: 0 } : parseCidr(cidrText);
   if (!cidr) throw new ConfigError([{ key: 'net.ip', message: `not an address/prefix: ${cidrText}` }]);
   const gateway = config.net.gateway === undefined ? undefined : parseIpv4(config.net.gateway);
   const configuredMac = config.net.mac === undefined ? undefined : parseMac(config.net.mac);
@@ -103,22 +111,71 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     pcapFile: config.pcap,
   });
 
+  // With DHCP, the first lease comes before the stack: TCP is bound to one address.
+  const counters = new Counters();
+  let lease: DhcpLease | undefined;
+  if (useDhcp) {
+    const previousAddress = await loadLeaseAddress(config.stateDir, Date.now(), events);
+    lease = await acquireLease(link, {
+      loop,
+      random,
+      events,
+      counters,
+      mtu: config.net.mtu,
+      previousAddress,
+      onFrame: () => ledController.traffic(),
+    });
+    await persistLease(config.stateDir, lease, clock.now(), Date.now()).catch((error: unknown) => {
+      events.emit('storage_error', { text: `DHCP lease file: ${error instanceof Error ? error.message : String(error)}` });
+    });
+  }
+  const address = lease ? leaseAddress(lease) : { address: cidr.address, prefixLength: cidr.prefixLength, gateway };
+
   const stackConfig: StackConfig = {
     mac: link.mac,
-    address: cidr.address,
-    prefixLength: cidr.prefixLength,
-    gateway,
+    address: address.address,
+    prefixLength: address.prefixLength,
     mtu: config.net.mtu,
     tcp: tcpSettings(config.tcp),
   };
+  if (address.gateway !== undefined) stackConfig.gateway = address.gateway;
   const { stack } = attachStack(link, stackConfig, {
     loop,
     random,
     events,
+    counters,
     onFrame: () => ledController.traffic(),
     onCarrier: (up) => ledController.setCarrier(up),
   });
   ledController.setAddressConfigured(true);
+  if (lease) {
+    stack.continueDhcp(lease, {}, (next, now) => {
+      if (next === undefined) {
+        // RFC 2131 §4.4.5: the address is gone. Every connection is told (aborted: its
+        // peer can no longer reach us), the link LED goes out, fault 2 is on (the client).
+        ledController.setAddressConfigured(false);
+        for (const connection of stack.tcp.connections()) connection.abort();
+        void forgetLease(config.stateDir);
+        loop.wake();
+        return;
+      }
+      if (next.address !== stackConfig.address) {
+        // TCP and the services are bound to the first address: start again on the new
+        // one (systemd restarts us; the kept lease makes it an INIT-REBOOT).
+        logger.warn('address_changed', { from: formatIpv4(stackConfig.address), to: formatIpv4(next.address) });
+        void persistLease(config.stateDir, next, now, Date.now())
+          .catch(() => undefined)
+          .finally(() => {
+            void stop().finally(() => process.exit(RESTART_EXIT_STATUS));
+          });
+        return;
+      }
+      ledController.setAddressConfigured(true);
+      void persistLease(config.stateDir, next, now, Date.now()).catch((error: unknown) => {
+        events.emit('storage_error', { text: `DHCP lease file: ${error instanceof Error ? error.message : String(error)}` });
+      });
+    });
+  }
 
   // The state directory is private (readings, TLS key, lockouts): 0700, tightened if looser.
   // A failure here is not fatal: the store then reports it (fault 5) and the shell says so.
@@ -218,9 +275,10 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
 
   ledController.setRunning(true);
   logger.info('ready', {
-    ip: formatIpv4(cidr.address),
-    prefix: cidr.prefixLength,
-    gateway: gateway === undefined ? undefined : formatIpv4(gateway),
+    ip: formatIpv4(address.address),
+    prefix: address.prefixLength,
+    gateway: address.gateway === undefined ? undefined : formatIpv4(address.gateway),
+    ...(lease ? { addressSource: 'dhcp', dhcpServer: formatIpv4(lease.server), leaseSeconds: lease.leaseSeconds } : {}),
     mac: formatMac(link.mac),
     mtu: config.net.mtu,
     link: link.name,

@@ -376,10 +376,10 @@ export class DhcpClient implements Pollable {
     // RENEWING / REBINDING: the same address, extended (a different one would be a new lease).
     if (!this.currentLease || lease.address !== this.currentLease.address) return this.drop('bad-address');
     this.currentLease = lease;
-    this.host.setLease(lease, now);
     this.deps.counters.increment('dhcp.renewed');
     this.deps.events.emit('dhcp_renewed', { ip: formatIpv4(lease.address), server: formatIpv4(lease.server), leaseSeconds: lease.leaseSeconds });
     this.enterBound(now, false);
+    this.host.setLease(lease, now);
   }
 
   private receiveNak(message: DhcpRepr, now: Instant): void {
@@ -484,7 +484,6 @@ export class DhcpClient implements Pollable {
     this.probe = undefined;
     this.conflicts = 0;
     this.naks = 0;
-    this.host.setLease(lease, now);
     this.deps.counters.increment('dhcp.bound');
     this.deps.events.emit('dhcp_bound', {
       ip: formatIpv4(lease.address),
@@ -494,6 +493,8 @@ export class DhcpClient implements Pollable {
       leaseSeconds: Number.isFinite(lease.leaseSeconds) ? lease.leaseSeconds : 'infinite',
     });
     this.enterBound(now);
+    // Last: the host may hand the lease on and stop this client from its callback.
+    this.host.setLease(lease, now);
   }
 
   private enterBound(now: Instant, announceFault = true): void {
@@ -510,13 +511,13 @@ export class DhcpClient implements Pollable {
   private loseLease(now: Instant, reason: 'nak' | 'expired'): void {
     const lease = this.currentLease;
     this.currentLease = undefined;
-    this.host.setLease(undefined, now);
     this.deps.counters.increment(`dhcp.lost.${reason}`);
     const ip = lease ? formatIpv4(lease.address) : null;
     this.deps.events.emit('dhcp_lost', { ip, reason });
     this.faultRaised = true;
     this.deps.events.emit('fault', { code: FAULT_ADDRESS, text: `no address: DHCP lease ${ip ?? ''} ${reason === 'nak' ? 'refused (NAK)' : 'expired'}` });
     this.enterInit(now, 0);
+    this.host.setLease(undefined, now);
   }
 
   private instantOf(which: 'renew' | 'rebind' | 'expiry'): Instant {

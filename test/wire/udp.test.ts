@@ -92,7 +92,7 @@ describe('UDP (RFC 768)', () => {
     long[5] = 15; // longer than the bytes
     assert.deepEqual(parseUdp(long, SOURCE, DESTINATION), { ok: false, error: 'truncated' });
     const corrupt = Uint8Array.from(DATAGRAM);
-    corrupt[9] ^= 1;
+    corrupt[9] = corrupt[9]! ^ 1;
     assert.deepEqual(parseUdp(corrupt, SOURCE, DESTINATION), { ok: false, error: 'bad-checksum' });
     assert.equal(parseUdp(corrupt, SOURCE, DESTINATION, { verifyChecksum: false }).ok, true);
   });
