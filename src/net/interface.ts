@@ -31,8 +31,9 @@
  *
  * Address changes (DHCP, src/net/dhcp.ts). The address may be 0.0.0.0: the interface
  * is then *unconfigured* (RFC 2131 §4.1, RFC 1122 §3.3.6): it answers no ARP request,
- * learns no neighbor, sends nothing but limited broadcasts (source 0.0.0.0) and accepts
- * nothing but limited broadcasts (`ipv4.drop.unconfigured`). `setAddress()` moves
+ * learns no neighbor, sends nothing but limited broadcasts (source 0.0.0.0; anything
+ * else is `ipv4.drop.no-address`) and accepts nothing but limited broadcasts
+ * (`ipv4.drop.unconfigured`). `setAddress()` moves
  * between addresses; the neighbor cache is flushed on every change (its entries were
  * learned for the old prefix). `onArp()` lets a prober (RFC 5227 §2.1.1) watch every
  * well-formed ARP packet, and `sendArpProbe()` sends its probes.
@@ -111,7 +112,7 @@ export const TRANSMIT_DROP_COUNTERS: readonly string[] = Object.freeze([
   'ipv4.drop.too-big',
   'ipv4.drop.no-route',
   'ipv4.drop.loopback',
-  'ipv4.drop.unconfigured',
+  'ipv4.drop.no-address',
   ...Object.values(NeighborDrop),
 ]);
 
@@ -401,7 +402,7 @@ export class NetworkInterface implements IpSender, Pollable {
     const target = destination >>> 0;
     const kind = classifyAddress(target, this.route);
     if (!this.configured && kind !== 'limited-broadcast') {
-      this.counters.increment('ipv4.drop.unconfigured');
+      this.counters.increment('ipv4.drop.no-address');
       return 'no-route';
     }
     // Where the frame goes on the link: a MAC address now, or a neighbor to resolve.
