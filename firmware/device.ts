@@ -5,6 +5,8 @@
  * fault 1 in the diagnostics layer).
  */
 import type { Link } from '../hal/link/link.ts';
+import type { IpLink } from '../hal/link/ip.ts';
+import { isPacketDevice } from '../src/net/device.ts';
 import type { EventSink } from '../src/events.ts';
 import type { RandomSource } from '../src/random.ts';
 import type { Counters } from '../src/stats.ts';
@@ -13,7 +15,7 @@ import type { RealtimeLoop } from './loop.ts';
 
 export interface AttachedStack {
   stack: NetStack;
-  link: Link;
+  link: Link | IpLink;
 }
 
 export interface AttachOptions {
@@ -36,7 +38,7 @@ export interface AttachOptions {
  * now has anything to tell it; the log and `onChange` hear the state either way.
  * Call after `stack.start()`.
  */
-export function followCarrier(link: Link, stack: NetStack, events: EventSink, onChange: (up: boolean) => void = () => undefined): void {
+export function followCarrier(link: Pick<Link, 'name' | 'carrier' | 'onCarrierChange'>, stack: NetStack, events: EventSink, onChange: (up: boolean) => void = () => undefined): void {
   const carrierIs = (up: boolean): void => {
     if (!stack.setCarrier(up)) return;
     events.emit('link', { link: link.name, carrier: up ? 'up' : 'down' });
@@ -51,7 +53,7 @@ export function followCarrier(link: Link, stack: NetStack, events: EventSink, on
   }
 }
 
-export function attachStack(link: Link, config: StackConfig, options: AttachOptions): AttachedStack {
+export function attachStack(link: Link | IpLink, config: StackConfig, options: AttachOptions): AttachedStack {
   const { loop, events } = options;
   const onFrame = options.onFrame ?? (() => undefined);
   const stack = new NetStack(link, config, {
@@ -61,11 +63,20 @@ export function attachStack(link: Link, config: StackConfig, options: AttachOpti
     onWork: loop.wake,
     ...(options.counters ? { counters: options.counters } : {}),
   });
-  link.setReceiver((frame) => {
-    stack.receiveFrame(frame);
-    onFrame();
-    loop.wake();
-  });
+  if (isPacketDevice(link)) {
+    // IP mode (hal/link/ip.ts): whole IPv4 packets, no Ethernet.
+    link.setReceiver((packet) => {
+      stack.receivePacket(packet);
+      onFrame();
+      loop.wake();
+    });
+  } else {
+    link.setReceiver((frame) => {
+      stack.receiveFrame(frame);
+      onFrame();
+      loop.wake();
+    });
+  }
   loop.add(stack);
   loop.addLink(link);
   stack.start();

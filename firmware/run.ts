@@ -19,6 +19,8 @@ import { openLeds, type OpenedLeds } from './leds.ts';
 import { startLocalSensors, type LocalSensors } from './i2c.ts';
 import { SIM_DEVICE_CIDR } from './board/sim.ts';
 import type { Link } from '../hal/link/link.ts';
+import { readInterfaceAddress, type IpLink } from '../hal/link/ip.ts';
+import { isPacketDevice } from '../src/net/device.ts';
 import { openLogStore, type LogStore } from '../hal/store/log-file.ts';
 import { formatIpv4, formatMac, parseCidr, parseIpv4, parseMac } from '../src/net/address.ts';
 import type { StackConfig, NetStack } from '../src/stack.ts';
@@ -51,6 +53,7 @@ const IMPLEMENTED = new Set<Feature>([
   Feature.SHELL_TLS,
   Feature.DIAG,
   Feature.DHCP,
+  Feature.LINK_IP,
 ]);
 
 /** How long shutdown waits for connections to finish their FIN exchange. */
@@ -58,7 +61,7 @@ const SHUTDOWN_GRACE_MS = 1_500;
 
 export interface RunningFirmware {
   stack: NetStack;
-  link: Link;
+  link: Link | IpLink;
   /** Graceful shutdown: stop listening, FIN every connection, flush the store, LEDs off. */
   stop(): Promise<void>;
 }
@@ -72,7 +75,9 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   }
   const linkSpec = parseLinkSpec(config.link);
   if (!linkSpec) throw new ConfigError([{ key: 'link', message: `cannot use link ${config.link}` }]);
-  const cidrText = config.net.ip ?? (linkSpec.kind === 'sim' ? SIM_DEVICE_CIDR : undefined);
+  // IP mode: the address is the interface's own (the kernel keeps it); checked before use.
+  const ipModeAddress = linkSpec.kind === 'ip' ? ipModeCidr(linkSpec.interfaceName, config.net.ip) : undefined;
+  const cidrText = ipModeAddress ?? config.net.ip ?? (linkSpec.kind === 'sim' ? SIM_DEVICE_CIDR : undefined);
   if (cidrText === undefined) {
     throw new ConfigError([{ key: 'net.ip', message: `a ${linkSpec.kind} link needs an address: --ip 198.18.0.2/24 or --ip dhcp` }]);
   }
@@ -82,7 +87,12 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   }
   const cidr = useDhcp ? { address: 0, prefixLength: 0 } : parseCidr(cidrText);
   if (!cidr) throw new ConfigError([{ key: 'net.ip', message: `not an address/prefix: ${cidrText}` }]);
-  const gateway = config.net.gateway === undefined ? undefined : parseIpv4(config.net.gateway);
+  const gateway =
+    config.net.gateway !== undefined
+      ? parseIpv4(config.net.gateway)
+      : linkSpec.kind === 'ip'
+        ? readInterfaceAddress(linkSpec.interfaceName).gateway
+        : undefined;
   const configuredMac = config.net.mac === undefined ? undefined : parseMac(config.net.mac);
 
   const random = new CryptoRandom();
@@ -110,11 +120,12 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     prefixLength: cidr.prefixLength,
     pcapFile: config.pcap,
   });
+  const linkMac = isPacketDevice(link) ? new Uint8Array(6) : link.mac;
 
   // With DHCP, the first lease comes before the stack: TCP is bound to one address.
   const counters = new Counters();
   let lease: DhcpLease | undefined;
-  if (useDhcp) {
+  if (useDhcp && !isPacketDevice(link)) {
     const previousAddress = await loadLeaseAddress(config.stateDir, Date.now(), events);
     lease = await acquireLease(link, {
       loop,
@@ -132,7 +143,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   const address = lease ? leaseAddress(lease) : { address: cidr.address, prefixLength: cidr.prefixLength, gateway };
 
   const stackConfig: StackConfig = {
-    mac: link.mac,
+    mac: linkMac,
     address: address.address,
     prefixLength: address.prefixLength,
     mtu: config.net.mtu,
@@ -279,7 +290,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     prefix: address.prefixLength,
     gateway: address.gateway === undefined ? undefined : formatIpv4(address.gateway),
     ...(lease ? { addressSource: 'dhcp', dhcpServer: formatIpv4(lease.server), leaseSeconds: lease.leaseSeconds } : {}),
-    mac: formatMac(link.mac),
+    mac: formatMac(linkMac),
     mtu: config.net.mtu,
     link: link.name,
     pid: process.pid,
@@ -308,6 +319,23 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     link.close();
   }
   return { stack, link, stop };
+}
+
+/**
+ * `--link ip:IFNAME`: the interface's own address as CIDR text. `--ip dhcp` is refused
+ * (the kernel's DHCP client configures the interface), and a static `--ip` must be the
+ * interface's address (piwire cannot hold another one there).
+ */
+function ipModeCidr(interfaceName: string, configured: string | undefined): string {
+  if (configured === 'dhcp') {
+    throw new ConfigError([{ key: 'net.ip', message: `with --link ip:${interfaceName} the kernel's DHCP client configures the interface; leave net.ip out` }]);
+  }
+  const own = readInterfaceAddress(interfaceName);
+  const text = `${formatIpv4(own.address)}/${own.prefixLength}`;
+  if (configured !== undefined && configured !== text) {
+    throw new ConfigError([{ key: 'net.ip', message: `with --link ip:${interfaceName} the address is the interface's own (${text}); leave net.ip out` }]);
+  }
+  return text;
 }
 
 /** Draws the simulated board's LEDs on one terminal line of stderr (when it is a terminal). */

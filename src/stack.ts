@@ -1,6 +1,6 @@
 /**
  * One complete stack instance: interface layer (Ethernet, ARP, IPv4, ICMP) + UDP + TCP +
- * the node:net-like socket API, over one FrameDevice; with `--ip dhcp`, the DHCP client
+ * the node:net-like socket API, over one FrameDevice (or one IP-level PacketDevice); with `--ip dhcp`, the DHCP client
  * that keeps the lease the stack's address came from (`continueDhcp`).
  *
  * Call order for the owner of the event loop (firmware/loop.ts, or a test's virtual
@@ -12,7 +12,8 @@
 import type { Clock, Instant, Pollable } from './time.ts';
 import type { EventSink } from './events.ts';
 import type { RandomSource } from './random.ts';
-import type { FrameDevice } from './net/device.ts';
+import { isPacketDevice } from './net/device.ts';
+import type { FrameDevice, PacketDevice } from './net/device.ts';
 import type { Ipv4Address, MacAddress } from './net/address.ts';
 import { Counters } from './stats.ts';
 import { NetworkInterface, type InterfaceConfig } from './net/interface.ts';
@@ -50,7 +51,19 @@ export interface StackDependencies {
  * work, so a frame sent outside a loop turn (a ping from a timer, a reply from a
  * promise) is flushed by the next turn instead of waiting in a link's batch.
  */
-function wakingDevice(device: FrameDevice, onWork: () => void): FrameDevice {
+function wakingDevice(device: FrameDevice | PacketDevice, onWork: () => void): FrameDevice | PacketDevice {
+  if (isPacketDevice(device)) {
+    return {
+      kind: 'ip',
+      get mtu() {
+        return device.mtu;
+      },
+      transmitPacket(packet: Uint8Array): void {
+        device.transmitPacket(packet);
+        onWork();
+      },
+    };
+  }
   return {
     get mtu() {
       return device.mtu;
@@ -77,7 +90,7 @@ export class NetStack implements Pollable {
   private readonly events: EventSink;
 
   constructor(
-    device: FrameDevice,
+    device: FrameDevice | PacketDevice,
     readonly config: StackConfig,
     dependencies: StackDependencies,
   ) {
@@ -146,6 +159,11 @@ export class NetStack implements Pollable {
 
   receiveFrame(frame: Uint8Array): void {
     this.interface.receiveFrame(frame);
+  }
+
+  /** An IPv4 packet from an IP-level device (`--link ip:IFNAME`). */
+  receivePacket(packet: Uint8Array): void {
+    this.interface.receivePacket(packet);
   }
 
   /** Tells the interface the carrier state; true when it changed (the owner logs `link`). */

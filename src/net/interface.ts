@@ -38,6 +38,12 @@
  * learned for the old prefix). `onArp()` lets a prober (RFC 5227 §2.1.1) watch every
  * well-formed ARP packet, and `sendArpProbe()` sends its probes.
  *
+ * IP-level devices (`PacketDevice`, `--link ip:IFNAME`): the same interface without its
+ * Ethernet half. `receivePacket(packet)` enters at the IPv4 layer (counted in
+ * `ip.rx.packets` instead of `ethernet.rx.frames`), `sendIpv4` hands the IPv4 packet
+ * (the frame buffer past its 14 unused header bytes) straight to the device, and ARP,
+ * announcements and probes are the kernel's business, so they are never sent.
+ *
  * Nothing here reads the OS clock: time comes from the injected Clock (receiveFrame
  * and sendIpv4 have no `now` parameter) and from poll(now).
  */
@@ -46,7 +52,8 @@ import type { Counters } from '../stats.ts';
 import type { Clock, Instant, Pollable } from '../time.ts';
 import { formatIpv4, formatMac, isMulticastMac, MAC_BROADCAST, MAC_ZERO, macEquals, sameSubnet } from './address.ts';
 import type { Ipv4Address, MacAddress } from './address.ts';
-import type { FrameDevice } from './device.ts';
+import { isPacketDevice } from './device.ts';
+import type { FrameDevice, PacketDevice } from './device.ts';
 import type { IpSender, IpSendResult } from './ip-sender.ts';
 import { IcmpEcho } from './icmp-echo.ts';
 import type { EchoReplyHandler } from './icmp-echo.ts';
@@ -130,12 +137,13 @@ export function receiveAccounting(counters: Counters): { frames: number; deliver
   let dropped = 0;
   for (const prefix of RECEIVE_DROP_PREFIXES) dropped += counters.sum(prefix);
   for (const name of TRANSMIT_DROP_COUNTERS) dropped -= counters.get(name);
-  return { frames: counters.get('ethernet.rx.frames'), delivered, dropped };
+  return { frames: counters.get('ethernet.rx.frames') + counters.get('ip.rx.packets'), delivered, dropped };
 }
 
 type Layer = 'ethernet' | 'arp' | 'ipv4' | 'icmp';
 /** The name of the one counter a received frame ends in. */
 type ReceiveOutcome = `${Layer}.rx.${string}` | `${Layer}.drop.${string}` | 'stack.drop.internal-error';
+const NO_MAC = new Uint8Array(6);
 
 /** RFC 5227 §2.3: ANNOUNCE_NUM announcements, ANNOUNCE_INTERVAL apart. */
 const ANNOUNCE_COUNT = 2;
@@ -178,12 +186,17 @@ export class NetworkInterface implements IpSender, Pollable {
   private carrierUp = true;
   private lastInternalErrorEventAt: Instant | undefined;
   private suppressedInternalErrors = 0;
+  /** Set for an IP-level device: no Ethernet, no ARP. */
+  private readonly packetDevice: PacketDevice | undefined;
+  private readonly device: FrameDevice;
 
-  constructor(
-    private readonly device: FrameDevice,
-    config: InterfaceConfig,
-    deps: InterfaceDependencies,
-  ) {
+  constructor(device: FrameDevice | PacketDevice, config: InterfaceConfig, deps: InterfaceDependencies) {
+    if (isPacketDevice(device)) {
+      this.packetDevice = device;
+      this.device = { mtu: device.mtu, mac: NO_MAC, transmit: () => undefined };
+    } else {
+      this.device = device;
+    }
     validateConfig(config);
     validateAddress(config);
     this.config = Object.freeze({ ...config, mac: Uint8Array.from(config.mac) });
@@ -256,6 +269,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * sender IP 0.0.0.0 (so no neighbor's cache is polluted), target MAC zero.
    */
   sendArpProbe(target: Ipv4Address): void {
+    if (this.packetDevice) return;
     this.transmitArp(MAC_BROADCAST, {
       operation: ArpOperation.REQUEST,
       senderHardwareAddr: this.mac,
@@ -264,6 +278,22 @@ export class NetworkInterface implements IpSender, Pollable {
       targetProtocolAddr: target >>> 0,
     });
     this.counters.increment('arp.tx.probe');
+  }
+
+  /**
+   * An IPv4 packet from an IP-level device (no Ethernet header). Never throws: every
+   * packet ends delivered or in exactly one drop counter, as frames do.
+   */
+  receivePacket(packet: Uint8Array): void {
+    this.counters.increment('ip.rx.packets');
+    let outcome: ReceiveOutcome;
+    try {
+      outcome = this.receiveIpv4(packet, false, this.clock.now());
+    } catch (error) {
+      outcome = 'stack.drop.internal-error';
+      this.reportInternalError(error);
+    }
+    this.counters.increment(outcome);
   }
 
   /** Never throws: every frame ends delivered or in exactly one drop counter. */
@@ -441,6 +471,11 @@ export class NetworkInterface implements IpSender, Pollable {
     emitIpv4Header(frame.subarray(ETHERNET_HEADER_LENGTH, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH), header, payloadLength);
     fill(frame.subarray(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH));
     this.counters.increment('ipv4.tx.packets');
+    if (this.packetDevice) {
+      // The kernel below resolves the next hop; the 14 header bytes just stay unused.
+      this.packetDevice.transmitPacket(frame.subarray(ETHERNET_HEADER_LENGTH));
+      return 'sent';
+    }
     if (typeof via === 'number') return this.neighborCache.send(via, frame, this.clock.now());
     this.transmitFrame(frame, via, EtherType.IPV4);
     return 'sent';
@@ -453,7 +488,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * (RFC 826 merge) and a host already using it shows itself as a conflict.
    */
   announce(): void {
-    if (!this.configured) return;
+    if (!this.configured || this.packetDevice) return;
     this.sendAnnouncement();
     this.announcementsLeft = ANNOUNCE_COUNT - 1;
     this.nextAnnouncementAt = this.announcementsLeft > 0 ? this.clock.now() + ANNOUNCE_INTERVAL_MS : undefined;
@@ -555,6 +590,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * sends its own ARP the same way), and the memory wire does not need it.
    */
   private transmitArp(destination: MacAddress, packet: ArpRepr): void {
+    if (this.packetDevice) return;
     const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + ARP_PACKET_LENGTH);
     emitArp(packet, frame.subarray(ETHERNET_HEADER_LENGTH));
     this.transmitFrame(frame, destination, EtherType.ARP);

@@ -16,7 +16,8 @@
 import type { Counters } from '../stats.ts';
 import type { Instant } from '../time.ts';
 import type { Ipv4Address } from './address.ts';
-import type { ProtocolHandler, SendResult } from './interface.ts';
+import type { ProtocolHandler } from './interface.ts';
+import type { IpSender, IpSendResult } from './ip-sender.ts';
 import { emitUdp, parseUdp, UDP_HEADER_LENGTH } from '../wire/udp.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 
@@ -30,11 +31,10 @@ export interface UdpDatagram {
 
 export type UdpHandler = (datagram: UdpDatagram, now: Instant) => void;
 
-/** What UDP needs from the interface layer. */
-export interface UdpIp {
-  /** Our address now (0 while unconfigured), for the checksum's pseudo header. */
+/** What UDP needs from the interface layer: the send contract, and our address now. */
+export interface UdpIp extends IpSender {
+  /** 0 while unconfigured; for the checksum's pseudo header. */
   readonly address: Ipv4Address;
-  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): SendResult;
 }
 
 /** Few users, few ports: a bound on the table all the same. */
@@ -77,7 +77,7 @@ export class UdpLayer implements ProtocolHandler {
   }
 
   /** One datagram from our address; `payload` is copied into the packet. */
-  send(sourcePort: number, destination: Ipv4Address, destinationPort: number, payload: Uint8Array): SendResult {
+  send(sourcePort: number, destination: Ipv4Address, destinationPort: number, payload: Uint8Array): IpSendResult {
     const source = this.ip.address;
     const result = this.ip.sendIpv4(destination, IpProtocol.UDP, UDP_HEADER_LENGTH + payload.length, (buffer) => {
       emitUdp({ sourcePort, destinationPort, payload }, buffer, source, destination);
