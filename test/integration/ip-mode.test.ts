@@ -72,7 +72,7 @@ async function setUp(cleanups: Cleanup[]): Promise<Environment> {
   const refusal = { code: refusedStatus.code, stderr: refused.stderr() };
 
   // Only ever inside this test's own namespace.
-  const guard = await exec(device, ['sh', GUARD, 'add', topology.deviceInterface]);
+  const guard = await exec(device, ['bash', GUARD, 'add', topology.deviceInterface]);
   assert.equal(guard.code, 0, describeResult(guard));
   const capture = await startCapture({ namespace: topology.peerNamespace, interfaceName: topology.peerInterface });
   cleanups.push(() => capture.remove());
