@@ -35,11 +35,12 @@
  * type for the state, server identifier, addresses, mask, router, lease) and a message
  * failing any check is counted (`dhcp.drop.<reason>`) and dropped, never thrown on.
  *
- * Events: `dhcp_bound` {ip, prefix, router, server, leaseSeconds}, `dhcp_renewed`,
- * `dhcp_nak` {server, message}, `dhcp_declined` {ip, mac}, `dhcp_lost` {ip, reason:
- * 'nak' | 'expired'} followed by `fault` {code: 2} (SPEC §6 fault 2, the address family:
- * the device has no usable address), and `fault_cleared` {code: 2} on the next bind.
- * The host hears of every address change through `setLease` (undefined: stop using it).
+ * Events (causes; src/diag/faults.ts turns them into fault codes): `dhcp_bound` {ip,
+ * prefix, router, server, leaseSeconds} (clears fault 2), `dhcp_renewed`, `dhcp_nak`
+ * {server, message}, `dhcp_declined` {ip, mac}, `dhcp_lost` {ip, reason: 'nak' |
+ * 'expired'} (raises fault 2, SPEC §6's address family: no usable address, until the
+ * next bind), `dhcp_state` {from, to}. The host hears of every address change through
+ * `setLease` (undefined: stop using it).
  */
 import type { EventSink } from '../events.ts';
 import type { RandomSource } from '../random.ts';
@@ -170,8 +171,6 @@ export class DhcpClient implements Pollable {
   private probe: AddressProbe | undefined;
   private conflicts = 0;
   private naks = 0;
-  /** Whether fault 2 was raised for a lost lease (so the next bind clears it). */
-  private faultRaised = false;
 
   constructor(
     private readonly host: DhcpHost,
@@ -378,7 +377,7 @@ export class DhcpClient implements Pollable {
     this.currentLease = lease;
     this.deps.counters.increment('dhcp.renewed');
     this.deps.events.emit('dhcp_renewed', { ip: formatIpv4(lease.address), server: formatIpv4(lease.server), leaseSeconds: lease.leaseSeconds });
-    this.enterBound(now, false);
+    this.enterBound(now);
     this.host.setLease(lease, now);
   }
 
@@ -497,12 +496,8 @@ export class DhcpClient implements Pollable {
     this.host.setLease(lease, now);
   }
 
-  private enterBound(now: Instant, announceFault = true): void {
+  private enterBound(now: Instant): void {
     this.setState('BOUND');
-    if (announceFault && this.faultRaised) {
-      this.faultRaised = false;
-      this.deps.events.emit('fault_cleared', { code: FAULT_ADDRESS, text: 'address configured by DHCP' });
-    }
     const renewAt = this.instantOf('renew');
     this.nextAt = Number.isFinite(renewAt) ? Math.max(now, renewAt) : undefined;
   }
@@ -514,8 +509,6 @@ export class DhcpClient implements Pollable {
     this.deps.counters.increment(`dhcp.lost.${reason}`);
     const ip = lease ? formatIpv4(lease.address) : null;
     this.deps.events.emit('dhcp_lost', { ip, reason });
-    this.faultRaised = true;
-    this.deps.events.emit('fault', { code: FAULT_ADDRESS, text: `no address: DHCP lease ${ip ?? ''} ${reason === 'nak' ? 'refused (NAK)' : 'expired'}` });
     this.enterInit(now, 0);
     this.host.setLease(undefined, now);
   }
@@ -601,9 +594,6 @@ export class DhcpClient implements Pollable {
     };
   }
 }
-
-/** SPEC §6 fault 2: the address family (conflict, or no DHCP lease). */
-const FAULT_ADDRESS = 2;
 
 /** A plain unicast host address a lease can hold (not 0/8, 127/8, multicast, class E, broadcast). */
 function isUsableAddress(address: Ipv4Address): boolean {
