@@ -308,7 +308,8 @@ export class DhcpClient implements Pollable {
     if (type === undefined) return this.drop('no-message-type');
     if (!this.awaitingReply()) return this.drop('unexpected');
     if (message.transactionId !== this.transactionId) return this.drop('wrong-xid');
-    this.deps.counters.increment(`dhcp.rx.${dhcpMessageTypeName(type).toLowerCase()}`);
+    // Each handler ends in exactly one counter: `dhcp.rx.<type>` when it acts on the
+    // message, a `dhcp.drop.<reason>` when a later check fails.
     switch (type) {
       case DhcpMessageType.OFFER:
         return this.receiveOffer(message, now);
@@ -348,6 +349,7 @@ export class DhcpClient implements Pollable {
     const server = message.options.serverIdentifier;
     if (server === undefined || !isUsableAddress(server)) return this.drop('bad-server-id');
     if (!isUsableAddress(message.yourAddress)) return this.drop('bad-address');
+    this.accepted(message);
     this.offered = { address: message.yourAddress, server };
     this.setState('REQUESTING');
     // The REQUEST has a back-off of its own, from 4 s; `secs` keeps counting (§4.4.1).
@@ -363,6 +365,7 @@ export class DhcpClient implements Pollable {
     if (this.currentState === 'REQUESTING' || this.currentState === 'REBOOTING') {
       if (lease.address !== this.offered?.address) return this.drop('bad-address');
       if (this.currentState === 'REQUESTING' && lease.server !== this.offered.server) return this.drop('bad-server-id');
+      this.accepted(message);
       // RFC 5227 §2.1 / RFC 2131 §4.4.1: probe before use.
       this.currentLease = lease;
       this.setState('PROBING');
@@ -374,6 +377,7 @@ export class DhcpClient implements Pollable {
     }
     // RENEWING / REBINDING: the same address, extended (a different one would be a new lease).
     if (!this.currentLease || lease.address !== this.currentLease.address) return this.drop('bad-address');
+    this.accepted(message);
     this.currentLease = lease;
     this.deps.counters.increment('dhcp.renewed');
     this.deps.events.emit('dhcp_renewed', { ip: formatIpv4(lease.address), server: formatIpv4(lease.server), leaseSeconds: lease.leaseSeconds });
@@ -387,6 +391,7 @@ export class DhcpClient implements Pollable {
     // Where we know which server we talk to, only that one may refuse us.
     const expected = this.currentState === 'REQUESTING' ? this.offered?.server : this.currentState === 'RENEWING' ? this.currentLease?.server : undefined;
     if (expected !== undefined && server !== expected) return this.drop('bad-server-id');
+    this.accepted(message);
     this.deps.events.emit('dhcp_nak', {
       server: server === undefined ? null : formatIpv4(server),
       message: message.options.message ?? null,
@@ -446,6 +451,10 @@ export class DhcpClient implements Pollable {
 
   private drop(reason: string): void {
     this.deps.counters.increment(`dhcp.drop.${reason}`);
+  }
+
+  private accepted(message: DhcpRepr): void {
+    this.deps.counters.increment(`dhcp.rx.${dhcpMessageTypeName(message.options.messageType).toLowerCase()}`);
   }
 
   // ------------------------------------------------------------------ states

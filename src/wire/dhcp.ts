@@ -327,8 +327,9 @@ function optionsLength(options: DhcpOptions): number {
   if (options.dnsServers !== undefined) add(options.dnsServers.length * 4);
   if (options.maxMessageSize !== undefined) add(2);
   if (options.parameterRequestList !== undefined) add(options.parameterRequestList.length);
-  if (options.hostname !== undefined) add(options.hostname.length);
-  if (options.message !== undefined) add(options.message.length);
+  // RFC 2132 §3.14, §9.9: text options are at least one octet; an empty one is left out.
+  if (options.hostname) add(options.hostname.length);
+  if (options.message) add(options.message.length);
   return length;
 }
 
@@ -376,8 +377,8 @@ export function emitDhcp(repr: DhcpRepr, buf: Uint8Array): void {
   if (o.dnsServers !== undefined) option(DhcpOption.DNS_SERVER, o.dnsServers.flatMap(u32));
   if (o.maxMessageSize !== undefined) option(DhcpOption.MAX_MESSAGE_SIZE, [o.maxMessageSize >>> 8, o.maxMessageSize & 0xff]);
   if (o.parameterRequestList !== undefined) option(DhcpOption.PARAMETER_REQUEST_LIST, o.parameterRequestList);
-  if (o.hostname !== undefined) option(DhcpOption.HOSTNAME, text(o.hostname));
-  if (o.message !== undefined) option(DhcpOption.MESSAGE, text(o.message));
+  if (o.hostname) option(DhcpOption.HOSTNAME, text(o.hostname));
+  if (o.message) option(DhcpOption.MESSAGE, text(o.message));
   buf[offset] = DhcpOption.END;
 }
 
