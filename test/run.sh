@@ -26,8 +26,9 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 # toolchain for the native addon; testssl.sh judges the shell's TLS port; libclang-rt
 # brings the libFuzzer that the fuzz suite's Jazzer.js addon is built against; the DHCP
 # client is tested against real DHCP servers (dnsmasq-base is dnsmasq without its
-# system service).
-SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server)
+# system service); nftables holds IP mode's RST guard (added only inside the tests'
+# own namespaces).
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 
