@@ -18,7 +18,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUseNetns, createTopology, describeResult, exec, spawnInNamespace, VETH_PEER_ADDRESS, type Topology } from '../support/netns.ts';
@@ -235,7 +235,12 @@ describe('DHCP client against isc-dhcp-server (short leases; the server goes awa
     );
     const leases = join(directory, 'dhcpd.leases');
     await writeFile(leases, '');
-    const serverArgv = ['dhcpd', '-4', '-f', '-d', '-cf', configuration, '-lf', leases, '-pf', join(directory, 'dhcpd.pid'), topology.peerInterface];
+    // Debian's AppArmor profile for /usr/sbin/dhcpd (enforced where AppArmor is on) would
+    // keep it from reading a configuration under /tmp; a copy elsewhere runs unconfined.
+    const dhcpd = join(directory, 'dhcpd');
+    await copyFile(spawnSync('sh', ['-c', 'command -v dhcpd'], { encoding: 'utf8' }).stdout.trim(), dhcpd);
+    await chmod(dhcpd, 0o755);
+    const serverArgv = [dhcpd, '-4', '-f', '-d', '-cf', configuration, '-lf', leases, '-pf', join(directory, 'dhcpd.pid'), topology.peerInterface];
     let server = startServer(topology.peerNamespace, serverArgv);
     cleanups.push(() => server.stop());
     const firmware = launchFirmware(topology, directory, [], cleanups);
