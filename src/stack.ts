@@ -168,7 +168,10 @@ export class NetStack implements Pollable {
 
   /** Tells the interface the carrier state; true when it changed (the owner logs `link`). */
   setCarrier(up: boolean): boolean {
-    return this.interface.setCarrier(up);
+    const changed = this.interface.setCarrier(up);
+    // The cable may now lead to another network: DHCP verifies its lease (RFC 2131 §3.2).
+    if (changed && up) this.dhcpClient?.linkUp(this.clock.now());
+    return changed;
   }
 
   pollAt(): Instant | undefined {

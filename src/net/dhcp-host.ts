@@ -101,8 +101,10 @@ export class DhcpBootstrap implements Pollable {
   readonly client: DhcpClient;
   private bound: DhcpLease | undefined;
   private readonly listeners: ((lease: DhcpLease) => void)[] = [];
+  private readonly clock: Clock;
 
   constructor(device: FrameDevice, options: DhcpBootstrapOptions) {
+    this.clock = options.clock;
     this.interface = new NetworkInterface(
       device,
       { mac: device.mac, address: 0, prefixLength: 0, mtu: options.mtu },
@@ -136,7 +138,7 @@ export class DhcpBootstrap implements Pollable {
   }
 
   setCarrier(up: boolean): void {
-    this.interface.setCarrier(up);
+    if (this.interface.setCarrier(up) && up) this.client.linkUp(this.clock.now());
   }
 
   /** Stops the client (the stack's own client takes over). */

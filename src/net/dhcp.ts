@@ -8,6 +8,8 @@
  *    │                                            ▼               │INIT after 10 s
  *    ├──────────────────────────────────────── INIT ◀─────────────┘
  *   INIT-REBOOT (a persisted address) ─REQUEST→ REBOOTING ─ACK→ PROBING;  NAK/silence → INIT
+ *   carrier back while holding a lease ─REQUEST→ REBOOTING (verifying) ─ACK→ BOUND;
+ *     NAK → lease lost, INIT;  silence → the lease is kept (BOUND, its timers unchanged)
  *   BOUND ─T1→ RENEWING (unicast to the server) ─T2→ REBINDING (broadcast) ─expiry→ INIT
  *   RENEWING/REBINDING ─ACK→ BOUND;  ─NAK→ INIT
  *
@@ -28,6 +30,9 @@
  *   better served by dhcpcd's shorter wait.
  * - After a DECLINE the client waits `declineWaitMs` (§3.1.5: "a minimum of ten
  *   seconds"); after RFC 5227 §1.1 MAX_CONFLICTS declines in a row, RATE_LIMIT_INTERVAL.
+ * - Carrier back (`linkUp`, RFC 2131 §3.2 and dhcpcd's reboot on link up): the cable may
+ *   now lead to another network, so a held lease is verified at once with an INIT-REBOOT
+ *   REQUEST, and a client still looking for a server starts its DISCOVERs over.
  * - After a NAK in REQUESTING/REBOOTING the restart is immediate the first time and then
  *   backs off (2 s doubling to 64 s), so a server that NAKs everything is not flooded.
  *
@@ -187,9 +192,26 @@ export class DhcpClient implements Pollable {
   }
 
   get lease(): Readonly<DhcpLease> | undefined {
-    return this.currentState === 'BOUND' || this.currentState === 'RENEWING' || this.currentState === 'REBINDING'
-      ? this.currentLease
-      : undefined;
+    const s = this.currentState;
+    return s === 'BOUND' || s === 'RENEWING' || s === 'REBINDING' || this.verifying() ? this.currentLease : undefined;
+  }
+
+  /**
+   * The carrier came back. A held lease is verified (INIT-REBOOT REQUEST for its address,
+   * the address kept meanwhile); a client without one restarts its DISCOVERs now instead
+   * of at the end of a back-off that may be a minute long.
+   */
+  linkUp(now: Instant): void {
+    const s = this.currentState;
+    if ((s === 'BOUND' || s === 'RENEWING' || s === 'REBINDING') && this.currentLease) {
+      this.offered = { address: this.currentLease.address, server: undefined };
+      this.beginExchange(now);
+      this.transactionId = this.deps.random.uint32();
+      this.setState('REBOOTING');
+      this.sendRequest(now);
+      return;
+    }
+    if (s === 'INIT' || s === 'SELECTING') this.enterInit(now, 0);
   }
 
   /**
@@ -238,8 +260,13 @@ export class DhcpClient implements Pollable {
       case 'REQUESTING':
       case 'REBOOTING':
         if (this.transmissions >= this.settings.requestAttempts) {
-          // §3.1.5 / §3.2 step 5: no answer to the REQUEST: start over.
           this.deps.counters.increment('dhcp.request-timeout');
+          // §3.2 step 5: nobody answered the verification: the lease is still ours.
+          if (this.verifying()) {
+            this.enterBound(now);
+            return;
+          }
+          // §3.1.5 / §3.2 step 5: no answer to the REQUEST: start over.
           this.enterInit(now, 0);
           return;
         }
@@ -362,6 +389,13 @@ export class DhcpClient implements Pollable {
     if (this.currentState === 'SELECTING') return this.drop('unexpected');
     const lease = this.leaseFrom(message);
     if (typeof lease === 'string') return this.drop(lease);
+    if (this.verifying()) {
+      // The held address confirmed after the carrier came back: nothing to probe.
+      if (lease.address !== this.currentLease?.address) return this.drop('bad-address');
+      this.accepted(message);
+      this.extend(lease, now);
+      return;
+    }
     if (this.currentState === 'REQUESTING' || this.currentState === 'REBOOTING') {
       if (lease.address !== this.offered?.address) return this.drop('bad-address');
       if (this.currentState === 'REQUESTING' && lease.server !== this.offered.server) return this.drop('bad-server-id');
@@ -378,6 +412,10 @@ export class DhcpClient implements Pollable {
     // RENEWING / REBINDING: the same address, extended (a different one would be a new lease).
     if (!this.currentLease || lease.address !== this.currentLease.address) return this.drop('bad-address');
     this.accepted(message);
+    this.extend(lease, now);
+  }
+
+  private extend(lease: DhcpLease, now: Instant): void {
     this.currentLease = lease;
     this.deps.counters.increment('dhcp.renewed');
     this.deps.events.emit('dhcp_renewed', { ip: formatIpv4(lease.address), server: formatIpv4(lease.server), leaseSeconds: lease.leaseSeconds });
@@ -397,7 +435,7 @@ export class DhcpClient implements Pollable {
       message: message.options.message ?? null,
       state: this.currentState,
     });
-    if (this.currentState === 'RENEWING' || this.currentState === 'REBINDING') {
+    if (this.currentState === 'RENEWING' || this.currentState === 'REBINDING' || this.verifying()) {
       this.loseLease(now, 'nak');
       return;
     }
@@ -449,6 +487,11 @@ export class DhcpClient implements Pollable {
     };
   }
 
+  /** REBOOTING to confirm a lease still held (after the carrier came back), not to get one. */
+  private verifying(): boolean {
+    return this.currentState === 'REBOOTING' && this.currentLease !== undefined;
+  }
+
   private drop(reason: string): void {
     this.deps.counters.increment(`dhcp.drop.${reason}`);
   }
@@ -467,6 +510,7 @@ export class DhcpClient implements Pollable {
 
   private enterInit(now: Instant, delayMs: number): void {
     this.setState('INIT');
+    this.currentLease = undefined;
     this.offered = undefined;
     this.probe = undefined;
     this.nextAt = now + delayMs;

@@ -489,3 +489,58 @@ describe('DHCP client: hostile and malformed messages are counted and dropped', 
     assert.equal(world.counters.get('dhcp.drop.unexpected'), 2);
   });
 });
+
+describe('DHCP client: carrier back (RFC 2131 §3.2, a cable that may lead elsewhere)', () => {
+  it('verifies a held lease at once with an INIT-REBOOT REQUEST; an ACK extends it without a probe', () => {
+    const world = new World();
+    world.acquire();
+    const probes = world.probes.length;
+    world.runUntil(world.now + 60_000);
+    world.client.linkUp(world.now);
+    assert.equal(world.client.state, 'REBOOTING');
+    assert.equal(world.client.lease?.address, OFFERED, 'the address stays in use while it is verified');
+    const request = world.last();
+    assert.equal(request.at, world.now);
+    assert.equal(request.message.options.requestedAddress, OFFERED);
+    assert.equal(request.message.options.serverIdentifier, undefined);
+    world.reply(ACK);
+    assert.equal(world.client.state, 'BOUND');
+    assert.equal(world.probes.length, probes, 'no second probe for the address it holds');
+    assert.equal(world.leases.at(-1)?.lease?.acquiredAt, request.at);
+  });
+
+  it('a NAK to the verification drops the address (another network)', () => {
+    const world = new World();
+    world.acquire();
+    world.client.linkUp(world.now);
+    world.reply(NAK, { serverIdentifier: ip('198.18.9.1') });
+    assert.equal(world.client.state, 'INIT');
+    assert.deepEqual(world.leases.at(-1), { at: world.now, lease: undefined });
+    assert.deepEqual(world.events.named('dhcp_lost'), [{ ip: '198.18.0.50', reason: 'nak' }]);
+  });
+
+  it('silence keeps the lease: after 4 REQUESTs it is BOUND again with its old timers', () => {
+    const world = new World();
+    world.acquire();
+    const lease = world.leases[0]!.lease!;
+    const start = world.now;
+    world.client.linkUp(start);
+    world.runUntil(start + 70_000);
+    assert.deepEqual(
+      world.sent.filter((s) => s.at >= start).map((s) => s.at - start),
+      [0, 4_000, 12_000, 28_000],
+    );
+    assert.equal(world.client.state, 'BOUND');
+    assert.equal(world.client.pollAt(), lease.acquiredAt + 1_800_000, 'T1 as before');
+    assert.equal(world.leases.length, 1, 'the address was never dropped');
+  });
+
+  it('a client still looking for a server sends its DISCOVER at once instead of waiting out the back-off', () => {
+    const world = new World();
+    world.client.start(0);
+    world.runUntil(30_000); // DISCOVERs at 500, 4500, 12500, 28500; next at 60500
+    world.client.linkUp(30_000);
+    world.runUntil(30_000);
+    assert.deepEqual(world.timeline().at(-1), [30_000, DISCOVER]);
+  });
+});
