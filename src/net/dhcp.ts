@@ -56,7 +56,7 @@ import { BootpOp, DhcpMessageType, dhcpMessageTypeName, DhcpOption, parseDhcp } 
 import type { DhcpOptions, DhcpRepr } from '../wire/dhcp.ts';
 import { AddressProbe, randomBetween, RFC5227_PROBE } from './address-probe.ts';
 import type { ProbeSettings } from './address-probe.ts';
-import { formatIpv4, formatMac, IPV4_BROADCAST, macEquals } from './address.ts';
+import { formatIpv4, formatMac, IPV4_BROADCAST, isUnicastHostAddress, macEquals } from './address.ts';
 import type { Ipv4Address, MacAddress } from './address.ts';
 import { classifyAddress } from './route.ts';
 
@@ -219,7 +219,7 @@ export class DhcpClient implements Pollable {
    * from an earlier run), else INIT.
    */
   start(now: Instant, previousAddress?: Ipv4Address): void {
-    if (previousAddress !== undefined && isUsableAddress(previousAddress)) {
+    if (previousAddress !== undefined && isUnicastHostAddress(previousAddress)) {
       this.offered = { address: previousAddress >>> 0, server: undefined };
       this.beginExchange(now);
       this.setState('REBOOTING');
@@ -374,8 +374,8 @@ export class DhcpClient implements Pollable {
   private receiveOffer(message: DhcpRepr, now: Instant): void {
     if (this.currentState !== 'SELECTING') return this.drop('unexpected');
     const server = message.options.serverIdentifier;
-    if (server === undefined || !isUsableAddress(server)) return this.drop('bad-server-id');
-    if (!isUsableAddress(message.yourAddress)) return this.drop('bad-address');
+    if (server === undefined || !isUnicastHostAddress(server)) return this.drop('bad-server-id');
+    if (!isUnicastHostAddress(message.yourAddress)) return this.drop('bad-address');
     this.accepted(message);
     this.offered = { address: message.yourAddress, server };
     this.setState('REQUESTING');
@@ -448,9 +448,9 @@ export class DhcpClient implements Pollable {
   private leaseFrom(message: DhcpRepr): DhcpLease | string {
     const o = message.options;
     const address = message.yourAddress;
-    if (!isUsableAddress(address)) return 'bad-address';
+    if (!isUnicastHostAddress(address)) return 'bad-address';
     const server = o.serverIdentifier ?? this.offered?.server ?? this.currentLease?.server;
-    if (server === undefined || !isUsableAddress(server)) return 'bad-server-id';
+    if (server === undefined || !isUnicastHostAddress(server)) return 'bad-server-id';
     let prefixLength: number;
     if (o.subnetMask !== undefined) {
       const length = maskToPrefix(o.subnetMask);
@@ -479,7 +479,7 @@ export class DhcpClient implements Pollable {
       prefixLength,
       router,
       server,
-      dnsServers: (o.dnsServers ?? []).filter(isUsableAddress).slice(0, MAX_DNS_SERVERS),
+      dnsServers: (o.dnsServers ?? []).filter(isUnicastHostAddress).slice(0, MAX_DNS_SERVERS),
       leaseSeconds,
       renewalSeconds,
       rebindingSeconds,
@@ -646,11 +646,6 @@ export class DhcpClient implements Pollable {
       options: { messageType: type, clientIdentifier: this.clientIdentifier, ...options },
     };
   }
-}
-
-/** A plain unicast host address a lease can hold (not 0/8, 127/8, multicast, class E, broadcast). */
-function isUsableAddress(address: Ipv4Address): boolean {
-  return classifyAddress(address >>> 0, { address: 0, prefixLength: 32 }) === 'unicast';
 }
 
 /** A contiguous mask's prefix length, or undefined. */

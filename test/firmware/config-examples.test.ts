@@ -5,7 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { Feature, loadConfig, parseLinkSpec, usedFeatures } from '../../firmware/config.ts';
+import { loadConfig } from '../../firmware/config/load.ts';
+import { Feature, usedFeatures } from '../../firmware/config/features.ts';
+import { parseLinkSpec } from '../../firmware/link.ts';
 
 const example = (name: string): string => fileURLToPath(new URL(`../../deploy/${name}`, import.meta.url));
 
