@@ -107,6 +107,8 @@ fi
 if [[ "$(id -u)" != 0 ]]; then die "run as root (sudo)"; fi
 
 readonly UNIT_PATH="$R/etc/systemd/system/$UNIT_NAME"
+readonly DROPIN_DIR="$R/etc/systemd/system/$UNIT_NAME.d"
+readonly IP_LINK_DROPIN="$DROPIN_DIR/ip-link.conf"
 readonly WANTS_LINK="$R/etc/systemd/system/multi-user.target.wants/$UNIT_NAME"
 readonly SYSUSERS_PATH="$R/etc/sysusers.d/piwire.conf"
 readonly MODULES_PATH="$R/etc/modules-load.d/piwire-i2c.conf"
@@ -316,6 +318,13 @@ install_unit() {
   # The target's node: the one on PATH for a live install; /usr/bin/node in a tree.
   if [[ "$live" == yes && "$node_path" != /usr/bin/node ]]; then unit="${unit//\/usr\/bin\/node /$node_path }"; fi
   put_file "$UNIT_PATH" 0644 <<<"$unit"
+  # wifi: the IP-level link's drop-in (raw IPv4 sockets, the nftables check); otherwise none.
+  if [[ "$layout" == wifi ]]; then
+    put_file "$IP_LINK_DROPIN" 0644 <"$SOURCE/deploy/systemd/ip-link.conf"
+  else
+    rm -f "$IP_LINK_DROPIN"
+    rmdir "$DROPIN_DIR" 2>/dev/null || true
+  fi
   chmod 0755 "$R$prefix/deploy/interfaces/piwire-link" "$R$prefix/deploy/interfaces/piwire-rst-guard"
   mkdir -p "$(dirname "$WANTS_LINK")"
   ln -sfn "/etc/systemd/system/$UNIT_NAME" "$WANTS_LINK"
@@ -364,7 +373,8 @@ do_uninstall() {
       "$prefix/deploy/interfaces/piwire-link" down || true
     fi
   fi
-  rm -f "$WANTS_LINK" "$UNIT_PATH" "$MODULES_PATH" "$NM_PATH"
+  rm -f "$WANTS_LINK" "$UNIT_PATH" "$MODULES_PATH" "$NM_PATH" "$IP_LINK_DROPIN"
+  rmdir "$DROPIN_DIR" 2>/dev/null || true
   rm -rf "${R:?}$prefix" "$R$prefix.piwire-new" "$R$prefix.piwire-old"
   # What deploy/image/customise.sh adds, if this tree was an SD image.
   rm -f "$R/etc/systemd/system/piwire-firstboot.service" \

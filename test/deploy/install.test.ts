@@ -184,7 +184,13 @@ describe('deploy/install.sh --root --layout wifi (IP mode)', { skip: isRoot() ? 
     assert.ok(!existsSync(join(root, 'etc/NetworkManager/conf.d/piwire-unmanaged.conf')), 'NetworkManager keeps the Wi-Fi');
     assert.ok(existsSync(join(root, 'opt/piwire/node_modules/raw-socket/build/Release/raw.node')), 'the raw-socket addon is installed');
     assert.ok(statSync(join(root, 'opt/piwire/deploy/interfaces/piwire-rst-guard')).mode & 0o100, 'the RST guard helper is executable');
+    const dropIn = readFileSync(join(root, 'etc/systemd/system/piwire.service.d/ip-link.conf'), 'utf8');
+    assert.match(dropIn, /^RestrictAddressFamilies=AF_INET AF_NETLINK$/m, 'raw IPv4 sockets and nft allowed');
+    assert.match(dropIn, /^AmbientCapabilities=CAP_NET_ADMIN$/m);
     // The configuration as installed is one the firmware accepts.
     assert.doesNotThrow(() => loadConfig({ file: join(root, 'etc/piwire/config.json'), flags: {} }));
+    const removed = runScript(join(checkout, 'deploy/install.sh'), ['--root', root, '--uninstall']);
+    assert.equal(removed.status, 0, describeRun(removed));
+    assert.ok(!existsSync(join(root, 'etc/systemd/system/piwire.service.d')), 'the drop-in goes with the unit');
   });
 });
