@@ -8,7 +8,7 @@
  * the same address first (RFC 2131 §3.2 INIT-REBOOT). The file is untrusted input: a
  * broken one is ignored (logged), never fatal.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Link } from '../hal/link/link.ts';
 import type { EventSink } from '../src/events.ts';
@@ -19,6 +19,7 @@ import type { DhcpLease } from '../src/net/dhcp.ts';
 import { formatIpv4, parseIpv4 } from '../src/net/address.ts';
 import type { Ipv4Address } from '../src/net/address.ts';
 import type { RealtimeLoop } from './loop.ts';
+import { STATE_DIRECTORY_MODE, writePrivateFile } from './state-dir.ts';
 
 const LEASE_DIRECTORY = 'dhcp';
 const LEASE_FILE = 'lease.json';
@@ -37,7 +38,7 @@ interface PersistedLease {
   expiresAtUnixMs: number | null;
 }
 
-/** Writes the lease (temporary file + rename: a crash leaves the old file or the new one). */
+/** Writes the lease privately (0600, temporary file + rename: a crash leaves the old file or the new one). */
 export async function persistLease(stateDir: string, lease: DhcpLease, monotonicNow: number, wallNow: number): Promise<void> {
   const expiresIn = lease.acquiredAt + lease.leaseSeconds * 1000 - monotonicNow;
   const record: PersistedLease = {
@@ -48,11 +49,8 @@ export async function persistLease(stateDir: string, lease: DhcpLease, monotonic
     leaseSeconds: Number.isFinite(lease.leaseSeconds) ? lease.leaseSeconds : null,
     expiresAtUnixMs: Number.isFinite(expiresIn) ? Math.round(wallNow + expiresIn) : null,
   };
-  const path = leasePath(stateDir);
-  await mkdir(join(stateDir, LEASE_DIRECTORY), { recursive: true });
-  const temporary = `${path}.tmp`;
-  await writeFile(temporary, JSON.stringify(record) + '\n', { mode: 0o600 });
-  await rename(temporary, path);
+  await mkdir(join(stateDir, LEASE_DIRECTORY), { recursive: true, mode: STATE_DIRECTORY_MODE });
+  await writePrivateFile(leasePath(stateDir), JSON.stringify(record) + '\n');
 }
 
 export async function forgetLease(stateDir: string): Promise<void> {
