@@ -21,17 +21,23 @@ RUN apt-get update \
 WORKDIR /build
 COPY package.json package-lock.json binding.gyp tsconfig.json ./
 COPY hal/native ./hal/native
+# raw-socket (IP mode, --link ip:IFNAME) builds from source with node-gyp here too.
 RUN npm ci --no-audit --no-fund \
- && test -f build/Release/piwire_link.node
+ && test -f build/Release/piwire_link.node \
+ && test -f node_modules/raw-socket/build/Release/raw.node
 COPY . .
 RUN npx tsc --noEmit -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
 # ethtool: the firmware switches offloads off itself, and a technician can check them.
+# nftables: IP mode checks its RST guard rule at start-up (`nft list chain ...`); that
+# needs CAP_NET_ADMIN, which the unprivileged user gets through the binary's file
+# capability (the rule itself is added on the host: deploy/interfaces/piwire-rst-guard).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ethtool iproute2 libcap2-bin \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends ethtool iproute2 libcap2-bin nftables \
+ && rm -rf /var/lib/apt/lists/* \
+ && setcap cap_net_admin+ep /usr/sbin/nft
 # Docker gives a non-root user no ambient capabilities: --cap-add only fills the bounding
 # set. A copy of node carrying CAP_NET_RAW and CAP_NET_ADMIN as file capabilities picks
 # them up at exec (and only them: the image's plain `node` stays unprivileged). Without

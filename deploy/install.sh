@@ -18,10 +18,13 @@
 #                       running `npm ci` (same CPU architecture only; the tests use it)
 #   --deps-at-first-boot  install no dependencies now; deploy/image's first-boot step
 #                       runs `npm ci` on the Pi (for SD images built on another machine)
-#   --layout macvlan|dedicated, --interface NAME, --parent IF
+#   --layout macvlan|dedicated|wifi, --interface NAME, --parent IF
 #                       the interface layout written to /etc/piwire/link.env when it
 #                       does not exist yet (default macvlan piwire0 on eth0; see
-#                       deploy/interfaces/README.md)
+#                       deploy/interfaces/README.md). wifi (default interface wlan0):
+#                       for Wi-Fi-only boards; the kernel keeps the interface and its
+#                       address, piwire runs in IP mode (--link ip:wlan0) behind an
+#                       nftables rule that the installer adds (and --uninstall removes)
 #   --no-apt            do not install missing Debian packages
 #   --no-start          install and enable, but do not (re)start the service
 #
@@ -45,14 +48,14 @@ readonly BLOCK_BEGIN='# BEGIN piwire (deploy/install.sh; install.sh --uninstall 
 readonly BLOCK_END='# END piwire'
 # What the program needs at run time; tests, benchmarks and git history stay behind.
 readonly PROGRAM_FILES=(package.json package-lock.json binding.gyp tsconfig.json README.md firmware src hal deploy)
-readonly DEBIAN_PACKAGES=(ethtool iproute2 i2c-tools build-essential python3)
+DEBIAN_PACKAGES=(ethtool iproute2 i2c-tools build-essential python3)
 
 root=/
 boot_dir=
 prefix=/opt/piwire
 deps=npm
 layout=macvlan
-interface=piwire0
+interface=
 parent=eth0
 apt=yes
 start=yes
@@ -71,7 +74,7 @@ while (($# > 0)); do
     --prefix) [[ $# -ge 2 ]] || die "--prefix needs a directory"; prefix="$2"; shift 2 ;;
     --from-tree) deps=tree; shift ;;
     --deps-at-first-boot) deps=first-boot; shift ;;
-    --layout) [[ $# -ge 2 ]] || die "--layout needs macvlan or dedicated"; layout="$2"; shift 2 ;;
+    --layout) [[ $# -ge 2 ]] || die "--layout needs macvlan, dedicated or wifi"; layout="$2"; shift 2 ;;
     --interface) [[ $# -ge 2 ]] || die "--interface needs a name"; interface="$2"; shift 2 ;;
     --parent) [[ $# -ge 2 ]] || die "--parent needs an interface"; parent="$2"; shift 2 ;;
     --no-apt) apt=no; shift ;;
@@ -83,7 +86,13 @@ while (($# > 0)); do
   esac
 done
 
-[[ "$layout" == macvlan || "$layout" == dedicated ]] || die "--layout must be macvlan or dedicated"
+[[ "$layout" == macvlan || "$layout" == dedicated || "$layout" == wifi ]] || die "--layout must be macvlan, dedicated or wifi"
+if [[ -z "$interface" ]]; then
+  if [[ "$layout" == wifi ]]; then interface=wlan0; else interface=piwire0; fi
+fi
+# IP mode checks its nftables rule with `nft`.
+if [[ "$layout" == wifi ]]; then DEBIAN_PACKAGES+=(nftables); fi
+readonly DEBIAN_PACKAGES
 [[ "$interface" =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || die "--interface must be an interface name"
 [[ "$parent" =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || die "--parent must be an interface name"
 [[ "$prefix" == /* ]] || die "--prefix must be absolute"
@@ -98,6 +107,8 @@ fi
 if [[ "$(id -u)" != 0 ]]; then die "run as root (sudo)"; fi
 
 readonly UNIT_PATH="$R/etc/systemd/system/$UNIT_NAME"
+readonly DROPIN_DIR="$R/etc/systemd/system/$UNIT_NAME.d"
+readonly IP_LINK_DROPIN="$DROPIN_DIR/ip-link.conf"
 readonly WANTS_LINK="$R/etc/systemd/system/multi-user.target.wants/$UNIT_NAME"
 readonly SYSUSERS_PATH="$R/etc/sysusers.d/piwire.conf"
 readonly MODULES_PATH="$R/etc/modules-load.d/piwire-i2c.conf"
@@ -170,6 +181,9 @@ install_program() {
       say "installing production dependencies and building the addon (npm ci)"
       (cd "$staging" && npm ci --omit=dev --no-audit --no-fund)
       [[ -f "$staging/build/Release/piwire_link.node" ]] || die "the native addon did not build (is build-essential installed?)"
+      if [[ "$layout" == wifi && ! -f "$staging/node_modules/raw-socket/build/Release/raw.node" ]]; then
+        die "raw-socket (IP mode, --layout wifi) did not build (is build-essential installed?)"
+      fi
       ;;
     tree)
       [[ -f "$SOURCE/build/Release/piwire_link.node" ]] || die "--from-tree: $SOURCE/build/Release/piwire_link.node is missing (npm install first)"
@@ -246,11 +260,18 @@ install_configuration() {
     chmod 0640 "$CONFIG_DIR/config.json"
     # The Pi's defaults: the prepared interface, the overlay's LEDs, I2C bus 1, and the
     # interface's own MAC (net.mac removed: a macvlan only receives for its own MAC).
+    # wifi: IP mode on the interface, whose address (and router) the kernel holds.
+    local link_edits=("link=packet:$interface" -net.mac)
+    if [[ "$layout" == wifi ]]; then link_edits=("link=ip:$interface" -net.mac -net.ip -net.gateway); fi
     node "$SOURCE/deploy/lib/config-edit.mjs" "$CONFIG_DIR/config.json" \
-      "link=packet:$interface" -net.mac \
+      "${link_edits[@]}" \
       leds.driver=sysfs leds.status=piwire-status leds.link=piwire-link leds.fault=piwire-fault \
       i2c.bus=1 log.format=json
-    say "wrote $CONFIG_DIR/config.json: set net.ip, net.gateway and services.shell.users, then restart piwire"
+    if [[ "$layout" == wifi ]]; then
+      say "wrote $CONFIG_DIR/config.json (IP mode on $interface): set services.shell.users, then restart piwire"
+    else
+      say "wrote $CONFIG_DIR/config.json: set net.ip (or dhcp), net.gateway and services.shell.users, then restart piwire"
+    fi
   fi
   # Secrets' stored forms live here: readable by the service, not by everyone.
   chown "0:$gid" "$CONFIG_DIR/config.json"
@@ -259,7 +280,8 @@ install_configuration() {
     put_file "$CONFIG_DIR/link.env" 0644 <<EOF
 # piwire's interface (deploy/interfaces/README.md); read by piwire-link before each start.
 # LAYOUT=macvlan: a macvlan INTERFACE on PARENT (the OS keeps PARENT and its address);
-# LAYOUT=dedicated: INTERFACE is a NIC of its own (e.g. a USB Ethernet adapter).
+# LAYOUT=dedicated: INTERFACE is a NIC of its own (e.g. a USB Ethernet adapter);
+# LAYOUT=wifi: the kernel keeps INTERFACE and its address; piwire runs in IP mode.
 LAYOUT=$layout
 INTERFACE=$interface
 PARENT=$parent
@@ -267,11 +289,25 @@ MAC=
 WAIT_SECONDS=30
 EOF
   fi
+  if [[ "$layout" == wifi ]]; then
+    # NetworkManager keeps managing the Wi-Fi: it holds the address piwire uses.
+    rm -f "$NM_PATH"
+    return 0
+  fi
   put_file "$NM_PATH" 0644 <<EOF
 # piwire owns $interface (deploy/install.sh): NetworkManager must not put an address on it.
 [keyfile]
 unmanaged-devices=interface-name:$interface
 EOF
+}
+
+# wifi: the nftables rule that keeps the kernel's TCP off piwire's ports. piwire-link up
+# adds it again before every start (rules do not survive a reboot); adding it here makes
+# it present at once, also with --no-start.
+install_rst_guard() {
+  [[ "$layout" == wifi && "$live" == yes ]] || return 0
+  "$R$prefix/deploy/interfaces/piwire-rst-guard" add "$interface"
+  say "nftables RST guard added for $interface"
 }
 
 install_unit() {
@@ -282,7 +318,14 @@ install_unit() {
   # The target's node: the one on PATH for a live install; /usr/bin/node in a tree.
   if [[ "$live" == yes && "$node_path" != /usr/bin/node ]]; then unit="${unit//\/usr\/bin\/node /$node_path }"; fi
   put_file "$UNIT_PATH" 0644 <<<"$unit"
-  chmod 0755 "$R$prefix/deploy/interfaces/piwire-link"
+  # wifi: the IP-level link's drop-in (raw IPv4 sockets, the nftables check); otherwise none.
+  if [[ "$layout" == wifi ]]; then
+    put_file "$IP_LINK_DROPIN" 0644 <"$SOURCE/deploy/systemd/ip-link.conf"
+  else
+    rm -f "$IP_LINK_DROPIN"
+    rmdir "$DROPIN_DIR" 2>/dev/null || true
+  fi
+  chmod 0755 "$R$prefix/deploy/interfaces/piwire-link" "$R$prefix/deploy/interfaces/piwire-rst-guard"
   mkdir -p "$(dirname "$WANTS_LINK")"
   ln -sfn "/etc/systemd/system/$UNIT_NAME" "$WANTS_LINK"
 }
@@ -306,6 +349,7 @@ do_install() {
   install_boot_config
   install_configuration
   install_unit
+  install_rst_guard
   start_service
 }
 
@@ -329,7 +373,8 @@ do_uninstall() {
       "$prefix/deploy/interfaces/piwire-link" down || true
     fi
   fi
-  rm -f "$WANTS_LINK" "$UNIT_PATH" "$MODULES_PATH" "$NM_PATH"
+  rm -f "$WANTS_LINK" "$UNIT_PATH" "$MODULES_PATH" "$NM_PATH" "$IP_LINK_DROPIN"
+  rmdir "$DROPIN_DIR" 2>/dev/null || true
   rm -rf "${R:?}$prefix" "$R$prefix.piwire-new" "$R$prefix.piwire-old"
   # What deploy/image/customise.sh adds, if this tree was an SD image.
   rm -f "$R/etc/systemd/system/piwire-firstboot.service" \

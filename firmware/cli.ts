@@ -103,7 +103,7 @@ function buildProgram(output: string[], options: ParseOptions, done: (command: P
     .command('run', { isDefault: true })
     .description('run the firmware (the default command; with no flags on a machine that is not a configured Pi: the simulated board)')
     .option('--config <file>', 'JSON configuration file; flags win over it', nonEmpty('--config'))
-    .option('--link <spec>', 'frame link: packet:IFNAME, tap:NAME or sim (sets link)', configFlag('link'))
+    .option('--link <spec>', 'link: packet:IFNAME, tap:NAME, ip:IFNAME (IP mode, Wi-Fi) or sim (sets link)', configFlag('link'))
     .option('--ip <cidr|dhcp>', 'device address, like 198.18.0.2/24, or dhcp (sets net.ip)', configFlag('ip'))
     .option('--gateway <ip>', 'default router (sets net.gateway)', configFlag('gateway'))
     .option('--mac <mac>', 'device MAC address (sets net.mac)', configFlag('mac'))

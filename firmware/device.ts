@@ -5,20 +5,25 @@
  * fault 1 in the diagnostics layer).
  */
 import type { Link } from '../hal/link/link.ts';
+import type { IpLink } from '../hal/link/ip.ts';
+import { isPacketDevice } from '../src/net/device.ts';
 import type { EventSink } from '../src/events.ts';
 import type { RandomSource } from '../src/random.ts';
+import type { Counters } from '../src/stats.ts';
 import { NetStack, type StackConfig } from '../src/stack.ts';
 import type { RealtimeLoop } from './loop.ts';
 
 export interface AttachedStack {
   stack: NetStack;
-  link: Link;
+  link: Link | IpLink;
 }
 
 export interface AttachOptions {
   loop: RealtimeLoop;
   random: RandomSource;
   events: EventSink;
+  /** The stack's counters (default: a fresh set). */
+  counters?: Counters;
   /** Called for every received frame (the link LED's traffic flicker). */
   onFrame?: () => void;
   onCarrier?: (up: boolean) => void;
@@ -33,7 +38,7 @@ export interface AttachOptions {
  * now has anything to tell it; the log and `onChange` hear the state either way.
  * Call after `stack.start()`.
  */
-export function followCarrier(link: Link, stack: NetStack, events: EventSink, onChange: (up: boolean) => void = () => undefined): void {
+export function followCarrier(link: Pick<Link, 'name' | 'carrier' | 'onCarrierChange'>, stack: NetStack, events: EventSink, onChange: (up: boolean) => void = () => undefined): void {
   const carrierIs = (up: boolean): void => {
     if (!stack.setCarrier(up)) return;
     events.emit('link', { link: link.name, carrier: up ? 'up' : 'down' });
@@ -48,7 +53,7 @@ export function followCarrier(link: Link, stack: NetStack, events: EventSink, on
   }
 }
 
-export function attachStack(link: Link, config: StackConfig, options: AttachOptions): AttachedStack {
+export function attachStack(link: Link | IpLink, config: StackConfig, options: AttachOptions): AttachedStack {
   const { loop, events } = options;
   const onFrame = options.onFrame ?? (() => undefined);
   const stack = new NetStack(link, config, {
@@ -56,12 +61,22 @@ export function attachStack(link: Link, config: StackConfig, options: AttachOpti
     random: options.random,
     events,
     onWork: loop.wake,
+    ...(options.counters ? { counters: options.counters } : {}),
   });
-  link.setReceiver((frame) => {
-    stack.receiveFrame(frame);
-    onFrame();
-    loop.wake();
-  });
+  if (isPacketDevice(link)) {
+    // IP mode (hal/link/ip.ts): whole IPv4 packets, no Ethernet.
+    link.setReceiver((packet) => {
+      stack.receivePacket(packet);
+      onFrame();
+      loop.wake();
+    });
+  } else {
+    link.setReceiver((frame) => {
+      stack.receiveFrame(frame);
+      onFrame();
+      loop.wake();
+    });
+  }
   loop.add(stack);
   loop.addLink(link);
   stack.start();

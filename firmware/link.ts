@@ -1,8 +1,10 @@
 /**
- * The device's frame link from the configuration: the `link` spec's grammar
- * (`packet:IFNAME`, `tap:NAME`, `sim`; SPEC section 2 `--link`) and the factory that
- * opens it, with the optional `pcap` capture stacked on top so a technician can see
- * exactly what the device saw and sent.
+ * The device's link from the configuration: the `link` spec's grammar (`packet:IFNAME`,
+ * `tap:NAME`, `ip:IFNAME`, `sim`; SPEC section 2 `--link`) and the factory that opens it,
+ * with the optional `pcap` capture stacked on a frame link so a technician can see
+ * exactly what the device saw and sent. `ip:IFNAME` is the IP-level link of
+ * hal/link/ip.ts (Wi-Fi-only boards); it opens only when its nftables RST guard is in
+ * place (hal/link/ip-guard.ts), and carries no capture yet.
  *
  * Call order (firmware/run.ts): the schema checks the text with `parseLinkSpec` →
  * `openLink(spec, options)` → attachStack(opened.link) → on shutdown `link.close()`
@@ -10,6 +12,8 @@
  * opened stops start-up as a `ConfigError` naming the `pcap` key (exit status 2).
  */
 import type { Link } from '../hal/link/link.ts';
+import { openIpLink, type IpLink } from '../hal/link/ip.ts';
+import { checkRstGuard } from '../hal/link/ip-guard.ts';
 import { openPacketLink } from '../hal/link/packet.ts';
 import { openTapLink } from '../hal/link/tap.ts';
 import { PcapLink } from '../hal/link/pcap.ts';
@@ -21,21 +25,25 @@ import type { RealtimeLoop } from './loop.ts';
 import { ConfigError } from './config/errors.ts';
 
 /** Where frames come from; see SPEC section 2 `--link`. */
-export type LinkSpec = { kind: 'packet'; interfaceName: string } | { kind: 'tap'; interfaceName: string } | { kind: 'sim' };
+export type LinkSpec =
+  | { kind: 'packet'; interfaceName: string }
+  | { kind: 'tap'; interfaceName: string }
+  | { kind: 'ip'; interfaceName: string }
+  | { kind: 'sim' };
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ − 1), no `/` or white space, not `.` or `..`. */
 const INTERFACE_NAME = /^[A-Za-z0-9_.@-]{1,15}$/;
 
 /** What `parseLinkSpec` accepts, in the words of the configuration's error messages. */
-export const LINK_ALLOWED = 'packet:IFNAME, tap:NAME or sim (IFNAME/NAME: 1 to 15 of A-Z a-z 0-9 _ . @ -)';
+export const LINK_ALLOWED = 'packet:IFNAME, tap:NAME, ip:IFNAME or sim (IFNAME/NAME: 1 to 15 of A-Z a-z 0-9 _ . @ -)';
 
-/** Parses `packet:IFNAME`, `tap:NAME` or `sim`; undefined for anything else. */
+/** Parses `packet:IFNAME`, `tap:NAME`, `ip:IFNAME` or `sim`; undefined for anything else. */
 export function parseLinkSpec(text: string): LinkSpec | undefined {
   if (text === 'sim') return { kind: 'sim' };
-  const match = /^(packet|tap):(.*)$/.exec(text);
+  const match = /^(packet|tap|ip):(.*)$/.exec(text);
   const kind = match?.[1];
   const interfaceName = match?.[2] ?? '';
-  if ((kind !== 'packet' && kind !== 'tap') || !INTERFACE_NAME.test(interfaceName) || interfaceName === '.' || interfaceName === '..') {
+  if ((kind !== 'packet' && kind !== 'tap' && kind !== 'ip') || !INTERFACE_NAME.test(interfaceName) || interfaceName === '.' || interfaceName === '..') {
     return undefined;
   }
   return { kind, interfaceName };
@@ -57,13 +65,22 @@ export interface OpenLinkOptions {
 
 export interface OpenedLink {
   /** The link the stack attaches to: the capture wrapper when `pcapFile` is set. */
-  link: Link;
+  link: Link | IpLink;
   /** The simulated LAN, for `sim` (host-port bridges, simulated sensors). */
   sim?: SimulatedLan;
 }
 
 export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
   const { mtu, mac } = options;
+  if (spec.kind === 'ip') {
+    if (options.pcapFile !== undefined) {
+      throw new ConfigError([{ key: 'pcap', message: 'not available with an ip: link yet (capture on the interface with tcpdump)' }]);
+    }
+    // Without the rule the kernel resets every connection to the device's ports.
+    const problem = checkRstGuard(spec.interfaceName);
+    if (problem !== undefined) throw new Error(`--link ip:${spec.interfaceName}: ${problem}`);
+    return { link: openIpLink({ interfaceName: spec.interfaceName, mtu }) };
+  }
   let link: Link;
   let sim: SimulatedLan | undefined;
   if (spec.kind === 'sim') {

@@ -34,12 +34,18 @@ export class RealtimeLoop {
   ) {}
 
   add(component: Pollable): void {
-    this.components.push(component);
+    if (!this.components.includes(component)) this.components.push(component);
     this.wake();
   }
 
+  remove(component: Pollable): void {
+    const index = this.components.indexOf(component);
+    if (index >= 0) this.components.splice(index, 1);
+  }
+
+  /** Idempotent: a link handed over from the DHCP bootstrap to the stack is flushed once a turn. */
   addLink(link: Flushable): void {
-    this.links.push(link);
+    if (!this.links.includes(link)) this.links.push(link);
   }
 
   /** Schedules a turn soon (after pending I/O callbacks of this loop iteration). */

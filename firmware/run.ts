@@ -19,6 +19,8 @@ import { openLeds, type OpenedLeds } from './leds.ts';
 import { startLocalSensors, type LocalSensors } from './i2c.ts';
 import { SIM_DEVICE_CIDR } from './board/sim.ts';
 import type { Link } from '../hal/link/link.ts';
+import { readInterfaceAddress, type IpLink } from '../hal/link/ip.ts';
+import { isPacketDevice } from '../src/net/device.ts';
 import { openLogStore, type LogStore } from '../hal/store/log-file.ts';
 import { formatIpv4, formatMac, parseCidr, parseIpv4, parseMac } from '../src/net/address.ts';
 import type { StackConfig, NetStack } from '../src/stack.ts';
@@ -28,6 +30,10 @@ import { FaultEventSink, FaultRegistry, FaultCode } from '../src/diag/faults.ts'
 import { LedController } from '../src/diag/leds.ts';
 import { prepareStateDirectory } from './state-dir.ts';
 import { startFirmwareShell } from './shell.ts';
+import { acquireLease, forgetLease, loadLeaseAddress, persistLease } from './dhcp.ts';
+import { Counters } from '../src/stats.ts';
+import { leaseAddress } from '../src/net/dhcp-host.ts';
+import type { DhcpLease } from '../src/net/dhcp.ts';
 import type { ShellService } from '../src/services/shell/server.ts';
 
 /** What this build implements; configured features outside it are logged as not available yet. */
@@ -46,6 +52,8 @@ const IMPLEMENTED = new Set<Feature>([
   Feature.SHELL,
   Feature.SHELL_TLS,
   Feature.DIAG,
+  Feature.DHCP,
+  Feature.LINK_IP,
 ]);
 
 /** How long shutdown waits for connections to finish their FIN exchange. */
@@ -53,7 +61,7 @@ const SHUTDOWN_GRACE_MS = 1_500;
 
 export interface RunningFirmware {
   stack: NetStack;
-  link: Link;
+  link: Link | IpLink;
   /** Graceful shutdown: stop listening, FIN every connection, flush the store, LEDs off. */
   stop(): Promise<void>;
 }
@@ -67,14 +75,24 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   }
   const linkSpec = parseLinkSpec(config.link);
   if (!linkSpec) throw new ConfigError([{ key: 'link', message: `cannot use link ${config.link}` }]);
-  const cidrText = config.net.ip ?? (linkSpec.kind === 'sim' ? SIM_DEVICE_CIDR : undefined);
-  if (cidrText === undefined || cidrText === 'dhcp') {
-    const why = cidrText === 'dhcp' ? 'DHCP is not available yet' : `a ${linkSpec.kind} link needs an address`;
-    throw new ConfigError([{ key: 'net.ip', message: `${why}: give a static address such as --ip 198.18.0.2/24` }]);
+  // IP mode: the address is the interface's own (the kernel keeps it); checked before use.
+  const ipModeAddress = linkSpec.kind === 'ip' ? ipModeCidr(linkSpec.interfaceName, config.net.ip) : undefined;
+  const cidrText = ipModeAddress ?? config.net.ip ?? (linkSpec.kind === 'sim' ? SIM_DEVICE_CIDR : undefined);
+  if (cidrText === undefined) {
+    throw new ConfigError([{ key: 'net.ip', message: `a ${linkSpec.kind} link needs an address: --ip 198.18.0.2/24 or --ip dhcp` }]);
   }
-  const cidr = parseCidr(cidrText);
+  const useDhcp = cidrText === 'dhcp';
+  if (useDhcp && linkSpec.kind === 'sim') {
+    throw new ConfigError([{ key: 'net.ip', message: 'dhcp needs a real link (packet:IFNAME or tap:NAME): the simulated LAN has no DHCP server' }]);
+  }
+  const cidr = useDhcp ? { address: 0, prefixLength: 0 } : parseCidr(cidrText);
   if (!cidr) throw new ConfigError([{ key: 'net.ip', message: `not an address/prefix: ${cidrText}` }]);
-  const gateway = config.net.gateway === undefined ? undefined : parseIpv4(config.net.gateway);
+  const gateway =
+    config.net.gateway !== undefined
+      ? parseIpv4(config.net.gateway)
+      : linkSpec.kind === 'ip'
+        ? readInterfaceAddress(linkSpec.interfaceName).gateway
+        : undefined;
   const configuredMac = config.net.mac === undefined ? undefined : parseMac(config.net.mac);
 
   const random = new CryptoRandom();
@@ -102,23 +120,73 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     prefixLength: cidr.prefixLength,
     pcapFile: config.pcap,
   });
+  const linkMac = isPacketDevice(link) ? new Uint8Array(6) : link.mac;
+
+  // With DHCP, the first lease comes before the stack: TCP is bound to one address.
+  const counters = new Counters();
+  let lease: DhcpLease | undefined;
+  if (useDhcp && !isPacketDevice(link)) {
+    const previousAddress = await loadLeaseAddress(config.stateDir, Date.now(), events);
+    lease = await acquireLease(link, {
+      loop,
+      random,
+      events,
+      counters,
+      mtu: config.net.mtu,
+      previousAddress,
+      onFrame: () => ledController.traffic(),
+    });
+    await persistLease(config.stateDir, lease, clock.now(), Date.now()).catch((error: unknown) => {
+      events.emit('storage_error', { text: `DHCP lease file: ${error instanceof Error ? error.message : String(error)}` });
+    });
+  }
+  const address = lease ? leaseAddress(lease) : { address: cidr.address, prefixLength: cidr.prefixLength, gateway };
 
   const stackConfig: StackConfig = {
-    mac: link.mac,
-    address: cidr.address,
-    prefixLength: cidr.prefixLength,
-    gateway,
+    mac: linkMac,
+    address: address.address,
+    prefixLength: address.prefixLength,
     mtu: config.net.mtu,
     tcp: tcpSettings(config.tcp),
   };
+  if (address.gateway !== undefined) stackConfig.gateway = address.gateway;
   const { stack } = attachStack(link, stackConfig, {
     loop,
     random,
     events,
+    counters,
     onFrame: () => ledController.traffic(),
     onCarrier: (up) => ledController.setCarrier(up),
   });
   ledController.setAddressConfigured(true);
+  if (lease) {
+    stack.continueDhcp(lease, {}, (next, now) => {
+      if (next === undefined) {
+        // RFC 2131 §4.4.5: the address is gone. Every connection is told (aborted: its
+        // peer can no longer reach us), the link LED goes out, fault 2 is on (the client).
+        ledController.setAddressConfigured(false);
+        for (const connection of stack.tcp.connections()) connection.abort();
+        void forgetLease(config.stateDir);
+        loop.wake();
+        return;
+      }
+      if (next.address !== stackConfig.address) {
+        // TCP and the services are bound to the first address: start again on the new
+        // one (systemd restarts us; the kept lease makes it an INIT-REBOOT).
+        logger.warn('address_changed', { from: formatIpv4(stackConfig.address), to: formatIpv4(next.address) });
+        void persistLease(config.stateDir, next, now, Date.now())
+          .catch(() => undefined)
+          .finally(() => {
+            void stop().finally(() => process.exit(RESTART_EXIT_STATUS));
+          });
+        return;
+      }
+      ledController.setAddressConfigured(true);
+      void persistLease(config.stateDir, next, now, Date.now()).catch((error: unknown) => {
+        events.emit('storage_error', { text: `DHCP lease file: ${error instanceof Error ? error.message : String(error)}` });
+      });
+    });
+  }
 
   // The state directory is private (readings, TLS key, lockouts): 0700, tightened if looser.
   // A failure here is not fatal: the store then reports it (fault 5) and the shell says so.
@@ -218,10 +286,11 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
 
   ledController.setRunning(true);
   logger.info('ready', {
-    ip: formatIpv4(cidr.address),
-    prefix: cidr.prefixLength,
-    gateway: gateway === undefined ? undefined : formatIpv4(gateway),
-    mac: formatMac(link.mac),
+    ip: formatIpv4(address.address),
+    prefix: address.prefixLength,
+    gateway: address.gateway === undefined ? undefined : formatIpv4(address.gateway),
+    ...(lease ? { addressSource: 'dhcp', dhcpServer: formatIpv4(lease.server), leaseSeconds: lease.leaseSeconds } : {}),
+    mac: formatMac(linkMac),
     mtu: config.net.mtu,
     link: link.name,
     pid: process.pid,
@@ -250,6 +319,23 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     link.close();
   }
   return { stack, link, stop };
+}
+
+/**
+ * `--link ip:IFNAME`: the interface's own address as CIDR text. `--ip dhcp` is refused
+ * (the kernel's DHCP client configures the interface), and a static `--ip` must be the
+ * interface's address (piwire cannot hold another one there).
+ */
+function ipModeCidr(interfaceName: string, configured: string | undefined): string {
+  if (configured === 'dhcp') {
+    throw new ConfigError([{ key: 'net.ip', message: `with --link ip:${interfaceName} the kernel's DHCP client configures the interface; leave net.ip out` }]);
+  }
+  const own = readInterfaceAddress(interfaceName);
+  const text = `${formatIpv4(own.address)}/${own.prefixLength}`;
+  if (configured !== undefined && configured !== text) {
+    throw new ConfigError([{ key: 'net.ip', message: `with --link ip:${interfaceName} the address is the interface's own (${text}); leave net.ip out` }]);
+  }
+  return text;
 }
 
 /** Draws the simulated board's LEDs on one terminal line of stderr (when it is a terminal). */

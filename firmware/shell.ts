@@ -26,7 +26,7 @@ import { startShellService, type ShellService } from '../src/services/shell/serv
 export interface ShellDependencies {
   config: ResolvedConfig;
   stack: NetStack;
-  link: Link;
+  link: Pick<Link, 'name' | 'carrier'>;
   clock: Clock;
   random: RandomSource;
   events: EventSink;

@@ -1,6 +1,7 @@
 /**
- * One complete stack instance: interface layer (Ethernet, ARP, IPv4, ICMP) + TCP +
- * the node:net-like socket API, over one FrameDevice.
+ * One complete stack instance: interface layer (Ethernet, ARP, IPv4, ICMP) + UDP + TCP +
+ * the node:net-like socket API, over one FrameDevice (or one IP-level PacketDevice); with `--ip dhcp`, the DHCP client
+ * that keeps the lease the stack's address came from (`continueDhcp`).
  *
  * Call order for the owner of the event loop (firmware/loop.ts, or a test's virtual
  * world): construct → `start()` (gratuitous ARP) → for each received frame
@@ -11,7 +12,8 @@
 import type { Clock, Instant, Pollable } from './time.ts';
 import type { EventSink } from './events.ts';
 import type { RandomSource } from './random.ts';
-import type { FrameDevice } from './net/device.ts';
+import { isPacketDevice } from './net/device.ts';
+import type { FrameDevice, PacketDevice } from './net/device.ts';
 import type { Ipv4Address, MacAddress } from './net/address.ts';
 import { Counters } from './stats.ts';
 import { NetworkInterface, type InterfaceConfig } from './net/interface.ts';
@@ -19,6 +21,9 @@ import { TcpStack } from './tcp/stack.ts';
 import { defaultTcpConfig, type TcpConfig } from './tcp/config.ts';
 import { IpProtocol } from './wire/ipv4.ts';
 import { SocketApi } from './socket/net.ts';
+import { UdpLayer } from './net/udp.ts';
+import { bindDhcpClient, type LeaseListener } from './net/dhcp-host.ts';
+import type { DhcpClient, DhcpLease, DhcpSettings } from './net/dhcp.ts';
 
 /** IPv4 header (20) + TCP header (20): MSS = MTU − 40 (RFC 9293 §3.7.1). */
 export const TCP_IP_HEADER_OVERHEAD = 40;
@@ -46,7 +51,19 @@ export interface StackDependencies {
  * work, so a frame sent outside a loop turn (a ping from a timer, a reply from a
  * promise) is flushed by the next turn instead of waiting in a link's batch.
  */
-function wakingDevice(device: FrameDevice, onWork: () => void): FrameDevice {
+function wakingDevice(device: FrameDevice | PacketDevice, onWork: () => void): FrameDevice | PacketDevice {
+  if (isPacketDevice(device)) {
+    return {
+      kind: 'ip',
+      get mtu() {
+        return device.mtu;
+      },
+      transmitPacket(packet: Uint8Array): void {
+        device.transmitPacket(packet);
+        onWork();
+      },
+    };
+  }
   return {
     get mtu() {
       return device.mtu;
@@ -65,10 +82,15 @@ export class NetStack implements Pollable {
   readonly counters: Counters;
   readonly interface: NetworkInterface;
   readonly tcp: TcpStack;
+  readonly udp: UdpLayer;
   readonly net: SocketApi;
+  private dhcpClient: DhcpClient | undefined;
+  private readonly clock: StackDependencies['clock'];
+  private readonly random: RandomSource;
+  private readonly events: EventSink;
 
   constructor(
-    device: FrameDevice,
+    device: FrameDevice | PacketDevice,
     readonly config: StackConfig,
     dependencies: StackDependencies,
   ) {
@@ -98,7 +120,36 @@ export class NetStack implements Pollable {
       requestPoll: onWork,
     });
     this.interface.registerProtocol(IpProtocol.TCP, this.tcp);
+    this.udp = new UdpLayer(this.interface, this.counters);
+    this.interface.registerProtocol(IpProtocol.UDP, this.udp);
+    this.clock = dependencies.clock;
+    this.random = dependencies.random;
+    this.events = dependencies.events;
     this.net = new SocketApi(this.tcp, () => this.config.address);
+  }
+
+  /** The DHCP client keeping this stack's lease, when the address came from DHCP. */
+  get dhcp(): DhcpClient | undefined {
+    return this.dhcpClient;
+  }
+
+  /**
+   * Carries on the lease this stack's address came from (acquired by a DhcpBootstrap):
+   * renewing at T1, rebinding at T2, and telling `onLease` when it changes or is lost.
+   */
+  continueDhcp(lease: DhcpLease, settings: Partial<DhcpSettings>, onLease: LeaseListener): DhcpClient {
+    if (this.dhcpClient) throw new Error('the stack already has a DHCP client');
+    const client = bindDhcpClient(
+      this.interface,
+      this.udp,
+      this.config.mac,
+      { random: this.random, counters: this.counters, events: this.events },
+      settings,
+      onLease,
+    );
+    client.resume(lease, this.clock.now());
+    this.dhcpClient = client;
+    return client;
   }
 
   /** Announces the address (gratuitous ARP, RFC 5227 §2.3). */
@@ -110,21 +161,32 @@ export class NetStack implements Pollable {
     this.interface.receiveFrame(frame);
   }
 
+  /** An IPv4 packet from an IP-level device (`--link ip:IFNAME`). */
+  receivePacket(packet: Uint8Array): void {
+    this.interface.receivePacket(packet);
+  }
+
   /** Tells the interface the carrier state; true when it changed (the owner logs `link`). */
   setCarrier(up: boolean): boolean {
-    return this.interface.setCarrier(up);
+    const changed = this.interface.setCarrier(up);
+    // The cable may now lead to another network: DHCP verifies its lease (RFC 2131 §3.2).
+    if (changed && up) this.dhcpClient?.linkUp(this.clock.now());
+    return changed;
   }
 
   pollAt(): Instant | undefined {
-    const a = this.interface.pollAt();
-    const b = this.tcp.pollAt();
-    if (a === undefined) return b;
-    if (b === undefined) return a;
-    return Math.min(a, b);
+    return earliestOf(earliestOf(this.interface.pollAt(), this.tcp.pollAt()), this.dhcpClient?.pollAt());
   }
 
   poll(now: Instant): void {
     this.interface.poll(now);
+    this.dhcpClient?.poll(now);
     this.tcp.poll(now);
   }
+}
+
+function earliestOf(a: Instant | undefined, b: Instant | undefined): Instant | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
 }

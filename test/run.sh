@@ -24,8 +24,11 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 # What the integration tests run: ip/ethtool for topologies, scapy for crafted frames,
 # tshark/dumpcap for captures, the classic clients of SPEC section 9, and the C
 # toolchain for the native addon; testssl.sh judges the shell's TLS port; libclang-rt
-# brings the libFuzzer that the fuzz suite's Jazzer.js addon is built against.
-SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev)
+# brings the libFuzzer that the fuzz suite's Jazzer.js addon is built against; the DHCP
+# client is tested against real DHCP servers (dnsmasq-base is dnsmasq without its
+# system service); nftables holds IP mode's RST guard (added only inside the tests'
+# own namespaces).
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 
@@ -57,8 +60,20 @@ install_system_packages() {
   if ! apt-get update -q; then
     log "WARNING: apt-get update failed"
   fi
+  # isc-dhcp-server's postinst starts its system service. The tests run their own dhcpd
+  # inside a namespace; a system one must never answer on the machine's own network:
+  # service starts are forbidden during the install (policy-rc.d, honoured by
+  # invoke-rc.d and deb-systemd-invoke), and the service is disabled afterwards.
+  local policy=/usr/sbin/policy-rc.d policy_added=0
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && policy_added=1
+  fi
   if ! apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null; then
     log "WARNING: could not install ${missing[*]}"
+  fi
+  if ((policy_added)); then rm -f "$policy"; fi
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now isc-dhcp-server.service >/dev/null 2>&1 || true
   fi
 }
 

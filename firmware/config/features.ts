@@ -4,7 +4,7 @@
  * missing features once as "not available yet" instead of failing start-up.
  */
 import { parseI2cSpec } from '../i2c.ts';
-import { parseLinkSpec } from '../link.ts';
+import { parseLinkSpec, type LinkSpec } from '../link.ts';
 import type { ResolvedConfig } from './schema.ts';
 
 
@@ -13,6 +13,7 @@ export const Feature = {
   LINK_SIM: 'link.sim',
   LINK_PACKET: 'link.packet',
   LINK_TAP: 'link.tap',
+  LINK_IP: 'link.ip',
   DHCP: 'dhcp',
   LEDS_VIRTUAL: 'leds.virtual',
   LEDS_GPIO: 'leds.gpio',
@@ -28,12 +29,19 @@ export const Feature = {
 } as const;
 export type Feature = (typeof Feature)[keyof typeof Feature];
 
+const LINK_FEATURES: Readonly<Record<LinkSpec['kind'], Feature>> = {
+  sim: Feature.LINK_SIM,
+  packet: Feature.LINK_PACKET,
+  tap: Feature.LINK_TAP,
+  ip: Feature.LINK_IP,
+};
+
 /** Every feature this configuration uses. */
 export function usedFeatures(config: ResolvedConfig): Feature[] {
   const link = parseLinkSpec(config.link);
   const i2c = parseI2cSpec(config.i2c.bus);
   const used: Feature[] = [];
-  if (link) used.push(link.kind === 'sim' ? Feature.LINK_SIM : link.kind === 'packet' ? Feature.LINK_PACKET : Feature.LINK_TAP);
+  if (link) used.push(LINK_FEATURES[link.kind]);
   if (config.net.ip === 'dhcp') used.push(Feature.DHCP);
   used.push(config.leds.driver === 'gpio' ? Feature.LEDS_GPIO : config.leds.driver === 'sysfs' ? Feature.LEDS_SYSFS : Feature.LEDS_VIRTUAL);
   if (i2c?.kind === 'sim') used.push(i2c.file === undefined ? Feature.I2C_SIM : Feature.I2C_REPLAY);

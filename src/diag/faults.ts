@@ -77,8 +77,12 @@ export interface ActiveFault {
 }
 
 export interface RaiseOptions {
-  /** Hold the fault this long after this raise instead of the code's default hold. */
-  holdMs?: number;
+  /**
+   * Hold the fault this long after this raise instead of the code's default hold; null:
+   * no hold, the fault stays until cleared (a state, such as "no DHCP lease", reported
+   * under a code whose other causes are incidents).
+   */
+  holdMs?: number | null;
   /** False when the raiser has already logged its own `fault` event. Default true. */
   announce?: boolean;
 }
@@ -119,7 +123,7 @@ export class FaultRegistry implements Pollable {
 
   raise(code: FaultCode, text: string, now: Instant, options: RaiseOptions = {}): void {
     if (!isFaultCode(code)) throw new RangeError(`unknown fault code ${String(code)}`);
-    const hold = options.holdMs ?? this.holdMs[code];
+    const hold = options.holdMs === null ? undefined : (options.holdMs ?? this.holdMs[code]);
     const existing = this.faults.get(code);
     let expiresAt = hold === undefined ? undefined : now + hold;
     // A later raise never shortens a hold, and a raise without a hold (a state
@@ -189,7 +193,7 @@ export class FaultRegistry implements Pollable {
 // ---------------------------------------------------------------------------
 
 export type FaultAction =
-  | { action: 'raise'; code: FaultCode; text: string; holdMs?: number; announce: boolean }
+  | { action: 'raise'; code: FaultCode; text: string; holdMs?: number | null; announce: boolean }
   | { action: 'clear'; code: FaultCode; announce: boolean };
 
 /**
@@ -200,6 +204,7 @@ export type FaultAction =
  * | ------------------------------------- | --------------------------------------------- |
  * | `link` {carrier: 'down' / 'up'}       | raise / clear 1                               |
  * | `arp_conflict` {address, mac}         | raise 2 (held)                                |
+ * | `dhcp_lost` {ip, reason} / `dhcp_bound` | raise 2 (until cleared) / clear 2           |
  * | `peer_lost` {remote, reason}          | raise 3 (held 5 min)                          |
  * | `auth_lockout` {address, durationMs?} | raise 6 (held durationMs, else 5 min)         |
  * | `tcp_limit`, `resource_limit` {limit} | raise 7 (held)                                |
@@ -212,7 +217,7 @@ export type FaultAction =
  * event raises with the default text, an unknown code is ignored.
  */
 export function faultActionForEvent(event: string, fields: EventFields): FaultAction | undefined {
-  const raise = (code: FaultCode, detail: string | undefined, holdMs?: number): FaultAction => ({
+  const raise = (code: FaultCode, detail: string | undefined, holdMs?: number | null): FaultAction => ({
     action: 'raise',
     code,
     text: detail === undefined ? FAULT_DESCRIPTION[code] : `${FAULT_DESCRIPTION[code]}: ${detail}`,
@@ -232,6 +237,15 @@ export function faultActionForEvent(event: string, fields: EventFields): FaultAc
       const address = stringField(fields, 'address');
       return raise(FaultCode.ADDRESS_CONFLICT, address && mac ? `${address} also claimed by ${mac}` : (address ?? mac));
     }
+    case 'dhcp_lost': {
+      // No lease (NAK or expiry, src/net/dhcp.ts): fault 2's family, a state until the next bind.
+      const ip = stringField(fields, 'ip');
+      const reason = stringField(fields, 'reason');
+      const text = `no address: DHCP lease${ip ? ` for ${ip}` : ''} ${reason === 'nak' ? 'refused (NAK)' : 'expired'}`;
+      return { action: 'raise', code: FaultCode.ADDRESS_CONFLICT, text, holdMs: null, announce: true };
+    }
+    case 'dhcp_bound':
+      return { action: 'clear', code: FaultCode.ADDRESS_CONFLICT, announce: true };
     case 'peer_lost': {
       const remote = stringField(fields, 'remote');
       const reason = stringField(fields, 'reason');

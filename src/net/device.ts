@@ -16,3 +16,20 @@ export interface FrameDevice {
   readonly mac: MacAddress;
   transmit(frame: Uint8Array): void;
 }
+
+/**
+ * An IP-level device (`--link ip:IFNAME`, hal/link/ip.ts): it carries whole IPv4 packets,
+ * no Ethernet header, and the kernel below it does ARP (a Wi-Fi interface the kernel
+ * keeps). `transmitPacket` takes ownership of `packet` as `transmit` does; the MAC is
+ * only a label (all zeros), never put on the wire.
+ */
+export interface PacketDevice {
+  readonly kind: 'ip';
+  /** IP MTU of the link. */
+  readonly mtu: number;
+  transmitPacket(packet: Uint8Array): void;
+}
+
+export function isPacketDevice(device: FrameDevice | PacketDevice): device is PacketDevice {
+  return (device as Partial<PacketDevice>).kind === 'ip';
+}

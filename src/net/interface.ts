@@ -29,6 +29,21 @@
  * Ethernet header is written once the next hop's MAC is known: at once for broadcast,
  * multicast and cached neighbors, or later from the neighbor cache's queue.
  *
+ * Address changes (DHCP, src/net/dhcp.ts). The address may be 0.0.0.0: the interface
+ * is then *unconfigured* (RFC 2131 §4.1, RFC 1122 §3.3.6): it answers no ARP request,
+ * learns no neighbor, sends nothing but limited broadcasts (source 0.0.0.0; anything
+ * else is `ipv4.drop.no-address`) and accepts nothing but limited broadcasts
+ * (`ipv4.drop.unconfigured`). `setAddress()` moves
+ * between addresses; the neighbor cache is flushed on every change (its entries were
+ * learned for the old prefix). `onArp()` lets a prober (RFC 5227 §2.1.1) watch every
+ * well-formed ARP packet, and `sendArpProbe()` sends its probes.
+ *
+ * IP-level devices (`PacketDevice`, `--link ip:IFNAME`): the same interface without its
+ * Ethernet half. `receivePacket(packet)` enters at the IPv4 layer (counted in
+ * `ip.rx.packets` instead of `ethernet.rx.frames`), `sendIpv4` hands the IPv4 packet
+ * (the frame buffer past its 14 unused header bytes) straight to the device, and ARP,
+ * announcements and probes are the kernel's business, so they are never sent.
+ *
  * Nothing here reads the OS clock: time comes from the injected Clock (receiveFrame
  * and sendIpv4 have no `now` parameter) and from poll(now).
  */
@@ -37,7 +52,8 @@ import type { Counters } from '../stats.ts';
 import type { Clock, Instant, Pollable } from '../time.ts';
 import { formatIpv4, formatMac, isMulticastMac, MAC_BROADCAST, MAC_ZERO, macEquals, sameSubnet } from './address.ts';
 import type { Ipv4Address, MacAddress } from './address.ts';
-import type { FrameDevice } from './device.ts';
+import { isPacketDevice } from './device.ts';
+import type { FrameDevice, PacketDevice } from './device.ts';
 import type { IpSender, IpSendResult } from './ip-sender.ts';
 import { IcmpEcho } from './icmp-echo.ts';
 import type { EchoReplyHandler } from './icmp-echo.ts';
@@ -86,6 +102,12 @@ export interface ProtocolHandler {
   input(source: Ipv4Address, destination: Ipv4Address, payload: Uint8Array, now: Instant): void;
 }
 
+/** Sees every well-formed ARP packet before the interface acts on it (the RFC 5227 prober). */
+export type ArpObserver = (packet: ArpRepr, now: Instant) => void;
+
+/** The address part of the configuration, as `setAddress` takes it. */
+export type InterfaceAddress = Pick<RouteConfig, 'address' | 'prefixLength' | 'gateway'>;
+
 export interface InterfaceDependencies {
   clock: Clock;
   counters: Counters;
@@ -97,6 +119,7 @@ export const TRANSMIT_DROP_COUNTERS: readonly string[] = Object.freeze([
   'ipv4.drop.too-big',
   'ipv4.drop.no-route',
   'ipv4.drop.loopback',
+  'ipv4.drop.no-address',
   ...Object.values(NeighborDrop),
 ]);
 
@@ -114,12 +137,13 @@ export function receiveAccounting(counters: Counters): { frames: number; deliver
   let dropped = 0;
   for (const prefix of RECEIVE_DROP_PREFIXES) dropped += counters.sum(prefix);
   for (const name of TRANSMIT_DROP_COUNTERS) dropped -= counters.get(name);
-  return { frames: counters.get('ethernet.rx.frames'), delivered, dropped };
+  return { frames: counters.get('ethernet.rx.frames') + counters.get('ip.rx.packets'), delivered, dropped };
 }
 
 type Layer = 'ethernet' | 'arp' | 'ipv4' | 'icmp';
 /** The name of the one counter a received frame ends in. */
 type ReceiveOutcome = `${Layer}.rx.${string}` | `${Layer}.drop.${string}` | 'stack.drop.internal-error';
+const NO_MAC = new Uint8Array(6);
 
 /** RFC 5227 §2.3: ANNOUNCE_NUM announcements, ANNOUNCE_INTERVAL apart. */
 const ANNOUNCE_COUNT = 2;
@@ -141,7 +165,8 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly clock: Clock;
   private readonly counters: Counters;
   private readonly events: EventSink;
-  private readonly route: RouteConfig;
+  private route: RouteConfig;
+  private arpObserver: ArpObserver | undefined;
   private readonly mac: MacAddress;
   /** The effective IP MTU: the configured one, never more than the device carries. */
   private readonly mtu: number;
@@ -161,13 +186,19 @@ export class NetworkInterface implements IpSender, Pollable {
   private carrierUp = true;
   private lastInternalErrorEventAt: Instant | undefined;
   private suppressedInternalErrors = 0;
+  /** Set for an IP-level device: no Ethernet, no ARP. */
+  private readonly packetDevice: PacketDevice | undefined;
+  private readonly device: FrameDevice;
 
-  constructor(
-    private readonly device: FrameDevice,
-    config: InterfaceConfig,
-    deps: InterfaceDependencies,
-  ) {
+  constructor(device: FrameDevice | PacketDevice, config: InterfaceConfig, deps: InterfaceDependencies) {
+    if (isPacketDevice(device)) {
+      this.packetDevice = device;
+      this.device = { mtu: device.mtu, mac: NO_MAC, transmit: () => undefined };
+    } else {
+      this.device = device;
+    }
     validateConfig(config);
+    validateAddress(config);
     this.config = Object.freeze({ ...config, mac: Uint8Array.from(config.mac) });
     this.clock = deps.clock;
     this.counters = deps.counters;
@@ -193,6 +224,77 @@ export class NetworkInterface implements IpSender, Pollable {
   }
 
   // ---------------------------------------------------------------- receive
+
+  /** Our address now; 0 (0.0.0.0) while unconfigured. */
+  get address(): Ipv4Address {
+    return this.route.address;
+  }
+
+  /** The address, prefix and gateway in use now. */
+  get addressConfig(): Readonly<InterfaceAddress> {
+    return this.route;
+  }
+
+  get configured(): boolean {
+    return this.route.address !== 0;
+  }
+
+  /**
+   * Takes a new address (0.0.0.0: none). The neighbor cache is flushed
+   * (`arp.drop.address-change` for frames still waiting), pending announcements stop;
+   * the caller announces the new address when it has probed it (`announce()`).
+   * Programmer errors throw (an invalid prefix or gateway): callers validate first.
+   */
+  setAddress(address: InterfaceAddress): void {
+    validateAddress(address);
+    this.route = {
+      address: address.address >>> 0,
+      prefixLength: address.prefixLength,
+      gateway: address.gateway === undefined ? undefined : address.gateway >>> 0,
+    };
+    this.header.source = this.route.address;
+    this.neighborCache.clear(NeighborDrop.ADDRESS_CHANGE);
+    this.announcementsLeft = 0;
+    this.nextAnnouncementAt = undefined;
+    this.lastDefenceAt = undefined;
+  }
+
+  /** One observer (the DHCP client's address prober); `undefined` removes it. */
+  onArp(observer: ArpObserver | undefined): void {
+    this.arpObserver = observer;
+  }
+
+  /**
+   * RFC 5227 §2.1.1 ARP Probe for `target`: a broadcast request with our MAC as sender,
+   * sender IP 0.0.0.0 (so no neighbor's cache is polluted), target MAC zero.
+   */
+  sendArpProbe(target: Ipv4Address): void {
+    if (this.packetDevice) return;
+    this.transmitArp(MAC_BROADCAST, {
+      operation: ArpOperation.REQUEST,
+      senderHardwareAddr: this.mac,
+      senderProtocolAddr: 0,
+      targetHardwareAddr: MAC_ZERO,
+      targetProtocolAddr: target >>> 0,
+    });
+    this.counters.increment('arp.tx.probe');
+  }
+
+  /**
+   * An IPv4 packet from an IP-level device (no Ethernet header). Never throws: every
+   * packet ends delivered or in exactly one drop counter, as frames do.
+   */
+  receivePacket(packet: Uint8Array): void {
+    this.counters.increment('ip.rx.packets');
+    let outcome: ReceiveOutcome;
+    try {
+      outcome = this.receiveIpv4(packet, false, this.clock.now());
+    } catch (error) {
+      outcome = 'stack.drop.internal-error';
+      this.reportInternalError(error);
+    }
+    this.counters.increment(outcome);
+  }
 
   /** Never throws: every frame ends delivered or in exactly one drop counter. */
   receiveFrame(frame: Uint8Array): void {
@@ -255,6 +357,9 @@ export class NetworkInterface implements IpSender, Pollable {
     if (isMulticastMac(senderMac) || macEquals(senderMac, MAC_ZERO) || macEquals(senderMac, this.mac)) {
       return 'arp.drop.bad-sender';
     }
+    this.arpObserver?.(arp, now);
+    // Unconfigured: nothing to answer or defend, and no prefix to learn neighbors on.
+    if (!this.configured) return this.arpObserver ? 'ethernet.rx.delivered.arp' : 'arp.drop.unconfigured';
     const sender = arp.senderProtocolAddr;
     if (sender === this.route.address) {
       // RFC 5227 §2.4: any ARP packet, request or reply, whose sender IP is ours but whose
@@ -279,6 +384,9 @@ export class NetworkInterface implements IpSender, Pollable {
     const packet = parsed.value;
     const destinationKind = classifyAddress(packet.destination, this.route);
     const broadcast = isBroadcastKind(destinationKind);
+    // RFC 2131 §4.1: before it has an address a client takes only broadcasts (it asks
+    // servers for them with the BROADCAST flag); 0.0.0.0 is "local" to the classifier.
+    if (!this.configured && destinationKind !== 'limited-broadcast') return 'ipv4.drop.unconfigured';
     // No multicast groups are joined, so multicast is not for us either.
     if (destinationKind !== 'local' && !broadcast) return 'ipv4.drop.not-for-us';
     // RFC 1122 §3.3.6: a datagram that came as a link-layer broadcast but is addressed to
@@ -323,6 +431,10 @@ export class NetworkInterface implements IpSender, Pollable {
     }
     const target = destination >>> 0;
     const kind = classifyAddress(target, this.route);
+    if (!this.configured && kind !== 'limited-broadcast') {
+      this.counters.increment('ipv4.drop.no-address');
+      return 'no-route';
+    }
     // Where the frame goes on the link: a MAC address now, or a neighbor to resolve.
     let via: MacAddress | Ipv4Address;
     switch (kind) {
@@ -359,6 +471,11 @@ export class NetworkInterface implements IpSender, Pollable {
     emitIpv4Header(frame.subarray(ETHERNET_HEADER_LENGTH, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH), header, payloadLength);
     fill(frame.subarray(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH));
     this.counters.increment('ipv4.tx.packets');
+    if (this.packetDevice) {
+      // The kernel below resolves the next hop; the 14 header bytes just stay unused.
+      this.packetDevice.transmitPacket(frame.subarray(ETHERNET_HEADER_LENGTH));
+      return 'sent';
+    }
     if (typeof via === 'number') return this.neighborCache.send(via, frame, this.clock.now());
     this.transmitFrame(frame, via, EtherType.IPV4);
     return 'sent';
@@ -371,6 +488,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * (RFC 826 merge) and a host already using it shows itself as a conflict.
    */
   announce(): void {
+    if (!this.configured || this.packetDevice) return;
     this.sendAnnouncement();
     this.announcementsLeft = ANNOUNCE_COUNT - 1;
     this.nextAnnouncementAt = this.announcementsLeft > 0 ? this.clock.now() + ANNOUNCE_INTERVAL_MS : undefined;
@@ -472,6 +590,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * sends its own ARP the same way), and the memory wire does not need it.
    */
   private transmitArp(destination: MacAddress, packet: ArpRepr): void {
+    if (this.packetDevice) return;
     const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + ARP_PACKET_LENGTH);
     emitArp(packet, frame.subarray(ETHERNET_HEADER_LENGTH));
     this.transmitFrame(frame, destination, EtherType.ARP);
@@ -534,18 +653,21 @@ export class NetworkInterface implements IpSender, Pollable {
 function validateConfig(config: InterfaceConfig): void {
   if (config.mac.length !== 6) throw new RangeError(`interface MAC must be 6 bytes, got ${config.mac.length}`);
   if (isMulticastMac(config.mac)) throw new RangeError(`interface MAC ${formatMac(config.mac)} is a group address`);
-  if (!Number.isInteger(config.prefixLength) || config.prefixLength < 0 || config.prefixLength > 32) {
-    throw new RangeError(`prefix length must be an integer in 0..32, got ${config.prefixLength}`);
-  }
   if (!Number.isInteger(config.mtu) || config.mtu < MINIMUM_MTU || config.mtu > MAXIMUM_MTU) {
     throw new RangeError(`MTU must be an integer in ${MINIMUM_MTU}..${MAXIMUM_MTU}, got ${config.mtu}`);
-  }
-  if (config.gateway !== undefined) {
-    const kind = classifyAddress(config.gateway >>> 0, { address: config.address >>> 0, prefixLength: config.prefixLength });
-    if (kind !== 'unicast') throw new RangeError(`gateway ${formatIpv4(config.gateway)} is not a unicast host address (${kind})`);
   }
   const ttl = config.ttl;
   if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1 || ttl > 255)) {
     throw new RangeError(`TTL must be an integer in 1..255, got ${ttl}`);
+  }
+}
+
+function validateAddress(config: InterfaceAddress): void {
+  if (!Number.isInteger(config.prefixLength) || config.prefixLength < 0 || config.prefixLength > 32) {
+    throw new RangeError(`prefix length must be an integer in 0..32, got ${config.prefixLength}`);
+  }
+  if (config.gateway !== undefined) {
+    const kind = classifyAddress(config.gateway >>> 0, { address: config.address >>> 0, prefixLength: config.prefixLength });
+    if (kind !== 'unicast') throw new RangeError(`gateway ${formatIpv4(config.gateway)} is not a unicast host address (${kind})`);
   }
 }

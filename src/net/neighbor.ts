@@ -91,6 +91,7 @@ export const NeighborDrop = {
   UNRESOLVED: 'arp.drop.unresolved',
   EVICTED: 'arp.drop.evicted',
   CARRIER_DOWN: 'arp.drop.carrier-down',
+  ADDRESS_CHANGE: 'arp.drop.address-change',
 } as const;
 export type NeighborDrop = (typeof NeighborDrop)[keyof typeof NeighborDrop];
 

@@ -158,3 +158,39 @@ describe('deploy/install.sh --root', { skip: isRoot() ? false : 'not running as 
     assert.deepEqual(withoutLeftovers(snapshot(root)), withoutLeftovers(original));
   });
 });
+
+describe('deploy/install.sh --root --layout wifi (IP mode)', { skip: isRoot() ? false : 'not running as root: install.sh manages accounts and ownership' }, () => {
+  let root = '';
+  let checkout = '';
+  before(() => {
+    root = makePiTree('piwire-deploy-wifi-');
+    checkout = freezeCheckout();
+  });
+  after(() => {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(checkout, { recursive: true, force: true });
+  });
+
+  it('configures IP mode on wlan0: link ip:wlan0, no static address, NetworkManager left alone, raw-socket installed', () => {
+    const result = runScript(join(checkout, 'deploy/install.sh'), ['--root', root, '--from-tree', '--layout', 'wifi']);
+    assert.equal(result.status, 0, describeRun(result));
+    const config = JSON.parse(readFileSync(join(root, 'etc/piwire/config.json'), 'utf8')) as { link: string; net: Record<string, unknown> };
+    assert.equal(config.link, 'ip:wlan0');
+    assert.equal(config.net['ip'], undefined, "the address is the interface's own");
+    assert.equal(config.net['gateway'], undefined);
+    const linkEnv = readFileSync(join(root, 'etc/piwire/link.env'), 'utf8');
+    assert.match(linkEnv, /^LAYOUT=wifi$/m);
+    assert.match(linkEnv, /^INTERFACE=wlan0$/m);
+    assert.ok(!existsSync(join(root, 'etc/NetworkManager/conf.d/piwire-unmanaged.conf')), 'NetworkManager keeps the Wi-Fi');
+    assert.ok(existsSync(join(root, 'opt/piwire/node_modules/raw-socket/build/Release/raw.node')), 'the raw-socket addon is installed');
+    assert.ok(statSync(join(root, 'opt/piwire/deploy/interfaces/piwire-rst-guard')).mode & 0o100, 'the RST guard helper is executable');
+    const dropIn = readFileSync(join(root, 'etc/systemd/system/piwire.service.d/ip-link.conf'), 'utf8');
+    assert.match(dropIn, /^RestrictAddressFamilies=AF_INET AF_NETLINK$/m, 'raw IPv4 sockets and nft allowed');
+    assert.match(dropIn, /^AmbientCapabilities=CAP_NET_ADMIN$/m);
+    // The configuration as installed is one the firmware accepts.
+    assert.doesNotThrow(() => loadConfig({ file: join(root, 'etc/piwire/config.json'), flags: {} }));
+    const removed = runScript(join(checkout, 'deploy/install.sh'), ['--root', root, '--uninstall']);
+    assert.equal(removed.status, 0, describeRun(removed));
+    assert.ok(!existsSync(join(root, 'etc/systemd/system/piwire.service.d')), 'the drop-in goes with the unit');
+  });
+});

@@ -32,7 +32,7 @@ describe('deploy scripts', () => {
 
   it('finds the installer, the interface helper and the image scripts', () => {
     const names = scripts.map((path) => relative(REPOSITORY_ROOT, path)).sort();
-    assert.deepEqual(names, ['deploy/image/customise.sh', 'deploy/image/piwire-firstboot', 'deploy/install.sh', 'deploy/interfaces/piwire-link']);
+    assert.deepEqual(names, ['deploy/image/customise.sh', 'deploy/image/piwire-firstboot', 'deploy/install.sh', 'deploy/interfaces/piwire-link', 'deploy/interfaces/piwire-rst-guard']);
   });
 
   it('are shellcheck clean', { skip: commandExists('shellcheck') ? false : 'shellcheck is not installed (apt-get install shellcheck)' }, () => {

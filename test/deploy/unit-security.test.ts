@@ -73,13 +73,16 @@ describe('systemd unit exposure', { skip: commandExists('systemd-analyze') ? fal
     assert.deepEqual(settings(unit, 'NotifyAccess'), ['main'], 'the firmware notifies from its main process (native addon)');
   });
 
-  it('the IP-link drop-in adds AF_INET and lifts the IP deny list, nothing else', () => {
+  it('the IP-link drop-in adds AF_INET (raw sockets), lifts the IP deny list, and allows the nftables check', () => {
     const dropIn = readFileSync(join(REPOSITORY_ROOT, 'deploy/systemd/ip-link.conf'), 'utf8');
-    assert.deepEqual(settings(dropIn, 'RestrictAddressFamilies'), ['AF_INET']);
+    // AF_NETLINK and CAP_NET_ADMIN: the firmware reads its RST guard rule with `nft list`
+    // at start-up (hal/link/ip-guard.ts) and refuses to start without it.
+    assert.deepEqual(settings(dropIn, 'RestrictAddressFamilies'), ['AF_INET AF_NETLINK']);
+    assert.deepEqual(settings(dropIn, 'AmbientCapabilities'), ['CAP_NET_ADMIN']);
     const { report } = exposure('ip-link.conf');
     assert.match(check(report, 'RestrictAddressFamilies=~AF_(INET|INET6)'), /^✗/, 'raw IPv4 sockets are allowed');
     assert.match(check(report, 'RestrictAddressFamilies=~AF_PACKET'), /^✗/);
-    assert.match(check(report, 'CapabilityBoundingSet=~CAP_NET_ADMIN'), /^✓/);
+    assert.match(check(report, 'CapabilityBoundingSet=~CAP_NET_ADMIN'), /^✗/);
   });
 
   it('the TAP drop-in adds CAP_NET_ADMIN and /dev/net/tun', () => {

@@ -89,7 +89,7 @@ describe('parseCommandLine: run', () => {
       [['--ip', '1.2.3'], '--ip', /^--ip: must be "dhcp" or a unicast IPv4 address/],
       [['--gateway', '300.1.1.1'], '--gateway', /^--gateway: must be a unicast IPv4 address/],
       [['--mac', 'zz:00:00:00:00:00'], '--mac', /^--mac: must be a unicast MAC address/],
-      [['--link', 'eth0'], '--link', /^--link: must be packet:IFNAME, tap:NAME or sim/],
+      [['--link', 'eth0'], '--link', /^--link: must be packet:IFNAME, tap:NAME, ip:IFNAME or sim/],
       [['--leds', 'blink'], '--leds', /^--leds: must be one of virtual, gpio, sysfs \(got "blink"\)/],
       [['--i2c', 'bus1'], '--i2c', /^--i2c: must be sim, sim:FILE/],
       [['--log', 'xml'], '--log', /^--log: must be one of json, pretty/],

@@ -284,7 +284,7 @@ describe('loadConfig: errors name the key and what is allowed', () => {
 
   it('a bad link spec', () => {
     for (const link of ['eth0', 'packet:', 'tap:', 'packet:name-longer-than-15', 'packet:a/b', 'udp:x', 'SIM']) {
-      assert.match(loadError({ link }).message, /^config: link: must be packet:IFNAME, tap:NAME or sim/, link);
+      assert.match(loadError({ link }).message, /^config: link: must be packet:IFNAME, tap:NAME, ip:IFNAME or sim/, link);
     }
   });
 

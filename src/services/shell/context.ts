@@ -87,8 +87,7 @@ export function stackShellContext(options: StackShellContextOptions): StackShell
 
   return {
     networkStatus: () => ({
-      ip: `${formatIpv4(stack.config.address)}/${stack.config.prefixLength}`,
-      gateway: stack.config.gateway === undefined ? null : formatIpv4(stack.config.gateway),
+      ...addressStatus(stack, clock.now()),
       mac: formatMac(stack.config.mac),
       mtu: stack.config.mtu,
       uptimeMs: Math.round(clock.now() - startedAt),
@@ -137,4 +136,30 @@ export function stackShellContext(options: StackShellContextOptions): StackShell
 
 export function neighborMac(entry: NeighborEntry): string {
   return entry.mac ? formatMac(entry.mac) : '(incomplete)';
+}
+
+/**
+ * The address in use now (it can change under DHCP) and, with DHCP, the client's state,
+ * server and lease times: `dhcp: BOUND`, `lease: 3600 s, renew in 1795 s, expires in 3595 s`.
+ */
+function addressStatus(stack: NetStack, now: number): Record<string, unknown> {
+  const current = stack.interface.addressConfig;
+  const fields: Record<string, unknown> = {
+    ip: current.address === 0 ? null : `${formatIpv4(current.address)}/${current.prefixLength}`,
+    gateway: current.gateway === undefined ? null : formatIpv4(current.gateway),
+  };
+  const dhcp = stack.dhcp?.status(now);
+  if (dhcp === undefined) return { ...fields, addressSource: 'static' };
+  const seconds = (ms: number | null): string => (ms === null ? 'never' : `${Math.max(0, Math.round(ms / 1000))} s`);
+  return {
+    ...fields,
+    addressSource: 'dhcp',
+    dhcp: dhcp.state,
+    dhcpServer: dhcp.server,
+    router: dhcp.router,
+    lease:
+      dhcp.address === null
+        ? null
+        : `${dhcp.leaseSeconds === null ? 'infinite' : `${dhcp.leaseSeconds} s`}, renew in ${seconds(dhcp.renewInMs)}, expires in ${seconds(dhcp.expiresInMs)}`,
+  };
 }
