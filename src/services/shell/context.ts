@@ -92,6 +92,10 @@ export function stackShellContext(options: StackShellContextOptions): StackShell
       mtu: stack.config.mtu,
       uptimeMs: Math.round(clock.now() - startedAt),
       connections: [...stack.tcp.connections()].length,
+      // Compact TIME-WAIT records and orphans (closing with no socket): bounded, shown so
+      // a technician sees the plateau.
+      timeWait: stack.tcp.timeWaitCount,
+      orphans: stack.tcp.orphanCount,
     }),
     connections: () => [...stack.tcp.connections()].map((connection) => connection.info()),
     counters: () => stack.counters.snapshot(),

@@ -23,6 +23,23 @@ describe('stackShellContext', () => {
     assert.match(context.neighbors().map((entry) => entry.state).join(','), /reachable/);
     assert.equal(context.networkStatus()['ip'], '198.18.0.2/24');
   });
+
+  it('status shows the TIME-WAIT records and orphans next to the connections', async () => {
+    const pair = createStackPair();
+    const context = stackShellContext({ stack: pair.device, clock: pair.world.clock, delay: (ms) => pair.world.runFor(ms) });
+    pair.device.net.createServer((socket) => socket.end('bye\n')).listen(7070);
+    const client = pair.peer.net.connect({ host: '198.18.0.2', port: 7070 });
+    client.on('data', () => undefined);
+    client.on('end', () => client.end());
+    await pair.world.runFor(1000);
+    // The device closed first: its side of the tuple waits in TIME-WAIT.
+    assert.deepEqual(
+      { connections: context.networkStatus()['connections'], timeWait: context.networkStatus()['timeWait'], orphans: context.networkStatus()['orphans'] },
+      { connections: 0, timeWait: 1, orphans: 0 },
+    );
+    await pair.world.runFor(10_000);
+    assert.equal(context.networkStatus()['timeWait'], 0, 'gone after 2·MSL');
+  });
 });
 
 describe('piwire hash-secret', () => {
