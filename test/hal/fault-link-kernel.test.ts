@@ -7,7 +7,9 @@
  * a FaultLink, the firmware's attachStack, echo on port 7) and the kernel on pwb with
  * 198.18.0.1/24. The kernel's client (test/support/clients/echo_bulk.py) sends random
  * bytes through echo and compares digests: every byte must come back, in order, although
- * the wire lost some of each direction's frames. The wait is a hang guard, not a speed
+ * the wire lost some of each direction's frames. A capture on the kernel's end then shows
+ * SACK negotiated both ways and every SACK block the device sent well formed (tshark,
+ * good checksums only: tcp.checksum.status 1). The wait is a hang guard, not a speed
  * limit; counts go to t.diagnostic.
  */
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +26,8 @@ import {
   NETNS_SKIP_REASON,
   REPOSITORY_ROOT,
 } from './fixtures/netns.ts';
-import { describeResult, runClient } from '../support/netns.ts';
+import { describeResult, exec, runClient } from '../support/netns.ts';
+import { startCapture, type Capture } from '../support/capture.ts';
 
 const DEVICE = '198.18.0.2';
 const KERNEL = '198.18.0.1';
@@ -45,6 +48,7 @@ interface EchoReport {
 describe('TCP against the kernel through a FaultLink on a veth pair', { skip: canUseNamespaces() ? false : NETNS_SKIP_REASON, timeout: 300_000 }, () => {
   let namespace = '';
   let device: LineProcess | undefined;
+  let capture: Capture | undefined;
 
   before(async () => {
     namespace = createNamespace();
@@ -71,12 +75,15 @@ describe('TCP against the kernel through a FaultLink on a veth pair', { skip: ca
       await Promise.race([device?.exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
     } finally {
       device?.kill();
+      await capture?.remove();
       if (namespace) deleteNamespace(namespace);
     }
   });
 
   it(`echoes ${BYTES / 1024} KiB byte-exact although frames are lost, duplicated and corrupted both ways`, async (t) => {
+    capture = await startCapture({ namespace, interfaceName: 'pwb' });
     const { result, report } = await runClient<EchoReport>(namespace, 'echo_bulk.py', [DEVICE, '7', String(BYTES), '--idle-timeout', '60'], { timeoutMs: 240_000 });
+    await capture.stop();
     const running = device!;
     running.child.stdin?.write('stats\n');
     const statsLine = await running.waitForLine((line) => (JSON.parse(line) as { event: string }).event === 'stats', 'the device stats');
@@ -100,4 +107,58 @@ describe('TCP against the kernel through a FaultLink on a veth pair', { skip: ca
         `device retransmits ${stack['tcp.tx.retransmits']}, checksum drops ${(stack['tcp.drop.bad-checksum'] ?? 0) + (stack['ipv4.drop.bad-checksum'] ?? 0)}`,
     );
   });
+
+  it('negotiates SACK both ways and puts only well-formed SACK blocks above the ACK on the wire (RFC 2018, tshark)', async (t) => {
+    assert.ok(capture, 'the echo test captured the exchange');
+    // Frames the FaultLink corrupted carry bad checksums: only good ones are judged.
+    const fields = await sackFields(capture.file);
+    const fromDevice = fields.filter((row) => row.source === DEVICE);
+    const fromKernel = fields.filter((row) => row.source === KERNEL);
+    const synOptions = await synSackPermitted(capture.file);
+    t.diagnostic(`segments with SACK blocks: ${fromDevice.length} from the device, ${fromKernel.length} from the kernel; SYNs with SACK-permitted: ${synOptions.join(', ')}`);
+    assert.deepEqual(synOptions.sort(), [`${DEVICE} SYN-ACK`, `${KERNEL} SYN`].sort(), 'SACK-permitted on both SYNs');
+    assert.ok(fromDevice.length > 0, 'the device reported out-of-order data in SACK blocks');
+    for (const row of fromDevice) {
+      assert.ok(row.blocks.length >= 1 && row.blocks.length <= 4, `1 to 4 blocks: ${row.line}`);
+      for (const [left, right] of row.blocks) {
+        assert.ok(((left - row.ack) | 0) > 0, `block starts above the cumulative ACK: ${row.line}`);
+        assert.ok(((right - left) | 0) > 0, `block is not empty: ${row.line}`);
+      }
+    }
+  });
 });
+
+interface SackRow {
+  source: string;
+  ack: number;
+  blocks: [number, number][];
+  line: string;
+}
+
+/** TCP segments with good checksums that carry SACK blocks, with raw sequence numbers. */
+async function sackFields(file: string): Promise<SackRow[]> {
+  const result = await exec(undefined, [
+    'tshark', '-r', file, '-o', 'tcp.check_checksum:TRUE', '-o', 'tcp.relative_sequence_numbers:FALSE',
+    '-Y', 'tcp.options.sack_le && tcp.checksum.status == 1', '-T', 'fields', '-E', 'separator=\t',
+    '-e', 'ip.src', '-e', 'tcp.ack', '-e', 'tcp.options.sack_le', '-e', 'tcp.options.sack_re',
+  ], { timeoutMs: 60_000 });
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.split('\n').filter((line) => line.length > 0).map((line) => {
+    const [source = '', ack = '0', lefts = '', rights = ''] = line.split('\t');
+    const left = lefts.split(',').map(Number);
+    const right = rights.split(',').map(Number);
+    return { source, ack: Number(ack) >>> 0, blocks: left.map((value, index): [number, number] => [value >>> 0, (right[index] ?? 0) >>> 0]), line };
+  });
+}
+
+/** Which SYN and SYN-ACK segments offered SACK-permitted, as "<source> SYN|SYN-ACK". */
+async function synSackPermitted(file: string): Promise<string[]> {
+  const result = await exec(undefined, [
+    'tshark', '-r', file, '-Y', 'tcp.flags.syn == 1 && tcp.option_kind == 4', '-T', 'fields', '-E', 'separator=\t', '-e', 'ip.src', '-e', 'tcp.flags.ack',
+  ], { timeoutMs: 60_000 });
+  assert.equal(result.code, 0, result.stderr);
+  return [...new Set(result.stdout.split('\n').filter((line) => line.length > 0).map((line) => {
+    const [source = '', ack = '0'] = line.split('\t');
+    return `${source} ${ack === '1' || ack === 'True' ? 'SYN-ACK' : 'SYN'}`;
+  }))];
+}
