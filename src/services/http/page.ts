@@ -111,11 +111,19 @@ function renderCharts(series) {
       const box = document.createElement('div'); box.className = 'chart'; box.dataset.name = name;
       box.append(cell('h3', name)); container.append(box);
       const width = Math.min(container.clientWidth || 600, 900);
-      chart = new uPlot({ width, height: 160, series: [{}, { label: name, stroke: '#4af', width: 2 }], axes: [{ stroke: '#aaa' }, { stroke: '#aaa' }] }, data, box);
+      chart = new uPlot({
+        width, height: 160, legend: { show: false },
+        scales: { x: { time: true, auto: false } },
+        series: [{}, { label: name, stroke: '#4af', width: 2, points: { show: true } }],
+        axes: [{ stroke: '#aaa' }, { stroke: '#aaa' }],
+      }, data, box);
       charts.set(name, chart);
     } else {
-      chart.setData(data);
+      chart.setData(data, false);
     }
+    // The last readings fill the width; one reading (or one instant) gets a minute either side.
+    const first = data[0][0], last = data[0][data[0].length - 1];
+    if (first !== undefined) chart.setScale('x', last - first < 1 ? { min: first - 60, max: last + 60 } : { min: first, max: last });
   }
 }
 function render(snapshot) {
