@@ -138,7 +138,7 @@ export class Server extends EventEmitter {
 
   private accept(connection: TcpConnection): void {
     if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
-      // node:net closes the accepted handle (FIN; RST if the peer already sent data).
+      // node:net closes the accepted handle: FIN, or RST if the peer already sent data.
       const drop: DropInfo = {
         localAddress: formatIpv4(connection.localAddress),
         localPort: connection.localPort,
@@ -147,7 +147,7 @@ export class Server extends EventEmitter {
         remotePort: connection.remotePort,
         remoteFamily: 'IPv4',
       };
-      new Socket({}, undefined, connection).destroy();
+      connection.orphan();
       this.emit('drop', drop);
       return;
     }

@@ -30,7 +30,7 @@
  *   `await once(socket, 'end'); await once(socket, 'close')` works.
  */
 import { Duplex } from 'node:stream';
-import type { CloseReason, ConnectionHandler, TcpConnection } from '../tcp/connection.ts';
+import { noopHandler, type CloseReason, type ConnectionHandler, type TcpConnection } from '../tcp/connection.ts';
 import type { TcpStack } from '../tcp/stack.ts';
 import { ErrorCode, NetError } from '../errors.ts';
 import { formatIpv4, parseIpv4 } from '../net/address.ts';
@@ -259,9 +259,11 @@ export class Socket extends Duplex {
 
   /** Aborts the connection with a RST, whatever is queued (node:net resetAndDestroy). */
   resetAndDestroy(): this {
-    if (this.closedReason === undefined && this.connection) {
-      this.connection.abort();
-      this.orphan();
+    const connection = this.connection;
+    if (this.closedReason === undefined && connection) {
+      this.closedReason = 'aborted';
+      connection.handler = noopHandler();
+      connection.abort();
     }
     return this.destroy();
   }
@@ -322,11 +324,10 @@ export class Socket extends Duplex {
     this.pendingFinal = undefined;
     const connection = this.connection;
     if (this.closedReason === undefined && connection) {
-      // Like close(2) on a kernel socket: unread data means RST, else FIN after what is
-      // queued; an error given to destroy() changes nothing on the wire (node:net).
-      if (connection.readableLength > 0 || !this.connected) connection.abort();
-      else connection.shutdown();
-      this.orphan();
+      // Like close(2) on a kernel socket (TcpConnection.orphan): FIN after what is queued,
+      // RST when data is left unread; an error given to destroy() changes nothing on the
+      // wire (node:net). The connection finishes its close on its own, within the orphan bounds.
+      connection.orphan();
     }
     pending?.callback(error ?? this.writeError());
     callback(error);
@@ -399,11 +400,6 @@ export class Socket extends Duplex {
     return false;
   };
 
-  /** The connection finishes its close handshake without this socket (an orphan). */
-  private orphan(): void {
-    if (this.connection && this.closedReason === undefined) this.connection.handler = orphanHandler(this.connection);
-  }
-
   private remoteEndpoint(): { address: string; port: number } | undefined {
     return this.connection ? { address: formatIpv4(this.connection.remoteAddress), port: this.connection.remotePort } : undefined;
   }
@@ -455,20 +451,4 @@ export class Socket extends Duplex {
 function canStillSend(connection: TcpConnection): boolean {
   const state = connection.state;
   return state === 'SYN-SENT' || state === 'SYN-RECEIVED' || state === 'ESTABLISHED' || state === 'CLOSE-WAIT';
-}
-
-/**
- * The handler of a connection whose socket is gone while its close handshake goes on
- * (an orphan, in Linux terms). Data that arrives now has no reader: reset, as Linux does
- * for data received after close() (RFC 9293 §3.10.7.4, "text" in FIN-WAIT with no user).
- */
-function orphanHandler(connection: TcpConnection): ConnectionHandler {
-  return {
-    onEstablished: () => undefined,
-    onReadable: () => connection.abort(),
-    onWritable: () => undefined,
-    onRemoteFin: () => undefined,
-    onIdleTimeout: () => undefined,
-    onClose: () => undefined,
-  };
 }
