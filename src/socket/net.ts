@@ -8,29 +8,45 @@
  */
 import type { TcpStack } from '../tcp/stack.ts';
 import { Server, type ConnectionListener, type ServerOptions } from './server.ts';
-import { Socket, type ConnectOptions, type SocketOptions } from './socket.ts';
+import { Socket, type ConnectOptions, type RefRegistry, type SocketOptions } from './socket.ts';
 
 export type { ConnectOptions } from './socket.ts';
 
-export class SocketApi {
+export class SocketApi implements RefRegistry {
   /** `new api.Socket([options])`: an unconnected socket on this stack. */
   readonly Socket: new (options?: SocketOptions) => Socket;
+  /** Open sockets and listening servers that keep the process alive (not unref'd). */
+  private readonly refs = new Set<object>();
 
+  /** `onRefChange` is called when `hasRefs` changes (the loop's owner re-arms its timer). */
   constructor(
     private readonly tcp: TcpStack,
     private readonly localAddress: () => number,
+    private readonly onRefChange: () => void = () => undefined,
   ) {
-    const stack = tcp;
+    const binding = { stack: tcp, refs: this as RefRegistry };
     this.Socket = class BoundSocket extends Socket {
       constructor(options: SocketOptions = {}) {
-        super(options, stack);
+        super(options, binding);
       }
     };
   }
 
+  /** True while a socket or server of this stack keeps the process alive (node:net ref). */
+  get hasRefs(): boolean {
+    return this.refs.size > 0;
+  }
+
+  hold(handle: object, held: boolean): void {
+    const before = this.refs.size > 0;
+    if (held) this.refs.add(handle);
+    else this.refs.delete(handle);
+    if (this.refs.size > 0 !== before) this.onRefChange();
+  }
+
   createServer(options?: ServerOptions | ConnectionListener, connectionListener?: ConnectionListener): Server {
-    if (typeof options === 'function') return new Server(this.tcp, this.localAddress(), {}, options);
-    return new Server(this.tcp, this.localAddress(), options ?? {}, connectionListener);
+    if (typeof options === 'function') return new Server(this.tcp, this.localAddress(), {}, options, this);
+    return new Server(this.tcp, this.localAddress(), options ?? {}, connectionListener, this);
   }
 
   /**

@@ -15,7 +15,7 @@ import type { TcpStack, TcpListener } from '../tcp/stack.ts';
 import type { TcpConnection } from '../tcp/connection.ts';
 import { ErrorCode, NetError } from '../errors.ts';
 import { formatIpv4, parseIpv4 } from '../net/address.ts';
-import { Socket, type SocketOptions } from './socket.ts';
+import { Socket, type RefRegistry, type SocketOptions } from './socket.ts';
 import { BadPortError, ServerNotRunningError, socketError } from './errors.ts';
 
 export interface ServerOptions extends SocketOptions {
@@ -50,12 +50,14 @@ export class Server extends EventEmitter {
   private listener: TcpListener | undefined;
   private readonly sockets = new Set<Socket>();
   private closing = false;
+  private refed = true;
 
   constructor(
     private readonly tcp: TcpStack,
     private readonly localAddress: number,
     private readonly options: ServerOptions = {},
     connectionListener?: ConnectionListener,
+    private readonly refs?: RefRegistry,
   ) {
     super();
     if (connectionListener) this.on('connection', connectionListener);
@@ -88,6 +90,7 @@ export class Server extends EventEmitter {
     try {
       this.listener = this.tcp.listen(requested, { backlog: options.backlog ?? this.options.backlog }, (connection) => this.accept(connection));
       this.closing = false;
+      this.refs?.hold(this, this.refed);
       process.nextTick(() => this.emit('listening'));
     } catch (error) {
       const cause = error instanceof NetError ? error : new NetError(ErrorCode.EINVAL, String(error));
@@ -109,6 +112,7 @@ export class Server extends EventEmitter {
     }
     this.listener?.close();
     this.listener = undefined;
+    this.refs?.hold(this, false);
     this.closing = true;
     this.maybeEmitClose();
     return this;
@@ -123,11 +127,15 @@ export class Server extends EventEmitter {
     return this.sockets.size;
   }
 
-  /** Accepted for compatibility: the firmware's loop, not a server, keeps the process alive. */
+  /** node:net's ref/unref: an unref'd server does not keep the process alive (see Socket.ref). */
   ref(): this {
+    this.refed = true;
+    if (this.listener) this.refs?.hold(this, true);
     return this;
   }
   unref(): this {
+    this.refed = false;
+    this.refs?.hold(this, false);
     return this;
   }
 
@@ -151,7 +159,7 @@ export class Server extends EventEmitter {
       this.emit('drop', drop);
       return;
     }
-    const socket = new Socket(this.options, undefined, connection);
+    const socket = new Socket(this.options, { refs: this.refs }, connection);
     if (this.options.pauseOnConnect) socket.pause();
     this.sockets.add(socket);
     socket.once('close', () => {

@@ -68,6 +68,20 @@ export interface ConnectOptions {
 
 export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
 
+/**
+ * Where sockets and servers say whether they keep the process alive (node:net's
+ * ref/unref): SocketApi holds the set; the event loop's owner asks `NetStack.hasRefs()`.
+ */
+export interface RefRegistry {
+  hold(handle: object, held: boolean): void;
+}
+
+/** What a socket is bound to: the stack `connect()` opens connections on, the ref registry. */
+export interface SocketBinding {
+  stack?: TcpStack;
+  refs?: RefRegistry;
+}
+
 interface PendingWrite {
   chunk: Uint8Array;
   offset: number;
@@ -90,14 +104,17 @@ export class Socket extends Duplex {
   private keepAlive: { enable: boolean; initialDelay: number } | undefined;
   private bytesReceived = 0;
   private bytesSent = 0;
+  private refed = true;
+  private closeEmitted = false;
 
   /**
-   * `options` as node:net; `tcp` is the stack that `connect()` opens connections on
-   * (SocketApi binds it: `new api.Socket()`); `connection` wraps an open connection.
+   * `options` as node:net; `binding` is what SocketApi binds (`new api.Socket()`): the
+   * stack `connect()` opens connections on and the ref registry; `connection` wraps an
+   * open connection (accepted by a Server).
    */
   constructor(
     options: SocketOptions = {},
-    private readonly stack?: TcpStack,
+    private readonly binding: SocketBinding = {},
     connection?: TcpConnection,
   ) {
     super({
@@ -191,7 +208,8 @@ export class Socket extends Duplex {
     const options: ConnectOptions =
       typeof first === 'object' ? first : { port: first, host: typeof second === 'string' ? second : undefined };
     const listener = typeof second === 'function' ? second : third;
-    if (!this.stack) throw new NetError(ErrorCode.EINVAL, 'this socket is not bound to a stack: use api.Socket or api.connect()');
+    const stack = this.binding.stack;
+    if (!stack) throw new NetError(ErrorCode.EINVAL, 'this socket is not bound to a stack: use api.Socket or api.connect()');
     if (this.connection) throw new NetError(ErrorCode.EINVAL, 'the socket is already connected or connecting');
     const port = typeof options.port === 'string' && /^\d+$/.test(options.port) ? Number(options.port) : options.port;
     if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) throw new BadPortError(options.port, false);
@@ -204,7 +222,7 @@ export class Socket extends Duplex {
     if (listener) this.once('connect', listener);
     let connection: TcpConnection;
     try {
-      connection = this.stack.connect(address, port, { localPort: options.localPort, timeout: options.timeout });
+      connection = stack.connect(address, port, { localPort: options.localPort, timeout: options.timeout });
     } catch (error) {
       // Out of ports or connections: an 'error' event, as node:net reports EADDRNOTAVAIL.
       const cause = error instanceof NetError ? error : new NetError(ErrorCode.EINVAL, String(error));
@@ -217,6 +235,7 @@ export class Socket extends Duplex {
 
   private attach(connection: TcpConnection): void {
     this.connection = connection;
+    this.holdRef();
     connection.handler = this.createHandler();
     if (this.noDelay) connection.setNoDelay(true);
     if (this.keepAlive) connection.setKeepAlive(this.keepAlive.enable, this.keepAlive.initialDelay > 0 ? this.keepAlive.initialDelay : undefined);
@@ -276,14 +295,23 @@ export class Socket extends Duplex {
   }
 
   /**
-   * Accepted for compatibility. The stack's single timer lives in the firmware's loop,
-   * which keeps the process alive as long as the stack runs, whatever one socket says.
+   * node:net's ref/unref: an unref'd socket does not keep the process alive. The stack's
+   * one timer (firmware/loop.ts) is unref'd while no socket or server of the stack holds
+   * a ref, so a program whose only handles are unref'd piwire sockets can exit.
    */
   ref(): this {
+    this.refed = true;
+    this.holdRef();
     return this;
   }
   unref(): this {
+    this.refed = false;
+    this.holdRef();
     return this;
+  }
+
+  private holdRef(): void {
+    this.binding.refs?.hold(this, this.refed && this.connection !== undefined && !this.closeEmitted);
   }
 
   // ---- stream.Duplex implementation -------------------------------------------------------
@@ -332,7 +360,11 @@ export class Socket extends Duplex {
     pending?.callback(error ?? this.writeError());
     callback(error);
     // node:net emits 'close' from the handle's close callback: a later loop turn.
-    setImmediate(() => this.emit('close', error !== null && error !== undefined));
+    setImmediate(() => {
+      this.closeEmitted = true;
+      this.holdRef();
+      this.emit('close', error !== null && error !== undefined);
+    });
   }
 
   // ---- data movement ------------------------------------------------------------------------
