@@ -283,6 +283,7 @@ export class Socket extends Duplex {
       this.closedReason = 'aborted';
       connection.handler = noopHandler();
       connection.abort();
+      this.holdRef();
     }
     return this.destroy();
   }
@@ -311,7 +312,10 @@ export class Socket extends Duplex {
   }
 
   private holdRef(): void {
-    this.binding.refs?.hold(this, this.refed && this.connection !== undefined && !this.closeEmitted);
+    // A connection that has ended can do no more I/O: it holds nothing alive, and the
+    // registry must not keep a socket nobody destroyed.
+    const open = this.connection !== undefined && this.closedReason === undefined && !this.closeEmitted;
+    this.binding.refs?.hold(this, this.refed && open);
   }
 
   // ---- stream.Duplex implementation -------------------------------------------------------
@@ -461,6 +465,7 @@ export class Socket extends Duplex {
       },
       onClose: (reason, error) => {
         this.closedReason = reason;
+        this.holdRef();
         if (error) {
           const syscall = this.connected ? 'read' : 'connect';
           this.destroy(socketError(error, syscall, syscall === 'connect' ? this.remoteEndpoint() : undefined));
