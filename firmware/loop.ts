@@ -94,13 +94,19 @@ export class RealtimeLoop {
   };
 
   private arm(): void {
+    // Runs after every turn: no allocation here (it would feed the GC at packet rate).
     let next: Instant | undefined;
+    let holders = 0;
+    let refs = 0;
     for (const component of this.components) {
       const due = component.pollAt();
       if (due !== undefined && (next === undefined || due < next)) next = due;
+      if (isRefHolder(component)) {
+        holders++;
+        if (component.hasRefs()) refs++;
+      }
     }
-    const holders = this.components.filter(isRefHolder);
-    const keepAlive = holders.length === 0 || holders.some((holder) => holder.hasRefs());
+    const keepAlive = holders === 0 || refs > 0;
     if (next === this.timerAt && this.timer && keepAlive === this.timerKeepsAlive) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
