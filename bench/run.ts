@@ -10,12 +10,13 @@
  * address. The clients (bench/clients/*.py, the kernel's TCP in the LAN namespace) are
  * the same for both, so each ratio compares the two servers on one path.
  *
- * Sections: bulk, latency, ingest, idle, churn, stack, startup (`--only bulk,latency`).
+ * Sections: bulk, latency, ingest, idle, churn, stack, startup, libraries (`--only bulk,latency`).
  * The sensor sections (latency, ingest, idle, churn) run only when piwire answers PING on
  * port 7070; otherwise they are reported "not available", never estimated. `churn` is
  * a fleet that reconnects all day: rounds of short sessions (half of them closed by
  * the server, which then holds TIME-WAIT), a pause longer than TIME-WAIT between
- * rounds, and the server's heap (after GC) and RSS before and after.
+ * rounds, and the server's heap (after GC) and RSS before and after. `libraries` runs
+ * the same mqtt/http code on piwire sockets (memory wire) and on node:net (loopback).
  *
  * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
  * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
@@ -44,9 +45,10 @@ import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess } from '../test/su
 import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processRssBytes, type ProbeSample } from './lib/measure.ts';
 import { runStackOnly } from './lib/stack-only.ts';
 import { measureStateSizes } from './lib/state-size.ts';
+import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
 
-const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'startup'] as const;
+const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'startup', 'libraries'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
@@ -70,7 +72,7 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,stack,startup] [--mtu 1500,576] [--profile] [--connections N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,startup,libraries] [--mtu 1500,576] [--profile] [--connections N]\n');
   process.exit(0);
 }
 
@@ -531,6 +533,28 @@ function renderTable(): string {
 }
 
 // ---------------------------------------------------------------------------------------
+// Section libraries: the same library code on piwire (memory wire) and node:net (loopback)
+
+async function libraryRows(topology: VethTopology): Promise<void> {
+  log('libraries: node:net over the loopback of the LAN namespace');
+  const run = await topology.execPeer([process.execPath, '--import', 'tsx', join(REPOSITORY_ROOT, 'bench/clients/libraries.ts'), ...(quick ? ['--quick'] : [])], {
+    timeoutMs: 300_000,
+    cwd: REPOSITORY_ROOT,
+  });
+  if (run.code !== 0) throw new Error(`libraries (kernel) failed: ${run.stderr}`);
+  const kernel = JSON.parse(run.stdout) as LibrariesResult;
+  log('libraries: piwire, two stacks on the memory wire');
+  const piwire = await measureLibraries('piwire', quick);
+  raw['libraries'] = { kernel, piwire };
+  const row = (metric: string, unit: string, key: keyof LibrariesResult, better: 'higher' | 'lower', target?: string, met?: boolean): void =>
+    record({ section: 'libraries', metric, mtu: undefined, unit, piwire: piwire[key], kernel: kernel[key], better, target, met });
+  row('mqtt + aedes, QoS 1 publish→PUBACK, median', 'ms', 'mqttPubackMedianMs', 'lower', 'within 2× of the kernel', piwire.mqttPubackMedianMs <= 2 * kernel.mqttPubackMedianMs);
+  row('mqtt + aedes, QoS 1 publish→PUBACK, p99', 'ms', 'mqttPubackP99Ms', 'lower', 'no 40 ms stall', piwire.mqttPubackP99Ms < 40);
+  row('node:http GET, one kept-alive connection, sequential', 'requests/s', 'httpRequestsPerSecond', 'higher', 'within 2× of the kernel', piwire.httpRequestsPerSecond * 2 >= kernel.httpRequestsPerSecond);
+  row('corked 2+2-byte request / corked reply, median', 'ms', 'corkedRoundTripMedianMs', 'lower', 'no 40 ms stall', piwire.corkedRoundTripMedianMs < 40);
+}
+
+// ---------------------------------------------------------------------------------------
 // Main
 
 async function main(): Promise<number> {
@@ -553,6 +577,7 @@ async function main(): Promise<number> {
         const topology = await createTopology({ mtu, prefix: 'pwb' });
         try {
           if (topology.offloads.unchangeable.length > 0) notes.push(`MTU ${mtu}: offloads that could not be switched off: ${topology.offloads.unchangeable.join(', ')}`);
+          if (selected.has('libraries') && mtu === mtus[0]) await libraryRows(topology);
           const kernel = await kernelSide(topology, workDirectory);
           const profileDirectory = flags.profile && mtu === 1500 && selected.has('bulk') ? join(workDirectory, 'profile') : undefined;
           if (profileDirectory !== undefined) mkdirSync(profileDirectory, { recursive: true });

@@ -6,6 +6,11 @@
  * A turn runs when a batch of frames arrived, when an application call made work
  * (`wake()`), or when the timer fires: poll every component at the current instant,
  * then flush every link once, so frames produced in one turn go out in one batch.
+ *
+ * node:net's ref/unref: components that hold sockets (NetStack: `hasRefs()`) decide
+ * whether the timer keeps the process alive. While none of them holds a ref'd socket or
+ * server, the timer is unref'd, as Node's own timers of unref'd sockets are; a loop with
+ * no such component keeps its timer ref'd.
  */
 import { performance } from 'node:perf_hooks';
 import { pollDue, type Clock, type Instant, type Pollable } from '../src/time.ts';
@@ -18,12 +23,22 @@ export interface Flushable {
   flush(): void;
 }
 
+/** A component that may hold the process alive (a NetStack with ref'd sockets). */
+interface RefHolder {
+  hasRefs(): boolean;
+}
+
+function isRefHolder<T extends object>(component: T): component is T & RefHolder {
+  return typeof (component as Partial<RefHolder>).hasRefs === 'function';
+}
+
 export class RealtimeLoop {
   private readonly components: Pollable[] = [];
   private readonly links: Flushable[] = [];
   private turnScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt: Instant | undefined;
+  private timerKeepsAlive = true;
   private stopped = false;
 
   constructor(
@@ -79,15 +94,24 @@ export class RealtimeLoop {
   };
 
   private arm(): void {
+    // Runs after every turn: no allocation here (it would feed the GC at packet rate).
     let next: Instant | undefined;
+    let holders = 0;
+    let refs = 0;
     for (const component of this.components) {
       const due = component.pollAt();
       if (due !== undefined && (next === undefined || due < next)) next = due;
+      if (isRefHolder(component)) {
+        holders++;
+        if (component.hasRefs()) refs++;
+      }
     }
-    if (next === this.timerAt && this.timer) return;
+    const keepAlive = holders === 0 || refs > 0;
+    if (next === this.timerAt && this.timer && keepAlive === this.timerKeepsAlive) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = next;
+    this.timerKeepsAlive = keepAlive;
     if (next === undefined) return;
     // Timers have 1 ms granularity; never sleep less than that for a deadline a hair away.
     const delay = Math.max(0, Math.ceil(next - this.clock.now()));
@@ -96,5 +120,6 @@ export class RealtimeLoop {
       this.timerAt = undefined;
       this.turn();
     }, delay);
+    if (!keepAlive) this.timer.unref();
   }
 }

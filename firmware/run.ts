@@ -29,7 +29,9 @@ import { startSensorService, type SensorService } from '../src/services/sensors/
 import { FaultEventSink, FaultRegistry, FaultCode } from '../src/diag/faults.ts';
 import { LedController } from '../src/diag/leds.ts';
 import { prepareStateDirectory } from './state-dir.ts';
-import { startFirmwareShell } from './shell.ts';
+import { firmwareShellContext, startFirmwareShell, type ShellDependencies } from './shell.ts';
+import { startFirmwareStatusPage } from './status-page.ts';
+import type { StatusPage } from '../src/services/http/status-page.ts';
 import { acquireLease, forgetLease, loadLeaseAddress, persistLease } from './dhcp.ts';
 import { Counters } from '../src/stats.ts';
 import { leaseAddress } from '../src/net/dhcp-host.ts';
@@ -232,29 +234,37 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     ports['sensors'] = config.services.sensors.port;
   }
   let shell: ShellService | undefined;
+  const shellDeps: ShellDependencies = {
+    config,
+    stack,
+    link,
+    clock,
+    random,
+    events,
+    logger,
+    faults,
+    leds: ledController,
+    store,
+    restart: () => {
+      logger.info('restart', { requestedBy: 'shell' });
+      void stop().finally(() => process.exit(RESTART_EXIT_STATUS));
+    },
+  };
+  // One context for the shell and the status page (one reading history).
+  const context = firmwareShellContext(shellDeps);
   try {
-    shell = await startFirmwareShell({
-      config,
-      stack,
-      link,
-      clock,
-      random,
-      events,
-      logger,
-      faults,
-      leds: ledController,
-      store,
-      restart: () => {
-        logger.info('restart', { requestedBy: 'shell' });
-        void stop().finally(() => process.exit(RESTART_EXIT_STATUS));
-      },
-    });
+    shell = await startFirmwareShell(shellDeps, context);
     ports['shell'] = config.services.shell.port;
     ports['shellTls'] = config.services.shell.tlsPort;
     if (shell.invalidUsers.length > 0) logger.warn('shell_users_invalid', { users: shell.invalidUsers });
   } catch (error) {
     // No certificate (no openssl, unwritable state): the plain shell port is lost too; say so loudly.
     logger.error('shell_unavailable', { message: error instanceof Error ? error.message : String(error) });
+  }
+  let statusPage: StatusPage | undefined;
+  if (config.services.http.enabled) {
+    statusPage = startFirmwareStatusPage({ config, stack, clock, random, events, context, shell });
+    ports['http'] = config.services.http.port;
   }
   let diag: DiagServers | undefined;
   // The simulated board always serves the diag ports, for a newcomer to try.
@@ -299,6 +309,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   });
 
   async function stop(): Promise<void> {
+    statusPage?.close();
     shell?.close();
     sensors?.close();
     diag?.close();

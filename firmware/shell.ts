@@ -71,7 +71,7 @@ export function firmwareShellContext(deps: ShellDependencies): ShellContext {
   };
 }
 
-export async function startFirmwareShell(deps: ShellDependencies): Promise<ShellService> {
+export async function startFirmwareShell(deps: ShellDependencies, context: ShellContext = firmwareShellContext(deps)): Promise<ShellService> {
   const { config } = deps;
   const certificate = await loadOrCreateShellCertificate({
     stateDir: config.stateDir,
@@ -92,7 +92,7 @@ export async function startFirmwareShell(deps: ShellDependencies): Promise<Shell
     port: config.services.shell.port,
     tlsPort: config.services.shell.tlsPort,
     users: config.services.shell.users,
-    context: firmwareShellContext(deps),
+    context,
     clock: deps.clock,
     events: deps.events,
     random: deps.random,

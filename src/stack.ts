@@ -125,7 +125,12 @@ export class NetStack implements Pollable {
     this.clock = dependencies.clock;
     this.random = dependencies.random;
     this.events = dependencies.events;
-    this.net = new SocketApi(this.tcp, () => this.config.address);
+    this.net = new SocketApi(this.tcp, () => this.config.address, onWork);
+  }
+
+  /** Whether a socket or server on this stack keeps the process alive (node:net ref/unref). */
+  hasRefs(): boolean {
+    return this.net.hasRefs;
   }
 
   /** The DHCP client keeping this stack's lease, when the address came from DHCP. */

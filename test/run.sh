@@ -27,8 +27,9 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 # brings the libFuzzer that the fuzz suite's Jazzer.js addon is built against; the DHCP
 # client is tested against real DHCP servers (dnsmasq-base is dnsmasq without its
 # system service); nftables holds IP mode's RST guard (added only inside the tests'
-# own namespaces).
-SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables)
+# own namespaces); mosquitto, curl and chromium are the real peers of the library and
+# status-page suites.
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables mosquitto curl chromium)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 

@@ -239,6 +239,12 @@ const servicesSchema = z.strictObject({
     })
     .prefault({}),
   diag: flag(false, 'RFC 862 echo (7), RFC 863 discard (9), RFC 864 chargen (19)'),
+  http: z
+    .strictObject({
+      port: port(8080, 'status page (HTTP, SPEC §5a), login with the shell users'),
+      enabled: flag(false, 'serve the status page'),
+    })
+    .prefault({}),
 });
 
 const storeSchema = z.strictObject({
@@ -313,6 +319,7 @@ function checkCrossKeyRules(config: ParsedConfig, context: z.RefinementCtx<Parse
     ['services.sensors.port', services.sensors.port],
     ['services.shell.port', services.shell.port],
     ['services.shell.tlsPort', services.shell.tlsPort],
+    ...(services.http.enabled ? [['services.http.port', services.http.port] as [string, number]] : []),
   ];
   for (const [index, [key, number]] of ports.entries()) {
     const earlier = ports.slice(0, index).find(([, other]) => other === number);

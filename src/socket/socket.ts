@@ -1,27 +1,40 @@
 /**
  * A `stream.Duplex` over one TcpConnection, shaped like `node:net`'s Socket so that
- * code written for Node sockets (readline, stream.pipeline, tls.TLSSocket, MQTT
- * clients) runs on piwire's own TCP unchanged.
+ * code written for Node sockets (readline, stream.pipeline, tls.TLSSocket, http, MQTT
+ * and WebSocket libraries) runs on piwire's own TCP unchanged. Node 20/22 semantics are
+ * the reference; where this file says "as node:net", the behaviour was checked against it.
+ *
+ * Life cycle: a Socket is made around a connection (accepted by a Server, or opened by
+ * SocketApi.connect), or unconnected (`new api.Socket()`) and opened later with
+ * `socket.connect(port, host)` / `socket.connect({ host, port })`, as `pg` and others do.
  *
  * Backpressure, both ways:
- * - writing: `_write` completes only once every byte of the chunk is in the TCP
- *   send buffer; when the buffer is full the write waits for `onWritable`, which the
- *   connection raises as ACKs free space. The stream's highWaterMark then holds the
- *   application back.
- * - reading: received data stays in the TCP receive buffer until `_read` pulls it.
- *   Pulling is what frees receive buffer, so the advertised window (RFC 9293 §3.8.6)
- *   follows how fast the application really reads; a paused socket closes the window.
+ * - writing: `_write`/`_writev` complete only once every byte is in the TCP send buffer;
+ *   when the buffer is full the write waits for `onWritable`. Corked writes arrive in
+ *   one `_writev` and go to TCP as one send, so `cork(); write(a); write(b); uncork()`
+ *   is one segment, not a small one followed by a second held by Nagle.
+ * - reading: received data stays in the TCP receive buffer until `_read` pulls it, so
+ *   the advertised window (RFC 9293 §3.8.6) follows how fast the application reads.
  *
- * Closing mirrors the kernel: `end()` sends FIN after queued data (half-close);
- * `destroy()` closes gracefully when nothing unread is left and resets (RST)
- * otherwise, as Linux does on close() with unread data (RFC 2525 §2.17);
- * `resetAndDestroy()` always resets. A remote FIN ends the readable side ('end');
- * a remote RST destroys the socket with ECONNRESET.
+ * Closing, as node:net over the Linux kernel:
+ * - `end()` sends FIN after queued data (half-close); before the handshake completes it
+ *   waits for it (the peer sees a connection, then FIN), as Node's deferred shutdown does.
+ * - `destroy([err])` closes with FIN when nothing unread is left, with RST otherwise
+ *   (close(2) with unread data, RFC 2525 §2.17); `resetAndDestroy()` always resets.
+ * - a remote FIN ends the readable side: 'end' comes even if the application never
+ *   reads (Node's read(0) at EOF); with allowHalfOpen false the socket then ends its own
+ *   side, and a later write() fails with EPIPE, as Node's writeAfterFIN does.
+ * - a remote RST destroys the socket with `read ECONNRESET`.
+ * - 'close' (with `hadError`) comes from a later turn of the event loop than 'end' and
+ *   'error', as Node's does (it follows the handle's close callback), so
+ *   `await once(socket, 'end'); await once(socket, 'close')` works.
  */
 import { Duplex } from 'node:stream';
-import type { CloseReason, ConnectionHandler, TcpConnection } from '../tcp/connection.ts';
+import { noopHandler, type CloseReason, type ConnectionHandler, type TcpConnection } from '../tcp/connection.ts';
+import type { TcpStack } from '../tcp/stack.ts';
 import { ErrorCode, NetError } from '../errors.ts';
-import { formatIpv4 } from '../net/address.ts';
+import { formatIpv4, parseIpv4 } from '../net/address.ts';
+import { BadPortError, SocketError, socketError } from './errors.ts';
 
 /** Largest chunk handed to the stream in one push. */
 const READ_CHUNK = 64 * 1024;
@@ -31,9 +44,43 @@ export interface SocketOptions {
   /** Bytes the writable side buffers before write() returns false. */
   writableHighWaterMark?: number;
   readableHighWaterMark?: number;
+  /** setNoDelay(true) as soon as there is a connection. */
+  noDelay?: boolean;
+  /** setKeepAlive(true, keepAliveInitialDelay) as soon as there is a connection. */
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+export interface ConnectOptions {
+  /** IPv4 dotted quad: the device has no resolver. */
+  host?: string;
+  port: number | string;
+  localPort?: number;
+  /**
+   * Milliseconds for the handshake to finish; past it the socket fails with ETIMEDOUT
+   * (SPEC §3; node:net's `timeout` option is an idle timeout instead).
+   */
+  timeout?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
 }
 
 export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
+
+/**
+ * Where sockets and servers say whether they keep the process alive (node:net's
+ * ref/unref): SocketApi holds the set; the event loop's owner asks `NetStack.hasRefs()`.
+ */
+export interface RefRegistry {
+  hold(handle: object, held: boolean): void;
+}
+
+/** What a socket is bound to: the stack `connect()` opens connections on, the ref registry. */
+export interface SocketBinding {
+  stack?: TcpStack;
+  refs?: RefRegistry;
+}
 
 interface PendingWrite {
   chunk: Uint8Array;
@@ -42,65 +89,93 @@ interface PendingWrite {
 }
 
 export class Socket extends Duplex {
-  /** Set once the connection is established; undefined while connecting. */
+  private connection: TcpConnection | undefined;
+  /** Set once the connection is established; false while connecting. */
   private connected = false;
   private pulling = false;
   private remoteEnded = false;
   private endPushed = false;
   private closedReason: CloseReason | undefined;
   private pendingWrite: PendingWrite | undefined;
-  private timeoutMs = 0;
+  /** end() before the handshake completed: the FIN waits for ESTABLISHED. */
+  private pendingFinal: ((error?: Error | null) => void) | undefined;
+  private timeoutMs: number | undefined;
+  private noDelay: boolean;
+  private keepAlive: { enable: boolean; initialDelay: number } | undefined;
   private bytesReceived = 0;
   private bytesSent = 0;
+  private refed = true;
+  private closeEmitted = false;
 
+  /**
+   * `options` as node:net; `binding` is what SocketApi binds (`new api.Socket()`): the
+   * stack `connect()` opens connections on and the ref registry; `connection` wraps an
+   * open connection (accepted by a Server).
+   */
   constructor(
-    private readonly connection: TcpConnection,
     options: SocketOptions = {},
+    private readonly binding: SocketBinding = {},
+    connection?: TcpConnection,
   ) {
     super({
       allowHalfOpen: options.allowHalfOpen ?? false,
       writableHighWaterMark: options.writableHighWaterMark ?? 16 * 1024,
       readableHighWaterMark: options.readableHighWaterMark ?? 16 * 1024,
       decodeStrings: true,
-      emitClose: true,
+      // 'close' is emitted by _destroy, a turn later and with hadError (node:net does the same).
+      emitClose: false,
       autoDestroy: true,
     });
-    connection.handler = this.createHandler();
-    if (connection.state === 'ESTABLISHED' || connection.state === 'CLOSE-WAIT') this.connected = true;
+    this.noDelay = options.noDelay ?? false;
+    if (options.keepAlive) this.keepAlive = { enable: true, initialDelay: options.keepAliveInitialDelay ?? 0 };
+    // As node:net (onReadableStreamEnd): with allowHalfOpen false, the stream ends the
+    // writable side after 'end'; writing after that is EPIPE, not a silent failure.
+    this.once('end', () => {
+      if (!this.allowHalfOpen) this.write = this.writeAfterFin;
+    });
+    if (connection) this.attach(connection);
   }
 
   // ---- node:net-compatible properties -------------------------------------------------
 
   get remoteAddress(): string | undefined {
-    return formatIpv4(this.connection.remoteAddress);
+    return this.connection ? formatIpv4(this.connection.remoteAddress) : undefined;
   }
   get remotePort(): number | undefined {
-    return this.connection.remotePort;
+    return this.connection?.remotePort;
   }
-  get remoteFamily(): string {
-    return 'IPv4';
+  get remoteFamily(): string | undefined {
+    return this.connection ? 'IPv4' : undefined;
   }
   get localAddress(): string | undefined {
-    return formatIpv4(this.connection.localAddress);
+    return this.connection ? formatIpv4(this.connection.localAddress) : undefined;
   }
   get localPort(): number | undefined {
-    return this.connection.localPort;
+    return this.connection?.localPort;
+  }
+  get localFamily(): string | undefined {
+    return this.connection ? 'IPv4' : undefined;
   }
   get bytesRead(): number {
     return this.bytesReceived;
   }
+  /** Every byte the application has written, sent or still queued (node:net counts the same). */
   get bytesWritten(): number {
-    return this.bytesSent;
+    return this.bytesSent + this.writableLength - (this.pendingWrite?.offset ?? 0);
+  }
+  /** Deprecated in node:net, kept for old code: bytes queued for writing. */
+  get bufferSize(): number {
+    return this.writableLength;
   }
   get connecting(): boolean {
-    return !this.connected && this.closedReason === undefined;
+    return this.connection !== undefined && !this.connected && this.closedReason === undefined && !this.destroyed;
   }
   get pending(): boolean {
     return !this.connected;
   }
   get readyState(): ReadyState {
-    if (!this.connected) return this.closedReason === undefined ? 'opening' : 'closed';
-    if (this.destroyed) return 'closed';
+    if (this.connecting) return 'opening';
+    if (!this.connected || this.destroyed) return 'closed';
     const readable = !this.readableEnded && !this.remoteEnded;
     const writable = !this.writableEnded;
     if (readable && writable) return 'open';
@@ -110,30 +185,86 @@ export class Socket extends Duplex {
   }
   /** The TCP connection under this socket (for diagnostics: state, counters). */
   get tcp(): TcpConnection {
+    if (!this.connection) throw new NetError(ErrorCode.EINVAL, 'the socket has no connection yet');
     return this.connection;
   }
 
-  address(): { address: string; family: string; port: number } {
+  address(): { address: string; family: string; port: number } | Record<string, never> {
+    if (!this.connection) return {};
     return { address: formatIpv4(this.connection.localAddress), family: 'IPv4', port: this.connection.localPort };
   }
 
+  // ---- opening ------------------------------------------------------------------------------
+
+  /**
+   * `connect(options[, listener])`, `connect(port, host[, listener])`. Network failures
+   * come as 'error' (`connect ECONNREFUSED 198.18.0.2:7070`); a bad port throws
+   * ERR_SOCKET_BAD_PORT and a host that is not an IPv4 address throws EINVAL at once.
+   */
+  connect(options: ConnectOptions, listener?: () => void): this;
+  connect(port: number | string, host?: string, listener?: () => void): this;
+  connect(port: number | string, listener?: () => void): this;
+  connect(first: ConnectOptions | number | string, second?: string | (() => void), third?: () => void): this {
+    const options: ConnectOptions =
+      typeof first === 'object' ? first : { port: first, host: typeof second === 'string' ? second : undefined };
+    const listener = typeof second === 'function' ? second : third;
+    const stack = this.binding.stack;
+    if (!stack) throw new NetError(ErrorCode.EINVAL, 'this socket is not bound to a stack: use api.Socket or api.connect()');
+    if (this.connection) throw new NetError(ErrorCode.EINVAL, 'the socket is already connected or connecting');
+    const port = typeof options.port === 'string' && /^\d+$/.test(options.port) ? Number(options.port) : options.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) throw new BadPortError(options.port, false);
+    const address = options.host === undefined ? undefined : parseIpv4(options.host);
+    if (address === undefined) {
+      throw new NetError(ErrorCode.EINVAL, `cannot connect to ${String(options.host)}:${port}: an IPv4 address is needed (no resolver)`);
+    }
+    if (options.noDelay !== undefined) this.noDelay = options.noDelay;
+    if (options.keepAlive) this.keepAlive = { enable: true, initialDelay: options.keepAliveInitialDelay ?? 0 };
+    if (listener) this.once('connect', listener);
+    let connection: TcpConnection;
+    try {
+      connection = stack.connect(address, port, { localPort: options.localPort, timeout: options.timeout });
+    } catch (error) {
+      // Out of ports or connections: an 'error' event, as node:net reports EADDRNOTAVAIL.
+      const cause = error instanceof NetError ? error : new NetError(ErrorCode.EINVAL, String(error));
+      process.nextTick(() => this.destroy(socketError(cause, 'connect', { address: options.host ?? '', port })));
+      return this;
+    }
+    this.attach(connection);
+    return this;
+  }
+
+  private attach(connection: TcpConnection): void {
+    this.connection = connection;
+    this.holdRef();
+    connection.handler = this.createHandler();
+    if (this.noDelay) connection.setNoDelay(true);
+    if (this.keepAlive) connection.setKeepAlive(this.keepAlive.enable, this.keepAlive.initialDelay > 0 ? this.keepAlive.initialDelay : undefined);
+    if (this.timeoutMs !== undefined && this.timeoutMs > 0) connection.setIdleTimeout(this.timeoutMs);
+    if (connection.state === 'ESTABLISHED' || connection.state === 'CLOSE-WAIT') this.connected = true;
+  }
+
+  // ---- options ----------------------------------------------------------------------------------
+
   setNoDelay(noDelay = true): this {
-    this.connection.setNoDelay(noDelay);
+    this.noDelay = noDelay;
+    this.connection?.setNoDelay(noDelay);
     return this;
   }
 
   setKeepAlive(enable = false, initialDelay = 0): this {
-    this.connection.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
+    this.keepAlive = { enable, initialDelay };
+    this.connection?.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
     return this;
   }
 
   /**
-   * Emits 'timeout' after `ms` without activity and leaves the socket usable, as
-   * node:net does: the application decides whether to end, destroy or go on.
+   * Emits 'timeout' after `ms` without activity (reads or writes) and leaves the socket
+   * usable, as node:net does: the application decides whether to end, destroy or go on.
+   * `setTimeout(0)` turns it off; `timeout` then reads 0.
    */
   setTimeout(ms: number, callback?: () => void): this {
     this.timeoutMs = ms;
-    this.connection.setIdleTimeout(ms);
+    this.connection?.setIdleTimeout(ms);
     if (callback) {
       if (ms === 0) this.removeListener('timeout', callback);
       else this.once('timeout', callback);
@@ -142,35 +273,75 @@ export class Socket extends Duplex {
   }
 
   get timeout(): number | undefined {
-    return this.timeoutMs === 0 ? undefined : this.timeoutMs;
+    return this.timeoutMs;
   }
 
   /** Aborts the connection with a RST, whatever is queued (node:net resetAndDestroy). */
   resetAndDestroy(): this {
-    this.connection.abort();
+    const connection = this.connection;
+    if (this.closedReason === undefined && connection) {
+      this.closedReason = 'aborted';
+      connection.handler = noopHandler();
+      connection.abort();
+      this.holdRef();
+    }
     return this.destroy();
   }
 
+  /** Ends the writable side and destroys the socket once it finished (node:net destroySoon). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /**
+   * node:net's ref/unref: an unref'd socket does not keep the process alive. The stack's
+   * one timer (firmware/loop.ts) is unref'd while no socket or server of the stack holds
+   * a ref, so a program whose only handles are unref'd piwire sockets can exit.
+   */
   ref(): this {
+    this.refed = true;
+    this.holdRef();
     return this;
   }
   unref(): this {
+    this.refed = false;
+    this.holdRef();
     return this;
+  }
+
+  private holdRef(): void {
+    // A connection that has ended can do no more I/O: it holds nothing alive, and the
+    // registry must not keep a socket nobody destroyed.
+    const open = this.connection !== undefined && this.closedReason === undefined && !this.closeEmitted;
+    this.binding.refs?.hold(this, this.refed && open);
   }
 
   // ---- stream.Duplex implementation -------------------------------------------------------
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.closedReason !== undefined) {
-      callback(new NetError(ErrorCode.EPIPE, 'the connection is closed'));
-      return;
-    }
-    this.pendingWrite = { chunk, offset: 0, callback };
-    if (this.connected) this.pumpWrite();
+    this.startWrite(chunk, callback);
+  }
+
+  /** Corked or queued writes go to TCP as one send (one segment where they fit one). */
+  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
+    const first = chunks[0];
+    const data = chunks.length === 1 && first ? first.chunk : Buffer.concat(chunks.map((entry) => entry.chunk));
+    this.startWrite(data, callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.closedReason === undefined) this.connection.shutdown();
+    if (this.closedReason !== undefined || !this.connection) {
+      callback();
+      return;
+    }
+    if (!this.connected) {
+      // node:net defers shutdown until 'connect': the handshake completes, then FIN.
+      this.pendingFinal = callback;
+      return;
+    }
+    this.connection.shutdown();
     callback();
   }
 
@@ -182,42 +353,91 @@ export class Socket extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     const pending = this.pendingWrite;
     this.pendingWrite = undefined;
-    if (this.closedReason === undefined) {
-      // Like close(2) on a kernel socket: unread data or an error means RST, else FIN.
-      if (error || this.connection.readableLength > 0 || !this.connected) this.connection.abort();
-      else this.connection.shutdown();
-      // The connection finishes its close handshake on its own; this socket is done.
-      this.connection.handler = orphanHandler(this.connection);
+    this.pendingFinal = undefined;
+    const connection = this.connection;
+    if (this.closedReason === undefined && connection) {
+      // Like close(2) on a kernel socket (TcpConnection.orphan): FIN after what is queued,
+      // RST when data is left unread; an error given to destroy() changes nothing on the
+      // wire (node:net). The connection finishes its close on its own, within the orphan bounds.
+      connection.orphan();
     }
-    pending?.callback(error ?? new NetError(ErrorCode.EPIPE, 'the socket was destroyed'));
+    pending?.callback(error ?? this.writeError());
     callback(error);
+    // node:net emits 'close' from the handle's close callback: a later loop turn.
+    setImmediate(() => {
+      this.closeEmitted = true;
+      this.holdRef();
+      this.emit('close', error !== null && error !== undefined);
+    });
   }
 
   // ---- data movement ------------------------------------------------------------------------
 
+  private startWrite(data: Uint8Array, callback: (error?: Error | null) => void): void {
+    if (this.closedReason !== undefined || !this.connection) {
+      callback(this.writeError());
+      return;
+    }
+    this.pendingWrite = { chunk: data, offset: 0, callback };
+    if (!this.connected) return;
+    // As node:net, every write restarts the inactivity timer, even one that must wait.
+    if (this.timeoutMs !== undefined && this.timeoutMs > 0) this.connection.setIdleTimeout(this.timeoutMs);
+    this.pumpWrite();
+  }
+
   private pumpWrite(): void {
     const pending = this.pendingWrite;
-    if (!pending) return;
-    const accepted = this.connection.send(pending.chunk.subarray(pending.offset));
+    const connection = this.connection;
+    if (!pending || !connection) return;
+    const accepted = connection.send(pending.chunk.subarray(pending.offset));
     pending.offset += accepted;
     this.bytesSent += accepted;
     if (pending.offset === pending.chunk.length) {
       this.pendingWrite = undefined;
       pending.callback();
+    } else if (accepted === 0 && connection.sendBufferSpace === 0 && !canStillSend(connection)) {
+      // The connection takes no more data (the peer reset it, or it is closing): EPIPE.
+      this.pendingWrite = undefined;
+      pending.callback(this.writeError());
     }
   }
 
   private pumpRead(): void {
-    while (this.pulling && this.connection.readableLength > 0) {
-      const chunk = this.connection.read(Math.min(this.connection.readableLength, READ_CHUNK));
+    const connection = this.connection;
+    if (!connection) return;
+    while (this.pulling && connection.readableLength > 0) {
+      const chunk = connection.read(Math.min(connection.readableLength, READ_CHUNK));
       if (!chunk) break;
       this.bytesReceived += chunk.length;
       this.pulling = this.push(chunk);
     }
-    if (this.remoteEnded && !this.endPushed && this.connection.readableLength === 0) {
+    if (this.remoteEnded && !this.endPushed && connection.readableLength === 0) {
       this.endPushed = true;
       this.push(null);
+      // As node:net at EOF: a read(0) lets 'end' come even if the application never reads.
+      this.read(0);
     }
+  }
+
+  private writeError(): SocketError {
+    return new SocketError(ErrorCode.EPIPE, 'write');
+  }
+
+  /** node:net's writeAfterFIN: once the stream has ended our side, a write is EPIPE. */
+  private readonly writeAfterFin = (chunk: unknown, encodingOrCallback?: unknown, callback?: unknown): boolean => {
+    if (!this.writableEnded) {
+      return (Duplex.prototype.write as (...args: unknown[]) => boolean).call(this, chunk, encodingOrCallback, callback);
+    }
+    const done = typeof encodingOrCallback === 'function' ? encodingOrCallback : callback;
+    const error = new NetError(ErrorCode.EPIPE, 'write');
+    error.message = 'This socket has been ended by the other party';
+    if (typeof done === 'function') process.nextTick(() => (done as (error: Error) => void)(error));
+    this.destroy(error);
+    return false;
+  };
+
+  private remoteEndpoint(): { address: string; port: number } | undefined {
+    return this.connection ? { address: formatIpv4(this.connection.remoteAddress), port: this.connection.remotePort } : undefined;
   }
 
   private createHandler(): ConnectionHandler {
@@ -225,6 +445,12 @@ export class Socket extends Duplex {
       onEstablished: () => {
         this.connected = true;
         this.pumpWrite();
+        const final = this.pendingFinal;
+        if (final && this.pendingWrite === undefined) {
+          this.pendingFinal = undefined;
+          this.connection?.shutdown();
+          final();
+        }
         this.emit('connect');
         this.emit('ready');
       },
@@ -239,8 +465,10 @@ export class Socket extends Duplex {
       },
       onClose: (reason, error) => {
         this.closedReason = reason;
+        this.holdRef();
         if (error) {
-          this.destroy(error);
+          const syscall = this.connected ? 'read' : 'connect';
+          this.destroy(socketError(error, syscall, syscall === 'connect' ? this.remoteEndpoint() : undefined));
           return;
         }
         // A graceful close: whatever is still buffered stays readable, then 'end'.
@@ -249,25 +477,15 @@ export class Socket extends Duplex {
         const pending = this.pendingWrite;
         if (pending) {
           this.pendingWrite = undefined;
-          pending.callback(new NetError(ErrorCode.EPIPE, 'the connection closed before the data was sent'));
+          pending.callback(this.writeError());
         }
       },
     };
   }
 }
 
-/**
- * The handler of a connection whose socket is gone while its close handshake goes on
- * (an orphan, in Linux terms). Data that arrives now has no reader: reset, as Linux does
- * for data received after close() (RFC 9293 §3.10.7.4, "text" in FIN-WAIT with no user).
- */
-function orphanHandler(connection: TcpConnection): ConnectionHandler {
-  return {
-    onEstablished: () => undefined,
-    onReadable: () => connection.abort(),
-    onWritable: () => undefined,
-    onRemoteFin: () => undefined,
-    onIdleTimeout: () => undefined,
-    onClose: () => undefined,
-  };
+/** True while the connection's state still lets data be queued (RFC 9293 §3.10.2). */
+function canStillSend(connection: TcpConnection): boolean {
+  const state = connection.state;
+  return state === 'SYN-SENT' || state === 'SYN-RECEIVED' || state === 'ESTABLISHED' || state === 'CLOSE-WAIT';
 }

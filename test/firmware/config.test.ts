@@ -80,6 +80,7 @@ describe('loadConfig: defaults and forms', () => {
         sensors: { port: 7070, maxLine: 512 },
         shell: { port: 2323, tlsPort: 2324, users: {} },
         diag: false,
+        http: { port: 8080, enabled: false },
       },
       store: { commitMs: 50, maxBytes: 64 * 1024 * 1024 },
       leds: { driver: 'virtual', status: 17, link: 27, fault: 22, mirrorAct: false, sysfsRoot: '/sys/class/leds' },

@@ -575,3 +575,56 @@ function onceAsync(fn: () => Promise<void>): () => Promise<void> {
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** A third namespace routed through the LAN namespace: another host on another subnet. */
+export interface RoutedHost {
+  readonly namespace: string;
+  /** Its address (198.18.2.2); the device reaches it through its gateway, 198.18.0.1. */
+  readonly address: string;
+  /** Runs a command in the host's namespace. */
+  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Takes its link down (a pulled cable) or up again. */
+  setCable(plugged: boolean): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export const ROUTED_HOST_ADDRESS = '198.18.2.2';
+const ROUTED_GATEWAY_ADDRESS = '198.18.2.1';
+
+/**
+ * Adds a host behind the LAN namespace of a veth topology: a veth pair from a new
+ * namespace (`host0`, 198.18.2.2/24) to the LAN namespace (`rt0`, 198.18.2.1/24), with
+ * forwarding on in the LAN namespace only. Its cable can be pulled without touching
+ * the device's own link, so a test can watch the device lose that peer over a link
+ * that stays up.
+ */
+export async function addRoutedHost(topology: VethTopology, options: { prefix?: string; after?: AfterHook } = {}): Promise<RoutedHost> {
+  const namespace = await addNamespace(options.prefix ?? 'pw', 'host');
+  const destroy = onceAsync(() => removeNamespace(namespace));
+  options.after?.(destroy);
+  try {
+    const setup = (where: string, argv: string[]): Promise<ExecResult> => execOrThrow(where, argv, { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
+    const lan = topology.peerNamespace;
+    await setup(namespace, ['ip', 'link', 'set', 'lo', 'up']);
+    await setup(namespace, ['ip', 'link', 'add', 'host0', 'type', 'veth', 'peer', 'name', 'rt0', 'netns', lan]);
+    await setup(namespace, ['ip', 'address', 'add', `${ROUTED_HOST_ADDRESS}/24`, 'dev', 'host0']);
+    await setup(lan, ['ip', 'address', 'add', `${ROUTED_GATEWAY_ADDRESS}/24`, 'dev', 'rt0']);
+    await setup(namespace, ['ip', 'link', 'set', 'host0', 'up']);
+    await setup(lan, ['ip', 'link', 'set', 'rt0', 'up']);
+    await setup(namespace, ['ip', 'route', 'add', 'default', 'via', ROUTED_GATEWAY_ADDRESS]);
+    await setup(lan, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await waitForOperstateUp(namespace, 'host0');
+    return {
+      namespace,
+      address: ROUTED_HOST_ADDRESS,
+      exec: (argv, execOptions) => exec(namespace, argv, execOptions),
+      setCable: async (plugged) => {
+        await setup(namespace, ['ip', 'link', 'set', 'host0', plugged ? 'up' : 'down']);
+      },
+      destroy,
+    };
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+}
