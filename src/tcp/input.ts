@@ -366,6 +366,8 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
   connection.tcb.sendBufferSeq = seqAdd(connection.tcb.sendBufferSeq, dataAcked);
   if (dataAcked > 0) connection.releaseDrainedBuffers();
   connection.tcb.sndUna = ack;
+  // Keeps Nagle's marker inside [SND.UNA, SND.MAX], so it cannot look ahead after a wrap.
+  if (seqLt(connection.tcb.sndSmall, ack)) connection.tcb.sndSmall = ack;
   connection.tcb.sndNxt = seqMax(connection.tcb.sndNxt, ack);
   connection.backoffCount = 0;
   connection.persistBackoff = 0;

@@ -245,10 +245,13 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
   if (length === 0 && !withFin) return false;
   const retransmission = seqLt(connection.tcb.sndNxt, connection.tcb.sndMax);
   if (!force && !retransmission && !withFin && length < room) {
-    // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged,
-    // unless disabled. Sender SWS avoidance (§3.8.6.2.1): send a short segment only if it
-    // empties the queue or fills at least half the largest window the peer offered.
-    const pushAllowed = connection.noDelay || connection.tcb.sndMax === connection.tcb.sndUna;
+    // Nagle (RFC 9293 §3.7.4) in Minshall's form, as Linux (tcp_minshall_check): hold a
+    // small segment only while an earlier small segment is unacknowledged, unless
+    // disabled. Strict Nagle would hold the tail of every response longer than one
+    // segment until the peer's delayed ACK (40 ms). Sender SWS avoidance (§3.8.6.2.1):
+    // send a short segment only if it empties the queue or fills at least half the
+    // largest window the peer offered.
+    const pushAllowed = connection.noDelay || !seqGt(connection.tcb.sndSmall, connection.tcb.sndUna);
     const worthIt = length === available || length >= connection.tcb.maxSndWnd / 2;
     if (!pushAllowed || !worthIt) return false;
   }
@@ -258,6 +261,7 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
   if (connection.tcb.sndMax === connection.tcb.sndUna) connection.unackedSince = now;
   transmit(connection, connection.tcb.sndNxt, flags, offset, length);
   const end = seqAdd(connection.tcb.sndNxt, length + (withFin ? 1 : 0));
+  if (length < room) connection.tcb.sndSmall = end;
   if (retransmission) {
     noteRetransmit(connection);
   } else if (connection.rttSeq === undefined) {

@@ -39,6 +39,8 @@ export class Tcb {
   sendBufferSeq: number;
   /** The application called shutdown(); a FIN follows the queued data. */
   finQueued = false;
+  /** End of the last segment sent shorter than the MSS (Nagle in Minshall's form). */
+  sndSmall: number;
   /** Both ends offered SACK-permitted (RFC 2018 §2): our ACKs carry SACK blocks. */
   sackPermitted = false;
 
@@ -58,6 +60,7 @@ export class Tcb {
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.sndMax = this.iss;
+    this.sndSmall = this.iss;
     this.sendBufferSeq = seqAdd(this.iss, 1);
     this.sendMss = sendMss;
   }

@@ -205,11 +205,11 @@ describe('sending data', () => {
     h.send({ ack: L1 + 2920 });
     sent = h.drain();
     assert.equal(connection.info().cwnd, before + 1460);
-    // cwnd allows 4380 more; of the 1784 unsent bytes one full segment goes, and Nagle
-    // holds the 324-byte tail while data is unacknowledged.
+    // cwnd allows 4380 more: the 1784 unsent bytes go, a full segment and the 324-byte
+    // tail (Nagle in Minshall's form: no small segment is unacknowledged).
     assert.deepEqual(
       sent.map((segment) => segment.payload.length),
-      [1460],
+      [1460, 324],
     );
   });
 
@@ -253,11 +253,13 @@ describe('MSS 256 (MTU 296)', () => {
     connection.send(pattern(1000));
     assert.deepEqual(
       h.drain().map((segment) => segment.payload.length),
-      [300, 300, 300],
+      [300, 300, 300, 100],
     );
-    // Nagle holds the 100-byte tail until the outstanding data is acknowledged.
-    h.send({ ack: L1 + 900 });
-    h.recv({ seq: L1 + 900, payload: pattern(1000).subarray(900) });
+    // More small data waits behind the unacknowledged 100-byte segment (Nagle).
+    connection.send(pattern(50));
+    h.recvNothing();
+    h.send({ ack: L1 + 1000 });
+    h.recv({ seq: L1 + 1000, payload: pattern(50) });
   });
 });
 

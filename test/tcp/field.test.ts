@@ -272,3 +272,17 @@ describe('SYN cookies', () => {
     assert.equal(h.stack.timeWaitCount, 1, 'TIME-WAIT is kept');
   });
 });
+
+describe("Nagle in Minshall's form (Linux tcp_minshall_check)", () => {
+  it('sends the short tail of a response at once, and holds a small segment only behind an unacknowledged small one', () => {
+    const h = new TcpHarness();
+    const connection = h.established();
+    connection.send(new Uint8Array(2000));
+    h.recv({ seq: L1, payload: new Uint8Array(1460) });
+    h.recv({ seq: L1 + 1460, payload: new Uint8Array(540) }); // strict Nagle held this for the delayed ACK
+    connection.send(bytesOf('more'));
+    h.recvNothing(); // the 540-byte segment is still unacknowledged
+    h.send({ ack: L1 + 2000 });
+    h.recv({ seq: L1 + 2000, payload: bytesOf('more') });
+  });
+});
