@@ -28,8 +28,11 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 # client is tested against real DHCP servers (dnsmasq-base is dnsmasq without its
 # system service); nftables holds IP mode's RST guard (added only inside the tests'
 # own namespaces); mosquitto, curl and chromium are the real peers of the library and
-# status-page suites.
-SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables mosquitto curl chromium)
+# status-page suites. The emulated-Pi stage (test/pi/): qemu-user with binfmt and
+# debootstrap for the ARM root file systems, qemu-system-arm for the arm64 VM,
+# kmod/cpio/e2fsprogs/xz-utils to assemble its initramfs and disks.
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables mosquitto curl chromium
+  qemu-user-static binfmt-support debootstrap qemu-system-arm kmod cpio e2fsprogs xz-utils)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 

@@ -3,11 +3,17 @@
 //
 //   node test/support/run-tests.mjs unit            (npm run test:unit)
 //   node test/support/run-tests.mjs test/wire test/tcp ...
+//   node test/support/run-tests.mjs --one-process test/wire ...
 //
 // `unit` is every test file except the suites that need a whole system: test/integration
 // (network namespaces, the kernel as peer), test/deploy (installer, systemd) and test/pi
 // (the emulated Raspberry Pi). A directory selects the test files under it. The exit
 // status is the runner's. The full suite, with its set-up, is `bash test/run.sh`.
+//
+// --one-process imports every selected file into one node process instead of one
+// process per file: under emulation starting node and loading the sources costs ~10 s
+// a file, more than most files' tests. Only for suites that keep no process-wide state
+// between files (the unit-level ones).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -23,7 +29,9 @@ function testFiles(directory) {
     .filter((file) => !file.split('/').includes('node_modules'));
 }
 
-const selections = process.argv.slice(2);
+const oneProcessFlag = '--one-process';
+const oneProcess = process.argv.includes(oneProcessFlag);
+const selections = process.argv.slice(2).filter((argument) => argument !== oneProcessFlag);
 if (selections.length === 0) {
   process.stderr.write('usage: run-tests.mjs unit | DIRECTORY...\n');
   process.exit(2);
@@ -39,5 +47,8 @@ for (const selection of selections) {
   }
 }
 const sorted = [...files].sort();
-const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...sorted], { cwd: root, stdio: 'inherit' });
+const argv = oneProcess
+  ? ['--import', 'tsx', '--input-type=module', '-e', sorted.map((file) => `await import(${JSON.stringify(join(root, file))});`).join('\n')]
+  : ['--import', 'tsx', '--test', '--test-concurrency=1', ...sorted];
+const run = spawnSync(process.execPath, argv, { cwd: root, stdio: 'inherit' });
 process.exit(run.status ?? 1);
