@@ -12,8 +12,7 @@
  *  4. (arm64) the unit-level suites, run by the ARM node (UNIT_SUITES below);
  *  5. (arm64) a full VM with the installed systemd unit, checked from the host (vm-check.ts).
  * The AF_PACKET link cannot open under qemu-user (it does not translate
- * PACKET_AUXDATA, PACKET_ADD_MEMBERSHIP, ...): test/pi/vm.test.ts boots a full system
- * for that.
+ * PACKET_AUXDATA, PACKET_ADD_MEMBERSHIP, ...): step 5 boots a full system for that.
  *
  * Everything runs in namespaces made here: the chroot in a private mount and PID
  * namespace (gone with its last process), the network in a `pw-tap-*` namespace
