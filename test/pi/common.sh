@@ -65,10 +65,13 @@ pi_prune() {
 # (for apt and npm), and with --overlay first an overlay of LOWER (read-only) and UPPER
 # mounted on ROOT. Nothing of it is visible outside; when CMD ends, or this is killed
 # (even with SIGKILL: --kill-child), the kernel removes every mount and kills every
-# process left in the namespace. PI_ENTER_BINDS may hold "HOSTDIR:DIR" pairs to bind.
+# process left in the namespace. And when the process that started this dies (a test
+# runner killed mid-run), setpriv's parent-death signal kills unshare, so that too ends
+# everything inside. PI_ENTER_BINDS may hold "HOSTDIR:DIR" pairs to bind.
 # It replaces the calling shell (exec, so a signal reaches unshare itself): call it in
-# a subshell to go on afterwards. The environment is fixed (PATH, HOME=/root, LANG, npm_config_nodedir=/usr/local, so
-# node-gyp finds the headers unpacked with Node and never downloads them) plus PIWIRE_*.
+# a subshell to go on afterwards. The environment is fixed (PATH, HOME=/root, LANG,
+# npm_config_nodedir=/usr/local, so node-gyp finds the headers unpacked with Node and
+# never downloads them) plus PIWIRE_*.
 pi_enter() {
   local root="$1"
   shift
@@ -92,7 +95,7 @@ pi_enter() {
     environment+=(NODE_EXTRA_CA_CERTS=/tmp/.host-ca.crt npm_config_cafile=/tmp/.host-ca.crt)
   fi
   # shellcheck disable=SC2016 # expanded by the inner shell
-  exec unshare --mount --pid --fork --kill-child --propagation private -- bash -euc '
+  exec setpriv --pdeathsig KILL unshare --mount --pid --fork --kill-child --propagation private -- bash -euc '
     root=$1 lower=$2 upper=$3 work=$4 binds=$5 host_ca=$6
     shift 6
     if [ -n "$lower" ]; then

@@ -32,7 +32,8 @@ run_vm() {
   command -v qemu-system-aarch64 >/dev/null || pi_die "qemu-system-aarch64 is not installed (qemu-system-arm)"
   # snapshot=on keeps its temporary overlay in TMPDIR.
   export TMPDIR="$workdir"
-  exec qemu-system-aarch64 \
+  # The parent-death signal: QEMU dies with the test that started it, even a killed one.
+  exec setpriv --pdeathsig KILL qemu-system-aarch64 \
     -M virt -cpu cortex-a72 -smp 2 -m 1024 \
     -display none -no-reboot \
     -serial "file:$workdir/console.log" \
