@@ -22,7 +22,7 @@ const SENSOR_PORT = 7070;
 /**
  * Hang guard for start-up: the test waits for the `ready` event (every service listens)
  * and then expects PONG at once. Not a speed limit: start-up takes under a second on a
- * PC and ~8 s under ARM emulation (README "Performance" has the figures).
+ * PC and 10-20 s under ARM emulation (README "Emulated Raspberry Pi" has the figures).
  */
 const READY_TIMEOUT_MS = 60_000;
 
