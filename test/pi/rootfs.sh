@@ -68,5 +68,6 @@ build() {
 # The key: the recipe (this build function's code) and everything it is given.
 key="$(pi_key "$(declare -f build)" "$arch" "$PI_DEBIAN_SUITE" "$PI_DEBIAN_MIRROR" "$PACKAGES" "$node_package" "$PI_NPM_PACKAGE")"
 target="$PI_CACHE/rootfs-$arch-$key"
-pi_with_lock "rootfs-$arch" build
+# Only the path goes to stdout (the caller reads it); the build talks on stderr.
+pi_with_lock "rootfs-$arch" build >&2
 printf '%s\n' "$target/root"

@@ -153,5 +153,6 @@ UNIT
 
 key="$(pi_key "$(declare -f build)" "$rootfs" "$VM_PACKAGES" "$INITRD_MODULES" "$PI_SCRIPTS/vm-agent.sh")"
 target="$PI_CACHE/vm-arm64-$key"
-pi_with_lock vm-arm64 build
+# Only the path goes to stdout (the caller reads it); the build talks on stderr.
+pi_with_lock vm-arm64 build >&2
 printf '%s\n' "$target"
