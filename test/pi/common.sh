@@ -114,3 +114,15 @@ pi_enter() {
     exec chroot "$root" /usr/bin/env -i "$@"
   ' bash "$root" "$lower" "$upper" "$work" "${PI_ENTER_BINDS:-}" "$host_ca" "${environment[@]}" "$@"
 }
+
+# pi_isolate "$0" "$@": at the top of a script that builds a cache artefact, re-runs the
+# script in its own mount and PID namespaces, tied to the process that started it: if
+# that process dies (a test runner killed mid-build), the kernel kills the build
+# (debootstrap, apt under qemu-user) and removes its mounts (debootstrap mounts /proc
+# and /sys in its target). The half-built `.partial` directory is redone next time.
+pi_isolate() {
+  [[ -n "${PI_ISOLATED:-}" ]] && return 0
+  local script="$1"
+  shift
+  PI_ISOLATED=1 exec setpriv --pdeathsig KILL unshare --mount --pid --fork --kill-child --propagation private -- bash "$script" "$@"
+}

@@ -15,6 +15,7 @@ set -euo pipefail
 # shellcheck source=test/pi/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+pi_isolate "$0" "$@"
 arch="${1:?usage: rootfs.sh arm64|armv7}"
 debian_arch="$(pi_debian_arch "$arch")"
 node_package="$(pi_node_package "$arch")"

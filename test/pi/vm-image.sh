@@ -20,6 +20,8 @@ set -euo pipefail
 # shellcheck source=test/pi/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+pi_isolate "$0" "$@"
+
 # systemd as PID 1, udev (device units, the NIC's naming), kmod (udev loads virtio_net
 # and af_packet), ethtool/iproute2 for the interface set-up of deploy/, ping for checks.
 VM_PACKAGES="systemd systemd-sysv udev kmod ethtool iproute2 iputils-ping"
