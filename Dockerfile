@@ -19,6 +19,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
+# node-gyp builds the addon against the headers the Node image ships in
+# /usr/local/include/node; without this it downloads them, which fails offline.
+ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json binding.gyp tsconfig.json ./
 COPY hal/native ./hal/native
 # raw-socket (IP mode, --link ip:IFNAME) builds from source with node-gyp here too.

@@ -7,15 +7,19 @@
 # 2. Installs the npm dependencies (npm ci; the native addon builds in the install script)
 #    and Jazzer.js for the fuzz suite (test/fuzz/jazzer/setup.sh), then type-checks and
 #    lints the whole project. Either of the last two failing stops here.
-# 3. Runs every test/**/*.test.ts with node's test runner, one file at a time: the
-#    integration tests start real processes in network namespaces and must not compete
-#    for the CPU. The output ends with the runner's TAP summary (# pass / # fail) and the
-#    exit status is the runner's.
+# 3. Runs the emulated Raspberry Pi stage (test/pi/*.test.ts: ARM under qemu, root only,
+#    artefacts cached in /var/cache/piwire-pi) with its own, longer per-file hang guard,
+#    then every other test/**/*.test.ts, each with node's test runner, one file at a
+#    time: the integration tests start real processes in network namespaces and must
+#    not compete for the CPU. The output ends with the main run's TAP summary (# pass /
+#    # fail; the Pi stage's summary is printed before it) and the exit status is
+#    non-zero when either run failed.
 # 4. Removes any pw-*, pwb-*, pwsh-* or pwhal-* network namespace that appeared during the run (the tests clean up
 #    after themselves; this catches a test process that was killed).
 #
 # Environment: PIWIRE_SKIP_INSTALL=1 skips step 2's npm install (a development tree
-# whose node_modules is known to be current); CI never sets it.
+# whose node_modules is known to be current); CI never sets it. PIWIRE_PI=0 skips the
+# emulated Raspberry Pi stage (one skip line); PIWIRE_PI_CACHE moves its cache.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -28,8 +32,11 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 # client is tested against real DHCP servers (dnsmasq-base is dnsmasq without its
 # system service); nftables holds IP mode's RST guard (added only inside the tests'
 # own namespaces); mosquitto, curl and chromium are the real peers of the library and
-# status-page suites.
-SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables mosquitto curl chromium)
+# status-page suites. The emulated-Pi stage (test/pi/): qemu-user with binfmt and
+# debootstrap for the ARM root file systems, qemu-system-arm for the arm64 VM,
+# kmod/cpio/e2fsprogs/xz-utils to assemble its initramfs and disks.
+SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables mosquitto curl chromium
+  qemu-user-static binfmt-support debootstrap qemu-system-arm kmod cpio e2fsprogs xz-utils)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 
@@ -133,14 +140,24 @@ npx tsc --noEmit -p tsconfig.json
 log "linting"
 npx eslint --max-warnings 0 .
 
-mapfile -t test_files < <(find test -type f -name '*.test.ts' -not -path '*/node_modules/*' | LC_ALL=C sort)
+mapfile -t test_files < <(find test -type f -name '*.test.ts' -not -path '*/node_modules/*' -not -path 'test/pi/*' | LC_ALL=C sort)
+mapfile -t pi_files < <(find test/pi -type f -name '*.test.ts' | LC_ALL=C sort)
 if ((${#test_files[@]} == 0)); then
   log "no test files under test/"
   exit 1
 fi
-log "running ${#test_files[@]} test files"
 
-# --test-timeout is the default hang guard for a test that sets no timeout of its own.
 status=0
+# The emulated-Pi stage (test/pi/) first, in its own run of the test runner: the runner's
+# --test-timeout also bounds each whole file, and this stage's file runs for many
+# minutes (longer still when it builds its cache from scratch). Its own summary comes
+# before the main one; a failure here fails the command.
+if ((${#pi_files[@]} > 0)); then
+  log "running the emulated Raspberry Pi stage (${#pi_files[@]} test files)"
+  node --import tsx --test --test-concurrency=1 --test-reporter=tap --test-timeout=3600000 "${pi_files[@]}" || status=$?
+fi
+
+log "running ${#test_files[@]} test files"
+# --test-timeout is the default hang guard for a test that sets no timeout of its own.
 node --import tsx --test --test-concurrency=1 --test-reporter=tap --test-timeout=600000 "${test_files[@]}" || status=$?
 exit "$status"

@@ -6,8 +6,9 @@
 //
 // VALUE is read as JSON when it parses (numbers, true, {"a": 1}), else as a string;
 // `-key` deletes a key. The file is rewritten atomically (temporary file + rename) with
-// its mode kept, two-space indented, and the firmware validates it at start-up.
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+// its mode and owner kept (the service reads it through its group), two-space
+// indented, and the firmware validates it at start-up.
+import { chownSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 
 function fail(message) {
   process.stderr.write(`config-edit: ${message}\n`);
@@ -61,5 +62,8 @@ for (const edit of edits) {
 }
 
 const temporary = `${file}.tmp-${process.pid}`;
-writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: statSync(file).mode & 0o7777 });
+const original = statSync(file);
+writeFileSync(temporary, `${JSON.stringify(config, null, 2)}\n`, { mode: original.mode & 0o7777 });
+// A root-owned file with group piwire and mode 0640 must stay readable by the service.
+if (process.getuid?.() === 0) chownSync(temporary, original.uid, original.gid);
 renameSync(temporary, file);

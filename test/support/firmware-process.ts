@@ -57,6 +57,11 @@ export interface StartFirmwareOptions {
   after?: AfterHook;
   /** Entry script relative to the repository root (a stand-in, for self-tests only). */
   entry?: string;
+  /**
+   * What runs the firmware in place of `node --import tsx ENTRY` (default), e.g. an
+   * emulated ARM system's `node` (test/pi/); `run ARGS...` is appended.
+   */
+  command?: readonly string[];
 }
 
 export interface FirmwareProcess {
@@ -93,7 +98,8 @@ interface Waiter {
 }
 
 export function startFirmware(options: StartFirmwareOptions): FirmwareProcess {
-  const argv = [process.execPath, '--import', 'tsx', options.entry ?? 'firmware/main.ts', 'run', ...options.args];
+  const command = options.command ?? [process.execPath, '--import', 'tsx', options.entry ?? 'firmware/main.ts'];
+  const argv = [...command, 'run', ...options.args];
   const child = spawnInNamespace(options.namespace, argv, {
     cwd: REPOSITORY_ROOT,
     env: { ...process.env, ...options.env },
@@ -113,7 +119,7 @@ export function startFirmware(options: StartFirmwareOptions): FirmwareProcess {
     const recent = logs.slice(-30).map((line) => JSON.stringify(line)).join('\n');
     const noise = nonJsonLines.slice(-10).join('\n');
     return [
-      `firmware ${argv.slice(3).join(' ')} in ${options.namespace ?? 'the host namespace'}: ${how}`,
+      `firmware ${argv.slice(command.length).join(' ')} in ${options.namespace ?? 'the host namespace'}: ${how}`,
       `--- last log lines ---\n${recent || '(none)'}`,
       ...(noise ? [`--- non-JSON stdout ---\n${noise}`] : []),
       `--- stderr ---\n${stderrText.slice(-8000) || '(empty)'}`,
