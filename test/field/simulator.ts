@@ -16,6 +16,11 @@
  *   puller      keeps one connection open; its cable is pulled for longer than the
  *               keepalive detection now and then (fault 3), then it reconnects
  *
+ * and operators who open the remote shell now and then, log in (challenge–response),
+ * look at `status` and `conns`, and then quit or just walk away (the socket dropped).
+ * Their logins go through scrypt on Node's thread pool, so when exactly a login
+ * completes on the virtual clock is not seeded; everything else is.
+ *
  * Every PUT that got `OK` is checked against the store at the moment the OK arrives
  * (SPEC §4: OK only after the reading is durably queued). `snapshot()` reports what a
  * year in the field needs bounded: heap after a full GC, the device's connections,
@@ -38,6 +43,11 @@ import { LatestIndex, type Reading, type ReadingListener, type ReadingStore } fr
 import type { Socket } from '../../src/socket/socket.ts';
 import type { Instant, Pollable } from '../../src/time.ts';
 import { VirtualWorld } from '../support/virtual-world.ts';
+import { createStoredSecret, formatStoredSecret } from '../../src/services/shell/auth.ts';
+import { startShellService, type ShellService } from '../../src/services/shell/server.ts';
+import { stackShellContext } from '../../src/services/shell/context.ts';
+import { LineReader, shellCommand, shellLogin } from '../../firmware/shell-client.ts';
+import { FakeContext } from '../services/shell/fake-context.ts';
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;
@@ -59,7 +69,15 @@ const MIX: readonly [Behaviour, number][] = [
 export interface FieldLifeOptions {
   seed: number;
   sensors: number;
+  /** Operators visiting the shell (default 2). */
+  operators?: number;
 }
+
+const SHELL_PORT = 2323;
+const OPERATOR = 'operator';
+const OPERATOR_SECRET = 'field-life';
+/** Cheap scrypt for the simulation (the firmware's default is far costlier). */
+const SIMULATION_SCRYPT = { N: 1024, r: 8, p: 1 };
 
 export interface FieldSnapshot {
   at: Instant;
@@ -69,6 +87,9 @@ export interface FieldSnapshot {
   orphans: number;
   serviceConnections: number;
   sessions: number;
+  /** Shell sessions open on the device now, and operator logins so far. */
+  shellSessions: number;
+  operatorLogins: number;
   acknowledged: number;
   /** OKs whose reading was not in the store when the OK arrived (must stay 0). */
   lostAcknowledged: number;
@@ -250,6 +271,46 @@ class SimulatedSensor {
   }
 }
 
+class SimulatedOperator {
+  logins = 0;
+  private stopped = false;
+  private socket: Socket | undefined;
+
+  constructor(
+    private readonly field: FieldLife,
+    readonly stack: NetStack,
+  ) {}
+
+  start(at: Instant): void {
+    this.field.agenda.at(at, () => void this.visit());
+  }
+
+  private async visit(): Promise<void> {
+    if (this.stopped) return;
+    const socket = this.stack.net.connect({ host: DEVICE_ADDRESS, port: SHELL_PORT });
+    this.socket = socket;
+    socket.on('error', () => undefined);
+    const reader = new LineReader(socket);
+    try {
+      await shellLogin(socket, reader, OPERATOR, OPERATOR_SECRET);
+      this.logins++;
+      await shellCommand(socket, reader, 'status', () => undefined);
+      await shellCommand(socket, reader, 'conns', () => undefined);
+      if (this.field.random.uint32() % 2 === 0) socket.end('quit\n');
+      else socket.destroy(); // walks away: the device must notice and free the session
+    } catch {
+      socket.destroy();
+    }
+    this.socket = undefined;
+    if (!this.stopped) this.field.agenda.at(this.field.world.now + 20 * MINUTE + (this.field.random.uint32() % (20 * MINUTE)), () => void this.visit());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.socket?.destroy();
+  }
+}
+
 export class FieldLife {
   readonly world = new VirtualWorld();
   readonly agenda = new Agenda();
@@ -258,8 +319,12 @@ export class FieldLife {
   readonly device: NetStack;
   readonly faults: FaultRegistry;
   readonly sensors: SimulatedSensor[] = [];
+  readonly operators: SimulatedOperator[] = [];
+  /** The shell service starts once the operator's stored secret is made (scrypt is asynchronous). */
+  private readonly ready: Promise<ShellService>;
   private readonly faultLog = new FaultLog();
   private readonly service: SensorService;
+  private shell: ShellService | undefined;
   private readonly gc: () => void;
   acknowledged = 0;
   lostAcknowledged = 0;
@@ -308,17 +373,55 @@ export class FieldLife {
       this.sensors.push(new SimulatedSensor(this, `sensor-${formatIpv4(address).split('.').join('-')}`, behaviour, stack, port));
     }
     for (const sensor of this.sensors) sensor.start(this.random.uint32() % MINUTE);
+    const operators = options.operators ?? 2;
+    for (let i = 0; i < operators; i++) {
+      const address = 0xc6120100 + 10 + i; // 198.18.1.10 onwards
+      const port = hub.port(`operator-${i}`, mac(1000 + i));
+      const stack = attach(
+        this.world,
+        port,
+        new NetStack(
+          port,
+          { mac: mac(1000 + i), address, prefixLength: 16, mtu: 1500 },
+          { clock: this.world.clock, random: new SeededRandom(options.seed * 31 + i), events: nullEventSink },
+        ),
+      );
+      this.operators.push(new SimulatedOperator(this, stack));
+    }
+    this.ready = this.startShell(deviceEvents);
     setFlagsFromString('--expose-gc');
     this.gc = runInNewContext('gc') as () => void;
   }
 
+  private async startShell(events: EventSink): Promise<ShellService> {
+    const stored = await createStoredSecret(OPERATOR_SECRET, Uint8Array.from({ length: 16 }, (_, i) => i), SIMULATION_SCRYPT);
+    const context = new FakeContext();
+    const network = stackShellContext({ stack: this.device, clock: this.world.clock, delay: (ms) => this.world.runFor(ms) });
+    context.connections = () => network.connections();
+    const service = startShellService({
+      api: this.device.net,
+      port: SHELL_PORT,
+      users: { [OPERATOR]: formatStoredSecret(stored) },
+      context,
+      clock: this.world.clock,
+      events,
+      random: new SeededRandom(4242),
+      delay: (ms) => this.world.runFor(ms),
+    });
+    this.shell = service;
+    for (const operator of this.operators) operator.start(this.world.now + (this.random.uint32() % (10 * MINUTE)));
+    return service;
+  }
+
   async run(duration: number): Promise<void> {
+    await this.ready;
     await this.world.runFor(duration);
   }
 
-  /** Stops every sensor (sessions end, cables plugged) and lets the device settle for `quiet` ms. */
+  /** Stops every sensor and operator (sessions end, cables plugged) and lets the device settle for `quiet` ms. */
   async quiesce(quiet: number): Promise<void> {
     for (const sensor of this.sensors) sensor.stop();
+    for (const operator of this.operators) operator.stop();
     await this.world.runFor(quiet);
   }
 
@@ -333,6 +436,8 @@ export class FieldLife {
       orphans: this.device.tcp.orphanCount,
       serviceConnections: this.service.connections,
       sessions: this.sensors.reduce((sum, sensor) => sum + sensor.sessions, 0),
+      shellSessions: this.shell?.sessions.size ?? 0,
+      operatorLogins: this.operators.reduce((sum, operator) => sum + operator.logins, 0),
       acknowledged: this.acknowledged,
       lostAcknowledged: this.lostAcknowledged,
       activeFaults: this.faults.active().map((fault) => fault.code),

@@ -30,7 +30,8 @@ for (let day = 1; day <= days; day++) {
   console.log(
     `day ${day}: heap ${(s.heapUsed / 1e6).toFixed(1)} MB (${growth >= 0 ? '+' : ''}${(growth / 1e6).toFixed(1)} MB vs day 1), ` +
       `connections ${s.deviceConnections}, TIME-WAIT ${s.timeWaits}, orphans ${s.orphans}, sessions ${s.sessions}, ` +
-      `acknowledged ${s.acknowledged}, lost ${s.lostAcknowledged}, faults raised ${s.raised.length} cleared ${s.cleared.length}, ` +
+      `acknowledged ${s.acknowledged}, lost ${s.lostAcknowledged}, shell logins ${s.operatorLogins} (open ${s.shellSessions}), ` +
+      `faults raised ${s.raised.length} cleared ${s.cleared.length}, ` +
       `wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
   if (s.lostAcknowledged > 0 || growth > 5e6) failed = true;
@@ -38,8 +39,8 @@ for (let day = 1; day <= days; day++) {
 await field.quiesce(10 * MINUTE);
 const quiet = field.snapshot();
 console.log(
-  `quiet: connections ${quiet.deviceConnections}, TIME-WAIT ${quiet.timeWaits}, orphans ${quiet.orphans}, ` +
+  `quiet: connections ${quiet.deviceConnections}, TIME-WAIT ${quiet.timeWaits}, orphans ${quiet.orphans}, shell sessions ${quiet.shellSessions}, ` +
     `active faults [${quiet.activeFaults.join(', ')}], heap ${(quiet.heapUsed / 1e6).toFixed(1)} MB`,
 );
-if (quiet.deviceConnections + quiet.timeWaits + quiet.orphans > 0 || quiet.activeFaults.length > 0) failed = true;
+if (quiet.deviceConnections + quiet.timeWaits + quiet.orphans + quiet.shellSessions > 0 || quiet.activeFaults.length > 0) failed = true;
 process.exit(failed ? 1 : 0);
