@@ -361,15 +361,7 @@ export class FieldLife {
         behaviour === 'lossy'
           ? new FaultLink(port, { random: new SeededRandom(options.seed * 1000 + i), transmit: { lossRate: 0.03 }, receive: { lossRate: 0.03 } })
           : port;
-      const stack = attach(
-        this.world,
-        link,
-        new NetStack(
-          link,
-          { mac: mac(10 + i), address, prefixLength: 16, mtu: 1500 },
-          { clock: this.world.clock, random: new SeededRandom(options.seed * 7919 + i), events: nullEventSink },
-        ),
-      );
+      const stack = lanHost(this.world, link, mac(10 + i), address, options.seed * 7919 + i);
       this.sensors.push(new SimulatedSensor(this, `sensor-${formatIpv4(address).split('.').join('-')}`, behaviour, stack, port));
     }
     for (const sensor of this.sensors) sensor.start(this.random.uint32() % MINUTE);
@@ -377,15 +369,7 @@ export class FieldLife {
     for (let i = 0; i < operators; i++) {
       const address = 0xc6120100 + 10 + i; // 198.18.1.10 onwards
       const port = hub.port(`operator-${i}`, mac(1000 + i));
-      const stack = attach(
-        this.world,
-        port,
-        new NetStack(
-          port,
-          { mac: mac(1000 + i), address, prefixLength: 16, mtu: 1500 },
-          { clock: this.world.clock, random: new SeededRandom(options.seed * 31 + i), events: nullEventSink },
-        ),
-      );
+      const stack = lanHost(this.world, port, mac(1000 + i), address, options.seed * 31 + i);
       this.operators.push(new SimulatedOperator(this, stack));
     }
     this.ready = this.startShell(deviceEvents);
@@ -471,6 +455,15 @@ function attach(world: VirtualWorld, link: Link, stack: NetStack): NetStack {
   world.add(stack);
   stack.start();
   return stack;
+}
+
+/** A piwire stack for one host of the simulated LAN (a sensor or an operator), attached to `link`. */
+function lanHost(world: VirtualWorld, link: Link, hostMac: MacAddress, address: number, seed: number): NetStack {
+  return attach(
+    world,
+    link,
+    new NetStack(link, { mac: hostMac, address, prefixLength: 16, mtu: 1500 }, { clock: world.clock, random: new SeededRandom(seed), events: nullEventSink }),
+  );
 }
 
 function mac(host: number): MacAddress {
