@@ -45,6 +45,7 @@ import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess } from '../test/su
 import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processRssBytes, type ProbeSample } from './lib/measure.ts';
 import { runStackOnly } from './lib/stack-only.ts';
 import { measureStateSizes } from './lib/state-size.ts';
+import { measureNonReaders } from './lib/non-readers.ts';
 import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
 
@@ -616,6 +617,16 @@ async function main(): Promise<number> {
         piwire: state.establishedBytes, kernel: undefined, better: 'lower',
       });
       log(`state sizes: TIME-WAIT ${state.timeWaitBytes.toFixed(0)} B, established ${state.establishedBytes.toFixed(0)} B`);
+      const nonReaders = await measureNonReaders(25);
+      raw.nonReaders = nonReaders;
+      record({
+        section: 'stack', metric: `${nonReaders.clients} non-reading subscribers for a simulated hour: peak connections / orphans (virtual time)`, mtu: undefined, unit: 'count',
+        piwire: `${nonReaders.peakConnections} / ${nonReaders.peakOrphans} (${nonReaders.orphansGivenUp} orphans gave up)`, kernel: undefined, better: 'lower',
+      });
+      record({
+        section: 'stack', metric: 'connections / orphans left 10 simulated minutes after they stopped', mtu: undefined, unit: 'count',
+        piwire: `${nonReaders.connectionsAfter} / ${nonReaders.orphansAfter}`, kernel: undefined, better: 'lower', target: '0 / 0', met: nonReaders.connectionsAfter + nonReaders.orphansAfter === 0,
+      });
     }
   } finally {
     rmSync(workDirectory, { recursive: true, force: true });

@@ -71,9 +71,13 @@ export interface FieldLifeOptions {
   sensors: number;
   /** Operators visiting the shell (default 2). */
   operators?: number;
+  /** Shares of the fleet by behaviour, the rest regular (default: MIX). */
+  mix?: readonly [Behaviour, number][];
 }
 
 const SHELL_PORT = 2323;
+/** Readings a non-reader puts in one go: far more VAL lines than a subscriber may leave unread. */
+const NON_READER_BURST = 2000;
 const OPERATOR = 'operator';
 const OPERATOR_SECRET = 'field-life';
 /** Cheap scrypt for the simulation (the firmware's default is far costlier). */
@@ -201,11 +205,22 @@ class SimulatedSensor {
       this.scheduleNext();
     });
     switch (this.behaviour) {
-      case 'non-reader':
+      case 'non-reader': {
+        // Subscribes to everything, then floods readings on a second connection (QUIET: no
+        // OKs), so the VAL lines it never reads pile up: the device answers ERR 507 and
+        // closes, and the subscription's connection lives on as an orphan probing a
+        // window that never opens, until its bounds end it.
         socket.write('SUB *\n');
+        const publisher = this.stack.net.connect({ host: DEVICE_ADDRESS, port: SENSOR_PORT });
+        publisher.on('error', () => undefined);
+        publisher.resume();
+        const burst: string[] = ['QUIET on'];
+        for (let n = 0; n < NON_READER_BURST; n++) burst.push(`PUT ${reading} ${n} ${ts + n}`);
+        publisher.end(`${burst.join('\n')}\n`);
         // Never reads: no 'data' listener. Gives up after a while and tries again.
         this.field.agenda.at(this.field.world.now + 10 * MINUTE, () => socket.destroy());
         return;
+      }
       case 'puller':
         socket.write(`HELLO ${this.name}\n`);
         this.field.agenda.at(this.field.world.now + 20 * MINUTE, () => this.pullCable(MINUTE));
@@ -354,7 +369,7 @@ export class FieldLife {
       events: deviceEvents,
     });
     for (let i = 0; i < options.sensors; i++) {
-      const behaviour = pickBehaviour(i, options.sensors);
+      const behaviour = pickBehaviour(i, options.sensors, options.mix ?? MIX);
       const address = 0xc6120000 + 10 + i; // 198.18.0.10 onwards
       const port = hub.port(`sensor-${i}`, mac(10 + i));
       const link: Link =
@@ -438,10 +453,10 @@ export class FieldLife {
 }
 
 /** Deterministic mix: sensor i gets the behaviour whose share covers i / n. */
-function pickBehaviour(index: number, count: number): Behaviour {
+function pickBehaviour(index: number, count: number, mix: readonly [Behaviour, number][]): Behaviour {
   let threshold = 0;
   const position = (index + 0.5) / count;
-  for (const [behaviour, share] of MIX) {
+  for (const [behaviour, share] of mix) {
     threshold += share;
     if (position < threshold) return behaviour;
   }
