@@ -104,7 +104,12 @@ export async function runTarget(name: string, seconds: number, workCorpus: strin
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('close', (status) => {
-      const runs = Number(/stat::number_of_executed_units:\s*(\d+)/.exec(output)?.[1] ?? /Done (\d+) runs/.exec(output)?.[1] ?? 0);
+      // The final stats come last and can be cut off when the process exits with its
+      // pipe still full; the progress lines ("#N NEW cov: ...") say it as well.
+      const progress = [...output.matchAll(/^#(\d+)\s/gm)].map((match) => Number(match[1]));
+      const runs = Number(
+        /stat::number_of_executed_units:\s*(\d+)/.exec(output)?.[1] ?? /Done (\d+) runs/.exec(output)?.[1] ?? Math.max(0, ...progress),
+      );
       const coverage = [...output.matchAll(/cov: (\d+)/g)].map((match) => Number(match[1])).pop() ?? 0;
       const crash = /Test unit written to (\S+)/.exec(output)?.[1];
       resolve({ name, status: status ?? 128, runs, coverage, crash, output });
