@@ -74,7 +74,8 @@ async function setUp(cleanups: Cleanup[]): Promise<Environment> {
   // Only ever inside this test's own namespace.
   const guard = await exec(device, ['bash', GUARD, 'add', topology.deviceInterface]);
   assert.equal(guard.code, 0, describeResult(guard));
-  const capture = await startCapture({ namespace: topology.peerNamespace, interfaceName: topology.peerInterface });
+  // Only RSTs are kept: the RST check reads a small file, not the bulk transfers.
+  const capture = await startCapture({ namespace: topology.peerNamespace, interfaceName: topology.peerInterface, filter: 'tcp[tcpflags] & tcp-rst != 0' });
   cleanups.push(() => capture.remove());
   const firmware = startFirmware({ namespace: device, args, readyTimeoutMs: 45_000 });
   cleanups.push(() => firmware.stop());

@@ -35,6 +35,8 @@ export interface CaptureOptions {
   interfaceName: string;
   /** Directory for the capture file; a fresh temporary directory by default. */
   directory?: string;
+  /** A capture filter (pcap-filter syntax): only matching frames are written. */
+  filter?: string;
 }
 
 export interface Capture {
@@ -65,6 +67,7 @@ export async function startCapture(options: CaptureOptions): Promise<Capture> {
   const file = join(directory, `${options.namespace ?? 'host'}-${options.interfaceName}.pcapng`);
   const child = spawnInNamespace(options.namespace, [
     'dumpcap', '-n', '-q', '-i', options.interfaceName, '-B', String(CAPTURE_BUFFER_MIB), '-w', file,
+    ...(options.filter === undefined ? [] : ['-f', options.filter]),
   ]);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
