@@ -114,7 +114,9 @@ function serveSensor(socket: Socket, options: SensorServiceOptions, limits: Sess
         socket.end();
         // A peer that never reads would hold the socket open forever: reset it
         // after the grace time (the socket's idle timer runs on the stack's clock).
-        socket.setTimeout(graceMs, () => socket.destroy());
+        // destroy() would close gracefully and leave an orphan probing a window that never
+        // opens; the reset is what is meant here (issue "bounded for a year").
+        socket.setTimeout(graceMs, () => socket.resetAndDestroy());
       },
     },
     resumeInput: () => socket.resume(),

@@ -94,4 +94,25 @@ describe('sensor service over TCP', () => {
     assert.equal(view.lines().at(-1), 'ERR 507 too slow');
     assert.ok(view.lines().length < 2000);
   });
+
+  it('resets a subscriber that still reads nothing closeGraceMs after ERR 507: no orphan is left probing', async () => {
+    const { world, connect, store, deviceEvents, device, service } = setup({ subscriberOutputLimit: 4096 });
+    const subscriber = connect();
+    const view = client(subscriber);
+    let reset = false;
+    subscriber.on('error', (error: { code?: string }) => (reset ||= error.code === 'ECONNRESET'));
+    subscriber.write('SUB *\n');
+    assert.ok(await world.runUntilDone(() => view.lines().length === 1, 5_000));
+    subscriber.pause(); // and never reads again
+    for (let i = 0; i < 2000; i++) store.index.commit({ name: `n${i}`, value: i, timestamp: 1, source: 's' });
+    await world.runFor(1_000);
+    assert.equal(deviceEvents.named('sensor_too_slow').length, 1);
+    const before = device.counters.get('tcp.tx.rst');
+    await world.runFor(6_000); // past the 5 s grace
+    assert.equal(device.counters.get('tcp.tx.rst') - before, 1, 'the grace ends in a reset');
+    assert.equal(service.connections, 0);
+    assert.equal(device.tcp.orphanCount, 0, 'nothing left probing a window that never opens');
+    assert.deepEqual([...device.tcp.connections()], []);
+    assert.ok(await world.runUntilDone(() => reset, 1_000), 'the subscriber sees ECONNRESET');
+  });
 });
