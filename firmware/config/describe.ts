@@ -85,15 +85,23 @@ function unknownKeyMessage(parent: readonly string[], name: string): string {
   return `unknown key${hint} (allowed here: ${siblings.join(', ')})`;
 }
 
+/**
+ * A key path as the messages name it. An empty key (`{"": …}` in the file) is shown as
+ * `""`, so every message still names a key (a fuzz finding: test/fuzz/crashes/config/).
+ */
+function keyName(path: readonly string[]): string {
+  return path.map((part) => (part === '' ? '""' : part)).join('.');
+}
+
 export function issuesFromZod(error: z.ZodError, flagFor: (key: string) => string | undefined): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const issue of error.issues) {
     const path = issue.path.map(String);
     if (issue.code === 'unrecognized_keys') {
-      for (const name of issue.keys) issues.push({ key: [...path, name].join('.'), message: unknownKeyMessage(path, name) });
+      for (const name of issue.keys) issues.push({ key: keyName([...path, name]), message: unknownKeyMessage(path, name) });
       continue;
     }
-    const key = path.length > 0 ? path.join('.') : '(top level)';
+    const key = path.length > 0 ? keyName(path) : '(top level)';
     const isGroup = issue.code === 'invalid_type' && issue.expected === 'object';
     const message = isGroup ? 'must be an object' : issue.message;
     const got = issue.input === undefined ? '' : ` (got ${describeInput(issue.input)})`;
