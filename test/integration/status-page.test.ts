@@ -38,8 +38,24 @@ async function configFile(directory: string, extra: Record<string, unknown>): Pr
   return path;
 }
 
+/**
+ * Chromium aborts a navigation with ERR_NETWORK_CHANGED when the interfaces of its
+ * namespace change meanwhile (the test wires the routed sensor's link around then); a
+ * person would reload, and so does this, twice at most.
+ */
+async function open(page: Page, url: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.goto(url);
+      return;
+    } catch (error) {
+      if (attempt >= 3 || !String(error).includes('ERR_NETWORK_CHANGED')) throw error;
+    }
+  }
+}
+
 async function logIn(page: Page, url: string): Promise<void> {
-  await page.goto(url);
+  await open(page, url);
   await page.fill('input[name=user]', USER);
   await page.fill('input[name=password]', PASSWORD);
   await page.click('button[type=submit]');
