@@ -75,8 +75,12 @@ export interface FuzzResult {
   output: string;
 }
 
-/** Runs one target for `seconds`; `workCorpus` is where new interesting inputs go. */
-export async function runTarget(name: string, seconds: number, workCorpus: string): Promise<FuzzResult> {
+/**
+ * Runs one target for `seconds`; `workCorpus` is where new interesting inputs go. With
+ * `seed`, libFuzzer's mutations are repeatable (the suite's short runs); without, each
+ * campaign explores afresh.
+ */
+export async function runTarget(name: string, seconds: number, workCorpus: string, seed?: number): Promise<FuzzResult> {
   const target = await bundle(name);
   mkdirSync(workCorpus, { recursive: true });
   mkdirSync(crashDirectory(name), { recursive: true });
@@ -88,6 +92,7 @@ export async function runTarget(name: string, seconds: number, workCorpus: strin
     ...(TARGETS[name]?.sync ? ['--sync'] : []),
     '--',
     `-max_total_time=${seconds}`,
+    ...(seed === undefined ? [] : [`-seed=${seed}`]),
     `-artifact_prefix=${crashDirectory(name)}/`,
     '-timeout=10',
     '-rss_limit_mb=2048',
