@@ -599,13 +599,8 @@ async function main(): Promise<number> {
       }
     }
     if (selected.has('stack')) {
-      for (const mtu of mtus) {
-        const result = runStackOnly(mtu, sizes.stackBytes(mtu));
-        raw[`stack${mtu}`] = result;
-        record({ section: 'stack', metric: 'two stacks on the memory wire (no syscalls), one direction', mtu, unit: 'Gbit/s', piwire: result.gbitPerSecond, kernel: undefined, better: 'higher' });
-        record({ section: 'stack', metric: 'TCP segments (data + ACK) per wall second', mtu, unit: 'segments/s', piwire: result.segmentsPerSecond, kernel: undefined, better: 'higher' });
-        log(`stack-only MTU ${mtu}: ${result.gbitPerSecond.toFixed(3)} Gbit/s`);
-      }
+      // State sizes first: buffers of the stack-only runs are released too late for a
+      // clean heap baseline.
       const state = measureStateSizes(10_000);
       raw.stateSizes = state;
       record({
@@ -617,6 +612,13 @@ async function main(): Promise<number> {
         piwire: state.establishedBytes, kernel: undefined, better: 'lower',
       });
       log(`state sizes: TIME-WAIT ${state.timeWaitBytes.toFixed(0)} B, established ${state.establishedBytes.toFixed(0)} B`);
+      for (const mtu of mtus) {
+        const result = runStackOnly(mtu, sizes.stackBytes(mtu));
+        raw[`stack${mtu}`] = result;
+        record({ section: 'stack', metric: 'two stacks on the memory wire (no syscalls), one direction', mtu, unit: 'Gbit/s', piwire: result.gbitPerSecond, kernel: undefined, better: 'higher' });
+        record({ section: 'stack', metric: 'TCP segments (data + ACK) per wall second', mtu, unit: 'segments/s', piwire: result.segmentsPerSecond, kernel: undefined, better: 'higher' });
+        log(`stack-only MTU ${mtu}: ${result.gbitPerSecond.toFixed(3)} Gbit/s`);
+      }
       const nonReaders = await measureNonReaders(25);
       raw.nonReaders = nonReaders;
       record({

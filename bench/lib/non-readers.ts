@@ -3,8 +3,9 @@
  * half the sensors non-readers: SUB * on one connection and a burst of readings on
  * another, never reading the VAL lines; the other half regular sensors): what the device
  * holds while they come and go for an hour, and what is left ten simulated minutes after
- * they stop. The device answers each with ERR 507 and a close; the connection then lives
- * on as an orphan probing a window that never opens, until tcp.orphanRetries ends it.
+ * they stop. The device answers each with ERR 507 and a close, and resets it once
+ * closeGraceMs passes with nothing read; an orphan left behind would be ended by
+ * tcp.orphanRetries and maxOrphans.
  */
 import { FieldLife, HOUR, MINUTE } from '../../test/field/simulator.ts';
 

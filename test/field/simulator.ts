@@ -207,9 +207,8 @@ class SimulatedSensor {
     switch (this.behaviour) {
       case 'non-reader': {
         // Subscribes to everything, then floods readings on a second connection (QUIET: no
-        // OKs), so the VAL lines it never reads pile up: the device answers ERR 507 and
-        // closes, and the subscription's connection lives on as an orphan probing a
-        // window that never opens, until its bounds end it.
+        // OKs), so the VAL lines it never reads pile up: the device answers ERR 507,
+        // closes, and resets the connection once closeGraceMs passes with nothing read.
         socket.write('SUB *\n');
         const publisher = this.stack.net.connect({ host: DEVICE_ADDRESS, port: SENSOR_PORT });
         publisher.on('error', () => undefined);
