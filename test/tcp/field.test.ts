@@ -74,9 +74,11 @@ describe('liveness from acceptable segments only', () => {
       h.send({ seq: R1 + 1_000_000, flags: ACK }); // out of window
       h.send({ seq: R1, ack: L1 + 500_000, flags: ACK }); // acknowledges data never sent
     }
-    h.advanceTo(15_999);
+    // idle + interval·count = 16 s, on the 64 ms keepalive grid: probes at 10 048,
+    // 12 096, 14 144, lost at 16 192 (timers.ts, KEEPALIVE_GRANULARITY_MS).
+    h.advanceTo(16_191);
     assert.equal(connection.state, 'ESTABLISHED');
-    h.advanceTo(16_000);
+    h.advanceTo(16_192);
     assert.equal(connection.state, 'CLOSED', 'declared lost at idle + interval·count, junk or not');
     assert.equal(h.events.named('peer_lost')[0]?.reason, 'keepalive_timeout');
   });
@@ -86,9 +88,10 @@ describe('liveness from acceptable segments only', () => {
     const connection = h.established();
     h.advanceTo(9_000);
     h.send({ seq: R1, flags: ACK });
-    h.advanceTo(18_999);
+    // 9 000 + 10 000 on the 64 ms keepalive grid: 19 008.
+    h.advanceTo(19_007);
     h.recvNothing();
-    h.advanceTo(19_000);
+    h.advanceTo(19_008);
     h.recv({ seq: L1 - 1, flags: ACK });
     assert.equal(connection.state, 'ESTABLISHED');
   });

@@ -13,9 +13,9 @@ const L1 = LOCAL_ISS + 1;
 const R1 = REMOTE_ISS + 1;
 
 /** Instants (from `from` to `to` in 50 ms steps) at which a segment was emitted. */
-function emissionInstants(h: TcpHarness, from: number, to: number): number[] {
+function emissionInstants(h: TcpHarness, from: number, to: number, step = 50): number[] {
   const instants: number[] = [];
-  for (let t = from; t <= to; t += 50) {
+  for (let t = from; t <= to; t += step) {
     h.advanceTo(t);
     for (let count = h.drain().length; count > 0; count--) instants.push(t);
   }
@@ -274,7 +274,7 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
     const h = new TcpHarness({ config: { keepalive: { enabled: true, idle: 10_000, interval: 2_000, count: 3 } } });
     const connection = h.established();
     const instants: number[] = [];
-    for (let t = 0; t <= 20_000; t += 50) {
+    for (let t = 0; t <= 20_000; t += 16) {
       h.advanceTo(t);
       for (const segment of h.drain()) {
         if (segment.flags === RST) {
@@ -286,13 +286,16 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
         instants.push(t);
       }
     }
-    // Detection at idle + interval·count = 16 s exactly (SPEC §2 defaults).
-    assert.deepEqual(instants, [10_000, 12_000, 14_000, -16_000]);
+    // Detection at idle + interval·count = 16 s (SPEC §2 defaults), each keepalive timer
+    // rounded up to the 64 ms grid that batches the probes of many connections
+    // (timers.ts, KEEPALIVE_GRANULARITY_MS): 10 000 → 10 048, +2 000 → 12 096, 14 144,
+    // and the peer is declared lost at 16 192.
+    assert.deepEqual(instants, [10_048, 12_096, 14_144, -16_192]);
     assert.equal(h.recorder.closeReason, 'keepalive_timeout');
     assert.equal(h.recorder.closeError?.code, 'ETIMEDOUT');
     assert.equal(connection.info().keepaliveProbes, 3);
     assert.equal(h.counters.get('tcp.tx.keepalives'), 3);
-    assert.deepEqual(h.events.named('peer_lost'), [{ id: connection.id, remote: '198.18.0.2:49500', reason: 'keepalive_timeout', silentMs: 16_000 }]);
+    assert.deepEqual(h.events.named('peer_lost'), [{ id: connection.id, remote: '198.18.0.2:49500', reason: 'keepalive_timeout', silentMs: 16_192 }]);
     assert.equal(raisedFault('peer_lost', h.events.named('peer_lost')[0]), 3);
     assert.equal(h.events.named('conn_close')[0]?.reason, 'keepalive_timeout');
     const order = h.events.events.map((e) => e.event).filter((name) => name !== 'conn_open');
@@ -305,7 +308,8 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
     h.advanceTo(30_000);
     h.recvNothing();
     connection.setKeepAlive(true, 3000);
-    assert.deepEqual(emissionInstants(h, 30_000, 40_000), [33_000, 34_000, 35_000]);
+    // On the 64 ms keepalive grid: 33 000 → 33 024, +1 000 → 34 048, +1 000 → 35 072.
+    assert.deepEqual(emissionInstants(h, 30_000, 40_000, 16), [33_024, 34_048, 35_072]);
     assert.equal(h.recorder.closeReason, 'keepalive_timeout');
   });
 
@@ -313,12 +317,16 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
     const h = new TcpHarness();
     const connection = h.established();
     connection.setKeepAlive(true, 5000);
-    h.advanceTo(5000);
+    // Keepalive timers run on the 64 ms grid: 5 000 → 5 056.
+    h.advanceTo(5055);
+    h.recvNothing();
+    h.advanceTo(5056);
     h.recv({ seq: L1 - 1, flags: ACK });
     h.send();
-    h.advanceTo(9999);
+    // The answer at 5 056 restarts the idle period: 10 056 → 10 112.
+    h.advanceTo(10_111);
     h.recvNothing();
-    h.advanceTo(10_000);
+    h.advanceTo(10_112);
     h.recv({ seq: L1 - 1, flags: ACK });
     assert.equal(connection.state, 'ESTABLISHED');
   });
