@@ -10,7 +10,7 @@
  * address. The clients (bench/clients/*.py, the kernel's TCP in the LAN namespace) are
  * the same for both, so each ratio compares the two servers on one path.
  *
- * Sections: bulk, latency, ingest, idle, churn, stack, startup, libraries (`--only bulk,latency`).
+ * Sections: bulk, latency, ingest, idle, churn, stack, instructions, startup, libraries (`--only bulk,latency`).
  * The sensor sections (latency, ingest, idle, churn) run only when piwire answers PING on
  * port 7070; otherwise they are reported "not available", never estimated. `churn` is
  * a fleet that reconnects all day: rounds of short sessions (half of them closed by
@@ -44,12 +44,13 @@ import {
 import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess } from '../test/support/firmware-process.ts';
 import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processRssBytes, type ProbeSample } from './lib/measure.ts';
 import { runStackOnly } from './lib/stack-only.ts';
+import { measureInstructions, valgrindAvailable } from './lib/instructions.ts';
 import { measureStateSizes } from './lib/state-size.ts';
 import { measureNonReaders } from './lib/non-readers.ts';
 import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
 
-const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'startup', 'libraries'] as const;
+const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
@@ -73,7 +74,7 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,startup,libraries] [--mtu 1500,576] [--profile] [--connections N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries] [--mtu 1500,576] [--profile] [--connections N]\n');
   process.exit(0);
 }
 
@@ -104,6 +105,8 @@ const sizes = {
   churnSessions: quick ? 1_000 : 2_000,
   churnPauseSeconds: 11,
   stackBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
+  // Under callgrind (~50× slower): past the JIT's warm-up, then 6 MiB more (quick: 3).
+  instructionBytes: quick ? ([3 * MIB, 6 * MIB] as const) : ([3 * MIB, 9 * MIB] as const),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -596,6 +599,21 @@ async function main(): Promise<number> {
         } finally {
           await topology.destroy();
         }
+      }
+    }
+    if (selected.has('instructions')) {
+      if (!valgrindAvailable()) {
+        notes.push('instructions: valgrind is not installed (apt-get install valgrind)');
+      } else {
+        const [small, large] = sizes.instructionBytes;
+        const figures = await measureInstructions(1500, small, large);
+        raw.instructions = figures;
+        record({
+          section: 'instructions', metric: `instructions per data segment, stack-only run (callgrind; incl. 1 ACK per ${figures.dataSegmentsPerAck.toFixed(1)} segments, both stacks)`, mtu: 1500, unit: 'instructions',
+          piwire: figures.instructionsPerDataSegment, kernel: undefined, better: 'lower',
+        });
+        record({ section: 'instructions', metric: 'instructions per payload byte, stack-only run (callgrind)', mtu: 1500, unit: 'instructions', piwire: figures.instructionsPerByte, kernel: undefined, better: 'lower' });
+        log(`instructions: ${figures.instructionsPerDataSegment.toFixed(0)} per data segment`);
       }
     }
     if (selected.has('stack')) {
