@@ -12,18 +12,27 @@
  * Offsets are relative to the current front (RCV.NXT): `add(offset, n)` records an
  * out-of-order segment, `deliver(n)` records in-order data and returns how many bytes
  * (with the held ranges it reaches) are now contiguous.
+ *
+ * The range arrays exist only while ranges are held: taken at the first out-of-order
+ * segment, given back when the last hole fills, so the idle connections of a device
+ * (most of them, most of the time) carry none (~600 bytes each otherwise).
  */
+const NO_RANGES = new Float64Array(0);
+
 export class Assembler {
-  // Sorted, disjoint, non-adjacent half-open ranges [starts[i], ends[i]).
-  private readonly starts: Float64Array;
-  private readonly ends: Float64Array;
+  // Sorted, disjoint, non-adjacent half-open ranges [starts[i], ends[i]); NO_RANGES
+  // while none is held.
+  private starts: Float64Array = NO_RANGES;
+  private ends: Float64Array = NO_RANGES;
   private count = 0;
 
   constructor(readonly maxRanges = 16) {
     if (!Number.isInteger(maxRanges) || maxRanges < 1) throw new RangeError(`bad maxRanges ${maxRanges}`);
-    // One spare slot so an insertion can be made before checking the bound.
-    this.starts = new Float64Array(maxRanges + 1);
-    this.ends = new Float64Array(maxRanges + 1);
+  }
+
+  /** Whether the range arrays are allocated (for tests of the idle footprint). */
+  get holdsStorage(): boolean {
+    return this.starts !== NO_RANGES;
   }
 
   get isEmpty(): boolean {
@@ -48,6 +57,11 @@ export class Assembler {
    */
   add(offset: number, length: number): boolean {
     if (length <= 0) return true;
+    if (this.starts === NO_RANGES) {
+      // One spare slot so an insertion can be made before checking the bound.
+      this.starts = new Float64Array(this.maxRanges + 1);
+      this.ends = new Float64Array(this.maxRanges + 1);
+    }
     let start = offset;
     let end = offset + length;
     // First range that ends at or after `start` (touching ranges merge).
@@ -95,6 +109,7 @@ export class Assembler {
       this.ends[i - 1] = (this.ends[i] ?? 0) - length;
     }
     this.count--;
+    this.releaseIfEmpty();
     return length;
   }
 
@@ -115,10 +130,18 @@ export class Assembler {
       this.ends[i - merged] = (this.ends[i] ?? 0) - end;
     }
     this.count -= merged;
+    this.releaseIfEmpty();
     return end;
   }
 
   clear(): void {
     this.count = 0;
+    this.releaseIfEmpty();
+  }
+
+  private releaseIfEmpty(): void {
+    if (this.count > 0) return;
+    this.starts = NO_RANGES;
+    this.ends = NO_RANGES;
   }
 }

@@ -58,15 +58,19 @@ export interface ConnectionHandler {
   onClose(reason: CloseReason, error?: NetError): void;
 }
 
+/** One shared handler that ignores everything (a connection's handler until an owner sets one). */
+const NOOP_HANDLER: ConnectionHandler = Object.freeze({
+  onEstablished: () => undefined,
+  onReadable: () => undefined,
+  onWritable: () => undefined,
+  onRemoteFin: () => undefined,
+  onIdleTimeout: () => undefined,
+  onClose: () => undefined,
+});
+
+/** The shared no-op handler: frozen, so spread it (`{ ...noopHandler(), onReadable }`) to override. */
 export function noopHandler(): ConnectionHandler {
-  return {
-    onEstablished: () => undefined,
-    onReadable: () => undefined,
-    onWritable: () => undefined,
-    onRemoteFin: () => undefined,
-    onIdleTimeout: () => undefined,
-    onClose: () => undefined,
-  };
+  return NOOP_HANDLER;
 }
 
 /** What a connection needs from its stack. */

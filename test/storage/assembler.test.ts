@@ -56,4 +56,24 @@ describe('Assembler', () => {
       assert.deepEqual(assembler.ranges(), expected);
     }
   });
+
+  it('holds range storage only while out-of-order data is held', () => {
+    const assembler = new Assembler(4);
+    assert.equal(assembler.holdsStorage, false, 'none before the first out-of-order segment');
+    assert.ok(assembler.add(10, 5));
+    assert.equal(assembler.holdsStorage, true);
+    assert.equal(assembler.deliver(10), 15, 'the hole fills and the held range joins');
+    assert.equal(assembler.holdsStorage, false, 'given back with the last range');
+    assert.ok(assembler.add(3, 2));
+    assert.equal(assembler.deliver(1), 1, 'a partial fill keeps the range');
+    assert.equal(assembler.holdsStorage, true);
+    assert.deepEqual(assembler.ranges(), [[2, 4]]);
+    assert.ok(assembler.add(0, 2));
+    assert.equal(assembler.takeFront(), 4);
+    assert.equal(assembler.holdsStorage, false);
+    assert.ok(assembler.add(7, 1));
+    assembler.clear();
+    assert.equal(assembler.holdsStorage, false);
+    assert.ok(assembler.isEmpty);
+  });
 });
