@@ -37,7 +37,7 @@ import type { ConnectionInfo } from './info.ts';
 import { seqAdd, seqDiff } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
-import type { PathMtuCache } from './path-mtu.ts';
+import type { PathMtuCache } from './path-mtu-cache.ts';
 
 
 export type { CloseReason, TcpState } from './state.ts';

@@ -28,7 +28,8 @@ import { ErrorCode, NetError } from '../errors.ts';
 import { IcmpType, IcmpUnreachableCode } from '../wire/icmp.ts';
 import type { TcpConnection } from './connection.ts';
 import { seqGe, seqLt } from './seq.ts';
-import { pathMtuReported, type PathMtuCache } from './path-mtu.ts';
+import { pathMtuReported } from './path-mtu.ts';
+import type { PathMtuCache } from './path-mtu-cache.ts';
 
 export type IcmpErrorOutcome =
   | 'tcp.icmp.drop.bad-sequence'

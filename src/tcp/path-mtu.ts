@@ -5,8 +5,7 @@
  *   cannot forward it answers "fragmentation needed" with its next-hop MTU (icmp-error.ts
  *   validates the message and calls `pathMtuReported`). The connection's send MSS drops
  *   to that MTU − 40 at once, and the destination's MTU is kept in a small `PathMtuCache`
- *   (bounded, oldest evicted; each entry ages out after PMTU_LIFETIME_MS, RFC 1191 §6.3,
- *   Linux's mtu_expires of 10 min) so that the next connection starts with it. A router
+ *   (path-mtu-cache.ts) so that the next connection starts with it. A router
  *   that predates RFC 1191 reports MTU 0: the estimate then steps down the plateau table
  *   of RFC 1191 §7 below the quoted datagram's length.
  * - Black-hole detection (RFC 4821 §7.6 in the form of Linux's tcp_mtu_probing=1): when
@@ -23,17 +22,15 @@
  * `syncSendMss`. Pure: time comes in as `now`.
  */
 import type { Instant } from '../time.ts';
-import type { Ipv4Address } from '../net/address.ts';
 import type { TcpConnection } from './connection.ts';
+import { PMTU_LIFETIME_MS, type PathMtuCache } from './path-mtu-cache.ts';
+
+export { PMTU_LIFETIME_MS } from './path-mtu-cache.ts';
 
 /** IPv4 header (20) + TCP header (20) without options: MSS = MTU − 40 (RFC 9293 §3.7.1). */
 export const TCP_IP_HEADERS = 40;
 /** The least path MTU believed from an ICMP message: lower values are raised to it (Linux min_pmtu, 512 + 40). */
 export const PMTU_FLOOR = 552;
-/** RFC 1191 §6.3: a lowered estimate is raised again after about 10 minutes (Linux mtu_expires). */
-export const PMTU_LIFETIME_MS = 10 * 60_000;
-/** Destinations whose path MTU is remembered (a small device talks to few peers). */
-export const PMTU_CACHE_ENTRIES = 64;
 /** RTOs in a row of a full-sized segment before the path is suspected of being a black hole (Linux tcp_retries1). */
 export const BLACK_HOLE_RETRIES = 3;
 /** The first step down on a suspected black hole (Linux tcp_base_mss). */
@@ -48,47 +45,6 @@ export const MTU_PLATEAUS: readonly number[] = Object.freeze([65535, 32000, 1791
 export function plateauBelow(length: number): number {
   for (const plateau of MTU_PLATEAUS) if (plateau < length) return plateau;
   return MTU_PLATEAUS[MTU_PLATEAUS.length - 1]!;
-}
-
-interface CacheEntry {
-  mtu: number;
-  expiresAt: Instant;
-}
-
-/** Path MTUs below the first hop's, per destination: bounded (oldest evicted), each aging out. */
-export class PathMtuCache {
-  /** In insertion order: the first entry is the oldest. */
-  private readonly entries = new Map<Ipv4Address, CacheEntry>();
-
-  constructor(
-    readonly capacity = PMTU_CACHE_ENTRIES,
-    readonly lifetime = PMTU_LIFETIME_MS,
-  ) {}
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** The remembered path MTU to `destination` and until when it holds, or undefined. */
-  lookup(destination: Ipv4Address, now: Instant): Readonly<CacheEntry> | undefined {
-    const entry = this.entries.get(destination);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt > now) return entry;
-    this.entries.delete(destination);
-    return undefined;
-  }
-
-  /** Records a lower path MTU to `destination`, valid for `lifetime` from `now`. */
-  lower(destination: Ipv4Address, mtu: number, now: Instant): CacheEntry {
-    this.entries.delete(destination);
-    const entry = { mtu, expiresAt: now + this.lifetime };
-    this.entries.set(destination, entry);
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.capacity) break;
-      this.entries.delete(oldest);
-    }
-    return entry;
-  }
 }
 
 /** The send MSS the connection would use now (before establishment: our own MSS). */

@@ -44,7 +44,7 @@ import { BufferPool } from '../storage/buffer-pool.ts';
 import type { IcmpErrorReport } from '../net/icmp-error.ts';
 import { readUint16, readUint32 } from '../wire/bytes.ts';
 import { icmpErrorArrives } from './icmp-error.ts';
-import { PathMtuCache } from './path-mtu.ts';
+import { PathMtuCache } from './path-mtu-cache.ts';
 
 export type { IpSender, IpSendResult } from './emitter.ts';
 export type { TcpConnection } from './connection.ts';
