@@ -2,7 +2,8 @@
  * The interface layer: one Ethernet interface with one IPv4 address. It owns a
  * FrameDevice and does Ethernet dispatch, ARP (RFC 826, conflict detection per
  * RFC 5227 §2.4), IPv4 input validation and dispatch (RFC 791, RFC 1122 §3.2.1),
- * next-hop choice (route.ts) and ICMP echo (icmp-echo.ts).
+ * next-hop choice (route.ts), ICMP echo (icmp-echo.ts) and ICMP errors to the transports
+ * (icmp-error.ts).
  *
  * Call order (the owner: src/stack.ts, driven by firmware/loop.ts or a test):
  *   construct → registerProtocol(...) → announce() → then, in any order:
@@ -15,7 +16,8 @@
  *   delivered: `ethernet.rx.delivered.arp` (an ARP packet answered, learned from or
  *              merged into the cache), `ipv4.rx.delivered.<protocol>` (handed to a
  *              registered handler: `tcp`, `udp`, or the number), `icmp.rx.echo-request`,
- *              `icmp.rx.echo-reply`;
+ *              `icmp.rx.echo-reply`, `icmp.rx.error` (an ICMP error quoting one of our
+ *              datagrams, handed to that protocol's `icmpError`: icmp-error.ts);
  *   dropped:   one `<layer>.drop.<reason>` counter for layers ethernet, arp, ipv4, icmp,
  *              or `stack.drop.internal-error` (an exception: a bug, reported as an
  *              `internal_error` event, never thrown out of receiveFrame).
