@@ -589,6 +589,19 @@ export interface RoutedHost {
 }
 
 export const ROUTED_HOST_ADDRESS = '198.18.2.2';
+
+/** The handle of a host namespace whose link to its router is `host0`. */
+function hostHandle(namespace: string, address: string, destroy: () => Promise<void>): RoutedHost {
+  return {
+    namespace,
+    address,
+    exec: (argv, execOptions) => exec(namespace, argv, execOptions),
+    setCable: async (plugged) => {
+      await execOrThrow(namespace, ['ip', 'link', 'set', 'host0', plugged ? 'up' : 'down'], { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
+    },
+    destroy,
+  };
+}
 const ROUTED_GATEWAY_ADDRESS = '198.18.2.1';
 
 /**
@@ -614,15 +627,7 @@ export async function addRoutedHost(topology: VethTopology, options: { prefix?: 
     await setup(namespace, ['ip', 'route', 'add', 'default', 'via', ROUTED_GATEWAY_ADDRESS]);
     await setup(lan, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     await waitForOperstateUp(namespace, 'host0');
-    return {
-      namespace,
-      address: ROUTED_HOST_ADDRESS,
-      exec: (argv, execOptions) => exec(namespace, argv, execOptions),
-      setCable: async (plugged) => {
-        await setup(namespace, ['ip', 'link', 'set', 'host0', plugged ? 'up' : 'down']);
-      },
-      destroy,
-    };
+    return hostHandle(namespace, ROUTED_HOST_ADDRESS, destroy);
   } catch (error) {
     await destroy();
     throw error;
@@ -691,17 +696,7 @@ export async function addNarrowPathHost(
     await setup(routerNamespace, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     await waitForOperstateUp(namespace, 'host0');
     await waitForOperstateUp(lan, 'nrw0');
-    return {
-      namespace,
-      routerNamespace,
-      narrowMtu: options.mtu,
-      address: NARROW_PATH_HOST_ADDRESS,
-      exec: (argv, execOptions) => exec(namespace, argv, execOptions),
-      setCable: async (plugged) => {
-        await setup(namespace, ['ip', 'link', 'set', 'host0', plugged ? 'up' : 'down']);
-      },
-      destroy,
-    };
+    return { ...hostHandle(namespace, NARROW_PATH_HOST_ADDRESS, destroy), routerNamespace, narrowMtu: options.mtu };
   } catch (error) {
     await destroy();
     throw error;
