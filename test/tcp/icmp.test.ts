@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LOCAL, LOCAL_ISS, LOCAL_PORT, REMOTE, REMOTE_PORT, SYN, TcpHarness, pattern } from '../support/tcp-harness.ts';
+import { ACK, LOCAL, LOCAL_ISS, LOCAL_PORT, REMOTE, REMOTE_ISS, REMOTE_PORT, RST, SYN, TcpHarness, pattern } from '../support/tcp-harness.ts';
 import { parseIcmpError } from '../../src/net/icmp-error.ts';
 import { emitIpv4Header } from '../../src/wire/ipv4.ts';
 import { seqAdd } from '../../src/tcp/seq.ts';
@@ -168,6 +168,17 @@ describe('fragmentation needed (RFC 1191)', () => {
     ]);
   });
 
+  it('a fragmentation-needed for our SYN is kept and caps the MSS once the handshake is done', () => {
+    const h = new TcpHarness();
+    h.synSent();
+    fragmentationNeeded(h, 1006, { seq: LOCAL_ISS, length: 1500 });
+    assert.equal(h.counters.get('tcp.icmp.pmtu-lowered'), 1);
+    h.recvNothing();
+    h.send({ seq: REMOTE_ISS, flags: SYN | ACK, options: { mss: 1460 } });
+    h.drain();
+    assert.equal(h.connection!.tcb.sendMss, 966);
+  });
+
   it('the PMTU cache is bounded: the oldest destination goes first', () => {
     const h = new TcpHarness();
     const cache = h.stack.pathMtu;
@@ -211,6 +222,18 @@ describe('unreachable and time exceeded (RFC 1122 §4.2.3.9)', () => {
     assert.equal(soft.recorder.closeReason, 'connect_timeout');
     assert.equal(soft.recorder.closeError?.code, 'EHOSTUNREACH');
     assert.match(soft.recorder.closeError!.message, /connection attempt timed out after host unreachable, code 1 \(ICMP from 198\.18\.1\.1\)/);
+  });
+
+  it('port unreachable for our SYN-ACK drops the half-open connection before anyone accepts it', () => {
+    const h = new TcpHarness();
+    h.synReceived();
+    icmp(h, 3, 3, 0, { seq: LOCAL_ISS, length: 64 });
+    assert.equal(h.counters.get('tcp.icmp.hard-error'), 1);
+    assert.equal(h.counters.get('tcp.state.closed'), 1);
+    // The peer's late ACK finds no connection: an RST, and nothing was accepted.
+    h.send();
+    h.recv({ seq: first, flags: RST });
+    assert.equal(h.accepted.length, 0);
   });
 
   it('a connect that times out without any ICMP still fails ETIMEDOUT', () => {
