@@ -21,7 +21,8 @@
  */
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -39,7 +40,8 @@ import {
   type VethTopology,
   createTopology,
 } from '../support/netns.ts';
-import { startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
+import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
+import { createStoredSecret, formatStoredSecret } from '../../src/services/shell/auth.ts';
 import { analyseCapture, formatAnalysis, startCapture } from '../support/capture.ts';
 import { suiteEnvironment } from '../support/suite.ts';
 
@@ -49,12 +51,25 @@ const skip = availability.ok ? false : `integration: needs root and network name
 const MiB = 1024 * 1024;
 const NARROW_MTU = 1280;
 const ECHO_PORT = '7';
+/** The shell operator the tests log in as, to read the device's counters. */
+const SHELL_USER = 'op';
+const SHELL_SECRET = 'path mtu test secret';
 
 interface Environment {
   topology: VethTopology;
   host: NarrowPathHost;
   firmware: FirmwareProcess;
   ready: ReadyEvent;
+  secretFile: string;
+}
+
+/** The device's counters, read over its remote shell from the LAN namespace (`stats --json`). */
+async function deviceCounters(environment: Environment): Promise<Record<string, number>> {
+  const { topology, secretFile } = environment;
+  const argv = [process.execPath, '--import', 'tsx', 'firmware/main.ts', 'shell', topology.deviceAddress, '--user', SHELL_USER, '--secret-file', secretFile, '-c', 'stats --json'];
+  const result = await exec(topology.peerNamespace, argv, { cwd: REPOSITORY_ROOT, timeoutMs: 60_000 });
+  assert.equal(result.code, 0, `piwire shell -c "stats --json"\n${describeResult(result)}`);
+  return JSON.parse(result.stdout) as Record<string, number>;
 }
 
 interface EchoReport {
@@ -164,14 +179,19 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     cleanups.push(() => topology.destroy());
     const host = await addNarrowPathHost(topology, { mtu: NARROW_MTU, prefix: 'pw' });
     cleanups.push(() => host.destroy());
+    const secretFile = join(stateDirectory, 'secret');
+    await writeFile(secretFile, `${SHELL_SECRET}\n`, { mode: 0o600 });
+    const stored = formatStoredSecret(await createStoredSecret(SHELL_SECRET, randomBytes(16)));
+    const configFile = join(stateDirectory, 'config.json');
+    await writeFile(configFile, JSON.stringify({ services: { shell: { users: { [SHELL_USER]: stored } } } }));
     const firmware = startFirmware({
       namespace: topology.deviceNamespace,
-      args: [...topology.firmwareArgs(), '--diag', '--log', 'json', '--state-dir', stateDirectory],
+      args: [...topology.firmwareArgs(), '--config', configFile, '--diag', '--log', 'json', '--state-dir', join(stateDirectory, 'state')],
       readyTimeoutMs: 45_000,
     });
     cleanups.push(() => firmware.stop());
     const ready = await firmware.ready;
-    return { topology, host, firmware, ready };
+    return { topology, host, firmware, ready, secretFile };
   });
 
   it('without ICMP from router A (a black hole), black-hole detection lowers the MSS and the echo completes', { skip, timeout: 300_000 }, async (t) => {
@@ -181,6 +201,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     await execOrThrow(lan, ['nft', 'add', 'table', 'ip', 'pw_icmp']);
     await execOrThrow(lan, ['nft', 'add', 'chain', 'ip', 'pw_icmp', 'out', '{ type filter hook output priority 0 ; }']);
     await execOrThrow(lan, ['nft', 'add', 'rule', 'ip', 'pw_icmp', 'out', 'icmp', 'type', 'destination-unreachable', 'drop']);
+    const stepsBefore = (await deviceCounters(environment))['tcp.mtu.black-hole-steps'] ?? 0;
     const stop = await capturing(environment);
     try {
       await echo(t, environment, 2 * MiB);
@@ -196,6 +217,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     const after = data.slice(lastBig + 1);
     assert.ok(after.length > 0);
     assert.equal(Math.max(...after.map((frame) => frame.ipLength)), 1024 + 40, 'after the black-hole step: MSS 1024');
+    assert.equal(((await deviceCounters(environment))['tcp.mtu.black-hole-steps'] ?? 0) - stepsBefore, 1, 'one black-hole step');
     t.diagnostic(`${lastBig + 1} segments before the step (${data.filter((frame) => frame.ipLength === 1500).length} full-sized, lost); ${after.length} of at most 1064 bytes after`);
   });
 
@@ -204,6 +226,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     const device = environment.topology.deviceAddress;
     const stop = await capturing(environment);
     await echo(t, environment, 4 * MiB);
+    assert.ok(((await deviceCounters(environment))['tcp.icmp.pmtu-lowered'] ?? 0) >= 1, 'the device counted the ICMP as a lower path MTU');
     const frames = await stop();
     const firstIcmp = frames.findIndex((frame) => isFragmentationNeeded(frame, device));
     assert.ok(firstIcmp >= 0, 'router A sent fragmentation-needed to the device');
@@ -222,6 +245,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     const environment = env();
     const { topology, ready, host } = environment;
     const device = topology.deviceAddress;
+    const ignoredBefore = (await deviceCounters(environment))['tcp.icmp.drop.bad-sequence'] ?? 0;
     const stop = await capturing(environment);
     const forger = spawnInNamespace(
       topology.peerNamespace,
@@ -242,6 +266,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     const later = deviceData(frames, device).filter((frame) => frame.number > frames[forged]!.number);
     assert.ok(later.length > 0, 'the transfer went on after the forged ICMP');
     assert.equal(Math.max(...later.map((frame) => frame.ipLength)), NARROW_MTU, 'still 1280-byte datagrams: the forgery was ignored');
+    assert.equal(((await deviceCounters(environment))['tcp.icmp.drop.bad-sequence'] ?? 0) - ignoredBefore, 1, 'counted as tcp.icmp.drop.bad-sequence');
     t.diagnostic(`${later.length} device segments after the forged ICMP; host ${host.address}`);
   });
 });
