@@ -21,8 +21,7 @@
  */
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -40,8 +39,8 @@ import {
   type VethTopology,
   createTopology,
 } from '../support/netns.ts';
-import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
-import { createStoredSecret, formatStoredSecret } from '../../src/services/shell/auth.ts';
+import { startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
+import { deviceCounters, writeShellOperatorConfig } from '../support/device-shell.ts';
 import { analyseCapture, formatAnalysis, startCapture } from '../support/capture.ts';
 import { suiteEnvironment } from '../support/suite.ts';
 
@@ -51,8 +50,6 @@ const skip = availability.ok ? false : `integration: needs root and network name
 const MiB = 1024 * 1024;
 const NARROW_MTU = 1280;
 const ECHO_PORT = '7';
-/** The shell operator the tests log in as, to read the device's counters. */
-const SHELL_USER = 'op';
 const SHELL_SECRET = 'path mtu test secret';
 
 interface Environment {
@@ -63,13 +60,9 @@ interface Environment {
   secretFile: string;
 }
 
-/** The device's counters, read over its remote shell from the LAN namespace (`stats --json`). */
-async function deviceCounters(environment: Environment): Promise<Record<string, number>> {
-  const { topology, secretFile } = environment;
-  const argv = [process.execPath, '--import', 'tsx', 'firmware/main.ts', 'shell', topology.deviceAddress, '--user', SHELL_USER, '--secret-file', secretFile, '-c', 'stats --json'];
-  const result = await exec(topology.peerNamespace, argv, { cwd: REPOSITORY_ROOT, timeoutMs: 60_000 });
-  assert.equal(result.code, 0, `piwire shell -c "stats --json"\n${describeResult(result)}`);
-  return JSON.parse(result.stdout) as Record<string, number>;
+/** The device's counters, read over its remote shell from the LAN namespace. */
+function countersOf(environment: Environment): Promise<Record<string, number>> {
+  return deviceCounters(environment.topology.peerNamespace, environment.topology.deviceAddress, environment.secretFile);
 }
 
 interface EchoReport {
@@ -179,11 +172,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     cleanups.push(() => topology.destroy());
     const host = await addNarrowPathHost(topology, { mtu: NARROW_MTU, prefix: 'pw' });
     cleanups.push(() => host.destroy());
-    const secretFile = join(stateDirectory, 'secret');
-    await writeFile(secretFile, `${SHELL_SECRET}\n`, { mode: 0o600 });
-    const stored = formatStoredSecret(await createStoredSecret(SHELL_SECRET, randomBytes(16)));
-    const configFile = join(stateDirectory, 'config.json');
-    await writeFile(configFile, JSON.stringify({ services: { shell: { users: { [SHELL_USER]: stored } } } }));
+    const { configFile, secretFile } = await writeShellOperatorConfig(stateDirectory, SHELL_SECRET);
     const firmware = startFirmware({
       namespace: topology.deviceNamespace,
       args: [...topology.firmwareArgs(), '--config', configFile, '--diag', '--log', 'json', '--state-dir', join(stateDirectory, 'state')],
@@ -201,7 +190,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     await execOrThrow(lan, ['nft', 'add', 'table', 'ip', 'pw_icmp']);
     await execOrThrow(lan, ['nft', 'add', 'chain', 'ip', 'pw_icmp', 'out', '{ type filter hook output priority 0 ; }']);
     await execOrThrow(lan, ['nft', 'add', 'rule', 'ip', 'pw_icmp', 'out', 'icmp', 'type', 'destination-unreachable', 'drop']);
-    const stepsBefore = (await deviceCounters(environment))['tcp.mtu.black-hole-steps'] ?? 0;
+    const stepsBefore = (await countersOf(environment))['tcp.mtu.black-hole-steps'] ?? 0;
     const stop = await capturing(environment);
     try {
       await echo(t, environment, 2 * MiB);
@@ -217,7 +206,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     const after = data.slice(lastBig + 1);
     assert.ok(after.length > 0);
     assert.equal(Math.max(...after.map((frame) => frame.ipLength)), 1024 + 40, 'after the black-hole step: MSS 1024');
-    assert.equal(((await deviceCounters(environment))['tcp.mtu.black-hole-steps'] ?? 0) - stepsBefore, 1, 'one black-hole step');
+    assert.equal(((await countersOf(environment))['tcp.mtu.black-hole-steps'] ?? 0) - stepsBefore, 1, 'one black-hole step');
     t.diagnostic(`${lastBig + 1} segments before the step (${data.filter((frame) => frame.ipLength === 1500).length} full-sized, lost); ${after.length} of at most 1064 bytes after`);
   });
 
@@ -226,7 +215,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     const device = environment.topology.deviceAddress;
     const stop = await capturing(environment);
     await echo(t, environment, 4 * MiB);
-    assert.ok(((await deviceCounters(environment))['tcp.icmp.pmtu-lowered'] ?? 0) >= 1, 'the device counted the ICMP as a lower path MTU');
+    assert.ok(((await countersOf(environment))['tcp.icmp.pmtu-lowered'] ?? 0) >= 1, 'the device counted the ICMP as a lower path MTU');
     const frames = await stop();
     const firstIcmp = frames.findIndex((frame) => isFragmentationNeeded(frame, device));
     assert.ok(firstIcmp >= 0, 'router A sent fragmentation-needed to the device');
@@ -245,7 +234,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     const environment = env();
     const { topology, ready, host } = environment;
     const device = topology.deviceAddress;
-    const ignoredBefore = (await deviceCounters(environment))['tcp.icmp.drop.bad-sequence'] ?? 0;
+    const ignoredBefore = (await countersOf(environment))['tcp.icmp.drop.bad-sequence'] ?? 0;
     const stop = await capturing(environment);
     const forger = spawnInNamespace(
       topology.peerNamespace,
@@ -266,7 +255,7 @@ describe('path MTU through a kernel router (1500 → 1280 → 1500)', () => {
     const later = deviceData(frames, device).filter((frame) => frame.number > frames[forged]!.number);
     assert.ok(later.length > 0, 'the transfer went on after the forged ICMP');
     assert.equal(Math.max(...later.map((frame) => frame.ipLength)), NARROW_MTU, 'still 1280-byte datagrams: the forgery was ignored');
-    assert.equal(((await deviceCounters(environment))['tcp.icmp.drop.bad-sequence'] ?? 0) - ignoredBefore, 1, 'counted as tcp.icmp.drop.bad-sequence');
+    assert.equal(((await countersOf(environment))['tcp.icmp.drop.bad-sequence'] ?? 0) - ignoredBefore, 1, 'counted as tcp.icmp.drop.bad-sequence');
     t.diagnostic(`${later.length} device segments after the forged ICMP; host ${host.address}`);
   });
 });
