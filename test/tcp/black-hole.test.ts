@@ -4,7 +4,8 @@
  * Two piwire stacks move 64 KiB each way over one connection; full-sized segments
  * vanish, and after BLACK_HOLE_RETRIES timeouts (200 + 400 + 800 + 1600 ms of back-off)
  * both senders step down to 1024-byte segments, which get through, and both transfers
- * complete byte-exact. With black-hole detection off, nothing gets through.
+ * complete byte-exact; behind a 576-byte hop a second step, to 536, follows. With
+ * black-hole detection off, nothing gets through.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,6 @@ import type { TcpConfig } from '../../src/tcp/config.ts';
 import { pattern } from '../support/tcp-harness.ts';
 
 const SIZE = 64 * 1024;
-const BLACK_HOLE_FRAME = 14 + 1280;
 
 interface Side {
   received: number[];
@@ -49,9 +49,9 @@ function pumping(connection: TcpConnection, data: Uint8Array, side: Side): void 
   if (connection.state === 'ESTABLISHED') pump();
 }
 
-function run(mtuProbing: boolean): { device: Side; peer: Side; steps: number[]; now: number } {
+function run(mtuProbing: boolean, pathMtu = 1280): { device: Side; peer: Side; steps: number[]; now: number } {
   const tcp: Partial<TcpConfig> = { mtuProbing, keepalive: { enabled: false, idle: 10_000, interval: 2_000, count: 3 } };
-  const pair = createStackPair({ faults: { delayMs: 1, blackHoleAboveBytes: BLACK_HOLE_FRAME }, deviceTcp: tcp, peerTcp: tcp });
+  const pair = createStackPair({ faults: { delayMs: 1, blackHoleAboveBytes: 14 + pathMtu }, deviceTcp: tcp, peerTcp: tcp });
   const device: Side = { received: [], segments: [], done: false };
   const peer: Side = { received: [], segments: [], done: false };
   // What each sender puts on the wire (lost or not): the wire's transmit, watched.
@@ -103,6 +103,26 @@ describe('an MTU black hole on the memory wire (no ICMP)', () => {
       assert.deepEqual(side.segments[firstSmall], [firstAt + 3000, 1024]);
       // From then on nothing above the new MSS.
       assert.ok(side.segments.slice(firstSmall).every(([, length]) => length <= 1024));
+    }
+  });
+
+  it('behind a 576-byte hop both directions take the second step, to 536, 3.2 s after the first, and complete', () => {
+    const { device, peer, steps } = run(true, 576);
+    assert.ok(device.done && peer.done, 'both FINs arrived');
+    assert.deepEqual(Buffer.from(device.received), Buffer.from(pattern(SIZE, 2)));
+    assert.deepEqual(Buffer.from(peer.received), Buffer.from(pattern(SIZE, 1)));
+    assert.deepEqual(steps, [2, 2]);
+    for (const side of [device, peer]) {
+      const [firstAt] = side.segments[0]!;
+      const sentAt = (instant: number): number[] => side.segments.filter(([when]) => when === instant).map(([, length]) => length);
+      assert.ok(side.segments.filter(([when]) => when < firstAt + 3000).every(([, length]) => length === 1460));
+      // The fourth timeout: at most 1024 (SACK blocks may take a few bytes of it), still lost.
+      const firstStep = Math.max(...sentAt(firstAt + 3000));
+      assert.ok(firstStep > 536 && firstStep <= 1024, `first step ${firstStep}`);
+      // The fifth, 3200 ms later (RTO backed off once more): 536 (less SACK option room), which gets through.
+      const secondStep = Math.max(...sentAt(firstAt + 6200));
+      assert.ok(secondStep > 500 && secondStep <= 536, `second step ${secondStep}`);
+      assert.ok(side.segments.filter(([when]) => when >= firstAt + 6200).every(([, length]) => length <= 536));
     }
   });
 
