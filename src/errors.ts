@@ -13,6 +13,7 @@ export const ErrorCode = {
   EPIPE: 'EPIPE',
   ENOBUFS: 'ENOBUFS',
   EHOSTUNREACH: 'EHOSTUNREACH',
+  ENETUNREACH: 'ENETUNREACH',
   EINVAL: 'EINVAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

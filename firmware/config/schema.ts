@@ -210,6 +210,7 @@ const tcpSchema = z.strictObject({
   finTimeout: duration(1, 10 * MINUTE, TCP_DEFAULTS.finTimeout, 'an orphaned FIN-WAIT-2 connection ends after this (Linux tcp_fin_timeout)'),
   orphanRetries: integer(1, 32, TCP_DEFAULTS.orphanRetries, 'back-offs after which an orphan still retransmitting or probing gives up (Linux tcp_orphan_retries)'),
   sack: flag(TCP_DEFAULTS.sack, 'offer and accept SACK (RFC 2018): report out-of-order data to the sender'),
+  mtuProbing: flag(TCP_DEFAULTS.mtuProbing, 'black-hole detection (RFC 4821, Linux tcp_mtu_probing=1): lower the MSS when full-sized segments keep vanishing without ICMP'),
 });
 
 /**

@@ -12,7 +12,9 @@
  *      `bandwidthBitsPerSecond`, so a frame waits for the ones before it and then takes
  *      `bytes·8 / bandwidth` to send; past `queueLimitBytes` of backlog it is dropped
  *      (`overflowed`), like a full transmit queue;
- *   2. loss (`lossRate`): the frame used the line but never arrives;
+ *   2. loss (`lossRate`): the frame used the line but never arrives; so does every frame
+ *      longer than `blackHoleAboveBytes` (an MTU black hole: a smaller-MTU hop further on
+ *      that drops big frames and sends no ICMP), counted as lost too;
  *   3. propagation: `delayMs` plus a uniform jitter in [0, `jitterMs`). Jitter never
  *      reorders by itself: a frame never arrives before one sent ahead of it;
  *   4. reordering (`reorderRate`): the frame is held back `reorderDelayMs` extra, and
@@ -39,6 +41,8 @@ import { acceptForTransmit, type CarrierHandler, type FrameHandler, type Link } 
 export interface WireFaults {
   /** Probability in [0, 1] that a frame is lost. */
   lossRate: number;
+  /** Frames longer than this (Ethernet header included) are lost; Infinity for none. */
+  blackHoleAboveBytes: number;
   /** Probability that a frame arrives twice. */
   duplicateRate: number;
   /** Probability that a frame is held back by `reorderDelayMs`, letting later frames pass. */
@@ -61,6 +65,7 @@ export interface WireFaults {
 
 export const PERFECT_WIRE: Readonly<WireFaults> = Object.freeze({
   lossRate: 0,
+  blackHoleAboveBytes: Infinity,
   duplicateRate: 0,
   reorderRate: 0,
   reorderDelayMs: 5,
@@ -244,7 +249,7 @@ export class MemoryWire implements Pollable {
     this.lineFreeAt[direction] = start + transmissionMs;
 
     // 2. Loss in transit: the line time was spent all the same.
-    if (faults.lossRate > 0 && this.chance(faults.lossRate)) {
+    if ((faults.lossRate > 0 && this.chance(faults.lossRate)) || frame.length > faults.blackHoleAboveBytes) {
       stats.lost++;
       return;
     }
@@ -453,7 +458,7 @@ function validateFaults(faults: WireFaults): WireFaults {
     const value = faults[name];
     if (!(value >= 0 && Number.isFinite(value))) throw new RangeError(`MemoryWire: ${name} must be a finite number >= 0, got ${value}`);
   }
-  for (const name of ['bandwidthBitsPerSecond', 'queueLimitBytes'] as const) {
+  for (const name of ['bandwidthBitsPerSecond', 'queueLimitBytes', 'blackHoleAboveBytes'] as const) {
     const value = faults[name];
     if (!(value >= 0)) throw new RangeError(`MemoryWire: ${name} must be >= 0 (Infinity for no limit), got ${value}`);
   }

@@ -11,9 +11,11 @@
  * - Echo requests to a broadcast address are not answered (Linux's default
  *   `icmp_echo_ignore_broadcasts=1`; RFC 1122 §3.2.2.6 allows it): one ping must not
  *   make every host on the segment answer at once.
- * - Every other ICMP type (errors, timestamps, redirects...) is counted and dropped.
- *   Handing Destination Unreachable / Fragmentation Needed to TCP (RFC 1122 §4.2.3.9,
- *   RFC 1191) is not done yet.
+ * - Error messages that quote one of our datagrams (Destination Unreachable, Time
+ *   Exceeded, Parameter Problem: icmp-error.ts) go to the `errors` delegate, which
+ *   reports them to the transport that sent the datagram (RFC 1122 §3.2.2, §4.2.3.9).
+ * - Every other ICMP type (timestamps, redirects, source quench: RFC 6633...) is
+ *   counted and dropped.
  * - Reply handlers see the payload as a view into the received frame, valid only
  *   during the call.
  */
@@ -23,6 +25,7 @@ import type { Ipv4Address } from './address.ts';
 import { emitIcmp, icmpLength, IcmpType, parseIcmp } from '../wire/icmp.ts';
 import type { IcmpRepr } from '../wire/icmp.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
+import { isReportedIcmpError } from './icmp-error.ts';
 import type { IpSender, IpSendResult } from './ip-sender.ts';
 
 export type EchoReplyHandler = (
@@ -39,7 +42,11 @@ export type IcmpOutcome =
   | 'icmp.rx.echo-reply'
   | 'icmp.drop.broadcast-echo'
   | 'icmp.drop.unhandled-type'
+  | 'icmp.rx.error'
   | `icmp.drop.${string}`;
+
+/** Reports an ICMP error message to its transport; returns the frame's outcome. */
+export type IcmpErrorDelegate = (source: Ipv4Address, message: IcmpRepr, broadcast: boolean, now: Instant) => IcmpOutcome;
 
 export class IcmpEcho {
   private readonly replyHandlers: EchoReplyHandler[] = [];
@@ -47,6 +54,7 @@ export class IcmpEcho {
   constructor(
     private readonly ip: IpSender,
     private readonly counters: Counters,
+    private readonly errors: IcmpErrorDelegate,
   ) {}
 
   onEchoReply(handler: EchoReplyHandler): void {
@@ -69,7 +77,7 @@ export class IcmpEcho {
         }
         return 'icmp.rx.echo-reply';
       default:
-        return 'icmp.drop.unhandled-type';
+        return isReportedIcmpError(message.type) ? this.errors(source, message, broadcast, now) : 'icmp.drop.unhandled-type';
     }
   }
 

@@ -2,7 +2,8 @@
  * The interface layer: one Ethernet interface with one IPv4 address. It owns a
  * FrameDevice and does Ethernet dispatch, ARP (RFC 826, conflict detection per
  * RFC 5227 §2.4), IPv4 input validation and dispatch (RFC 791, RFC 1122 §3.2.1),
- * next-hop choice (route.ts) and ICMP echo (icmp-echo.ts).
+ * next-hop choice (route.ts), ICMP echo (icmp-echo.ts) and ICMP errors to the transports
+ * (icmp-error.ts).
  *
  * Call order (the owner: src/stack.ts, driven by firmware/loop.ts or a test):
  *   construct → registerProtocol(...) → announce() → then, in any order:
@@ -15,7 +16,8 @@
  *   delivered: `ethernet.rx.delivered.arp` (an ARP packet answered, learned from or
  *              merged into the cache), `ipv4.rx.delivered.<protocol>` (handed to a
  *              registered handler: `tcp`, `udp`, or the number), `icmp.rx.echo-request`,
- *              `icmp.rx.echo-reply`;
+ *              `icmp.rx.echo-reply`, `icmp.rx.error` (an ICMP error quoting one of our
+ *              datagrams, handed to that protocol's `icmpError`: icmp-error.ts);
  *   dropped:   one `<layer>.drop.<reason>` counter for layers ethernet, arp, ipv4, icmp,
  *              or `stack.drop.internal-error` (an exception: a bug, reported as an
  *              `internal_error` event, never thrown out of receiveFrame).
@@ -56,6 +58,9 @@ import { isPacketDevice } from './device.ts';
 import type { FrameDevice, PacketDevice } from './device.ts';
 import type { IpSender, IpSendResult } from './ip-sender.ts';
 import { IcmpEcho } from './icmp-echo.ts';
+import type { IcmpOutcome } from './icmp-echo.ts';
+import { parseIcmpError, type IcmpErrorReport } from './icmp-error.ts';
+import type { IcmpRepr } from '../wire/icmp.ts';
 import type { EchoReplyHandler } from './icmp-echo.ts';
 import { NeighborCache, NeighborDrop } from './neighbor.ts';
 import type { NeighborEntry } from './neighbor.ts';
@@ -100,6 +105,12 @@ export interface InterfaceConfig {
 export interface ProtocolHandler {
   /** `payload` is a view into the received frame, valid only during the call. */
   input(source: Ipv4Address, destination: Ipv4Address, payload: Uint8Array, now: Instant): void;
+  /**
+   * An ICMP error quoting a datagram this protocol sent from our address (icmp-error.ts);
+   * the report's views are valid only during the call. Protocols without it have such
+   * errors counted as `icmp.drop.error-unhandled-protocol`.
+   */
+  icmpError?(report: IcmpErrorReport, now: Instant): void;
 }
 
 /** Sees every well-formed ARP packet before the interface acts on it (the RFC 5227 prober). */
@@ -124,7 +135,7 @@ export const TRANSMIT_DROP_COUNTERS: readonly string[] = Object.freeze([
 ]);
 
 /** Receive delivery counters are these, plus every `ipv4.rx.delivered.*`. */
-const DELIVERED_COUNTERS = ['ethernet.rx.delivered.arp', 'icmp.rx.echo-request', 'icmp.rx.echo-reply'] as const;
+const DELIVERED_COUNTERS = ['ethernet.rx.delivered.arp', 'icmp.rx.echo-request', 'icmp.rx.echo-reply', 'icmp.rx.error'] as const;
 const RECEIVE_DROP_PREFIXES = ['ethernet.drop.', 'arp.drop.', 'ipv4.drop.', 'icmp.drop.', 'stack.drop.'] as const;
 
 /**
@@ -220,7 +231,9 @@ export class NetworkInterface implements IpSender, Pollable {
       },
       this.counters,
     );
-    this.echo = new IcmpEcho(this, this.counters);
+    this.echo = new IcmpEcho(this, this.counters, (source, message, broadcast, now) =>
+      this.receiveIcmpError(source, message, broadcast, now),
+    );
   }
 
   // ---------------------------------------------------------------- receive
@@ -407,6 +420,23 @@ export class NetworkInterface implements IpSender, Pollable {
     if (broadcast && packet.protocol === IpProtocol.TCP) return 'ipv4.drop.broadcast';
     registered.handler.input(packet.source, packet.destination, packet.payload, now);
     return registered.delivered;
+  }
+
+  /**
+   * An ICMP error message (RFC 1122 §3.2.2): reported to the protocol that sent the
+   * quoted datagram, if that datagram came from our address. RFC 1122 §3.2.2 forbids
+   * errors about broadcasts, so one sent to a broadcast address is not believed.
+   */
+  private receiveIcmpError(source: Ipv4Address, message: IcmpRepr, broadcast: boolean, now: Instant): IcmpOutcome {
+    if (broadcast) return 'icmp.drop.broadcast-error';
+    const parsed = parseIcmpError(source, message);
+    if (!parsed.ok) return `icmp.drop.error-${parsed.error}`;
+    const report = parsed.value;
+    if (report.quotedSource !== this.route.address) return 'icmp.drop.error-not-ours';
+    const handler = this.protocols.get(report.quotedProtocol)?.handler;
+    if (handler?.icmpError === undefined) return 'icmp.drop.error-unhandled-protocol';
+    handler.icmpError(report, now);
+    return 'icmp.rx.error';
   }
 
   // ---------------------------------------------------------------- send

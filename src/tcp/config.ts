@@ -51,6 +51,13 @@ export interface TcpConfig {
   maxOrphans: number;
   /** Offer and accept SACK (RFC 2018): as a receiver, report out-of-order data in SACK blocks. */
   sack: boolean;
+  /**
+   * Black-hole detection (RFC 4821 §7.6, Linux tcp_mtu_probing=1): after repeated
+   * retransmission timeouts of full-sized segments, step the send MSS down (1024, then
+   * 536) for PMTU_LIFETIME_MS (path-mtu.ts). ICMP-driven path MTU discovery (RFC 1191)
+   * is always on.
+   */
+  mtuProbing: boolean;
 }
 
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
@@ -80,5 +87,6 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     orphanRetries: 8,
     maxOrphans: 256,
     sack: true,
+    mtuProbing: true,
   };
 }

@@ -37,6 +37,7 @@ import type { ConnectionInfo } from './info.ts';
 import { seqAdd, seqDiff } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
+import type { PathMtuCache } from './path-mtu-cache.ts';
 
 
 export type { CloseReason, TcpState } from './state.ts';
@@ -102,6 +103,8 @@ export interface ConnectionContext {
    * of the per-connection limit; true when one more may be sent at `now`.
    */
   allowChallengeAck(now: Instant): boolean;
+  /** Path MTUs learned per destination (RFC 1191 §6.3; path-mtu.ts). */
+  readonly pathMtu: PathMtuCache;
 }
 
 /** Pending application notifications (bit set). */
@@ -180,6 +183,21 @@ export class TcpConnection {
   handshakeRetransmitted = false;
   /** Since when the oldest in-flight data has waited for an ACK (user timeout, RFC 5482). */
   unackedSince: Instant | undefined;
+
+  // ---- path MTU and ICMP errors (path-mtu.ts, icmp-error.ts) -------------------------
+  /** The send MSS the handshake agreed on (RFC 9293 §3.7.1); 0 until established. */
+  negotiatedMss = 0;
+  /** Send MSS cap from ICMP "fragmentation needed" (RFC 1191) or the PMTU cache. */
+  pathMss: number | undefined;
+  /** Send MSS cap from black-hole detection (RFC 4821 §7.6). */
+  probedMss: number | undefined;
+  /** When the caps age out and full-sized segments are tried again (RFC 1191 §6.3). */
+  pathMssExpiresAt: Instant | undefined;
+  /**
+   * The last soft ICMP error (RFC 1122 §4.2.3.9; Linux sk_err_soft), cleared when new
+   * data is acknowledged: a connection that then times out reports it as the cause.
+   */
+  softError: { code: ErrorCode; text: string } | undefined;
 
   // ---- timers (absolute instants; undefined = not armed) -----------------------------
   retransmitAt: Instant | undefined;
@@ -433,6 +451,19 @@ export class TcpConnection {
       segmentsIn: this.segmentsIn,
       segmentsOut: this.segmentsOut,
     };
+  }
+
+  /**
+   * The error a timeout (connect, retransmission, user timeout) ends the connection
+   * with: the soft ICMP error that came meanwhile, if any, as Linux's tcp_write_err
+   * reports sk_err_soft (a connect to an unreachable host fails EHOSTUNREACH, not
+   * ETIMEDOUT); else the reason's own error.
+   */
+  timeoutError(reason: CloseReason): NetError | undefined {
+    const soft = this.softError;
+    if (soft === undefined) return closeError(reason);
+    const what = reason === 'connect_timeout' ? 'connection attempt timed out' : 'connection timed out';
+    return new NetError(soft.code, `${what} after ${soft.text}`);
   }
 
   toString(): string {

@@ -25,6 +25,7 @@ import { MAX_SACK_BLOCKS, Notify, closeError, type TcpConnection } from './conne
 import { canReceiveData } from './state.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax } from './seq.ts';
+import { pathMtuAtEstablishment } from './path-mtu.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
 const MIN_PEER_MSS = 64;
@@ -85,7 +86,7 @@ function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instan
     acknowledge(connection, segment.acknowledgmentNumber, now);
     // The window our SYN advertised (nothing has been received since).
     connection.tcb.rcvAdvertisedEdge = seqAdd(connection.tcb.rcvNxt, Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW));
-    establish(connection);
+    establish(connection, now);
     connection.ackNow = true;
     return;
   }
@@ -203,7 +204,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     }
     connection.tcb.updateSendWindow(seq, ack, segment.window);
     acknowledge(connection, ack, now);
-    establish(connection);
+    establish(connection, now);
     if (connection.tcb.finQueued) connection.setState('FIN-WAIT-1');
   }
   if (seqGt(ack, connection.tcb.sndMax)) {
@@ -370,6 +371,8 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
   if (seqLt(connection.tcb.sndSmall, ack)) connection.tcb.sndSmall = ack;
   connection.tcb.sndNxt = seqMax(connection.tcb.sndNxt, ack);
   connection.backoffCount = 0;
+  // Something got through: an earlier ICMP soft error is no longer the news (Linux tcp_ack).
+  connection.softError = undefined;
   connection.persistBackoff = 0;
   // RFC 6298 §5.2, §5.3: stop the timer when all is acknowledged, else restart it.
   const outstanding = connection.bytesInFlight() > 0;
@@ -391,9 +394,10 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
 }
 
 /** SYN-SENT or SYN-RECEIVED → ESTABLISHED. */
-function establish(connection: TcpConnection): void {
+function establish(connection: TcpConnection, now: Instant): void {
   // RFC 6298 §5.7: a lost SYN leaves RTO at 3 s until the first sample.
   if (connection.handshakeRetransmitted) connection.rtt.resetAfterHandshakeLoss();
+  pathMtuAtEstablishment(connection, connection.context.pathMtu, now);
   connection.congestion.start(connection.tcb.sendMss, connection.tcb.sndMax, connection.handshakeRetransmitted);
   connection.connectDeadline = undefined;
   connection.setState('ESTABLISHED');

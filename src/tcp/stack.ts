@@ -41,6 +41,10 @@ import { TimeWaitTable } from './time-wait.ts';
 import { StackLimits } from './limits.ts';
 import { Scheduler } from './scheduler.ts';
 import { BufferPool } from '../storage/buffer-pool.ts';
+import type { IcmpErrorReport } from '../net/icmp-error.ts';
+import { readUint16, readUint32 } from '../wire/bytes.ts';
+import { icmpErrorArrives } from './icmp-error.ts';
+import { PathMtuCache } from './path-mtu-cache.ts';
 
 export type { IpSender, IpSendResult } from './emitter.ts';
 export type { TcpConnection } from './connection.ts';
@@ -88,6 +92,8 @@ export class TcpStack implements Pollable {
   private readonly context: ConnectionContext;
   /** Orphans, oldest first (Linux tcp_max_orphans). */
   private readonly orphans = new Set<TcpConnection>();
+  /** Path MTUs learned from ICMP (RFC 1191 §6.3), per destination, bounded. */
+  readonly pathMtu = new PathMtuCache();
   private nextId = 1;
 
   constructor(options: TcpStackOptions) {
@@ -165,6 +171,7 @@ export class TcpStack implements Pollable {
         oldest.value.abortNow();
       },
       allowChallengeAck: (now) => this.limits.challengeAcks.allow(now),
+      pathMtu: this.pathMtu,
     };
   }
 
@@ -178,6 +185,21 @@ export class TcpStack implements Pollable {
         this.dispatch(source >>> 0, destination >>> 0, ipPayload, now);
       } catch (error) {
         this.scheduler.internalError('input', error);
+      }
+    });
+  }
+
+  /**
+   * An ICMP error quoting a TCP segment we sent (the interface checked that it came from
+   * our address; src/net/icmp-error.ts). Counted in exactly one `tcp.icmp.*` counter
+   * (icmp-error.ts lists them). Never throws.
+   */
+  icmpError(report: IcmpErrorReport, now: Instant): void {
+    this.scheduler.run(now, () => {
+      try {
+        this.counters.increment(this.icmpErrorOutcome(report, now));
+      } catch (error) {
+        this.scheduler.internalError('icmp', error);
       }
     });
   }
@@ -306,6 +328,19 @@ export class TcpStack implements Pollable {
     if (this.listeners.arrives(source, segment, now, minimumIss)) return;
     this.counters.increment('tcp.drop.no-listener');
     resetNoConnection(this.emitter, this.limits.closedPortResets, this.counters, now, source, segment);
+  }
+
+  /** RFC 1122 §4.2.3.9, RFC 5927: the quoted header names the connection (RFC 792: its first 8 bytes are quoted). */
+  private icmpErrorOutcome(report: IcmpErrorReport, now: Instant): string {
+    const quoted = report.quotedTransport;
+    if (quoted.length < 8) return 'tcp.icmp.drop.truncated';
+    if (report.quotedSource >>> 0 !== this.localAddress) return 'tcp.icmp.drop.not-local';
+    const localPort = readUint16(quoted, 0);
+    const remotePort = readUint16(quoted, 2);
+    const connection = this.table.lookup(localPort, report.quotedDestination >>> 0, remotePort);
+    // Listeners, TIME-WAIT records and closed ports have nothing in flight (Linux ignores them too).
+    if (connection === undefined || connection.released) return 'tcp.icmp.drop.no-connection';
+    return icmpErrorArrives(connection, report, readUint32(quoted, 4) >>> 0, this.pathMtu, now);
   }
 
   // ---- connection table ---------------------------------------------------------------------

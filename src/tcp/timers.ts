@@ -15,12 +15,15 @@
  *                   is closed, zero-window probes unanswered this long abort (Linux)
  *   connect         the `timeout` option of connect()
  *   idle            setIdleTimeout: tells the application, changes nothing
+ *   path MSS        a lowered send MSS ages out (RFC 1191 §6.3, path-mtu.ts); black-hole
+ *                   detection steps the MSS down at repeated RTOs (RFC 4821 §7.6)
  */
 import type { Instant } from '../time.ts';
 import { Notify, closeError, type TcpConnection } from './connection.ts';
 import { output, persistExpired, persistInterval, windowClosed } from './output.ts';
 import type { CloseReason } from './state.ts';
 import { seqDiff } from './seq.ts';
+import { blackHoleSuspected, pathMssExpired } from './path-mtu.ts';
 
 function earlier(a: Instant | undefined, b: Instant | undefined): Instant | undefined {
   if (a === undefined) return b;
@@ -92,6 +95,7 @@ export function nextDeadline(connection: TcpConnection): Instant | undefined {
   next = earlier(next, userTimeoutDeadline(connection));
   next = earlier(next, keepaliveDeadline(connection));
   next = earlier(next, idleDeadline(connection));
+  next = earlier(next, connection.pathMssExpiresAt);
   return next;
 }
 
@@ -103,9 +107,10 @@ function due(deadline: Instant | undefined, now: Instant): boolean {
 export function timersExpired(connection: TcpConnection, now: Instant): void {
   const context = connection.context;
   if (due(connection.connectDeadline, now)) {
-    connection.setState('CLOSED', 'connect_timeout', closeError('connect_timeout'));
+    connection.setState('CLOSED', 'connect_timeout', connection.timeoutError('connect_timeout'));
     return;
   }
+  if (due(connection.pathMssExpiresAt, now)) pathMssExpired(connection);
   if (due(connection.finWait2Deadline, now)) {
     // An orphan in FIN-WAIT-2 whose peer sits in CLOSE-WAIT: give up quietly, as
     // Linux does after tcp_fin_timeout.
@@ -119,7 +124,7 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     return;
   }
   if (due(connection.retransmitAt, now)) {
-    retransmitTimeout(connection);
+    retransmitTimeout(connection, now);
     if (connection.state === 'CLOSED') return;
   }
   if (due(connection.persistAt, now)) {
@@ -161,7 +166,7 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
 }
 
 /** RFC 6298 §5.4–5.6 (and RFC 9293 §3.8.3 for the give-up thresholds). */
-function retransmitTimeout(connection: TcpConnection): void {
+function retransmitTimeout(connection: TcpConnection, now: Instant): void {
   const context = connection.context;
   const config = context.config;
   connection.retransmitAt = undefined;
@@ -169,7 +174,7 @@ function retransmitTimeout(connection: TcpConnection): void {
   if (state === 'SYN-SENT' || state === 'SYN-RECEIVED') {
     if (connection.backoffCount >= config.synRetries) {
       context.counters.increment('tcp.timeout.handshake');
-      if (connection.active) connection.setState('CLOSED', 'connect_timeout', closeError('connect_timeout'));
+      if (connection.active) connection.setState('CLOSED', 'connect_timeout', connection.timeoutError('connect_timeout'));
       else connection.setState('CLOSED', 'retransmit_timeout');
       return;
     }
@@ -187,9 +192,11 @@ function retransmitTimeout(connection: TcpConnection): void {
   }
   if (connection.backoffCount >= config.dataRetries) {
     context.counters.increment('tcp.timeout.retransmit');
-    connection.setState('CLOSED', 'retransmit_timeout', closeError('retransmit_timeout'));
+    connection.setState('CLOSED', 'retransmit_timeout', connection.timeoutError('retransmit_timeout'));
     return;
   }
+  // Full-sized segments keep vanishing: perhaps an MTU black hole (path-mtu.ts).
+  blackHoleSuspected(connection, now);
   connection.backoffCount++;
   connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax);
   connection.rtt.backOff();
@@ -246,11 +253,11 @@ function peerLost(connection: TcpConnection, reason: CloseReason & ('keepalive_t
     // and goes to deep sleep never ACKs ours. Give up quietly, as Linux does: no
     // `peer_lost`, so no fault 3 on every sleep cycle.
     connection.context.counters.increment('tcp.timeout.after-peer-fin');
-    connection.setState('CLOSED', reason, closeError(reason));
+    connection.setState('CLOSED', reason, connection.timeoutError(reason));
     return;
   }
   const silentMs = now - connection.lastReceivedAt;
   connection.context.counters.increment('tcp.peer-lost');
   connection.context.events.emit('peer_lost', { id: connection.id, remote: connection.remoteEndpoint(), reason, silentMs });
-  connection.setState('CLOSED', reason, closeError(reason));
+  connection.setState('CLOSED', reason, connection.timeoutError(reason));
 }

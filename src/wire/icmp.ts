@@ -15,7 +15,13 @@ import { foldChecksum, sumWordRange, sumWords } from './checksum.ts';
 import { fail, ok } from './result.ts';
 import type { Parsed, WireError } from './result.ts';
 
-export const IcmpType = { ECHO_REPLY: 0, DESTINATION_UNREACHABLE: 3, ECHO_REQUEST: 8, TIME_EXCEEDED: 11 } as const;
+export const IcmpType = {
+  ECHO_REPLY: 0,
+  DESTINATION_UNREACHABLE: 3,
+  ECHO_REQUEST: 8,
+  TIME_EXCEEDED: 11,
+  PARAMETER_PROBLEM: 12,
+} as const;
 export type IcmpType = (typeof IcmpType)[keyof typeof IcmpType];
 
 /** Destination-unreachable codes (RFC 792; 4 from RFC 1191). */
@@ -26,6 +32,17 @@ export const IcmpUnreachableCode = {
   PORT: 3,
   FRAGMENTATION_NEEDED: 4,
   SOURCE_ROUTE_FAILED: 5,
+  /** RFC 1122 §3.2.2.1 (6..12), RFC 1812 §5.2.7.1 (13..15). */
+  NETWORK_UNKNOWN: 6,
+  HOST_UNKNOWN: 7,
+  SOURCE_HOST_ISOLATED: 8,
+  NETWORK_PROHIBITED: 9,
+  HOST_PROHIBITED: 10,
+  NETWORK_UNREACHABLE_FOR_TOS: 11,
+  HOST_UNREACHABLE_FOR_TOS: 12,
+  COMMUNICATION_PROHIBITED: 13,
+  HOST_PRECEDENCE_VIOLATION: 14,
+  PRECEDENCE_CUTOFF: 15,
 } as const;
 
 export const ICMP_HEADER_LENGTH = 8;

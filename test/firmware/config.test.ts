@@ -75,6 +75,7 @@ describe('loadConfig: defaults and forms', () => {
         finTimeout: 60_000,
         orphanRetries: 8,
         sack: true,
+        mtuProbing: true,
       },
       services: {
         sensors: { port: 7070, maxLine: 512 },
@@ -98,7 +99,7 @@ describe('loadConfig: defaults and forms', () => {
       assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
     }
     // Every key maps onto a stack setting: none is silently dropped.
-    assert.deepEqual(Object.keys(settings).sort(), ['finTimeout', 'keepalive', 'maxConnections', 'minRto', 'msl', 'orphanRetries', 'persistMax', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'userTimeout']);
+    assert.deepEqual(Object.keys(settings).sort(), ['finTimeout', 'keepalive', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'userTimeout']);
   });
 
   it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {

@@ -17,7 +17,7 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -25,14 +25,13 @@ import {
   createTapTopology,
   createTopology,
   describeResult,
-  exec,
   runClient,
   type Topology,
 } from '../support/netns.ts';
-import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
-import { createStoredSecret, formatStoredSecret } from '../../src/services/shell/auth.ts';
+import { startFirmware, type FirmwareProcess, type ReadyEvent } from '../support/firmware-process.ts';
 import { analyseCapture, formatAnalysis, startCapture, type Capture } from '../support/capture.ts';
 import { suiteEnvironment, type Cleanup } from '../support/suite.ts';
+import { deviceCounters, writeShellOperatorConfig } from '../support/device-shell.ts';
 
 const availability = canUseNetns();
 const skip = availability.ok ? false : `integration: needs root and network namespaces: ${availability.reason}`;
@@ -56,8 +55,6 @@ const VARIANTS: readonly Variant[] = [
   { name: 'tap, MTU 1500', kind: 'tap', mtu: 1500 },
 ];
 
-/** The shell operator the tests log in as, to read the device's counters (`stats --json`). */
-const SHELL_USER = 'op';
 const SHELL_SECRET = 'skeleton test secret';
 
 interface Environment {
@@ -70,22 +67,8 @@ interface Environment {
 }
 
 /** The device's counters, read over its remote shell from the LAN namespace. */
-async function deviceCounters(environment: Environment): Promise<Record<string, number>> {
-  const { topology, secretFile } = environment;
-  const argv = [process.execPath, '--import', 'tsx', 'firmware/main.ts', 'shell', topology.deviceAddress, '--user', SHELL_USER, '--secret-file', secretFile, '-c', 'stats --json'];
-  const result = await exec(topology.peerNamespace, argv, { cwd: REPOSITORY_ROOT, timeoutMs: 60_000 });
-  assert.equal(result.code, 0, `piwire shell -c "stats --json"\n${describeResult(result)}`);
-  return JSON.parse(result.stdout) as Record<string, number>;
-}
-
-/** Writes a configuration with one shell operator; returns the config and secret files. */
-async function writeShellConfig(directory: string): Promise<{ configFile: string; secretFile: string }> {
-  const secretFile = join(directory, 'secret');
-  await writeFile(secretFile, `${SHELL_SECRET}\n`, { mode: 0o600 });
-  const stored = formatStoredSecret(await createStoredSecret(SHELL_SECRET, randomBytes(16)));
-  const configFile = join(directory, 'config.json');
-  await writeFile(configFile, JSON.stringify({ services: { shell: { users: { [SHELL_USER]: stored } } } }));
-  return { configFile, secretFile };
+function countersOf(environment: Environment): Promise<Record<string, number>> {
+  return deviceCounters(environment.topology.peerNamespace, environment.topology.deviceAddress, environment.secretFile);
 }
 
 /**
@@ -95,7 +78,7 @@ async function writeShellConfig(directory: string): Promise<{ configFile: string
 async function setUp(variant: Variant, cleanups: Cleanup[]): Promise<Environment> {
   const stateDirectory = await mkdtemp(join(tmpdir(), 'pw-state-'));
   cleanups.push(() => rm(stateDirectory, { recursive: true, force: true }));
-  const { configFile, secretFile } = await writeShellConfig(stateDirectory);
+  const { configFile, secretFile } = await writeShellOperatorConfig(stateDirectory, SHELL_SECRET);
 
   if (variant.kind === 'veth') {
     const topology = await createTopology({ mtu: variant.mtu, prefix: 'pw' });
@@ -241,7 +224,7 @@ for (const variant of VARIANTS) {
     it('ignores frames for another MAC or IP, IPv6 and unknown EtherTypes', { skip, timeout: 90_000 }, async (t) => {
       const environment = env();
       const { topology, ready } = environment;
-      const before = await deviceCounters(environment);
+      const before = await countersOf(environment);
       const { result, report } = await runClient<{
         probes: Record<string, { description: string; expectReply: boolean; replies: string[] }>; otherFromDevice: string[];
       }>(
@@ -267,7 +250,7 @@ for (const variant of VARIANTS) {
       // ended in its drop counter (SPEC: every dropped frame increments exactly one). Other
       // traffic (the kernel's own IPv6 neighbour discovery) may add to them: at least.
       // The ARP request for another IP is no drop: RFC 826 merges the known sender first.
-      const after = await deviceCounters(environment);
+      const after = await countersOf(environment);
       const grew = (name: string): number => (after[name] ?? 0) - (before[name] ?? 0);
       const expected: [string, number, string][] = [
         ['ethernet.drop.not-for-us', 2, 'ICMP and TCP to another MAC'],

@@ -589,6 +589,19 @@ export interface RoutedHost {
 }
 
 export const ROUTED_HOST_ADDRESS = '198.18.2.2';
+
+/** The handle of a host namespace whose link to its router is `host0`. */
+function hostHandle(namespace: string, address: string, destroy: () => Promise<void>): RoutedHost {
+  return {
+    namespace,
+    address,
+    exec: (argv, execOptions) => exec(namespace, argv, execOptions),
+    setCable: async (plugged) => {
+      await execOrThrow(namespace, ['ip', 'link', 'set', 'host0', plugged ? 'up' : 'down'], { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
+    },
+    destroy,
+  };
+}
 const ROUTED_GATEWAY_ADDRESS = '198.18.2.1';
 
 /**
@@ -614,15 +627,76 @@ export async function addRoutedHost(topology: VethTopology, options: { prefix?: 
     await setup(namespace, ['ip', 'route', 'add', 'default', 'via', ROUTED_GATEWAY_ADDRESS]);
     await setup(lan, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     await waitForOperstateUp(namespace, 'host0');
-    return {
-      namespace,
-      address: ROUTED_HOST_ADDRESS,
-      exec: (argv, execOptions) => exec(namespace, argv, execOptions),
-      setCable: async (plugged) => {
-        await setup(namespace, ['ip', 'link', 'set', 'host0', plugged ? 'up' : 'down']);
-      },
-      destroy,
-    };
+    return hostHandle(namespace, ROUTED_HOST_ADDRESS, destroy);
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+}
+
+/** A host two routers away, behind a hop with a smaller MTU (path MTU tests). */
+export interface NarrowPathHost extends RoutedHost {
+  /** The middle router's namespace (its hop toward the LAN is the narrow one). */
+  readonly routerNamespace: string;
+  /** The narrow hop's IP MTU. */
+  readonly narrowMtu: number;
+}
+
+export const NARROW_PATH_HOST_ADDRESS = '198.18.3.2';
+
+/**
+ * Adds a host reached over a narrow hop: device ─1500─ LAN namespace (router A) ─narrow─
+ * router B ─1500─ host. The LAN namespace routes 198.18.3.0/24 over `nrw0`
+ * (198.18.2.1/24, MTU `mtu`) to router B (`nrw1`, 198.18.2.3/24, the same MTU), which
+ * forwards to the host (`rtb0` 198.18.3.1/24 ↔ `host0` 198.18.3.2/24, MTU 1500). Both
+ * ends therefore start at MSS 1460, and each router answers a too-big DF datagram with
+ * ICMP "fragmentation needed" (next-hop MTU `mtu`): router A to the device, router B to
+ * the host.
+ */
+export async function addNarrowPathHost(
+  topology: VethTopology,
+  options: { mtu: number; prefix?: string; after?: AfterHook },
+): Promise<NarrowPathHost> {
+  const prefix = options.prefix ?? 'pw';
+  const created: string[] = [];
+  const destroy = onceAsync(async () => {
+    for (const namespace of created.reverse()) await removeNamespace(namespace);
+  });
+  options.after?.(destroy);
+  try {
+    const routerNamespace = await addNamespace(prefix, 'rtb');
+    created.push(routerNamespace);
+    const namespace = await addNamespace(prefix, 'host');
+    created.push(namespace);
+    const setup = (where: string, argv: string[]): Promise<ExecResult> => execOrThrow(where, argv, { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
+    const lan = topology.peerNamespace;
+    const mtu = String(options.mtu);
+    for (const where of [routerNamespace, namespace]) {
+      await disableIpv6(where);
+      await setup(where, ['ip', 'link', 'set', 'lo', 'up']);
+    }
+    // The narrow hop: LAN namespace (router A) ↔ router B.
+    await setup(routerNamespace, ['ip', 'link', 'add', 'nrw1', 'type', 'veth', 'peer', 'name', 'nrw0', 'netns', lan]);
+    await setup(routerNamespace, ['ip', 'link', 'set', 'nrw1', 'mtu', mtu]);
+    await setup(lan, ['ip', 'link', 'set', 'nrw0', 'mtu', mtu]);
+    await setup(lan, ['ip', 'address', 'add', '198.18.2.1/24', 'dev', 'nrw0']);
+    await setup(routerNamespace, ['ip', 'address', 'add', '198.18.2.3/24', 'dev', 'nrw1']);
+    // Router B ↔ host, full size.
+    await setup(namespace, ['ip', 'link', 'add', 'host0', 'type', 'veth', 'peer', 'name', 'rtb0', 'netns', routerNamespace]);
+    await setup(routerNamespace, ['ip', 'address', 'add', '198.18.3.1/24', 'dev', 'rtb0']);
+    await setup(namespace, ['ip', 'address', 'add', `${NARROW_PATH_HOST_ADDRESS}/24`, 'dev', 'host0']);
+    for (const [where, link] of [[lan, 'nrw0'], [routerNamespace, 'nrw1'], [routerNamespace, 'rtb0'], [namespace, 'host0']] as const) {
+      await disableOffloads(where, link);
+      await setup(where, ['ip', 'link', 'set', link, 'up']);
+    }
+    await setup(lan, ['ip', 'route', 'add', '198.18.3.0/24', 'via', '198.18.2.3']);
+    await setup(routerNamespace, ['ip', 'route', 'add', 'default', 'via', '198.18.2.1']);
+    await setup(namespace, ['ip', 'route', 'add', 'default', 'via', '198.18.3.1']);
+    await setup(lan, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await setup(routerNamespace, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await waitForOperstateUp(namespace, 'host0');
+    await waitForOperstateUp(lan, 'nrw0');
+    return { ...hostHandle(namespace, NARROW_PATH_HOST_ADDRESS, destroy), routerNamespace, narrowMtu: options.mtu };
   } catch (error) {
     await destroy();
     throw error;
