@@ -58,6 +58,11 @@ export interface TcpConfig {
    * is always on.
    */
   mtuProbing: boolean;
+  /**
+   * With SACK in use: RACK time-based loss detection and the tail loss probe
+   * (RFC 8985). Off: RFC 6675 DupThresh loss marking only, and a lost tail waits for the RTO.
+   */
+  rack: boolean;
 }
 
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
@@ -88,5 +93,6 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     maxOrphans: 256,
     sack: true,
     mtuProbing: true,
+    rack: true,
   };
 }

@@ -24,8 +24,9 @@ import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.
 import { MAX_SACK_BLOCKS, Notify, closeError, type TcpConnection } from './connection.ts';
 import { canReceiveData } from './state.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
-import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax } from './seq.ts';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
 import { pathMtuAtEstablishment } from './path-mtu.ts';
+import { createScoreboard, cumulativeAck, detectLoss, sackArrives } from './recovery.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
 const MIN_PEER_MSS = 64;
@@ -142,8 +143,12 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
       // a retransmission whose ACK was lost) are always answered, or the peer would
       // retransmit forever; bare ACKs share the challenge-ACK limit (RFC 5961 §7; Linux
       // tcp_oow_rate_limited), so two ends out of step cannot ACK each other in a loop.
-      if (segmentLength > 0) connection.ackNow = true;
-      else if (challengeAllowed(connection, now)) connection.ackNow = true;
+      if (segmentLength > 0) {
+        connection.ackNow = true;
+        noteDuplicate(connection, seq, seqAdd(seq, segmentLength));
+      } else if (challengeAllowed(connection, now)) {
+        connection.ackNow = true;
+      }
     }
     counters.increment('tcp.drop.out-of-window');
     return;
@@ -155,6 +160,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   let syn = (flags & TcpFlag.SYN) !== 0;
   let fin = (flags & TcpFlag.FIN) !== 0;
   if (seqLt(start, connection.tcb.rcvNxt)) {
+    if (payloadLength > 0) noteDuplicate(connection, seqAdd(seq, syn ? 1 : 0), seqMin(seqAdd(seq, segmentLength), connection.tcb.rcvNxt));
     let skip = seqDiff(connection.tcb.rcvNxt, start);
     if (syn) {
       syn = false;
@@ -220,22 +226,33 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     return;
   }
   peerIsAlive(connection, now);
+  // SACK blocks update the scoreboard before SND.UNA moves (RFC 6675 §5, Update()).
+  const sackBlocks = segment.options.sackBlocks;
+  const newSack = sackBlocks !== undefined && connection.scoreboard !== undefined && sackArrives(connection, sackBlocks, ack, now);
   // RFC 5681 §2 duplicate ACK. A closed window is excluded: the answers to zero-window
-  // probes repeat SND.UNA and the zero window, and signal no loss.
+  // probes repeat SND.UNA and the zero window, and signal no loss. With SACK, an ACK
+  // at SND.UNA that SACKs new data is one too (RFC 6675 §2, DupAck).
+  const inFlight = ack === connection.tcb.sndUna && connection.bytesInFlight() > 0;
   const duplicate =
-    ack === connection.tcb.sndUna &&
-    payloadLength === 0 &&
-    (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 &&
-    segment.window === connection.tcb.sndWnd &&
-    segment.window !== 0 &&
-    connection.bytesInFlight() > 0;
+    (inFlight &&
+      payloadLength === 0 &&
+      (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 &&
+      segment.window === connection.tcb.sndWnd &&
+      segment.window !== 0) ||
+    (inFlight && newSack);
   if (seqGt(ack, connection.tcb.sndUna)) {
+    connection.duplicateAcks = 0;
     acknowledge(connection, ack, now);
-  } else if (duplicate && connection.congestion.onDuplicateAck(ack, connection.bytesInFlight(), connection.tcb.sndMax) === 'retransmit') {
-    // RFC 5681 §3.2 fast retransmit.
-    counters.increment('tcp.tx.fast-retransmits');
-    connection.retransmitNow = true;
+  } else if (duplicate) {
+    connection.duplicateAcks++;
+    if (connection.scoreboard === undefined && connection.congestion.onDuplicateAck(ack, connection.bytesInFlight(), connection.tcb.sndMax) === 'retransmit') {
+      // RFC 5681 §3.2 fast retransmit.
+      counters.increment('tcp.tx.fast-retransmits');
+      connection.retransmitNow = true;
+    }
   }
+  // With SACK: mark losses (RFC 6675 IsLost, RACK) and enter recovery if due.
+  if (connection.scoreboard !== undefined) detectLoss(connection, now);
   // RFC 9293 §3.10.7.4: update the send window only from segments newer than the last
   // update (SND.WL1/SND.WL2), so an old reordered segment cannot shrink it.
   if (
@@ -367,6 +384,7 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
   connection.tcb.sendBufferSeq = seqAdd(connection.tcb.sendBufferSeq, dataAcked);
   if (dataAcked > 0) connection.releaseDrainedBuffers();
   connection.tcb.sndUna = ack;
+  cumulativeAck(connection, ack, now);
   // Keeps Nagle's marker inside [SND.UNA, SND.MAX], so it cannot look ahead after a wrap.
   if (seqLt(connection.tcb.sndSmall, ack)) connection.tcb.sndSmall = ack;
   connection.tcb.sndNxt = seqMax(connection.tcb.sndNxt, ack);
@@ -399,6 +417,8 @@ function establish(connection: TcpConnection, now: Instant): void {
   if (connection.handshakeRetransmitted) connection.rtt.resetAfterHandshakeLoss();
   pathMtuAtEstablishment(connection, connection.context.pathMtu, now);
   connection.congestion.start(connection.tcb.sendMss, connection.tcb.sndMax, connection.handshakeRetransmitted);
+  // RFC 6675: a sender whose peer agreed to SACK keeps a scoreboard.
+  if (connection.tcb.sackPermitted) connection.scoreboard = createScoreboard(connection.context.config.sndBuf, connection.tcb.sendMss);
   connection.connectDeadline = undefined;
   connection.setState('ESTABLISHED');
 }
@@ -465,6 +485,18 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
     counters.increment('tcp.rx.reassembly-full');
   }
   connection.ackNow = true;
+}
+
+/**
+ * A segment (or part of one) arrived that was already received: with SACK in use, our
+ * next ACK reports it in a D-SACK block (RFC 2883 §4), so the sender can tell a
+ * needless retransmission. The latest duplicate is the one reported.
+ */
+function noteDuplicate(connection: TcpConnection, start: number, end: number): void {
+  if (!connection.tcb.sackPermitted || !seqLt(start, end)) return;
+  connection.dsackStart = start;
+  connection.dsackEnd = end;
+  connection.context.counters.increment('tcp.rx.duplicate-data');
 }
 
 /** Remembers the most recent out-of-order arrival for the SACK blocks' order. */

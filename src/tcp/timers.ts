@@ -24,6 +24,7 @@ import { output, persistExpired, persistInterval, windowClosed } from './output.
 import type { CloseReason } from './state.ts';
 import { seqDiff } from './seq.ts';
 import { blackHoleSuspected, pathMssExpired } from './path-mtu.ts';
+import { probeTimerExpired, reorderTimerExpired, retransmitTimeoutRecovery } from './recovery.ts';
 
 function earlier(a: Instant | undefined, b: Instant | undefined): Instant | undefined {
   if (a === undefined) return b;
@@ -90,6 +91,8 @@ export function nextDeadline(connection: TcpConnection): Instant | undefined {
   if (connection.state === 'CLOSED') return undefined;
   let next = earlier(connection.retransmitAt, connection.persistAt);
   next = earlier(next, connection.delayedAckAt);
+  next = earlier(next, connection.probeAt);
+  next = earlier(next, connection.reorderAt);
   next = earlier(next, connection.connectDeadline);
   next = earlier(next, connection.finWait2Deadline);
   next = earlier(next, userTimeoutDeadline(connection));
@@ -122,6 +125,13 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     context.counters.increment('tcp.timeout.user');
     peerLost(connection, 'user_timeout', now);
     return;
+  }
+  if (due(connection.reorderAt, now)) reorderTimerExpired(connection, now);
+  // The PTO is never later than the RTO; when both are due the probe goes first and
+  // restarts the RTO (RFC 8985 §7.3).
+  if (due(connection.probeAt, now)) {
+    probeTimerExpired(connection);
+    if (connection.lossProbeNow) connection.retransmitAt = undefined;
   }
   if (due(connection.retransmitAt, now)) {
     retransmitTimeout(connection, now);
@@ -199,6 +209,7 @@ function retransmitTimeout(connection: TcpConnection, now: Instant): void {
   blackHoleSuspected(connection, now);
   connection.backoffCount++;
   connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax);
+  retransmitTimeoutRecovery(connection);
   connection.rtt.backOff();
   // Go back N: resend from SND.UNA; the rest follows as ACKs open cwnd again. Output
   // sends the retransmission and re-arms the timer with the backed-off RTO.
