@@ -100,8 +100,10 @@ export function detectLoss(connection: TcpConnection, now: Instant): void {
   if (!dupThresh && !scoreboard.hasLost()) return;
   const tcb = connection.tcb;
   if (!connection.congestion.enterRecovery(tcb.sndUna, connection.bytesInFlight(), tcb.sndMax)) return;
-  // RFC 6675 §5 step 4.3: the segment at HighACK + 1 is presumed lost.
+  // RFC 6675 §5 step 4.3: the segment at HighACK + 1 is presumed lost and resent at
+  // once, whatever the pipe says; step (C) then sends as the pipe allows.
   scoreboard.markLost(tcb.sndUna);
+  connection.retransmitNow = true;
   connection.reducedForLoss = true;
   connection.undoRetransmits = 0;
   connection.probeAt = undefined;

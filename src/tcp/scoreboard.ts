@@ -315,7 +315,8 @@ export class Scoreboard {
 
   /**
    * RFC 6675 §4 SetPipe: bytes believed in the network: every un-SACKed byte not
-   * marked lost, plus every byte retransmitted since it was marked lost.
+   * marked lost, plus every byte retransmitted since it was marked lost (once: the
+   * original of a lost byte is not counted).
    */
   pipe(): number {
     let pipe = 0;
@@ -323,9 +324,9 @@ export class Scoreboard {
       const slot = this.slot(index);
       const mark = this.marks[slot]!;
       if ((mark & SegmentMark.SACKED) !== 0) continue;
-      const length = seqDiff(this.ends[slot]!, this.starts[slot]!);
-      if ((mark & SegmentMark.LOST) === 0) pipe += length;
-      if ((mark & SegmentMark.RETRANSMITTED) !== 0) pipe += length;
+      // A retransmitted record has LOST cleared: it counts once, as the retransmission
+      // in flight (the original is presumed gone).
+      if ((mark & SegmentMark.LOST) === 0) pipe += seqDiff(this.ends[slot]!, this.starts[slot]!);
     }
     return pipe;
   }

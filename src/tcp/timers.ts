@@ -208,6 +208,7 @@ function retransmitTimeout(connection: TcpConnection, now: Instant): void {
   // Full-sized segments keep vanishing: perhaps an MTU black hole (path-mtu.ts).
   blackHoleSuspected(connection, now);
   connection.backoffCount++;
+  context.counters.increment('tcp.timeout.rto');
   connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax);
   retransmitTimeoutRecovery(connection);
   connection.rtt.backOff();
