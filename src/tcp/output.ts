@@ -266,8 +266,10 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
     sackedFrom = scoreboard.sackedFrom;
   }
   const offset = seqDiff(tcb.sndNxt, tcb.sendBufferSeq);
-  const available = Math.min(unsentBytes(connection), sackedFrom === undefined ? Infinity : Math.max(0, seqDiff(sackedFrom, tcb.sndNxt)));
-  const fin = finPending(connection);
+  const unsent = unsentBytes(connection);
+  // A retransmission stops where SACKed data begins; the FIN only rides on the true end.
+  const available = sackedFrom === undefined ? unsent : Math.min(unsent, Math.max(0, seqDiff(sackedFrom, tcb.sndNxt)));
+  const fin = finPending(connection) && available === unsent;
   if (available === 0 && !fin) return false;
   const peerUsable = seqDiff(seqAdd(tcb.sndUna, tcb.sndWnd), tcb.sndNxt);
   const usable = Math.max(
