@@ -207,6 +207,8 @@ export class TcpConnection {
   reducedForLoss = false;
   /** Retransmissions of the current loss episode not yet reported duplicate by D-SACK (Linux undo_retrans). */
   undoRetransmits = 0;
+  /** SND.UNA when the episode began (Linux undo_marker): only D-SACKs above it concern its retransmissions. */
+  undoMarker = 0;
 
   // ---- path MTU and ICMP errors (path-mtu.ts, icmp-error.ts) -------------------------
   /** The send MSS the handshake agreed on (RFC 9293 §3.7.1); 0 until established. */

@@ -333,6 +333,8 @@ function limitedTransmitRoom(connection: TcpConnection): number {
 /** Counts a retransmission and stops RTT timing (Karn's rule, RFC 6298 §3). */
 function noteRetransmit(connection: TcpConnection): void {
   connection.retransmits++;
+  // The first retransmission of an episode (or of a loss probe) sets its undo marker.
+  if (connection.undoRetransmits === 0) connection.undoMarker = connection.tcb.sndUna;
   connection.undoRetransmits++;
   connection.context.counters.increment('tcp.tx.retransmits');
   connection.rttSeq = undefined;

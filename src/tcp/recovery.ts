@@ -24,7 +24,7 @@
 import type { Instant } from '../time.ts';
 import type { TcpConnection } from './connection.ts';
 import { DUP_THRESH, Scoreboard } from './scoreboard.ts';
-import { seqGe } from './seq.ts';
+import { seqGe, seqGt } from './seq.ts';
 
 /** RFC 8985 §7.2: the PTO before any RTT sample. */
 export const INITIAL_PTO_MS = 1000;
@@ -56,7 +56,7 @@ export function sackArrives(connection: TcpConnection, blocks: readonly (readonl
   if (result.dsack) {
     counters.increment('tcp.rx.dsack');
     if (connection.tlpEndSeq !== undefined && connection.tlpRetransmitted) connection.tlpDsack = true;
-    if (connection.undoRetransmits > 0) {
+    if (connection.undoRetransmits > 0 && seqGt(result.dsackEnd, connection.undoMarker)) {
       // RFC 2883 §4: the peer got a segment twice; ours was a needless retransmission.
       counters.increment('tcp.tx.spurious-retransmits');
       connection.undoRetransmits--;
@@ -106,6 +106,7 @@ export function detectLoss(connection: TcpConnection, now: Instant): void {
   connection.retransmitNow = true;
   connection.reducedForLoss = true;
   connection.undoRetransmits = 0;
+  connection.undoMarker = tcb.sndUna;
   connection.probeAt = undefined;
   connection.tlpEndSeq = undefined;
   counters.increment('tcp.sack.recoveries');
@@ -149,6 +150,7 @@ export function retransmitTimeoutRecovery(connection: TcpConnection): void {
   connection.reorderAt = undefined;
   connection.reducedForLoss = true;
   connection.undoRetransmits = 0;
+  connection.undoMarker = connection.tcb.sndUna;
   connection.scoreboard?.markAllLost();
 }
 
