@@ -123,6 +123,7 @@ export function cumulativeAck(connection: TcpConnection, ack: number, now: Insta
     if (connection.tlpRetransmitted && !connection.tlpDsack) {
       // §7.4.2: the probe's retransmission repaired a lost segment: a congestion event.
       connection.congestion.onTailLossRepaired(connection.bytesInFlight());
+      connection.reducedForLoss = true;
       connection.context.counters.increment('tcp.tlp.repaired');
     }
     connection.tlpEndSeq = undefined;

@@ -205,20 +205,38 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
 });
 
 describe('D-SACK (RFC 2883)', () => {
-  it('counts a spurious retransmission reported by D-SACK', () => {
-    const { h, t0 } = setup(4);
+  it('counts a spurious retransmission reported by D-SACK and undoes the window reduction', () => {
+    const { h, c, t0 } = setup(4);
     h.drain();
     h.advanceTo(t0 + 10);
     h.send({ ack: S(2000) });
+    const cwnd = c.info().cwnd;
     h.advanceTo(t0 + 30);
     assert.deepEqual(sentSeqs(h), [3000], 'the loss probe');
-    // The originals were only late: the peer acknowledges all, then reports the probe as a duplicate.
+    // The originals were only late: the peer acknowledges all; without a D-SACK yet,
+    // the probe counts as having repaired a loss (RFC 8985 §7.4.2): cwnd is halved.
     h.advanceTo(t0 + 35);
     h.send({ ack: S(4000) });
+    assert.equal(h.counters.get('tcp.tlp.repaired'), 1);
+    assert.equal(c.info().cwnd, cwnd / 2);
+    // Then the peer reports the probe as a duplicate: the only retransmission was
+    // needless, so the reduction is undone (Linux tcp_try_undo_dsack).
     h.advanceTo(t0 + 40);
     sack(h, 4000, [[3000, 4000]]);
     assert.equal(h.counters.get('tcp.rx.dsack'), 1);
     assert.equal(h.counters.get('tcp.tx.spurious-retransmits'), 1);
+    assert.equal(h.counters.get('tcp.undo.dsack'), 1);
+    assert.equal(c.info().cwnd, cwnd);
+  });
+
+  it('does not count a D-SACK as spurious when nothing was retransmitted (a duplicated frame)', () => {
+    const { h, t0 } = setup(2);
+    h.drain();
+    h.advanceTo(t0 + 10);
+    h.send({ ack: S(2000) });
+    sack(h, 2000, [[1000, 2000]]);
+    assert.equal(h.counters.get('tcp.rx.dsack'), 1);
+    assert.equal(h.counters.get('tcp.tx.spurious-retransmits'), 0);
   });
 
   it('reports a duplicate segment it receives in a D-SACK block first', () => {
