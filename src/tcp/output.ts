@@ -413,15 +413,19 @@ function recoveryTransmit(connection: TcpConnection, now: Instant): void {
   if (scoreboard === undefined) return;
   const cwnd = connection.congestion.congestionWindow;
   let pipe = scoreboard.pipe();
+  // Records before `from` are not lost-and-unsent any more: each pass scans on from there.
+  let from = 0;
   for (let budget = scoreboard.capacity + 64; pipe < cwnd && budget > 0; budget--) {
-    const index = scoreboard.nextLost();
+    const index = scoreboard.nextLost(from);
     if (index >= 0) {
       const sent = retransmitFrom(connection, scoreboard.startOf(index), scoreboard.endOf(index), now);
       if (sent <= 0) break;
       connection.context.counters.increment('tcp.tx.sack-retransmits');
       pipe += sent;
+      from = index + 1;
       continue;
     }
+    from = scoreboard.count;
     const before = connection.tcb.sndMax;
     if (!sendDataSegment(connection, now, false, cwnd - pipe)) break;
     pipe += Math.max(0, seqDiff(connection.tcb.sndMax, before));

@@ -305,9 +305,9 @@ export class Scoreboard {
     return this.nextLost() >= 0;
   }
 
-  /** RFC 6675 §4 NextSeg rule 1: the first record lost and not retransmitted since; −1 if none. */
-  nextLost(): number {
-    for (let index = 0; index < this.used; index++) {
+  /** RFC 6675 §4 NextSeg rule 1: the first record from `from` on lost and not retransmitted since; −1 if none. */
+  nextLost(from = 0): number {
+    for (let index = Math.max(0, from); index < this.used; index++) {
       if ((this.marks[this.slot(index)]! & (SegmentMark.LOST | SegmentMark.SACKED)) === SegmentMark.LOST) return index;
     }
     return -1;
@@ -369,13 +369,20 @@ export class Scoreboard {
     return (this.head + index) % this.capacity;
   }
 
-  /** Index of the record holding `seq`, or −1. */
+  /** Index of the record holding `seq`, or −1 (binary search: records are contiguous and in order). */
   private find(seq: number): number {
-    for (let index = 0; index < this.used; index++) {
-      const slot = this.slot(index);
-      if (seqGe(seq, this.starts[slot]!) && seqLt(seq, this.ends[slot]!)) return index;
+    if (this.used === 0) return -1;
+    const first = this.starts[this.head]!;
+    const offset = seqDiff(seq, first);
+    if (offset < 0 || offset >= seqDiff(this.ends[this.slot(this.used - 1)]!, first)) return -1;
+    let low = 0;
+    let high = this.used - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (seqDiff(this.starts[this.slot(middle)]!, first) <= offset) low = middle;
+      else high = middle - 1;
     }
-    return -1;
+    return low;
   }
 
   /** Splits record `index` at `at` (strictly inside it); false if the ring is full. */
