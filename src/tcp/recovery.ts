@@ -88,14 +88,16 @@ export function detectLoss(connection: TcpConnection, now: Instant): void {
     connection.reorderAt = undefined;
     return;
   }
-  const mss = connection.tcb.sendMss;
-  scoreboard.markLostByDupThresh(mss);
+  const inRecovery = connection.congestion.inRecovery;
+  // The common case of a clean cumulative ACK costs no scan (rackScanNeeded says why).
+  if (scoreboard.sackedBytes === 0 && !scoreboard.rackScanNeeded && connection.reorderAt === undefined && !inRecovery && connection.duplicateAcks === 0) return;
+  if (scoreboard.sackedBytes > 0) scoreboard.markLostByDupThresh(connection.tcb.sendMss);
   if (connection.context.config.rack) {
     const rackLost = scoreboard.rackDetectLoss(reorderWindow(connection), now);
     if (rackLost > 0) counters.increment('tcp.rack.lost-bytes', rackLost);
     connection.reorderAt = scoreboard.timeout > 0 ? now + scoreboard.timeout : undefined;
   }
-  if (connection.congestion.inRecovery) return;
+  if (inRecovery) return;
   const dupThresh = connection.duplicateAcks >= DUP_THRESH;
   if (!dupThresh && !scoreboard.hasLost()) return;
   const tcb = connection.tcb;

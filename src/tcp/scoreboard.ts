@@ -75,6 +75,13 @@ export class Scoreboard {
   rackRtt = 0;
   /** RACK.min_RTT: the smallest unambiguous RTT seen. */
   minRtt: number | undefined;
+  /**
+   * A SACKed or retransmitted segment was delivered since the last `rackDetectLoss`:
+   * only then can a segment in flight have been sent before the most recently
+   * delivered one (a cumulative ACK of never-retransmitted segments delivers only
+   * segments sent before everything still in flight), so only then is a scan needed.
+   */
+  rackScanNeeded = false;
 
   /** Reused result of `applySack` (no allocation per ACK). */
   private readonly result: SackResult = { newlySacked: 0, invalid: 0, dsack: false, dsackStart: 0, dsackEnd: 0 };
@@ -259,6 +266,7 @@ export class Scoreboard {
    */
   rackDetectLoss(reorderWindow: number, now: Instant): number {
     this.reorderTimeout = 0;
+    this.rackScanNeeded = false;
     if (this.rackSentAt === undefined) return 0;
     let marked = 0;
     for (let index = 0; index < this.used; index++) {
@@ -445,6 +453,7 @@ export class Scoreboard {
    * are updated.
    */
   private rackDelivered(slot: number, now: Instant): void {
+    if ((this.marks[slot]! & (SegmentMark.SACKED | SegmentMark.EVER_RETRANSMITTED)) !== 0) this.rackScanNeeded = true;
     const sentAt = this.sentAt[slot]!;
     const rtt = now - sentAt;
     if ((this.marks[slot]! & SegmentMark.EVER_RETRANSMITTED) !== 0 && this.minRtt !== undefined && rtt < this.minRtt) return;
