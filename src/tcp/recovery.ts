@@ -121,6 +121,11 @@ export function cumulativeAck(connection: TcpConnection, ack: number, now: Insta
   if (scoreboard === undefined) return;
   scoreboard.acknowledge(ack, now);
   connection.probeRearm = true;
+  if (scoreboard.reneged()) {
+    // RFC 2018 §8: the receiver dropped data it had SACKed; resend it as un-SACKed.
+    scoreboard.clearSacked();
+    connection.context.counters.increment('tcp.rx.sack-reneging');
+  }
   if (connection.tlpEndSeq !== undefined && seqGe(ack, connection.tlpEndSeq)) {
     if (connection.tlpRetransmitted && !connection.tlpDsack) {
       // §7.4.2: the probe's retransmission repaired a lost segment: a congestion event.
@@ -154,6 +159,8 @@ export function retransmitTimeoutRecovery(connection: TcpConnection): void {
   connection.reducedForLoss = true;
   connection.undoRetransmits = 0;
   connection.undoMarker = connection.tcb.sndUna;
+  // RFC 6675 §5.1: SACKed data is not resent, unless the peer has reneged on it.
+  if (connection.scoreboard?.reneged() === true) connection.scoreboard.clearSacked();
   connection.scoreboard?.markAllLost();
 }
 

@@ -292,6 +292,24 @@ export class Scoreboard {
     return this.reorderTimeout;
   }
 
+  /**
+   * True when the record at SND.UNA is marked SACKed: the peer reported data it has
+   * since discarded (reneging, RFC 2018 §8; a receiver holding it would have
+   * acknowledged it cumulatively). Linux tcp_check_sack_reneging.
+   */
+  reneged(): boolean {
+    return this.used > 0 && (this.marks[this.head]! & SegmentMark.SACKED) !== 0;
+  }
+
+  /** Forgets every SACK mark (after reneging: the data must be sent again). */
+  clearSacked(): void {
+    for (let index = 0; index < this.used; index++) {
+      const slot = this.slot(index);
+      this.marks[slot] = this.marks[slot]! & ~SegmentMark.SACKED;
+    }
+    this.sackedBytes = 0;
+  }
+
   /** Marks every un-SACKed record lost (an RTO: go-back-N resends them, RFC 6675 §5.1). */
   markAllLost(): void {
     for (let index = 0; index < this.used; index++) {

@@ -125,6 +125,26 @@ describe('RFC 6675 SACK loss recovery', () => {
   });
 });
 
+describe('SACK reneging (RFC 2018 §8)', () => {
+  it('resends SACKed data when the cumulative ACK stops at it', () => {
+    const { h, c, t0 } = setup(3, { config: { rack: false } });
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000]);
+    h.advanceTo(t0 + 10);
+    sack(h, 0, [[1000, 3000]]);
+    // The peer then acknowledges segment 0 only: it discarded what it SACKed.
+    h.advanceTo(t0 + 20);
+    h.send({ ack: S(1000) });
+    assert.equal(h.counters.get('tcp.rx.sack-reneging'), 1);
+    assert.equal(c.scoreboard?.sackedBytes, 0);
+    // The RTO resends from SND.UNA, this time without skipping anything.
+    h.advanceTo(t0 + 220);
+    assert.deepEqual(sentSeqs(h), [1000]);
+    h.advanceTo(t0 + 230);
+    h.send({ ack: S(2000) });
+    assert.deepEqual(sentSeqs(h), [2000]);
+  });
+});
+
 describe('RACK (RFC 8985 §6)', () => {
   it('marks a segment lost once the reordering window has passed, on the reorder timer', () => {
     const { h, t0 } = setup(4);
