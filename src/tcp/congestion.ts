@@ -5,7 +5,11 @@
  * `NewReno` implements RFC 5681 (slow start, congestion avoidance, fast retransmit on
  * the third duplicate ACK) with the NewReno fast-recovery modification of RFC 6582
  * (partial ACKs retransmit the next hole and keep recovery going until `recover`).
- * All windows are in bytes; sequence numbers are compared with seq.ts arithmetic.
+ * With a SACK peer, recovery.ts starts recovery through `enterRecovery` instead (RFC 6675
+ * §5: cwnd = ssthresh = FlightSize/2, no inflation or deflation; the pipe decides what
+ * leaves); `onTailLossRepaired` (RFC 8985 §7.4.2) and `undoReduction` (D-SACK, RFC 2883)
+ * complete it. All windows are in bytes; sequence numbers are compared with seq.ts
+ * arithmetic.
  */
 import { seqGe, seqGt } from './seq.ts';
 

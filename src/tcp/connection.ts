@@ -634,6 +634,7 @@ export class TcpConnection {
    */
   releaseDrainedBuffers(): void {
     if (this.sendBuffer.length === 0) this.sendBuffer.releaseStorage();
+    this.scoreboard?.releaseStorage();
     if (this.receiveBuffer.length === 0 && this.assembler.isEmpty) this.receiveBuffer.releaseStorage();
   }
 

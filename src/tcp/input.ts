@@ -7,7 +7,8 @@
  *   3. security (not implemented: no IP security options)
  *   4. SYN (challenge ACK: RFC 5961 §4.2)
  *   5. ACK (SYN-RECEIVED completion, SND.UNA/SND.WND update, RFC 5961 §5.2 limits,
- *      duplicate ACKs for fast retransmit, FIN acknowledgement per state)
+ *      SACK blocks and loss detection (recovery.ts), duplicate ACKs for fast
+ *      retransmit, FIN acknowledgement per state)
  *   6. URG (ignored: RFC 6093 discourages urgent data; the pointer is not tracked)
  *   7. segment text (in order into the receive buffer, out of order into the assembler)
  *   8. FIN

@@ -4,13 +4,15 @@
  *
  * Input processing (input.ts), the timers (timers.ts) and the application calls only
  * record what must go out on the connection (`ackNow`, `resetNow`, `resetReplySeq`,
- * `synResend`, `retransmitNow`, `keepaliveProbeNow`); `output(connection, now)` runs at
- * the end of every entry point for each touched connection and sends, in this order:
- * an RST (also for a connection that has just reached CLOSED), the handshake segment,
- * a retransmission of the first unacknowledged segment, a keepalive probe, as much
- * queued data as the windows, Nagle and sender SWS avoidance allow (RFC 9293 §3.7.4,
- * §3.8.6.2.1), a FIN once the data is out, and a pure ACK if one is still owed. It
- * then arms the retransmission or persist timer. The persist timer's zero-window probe
+ * `synResend`, `retransmitNow`, `keepaliveProbeNow`, `lossProbeNow`); `output(connection,
+ * now)` runs at the end of every entry point for each touched connection and sends, in
+ * this order: an RST (also for a connection that has just reached CLOSED), the handshake
+ * segment, a retransmission of the first unacknowledged segment, a keepalive probe, a
+ * tail loss probe (RFC 8985 §7.3), then either, in SACK recovery, the RFC 6675 pipe loop
+ * (lost holes, then new data, while pipe < cwnd) or as much queued data as the windows
+ * (with RFC 3042 limited transmit), Nagle and sender SWS avoidance allow (RFC 9293
+ * §3.7.4, §3.8.6.2.1), a FIN once the data is out, and a pure ACK if one is still owed.
+ * It then arms the retransmission or persist timer, and the PTO (recovery.ts). The persist timer's zero-window probe
  * (`persistExpired`) is built here too.
  *
  * Every connection segment goes through `transmit`, which fills in ports, ACK and
@@ -18,8 +20,10 @@
  * `controlSequence`. `SegmentEmitter.emit` (emitter.ts) writes it into the frame.
  *
  * Sequence variables: `sndNxt` is the next sequence number to send and drops back to
- * `sndUna` after an RTO (go-back-N, as BSD does); `sndMax` is the highest ever sent, the
- * RFC's SND.NXT for acceptability checks.
+ * `sndUna` after an RTO (go-back-N, as BSD does; with SACK it skips SACKed ranges);
+ * `sndMax` is the highest ever sent, the RFC's SND.NXT for acceptability checks; every
+ * advance of it goes through `advanceSndMax`, which records the new segment on the
+ * scoreboard when SACK is in use.
  */
 import type { Instant } from '../time.ts';
 import { TCP_HEADER_LENGTH, TcpFlag, tcpHeaderLength } from '../wire/tcp.ts';

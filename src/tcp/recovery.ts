@@ -120,6 +120,8 @@ export function cumulativeAck(connection: TcpConnection, ack: number, now: Insta
   const scoreboard = connection.scoreboard;
   if (scoreboard === undefined) return;
   scoreboard.acknowledge(ack, now);
+  // Like the send ring, the records' memory goes back once everything is acknowledged.
+  if (scoreboard.count === 0 && connection.sendBuffer.length === 0) scoreboard.releaseStorage();
   connection.probeRearm = true;
   if (scoreboard.reneged()) {
     // RFC 2018 §8: the receiver dropped data it had SACKed; resend it as un-SACKed.

@@ -4,9 +4,10 @@
  * last (re)transmitted and what is known of it: SACKed by the peer (RFC 2018), marked
  * lost (RFC 6675 IsLost, or RACK's time-based rule), retransmitted since it was marked.
  *
- * Bounded and allocation-free after construction: the records live in preallocated
- * typed arrays used as a ring of `capacity` entries (Linux keeps one sk_buff per
- * segment instead). When the ring is full, new data extends the last record (its
+ * Bounded, and allocation-free while data is in flight: the records live in typed
+ * arrays over one ArrayBuffer used as a ring of `capacity` entries, taken when the
+ * first segment leaves and released when the flight is empty (Linux keeps one sk_buff
+ * per segment instead). When the ring is full, new data extends the last record (its
  * timestamp becomes the newer one, so RACK stays conservative for it); a SACK edge
  * that would need a split while full is rounded inward (the partial record stays
  * un-SACKed and may be retransmitted needlessly, never skipped wrongly).
@@ -38,6 +39,12 @@ export const SegmentMark = {
   EVER_RETRANSMITTED: 8,
 } as const;
 
+/** Bytes per record: transmit instant (8), start and end (4 + 4), marks (1). */
+const RECORD_BYTES = 17;
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_U8 = new Uint8Array(0);
+
 /** RFC 6675 §2 DupThresh. */
 export const DUP_THRESH = 3;
 
@@ -55,10 +62,13 @@ export interface SackResult {
 
 export class Scoreboard {
   readonly capacity: number;
-  private readonly starts: Uint32Array;
-  private readonly ends: Uint32Array;
-  private readonly sentAt: Float64Array;
-  private readonly marks: Uint8Array;
+  // The record arrays: views of one ArrayBuffer taken when the first segment is in
+  // flight and given back (`releaseStorage`) once the flight is empty, as the send ring
+  // does with its memory, so an idle connection holds none.
+  private starts = EMPTY_U32;
+  private ends = EMPTY_U32;
+  private sentAt = EMPTY_F64;
+  private marks = EMPTY_U8;
   private head = 0;
   private used = 0;
   /** Bytes currently marked SACKed. */
@@ -88,10 +98,31 @@ export class Scoreboard {
 
   constructor(capacity: number) {
     this.capacity = Math.max(4, Math.floor(capacity));
-    this.starts = new Uint32Array(this.capacity);
-    this.ends = new Uint32Array(this.capacity);
-    this.sentAt = new Float64Array(this.capacity);
-    this.marks = new Uint8Array(this.capacity);
+  }
+
+  /** Bytes of record storage held now (0 while nothing is in flight and it was released). */
+  get storageBytes(): number {
+    return this.marks.length === 0 ? 0 : this.capacity * RECORD_BYTES;
+  }
+
+  /** Gives the record storage back while nothing is in flight. */
+  releaseStorage(): void {
+    if (this.used !== 0 || this.marks.length === 0) return;
+    this.starts = EMPTY_U32;
+    this.ends = EMPTY_U32;
+    this.sentAt = EMPTY_F64;
+    this.marks = EMPTY_U8;
+    this.head = 0;
+  }
+
+  private takeStorage(): void {
+    const capacity = this.capacity;
+    const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
+    this.sentAt = new Float64Array(buffer, 0, capacity);
+    this.starts = new Uint32Array(buffer, capacity * 8, capacity);
+    this.ends = new Uint32Array(buffer, capacity * 12, capacity);
+    this.marks = new Uint8Array(buffer, capacity * 16, capacity);
+    this.head = 0;
   }
 
   /** Records in flight. */
@@ -125,6 +156,7 @@ export class Scoreboard {
   /** New sequence space [start, end) left at `now` (SND.MAX moved from start to end). */
   sent(start: number, end: number, now: Instant): void {
     if (!seqLt(start, end)) return;
+    if (this.marks.length === 0) this.takeStorage();
     if (this.used > 0) {
       const last = this.slot(this.used - 1);
       if (this.used === this.capacity && this.ends[last] === start >>> 0) {

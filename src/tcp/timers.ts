@@ -9,6 +9,8 @@
  *                   retries → retransmit_timeout (RFC 9293 §3.8.3, R2)
  *   persist         zero-window probes / SWS override (RFC 9293 §3.8.6.1), back-off
  *                   capped at persistMax; never gives up on a peer that answers
+ *   loss probe      RFC 8985 §7 (PTO; recovery.ts arms it, output.ts sends the probe)
+ *   reorder         RFC 8985 §6.3 (RACK marks segments lost once their time has come)
  *   delayed ACK     RFC 1122 §4.2.3.2
  *   keepalive       RFC 1122 §4.2.3.6: idle, then `count` probes `interval` apart
  *   user timeout    RFC 5482: data unacknowledged this long aborts; while the window

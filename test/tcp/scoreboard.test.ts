@@ -105,6 +105,21 @@ describe('scoreboard', () => {
     assert.equal(s.nextLost(), 0);
   });
 
+  it('holds record storage only while something is in flight', () => {
+    const s = new Scoreboard(16);
+    assert.equal(s.storageBytes, 0);
+    s.sent(at(0), at(100), 0);
+    assert.equal(s.storageBytes, 16 * 17);
+    s.releaseStorage();
+    assert.equal(s.storageBytes, 16 * 17, 'kept while a record is in flight');
+    s.acknowledge(at(100), 5);
+    s.releaseStorage();
+    assert.equal(s.storageBytes, 0);
+    s.sent(at(100), at(200), 6);
+    assert.equal(s.count, 1);
+    assert.equal(s.startOf(0), at(100));
+  });
+
   it('stays within its capacity: a full ring extends its last record', () => {
     const s = board(4, 4);
     s.sent(at(400), at(500), 7);
