@@ -479,6 +479,9 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
   // Out of order: hold it and send a duplicate ACK at once (RFC 5681 §4.2), with this
   // segment's block first among the SACK blocks (RFC 2018 §4).
   counters.increment('tcp.rx.out-of-order');
+  // RFC 2883 §4: a duplicate of held data leads with a D-SACK block; the block holding
+  // it comes second (it leads the SACK blocks, as the latest arrival).
+  if (connection.assembler.holds(offset, data.length)) noteDuplicate(connection, start, seqAdd(start, data.length));
   if (connection.assembler.add(offset, data.length)) {
     connection.receiveBuffer.writeAt(offset, data);
     noteOutOfOrder(connection, start);
