@@ -146,7 +146,8 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
       // tcp_oow_rate_limited), so two ends out of step cannot ACK each other in a loop.
       if (segmentLength > 0) {
         connection.ackNow = true;
-        noteDuplicate(connection, seq, seqAdd(seq, segmentLength));
+        // Old data (not data beyond the window) is a duplicate: D-SACK it.
+        if (seqLt(seq, connection.tcb.rcvNxt)) noteDuplicate(connection, seq, seqMin(seqAdd(seq, segmentLength), connection.tcb.rcvNxt));
       } else if (challengeAllowed(connection, now)) {
         connection.ackNow = true;
       }

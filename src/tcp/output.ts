@@ -12,8 +12,8 @@
  * (lost holes, then new data, while pipe < cwnd) or as much queued data as the windows
  * (with RFC 3042 limited transmit), Nagle and sender SWS avoidance allow (RFC 9293
  * §3.7.4, §3.8.6.2.1), a FIN once the data is out, and a pure ACK if one is still owed.
- * It then arms the retransmission or persist timer, and the PTO (recovery.ts). The persist timer's zero-window probe
- * (`persistExpired`) is built here too.
+ * It then arms the retransmission or persist timer, and the PTO (recovery.ts). The
+ * persist timer's zero-window probe (`persistExpired`) is built here too.
  *
  * Every connection segment goes through `transmit`, which fills in ports, ACK and
  * window; the sequence number of pure ACKs and RSTs is chosen in one function,

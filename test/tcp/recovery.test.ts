@@ -270,6 +270,10 @@ describe('D-SACK (RFC 2883)', () => {
     // Reported once: the next ACK has no D-SACK.
     h.send({ seq: R1 + 200, flags: ACK | PSH, payload: pattern(50) });
     h.recv({ ack: R1 + 100, options: { sackBlocks: [[R1 + 200, R1 + 250]] } });
+    // Data beyond the window is no duplicate: plain ACK, no D-SACK block.
+    h.send({ seq: R1 + 100 + 70_000, flags: ACK | PSH, payload: pattern(10) });
+    h.recv({ ack: R1 + 100, options: { sackBlocks: [[R1 + 200, R1 + 250]] } });
+    assert.equal(h.counters.get('tcp.rx.duplicate-data'), 1);
   });
 });
 
