@@ -146,13 +146,6 @@ export class Scoreboard {
     return this.sentAt[this.slot(index)]!;
   }
 
-  /** Forgets everything (the connection's flight is empty or was reset). */
-  clear(): void {
-    this.head = 0;
-    this.used = 0;
-    this.sackedBytes = 0;
-  }
-
   /** New sequence space [start, end) left at `now` (SND.MAX moved from start to end). */
   sent(start: number, end: number, now: Instant): void {
     if (!seqLt(start, end)) return;
@@ -160,7 +153,10 @@ export class Scoreboard {
     if (this.used > 0) {
       const last = this.slot(this.used - 1);
       if (this.used === this.capacity && this.ends[last] === start >>> 0) {
-        // Full: the last record grows (see the contract above).
+        // Full: the last record grows (see the contract above). What was known of it
+        // no longer holds for the whole: it becomes un-SACKed, in flight (conservative).
+        if ((this.marks[last]! & SegmentMark.SACKED) !== 0) this.sackedBytes -= seqDiff(this.ends[last]!, this.starts[last]!);
+        this.marks[last] = this.marks[last]! & SegmentMark.EVER_RETRANSMITTED;
         this.ends[last] = end >>> 0;
         this.sentAt[last] = now;
         return;
@@ -187,6 +183,7 @@ export class Scoreboard {
       // resent (conservative for pipe).
       if (seqGt(this.endOf(index), end)) this.split(index, end);
       const slot = this.slot(index);
+      if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) continue;
       this.sentAt[slot] = now;
       this.marks[slot] = (this.marks[slot]! | SegmentMark.RETRANSMITTED | SegmentMark.EVER_RETRANSMITTED) & ~SegmentMark.LOST;
       // LOST is cleared but RETRANSMITTED remembers it was lost: pipe counts it once.

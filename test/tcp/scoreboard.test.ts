@@ -129,5 +129,12 @@ describe('scoreboard', () => {
     // No room to split: a block edge inside a record leaves it un-SACKed.
     s.applySack([[at(50), at(100)]], at(0), at(500), 65_535, 0);
     assert.equal(s.sackedBytes, 0);
+    // A SACKed last record that must grow loses its mark: new data is never taken as SACKed.
+    s.applySack([[at(300), at(500)]], at(0), at(500), 65_535, 0);
+    assert.equal(s.sackedBytes, 200);
+    s.sent(at(500), at(600), 8);
+    assert.equal(s.sackedBytes, 0);
+    assert.equal(s.isSacked(at(550)), false);
+    assert.equal(s.count, 4);
   });
 });
