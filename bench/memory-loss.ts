@@ -15,7 +15,7 @@ import type { TcpConfig } from '../src/tcp/config.ts';
 import type { TcpConnection } from '../src/tcp/connection.ts';
 import { noopHandler } from '../src/tcp/connection.ts';
 import { parseIpv4 } from '../src/net/address.ts';
-import { createStackPair, PEER_IP } from '../test/support/stack-pair.ts';
+import { createStackPair, PEER_IP, sendAllThenClose } from '../test/support/stack-pair.ts';
 
 export interface LossRun {
   goodputMbps: number;
@@ -52,16 +52,7 @@ export function lossTransfer(options: { size: number; loss: number; seed: number
   });
   const data = new Uint8Array(options.size);
   const connection: TcpConnection = pair.device.tcp.connect(parseIpv4(PEER_IP)!, 7000);
-  let offset = 0;
-  const pump = (): void => {
-    while (offset < data.length) {
-      const accepted = connection.send(data.subarray(offset));
-      if (accepted === 0) return;
-      offset += accepted;
-    }
-    connection.shutdown();
-  };
-  connection.handler = { ...noopHandler(), onEstablished: pump, onWritable: pump };
+  sendAllThenClose(connection, data);
   const started = pair.world.now;
   pair.world.runUntilDoneSync(() => done, 3_600_000);
   const seconds = (pair.world.now - started) / 1000;
