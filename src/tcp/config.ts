@@ -49,7 +49,11 @@ export interface TcpConfig {
   orphanRetries: number;
   /** Orphans kept at most; beyond it the oldest is reset (Linux tcp_max_orphans). */
   maxOrphans: number;
-  /** Offer and accept SACK (RFC 2018): as a receiver, report out-of-order data in SACK blocks. */
+  /**
+   * Offer and accept SACK (RFC 2018): as a receiver, report out-of-order data (and
+   * duplicates, RFC 2883) in SACK blocks; as a sender, recover from losses with the
+   * peer's blocks (RFC 6675, recovery.ts).
+   */
   sack: boolean;
   /**
    * Black-hole detection (RFC 4821 §7.6, Linux tcp_mtu_probing=1): after repeated
