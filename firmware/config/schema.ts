@@ -209,8 +209,9 @@ const tcpSchema = z.strictObject({
   synBacklog: integer(1, 65535, TCP_DEFAULTS.synBacklog, 'half-open connections beyond this get no state'),
   finTimeout: duration(1, 10 * MINUTE, TCP_DEFAULTS.finTimeout, 'an orphaned FIN-WAIT-2 connection ends after this (Linux tcp_fin_timeout)'),
   orphanRetries: integer(1, 32, TCP_DEFAULTS.orphanRetries, 'back-offs after which an orphan still retransmitting or probing gives up (Linux tcp_orphan_retries)'),
-  sack: flag(TCP_DEFAULTS.sack, 'offer and accept SACK (RFC 2018): report out-of-order data to the sender'),
+  sack: flag(TCP_DEFAULTS.sack, 'offer and accept SACK (RFC 2018): report out-of-order data, recover from losses with the peer\'s reports (RFC 6675)'),
   mtuProbing: flag(TCP_DEFAULTS.mtuProbing, 'black-hole detection (RFC 4821, Linux tcp_mtu_probing=1): lower the MSS when full-sized segments keep vanishing without ICMP'),
+  rack: flag(TCP_DEFAULTS.rack, 'with SACK: RACK time-based loss detection and the tail loss probe (RFC 8985)'),
 });
 
 /**

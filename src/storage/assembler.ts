@@ -44,6 +44,14 @@ export class Assembler {
     return this.count;
   }
 
+  /** True if [offset, offset + length) is held entirely (a duplicate of held data). */
+  holds(offset: number, length: number): boolean {
+    for (let i = 0; i < this.count; i++) {
+      if ((this.starts[i] ?? 0) <= offset && offset + length <= (this.ends[i] ?? 0)) return true;
+    }
+    return false;
+  }
+
   /** The held ranges as [start, end) pairs (for diagnostics and tests). */
   ranges(): [number, number][] {
     const result: [number, number][] = [];

@@ -49,7 +49,11 @@ export interface TcpConfig {
   orphanRetries: number;
   /** Orphans kept at most; beyond it the oldest is reset (Linux tcp_max_orphans). */
   maxOrphans: number;
-  /** Offer and accept SACK (RFC 2018): as a receiver, report out-of-order data in SACK blocks. */
+  /**
+   * Offer and accept SACK (RFC 2018): as a receiver, report out-of-order data (and
+   * duplicates, RFC 2883) in SACK blocks; as a sender, recover from losses with the
+   * peer's blocks (RFC 6675, recovery.ts).
+   */
   sack: boolean;
   /**
    * Black-hole detection (RFC 4821 §7.6, Linux tcp_mtu_probing=1): after repeated
@@ -58,6 +62,11 @@ export interface TcpConfig {
    * is always on.
    */
   mtuProbing: boolean;
+  /**
+   * With SACK in use: RACK time-based loss detection and the tail loss probe
+   * (RFC 8985). Off: RFC 6675 DupThresh loss marking only, and a lost tail waits for the RTO.
+   */
+  rack: boolean;
 }
 
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
@@ -88,5 +97,6 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     maxOrphans: 256,
     sack: true,
     mtuProbing: true,
+    rack: true,
   };
 }

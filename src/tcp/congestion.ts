@@ -5,7 +5,11 @@
  * `NewReno` implements RFC 5681 (slow start, congestion avoidance, fast retransmit on
  * the third duplicate ACK) with the NewReno fast-recovery modification of RFC 6582
  * (partial ACKs retransmit the next hole and keep recovery going until `recover`).
- * All windows are in bytes; sequence numbers are compared with seq.ts arithmetic.
+ * With a SACK peer, recovery.ts starts recovery through `enterRecovery` instead (RFC 6675
+ * §5: cwnd = ssthresh = FlightSize/2, no inflation or deflation; the pipe decides what
+ * leaves); `onTailLossRepaired` (RFC 8985 §7.4.2) and `undoReduction` (D-SACK, RFC 2883)
+ * complete it. All windows are in bytes; sequence numbers are compared with seq.ts
+ * arithmetic.
  */
 import { seqGe, seqGt } from './seq.ts';
 
@@ -29,6 +33,20 @@ export interface CongestionControl {
   onDuplicateAck(ackNumber: number, flightSize: number, highestSent: number): CongestionAction;
   /** The retransmission timer expired (RFC 5681 §3.1 eq. 4, RFC 6582 §3.2 step 4). */
   onRetransmitTimeout(flightSize: number, highestSent: number): void;
+  /**
+   * SACK-based loss recovery begins (RFC 6675 §5 step 4): ssthresh = cwnd = FlightSize/2,
+   * RecoveryPoint = `highestSent`; false (nothing changes) while `ackNumber` has not
+   * passed the previous RecoveryPoint (§5 step 2, §5.1). Partial ACKs then change
+   * nothing: the scoreboard chooses what to resend, the pipe what may leave.
+   */
+  enterRecovery(ackNumber: number, flightSize: number, highestSent: number): boolean;
+  /** A tail loss probe repaired a real loss (RFC 8985 §7.4.2): reduce as for one loss. */
+  onTailLossRepaired(flightSize: number): void;
+  /**
+   * D-SACKs showed every retransmission of the last loss episode to be spurious
+   * (RFC 2883 §4, Linux tcp_try_undo_dsack): restore the window from before it.
+   */
+  undoReduction(): void;
 }
 
 /** The "infinite" initial ssthresh (RFC 5681 §3.1: arbitrarily high). */
@@ -53,6 +71,11 @@ export class NewReno implements CongestionControl {
   private ssthresh = INITIAL_SSTHRESH;
   private duplicateAcks = 0;
   private recovering = false;
+  /** The recovery in progress is SACK-based (RFC 6675): partial ACKs deflate nothing. */
+  private sackRecovery = false;
+  /** cwnd and ssthresh before the last reduction, for `undoReduction`. */
+  private priorCwnd = 0;
+  private priorSsthresh = INITIAL_SSTHRESH;
   /**
    * RFC 6582 `recover`, stored as SND.MAX (one past the highest sequence number sent)
    * when the last recovery or RTO began: an ACK at or beyond it covers all of that data.
@@ -85,10 +108,12 @@ export class NewReno implements CongestionControl {
         // Full ACK (RFC 6582 §3.2 step 3, option 1): deflate and leave recovery.
         this.cwnd = Math.min(this.ssthresh, Math.max(flightSizeAfter, this.mss) + this.mss);
         this.recovering = false;
+        this.sackRecovery = false;
         this.duplicateAcks = 0;
         this.avoidanceBytes = 0;
         return 'none';
       }
+      if (this.sackRecovery) return 'none';
       // Partial ACK (RFC 6582 §3.2 step 3): retransmit the next hole, deflate by the
       // amount acknowledged, add back one MSS if at least one MSS was acknowledged.
       this.cwnd = Math.max(this.mss, this.cwnd - acked + (acked >= this.mss ? this.mss : 0));
@@ -125,6 +150,7 @@ export class NewReno implements CongestionControl {
     // RFC 6582 §3.2 step 2: only if the ACK covers more than `recover`, so one loss
     // event (or the tail of an RTO recovery) does not trigger several fast retransmits.
     if (!seqGe(ackNumber, this.recover)) return 'none';
+    this.remember();
     this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
     this.recover = highestSent;
     this.cwnd = this.ssthresh + DUPLICATE_ACK_THRESHOLD * this.mss;
@@ -134,11 +160,48 @@ export class NewReno implements CongestionControl {
 
   onRetransmitTimeout(flightSize: number, highestSent: number): void {
     // RFC 5681 §3.1 eq. 4 and "loss window" of one segment.
+    this.remember();
     this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
     this.cwnd = this.mss;
     this.recovering = false;
+    this.sackRecovery = false;
     this.duplicateAcks = 0;
     this.avoidanceBytes = 0;
     this.recover = highestSent;
+  }
+
+  enterRecovery(ackNumber: number, flightSize: number, highestSent: number): boolean {
+    if (this.recovering || !seqGe(ackNumber, this.recover)) return false;
+    this.remember();
+    // RFC 6675 §5 step 4.2 with RFC 5681 eq. 4: cwnd = ssthresh = FlightSize / 2.
+    this.ssthresh = Math.max(Math.floor(flightSize / 2), 2 * this.mss);
+    this.cwnd = this.ssthresh;
+    this.recover = highestSent;
+    this.recovering = true;
+    this.sackRecovery = true;
+    this.duplicateAcks = 0;
+    this.avoidanceBytes = 0;
+    return true;
+  }
+
+  onTailLossRepaired(flightSize: number): void {
+    if (this.recovering) return;
+    this.remember();
+    this.ssthresh = Math.max(Math.floor(Math.max(flightSize, this.cwnd) / 2), 2 * this.mss);
+    this.cwnd = this.ssthresh;
+    this.avoidanceBytes = 0;
+  }
+
+  undoReduction(): void {
+    if (this.priorCwnd === 0) return;
+    this.cwnd = Math.max(this.cwnd, this.priorCwnd);
+    this.ssthresh = Math.max(this.ssthresh, this.priorSsthresh);
+    this.priorCwnd = 0;
+  }
+
+  /** Keeps the window from before a reduction (Linux prior_cwnd / prior_ssthresh). */
+  private remember(): void {
+    this.priorCwnd = this.cwnd;
+    this.priorSsthresh = this.ssthresh;
   }
 }

@@ -38,6 +38,7 @@ import { seqAdd, seqDiff } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
 import type { PathMtuCache } from './path-mtu-cache.ts';
+import type { Scoreboard } from './scoreboard.ts';
 
 
 export type { CloseReason, TcpState } from './state.ts';
@@ -166,6 +167,11 @@ export class TcpConnection {
   retransmitNow = false;
   /** A keepalive probe is due. */
   keepaliveProbeNow = false;
+  /** A tail loss probe is due (RFC 8985 §7.3; recovery.ts records it). */
+  lossProbeNow = false;
+  /** A D-SACK block [start, end) to lead the SACK blocks of our next ACK (RFC 2883 §4), or undefined. */
+  dsackStart: number | undefined;
+  dsackEnd = 0;
 
   // ---- ACK generation ---------------------------------------------------------------
   /** Data segments received since our last ACK (delayed ACK: ACK every second one). */
@@ -183,6 +189,26 @@ export class TcpConnection {
   handshakeRetransmitted = false;
   /** Since when the oldest in-flight data has waited for an ACK (user timeout, RFC 5482). */
   unackedSince: Instant | undefined;
+  /** Duplicate ACKs in a row (RFC 5681 §2; with SACK, RFC 6675 §2): limited transmit, recovery entry. */
+  duplicateAcks = 0;
+
+  // ---- SACK loss recovery (recovery.ts; only while tcb.sackPermitted) --------------------
+  /** The sender's scoreboard (RFC 6675 §3), created when a connection using SACK is established. */
+  scoreboard: Scoreboard | undefined;
+  /** The PTO must be re-armed: new data left or was acknowledged (RFC 8985 §7.2). */
+  probeRearm = false;
+  /** RFC 8985 §7: SND.MAX after the outstanding loss probe; undefined when none is out. */
+  tlpEndSeq: number | undefined;
+  /** The outstanding probe was a retransmission (not new data). */
+  tlpRetransmitted = false;
+  /** A D-SACK reported the probe's retransmission as a duplicate (§7.4.1). */
+  tlpDsack = false;
+  /** The window was reduced for the current loss episode (undone if D-SACK proves it spurious). */
+  reducedForLoss = false;
+  /** Retransmissions of the current loss episode not yet reported duplicate by D-SACK (Linux undo_retrans). */
+  undoRetransmits = 0;
+  /** SND.UNA when the episode began (Linux undo_marker): only D-SACKs above it concern its retransmissions. */
+  undoMarker = 0;
 
   // ---- path MTU and ICMP errors (path-mtu.ts, icmp-error.ts) -------------------------
   /** The send MSS the handshake agreed on (RFC 9293 §3.7.1); 0 until established. */
@@ -202,6 +228,10 @@ export class TcpConnection {
   // ---- timers (absolute instants; undefined = not armed) -----------------------------
   retransmitAt: Instant | undefined;
   persistAt: Instant | undefined;
+  /** Tail loss probe timer, PTO (RFC 8985 §7.2). */
+  probeAt: Instant | undefined;
+  /** RACK reorder timer (RFC 8985 §6.3). */
+  reorderAt: Instant | undefined;
   /** Zero-window probes sent without the window opening (persist back-off exponent). */
   persistBackoff = 0;
   /**
@@ -498,6 +528,8 @@ export class TcpConnection {
       this.releaseDrainedBuffers();
       this.retransmitAt = undefined;
       this.persistAt = undefined;
+      this.probeAt = undefined;
+      this.reorderAt = undefined;
       this.unansweredProbeSince = undefined;
       this.delayedAckAt = undefined;
       this.connectDeadline = undefined;
@@ -566,16 +598,19 @@ export class TcpConnection {
   }
 
   /**
-   * The SACK blocks for our next ACK (RFC 2018 §4): the block holding the most recently
-   * received out-of-order segment first, then the blocks of the next most recent ones,
-   * then any other held range; at most MAX_SACK_BLOCKS. Undefined when SACK is not in
-   * use or nothing is held out of order.
+   * The SACK blocks for our next ACK (RFC 2018 §4): a D-SACK block first if a
+   * duplicate segment arrived (RFC 2883 §4), then the block holding the most recently
+   * received out-of-order segment, then the blocks of the next most recent ones, then
+   * any other held range; at most MAX_SACK_BLOCKS. Undefined when SACK is not in use or
+   * there is nothing to report.
    */
   sackBlocks(): [number, number][] | undefined {
-    if (!this.tcb.sackPermitted || this.assembler.isEmpty) return undefined;
+    if (!this.tcb.sackPermitted) return undefined;
+    if (this.assembler.isEmpty && this.dsackStart === undefined) return undefined;
     const rcvNxt = this.tcb.rcvNxt;
     const ranges = this.assembler.ranges();
     const blocks: [number, number][] = [];
+    if (this.dsackStart !== undefined) blocks.push([this.dsackStart, this.dsackEnd]);
     const used = new Set<number>();
     const take = (index: number): void => {
       if (used.has(index) || blocks.length >= MAX_SACK_BLOCKS) return;
@@ -599,6 +634,7 @@ export class TcpConnection {
    */
   releaseDrainedBuffers(): void {
     if (this.sendBuffer.length === 0) this.sendBuffer.releaseStorage();
+    this.scoreboard?.releaseStorage();
     if (this.receiveBuffer.length === 0 && this.assembler.isEmpty) this.receiveBuffer.releaseStorage();
   }
 

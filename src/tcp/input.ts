@@ -7,7 +7,8 @@
  *   3. security (not implemented: no IP security options)
  *   4. SYN (challenge ACK: RFC 5961 §4.2)
  *   5. ACK (SYN-RECEIVED completion, SND.UNA/SND.WND update, RFC 5961 §5.2 limits,
- *      duplicate ACKs for fast retransmit, FIN acknowledgement per state)
+ *      SACK blocks and loss detection (recovery.ts), duplicate ACKs for fast
+ *      retransmit, FIN acknowledgement per state)
  *   6. URG (ignored: RFC 6093 discourages urgent data; the pointer is not tracked)
  *   7. segment text (in order into the receive buffer, out of order into the assembler)
  *   8. FIN
@@ -24,8 +25,9 @@ import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.
 import { MAX_SACK_BLOCKS, Notify, closeError, type TcpConnection } from './connection.ts';
 import { canReceiveData } from './state.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
-import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax } from './seq.ts';
+import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
 import { pathMtuAtEstablishment } from './path-mtu.ts';
+import { createScoreboard, cumulativeAck, detectLoss, sackArrives } from './recovery.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
 const MIN_PEER_MSS = 64;
@@ -142,8 +144,13 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
       // a retransmission whose ACK was lost) are always answered, or the peer would
       // retransmit forever; bare ACKs share the challenge-ACK limit (RFC 5961 §7; Linux
       // tcp_oow_rate_limited), so two ends out of step cannot ACK each other in a loop.
-      if (segmentLength > 0) connection.ackNow = true;
-      else if (challengeAllowed(connection, now)) connection.ackNow = true;
+      if (segmentLength > 0) {
+        connection.ackNow = true;
+        // Old data (not data beyond the window) is a duplicate: D-SACK it.
+        if (seqLt(seq, connection.tcb.rcvNxt)) noteDuplicate(connection, seq, seqMin(seqAdd(seq, segmentLength), connection.tcb.rcvNxt));
+      } else if (challengeAllowed(connection, now)) {
+        connection.ackNow = true;
+      }
     }
     counters.increment('tcp.drop.out-of-window');
     return;
@@ -155,6 +162,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   let syn = (flags & TcpFlag.SYN) !== 0;
   let fin = (flags & TcpFlag.FIN) !== 0;
   if (seqLt(start, connection.tcb.rcvNxt)) {
+    if (payloadLength > 0) noteDuplicate(connection, seqAdd(seq, syn ? 1 : 0), seqMin(seqAdd(seq, segmentLength), connection.tcb.rcvNxt));
     let skip = seqDiff(connection.tcb.rcvNxt, start);
     if (syn) {
       syn = false;
@@ -220,22 +228,33 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     return;
   }
   peerIsAlive(connection, now);
+  // SACK blocks update the scoreboard before SND.UNA moves (RFC 6675 §5, Update()).
+  const sackBlocks = segment.options.sackBlocks;
+  const newSack = sackBlocks !== undefined && connection.scoreboard !== undefined && sackArrives(connection, sackBlocks, ack, now);
   // RFC 5681 §2 duplicate ACK. A closed window is excluded: the answers to zero-window
-  // probes repeat SND.UNA and the zero window, and signal no loss.
+  // probes repeat SND.UNA and the zero window, and signal no loss. With SACK, an ACK
+  // at SND.UNA that SACKs new data is one too (RFC 6675 §2, DupAck).
+  const inFlight = ack === connection.tcb.sndUna && connection.bytesInFlight() > 0;
   const duplicate =
-    ack === connection.tcb.sndUna &&
-    payloadLength === 0 &&
-    (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 &&
-    segment.window === connection.tcb.sndWnd &&
-    segment.window !== 0 &&
-    connection.bytesInFlight() > 0;
+    (inFlight &&
+      payloadLength === 0 &&
+      (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 &&
+      segment.window === connection.tcb.sndWnd &&
+      segment.window !== 0) ||
+    (inFlight && newSack);
   if (seqGt(ack, connection.tcb.sndUna)) {
+    connection.duplicateAcks = 0;
     acknowledge(connection, ack, now);
-  } else if (duplicate && connection.congestion.onDuplicateAck(ack, connection.bytesInFlight(), connection.tcb.sndMax) === 'retransmit') {
-    // RFC 5681 §3.2 fast retransmit.
-    counters.increment('tcp.tx.fast-retransmits');
-    connection.retransmitNow = true;
+  } else if (duplicate) {
+    connection.duplicateAcks++;
+    if (connection.scoreboard === undefined && connection.congestion.onDuplicateAck(ack, connection.bytesInFlight(), connection.tcb.sndMax) === 'retransmit') {
+      // RFC 5681 §3.2 fast retransmit.
+      counters.increment('tcp.tx.fast-retransmits');
+      connection.retransmitNow = true;
+    }
   }
+  // With SACK: mark losses (RFC 6675 IsLost, RACK) and enter recovery if due.
+  if (connection.scoreboard !== undefined) detectLoss(connection, now);
   // RFC 9293 §3.10.7.4: update the send window only from segments newer than the last
   // update (SND.WL1/SND.WL2), so an old reordered segment cannot shrink it.
   if (
@@ -367,6 +386,7 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
   connection.tcb.sendBufferSeq = seqAdd(connection.tcb.sendBufferSeq, dataAcked);
   if (dataAcked > 0) connection.releaseDrainedBuffers();
   connection.tcb.sndUna = ack;
+  cumulativeAck(connection, ack, now);
   // Keeps Nagle's marker inside [SND.UNA, SND.MAX], so it cannot look ahead after a wrap.
   if (seqLt(connection.tcb.sndSmall, ack)) connection.tcb.sndSmall = ack;
   connection.tcb.sndNxt = seqMax(connection.tcb.sndNxt, ack);
@@ -399,6 +419,8 @@ function establish(connection: TcpConnection, now: Instant): void {
   if (connection.handshakeRetransmitted) connection.rtt.resetAfterHandshakeLoss();
   pathMtuAtEstablishment(connection, connection.context.pathMtu, now);
   connection.congestion.start(connection.tcb.sendMss, connection.tcb.sndMax, connection.handshakeRetransmitted);
+  // RFC 6675: a sender whose peer agreed to SACK keeps a scoreboard.
+  if (connection.tcb.sackPermitted) connection.scoreboard = createScoreboard(connection.context.config.sndBuf, connection.tcb.sendMss);
   connection.connectDeadline = undefined;
   connection.setState('ESTABLISHED');
 }
@@ -458,6 +480,9 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
   // Out of order: hold it and send a duplicate ACK at once (RFC 5681 §4.2), with this
   // segment's block first among the SACK blocks (RFC 2018 §4).
   counters.increment('tcp.rx.out-of-order');
+  // RFC 2883 §4: a duplicate of held data leads with a D-SACK block; the block holding
+  // it comes second (it leads the SACK blocks, as the latest arrival).
+  if (connection.assembler.holds(offset, data.length)) noteDuplicate(connection, start, seqAdd(start, data.length));
   if (connection.assembler.add(offset, data.length)) {
     connection.receiveBuffer.writeAt(offset, data);
     noteOutOfOrder(connection, start);
@@ -465,6 +490,18 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
     counters.increment('tcp.rx.reassembly-full');
   }
   connection.ackNow = true;
+}
+
+/**
+ * A segment (or part of one) arrived that was already received: with SACK in use, our
+ * next ACK reports it in a D-SACK block (RFC 2883 §4), so the sender can tell a
+ * needless retransmission. The latest duplicate is the one reported.
+ */
+function noteDuplicate(connection: TcpConnection, start: number, end: number): void {
+  if (!connection.tcb.sackPermitted || !seqLt(start, end)) return;
+  connection.dsackStart = start;
+  connection.dsackEnd = end;
+  connection.context.counters.increment('tcp.rx.duplicate-data');
 }
 
 /** Remembers the most recent out-of-order arrival for the SACK blocks' order. */

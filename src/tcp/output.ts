@@ -4,29 +4,35 @@
  *
  * Input processing (input.ts), the timers (timers.ts) and the application calls only
  * record what must go out on the connection (`ackNow`, `resetNow`, `resetReplySeq`,
- * `synResend`, `retransmitNow`, `keepaliveProbeNow`); `output(connection, now)` runs at
- * the end of every entry point for each touched connection and sends, in this order:
- * an RST (also for a connection that has just reached CLOSED), the handshake segment,
- * a retransmission of the first unacknowledged segment, a keepalive probe, as much
- * queued data as the windows, Nagle and sender SWS avoidance allow (RFC 9293 §3.7.4,
- * §3.8.6.2.1), a FIN once the data is out, and a pure ACK if one is still owed. It
- * then arms the retransmission or persist timer. The persist timer's zero-window probe
- * (`persistExpired`) is built here too.
+ * `synResend`, `retransmitNow`, `keepaliveProbeNow`, `lossProbeNow`); `output(connection,
+ * now)` runs at the end of every entry point for each touched connection and sends, in
+ * this order: an RST (also for a connection that has just reached CLOSED), the handshake
+ * segment, a retransmission of the first unacknowledged segment, a keepalive probe, a
+ * tail loss probe (RFC 8985 §7.3), then either, in SACK recovery, the RFC 6675 pipe loop
+ * (lost holes, then new data, while pipe < cwnd) or as much queued data as the windows
+ * (with RFC 3042 limited transmit), Nagle and sender SWS avoidance allow (RFC 9293
+ * §3.7.4, §3.8.6.2.1), a FIN once the data is out, and a pure ACK if one is still owed.
+ * It then arms the retransmission or persist timer, and the PTO (recovery.ts). The
+ * persist timer's zero-window probe (`persistExpired`) is built here too.
  *
  * Every connection segment goes through `transmit`, which fills in ports, ACK and
  * window; the sequence number of pure ACKs and RSTs is chosen in one function,
  * `controlSequence`. `SegmentEmitter.emit` (emitter.ts) writes it into the frame.
  *
  * Sequence variables: `sndNxt` is the next sequence number to send and drops back to
- * `sndUna` after an RTO (go-back-N, as BSD does); `sndMax` is the highest ever sent, the
- * RFC's SND.NXT for acceptability checks.
+ * `sndUna` after an RTO (go-back-N, as BSD does; with SACK it skips SACKed ranges);
+ * `sndMax` is the highest ever sent, the RFC's SND.NXT for acceptability checks; every
+ * advance of it goes through `advanceSndMax`, which records the new segment on the
+ * scoreboard when SACK is in use.
  */
 import type { Instant } from '../time.ts';
 import { TCP_HEADER_LENGTH, TcpFlag, tcpHeaderLength } from '../wire/tcp.ts';
 import type { TcpConnection } from './connection.ts';
 import type { SegmentFields } from './emitter.ts';
 import { MAX_UNSCALED_WINDOW } from './config.ts';
-import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax } from './seq.ts';
+import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
+import { armLossProbe } from './recovery.ts';
+import { SegmentMark } from './scoreboard.ts';
 
 /** Scratch fields for connection segments (one stack runs on one thread). */
 const scratch: SegmentFields = {
@@ -70,6 +76,8 @@ function transmit(connection: TcpConnection, sequenceNumber: number, flags: numb
     connection.ackNow = false;
     connection.unackedSegments = 0;
     connection.delayedAckAt = undefined;
+    // RFC 2883 §4: a D-SACK block reports one duplicate, once.
+    connection.dsackStart = undefined;
   }
 }
 
@@ -162,7 +170,7 @@ function sendZeroWindowProbe(connection: TcpConnection, now: Instant): boolean {
   if (connection.tcb.sndMax === connection.tcb.sndUna && connection.unackedSince === undefined) connection.unackedSince = now;
   transmit(connection, connection.tcb.sndUna, flags, Math.max(0, offset), length);
   const end = seqAdd(connection.tcb.sndUna, 1);
-  if (seqGt(end, connection.tcb.sndMax)) connection.tcb.sndMax = end;
+  if (seqGt(end, connection.tcb.sndMax)) advanceSndMax(connection, end, now);
   connection.tcb.sndNxt = end;
   connection.rttSeq = undefined;
   connection.zeroWindowProbes++;
@@ -177,18 +185,36 @@ function sendZeroWindowProbe(connection: TcpConnection, now: Instant): boolean {
  * inside them when first sent). Used by the RTO (after rewinding sndNxt) and by fast
  * retransmit / NewReno partial ACKs (RFC 5681 §3.2, RFC 6582 §3.2).
  */
-function retransmitFirst(connection: TcpConnection): void {
-  const offset = seqDiff(connection.tcb.sndUna, connection.tcb.sendBufferSeq);
-  const inFlight = connection.bytesInFlight();
+function retransmitFirst(connection: TcpConnection, now: Instant): void {
+  retransmitFrom(connection, connection.tcb.sndUna, connection.tcb.sndMax, now);
+}
+
+/**
+ * Resends one segment's worth of [start, end) (data, and the FIN if it lies there and
+ * was sent), ignoring the windows; returns the sequence space resent (0: nothing).
+ */
+function retransmitFrom(connection: TcpConnection, start: number, end: number, now: Instant): number {
+  const tcb = connection.tcb;
+  const offset = seqDiff(start, tcb.sendBufferSeq);
   const buffered = Math.max(0, connection.sendBuffer.length - offset);
-  const length = Math.min(segmentRoom(connection), buffered, inFlight);
-  const finSent = connection.tcb.finQueued && seqGt(connection.tcb.sndMax, connection.finSeq());
-  const fin = finSent && seqAdd(connection.tcb.sndUna, length) === connection.finSeq();
-  if (length <= 0 && !fin) return;
-  transmit(connection, connection.tcb.sndUna, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0) | (length > 0 ? TcpFlag.PSH : 0), offset, length);
+  const length = Math.max(0, Math.min(segmentRoom(connection), buffered, seqDiff(end, start)));
+  const finSent = tcb.finQueued && seqGt(tcb.sndMax, connection.finSeq());
+  const fin = finSent && seqAdd(start, length) === connection.finSeq() && seqGt(end, connection.finSeq());
+  if ((length <= 0 && !fin) || offset < 0) return 0;
+  transmit(connection, start, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0) | (length > 0 ? TcpFlag.PSH : 0), offset, length);
   noteRetransmit(connection);
-  const end = seqAdd(connection.tcb.sndUna, length + (fin ? 1 : 0));
-  if (seqLt(connection.tcb.sndNxt, end)) connection.tcb.sndNxt = end;
+  const sent = length + (fin ? 1 : 0);
+  const segmentEnd = seqAdd(start, sent);
+  connection.scoreboard?.retransmitted(start, segmentEnd, now);
+  if (seqLe(start, tcb.sndNxt) && seqLt(tcb.sndNxt, segmentEnd)) tcb.sndNxt = segmentEnd;
+  return sent;
+}
+
+/** SND.MAX advances to `end`: new sequence space is in flight (the scoreboard records it). */
+function advanceSndMax(connection: TcpConnection, end: number, now: Instant): void {
+  connection.scoreboard?.sent(connection.tcb.sndMax, end, now);
+  connection.tcb.sndMax = end;
+  connection.probeRearm = true;
 }
 
 /**
@@ -229,15 +255,33 @@ function finPending(connection: TcpConnection): boolean {
 /**
  * Sends one data/FIN segment from sndNxt if the rules allow; returns whether it did.
  * `force` (persist timer, the SWS override of RFC 9293 §3.8.6.2.1) skips Nagle and SWS.
+ * `congestionRoom`, when given, replaces the congestion window's limit: the bytes that
+ * may still enter the network (RFC 6675 cwnd − pipe during SACK recovery, one segment
+ * for a tail loss probe); the peer's window applies either way.
  */
-function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean): boolean {
+function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean, congestionRoom?: number): boolean {
   if (!sendsData(connection)) return false;
-  const offset = seqDiff(connection.tcb.sndNxt, connection.tcb.sendBufferSeq);
-  const available = unsentBytes(connection);
-  const fin = finPending(connection);
+  const tcb = connection.tcb;
+  const scoreboard = connection.scoreboard;
+  let sackedFrom: number | undefined;
+  if (scoreboard !== undefined && seqLt(tcb.sndNxt, tcb.sndMax)) {
+    // Go-back-N after an RTO skips what the peer SACKed (RFC 6675 §5.1).
+    tcb.sndNxt = scoreboard.skipSacked(tcb.sndNxt, tcb.sndMax);
+    sackedFrom = scoreboard.sackedFrom;
+  }
+  const offset = seqDiff(tcb.sndNxt, tcb.sendBufferSeq);
+  const unsent = unsentBytes(connection);
+  // A retransmission stops where SACKed data begins; the FIN only rides on the true end.
+  const available = sackedFrom === undefined ? unsent : Math.min(unsent, Math.max(0, seqDiff(sackedFrom, tcb.sndNxt)));
+  const fin = finPending(connection) && available === unsent;
   if (available === 0 && !fin) return false;
-  const window = Math.min(connection.tcb.sndWnd, connection.congestion.congestionWindow);
-  const usable = Math.max(0, seqDiff(seqAdd(connection.tcb.sndUna, window), connection.tcb.sndNxt));
+  const peerUsable = seqDiff(seqAdd(tcb.sndUna, tcb.sndWnd), tcb.sndNxt);
+  const usable = Math.max(
+    0,
+    congestionRoom === undefined
+      ? Math.min(peerUsable, seqDiff(seqAdd(tcb.sndUna, connection.congestion.congestionWindow + limitedTransmitRoom(connection)), tcb.sndNxt))
+      : Math.min(peerUsable, congestionRoom),
+  );
   const room = segmentRoom(connection);
   const length = Math.min(available, room, usable);
   // The FIN rides on the last data segment and needs one unit of window.
@@ -259,24 +303,43 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
   if (withFin) flags |= TcpFlag.FIN;
   if (length > 0 && length === available) flags |= TcpFlag.PSH;
   if (connection.tcb.sndMax === connection.tcb.sndUna) connection.unackedSince = now;
-  transmit(connection, connection.tcb.sndNxt, flags, offset, length);
-  const end = seqAdd(connection.tcb.sndNxt, length + (withFin ? 1 : 0));
+  if (!retransmission && congestionRoom === undefined && seqGt(seqAdd(tcb.sndNxt, length), seqAdd(tcb.sndUna, connection.congestion.congestionWindow))) {
+    connection.context.counters.increment('tcp.tx.limited-transmit');
+  }
+  const start = connection.tcb.sndNxt;
+  transmit(connection, start, flags, offset, length);
+  const end = seqAdd(start, length + (withFin ? 1 : 0));
   if (length < room) connection.tcb.sndSmall = end;
   if (retransmission) {
     noteRetransmit(connection);
+    scoreboard?.retransmitted(start, seqMin(end, tcb.sndMax), now);
   } else if (connection.rttSeq === undefined) {
     connection.rttSeq = end;
     connection.rttStart = now;
   }
   connection.tcb.sndNxt = end;
-  if (seqGt(end, connection.tcb.sndMax)) connection.tcb.sndMax = end;
+  if (seqGt(end, connection.tcb.sndMax)) advanceSndMax(connection, end, now);
   if (connection.retransmitAt === undefined) connection.retransmitAt = now + connection.rtt.rto;
   return true;
+}
+
+/**
+ * RFC 3042 limited transmit: on the first and second duplicate ACK, one and two
+ * segments of new data beyond cwnd (the receiver's window still applies), keeping the
+ * ACK clock going while a small window gives too few duplicate ACKs.
+ */
+function limitedTransmitRoom(connection: TcpConnection): number {
+  const duplicates = connection.duplicateAcks;
+  if (duplicates <= 0 || duplicates >= 3 || connection.congestion.inRecovery) return 0;
+  return duplicates * connection.tcb.sendMss;
 }
 
 /** Counts a retransmission and stops RTT timing (Karn's rule, RFC 6298 §3). */
 function noteRetransmit(connection: TcpConnection): void {
   connection.retransmits++;
+  // The first retransmission of an episode (or of a loss probe) sets its undo marker.
+  if (connection.undoRetransmits === 0) connection.undoMarker = connection.tcb.sndUna;
+  connection.undoRetransmits++;
   connection.context.counters.increment('tcp.tx.retransmits');
   connection.rttSeq = undefined;
 }
@@ -322,17 +385,80 @@ export function output(connection: TcpConnection, now: Instant): void {
   }
   if (connection.retransmitNow) {
     connection.retransmitNow = false;
-    retransmitFirst(connection);
+    retransmitFirst(connection, now);
   }
   if (connection.keepaliveProbeNow) {
     connection.keepaliveProbeNow = false;
     sendKeepaliveProbe(connection);
   }
-  while (sendDataSegment(connection, now, false)) {
-    // Keep filling the window.
+  if (connection.lossProbeNow) {
+    connection.lossProbeNow = false;
+    sendLossProbe(connection, now);
+  }
+  if (connection.scoreboard !== undefined && connection.congestion.inRecovery) {
+    recoveryTransmit(connection, now);
+  } else {
+    while (sendDataSegment(connection, now, false)) {
+      // Keep filling the window.
+    }
   }
   if (connection.ackNow) sendAck(connection);
   armSendTimers(connection, now);
+}
+
+/**
+ * RFC 6675 §5 step (C): while pipe < cwnd, send what NextSeg() chooses: a hole marked
+ * lost and not yet retransmitted (rule 1), else new data the peer's window allows
+ * (rule 2). Rules 3 and 4 (unmarked holes below the highest SACK, the rescue
+ * retransmission) are left to RACK and the tail loss probe.
+ */
+function recoveryTransmit(connection: TcpConnection, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined) return;
+  const cwnd = connection.congestion.congestionWindow;
+  let pipe = scoreboard.pipe();
+  // Records before `from` are not lost-and-unsent any more: each pass scans on from there.
+  let from = 0;
+  for (let budget = scoreboard.capacity + 64; pipe < cwnd && budget > 0; budget--) {
+    const index = scoreboard.nextLost(from);
+    if (index >= 0) {
+      const sent = retransmitFrom(connection, scoreboard.startOf(index), scoreboard.endOf(index), now);
+      if (sent <= 0) break;
+      connection.context.counters.increment('tcp.tx.sack-retransmits');
+      pipe += sent;
+      from = index + 1;
+      continue;
+    }
+    from = scoreboard.count;
+    const before = connection.tcb.sndMax;
+    if (!sendDataSegment(connection, now, false, cwnd - pipe)) break;
+    pipe += Math.max(0, seqDiff(connection.tcb.sndMax, before));
+  }
+}
+
+/**
+ * The tail loss probe (RFC 8985 §7.3): one segment of new data if there is any and the
+ * peer's window allows, else the last segment sent that is not SACKed again, so
+ * that a lost tail draws a SACK (and recovery) instead of an RTO. The RTO restarts.
+ */
+function sendLossProbe(connection: TcpConnection, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined || connection.bytesInFlight() <= 0) return;
+  const tcb = connection.tcb;
+  let retransmitted = false;
+  if (!sendDataSegment(connection, now, true, segmentRoom(connection))) {
+    let index = scoreboard.count - 1;
+    while (index >= 0 && (scoreboard.marksOf(index) & SegmentMark.SACKED) !== 0) index--;
+    if (index < 0) return;
+    if (retransmitFrom(connection, scoreboard.startOf(index), scoreboard.endOf(index), now) <= 0) return;
+    retransmitted = true;
+  }
+  connection.context.counters.increment('tcp.tx.loss-probes');
+  connection.tlpEndSeq = tcb.sndMax;
+  connection.tlpRetransmitted = retransmitted;
+  connection.tlpDsack = false;
+  connection.probeAt = undefined;
+  connection.retransmitAt = now + connection.rtt.rto;
 }
 
 /** The peer's window is closed while we have something to send: the persist timer owns the connection. */
@@ -371,14 +497,17 @@ export function persistExpired(connection: TcpConnection, now: Instant): void {
 function armSendTimers(connection: TcpConnection, now: Instant): void {
   if (windowClosed(connection)) {
     connection.retransmitAt = undefined;
+    connection.probeAt = undefined;
     if (connection.persistAt === undefined) connection.persistAt = now + persistInterval(connection);
     return;
   }
   if (connection.bytesInFlight() > 0) {
     if (connection.retransmitAt === undefined) connection.retransmitAt = now + connection.rtt.rto;
     connection.persistAt = undefined;
+    armLossProbe(connection, now);
     return;
   }
+  connection.probeAt = undefined;
   connection.retransmitAt = undefined;
   connection.unackedSince = undefined;
   const waiting = sendsData(connection) && (unsentBytes(connection) > 0 || finPending(connection));

@@ -9,6 +9,8 @@
  *                   retries → retransmit_timeout (RFC 9293 §3.8.3, R2)
  *   persist         zero-window probes / SWS override (RFC 9293 §3.8.6.1), back-off
  *                   capped at persistMax; never gives up on a peer that answers
+ *   loss probe      RFC 8985 §7 (PTO; recovery.ts arms it, output.ts sends the probe)
+ *   reorder         RFC 8985 §6.3 (RACK marks segments lost once their time has come)
  *   delayed ACK     RFC 1122 §4.2.3.2
  *   keepalive       RFC 1122 §4.2.3.6: idle, then `count` probes `interval` apart
  *   user timeout    RFC 5482: data unacknowledged this long aborts; while the window
@@ -24,6 +26,7 @@ import { output, persistExpired, persistInterval, windowClosed } from './output.
 import type { CloseReason } from './state.ts';
 import { seqDiff } from './seq.ts';
 import { blackHoleSuspected, pathMssExpired } from './path-mtu.ts';
+import { probeTimerExpired, reorderTimerExpired, retransmitTimeoutRecovery } from './recovery.ts';
 
 function earlier(a: Instant | undefined, b: Instant | undefined): Instant | undefined {
   if (a === undefined) return b;
@@ -90,6 +93,8 @@ export function nextDeadline(connection: TcpConnection): Instant | undefined {
   if (connection.state === 'CLOSED') return undefined;
   let next = earlier(connection.retransmitAt, connection.persistAt);
   next = earlier(next, connection.delayedAckAt);
+  next = earlier(next, connection.probeAt);
+  next = earlier(next, connection.reorderAt);
   next = earlier(next, connection.connectDeadline);
   next = earlier(next, connection.finWait2Deadline);
   next = earlier(next, userTimeoutDeadline(connection));
@@ -122,6 +127,13 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     context.counters.increment('tcp.timeout.user');
     peerLost(connection, 'user_timeout', now);
     return;
+  }
+  if (due(connection.reorderAt, now)) reorderTimerExpired(connection, now);
+  // The PTO is never later than the RTO; when both are due the probe goes first and
+  // restarts the RTO (RFC 8985 §7.3).
+  if (due(connection.probeAt, now)) {
+    probeTimerExpired(connection);
+    if (connection.lossProbeNow) connection.retransmitAt = undefined;
   }
   if (due(connection.retransmitAt, now)) {
     retransmitTimeout(connection, now);
@@ -198,7 +210,9 @@ function retransmitTimeout(connection: TcpConnection, now: Instant): void {
   // Full-sized segments keep vanishing: perhaps an MTU black hole (path-mtu.ts).
   blackHoleSuspected(connection, now);
   connection.backoffCount++;
+  context.counters.increment('tcp.timeout.rto');
   connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax);
+  retransmitTimeoutRecovery(connection);
   connection.rtt.backOff();
   // Go back N: resend from SND.UNA; the rest follows as ACKs open cwnd again. Output
   // sends the retransmission and re-arms the timer with the backed-off RTO.

@@ -76,6 +76,7 @@ describe('loadConfig: defaults and forms', () => {
         orphanRetries: 8,
         sack: true,
         mtuProbing: true,
+        rack: true,
       },
       services: {
         sensors: { port: 7070, maxLine: 512 },
@@ -99,7 +100,7 @@ describe('loadConfig: defaults and forms', () => {
       assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
     }
     // Every key maps onto a stack setting: none is silently dropped.
-    assert.deepEqual(Object.keys(settings).sort(), ['finTimeout', 'keepalive', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'userTimeout']);
+    assert.deepEqual(Object.keys(settings).sort(), ['finTimeout', 'keepalive', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rack', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'userTimeout']);
   });
 
   it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {

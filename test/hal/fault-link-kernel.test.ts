@@ -9,7 +9,9 @@
  * bytes through echo and compares digests: every byte must come back, in order, although
  * the wire lost some of each direction's frames. A capture on the kernel's end then shows
  * SACK negotiated both ways and every SACK block the device sent well formed (tshark,
- * good checksums only: tcp.checksum.status 1). The wait is a hang guard, not a speed
+ * good checksums only: tcp.checksum.status 1; a first block at or below the ACK is a
+ * D-SACK, RFC 2883), and the device's counters show it repaired its own losses from the
+ * kernel's SACK blocks (RFC 6675 recovery). The wait is a hang guard, not a speed
  * limit; counts go to t.diagnostic.
  */
 import { after, before, describe, it } from 'node:test';
@@ -118,13 +120,36 @@ describe('TCP against the kernel through a FaultLink on a veth pair', { skip: ca
     t.diagnostic(`segments with SACK blocks: ${fromDevice.length} from the device, ${fromKernel.length} from the kernel; SYNs with SACK-permitted: ${synOptions.join(', ')}`);
     assert.deepEqual(synOptions.sort(), [`${DEVICE} SYN-ACK`, `${KERNEL} SYN`].sort(), 'SACK-permitted on both SYNs');
     assert.ok(fromDevice.length > 0, 'the device reported out-of-order data in SACK blocks');
+    let dsacks = 0;
     for (const row of fromDevice) {
       assert.ok(row.blocks.length >= 1 && row.blocks.length <= 4, `1 to 4 blocks: ${row.line}`);
-      for (const [left, right] of row.blocks) {
-        assert.ok(((left - row.ack) | 0) > 0, `block starts above the cumulative ACK: ${row.line}`);
+      row.blocks.forEach(([left, right], index) => {
         assert.ok(((right - left) | 0) > 0, `block is not empty: ${row.line}`);
-      }
+        // RFC 2883 §4: only the first block may be a D-SACK, reporting a duplicate at or below the ACK.
+        if (index === 0 && ((right - row.ack) | 0) <= 0) {
+          dsacks++;
+          return;
+        }
+        assert.ok(((left - row.ack) | 0) > 0, `block starts above the cumulative ACK: ${row.line}`);
+      });
     }
+    t.diagnostic(`D-SACK blocks from the device: ${dsacks}`);
+  });
+
+  it('repairs its own losses from the kernel\'s SACK blocks (RFC 6675, RACK-TLP) and reads its D-SACKs', async (t) => {
+    const running = device!;
+    running.child.stdin?.write('stats\n');
+    const statsLine = await running.waitForLine((line) => (JSON.parse(line) as { event: string }).event === 'stats', 'the device stats');
+    const { stack } = JSON.parse(statsLine) as { stack: Record<string, number> };
+    const count = (name: string): number => stack[name] ?? 0;
+    t.diagnostic(
+      `device: ${count('tcp.sack.recoveries')} SACK recoveries, ${count('tcp.tx.sack-retransmits')} hole retransmissions, ` +
+        `${count('tcp.tx.loss-probes')} loss probes, ${count('tcp.rack.lost-bytes')} bytes marked lost by RACK, ${count('tcp.timeout.rto')} RTOs, ` +
+        `${count('tcp.rx.dsack')} D-SACKs received (${count('tcp.tx.spurious-retransmits')} spurious retransmissions), ${count('tcp.rx.sack-invalid')} invalid blocks`,
+    );
+    assert.ok(count('tcp.sack.recoveries') > 0, 'the device entered SACK-based recovery');
+    assert.ok(count('tcp.tx.sack-retransmits') > 0, 'and resent holes the scoreboard chose');
+    assert.equal(count('tcp.rx.sack-invalid'), 0, 'the kernel sends no invalid SACK block');
   });
 });
 

@@ -15,6 +15,17 @@ describe('Assembler', () => {
     assert.deepEqual(assembler.ranges(), [[5, 35]]);
   });
 
+  it('tells whether a range is held entirely (a duplicate, for D-SACK)', () => {
+    const assembler = new Assembler(4);
+    assembler.add(100, 50);
+    assembler.add(300, 10);
+    assert.equal(assembler.holds(100, 50), true);
+    assert.equal(assembler.holds(120, 10), true);
+    assert.equal(assembler.holds(140, 20), false, 'runs past the held range');
+    assert.equal(assembler.holds(150, 150), false, 'spans a hole');
+    assert.equal(assembler.holds(0, 10), false);
+  });
+
   it('refuses a range that would exceed maxRanges and changes nothing', () => {
     const assembler = new Assembler(2);
     assert.ok(assembler.add(10, 1));

@@ -8,6 +8,7 @@ import { RecordingEventSink } from '../../src/events.ts';
 import { SeededRandom } from '../../src/random.ts';
 import { parseIpv4, parseMac } from '../../src/net/address.ts';
 import type { TcpConfig } from '../../src/tcp/config.ts';
+import { noopHandler, type TcpConnection } from '../../src/tcp/connection.ts';
 import { parseEthernet } from '../../src/wire/ethernet.ts';
 import { IpProtocol, parseIpv4 as parseIpv4Packet } from '../../src/wire/ipv4.ts';
 import { parseTcp, type TcpRepr } from '../../src/wire/tcp.ts';
@@ -84,4 +85,21 @@ export function createStackPair(options: StackPairOptions = {}): StackPair {
       if (tcp.ok) observer(tcp.value, to);
     });
   return { world, wire, device, peer, deviceEvents, peerEvents, observe, observeTcp };
+}
+
+/**
+ * Makes `connection` (an active open) send all of `data` as its buffer takes it, from
+ * ESTABLISHED on, then half-close: the bulk sender of the transfer tests and benches.
+ */
+export function sendAllThenClose(connection: TcpConnection, data: Uint8Array): void {
+  let offset = 0;
+  const pump = (): void => {
+    while (offset < data.length) {
+      const accepted = connection.send(data.subarray(offset));
+      if (accepted === 0) return;
+      offset += accepted;
+    }
+    connection.shutdown();
+  };
+  connection.handler = { ...noopHandler(), onEstablished: pump, onWritable: pump };
 }

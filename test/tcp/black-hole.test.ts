@@ -2,8 +2,9 @@
  * An MTU black hole on the memory wire (RFC 4821 §7.6, src/tcp/path-mtu.ts): a hop that
  * silently drops every frame above 1294 bytes (a 1280-byte IP MTU) and sends no ICMP.
  * Two piwire stacks move 64 KiB each way over one connection; full-sized segments
- * vanish, and after BLACK_HOLE_RETRIES timeouts (200 + 400 + 800 + 1600 ms of back-off)
- * both senders step down to 1024-byte segments, which get through, and both transfers
+ * vanish: the tail loss probe (RFC 8985, at the 10 ms PTO floor: the RTT is 2 ms) resends
+ * the last one, then, after BLACK_HOLE_RETRIES timeouts (200 + 400 + 800 + 1600 ms of
+ * back-off, the first counted from the probe) both senders step down to 1024-byte segments, which get through, and both transfers
  * complete byte-exact; behind a 576-byte hop a second step, to 536, follows. With
  * black-hole detection off, nothing gets through.
  */
@@ -16,6 +17,8 @@ import type { TcpConfig } from '../../src/tcp/config.ts';
 import { pattern } from '../support/tcp-harness.ts';
 
 const SIZE = 64 * 1024;
+/** The tail loss probe's timeout: 2·SRTT (4 ms) is below its 10 ms floor (src/tcp/recovery.ts). */
+const PTO = 10;
 
 interface Side {
   received: number[];
@@ -87,7 +90,7 @@ function run(mtuProbing: boolean, pathMtu = 1280): { device: Side; peer: Side; s
 }
 
 describe('an MTU black hole on the memory wire (no ICMP)', () => {
-  it('both directions step down to 1024-byte segments exactly 3 s after the first lost flight, and complete', () => {
+  it('both directions step down to 1024-byte segments exactly 3 s after the tail loss probe, and complete', () => {
     const { device, peer, steps } = run(true);
     assert.ok(device.done && peer.done, 'both FINs arrived');
     assert.deepEqual(Buffer.from(device.received), Buffer.from(pattern(SIZE, 2)), 'peer → device byte-exact');
@@ -97,10 +100,12 @@ describe('an MTU black hole on the memory wire (no ICMP)', () => {
       const [firstAt] = side.segments[0]!;
       const firstSmall = side.segments.findIndex(([, length]) => length < 1460);
       assert.ok(firstSmall > 0);
-      // Before the step: only full-sized segments (the first flight and its three retransmissions).
+      // Before the step: only full-sized segments (the first flight, the loss probe and
+      // three retransmissions).
       assert.ok(side.segments.slice(0, firstSmall).every(([, length]) => length === 1460));
-      // The step comes at the fourth timeout: RTO 200 ms, backed off 200 + 400 + 800 + 1600.
-      assert.deepEqual(side.segments[firstSmall], [firstAt + 3000, 1024]);
+      assert.ok(side.segments.some(([when]) => when === firstAt + PTO), 'the tail loss probe');
+      // The step comes at the fourth timeout: RTO 200 ms from the probe, backed off 200 + 400 + 800 + 1600.
+      assert.deepEqual(side.segments[firstSmall], [firstAt + PTO + 3000, 1024]);
       // From then on nothing above the new MSS.
       assert.ok(side.segments.slice(firstSmall).every(([, length]) => length <= 1024));
     }
@@ -115,14 +120,14 @@ describe('an MTU black hole on the memory wire (no ICMP)', () => {
     for (const side of [device, peer]) {
       const [firstAt] = side.segments[0]!;
       const sentAt = (instant: number): number[] => side.segments.filter(([when]) => when === instant).map(([, length]) => length);
-      assert.ok(side.segments.filter(([when]) => when < firstAt + 3000).every(([, length]) => length === 1460));
+      assert.ok(side.segments.filter(([when]) => when < firstAt + PTO + 3000).every(([, length]) => length === 1460));
       // The fourth timeout: at most 1024 (SACK blocks may take a few bytes of it), still lost.
-      const firstStep = Math.max(...sentAt(firstAt + 3000));
+      const firstStep = Math.max(...sentAt(firstAt + PTO + 3000));
       assert.ok(firstStep > 536 && firstStep <= 1024, `first step ${firstStep}`);
       // The fifth, 3200 ms later (RTO backed off once more): 536 (less SACK option room), which gets through.
-      const secondStep = Math.max(...sentAt(firstAt + 6200));
+      const secondStep = Math.max(...sentAt(firstAt + PTO + 6200));
       assert.ok(secondStep > 500 && secondStep <= 536, `second step ${secondStep}`);
-      assert.ok(side.segments.filter(([when]) => when >= firstAt + 6200).every(([, length]) => length <= 536));
+      assert.ok(side.segments.filter(([when]) => when >= firstAt + PTO + 6200).every(([, length]) => length <= 536));
     }
   });
 

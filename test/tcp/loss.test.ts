@@ -11,7 +11,7 @@ import { noopHandler } from '../../src/tcp/connection.ts';
 import type { TcpConfig } from '../../src/tcp/config.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
 import { pattern } from '../support/tcp-harness.ts';
-import { createStackPair, PEER_IP, type StackPair } from '../support/stack-pair.ts';
+import { createStackPair, PEER_IP, sendAllThenClose, type StackPair } from '../support/stack-pair.ts';
 
 interface WireOptions {
   loss: number;
@@ -72,16 +72,7 @@ function transfer(options: WireOptions & { size: number; mss: number }): {
     };
   });
   const connection = client.connect(parseIpv4(PEER_IP)!, 7000);
-  let offset = 0;
-  const pump = (): void => {
-    while (offset < data.length) {
-      const accepted = connection.send(data.subarray(offset));
-      if (accepted === 0) return;
-      offset += accepted;
-    }
-    connection.shutdown();
-  };
-  connection.handler = { ...noopHandler(), onEstablished: pump, onWritable: pump };
+  sendAllThenClose(connection, data);
   const started = pair.world.now;
   pair.world.runUntilDoneSync(() => remoteFin && connection.state === 'TIME-WAIT', 3_600_000);
   assert.ok(serverConnection !== undefined, 'accepted');

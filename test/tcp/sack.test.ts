@@ -73,8 +73,10 @@ describe('SACK blocks (RFC 2018 §3-4)', () => {
       segment(h, offset, 50);
       h.drain();
     }
-    segment(h, 300, 10); // a duplicate of a held range is news too: it leads
-    h.recv({ ack: R1, options: { sackBlocks: [[R1 + 300, R1 + 350], [R1 + 1100, R1 + 1150], [R1 + 900, R1 + 950], [R1 + 700, R1 + 750]] } });
+    // A duplicate of a held range: a D-SACK block for it (RFC 2883 §4), then the block
+    // that holds it (the latest arrival), then the most recent others.
+    segment(h, 300, 10);
+    h.recv({ ack: R1, options: { sackBlocks: [[R1 + 300, R1 + 310], [R1 + 300, R1 + 350], [R1 + 1100, R1 + 1150], [R1 + 900, R1 + 950]] } });
   });
 
   it('shortens data segments by the option bytes while blocks ride on them (RFC 9293 §3.7.1)', () => {

@@ -1,0 +1,196 @@
+/**
+ * Loss recovery of a sender whose peer agreed to SACK (tcb.sackPermitted): the
+ * decisions, not the segments (CONVENTIONS 12: output.ts sends what is recorded here).
+ *
+ *   - SACK blocks of each ACK update the scoreboard (scoreboard.ts, RFC 2018 §3);
+ *     D-SACKs (RFC 2883 §4) are counted as spurious retransmissions, and when every
+ *     retransmission of a loss episode was spurious the window reduction is undone
+ *     (as Linux tcp_try_undo_dsack does).
+ *   - Loss marking: RFC 6675 IsLost (DupThresh SACKed segments or more than
+ *     2·SMSS SACKed bytes above a hole) and RACK (RFC 8985 §6.2: sent before a segment
+ *     that was delivered, and older than RACK.rtt + reordering window), with the RACK
+ *     reorder timer (§6.3) for segments not yet old enough.
+ *   - Recovery entry (RFC 6675 §5): on DupThresh duplicate ACKs or any segment marked
+ *     lost, once the cumulative ACK has passed the previous RecoveryPoint; output.ts
+ *     then runs the NextSeg/pipe loop (`recoveryTransmit` there) until the ACK covers
+ *     RecoveryPoint.
+ *   - Tail loss probe (RFC 8985 §7): the PTO is armed when new data leaves or new
+ *     data is acknowledged; when it fires the probe is recorded (`lossProbeNow`) and
+ *     output.ts sends new data or resends the last segment. An ACK covering the probe
+ *     without a D-SACK for it says the probe repaired a real loss (§7.4.2).
+ *
+ * Peers without SACK keep NewReno (congestion.ts, RFC 6582) on the input.ts path.
+ */
+import type { Instant } from '../time.ts';
+import type { TcpConnection } from './connection.ts';
+import { DUP_THRESH, Scoreboard } from './scoreboard.ts';
+import { seqGe, seqGt } from './seq.ts';
+
+/** RFC 8985 §7.2: the PTO before any RTT sample. */
+export const INITIAL_PTO_MS = 1000;
+/** RFC 8985 §7.2 WCDelAckT: the peer's worst-case delayed ACK, added when one segment is in flight. */
+export const WORST_CASE_DELAYED_ACK_MS = 200;
+/** Floor of the PTO (Linux tcp_schedule_loss_probe: 10 ms), so a sub-millisecond LAN RTT does not probe every ACK. */
+export const MIN_PTO_MS = 10;
+/** Bounds of the scoreboard's record ring per connection. */
+const MIN_SCOREBOARD_RECORDS = 16;
+const MAX_SCOREBOARD_RECORDS = 1024;
+
+/** The scoreboard for a connection that uses SACK, sized for a full send buffer of MSS segments (twice, for splits). */
+export function createScoreboard(sendBuffer: number, mss: number): Scoreboard {
+  const segments = Math.ceil(sendBuffer / Math.max(1, mss));
+  return new Scoreboard(Math.min(MAX_SCOREBOARD_RECORDS, Math.max(MIN_SCOREBOARD_RECORDS, 2 * segments + 8)));
+}
+
+/**
+ * The SACK blocks of an acceptable ACK, before SND.UNA moves (RFC 6675 §5 Update()).
+ * Returns true if they SACKed new data (RFC 6675 §2: this makes the ACK a duplicate).
+ */
+export function sackArrives(connection: TcpConnection, blocks: readonly (readonly [number, number])[], ack: number, now: Instant): boolean {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined) return false;
+  const counters = connection.context.counters;
+  const tcb = connection.tcb;
+  const result = scoreboard.applySack(blocks, ack, tcb.sndMax, tcb.maxSndWnd, now);
+  if (result.invalid > 0) counters.increment('tcp.rx.sack-invalid', result.invalid);
+  if (result.dsack) {
+    counters.increment('tcp.rx.dsack');
+    if (connection.tlpEndSeq !== undefined && connection.tlpRetransmitted) connection.tlpDsack = true;
+    if (connection.undoRetransmits > 0 && seqGt(result.dsackEnd, connection.undoMarker)) {
+      // RFC 2883 §4: the peer got a segment twice; ours was a needless retransmission.
+      counters.increment('tcp.tx.spurious-retransmits');
+      connection.undoRetransmits--;
+      if (connection.undoRetransmits === 0 && connection.reducedForLoss) {
+        connection.congestion.undoReduction();
+        connection.reducedForLoss = false;
+        counters.increment('tcp.undo.dsack');
+      }
+    }
+  }
+  return result.newlySacked > 0;
+}
+
+/** The reordering window of RACK (RFC 8985 §6.2.4): min_RTT / 4, at most SRTT. */
+export function reorderWindow(connection: TcpConnection): number {
+  const minRtt = connection.scoreboard?.minRtt ?? connection.rtt.srtt ?? 0;
+  return Math.min(minRtt / 4, connection.rtt.srtt ?? minRtt);
+}
+
+/**
+ * After an ACK (or the reorder timer): mark losses, arm or stop the reorder timer,
+ * and begin recovery if there is a loss to repair (RFC 6675 §5 steps 3-4, RFC 8985 §6.2).
+ */
+export function detectLoss(connection: TcpConnection, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined) return;
+  const counters = connection.context.counters;
+  if (scoreboard.count === 0) {
+    connection.reorderAt = undefined;
+    return;
+  }
+  const inRecovery = connection.congestion.inRecovery;
+  // The common case of a clean cumulative ACK costs no scan (rackScanNeeded says why).
+  if (scoreboard.sackedBytes === 0 && !scoreboard.rackScanNeeded && connection.reorderAt === undefined && !inRecovery && connection.duplicateAcks === 0) return;
+  if (scoreboard.sackedBytes > 0) scoreboard.markLostByDupThresh(connection.tcb.sendMss);
+  if (connection.context.config.rack) {
+    const rackLost = scoreboard.rackDetectLoss(reorderWindow(connection), now);
+    if (rackLost > 0) counters.increment('tcp.rack.lost-bytes', rackLost);
+    connection.reorderAt = scoreboard.timeout > 0 ? now + scoreboard.timeout : undefined;
+  }
+  if (inRecovery) return;
+  const dupThresh = connection.duplicateAcks >= DUP_THRESH;
+  if (!dupThresh && !scoreboard.hasLost()) return;
+  const tcb = connection.tcb;
+  if (!connection.congestion.enterRecovery(tcb.sndUna, connection.bytesInFlight(), tcb.sndMax)) return;
+  // RFC 6675 §5 step 4.3: the segment at HighACK + 1 is presumed lost and resent at
+  // once, whatever the pipe says; step (C) then sends as the pipe allows.
+  scoreboard.markLost(tcb.sndUna);
+  connection.retransmitNow = true;
+  connection.reducedForLoss = true;
+  connection.undoRetransmits = 0;
+  connection.undoMarker = tcb.sndUna;
+  connection.probeAt = undefined;
+  connection.tlpEndSeq = undefined;
+  counters.increment('tcp.sack.recoveries');
+  counters.increment('tcp.tx.fast-retransmits');
+}
+
+/** SND.UNA advanced to `ack`: the scoreboard drops what is acknowledged; TLP outcome (RFC 8985 §7.4). */
+export function cumulativeAck(connection: TcpConnection, ack: number, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined) return;
+  scoreboard.acknowledge(ack, now);
+  // Like the send ring, the records' memory goes back once everything is acknowledged.
+  if (scoreboard.count === 0 && connection.sendBuffer.length === 0) scoreboard.releaseStorage();
+  connection.probeRearm = true;
+  if (scoreboard.reneged()) {
+    // RFC 2018 §8: the receiver dropped data it had SACKed; resend it as un-SACKed.
+    scoreboard.clearSacked();
+    connection.context.counters.increment('tcp.rx.sack-reneging');
+  }
+  if (connection.tlpEndSeq !== undefined && seqGe(ack, connection.tlpEndSeq)) {
+    if (connection.tlpRetransmitted && !connection.tlpDsack) {
+      // §7.4.2: the probe's retransmission repaired a lost segment: a congestion event.
+      connection.congestion.onTailLossRepaired(connection.bytesInFlight());
+      connection.reducedForLoss = true;
+      connection.context.counters.increment('tcp.tlp.repaired');
+    }
+    connection.tlpEndSeq = undefined;
+  }
+}
+
+/** The RACK reorder timer expired (RFC 8985 §6.3). */
+export function reorderTimerExpired(connection: TcpConnection, now: Instant): void {
+  connection.reorderAt = undefined;
+  detectLoss(connection, now);
+}
+
+/** The PTO expired (RFC 8985 §7.3): record the probe for output.ts. */
+export function probeTimerExpired(connection: TcpConnection): void {
+  connection.probeAt = undefined;
+  if (connection.scoreboard === undefined || connection.bytesInFlight() <= 0 || connection.congestion.inRecovery) return;
+  connection.lossProbeNow = true;
+}
+
+/** The retransmission timer expired: recovery ends (RFC 6675 §5.1), no probe is outstanding. */
+export function retransmitTimeoutRecovery(connection: TcpConnection): void {
+  connection.duplicateAcks = 0;
+  connection.probeAt = undefined;
+  connection.tlpEndSeq = undefined;
+  connection.reorderAt = undefined;
+  connection.reducedForLoss = true;
+  connection.undoRetransmits = 0;
+  connection.undoMarker = connection.tcb.sndUna;
+  // RFC 6675 §5.1: SACKed data is not resent, unless the peer has reneged on it.
+  if (connection.scoreboard?.reneged() === true) connection.scoreboard.clearSacked();
+  connection.scoreboard?.markAllLost();
+}
+
+/**
+ * RFC 8985 §7.2: (re)arms the PTO after new data was sent or acknowledged, while
+ * data is in flight, no recovery runs, no probe is outstanding and the RTO has not
+ * fired: PTO = 2·SRTT (1 s before a sample), plus WCDelAckT with one segment in
+ * flight, at most until the RTO would fire (the probe then replaces that RTO).
+ */
+export function armLossProbe(connection: TcpConnection, now: Instant): void {
+  const eligible =
+    connection.scoreboard !== undefined &&
+    connection.context.config.rack &&
+    connection.bytesInFlight() > 0 &&
+    !connection.congestion.inRecovery &&
+    connection.tlpEndSeq === undefined &&
+    connection.backoffCount === 0 &&
+    connection.retransmitAt !== undefined;
+  if (!eligible) {
+    connection.probeAt = undefined;
+    connection.probeRearm = false;
+    return;
+  }
+  if (!connection.probeRearm && connection.probeAt !== undefined) return;
+  connection.probeRearm = false;
+  const srtt = connection.rtt.srtt;
+  let pto = srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
+  if (connection.bytesInFlight() <= connection.tcb.sendMss) pto += WORST_CASE_DELAYED_ACK_MS;
+  const retransmitAt = connection.retransmitAt;
+  connection.probeAt = retransmitAt === undefined ? now + pto : Math.min(now + pto, retransmitAt);
+}

@@ -1,0 +1,515 @@
+/**
+ * The sender's scoreboard (RFC 6675 §3, RFC 8985 §5.2): one record per segment in
+ * flight, covering [SND.UNA, SND.MAX) in sequence order, each with the instant it was
+ * last (re)transmitted and what is known of it: SACKed by the peer (RFC 2018), marked
+ * lost (RFC 6675 IsLost, or RACK's time-based rule), retransmitted since it was marked.
+ *
+ * Bounded, and allocation-free while data is in flight: the records live in typed
+ * arrays over one ArrayBuffer used as a ring of `capacity` entries, taken when the
+ * first segment leaves and released when the flight is empty (Linux keeps one sk_buff
+ * per segment instead). When the ring is full, new data extends the last record (its
+ * timestamp becomes the newer one, so RACK stays conservative for it); a SACK edge
+ * that would need a split while full is rounded inward (the partial record stays
+ * un-SACKed and may be retransmitted needlessly, never skipped wrongly).
+ *
+ * Call order (recovery.ts, output.ts, input.ts):
+ *   - `sent(start, end, now)` whenever SND.MAX advances (new data, FIN, probe octet);
+ *   - `retransmitted(start, end, now)` for every retransmission;
+ *   - `applySack(...)` with the blocks of each arriving ACK (RFC 2018 §3), which
+ *     validates them first (Linux tcp_is_sackblock_valid) and reports D-SACK (RFC 2883);
+ *   - `acknowledge(ack, now)` when SND.UNA advances;
+ *   - `markLostByDupThresh`, `rackDetectLoss` to mark losses; `pipe()`, `nextLost()` for
+ *     the RFC 6675 transmission loop.
+ * The RACK state (RFC 8985 §6.2: the most recently sent segment that was delivered)
+ * is updated here because it is read off the same records as they are SACKed or
+ * cumulatively acknowledged.
+ */
+import type { Instant } from '../time.ts';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
+
+/** Per-record marks. */
+export const SegmentMark = {
+  /** The peer reported it in a SACK block. */
+  SACKED: 1,
+  /** Considered lost (IsLost or RACK) and not retransmitted since. */
+  LOST: 2,
+  /** Retransmitted since it was last marked lost (RFC 6675 pipe counts it in flight). */
+  RETRANSMITTED: 4,
+  /** Retransmitted at least once: its ACK is ambiguous (Karn, RFC 8985 §6.2 step 2). */
+  EVER_RETRANSMITTED: 8,
+} as const;
+
+/** Bytes per record: transmit instant (8), start and end (4 + 4), marks (1). */
+const RECORD_BYTES = 17;
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_U8 = new Uint8Array(0);
+
+/** RFC 6675 §2 DupThresh. */
+export const DUP_THRESH = 3;
+
+/** What `applySack` learned from one ACK's blocks. */
+export interface SackResult {
+  /** Bytes newly marked SACKed. */
+  newlySacked: number;
+  /** Blocks rejected as invalid (outside [SND.UNA, SND.MAX], empty, or too old). */
+  invalid: number;
+  /** The first block was a D-SACK (RFC 2883 §4): a duplicate arrived at the peer. */
+  dsack: boolean;
+  dsackStart: number;
+  dsackEnd: number;
+}
+
+export class Scoreboard {
+  readonly capacity: number;
+  // The record arrays: views of one ArrayBuffer taken when the first segment is in
+  // flight and given back (`releaseStorage`) once the flight is empty, as the send ring
+  // does with its memory, so an idle connection holds none.
+  private starts = EMPTY_U32;
+  private ends = EMPTY_U32;
+  private sentAt = EMPTY_F64;
+  private marks = EMPTY_U8;
+  private head = 0;
+  private used = 0;
+  /** Bytes currently marked SACKed. */
+  sackedBytes = 0;
+  /** Highest sequence number SACKed so far (end of the highest block), valid while sackedBytes > 0. */
+  highestSacked = 0;
+
+  // ---- RACK (RFC 8985 §6.2) ------------------------------------------------------------
+  /** Transmit instant of the most recently sent segment known delivered; undefined before one. */
+  rackSentAt: Instant | undefined;
+  /** Its end sequence number (ties on the instant are broken by sequence). */
+  rackEndSeq = 0;
+  /** RACK.rtt: the RTT measured on that segment. */
+  rackRtt = 0;
+  /** RACK.min_RTT: the smallest unambiguous RTT seen. */
+  minRtt: number | undefined;
+  /**
+   * A SACKed or retransmitted segment was delivered since the last `rackDetectLoss`:
+   * only then can a segment in flight have been sent before the most recently
+   * delivered one (a cumulative ACK of never-retransmitted segments delivers only
+   * segments sent before everything still in flight), so only then is a scan needed.
+   */
+  rackScanNeeded = false;
+
+  /** Reused result of `applySack` (no allocation per ACK). */
+  private readonly result: SackResult = { newlySacked: 0, invalid: 0, dsack: false, dsackStart: 0, dsackEnd: 0 };
+
+  constructor(capacity: number) {
+    this.capacity = Math.max(4, Math.floor(capacity));
+  }
+
+  /** Bytes of record storage held now (0 while nothing is in flight and it was released). */
+  get storageBytes(): number {
+    return this.marks.length === 0 ? 0 : this.capacity * RECORD_BYTES;
+  }
+
+  /** Gives the record storage back while nothing is in flight. */
+  releaseStorage(): void {
+    if (this.used !== 0 || this.marks.length === 0) return;
+    this.starts = EMPTY_U32;
+    this.ends = EMPTY_U32;
+    this.sentAt = EMPTY_F64;
+    this.marks = EMPTY_U8;
+    this.head = 0;
+  }
+
+  private takeStorage(): void {
+    const capacity = this.capacity;
+    const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
+    this.sentAt = new Float64Array(buffer, 0, capacity);
+    this.starts = new Uint32Array(buffer, capacity * 8, capacity);
+    this.ends = new Uint32Array(buffer, capacity * 12, capacity);
+    this.marks = new Uint8Array(buffer, capacity * 16, capacity);
+    this.head = 0;
+  }
+
+  /** Records in flight. */
+  get count(): number {
+    return this.used;
+  }
+
+  startOf(index: number): number {
+    return this.starts[this.slot(index)]!;
+  }
+
+  endOf(index: number): number {
+    return this.ends[this.slot(index)]!;
+  }
+
+  marksOf(index: number): number {
+    return this.marks[this.slot(index)]!;
+  }
+
+  sentAtOf(index: number): Instant {
+    return this.sentAt[this.slot(index)]!;
+  }
+
+  /** New sequence space [start, end) left at `now` (SND.MAX moved from start to end). */
+  sent(start: number, end: number, now: Instant): void {
+    if (!seqLt(start, end)) return;
+    if (this.marks.length === 0) this.takeStorage();
+    if (this.used > 0) {
+      const last = this.slot(this.used - 1);
+      if (this.used === this.capacity && this.ends[last] === start >>> 0) {
+        // Full: the last record grows (see the contract above). What was known of it
+        // no longer holds for the whole: it becomes un-SACKed, in flight (conservative).
+        if ((this.marks[last]! & SegmentMark.SACKED) !== 0) this.sackedBytes -= seqDiff(this.ends[last]!, this.starts[last]!);
+        this.marks[last] = this.marks[last]! & SegmentMark.EVER_RETRANSMITTED;
+        this.ends[last] = end >>> 0;
+        this.sentAt[last] = now;
+        return;
+      }
+      if (this.used === this.capacity) return; // cannot happen while records cover [UNA, MAX)
+    }
+    const slot = this.slot(this.used);
+    this.starts[slot] = start >>> 0;
+    this.ends[slot] = end >>> 0;
+    this.sentAt[slot] = now;
+    this.marks[slot] = 0;
+    this.used++;
+  }
+
+  /**
+   * [start, end) was retransmitted at `now`: its records get the new instant and count
+   * as retransmitted (a record reaching past `end` is split at `end` if there is room).
+   */
+  retransmitted(start: number, end: number, now: Instant): void {
+    for (let index = this.find(start); index >= 0 && index < this.used; index++) {
+      const s = this.startOf(index);
+      if (!seqLt(s, end)) break;
+      // A record reaching past `end` is split; with no room the whole of it counts as
+      // resent (conservative for pipe).
+      if (seqGt(this.endOf(index), end)) this.split(index, end);
+      const slot = this.slot(index);
+      if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) continue;
+      this.sentAt[slot] = now;
+      this.marks[slot] = (this.marks[slot]! | SegmentMark.RETRANSMITTED | SegmentMark.EVER_RETRANSMITTED) & ~SegmentMark.LOST;
+      // LOST is cleared but RETRANSMITTED remembers it was lost: pipe counts it once.
+    }
+  }
+
+  /**
+   * SND.UNA moved to `ack`: records below it go, the one it falls into is trimmed. The
+   * cumulatively acknowledged records update the RACK state (RFC 8985 §6.2 step 1-3).
+   */
+  acknowledge(ack: number, now: Instant): void {
+    while (this.used > 0) {
+      const slot = this.head;
+      const start = this.starts[slot]!;
+      const end = this.ends[slot]!;
+      if (seqLe(end, ack)) {
+        if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) this.sackedBytes -= seqDiff(end, start);
+        else this.rackDelivered(slot, now);
+        this.head = (this.head + 1) % this.capacity;
+        this.used--;
+        continue;
+      }
+      if (seqGt(ack, start)) {
+        if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) this.sackedBytes -= seqDiff(ack, start);
+        this.starts[slot] = ack >>> 0;
+      }
+      break;
+    }
+    if (this.used === 0) this.sackedBytes = 0;
+  }
+
+  /**
+   * The SACK blocks of an ACK (RFC 2018 §3) acknowledging `ack`, with SND.UNA = `sndUna`
+   * before it and SND.MAX = `sndMax`. A first block below the cumulative ACK, or inside
+   * the second block, is a D-SACK (RFC 2883 §4) and marks nothing. Other blocks must
+   * lie within [ack, SND.MAX] and be non-empty (Linux tcp_is_sackblock_valid), or are
+   * counted invalid and ignored. Returns a reused result object.
+   */
+  applySack(blocks: readonly (readonly [number, number])[], ack: number, sndMax: number, maxWindow: number, now: Instant): SackResult {
+    const result = this.result;
+    result.newlySacked = 0;
+    result.invalid = 0;
+    result.dsack = false;
+    for (let i = 0; i < blocks.length; i++) {
+      const block = blocks[i]!;
+      const start = block[0] >>> 0;
+      const end = block[1] >>> 0;
+      if (!seqLt(start, end) || seqGt(end, sndMax)) {
+        result.invalid++;
+        continue;
+      }
+      if (i === 0) {
+        const second = blocks[1];
+        const insideSecond = second !== undefined && seqGe(start, second[0]) && seqLe(end, second[1]);
+        if (seqLe(end, ack) || insideSecond) {
+          // RFC 2883 §4: a D-SACK reports a duplicate, never more than a window back.
+          if (seqLt(start, seqAdd(ack, -Math.max(maxWindow, 1)))) {
+            result.invalid++;
+            continue;
+          }
+          result.dsack = true;
+          result.dsackStart = start;
+          result.dsackEnd = end;
+          continue;
+        }
+      }
+      if (seqLt(start, ack)) {
+        result.invalid++;
+        continue;
+      }
+      result.newlySacked += this.markSacked(start, end, now);
+    }
+    return result;
+  }
+
+  /**
+   * RFC 6675 §4 IsLost for every record: an un-SACKed record with DupThresh SACKed
+   * records above it, or more than (DupThresh − 1)·SMSS SACKed bytes above it, is lost.
+   * Records already retransmitted are left to RACK (their SACKs above may predate the
+   * retransmission). Returns the bytes newly marked.
+   */
+  markLostByDupThresh(mss: number): number {
+    let sackedRecordsAbove = 0;
+    let sackedBytesAbove = 0;
+    let marked = 0;
+    for (let index = this.used - 1; index >= 0; index--) {
+      const slot = this.slot(index);
+      const mark = this.marks[slot]!;
+      const length = seqDiff(this.ends[slot]!, this.starts[slot]!);
+      if ((mark & SegmentMark.SACKED) !== 0) {
+        sackedRecordsAbove++;
+        sackedBytesAbove += length;
+        continue;
+      }
+      if ((mark & (SegmentMark.LOST | SegmentMark.RETRANSMITTED)) !== 0) continue;
+      if (sackedRecordsAbove >= DUP_THRESH || sackedBytesAbove > (DUP_THRESH - 1) * mss) {
+        this.marks[slot] = mark | SegmentMark.LOST;
+        marked += length;
+      }
+    }
+    return marked;
+  }
+
+  /**
+   * RACK loss detection (RFC 8985 §6.2 step 5): an un-SACKed record sent before the
+   * most recently delivered one is lost once `rackRtt + reorderWindow` has passed since
+   * it was sent. Returns the bytes newly marked, and in `timeout()` the time until the
+   * next record would qualify (0 if none): the reorder timer (§6.3).
+   */
+  rackDetectLoss(reorderWindow: number, now: Instant): number {
+    this.reorderTimeout = 0;
+    this.rackScanNeeded = false;
+    if (this.rackSentAt === undefined) return 0;
+    let marked = 0;
+    for (let index = 0; index < this.used; index++) {
+      const slot = this.slot(index);
+      const mark = this.marks[slot]!;
+      if ((mark & (SegmentMark.SACKED | SegmentMark.LOST)) !== 0) continue;
+      const sentAt = this.sentAt[slot]!;
+      const sentBefore = sentAt < this.rackSentAt || (sentAt === this.rackSentAt && seqLt(this.ends[slot]!, this.rackEndSeq));
+      if (!sentBefore) continue;
+      const remaining = sentAt + this.rackRtt + reorderWindow - now;
+      if (remaining <= 0) {
+        this.marks[slot] = (mark | SegmentMark.LOST) & ~SegmentMark.RETRANSMITTED;
+        marked += seqDiff(this.ends[slot]!, this.starts[slot]!);
+      } else if (remaining > this.reorderTimeout) {
+        this.reorderTimeout = remaining;
+      }
+    }
+    return marked;
+  }
+
+  /** After `rackDetectLoss`: ms until the reorder timer must run it again, 0 for none. */
+  get timeout(): number {
+    return this.reorderTimeout;
+  }
+
+  /**
+   * True when the record at SND.UNA is marked SACKed: the peer reported data it has
+   * since discarded (reneging, RFC 2018 §8; a receiver holding it would have
+   * acknowledged it cumulatively). Linux tcp_check_sack_reneging.
+   */
+  reneged(): boolean {
+    return this.used > 0 && (this.marks[this.head]! & SegmentMark.SACKED) !== 0;
+  }
+
+  /** Forgets every SACK mark (after reneging: the data must be sent again). */
+  clearSacked(): void {
+    for (let index = 0; index < this.used; index++) {
+      const slot = this.slot(index);
+      this.marks[slot] = this.marks[slot]! & ~SegmentMark.SACKED;
+    }
+    this.sackedBytes = 0;
+  }
+
+  /** Marks every un-SACKed record lost (an RTO: go-back-N resends them, RFC 6675 §5.1). */
+  markAllLost(): void {
+    for (let index = 0; index < this.used; index++) {
+      const slot = this.slot(index);
+      if ((this.marks[slot]! & SegmentMark.SACKED) === 0) this.marks[slot] = (this.marks[slot]! | SegmentMark.LOST) & ~SegmentMark.RETRANSMITTED;
+    }
+  }
+
+  /** Marks the record holding `seq` lost (RFC 6675 §5 step 4.3: HighACK + 1 on entering recovery). */
+  markLost(seq: number): void {
+    const index = this.find(seq);
+    if (index < 0) return;
+    const slot = this.slot(index);
+    if ((this.marks[slot]! & (SegmentMark.SACKED | SegmentMark.RETRANSMITTED)) === 0) this.marks[slot] = this.marks[slot]! | SegmentMark.LOST;
+  }
+
+  /** True if some record is marked lost and not yet retransmitted. */
+  hasLost(): boolean {
+    return this.nextLost() >= 0;
+  }
+
+  /** RFC 6675 §4 NextSeg rule 1: the first record from `from` on lost and not retransmitted since; −1 if none. */
+  nextLost(from = 0): number {
+    for (let index = Math.max(0, from); index < this.used; index++) {
+      if ((this.marks[this.slot(index)]! & (SegmentMark.LOST | SegmentMark.SACKED)) === SegmentMark.LOST) return index;
+    }
+    return -1;
+  }
+
+  /**
+   * RFC 6675 §4 SetPipe: bytes believed in the network: every un-SACKed byte not
+   * marked lost, plus every byte retransmitted since it was marked lost (once: the
+   * original of a lost byte is not counted).
+   */
+  pipe(): number {
+    let pipe = 0;
+    for (let index = 0; index < this.used; index++) {
+      const slot = this.slot(index);
+      const mark = this.marks[slot]!;
+      if ((mark & SegmentMark.SACKED) !== 0) continue;
+      // A retransmitted record has LOST cleared: it counts once, as the retransmission
+      // in flight (the original is presumed gone).
+      if ((mark & SegmentMark.LOST) === 0) pipe += seqDiff(this.ends[slot]!, this.starts[slot]!);
+    }
+    return pipe;
+  }
+
+  /** True if `seq` lies in a SACKed record. */
+  isSacked(seq: number): boolean {
+    const index = this.find(seq);
+    return index >= 0 && (this.marks[this.slot(index)]! & SegmentMark.SACKED) !== 0;
+  }
+
+  /**
+   * For go-back-N after an RTO (RFC 6675 §5.1: SACKed data is not resent): the first
+   * sequence number at or after `seq` that is not SACKed, and in `sackedFrom` the start
+   * of the next SACKed record after it (or `limit`).
+   */
+  skipSacked(seq: number, limit: number): number {
+    let at = seq;
+    let index = this.find(at);
+    while (index >= 0 && index < this.used && (this.marks[this.slot(index)]! & SegmentMark.SACKED) !== 0) {
+      at = this.endOf(index);
+      index++;
+    }
+    this.sackedFrom = limit;
+    for (; index >= 0 && index < this.used; index++) {
+      if ((this.marks[this.slot(index)]! & SegmentMark.SACKED) !== 0) {
+        const start = this.startOf(index);
+        if (seqLt(start, limit)) this.sackedFrom = start;
+        break;
+      }
+    }
+    return at;
+  }
+
+  /** After `skipSacked`: where the next SACKed range begins. */
+  sackedFrom = 0;
+
+  private reorderTimeout = 0;
+
+  private slot(index: number): number {
+    return (this.head + index) % this.capacity;
+  }
+
+  /** Index of the record holding `seq`, or −1 (binary search: records are contiguous and in order). */
+  private find(seq: number): number {
+    if (this.used === 0) return -1;
+    const first = this.starts[this.head]!;
+    const offset = seqDiff(seq, first);
+    if (offset < 0 || offset >= seqDiff(this.ends[this.slot(this.used - 1)]!, first)) return -1;
+    let low = 0;
+    let high = this.used - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (seqDiff(this.starts[this.slot(middle)]!, first) <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  /** Splits record `index` at `at` (strictly inside it); false if the ring is full. */
+  private split(index: number, at: number): boolean {
+    if (this.used === this.capacity) return false;
+    for (let i = this.used; i > index + 1; i--) {
+      const to = this.slot(i);
+      const from = this.slot(i - 1);
+      this.starts[to] = this.starts[from]!;
+      this.ends[to] = this.ends[from]!;
+      this.sentAt[to] = this.sentAt[from]!;
+      this.marks[to] = this.marks[from]!;
+    }
+    const first = this.slot(index);
+    const second = this.slot(index + 1);
+    this.starts[second] = at >>> 0;
+    this.ends[second] = this.ends[first]!;
+    this.sentAt[second] = this.sentAt[first]!;
+    this.marks[second] = this.marks[first]!;
+    this.ends[first] = at >>> 0;
+    this.used++;
+    return true;
+  }
+
+  /** Marks the records inside [start, end) SACKed (splitting at the edges if there is room). */
+  private markSacked(start: number, end: number, now: Instant): number {
+    let index = this.find(start);
+    if (index < 0) {
+      // The block starts in a gap of our records' coverage only if it starts before
+      // the first record; find the first record inside the block.
+      index = 0;
+      while (index < this.used && seqLt(this.startOf(index), start)) index++;
+    } else if (seqGt(start, this.startOf(index))) {
+      // Split at the edge; without room the partially covered record stays un-SACKed.
+      this.split(index, start);
+      index++;
+    }
+    let newly = 0;
+    for (; index < this.used; index++) {
+      const s = this.startOf(index);
+      if (!seqLt(s, end)) break;
+      if (seqGt(this.endOf(index), end) && !this.split(index, end)) break;
+      const slot = this.slot(index);
+      const mark = this.marks[slot]!;
+      if ((mark & SegmentMark.SACKED) !== 0) continue;
+      this.marks[slot] = (mark | SegmentMark.SACKED) & ~(SegmentMark.LOST | SegmentMark.RETRANSMITTED);
+      const length = seqDiff(this.ends[slot]!, s);
+      newly += length;
+      this.sackedBytes += length;
+      if (this.sackedBytes === length || seqGt(this.ends[slot]!, this.highestSacked)) this.highestSacked = this.ends[slot]!;
+      this.rackDelivered(slot, now);
+    }
+    return newly;
+  }
+
+  /**
+   * RFC 8985 §6.2 steps 1–3 for one delivered record: an ACK for a retransmitted record
+   * arriving sooner than min_RTT after the retransmission is taken to be for the
+   * original and ignored; otherwise RACK.rtt and the most recent delivered transmission
+   * are updated.
+   */
+  private rackDelivered(slot: number, now: Instant): void {
+    if ((this.marks[slot]! & (SegmentMark.SACKED | SegmentMark.EVER_RETRANSMITTED)) !== 0) this.rackScanNeeded = true;
+    const sentAt = this.sentAt[slot]!;
+    const rtt = now - sentAt;
+    if ((this.marks[slot]! & SegmentMark.EVER_RETRANSMITTED) !== 0 && this.minRtt !== undefined && rtt < this.minRtt) return;
+    if ((this.marks[slot]! & SegmentMark.EVER_RETRANSMITTED) === 0 && (this.minRtt === undefined || rtt < this.minRtt)) this.minRtt = rtt;
+    const end = this.ends[slot]!;
+    if (this.rackSentAt === undefined || sentAt > this.rackSentAt || (sentAt === this.rackSentAt && seqGt(end, this.rackEndSeq))) {
+      this.rackSentAt = sentAt;
+      this.rackEndSeq = end;
+      this.rackRtt = rtt;
+    }
+  }
+}

@@ -1,0 +1,311 @@
+/**
+ * Sender loss recovery on the virtual clock, against exact segments: RFC 6675 SACK
+ * recovery (several holes in one window repaired in about one RTT, no RTO), RACK's
+ * reorder window and timer (RFC 8985 §6), the tail loss probe at its exact instant
+ * (§7), D-SACK (RFC 2883) both ways, limited transmit (RFC 3042), NewReno for a peer
+ * without SACK, and RTO go-back-N that skips SACKed data (RFC 6675 §5.1).
+ *
+ * Every test first times the handshake and one 1000-byte segment at 10 ms, so SRTT = min_RTT = 10 ms,
+ * the RTO is its 200 ms floor and RACK's reordering window is min_RTT/4 = 2.5 ms.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TcpConnection } from '../../src/tcp/connection.ts';
+import type { TcpConfig } from '../../src/tcp/config.ts';
+import { ACK, LOCAL_ISS, PSH, REMOTE_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
+
+const MSS = 1000;
+const R1 = REMOTE_ISS + 1;
+/** Sequence number of byte `n` of the test data (after the 1000-byte warm-up segment). */
+const S = (n: number): number => LOCAL_ISS + 1 + MSS + n;
+
+interface Setup {
+  h: TcpHarness;
+  c: TcpConnection;
+  /** The instant the data under test was written. */
+  t0: number;
+}
+
+/** ESTABLISHED with the peer's MSS 1000 (SACK unless `sack: false`), one segment timed at 10 ms, then `segments` written. */
+function setup(segments: number, options: { sack?: boolean; config?: Partial<TcpConfig> } = {}): Setup {
+  const h = new TcpHarness({ config: options.config ?? {} });
+  // The handshake's ACK comes 10 ms after the SYN-ACK: the first RTT sample is 10 ms too.
+  h.synReceived(options.sack === false ? { mss: MSS } : { mss: MSS, sackPermitted: true });
+  h.advance(10);
+  h.send();
+  const c = h.accepted[0]!;
+  assert.equal(c.state, 'ESTABLISHED');
+  c.send(pattern(MSS));
+  h.recv({ seq: LOCAL_ISS + 1, payload: pattern(MSS) });
+  h.advance(10);
+  h.send({ ack: S(0) });
+  h.recvNothing();
+  assert.equal(c.info().srtt, 10);
+  const t0 = h.clock.now();
+  if (segments > 0) c.send(pattern(segments * MSS, 1));
+  return { h, c, t0 };
+}
+
+/** Takes the data segments sent now and returns their sequence numbers relative to S(0). */
+function sentSeqs(h: TcpHarness): number[] {
+  return h.drain().filter((segment) => segment.payload.length > 0).map((segment) => segment.seq - S(0));
+}
+
+/** The peer's ACK at SND.UNA = S(ack) with SACK blocks given relative to S(0). */
+function sack(h: TcpHarness, ack: number, blocks: [number, number][]): void {
+  h.send({ ack: S(ack), options: { sackBlocks: blocks.map(([start, end]) => [S(start), S(end)] as [number, number]) } });
+}
+
+describe('RFC 6675 SACK loss recovery', () => {
+  it('repairs three holes in one window in about one RTT without an RTO', () => {
+    const { h, c, t0 } = setup(10);
+    // Initial window 10 segments (RFC 6928 at MSS 1000); all leave at t0.
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS));
+    h.advanceTo(t0 + 10);
+    // Segments 2, 5 and 8 were lost; the peer ACKs what arrives, SACKing the rest.
+    h.send({ ack: S(2 * MSS) });
+    sack(h, 2 * MSS, [[3000, 4000]]);
+    sack(h, 2 * MSS, [[3000, 5000]]);
+    assert.deepEqual(sentSeqs(h), [], 'two duplicate ACKs: no retransmission, no new data to send');
+    sack(h, 2 * MSS, [[6000, 7000], [3000, 5000]]);
+    // Third duplicate ACK (and IsLost: three SACKed segments above): recovery, hole 1.
+    assert.deepEqual(sentSeqs(h), [2000]);
+    assert.equal(c.info().cwnd, 4000, 'cwnd = ssthresh = FlightSize / 2 (RFC 6675 §5 step 4.2)');
+    sack(h, 2 * MSS, [[6000, 8000], [3000, 5000]]);
+    sack(h, 2 * MSS, [[9000, 10000], [6000, 8000], [3000, 5000]]);
+    // Segment 5 now has three SACKed segments above it.
+    assert.deepEqual(sentSeqs(h), [5000]);
+    // Segment 8 has one: RACK marks it once 10 ms + 2.5 ms have passed since it was sent.
+    h.advanceTo(t0 + 12);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 12.5);
+    assert.deepEqual(sentSeqs(h), [8000]);
+    // The retransmissions arrive one RTT later: everything is acknowledged.
+    h.advanceTo(t0 + 20);
+    sack(h, 5 * MSS, [[6000, 8000], [9000, 10000]]);
+    h.send({ ack: S(10 * MSS) });
+    h.advanceTo(t0 + 23);
+    h.send({ ack: S(10 * MSS) });
+    assert.equal(c.info().bytesInFlight, 0);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0, 'no RTO fired');
+    assert.equal(h.counters.get('tcp.sack.recoveries'), 1);
+    assert.equal(c.info().retransmits, 3, 'each hole resent once, nothing SACKed resent');
+    h.advance(1000);
+    assert.deepEqual(sentSeqs(h), [], 'nothing more to send');
+  });
+
+  it('ignores SACK blocks outside [SND.UNA, SND.MAX] and counts them', () => {
+    const { h, c } = setup(4);
+    h.drain();
+    h.advance(10);
+    sack(h, 0, [[5000, 6000]]); // beyond SND.MAX
+    sack(h, 0, [[2000, 1000]]); // empty (right edge before the left)
+    assert.equal(h.counters.get('tcp.rx.sack-invalid'), 2);
+    assert.equal(c.scoreboard?.sackedBytes, 0);
+  });
+
+  it('does not resend SACKed data after an RTO (go-back-N skips it, RFC 6675 §5.1)', () => {
+    const { h, c, t0 } = setup(4, { config: { rack: false } });
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
+    h.advanceTo(t0 + 10);
+    sack(h, 0, [[1000, 2000]]);
+    sack(h, 0, [[3000, 4000], [1000, 2000]]);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 200);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 210);
+    h.send({ ack: S(1000), options: { sackBlocks: [[S(3000), S(4000)]] } });
+    // cwnd is one segment after the RTO, two after this ACK: segment 2 only, never 1 or 3.
+    assert.deepEqual(sentSeqs(h), [2000]);
+    h.advanceTo(t0 + 220);
+    h.send({ ack: S(4000) });
+    assert.equal(c.info().bytesInFlight, 0);
+    assert.equal(c.info().retransmits, 2);
+  });
+});
+
+describe('SACK reneging (RFC 2018 §8)', () => {
+  it('resends SACKed data when the cumulative ACK stops at it', () => {
+    const { h, c, t0 } = setup(3, { config: { rack: false } });
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000]);
+    h.advanceTo(t0 + 10);
+    sack(h, 0, [[1000, 3000]]);
+    // The peer then acknowledges segment 0 only: it discarded what it SACKed.
+    h.advanceTo(t0 + 20);
+    h.send({ ack: S(1000) });
+    assert.equal(h.counters.get('tcp.rx.sack-reneging'), 1);
+    assert.equal(c.scoreboard?.sackedBytes, 0);
+    // The RTO resends from SND.UNA, this time without skipping anything.
+    h.advanceTo(t0 + 220);
+    assert.deepEqual(sentSeqs(h), [1000]);
+    h.advanceTo(t0 + 230);
+    h.send({ ack: S(2000) });
+    assert.deepEqual(sentSeqs(h), [2000]);
+  });
+});
+
+describe('RACK (RFC 8985 §6)', () => {
+  it('marks a segment lost once the reordering window has passed, on the reorder timer', () => {
+    const { h, t0 } = setup(4);
+    h.drain();
+    h.advanceTo(t0 + 10);
+    // Segment 0 missing, segment 1 SACKed: one duplicate ACK, IsLost is false.
+    sack(h, 0, [[1000, 2000]]);
+    assert.deepEqual(sentSeqs(h), [], 'within RACK.rtt + reo_wnd of its transmission: maybe only reordered');
+    h.advanceTo(t0 + 12.4);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 12.5);
+    assert.deepEqual(sentSeqs(h), [0], 'sent at t0, RACK.rtt 10 ms, reo_wnd 2.5 ms');
+    assert.equal(h.counters.get('tcp.rack.lost-bytes'), 1000);
+  });
+
+  it('waits for DupThresh without RACK (tcp.rack off)', () => {
+    const { h, t0 } = setup(4, { config: { rack: false } });
+    h.drain();
+    h.advanceTo(t0 + 10);
+    sack(h, 0, [[1000, 2000]]);
+    h.advanceTo(t0 + 100);
+    assert.deepEqual(sentSeqs(h), []);
+  });
+});
+
+describe('Tail loss probe (RFC 8985 §7)', () => {
+  it('fires at 2·SRTT after the last ACK and repairs a lost tail without the RTO', () => {
+    const { h, c, t0 } = setup(4);
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
+    h.advanceTo(t0 + 10);
+    h.send({ ack: S(2000) }); // segments 2 and 3, the tail, are lost
+    assert.deepEqual(sentSeqs(h), []);
+    assert.equal(c.info().srtt, 10);
+    h.advanceTo(t0 + 10 + 19);
+    assert.deepEqual(sentSeqs(h), [], 'not before PTO = 2·SRTT = 20 ms');
+    h.advanceTo(t0 + 10 + 20);
+    // No new data: the probe resends the last segment.
+    assert.deepEqual(sentSeqs(h), [3000]);
+    assert.equal(h.counters.get('tcp.tx.loss-probes'), 1);
+    // The probe draws a SACK; RACK then marks segment 2 (sent long before) lost at once.
+    h.advanceTo(t0 + 40);
+    sack(h, 2000, [[3000, 4000]]);
+    assert.deepEqual(sentSeqs(h), [2000]);
+    h.advanceTo(t0 + 50);
+    h.send({ ack: S(4000) });
+    assert.equal(c.info().bytesInFlight, 0);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0, 'repaired without an RTO');
+  });
+
+  it('sends new data as the probe when there is some, beyond cwnd', () => {
+    const { h, t0 } = setup(12);
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => i * MSS), 'cwnd: eleven segments; one waits');
+    // Nothing comes back: the PTO (2·SRTT after the last transmission) fires first.
+    h.advanceTo(t0 + 19);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 20);
+    assert.deepEqual(sentSeqs(h), [11_000]);
+    assert.equal(h.counters.get('tcp.tx.loss-probes'), 1);
+  });
+
+  it('with one segment in flight waits 2·SRTT + WCDelAckT, capped by the RTO, and probes instead of the RTO', () => {
+    const { h, c, t0 } = setup(1);
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 199);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 200); // min(20 + 200, RTO 200)
+    assert.deepEqual(sentSeqs(h), [0], 'the probe resends the last segment');
+    assert.equal(h.counters.get('tcp.tx.loss-probes'), 1);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+    // Only one probe: the RTO (restarted at the probe) comes next.
+    h.advanceTo(t0 + 399);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 400);
+    assert.deepEqual(sentSeqs(h), [0]);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
+    assert.equal(c.info().retransmits, 2);
+  });
+});
+
+describe('D-SACK (RFC 2883)', () => {
+  it('counts a spurious retransmission reported by D-SACK and undoes the window reduction', () => {
+    const { h, c, t0 } = setup(4);
+    h.drain();
+    h.advanceTo(t0 + 10);
+    h.send({ ack: S(2000) });
+    const cwnd = c.info().cwnd;
+    h.advanceTo(t0 + 30);
+    assert.deepEqual(sentSeqs(h), [3000], 'the loss probe');
+    // The originals were only late: the peer acknowledges all; without a D-SACK yet,
+    // the probe counts as having repaired a loss (RFC 8985 §7.4.2): cwnd is halved.
+    h.advanceTo(t0 + 35);
+    h.send({ ack: S(4000) });
+    assert.equal(h.counters.get('tcp.tlp.repaired'), 1);
+    assert.equal(c.info().cwnd, cwnd / 2);
+    // Then the peer reports the probe as a duplicate: the only retransmission was
+    // needless, so the reduction is undone (Linux tcp_try_undo_dsack).
+    h.advanceTo(t0 + 40);
+    sack(h, 4000, [[3000, 4000]]);
+    assert.equal(h.counters.get('tcp.rx.dsack'), 1);
+    assert.equal(h.counters.get('tcp.tx.spurious-retransmits'), 1);
+    assert.equal(h.counters.get('tcp.undo.dsack'), 1);
+    assert.equal(c.info().cwnd, cwnd);
+  });
+
+  it('does not count a D-SACK as spurious when nothing was retransmitted (a duplicated frame)', () => {
+    const { h, t0 } = setup(2);
+    h.drain();
+    h.advanceTo(t0 + 10);
+    h.send({ ack: S(2000) });
+    sack(h, 2000, [[1000, 2000]]);
+    assert.equal(h.counters.get('tcp.rx.dsack'), 1);
+    assert.equal(h.counters.get('tcp.tx.spurious-retransmits'), 0);
+  });
+
+  it('reports a duplicate segment it receives in a D-SACK block first', () => {
+    const h = new TcpHarness();
+    h.established({ mss: 1460, sackPermitted: true });
+    h.send({ seq: R1, flags: ACK | PSH, payload: pattern(100) });
+    h.advance(40);
+    h.recv({ ack: R1 + 100, options: {} });
+    h.send({ seq: R1, flags: ACK | PSH, payload: pattern(100) });
+    h.recv({ ack: R1 + 100, options: { sackBlocks: [[R1, R1 + 100]] } });
+    // Reported once: the next ACK has no D-SACK.
+    h.send({ seq: R1 + 200, flags: ACK | PSH, payload: pattern(50) });
+    h.recv({ ack: R1 + 100, options: { sackBlocks: [[R1 + 200, R1 + 250]] } });
+    // Data beyond the window is no duplicate: plain ACK, no D-SACK block.
+    h.send({ seq: R1 + 100 + 70_000, flags: ACK | PSH, payload: pattern(10) });
+    h.recv({ ack: R1 + 100, options: { sackBlocks: [[R1 + 200, R1 + 250]] } });
+    assert.equal(h.counters.get('tcp.rx.duplicate-data'), 1);
+  });
+});
+
+describe('Limited transmit (RFC 3042) and peers without SACK', () => {
+  it('sends one new segment on each of the first two duplicate ACKs', () => {
+    const { h, t0 } = setup(13, { sack: false });
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => i * MSS), 'cwnd: eleven segments after the warm-up');
+    h.advanceTo(t0 + 10);
+    h.send({ ack: S(0) });
+    assert.deepEqual(sentSeqs(h), [11_000]);
+    h.send({ ack: S(0) });
+    assert.deepEqual(sentSeqs(h), [12_000]);
+    assert.equal(h.counters.get('tcp.tx.limited-transmit'), 2);
+  });
+
+  it('keeps NewReno for a peer without SACK: fast retransmit, then a partial ACK resends the next hole', () => {
+    const { h, c, t0 } = setup(6, { sack: false });
+    assert.equal(c.scoreboard, undefined);
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000, 4000, 5000]);
+    h.advanceTo(t0 + 10);
+    // Segments 0 and 3 lost.
+    h.send({ ack: S(0) });
+    h.send({ ack: S(0) });
+    assert.deepEqual(sentSeqs(h), []);
+    h.send({ ack: S(0) });
+    assert.deepEqual(sentSeqs(h), [0], 'fast retransmit on the third duplicate ACK');
+    h.advanceTo(t0 + 20);
+    h.send({ ack: S(3000) });
+    assert.deepEqual(sentSeqs(h), [3000], 'RFC 6582 partial ACK');
+    h.advanceTo(t0 + 30);
+    h.send({ ack: S(6000) });
+    assert.equal(c.info().bytesInFlight, 0);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * The sender scoreboard (src/tcp/scoreboard.ts) on its own: SACK blocks merge onto
+ * the records, invalid blocks are ignored (RFC 2018 §3 plus Linux's validity checks),
+ * D-SACK is recognised (RFC 2883 §4), IsLost and pipe follow RFC 6675 §4, RACK marks
+ * by time (RFC 8985 §6.2), and the ring stays within its bound.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Scoreboard, SegmentMark } from '../../src/tcp/scoreboard.ts';
+
+const BASE = 0xffff_f000; // the sequence space wraps inside the tests' flight
+const at = (n: number): number => (BASE + n) >>> 0;
+
+/** `count` records of 100 bytes from BASE, all sent at `now`. */
+function board(count: number, capacity = 32, now = 0): Scoreboard {
+  const scoreboard = new Scoreboard(capacity);
+  for (let i = 0; i < count; i++) scoreboard.sent(at(i * 100), at((i + 1) * 100), now);
+  return scoreboard;
+}
+
+function sacked(scoreboard: Scoreboard): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < scoreboard.count; i++) {
+    if (scoreboard.marksOf(i) & SegmentMark.SACKED) out.push(`${scoreboard.startOf(i) - BASE >>> 0}-${scoreboard.endOf(i) - BASE >>> 0}`);
+  }
+  return out;
+}
+
+describe('scoreboard', () => {
+  it('marks SACKed records across the wrap, merging repeated and overlapping blocks', () => {
+    const s = board(10);
+    let r = s.applySack([[at(200), at(400)]], at(0), at(1000), 65_535, 10);
+    assert.equal(r.newlySacked, 200);
+    r = s.applySack([[at(300), at(500)], [at(200), at(400)]], at(0), at(1000), 65_535, 10);
+    assert.equal(r.newlySacked, 100, 'only the new record counts');
+    assert.deepEqual(sacked(s), ['200-300', '300-400', '400-500']);
+    assert.equal(s.sackedBytes, 300);
+    assert.equal(s.pipe(), 700);
+  });
+
+  it('splits a record at a block edge inside it', () => {
+    const s = board(2);
+    s.applySack([[at(150), at(200)]], at(0), at(200), 65_535, 10);
+    assert.deepEqual(sacked(s), ['150-200']);
+    assert.equal(s.count, 3);
+  });
+
+  it('ignores blocks beyond SND.MAX, empty or reversed, and below SND.UNA unless a D-SACK', () => {
+    const s = board(4);
+    const r = s.applySack([[at(100), at(500)], [at(300), at(300)], [at(300), at(200)], [at(0x7000_0000), at(0x7000_0100)]], at(0), at(400), 65_535, 0);
+    assert.equal(r.invalid, 4);
+    assert.equal(r.dsack, false);
+    assert.equal(s.sackedBytes, 0);
+  });
+
+  it('recognises a D-SACK: a first block below the ACK, or inside the second block (RFC 2883 §4)', () => {
+    const s = board(4);
+    let r = s.applySack([[at(0), at(100)]], at(100), at(400), 65_535, 0);
+    assert.equal(r.dsack, true);
+    assert.equal(r.dsackStart, at(0));
+    r = s.applySack([[at(300), at(350)], [at(200), at(400)]], at(100), at(400), 65_535, 0);
+    assert.equal(r.dsack, true);
+    assert.equal(r.newlySacked, 200, 'the second block still SACKs');
+    // More than a window below the ACK: not believable.
+    r = s.applySack([[at(-200_000), at(-199_900)]], at(100), at(400), 65_535, 0);
+    assert.equal(r.dsack, false);
+    assert.equal(r.invalid, 1);
+  });
+
+  it('drops and trims records as SND.UNA advances, keeping the SACKed byte count', () => {
+    const s = board(5);
+    s.applySack([[at(100), at(300)]], at(0), at(500), 65_535, 0);
+    s.acknowledge(at(150), 10);
+    assert.equal(s.count, 4);
+    assert.equal(s.startOf(0), at(150));
+    assert.equal(s.sackedBytes, 150);
+    s.acknowledge(at(500), 10);
+    assert.equal(s.count, 0);
+    assert.equal(s.sackedBytes, 0);
+  });
+
+  it('IsLost: three SACKed records above, or more than 2·SMSS SACKed bytes above (RFC 6675 §4)', () => {
+    const s = board(6);
+    s.applySack([[at(100), at(300)]], at(0), at(600), 65_535, 0);
+    assert.equal(s.markLostByDupThresh(100), 0);
+    s.applySack([[at(400), at(500)]], at(0), at(600), 65_535, 0);
+    assert.equal(s.markLostByDupThresh(100), 100, 'record 0 has three SACKed above it');
+    assert.equal(s.nextLost(), 0);
+    assert.equal(s.pipe(), 200, 'records 3 and 5 are in the pipe; 0 is lost');
+    s.retransmitted(at(0), at(100), 5);
+    assert.equal(s.nextLost(), -1);
+    assert.equal(s.pipe(), 300, 'the retransmission is in the pipe');
+  });
+
+  it('RACK: marks records sent before the last delivered one once RACK.rtt + reo_wnd has passed', () => {
+    const s = new Scoreboard(16);
+    s.sent(at(0), at(100), 0);
+    s.sent(at(100), at(200), 1);
+    s.sent(at(200), at(300), 2);
+    s.applySack([[at(200), at(300)]], at(0), at(300), 65_535, 12); // RACK.rtt = 10, sent at 2
+    assert.equal(s.rackDetectLoss(2.5, 12), 0);
+    assert.equal(s.timeout, 1.5, 'record 1 qualifies at 1 + 10 + 2.5 = 13.5');
+    assert.equal(s.rackDetectLoss(2.5, 12.5), 100, 'record 0 (sent at 0) is lost at 12.5');
+    assert.equal(s.rackDetectLoss(2.5, 13.5), 100);
+    assert.equal(s.nextLost(), 0);
+  });
+
+  it('holds record storage only while something is in flight', () => {
+    const s = new Scoreboard(16);
+    assert.equal(s.storageBytes, 0);
+    s.sent(at(0), at(100), 0);
+    assert.equal(s.storageBytes, 16 * 17);
+    s.releaseStorage();
+    assert.equal(s.storageBytes, 16 * 17, 'kept while a record is in flight');
+    s.acknowledge(at(100), 5);
+    s.releaseStorage();
+    assert.equal(s.storageBytes, 0);
+    s.sent(at(100), at(200), 6);
+    assert.equal(s.count, 1);
+    assert.equal(s.startOf(0), at(100));
+  });
+
+  it('stays within its capacity: a full ring extends its last record', () => {
+    const s = board(4, 4);
+    s.sent(at(400), at(500), 7);
+    assert.equal(s.count, 4);
+    assert.equal(s.endOf(3), at(500));
+    assert.equal(s.sentAtOf(3), 7);
+    // No room to split: a block edge inside a record leaves it un-SACKed.
+    s.applySack([[at(50), at(100)]], at(0), at(500), 65_535, 0);
+    assert.equal(s.sackedBytes, 0);
+    // A SACKed last record that must grow loses its mark: new data is never taken as SACKed.
+    s.applySack([[at(300), at(500)]], at(0), at(500), 65_535, 0);
+    assert.equal(s.sackedBytes, 200);
+    s.sent(at(500), at(600), 8);
+    assert.equal(s.sackedBytes, 0);
+    assert.equal(s.isSacked(at(550)), false);
+    assert.equal(s.count, 4);
+  });
+});
