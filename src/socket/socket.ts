@@ -130,9 +130,8 @@ export class Socket extends Duplex {
     if (options.keepAlive) this.keepAlive = { enable: true, initialDelay: options.keepAliveInitialDelay ?? 0 };
     // As node:net (onReadableStreamEnd): with allowHalfOpen false, the stream ends the
     // writable side after 'end'; writing after that is EPIPE, not a silent failure.
-    this.once('end', () => {
-      if (!this.allowHalfOpen) this.write = this.writeAfterFin;
-    });
+    // A shared listener, not a closure per socket (idle memory, issue 13).
+    this.on('end', onReadableStreamEnd);
     if (connection) this.attach(connection);
   }
 
@@ -423,19 +422,6 @@ export class Socket extends Duplex {
     return new SocketError(ErrorCode.EPIPE, 'write');
   }
 
-  /** node:net's writeAfterFIN: once the stream has ended our side, a write is EPIPE. */
-  private readonly writeAfterFin = (chunk: unknown, encodingOrCallback?: unknown, callback?: unknown): boolean => {
-    if (!this.writableEnded) {
-      return (Duplex.prototype.write as (...args: unknown[]) => boolean).call(this, chunk, encodingOrCallback, callback);
-    }
-    const done = typeof encodingOrCallback === 'function' ? encodingOrCallback : callback;
-    const error = new NetError(ErrorCode.EPIPE, 'write');
-    error.message = 'This socket has been ended by the other party';
-    if (typeof done === 'function') process.nextTick(() => (done as (error: Error) => void)(error));
-    this.destroy(error);
-    return false;
-  };
-
   private remoteEndpoint(): { address: string; port: number } | undefined {
     return this.connection ? { address: formatIpv4(this.connection.remoteAddress), port: this.connection.remotePort } : undefined;
   }
@@ -494,6 +480,24 @@ export class Socket extends Duplex {
       pending.callback(this.writeError());
     }
   }
+}
+
+/** node:net's onReadableStreamEnd: without allowHalfOpen, the end of the peer's data ends ours. */
+function onReadableStreamEnd(this: Socket): void {
+  if (!this.allowHalfOpen) this.write = writeAfterFin;
+}
+
+/** node:net's writeAfterFIN: once the stream has ended our side, a write is EPIPE. */
+function writeAfterFin(this: Socket, chunk: unknown, encodingOrCallback?: unknown, callback?: unknown): boolean {
+  if (!this.writableEnded) {
+    return (Duplex.prototype.write as (...args: unknown[]) => boolean).call(this, chunk, encodingOrCallback, callback);
+  }
+  const done = typeof encodingOrCallback === 'function' ? encodingOrCallback : callback;
+  const error = new NetError(ErrorCode.EPIPE, 'write');
+  error.message = 'This socket has been ended by the other party';
+  if (typeof done === 'function') process.nextTick(() => (done as (error: Error) => void)(error));
+  this.destroy(error);
+  return false;
 }
 
 /**

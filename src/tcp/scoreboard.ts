@@ -45,6 +45,12 @@ const EMPTY_U32 = new Uint32Array(0);
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_U8 = new Uint8Array(0);
 
+/**
+ * The result of `applySack`, one object for all scoreboards (no allocation per ACK, and
+ * none per connection): valid until the next call; a stack runs on one thread.
+ */
+const SACK_RESULT: SackResult = { newlySacked: 0, invalid: 0, dsack: false, dsackStart: 0, dsackEnd: 0 };
+
 /** RFC 6675 §2 DupThresh. */
 export const DUP_THRESH = 3;
 
@@ -92,9 +98,6 @@ export class Scoreboard {
    * segments sent before everything still in flight), so only then is a scan needed.
    */
   rackScanNeeded = false;
-
-  /** Reused result of `applySack` (no allocation per ACK). */
-  private readonly result: SackResult = { newlySacked: 0, invalid: 0, dsack: false, dsackStart: 0, dsackEnd: 0 };
 
   constructor(capacity: number) {
     this.capacity = Math.max(4, Math.floor(capacity));
@@ -223,7 +226,7 @@ export class Scoreboard {
    * counted invalid and ignored. Returns a reused result object.
    */
   applySack(blocks: readonly (readonly [number, number])[], ack: number, sndMax: number, maxWindow: number, now: Instant): SackResult {
-    const result = this.result;
+    const result = SACK_RESULT;
     result.newlySacked = 0;
     result.invalid = 0;
     result.dsack = false;
