@@ -49,8 +49,12 @@ import { measureStateSizes } from './lib/state-size.ts';
 import { measureNonReaders } from './lib/non-readers.ts';
 import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
+import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
+import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
 
-const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries'] as const;
+const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
+/** Sections that need the plain veth pair (loss builds its own bridged path; stack, instructions and sweep run in-process). */
+const VETH_SECTIONS: readonly Section[] = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'startup', 'libraries'];
 type Section = (typeof SECTIONS)[number];
 
 const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
@@ -74,7 +78,7 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries] [--mtu 1500,576] [--profile] [--connections N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N]\n');
   process.exit(0);
 }
 
@@ -107,6 +111,8 @@ const sizes = {
   stackBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
   // Under callgrind (~50× slower): past the JIT's warm-up, then 6 MiB more (quick: 3).
   instructionBytes: quick ? ([3 * MIB, 6 * MIB] as const) : ([3 * MIB, 9 * MIB] as const),
+  // Loss: 4 MiB per transfer (issue 12's figure), each cell repeated (random loss is noisy).
+  loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 3, deadlineSeconds: quick ? 30 : 60 },
 };
 
 // ---------------------------------------------------------------------------------------
@@ -537,6 +543,61 @@ function renderTable(): string {
 }
 
 // ---------------------------------------------------------------------------------------
+// Section loss: goodput and stalls through a bridge that drops frames at random (issue 12)
+
+async function lossKernel(path: LossyPath): Promise<LossCell[]> {
+  await execOrThrow(path.deviceNamespace, ['ip', 'address', 'add', `${path.deviceAddress}/${path.prefixLength}`, 'dev', path.deviceInterface]);
+  const server = spawnInNamespace(path.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', path.deviceAddress]);
+  try {
+    await firstJsonLine(server, 15_000);
+    log(`kernel MTU ${path.mtu} loss:`);
+    return await measureLossCells(path, sizes.loss, CLIENTS, log);
+  } finally {
+    await stopChild(server);
+    await exec(path.deviceNamespace, ['ip', 'address', 'flush', 'dev', path.deviceInterface]);
+    await exec(path.peerNamespace, ['ip', 'neigh', 'flush', 'dev', path.peerInterface]);
+  }
+}
+
+async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
+  const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
+  const firmware = startFirmware({ namespace: path.deviceNamespace, args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json'] });
+  try {
+    await firmware.ready;
+    log(`piwire MTU ${path.mtu} loss:`);
+    return await measureLossCells(path, sizes.loss, CLIENTS, log);
+  } catch (error) {
+    log(firmware.describe());
+    throw error;
+  } finally {
+    await firmware.stop();
+    rmSync(stateDirectory, { recursive: true, force: true });
+  }
+}
+
+function addLossRows(mtu: number, kernel: LossCell[], piwire: LossCell[]): void {
+  const runs = sizes.loss.repetitions;
+  for (const p of piwire) {
+    const k = kernel.find((cell) => cell.rate === p.rate && cell.mode === p.mode);
+    const label = `${DIRECTION_LABELS[p.mode]}, ${(p.rate * 100).toFixed(0)}% loss each way`;
+    const lossy = p.rate > 0;
+    record({
+      section: 'loss', metric: `${label}: goodput, median of ${runs}`, mtu, unit: 'Mbit/s', piwire: p.medianMbitPerSecond, kernel: k?.medianMbitPerSecond, better: 'higher',
+      target: lossy ? '≥ 50% of kernel' : undefined, met: lossy && k ? p.medianMbitPerSecond >= 0.5 * k.medianMbitPerSecond : undefined,
+    });
+    record({
+      section: 'loss', metric: `${label}: longest stall, worst of ${runs}`, mtu, unit: 'ms', piwire: p.worstStallMs, kernel: k?.worstStallMs, better: 'lower',
+      target: `≤ 1 RTO (${RTO_REFERENCE_MS} ms)`, met: p.worstStallMs <= RTO_REFERENCE_MS,
+    });
+    for (const [side, cell] of [['piwire', p], ['kernel', k]] as const) {
+      if (cell && cell.cut > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: ${cell.cut} of ${runs} transfers did not finish within ${sizes.loss.deadlineSeconds} s (counted with the bytes moved by then).`);
+      const slowStarts = cell?.runs.filter((run) => (run.first_byte_ms ?? 0) > RTO_REFERENCE_MS).length ?? 0;
+      if (slowStarts > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: ${slowStarts} of ${runs} transfers waited more than ${RTO_REFERENCE_MS} ms for the first byte (a handshake segment lost; not counted in goodput or stall).`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Section libraries: the same library code on piwire (memory wire) and node:net (loopback)
 
 async function libraryRows(topology: VethTopology): Promise<void> {
@@ -562,7 +623,7 @@ async function libraryRows(topology: VethTopology): Promise<void> {
 // Main
 
 async function main(): Promise<number> {
-  const needsNetns = [...selected].some((section) => section !== 'stack');
+  const needsNetns = VETH_SECTIONS.some((section) => selected.has(section)) || selected.has('loss');
   if (needsNetns) {
     const availability = canUseNetns();
     if (!availability.ok) {
@@ -575,7 +636,7 @@ async function main(): Promise<number> {
   const workDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-'));
   const hotSpots: Record<string, HotSpot[]> = {};
   try {
-    if (needsNetns) {
+    if (VETH_SECTIONS.some((section) => selected.has(section))) {
       for (const mtu of mtus) {
         log(`MTU ${mtu}: building the veth topology`);
         const topology = await createTopology({ mtu, prefix: 'pwb' });
@@ -614,6 +675,21 @@ async function main(): Promise<number> {
         });
         record({ section: 'instructions', metric: 'instructions per payload byte, stack-only run (callgrind)', mtu: 1500, unit: 'instructions', piwire: figures.instructionsPerByte, kernel: undefined, better: 'lower' });
         log(`instructions: ${figures.instructionsPerDataSegment.toFixed(0)} per data segment`);
+      }
+    }
+    if (selected.has('loss')) {
+      for (const mtu of mtus) {
+        log(`MTU ${mtu}: building the bridged path with random loss`);
+        const path = await createLossyPath({ mtu, prefix: 'pwb' });
+        try {
+          if (path.offloads.unchangeable.length > 0) notes.push(`MTU ${mtu} loss path: offloads that could not be switched off: ${path.offloads.unchangeable.join(', ')}`);
+          const kernel = await lossKernel(path);
+          const piwire = await lossPiwire(path);
+          raw[`loss${mtu}`] = { plan: sizes.loss, kernel, piwire };
+          addLossRows(mtu, kernel, piwire);
+        } finally {
+          await path.destroy();
+        }
       }
     }
     if (selected.has('stack')) {

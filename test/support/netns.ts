@@ -45,7 +45,7 @@ export const PREFIX_LENGTH = 24;
 const OFFLOAD_FEATURES = ['tx', 'rx', 'tso', 'gso', 'gro', 'lro'] as const;
 
 /** Bounds on the setup commands: hang guards, not performance limits. */
-const SETUP_COMMAND_TIMEOUT_MS = 15_000;
+export const SETUP_COMMAND_TIMEOUT_MS = 15_000;
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 const OUTPUT_DRAIN_MS = 2_000;
 
@@ -294,7 +294,7 @@ function installExitHandlers(): void {
   }
 }
 
-async function addNamespace(prefix: string, role: string): Promise<string> {
+export async function addNamespace(prefix: string, role: string): Promise<string> {
   installExitHandlers();
   for (let attempt = 0; attempt < 5; attempt++) {
     const namespace = `${prefix}-${role}-${randomSuffix()}`;
@@ -309,7 +309,7 @@ async function addNamespace(prefix: string, role: string): Promise<string> {
 }
 
 /** Deletes a namespace made here, killing whatever still runs in it first. Idempotent. */
-async function removeNamespace(namespace: string): Promise<void> {
+export async function removeNamespace(namespace: string): Promise<void> {
   if (!liveNamespaces.has(namespace)) return;
   const pids = await exec(undefined, ['ip', 'netns', 'pids', namespace], { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
   for (const pid of parsePids(pids.stdout)) {
@@ -529,7 +529,7 @@ export async function listNamespaces(): Promise<string[]> {
     .filter((name) => name.length > 0);
 }
 
-async function disableIpv6(namespace: string): Promise<void> {
+export async function disableIpv6(namespace: string): Promise<void> {
   // Written through /proc (per network namespace) rather than with sysctl, which a
   // minimal system may lack. A kernel without IPv6 has no such files: nothing to disable.
   const script = 'for key in all default; do f=/proc/sys/net/ipv6/conf/$key/disable_ipv6; [ -e "$f" ] && echo 1 > "$f"; done; true';
@@ -541,7 +541,7 @@ async function disableIpv6(namespace: string): Promise<void> {
  * a veth has no LRO to change, and ethtool fails the whole call when any one feature is
  * fixed. Returns the features that stayed unchangeable; fails only when ethtool is missing.
  */
-async function disableOffloads(namespace: string, interfaceName: string): Promise<string[]> {
+export async function disableOffloads(namespace: string, interfaceName: string): Promise<string[]> {
   await execOrThrow(namespace, ['ethtool', '--version'], { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
   const unchangeable: string[] = [];
   for (const feature of OFFLOAD_FEATURES) {
@@ -556,7 +556,7 @@ async function interfaceExists(namespace: string, interfaceName: string): Promis
   return result.code === 0;
 }
 
-async function waitForOperstateUp(namespace: string, interfaceName: string, timeoutMs = 10_000): Promise<void> {
+export async function waitForOperstateUp(namespace: string, interfaceName: string, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const result = await execOrThrow(namespace, ['ip', '-json', 'link', 'show', 'dev', interfaceName], { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
@@ -567,7 +567,7 @@ async function waitForOperstateUp(namespace: string, interfaceName: string, time
   }
 }
 
-function onceAsync(fn: () => Promise<void>): () => Promise<void> {
+export function onceAsync(fn: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () => (running ??= fn());
 }
