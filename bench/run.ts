@@ -10,13 +10,19 @@
  * address. The clients (bench/clients/*.py, the kernel's TCP in the LAN namespace) are
  * the same for both, so each ratio compares the two servers on one path.
  *
- * Sections: bulk, latency, ingest, idle, churn, stack, instructions, startup, libraries (`--only bulk,latency`).
+ * Sections: bulk, latency, ingest, idle, churn, stack, instructions, startup, libraries,
+ * loss, sweep (`--only bulk,latency`).
  * The sensor sections (latency, ingest, idle, churn) run only when piwire answers PING on
  * port 7070; otherwise they are reported "not available", never estimated. `churn` is
  * a fleet that reconnects all day: rounds of short sessions (half of them closed by
  * the server, which then holds TIME-WAIT), a pause longer than TIME-WAIT between
  * rounds, and the server's heap (after GC) and RSS before and after. `libraries` runs
  * the same mqtt/http code on piwire sockets (memory wire) and on node:net (loopback).
+ * `loss` (issue 12) builds its own path per MTU, device — bridge — LAN, whose bridge drops
+ * frames at random (bench/lib/lossy-path.ts), and measures goodput and the longest stall
+ * at 0, 1 and 3% loss each way, kernel first, then piwire (bench/lib/loss.ts). `sweep`
+ * is the seeded loss sweep of two piwire stacks on the memory wire in virtual time
+ * (bench/lib/loss-sweep.ts; also `npm run loss-sweep`).
  *
  * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
  * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
@@ -50,6 +56,7 @@ import { measureNonReaders } from './lib/non-readers.ts';
 import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
 import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
+import { describeSweepPath, renderSweepTable, runLossSweep, type SweepPoint } from './lib/loss-sweep.ts';
 import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
 
 const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
@@ -112,6 +119,7 @@ const sizes = {
   // Under callgrind (~50× slower): past the JIT's warm-up, then 6 MiB more (quick: 3).
   instructionBytes: quick ? ([3 * MIB, 6 * MIB] as const) : ([3 * MIB, 9 * MIB] as const),
   // Loss: 4 MiB per transfer (issue 12's figure), each cell repeated (random loss is noisy).
+  sweepBytes: (quick ? 1 : 4) * MIB,
   loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 3, deadlineSeconds: quick ? 30 : 60 },
 };
 
@@ -635,6 +643,7 @@ async function main(): Promise<number> {
   mkdirSync(RESULTS, { recursive: true });
   const workDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-'));
   const hotSpots: Record<string, HotSpot[]> = {};
+  let sweep: SweepPoint[] | undefined;
   try {
     if (VETH_SECTIONS.some((section) => selected.has(section))) {
       for (const mtu of mtus) {
@@ -724,6 +733,17 @@ async function main(): Promise<number> {
         piwire: `${nonReaders.connectionsAfter} / ${nonReaders.orphansAfter}`, kernel: undefined, better: 'lower', target: '0 / 0', met: nonReaders.connectionsAfter + nonReaders.orphansAfter === 0,
       });
     }
+    if (selected.has('sweep')) {
+      log(`loss sweep on the memory wire (virtual time), ${sizes.sweepBytes / MIB} MiB per point`);
+      sweep = runLossSweep({
+        bytes: sizes.sweepBytes,
+        mtus,
+        onPoint: (p) => log(`  MTU ${p.mtu}, ${(p.loss * 100).toFixed(1)}% loss, ${(p.reorder * 100).toFixed(0)}% reordered: ${p.goodputMbitPerSecond.toFixed(2)} Mbit/s virtual, ${p.rtos} RTOs`),
+      });
+      raw.sweep = sweep;
+      const unfinished = sweep.filter((point) => !point.completed).length;
+      if (unfinished > 0) notes.push(`sweep: ${unfinished} points did not complete within the virtual-time bound`);
+    }
   } finally {
     rmSync(workDirectory, { recursive: true, force: true });
   }
@@ -731,11 +751,19 @@ async function main(): Promise<number> {
   let markdown = `# piwire benchmark, ${new Date().toISOString()}${quick ? ' (--quick)' : ''}\n\n`;
   markdown += `Machine: ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, kernel ${(await import('node:os')).release()}.\n`;
   markdown += 'Veth pair between two namespaces, offloads (tx, rx, tso, gso, gro) off on both ends, same MTU on both; kernel and piwire measured one after the other on the same pair.\n\n';
+  if (selected.has('loss')) {
+    markdown +=
+      `Loss section: device — bridge — LAN namespaces (four veths, offloads off, same MTU); nft in the bridge namespace drops forwarded IPv4 frames at random, each direction; ` +
+      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} runs per cell (median goodput, worst stall), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path.\n\n`;
+  }
   markdown += renderTable() + '\n';
   if (notes.length > 0) markdown += `\n${notes.map((note) => `- ${note}`).join('\n')}\n`;
   for (const [key, spots] of Object.entries(hotSpots)) {
     markdown += `\n## CPU profile of the firmware during bulk (${key}), self time\n\n| function | location | self ms | % of samples | % of busy |\n| --- | --- | ---: | ---: | ---: |\n`;
     for (const spot of spots) markdown += `| ${spot.function} | ${spot.location} | ${spot.selfMs.toFixed(0)} | ${spot.selfPercent.toFixed(1)} | ${Number.isNaN(spot.busyPercent) ? '' : spot.busyPercent.toFixed(1)} |\n`;
+  }
+  if (sweep !== undefined) {
+    markdown += `\n## Loss sweep on the memory wire (virtual time)\n\n${describeSweepPath()} ${sizes.sweepBytes / MIB} MiB per point.\n\n${renderSweepTable(sweep)}\n`;
   }
   raw.rows = rows;
   raw.notes = notes;
