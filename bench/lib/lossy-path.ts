@@ -98,7 +98,9 @@ export async function createLossyPath(options: { mtu: number; prefix?: string })
       if (!(perMille >= 0 && perMille <= 1000)) throw new Error(`loss rate ${rate} is not in [0, 1]`);
       await setup(bridgeNamespace, ['nft', 'flush', 'chain', 'bridge', NFT_TABLE, NFT_CHAIN]);
       if (perMille > 0) {
-        await setup(bridgeNamespace, ['nft', 'add', 'rule', 'bridge', NFT_TABLE, NFT_CHAIN, 'ether', 'type', 'ip', 'numgen', 'random', 'mod', '1000', '<', String(perMille), 'counter', 'drop']);
+        // numgen draws 0–999, so "< 1000" is not a valid comparison: 100% is no draw at all.
+        const draw = perMille < 1000 ? ['numgen', 'random', 'mod', '1000', '<', String(perMille)] : [];
+        await setup(bridgeNamespace, ['nft', 'add', 'rule', 'bridge', NFT_TABLE, NFT_CHAIN, 'ether', 'type', 'ip', ...draw, 'counter', 'drop']);
       }
     };
     const droppedFrames = async (): Promise<number> => {
