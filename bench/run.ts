@@ -120,7 +120,7 @@ const sizes = {
   instructionBytes: quick ? ([3 * MIB, 6 * MIB] as const) : ([3 * MIB, 9 * MIB] as const),
   // Loss: 4 MiB per transfer (issue 12's figure), each cell repeated (random loss is noisy).
   sweepBytes: (quick ? 1 : 4) * MIB,
-  loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 3, deadlineSeconds: quick ? 30 : 60 },
+  loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60 },
 };
 
 // ---------------------------------------------------------------------------------------
