@@ -20,6 +20,10 @@
  *
  * Only 198.18.0.0/15 addresses are used, and only inside namespaces created here: the
  * host's own interfaces, routes and firewall are never touched.
+ *
+ * The building blocks (`addNamespace`, `removeNamespace`, `disableOffloads`, …) are
+ * exported for other shapes built on the same cleanup, e.g. the loss benchmark's
+ * device — bridge — LAN path (bench/lib/lossy-path.ts).
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
