@@ -390,6 +390,19 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
   return results;
 }
 
+/** Runs `body` with the firmware started; on failure its recent output is logged; it is always stopped and its state removed. */
+async function withFirmware<T>(firmware: FirmwareProcess, stateDirectory: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    log(firmware.describe());
+    throw error;
+  } finally {
+    await firmware.stop();
+    rmSync(stateDirectory, { recursive: true, force: true });
+  }
+}
+
 async function piwireSide(topology: VethTopology, probeDirectory: string, profileDirectory: string | undefined): Promise<SideResults> {
   const results: SideResults = {};
   const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
@@ -406,7 +419,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
     entry: 'bench/lib/firmware-entry.ts',
     env,
   });
-  try {
+  await withFirmware(firmware, stateDirectory, async () => {
     await firmware.ready;
     const readyMs = performance.now() - started;
     const pid = firmware.pid!;
@@ -434,13 +447,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
     } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn')) {
       log(`piwire MTU ${topology.mtu}: port ${SENSOR_PORT} does not answer PING: sensor sections not available`);
     }
-  } catch (error) {
-    log(firmware.describe());
-    throw error;
-  } finally {
-    await firmware.stop();
-    rmSync(stateDirectory, { recursive: true, force: true });
-  }
+  });
   return results;
 }
 
@@ -570,17 +577,11 @@ async function lossKernel(path: LossyPath): Promise<LossCell[]> {
 async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
   const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
   const firmware = startFirmware({ namespace: path.deviceNamespace, args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json'] });
-  try {
+  return withFirmware(firmware, stateDirectory, async () => {
     await firmware.ready;
     log(`piwire MTU ${path.mtu} loss:`);
-    return await measureLossCells(path, sizes.loss, CLIENTS, log);
-  } catch (error) {
-    log(firmware.describe());
-    throw error;
-  } finally {
-    await firmware.stop();
-    rmSync(stateDirectory, { recursive: true, force: true });
-  }
+    return measureLossCells(path, sizes.loss, CLIENTS, log);
+  });
 }
 
 function addLossRows(mtu: number, kernel: LossCell[], piwire: LossCell[]): void {
@@ -750,11 +751,13 @@ async function main(): Promise<number> {
 
   let markdown = `# piwire benchmark, ${new Date().toISOString()}${quick ? ' (--quick)' : ''}\n\n`;
   markdown += `Machine: ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, kernel ${(await import('node:os')).release()}.\n`;
-  markdown += 'Veth pair between two namespaces, offloads (tx, rx, tso, gso, gro) off on both ends, same MTU on both; kernel and piwire measured one after the other on the same pair.\n\n';
+  if (VETH_SECTIONS.some((section) => selected.has(section))) {
+    markdown += 'Veth pair between two namespaces, offloads (tx, rx, tso, gso, gro) off on both ends, same MTU on both; kernel and piwire measured one after the other on the same pair.\n\n';
+  }
   if (selected.has('loss')) {
     markdown +=
       `Loss section: device — bridge — LAN namespaces (four veths, offloads off, same MTU); nft in the bridge namespace drops forwarded IPv4 frames at random, each direction; ` +
-      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} runs per cell (median goodput, worst stall), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path.\n\n`;
+      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path.\n\n`;
   }
   markdown += renderTable() + '\n';
   if (notes.length > 0) markdown += `\n${notes.map((note) => `- ${note}`).join('\n')}\n`;

@@ -20,15 +20,14 @@ import {
   DEVICE_INTERFACE,
   disableIpv6,
   disableOffloads,
-  exec,
   execOrThrow,
   LAN_INTERFACE,
   onceAsync,
   PREFIX_LENGTH,
   removeNamespace,
   SETUP_COMMAND_TIMEOUT_MS,
-  VETH_DEVICE_ADDRESS,
   VETH_PEER_ADDRESS,
+  vethTopology,
   waitForOperstateUp,
   type ExecResult,
   type VethTopology,
@@ -108,25 +107,7 @@ export async function createLossyPath(options: { mtu: number; prefix?: string })
       return countedPackets(listing.stdout);
     };
 
-    return {
-      kind: 'veth',
-      mtu: options.mtu,
-      deviceNamespace,
-      peerNamespace: lanNamespace,
-      bridgeNamespace,
-      deviceInterface: DEVICE_INTERFACE,
-      linkSpec: `packet:${DEVICE_INTERFACE}`,
-      peerInterface: LAN_INTERFACE,
-      deviceAddress: VETH_DEVICE_ADDRESS,
-      peerAddress: VETH_PEER_ADDRESS,
-      prefixLength: PREFIX_LENGTH,
-      offloads: { unchangeable },
-      firmwareArgs: () => ['--link', `packet:${DEVICE_INTERFACE}`, '--ip', `${VETH_DEVICE_ADDRESS}/${PREFIX_LENGTH}`, '--gateway', VETH_PEER_ADDRESS, '--mtu', mtu],
-      execPeer: (argv, execOptions) => exec(lanNamespace, argv, execOptions),
-      setLoss,
-      droppedFrames,
-      destroy,
-    };
+    return { ...vethTopology({ mtu: options.mtu, deviceNamespace, lanNamespace, unchangeable, destroy }), bridgeNamespace, setLoss, droppedFrames };
   } catch (error) {
     await destroy();
     throw error;

@@ -434,31 +434,41 @@ export async function createTopology(options: TopologyOptions): Promise<VethTopo
     await setup(lanNamespace, ['ip', 'link', 'set', LAN_INTERFACE, 'up']);
     await waitForOperstateUp(lanNamespace, LAN_INTERFACE);
 
-    return {
-      kind: 'veth',
-      mtu: options.mtu,
-      deviceNamespace,
-      peerNamespace: lanNamespace,
-      deviceInterface: DEVICE_INTERFACE,
-      linkSpec: `packet:${DEVICE_INTERFACE}`,
-      peerInterface: LAN_INTERFACE,
-      deviceAddress: VETH_DEVICE_ADDRESS,
-      peerAddress: VETH_PEER_ADDRESS,
-      prefixLength: PREFIX_LENGTH,
-      offloads: { unchangeable },
-      firmwareArgs: () => [
-        '--link', `packet:${DEVICE_INTERFACE}`,
-        '--ip', `${VETH_DEVICE_ADDRESS}/${PREFIX_LENGTH}`,
-        '--gateway', VETH_PEER_ADDRESS,
-        '--mtu', String(options.mtu),
-      ],
-      execPeer: (argv, execOptions) => exec(lanNamespace, argv, execOptions),
-      destroy,
-    };
+    return vethTopology({ mtu: options.mtu, deviceNamespace, lanNamespace, unchangeable, destroy });
   } catch (error) {
     await destroy();
     throw error;
   }
+}
+
+/**
+ * The VethTopology view of a device namespace holding `veth-dev` and a LAN namespace
+ * holding `veth-lan` with 198.18.0.1/24, however they are joined (directly by
+ * createTopology, or through a bridge namespace by the loss benchmark's path).
+ */
+export function vethTopology(parts: { mtu: number; deviceNamespace: string; lanNamespace: string; unchangeable: string[]; destroy: () => Promise<void> }): VethTopology {
+  const { mtu, deviceNamespace, lanNamespace } = parts;
+  return {
+    kind: 'veth',
+    mtu,
+    deviceNamespace,
+    peerNamespace: lanNamespace,
+    deviceInterface: DEVICE_INTERFACE,
+    linkSpec: `packet:${DEVICE_INTERFACE}`,
+    peerInterface: LAN_INTERFACE,
+    deviceAddress: VETH_DEVICE_ADDRESS,
+    peerAddress: VETH_PEER_ADDRESS,
+    prefixLength: PREFIX_LENGTH,
+    offloads: { unchangeable: parts.unchangeable },
+    firmwareArgs: () => [
+      '--link', `packet:${DEVICE_INTERFACE}`,
+      '--ip', `${VETH_DEVICE_ADDRESS}/${PREFIX_LENGTH}`,
+      '--gateway', VETH_PEER_ADDRESS,
+      '--mtu', String(mtu),
+    ],
+    execPeer: (argv, execOptions) => exec(lanNamespace, argv, execOptions),
+    destroy: parts.destroy,
+  };
 }
 
 /** Default TAP name: short, and private to its namespace so it cannot collide. */
