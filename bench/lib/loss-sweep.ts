@@ -59,6 +59,8 @@ export interface SweepPoint {
   retransmits: number;
   fastRetransmits: number;
   longestStallMs: number;
+  /** Times the sender lowered its MSS suspecting an MTU black hole (RFC 4821 §7.6; random loss can look like one). */
+  blackHoleSteps: number;
   framesSent: number;
   framesLost: number;
   framesReordered: number;
@@ -169,6 +171,7 @@ export function runSweepPoint(options: SweepPointOptions): SweepPoint {
     retransmits: counters.get('tcp.tx.retransmits'),
     fastRetransmits: counters.get('tcp.tx.fast-retransmits'),
     longestStallMs: longestStall,
+    blackHoleSteps: counters.get('tcp.mtu.black-hole-steps'),
     framesSent: there.sent + back.sent,
     framesLost: there.lost + back.lost,
     framesReordered: there.reordered + back.reordered,
@@ -215,13 +218,13 @@ const percent = (share: number): string => `${+(share * 100).toFixed(1)}%`;
 /** The sweep as a Markdown table, one row per point. */
 export function renderSweepTable(points: readonly SweepPoint[]): string {
   const lines = [
-    '| MTU | loss each way | reordered | goodput (virtual) | virtual time | RTOs | retransmits (fast) | longest stall | frames lost / sent | completed |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| MTU | loss each way | reordered | goodput (virtual) | virtual time | RTOs | retransmits (fast) | longest stall | MSS lowered (black hole) | frames lost / sent | completed |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const p of points) {
     lines.push(
       `| ${p.mtu} | ${percent(p.loss)} | ${percent(p.reorder)} | ${p.goodputMbitPerSecond.toFixed(2)} Mbit/s | ${(p.virtualMs / 1000).toFixed(2)} s | ${p.rtos} | ` +
-        `${p.retransmits} (${p.fastRetransmits}) | ${p.longestStallMs.toFixed(0)} ms | ${p.framesLost} / ${p.framesSent} | ${p.completed ? 'yes' : `**no**: ${p.received} of ${p.bytes} B${p.senderClose === undefined ? '' : `, sender closed: ${p.senderClose}`}`} |`,
+        `${p.retransmits} (${p.fastRetransmits}) | ${p.longestStallMs.toFixed(0)} ms | ${p.blackHoleSteps} | ${p.framesLost} / ${p.framesSent} | ${p.completed ? 'yes' : `**no**: ${p.received} of ${p.bytes} B${p.senderClose === undefined ? '' : `, sender closed: ${p.senderClose}`}`} |`,
     );
   }
   return lines.join('\n');

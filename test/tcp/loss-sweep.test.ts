@@ -39,6 +39,7 @@ describe('seeded loss sweep on the memory wire', () => {
       if (point.loss === 0 && point.reorder === 0) {
         assert.equal(point.retransmits, 0, 'a perfect wire needs no retransmission');
         assert.equal(point.rtos, 0);
+        assert.equal(point.blackHoleSteps, 0, 'no MTU black hole suspected on a perfect wire');
       }
     });
   }
