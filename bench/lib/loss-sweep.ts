@@ -12,9 +12,7 @@
  * bounds, SACK setting), so a change to the defaults shows here.
  *
  * Per point: goodput = bytes·8 / virtual seconds from connect() until the receiver has
- * every byte; RTOs = the sender's retransmission timeouts, seen as steps of its
- * back-off count after each virtual instant (the stack counts only the final give-up,
- * `tcp.timeout.retransmit`; a lost SYN's timeout counts too);
+ * every byte; RTOs = the sender's data retransmission timeouts (`tcp.timeout.rto`);
  * longest stall = the longest virtual time the receiver saw no new in-order data.
  * Each point verifies the data byte for byte and is bounded by `limitMs` of virtual time.
  */
@@ -140,12 +138,7 @@ export function runSweepPoint(options: SweepPointOptions): SweepPoint {
   sender.handler = { ...noopHandler(), onEstablished: pump, onWritable: pump, onClose: (reason) => (senderClose = reason) };
 
   let finishedAt: number | undefined;
-  let rtos = 0;
-  let backoff = 0;
   world.runUntilDoneSync(() => {
-    // backoffCount rises by one per RTO and returns to 0 when new data is acknowledged.
-    if (sender.backoffCount > backoff) rtos += sender.backoffCount - backoff;
-    backoff = sender.backoffCount;
     if (finishedAt === undefined && received >= options.bytes) finishedAt = world.now;
     return receiverGotFin && (sender.state === 'TIME-WAIT' || sender.state === 'CLOSED');
   }, options.limitMs);
@@ -167,7 +160,7 @@ export function runSweepPoint(options: SweepPointOptions): SweepPoint {
     firstMismatch,
     virtualMs,
     goodputMbitPerSecond: virtualMs > 0 ? (received * 8) / virtualMs / 1000 : 0,
-    rtos,
+    rtos: counters.get('tcp.timeout.rto'),
     retransmits: counters.get('tcp.tx.retransmits'),
     fastRetransmits: counters.get('tcp.tx.fast-retransmits'),
     longestStallMs: longestStall,
