@@ -10,13 +10,19 @@
  * address. The clients (bench/clients/*.py, the kernel's TCP in the LAN namespace) are
  * the same for both, so each ratio compares the two servers on one path.
  *
- * Sections: bulk, latency, ingest, idle, churn, stack, instructions, startup, libraries (`--only bulk,latency`).
+ * Sections: bulk, latency, ingest, idle, churn, stack, instructions, startup, libraries,
+ * loss, sweep (`--only bulk,latency`).
  * The sensor sections (latency, ingest, idle, churn) run only when piwire answers PING on
  * port 7070; otherwise they are reported "not available", never estimated. `churn` is
  * a fleet that reconnects all day: rounds of short sessions (half of them closed by
  * the server, which then holds TIME-WAIT), a pause longer than TIME-WAIT between
  * rounds, and the server's heap (after GC) and RSS before and after. `libraries` runs
  * the same mqtt/http code on piwire sockets (memory wire) and on node:net (loopback).
+ * `loss` (issue 12) builds its own path per MTU, device — bridge — LAN, whose bridge drops
+ * frames at random (bench/lib/lossy-path.ts), and measures goodput and the longest stall
+ * at 0, 1 and 3% loss each way, kernel first, then piwire (bench/lib/loss.ts). `sweep`
+ * is the seeded loss sweep of two piwire stacks on the memory wire in virtual time
+ * (bench/lib/loss-sweep.ts; also `npm run loss-sweep`).
  *
  * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
  * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
@@ -49,8 +55,13 @@ import { measureStateSizes } from './lib/state-size.ts';
 import { measureNonReaders } from './lib/non-readers.ts';
 import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
+import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
+import { describeSweepPath, renderSweepTable, runLossSweep, type SweepPoint } from './lib/loss-sweep.ts';
+import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
 
-const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries'] as const;
+const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
+/** Sections that need the plain veth pair (loss builds its own bridged path; stack, instructions and sweep run in-process). */
+const VETH_SECTIONS: readonly Section[] = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'startup', 'libraries'];
 type Section = (typeof SECTIONS)[number];
 
 const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
@@ -74,7 +85,7 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries] [--mtu 1500,576] [--profile] [--connections N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N]\n');
   process.exit(0);
 }
 
@@ -107,6 +118,9 @@ const sizes = {
   stackBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
   // Under callgrind (~50× slower): past the JIT's warm-up, then 6 MiB more (quick: 3).
   instructionBytes: quick ? ([3 * MIB, 6 * MIB] as const) : ([3 * MIB, 9 * MIB] as const),
+  // Loss: 4 MiB per transfer (issue 12's figure), each cell repeated (random loss is noisy).
+  sweepBytes: (quick ? 1 : 4) * MIB,
+  loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60 },
 };
 
 // ---------------------------------------------------------------------------------------
@@ -376,6 +390,19 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
   return results;
 }
 
+/** Runs `body` with the firmware started; on failure its recent output is logged; it is always stopped and its state removed. */
+async function withFirmware<T>(firmware: FirmwareProcess, stateDirectory: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    log(firmware.describe());
+    throw error;
+  } finally {
+    await firmware.stop();
+    rmSync(stateDirectory, { recursive: true, force: true });
+  }
+}
+
 async function piwireSide(topology: VethTopology, probeDirectory: string, profileDirectory: string | undefined): Promise<SideResults> {
   const results: SideResults = {};
   const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
@@ -392,7 +419,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
     entry: 'bench/lib/firmware-entry.ts',
     env,
   });
-  try {
+  await withFirmware(firmware, stateDirectory, async () => {
     await firmware.ready;
     const readyMs = performance.now() - started;
     const pid = firmware.pid!;
@@ -420,13 +447,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
     } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn')) {
       log(`piwire MTU ${topology.mtu}: port ${SENSOR_PORT} does not answer PING: sensor sections not available`);
     }
-  } catch (error) {
-    log(firmware.describe());
-    throw error;
-  } finally {
-    await firmware.stop();
-    rmSync(stateDirectory, { recursive: true, force: true });
-  }
+  });
   return results;
 }
 
@@ -537,6 +558,55 @@ function renderTable(): string {
 }
 
 // ---------------------------------------------------------------------------------------
+// Section loss: goodput and stalls through a bridge that drops frames at random (issue 12)
+
+async function lossKernel(path: LossyPath): Promise<LossCell[]> {
+  await execOrThrow(path.deviceNamespace, ['ip', 'address', 'add', `${path.deviceAddress}/${path.prefixLength}`, 'dev', path.deviceInterface]);
+  const server = spawnInNamespace(path.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', path.deviceAddress]);
+  try {
+    await firstJsonLine(server, 15_000);
+    log(`kernel MTU ${path.mtu} loss:`);
+    return await measureLossCells(path, sizes.loss, CLIENTS, log);
+  } finally {
+    await stopChild(server);
+    await exec(path.deviceNamespace, ['ip', 'address', 'flush', 'dev', path.deviceInterface]);
+    await exec(path.peerNamespace, ['ip', 'neigh', 'flush', 'dev', path.peerInterface]);
+  }
+}
+
+async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
+  const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
+  const firmware = startFirmware({ namespace: path.deviceNamespace, args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json'] });
+  return withFirmware(firmware, stateDirectory, async () => {
+    await firmware.ready;
+    log(`piwire MTU ${path.mtu} loss:`);
+    return measureLossCells(path, sizes.loss, CLIENTS, log);
+  });
+}
+
+function addLossRows(mtu: number, kernel: LossCell[], piwire: LossCell[]): void {
+  const runs = sizes.loss.repetitions;
+  for (const p of piwire) {
+    const k = kernel.find((cell) => cell.rate === p.rate && cell.mode === p.mode);
+    const label = `${DIRECTION_LABELS[p.mode]}, ${(p.rate * 100).toFixed(0)}% loss each way`;
+    const lossy = p.rate > 0;
+    record({
+      section: 'loss', metric: `${label}: goodput, median of ${runs}`, mtu, unit: 'Mbit/s', piwire: p.medianMbitPerSecond, kernel: k?.medianMbitPerSecond, better: 'higher',
+      target: lossy ? '≥ 50% of kernel' : undefined, met: lossy && k ? p.medianMbitPerSecond >= 0.5 * k.medianMbitPerSecond : undefined,
+    });
+    record({
+      section: 'loss', metric: `${label}: longest stall, worst of ${runs}`, mtu, unit: 'ms', piwire: p.worstStallMs, kernel: k?.worstStallMs, better: 'lower',
+      target: `≤ 1 RTO (${RTO_REFERENCE_MS} ms)`, met: p.worstStallMs <= RTO_REFERENCE_MS,
+    });
+    for (const [side, cell] of [['piwire', p], ['kernel', k]] as const) {
+      if (cell && cell.cut > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: ${cell.cut} of ${runs} transfers did not finish within ${sizes.loss.deadlineSeconds} s (counted with the bytes moved by then).`);
+      const slowStarts = cell?.runs.filter((run) => (run.first_byte_ms ?? 0) > RTO_REFERENCE_MS).length ?? 0;
+      if (slowStarts > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: ${slowStarts} of ${runs} transfers waited more than ${RTO_REFERENCE_MS} ms for the first byte (a handshake segment lost; not counted in goodput or stall).`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Section libraries: the same library code on piwire (memory wire) and node:net (loopback)
 
 async function libraryRows(topology: VethTopology): Promise<void> {
@@ -562,7 +632,7 @@ async function libraryRows(topology: VethTopology): Promise<void> {
 // Main
 
 async function main(): Promise<number> {
-  const needsNetns = [...selected].some((section) => section !== 'stack');
+  const needsNetns = VETH_SECTIONS.some((section) => selected.has(section)) || selected.has('loss');
   if (needsNetns) {
     const availability = canUseNetns();
     if (!availability.ok) {
@@ -574,8 +644,9 @@ async function main(): Promise<number> {
   mkdirSync(RESULTS, { recursive: true });
   const workDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-'));
   const hotSpots: Record<string, HotSpot[]> = {};
+  let sweep: SweepPoint[] | undefined;
   try {
-    if (needsNetns) {
+    if (VETH_SECTIONS.some((section) => selected.has(section))) {
       for (const mtu of mtus) {
         log(`MTU ${mtu}: building the veth topology`);
         const topology = await createTopology({ mtu, prefix: 'pwb' });
@@ -616,6 +687,21 @@ async function main(): Promise<number> {
         log(`instructions: ${figures.instructionsPerDataSegment.toFixed(0)} per data segment`);
       }
     }
+    if (selected.has('loss')) {
+      for (const mtu of mtus) {
+        log(`MTU ${mtu}: building the bridged path with random loss`);
+        const path = await createLossyPath({ mtu, prefix: 'pwb' });
+        try {
+          if (path.offloads.unchangeable.length > 0) notes.push(`MTU ${mtu} loss path: offloads that could not be switched off: ${path.offloads.unchangeable.join(', ')}`);
+          const kernel = await lossKernel(path);
+          const piwire = await lossPiwire(path);
+          raw[`loss${mtu}`] = { plan: sizes.loss, kernel, piwire };
+          addLossRows(mtu, kernel, piwire);
+        } finally {
+          await path.destroy();
+        }
+      }
+    }
     if (selected.has('stack')) {
       // State sizes first: buffers of the stack-only runs are released too late for a
       // clean heap baseline.
@@ -648,18 +734,39 @@ async function main(): Promise<number> {
         piwire: `${nonReaders.connectionsAfter} / ${nonReaders.orphansAfter}`, kernel: undefined, better: 'lower', target: '0 / 0', met: nonReaders.connectionsAfter + nonReaders.orphansAfter === 0,
       });
     }
+    if (selected.has('sweep')) {
+      log(`loss sweep on the memory wire (virtual time), ${sizes.sweepBytes / MIB} MiB per point`);
+      sweep = runLossSweep({
+        bytes: sizes.sweepBytes,
+        mtus,
+        onPoint: (p) => log(`  MTU ${p.mtu}, ${(p.loss * 100).toFixed(1)}% loss, ${(p.reorder * 100).toFixed(0)}% reordered: ${p.goodputMbitPerSecond.toFixed(2)} Mbit/s virtual, ${p.rtos} RTOs`),
+      });
+      raw.sweep = sweep;
+      const unfinished = sweep.filter((point) => !point.completed).length;
+      if (unfinished > 0) notes.push(`sweep: ${unfinished} points did not complete within the virtual-time bound`);
+    }
   } finally {
     rmSync(workDirectory, { recursive: true, force: true });
   }
 
   let markdown = `# piwire benchmark, ${new Date().toISOString()}${quick ? ' (--quick)' : ''}\n\n`;
   markdown += `Machine: ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, kernel ${(await import('node:os')).release()}.\n`;
-  markdown += 'Veth pair between two namespaces, offloads (tx, rx, tso, gso, gro) off on both ends, same MTU on both; kernel and piwire measured one after the other on the same pair.\n\n';
+  if (VETH_SECTIONS.some((section) => selected.has(section))) {
+    markdown += 'Veth pair between two namespaces, offloads (tx, rx, tso, gso, gro) off on both ends, same MTU on both; kernel and piwire measured one after the other on the same pair.\n\n';
+  }
+  if (selected.has('loss')) {
+    markdown +=
+      `Loss section: device — bridge — LAN namespaces (four veths, offloads off, same MTU); nft in the bridge namespace drops forwarded IPv4 frames at random, each direction; ` +
+      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path.\n\n`;
+  }
   markdown += renderTable() + '\n';
   if (notes.length > 0) markdown += `\n${notes.map((note) => `- ${note}`).join('\n')}\n`;
   for (const [key, spots] of Object.entries(hotSpots)) {
     markdown += `\n## CPU profile of the firmware during bulk (${key}), self time\n\n| function | location | self ms | % of samples | % of busy |\n| --- | --- | ---: | ---: | ---: |\n`;
     for (const spot of spots) markdown += `| ${spot.function} | ${spot.location} | ${spot.selfMs.toFixed(0)} | ${spot.selfPercent.toFixed(1)} | ${Number.isNaN(spot.busyPercent) ? '' : spot.busyPercent.toFixed(1)} |\n`;
+  }
+  if (sweep !== undefined) {
+    markdown += `\n## Loss sweep on the memory wire (virtual time)\n\n${describeSweepPath()} ${sizes.sweepBytes / MIB} MiB per point.\n\n${renderSweepTable(sweep)}\n`;
   }
   raw.rows = rows;
   raw.notes = notes;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""RFC 863 discard (TCP 9) and RFC 864 chargen (TCP 19) on the kernel's TCP: the
-kernel baseline of bench/run.ts's bulk section. Prints {"listening": [9, 19]} once
-both listen, then serves until killed.
+"""RFC 862 echo (TCP 7), RFC 863 discard (TCP 9) and RFC 864 chargen (TCP 19) on the
+kernel's TCP: the kernel baseline of bench/run.ts's bulk and loss sections. Prints
+{"listening": [7, 9, 19]} once all listen, then serves until killed.
 
 usage: kernel_bulk_server.py [--address ADDRESS]
 """
@@ -30,6 +30,20 @@ class Discard(socketserver.BaseRequestHandler):
         self.request.shutdown(socket.SHUT_WR)
 
 
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        view = memoryview(bytearray(1024 * 1024))
+        try:
+            while True:
+                count = self.request.recv_into(view)
+                if count == 0:
+                    break
+                self.request.sendall(view[:count])
+            self.request.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
 class Chargen(socketserver.BaseRequestHandler):
     def handle(self):
         try:
@@ -48,10 +62,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--address", default="0.0.0.0")
     options = parser.parse_args()
-    servers = [Server((options.address, 9), Discard), Server((options.address, 19), Chargen)]
+    servers = [Server((options.address, 7), Echo), Server((options.address, 9), Discard), Server((options.address, 19), Chargen)]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(json.dumps({"listening": [9, 19]}), flush=True)
+    print(json.dumps({"listening": [7, 9, 19]}), flush=True)
     threading.Event().wait()
     return 0
 

@@ -20,6 +20,10 @@
  *
  * Only 198.18.0.0/15 addresses are used, and only inside namespaces created here: the
  * host's own interfaces, routes and firewall are never touched.
+ *
+ * The building blocks (`addNamespace`, `removeNamespace`, `disableOffloads`, …) are
+ * exported for other shapes built on the same cleanup, e.g. the loss benchmark's
+ * device — bridge — LAN path (bench/lib/lossy-path.ts).
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -45,7 +49,7 @@ export const PREFIX_LENGTH = 24;
 const OFFLOAD_FEATURES = ['tx', 'rx', 'tso', 'gso', 'gro', 'lro'] as const;
 
 /** Bounds on the setup commands: hang guards, not performance limits. */
-const SETUP_COMMAND_TIMEOUT_MS = 15_000;
+export const SETUP_COMMAND_TIMEOUT_MS = 15_000;
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 const OUTPUT_DRAIN_MS = 2_000;
 
@@ -294,7 +298,7 @@ function installExitHandlers(): void {
   }
 }
 
-async function addNamespace(prefix: string, role: string): Promise<string> {
+export async function addNamespace(prefix: string, role: string): Promise<string> {
   installExitHandlers();
   for (let attempt = 0; attempt < 5; attempt++) {
     const namespace = `${prefix}-${role}-${randomSuffix()}`;
@@ -309,7 +313,7 @@ async function addNamespace(prefix: string, role: string): Promise<string> {
 }
 
 /** Deletes a namespace made here, killing whatever still runs in it first. Idempotent. */
-async function removeNamespace(namespace: string): Promise<void> {
+export async function removeNamespace(namespace: string): Promise<void> {
   if (!liveNamespaces.has(namespace)) return;
   const pids = await exec(undefined, ['ip', 'netns', 'pids', namespace], { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
   for (const pid of parsePids(pids.stdout)) {
@@ -430,31 +434,41 @@ export async function createTopology(options: TopologyOptions): Promise<VethTopo
     await setup(lanNamespace, ['ip', 'link', 'set', LAN_INTERFACE, 'up']);
     await waitForOperstateUp(lanNamespace, LAN_INTERFACE);
 
-    return {
-      kind: 'veth',
-      mtu: options.mtu,
-      deviceNamespace,
-      peerNamespace: lanNamespace,
-      deviceInterface: DEVICE_INTERFACE,
-      linkSpec: `packet:${DEVICE_INTERFACE}`,
-      peerInterface: LAN_INTERFACE,
-      deviceAddress: VETH_DEVICE_ADDRESS,
-      peerAddress: VETH_PEER_ADDRESS,
-      prefixLength: PREFIX_LENGTH,
-      offloads: { unchangeable },
-      firmwareArgs: () => [
-        '--link', `packet:${DEVICE_INTERFACE}`,
-        '--ip', `${VETH_DEVICE_ADDRESS}/${PREFIX_LENGTH}`,
-        '--gateway', VETH_PEER_ADDRESS,
-        '--mtu', String(options.mtu),
-      ],
-      execPeer: (argv, execOptions) => exec(lanNamespace, argv, execOptions),
-      destroy,
-    };
+    return vethTopology({ mtu: options.mtu, deviceNamespace, lanNamespace, unchangeable, destroy });
   } catch (error) {
     await destroy();
     throw error;
   }
+}
+
+/**
+ * The VethTopology view of a device namespace holding `veth-dev` and a LAN namespace
+ * holding `veth-lan` with 198.18.0.1/24, however they are joined (directly by
+ * createTopology, or through a bridge namespace by the loss benchmark's path).
+ */
+export function vethTopology(parts: { mtu: number; deviceNamespace: string; lanNamespace: string; unchangeable: string[]; destroy: () => Promise<void> }): VethTopology {
+  const { mtu, deviceNamespace, lanNamespace } = parts;
+  return {
+    kind: 'veth',
+    mtu,
+    deviceNamespace,
+    peerNamespace: lanNamespace,
+    deviceInterface: DEVICE_INTERFACE,
+    linkSpec: `packet:${DEVICE_INTERFACE}`,
+    peerInterface: LAN_INTERFACE,
+    deviceAddress: VETH_DEVICE_ADDRESS,
+    peerAddress: VETH_PEER_ADDRESS,
+    prefixLength: PREFIX_LENGTH,
+    offloads: { unchangeable: parts.unchangeable },
+    firmwareArgs: () => [
+      '--link', `packet:${DEVICE_INTERFACE}`,
+      '--ip', `${VETH_DEVICE_ADDRESS}/${PREFIX_LENGTH}`,
+      '--gateway', VETH_PEER_ADDRESS,
+      '--mtu', String(mtu),
+    ],
+    execPeer: (argv, execOptions) => exec(lanNamespace, argv, execOptions),
+    destroy: parts.destroy,
+  };
 }
 
 /** Default TAP name: short, and private to its namespace so it cannot collide. */
@@ -529,7 +543,7 @@ export async function listNamespaces(): Promise<string[]> {
     .filter((name) => name.length > 0);
 }
 
-async function disableIpv6(namespace: string): Promise<void> {
+export async function disableIpv6(namespace: string): Promise<void> {
   // Written through /proc (per network namespace) rather than with sysctl, which a
   // minimal system may lack. A kernel without IPv6 has no such files: nothing to disable.
   const script = 'for key in all default; do f=/proc/sys/net/ipv6/conf/$key/disable_ipv6; [ -e "$f" ] && echo 1 > "$f"; done; true';
@@ -541,7 +555,7 @@ async function disableIpv6(namespace: string): Promise<void> {
  * a veth has no LRO to change, and ethtool fails the whole call when any one feature is
  * fixed. Returns the features that stayed unchangeable; fails only when ethtool is missing.
  */
-async function disableOffloads(namespace: string, interfaceName: string): Promise<string[]> {
+export async function disableOffloads(namespace: string, interfaceName: string): Promise<string[]> {
   await execOrThrow(namespace, ['ethtool', '--version'], { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
   const unchangeable: string[] = [];
   for (const feature of OFFLOAD_FEATURES) {
@@ -556,7 +570,7 @@ async function interfaceExists(namespace: string, interfaceName: string): Promis
   return result.code === 0;
 }
 
-async function waitForOperstateUp(namespace: string, interfaceName: string, timeoutMs = 10_000): Promise<void> {
+export async function waitForOperstateUp(namespace: string, interfaceName: string, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const result = await execOrThrow(namespace, ['ip', '-json', 'link', 'show', 'dev', interfaceName], { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });
@@ -567,7 +581,7 @@ async function waitForOperstateUp(namespace: string, interfaceName: string, time
   }
 }
 
-function onceAsync(fn: () => Promise<void>): () => Promise<void> {
+export function onceAsync(fn: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () => (running ??= fn());
 }

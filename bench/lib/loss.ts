@@ -1,0 +1,139 @@
+/**
+ * The loss section's measurements (issue 12), for whichever server currently runs on the
+ * device end of a LossyPath (bench/lib/lossy-path.ts): for each loss rate, each
+ * direction and each repetition, bench/clients/lossy_bulk.py in the LAN namespace moves
+ * a fixed number of bytes into the device (discard, port 9), out of it (chargen, port
+ * 19) or through it (echo, port 7: both ways at once, the issue's own measurement) and
+ * reports goodput and its longest stall. The runner calls this once with the
+ * kernel's servers on the path and once with piwire's, on the same path.
+ *
+ * Random loss is noisy, so each cell is repeated and summarised by its MEDIAN goodput;
+ * the stall is the WORST over the repetitions (the target is "no transfer ever stalls
+ * longer than one RTO"). A transfer that does not finish within the deadline counts
+ * with the bytes it moved by then, over the deadline, and is reported as cut.
+ */
+import { join } from 'node:path';
+import { SYSTEM_PYTHON } from '../../test/support/netns.ts';
+import type { LossyPath } from './lossy-path.ts';
+
+export type LossDirection = 'push' | 'pull' | 'echo';
+export const LOSS_DIRECTIONS: readonly LossDirection[] = ['push', 'pull', 'echo'];
+
+/** What bench/clients/lossy_bulk.py prints. */
+export interface LossTransfer {
+  mode: LossDirection;
+  bytes: number;
+  completed: boolean;
+  seconds: number;
+  longest_stall_ms: number | null;
+  stall_at_byte: number | null;
+  /** pull only: connect to first byte (a lost handshake ACK shows here, not in the stall). */
+  first_byte_ms: number | null;
+  client_retransmits: number | null;
+  client_rto_ms: number | null;
+  error: string | null;
+}
+
+export interface LossCell {
+  rate: number;
+  mode: LossDirection;
+  runs: LossTransfer[];
+  /** Median over the runs of bytes·8/seconds (cut runs: bytes moved by the deadline). */
+  medianMbitPerSecond: number;
+  /** Longest stall of any run. */
+  worstStallMs: number;
+  medianStallMs: number;
+  /** Runs cut by the deadline. */
+  cut: number;
+  /** IPv4 frames the bridge dropped over all runs of the cell, both directions. */
+  droppedFrames: number;
+}
+
+export interface LossPlan {
+  rates: readonly number[];
+  bytes: number;
+  repetitions: number;
+  deadlineSeconds: number;
+}
+
+const PORTS: Record<LossDirection, number> = { push: 9, pull: 19, echo: 7 };
+
+export const DIRECTION_LABELS: Record<LossDirection, string> = {
+  push: 'into device (discard)',
+  pull: 'out of device (chargen)',
+  echo: 'through device (echo, both ways at once)',
+};
+
+export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsDirectory: string, log: (message: string) => void): Promise<LossCell[]> {
+  const cells: LossCell[] = [];
+  try {
+    for (const rate of plan.rates) {
+      for (const mode of LOSS_DIRECTIONS) {
+        await path.setLoss(rate);
+        const runs: LossTransfer[] = [];
+        for (let repetition = 0; repetition < plan.repetitions; repetition++) {
+          runs.push(await runTransfer(path, mode, plan, clientsDirectory));
+        }
+        const cell = summarise(rate, mode, runs, await path.droppedFrames());
+        log(
+          `  ${(rate * 100).toFixed(0)}% loss, ${DIRECTION_LABELS[mode]}: ${cell.medianMbitPerSecond.toFixed(1)} Mbit/s median, ` +
+            `worst stall ${cell.worstStallMs.toFixed(0)} ms${cell.cut > 0 ? `, ${cell.cut} cut at ${plan.deadlineSeconds} s` : ''}, ${cell.droppedFrames} frames dropped`,
+        );
+        cells.push(cell);
+      }
+    }
+  } finally {
+    await path.setLoss(0);
+  }
+  return cells;
+}
+
+async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string): Promise<LossTransfer> {
+  const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds)];
+  // The client bounds itself by the deadline; this outer bound only catches a hung client.
+  const result = await path.execPeer(argv, { timeoutMs: (plan.deadlineSeconds + 30) * 1000 });
+  const last = result.stdout.trim().split('\n').pop() ?? '';
+  let report: LossTransfer | undefined;
+  try {
+    report = JSON.parse(last) as LossTransfer;
+  } catch {
+    report = undefined;
+  }
+  if (!report || report.error) {
+    throw new Error(`lossy_bulk.py ${mode} failed: ${report?.error ?? ''} (status ${result.code}${result.timedOut ? ', timed out' : ''}) ${result.stderr.slice(-500)}`);
+  }
+  return report;
+}
+
+export function summarise(rate: number, mode: LossDirection, runs: LossTransfer[], droppedFrames: number): LossCell {
+  const goodputs = runs.map((run) => (run.seconds > 0 ? (run.bytes * 8) / run.seconds / 1e6 : 0));
+  const stalls = runs.map((run) => run.longest_stall_ms ?? 0);
+  return {
+    rate,
+    mode,
+    runs,
+    medianMbitPerSecond: median(goodputs),
+    worstStallMs: Math.max(0, ...stalls),
+    medianStallMs: median(stalls),
+    cut: runs.filter((run) => !run.completed).length,
+    droppedFrames,
+  };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Loss rates each way of the full run (issue 12: 1% and 3%, and none for reference). */
+export const LOSS_RATES: readonly number[] = [0, 0.01, 0.03];
+
+/**
+ * One RTO on this path, for the stall target: the path's RTT is far below a millisecond,
+ * so both stacks' RTO sits at its floor, 200 ms (Linux TCP_RTO_MIN, piwire's default
+ * `tcp.minRto`). The client reports its own socket's RTO (the kernel's, as sender in
+ * push) next to each run in the raw JSON.
+ */
+export const RTO_REFERENCE_MS = 200;
