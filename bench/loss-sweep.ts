@@ -3,10 +3,13 @@
  * (bench/lib/loss-sweep.ts), printed as a Markdown table. No root, no namespaces: it runs
  * anywhere in about a minute; the same seed gives the same table.
  *
- * usage: npm run loss-sweep -- [--bytes MiB] [--seed N] [--mtu 1500,576] [--quick]
+ * usage: npm run loss-sweep -- [--bytes MiB] [--seed N] [--mtu 1500,576] [--senders] [--quick]
+ *
+ * `--senders` runs every point with each sender configuration (SACK + RACK-TLP, SACK
+ * alone, NewReno) instead of the defaults only: what each recovery mechanism buys.
  */
 import { parseArgs } from 'node:util';
-import { describeSweepPath, renderSweepTable, runLossSweep, SWEEP_PATH, SWEEP_SEED } from './lib/loss-sweep.ts';
+import { describeSweepPath, renderSweepTable, runLossSweep, SENDERS, SWEEP_PATH, SWEEP_SEED } from './lib/loss-sweep.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -14,11 +17,12 @@ const { values: flags } = parseArgs({
     seed: { type: 'string', default: String(SWEEP_SEED) },
     mtu: { type: 'string', default: '1500,576' },
     quick: { type: 'boolean', default: false },
+    senders: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (flags.help) {
-  process.stdout.write('usage: npm run loss-sweep -- [--bytes MiB] [--seed N] [--mtu 1500,576] [--quick]\n');
+  process.stdout.write('usage: npm run loss-sweep -- [--bytes MiB] [--seed N] [--mtu 1500,576] [--senders] [--quick]\n');
   process.exit(0);
 }
 const mebibytes = Number(flags.bytes ?? (flags.quick ? 1 : 4));
@@ -34,7 +38,8 @@ const points = runLossSweep({
   bytes,
   seed,
   mtus,
-  onPoint: (p) => process.stderr.write(`  MTU ${p.mtu} loss ${(p.loss * 100).toFixed(1)}% reorder ${(p.reorder * 100).toFixed(0)}%: ${p.goodputMbitPerSecond.toFixed(2)} Mbit/s, ${p.rtos} RTOs\n`),
+  ...(flags.senders ? { senders: SENDERS } : {}),
+  onPoint: (p) => process.stderr.write(`  ${p.sender} MTU ${p.mtu} loss ${(p.loss * 100).toFixed(1)}% reorder ${(p.reorder * 100).toFixed(0)}%: ${p.goodputMbitPerSecond.toFixed(2)} Mbit/s, ${p.rtos} RTOs\n`),
 });
 process.stdout.write(`${describeSweepPath({ ...SWEEP_PATH }, undefined, seed)} ${mebibytes} MiB per point.\n\n${renderSweepTable(points)}\n`);
 process.exit(points.every((point) => point.completed) ? 0 : 1);

@@ -16,6 +16,7 @@
  * longest stall = the longest virtual time the receiver saw no new in-order data.
  * Each point verifies the data byte for byte and is bounded by `limitMs` of virtual time.
  */
+import type { TcpConfig } from '../../src/tcp/config.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
 import { noopHandler } from '../../src/tcp/connection.ts';
 import { createStackPair, PEER_IP } from '../../test/support/stack-pair.ts';
@@ -36,9 +37,13 @@ export interface SweepPointOptions extends SweepPath {
   seed: number;
   /** Virtual time after which the point is reported unfinished. */
   limitMs: number;
+  /** TCP settings for both stacks, over their defaults (a sender configuration to compare). */
+  tcp?: Partial<TcpConfig>;
 }
 
 export interface SweepPoint {
+  /** The sender configuration's name (`SENDERS`), or 'default'. */
+  sender: string;
   loss: number;
   reorder: number;
   mtu: number;
@@ -69,6 +74,13 @@ export const SWEEP_LOSSES: readonly number[] = [0, 0.005, 0.01, 0.02, 0.03, 0.05
 export const SWEEP_REORDER = 0.02;
 export const SWEEP_SEED = 1;
 
+/** Sender configurations `--senders` compares: what each recovery mechanism buys. */
+export const SENDERS: readonly { name: string; tcp: Partial<TcpConfig> }[] = [
+  { name: 'SACK + RACK-TLP', tcp: { sack: true, rack: true } },
+  { name: 'SACK (RFC 6675 only)', tcp: { sack: true, rack: false } },
+  { name: 'NewReno (no SACK)', tcp: { sack: false } },
+];
+
 const PORT = 9;
 const READ_CHUNK = 65_536;
 
@@ -77,10 +89,11 @@ function expectedByte(offset: number): number {
   return (offset * 7 + (offset >>> 8) * 13 + (offset >>> 16) * 3) & 0xff;
 }
 
-export function runSweepPoint(options: SweepPointOptions): SweepPoint {
+export function runSweepPoint(options: SweepPointOptions, senderName = 'default'): SweepPoint {
   const pair = createStackPair({
     mtu: options.mtu,
     seed: options.seed,
+    ...(options.tcp === undefined ? {} : { deviceTcp: options.tcp, peerTcp: options.tcp }),
     faults: {
       lossRate: options.loss,
       reorderRate: options.reorder,
@@ -150,6 +163,7 @@ export function runSweepPoint(options: SweepPointOptions): SweepPoint {
   const back = pair.wire.stats('b-to-a');
   const counters = pair.device.counters;
   return {
+    sender: senderName,
     loss: options.loss,
     reorder: options.reorder,
     mtu: options.mtu,
@@ -180,6 +194,8 @@ export interface SweepOptions {
   seed?: number;
   path?: Partial<SweepPath>;
   limitMs?: number;
+  /** Sender configurations to run each point with (default: the stacks' defaults only). */
+  senders?: readonly { name: string; tcp: Partial<TcpConfig> }[];
   onPoint?: (point: SweepPoint) => void;
 }
 
@@ -188,18 +204,24 @@ export function runLossSweep(options: SweepOptions): SweepPoint[] {
   for (const mtu of options.mtus ?? [SWEEP_PATH.mtu]) {
     for (const reorder of options.reorders ?? [0, SWEEP_REORDER]) {
       for (const loss of options.losses ?? SWEEP_LOSSES) {
-        const point = runSweepPoint({
-          ...SWEEP_PATH,
-          ...options.path,
-          mtu,
-          loss,
-          reorder,
-          bytes: options.bytes,
-          seed: options.seed ?? SWEEP_SEED,
-          limitMs: options.limitMs ?? 3_600_000,
-        });
-        options.onPoint?.(point);
-        points.push(point);
+        for (const sender of options.senders ?? [{ name: 'default', tcp: undefined }]) {
+          const point = runSweepPoint(
+            {
+              ...SWEEP_PATH,
+              ...options.path,
+              mtu,
+              loss,
+              reorder,
+              bytes: options.bytes,
+              seed: options.seed ?? SWEEP_SEED,
+              limitMs: options.limitMs ?? 3_600_000,
+              tcp: sender.tcp,
+            },
+            sender.name,
+          );
+          options.onPoint?.(point);
+          points.push(point);
+        }
       }
     }
   }
@@ -211,12 +233,12 @@ const percent = (share: number): string => `${+(share * 100).toFixed(1)}%`;
 /** The sweep as a Markdown table, one row per point. */
 export function renderSweepTable(points: readonly SweepPoint[]): string {
   const lines = [
-    '| MTU | loss each way | reordered | goodput (virtual) | virtual time | RTOs | retransmits (fast) | longest stall | MSS lowered (black hole) | frames lost / sent | completed |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| sender | MTU | loss each way | reordered | goodput (virtual) | virtual time | RTOs | retransmits (fast) | longest stall | MSS lowered (black hole) | frames lost / sent | completed |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const p of points) {
     lines.push(
-      `| ${p.mtu} | ${percent(p.loss)} | ${percent(p.reorder)} | ${p.goodputMbitPerSecond.toFixed(2)} Mbit/s | ${(p.virtualMs / 1000).toFixed(2)} s | ${p.rtos} | ` +
+      `| ${p.sender} | ${p.mtu} | ${percent(p.loss)} | ${percent(p.reorder)} | ${p.goodputMbitPerSecond.toFixed(2)} Mbit/s | ${(p.virtualMs / 1000).toFixed(2)} s | ${p.rtos} | ` +
         `${p.retransmits} (${p.fastRetransmits}) | ${p.longestStallMs.toFixed(0)} ms | ${p.blackHoleSteps} | ${p.framesLost} / ${p.framesSent} | ${p.completed ? 'yes' : `**no**: ${p.received} of ${p.bytes} B${p.senderClose === undefined ? '' : `, sender closed: ${p.senderClose}`}`} |`,
     );
   }
