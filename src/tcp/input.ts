@@ -27,7 +27,7 @@ import { canReceiveData } from './state.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
 import { pathMtuAtEstablishment } from './path-mtu.ts';
-import { createScoreboard, cumulativeAck, detectLoss, sackArrives } from './recovery.ts';
+import { createScoreboard, cumulativeAck, detectLoss, recoveryEnded, sackArrives } from './recovery.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
 const MIN_PEER_MSS = 64;
@@ -403,7 +403,9 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant): void
     connection.notify(Notify.WRITABLE);
   }
   if (dataAcked > 0 && connection.state !== 'SYN-RECEIVED' && connection.state !== 'SYN-SENT') {
+    const recovering = connection.congestion.inRecovery;
     const action = connection.congestion.onAck(ack, dataAcked, connection.bytesInFlight());
+    if (recovering && !connection.congestion.inRecovery) recoveryEnded(connection);
     if (action === 'retransmit' && outstanding) {
       // RFC 6582 §3.2: a partial ACK retransmits the next unacknowledged segment.
       connection.context.counters.increment('tcp.tx.fast-retransmits');

@@ -55,6 +55,7 @@ export function sackArrives(connection: TcpConnection, blocks: readonly (readonl
   if (result.invalid > 0) counters.increment('tcp.rx.sack-invalid', result.invalid);
   if (result.dsack) {
     counters.increment('tcp.rx.dsack');
+    scoreboard.noteDsack(tcb.sndUna, tcb.sndMax);
     if (connection.tlpEndSeq !== undefined && connection.tlpRetransmitted) connection.tlpDsack = true;
     if (connection.undoRetransmits > 0 && seqGt(result.dsackEnd, connection.undoMarker)) {
       // RFC 2883 §4: the peer got a segment twice; ours was a needless retransmission.
@@ -70,10 +71,22 @@ export function sackArrives(connection: TcpConnection, blocks: readonly (readonl
   return result.newlySacked > 0;
 }
 
-/** The reordering window of RACK (RFC 8985 §6.2.4): min_RTT / 4, at most SRTT. */
+/**
+ * The reordering window of RACK (RFC 8985 §6.2 step 4): min_RTT / 4 times the
+ * multiplier that D-SACKs raise, at most SRTT. (The RFC's zero window before any
+ * reordering has been seen is not used: a path that reorders shows it only once a
+ * segment has been taken for lost.)
+ */
 export function reorderWindow(connection: TcpConnection): number {
-  const minRtt = connection.scoreboard?.minRtt ?? connection.rtt.srtt ?? 0;
-  return Math.min(minRtt / 4, connection.rtt.srtt ?? minRtt);
+  const scoreboard = connection.scoreboard;
+  const minRtt = scoreboard?.minRtt ?? connection.rtt.srtt ?? 0;
+  const multiplier = scoreboard?.reorderMultiplier ?? 1;
+  return Math.min((multiplier * minRtt) / 4, connection.rtt.srtt ?? minRtt);
+}
+
+/** Fast recovery ended on a full ACK, or an RTO started a new episode: RACK's window may shrink back. */
+export function recoveryEnded(connection: TcpConnection): void {
+  connection.scoreboard?.recoveryEnded();
 }
 
 /**
@@ -154,6 +167,7 @@ export function probeTimerExpired(connection: TcpConnection): void {
 
 /** The retransmission timer expired: recovery ends (RFC 6675 §5.1), no probe is outstanding. */
 export function retransmitTimeoutRecovery(connection: TcpConnection): void {
+  recoveryEnded(connection);
   connection.duplicateAcks = 0;
   connection.probeAt = undefined;
   connection.tlpEndSeq = undefined;

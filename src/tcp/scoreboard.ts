@@ -51,6 +51,11 @@ const EMPTY_U8 = new Uint8Array(0);
  */
 const SACK_RESULT: SackResult = { newlySacked: 0, invalid: 0, dsack: false, dsackStart: 0, dsackEnd: 0 };
 
+/** RFC 8985 §6.2: recoveries without a D-SACK before the reordering window's multiplier resets. */
+const REORDER_PERSIST = 16;
+/** Bound of the multiplier (the window is capped at SRTT anyway). */
+const MAX_REORDER_MULTIPLIER = 64;
+
 /** RFC 6675 §2 DupThresh. */
 export const DUP_THRESH = 3;
 
@@ -98,6 +103,17 @@ export class Scoreboard {
    * segments sent before everything still in flight), so only then is a scan needed.
    */
   rackScanNeeded = false;
+  /**
+   * RACK.reo_wnd_mult (RFC 8985 §6.2 step 4): a D-SACK says a retransmission was
+   * needless, i.e. reordering was taken for loss, so the reordering window grows by
+   * min_RTT/4 per round trip in which one arrives; after REORDER_PERSIST recoveries
+   * without one it falls back to 1.
+   */
+  reorderMultiplier = 1;
+  /** RACK.dsack_round: SND.MAX when the multiplier last grew; one step per round trip. */
+  private dsackRound: number | undefined;
+  /** RACK.reo_wnd_persist: recoveries left before the multiplier resets. */
+  private reorderPersist = 0;
 
   constructor(capacity: number) {
     this.capacity = Math.max(4, Math.floor(capacity));
@@ -288,6 +304,21 @@ export class Scoreboard {
       }
     }
     return marked;
+  }
+
+  /** A D-SACK arrived (RFC 8985 §6.2 step 4): widen the reordering window, once per round trip. */
+  noteDsack(sndUna: number, sndMax: number): void {
+    if (this.dsackRound !== undefined && seqGe(sndUna, this.dsackRound)) this.dsackRound = undefined;
+    if (this.dsackRound !== undefined) return;
+    this.dsackRound = sndMax;
+    this.reorderMultiplier = Math.min(MAX_REORDER_MULTIPLIER, this.reorderMultiplier + 1);
+    this.reorderPersist = REORDER_PERSIST;
+  }
+
+  /** A fast or RTO recovery ended (RFC 8985 §6.2 step 4): after REORDER_PERSIST of them without a D-SACK, the window shrinks back. */
+  recoveryEnded(): void {
+    if (this.reorderPersist > 0) this.reorderPersist--;
+    if (this.reorderPersist === 0) this.reorderMultiplier = 1;
   }
 
   /**

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import type { TcpConnection } from '../../src/tcp/connection.ts';
 import type { TcpConfig } from '../../src/tcp/config.ts';
 import { ACK, LOCAL_ISS, PSH, REMOTE_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
+import { reorderWindow } from '../../src/tcp/recovery.ts';
 
 const MSS = 1000;
 const R1 = REMOTE_ISS + 1;
@@ -247,6 +248,26 @@ describe('D-SACK (RFC 2883)', () => {
     assert.equal(h.counters.get('tcp.tx.spurious-retransmits'), 1);
     assert.equal(h.counters.get('tcp.undo.dsack'), 1);
     assert.equal(c.info().cwnd, cwnd);
+    // RFC 8985 §6.2 step 4: the needless retransmission widens RACK's reordering
+    // window from min_RTT/4 = 2.5 ms to 2 × 2.5 ms.
+    assert.equal(reorderWindow(c), 5);
+  });
+
+  it('a D-SACK widens the reordering window: a later out-of-order segment is marked lost 2.5 ms later', () => {
+    const { h, c, t0 } = setup(4);
+    h.drain();
+    h.advanceTo(t0 + 10);
+    sack(h, 4000, [[3000, 4000]]); // everything acknowledged, one duplicate reported
+    assert.equal(reorderWindow(c), 5);
+    const t1 = h.clock.now();
+    c.send(pattern(4 * MSS, 2));
+    h.drain();
+    h.advanceTo(t1 + 10);
+    sack(h, 4000, [[5000, 6000]]);
+    h.advanceTo(t1 + 14.9);
+    assert.deepEqual(sentSeqs(h), [], 'RACK.rtt 10 ms + reo_wnd 5 ms has not passed');
+    h.advanceTo(t1 + 15);
+    assert.deepEqual(sentSeqs(h), [4000]);
   });
 
   it('does not count a D-SACK as spurious when nothing was retransmitted (a duplicated frame)', () => {

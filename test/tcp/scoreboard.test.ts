@@ -137,4 +137,20 @@ describe('scoreboard', () => {
     assert.equal(s.isSacked(at(550)), false);
     assert.equal(s.count, 4);
   });
+
+  it('widens RACK\'s reordering multiplier once per round trip of D-SACKs and resets it after 16 recoveries without one (RFC 8985 §6.2 step 4)', () => {
+    const scoreboard = new Scoreboard(16);
+    assert.equal(scoreboard.reorderMultiplier, 1);
+    scoreboard.noteDsack(1000, 5000);
+    assert.equal(scoreboard.reorderMultiplier, 2);
+    scoreboard.noteDsack(3000, 6000);
+    assert.equal(scoreboard.reorderMultiplier, 2, 'same round trip: SND.UNA has not reached 5000');
+    scoreboard.noteDsack(5000, 9000);
+    assert.equal(scoreboard.reorderMultiplier, 3);
+    for (let recovery = 0; recovery < 15; recovery++) scoreboard.recoveryEnded();
+    assert.equal(scoreboard.reorderMultiplier, 3);
+    scoreboard.recoveryEnded();
+    assert.equal(scoreboard.reorderMultiplier, 1);
+  });
 });
+
