@@ -124,13 +124,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
+/**
+ * Runs `main` as the process's program: a running firmware keeps the event loop alive;
+ * failures and the one-shot commands (whose stdin listeners would keep it alive) exit
+ * with their status. The built bundle starts here (firmware/entry.ts).
+ */
+export function runProgram(argv: readonly string[]): void {
+  main(argv).then(
     (status) => {
-      // A running firmware keeps the event loop alive; failures and the one-shot commands
-      // (whose stdin listeners would keep it alive) exit here.
-      const command = process.argv[2];
+      const command = argv[0];
       if (status !== EXIT.OK || command === 'shell' || command === 'hash-secret') process.exit(status);
     },
     (error: unknown) => {
@@ -139,3 +141,8 @@ if (invokedDirectly) {
     },
   );
 }
+
+// `tsx firmware/main.ts ARGS` (developers, the tests). Only from the source file: in a
+// bundle every module shares the bundle's URL, and the bundle's entry calls runProgram.
+const modulePath = fileURLToPath(import.meta.url);
+if (modulePath.endsWith('.ts') && modulePath === process.argv[1]) runProgram(process.argv.slice(2));

@@ -19,7 +19,7 @@
  * Addresses stay in their canonical text form; run.ts turns them into stack values with
  * `src/net/address.ts` (`parseCidr`, `parseIpv4`, `parseMac`) and `parseLinkSpec`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   formatIpv4,
   formatMac,
