@@ -29,7 +29,7 @@
  * during the MTU 1500 bulk runs (the ingest run when bulk is not selected) and prints its hot spots.
  *
  * The firmware runs as deployed: the built bundle (`node deploy/build.mjs --bench`,
- * dist/bench-entry.mjs: firmware/main.ts plus the measurement probe) under plain
+ * dist/bench/firmware-entry.mjs: firmware/main.ts plus the measurement probe) under plain
  * `node`. `--source` runs the TypeScript sources under tsx instead (the developer's
  * way, and how every figure before the build step was taken).
  *
@@ -73,7 +73,7 @@ const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
 const RESULTS = join(REPOSITORY_ROOT, 'bench/results/');
 const SENSOR_PORT = 7070;
 /** What `node deploy/build.mjs --bench` writes: the firmware bundle with the probe. */
-const BUILT_ENTRY = 'dist/bench-entry.mjs';
+const BUILT_ENTRY = 'dist/bench/firmware-entry.mjs';
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
 

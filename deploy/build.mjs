@@ -17,7 +17,7 @@
 // usage: node deploy/build.mjs [--outdir DIR] [--bench]
 //   --outdir DIR  where piwire.mjs goes (default dist/ in the checkout; the installer
 //                 builds straight into the program it installs)
-//   --bench       also bench-entry.mjs: the firmware with the benchmark probe
+//   --bench       also bench/firmware-entry.mjs: the firmware with the benchmark probe
 //                 (bench/lib/firmware-entry.ts), which `npm run bench` starts
 import { build } from 'esbuild';
 import { dirname, join, resolve } from 'node:path';
@@ -28,23 +28,31 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { outdir: { type: 'string' }, bench: { type: 'boolean', default: false } } });
 const outdir = resolve(values.outdir ?? join(ROOT, 'dist'));
 
-const entryPoints = [{ in: join(ROOT, 'firmware/entry.ts'), out: 'piwire' }];
-if (values.bench) entryPoints.push({ in: join(ROOT, 'bench/lib/firmware-entry.ts'), out: 'bench-entry' });
+/** One bundle (with its chunks) of `entry` into `directory` as `name`.mjs. */
+function bundle(entry, directory, name) {
+  return build({
+    entryPoints: [{ in: join(ROOT, entry), out: name }],
+    outdir: directory,
+    outExtension: { '.js': '.mjs' },
+    absWorkingDir: ROOT,
+    bundle: true,
+    // What the firmware imports with import() (the status page, the shell client) goes
+    // to chunks of its own, loaded only when used: less to parse and hold at start-up.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    platform: 'node',
+    format: 'esm',
+    // package.json engines: Node >= 20.
+    target: 'node20',
+    external: ['raw-socket', 'i2c-bus', 'onoff'],
+    // CommonJS dependencies (commander, pino) call require() for Node's modules; an ES
+    // module has none of its own, so each output file makes one.
+    banner: { js: "import { createRequire as piwireCreateRequire } from 'node:module';\nconst require = piwireCreateRequire(import.meta.url);" },
+    legalComments: 'eof',
+    logLevel: 'warning',
+  });
+}
 
-await build({
-  entryPoints,
-  outdir,
-  outExtension: { '.js': '.mjs' },
-  absWorkingDir: ROOT,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  // package.json engines: Node >= 20.
-  target: 'node20',
-  external: ['raw-socket', 'i2c-bus', 'onoff'],
-  // CommonJS dependencies (commander, pino) call require() for Node's modules; an ES
-  // module has none of its own, so the bundle makes one.
-  banner: { js: "import { createRequire as piwireCreateRequire } from 'node:module';\nconst require = piwireCreateRequire(import.meta.url);" },
-  legalComments: 'eof',
-  logLevel: 'warning',
-});
+await bundle('firmware/entry.ts', outdir, 'piwire');
+// Its own directory, so the deployed bundle's chunks are the same with or without it.
+if (values.bench) await bundle('bench/lib/firmware-entry.ts', join(outdir, 'bench'), 'firmware-entry');

@@ -14,7 +14,6 @@ import { exposedConfigFile } from './secrets.ts';
 import { createLogger, type Logger } from './log.ts';
 import { runFirmware, type RunningFirmware } from './run.ts';
 import { packageVersion } from './version.ts';
-import { runHashSecret, runShellClient } from './shell-client.ts';
 import { notifyReady, notifyStopping, startWatchdog, type Watchdog } from './systemd.ts';
 
 /** Exit statuses (sysexits.h flavour where it fits). */
@@ -79,9 +78,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(command.text.endsWith('\n') ? command.text : `${command.text}\n`);
       return EXIT.OK;
     case 'hash-secret':
-      return runHashSecret(process.stdin, process.stdout, process.stderr);
+      // The one-shot commands load their code (readline, the client) only when used.
+      return (await import('./shell-client.ts')).runHashSecret(process.stdin, process.stdout, process.stderr);
     case 'shell':
-      return runShellClient({ host: command.host, port: command.port, user: command.user, secretFile: command.secretFile, execute: command.execute });
+      return (await import('./shell-client.ts')).runShellClient({ host: command.host, port: command.port, user: command.user, secretFile: command.secretFile, execute: command.execute });
     case 'run':
       break;
   }
