@@ -224,6 +224,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
       api: stack.net,
       port: config.services.sensors.port,
       maxLine: config.services.sensors.maxLine,
+      rateLimit: config.services.sensors.rateLimit,
       store,
       clock,
       wallClock,
