@@ -100,26 +100,35 @@ export function recordLength(reading: Reading): number {
  * an invalid one is a programmer error and throws.
  */
 export function encodeRecord(reading: StoredReading): Uint8Array {
+  const bytes = new Uint8Array(recordLength(reading));
+  encodeRecordInto(bytes, new DataView(bytes.buffer), 0, reading, reading.sequence);
+  return bytes;
+}
+
+/**
+ * Encodes one record at `at` in `target` (`view` over the same bytes), with no
+ * allocation of its own: the log store packs a whole group commit into one buffer this
+ * way. `target` must have `recordLength(reading)` bytes free at `at`. Returns the offset
+ * after the record. Invalid readings throw, as for `encodeRecord`.
+ */
+export function encodeRecordInto(target: Uint8Array, view: DataView, at: number, reading: Reading, sequence: number): number {
   if (!isIdentifier(reading.name) || !isIdentifier(reading.source)) {
     throw new RangeError(`encodeRecord: invalid name or source: ${JSON.stringify(reading.name)} ${JSON.stringify(reading.source)}`);
   }
-  if (!Number.isFinite(reading.value) || !Number.isFinite(reading.timestamp) || !Number.isSafeInteger(reading.sequence)) {
+  if (!Number.isFinite(reading.value) || !Number.isFinite(reading.timestamp) || !Number.isSafeInteger(sequence)) {
     throw new RangeError('encodeRecord: value, timestamp and sequence must be finite (sequence an integer)');
   }
   const length = recordLength(reading);
-  const bytes = new Uint8Array(length);
-  const view = new DataView(bytes.buffer);
   const payloadLength = length - RECORD_HEADER_LENGTH;
-  view.setUint32(Offset.PAYLOAD_LENGTH, payloadLength, true);
-  view.setUint8(Offset.VERSION, RECORD_VERSION);
-  view.setFloat64(Offset.SEQUENCE, reading.sequence, true);
-  view.setFloat64(Offset.TIMESTAMP, reading.timestamp, true);
-  view.setFloat64(Offset.VALUE, reading.value, true);
-  let at: number = Offset.NAME_LENGTH;
-  at = writeShortAscii(bytes, at, reading.name);
-  writeShortAscii(bytes, at, reading.source);
-  view.setUint32(Offset.CRC, recordCrc(bytes, payloadLength), true);
-  return bytes;
+  view.setUint32(at + Offset.PAYLOAD_LENGTH, payloadLength, true);
+  view.setUint8(at + Offset.VERSION, RECORD_VERSION);
+  view.setFloat64(at + Offset.SEQUENCE, sequence, true);
+  view.setFloat64(at + Offset.TIMESTAMP, reading.timestamp, true);
+  view.setFloat64(at + Offset.VALUE, reading.value, true);
+  const sourceAt = writeShortAscii(target, at + Offset.NAME_LENGTH, reading.name);
+  writeShortAscii(target, sourceAt, reading.source);
+  view.setUint32(at + Offset.CRC, recordCrc(target.subarray(at, at + length), payloadLength), true);
+  return at + length;
 }
 
 function writeShortAscii(bytes: Uint8Array, at: number, text: string): number {
@@ -191,6 +200,25 @@ function readShortAscii(record: Uint8Array, at: number): string | undefined {
 
 export type ReadingListener = (reading: Reading) => void;
 
+/** Told when a `ReadingStore.write` is settled; `token` says which write. */
+export interface CommitListener<Token> {
+  committed(token: Token, error: Error | undefined): void;
+}
+
+/** `append` in terms of `write`: a promise settled by the commit. */
+export function appendByWrite(store: Pick<ReadingStore, 'write'>, reading: Reading): Promise<void> {
+  return new Promise<void>((resolve, reject) => store.write(reading, PROMISE_LISTENER, { resolve, reject }));
+}
+
+const PROMISE_LISTENER: CommitListener<{ resolve: () => void; reject: (error: Error) => void }> = {
+  committed: (token, error) => (error === undefined ? token.resolve() : token.reject(error)),
+};
+
+/** Settles a write that is refused before it is queued: later, as `write` promises. */
+export function refuseWrite<Token>(listener: CommitListener<Token>, token: Token, error: Error): void {
+  queueMicrotask(() => listener.committed(token, error));
+}
+
 /** What the sensor service needs from a store (the log file in hal/, a memory one in tests). */
 export interface ReadingStore {
   /**
@@ -198,6 +226,13 @@ export interface ReadingStore {
    * and rejects when the store cannot take it (it is then not stored: ERR 503).
    */
   append(reading: Reading): Promise<void>;
+  /**
+   * `append` without a promise, for the ingest path: `listener.committed(token,
+   * undefined)` once the reading is committed, `listener.committed(token, error)` when
+   * it is refused; always later, never from inside `write`, and in write order. The
+   * store keeps `reading` (the object itself): the caller must not change it.
+   */
+  write<Token>(reading: Reading, listener: CommitListener<Token>, token: Token): void;
   latest(name: string): Reading | undefined;
   /** Latest reading of every known name, sorted by name. */
   list(): Reading[];
@@ -217,6 +252,8 @@ export const DEFAULT_MAX_NAMES = 10_000;
 export class LatestIndex {
   private readonly latestByName = new Map<string, Reading>();
   private readonly listeners = new Set<ReadingListener>();
+  /** The listeners as an array, made anew on (un)subscribe: commit() copies nothing. */
+  private listenerSnapshot: readonly ReadingListener[] = [];
 
   constructor(readonly maxNames: number = DEFAULT_MAX_NAMES) {}
 
@@ -229,18 +266,23 @@ export class LatestIndex {
     return this.latestByName.has(name) || this.latestByName.size < this.maxNames;
   }
 
-  /** Records a reading (replay: no listeners told). */
+  /**
+   * Records a reading (replay: no listeners told). The index keeps the object itself,
+   * not a copy (one allocation less per reading on the ingest path): a reading handed
+   * to a store is never changed afterwards.
+   */
   apply(reading: Reading): void {
     const current = this.latestByName.get(reading.name);
     if (current !== undefined && current.timestamp > reading.timestamp) return;
     if (current === undefined && this.latestByName.size >= this.maxNames) return;
-    this.latestByName.set(reading.name, { name: reading.name, value: reading.value, timestamp: reading.timestamp, source: reading.source });
+    this.latestByName.set(reading.name, reading);
   }
 
-  /** Records a newly committed reading and tells every subscriber. */
+  /** Records a newly committed reading and tells every subscriber (those subscribed when it began). */
   commit(reading: Reading): void {
     this.apply(reading);
-    for (const listener of [...this.listeners]) listener(reading);
+    const listeners = this.listenerSnapshot;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(reading);
   }
 
   latest(name: string): Reading | undefined {
@@ -253,8 +295,9 @@ export class LatestIndex {
 
   subscribe(listener: ReadingListener): () => void {
     this.listeners.add(listener);
+    this.listenerSnapshot = [...this.listeners];
     return () => {
-      this.listeners.delete(listener);
+      if (this.listeners.delete(listener)) this.listenerSnapshot = [...this.listeners];
     };
   }
 
@@ -271,7 +314,7 @@ export class LatestIndex {
 export class MemoryReadingStore implements ReadingStore {
   readonly index: LatestIndex;
   readonly committed: StoredReading[] = [];
-  private pending: { reading: StoredReading; resolve: () => void; reject: (error: Error) => void }[] = [];
+  private pending: { reading: StoredReading; listener: CommitListener<unknown>; token: unknown }[] = [];
   private nextSequence = 1;
   /** When set, appends reject with this error (a failed disk). */
   failure: Error | undefined;
@@ -281,12 +324,14 @@ export class MemoryReadingStore implements ReadingStore {
   }
 
   append(reading: Reading): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (!this.index.accepts(reading.name)) return Promise.reject(new StoreFullError(this.index.maxNames));
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ reading: { ...reading, sequence: this.nextSequence++ }, resolve, reject });
-      if (this.options.autoCommit) queueMicrotask(() => this.commit());
-    });
+    return appendByWrite(this, reading);
+  }
+
+  write<Token>(reading: Reading, listener: CommitListener<Token>, token: Token): void {
+    if (this.failure) return refuseWrite(listener, token, this.failure);
+    if (!this.index.accepts(reading.name)) return refuseWrite(listener, token, new StoreFullError(this.index.maxNames));
+    this.pending.push({ reading: { ...reading, sequence: this.nextSequence++ }, listener: listener as CommitListener<unknown>, token });
+    if (this.options.autoCommit && this.pending.length === 1) queueMicrotask(() => this.commit());
   }
 
   get pendingCount(): number {
@@ -299,12 +344,12 @@ export class MemoryReadingStore implements ReadingStore {
     this.pending = [];
     for (const entry of batch) {
       if (this.failure) {
-        entry.reject(this.failure);
+        entry.listener.committed(entry.token, this.failure);
         continue;
       }
       this.committed.push(entry.reading);
       this.index.commit(entry.reading);
-      entry.resolve();
+      entry.listener.committed(entry.token, undefined);
     }
   }
 
