@@ -49,8 +49,17 @@ export interface StoredReading extends Reading {
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9_./-]{1,64}$/;
 export const MAX_IDENTIFIER_LENGTH = 64;
 
+/** IDENTIFIER_PATTERN as a loop over the characters (every PUT checks two of these). */
 export function isIdentifier(text: string): boolean {
-  return IDENTIFIER_PATTERN.test(text);
+  const length = text.length;
+  if (length < 1 || length > MAX_IDENTIFIER_LENGTH) return false;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    const alphanumeric = (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
+    // _ . / -
+    if (!alphanumeric && code !== 0x5f && code !== 0x2e && code !== 0x2f && code !== 0x2d) return false;
+  }
+  return true;
 }
 
 export const RECORD_VERSION = 1;
