@@ -34,7 +34,7 @@
  * way, and how every figure before the build step was taken).
  *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile]
- *                         [--connections N] [--source]
+ *                         [--connections N] [--source] [--node-flags FLAGS]
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,12 +88,13 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     connections: { type: 'string' },
     source: { type: 'boolean', default: false },
+    'node-flags': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N] [--source]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N] [--source] [--node-flags FLAGS]\n');
   process.exit(0);
 }
 
@@ -109,6 +110,8 @@ const selected = new Set<Section>(
       }),
 );
 const mtus = flags.mtu.split(',').map(Number);
+/** `--node-flags '--max-semi-space-size=16'`: V8/Node flags for the firmware process (tuning experiments). */
+const nodeFlags = flags['node-flags']?.split(' ').filter((flag) => flag.length > 0) ?? [];
 const quick = flags.quick;
 const sizes = {
   bulkBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
@@ -266,6 +269,16 @@ interface IngestFigures {
   errors: number;
   errorKinds: Record<string, number>;
   seconds: number;
+  /** The server process's CPU (user + system) over the run, per 100,000 committed readings. */
+  serverCpuPer100k?: number;
+}
+
+/** The ingest client against the server `pid`, with the server's CPU per reading (steadier than rates on a shared machine). */
+async function measureIngest(topology: VethTopology, pid: number): Promise<IngestFigures> {
+  const cpuBefore = processCpuSeconds(pid);
+  const figures = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
+  const cpu = processCpuSeconds(pid) - cpuBefore;
+  return { ...figures, serverCpuPer100k: figures.committed > 0 ? (cpu * 100_000) / figures.committed : Number.NaN };
 }
 
 interface ChurnFigures {
@@ -384,7 +397,7 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
         results.latency = await runPython<LatencyFigures>(topology, 'sensor_latency.py', [topology.deviceAddress, SENSOR_PORT, sizes.latencyCount], 300_000);
       }
       if (selected.has('ingest')) {
-        results.ingest = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
+        results.ingest = await measureIngest(topology, pid);
       }
       if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
       if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
@@ -424,7 +437,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   const firmware: FirmwareProcess = startFirmware({
     namespace: topology.deviceNamespace,
     args: [...topology.firmwareArgs(), '--diag', '--config', configPath, '--state-dir', stateDirectory, '--log', 'json'],
-    ...(flags.source ? { entry: 'bench/lib/firmware-entry.ts' } : { command: [process.execPath, join(REPOSITORY_ROOT, BUILT_ENTRY)] }),
+    ...(flags.source ? { entry: 'bench/lib/firmware-entry.ts' } : { command: [process.execPath, ...nodeFlags, join(REPOSITORY_ROOT, BUILT_ENTRY)] }),
     env,
   });
   await withFirmware(firmware, stateDirectory, async () => {
@@ -450,7 +463,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
         // Without bulk, --profile covers the ingest run instead.
         const profiled = profileDirectory !== undefined && !selected.has('bulk');
         if (profiled) await probe(pid, probePath);
-        results.ingest = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
+        results.ingest = await measureIngest(topology, pid);
         if (profiled) await probe(pid, probePath);
       }
       if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
@@ -500,6 +513,10 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       section: 'ingest', metric: `readings/s, ${sizes.ingestConnections} conns, QUIET PUT (kernel: in memory, not durable)`, mtu, unit: 'readings/s',
       piwire: p ? p.readingsPerSecond : sensorMissing ? NOT_AVAILABLE : undefined, kernel: kernel.ingest?.readingsPerSecond, better: 'higher',
       target: '≥ 200000 durable', met: p ? p.readingsPerSecond >= 200_000 : undefined,
+    });
+    record({
+      section: 'ingest', metric: 'server process CPU per 100,000 readings (kernel: in memory, not durable)', mtu, unit: 'CPU s',
+      piwire: p ? p.serverCpuPer100k : sensorMissing ? NOT_AVAILABLE : undefined, kernel: kernel.ingest?.serverCpuPer100k, better: 'lower',
     });
     if (p && p.errors > 0) notes.push(`MTU ${mtu} ingest: ${p.errors} of ${p.committed + p.errors} PUTs were refused (${JSON.stringify(p.errorKinds)}); only committed readings count.`);
   }

@@ -25,7 +25,7 @@
  * This module is pure: it encodes and decodes bytes; hal/store/log-file.ts owns
  * the files, fsync and timers.
  */
-import crc32c from 'crc-32/crc32c.js';
+import { crc32c } from './crc32c.ts';
 import type { Counters } from '../stats.ts';
 
 /** A reading as the protocol and the store see it. */
@@ -136,7 +136,7 @@ export function encodeRecordInto(target: Uint8Array, view: DataView, at: number,
   view.setFloat64(at + Offset.VALUE, reading.value, true);
   const sourceAt = writeShortAscii(target, at + Offset.NAME_LENGTH, reading.name);
   writeShortAscii(target, sourceAt, reading.source);
-  view.setUint32(at + Offset.CRC, recordCrc(target.subarray(at, at + length), payloadLength), true);
+  view.setUint32(at + Offset.CRC, recordCrc(target, at, payloadLength), true);
   return at + length;
 }
 
@@ -146,10 +146,10 @@ function writeShortAscii(bytes: Uint8Array, at: number, text: string): number {
   return at + 1 + text.length;
 }
 
-/** CRC-32C over the length field and the payload of the record at the start of `bytes`. */
-function recordCrc(bytes: Uint8Array, payloadLength: number): number {
-  const overLength = crc32c.buf(bytes.subarray(0, 4));
-  return crc32c.buf(bytes.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + payloadLength), overLength) >>> 0;
+/** CRC-32C over the length field and the payload of the record at `at` in `bytes`. */
+function recordCrc(bytes: Uint8Array, at: number, payloadLength: number): number {
+  const overLength = crc32c(bytes, at + Offset.PAYLOAD_LENGTH, at + Offset.PAYLOAD_LENGTH + 4);
+  return crc32c(bytes, at + RECORD_HEADER_LENGTH, at + RECORD_HEADER_LENGTH + payloadLength, overLength);
 }
 
 /**
@@ -181,7 +181,7 @@ function decodeOne(buffer: Uint8Array, view: DataView, at: number, into: StoredR
   const end = at + RECORD_HEADER_LENGTH + payloadLength;
   if (end > buffer.length) return TailProblem.TORN;
   const record = buffer.subarray(at, end);
-  if (view.getUint32(at + Offset.CRC, true) !== recordCrc(record, payloadLength)) return TailProblem.BAD_CRC;
+  if (view.getUint32(at + Offset.CRC, true) !== recordCrc(buffer, at, payloadLength)) return TailProblem.BAD_CRC;
   if (view.getUint8(at + Offset.VERSION) !== RECORD_VERSION) return TailProblem.BAD_RECORD;
   const sequence = view.getFloat64(at + Offset.SEQUENCE, true);
   const timestamp = view.getFloat64(at + Offset.TIMESTAMP, true);
