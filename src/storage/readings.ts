@@ -53,13 +53,13 @@ export const MAX_IDENTIFIER_LENGTH = 64;
 export function isIdentifier(text: string): boolean {
   const length = text.length;
   if (length < 1 || length > MAX_IDENTIFIER_LENGTH) return false;
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    const alphanumeric = (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
-    // _ . / -
-    if (!alphanumeric && code !== 0x5f && code !== 0x2e && code !== 0x2f && code !== 0x2d) return false;
-  }
+  for (let i = 0; i < length; i++) if (!isIdentifierCode(text.charCodeAt(i))) return false;
   return true;
+}
+
+/** A-Z a-z 0-9 _ . / - */
+function isIdentifierCode(code: number): boolean {
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f || code === 0x2e || code === 0x2f || code === 0x2d;
 }
 
 export const RECORD_VERSION = 1;
@@ -121,29 +121,35 @@ export function encodeRecord(reading: StoredReading): Uint8Array {
  * after the record. Invalid readings throw, as for `encodeRecord`.
  */
 export function encodeRecordInto(target: Uint8Array, view: DataView, at: number, reading: Reading, sequence: number): number {
-  if (!isIdentifier(reading.name) || !isIdentifier(reading.source)) {
-    throw new RangeError(`encodeRecord: invalid name or source: ${JSON.stringify(reading.name)} ${JSON.stringify(reading.source)}`);
-  }
   if (!Number.isFinite(reading.value) || !Number.isFinite(reading.timestamp) || !Number.isSafeInteger(sequence)) {
     throw new RangeError('encodeRecord: value, timestamp and sequence must be finite (sequence an integer)');
   }
-  const length = recordLength(reading);
-  const payloadLength = length - RECORD_HEADER_LENGTH;
+  // The names are checked as they are copied (one pass each): a record the decoder
+  // would refuse must never reach the log, where it would end the valid prefix.
+  const sourceAt = writeIdentifier(target, at + Offset.NAME_LENGTH, reading.name);
+  const end = sourceAt < 0 ? -1 : writeIdentifier(target, sourceAt, reading.source);
+  if (end < 0) throw new RangeError(`encodeRecord: invalid name or source: ${JSON.stringify(reading.name)} ${JSON.stringify(reading.source)}`);
+  const payloadLength = end - at - RECORD_HEADER_LENGTH;
   view.setUint32(at + Offset.PAYLOAD_LENGTH, payloadLength, true);
   view.setUint8(at + Offset.VERSION, RECORD_VERSION);
   view.setFloat64(at + Offset.SEQUENCE, sequence, true);
   view.setFloat64(at + Offset.TIMESTAMP, reading.timestamp, true);
   view.setFloat64(at + Offset.VALUE, reading.value, true);
-  const sourceAt = writeShortAscii(target, at + Offset.NAME_LENGTH, reading.name);
-  writeShortAscii(target, sourceAt, reading.source);
   view.setUint32(at + Offset.CRC, recordCrc(target, at, payloadLength), true);
-  return at + length;
+  return end;
 }
 
-function writeShortAscii(bytes: Uint8Array, at: number, text: string): number {
-  bytes[at] = text.length;
-  for (let i = 0; i < text.length; i++) bytes[at + 1 + i] = text.charCodeAt(i);
-  return at + 1 + text.length;
+/** Writes a length byte and the identifier's characters; the offset after, or -1 when it is not an identifier. */
+function writeIdentifier(bytes: Uint8Array, at: number, text: string): number {
+  const length = text.length;
+  if (length < 1 || length > MAX_IDENTIFIER_LENGTH) return -1;
+  bytes[at] = length;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (!isIdentifierCode(code)) return -1;
+    bytes[at + 1 + i] = code;
+  }
+  return at + 1 + length;
 }
 
 /** CRC-32C over the length field and the payload of the record at `at` in `bytes`. */
