@@ -34,7 +34,7 @@
  * way, and how every figure before the build step was taken).
  *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile]
- *                         [--connections N] [--source] [--node-flags FLAGS]
+ *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,12 +89,13 @@ const { values: flags } = parseArgs({
     connections: { type: 'string' },
     source: { type: 'boolean', default: false },
     'node-flags': { type: 'string' },
+    'commit-ms': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N] [--source] [--node-flags FLAGS]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]\n');
   process.exit(0);
 }
 
@@ -429,7 +430,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
   const configPath = join(probeDirectory, 'piwire-config.json');
   // Room for the idle section's connections; everything else at its default.
-  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 } }));
+  // `--commit-ms N`: the readings log's group-commit window (store.commitMs) for this run.
+  const store = flags['commit-ms'] === undefined ? {} : { store: { commitMs: Number(flags['commit-ms']) } };
+  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 }, ...store }));
   const probePath = join(probeDirectory, 'piwire-probe.json');
   const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
   if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
