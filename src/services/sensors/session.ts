@@ -111,6 +111,13 @@ export class SensorSession implements CommitListener<Slot> {
   private ended = false;
   private wasPaused = false;
   private quitRequested = false;
+  /**
+   * The clocks as read once per pump: the lines of one pump arrived together, so they
+   * share one instant (rate limit, timestamps of PUTs without one), read at most once
+   * each instead of once per request.
+   */
+  private pumpInstant: number | undefined;
+  private pumpWallInstant: number | undefined;
   /** A pump is queued for after the store's current round of commits. */
   private pumpQueued = false;
   private readonly queuedPump = (): void => {
@@ -172,6 +179,8 @@ export class SensorSession implements CommitListener<Slot> {
   // ---- the processing loop ----------------------------------------------------------------
 
   private pump(): void {
+    this.pumpInstant = undefined;
+    this.pumpWallInstant = undefined;
     while (!this.ended) {
       this.flushReplies();
       if (this.ended || this.stopped || this.outputBlocked) break;
@@ -236,7 +245,7 @@ export class SensorSession implements CommitListener<Slot> {
     }
     const parsed = parseRequest(item.bytes);
     if (parsed.ok === 'blank') return;
-    if (!this.bucket.take()) {
+    if (!this.bucket.take((this.pumpInstant ??= this.options.clock.now()))) {
       counters?.increment('sensors.errors.429');
       this.reply(Reply.rateLimited());
       return;
@@ -313,7 +322,7 @@ export class SensorSession implements CommitListener<Slot> {
     const reading: Reading = {
       name,
       value,
-      timestamp: timestamp ?? Math.trunc(this.options.wallClock.now()),
+      timestamp: timestamp ?? (this.pumpWallInstant ??= Math.trunc(this.options.wallClock.now())),
       source: this.sensorId ?? this.options.defaultSource ?? 'anonymous',
     };
     const slot = new Slot('waiting', '', this.quiet, undefined);
