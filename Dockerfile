@@ -8,10 +8,10 @@
 #     -v /etc/piwire:/etc/piwire:ro -v piwire-state:/var/lib/piwire \
 #     piwire:latest run --config /etc/piwire/config.json
 #
-# Build stage: `npm ci` with the C toolchain (builds the N-API addon), then the
-# TypeScript type check. tsx runs the .ts sources directly, so there is no separate
-# JavaScript output to copy. Runtime stage: the production dependencies, the addon and
-# the sources on a slim Node image, as the unprivileged `node` user.
+# Build stage: `npm ci` with the C toolchain (builds the N-API addon), the TypeScript
+# type check, then `npm run build`: dist/piwire.mjs, the firmware bundled into plain
+# JavaScript (deploy/build.mjs). Runtime stage: the bundle, the production dependencies
+# and the addon on a slim Node image, run by plain `node` as the unprivileged `node` user.
 ARG NODE_IMAGE=node:22-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -30,6 +30,7 @@ RUN npm ci --no-audit --no-fund \
  && test -f node_modules/raw-socket/build/Release/raw.node
 COPY . .
 RUN npx tsc --noEmit -p tsconfig.json \
+ && node deploy/build.mjs \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
@@ -51,9 +52,7 @@ WORKDIR /opt/piwire
 COPY --from=build /build/package.json /build/package-lock.json ./
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/build/Release/piwire_link.node ./build/Release/piwire_link.node
-COPY --from=build /build/firmware ./firmware
-COPY --from=build /build/src ./src
-COPY --from=build /build/hal ./hal
+COPY --from=build /build/dist ./dist
 COPY --from=build /build/deploy ./deploy
 RUN mkdir -p /var/lib/piwire && chown node:node /var/lib/piwire
 ENV NODE_ENV=production STATE_DIRECTORY=/var/lib/piwire
@@ -62,5 +61,5 @@ VOLUME ["/var/lib/piwire"]
 # 7070 sensors, 2323/2324 shell: served by piwire's own stack on its own interface, not
 # by the container's sockets (documentation only; --network host is required).
 EXPOSE 7070 2323 2324
-ENTRYPOINT ["/usr/local/bin/piwire-node", "/opt/piwire/firmware/bin.mjs"]
+ENTRYPOINT ["/usr/local/bin/piwire-node", "/opt/piwire/dist/piwire.mjs"]
 CMD ["run", "--config", "/etc/piwire/config.json"]

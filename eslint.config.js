@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'build/**', 'bench/results/**', 'hal/native/build/**', 'test/fuzz/jazzer/build/**', 'test/fuzz/jazzer/work/**'] },
+  { ignores: ['**/node_modules/**', 'build/**', 'dist/**', 'bench/results/**', 'hal/native/build/**', 'test/fuzz/jazzer/build/**', 'test/fuzz/jazzer/work/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

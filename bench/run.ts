@@ -26,10 +26,15 @@
  *
  * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
  * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
- * during the MTU 1500 bulk runs and prints its hot spots.
+ * during the MTU 1500 bulk runs (the ingest run when bulk is not selected) and prints its hot spots.
+ *
+ * The firmware runs as deployed: the built bundle (`node deploy/build.mjs --bench`,
+ * dist/bench/firmware-entry.mjs: firmware/main.ts plus the measurement probe) under plain
+ * `node`. `--source` runs the TypeScript sources under tsx instead (the developer's
+ * way, and how every figure before the build step was taken).
  *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile]
- *                         [--connections N]
+ *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,6 +72,8 @@ type Section = (typeof SECTIONS)[number];
 const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
 const RESULTS = join(REPOSITORY_ROOT, 'bench/results/');
 const SENSOR_PORT = 7070;
+/** What `node deploy/build.mjs --bench` writes: the firmware bundle with the probe. */
+const BUILT_ENTRY = 'dist/bench/firmware-entry.mjs';
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
 
@@ -80,12 +87,15 @@ const { values: flags } = parseArgs({
     mtu: { type: 'string', default: '1500,576' },
     profile: { type: 'boolean', default: false },
     connections: { type: 'string' },
+    source: { type: 'boolean', default: false },
+    'node-flags': { type: 'string' },
+    'commit-ms': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]\n');
   process.exit(0);
 }
 
@@ -101,6 +111,8 @@ const selected = new Set<Section>(
       }),
 );
 const mtus = flags.mtu.split(',').map(Number);
+/** `--node-flags '--max-semi-space-size=16'`: V8/Node flags for the firmware process (tuning experiments). */
+const nodeFlags = flags['node-flags']?.split(' ').filter((flag) => flag.length > 0) ?? [];
 const quick = flags.quick;
 const sizes = {
   bulkBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
@@ -258,6 +270,16 @@ interface IngestFigures {
   errors: number;
   errorKinds: Record<string, number>;
   seconds: number;
+  /** The server process's CPU (user + system) over the run, per 100,000 committed readings. */
+  serverCpuPer100k?: number;
+}
+
+/** The ingest client against the server `pid`, with the server's CPU per reading (steadier than rates on a shared machine). */
+async function measureIngest(topology: VethTopology, pid: number): Promise<IngestFigures> {
+  const cpuBefore = processCpuSeconds(pid);
+  const figures = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
+  const cpu = processCpuSeconds(pid) - cpuBefore;
+  return { ...figures, serverCpuPer100k: figures.committed > 0 ? (cpu * 100_000) / figures.committed : Number.NaN };
 }
 
 interface ChurnFigures {
@@ -376,7 +398,7 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
         results.latency = await runPython<LatencyFigures>(topology, 'sensor_latency.py', [topology.deviceAddress, SENSOR_PORT, sizes.latencyCount], 300_000);
       }
       if (selected.has('ingest')) {
-        results.ingest = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
+        results.ingest = await measureIngest(topology, pid);
       }
       if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
       if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
@@ -408,15 +430,17 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
   const configPath = join(probeDirectory, 'piwire-config.json');
   // Room for the idle section's connections; everything else at its default.
-  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 } }));
+  // `--commit-ms N`: the readings log's group-commit window (store.commitMs) for this run.
+  const store = flags['commit-ms'] === undefined ? {} : { store: { commitMs: Number(flags['commit-ms']) } };
+  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 }, ...store }));
   const probePath = join(probeDirectory, 'piwire-probe.json');
   const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
-  if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'bulk.cpuprofile');
+  if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
   const started = performance.now();
   const firmware: FirmwareProcess = startFirmware({
     namespace: topology.deviceNamespace,
     args: [...topology.firmwareArgs(), '--diag', '--config', configPath, '--state-dir', stateDirectory, '--log', 'json'],
-    entry: 'bench/lib/firmware-entry.ts',
+    ...(flags.source ? { entry: 'bench/lib/firmware-entry.ts' } : { command: [process.execPath, ...nodeFlags, join(REPOSITORY_ROOT, BUILT_ENTRY)] }),
     env,
   });
   await withFirmware(firmware, stateDirectory, async () => {
@@ -439,7 +463,11 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
         results.latency = await runPython<LatencyFigures>(topology, 'sensor_latency.py', [topology.deviceAddress, SENSOR_PORT, sizes.latencyCount], 300_000);
       }
       if (selected.has('ingest')) {
-        results.ingest = await runPython<IngestFigures>(topology, 'sensor_ingest.py', [topology.deviceAddress, SENSOR_PORT, sizes.ingestConnections, sizes.ingestPuts], 300_000);
+        // Without bulk, --profile covers the ingest run instead.
+        const profiled = profileDirectory !== undefined && !selected.has('bulk');
+        if (profiled) await probe(pid, probePath);
+        results.ingest = await measureIngest(topology, pid);
+        if (profiled) await probe(pid, probePath);
       }
       if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
       if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
@@ -488,6 +516,10 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       section: 'ingest', metric: `readings/s, ${sizes.ingestConnections} conns, QUIET PUT (kernel: in memory, not durable)`, mtu, unit: 'readings/s',
       piwire: p ? p.readingsPerSecond : sensorMissing ? NOT_AVAILABLE : undefined, kernel: kernel.ingest?.readingsPerSecond, better: 'higher',
       target: '≥ 200000 durable', met: p ? p.readingsPerSecond >= 200_000 : undefined,
+    });
+    record({
+      section: 'ingest', metric: 'server process CPU per 100,000 readings (kernel: in memory, not durable)', mtu, unit: 'CPU s',
+      piwire: p ? p.serverCpuPer100k : sensorMissing ? NOT_AVAILABLE : undefined, kernel: kernel.ingest?.serverCpuPer100k, better: 'lower',
     });
     if (p && p.errors > 0) notes.push(`MTU ${mtu} ingest: ${p.errors} of ${p.committed + p.errors} PUTs were refused (${JSON.stringify(p.errorKinds)}); only committed readings count.`);
   }
@@ -643,6 +675,10 @@ async function main(): Promise<number> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   mkdirSync(RESULTS, { recursive: true });
   const workDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-'));
+  if (needsNetns && !flags.source) {
+    const built = await exec(undefined, [process.execPath, join(REPOSITORY_ROOT, 'deploy/build.mjs'), '--bench']);
+    if (built.code !== 0) throw new Error(`bench: deploy/build.mjs --bench failed: ${built.stderr}`);
+  }
   const hotSpots: Record<string, HotSpot[]> = {};
   let sweep: SweepPoint[] | undefined;
   try {
@@ -654,7 +690,8 @@ async function main(): Promise<number> {
           if (topology.offloads.unchangeable.length > 0) notes.push(`MTU ${mtu}: offloads that could not be switched off: ${topology.offloads.unchangeable.join(', ')}`);
           if (selected.has('libraries') && mtu === mtus[0]) await libraryRows(topology);
           const kernel = await kernelSide(topology, workDirectory);
-          const profileDirectory = flags.profile && mtu === 1500 && selected.has('bulk') ? join(workDirectory, 'profile') : undefined;
+          const profiledSection = selected.has('bulk') ? 'bulk' : selected.has('ingest') ? 'ingest' : undefined;
+          const profileDirectory = flags.profile && mtu === 1500 && profiledSection !== undefined ? join(workDirectory, 'profile') : undefined;
           if (profileDirectory !== undefined) mkdirSync(profileDirectory, { recursive: true });
           const piwire = await piwireSide(topology, workDirectory, profileDirectory);
           raw[`mtu${mtu}`] = { kernel, piwire };
@@ -662,9 +699,9 @@ async function main(): Promise<number> {
           if (profileDirectory !== undefined) {
             const file = readdirSync(profileDirectory).find((name) => name.endsWith('.cpuprofile'));
             if (file) {
-              const kept = join(RESULTS, `${stamp}-bulk-mtu${mtu}.cpuprofile`);
+              const kept = join(RESULTS, `${stamp}-${profiledSection}-mtu${mtu}.cpuprofile`);
               copyFileSync(join(profileDirectory, file), kept);
-              hotSpots[`mtu${mtu}`] = summariseProfile(kept, REPOSITORY_ROOT);
+              hotSpots[`${profiledSection} mtu${mtu}`] = summariseProfile(kept, REPOSITORY_ROOT);
             } else notes.push('--profile: the firmware wrote no CPU profile');
           }
         } finally {
@@ -762,7 +799,7 @@ async function main(): Promise<number> {
   markdown += renderTable() + '\n';
   if (notes.length > 0) markdown += `\n${notes.map((note) => `- ${note}`).join('\n')}\n`;
   for (const [key, spots] of Object.entries(hotSpots)) {
-    markdown += `\n## CPU profile of the firmware during bulk (${key}), self time\n\n| function | location | self ms | % of samples | % of busy |\n| --- | --- | ---: | ---: | ---: |\n`;
+    markdown += `\n## CPU profile of the firmware (${key}), self time\n\n| function | location | self ms | % of samples | % of busy |\n| --- | --- | ---: | ---: | ---: |\n`;
     for (const spot of spots) markdown += `| ${spot.function} | ${spot.location} | ${spot.selfMs.toFixed(0)} | ${spot.selfPercent.toFixed(1)} | ${Number.isNaN(spot.busyPercent) ? '' : spot.busyPercent.toFixed(1)} |\n`;
   }
   if (sweep !== undefined) {

@@ -30,7 +30,8 @@
 #
 # What it does: checks Node >= 20 (22 LTS recommended); installs ethtool, iproute2,
 # i2c-tools and the C toolchain the addon needs; copies the program to the prefix
-# (root-owned, read-only to the service); installs production dependencies, which
+# (root-owned, read-only to the service) with the JavaScript the service runs, built
+# there (dist/piwire.mjs, deploy/build.mjs); installs production dependencies, which
 # builds the addon; creates the system user `piwire` (systemd-sysusers, member of gpio
 # and i2c); enables I2C and declares the three LEDs with the gpio-led overlay in the
 # boot configuration (a marked block in config.txt; reboot to apply); writes
@@ -47,6 +48,8 @@ readonly RECOMMENDED_NODE_MAJOR=22
 readonly BLOCK_BEGIN='# BEGIN piwire (deploy/install.sh; install.sh --uninstall removes this block)'
 readonly BLOCK_END='# END piwire'
 # What the program needs at run time; tests, benchmarks and git history stay behind.
+# The program runs as dist/piwire.mjs (built here: build_program); the sources come along
+# for reference and for `npm ci`'s addon build (binding.gyp, hal/native).
 readonly PROGRAM_FILES=(package.json package-lock.json binding.gyp tsconfig.json README.md firmware src hal deploy)
 DEBIAN_PACKAGES=(ethtool iproute2 i2c-tools build-essential python3)
 
@@ -176,6 +179,7 @@ install_program() {
     cp -R "$SOURCE/$item" "$staging/"
   done
   rm -rf "$staging/hal/native/build"
+  build_program "$staging"
   case "$deps" in
     npm)
       say "installing production dependencies and building the addon (npm ci)"
@@ -206,6 +210,31 @@ install_program() {
   if [[ -e "$target" ]]; then mv "$target" "$old"; fi
   mv "$staging" "$target"
   rm -rf "$old"
+}
+
+# The JavaScript the service runs: deploy/build.mjs bundles the sources into
+# STAGING/dist/piwire.mjs (plain node, no TypeScript compiler at start-up; the bundle is
+# the same on every CPU architecture). It needs esbuild, a development dependency: the
+# checkout's own when it has one (a developer's tree, --from-tree), otherwise a
+# throw-away `npm ci` in a scratch directory (needs the network, like the npm mode).
+build_program() {
+  local staging="$1" scratch
+  if [[ -f "$SOURCE/node_modules/esbuild/package.json" ]]; then
+    say "building dist/piwire.mjs"
+    node "$SOURCE/deploy/build.mjs" --outdir "$staging/dist"
+  elif [[ "$deps" == npm ]]; then
+    scratch="$(mktemp -d)"
+    say "building dist/piwire.mjs (npm ci for the build tools in $scratch)"
+    cp -R "$staging/." "$scratch/"
+    if ! (cd "$scratch" && npm ci --ignore-scripts --no-audit --no-fund >/dev/null && node deploy/build.mjs --outdir "$staging/dist"); then
+      rm -rf "$scratch"
+      die "building dist/piwire.mjs failed"
+    fi
+    rm -rf "$scratch"
+  else
+    die "$SOURCE has no node_modules/esbuild to build dist/piwire.mjs with: run \`npm ci\` in the checkout first"
+  fi
+  [[ -f "$staging/dist/piwire.mjs" ]] || die "deploy/build.mjs wrote no dist/piwire.mjs"
 }
 
 install_user() {

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// The `piwire` command: registers tsx so the TypeScript sources run as they are, then
-// hands over to firmware/main.ts. A running firmware keeps the process alive; the
-// one-shot commands (and failures) exit with their status.
-import { register } from 'tsx/esm/api';
+// The `piwire` command. It runs the built program, dist/piwire.mjs (`npm run build`;
+// the installer and the Docker image always build it), with plain node; in a checkout
+// that has not been built, it registers tsx and runs the TypeScript sources instead
+// (firmware/entry.ts). A running firmware keeps the process alive; the one-shot
+// commands (and failures) exit with their status.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('./main.ts');
-const args = process.argv.slice(2);
-const status = await main(args);
-if (status !== 0 || args[0] === 'shell' || args[0] === 'hash-secret') process.exit(status);
+const built = new URL('../dist/piwire.mjs', import.meta.url);
+if (existsSync(built)) {
+  await import(built.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('./entry.ts');
+}

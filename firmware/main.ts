@@ -14,7 +14,6 @@ import { exposedConfigFile } from './secrets.ts';
 import { createLogger, type Logger } from './log.ts';
 import { runFirmware, type RunningFirmware } from './run.ts';
 import { packageVersion } from './version.ts';
-import { runHashSecret, runShellClient } from './shell-client.ts';
 import { notifyReady, notifyStopping, startWatchdog, type Watchdog } from './systemd.ts';
 
 /** Exit statuses (sysexits.h flavour where it fits). */
@@ -79,9 +78,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(command.text.endsWith('\n') ? command.text : `${command.text}\n`);
       return EXIT.OK;
     case 'hash-secret':
-      return runHashSecret(process.stdin, process.stdout, process.stderr);
+      // The one-shot commands load their code (readline, the client) only when used.
+      return (await import('./shell-client.ts')).runHashSecret(process.stdin, process.stdout, process.stderr);
     case 'shell':
-      return runShellClient({ host: command.host, port: command.port, user: command.user, secretFile: command.secretFile, execute: command.execute });
+      return (await import('./shell-client.ts')).runShellClient({ host: command.host, port: command.port, user: command.user, secretFile: command.secretFile, execute: command.execute });
     case 'run':
       break;
   }
@@ -124,13 +124,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
-if (invokedDirectly) {
-  main(process.argv.slice(2)).then(
+/**
+ * Runs `main` as the process's program: a running firmware keeps the event loop alive;
+ * failures and the one-shot commands (whose stdin listeners would keep it alive) exit
+ * with their status. The built bundle starts here (firmware/entry.ts).
+ */
+export function runProgram(argv: readonly string[]): void {
+  main(argv).then(
     (status) => {
-      // A running firmware keeps the event loop alive; failures and the one-shot commands
-      // (whose stdin listeners would keep it alive) exit here.
-      const command = process.argv[2];
+      const command = argv[0];
       if (status !== EXIT.OK || command === 'shell' || command === 'hash-secret') process.exit(status);
     },
     (error: unknown) => {
@@ -139,3 +141,8 @@ if (invokedDirectly) {
     },
   );
 }
+
+// `tsx firmware/main.ts ARGS` (developers, the tests). Only from the source file: in a
+// bundle every module shares the bundle's URL, and the bundle's entry calls runProgram.
+const modulePath = fileURLToPath(import.meta.url);
+if (modulePath.endsWith('.ts') && modulePath === process.argv[1]) runProgram(process.argv.slice(2));

@@ -30,7 +30,6 @@ import { FaultEventSink, FaultRegistry, FaultCode } from '../src/diag/faults.ts'
 import { LedController } from '../src/diag/leds.ts';
 import { prepareStateDirectory } from './state-dir.ts';
 import { firmwareShellContext, startFirmwareShell, type ShellDependencies } from './shell.ts';
-import { startFirmwareStatusPage } from './status-page.ts';
 import type { StatusPage } from '../src/services/http/status-page.ts';
 import { acquireLease, forgetLease, loadLeaseAddress, persistLease } from './dhcp.ts';
 import { Counters } from '../src/stats.ts';
@@ -225,6 +224,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
       api: stack.net,
       port: config.services.sensors.port,
       maxLine: config.services.sensors.maxLine,
+      rateLimit: config.services.sensors.rateLimit,
       store,
       clock,
       wallClock,
@@ -263,6 +263,8 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   }
   let statusPage: StatusPage | undefined;
   if (config.services.http.enabled) {
+    // Loaded only when enabled (node:http, uPlot): a device without it keeps the memory.
+    const { startFirmwareStatusPage } = await import('./status-page.ts');
     statusPage = startFirmwareStatusPage({ config, stack, clock, random, events, context, shell });
     ports['http'] = config.services.http.port;
   }

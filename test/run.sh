@@ -6,7 +6,8 @@
 #    integration tests will skip, and goes on.
 # 2. Installs the npm dependencies (npm ci; the native addon builds in the install script)
 #    and Jazzer.js for the fuzz suite (test/fuzz/jazzer/setup.sh), then type-checks and
-#    lints the whole project. Either of the last two failing stops here.
+#    lints the whole project and builds the deployed bundle (dist/piwire.mjs). Any of
+#    the last three failing stops here.
 # 3. Runs the emulated Raspberry Pi stage (test/pi/*.test.ts: ARM under qemu, root only,
 #    artefacts cached in /var/cache/piwire-pi) with its own, longer per-file hang guard,
 #    then every other test/**/*.test.ts, each with node's test runner, one file at a
@@ -139,6 +140,10 @@ log "type-checking"
 npx tsc --noEmit -p tsconfig.json
 log "linting"
 npx eslint --max-warnings 0 .
+# The deployed program (dist/piwire.mjs, deploy/build.mjs): the deploy tests and
+# `npm start` run it; building it here also fails the run early when it cannot build.
+log "building dist/piwire.mjs"
+node deploy/build.mjs
 
 mapfile -t test_files < <(find test -type f -name '*.test.ts' -not -path '*/node_modules/*' -not -path 'test/pi/*' | LC_ALL=C sort)
 mapfile -t pi_files < <(find test/pi -type f -name '*.test.ts' | LC_ALL=C sort)

@@ -4,7 +4,7 @@
  * (`checkConfigValue`, for command-line flags), and the translation of the schema's
  * issues into `ConfigIssue`s with "did you mean" hints for unknown keys.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { keyInfo, type ConfigKeyDescription } from './keys.ts';
 import { configObjectSchema } from './schema.ts';
 import { describeInput, type ConfigIssue } from './errors.ts';

@@ -7,7 +7,7 @@
  * Every builder takes the default as a value and writes it into the reference in the
  * form one would write it in the file (`10s`, `16KiB`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatDuration, formatSize, parseDuration, parseSize } from '../units.ts';
 
 /** What `describeConfig()` reports for one key. */

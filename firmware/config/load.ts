@@ -12,7 +12,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../hal/package-root.ts';
 import { parseI2cSpec } from '../i2c.ts';
 import { ConfigError, describeInput } from './errors.ts';
 import { issuesFromZod } from './describe.ts';
@@ -66,18 +66,15 @@ export interface LoadConfigOptions {
 /** The installer's configuration; main reads it when `--config` is absent and it exists. */
 export const DEFAULT_CONFIG_FILE = '/etc/piwire/config.json';
 
-/** The repository root (or installed package root): the parent of firmware/. */
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
 /**
  * Where state lives by default: systemd's `$STATE_DIRECTORY` when the unit sets
  * `StateDirectory=` (the first entry if it lists several); `./state` in a source
  * checkout, so development never needs root; `/var/lib/piwire` when installed.
  */
-export function defaultStateDir(environment: NodeJS.ProcessEnv = process.env, packageRoot: string = PACKAGE_ROOT): string {
+export function defaultStateDir(environment: NodeJS.ProcessEnv = process.env, root: string = packageRoot()): string {
   const fromSystemd = environment['STATE_DIRECTORY']?.split(':')[0];
   if (fromSystemd) return fromSystemd;
-  if (existsSync(join(packageRoot, '.git'))) return join(packageRoot, 'state');
+  if (existsSync(join(root, '.git'))) return join(root, 'state');
   return '/var/lib/piwire';
 }
 

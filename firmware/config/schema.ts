@@ -19,7 +19,7 @@
  * Addresses stay in their canonical text form; run.ts turns them into stack values with
  * `src/net/address.ts` (`parseCidr`, `parseIpv4`, `parseMac`) and `parseLinkSpec`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   formatIpv4,
   formatMac,
@@ -34,6 +34,7 @@ import {
 import { defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
 import { isShellRole, SHELL_ROLES, type ShellRole, type ShellUserEntry } from '../../src/services/shell/roles.ts';
 import { DiagPort } from '../../src/services/diag.ts';
+import { DEFAULT_RATE_LIMIT } from '../../src/services/sensors/rate-limiter.ts';
 import { formatDuration } from '../units.ts';
 import { LINK_ALLOWED, parseLinkSpec } from '../link.ts';
 import { formatI2cSpec, I2C_ALLOWED, parseI2cSpec, type I2cBusSetting } from '../i2c.ts';
@@ -229,6 +230,15 @@ const servicesSchema = z.strictObject({
     .strictObject({
       port: port(7070, 'sensor line protocol port'),
       maxLine: integer(16, 65536, 512, 'longest accepted request line in bytes; longer ones get ERR 413'),
+      // A token bucket per connection (src/services/sensors/rate-limiter.ts): the sustained
+      // rate caps one connection's share of the device; a gateway that forwards many
+      // sensors over one connection needs more than a single sensor.
+      rateLimit: z
+        .strictObject({
+          rate: integer(1, 1_000_000, DEFAULT_RATE_LIMIT.rate, 'requests per second one connection may sustain; beyond it ERR 429'),
+          burst: integer(1, 1_000_000, DEFAULT_RATE_LIMIT.burst, 'requests one connection may send at once after a quiet spell'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   shell: z

@@ -13,9 +13,9 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { MacAddress } from '../../src/net/address.ts';
 import { Counters } from '../../src/stats.ts';
+import { packagePath } from '../package-root.ts';
 import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link } from './link.ts';
 
 /** An open packet socket or tap descriptor, owned by the addon. Opaque to TypeScript. */
@@ -88,7 +88,7 @@ export interface NativeAddon {
 }
 
 /** Where node-gyp puts the addon (`npm install` → hal/native/build.mjs → binding.gyp). */
-export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../build/Release/piwire_link.node', import.meta.url));
+export const NATIVE_ADDON_PATH = packagePath('build', 'Release', 'piwire_link.node');
 
 let loaded: NativeAddon | undefined;
 

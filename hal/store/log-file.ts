@@ -39,8 +39,12 @@ import type { EventSink } from '../../src/events.ts';
 import {
   LatestIndex,
   StoreFullError,
+  appendByWrite,
   decodeRecords,
-  encodeRecord,
+  encodeRecordInto,
+  recordLength,
+  refuseWrite,
+  type CommitListener,
   type Reading,
   type ReadingListener,
   type ReadingStore,
@@ -90,11 +94,54 @@ interface Segment {
   size: number;
 }
 
-interface PendingAppend {
-  reading: Reading;
-  resolve: () => void;
-  reject: (error: Error) => void;
+/**
+ * One group commit being gathered: the records packed in one buffer, and per record
+ * the reading and who to tell (parallel arrays: nothing allocated per reading once the
+ * arrays have grown). Two of these take turns: one fills while the other is written.
+ */
+class Batch {
+  bytes: Uint8Array;
+  view: DataView;
+  length = 0;
+  readonly readings: Reading[] = [];
+  readonly listeners: CommitListener<unknown>[] = [];
+  readonly tokens: unknown[] = [];
+
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(capacity);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  get count(): number {
+    return this.readings.length;
+  }
+
+  /** Room for `needed` more bytes; grows by doubling (the number of pending writes bounds it). */
+  reserve(needed: number): void {
+    if (this.length + needed <= this.bytes.length) return;
+    let capacity = this.bytes.length * 2;
+    while (capacity < this.length + needed) capacity *= 2;
+    const bytes = new Uint8Array(capacity);
+    bytes.set(this.bytes.subarray(0, this.length));
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer);
+  }
+
+  /** Empties it for reuse; a batch that grew past `keepCapacity` gives its memory back. */
+  reset(keepCapacity: number): void {
+    this.length = 0;
+    this.readings.length = 0;
+    this.listeners.length = 0;
+    this.tokens.length = 0;
+    if (this.bytes.length > keepCapacity) {
+      this.bytes = new Uint8Array(keepCapacity);
+      this.view = new DataView(this.bytes.buffer);
+    }
+  }
 }
+
+/** A batch buffer's size to start with and to shrink back to: ~800 typical records. */
+const BATCH_CAPACITY = 64 * 1024;
 
 export interface ReplaySummary {
   segments: number;
@@ -116,7 +163,9 @@ export class LogStore implements ReadingStore {
   private segments: Segment[] = [];
   private handle: FileHandle | undefined;
   private nextSequence = 1;
-  private batch: { chunks: Uint8Array[]; bytes: number; entries: PendingAppend[] } = { chunks: [], bytes: 0, entries: [] };
+  /** The batch being gathered, and the other one (written by the commit in flight, or idle). */
+  private batch = new Batch(BATCH_CAPACITY);
+  private spare = new Batch(BATCH_CAPACITY);
   private timer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | undefined;
   private lastCommitStart = -Infinity;
@@ -167,7 +216,7 @@ export class LogStore implements ReadingStore {
           continue;
         }
         lastSequence = record.sequence;
-        this.index.apply(record);
+        this.index.apply({ name: record.name, value: record.value, timestamp: record.timestamp, source: record.source });
         this.replay.readings++;
       }
       if (decoded.tailProblem !== undefined) {
@@ -192,22 +241,25 @@ export class LogStore implements ReadingStore {
   }
 
   append(reading: Reading): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new StoreUnavailableError('the readings store is closed'));
-    if (!this.index.accepts(reading.name)) return Promise.reject(new StoreFullError(this.index.maxNames));
-    let record: Uint8Array;
+    return appendByWrite(this, reading);
+  }
+
+  write<Token>(reading: Reading, listener: CommitListener<Token>, token: Token): void {
+    if (this.failure) return refuseWrite(listener, token, this.failure);
+    if (this.closed) return refuseWrite(listener, token, new StoreUnavailableError('the readings store is closed'));
+    if (!this.index.accepts(reading.name)) return refuseWrite(listener, token, new StoreFullError(this.index.maxNames));
+    const batch = this.batch;
+    batch.reserve(recordLength(reading));
     try {
-      record = encodeRecord({ ...reading, sequence: this.nextSequence });
+      batch.length = encodeRecordInto(batch.bytes, batch.view, batch.length, reading, this.nextSequence);
     } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      return refuseWrite(listener, token, error instanceof Error ? error : new Error(String(error)));
     }
     this.nextSequence++;
-    return new Promise<void>((resolve, reject) => {
-      this.batch.chunks.push(record);
-      this.batch.bytes += record.length;
-      this.batch.entries.push({ reading, resolve, reject });
-      this.scheduleCommit();
-    });
+    batch.readings.push(reading);
+    batch.listeners.push(listener as CommitListener<unknown>);
+    batch.tokens.push(token);
+    this.scheduleCommit();
   }
 
   latest(name: string): Reading | undefined {
@@ -228,7 +280,7 @@ export class LogStore implements ReadingStore {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    while (this.committing || this.batch.entries.length > 0) {
+    while (this.committing || this.batch.count > 0) {
       if (this.committing) await this.committing;
       else await this.commit();
     }
@@ -256,27 +308,31 @@ export class LogStore implements ReadingStore {
 
   private commit(): Promise<void> {
     const batch = this.batch;
-    if (batch.entries.length === 0) return Promise.resolve();
-    this.batch = { chunks: [], bytes: 0, entries: [] };
+    if (batch.count === 0) return Promise.resolve();
+    // The spare is idle: at most one commit is in flight, and this is not it.
+    this.batch = this.spare;
+    this.spare = batch;
     this.lastCommitStart = performance.now();
-    this.committing = this.runCommit(batch.chunks, batch.bytes, batch.entries).finally(() => {
+    this.committing = this.runCommit(batch).finally(() => {
+      batch.reset(BATCH_CAPACITY);
       this.committing = undefined;
-      if (this.batch.entries.length > 0 && !this.closed) this.scheduleCommit();
+      if (this.batch.count > 0 && !this.closed) this.scheduleCommit();
     });
     return this.committing;
   }
 
-  private async runCommit(chunks: Uint8Array[], bytes: number, entries: PendingAppend[]): Promise<void> {
+  private async runCommit(batch: Batch): Promise<void> {
     try {
-      await this.writeBatch(chunks, bytes);
+      await this.writeBatch(batch);
     } catch (error) {
-      this.fail(error, entries);
+      this.fail(error, batch);
       return;
     }
     // Durable now: OK to the sensors, then the index and the subscribers.
-    for (const entry of entries) {
-      this.index.commit(entry.reading);
-      entry.resolve();
+    const { readings, listeners, tokens } = batch;
+    for (let i = 0; i < readings.length; i++) {
+      this.index.commit(readings[i]!);
+      listeners[i]!.committed(tokens[i], undefined);
     }
     try {
       if (this.segments.at(-1)!.size >= this.segmentBytes) {
@@ -286,36 +342,39 @@ export class LogStore implements ReadingStore {
         await this.enforceRetention();
       }
     } catch (error) {
-      this.fail(error, []);
+      this.fail(error, undefined);
     }
   }
 
-  private async writeBatch(chunks: Uint8Array[], bytes: number): Promise<void> {
+  private async writeBatch(batch: Batch): Promise<void> {
     if (this.failure) throw this.failure;
     const handle = this.handle;
     if (!handle) throw new StoreUnavailableError('no open segment');
-    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
+    const data = batch.bytes;
     let written = 0;
-    while (written < data.length) {
-      const { bytesWritten } = await handle.write(data, written, data.length - written);
+    while (written < batch.length) {
+      const { bytesWritten } = await handle.write(data, written, batch.length - written);
       written += bytesWritten;
     }
     await handle.datasync();
-    this.segments.at(-1)!.size += bytes;
+    this.segments.at(-1)!.size += batch.length;
     this.options.counters?.increment('store.commits');
-    this.options.counters?.increment('store.records', chunks.length);
+    this.options.counters?.increment('store.records', batch.count);
   }
 
-  private fail(error: unknown, entries: PendingAppend[]): void {
+  private fail(error: unknown, inFlight: Batch | undefined): void {
     const cause = error instanceof Error ? error.message : String(error);
     const firstFailure = this.failure === undefined;
-    this.failure ??= new StoreUnavailableError(`the readings log failed: ${cause}`);
-    for (const entry of [...entries, ...this.batch.entries]) entry.reject(this.failure);
-    this.batch = { chunks: [], bytes: 0, entries: [] };
+    const failure = (this.failure ??= new StoreUnavailableError(`the readings log failed: ${cause}`));
+    for (const batch of inFlight === undefined ? [this.batch] : [inFlight, this.batch]) {
+      const { listeners, tokens } = batch;
+      for (let i = 0; i < listeners.length; i++) listeners[i]!.committed(tokens[i], failure);
+    }
+    this.batch.reset(BATCH_CAPACITY);
     if (firstFailure) {
       this.options.counters?.increment('store.failures');
-      this.options.events?.emit('store_error', { text: this.failure.message });
-      this.options.onHealthChange?.(false, this.failure.message);
+      this.options.events?.emit('store_error', { text: failure.message });
+      this.options.onHealthChange?.(false, failure.message);
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * Types for the CRC-32C (Castagnoli) entry point of the `crc-32` package (SheetJS),
- * which ships types only for its CRC-32 main entry; the two share one API.
+ * which ships types only for its CRC-32 main entry; the two share one API. The package
+ * is the reference test/storage/crc32c.test.ts checks src/storage/crc32c.ts against.
  * Results are signed 32-bit integers (`>>> 0` for the unsigned value).
  */
 declare module 'crc-32/crc32c.js' {

@@ -25,7 +25,7 @@
  * This module is pure: it encodes and decodes bytes; hal/store/log-file.ts owns
  * the files, fsync and timers.
  */
-import crc32c from 'crc-32/crc32c.js';
+import { crc32c } from './crc32c.ts';
 import type { Counters } from '../stats.ts';
 
 /** A reading as the protocol and the store see it. */
@@ -49,8 +49,17 @@ export interface StoredReading extends Reading {
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9_./-]{1,64}$/;
 export const MAX_IDENTIFIER_LENGTH = 64;
 
+/** IDENTIFIER_PATTERN as a loop over the characters (every PUT checks two of these). */
 export function isIdentifier(text: string): boolean {
-  return IDENTIFIER_PATTERN.test(text);
+  const length = text.length;
+  if (length < 1 || length > MAX_IDENTIFIER_LENGTH) return false;
+  for (let i = 0; i < length; i++) if (!isIdentifierCode(text.charCodeAt(i))) return false;
+  return true;
+}
+
+/** A-Z a-z 0-9 _ . / - */
+function isIdentifierCode(code: number): boolean {
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f || code === 0x2e || code === 0x2f || code === 0x2d;
 }
 
 export const RECORD_VERSION = 1;
@@ -100,38 +109,53 @@ export function recordLength(reading: Reading): number {
  * an invalid one is a programmer error and throws.
  */
 export function encodeRecord(reading: StoredReading): Uint8Array {
-  if (!isIdentifier(reading.name) || !isIdentifier(reading.source)) {
-    throw new RangeError(`encodeRecord: invalid name or source: ${JSON.stringify(reading.name)} ${JSON.stringify(reading.source)}`);
-  }
-  if (!Number.isFinite(reading.value) || !Number.isFinite(reading.timestamp) || !Number.isSafeInteger(reading.sequence)) {
-    throw new RangeError('encodeRecord: value, timestamp and sequence must be finite (sequence an integer)');
-  }
-  const length = recordLength(reading);
-  const bytes = new Uint8Array(length);
-  const view = new DataView(bytes.buffer);
-  const payloadLength = length - RECORD_HEADER_LENGTH;
-  view.setUint32(Offset.PAYLOAD_LENGTH, payloadLength, true);
-  view.setUint8(Offset.VERSION, RECORD_VERSION);
-  view.setFloat64(Offset.SEQUENCE, reading.sequence, true);
-  view.setFloat64(Offset.TIMESTAMP, reading.timestamp, true);
-  view.setFloat64(Offset.VALUE, reading.value, true);
-  let at: number = Offset.NAME_LENGTH;
-  at = writeShortAscii(bytes, at, reading.name);
-  writeShortAscii(bytes, at, reading.source);
-  view.setUint32(Offset.CRC, recordCrc(bytes, payloadLength), true);
+  const bytes = new Uint8Array(recordLength(reading));
+  encodeRecordInto(bytes, new DataView(bytes.buffer), 0, reading, reading.sequence);
   return bytes;
 }
 
-function writeShortAscii(bytes: Uint8Array, at: number, text: string): number {
-  bytes[at] = text.length;
-  for (let i = 0; i < text.length; i++) bytes[at + 1 + i] = text.charCodeAt(i);
-  return at + 1 + text.length;
+/**
+ * Encodes one record at `at` in `target` (`view` over the same bytes), with no
+ * allocation of its own: the log store packs a whole group commit into one buffer this
+ * way. `target` must have `recordLength(reading)` bytes free at `at`. Returns the offset
+ * after the record. Invalid readings throw, as for `encodeRecord`.
+ */
+export function encodeRecordInto(target: Uint8Array, view: DataView, at: number, reading: Reading, sequence: number): number {
+  if (!Number.isFinite(reading.value) || !Number.isFinite(reading.timestamp) || !Number.isSafeInteger(sequence)) {
+    throw new RangeError('encodeRecord: value, timestamp and sequence must be finite (sequence an integer)');
+  }
+  // The names are checked as they are copied (one pass each): a record the decoder
+  // would refuse must never reach the log, where it would end the valid prefix.
+  const sourceAt = writeIdentifier(target, at + Offset.NAME_LENGTH, reading.name);
+  const end = sourceAt < 0 ? -1 : writeIdentifier(target, sourceAt, reading.source);
+  if (end < 0) throw new RangeError(`encodeRecord: invalid name or source: ${JSON.stringify(reading.name)} ${JSON.stringify(reading.source)}`);
+  const payloadLength = end - at - RECORD_HEADER_LENGTH;
+  view.setUint32(at + Offset.PAYLOAD_LENGTH, payloadLength, true);
+  view.setUint8(at + Offset.VERSION, RECORD_VERSION);
+  view.setFloat64(at + Offset.SEQUENCE, sequence, true);
+  view.setFloat64(at + Offset.TIMESTAMP, reading.timestamp, true);
+  view.setFloat64(at + Offset.VALUE, reading.value, true);
+  view.setUint32(at + Offset.CRC, recordCrc(target, at, payloadLength), true);
+  return end;
 }
 
-/** CRC-32C over the length field and the payload of the record at the start of `bytes`. */
-function recordCrc(bytes: Uint8Array, payloadLength: number): number {
-  const overLength = crc32c.buf(bytes.subarray(0, 4));
-  return crc32c.buf(bytes.subarray(RECORD_HEADER_LENGTH, RECORD_HEADER_LENGTH + payloadLength), overLength) >>> 0;
+/** Writes a length byte and the identifier's characters; the offset after, or -1 when it is not an identifier. */
+function writeIdentifier(bytes: Uint8Array, at: number, text: string): number {
+  const length = text.length;
+  if (length < 1 || length > MAX_IDENTIFIER_LENGTH) return -1;
+  bytes[at] = length;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (!isIdentifierCode(code)) return -1;
+    bytes[at + 1 + i] = code;
+  }
+  return at + 1 + length;
+}
+
+/** CRC-32C over the length field and the payload of the record at `at` in `bytes`. */
+function recordCrc(bytes: Uint8Array, at: number, payloadLength: number): number {
+  const overLength = crc32c(bytes, at + Offset.PAYLOAD_LENGTH, at + Offset.PAYLOAD_LENGTH + 4);
+  return crc32c(bytes, at + RECORD_HEADER_LENGTH, at + RECORD_HEADER_LENGTH + payloadLength, overLength);
 }
 
 /**
@@ -163,7 +187,7 @@ function decodeOne(buffer: Uint8Array, view: DataView, at: number, into: StoredR
   const end = at + RECORD_HEADER_LENGTH + payloadLength;
   if (end > buffer.length) return TailProblem.TORN;
   const record = buffer.subarray(at, end);
-  if (view.getUint32(at + Offset.CRC, true) !== recordCrc(record, payloadLength)) return TailProblem.BAD_CRC;
+  if (view.getUint32(at + Offset.CRC, true) !== recordCrc(buffer, at, payloadLength)) return TailProblem.BAD_CRC;
   if (view.getUint8(at + Offset.VERSION) !== RECORD_VERSION) return TailProblem.BAD_RECORD;
   const sequence = view.getFloat64(at + Offset.SEQUENCE, true);
   const timestamp = view.getFloat64(at + Offset.TIMESTAMP, true);
@@ -191,6 +215,25 @@ function readShortAscii(record: Uint8Array, at: number): string | undefined {
 
 export type ReadingListener = (reading: Reading) => void;
 
+/** Told when a `ReadingStore.write` is settled; `token` says which write. */
+export interface CommitListener<Token> {
+  committed(token: Token, error: Error | undefined): void;
+}
+
+/** `append` in terms of `write`: a promise settled by the commit. */
+export function appendByWrite(store: Pick<ReadingStore, 'write'>, reading: Reading): Promise<void> {
+  return new Promise<void>((resolve, reject) => store.write(reading, PROMISE_LISTENER, { resolve, reject }));
+}
+
+const PROMISE_LISTENER: CommitListener<{ resolve: () => void; reject: (error: Error) => void }> = {
+  committed: (token, error) => (error === undefined ? token.resolve() : token.reject(error)),
+};
+
+/** Settles a write that is refused before it is queued: later, as `write` promises. */
+export function refuseWrite<Token>(listener: CommitListener<Token>, token: Token, error: Error): void {
+  queueMicrotask(() => listener.committed(token, error));
+}
+
 /** What the sensor service needs from a store (the log file in hal/, a memory one in tests). */
 export interface ReadingStore {
   /**
@@ -198,6 +241,13 @@ export interface ReadingStore {
    * and rejects when the store cannot take it (it is then not stored: ERR 503).
    */
   append(reading: Reading): Promise<void>;
+  /**
+   * `append` without a promise, for the ingest path: `listener.committed(token,
+   * undefined)` once the reading is committed, `listener.committed(token, error)` when
+   * it is refused; always later, never from inside `write`, and in write order. The
+   * store keeps `reading` (the object itself): the caller must not change it.
+   */
+  write<Token>(reading: Reading, listener: CommitListener<Token>, token: Token): void;
   latest(name: string): Reading | undefined;
   /** Latest reading of every known name, sorted by name. */
   list(): Reading[];
@@ -217,6 +267,8 @@ export const DEFAULT_MAX_NAMES = 10_000;
 export class LatestIndex {
   private readonly latestByName = new Map<string, Reading>();
   private readonly listeners = new Set<ReadingListener>();
+  /** The listeners as an array, made anew on (un)subscribe: commit() copies nothing. */
+  private listenerSnapshot: readonly ReadingListener[] = [];
 
   constructor(readonly maxNames: number = DEFAULT_MAX_NAMES) {}
 
@@ -229,18 +281,23 @@ export class LatestIndex {
     return this.latestByName.has(name) || this.latestByName.size < this.maxNames;
   }
 
-  /** Records a reading (replay: no listeners told). */
+  /**
+   * Records a reading (replay: no listeners told). The index keeps the object itself,
+   * not a copy (one allocation less per reading on the ingest path): a reading handed
+   * to a store is never changed afterwards.
+   */
   apply(reading: Reading): void {
     const current = this.latestByName.get(reading.name);
     if (current !== undefined && current.timestamp > reading.timestamp) return;
     if (current === undefined && this.latestByName.size >= this.maxNames) return;
-    this.latestByName.set(reading.name, { name: reading.name, value: reading.value, timestamp: reading.timestamp, source: reading.source });
+    this.latestByName.set(reading.name, reading);
   }
 
-  /** Records a newly committed reading and tells every subscriber. */
+  /** Records a newly committed reading and tells every subscriber (those subscribed when it began). */
   commit(reading: Reading): void {
     this.apply(reading);
-    for (const listener of [...this.listeners]) listener(reading);
+    const listeners = this.listenerSnapshot;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!(reading);
   }
 
   latest(name: string): Reading | undefined {
@@ -253,8 +310,9 @@ export class LatestIndex {
 
   subscribe(listener: ReadingListener): () => void {
     this.listeners.add(listener);
+    this.listenerSnapshot = [...this.listeners];
     return () => {
-      this.listeners.delete(listener);
+      if (this.listeners.delete(listener)) this.listenerSnapshot = [...this.listeners];
     };
   }
 
@@ -271,7 +329,7 @@ export class LatestIndex {
 export class MemoryReadingStore implements ReadingStore {
   readonly index: LatestIndex;
   readonly committed: StoredReading[] = [];
-  private pending: { reading: StoredReading; resolve: () => void; reject: (error: Error) => void }[] = [];
+  private pending: { reading: StoredReading; listener: CommitListener<unknown>; token: unknown }[] = [];
   private nextSequence = 1;
   /** When set, appends reject with this error (a failed disk). */
   failure: Error | undefined;
@@ -281,12 +339,14 @@ export class MemoryReadingStore implements ReadingStore {
   }
 
   append(reading: Reading): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (!this.index.accepts(reading.name)) return Promise.reject(new StoreFullError(this.index.maxNames));
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ reading: { ...reading, sequence: this.nextSequence++ }, resolve, reject });
-      if (this.options.autoCommit) queueMicrotask(() => this.commit());
-    });
+    return appendByWrite(this, reading);
+  }
+
+  write<Token>(reading: Reading, listener: CommitListener<Token>, token: Token): void {
+    if (this.failure) return refuseWrite(listener, token, this.failure);
+    if (!this.index.accepts(reading.name)) return refuseWrite(listener, token, new StoreFullError(this.index.maxNames));
+    this.pending.push({ reading: { ...reading, sequence: this.nextSequence++ }, listener: listener as CommitListener<unknown>, token });
+    if (this.options.autoCommit && this.pending.length === 1) queueMicrotask(() => this.commit());
   }
 
   get pendingCount(): number {
@@ -299,12 +359,12 @@ export class MemoryReadingStore implements ReadingStore {
     this.pending = [];
     for (const entry of batch) {
       if (this.failure) {
-        entry.reject(this.failure);
+        entry.listener.committed(entry.token, this.failure);
         continue;
       }
       this.committed.push(entry.reading);
       this.index.commit(entry.reading);
-      entry.resolve();
+      entry.listener.committed(entry.token, undefined);
     }
   }
 

@@ -51,12 +51,13 @@ describe('deploy/install.sh --root', { skip: isRoot() ? false : 'not running as 
     firstInstall = snapshot(root);
 
     // The program, root-owned and read-only to the service, with its dependencies and addon.
-    for (const file of ['firmware/bin.mjs', 'firmware/main.ts', 'src/time.ts', 'hal/link/packet.ts', 'package.json', 'build/Release/piwire_link.node', 'node_modules/tsx/package.json', 'node_modules/zod/package.json']) {
+    for (const file of ['firmware/bin.mjs', 'firmware/main.ts', 'src/time.ts', 'hal/link/packet.ts', 'package.json', 'build/Release/piwire_link.node', 'dist/piwire.mjs', 'node_modules/zod/package.json']) {
       const stat = statSync(join(root, 'opt/piwire', file));
       assert.equal(stat.uid, 0, `${file} is owned by root`);
       assert.equal(stat.mode & 0o022, 0, `${file} is not writable by group or others`);
     }
     assert.ok(!existsSync(join(root, 'opt/piwire/node_modules/typescript')), 'development dependencies stay behind');
+    assert.ok(!existsSync(join(root, 'opt/piwire/node_modules/tsx')), 'no TypeScript loader: the service runs the built dist/piwire.mjs');
     assert.ok(!existsSync(join(root, 'opt/piwire/test')), 'tests stay behind');
     assert.ok(statSync(join(root, 'opt/piwire/deploy/interfaces/piwire-link')).mode & 0o100, 'the ExecStartPre helper is executable');
 

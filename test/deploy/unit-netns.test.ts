@@ -2,14 +2,16 @@
  * The installed firmware, started exactly as the installed unit says: the unit's
  * ExecStartPre (piwire-link up, dedicated layout, on the topology's veth) and then its
  * ExecStart line, with the installed paths mapped into the test tree, inside a network
- * namespace; it must reach `ready` on the packet link, and the helper must have left
- * the interface with no kernel address and the offloads off.
+ * namespace; it must reach `ready` on the packet link and answer ping and the sensor
+ * protocol's PING, and the helper must have left the interface with no kernel address
+ * and the offloads off. The unit runs the built bundle (dist/piwire.mjs) with plain
+ * node: this is the test that the deployed artefact works, native addon included.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canUseNetns, createTopology, exec, type VethTopology } from '../support/netns.ts';
+import { canUseNetns, createTopology, exec, SYSTEM_PYTHON, type VethTopology } from '../support/netns.ts';
 import { startFirmware } from '../support/firmware-process.ts';
 import { describeRun, freezeCheckout, makePiTree, runScript } from './support.ts';
 
@@ -20,6 +22,19 @@ function serviceLines(unit: string, key: string): string[] {
     .filter((line) => line.startsWith(`${key}=`))
     .map((line) => line.slice(key.length + 1));
 }
+
+/** One sensor-protocol exchange from the LAN side (SPEC §4): prints the reply line. */
+const SENSOR_PING = [
+  'import socket, sys',
+  'with socket.create_connection((sys.argv[1], 7070), timeout=10) as s:',
+  '    s.sendall(b"PING installed\\n")',
+  '    data = b""',
+  '    while not data.endswith(b"\\n"):',
+  '        chunk = s.recv(100)',
+  '        if not chunk: break',
+  '        data += chunk',
+  '    print(data.decode().strip())',
+].join('\n');
 
 const netns = canUseNetns();
 
@@ -76,11 +91,13 @@ describe('the installed unit in a network namespace', { skip: netns.ok ? false :
     const argv = mapPath(start).split(' ');
     assert.deepEqual(argv.slice(2), ['run', '--config', configPath]);
     assert.equal(argv[0], '/usr/bin/node');
-    // The unit's node is the target's; here the one running the tests.
+    assert.equal(argv[1], join(root, 'opt/piwire/dist/piwire.mjs'), 'the unit runs the built bundle');
+    // The unit's node is the target's; here the one running the tests, as plain node
+    // (no TypeScript loader: the installed tree has none).
     const firmware = startFirmware({
       namespace: topology.deviceNamespace,
       args: argv.slice(3),
-      entry: argv[1]!,
+      command: [process.execPath, argv[1]!],
       after: (fn) => t.after(fn),
       env: { NODE_ENV: 'production' },
     });
@@ -89,6 +106,10 @@ describe('the installed unit in a network namespace', { skip: netns.ok ? false :
     assert.equal(ready['link'], 'packet:veth-dev');
     const ping = await topology.execPeer(['ping', '-c', '1', '-W', '5', topology.deviceAddress]);
     assert.equal(ping.code, 0, `the installed firmware answers ping\n${ping.stdout}${ping.stderr}\n${firmware.describe()}`);
+    // The sensor service on the device's own TCP (the native addon's packet link, loaded
+    // from the installed tree's build/Release through the bundle).
+    const pong = await topology.execPeer([SYSTEM_PYTHON, '-c', SENSOR_PING, topology.deviceAddress], { timeoutMs: 30_000 });
+    assert.equal(pong.stdout.trim(), 'PONG installed', `the installed firmware answers PING on 7070\n${pong.stderr}\n${firmware.describe()}`);
     await firmware.stop();
   });
 });

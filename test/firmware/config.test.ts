@@ -79,7 +79,7 @@ describe('loadConfig: defaults and forms', () => {
         rack: true,
       },
       services: {
-        sensors: { port: 7070, maxLine: 512 },
+        sensors: { port: 7070, maxLine: 512, rateLimit: { rate: 1000, burst: 2000 } },
         shell: { port: 2323, tlsPort: 2324, users: {} },
         diag: false,
         http: { port: 8080, enabled: false },
@@ -260,6 +260,9 @@ describe('loadConfig: errors name the key and what is allowed', () => {
     assert.match(loadError({ net: { mtu: 295 } }).message, /net\.mtu: must be an integer between 296 and 9000 \(got 295\)/);
     assert.match(loadError({ services: { sensors: { port: 0 } } }).message, /services\.sensors\.port: must be an integer between 1 and 65535/);
     assert.match(loadError({ tcp: { keepalive: { count: 0 } } }).message, /tcp\.keepalive\.count: must be an integer between 1 and 127/);
+    assert.match(loadError({ services: { sensors: { rateLimit: { rate: 0 } } } }).message, /services\.sensors\.rateLimit\.rate: must be an integer between 1 and 1000000 \(got 0\)/);
+    assert.match(loadError({ services: { sensors: { rateLimit: { burst: 2.5 } } } }).message, /services\.sensors\.rateLimit\.burst: must be an integer between 1 and 1000000/);
+    assert.match(loadError({ services: { sensors: { rateLimit: { rat: 5 } } } }).message, /services\.sensors\.rateLimit/);
     assert.match(loadError({ tcp: { rcvBuf: '32MiB' } }).message, /tcp\.rcvBuf: must be a size between 1KiB and 16MiB \(got "32MiB"\)/);
   });
 

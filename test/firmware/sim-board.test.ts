@@ -1,6 +1,6 @@
 /**
- * The simulated board as a newcomer meets it: `npm start` (no root, no hardware), then
- * `nc localhost 7070`. Every byte goes through the device's own user-space TCP (host
+ * The simulated board as a newcomer meets it: `npm start` (no root, no hardware: it
+ * builds dist/piwire.mjs and runs it with plain node), then `nc localhost 7070`. Every byte goes through the device's own user-space TCP (host
  * socket → LAN stack → memory hub → device stack).
  *
  * Also the firmware-level crash test of SPEC §4: readings that got `OK` survive a
@@ -147,6 +147,9 @@ describe('the simulated board', () => {
     const events = firmware.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const ready = events.find((e) => e['event'] === 'ready');
     assert.ok(ready, 'ready was logged');
+    // npm start builds and runs the deployed bundle with plain node (package.json).
+    const argv = readFileSync(`/proc/${Number(ready['pid'])}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    assert.deepEqual(argv.slice(1), ['dist/piwire.mjs', '--state-dir', stateDir, '--log', 'json'], `the firmware process is the built bundle: ${argv.join(' ')}`);
     const leds = events.filter((e) => e['event'] === 'led');
     assert.ok(leds.some((e) => e['led'] === 'status' && e['pattern'] === 'heartbeat'), 'status LED: heartbeat once running');
     assert.ok(leds.some((e) => e['led'] === 'link' && e['pattern'] === 'solid'), 'link LED: solid with carrier and address');

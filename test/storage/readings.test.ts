@@ -1,10 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  IDENTIFIER_PATTERN,
   LatestIndex,
   RECORD_HEADER_LENGTH,
   decodeRecords,
   encodeRecord,
+  encodeRecordInto,
+  isIdentifier,
   recordLength,
   type StoredReading,
 } from '../../src/storage/readings.ts';
@@ -137,5 +140,29 @@ describe('LatestIndex', () => {
     index.commit({ name: 'a', value: 2, timestamp: 2, source: 's' });
     assert.deepEqual(seen, ['b']);
     assert.equal(index.latest('a')?.value, 2);
+  });
+});
+
+describe('identifiers and packed records', () => {
+  it('isIdentifier accepts exactly what IDENTIFIER_PATTERN does (every BMP character, every length edge)', () => {
+    for (let code = 0; code <= 0xffff; code++) {
+      const text = String.fromCharCode(code);
+      assert.equal(isIdentifier(text), IDENTIFIER_PATTERN.test(text), `U+${code.toString(16)}`);
+    }
+    for (const text of ['', 'a'.repeat(64), 'a'.repeat(65), 'bme280.temperature', 'a b', 'x/y-z_1.2', 'é']) {
+      assert.equal(isIdentifier(text), IDENTIFIER_PATTERN.test(text), JSON.stringify(text));
+    }
+  });
+
+  it('encodeRecordInto packs records back to back, byte for byte what encodeRecord makes', () => {
+    const records = [reading(1), reading(2, 'x', -0.5), reading(3, 'a'.repeat(64), 1e300)];
+    const packed = new Uint8Array(records.reduce((sum, record) => sum + recordLength(record), 0) + 7);
+    const view = new DataView(packed.buffer);
+    let at = 7;
+    for (const record of records) at = encodeRecordInto(packed, view, at, record, record.sequence);
+    assert.equal(at, packed.length);
+    const expected = concat(records.map(encodeRecord));
+    assert.deepEqual(packed.subarray(7), expected);
+    assert.deepEqual(decodeRecords(packed.subarray(7)).records, records);
   });
 });

@@ -17,14 +17,20 @@ const CR = 0x0d;
 
 export type FramedItem = { kind: 'line'; bytes: Uint8Array } | { kind: 'too-long' };
 
+/** The too-long item carries nothing: one object serves every report. */
+const TOO_LONG: FramedItem = { kind: 'too-long' };
+
 export class LineFramer {
   /** Bytes of an unfinished line, carried over between chunks (at most maxLine + 1). */
   private partial: Uint8Array;
   private partialLength = 0;
-  /** Unread rest of the last pushed chunk. */
+  /** The last pushed chunk; bytes before `offset` are read. */
   private input: Uint8Array = new Uint8Array(0);
+  private offset = 0;
   /** Inside an over-long line: skip to the next LF. */
   private skipping = false;
+  /** The line item handed out; reused, its `bytes` valid until the next call (see `next`). */
+  private readonly line: { kind: 'line'; bytes: Uint8Array } = { kind: 'line', bytes: this.input };
 
   constructor(readonly maxLine: number) {
     if (!Number.isInteger(maxLine) || maxLine < 1) throw new RangeError(`maxLine must be a positive integer, got ${maxLine}`);
@@ -33,13 +39,14 @@ export class LineFramer {
 
   /** Hands over the next chunk; the previous one must have been read to the end. */
   push(chunk: Uint8Array): void {
-    if (this.input.length > 0) throw new Error('LineFramer.push: the previous chunk has not been read yet');
+    if (this.pendingInput > 0) throw new Error('LineFramer.push: the previous chunk has not been read yet');
     this.input = chunk;
+    this.offset = 0;
   }
 
   /** Bytes pushed but not yet framed (the caller's backlog). */
   get pendingInput(): number {
-    return this.input.length;
+    return this.input.length - this.offset;
   }
 
   /** Bytes held for an unfinished line. */
@@ -58,53 +65,64 @@ export class LineFramer {
     let line = this.partial.subarray(0, this.partialLength);
     this.partialLength = 0;
     if (line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
-    return line.length > this.maxLine ? { kind: 'too-long' } : { kind: 'line', bytes: line };
+    return line.length > this.maxLine ? TOO_LONG : this.lineItem(line);
   }
 
   /**
-   * The next item, or undefined when the pushed bytes are used up. A line's bytes are
-   * valid until the next call (they may sit in the framer's own buffer).
+   * The next item, or undefined when the pushed bytes are used up. A line item and its
+   * bytes are valid until the next call (the object is reused, the bytes may sit in the
+   * framer's own buffer).
    */
   next(): FramedItem | undefined {
-    while (this.input.length > 0) {
-      const newline = this.input.indexOf(LF);
+    const input = this.input;
+    while (this.offset < input.length) {
+      const start = this.offset;
+      const newline = input.indexOf(LF, start);
       if (this.skipping) {
         if (newline < 0) {
-          this.input = this.input.subarray(this.input.length);
+          this.offset = input.length;
           return undefined;
         }
-        this.input = this.input.subarray(newline + 1);
+        this.offset = newline + 1;
         this.skipping = false;
         continue;
       }
-      const take = newline < 0 ? this.input.length : newline;
+      const take = (newline < 0 ? input.length : newline) - start;
       const room = this.partial.length - this.partialLength;
       if (take > room) {
         // Past the bound: report once, then skip to the next LF (possibly in this chunk).
         this.partialLength = 0;
         this.skipping = true;
-        return { kind: 'too-long' };
+        return TOO_LONG;
       }
       if (newline < 0) {
-        this.partial.set(this.input, this.partialLength);
+        this.partial.set(input.subarray(start), this.partialLength);
         this.partialLength += take;
-        this.input = this.input.subarray(this.input.length);
+        this.offset = input.length;
         return undefined;
       }
+      let end = newline;
       let line: Uint8Array;
       if (this.partialLength === 0) {
-        line = this.input.subarray(0, newline);
+        if (end > start && input[end - 1] === CR) end--;
+        line = input.subarray(start, end);
       } else {
-        this.partial.set(this.input.subarray(0, newline), this.partialLength);
-        line = this.partial.subarray(0, this.partialLength + newline);
+        this.partial.set(input.subarray(start, newline), this.partialLength);
+        let length = this.partialLength + take;
         this.partialLength = 0;
+        if (length > 0 && this.partial[length - 1] === CR) length--;
+        line = this.partial.subarray(0, length);
       }
-      this.input = this.input.subarray(newline + 1);
-      if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+      this.offset = newline + 1;
       // maxLine + 1 bytes fit in the buffer only so that a CR can follow a full line.
-      if (line.length > this.maxLine) return { kind: 'too-long' };
-      return { kind: 'line', bytes: line };
+      if (line.length > this.maxLine) return TOO_LONG;
+      return this.lineItem(line);
     }
     return undefined;
+  }
+
+  private lineItem(bytes: Uint8Array): FramedItem {
+    this.line.bytes = bytes;
+    return this.line;
   }
 }

@@ -28,9 +28,8 @@ export class TokenBucket {
     this.updatedAt = clock.now();
   }
 
-  /** Takes one token if there is one. */
-  take(): boolean {
-    const now = this.clock.now();
+  /** Takes one token if there is one; `now` lets a caller read the clock once for a batch of requests. */
+  take(now: number = this.clock.now()): boolean {
     const elapsed = Math.max(0, now - this.updatedAt);
     this.updatedAt = now;
     this.tokens = Math.min(this.limit.burst, this.tokens + (elapsed * this.limit.rate) / 1000);

@@ -10,7 +10,8 @@
  * - `subscriberOutputLimit` (default 64 KiB): VAL output queued beyond the socket's
  *   send buffer; past it `ERR 507 too slow` and the connection is closed (FIN, then a
  *   reset if the peer has not taken the data after `closeGraceMs`, default 5 s);
- * - `rateLimit` (default 1000 requests/s, burst 2000): past it `ERR 429 rate limited`;
+ * - `rateLimit` (config `services.sensors.rateLimit.rate`/`.burst`, default 1000
+ *   requests/s, burst 2000): past it `ERR 429 rate limited`;
  * - `maxSubscriptions` (default 16 globs; UNSUB drops them all).
  * Every connection gets TCP keepalive (SPEC §2 `tcp.keepalive.*`), so a sensor on a
  * pulled cable is noticed within seconds.

@@ -25,7 +25,7 @@
  */
 import type { Clock } from '../../time.ts';
 import type { Counters } from '../../stats.ts';
-import { StoreFullError, type Reading, type ReadingStore } from '../../storage/readings.ts';
+import { StoreFullError, type CommitListener, type Reading, type ReadingStore } from '../../storage/readings.ts';
 import { LineFramer, type FramedItem } from './framer.ts';
 import { GlobSet } from './glob.ts';
 import { TokenBucket, type RateLimit } from './rate-limiter.ts';
@@ -81,9 +81,21 @@ export interface SessionOptions {
 
 export type SessionEndReason = 'quit' | 'too_slow' | 'end_of_input';
 
-type Slot = { state: 'ready'; text: string } | { state: 'waiting' } | { state: 'deferred'; evaluate: () => string };
+/**
+ * A reply's place in the FIFO. `waiting`: a PUT whose write the store has not settled
+ * (the slot is the write's token and is filled in place); `deferred`: evaluated when it
+ * reaches the head. One shape for all, so the queue stays monomorphic.
+ */
+class Slot {
+  constructor(
+    public state: 'ready' | 'waiting' | 'deferred',
+    public text: string,
+    readonly quiet: boolean,
+    readonly evaluate: (() => string) | undefined,
+  ) {}
+}
 
-export class SensorSession {
+export class SensorSession implements CommitListener<Slot> {
   private readonly limits: SessionLimits;
   private readonly framer: LineFramer;
   private readonly bucket: TokenBucket;
@@ -99,6 +111,19 @@ export class SensorSession {
   private ended = false;
   private wasPaused = false;
   private quitRequested = false;
+  /**
+   * The clocks as read once per pump: the lines of one pump arrived together, so they
+   * share one instant (rate limit, timestamps of PUTs without one), read at most once
+   * each instead of once per request.
+   */
+  private pumpInstant: number | undefined;
+  private pumpWallInstant: number | undefined;
+  /** A pump is queued for after the store's current round of commits. */
+  private pumpQueued = false;
+  private readonly queuedPump = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
 
   constructor(private readonly options: SessionOptions) {
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
@@ -154,6 +179,8 @@ export class SensorSession {
   // ---- the processing loop ----------------------------------------------------------------
 
   private pump(): void {
+    this.pumpInstant = undefined;
+    this.pumpWallInstant = undefined;
     while (!this.ended) {
       this.flushReplies();
       if (this.ended || this.stopped || this.outputBlocked) break;
@@ -185,14 +212,20 @@ export class SensorSession {
     }
   }
 
+  /**
+   * Every reply that is due leaves in one write (a pipelined burst of PUTs gets its OKs
+   * in one segment, not one write and one segment each). Deferred replies are
+   * evaluated here, in order, so each sees the state after the requests before it.
+   */
   private flushReplies(): void {
+    let text = '';
     while (!this.ended) {
       const head = this.slots[0];
-      if (head === undefined || head.state === 'waiting') return;
+      if (head === undefined || head.state === 'waiting') break;
       this.slots.shift();
-      const text = head.state === 'ready' ? head.text : head.evaluate();
-      if (text.length > 0 && !this.options.output.write(text)) this.outputBlocked = true;
+      text += head.evaluate === undefined ? head.text : head.evaluate();
     }
+    if (text.length > 0 && !this.ended && !this.options.output.write(text)) this.outputBlocked = true;
   }
 
   private finish(reason: SessionEndReason): void {
@@ -207,19 +240,19 @@ export class SensorSession {
     const counters = this.options.counters;
     if (item.kind === 'too-long') {
       counters?.increment('sensors.errors.413');
-      this.slots.push({ state: 'ready', text: Reply.tooLong() });
+      this.reply(Reply.tooLong());
       return;
     }
     const parsed = parseRequest(item.bytes);
     if (parsed.ok === 'blank') return;
-    if (!this.bucket.take()) {
+    if (!this.bucket.take((this.pumpInstant ??= this.options.clock.now()))) {
       counters?.increment('sensors.errors.429');
-      this.slots.push({ state: 'ready', text: Reply.rateLimited() });
+      this.reply(Reply.rateLimited());
       return;
     }
     if (parsed.ok === false) {
       counters?.increment('sensors.errors.400');
-      this.slots.push({ state: 'ready', text: Reply.error(parsed.error) });
+      this.reply(Reply.error(parsed.error));
       return;
     }
     counters?.increment('sensors.requests');
@@ -230,7 +263,7 @@ export class SensorSession {
     switch (request.verb) {
       case 'HELLO':
         this.sensorId = request.sensorId;
-        this.slots.push({ state: 'ready', text: Reply.hello(request.sensorId) });
+        this.reply(Reply.hello(request.sensorId));
         return;
       case 'PUT':
         this.put(request.name, request.value, request.timestamp);
@@ -261,54 +294,68 @@ export class SensorSession {
         this.defer(() => Reply.time(this.options.wallClock.now()));
         return;
       case 'PING':
-        this.slots.push({ state: 'ready', text: Reply.pong(request.token) });
+        this.reply(Reply.pong(request.token));
         return;
       case 'QUIET':
         // Takes effect for the PUTs after it, in request order.
         this.quiet = request.on;
-        this.slots.push({ state: 'ready', text: Reply.ok() });
+        this.reply(Reply.ok());
         return;
       case 'QUIT':
-        this.slots.push({ state: 'ready', text: Reply.bye() });
+        this.reply(Reply.bye());
         this.quitRequested = true;
         this.stopped = true;
         return;
     }
   }
 
+  /** A reply known now, queued behind the replies before it. */
+  private reply(text: string): void {
+    this.slots.push(new Slot('ready', text, false, undefined));
+  }
+
   private defer(evaluate: () => string): void {
-    this.slots.push({ state: 'deferred', evaluate });
+    this.slots.push(new Slot('deferred', '', false, evaluate));
   }
 
   private put(name: string, value: number, timestamp: number | undefined): void {
     const reading: Reading = {
       name,
       value,
-      timestamp: timestamp ?? Math.trunc(this.options.wallClock.now()),
+      timestamp: timestamp ?? (this.pumpWallInstant ??= Math.trunc(this.options.wallClock.now())),
       source: this.sensorId ?? this.options.defaultSource ?? 'anonymous',
     };
-    const quiet = this.quiet;
-    const slot: Slot = { state: 'waiting' };
+    const slot = new Slot('waiting', '', this.quiet, undefined);
     this.slots.push(slot);
-    const settle = (text: string): void => {
-      if (this.ended) return;
-      Object.assign(slot, { state: 'ready', text });
-      this.pump();
-    };
-    let appended: Promise<void>;
     try {
-      appended = this.options.store.append(reading);
+      this.options.store.write(reading, this, slot);
     } catch {
-      // A store that throws instead of rejecting is still only "unavailable" to the peer.
-      appended = Promise.reject(new Error('store threw'));
+      // A store that throws instead of refusing is still only "unavailable" to the peer.
+      this.options.counters?.increment('sensors.errors.503');
+      slot.state = 'ready';
+      slot.text = Reply.unavailable();
     }
-    appended.then(
-      () => settle(quiet ? '' : Reply.ok()),
-      (error: unknown) => {
-        this.options.counters?.increment('sensors.errors.503');
-        settle(error instanceof StoreFullError ? Reply.storeFull() : Reply.unavailable());
-      },
-    );
+  }
+
+  /**
+   * The store settled a PUT: its slot gets its reply (none for a quiet OK). The replies
+   * go out from one pump after the store's round of commits, not one pump per PUT.
+   */
+  committed(slot: Slot, error: Error | undefined): void {
+    if (this.ended || slot.state !== 'waiting') return;
+    let text: string;
+    if (error === undefined) {
+      text = slot.quiet ? '' : Reply.ok();
+    } else {
+      this.options.counters?.increment('sensors.errors.503');
+      text = error instanceof StoreFullError ? Reply.storeFull() : Reply.unavailable();
+    }
+    slot.state = 'ready';
+    slot.text = text;
+    if (!this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(this.queuedPump);
+    }
   }
 
   private subscribe(glob: string): string {

@@ -91,4 +91,29 @@ describe('LineFramer', () => {
     }
     assert.ok(lines > 100 && tooLong > 100, `${lines} lines, ${tooLong} too long`);
   });
+
+  it('frames the same lines however the stream is cut into chunks', () => {
+    const random = new SeededRandom(13);
+    const below = (limit: number): number => Math.floor(random.fraction() * limit);
+    const alphabet = bytes('ab \r\n');
+    for (let round = 0; round < 300; round++) {
+      // Short lines and long ones (past maxLine 8), CRs anywhere, LFs often.
+      const stream = Uint8Array.from({ length: below(120) }, () => (below(4) === 0 ? alphabet[4]! : alphabet[below(4)]!));
+      const reference = new LineFramer(8);
+      reference.push(stream);
+      const whole = drain(reference);
+      const last = reference.finish();
+      const cut = new LineFramer(8);
+      const pieces: string[] = [];
+      for (let at = 0; at < stream.length; ) {
+        const end = Math.min(stream.length, at + 1 + below(10));
+        cut.push(stream.subarray(at, end));
+        pieces.push(...drain(cut));
+        at = end;
+      }
+      const cutLast = cut.finish();
+      assert.deepEqual(pieces, whole, `round ${round}: ${JSON.stringify(new TextDecoder().decode(stream))}`);
+      assert.deepEqual(cutLast?.kind === 'line' ? new TextDecoder().decode(cutLast.bytes) : cutLast?.kind, last?.kind === 'line' ? new TextDecoder().decode(last.bytes) : last?.kind);
+    }
+  });
 });
