@@ -17,12 +17,18 @@ const CR = 0x0d;
 
 export type FramedItem = { kind: 'line'; bytes: Uint8Array } | { kind: 'too-long' };
 
+const NO_PARTIAL = new Uint8Array(0);
+
 /** The too-long item carries nothing: one object serves every report. */
 const TOO_LONG: FramedItem = { kind: 'too-long' };
 
 export class LineFramer {
-  /** Bytes of an unfinished line, carried over between chunks (at most maxLine + 1). */
-  private partial: Uint8Array;
+  /**
+   * Bytes of an unfinished line, carried over between chunks (at most maxLine + 1):
+   * taken the first time a line is split between chunks, so a sensor whose lines
+   * arrive whole (most, one reading per segment) never holds one (idle memory, issue 13).
+   */
+  private partial: Uint8Array = NO_PARTIAL;
   private partialLength = 0;
   /** The last pushed chunk; bytes before `offset` are read. */
   private input: Uint8Array = new Uint8Array(0);
@@ -34,7 +40,11 @@ export class LineFramer {
 
   constructor(readonly maxLine: number) {
     if (!Number.isInteger(maxLine) || maxLine < 1) throw new RangeError(`maxLine must be a positive integer, got ${maxLine}`);
-    this.partial = new Uint8Array(maxLine + 1);
+  }
+
+  /** Whether the carry-over buffer has been taken (for tests of the idle footprint). */
+  get holdsLineBuffer(): boolean {
+    return this.partial !== NO_PARTIAL;
   }
 
   /** Hands over the next chunk; the previous one must have been read to the end. */
@@ -88,7 +98,7 @@ export class LineFramer {
         continue;
       }
       const take = (newline < 0 ? input.length : newline) - start;
-      const room = this.partial.length - this.partialLength;
+      const room = this.maxLine + 1 - this.partialLength;
       if (take > room) {
         // Past the bound: report once, then skip to the next LF (possibly in this chunk).
         this.partialLength = 0;
@@ -96,6 +106,7 @@ export class LineFramer {
         return TOO_LONG;
       }
       if (newline < 0) {
+        if (this.partial === NO_PARTIAL) this.partial = new Uint8Array(this.maxLine + 1);
         this.partial.set(input.subarray(start), this.partialLength);
         this.partialLength += take;
         this.offset = input.length;

@@ -116,4 +116,23 @@ describe('LineFramer', () => {
       assert.deepEqual(cutLast?.kind === 'line' ? new TextDecoder().decode(cutLast.bytes) : cutLast?.kind, last?.kind === 'line' ? new TextDecoder().decode(last.bytes) : last?.kind);
     }
   });
+
+  it('takes its carry-over buffer only when a line is split between chunks', () => {
+    const framer = new LineFramer(16);
+    const text = (item: FramedItem | undefined): string | undefined => (item?.kind === 'line' ? new TextDecoder().decode(item.bytes) : item?.kind);
+    framer.push(new TextEncoder().encode('PING 1\nPING 2\n'));
+    assert.equal(text(framer.next()), 'PING 1');
+    assert.equal(text(framer.next()), 'PING 2');
+    assert.equal(framer.next(), undefined);
+    framer.push(new TextEncoder().encode('x'.repeat(40) + '\n'));
+    assert.equal(text(framer.next()), 'too-long');
+    assert.equal(framer.next(), undefined, 'the rest of the over-long line is skipped');
+    assert.equal(framer.holdsLineBuffer, false, 'whole lines and over-long ones need none');
+    framer.push(new TextEncoder().encode('PI'));
+    assert.equal(framer.next(), undefined);
+    assert.equal(framer.holdsLineBuffer, true);
+    framer.push(new TextEncoder().encode('NG 3\r\n'));
+    assert.equal(text(framer.next()), 'PING 3');
+  });
 });
+
