@@ -271,7 +271,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   let diag: DiagServers | undefined;
   // The simulated board always serves the diag ports, for a newcomer to try.
   if (config.services.diag || sim) {
-    diag = startDiagServices(stack.net);
+    diag = startDiagServices(stack.net, config.services.diagBuffer);
     Object.assign(ports, DIAG_PORTS);
   }
 

@@ -33,7 +33,7 @@ import {
 } from '../../src/net/address.ts';
 import { defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
 import { isShellRole, SHELL_ROLES, type ShellRole, type ShellUserEntry } from '../../src/services/shell/roles.ts';
-import { DiagPort } from '../../src/services/diag.ts';
+import { DIAG_BUFFER_DEFAULT, DiagPort } from '../../src/services/diag.ts';
 import { DEFAULT_RATE_LIMIT } from '../../src/services/sensors/rate-limiter.ts';
 import { formatDuration } from '../units.ts';
 import { LINK_ALLOWED, parseLinkSpec } from '../link.ts';
@@ -213,6 +213,9 @@ const tcpSchema = z.strictObject({
   sack: flag(TCP_DEFAULTS.sack, 'offer and accept SACK (RFC 2018): report out-of-order data, recover from losses with the peer\'s reports (RFC 6675)'),
   mtuProbing: flag(TCP_DEFAULTS.mtuProbing, 'black-hole detection (RFC 4821, Linux tcp_mtu_probing=1): lower the MSS when full-sized segments keep vanishing without ICMP'),
   rack: flag(TCP_DEFAULTS.rack, 'with SACK: RACK time-based loss detection and the tail loss probe (RFC 8985)'),
+  windowScale: flag(TCP_DEFAULTS.windowScale, 'offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB'),
+  timestamps: flag(TCP_DEFAULTS.timestamps, 'offer and accept timestamps (RFC 7323): RTT from every ACK, PAWS'),
+  maxBuf: size(KIB, 64 * MIB, TCP_DEFAULTS.maxBuf, 'largest receive or send buffer a service may ask for per connection'),
 });
 
 /**
@@ -251,6 +254,7 @@ const servicesSchema = z.strictObject({
     })
     .prefault({}),
   diag: flag(false, 'RFC 862 echo (7), RFC 863 discard (9), RFC 864 chargen (19)'),
+  diagBuffer: size(KIB, 64 * MIB, DIAG_BUFFER_DEFAULT, 'receive and send buffer of each diag connection (window scaling uses it; within tcp.maxBuf)'),
   http: z
     .strictObject({
       port: port(8080, 'status page (HTTP, SPEC §5a), login with the shell users'),
@@ -322,6 +326,10 @@ function checkCrossKeyRules(config: ParsedConfig, context: z.RefinementCtx<Parse
   if (tcp.rcvBuf < segmentSize) {
     problem('tcp.rcvBuf', `must hold at least one segment (net.mtu − 40 = ${segmentSize} bytes)`, tcp.rcvBuf);
   }
+  for (const key of ['rcvBuf', 'sndBuf'] as const) {
+    if (tcp[key] > tcp.maxBuf) problem(`tcp.${key}`, `must not exceed tcp.maxBuf (${tcp.maxBuf} bytes)`, tcp[key]);
+  }
+  if (services.diagBuffer > tcp.maxBuf) problem('services.diagBuffer', `must not exceed tcp.maxBuf (${tcp.maxBuf} bytes)`, services.diagBuffer);
   if (tcp.persist.max < tcp.minRto) {
     problem('tcp.persist.max', `must be at least tcp.minRto (${formatDuration(tcp.minRto)})`, formatDuration(tcp.persist.max));
   }

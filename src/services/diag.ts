@@ -9,6 +9,15 @@ import type { Socket } from '../socket/socket.ts';
 
 export const DiagPort = { ECHO: 7, DISCARD: 9, CHARGEN: 19 } as const;
 
+/**
+ * Buffers of a diag connection by default (`services.diagBuffer`): large, so that a
+ * throughput check is limited by the path and not the window (RFC 7323 window scaling
+ * negotiates the shift from it). The sensor and shell services keep tcp.rcvBuf/sndBuf.
+ * Rings take memory only while they hold data, so idle diag connections cost nothing;
+ * a busy one up to twice this.
+ */
+export const DIAG_BUFFER_DEFAULT = 256 * 1024;
+
 export interface DiagServers {
   echo: Server;
   discard: Server;
@@ -71,10 +80,14 @@ export function serveChargen(socket: Socket): void {
   fill();
 }
 
-export function startDiagServices(api: SocketApi): DiagServers {
-  const echo = api.createServer({ allowHalfOpen: true }, serveEcho).listen(DiagPort.ECHO);
-  const discard = api.createServer({ allowHalfOpen: true }, serveDiscard).listen(DiagPort.DISCARD);
-  const chargen = api.createServer(serveChargen).listen(DiagPort.CHARGEN);
+export function startDiagServices(api: SocketApi, buffer = DIAG_BUFFER_DEFAULT): DiagServers {
+  const buffers = { rcvBuf: buffer, sndBuf: buffer };
+  const echo = api.createServer({ allowHalfOpen: true, ...buffers }, serveEcho);
+  const discard = api.createServer({ allowHalfOpen: true, ...buffers }, serveDiscard);
+  const chargen = api.createServer(buffers, serveChargen);
+  echo.listen(DiagPort.ECHO);
+  discard.listen(DiagPort.DISCARD);
+  chargen.listen(DiagPort.CHARGEN);
   return {
     echo,
     discard,

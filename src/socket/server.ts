@@ -11,6 +11,7 @@
  * calls back with ERR_SERVER_NOT_RUNNING.
  */
 import { EventEmitter } from 'node:events';
+import type { ConnectionSettings } from '../tcp/config.ts';
 import type { TcpStack, TcpListener } from '../tcp/stack.ts';
 import type { TcpConnection } from '../tcp/connection.ts';
 import { ErrorCode, NetError } from '../errors.ts';
@@ -18,7 +19,7 @@ import { formatIpv4, parseIpv4 } from '../net/address.ts';
 import { Socket, type RefRegistry, type SocketOptions } from './socket.ts';
 import { BadPortError, ServerNotRunningError, socketError } from './errors.ts';
 
-export interface ServerOptions extends SocketOptions {
+export interface ServerOptions extends SocketOptions, ConnectionSettings {
   /** Connections waiting in SYN-RECEIVED beyond this are dropped (the stack's synBacklog caps it). */
   backlog?: number;
   /** Accepted sockets start paused: nothing is read until the application resumes them. */
@@ -88,7 +89,18 @@ export class Server extends EventEmitter {
     if (this.listener) throw new NetError(ErrorCode.EINVAL, 'the server is already listening (ERR_SERVER_ALREADY_LISTEN)');
     if (callback) this.once('listening', callback);
     try {
-      this.listener = this.tcp.listen(requested, { backlog: options.backlog ?? this.options.backlog }, (connection) => this.accept(connection));
+      this.listener = this.tcp.listen(
+        requested,
+        {
+          backlog: options.backlog ?? this.options.backlog,
+          rcvBuf: this.options.rcvBuf,
+          sndBuf: this.options.sndBuf,
+          sack: this.options.sack,
+          windowScale: this.options.windowScale,
+          timestamps: this.options.timestamps,
+        },
+        (connection) => this.accept(connection),
+      );
       this.closing = false;
       this.refs?.hold(this, this.refed);
       process.nextTick(() => this.emit('listening'));

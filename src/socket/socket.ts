@@ -64,6 +64,13 @@ export interface ConnectOptions {
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  /** piwire: this connection's receive and send buffers (tcp.rcvBuf/sndBuf by default, at most tcp.maxBuf). */
+  rcvBuf?: number;
+  sndBuf?: number;
+  /** piwire: offer SACK, window scaling, timestamps on this connection (default: tcp.sack, tcp.windowScale, tcp.timestamps). */
+  sack?: boolean;
+  windowScale?: boolean;
+  timestamps?: boolean;
 }
 
 export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
@@ -221,7 +228,15 @@ export class Socket extends Duplex {
     if (listener) this.once('connect', listener);
     let connection: TcpConnection;
     try {
-      connection = stack.connect(address, port, { localPort: options.localPort, timeout: options.timeout });
+      connection = stack.connect(address, port, {
+        localPort: options.localPort,
+        timeout: options.timeout,
+        rcvBuf: options.rcvBuf,
+        sndBuf: options.sndBuf,
+        sack: options.sack,
+        windowScale: options.windowScale,
+        timestamps: options.timestamps,
+      });
     } catch (error) {
       // Out of ports or connections: an 'error' event, as node:net reports EADDRNOTAVAIL.
       const cause = error instanceof NetError ? error : new NetError(ErrorCode.EINVAL, String(error));

@@ -67,10 +67,38 @@ export interface TcpConfig {
    * (RFC 8985). Off: RFC 6675 DupThresh loss marking only, and a lost tail waits for the RTO.
    */
   rack: boolean;
+  /** Offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB. */
+  windowScale: boolean;
+  /** Offer and accept timestamps (RFC 7323 §3-5): RTT measurement on every ACK and PAWS. */
+  timestamps: boolean;
+  /**
+   * Largest receive or send buffer one connection may ask for (listen/connect options);
+   * the stack's buffer memory is bounded by maxConnections times two of these.
+   */
+  maxBuf: number;
 }
 
+/** Per-connection buffer sizes a listener or an active open may ask for (clamped to [MIN_BUFFER_SIZE, maxBuf]). */
+export interface BufferSizes {
+  rcvBuf?: number;
+  sndBuf?: number;
+}
+
+/** Options a listener or an active open may switch on or off for its connections (default: the stack's). */
+export interface OptionOffers {
+  sack?: boolean;
+  windowScale?: boolean;
+  timestamps?: boolean;
+}
+
+/** What one listener or active open may ask for its connections. */
+export interface ConnectionSettings extends BufferSizes, OptionOffers {}
+
+/** The smallest per-connection buffer (one small-MTU segment fits). */
+export const MIN_BUFFER_SIZE = 1024;
+
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
-/** The largest window a 16-bit field carries without window scaling (RFC 7323 is not negotiated). */
+/** The largest window a 16-bit field carries unscaled (every SYN; connections without RFC 7323 window scaling). */
 export const MAX_UNSCALED_WINDOW = 0xffff;
 /** RFC 9293 §3.7.1: the send MSS to assume when the peer sends no MSS option. */
 export const DEFAULT_SEND_MSS = 536;
@@ -98,5 +126,34 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     sack: true,
     mtuProbing: true,
     rack: true,
+    windowScale: true,
+    timestamps: true,
+    maxBuf: 4 * 1024 * 1024,
   };
+}
+
+/** The stack's own offers, one shared object per configuration (no object per connection). */
+const defaultOffers = new WeakMap<TcpConfig, Readonly<Required<OptionOffers>>>();
+
+/** The options one connection offers (and accepts): its request, else the stack's configuration. */
+export function connectionOffers(config: TcpConfig, requested: OptionOffers | undefined): Readonly<Required<OptionOffers>> {
+  const sack = requested?.sack ?? config.sack;
+  const windowScale = requested?.windowScale ?? config.windowScale;
+  const timestamps = requested?.timestamps ?? config.timestamps;
+  if (sack !== config.sack || windowScale !== config.windowScale || timestamps !== config.timestamps) return { sack, windowScale, timestamps };
+  let shared = defaultOffers.get(config);
+  if (shared === undefined) {
+    shared = Object.freeze({ sack, windowScale, timestamps });
+    defaultOffers.set(config, shared);
+  }
+  return shared;
+}
+
+/** The buffer sizes of one connection: its request, else the stack's defaults, within [MIN_BUFFER_SIZE, maxBuf]. */
+export function connectionBuffers(config: TcpConfig, requested: BufferSizes | undefined): { rcvBuf: number; sndBuf: number } {
+  const pick = (value: number | undefined, fallback: number): number => {
+    const size = value !== undefined && Number.isFinite(value) ? Math.floor(value) : fallback;
+    return Math.min(Math.max(MIN_BUFFER_SIZE, config.maxBuf), Math.max(MIN_BUFFER_SIZE, size));
+  };
+  return { rcvBuf: pick(requested?.rcvBuf, config.rcvBuf), sndBuf: pick(requested?.sndBuf, config.sndBuf) };
 }

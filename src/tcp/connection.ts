@@ -28,7 +28,7 @@ import type { EventSink } from '../events.ts';
 import type { Instant } from '../time.ts';
 import { RingBuffer, type BufferAllocator } from '../storage/ring-buffer.ts';
 import { Assembler } from '../storage/assembler.ts';
-import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.ts';
+import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, connectionBuffers, connectionOffers, type ConnectionSettings, type OptionOffers, type TcpConfig } from './config.ts';
 import type { CloseReason, TcpState } from './state.ts';
 import { isSynchronized } from './state.ts';
 import { RttEstimator } from './rtt.ts';
@@ -39,6 +39,7 @@ import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
 import type { PathMtuCache } from './path-mtu-cache.ts';
 import type { Scoreboard } from './scoreboard.ts';
+import { timestampValue, windowShiftFor } from './timestamps.ts';
 
 
 export type { CloseReason, TcpState } from './state.ts';
@@ -77,6 +78,8 @@ export function noopHandler(): ConnectionHandler {
 
 /** What a connection needs from its stack. */
 export interface ConnectionContext {
+  /** The instant of the entry point running now (TSval of the segments it sends). */
+  readonly now: Instant;
   readonly config: TcpConfig;
   readonly counters: Counters;
   readonly events: EventSink;
@@ -125,6 +128,10 @@ export interface TimerHandle {
 
 /** SACK blocks per ACK: four fit in the 40 option bytes without timestamps (RFC 2018 §3). */
 export const MAX_SACK_BLOCKS = 4;
+/** With timestamps (NOP, NOP, TSopt: 12 bytes) only three fit (RFC 2018 §3). */
+export const MAX_SACK_BLOCKS_WITH_TIMESTAMPS = 3;
+/** NOP, NOP, TSopt (RFC 7323 appendix A's layout): what timestamps take from every segment. */
+export const TIMESTAMP_OPTION_BYTES = 12;
 
 /** Out-of-order ranges the reassembler tracks per connection. */
 const MAX_REASSEMBLY_RANGES = 16;
@@ -288,14 +295,17 @@ export class TcpConnection {
     readonly localPort: number,
     readonly remoteAddress: Ipv4Address,
     readonly remotePort: number,
-    options: { active: boolean; iss: number; now: Instant },
+    options: { active: boolean; iss: number; now: Instant; settings?: ConnectionSettings | undefined },
   ) {
     const config = context.config;
     this.active = options.active;
     this.visible = options.active;
     this.tcb = new Tcb(options.iss, Math.min(config.mss, DEFAULT_SEND_MSS));
-    this.sendBuffer = new RingBuffer(config.sndBuf, context.buffers);
-    this.receiveBuffer = new RingBuffer(config.rcvBuf, context.buffers);
+    const sizes = connectionBuffers(config, options.settings);
+    this.offers = connectionOffers(config, options.settings);
+    this.sendBuffer = new RingBuffer(sizes.sndBuf, context.buffers);
+    this.receiveBuffer = new RingBuffer(sizes.rcvBuf, context.buffers);
+    this.offeredShift = windowShiftFor(sizes.rcvBuf);
     this.rtt = new RttEstimator(config);
     this.lastReceivedAt = options.now;
     this.lastActivityAt = options.now;
@@ -480,6 +490,11 @@ export class TcpConnection {
       keepaliveProbes: this.keepaliveProbes,
       segmentsIn: this.segmentsIn,
       segmentsOut: this.segmentsOut,
+      negotiated: {
+        sack: this.tcb.sackPermitted,
+        timestamps: this.tcb.timestamps,
+        windowScale: this.tcb.windowScaling ? { receive: this.tcb.rcvShift, send: this.tcb.sndShift } : undefined,
+      },
     };
   }
 
@@ -573,15 +588,54 @@ export class TcpConnection {
     }
   }
 
-  /** The window to advertise now, applying receiver SWS avoidance (RFC 9293 §3.8.6.2.2). */
+  /**
+   * The window to advertise now (in bytes, a multiple of 2^Rcv.Wind.Shift so that the
+   * scaled field says exactly this), applying receiver SWS avoidance
+   * (RFC 9293 §3.8.6.2.2).
+   */
   receiveWindow(): number {
     const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
-    const available = Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW);
+    const granule = 2 ** this.tcb.rcvShift;
+    const space = this.windowSpace();
+    const available = space - (space % granule);
     if (available - current >= this.windowUpdateThreshold()) return available;
     // Keep the right edge where it was: never shrink (RFC 1122 §4.2.2.16), never
-    // open by less than the threshold. `current` never exceeds `available`, since
-    // in-order data advances RCV.NXT exactly as much as it fills the buffer.
-    return Math.min(current, available);
+    // open by less than the threshold. Unscaled, `current` never exceeds `space`, since
+    // in-order data advances RCV.NXT exactly as much as it fills the buffer. Scaled,
+    // the field cannot say `current` exactly: it is rounded up (RFC 7323 §2.4, Linux
+    // tcp_select_window's ALIGN), so the edge may pass the free space by less than one
+    // unit of 2^shift bytes; input.ts drops what would not fit (and the edge stays).
+    return roundUp(current, granule);
+  }
+
+  /** The receive window's bound now: free buffer, and what the (scaled) field can carry. */
+  private windowSpace(): number {
+    return Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW * 2 ** this.tcb.rcvShift);
+  }
+
+  /** The window scale we offer on our SYN or SYN-ACK (RFC 7323 §2.3), from this connection's receive buffer. */
+  readonly offeredShift: number;
+
+  /** SACK-permitted, window scale and timestamps: offered on our SYN, accepted on the peer's (per connection). */
+  readonly offers: Readonly<Required<OptionOffers>>;
+
+  /** TSval for a segment sent at `now` (RFC 7323 §3.2). */
+  timestampNow(now: Instant): number {
+    return timestampValue(now, this.tcb.tsOffset);
+  }
+
+  /**
+   * Payload of a full-sized segment: the send MSS less the options every segment carries
+   * (RFC 9293 §3.7.1; timestamps: NOP, NOP, TSopt = 12 bytes), as Linux's mss_cache. The
+   * congestion window counts in these, so a window of n segments is n full segments.
+   */
+  fullSegmentPayload(): number {
+    return Math.max(1, this.tcb.sendMss - (this.tcb.timestamps ? TIMESTAMP_OPTION_BYTES : 0));
+  }
+
+  /** SACK blocks that fit beside this connection's other options on an ACK (RFC 2018 §3). */
+  maxSackBlocks(): number {
+    return this.tcb.timestamps ? MAX_SACK_BLOCKS_WITH_TIMESTAMPS : MAX_SACK_BLOCKS;
   }
 
   /**
@@ -593,7 +647,8 @@ export class TcpConnection {
    */
   windowUpdateDue(): boolean {
     const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
-    const available = Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW);
+    const space = this.windowSpace();
+    const available = space - (space % 2 ** this.tcb.rcvShift);
     return available - current >= this.windowUpdateThreshold() && available >= 2 * current;
   }
 
@@ -601,19 +656,20 @@ export class TcpConnection {
    * The SACK blocks for our next ACK (RFC 2018 §4): a D-SACK block first if a
    * duplicate segment arrived (RFC 2883 §4), then the block holding the most recently
    * received out-of-order segment, then the blocks of the next most recent ones, then
-   * any other held range; at most MAX_SACK_BLOCKS. Undefined when SACK is not in use or
+   * any other held range; at most maxSackBlocks() (three beside timestamps). Undefined when SACK is not in use or
    * there is nothing to report.
    */
   sackBlocks(): [number, number][] | undefined {
     if (!this.tcb.sackPermitted) return undefined;
     if (this.assembler.isEmpty && this.dsackStart === undefined) return undefined;
     const rcvNxt = this.tcb.rcvNxt;
+    const limit = this.maxSackBlocks();
     const ranges = this.assembler.ranges();
     const blocks: [number, number][] = [];
     if (this.dsackStart !== undefined) blocks.push([this.dsackStart, this.dsackEnd]);
     const used = new Set<number>();
     const take = (index: number): void => {
-      if (used.has(index) || blocks.length >= MAX_SACK_BLOCKS) return;
+      if (used.has(index) || blocks.length >= limit) return;
       const range = ranges[index]!;
       used.add(index);
       blocks.push([seqAdd(rcvNxt, range[0]), seqAdd(rcvNxt, range[1])]);
@@ -685,7 +741,7 @@ export class TcpConnection {
   }
 
   private windowUpdateThreshold(): number {
-    return Math.max(1, Math.min(this.context.config.mss, Math.floor(this.context.config.rcvBuf / 2)));
+    return Math.max(1, Math.min(this.context.config.mss, Math.floor(this.receiveBuffer.capacity / 2)));
   }
 
   private reportClose(reason: CloseReason, error: NetError | undefined): void {
@@ -713,6 +769,11 @@ export class TcpConnection {
       this.context.events.emit('handler_error', { id: this.id, callback, error: String(error) });
     }
   }
+}
+
+/** `value` rounded up to a multiple of `unit`. */
+function roundUp(value: number, unit: number): number {
+  return Math.ceil(value / unit) * unit;
 }
 
 /** Errors that end a connection abnormally, with Node-style codes. */

@@ -33,18 +33,30 @@ export interface SegmentFields {
   sackPermitted?: boolean;
   /** SACK blocks, most recent first (RFC 2018 §3-4). */
   sackBlocks?: [number, number][] | undefined;
+  /** Window scale option (SYN and SYN-ACK only, RFC 7323 §2.2). */
+  windowScale?: number | undefined;
+  /** TSopt: TSval and TSecr (RFC 7323 §3.2); the object is reused by the caller. */
+  timestamps?: { value: number; echo: number } | undefined;
 }
 
 const NO_OPTIONS: TcpOptions = Object.freeze({});
 const EMPTY = new Uint8Array(0);
+const TIMESTAMPS_ONLY: TcpOptions = { timestamps: { value: 0, echo: 0 } };
 
 /** The options of a segment; the common case (none) allocates nothing. */
 function optionsOf(fields: SegmentFields): TcpOptions {
   const blocks = fields.sackBlocks !== undefined && fields.sackBlocks.length > 0 ? fields.sackBlocks : undefined;
-  if (fields.mss === undefined && fields.sackPermitted !== true && blocks === undefined) return NO_OPTIONS;
+  if (fields.mss === undefined && fields.sackPermitted !== true && blocks === undefined && fields.windowScale === undefined) {
+    if (fields.timestamps === undefined) return NO_OPTIONS;
+    // The common case with RFC 7323: timestamps alone, in a reused options object.
+    TIMESTAMPS_ONLY.timestamps = fields.timestamps;
+    return TIMESTAMPS_ONLY;
+  }
   const options: TcpOptions = {};
   if (fields.mss !== undefined) options.mss = fields.mss;
   if (fields.sackPermitted === true) options.sackPermitted = true;
+  if (fields.timestamps !== undefined) options.timestamps = fields.timestamps;
+  if (fields.windowScale !== undefined) options.windowScale = fields.windowScale;
   if (blocks !== undefined) options.sackBlocks = blocks;
   return options;
 }

@@ -31,4 +31,6 @@ export interface ConnectionInfo {
   keepaliveProbes: number;
   segmentsIn: number;
   segmentsOut: number;
+  /** What the handshake agreed (RFC 2018, RFC 7323): shifts are ours (receive) and the peer's (send). */
+  negotiated: { sack: boolean; timestamps: boolean; windowScale: { receive: number; send: number } | undefined };
 }

@@ -28,6 +28,7 @@ import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
 import { pathMtuAtEstablishment } from './path-mtu.ts';
 import { createScoreboard, cumulativeAck, detectLoss, recoveryEnded, sackArrives } from './recovery.ts';
+import { PAWS_WINDOW_TICKS, pawsRejects, updateTsRecent } from './timestamps.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
 const MIN_PEER_MSS = 64;
@@ -81,11 +82,13 @@ function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instan
   }
   connection.tcb.initFromPeerSyn(segment, negotiatedMss(connection.context.config, segment));
   // We offered SACK-permitted if configured; it is in use if the peer offered it too.
-  connection.tcb.sackPermitted = connection.context.config.sack && segment.options.sackPermitted === true;
+  connection.tcb.sackPermitted = connection.offers.sack && segment.options.sackPermitted === true;
+  // Likewise window scaling and timestamps (RFC 7323 §2.2, §3.2).
+  negotiate(connection, segment, now);
   if (hasAck) {
     // Our SYN is acknowledged: ESTABLISHED. Data or FIN carried by the SYN-ACK is not
     // taken (the peer retransmits it); we acknowledge the SYN alone.
-    acknowledge(connection, segment.acknowledgmentNumber, now);
+    acknowledge(connection, segment.acknowledgmentNumber, now, echoedTimestamp(connection, segment));
     // The window our SYN advertised (nothing has been received since).
     connection.tcb.rcvAdvertisedEdge = seqAdd(connection.tcb.rcvNxt, Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW));
     establish(connection, now);
@@ -126,9 +129,23 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     return;
   }
 
-  // ---- first: sequence number acceptability ----
   const payloadLength = segment.payload.length;
   const segmentLength = payloadLength + (flags & TcpFlag.SYN ? 1 : 0) + (flags & TcpFlag.FIN ? 1 : 0);
+
+  // ---- RFC 7323 §5.3 R1: PAWS, before the sequence number check. A TSval older than
+  // TS.Recent marks an old duplicate: drop it and ACK (rate limited as the
+  // out-of-window ACKs below; a SYN gets a challenge ACK). RSTs are exempt (§5.2:
+  // "MUST be acceptable regardless of their timestamp"). ----
+  const timestamp = connection.tcb.timestamps ? segment.options.timestamps : undefined;
+  if (connection.tcb.timestamps && timestamp === undefined && (flags & TcpFlag.RST) === 0) counters.increment('tcp.rx.missing-timestamp');
+  if (timestamp !== undefined && (flags & TcpFlag.RST) === 0 && pawsRejects(connection.tcb, timestamp.value, now, pawsTolerance(connection, segment))) {
+    counters.increment('tcp.drop.paws');
+    if (flags & TcpFlag.SYN) challengeAck(connection, now);
+    else if (segmentLength > 0 || challengeAllowed(connection, now)) connection.ackNow = true;
+    return;
+  }
+
+  // ---- first: sequence number acceptability ----
   const window = Math.max(0, seqDiff(connection.tcb.rcvAdvertisedEdge, connection.tcb.rcvNxt));
   const acceptable = isAcceptable(seq, segmentLength, connection.tcb.rcvNxt, window);
   // RFC 9293 §3.10.7.4: with a zero window no segment is acceptable, "but special
@@ -172,7 +189,10 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     data = data.subarray(Math.min(skip, data.length));
     start = connection.tcb.rcvNxt;
   }
-  const room = zeroWindowAllowance ? 0 : Math.max(0, seqDiff(connection.tcb.rcvAdvertisedEdge, start));
+  // The window's edge, and the buffer's: a scaled window's edge may pass the free buffer
+  // by less than 2^shift bytes (connection.receiveWindow()), and those cannot be held.
+  const bufferRoom = connection.receiveBuffer.free - seqDiff(start, connection.tcb.rcvNxt);
+  const room = zeroWindowAllowance ? 0 : Math.max(0, Math.min(seqDiff(connection.tcb.rcvAdvertisedEdge, start), bufferRoom));
   if (data.length > room || (fin && data.length === room)) {
     // Part of the segment lies beyond the window: keep what fits, and ACK at once so
     // the sender learns where the window ends.
@@ -198,6 +218,9 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     return;
   }
 
+  // ---- RFC 7323 §4.3, §5.3 R3: TS.Recent from a segment at or before Last.ACK.sent ----
+  if (timestamp !== undefined) updateTsRecent(connection.tcb, timestamp.value, seqLe(seq, connection.tcb.lastAckSent), now);
+
   // ---- fifth: ACK ----
   if ((flags & TcpFlag.ACK) === 0) {
     counters.increment('tcp.drop.no-ack');
@@ -210,8 +233,8 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
       counters.increment('tcp.drop.bad-ack');
       return;
     }
-    connection.tcb.updateSendWindow(seq, ack, segment.window);
-    acknowledge(connection, ack, now);
+    connection.tcb.updateSendWindow(seq, ack, scaledWindow(connection, segment));
+    acknowledge(connection, ack, now, echoedTimestamp(connection, segment));
     establish(connection, now);
     if (connection.tcb.finQueued) connection.setState('FIN-WAIT-1');
   }
@@ -239,12 +262,12 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     (inFlight &&
       payloadLength === 0 &&
       (flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 &&
-      segment.window === connection.tcb.sndWnd &&
+      scaledWindow(connection, segment) === connection.tcb.sndWnd &&
       segment.window !== 0) ||
     (inFlight && newSack);
   if (seqGt(ack, connection.tcb.sndUna)) {
     connection.duplicateAcks = 0;
-    acknowledge(connection, ack, now);
+    acknowledge(connection, ack, now, echoedTimestamp(connection, segment));
   } else if (duplicate) {
     connection.duplicateAcks++;
     if (connection.scoreboard === undefined && connection.congestion.onDuplicateAck(ack, connection.bytesInFlight(), connection.tcb.sndMax) === 'retransmit') {
@@ -306,6 +329,23 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   if (connection.tcb.remoteFinSeq !== undefined && connection.tcb.remoteFinSeq === connection.tcb.rcvNxt && !connection.tcb.remoteFinReceived) {
     finArrives(connection);
   }
+}
+
+/**
+ * How much older than TS.Recent a segment's TSval may be (timestamp ticks, ms). A pure
+ * duplicate ACK (no data, nothing new: SEG.SEQ = RCV.NXT, SEG.ACK = SND.UNA, same
+ * window) that was merely reordered gets up to one RTO, as Linux's tcp_disordered_ack;
+ * everything else one tick (PAWS_WINDOW_TICKS).
+ */
+function pawsTolerance(connection: TcpConnection, segment: TcpRepr): number {
+  const tcb = connection.tcb;
+  const pureDuplicateAck =
+    (segment.flags & (TcpFlag.ACK | TcpFlag.SYN | TcpFlag.FIN)) === TcpFlag.ACK &&
+    segment.payload.length === 0 &&
+    segment.sequenceNumber === tcb.rcvNxt &&
+    segment.acknowledgmentNumber === tcb.sndUna &&
+    scaledWindow(connection, segment) === tcb.sndWnd;
+  return pureDuplicateAck ? Math.max(PAWS_WINDOW_TICKS, connection.rtt.rto) : PAWS_WINDOW_TICKS;
 }
 
 /** RFC 9293 §3.10.7.4, first check: the four acceptability cases. */
@@ -373,11 +413,23 @@ function resetArrives(connection: TcpConnection): void {
   }
 }
 
-/** SND.UNA advances to `ack` (SND.UNA < ack <= SND.MAX). */
-function acknowledge(connection: TcpConnection, ack: number, now: Instant): void {
+/**
+ * SND.UNA advances to `ack` (SND.UNA < ack <= SND.MAX). `echo` is the ACK's TSecr when
+ * timestamps are in use: RTTM (RFC 7323 §4) then takes a sample from every such ACK,
+ * retransmissions included (the echo names the transmission it answers), weighted as
+ * RFC 7323 appendix G says so that many samples per RTT do not collapse RTTVAR. Without
+ * timestamps one segment per RTT is timed, and never a retransmitted one (RFC 6298 §3,
+ * Karn: rttSeq is cleared whenever a timed segment is retransmitted).
+ */
+function acknowledge(connection: TcpConnection, ack: number, now: Instant, echo?: number): void {
   const acked = seqDiff(ack, connection.tcb.sndUna);
-  // RFC 6298 §3 (Karn): rttSeq is cleared whenever a timed segment is retransmitted.
-  if (connection.rttSeq !== undefined && seqGe(ack, connection.rttSeq)) {
+  const echoRtt = echo === undefined ? undefined : rttFromEcho(connection, echo, now);
+  if (echoRtt !== undefined) {
+    // Appendix G: ExpectedSamples = ceil(FlightSize / (2·SMSS)), FlightSize before this ACK.
+    const expectedSamples = Math.max(1, Math.ceil(connection.bytesInFlight() / (2 * connection.tcb.sendMss)));
+    connection.rtt.sample(echoRtt, expectedSamples);
+    connection.rttSeq = undefined;
+  } else if (connection.rttSeq !== undefined && seqGe(ack, connection.rttSeq)) {
     connection.rtt.sample(now - connection.rttStart);
     connection.rttSeq = undefined;
   }
@@ -420,16 +472,43 @@ function establish(connection: TcpConnection, now: Instant): void {
   // RFC 6298 §5.7: a lost SYN leaves RTO at 3 s until the first sample.
   if (connection.handshakeRetransmitted) connection.rtt.resetAfterHandshakeLoss();
   pathMtuAtEstablishment(connection, connection.context.pathMtu, now);
-  connection.congestion.start(connection.tcb.sendMss, connection.tcb.sndMax, connection.handshakeRetransmitted);
-  // RFC 6675: a sender whose peer agreed to SACK keeps a scoreboard.
-  if (connection.tcb.sackPermitted) connection.scoreboard = createScoreboard(connection.context.config.sndBuf, connection.tcb.sendMss);
+  connection.congestion.start(connection.fullSegmentPayload(), connection.tcb.sndMax, connection.handshakeRetransmitted);
+  // RFC 6675: a sender whose peer agreed to SACK keeps a scoreboard (sized for this connection's send buffer).
+  if (connection.tcb.sackPermitted) connection.scoreboard = createScoreboard(connection.sendBuffer.capacity, connection.fullSegmentPayload());
   connection.connectDeadline = undefined;
   connection.setState('ESTABLISHED');
 }
 
 function updateSendWindow(connection: TcpConnection, segment: TcpRepr, now: Instant): void {
   if (connection.tcb.sndWnd === 0 && segment.window > 0) windowOpens(connection, now);
-  connection.tcb.updateSendWindow(segment.sequenceNumber, segment.acknowledgmentNumber, segment.window);
+  connection.tcb.updateSendWindow(segment.sequenceNumber, segment.acknowledgmentNumber, scaledWindow(connection, segment));
+}
+
+/** SND.WND from a segment that is not a SYN: SEG.WND << Snd.Wind.Shift (RFC 7323 §2.3). */
+function scaledWindow(connection: TcpConnection, segment: TcpRepr): number {
+  return segment.window * 2 ** connection.tcb.sndShift;
+}
+
+/** RFC 7323 §2.2, §3.2: window scaling and timestamps are in use when both SYNs offered them. */
+export function negotiate(connection: TcpConnection, syn: TcpRepr, now: Instant): void {
+  connection.tcb.negotiateRfc7323(
+    syn.options,
+    { windowScale: connection.offers.windowScale, timestamps: connection.offers.timestamps, rcvShift: connection.offeredShift },
+    now,
+  );
+}
+
+/** The ACK's TSecr when timestamps are in use and it echoes one (0: nothing echoed, as Linux treats it). */
+function echoedTimestamp(connection: TcpConnection, segment: TcpRepr): number | undefined {
+  if (!connection.tcb.timestamps || (segment.flags & TcpFlag.ACK) === 0) return undefined;
+  const echo = segment.options.timestamps?.echo;
+  return echo === undefined || echo === 0 ? undefined : echo;
+}
+
+/** RTT in ms from an echoed TSval, or undefined when the echo is from the future (a bogus TSecr). */
+function rttFromEcho(connection: TcpConnection, echo: number, now: Instant): number | undefined {
+  const elapsed = (connection.timestampNow(now) - echo) | 0;
+  return elapsed < 0 ? undefined : elapsed;
 }
 
 /**
@@ -512,7 +591,7 @@ function noteOutOfOrder(connection: TcpConnection, start: number): void {
   const existing = recent.indexOf(start);
   if (existing >= 0) recent.splice(existing, 1);
   recent.unshift(start);
-  if (recent.length > MAX_SACK_BLOCKS) recent.length = MAX_SACK_BLOCKS;
+  if (recent.length > MAX_SACK_BLOCKS) recent.length = MAX_SACK_BLOCKS; // the most any ACK carries
 }
 
 /** Eighth check: the peer's FIN, now in order. */

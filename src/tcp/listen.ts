@@ -19,14 +19,15 @@ import type { EventSink } from '../events.ts';
 import type { Instant } from '../time.ts';
 import { ErrorCode, NetError } from '../errors.ts';
 import { TcpFlag, type TcpRepr } from '../wire/tcp.ts';
-import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.ts';
+import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, connectionBuffers, connectionOffers, type ConnectionSettings, type OptionOffers, type TcpConfig } from './config.ts';
 import type { TcpConnection } from './connection.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import type { IsnSource } from './isn.ts';
-import { negotiatedMss, segmentArrives } from './input.ts';
+import { negotiate, negotiatedMss, segmentArrives } from './input.ts';
 import type { StackLimits } from './limits.ts';
 import { seqAdd, seqGt } from './seq.ts';
-import { COOKIE_PERIOD_MS, type SynCookies } from './syn-cookie.ts';
+import { COOKIE_PERIOD_MS, decodeCookieOptions, encodeCookieOptions, type SynCookies } from './syn-cookie.ts';
+import { timestampValue, windowShiftFor, type TimestampOffsets } from './timestamps.ts';
 
 /** Cookie ACKs are only considered this long after a listener last overflowed. */
 const COOKIE_ACCEPT_WINDOW_MS = 3 * COOKIE_PERIOD_MS;
@@ -34,6 +35,11 @@ const COOKIE_ACCEPT_WINDOW_MS = 3 * COOKIE_PERIOD_MS;
 export interface TcpListener {
   readonly port: number;
   close(): void;
+}
+
+/** What a listener asks for: its half-open backlog, its connections' buffers and options (per service). */
+export interface ListenOptions extends ConnectionSettings {
+  backlog?: number;
 }
 
 /** What the passive open needs from the stack. */
@@ -46,9 +52,10 @@ export interface PassiveOpenContext {
   readonly limits: StackLimits;
   readonly isn: IsnSource;
   readonly cookies: SynCookies;
+  readonly timestampOffsets: TimestampOffsets;
   /** Room for one more connection (a TIME-WAIT entry may be recycled); false at the limit (reported). */
   roomForConnection(port: number, now: Instant): boolean;
-  createConnection(localPort: number, remoteAddress: Ipv4Address, remotePort: number, iss: number, now: Instant): TcpConnection;
+  createConnection(localPort: number, remoteAddress: Ipv4Address, remotePort: number, iss: number, now: Instant, settings: ConnectionSettings): TcpConnection;
   connectionsOn(localPort: number): Iterable<TcpConnection>;
   /** RFC 9293 §3.10.7.1 reply (here: <SEQ=SEG.ACK><CTL=RST> to an ACK no listener state explains). */
   resetNoConnection(source: Ipv4Address, segment: TcpRepr): void;
@@ -65,6 +72,10 @@ class Listener implements TcpListener {
     private readonly owner: Listeners,
     readonly port: number,
     readonly backlog: number,
+    /** The buffers of this listener's connections (within the stack's bounds). */
+    readonly buffers: { rcvBuf: number; sndBuf: number },
+    /** The options its connections offer and accept. */
+    readonly offers: Readonly<Required<OptionOffers>>,
     readonly onAccept: (connection: TcpConnection) => void,
   ) {}
 
@@ -95,11 +106,13 @@ export class Listeners {
   }
 
   /** Listens on `port`, which the caller has chosen (EADDRINUSE if taken). */
-  listen(port: number, options: { backlog?: number }, onAccept: (connection: TcpConnection) => void): TcpListener {
+  listen(port: number, options: ListenOptions, onAccept: (connection: TcpConnection) => void): TcpListener {
     if (this.byPort.has(port)) throw new NetError(ErrorCode.EADDRINUSE, `port ${port} is already listening`);
     const limit = this.context.config.synBacklog;
     const requested = options.backlog !== undefined && options.backlog > 0 ? Math.floor(options.backlog) : limit;
-    const listener = new Listener(this, port, Math.min(requested, limit), onAccept);
+    const buffers = connectionBuffers(this.context.config, options);
+    const offers = connectionOffers(this.context.config, options);
+    const listener = new Listener(this, port, Math.min(requested, limit), buffers, offers, onAccept);
     this.byPort.set(port, listener);
     return listener;
   }
@@ -146,13 +159,14 @@ export class Listeners {
     }
     let iss = this.context.isn.next(this.context.localAddress, listener.port, source, segment.sourcePort, now);
     if (minimumIss !== undefined && !seqGt(iss, minimumIss)) iss = minimumIss;
-    const connection = this.context.createConnection(listener.port, source, segment.sourcePort, iss, now);
+    const connection = this.context.createConnection(listener.port, source, segment.sourcePort, iss, now, { ...listener.buffers, ...listener.offers });
     connection.listenerPort = listener.port;
     listener.halfOpen++;
     connection.tcb.initFromSyn(segment, negotiatedMss(this.context.config, segment));
-    // RFC 2018 §2: SACK-permitted in our SYN-ACK only when the SYN carried it. (Cookie
-    // SYN-ACKs never offer it: the cookie has no room to remember it.)
-    connection.tcb.sackPermitted = this.context.config.sack && segment.options.sackPermitted === true;
+    // RFC 2018 §2: SACK-permitted in our SYN-ACK only when the SYN carried it; RFC 7323
+    // §2.2, §3.2 likewise for window scaling and timestamps.
+    connection.tcb.sackPermitted = connection.offers.sack && segment.options.sackPermitted === true;
+    negotiate(connection, segment, now);
     // Data on the SYN is not kept (no TCP Fast Open); the peer retransmits it.
     connection.setState('SYN-RECEIVED');
     return true;
@@ -194,6 +208,17 @@ export class Listeners {
     );
     const peerMss = segment.options.mss ?? DEFAULT_SEND_MSS;
     const cookie = cookies.make(localAddress, listener.port, source, segment.sourcePort, segment.sequenceNumber, peerMss, now);
+    // The other options survive only with timestamps: as Linux does, the low bits of our
+    // TSval carry the peer's window scale and SACK-permitted, and come back as TSecr.
+    const { offers } = listener;
+    const peerTimestamp = offers.timestamps ? segment.options.timestamps : undefined;
+    const sack = offers.sack && segment.options.sackPermitted === true;
+    const peerShift = offers.windowScale ? segment.options.windowScale : undefined;
+    let timestamps: { value: number; echo: number } | undefined;
+    if (peerTimestamp !== undefined) {
+      const clock = timestampValue(now, this.context.timestampOffsets.offset(localAddress, source));
+      timestamps = { value: encodeCookieOptions(clock, { windowScale: peerShift, sackPermitted: sack }), echo: peerTimestamp.value };
+    }
     this.context.emitter.emit({
       remoteAddress: source,
       sourcePort: listener.port,
@@ -201,8 +226,11 @@ export class Listeners {
       sequenceNumber: cookie,
       acknowledgmentNumber: seqAdd(segment.sequenceNumber, 1),
       flags: TcpFlag.SYN | TcpFlag.ACK,
-      window: cookieWindow(config),
+      window: cookieWindow(listener),
       mss: config.mss,
+      sackPermitted: timestamps !== undefined && sack,
+      windowScale: timestamps !== undefined && peerShift !== undefined ? windowShiftFor(listener.buffers.rcvBuf) : undefined,
+      timestamps,
     });
   }
 
@@ -226,15 +254,25 @@ export class Listeners {
       return true;
     }
     counters.increment('tcp.rx.syn-cookie-valid');
-    const connection = this.context.createConnection(listener.port, source, segment.sourcePort, iss, now);
-    connection.tcb.initFromCookie(irs, Math.max(1, Math.min(config.mss, peerMss)), cookieWindow(config));
+    const connection = this.context.createConnection(listener.port, source, segment.sourcePort, iss, now, { ...listener.buffers, ...listener.offers });
+    connection.tcb.initFromCookie(irs, Math.max(1, Math.min(config.mss, peerMss)), cookieWindow(listener));
+    // Options the cookie SYN-ACK agreed to come back in the ACK's TSecr (none without it).
+    const timestamp = listener.offers.timestamps ? segment.options.timestamps : undefined;
+    // The echo must be a TSval we could have sent for this cookie: not ahead of our clock
+    // nor older than the cookie itself may be.
+    const echoAge = timestamp === undefined ? -1 : (timestampValue(now, this.context.timestampOffsets.offset(localAddress, source)) - timestamp.echo) | 0;
+    if (timestamp !== undefined && echoAge >= 0 && echoAge <= COOKIE_ACCEPT_WINDOW_MS) {
+      const agreed = decodeCookieOptions(timestamp.echo);
+      connection.tcb.sackPermitted = listener.offers.sack && agreed.sackPermitted;
+      negotiate(connection, { ...segment, options: { timestamps: timestamp, windowScale: agreed.windowScale } }, now);
+    }
     connection.setState('SYN-RECEIVED');
     segmentArrives(connection, segment, now);
     return true;
   }
 }
 
-/** The window a cookie SYN-ACK advertises (and the rebuilt TCB assumes). */
-function cookieWindow(config: TcpConfig): number {
-  return Math.min(config.rcvBuf, MAX_UNSCALED_WINDOW);
+/** The window a cookie SYN-ACK advertises (and the rebuilt TCB assumes); unscaled, as on every SYN. */
+function cookieWindow(listener: Listener): number {
+  return Math.min(listener.buffers.rcvBuf, MAX_UNSCALED_WINDOW);
 }

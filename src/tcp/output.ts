@@ -45,6 +45,9 @@ const scratch: SegmentFields = {
   window: 0,
 };
 
+/** The reused TSopt of connection segments. */
+const timestampOption = { value: 0, echo: 0 };
+
 /**
  * Sends one segment of `connection`, filling in ports, ACK and window. Every segment
  * carrying ACK also settles any owed or delayed ACK and records the advertised edge.
@@ -52,27 +55,43 @@ const scratch: SegmentFields = {
 function transmit(connection: TcpConnection, sequenceNumber: number, flags: number, dataOffset = 0, dataLength = 0): void {
   const isSyn = (flags & TcpFlag.SYN) !== 0;
   const hasAck = (flags & TcpFlag.ACK) !== 0;
-  // RFC 7323 §2.2: the window of a SYN is never scaled; ours never is anyway.
-  const window = isSyn
-    ? Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW)
-    : (flags & TcpFlag.RST) !== 0
-      ? 0
-      : connection.receiveWindow();
+  const isRst = (flags & TcpFlag.RST) !== 0;
+  const tcb = connection.tcb;
+  const config = connection.context.config;
+  // RFC 7323 §2.2: the window of a SYN is never scaled; every other one is sent as
+  // RCV.WND >> Rcv.Wind.Shift (receiveWindow() is a multiple of 2^shift, so exact).
+  const window = isSyn ? Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW) : isRst ? 0 : connection.receiveWindow();
+  const offering = isSyn && connection.state === 'SYN-SENT';
   scratch.remoteAddress = connection.remoteAddress;
   scratch.sourcePort = connection.localPort;
   scratch.destinationPort = connection.remotePort;
   scratch.sequenceNumber = sequenceNumber;
-  scratch.acknowledgmentNumber = hasAck ? connection.tcb.rcvNxt : 0;
+  scratch.acknowledgmentNumber = hasAck ? tcb.rcvNxt : 0;
   scratch.flags = flags;
-  scratch.window = window;
-  scratch.mss = isSyn ? connection.context.config.mss : undefined;
+  scratch.window = isSyn ? window : Math.min(MAX_UNSCALED_WINDOW, window / 2 ** tcb.rcvShift);
+  scratch.mss = isSyn ? config.mss : undefined;
   // RFC 2018 §2: SACK-permitted on our SYN when configured, on our SYN-ACK when agreed.
-  scratch.sackPermitted = isSyn && (connection.state === 'SYN-SENT' ? connection.context.config.sack : connection.tcb.sackPermitted);
+  scratch.sackPermitted = isSyn && (offering ? connection.offers.sack : tcb.sackPermitted);
   scratch.sackBlocks = hasAck && !isSyn ? connection.sackBlocks() : undefined;
+  // RFC 7323 §2.2: the window scale option on our SYN when configured, on our SYN-ACK
+  // only when the peer's SYN carried one (then negotiated: tcb.rcvShift is ours).
+  scratch.windowScale = isSyn && (offering ? connection.offers.windowScale : tcb.windowScaling)
+    ? connection.offeredShift
+    : undefined;
+  // RFC 7323 §3.2: TSopt on our SYN when configured (TSecr 0: nothing to echo yet), and
+  // on every non-RST segment once both SYNs carried it; TSecr = TS.Recent.
+  if ((offering && connection.offers.timestamps) || (tcb.timestamps && !isRst)) {
+    timestampOption.value = connection.timestampNow(connection.context.now);
+    timestampOption.echo = offering ? 0 : tcb.tsRecent;
+    scratch.timestamps = timestampOption;
+  } else {
+    scratch.timestamps = undefined;
+  }
   connection.context.emitter.emit(scratch, connection.sendBuffer, dataOffset, dataLength);
   connection.segmentsOut++;
   if (hasAck) {
-    connection.tcb.rcvAdvertisedEdge = seqMax(connection.tcb.rcvAdvertisedEdge, seqAdd(connection.tcb.rcvNxt, window));
+    tcb.rcvAdvertisedEdge = seqMax(tcb.rcvAdvertisedEdge, seqAdd(tcb.rcvNxt, window));
+    tcb.lastAckSent = tcb.rcvNxt;
     connection.ackNow = false;
     connection.unackedSegments = 0;
     connection.delayedAckAt = undefined;
@@ -219,13 +238,16 @@ function advanceSndMax(connection: TcpConnection, end: number, now: Instant): vo
 
 /**
  * Payload bytes that fit in one segment: the send MSS less the option bytes the segment
- * will carry (RFC 9293 §3.7.1: the MSS does not count options; SACK blocks take room
+ * will carry (RFC 9293 §3.7.1: the MSS does not count options; timestamps take 12
+ * bytes of every segment, as in Linux's tcp_current_mss, and SACK blocks take room
  * while data is held out of order).
  */
 function segmentRoom(connection: TcpConnection): number {
   const blocks = connection.tcb.sackPermitted ? connection.sackBlocks() : undefined;
-  if (blocks === undefined) return connection.tcb.sendMss;
-  return Math.max(1, connection.tcb.sendMss - (tcpHeaderLength({ sackBlocks: blocks }) - TCP_HEADER_LENGTH));
+  const timestamps = connection.tcb.timestamps;
+  if (blocks === undefined) return connection.fullSegmentPayload();
+  const options = tcpHeaderLength(timestamps ? { sackBlocks: blocks, timestamps: timestampOption } : { sackBlocks: blocks }) - TCP_HEADER_LENGTH;
+  return Math.max(1, connection.tcb.sendMss - options);
 }
 
 /** States in which data and FIN segments may be sent. */

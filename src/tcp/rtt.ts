@@ -10,6 +10,14 @@
  *
  * Karn's rule (§3) is the caller's job: only segments that were never retransmitted
  * are timed.
+ *
+ * With RFC 7323 timestamps a sample comes from every ACK that advances SND.UNA, many per
+ * RTT. RFC 7323 appendix G: with ExpectedSamples = ceil(FlightSize / (2·SMSS)) the gains
+ * become α/ExpectedSamples and β/ExpectedSamples, so SRTT and RTTVAR move per RTT about as
+ * much as with one sample per RTT, and a run of equal samples (a LAN) does not collapse
+ * RTTVAR within one window. (Linux gets the same effect differently: its mdev_max lets
+ * RTTVAR fall only once per RTT.) The RTO floor stays minRto (200 ms, as Linux's
+ * TCP_RTO_MIN): on a LAN RTO = max(minRto, SRTT + 4·RTTVAR) = 200 ms.
  */
 const CLOCK_GRANULARITY_MS = 1;
 
@@ -46,14 +54,18 @@ export class RttEstimator {
     return this.smoothed !== undefined;
   }
 
-  sample(rtt: number): void {
+  /** One RTT sample in ms; `expectedSamples` > 1 scales the gains down (RFC 7323 appendix G). */
+  sample(rtt: number, expectedSamples = 1): void {
     const r = Math.max(0, rtt);
     if (this.smoothed === undefined || this.variation === undefined) {
       this.smoothed = r;
       this.variation = r / 2;
     } else {
-      this.variation = 0.75 * this.variation + 0.25 * Math.abs(this.smoothed - r);
-      this.smoothed = 0.875 * this.smoothed + 0.125 * r;
+      const samples = Math.max(1, expectedSamples);
+      const beta = 0.25 / samples;
+      const alpha = 0.125 / samples;
+      this.variation = (1 - beta) * this.variation + beta * Math.abs(this.smoothed - r);
+      this.smoothed = (1 - alpha) * this.smoothed + alpha * r;
     }
     this.timeout = this.clamp(this.smoothed + Math.max(CLOCK_GRANULARITY_MS, 4 * this.variation));
   }

@@ -27,7 +27,7 @@ import type { RandomSource } from '../random.ts';
 import type { Ipv4Address } from '../net/address.ts';
 import { ErrorCode, NetError } from '../errors.ts';
 import { parseTcp } from '../wire/tcp.ts';
-import type { TcpConfig } from './config.ts';
+import type { ConnectionSettings, TcpConfig } from './config.ts';
 import { TcpConnection, type ConnectionContext } from './connection.ts';
 import { segmentArrives } from './input.ts';
 import { timersExpired } from './timers.ts';
@@ -35,7 +35,7 @@ import { Rfc6528Isn, type IsnSource } from './isn.ts';
 import { SynCookies } from './syn-cookie.ts';
 import { SegmentEmitter, type IpSender } from './emitter.ts';
 import { ConnectionTable, freeEphemeralPort, isUnicast } from './demux.ts';
-import { Listeners, type TcpListener } from './listen.ts';
+import { Listeners, type ListenOptions, type TcpListener } from './listen.ts';
 import { resetNoConnection } from './closed.ts';
 import { TimeWaitTable } from './time-wait.ts';
 import { StackLimits } from './limits.ts';
@@ -45,10 +45,11 @@ import type { IcmpErrorReport } from '../net/icmp-error.ts';
 import { readUint16, readUint32 } from '../wire/bytes.ts';
 import { icmpErrorArrives } from './icmp-error.ts';
 import { PathMtuCache } from './path-mtu-cache.ts';
+import { KeyedTimestampOffsets, type TimestampOffsets } from './timestamps.ts';
 
 export type { IpSender, IpSendResult } from './emitter.ts';
 export type { TcpConnection } from './connection.ts';
-export type { TcpListener } from './listen.ts';
+export type { ListenOptions, TcpListener } from './listen.ts';
 export { CHALLENGE_ACKS_PER_SECOND, RESETS_PER_SECOND, LIMIT_REPORT_INTERVAL_MS } from './limits.ts';
 
 /**
@@ -69,9 +70,11 @@ export interface TcpStackOptions {
   requestPoll?: () => void;
   /** Initial sequence numbers; default RFC 6528 keyed by a secret from `random`. Tests inject fixed ones. */
   isn?: IsnSource;
+  /** RFC 7323 timestamp offsets; default a keyed hash of the address pair. Tests inject fixed ones. */
+  timestampOffsets?: TimestampOffsets;
 }
 
-export interface ConnectOptions {
+export interface ConnectOptions extends ConnectionSettings {
   localPort?: number;
   /** ms for the handshake to complete before the connection fails with ETIMEDOUT. */
   timeout?: number;
@@ -83,6 +86,7 @@ export class TcpStack implements Pollable {
   private readonly random: RandomSource;
   private readonly counters: Counters;
   private readonly isn: IsnSource;
+  private readonly timestampOffsets: TimestampOffsets;
   private readonly emitter: SegmentEmitter;
   private readonly limits: StackLimits;
   private readonly table = new ConnectionTable();
@@ -102,6 +106,7 @@ export class TcpStack implements Pollable {
     this.random = options.random;
     this.counters = options.counters;
     this.isn = options.isn ?? new Rfc6528Isn(options.random);
+    this.timestampOffsets = options.timestampOffsets ?? new KeyedTimestampOffsets(options.random);
     this.emitter = new SegmentEmitter(options.ip, this.localAddress, this.counters);
     this.limits = new StackLimits(options.events, options.random);
     this.timeWaits = new TimeWaitTable({
@@ -123,15 +128,19 @@ export class TcpStack implements Pollable {
       limits: this.limits,
       isn: this.isn,
       cookies: new SynCookies(options.random),
+      timestampOffsets: this.timestampOffsets,
       roomForConnection: (port, now) => this.roomForConnection(port, now),
-      createConnection: (localPort, remoteAddress, remotePort, iss, now) =>
-        this.createConnection(localPort, remoteAddress, remotePort, false, iss, now),
+      createConnection: (localPort, remoteAddress, remotePort, iss, now, settings) =>
+        this.createConnection(localPort, remoteAddress, remotePort, false, iss, now, settings),
       connectionsOn: (port) => this.table.onLocalPort(port),
       resetNoConnection: (source, segment) =>
         resetNoConnection(this.emitter, this.limits.closedPortResets, this.counters, this.scheduler.now, source, segment),
     });
     const scheduler = this.scheduler;
     this.context = {
+      get now() {
+        return scheduler.now;
+      },
       config: this.config,
       counters: this.counters,
       events: options.events,
@@ -157,7 +166,11 @@ export class TcpStack implements Pollable {
           remotePort: connection.remotePort,
           sndNxt: connection.tcb.sndMax,
           rcvNxt: connection.tcb.rcvNxt,
-          window: connection.receiveWindow(),
+          window: connection.receiveWindow() / 2 ** connection.tcb.rcvShift,
+          timestamps: connection.tcb.timestamps,
+          tsOffset: connection.tcb.tsOffset,
+          tsRecent: connection.tcb.tsRecent,
+          tsRecentAt: connection.tcb.tsRecentAt,
           expiresAt: scheduler.now + 2 * this.config.msl,
         });
         return () => this.timeWaits.holds(handle);
@@ -231,7 +244,7 @@ export class TcpStack implements Pollable {
    * Listens on `port` (0 picks a free ephemeral port). Accepted connections are handed
    * to `onAccept` once ESTABLISHED; set their handler there.
    */
-  listen(port: number, options: { backlog?: number }, onAccept: (connection: TcpConnection) => void): TcpListener {
+  listen(port: number, options: ListenOptions, onAccept: (connection: TcpConnection) => void): TcpListener {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new NetError(ErrorCode.EINVAL, `bad port ${port}`);
     let chosen = port;
     if (port === 0) {
@@ -269,7 +282,7 @@ export class TcpStack implements Pollable {
         throw new NetError(ErrorCode.EADDRINUSE, `${localPort} is already connected to that peer`);
       }
       const iss = this.isn.next(this.localAddress, localPort, remote, remotePort, now);
-      const connection = this.createConnection(localPort, remote, remotePort, true, iss, now);
+      const connection = this.createConnection(localPort, remote, remotePort, true, iss, now, options);
       connection.setState('SYN-SENT');
       if (options.timeout !== undefined && options.timeout > 0) connection.connectDeadline = now + options.timeout;
       return connection;
@@ -362,12 +375,15 @@ export class TcpStack implements Pollable {
     active: boolean,
     iss: number,
     now: Instant,
+    settings: ConnectionSettings | undefined,
   ): TcpConnection {
     const connection = new TcpConnection(this.context, this.nextId++, this.localAddress, localPort, remoteAddress, remotePort, {
       active,
       iss,
       now,
+      settings,
     });
+    connection.tcb.tsOffset = this.timestampOffsets.offset(this.localAddress, remoteAddress);
     this.table.insert(connection);
     return connection;
   }

@@ -15,9 +15,13 @@
  * An attacker who does not see our SYN-ACK must guess 24 bits (for each of a few counts
  * and MSS indexes) to complete a connection.
  *
- * What a cookie connection loses: only the MSS precision (rounded down to the table) —
- * this stack negotiates no other options (no window scaling, timestamps or SACK), so
- * nothing else needs encoding.
+ * The other options (RFC 7323 window scale, SACK-permitted) do not fit in the ISS. As
+ * Linux's cookie_init_timestamp() does, they ride in the low 6 bits of our TSval on the
+ * cookie SYN-ACK when the SYN carried timestamps, and come back as the ACK's TSecr
+ * (`encodeCookieOptions`, `decodeCookieOptions`): bits 0-3 the peer's window scale
+ * (15 = none), bit 4 SACK-permitted (bit 5, ECN in Linux, unused). What a cookie
+ * connection loses: the MSS precision (rounded down to the table); without timestamps
+ * (the peer's or ours switched off) also window scaling and SACK.
  */
 import { createHmac } from 'node:crypto';
 import type { Ipv4Address } from '../net/address.ts';
@@ -109,4 +113,29 @@ export class SynCookies {
 
 function counter(now: Instant): number {
   return Math.floor(now / COOKIE_PERIOD_MS) & 0xff;
+}
+
+/** The TSval low bits that carry a cookie's options (Linux TS_OPT_MASK). */
+const COOKIE_OPTION_BITS = 6;
+const COOKIE_OPTION_MASK = (1 << COOKIE_OPTION_BITS) - 1;
+const NO_WINDOW_SCALE = 0xf;
+const SACK_BIT = 0x10;
+
+/**
+ * The TSval of a cookie SYN-ACK: the clock `tsNow` with its low 6 bits replaced by the
+ * options, never ahead of the clock (64 ms back if it would be), so later TSvals do not
+ * go backwards.
+ */
+export function encodeCookieOptions(tsNow: number, options: { windowScale: number | undefined; sackPermitted: boolean }): number {
+  const bits = (options.windowScale ?? NO_WINDOW_SCALE) | (options.sackPermitted ? SACK_BIT : 0);
+  let value = ((tsNow & ~COOKIE_OPTION_MASK) | bits) >>> 0;
+  if (((value - tsNow) | 0) > 0) value = (value - (COOKIE_OPTION_MASK + 1)) >>> 0;
+  return value;
+}
+
+/** The options a cookie SYN-ACK's TSval carried, from the ACK's TSecr. */
+export function decodeCookieOptions(echo: number): { windowScale: number | undefined; sackPermitted: boolean } {
+  const shift = echo & 0xf;
+  // 15 means none; 14 is the largest shift there is (RFC 7323 §2.3), so 15 is never a value.
+  return { windowScale: shift === NO_WINDOW_SCALE ? undefined : Math.min(shift, 14), sackPermitted: (echo & SACK_BIT) !== 0 };
 }

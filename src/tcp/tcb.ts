@@ -43,12 +43,30 @@ export class Tcb {
   sndSmall: number;
   /** Both ends offered SACK-permitted (RFC 2018 §2): our ACKs carry SACK blocks. */
   sackPermitted = false;
+  /** Both SYNs carried the window scale option (RFC 7323 §2.2). */
+  windowScaling = false;
+  /** Snd.Wind.Shift (RFC 7323 §2.2): incoming windows (except on SYNs) are SEG.WND << this; 0 unless negotiated. */
+  sndShift = 0;
+
+  // ---- RFC 7323 timestamps (TimestampState, timestamps.ts) ----------------------------
+  /** Both SYNs carried TSopt: every non-RST segment carries it (§3.2). */
+  timestamps = false;
+  /** Added to the clock for TSval (§5.4, §7.1). */
+  tsOffset = 0;
+  /** TS.Recent (§4.3), echoed as TSecr. */
+  tsRecent = 0;
+  /** When TS.Recent was last set (PAWS idle rule, §5.5). */
+  tsRecentAt = 0;
 
   // ---- receive sequence space -------------------------------------------------------
   irs = 0;
   rcvNxt = 0;
   /** RCV.NXT + RCV.WND as last advertised; never moves left (RFC 9293 §3.8.6.2.2). */
   rcvAdvertisedEdge = 0;
+  /** Rcv.Wind.Shift (RFC 7323 §2.2): our windows (except on SYNs) are sent as RCV.WND >> this. */
+  rcvShift = 0;
+  /** Last.ACK.sent (RFC 7323 §4.3): the ACK number of our last segment. */
+  lastAckSent = 0;
   /** Sequence number of a FIN that arrived ahead of a hole. */
   remoteFinSeq: number | undefined;
   /** The peer's FIN has been received in order. */
@@ -74,6 +92,7 @@ export class Tcb {
     this.irs = syn.sequenceNumber >>> 0;
     this.rcvNxt = seqAdd(this.irs, 1);
     this.rcvAdvertisedEdge = this.rcvNxt;
+    this.lastAckSent = this.rcvNxt;
     this.sendMss = sendMss;
     this.sndWnd = syn.window;
     this.maxSndWnd = syn.window;
@@ -91,6 +110,7 @@ export class Tcb {
     this.irs = irs >>> 0;
     this.rcvNxt = seqAdd(this.irs, 1);
     this.rcvAdvertisedEdge = seqAdd(this.rcvNxt, advertisedWindow);
+    this.lastAckSent = this.rcvNxt;
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = this.sndNxt;
     this.sendMss = sendMss;
@@ -102,8 +122,31 @@ export class Tcb {
   initFromPeerSyn(syn: { sequenceNumber: number; acknowledgmentNumber: number; window: number }, sendMss: number): void {
     this.irs = syn.sequenceNumber >>> 0;
     this.rcvNxt = seqAdd(this.irs, 1);
+    this.lastAckSent = this.rcvNxt;
     this.sendMss = sendMss;
     this.updateSendWindow(syn.sequenceNumber, syn.acknowledgmentNumber, syn.window);
+  }
+
+  /**
+   * Negotiates RFC 7323 from the peer's SYN (or SYN-ACK), given what we offer: window
+   * scaling only when both SYNs carry the option (§2.2, §2.3: the peer's shift above 14
+   * is used as 14 by the parser), timestamps likewise (§3.2); TS.Recent starts at the
+   * SYN's TSval.
+   */
+  negotiateRfc7323(
+    peer: { windowScale?: number | undefined; timestamps?: { value: number; echo: number } | undefined },
+    offer: { windowScale: boolean; timestamps: boolean; rcvShift: number },
+    now: number,
+  ): void {
+    const scaling = offer.windowScale && peer.windowScale !== undefined;
+    this.windowScaling = scaling;
+    this.sndShift = scaling ? (peer.windowScale ?? 0) : 0;
+    this.rcvShift = scaling ? offer.rcvShift : 0;
+    this.timestamps = offer.timestamps && peer.timestamps !== undefined;
+    if (this.timestamps && peer.timestamps !== undefined) {
+      this.tsRecent = peer.timestamps.value >>> 0;
+      this.tsRecentAt = now;
+    }
   }
 
   /** SND.WND, SND.WL1, SND.WL2 from an acceptable segment (RFC 9293 §3.10.7.4, fifth check). */

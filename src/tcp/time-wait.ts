@@ -18,6 +18,8 @@
  *     state: ends TIME-WAIT early (RFC 6191); the new ISS must lie beyond the old
  *     incarnation (RFC 1122 §4.2.2.13);
  *   - any other SYN: a challenge ACK (RFC 5961 §4.2);
+ *   - with RFC 7323 timestamps: a segment older than TS.Recent (PAWS, §5.3) is ACKed
+ *     and dropped; a SYN reopens only with a newer TSval (RFC 6191);
  *   - a retransmitted FIN: ACKed, and 2·MSL starts again;
  *   - anything else that occupies sequence space: ACKed; a bare ACK out of the window:
  *     ACKed within the challenge-ACK limits (RFC 5961 §7); an in-window bare ACK: nothing.
@@ -34,6 +36,7 @@ import { TcpFlag, type TcpRepr } from '../wire/tcp.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { seqAdd, seqGt } from './seq.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
+import { pawsRejects, timestampBefore, timestampValue, updateTsRecent, type TimestampState } from './timestamps.ts';
 
 /** BSD's ISS increment: a reopened TIME-WAIT tuple starts this far past the old SND.NXT (RFC 9293 §3.10.7.4). */
 export const TIME_WAIT_ISS_INCREMENT = 128_000;
@@ -64,8 +67,13 @@ export interface TimeWaitRecord {
   sndNxt: number;
   /** The peer's FIN included. */
   rcvNxt: number;
-  /** The window our ACKs advertise. */
+  /** The window field our ACKs carry (already scaled: RCV.WND >> Rcv.Wind.Shift). */
   window: number;
+  /** RFC 7323 timestamps in use: our ACKs carry TSopt, and PAWS applies. */
+  timestamps: boolean;
+  tsOffset: number;
+  tsRecent: number;
+  tsRecentAt: Instant;
   expiresAt: Instant;
 }
 
@@ -78,6 +86,11 @@ export class TimeWaitTable {
   private sndNxt = new Uint32Array(0);
   private rcvNxt = new Uint32Array(0);
   private window = new Uint32Array(0);
+  /** 1: timestamps in use. */
+  private timestamps = new Uint8Array(0);
+  private tsOffset = new Uint32Array(0);
+  private tsRecent = new Uint32Array(0);
+  private tsRecentAt = new Float64Array(0);
   private expiresAt = new Float64Array(0);
   /** NaN: no challenge ACK sent yet. */
   private lastAckAt = new Float64Array(0);
@@ -89,6 +102,7 @@ export class TimeWaitTable {
   private newer = new Int32Array(0);
   private buckets = new Int32Array(0);
   private freeHead = NONE;
+  private readonly timestampOption = { value: 0, echo: 0 };
   private oldest = NONE;
   private newest = NONE;
 
@@ -120,6 +134,10 @@ export class TimeWaitTable {
     this.sndNxt[slot] = record.sndNxt;
     this.rcvNxt[slot] = record.rcvNxt;
     this.window[slot] = record.window;
+    this.timestamps[slot] = record.timestamps ? 1 : 0;
+    this.tsOffset[slot] = record.tsOffset;
+    this.tsRecent[slot] = record.tsRecent;
+    this.tsRecentAt[slot] = record.tsRecentAt;
     this.expiresAt[slot] = record.expiresAt;
     this.lastAckAt[slot] = NaN;
     const bucket = this.bucketOf(record.localPort, record.remoteAddress, record.remotePort);
@@ -167,8 +185,14 @@ export class TimeWaitTable {
       counters.increment('tcp.drop.rst-in-time-wait');
       return undefined;
     }
+    const timestamp = this.timestamps[slot] === 1 ? segment.options.timestamps : undefined;
+    const state = timestamp === undefined ? undefined : this.timestampState(slot);
     if (flags & TcpFlag.SYN) {
-      if (listening && (flags & TcpFlag.ACK) === 0 && seqGt(segment.sequenceNumber, rcvNxt)) {
+      // RFC 6191 §2: with timestamps on both incarnations, a SYN whose TSval is newer
+      // than TS.Recent may reopen the tuple (whatever its sequence number); without
+      // them, one with a sequence number above RCV.NXT (RFC 9293 §3.10.7.4).
+      const newer = timestamp !== undefined ? timestampBefore(this.tsRecent[slot]!, timestamp.value) : seqGt(segment.sequenceNumber, rcvNxt);
+      if (listening && (flags & TcpFlag.ACK) === 0 && newer) {
         counters.increment('tcp.rx.time-wait-reuse');
         const minimumIss = seqAdd(this.sndNxt[slot]!, TIME_WAIT_ISS_INCREMENT);
         this.remove(slot);
@@ -179,17 +203,25 @@ export class TimeWaitTable {
       return undefined;
     }
     const length = segment.payload.length + (flags & TcpFlag.FIN ? 1 : 0);
+    if (timestamp !== undefined && state !== undefined && pawsRejects(state, timestamp.value, now)) {
+      // RFC 7323 §5.3 R1 (Linux tcp_timewait_state_process): an old duplicate; ACK it.
+      counters.increment('tcp.drop.paws');
+      if (length > 0) this.ack(slot, now);
+      else this.challengeAck(slot, now);
+      return undefined;
+    }
     if (flags & TcpFlag.FIN && seqAdd(segment.sequenceNumber, length) === rcvNxt) {
       // The peer did not get our ACK of its FIN: ACK again and wait 2·MSL from now.
       this.expiresAt[slot] = now + this.context.lifetime;
       this.unlink(slot);
       this.append(slot);
-      this.ack(slot);
+      if (timestamp !== undefined) this.noteTimestamp(slot, timestamp.value, now);
+      this.ack(slot, now);
       return undefined;
     }
     if (length > 0) {
       counters.increment('tcp.rx.data-after-fin');
-      this.ack(slot);
+      this.ack(slot, now);
       return undefined;
     }
     if (segment.sequenceNumber !== rcvNxt) {
@@ -245,7 +277,7 @@ export class TimeWaitTable {
   private grow(): void {
     const previous = this.capacity;
     const capacity = previous === 0 ? INITIAL_CAPACITY : previous * 2;
-    const widen = <T extends Uint16Array | Uint32Array | Int32Array | Float64Array>(old: T, make: (length: number) => T): T => {
+    const widen = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(old: T, make: (length: number) => T): T => {
       const next = make(capacity);
       next.set(old);
       return next;
@@ -256,6 +288,10 @@ export class TimeWaitTable {
     this.sndNxt = widen(this.sndNxt, (n) => new Uint32Array(n));
     this.rcvNxt = widen(this.rcvNxt, (n) => new Uint32Array(n));
     this.window = widen(this.window, (n) => new Uint32Array(n));
+    this.timestamps = widen(this.timestamps, (n) => new Uint8Array(n));
+    this.tsOffset = widen(this.tsOffset, (n) => new Uint32Array(n));
+    this.tsRecent = widen(this.tsRecent, (n) => new Uint32Array(n));
+    this.tsRecentAt = widen(this.tsRecentAt, (n) => new Float64Array(n));
     this.expiresAt = widen(this.expiresAt, (n) => new Float64Array(n));
     this.lastAckAt = widen(this.lastAckAt, (n) => new Float64Array(n));
     this.generation = widen(this.generation, (n) => new Uint32Array(n));
@@ -289,12 +325,33 @@ export class TimeWaitTable {
       return;
     }
     this.lastAckAt[slot] = now;
-    this.ack(slot);
+    this.ack(slot, now);
   }
 
-  /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> with the window the connection last offered. */
-  private ack(slot: number): void {
+  private timestampState(slot: number): TimestampState {
+    return { timestamps: true, tsOffset: this.tsOffset[slot]!, tsRecent: this.tsRecent[slot]!, tsRecentAt: this.tsRecentAt[slot]! };
+  }
+
+  /** A retransmitted FIN at RCV.NXT − 1 (<= Last.ACK.sent) updates TS.Recent (RFC 7323 §4.3). */
+  private noteTimestamp(slot: number, value: number, now: Instant): void {
+    const state = this.timestampState(slot);
+    updateTsRecent(state, value, true, now);
+    this.tsRecent[slot] = state.tsRecent;
+    this.tsRecentAt[slot] = state.tsRecentAt;
+  }
+
+  /**
+   * <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> with the window the connection last offered,
+   * and TSopt (TSecr = TS.Recent) when the connection used timestamps (RFC 7323 §3.2).
+   */
+  private ack(slot: number, now: Instant): void {
+    const timestamps = this.timestamps[slot] === 1;
+    if (timestamps) {
+      this.timestampOption.value = timestampValue(now, this.tsOffset[slot]!);
+      this.timestampOption.echo = this.tsRecent[slot]!;
+    }
     this.context.emitter.emit({
+      timestamps: timestamps ? this.timestampOption : undefined,
       remoteAddress: this.remoteAddress[slot]!,
       sourcePort: this.localPort[slot]!,
       destinationPort: this.remotePort[slot]!,

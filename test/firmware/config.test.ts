@@ -77,11 +77,15 @@ describe('loadConfig: defaults and forms', () => {
         sack: true,
         mtuProbing: true,
         rack: true,
+        windowScale: true,
+        timestamps: true,
+        maxBuf: 4 * 1024 * 1024,
       },
       services: {
         sensors: { port: 7070, maxLine: 512, rateLimit: { rate: 1000, burst: 2000 } },
         shell: { port: 2323, tlsPort: 2324, users: {} },
         diag: false,
+        diagBuffer: 256 * 1024,
         http: { port: 8080, enabled: false },
       },
       store: { commitMs: 50, maxBytes: 64 * 1024 * 1024 },
@@ -100,7 +104,7 @@ describe('loadConfig: defaults and forms', () => {
       assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
     }
     // Every key maps onto a stack setting: none is silently dropped.
-    assert.deepEqual(Object.keys(settings).sort(), ['finTimeout', 'keepalive', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rack', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'userTimeout']);
+    assert.deepEqual(Object.keys(settings).sort(), ['finTimeout', 'keepalive', 'maxBuf', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rack', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'timestamps', 'userTimeout', 'windowScale']);
   });
 
   it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {

@@ -19,14 +19,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import {
   canUseNamespaces,
-  createNamespace,
+  createVethNamespace,
   deleteNamespace,
-  execIn,
   FIXTURES,
-  ipIn,
   LineProcess,
   NETNS_SKIP_REASON,
   REPOSITORY_ROOT,
+  type EchoBulkReport,
 } from './fixtures/netns.ts';
 import { describeResult, exec, runClient } from '../support/netns.ts';
 import { startCapture, type Capture } from '../support/capture.ts';
@@ -37,30 +36,13 @@ const BYTES = 1024 * 1024;
 /** Per direction, per frame: 3% lost, 1% duplicated, 1% with one bit flipped. */
 const FAULTS = { loss: 0.03, duplicate: 0.01, corrupt: 0.01 };
 
-interface EchoReport {
-  sent: number;
-  received: number;
-  sentSha256: string | null;
-  receivedSha256: string | null;
-  eof: boolean;
-  elapsedSeconds: number | null;
-  error: string | null;
-}
-
 describe('TCP against the kernel through a FaultLink on a veth pair', { skip: canUseNamespaces() ? false : NETNS_SKIP_REASON, timeout: 300_000 }, () => {
   let namespace = '';
   let device: LineProcess | undefined;
   let capture: Capture | undefined;
 
   before(async () => {
-    namespace = createNamespace();
-    ipIn(namespace, 'link', 'add', 'pwa', 'type', 'veth', 'peer', 'name', 'pwb');
-    ipIn(namespace, 'link', 'set', 'pwa', 'up');
-    ipIn(namespace, 'link', 'set', 'pwb', 'up');
-    ipIn(namespace, 'address', 'add', `${KERNEL}/24`, 'dev', 'pwb');
-    // The kernel's veth would leave TCP checksums to an offload that never runs (a
-    // packet socket sees them unfinished): it must compute them, as a real NIC's peer does.
-    execIn(namespace, 'ethtool', ['-K', 'pwb', 'tx', 'off']);
+    namespace = createVethNamespace(`${KERNEL}/24`);
     device = new LineProcess(
       spawn(
         'ip',
@@ -84,7 +66,7 @@ describe('TCP against the kernel through a FaultLink on a veth pair', { skip: ca
 
   it(`echoes ${BYTES / 1024} KiB byte-exact although frames are lost, duplicated and corrupted both ways`, async (t) => {
     capture = await startCapture({ namespace, interfaceName: 'pwb' });
-    const { result, report } = await runClient<EchoReport>(namespace, 'echo_bulk.py', [DEVICE, '7', String(BYTES), '--idle-timeout', '60'], { timeoutMs: 240_000 });
+    const { result, report } = await runClient<EchoBulkReport>(namespace, 'echo_bulk.py', [DEVICE, '7', String(BYTES), '--idle-timeout', '60'], { timeoutMs: 240_000 });
     await capture.stop();
     const running = device!;
     running.child.stdin?.write('stats\n');

@@ -193,7 +193,9 @@ interface EchoReport {
 // ---------------------------------------------------------------------------------------
 
 describe('zero-window probing against the kernel (veth, MTU 1500)', () => {
-  const env = environmentFor({ capture: true });
+  // Echo with the small buffers of the sensor services (the diag default is 256 KiB):
+  // 1 MiB must overflow both ends so that both windows close.
+  const env = environmentFor({ capture: true, config: { services: { diagBuffer: '16KiB' } } });
   /** Client ports of the two transfers, for the capture test at the end. */
   const ports: { deviceProbes?: number; kernelProbes?: number } = {};
 

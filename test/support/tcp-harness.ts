@@ -17,10 +17,11 @@ import { SeededRandom } from '../../src/random.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
 import type { NetError } from '../../src/errors.ts';
 import { emitTcp, formatTcp, parseTcp, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../../src/wire/tcp.ts';
-import { defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
+import { defaultTcpConfig, type ConnectionSettings, type TcpConfig } from '../../src/tcp/config.ts';
 import { TcpStack, type TcpListener } from '../../src/tcp/stack.ts';
 import type { CloseReason, ConnectionHandler, TcpConnection } from '../../src/tcp/connection.ts';
 import { FixedIsn } from '../../src/tcp/isn.ts';
+import { FixedTimestampOffsets, windowShiftFor } from '../../src/tcp/timestamps.ts';
 import { seqAdd } from '../../src/tcp/seq.ts';
 import { tcpSegment, type Checker, type TcpSegment } from './checker.ts';
 
@@ -31,6 +32,8 @@ export const REMOTE_PORT = 49500;
 export const LOCAL_ISS = 10_000;
 export const REMOTE_ISS = 50_000;
 export const REMOTE_WINDOW = 64_000;
+/** Our RFC 7323 timestamp offset: TSval = the virtual clock in ms + TS_OFFSET. */
+export const TS_OFFSET = 1_000_000;
 export const { ACK, SYN, FIN, RST, PSH } = TcpFlag;
 
 /** A segment as the tests describe it. */
@@ -52,6 +55,8 @@ export interface HarnessOptions {
   /** The peer's ISS used by the templates (default REMOTE_ISS). */
   remoteIss?: number;
   mss?: number;
+  /** Our RFC 7323 timestamp offset (default TS_OFFSET). */
+  tsOffset?: number;
 }
 
 /** Records every callback of a connection's handler. */
@@ -91,6 +96,7 @@ export class TcpHarness {
   readonly stack: TcpStack;
   readonly remoteIss: number;
   readonly localIss: number;
+  readonly tsOffset: number;
   /** Segments the stack sent, oldest first. */
   readonly outbox: Segment[] = [];
   /** The bytes the stack emitted for each captured segment (for the checkers). */
@@ -107,6 +113,7 @@ export class TcpHarness {
     // Keepalive off unless a test turns it on, so idle tests see no probes.
     this.config = { ...base, keepalive: { ...base.keepalive, enabled: false }, ...options.config };
     this.localIss = options.iss ?? LOCAL_ISS;
+    this.tsOffset = options.tsOffset ?? TS_OFFSET;
     this.remoteIss = options.remoteIss ?? REMOTE_ISS;
     this.stack = new TcpStack({
       ip: {
@@ -143,6 +150,7 @@ export class TcpHarness {
         this.pollRequests++;
       },
       isn: new FixedIsn(this.localIss),
+      timestampOffsets: new FixedTimestampOffsets(this.tsOffset),
     });
   }
 
@@ -236,8 +244,8 @@ export class TcpHarness {
 
   // ---- state factories ------------------------------------------------------------------------
 
-  listen(port = LOCAL_PORT, backlog?: number): TcpListener {
-    this.listener = this.stack.listen(port, backlog === undefined ? {} : { backlog }, (connection) => {
+  listen(port = LOCAL_PORT, backlog?: number, buffers: ConnectionSettings = {}): TcpListener {
+    this.listener = this.stack.listen(port, backlog === undefined ? { ...buffers } : { backlog, ...buffers }, (connection) => {
       connection.handler = this.recorder;
       this.accepted.push(connection);
       this.connection = connection;
@@ -267,10 +275,24 @@ export class TcpHarness {
     const connection = this.stack.connect(REMOTE, REMOTE_PORT, { localPort: LOCAL_PORT, ...connectOptions });
     connection.handler = this.recorder;
     this.connection = connection;
-    // RFC 2018 §2: our SYN offers SACK when it is configured (the default).
-    this.recv({ seq: this.localIss, ack: 0, flags: SYN, options: this.config.sack ? { mss: this.config.mss, sackPermitted: true } : { mss: this.config.mss } });
+    // RFC 2018 §2, RFC 7323 §2-3: our SYN offers SACK, window scaling and timestamps when configured (the default).
+    this.recv({ seq: this.localIss, ack: 0, flags: SYN, options: this.synOptions() });
     assert.equal(connection.state, 'SYN-SENT');
     return connection;
+  }
+
+  /** The options our SYN carries at the current instant with this configuration. */
+  synOptions(): TcpOptions {
+    const options: TcpOptions = { mss: this.config.mss };
+    if (this.config.sack) options.sackPermitted = true;
+    if (this.config.timestamps) options.timestamps = { value: this.tsval(), echo: 0 };
+    if (this.config.windowScale) options.windowScale = windowShiftFor(this.config.rcvBuf);
+    return options;
+  }
+
+  /** Our TSval at the current instant (RFC 7323 §3.2). */
+  tsval(): number {
+    return (this.clock.now() + this.tsOffset) >>> 0;
   }
 
   /** An active open completed. */

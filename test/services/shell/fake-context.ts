@@ -28,6 +28,7 @@ export const SAMPLE_CONNECTION: ConnectionInfo = {
   keepaliveProbes: 4,
   segmentsIn: 10,
   segmentsOut: 11,
+  negotiated: { sack: true, timestamps: true, windowScale: { receive: 0, send: 7 } },
 };
 
 export class FakeContext implements ShellContext {
