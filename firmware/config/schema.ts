@@ -216,6 +216,7 @@ const tcpSchema = z.strictObject({
   windowScale: flag(TCP_DEFAULTS.windowScale, 'offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB'),
   timestamps: flag(TCP_DEFAULTS.timestamps, 'offer and accept timestamps (RFC 7323): RTT from every ACK, PAWS'),
   maxBuf: size(KIB, 64 * MIB, TCP_DEFAULTS.maxBuf, 'largest receive or send buffer a service may ask for per connection'),
+  bufferBudget: size(0, 1024 * MIB, TCP_DEFAULTS.bufferBudget, 'buffer capacity beyond rcvBuf/sndBuf that all connections together may hold; past it, a connection asking for more gets the defaults'),
 });
 
 /**

@@ -71,11 +71,14 @@ export interface TcpConfig {
   windowScale: boolean;
   /** Offer and accept timestamps (RFC 7323 §3-5): RTT measurement on every ACK and PAWS. */
   timestamps: boolean;
-  /**
-   * Largest receive or send buffer one connection may ask for (listen/connect options);
-   * the stack's buffer memory is bounded by maxConnections times two of these.
-   */
+  /** Largest receive or send buffer one connection may ask for (listen/connect options). */
   maxBuf: number;
+  /**
+   * Buffer capacity beyond the default sizes that all connections together may hold
+   * (buffer-budget.ts): the stack's buffer memory stays within
+   * maxConnections × (rcvBuf + sndBuf) + bufferBudget.
+   */
+  bufferBudget: number;
 }
 
 /** Per-connection buffer sizes a listener or an active open may ask for (clamped to [MIN_BUFFER_SIZE, maxBuf]). */
@@ -129,6 +132,7 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     windowScale: true,
     timestamps: true,
     maxBuf: 4 * 1024 * 1024,
+    bufferBudget: 32 * 1024 * 1024,
   };
 }
 

@@ -37,6 +37,7 @@ import type { ConnectionInfo } from './info.ts';
 import { seqAdd, seqDiff } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
+import type { BufferBudget } from './buffer-budget.ts';
 import type { PathMtuCache } from './path-mtu-cache.ts';
 import type { Scoreboard } from './scoreboard.ts';
 import { timestampValue, windowShiftFor } from './timestamps.ts';
@@ -86,6 +87,8 @@ export interface ConnectionContext {
   readonly emitter: SegmentEmitter;
   /** Where the send and receive rings take their memory (a bounded pool in the stack). */
   readonly buffers: BufferAllocator;
+  /** The stack-wide bound on buffer capacity above the default sizes (buffer-budget.ts). */
+  readonly bufferBudget: BufferBudget;
   /** Runs an application call as a stack entry point; deferred work is flushed afterwards. */
   appCall<T>(run: (now: Instant) => T): T;
   /** Output, timers or notifications of this connection changed: handle at the end of the entry point. */
@@ -301,11 +304,24 @@ export class TcpConnection {
     this.active = options.active;
     this.visible = options.active;
     this.tcb = new Tcb(options.iss, Math.min(config.mss, DEFAULT_SEND_MSS));
-    const sizes = connectionBuffers(config, options.settings);
+    const requested = connectionBuffers(config, options.settings);
+    let sizes = requested;
+    const extra = Math.max(0, requested.rcvBuf - config.rcvBuf) + Math.max(0, requested.sndBuf - config.sndBuf);
+    if (extra > 0) {
+      if (context.bufferBudget.reserve(extra)) {
+        this.reservedBufferBytes = extra;
+      } else {
+        // The stack's budget for large buffers is spent: this one gets the defaults.
+        sizes = { rcvBuf: Math.min(requested.rcvBuf, config.rcvBuf), sndBuf: Math.min(requested.sndBuf, config.sndBuf) };
+        context.counters.increment('tcp.buffers.over-budget');
+      }
+    }
     this.offers = connectionOffers(config, options.settings);
     this.sendBuffer = new RingBuffer(sizes.sndBuf, context.buffers);
     this.receiveBuffer = new RingBuffer(sizes.rcvBuf, context.buffers);
-    this.offeredShift = windowShiftFor(sizes.rcvBuf);
+    // The shift follows what was asked for, whatever the budget gave: a cookie SYN-ACK
+    // has promised it already (listen.ts), and a larger shift only coarsens the window.
+    this.offeredShift = windowShiftFor(requested.rcvBuf);
     this.rtt = new RttEstimator(config);
     this.lastReceivedAt = options.now;
     this.lastActivityAt = options.now;
@@ -615,6 +631,8 @@ export class TcpConnection {
 
   /** The window scale we offer on our SYN or SYN-ACK (RFC 7323 §2.3), from this connection's receive buffer. */
   readonly offeredShift: number;
+  /** Buffer capacity above the defaults reserved in the stack's budget (given back when released). */
+  reservedBufferBytes = 0;
 
   /** SACK-permitted, window scale and timestamps: offered on our SYN, accepted on the peer's (per connection). */
   readonly offers: Readonly<Required<OptionOffers>>;

@@ -20,6 +20,7 @@
  * else the SYN is dropped silently and counted: the client retransmits and may get in
  * later); timeWaitMax (optional). Each limit hit is reported as `resource_limit`.
  */
+import { BufferBudget } from './buffer-budget.ts';
 import type { Clock, Instant, Pollable } from '../time.ts';
 import type { Counters } from '../stats.ts';
 import type { EventSink } from '../events.ts';
@@ -90,6 +91,8 @@ export class TcpStack implements Pollable {
   private readonly emitter: SegmentEmitter;
   private readonly limits: StackLimits;
   private readonly table = new ConnectionTable();
+  /** Buffer capacity above the defaults, stack-wide (buffer-budget.ts). */
+  readonly bufferBudget: BufferBudget;
   private readonly timeWaits: TimeWaitTable;
   private readonly listeners: Listeners;
   private readonly scheduler: Scheduler;
@@ -109,6 +112,7 @@ export class TcpStack implements Pollable {
     this.timestampOffsets = options.timestampOffsets ?? new KeyedTimestampOffsets(options.random);
     this.emitter = new SegmentEmitter(options.ip, this.localAddress, this.counters);
     this.limits = new StackLimits(options.events, options.random);
+    this.bufferBudget = new BufferBudget(this.config.bufferBudget);
     this.timeWaits = new TimeWaitTable({
       counters: this.counters,
       emitter: this.emitter,
@@ -146,6 +150,7 @@ export class TcpStack implements Pollable {
       events: options.events,
       emitter: this.emitter,
       buffers: new BufferPool(POOLED_BUFFER_BYTES),
+      bufferBudget: this.bufferBudget,
       appCall: (run) => scheduler.appCall(run),
       touch: (connection) => scheduler.touch(connection),
       established: (connection) => {
@@ -154,6 +159,8 @@ export class TcpStack implements Pollable {
         scheduler.accepted(connection);
       },
       released: (connection) => {
+        this.bufferBudget.release(connection.reservedBufferBytes);
+        connection.reservedBufferBytes = 0;
         scheduler.forget(connection);
         this.orphans.delete(connection);
         this.table.remove(connection);

@@ -80,6 +80,7 @@ describe('loadConfig: defaults and forms', () => {
         windowScale: true,
         timestamps: true,
         maxBuf: 4 * 1024 * 1024,
+        bufferBudget: 32 * 1024 * 1024,
       },
       services: {
         sensors: { port: 7070, maxLine: 512, rateLimit: { rate: 1000, burst: 2000 } },
@@ -104,7 +105,7 @@ describe('loadConfig: defaults and forms', () => {
       assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
     }
     // Every key maps onto a stack setting: none is silently dropped.
-    assert.deepEqual(Object.keys(settings).sort(), ['finTimeout', 'keepalive', 'maxBuf', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rack', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'timestamps', 'userTimeout', 'windowScale']);
+    assert.deepEqual(Object.keys(settings).sort(), ['bufferBudget', 'finTimeout', 'keepalive', 'maxBuf', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rack', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'timestamps', 'userTimeout', 'windowScale']);
   });
 
   it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {
