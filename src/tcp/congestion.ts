@@ -105,8 +105,14 @@ export class NewReno implements CongestionControl {
   onAck(ackNumber: number, acked: number, flightSizeAfter: number): CongestionAction {
     if (this.recovering) {
       if (seqGe(ackNumber, this.recover)) {
-        // Full ACK (RFC 6582 §3.2 step 3, option 1): deflate and leave recovery.
-        this.cwnd = Math.min(this.ssthresh, Math.max(flightSizeAfter, this.mss) + this.mss);
+        // Full ACK: leave recovery. NewReno deflates (RFC 6582 §3.2 step 3, option 1).
+        // SACK recovery never inflated cwnd (the pipe governed it), so it ends with
+        // cwnd = ssthresh as set at entry (RFC 6675 §5 step 4.2 and (A); RFC 6937 §3;
+        // Linux tcp_end_cwnd_reduction). Deflating to FlightSize + SMSS here would drop
+        // cwnd to 2·SMSS whenever the repair was the last segment sent, and a window that
+        // small ends the next recovery with a lone retransmission whose ACK, if lost,
+        // leaves only the RTO.
+        this.cwnd = this.sackRecovery ? this.ssthresh : Math.min(this.ssthresh, Math.max(flightSizeAfter, this.mss) + this.mss);
         this.recovering = false;
         this.sackRecovery = false;
         this.duplicateAcks = 0;

@@ -95,6 +95,27 @@ describe('RFC 6675 SACK loss recovery', () => {
     assert.deepEqual(sentSeqs(h), [], 'nothing more to send');
   });
 
+  it('leaves recovery on the full ACK with cwnd = ssthresh, not deflated to FlightSize + SMSS (RFC 6675 §5, RFC 6937 §3)', () => {
+    // The Linux-receiver pattern of the loss bench: pipe fills cwnd at entry, so the
+    // retransmission is the last segment sent and the full ACK finds nothing in flight.
+    const { h, c, t0 } = setup(30, { config: { sndBuf: 64 * 1024 } });
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => i * MSS), 'cwnd: eleven segments after the warm-up');
+    h.advanceTo(t0 + 10);
+    // Segment 0 lost: three SACKs; limited transmit sends 11 and 12 (RFC 3042).
+    sack(h, 0, [[1000, 2000]]);
+    sack(h, 0, [[1000, 3000]]);
+    assert.deepEqual(sentSeqs(h), [11_000, 12_000]);
+    sack(h, 0, [[1000, 4000]]);
+    assert.deepEqual(sentSeqs(h), [0], 'recovery: the hole alone (pipe of 10 segments ≥ cwnd)');
+    assert.equal(c.info().cwnd, 6500, 'cwnd = ssthresh = FlightSize / 2 = 13 segments / 2');
+    // The peer already holds 4..12: the retransmission draws one ACK for everything.
+    h.advanceTo(t0 + 20);
+    h.send({ ack: S(13 * MSS) });
+    assert.equal(c.info().cwnd, 6500, 'cwnd stays at ssthresh (NewReno would deflate it to 2·SMSS here)');
+    assert.deepEqual(sentSeqs(h), [13_000, 14_000, 15_000, 16_000, 17_000, 18_000], 'a window of ssthresh at once, not two segments');
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+  });
+
   it('ignores SACK blocks outside [SND.UNA, SND.MAX] and counts them', () => {
     const { h, c } = setup(4);
     h.drain();
