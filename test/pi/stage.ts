@@ -9,6 +9,18 @@ import { canUseNetns } from '../support/netns.ts';
 
 export type PiArch = 'arm64' | 'armv7';
 
+/** PIWIRE_PI_ARCHES=arm64 (a comma list) runs a part of the stage; default both. */
+export function architectures(): PiArch[] {
+  const chosen = (process.env['PIWIRE_PI_ARCHES'] ?? 'arm64,armv7').split(',');
+  return (['arm64', 'armv7'] as const).filter((arch) => chosen.includes(arch));
+}
+
+/** ELF e_machine of the native code each architecture must build (ELF spec: EM_AARCH64, EM_ARM). */
+export const ELF_MACHINE: Record<PiArch, number> = { arm64: 183, armv7: 40 };
+
+/** Node's `process.arch` on each architecture. */
+export const NODE_ARCH: Record<PiArch, string> = { arm64: 'arm64', armv7: 'arm' };
+
 /** test/pi/ (the scripts next to this file). */
 export const PI_SCRIPTS = fileURLToPath(new URL('.', import.meta.url));
 
@@ -37,4 +49,27 @@ function probe(): string | false {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `emulated Pi stage: ${tool} is not installed`;
   }
   return false;
+}
+
+/** The raw-socket probe (raw-socket-probe.mjs), relative to the checkout's root. */
+export const RAW_SOCKET_PROBE = 'test/pi/raw-socket-probe.mjs';
+
+/** What raw-socket-probe.mjs prints (one JSON line). */
+export interface RawSocketProbeReport {
+  arch?: string;
+  loaded?: boolean;
+  error?: string;
+  socket?: string;
+  options?: Record<string, string>;
+  reply?: string;
+}
+
+/** The probe's JSON line from its stdout ({} when it printed none: the assertions then fail with the output). */
+export function parseProbe(stdout: string): RawSocketProbeReport {
+  const line = stdout.split('\n').find((candidate) => candidate.startsWith('{'));
+  try {
+    return line === undefined ? {} : (JSON.parse(line) as RawSocketProbeReport);
+  } catch {
+    return {};
+  }
 }
