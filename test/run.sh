@@ -21,7 +21,8 @@
 #
 # Environment: PIWIRE_SKIP_INSTALL=1 skips step 2's npm install (a development tree
 # whose node_modules is known to be current); CI never sets it. PIWIRE_PI=0 skips the
-# emulated Raspberry Pi stage (one skip line); PIWIRE_PI_CACHE moves its cache.
+# emulated Raspberry Pi stage (one skip line), PIWIRE_PI_DOCKER=0 only its Docker image
+# part; PIWIRE_PI_CACHE moves its cache.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -109,12 +109,13 @@ describe('Docker image built and run without a Docker engine (buildah/podman, em
       it(`builds the Dockerfile for ${arch === 'arm64' ? 'linux/arm64' : 'linux/arm/v7'}: platform, user, entry point, file capabilities`, { timeout: RUN_TIMEOUT_MS }, async (t) => {
         built();
         t.diagnostic(`image build (emulated ${arch}, layer cache as left by the last run): ${(build!.elapsedMs / 1000).toFixed(0)} s`);
-        const inspect = await exec(undefined, podman(['image', 'inspect', image]), { timeoutMs: 60_000 });
+        // buildah's view holds the OCI image configuration as written (podman's omits the variant).
+        const inspect = await exec(undefined, ['bash', IMAGE_SCRIPT, 'buildah', 'inspect', '--type', 'image', image], { timeoutMs: 60_000 });
         assert.equal(inspect.code, 0, describeResult(inspect));
-        const [details] = JSON.parse(inspect.stdout) as { Architecture?: string; Variant?: string; Os?: string; Config?: { User?: string; Entrypoint?: string[] } }[];
-        assert.deepEqual([details?.Os, details?.Architecture, details?.Variant ?? ''], ['linux', PLATFORM[arch].architecture, PLATFORM[arch].variant]);
-        assert.equal(details?.Config?.User, 'node');
-        assert.deepEqual(details?.Config?.Entrypoint, ['/usr/local/bin/piwire-node', '/opt/piwire/firmware/bin.mjs']);
+        const oci = (JSON.parse(inspect.stdout) as { OCIv1?: { architecture?: string; variant?: string; os?: string; config?: { User?: string; Entrypoint?: string[] } } }).OCIv1;
+        assert.deepEqual([oci?.os, oci?.architecture, oci?.variant ?? ''], ['linux', PLATFORM[arch].architecture, PLATFORM[arch].variant]);
+        assert.equal(oci?.config?.User, 'node');
+        assert.deepEqual(oci?.config?.Entrypoint, ['/usr/local/bin/piwire-node', '/opt/piwire/firmware/bin.mjs']);
         const namespace = await createTapTopology({ mtu: 1500, prefix: 'pw', after: (fn) => t.after(fn) });
         const caps = await exec(undefined, podman([...runArgs(container('getcap'), namespace.deviceNamespace), '--user', 'root', '--entrypoint', '/usr/sbin/getcap', image, '/usr/local/bin/piwire-node', '/usr/sbin/nft']), { timeoutMs: RUN_TIMEOUT_MS });
         assert.equal(caps.code, 0, describeResult(caps));

@@ -9,8 +9,9 @@
 #                                      importing it first when the cache has none
 #   test/pi/image.sh build ARCH TAG    builds the Dockerfile of a clean copy of the
 #                                      checkout for linux/ARCH as TAG (the log on stderr)
-#   test/pi/image.sh podman ARGS...    podman on the stage's storage (run, inspect, rm...)
-#   test/pi/image.sh remove TAG        removes TAG and whatever the build left dangling
+#   test/pi/image.sh podman ARGS...    podman on the stage's storage (run, rm...)
+#   test/pi/image.sh buildah ARGS...   buildah on the stage's storage (inspect...)
+#   test/pi/image.sh ulimits           the --ulimit options podman run needs here
 #
 # No image registry is reachable here, so the Dockerfile's base (ARG NODE_IMAGE, by
 # default the official node image) is stood in for by an image imported with
@@ -132,15 +133,17 @@ esac
 case "${1:-}" in
   check) check ;;
   base) base "${2:?arch}" ;;
-  build) build "${2:?arch}" "${3:?tag}" ;;
+  # One build at a time on this storage: the prune at its end must not take another
+  # build's layers, committed but not tagged yet.
+  build) pi_with_lock image-build build "${2:?arch}" "${3:?tag}" ;;
   podman)
     shift
     exec "${podman[@]}" "$@"
     ;;
-  ulimits) pi_ulimits ;;
-  remove)
-    "${podman[@]}" rmi --force "${2:?tag}" >/dev/null 2>&1 || true
-    "${podman[@]}" image prune --force >/dev/null 2>&1 || true
+  buildah)
+    shift
+    exec "${buildah[@]}" "$@"
     ;;
-  *) pi_die "usage: image.sh check | base ARCH | build ARCH TAG | podman ARGS... | ulimits | remove TAG" ;;
+  ulimits) pi_ulimits ;;
+  *) pi_die "usage: image.sh check | base ARCH | build ARCH TAG | podman ARGS... | buildah ARGS... | ulimits" ;;
 esac
