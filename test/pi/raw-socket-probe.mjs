@@ -23,7 +23,8 @@ const [interfaceName = 'lo', peer = '127.0.0.1', ...flags] = process.argv.slice(
 const markRequired = flags.includes('--mark') && flags[flags.indexOf('--mark') + 1] === 'required';
 const loadOnly = flags.includes('--load-only');
 const SO_MARK = 36;
-const MARK = 0x70770;
+// RST_GUARD_MARK of hal/link/ip-guard.ts (the value IP mode sets).
+const MARK = 0x70770001;
 const report = { arch: process.arch, loaded: false };
 
 function finish(ok) {
