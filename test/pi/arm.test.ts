@@ -31,7 +31,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTapTopology, createTopology, describeResult, exec, execOrThrow, runClient } from '../support/netns.ts';
 import { startFirmware } from '../support/firmware-process.ts';
-import { architectures, ELF_MACHINE, NODE_ARCH, parseProbe, PI_SCRIPTS, piStageSkipReason, RAW_SOCKET_PROBE } from './stage.ts';
+import { architectures, ELF_MACHINE, NODE_ARCH, PI_SCRIPTS, piStageSkipReason } from './stage.ts';
+import { assertRawSocketProbe, assertSensorProtocol, RAW_SOCKET_PROBE } from './checks.ts';
 import { describeVirtualMachine } from './vm-check.ts';
 
 const skip = piStageSkipReason();
@@ -98,14 +99,8 @@ describe('emulated Raspberry Pi (qemu-user)', { skip }, () => {
         const topology = await createTopology({ mtu: 1500, prefix: 'pw', after: (fn) => t.after(fn) });
         await execOrThrow(topology.deviceNamespace, ['ip', 'addr', 'add', `${topology.deviceAddress}/${topology.prefixLength}`, 'dev', topology.deviceInterface]);
         const probe = await exec(topology.deviceNamespace, chroot(['node', RAW_SOCKET_PROBE, topology.deviceInterface, topology.peerAddress]), { timeoutMs: 120_000 });
-        const report = parseProbe(probe.stdout);
-        assert.equal(probe.code, 0, describeResult(probe));
-        assert.equal(report.arch, NODE_ARCH[arch]);
-        assert.deepEqual([report.loaded, report.socket, report.options?.['SO_BINDTODEVICE'], report.options?.['IP_HDRINCL']], [true, 'ok', 'ok', 'ok'], probe.stdout);
-        assert.equal(report.reply?.replace(/^\d+ /, ''), `bytes from ${topology.peerAddress}`, probe.stdout);
-        // qemu-user does not translate SO_MARK (the RST guard's mark): ENOPROTOOPT here,
-        // set for real on the arm64 VM's kernel (vm-check.ts). Any other error fails.
-        assert.match(report.options?.['SO_MARK'] ?? '', /^(ok|Protocol not available)$/, probe.stdout);
+        // SO_MARK (the RST guard's mark) is set for real on the arm64 VM's kernel (vm-check.ts).
+        assertRawSocketProbe({ code: probe.code, output: probe.stdout, evidence: describeResult(probe) }, { nodeArch: NODE_ARCH[arch], peer: topology.peerAddress, mark: 'emulated' });
         t.diagnostic(`raw-socket on emulated ${arch}: ${probe.stdout.trim()}`);
       });
 
@@ -122,14 +117,7 @@ describe('emulated Raspberry Pi (qemu-user)', { skip }, () => {
         });
         await firmware.ready;
         t.diagnostic(`simulated board ready ${((performance.now() - started) / 1000).toFixed(1)} s after start (emulated)`);
-        const client = await runClient<{ checked: number; mismatches: unknown[]; eof: boolean }>(
-          topology.deviceNamespace,
-          'sensor_client.py',
-          ['127.0.0.1', '7070', '--puts', '20', '--timeout', '60'],
-          { timeoutMs: 120_000 },
-        );
-        assert.equal(client.result.code, 0, describeResult(client.result));
-        assert.ok(client.report && client.report.checked > 20 && client.report.mismatches.length === 0 && client.report.eof, client.result.stdout);
+        await assertSensorProtocol(topology.deviceNamespace);
       });
 
       it('owns a TAP link: ping, and 1 MiB through echo byte for byte', { timeout: READY_TIMEOUT_MS + 240_000 }, async (t) => {

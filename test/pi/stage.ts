@@ -50,26 +50,3 @@ function probe(): string | false {
   }
   return false;
 }
-
-/** The raw-socket probe (raw-socket-probe.mjs), relative to the checkout's root. */
-export const RAW_SOCKET_PROBE = 'test/pi/raw-socket-probe.mjs';
-
-/** What raw-socket-probe.mjs prints (one JSON line). */
-export interface RawSocketProbeReport {
-  arch?: string;
-  loaded?: boolean;
-  error?: string;
-  socket?: string;
-  options?: Record<string, string>;
-  reply?: string;
-}
-
-/** The probe's JSON line from its stdout ({} when it printed none: the assertions then fail with the output). */
-export function parseProbe(stdout: string): RawSocketProbeReport {
-  const line = stdout.split('\n').find((candidate) => candidate.startsWith('{'));
-  try {
-    return line === undefined ? {} : (JSON.parse(line) as RawSocketProbeReport);
-  } catch {
-    return {};
-  }
-}

@@ -33,7 +33,8 @@ import {
   PREFIX_LENGTH,
   type TapTopology,
 } from '../support/netns.ts';
-import { parseProbe, PI_SCRIPTS, RAW_SOCKET_PROBE } from './stage.ts';
+import { PI_SCRIPTS } from './stage.ts';
+import { assertRawSocketProbe, RAW_SOCKET_PROBE } from './checks.ts';
 import { connectAgent, monitorCommand, type Agent } from './vm.ts';
 
 /** Bounds (hang guards for a TCG-emulated system, never performance limits). */
@@ -119,11 +120,7 @@ export function describeVirtualMachine(session: () => string): void {
     it("loads raw-socket (IP mode) and sets every option IP mode sets, SO_MARK too, on a real arm64 kernel", async (t) => {
       const vm = machine();
       const result = await vm.agent.run(`cd /build && node ${RAW_SOCKET_PROBE} lo 127.0.0.1 --mark required`);
-      const report = parseProbe(result.output);
-      assert.equal(result.status, 0, result.output);
-      assert.deepEqual([report.arch, report.loaded, report.socket], ['arm64', true, 'ok'], result.output);
-      assert.deepEqual(report.options, { SO_BINDTODEVICE: 'ok', IP_HDRINCL: 'ok', SO_MARK: 'ok' }, result.output);
-      assert.equal(report.reply?.replace(/^\d+ /, ''), 'bytes from 127.0.0.1', result.output);
+      assertRawSocketProbe({ code: result.status, output: result.output, evidence: result.output }, { nodeArch: 'arm64', peer: '127.0.0.1', mark: 'required' });
       t.diagnostic(`raw-socket in the arm64 VM: ${result.output.trim()}`);
     });
 
