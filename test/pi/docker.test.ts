@@ -116,7 +116,7 @@ describe('Docker image built and run without a Docker engine (buildah/podman, em
         const oci = (JSON.parse(inspect.stdout) as { OCIv1?: { architecture?: string; variant?: string; os?: string; config?: { User?: string; Entrypoint?: string[] } } }).OCIv1;
         assert.deepEqual([oci?.os, oci?.architecture, oci?.variant ?? ''], ['linux', PLATFORM[arch].architecture, PLATFORM[arch].variant]);
         assert.equal(oci?.config?.User, 'node');
-        assert.deepEqual(oci?.config?.Entrypoint, ['/usr/local/bin/piwire-node', '/opt/piwire/firmware/bin.mjs']);
+        assert.deepEqual(oci?.config?.Entrypoint, ['/usr/local/bin/piwire-node', '/opt/piwire/dist/piwire.mjs']);
         const namespace = await createTapTopology({ mtu: 1500, prefix: 'pw', after: (fn) => t.after(fn) });
         const caps = await exec(undefined, podman([...runArgs(container('getcap'), namespace.deviceNamespace), '--user', 'root', '--entrypoint', '/usr/sbin/getcap', image, '/usr/local/bin/piwire-node', '/usr/sbin/nft']), { timeoutMs: RUN_TIMEOUT_MS });
         assert.equal(caps.code, 0, describeResult(caps));
