@@ -8,8 +8,9 @@
 #    and Jazzer.js for the fuzz suite (test/fuzz/jazzer/setup.sh), then type-checks and
 #    lints the whole project and builds the deployed bundle (dist/piwire.mjs). Any of
 #    the last three failing stops here.
-# 3. Runs the emulated Raspberry Pi stage (test/pi/*.test.ts: ARM under qemu, root only,
-#    artefacts cached in /var/cache/piwire-pi) with its own, longer per-file hang guard,
+# 3. Runs the emulated Raspberry Pi stage (test/pi/*.test.ts: ARM under qemu and the
+#    Docker image built with buildah, root only, artefacts cached in /var/cache/piwire-pi)
+#    with its own, longer per-file hang guard,
 #    then every other test/**/*.test.ts, each with node's test runner, one file at a
 #    time: the integration tests start real processes in network namespaces and must
 #    not compete for the CPU. The output ends with the main run's TAP summary (# pass /
@@ -20,7 +21,8 @@
 #
 # Environment: PIWIRE_SKIP_INSTALL=1 skips step 2's npm install (a development tree
 # whose node_modules is known to be current); CI never sets it. PIWIRE_PI=0 skips the
-# emulated Raspberry Pi stage (one skip line); PIWIRE_PI_CACHE moves its cache.
+# emulated Raspberry Pi stage (one skip line), PIWIRE_PI_DOCKER=0 only its Docker image
+# part; PIWIRE_PI_CACHE moves its cache.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -35,9 +37,11 @@ log() { printf 'test/run.sh: %s\n' "$*"; }
 # own namespaces); mosquitto, curl and chromium are the real peers of the library and
 # status-page suites. The emulated-Pi stage (test/pi/): qemu-user with binfmt and
 # debootstrap for the ARM root file systems, qemu-system-arm for the arm64 VM,
-# kmod/cpio/e2fsprogs/xz-utils to assemble its initramfs and disks.
+# kmod/cpio/e2fsprogs/xz-utils to assemble its initramfs and disks, buildah/podman
+# with runc (not crun, the alternative apt would pick alone: it fails on this cgroup
+# layout) to build and run the Docker image without a Docker engine.
 SYSTEM_PACKAGES=(iproute2 ethtool python3-scapy tshark socat netcat-openbsd telnet openssl iputils-ping tcpdump g++ make python3 shellcheck systemd testssl.sh libclang-rt-14-dev dnsmasq-base isc-dhcp-server nftables mosquitto curl chromium
-  qemu-user-static binfmt-support debootstrap qemu-system-arm kmod cpio e2fsprogs xz-utils)
+  qemu-user-static binfmt-support debootstrap qemu-system-arm kmod cpio e2fsprogs xz-utils buildah podman runc)
 
 is_root() { [[ "$(id -u)" == 0 ]]; }
 

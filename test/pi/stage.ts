@@ -9,6 +9,18 @@ import { canUseNetns } from '../support/netns.ts';
 
 export type PiArch = 'arm64' | 'armv7';
 
+/** PIWIRE_PI_ARCHES=arm64 (a comma list) runs a part of the stage; default both. */
+export function architectures(): PiArch[] {
+  const chosen = (process.env['PIWIRE_PI_ARCHES'] ?? 'arm64,armv7').split(',');
+  return (['arm64', 'armv7'] as const).filter((arch) => chosen.includes(arch));
+}
+
+/** ELF e_machine of the native code each architecture must build (ELF spec: EM_AARCH64, EM_ARM). */
+export const ELF_MACHINE: Record<PiArch, number> = { arm64: 183, armv7: 40 };
+
+/** Node's `process.arch` on each architecture. */
+export const NODE_ARCH: Record<PiArch, string> = { arm64: 'arm64', armv7: 'arm' };
+
 /** test/pi/ (the scripts next to this file). */
 export const PI_SCRIPTS = fileURLToPath(new URL('.', import.meta.url));
 

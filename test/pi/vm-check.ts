@@ -11,7 +11,9 @@
  * TAP (198.18.1.1, offloads off: the host must not send partial checksums), the
  * kernel's TCP checks: ping, the sensor protocol, 1 MiB through echo byte for byte, a
  * cable pull (QEMU's `set_link net0 off`) seen as fault 1 and cleared when the cable
- * comes back, and `systemctl stop` (SIGTERM) ending in a clean `stopped`.
+ * comes back, and `systemctl stop` (SIGTERM) ending in a clean `stopped`. Before that,
+ * the raw-socket addon (IP mode) built for arm64 pings through a raw socket with every
+ * option IP mode sets: SO_MARK is the one qemu-user cannot translate.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,6 +34,7 @@ import {
   type TapTopology,
 } from '../support/netns.ts';
 import { PI_SCRIPTS } from './stage.ts';
+import { assertRawSocketProbe, RAW_SOCKET_PROBE } from './checks.ts';
 import { connectAgent, monitorCommand, type Agent } from './vm.ts';
 
 /** Bounds (hang guards for a TCG-emulated system, never performance limits). */
@@ -113,6 +116,13 @@ export function describeVirtualMachine(session: () => string): void {
       assert.ok(vm, 'the VM did not start');
       return vm;
     };
+
+    it("loads raw-socket (IP mode) and sets every option IP mode sets, SO_MARK too, on a real arm64 kernel", async (t) => {
+      const vm = machine();
+      const result = await vm.agent.run(`cd /build && node ${RAW_SOCKET_PROBE} lo 127.0.0.1 --mark required`);
+      assertRawSocketProbe({ code: result.status, output: result.output, evidence: result.output }, { nodeArch: 'arm64', peer: '127.0.0.1', mark: 'required' });
+      t.diagnostic(`raw-socket in the arm64 VM: ${result.output.trim()}`);
+    });
 
     it('installs with deploy/install.sh and starts the systemd unit (Type=notify, ready on packet:eth0)', { timeout: START_TIMEOUT_MS + 60_000 }, async (t) => {
       const vm = machine();
