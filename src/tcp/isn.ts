@@ -9,10 +9,10 @@
  * so an off-path attacker cannot predict one connection's ISN from another's, while
  * one tuple's ISNs keep increasing with time (which protects TIME-WAIT reuse).
  */
-import { createHmac } from 'node:crypto';
 import type { Ipv4Address } from '../net/address.ts';
 import type { RandomSource } from '../random.ts';
 import type { Instant } from '../time.ts';
+import { KeyedHash } from './keyed-hash.ts';
 
 export interface IsnSource {
   next(localAddress: Ipv4Address, localPort: number, remoteAddress: Ipv4Address, remotePort: number, now: Instant): number;
@@ -22,12 +22,12 @@ export interface IsnSource {
 const TICKS_PER_MS = 250;
 
 export class Rfc6528Isn implements IsnSource {
-  private readonly secret: Uint8Array;
+  private readonly hash: KeyedHash;
   private readonly tuple = new Uint8Array(12);
   private readonly tupleView = new DataView(this.tuple.buffer);
 
   constructor(random: RandomSource) {
-    this.secret = random.bytes(16);
+    this.hash = new KeyedHash(random);
   }
 
   next(localAddress: Ipv4Address, localPort: number, remoteAddress: Ipv4Address, remotePort: number, now: Instant): number {
@@ -35,8 +35,7 @@ export class Rfc6528Isn implements IsnSource {
     this.tupleView.setUint16(4, localPort);
     this.tupleView.setUint32(6, remoteAddress >>> 0);
     this.tupleView.setUint16(10, remotePort);
-    const digest = createHmac('sha256', this.secret).update(this.tuple).digest();
-    const offset = digest.readUInt32BE(0);
+    const offset = this.hash.hash32(this.tuple);
     const ticks = Math.floor(now * TICKS_PER_MS) % 0x1_0000_0000;
     return (ticks + offset) >>> 0;
   }

@@ -21,12 +21,12 @@
  * - Window scale (§2.3): our shift is the smallest that lets the receive buffer fit the
  *   16-bit field (Linux `tcp_select_initial_window`), at most 14.
  */
-import { createHmac } from 'node:crypto';
 import type { Ipv4Address } from '../net/address.ts';
 import type { RandomSource } from '../random.ts';
 import type { Instant } from '../time.ts';
 import { TCP_MAX_WINDOW_SCALE } from '../wire/tcp.ts';
 import { MAX_UNSCALED_WINDOW } from './config.ts';
+import { KeyedHash } from './keyed-hash.ts';
 
 /** RFC 7323 §5.5: TS.Recent older than this (24 days of 1 ms ticks, below 2^31) is invalid. */
 export const PAWS_IDLE_LIMIT_MS = 24 * 24 * 3600 * 1000;
@@ -38,18 +38,18 @@ export interface TimestampOffsets {
 
 /** Linux's secure_tcp_ts_off(): a keyed hash (here HMAC-SHA-256) of the address pair. */
 export class KeyedTimestampOffsets implements TimestampOffsets {
-  private readonly secret: Uint8Array;
+  private readonly hash: KeyedHash;
   private readonly pair = new Uint8Array(8);
   private readonly pairView = new DataView(this.pair.buffer);
 
   constructor(random: RandomSource) {
-    this.secret = random.bytes(16);
+    this.hash = new KeyedHash(random);
   }
 
   offset(localAddress: Ipv4Address, remoteAddress: Ipv4Address): number {
     this.pairView.setUint32(0, localAddress >>> 0);
     this.pairView.setUint32(4, remoteAddress >>> 0);
-    return createHmac('sha256', this.secret).update(this.pair).digest().readUInt32BE(0);
+    return this.hash.hash32(this.pair);
   }
 }
 
