@@ -634,6 +634,15 @@ function addLossRows(mtu: number, kernel: LossCell[], piwire: LossCell[]): void 
       section: 'loss', metric: `${label}: longest stall, worst of ${runs}`, mtu, unit: 'ms', piwire: p.worstStallMs, kernel: k?.worstStallMs, better: 'lower',
       target: `≤ 1 RTO (${RTO_REFERENCE_MS} ms)`, met: p.worstStallMs <= RTO_REFERENCE_MS,
     });
+    // What bounds a loss-limited sender: goodput ~ MSS / (RTT·√p) (Mathis et al. 1997), so
+    // at the same loss the ratio of the RTTs is the ratio of goodputs to expect.
+    if (Number.isFinite(p.medianRttUs)) {
+      const whose = p.mode === 'push' ? "kernel client's smoothed RTT (sender; includes the server's ACK time)" : "kernel client's receiver-side RTT estimate";
+      record({ section: 'loss', metric: `${label}: ${whose}, median of ${runs}`, mtu, unit: 'µs', piwire: p.medianRttUs, kernel: k?.medianRttUs, better: 'lower' });
+    }
+    if (Number.isFinite(p.medianSenderCwnd)) {
+      record({ section: 'loss', metric: `${label}: kernel client's cwnd (sender), median of ${runs}`, mtu, unit: 'segments', piwire: p.medianSenderCwnd, kernel: k?.medianSenderCwnd, better: 'higher' });
+    }
     for (const [side, cell] of [['piwire', p], ['kernel', k]] as const) {
       if (cell && cell.cut > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: ${cell.cut} of ${runs} transfers did not finish within ${sizes.loss.deadlineSeconds} s (counted with the bytes moved by then).`);
       const slowStarts = cell?.runs.filter((run) => (run.first_byte_ms ?? 0) > RTO_REFERENCE_MS).length ?? 0;

@@ -18,9 +18,17 @@ The longest stall is the longest time without progress between the start (pull: 
 first byte) and the last byte. --deadline bounds the whole transfer: a transfer still running then is reported
 with "completed": false and the bytes moved so far (a stall, not an error).
 
+The path's round trip as the kernel's TCP sees it: in push the client is the sender, and
+the sampler also keeps its smoothed RTT (tcpi_rtt) and cwnd every millisecond while data
+is unacknowledged ("sender_rtt_us_median", "sender_cwnd_median", in segments): the RTT
+includes the time the server takes to ACK, which is what bounds a loss-limited sender
+(goodput ~ MSS / (RTT * sqrt(p)), Mathis et al. 1997). In pull and echo the client
+reports its receiver-side estimate at the end ("client_rcv_rtt_us", tcpi_rcv_rtt).
+
 Prints one JSON object: {"mode", "bytes", "completed", "seconds", "longest_stall_ms",
-"stall_at_byte", "first_byte_ms", "client_retransmits", "client_rto_ms", "error"}. Exit 0 unless an error
-(refused, reset) ended the transfer.
+"stall_at_byte", "first_byte_ms", "client_retransmits", "client_rto_ms",
+"sender_rtt_us_median", "sender_cwnd_median", "client_rcv_rtt_us", "error"}. Exit 0 unless
+an error (refused, reset) ended the transfer.
 
 usage: lossy_bulk.py push|pull|echo HOST PORT BYTES [--deadline SECONDS]
 """
@@ -35,6 +43,9 @@ import time
 
 # struct tcp_info (linux/tcp.h): offsets of the fields read here.
 TCPI_RTO = 8  # u32, µs
+TCPI_RTT = 68  # u32, µs (smoothed)
+TCPI_SND_CWND = 80  # u32, segments
+TCPI_RCV_RTT = 92  # u32, µs (receiver-side estimate)
 TCPI_TOTAL_RETRANS = 100  # u32
 TCPI_BYTES_ACKED = 120  # u64 (Linux ≥ 4.1)
 TCP_INFO_LENGTH = 128
@@ -46,6 +57,9 @@ def tcp_info(sock):
         return None
     return {
         "rto_us": struct.unpack_from("I", raw, TCPI_RTO)[0],
+        "rtt_us": struct.unpack_from("I", raw, TCPI_RTT)[0],
+        "snd_cwnd": struct.unpack_from("I", raw, TCPI_SND_CWND)[0],
+        "rcv_rtt_us": struct.unpack_from("I", raw, TCPI_RCV_RTT)[0],
         "total_retrans": struct.unpack_from("I", raw, TCPI_TOTAL_RETRANS)[0],
         "bytes_acked": struct.unpack_from("Q", raw, TCPI_BYTES_ACKED)[0],
     }
@@ -71,12 +85,17 @@ class StallMeter:
 def push(sock, total, deadline, result, meter):
     done = threading.Event()
     acked = [0]
+    rtts = []
+    cwnds = []
 
     def sample():
         previous = 0
         while not done.is_set():
             info = tcp_info(sock)
             if info is not None:
+                if 0 < previous < total:
+                    rtts.append(info["rtt_us"])
+                    cwnds.append(info["snd_cwnd"])
                 # bytes_acked counts the SYN's sequence number too.
                 now_acked = min(total, max(0, info["bytes_acked"] - 1))
                 if now_acked != previous:
@@ -108,6 +127,16 @@ def push(sock, total, deadline, result, meter):
         done.set()
         sampler.join()
         result["bytes"] = total if result["completed"] else acked[0]
+        result["sender_rtt_us_median"] = median(rtts)
+        result["sender_cwnd_median"] = median(cwnds)
+
+
+def median(values):
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def receive(sock, total, deadline, result, meter, timed_from_first_byte):
@@ -173,7 +202,8 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=60.0)
     options = parser.parse_args()
     result = {"mode": options.mode, "bytes": 0, "completed": False, "seconds": None, "longest_stall_ms": None,
-              "stall_at_byte": None, "first_byte_ms": None, "client_retransmits": None, "client_rto_ms": None, "error": None}
+              "stall_at_byte": None, "first_byte_ms": None, "client_retransmits": None, "client_rto_ms": None,
+              "sender_rtt_us_median": None, "sender_cwnd_median": None, "client_rcv_rtt_us": None, "error": None}
     sock = None
     meter = StallMeter(time.monotonic())
     try:
@@ -194,6 +224,8 @@ def main() -> int:
             if info is not None:
                 result["client_retransmits"] = info["total_retrans"]
                 result["client_rto_ms"] = info["rto_us"] / 1000
+                if options.mode != "push":
+                    result["client_rcv_rtt_us"] = info["rcv_rtt_us"]
             sock.close()
     if meter.last is not None:
         # A transfer cut by the deadline has stalled at least since its last progress.

@@ -31,6 +31,11 @@ export interface LossTransfer {
   first_byte_ms: number | null;
   client_retransmits: number | null;
   client_rto_ms: number | null;
+  /** push only: the kernel client's (the sender's) smoothed RTT and cwnd, medians of 1 ms samples while data was unacknowledged. */
+  sender_rtt_us_median: number | null;
+  sender_cwnd_median: number | null;
+  /** pull and echo: the kernel client's receiver-side RTT estimate at the end (tcpi_rcv_rtt). */
+  client_rcv_rtt_us: number | null;
   error: string | null;
 }
 
@@ -47,6 +52,14 @@ export interface LossCell {
   cut: number;
   /** IPv4 frames the bridge dropped over all runs of the cell, both directions. */
   droppedFrames: number;
+  /**
+   * The path's round trip as the kernel client measured it, median over the runs (NaN
+   * where the client does not report it): push, the sender's smoothed RTT, which
+   * includes the server's time to ACK; pull and echo, the receiver-side estimate.
+   */
+  medianRttUs: number;
+  /** push only: the kernel sender's cwnd in segments, median over the runs. */
+  medianSenderCwnd: number;
 }
 
 export interface LossPlan {
@@ -117,7 +130,13 @@ export function summarise(rate: number, mode: LossDirection, runs: LossTransfer[
     medianStallMs: median(stalls),
     cut: runs.filter((run) => !run.completed).length,
     droppedFrames,
+    medianRttUs: median(present(runs.map((run) => (mode === 'push' ? run.sender_rtt_us_median : run.client_rcv_rtt_us)))),
+    medianSenderCwnd: median(present(runs.map((run) => run.sender_cwnd_median))),
   };
+}
+
+function present(values: readonly (number | null | undefined)[]): number[] {
+  return values.filter((value): value is number => typeof value === 'number' && value > 0);
 }
 
 export function median(values: readonly number[]): number {
