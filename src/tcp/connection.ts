@@ -495,6 +495,7 @@ export class TcpConnection {
       srtt: this.rtt.srtt,
       rttvar: this.rtt.rttvar,
       rto: this.rtt.rto,
+      mss: this.fullSegmentPayload(),
       cwnd: this.congestion.congestionWindow,
       ssthresh: this.congestion.slowStartThreshold,
       sendWindow: this.tcb.sndWnd,

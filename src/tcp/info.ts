@@ -16,6 +16,11 @@ export interface ConnectionInfo {
   rttvar: number | undefined;
   /** Current retransmission timeout in ms. */
   rto: number;
+  /**
+   * Payload of a full-sized segment in bytes: the send MSS after path MTU discovery and
+   * black-hole detection (RFC 1191, RFC 4821), less the options every segment carries.
+   */
+  mss: number;
   /** Congestion window in bytes. */
   cwnd: number;
   ssthresh: number;

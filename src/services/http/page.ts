@@ -130,9 +130,9 @@ function render(snapshot) {
   renderLeds(snapshot.leds);
   renderFaults(snapshot.faults);
   renderCharts(snapshot.series);
-  table(document.getElementById('conns'), ['id', 'local', 'remote', 'state', 'srtt', 'rto', 'cwnd', 'snd wnd', 'rcv wnd', 'retrans', 'zwp', 'ka'],
+  table(document.getElementById('conns'), ['id', 'local', 'remote', 'state', 'srtt', 'rto', 'mss', 'cwnd', 'snd wnd', 'rcv wnd', 'retrans', 'zwp', 'ka'],
     snapshot.connections.map((c) => [c.id, c.localAddress + ':' + c.localPort, c.remoteAddress + ':' + c.remotePort, c.state,
-      c.srtt === undefined ? '-' : Math.round(c.srtt), Math.round(c.rto), c.cwnd, c.sendWindow, c.receiveWindow, c.retransmits, c.zeroWindowProbes, c.keepaliveProbes]));
+      c.srtt === undefined ? '-' : Math.round(c.srtt), Math.round(c.rto), c.mss, c.cwnd, c.sendWindow, c.receiveWindow, c.retransmits, c.zeroWindowProbes, c.keepaliveProbes]));
   table(document.getElementById('counters'), ['counter', 'value'], Object.entries(snapshot.counters));
   table(document.getElementById('status'), ['key', 'value'], Object.entries(snapshot.status).map(([k, v]) => [k, Array.isArray(v) ? v.join('; ') : v]));
   document.getElementById('live').textContent = 'live, updated ' + new Date(snapshot.at).toLocaleTimeString();

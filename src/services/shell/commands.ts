@@ -148,7 +148,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   conns: {
     usage: 'conns [--json]',
-    summary: 'TCP connections: state, srtt, rto, cwnd, windows, retransmits, probes',
+    summary: 'TCP connections: state, srtt, rto, mss, cwnd, windows, retransmits, probes',
     run: (args, context, write) => {
       const flag = jsonFlag(args, write);
       if (typeof flag !== 'boolean') return flag;
@@ -164,6 +164,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
         info.state,
         ms(info.srtt),
         ms(info.rto),
+        String(info.mss),
         String(info.cwnd),
         String(info.sendWindow),
         String(info.receiveWindow),
@@ -171,7 +172,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
         `${info.zeroWindowProbes}/${info.zeroWindowProbesAnswered}`,
         String(info.keepaliveProbes),
       ]);
-      write(formatTable(['id', 'local', 'remote', 'state', 'srtt', 'rto', 'cwnd', 'snd-wnd', 'rcv-wnd', 'rexmit', 'zwp', 'keepalive'], rows));
+      write(formatTable(['id', 'local', 'remote', 'state', 'srtt', 'rto', 'mss', 'cwnd', 'snd-wnd', 'rcv-wnd', 'rexmit', 'zwp', 'keepalive'], rows));
       return OK;
     },
   },

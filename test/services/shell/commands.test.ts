@@ -29,8 +29,8 @@ describe('shell commands', () => {
   it('conns shows a netstat-like table with every SPEC column', async () => {
     const { output } = await run('conns');
     const [header, row] = output.trimEnd().split('\n');
-    assert.match(header ?? '', /^id\s+local\s+remote\s+state\s+srtt\s+rto\s+cwnd\s+snd-wnd\s+rcv-wnd\s+rexmit\s+zwp\s+keepalive$/);
-    assert.deepEqual(row?.split(/\s+/), ['7', '198.18.0.2:2323', '198.18.0.1:40000', 'ESTABLISHED', '12', '200', '14600', '64240', '16384', '2', '3/1', '4']);
+    assert.match(header ?? '', /^id\s+local\s+remote\s+state\s+srtt\s+rto\s+mss\s+cwnd\s+snd-wnd\s+rcv-wnd\s+rexmit\s+zwp\s+keepalive$/);
+    assert.deepEqual(row?.split(/\s+/), ['7', '198.18.0.2:2323', '198.18.0.1:40000', 'ESTABLISHED', '12', '200', '1448', '14600', '64240', '16384', '2', '3/1', '4']);
   });
 
   it('conns --json gives addresses as text and every counter', async () => {
@@ -39,6 +39,7 @@ describe('shell commands', () => {
     assert.equal(parsed[0]?.['state'], 'ESTABLISHED');
     assert.equal(parsed[0]?.['remoteAddress'], '198.18.0.1');
     assert.equal(parsed[0]?.['keepaliveProbes'], 4);
+    assert.equal(parsed[0]?.['mss'], 1448);
   });
 
   it('stats and arp, plain and --json', async () => {

@@ -17,6 +17,7 @@ export const SAMPLE_CONNECTION: ConnectionInfo = {
   srtt: 12.4,
   rttvar: 3,
   rto: 200,
+  mss: 1448,
   cwnd: 14600,
   ssthresh: 65535,
   sendWindow: 64240,
