@@ -64,9 +64,9 @@ import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
 import { describeSweepPath, renderSweepTable, runLossSweep, type SweepPoint } from './lib/loss-sweep.ts';
 import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
 
-const SECTIONS = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
+const SECTIONS = ['bulk', 'floor', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
 /** Sections that need the plain veth pair (loss builds its own bridged path; stack, instructions and sweep run in-process). */
-const VETH_SECTIONS: readonly Section[] = ['bulk', 'latency', 'ingest', 'idle', 'churn', 'startup', 'libraries'];
+const VETH_SECTIONS: readonly Section[] = ['bulk', 'floor', 'latency', 'ingest', 'idle', 'churn', 'startup', 'libraries'];
 type Section = (typeof SECTIONS)[number];
 
 const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
@@ -95,7 +95,7 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]\n');
   process.exit(0);
 }
 
@@ -480,6 +480,45 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
 }
 
 // ---------------------------------------------------------------------------------------
+// Section floor: the cheapest JavaScript TCP endpoint on the same link (issue 13's floor)
+
+/**
+ * bench/lib/floor-responder.ts on the device end of the same veth, with the same bulk
+ * clients: frames through the same addon and link class as the firmware, checksums
+ * verified and computed with the stack's routine, one ACK per received batch, segments
+ * built into reused frames, and no TCP state beyond sequence numbers. What the firmware
+ * spends above it is its TCP; what it spends is the price of the platform.
+ */
+async function floorSide(topology: VethTopology): Promise<{ push: BulkFigures; pull: BulkFigures }> {
+  const responder = spawnInNamespace(
+    topology.deviceNamespace,
+    [process.execPath, ...nodeFlags, '--import', 'tsx', join(REPOSITORY_ROOT, 'bench/lib/floor-responder.ts'), `packet:${topology.deviceInterface}`, topology.deviceAddress],
+    { cwd: REPOSITORY_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  try {
+    await firstJsonLine(responder, 30_000);
+    const bytes = sizes.bulkBytes(topology.mtu);
+    const pid = responder.pid!;
+    const result = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
+    log(`floor MTU ${topology.mtu} bulk: in ${result.push.mbitPerSecond.toFixed(0)} Mbit/s, out ${result.pull.mbitPerSecond.toFixed(0)} Mbit/s`);
+    return result;
+  } finally {
+    await stopChild(responder);
+    await exec(topology.peerNamespace, ['ip', 'neigh', 'flush', 'dev', topology.peerInterface]);
+  }
+}
+
+function addFloorRows(mtu: number, floor: { push: BulkFigures; pull: BulkFigures }, kernel: SideResults): void {
+  for (const [direction, label] of [['push', 'into device (discard)'], ['pull', 'out of device (chargen)']] as const) {
+    const f = floor[direction];
+    const k = kernel.bulk?.[direction];
+    const what = `${label}, JS floor (no TCP state, checksums, one ACK per batch)`;
+    record({ section: 'floor', metric: what, mtu, unit: 'Mbit/s', piwire: f.mbitPerSecond, kernel: k?.mbitPerSecond, better: 'higher' });
+    record({ section: 'floor', metric: `${what}: process CPU`, mtu, unit: 'CPU s/GiB', piwire: f.processCpuPerGib, kernel: k?.processCpuPerGib, better: 'lower' });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Table
 
 const NOT_AVAILABLE = 'not available (sensor service not running)';
@@ -707,8 +746,10 @@ async function main(): Promise<number> {
           const profileDirectory = flags.profile && mtu === 1500 && profiledSection !== undefined ? join(workDirectory, 'profile') : undefined;
           if (profileDirectory !== undefined) mkdirSync(profileDirectory, { recursive: true });
           const piwire = await piwireSide(topology, workDirectory, profileDirectory);
-          raw[`mtu${mtu}`] = { kernel, piwire };
+          const floor = selected.has('floor') ? await floorSide(topology) : undefined;
+          raw[`mtu${mtu}`] = { kernel, piwire, floor };
           addRows(mtu, kernel, piwire);
+          if (floor) addFloorRows(mtu, floor, kernel);
           if (profileDirectory !== undefined) {
             const file = readdirSync(profileDirectory).find((name) => name.endsWith('.cpuprofile'));
             if (file) {
