@@ -10,10 +10,22 @@ const CLOCK_TICKS_PER_SECOND = 100;
 
 /** utime + stime of a process, in seconds (resolution: one clock tick). */
 export function processCpuSeconds(pid: number): number {
+  const times = processCpuTimes(pid);
+  return times.user + times.system;
+}
+
+/** A process's CPU time split: user (its own code) and system (the kernel working for it), in seconds. */
+export interface CpuTimes {
+  user: number;
+  system: number;
+}
+
+/** utime and stime of a process, separately (seconds, one clock tick resolution). */
+export function processCpuTimes(pid: number): CpuTimes {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  return { user: Number(fields[11]) / CLOCK_TICKS_PER_SECOND, system: Number(fields[12]) / CLOCK_TICKS_PER_SECOND };
 }
 
 export function processRssBytes(pid: number): number {
