@@ -514,7 +514,7 @@ async function floorSide(topology: VethTopology): Promise<{ push: BulkFigures; p
     const bytes = sizes.bulkBytes(topology.mtu);
     const pid = responder.pid!;
     const result = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
-    log(`floor MTU ${topology.mtu} bulk: in ${result.push.mbitPerSecond.toFixed(0)} Mbit/s, out ${result.pull.mbitPerSecond.toFixed(0)} Mbit/s`);
+    log(`floor MTU ${topology.mtu} bulk: in ${describeBulk(result.push)}, out ${describeBulk(result.pull)}`);
     return result;
   } finally {
     await stopChild(responder);
@@ -529,6 +529,7 @@ function addFloorRows(mtu: number, floor: { push: BulkFigures; pull: BulkFigures
     const what = `${label}, JS floor (no TCP state, checksums, one ACK per batch)`;
     record({ section: 'floor', metric: what, mtu, unit: 'Mbit/s', piwire: f.mbitPerSecond, kernel: k?.mbitPerSecond, better: 'higher' });
     record({ section: 'floor', metric: `${what}: process CPU`, mtu, unit: 'CPU s/GiB', piwire: f.processCpuPerGib, kernel: k?.processCpuPerGib, better: 'lower' });
+    record({ section: 'floor', metric: `${what}: process CPU, user`, mtu, unit: 'CPU s/GiB', piwire: f.processUserCpuPerGib, kernel: k?.processUserCpuPerGib, better: 'lower' });
   }
 }
 
