@@ -41,8 +41,12 @@ const IP = 20;
 const TCP = 20;
 const HEADERS = ETH + IP + TCP;
 const MSS = link.mtu - IP - TCP;
-const WINDOW_SHIFT = 7;
-/** Advertised: 64 KiB << 7 = 8 MiB. The data is discarded at once, so the window never closes. */
+const WINDOW_SHIFT = 2;
+/**
+ * Advertised: 64 KiB << 2 = 256 KiB, the window of the firmware's diag services. The data
+ * is discarded at once, so it never closes; a larger one only lets the sender overrun the
+ * socket's receive queue.
+ */
 const ADVERTISED_WINDOW = 0xffff;
 const DISCARD_PORT = 9;
 const CHARGEN_PORT = 19;
@@ -269,6 +273,10 @@ function onSegment(frameBytes: Uint8Array, ipStart: number, ipHeader: number, ip
           return;
         }
       }
+    } else if ((flags & FIN) !== 0 && c.finSent && ((seq + payload + 1) >>> 0) === c.rcvNxt) {
+      // The peer resends its FIN: our FIN-ACK was lost, so it goes again.
+      sendControl(c, (c.sndNxt - 1) >>> 0, ACK | FIN);
+      return;
     }
     c.ackPending = true;
   }
@@ -316,12 +324,17 @@ function answerArp(bytes: Uint8Array): void {
 link.setReceiver(onFrame);
 const resendTimer = setInterval(() => {
   const c = connection;
-  if (c === undefined || !c.established || c.closed || c.sndUna === c.sndNxt) return;
+  if (c === undefined || !c.established || c.sndUna === c.sndNxt) return;
   if (Date.now() - c.lastProgress < RESEND_AFTER_MS) return;
   counters.resends++;
-  c.sndNxt = c.sndUna; // go back N: everything unacknowledged goes again
   c.lastProgress = Date.now();
-  pump(c);
+  if (c.finSent) {
+    // Our FIN (discard) is not acknowledged: without it the client never sees EOF.
+    sendControl(c, (c.sndNxt - 1) >>> 0, ACK | FIN);
+  } else if (c.localPort === CHARGEN_PORT && !c.closed) {
+    c.sndNxt = c.sndUna; // go back N: everything unacknowledged goes again
+    pump(c);
+  }
   flush();
 }, RESEND_AFTER_MS);
 process.on('SIGTERM', () => {
