@@ -96,6 +96,8 @@ export abstract class CongestionControlBase implements CongestionControl {
   private recovering = false;
   /** The recovery in progress is SACK-based (RFC 6675): partial ACKs deflate nothing. */
   private sackRecovery = false;
+  /** The reduction of the recovery in progress was undone (D-SACK): its end keeps the restored cwnd. */
+  private undone = false;
   /** cwnd and ssthresh before the last reduction, for `undoReduction`. */
   private priorCwnd = 0;
   private priorSsthresh = INITIAL_SSTHRESH;
@@ -147,7 +149,10 @@ export abstract class CongestionControlBase implements CongestionControl {
         // cwnd to 2·SMSS whenever the repair was the last segment sent, and a window that
         // small ends the next recovery with a lone retransmission whose ACK, if lost,
         // leaves only the RTO.
-        this.cwnd = this.sackRecovery ? this.ssthresh : Math.min(this.ssthresh, Math.max(flightSizeAfter, this.mss) + this.mss);
+        // After an undo cwnd is already the window from before the episode (and ssthresh
+        // may be the initial "infinite" one), so it stays.
+        if (!this.undone) this.cwnd = this.sackRecovery ? this.ssthresh : Math.min(this.ssthresh, Math.max(flightSizeAfter, this.mss) + this.mss);
+        this.undone = false;
         this.recovering = false;
         this.sackRecovery = false;
         this.duplicateAcks = 0;
@@ -218,6 +223,7 @@ export abstract class CongestionControlBase implements CongestionControl {
     this.reduce(flightSize);
     this.timedOut();
     this.cwnd = this.mss;
+    this.undone = false;
     this.recovering = false;
     this.sackRecovery = false;
     this.duplicateAcks = 0;
@@ -250,6 +256,7 @@ export abstract class CongestionControlBase implements CongestionControl {
     this.cwnd = Math.max(this.cwnd, this.priorCwnd);
     this.ssthresh = Math.max(this.ssthresh, this.priorSsthresh);
     this.priorCwnd = 0;
+    if (this.recovering) this.undone = true;
   }
 
   /**
