@@ -499,6 +499,7 @@ export class TcpConnection {
       rttvar: this.rtt.rttvar,
       rto: this.rtt.rto,
       mss: this.fullSegmentPayload(),
+      congestion: this.congestion.algorithm,
       cwnd: this.congestion.congestionWindow,
       ssthresh: this.congestion.slowStartThreshold,
       sendWindow: this.tcb.sndWnd,

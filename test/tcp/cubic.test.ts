@@ -315,6 +315,7 @@ describe('choosing the algorithm (tcp.congestion, per listener and per connect)'
     assert.equal(reno.state, 'ESTABLISHED');
     assert.equal(byDefault.congestion.algorithm, 'cubic');
     assert.equal(reno.congestion.algorithm, 'reno');
+    assert.equal(reno.info().congestion, 'reno', 'the shell\'s conns --json shows it');
     assert.deepEqual(accepted.sort(), ['cubic', 'reno']);
     const configured = createStackPair({ deviceTcp: { congestion: 'reno' } });
     configured.peer.tcp.listen(80, {}, () => undefined);
