@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { NewReno, type CongestionControl } from '../../src/tcp/congestion.ts';
 import { Cubic } from '../../src/tcp/cubic.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
-import { createStackPair, PEER_IP } from '../support/stack-pair.ts';
+import { createStackPair, DEVICE_IP, PEER_IP } from '../support/stack-pair.ts';
 import { runSweepPoint, SWEEP_PATH } from '../../bench/lib/loss-sweep.ts';
 
 const MSS = 1000;
@@ -320,6 +320,21 @@ describe('choosing the algorithm (tcp.congestion, per listener and per connect)'
     const configured = createStackPair({ deviceTcp: { congestion: 'reno' } });
     configured.peer.tcp.listen(80, {}, () => undefined);
     assert.equal(configured.device.tcp.connect(peer, 80).congestion.algorithm, 'reno');
+  });
+
+  it('the node:net-shaped API passes the choice on: createServer({ congestion }) and connect({ congestion })', () => {
+    const { world, device, peer } = createStackPair();
+    device.net.createServer({ congestion: 'reno' }, () => undefined).listen(7000);
+    peer.net.createServer(() => undefined).listen(7001);
+    device.net.connect({ host: PEER_IP, port: 7001, congestion: 'reno' });
+    peer.net.connect({ host: DEVICE_IP, port: 7000 });
+    world.runUntilSync(world.now + 100);
+    const algorithms = (stack: typeof device.tcp): string[] => [...stack.connections()].map((c) => `${c.localPort}:${c.congestion.algorithm}`).sort();
+    // The device's listener and its own connect() ask for reno; the peer uses the default.
+    assert.deepEqual(algorithms(device.tcp).filter((entry) => entry.startsWith('7000:')), ['7000:reno']);
+    assert.equal(algorithms(device.tcp).filter((entry) => entry.endsWith(':reno')).length, 2);
+    assert.ok(algorithms(peer.tcp).every((entry) => entry.endsWith(':cubic')));
+    assert.equal(algorithms(peer.tcp).length, 2);
   });
 
   it('a lossy, reordering memory wire: 512 KiB arrive byte-exact under each, and the two differ', () => {
