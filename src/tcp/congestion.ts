@@ -67,7 +67,7 @@ export interface CongestionControl {
 /** The "infinite" initial ssthresh (RFC 5681 §3.1: arbitrarily high). */
 const INITIAL_SSTHRESH = 0x3fff_ffff;
 /** The bound on cwnd (application-limited flows do not grow it at all: see `cwndLimited`). */
-export const MAX_CWND = 0x3fff_ffff;
+const MAX_CWND = 0x3fff_ffff;
 const DUPLICATE_ACK_THRESHOLD = 3;
 
 /**
