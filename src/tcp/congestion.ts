@@ -80,7 +80,6 @@ export function initialWindow(mss: number, handshakeLost: boolean): number {
   return Math.min(10 * mss, Math.max(2 * mss, 14_600));
 }
 
-
 /**
  * The machinery every window-based algorithm shares (see the module comment). The
  * subclass is the window policy: `reductionThreshold` (the new ssthresh on a congestion
@@ -238,6 +237,7 @@ export abstract class CongestionControlBase implements CongestionControl {
     this.recover = highestSent;
     this.recovering = true;
     this.sackRecovery = true;
+    this.undone = false;
     this.duplicateAcks = 0;
     return true;
   }
