@@ -5,8 +5,9 @@
  *
  * usage: npm run loss-sweep -- [--bytes MiB] [--seed N] [--mtu 1500,576] [--senders] [--quick]
  *
- * `--senders` runs every point with each sender configuration (SACK + RACK-TLP, SACK
- * alone, NewReno) instead of the defaults only: what each recovery mechanism buys.
+ * `--senders` runs every point with each sender configuration (CUBIC and NewReno, each
+ * with SACK + RACK-TLP and without SACK; CUBIC with SACK alone) instead of the defaults
+ * only: what each recovery mechanism and each congestion control buys.
  */
 import { parseArgs } from 'node:util';
 import { describeSweepPath, renderSweepTable, runLossSweep, SENDERS, SWEEP_PATH, SWEEP_SEED } from './lib/loss-sweep.ts';

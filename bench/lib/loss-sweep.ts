@@ -74,11 +74,13 @@ export const SWEEP_LOSSES: readonly number[] = [0, 0.005, 0.01, 0.02, 0.03, 0.05
 export const SWEEP_REORDER = 0.02;
 export const SWEEP_SEED = 1;
 
-/** Sender configurations `--senders` compares: what each recovery mechanism buys. */
+/** Sender configurations `--senders` compares: what each recovery mechanism and each congestion control buys. */
 export const SENDERS: readonly { name: string; tcp: Partial<TcpConfig> }[] = [
-  { name: 'SACK + RACK-TLP', tcp: { sack: true, rack: true } },
-  { name: 'SACK (RFC 6675 only)', tcp: { sack: true, rack: false } },
-  { name: 'NewReno (no SACK)', tcp: { sack: false } },
+  { name: 'CUBIC, SACK + RACK-TLP', tcp: { congestion: 'cubic', sack: true, rack: true } },
+  { name: 'NewReno, SACK + RACK-TLP', tcp: { congestion: 'reno', sack: true, rack: true } },
+  { name: 'CUBIC, SACK (RFC 6675 only)', tcp: { congestion: 'cubic', sack: true, rack: false } },
+  { name: 'CUBIC, no SACK', tcp: { congestion: 'cubic', sack: false } },
+  { name: 'NewReno, no SACK (RFC 6582)', tcp: { congestion: 'reno', sack: false } },
 ];
 
 const PORT = 9;

@@ -31,7 +31,7 @@ import {
   prefixMask,
   sameSubnet,
 } from '../../src/net/address.ts';
-import { defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
+import { CONGESTION_ALGORITHMS, defaultTcpConfig, type TcpConfig } from '../../src/tcp/config.ts';
 import { isShellRole, SHELL_ROLES, type ShellRole, type ShellUserEntry } from '../../src/services/shell/roles.ts';
 import { DIAG_BUFFER_DEFAULT, DiagPort } from '../../src/services/diag.ts';
 import { DEFAULT_RATE_LIMIT } from '../../src/services/sensors/rate-limiter.ts';
@@ -213,6 +213,7 @@ const tcpSchema = z.strictObject({
   sack: flag(TCP_DEFAULTS.sack, 'offer and accept SACK (RFC 2018): report out-of-order data, recover from losses with the peer\'s reports (RFC 6675)'),
   mtuProbing: flag(TCP_DEFAULTS.mtuProbing, 'black-hole detection (RFC 4821, Linux tcp_mtu_probing=1): lower the MSS when full-sized segments keep vanishing without ICMP'),
   rack: flag(TCP_DEFAULTS.rack, 'with SACK: RACK time-based loss detection and the tail loss probe (RFC 8985)'),
+  congestion: choice(CONGESTION_ALGORITHMS, TCP_DEFAULTS.congestion, 'congestion control: cubic (RFC 9438, as Linux) or reno (NewReno, RFC 5681 and RFC 6582)'),
   windowScale: flag(TCP_DEFAULTS.windowScale, 'offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB'),
   timestamps: flag(TCP_DEFAULTS.timestamps, 'offer and accept timestamps (RFC 7323): RTT from every ACK, PAWS'),
   maxBuf: size(KIB, 64 * MIB, TCP_DEFAULTS.maxBuf, 'largest receive or send buffer a service may ask for per connection'),

@@ -98,6 +98,7 @@ export class Server extends EventEmitter {
           sack: this.options.sack,
           windowScale: this.options.windowScale,
           timestamps: this.options.timestamps,
+          congestion: this.options.congestion,
         },
         (connection) => this.accept(connection),
       );

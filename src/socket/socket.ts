@@ -32,6 +32,7 @@
 import { Duplex } from 'node:stream';
 import { noopHandler, type CloseReason, type ConnectionHandler, type TcpConnection } from '../tcp/connection.ts';
 import type { TcpStack } from '../tcp/stack.ts';
+import type { CongestionAlgorithm } from '../tcp/config.ts';
 import { ErrorCode, NetError } from '../errors.ts';
 import { formatIpv4, parseIpv4 } from '../net/address.ts';
 import { BadPortError, SocketError, socketError } from './errors.ts';
@@ -71,6 +72,8 @@ export interface ConnectOptions {
   sack?: boolean;
   windowScale?: boolean;
   timestamps?: boolean;
+  /** piwire: this connection's congestion control, 'cubic' or 'reno' (default: tcp.congestion). */
+  congestion?: CongestionAlgorithm;
 }
 
 export type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
@@ -236,6 +239,7 @@ export class Socket extends Duplex {
         sack: options.sack,
         windowScale: options.windowScale,
         timestamps: options.timestamps,
+        congestion: options.congestion,
       });
     } catch (error) {
       // Out of ports or connections: an 'error' event, as node:net reports EADDRNOTAVAIL.

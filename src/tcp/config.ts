@@ -67,6 +67,11 @@ export interface TcpConfig {
    * (RFC 8985). Off: RFC 6675 DupThresh loss marking only, and a lost tail waits for the RTO.
    */
   rack: boolean;
+  /**
+   * The congestion-control algorithm of each connection (listen/connect may choose their
+   * own): CUBIC (RFC 9438, as Linux) or NewReno (RFC 5681, RFC 6582); congestion.ts.
+   */
+  congestion: CongestionAlgorithm;
   /** Offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB. */
   windowScale: boolean;
   /** Offer and accept timestamps (RFC 7323 §3-5): RTT measurement on every ACK and PAWS. */
@@ -80,6 +85,10 @@ export interface TcpConfig {
    */
   bufferBudget: number;
 }
+
+/** The congestion-control algorithms (`tcp.congestion`): cubic.ts, and NewReno in congestion.ts. */
+export const CONGESTION_ALGORITHMS = ['cubic', 'reno'] as const;
+export type CongestionAlgorithm = (typeof CONGESTION_ALGORITHMS)[number];
 
 /** Per-connection buffer sizes a listener or an active open may ask for (clamped to [MIN_BUFFER_SIZE, maxBuf]). */
 export interface BufferSizes {
@@ -95,7 +104,10 @@ export interface OptionOffers {
 }
 
 /** What one listener or active open may ask for its connections. */
-export interface ConnectionSettings extends BufferSizes, OptionOffers {}
+export interface ConnectionSettings extends BufferSizes, OptionOffers {
+  /** The congestion-control algorithm (default: tcp.congestion). */
+  congestion?: CongestionAlgorithm;
+}
 
 /** The smallest per-connection buffer (one small-MTU segment fits). */
 export const MIN_BUFFER_SIZE = 1024;
@@ -129,6 +141,7 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     sack: true,
     mtuProbing: true,
     rack: true,
+    congestion: 'cubic',
     windowScale: true,
     timestamps: true,
     maxBuf: 4 * 1024 * 1024,

@@ -33,6 +33,7 @@ import type { CloseReason, TcpState } from './state.ts';
 import { isSynchronized } from './state.ts';
 import { RttEstimator } from './rtt.ts';
 import { NewReno, type CongestionControl } from './congestion.ts';
+import { Cubic } from './cubic.ts';
 import type { ConnectionInfo } from './info.ts';
 import { seqAdd, seqDiff } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
@@ -189,7 +190,8 @@ export class TcpConnection {
 
   // ---- retransmission ---------------------------------------------------------------
   readonly rtt: RttEstimator;
-  readonly congestion: CongestionControl = new NewReno();
+  /** The congestion-control algorithm (tcp.congestion, or the listener's or connect()'s choice). */
+  readonly congestion: CongestionControl;
   /** Sequence number whose ACK completes the RTT measurement in progress (Karn). */
   rttSeq: number | undefined;
   rttStart = 0;
@@ -317,6 +319,7 @@ export class TcpConnection {
       }
     }
     this.offers = connectionOffers(config, options.settings);
+    this.congestion = (options.settings?.congestion ?? config.congestion) === 'reno' ? new NewReno() : new Cubic();
     this.sendBuffer = new RingBuffer(sizes.sndBuf, context.buffers);
     this.receiveBuffer = new RingBuffer(sizes.rcvBuf, context.buffers);
     // The shift follows what was asked for, whatever the budget gave: a cookie SYN-ACK
@@ -496,6 +499,7 @@ export class TcpConnection {
       rttvar: this.rtt.rttvar,
       rto: this.rtt.rto,
       mss: this.fullSegmentPayload(),
+      congestion: this.congestion.algorithm,
       cwnd: this.congestion.congestionWindow,
       ssthresh: this.congestion.slowStartThreshold,
       sendWindow: this.tcb.sndWnd,

@@ -3,6 +3,7 @@
  */
 import type { Ipv4Address } from '../net/address.ts';
 import type { TcpState } from './state.ts';
+import type { CongestionAlgorithm } from './config.ts';
 
 export interface ConnectionInfo {
   id: number;
@@ -21,6 +22,8 @@ export interface ConnectionInfo {
    * black-hole detection (RFC 1191, RFC 4821), less the options every segment carries.
    */
   mss: number;
+  /** The congestion-control algorithm (tcp.congestion or the listener's/connect()'s choice). */
+  congestion: CongestionAlgorithm;
   /** Congestion window in bytes. */
   cwnd: number;
   ssthresh: number;

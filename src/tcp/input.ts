@@ -456,7 +456,7 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant, echo?
   }
   if (dataAcked > 0 && connection.state !== 'SYN-RECEIVED' && connection.state !== 'SYN-SENT') {
     const recovering = connection.congestion.inRecovery;
-    const action = connection.congestion.onAck(ack, dataAcked, connection.bytesInFlight());
+    const action = connection.congestion.onAck(ack, dataAcked, connection.bytesInFlight(), now, connection.rtt.srtt);
     if (recovering && !connection.congestion.inRecovery) recoveryEnded(connection);
     if (action === 'retransmit' && outstanding) {
       // RFC 6582 §3.2: a partial ACK retransmits the next unacknowledged segment.

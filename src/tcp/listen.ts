@@ -19,7 +19,7 @@ import type { EventSink } from '../events.ts';
 import type { Instant } from '../time.ts';
 import { ErrorCode, NetError } from '../errors.ts';
 import { TcpFlag, type TcpRepr } from '../wire/tcp.ts';
-import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, connectionBuffers, connectionOffers, type ConnectionSettings, type OptionOffers, type TcpConfig } from './config.ts';
+import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, connectionBuffers, connectionOffers, type CongestionAlgorithm, type ConnectionSettings, type OptionOffers, type TcpConfig } from './config.ts';
 import type { TcpConnection } from './connection.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import type { IsnSource } from './isn.ts';
@@ -76,6 +76,8 @@ class Listener implements TcpListener {
     readonly buffers: { rcvBuf: number; sndBuf: number },
     /** The options its connections offer and accept. */
     readonly offers: Readonly<Required<OptionOffers>>,
+    /** Its connections' congestion control. */
+    readonly congestion: CongestionAlgorithm,
     readonly onAccept: (connection: TcpConnection) => void,
   ) {}
 
@@ -112,7 +114,8 @@ export class Listeners {
     const requested = options.backlog !== undefined && options.backlog > 0 ? Math.floor(options.backlog) : limit;
     const buffers = connectionBuffers(this.context.config, options);
     const offers = connectionOffers(this.context.config, options);
-    const listener = new Listener(this, port, Math.min(requested, limit), buffers, offers, onAccept);
+    const congestion = options.congestion ?? this.context.config.congestion;
+    const listener = new Listener(this, port, Math.min(requested, limit), buffers, offers, congestion, onAccept);
     this.byPort.set(port, listener);
     return listener;
   }
@@ -159,7 +162,7 @@ export class Listeners {
     }
     let iss = this.context.isn.next(this.context.localAddress, listener.port, source, segment.sourcePort, now);
     if (minimumIss !== undefined && !seqGt(iss, minimumIss)) iss = minimumIss;
-    const connection = this.context.createConnection(listener.port, source, segment.sourcePort, iss, now, { ...listener.buffers, ...listener.offers });
+    const connection = this.context.createConnection(listener.port, source, segment.sourcePort, iss, now, { ...listener.buffers, ...listener.offers, congestion: listener.congestion });
     connection.listenerPort = listener.port;
     listener.halfOpen++;
     connection.tcb.initFromSyn(segment, negotiatedMss(this.context.config, segment));
@@ -254,7 +257,7 @@ export class Listeners {
       return true;
     }
     counters.increment('tcp.rx.syn-cookie-valid');
-    const connection = this.context.createConnection(listener.port, source, segment.sourcePort, iss, now, { ...listener.buffers, ...listener.offers });
+    const connection = this.context.createConnection(listener.port, source, segment.sourcePort, iss, now, { ...listener.buffers, ...listener.offers, congestion: listener.congestion });
     connection.tcb.initFromCookie(irs, Math.max(1, Math.min(config.mss, peerMss)), cookieWindow(listener));
     // Options the cookie SYN-ACK agreed to come back in the ACK's TSecr (none without it).
     const timestamp = listener.offers.timestamps ? segment.options.timestamps : undefined;

@@ -77,6 +77,7 @@ describe('loadConfig: defaults and forms', () => {
         sack: true,
         mtuProbing: true,
         rack: true,
+        congestion: 'cubic',
         windowScale: true,
         timestamps: true,
         maxBuf: 4 * 1024 * 1024,
@@ -105,7 +106,7 @@ describe('loadConfig: defaults and forms', () => {
       assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
     }
     // Every key maps onto a stack setting: none is silently dropped.
-    assert.deepEqual(Object.keys(settings).sort(), ['bufferBudget', 'finTimeout', 'keepalive', 'maxBuf', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rack', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'timestamps', 'userTimeout', 'windowScale']);
+    assert.deepEqual(Object.keys(settings).sort(), ['bufferBudget', 'congestion', 'finTimeout', 'keepalive', 'maxBuf', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'rack', 'rcvBuf', 'sack', 'sndBuf', 'synBacklog', 'timestamps', 'userTimeout', 'windowScale']);
   });
 
   it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {
@@ -258,6 +259,7 @@ describe('loadConfig: errors name the key and what is allowed', () => {
     assert.match(loadError({ services: { diag: 'yes' } }).message, /^config: services\.diag: must be true or false \(got "yes"\)$/);
     assert.match(loadError({ tcp: 5 }).message, /^config: tcp: must be an object \(got 5\)$/);
     assert.match(loadError({ leds: { driver: 'blink' } }).message, /^config: leds\.driver: must be one of virtual, gpio, sysfs \(got "blink"\)$/);
+    assert.match(loadError({ tcp: { congestion: 'bbr' } }).message, /^config: tcp\.congestion: must be one of cubic, reno \(got "bbr"\)$/);
   });
 
   it('an out-of-range value', () => {

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, REMOTE_PORT, RST, SYN, TcpHarness, bytesOf } from '../support/tcp-harness.ts';
 import { NewReno } from '../../src/tcp/congestion.ts';
+import { Cubic } from '../../src/tcp/cubic.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
 import { SynCookies } from '../../src/tcp/syn-cookie.ts';
 import { SeededRandom } from '../../src/random.ts';
@@ -128,23 +129,25 @@ describe('a sensor that closes and sleeps', () => {
   });
 });
 
-describe('NewReno after 2^31 bytes without a loss (RFC 6582 §3.2 step 2)', () => {
-  it('the third duplicate ACK still starts fast retransmit', () => {
-    const congestion = new NewReno();
-    congestion.start(1460, 1, false);
-    let ack = 1;
-    // Three jumps of 2^30 bytes: SND.UNA ends 3·2^30 past where `recover` was set, which
-    // sequence arithmetic reads as 2^30 behind it.
-    for (let i = 0; i < 3; i++) {
-      ack = (ack + 2 ** 30) >>> 0;
-      congestion.onAck(ack, 2 ** 30, 10 * 1460);
-    }
-    const flight = 10 * 1460;
-    const highest = (ack + flight) >>> 0;
-    assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'none');
-    assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'none');
-    assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'retransmit');
-  });
+describe('NewReno and CUBIC after 2^31 bytes without a loss (RFC 6582 §3.2 step 2)', () => {
+  for (const Algorithm of [NewReno, Cubic]) {
+    it(`${new Algorithm().algorithm}: the third duplicate ACK still starts fast retransmit`, () => {
+      const congestion = new Algorithm();
+      congestion.start(1460, 1, false);
+      let ack = 1;
+      // Three jumps of 2^30 bytes: SND.UNA ends 3·2^30 past where `recover` was set, which
+      // sequence arithmetic reads as 2^30 behind it.
+      for (let i = 0; i < 3; i++) {
+        ack = (ack + 2 ** 30) >>> 0;
+        congestion.onAck(ack, 2 ** 30, 10 * 1460, i * 10, 10);
+      }
+      const flight = 10 * 1460;
+      const highest = (ack + flight) >>> 0;
+      assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'none');
+      assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'none');
+      assert.equal(congestion.onDuplicateAck(ack, flight, highest), 'retransmit');
+    });
+  }
 });
 
 describe('OPEN to a non-unicast address (RFC 9293 MUST-46)', () => {

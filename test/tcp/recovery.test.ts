@@ -59,7 +59,8 @@ function sack(h: TcpHarness, ack: number, blocks: [number, number][]): void {
 
 describe('RFC 6675 SACK loss recovery', () => {
   it('repairs three holes in one window in about one RTT without an RTO', () => {
-    const { h, c, t0 } = setup(10);
+    // NewReno's halving (RFC 5681 eq. 4); CUBIC's β is in test/tcp/cubic.test.ts.
+    const { h, c, t0 } = setup(10, { config: { congestion: 'reno' } });
     // Initial window 10 segments (RFC 6928 at MSS 1000); all leave at t0.
     assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS));
     h.advanceTo(t0 + 10);
@@ -98,21 +99,23 @@ describe('RFC 6675 SACK loss recovery', () => {
   it('leaves recovery on the full ACK with cwnd = ssthresh, not deflated to FlightSize + SMSS (RFC 6675 §5, RFC 6937 §3)', () => {
     // The Linux-receiver pattern of the loss bench: pipe fills cwnd at entry, so the
     // retransmission is the last segment sent and the full ACK finds nothing in flight.
-    const { h, c, t0 } = setup(30, { config: { sndBuf: 64 * 1024 } });
-    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => i * MSS), 'cwnd: eleven segments after the warm-up');
+    // NewReno's halving keeps the arithmetic plain; the exit rule is the same for CUBIC.
+    const { h, c, t0 } = setup(30, { config: { sndBuf: 64 * 1024, congestion: 'reno' } });
+    // The one-segment warm-up did not fill the initial window: cwnd did not grow (tcp_is_cwnd_limited).
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS), 'cwnd: the initial ten segments');
     h.advanceTo(t0 + 10);
-    // Segment 0 lost: three SACKs; limited transmit sends 11 and 12 (RFC 3042).
+    // Segment 0 lost: three SACKs; limited transmit sends 10 and 11 (RFC 3042).
     sack(h, 0, [[1000, 2000]]);
     sack(h, 0, [[1000, 3000]]);
-    assert.deepEqual(sentSeqs(h), [11_000, 12_000]);
+    assert.deepEqual(sentSeqs(h), [10_000, 11_000]);
     sack(h, 0, [[1000, 4000]]);
-    assert.deepEqual(sentSeqs(h), [0], 'recovery: the hole alone (pipe of 10 segments ≥ cwnd)');
-    assert.equal(c.info().cwnd, 6500, 'cwnd = ssthresh = FlightSize / 2 = 13 segments / 2');
-    // The peer already holds 4..12: the retransmission draws one ACK for everything.
+    assert.deepEqual(sentSeqs(h), [0], 'recovery: the hole alone (pipe of 8 segments ≥ cwnd)');
+    assert.equal(c.info().cwnd, 6000, 'cwnd = ssthresh = FlightSize / 2 = 12 segments / 2');
+    // The peer already holds 4..11: the retransmission draws one ACK for everything.
     h.advanceTo(t0 + 20);
-    h.send({ ack: S(13 * MSS) });
-    assert.equal(c.info().cwnd, 6500, 'cwnd stays at ssthresh (NewReno would deflate it to 2·SMSS here)');
-    assert.deepEqual(sentSeqs(h), [13_000, 14_000, 15_000, 16_000, 17_000, 18_000], 'a window of ssthresh at once, not two segments');
+    h.send({ ack: S(12 * MSS) });
+    assert.equal(c.info().cwnd, 6000, 'cwnd stays at ssthresh (NewReno would deflate it to 2·SMSS here)');
+    assert.deepEqual(sentSeqs(h), [12_000, 13_000, 14_000, 15_000, 16_000, 17_000], 'a window of ssthresh at once, not two segments');
     assert.equal(h.counters.get('tcp.timeout.rto'), 0);
   });
 
@@ -218,12 +221,12 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
 
   it('sends new data as the probe when there is some, beyond cwnd', () => {
     const { h, t0 } = setup(12);
-    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => i * MSS), 'cwnd: eleven segments; one waits');
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS), 'cwnd: ten segments; two wait');
     // Nothing comes back: the PTO (2·SRTT after the last transmission) fires first.
     h.advanceTo(t0 + 19);
     assert.deepEqual(sentSeqs(h), []);
     h.advanceTo(t0 + 20);
-    assert.deepEqual(sentSeqs(h), [11_000]);
+    assert.deepEqual(sentSeqs(h), [10_000]);
     assert.equal(h.counters.get('tcp.tx.loss-probes'), 1);
   });
 
@@ -248,7 +251,7 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
 
 describe('D-SACK (RFC 2883)', () => {
   it('counts a spurious retransmission reported by D-SACK and undoes the window reduction', () => {
-    const { h, c, t0 } = setup(4);
+    const { h, c, t0 } = setup(4, { config: { congestion: 'reno' } });
     h.drain();
     h.advanceTo(t0 + 10);
     h.send({ ack: S(2000) });
@@ -322,12 +325,12 @@ describe('D-SACK (RFC 2883)', () => {
 describe('Limited transmit (RFC 3042) and peers without SACK', () => {
   it('sends one new segment on each of the first two duplicate ACKs', () => {
     const { h, t0 } = setup(13, { sack: false });
-    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => i * MSS), 'cwnd: eleven segments after the warm-up');
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS), 'cwnd: the initial ten segments (the warm-up did not fill it)');
     h.advanceTo(t0 + 10);
     h.send({ ack: S(0) });
-    assert.deepEqual(sentSeqs(h), [11_000]);
+    assert.deepEqual(sentSeqs(h), [10_000]);
     h.send({ ack: S(0) });
-    assert.deepEqual(sentSeqs(h), [12_000]);
+    assert.deepEqual(sentSeqs(h), [11_000]);
     assert.equal(h.counters.get('tcp.tx.limited-transmit'), 2);
   });
 

@@ -73,7 +73,8 @@ describe('retransmission timer (RFC 6298)', () => {
   });
 
   it('after an RTO, resends from SND.UNA with cwnd = 1 MSS and continues go-back-N', () => {
-    const h = new TcpHarness({ config: { minRto: 1000 } });
+    // NewReno: ssthresh = FlightSize / 2 (CUBIC's 0.7: test/tcp/cubic.test.ts).
+    const h = new TcpHarness({ config: { minRto: 1000, congestion: 'reno' } });
     const connection = h.established();
     connection.send(pattern(4380));
     assert.equal(h.drain().length, 3);
@@ -105,7 +106,7 @@ describe('retransmission timer (RFC 6298)', () => {
 
 describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582)', () => {
   it('retransmits on the third duplicate ACK, not before, and leaves recovery on the full ACK', () => {
-    const h = new TcpHarness();
+    const h = new TcpHarness({ config: { congestion: 'reno' } });
     const connection = h.established();
     const data = pattern(14_600);
     connection.send(data);

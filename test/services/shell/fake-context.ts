@@ -18,6 +18,7 @@ export const SAMPLE_CONNECTION: ConnectionInfo = {
   rttvar: 3,
   rto: 200,
   mss: 1448,
+  congestion: 'cubic',
   cwnd: 14600,
   ssthresh: 65535,
   sendWindow: 64240,
