@@ -92,6 +92,20 @@ export interface SocketBinding {
   refs?: RefRegistry;
 }
 
+interface KeepAliveSetting {
+  readonly enable: boolean;
+  readonly initialDelay: number;
+}
+
+/** The usual settings (on or off, the stack's idle time) are shared, not an object per socket. */
+const KEEPALIVE_ON: KeepAliveSetting = Object.freeze({ enable: true, initialDelay: 0 });
+const KEEPALIVE_OFF: KeepAliveSetting = Object.freeze({ enable: false, initialDelay: 0 });
+
+function keepAliveSetting(enable: boolean, initialDelay: number): KeepAliveSetting {
+  if (initialDelay === 0) return enable ? KEEPALIVE_ON : KEEPALIVE_OFF;
+  return { enable, initialDelay };
+}
+
 interface PendingWrite {
   chunk: Uint8Array;
   offset: number;
@@ -111,7 +125,7 @@ export class Socket extends Duplex {
   private pendingFinal: ((error?: Error | null) => void) | undefined;
   private timeoutMs: number | undefined;
   private noDelay: boolean;
-  private keepAlive: { enable: boolean; initialDelay: number } | undefined;
+  private keepAlive: KeepAliveSetting | undefined;
   private bytesReceived = 0;
   private bytesSent = 0;
   private refed = true;
@@ -137,7 +151,7 @@ export class Socket extends Duplex {
       autoDestroy: true,
     });
     this.noDelay = options.noDelay ?? false;
-    if (options.keepAlive) this.keepAlive = { enable: true, initialDelay: options.keepAliveInitialDelay ?? 0 };
+    if (options.keepAlive) this.keepAlive = keepAliveSetting(true, options.keepAliveInitialDelay ?? 0);
     // As node:net (onReadableStreamEnd): with allowHalfOpen false, the stream ends the
     // writable side after 'end'; writing after that is EPIPE, not a silent failure.
     // A shared listener, not a closure per socket (idle memory, issue 13).
@@ -227,7 +241,7 @@ export class Socket extends Duplex {
       throw new NetError(ErrorCode.EINVAL, `cannot connect to ${String(options.host)}:${port}: an IPv4 address is needed (no resolver)`);
     }
     if (options.noDelay !== undefined) this.noDelay = options.noDelay;
-    if (options.keepAlive) this.keepAlive = { enable: true, initialDelay: options.keepAliveInitialDelay ?? 0 };
+    if (options.keepAlive) this.keepAlive = keepAliveSetting(true, options.keepAliveInitialDelay ?? 0);
     if (listener) this.once('connect', listener);
     let connection: TcpConnection;
     try {
@@ -270,7 +284,7 @@ export class Socket extends Duplex {
   }
 
   setKeepAlive(enable = false, initialDelay = 0): this {
-    this.keepAlive = { enable, initialDelay };
+    this.keepAlive = keepAliveSetting(enable, initialDelay);
     this.connection?.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
     return this;
   }

@@ -1,0 +1,186 @@
+/**
+ * Memory per idle connection, measured in-process with the collector (issue 13: ≤ 4 KiB
+ * per idle connection, everything included): two piwire stacks on a perfect memory wire
+ * in virtual time (test/support/stack-pair.ts), COUNT connections from the peer held
+ * open and idle, heap plus ArrayBuffer memory after full GCs. The peer's side of each
+ * connection is a bare `TcpConnection` (no socket), the same in every variant; the
+ * device's side is one of:
+ *
+ *   - `sensor`: the sensor service (socket, session, its wiring), as deployed;
+ *   - `socket`: a socket server whose connections only read (the socket layer alone);
+ *   - `tcp`: a bare `TcpConnection` with a no-op handler (the TCP state alone).
+ *
+ * Each figure is per connection PAIR. Both sides of `tcp` are the same object kind, so
+ * half of it is one `TcpConnection`, and the device's whole cost per connection in the
+ * other variants is the pair's figure minus that half. Run it bundled, as
+ * the firmware is deployed: tsx's `keepNames` gives every closure its own property
+ * store (BASELINE.md section 3) and overstates closures.
+ *
+ * usage: tsx bench/lib/idle-size.ts [--count N] [--snapshot FILE]; bundled:
+ *   npx esbuild bench/lib/idle-size.ts --bundle --platform=node --format=esm --outfile=/tmp/idle-size.mjs
+ *   node /tmp/idle-size.mjs --count 2000 [--variant sensor --snapshot FILE]
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { parseArgs } from 'node:util';
+import { MemoryWire } from '../../hal/link/memory.ts';
+import { NetStack } from '../../src/stack.ts';
+import { nullEventSink } from '../../src/events.ts';
+import { SeededRandom } from '../../src/random.ts';
+import { parseMac } from '../../src/net/address.ts';
+import { VirtualWorld } from '../../test/support/virtual-world.ts';
+import { startSensorService } from '../../src/services/sensors/service.ts';
+import { MemoryReadingStore } from '../../src/storage/readings.ts';
+import { ManualClock } from '../../src/time.ts';
+import { parseIpv4 } from '../../src/net/address.ts';
+import { noopHandler, type TcpConnection } from '../../src/tcp/connection.ts';
+import type { Socket } from '../../src/socket/socket.ts';
+
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+
+export type IdleVariant = 'sensor' | 'socket' | 'tcp';
+
+function memory(): number {
+  let previous = Infinity;
+  for (let round = 0; round < 10; round++) {
+    collect();
+    collect();
+    const usage = process.memoryUsage();
+    const now = usage.heapUsed + usage.arrayBuffers;
+    if (now >= previous - 1024) return Math.min(now, previous);
+    previous = now;
+  }
+  return previous;
+}
+
+const PORT = 7070;
+const DEVICE_IP = '198.18.0.2';
+
+/**
+ * The device (198.18.0.2) and the peer on a memory wire, as test/support/stack-pair.ts
+ * builds them but with events dropped (that fixture records every event, which would be
+ * counted here); the peer sends no keepalives.
+ */
+function stackPair(count: number): { world: VirtualWorld; device: NetStack; peer: NetStack } {
+  const world = new VirtualWorld();
+  const deviceMac = parseMac('02:00:00:00:00:02')!;
+  const peerMac = parseMac('02:00:00:00:00:01')!;
+  const wire = new MemoryWire({ clock: world.clock, random: new SeededRandom(1), mtu: 1500, macA: deviceMac, macB: peerMac });
+  const device = new NetStack(
+    wire.a,
+    { mac: deviceMac, address: parseIpv4(DEVICE_IP)!, prefixLength: 24, mtu: 1500, tcp: { maxConnections: count + 16 } },
+    { clock: world.clock, random: new SeededRandom(2), events: nullEventSink },
+  );
+  const peer = new NetStack(
+    wire.b,
+    {
+      mac: peerMac,
+      address: parseIpv4('198.18.0.1')!,
+      prefixLength: 24,
+      mtu: 1500,
+      tcp: { maxConnections: count + 16, keepalive: { enabled: false, idle: 10_000, interval: 2_000, count: 3 } },
+    },
+    { clock: world.clock, random: new SeededRandom(3), events: nullEventSink },
+  );
+  wire.a.setReceiver((frame) => device.receiveFrame(frame));
+  wire.b.setReceiver((frame) => peer.receiveFrame(frame));
+  world.add(wire);
+  world.add(device);
+  world.add(peer);
+  device.start();
+  peer.start();
+  return { world, device, peer };
+}
+
+/** COUNT idle connections of `variant`, established and past their first timers; returns what keeps them alive. */
+async function build(variant: IdleVariant, count: number): Promise<unknown> {
+  const pair = stackPair(count);
+  const kept: unknown[] = [];
+  let accepted = 0;
+  let service: { readonly connections: number } | undefined;
+  if (variant === 'sensor') {
+    service = startSensorService({
+      api: pair.device.net,
+      port: PORT,
+      store: new MemoryReadingStore({ autoCommit: true }),
+      clock: pair.world.clock,
+      wallClock: new ManualClock(1_700_000_000_000),
+      events: nullEventSink,
+      counters: pair.device.counters,
+    });
+  } else if (variant === 'socket') {
+    pair.device.net
+      .createServer({ allowHalfOpen: true }, (socket: Socket) => {
+        accepted++;
+        socket.on('data', () => undefined);
+      })
+      .listen(PORT);
+  } else {
+    pair.device.tcp.listen(PORT, {}, (connection) => {
+      accepted++;
+      kept.push(connection);
+    });
+  }
+  const device = parseIpv4(DEVICE_IP)!;
+  const peers: TcpConnection[] = [];
+  for (let i = 0; i < count; i++) {
+    const connection = pair.peer.tcp.connect(device, PORT);
+    connection.handler = noopHandler();
+    peers.push(connection);
+  }
+  const established = (): boolean => peers.every((connection) => connection.state === 'ESTABLISHED');
+  if (!(await pair.world.runUntilDone(established, 60_000))) throw new Error(`idle-size: ${variant}: connections did not establish`);
+  // Past the handshake's timers and delayed ACKs, well before keepalive (10 s).
+  await pair.world.runFor(3_000);
+  if (service !== undefined) accepted = service.connections;
+  if (accepted !== count) throw new Error(`idle-size: ${variant}: ${accepted} of ${count} accepted`);
+  return { pair, peers, kept };
+}
+
+/**
+ * Bytes per connection pair of one variant, in this process: warmed up by a smaller
+ * run first, then measured from a clean baseline. Each variant runs in a process of its
+ * own (`measureIdleSizes`), so nothing of one is collected during another's figure.
+ */
+export async function measureVariant(variant: IdleVariant, count: number, snapshot?: string): Promise<number> {
+  await build(variant, Math.min(count, 500));
+  const before = memory();
+  const world = await build(variant, count);
+  const bytes = (memory() - before) / count;
+  if (snapshot !== undefined) writeHeapSnapshot(snapshot);
+  if (world === undefined) throw new Error('unreachable');
+  return bytes;
+}
+
+export interface IdleSizes {
+  count: number;
+  /** Bytes per connection pair, heap + ArrayBuffers after GC. */
+  pair: Record<IdleVariant, number>;
+  /** The device's side alone: the pair minus one bare TcpConnection (half of `tcp`). */
+  device: Record<IdleVariant, number>;
+}
+
+/** All three variants, each in a child process running this module (bundled or under tsx, as this one). */
+export function measureIdleSizes(count: number): IdleSizes {
+  const pair = { sensor: 0, socket: 0, tcp: 0 };
+  for (const variant of ['tcp', 'socket', 'sensor'] as const) {
+    const run = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--variant', variant, '--count', String(count)], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`idle-size ${variant} failed: ${run.stderr.slice(-2000)}`);
+    pair[variant] = Number(run.stdout.trim());
+  }
+  const half = pair.tcp / 2;
+  return { count, pair, device: { sensor: pair.sensor - half, socket: pair.socket - half, tcp: half } };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { count: { type: 'string', default: '2000' }, variant: { type: 'string' }, snapshot: { type: 'string' } } });
+  const count = Number(values.count);
+  if (values.variant === undefined) {
+    process.stdout.write(`${JSON.stringify(measureIdleSizes(count))}\n`);
+  } else {
+    process.stdout.write(`${await measureVariant(values.variant as IdleVariant, count, values.snapshot)}\n`);
+  }
+}
