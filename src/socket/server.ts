@@ -66,11 +66,12 @@ export class Server extends EventEmitter {
   ) {
     super();
     this.socketBinding = { refs };
-    const sockets = this.sockets;
-    const server = this;
+    const forget = (socket: Socket): void => {
+      this.sockets.delete(socket);
+      this.maybeEmitClose();
+    };
     this.socketClosed = function socketClosed(this: Socket): void {
-      sockets.delete(this);
-      server.maybeEmitClose();
+      forget(this);
     };
     if (connectionListener) this.on('connection', connectionListener);
   }

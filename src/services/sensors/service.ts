@@ -27,7 +27,7 @@ import type { Counters } from '../../stats.ts';
 import type { EventSink } from '../../events.ts';
 import { isIdentifier, type Reading, type ReadingStore } from '../../storage/readings.ts';
 import type { RateLimit } from './rate-limiter.ts';
-import { SensorSessionBase, sessionEnvironment, type SessionEndReason, type SessionEnvironment, type SessionLimits, type WallClock } from './session.ts';
+import { DEFAULT_SESSION_LIMITS, SensorSessionBase, sessionEnvironment, type SessionEndReason, type SessionEnvironment, type SessionLimits, type WallClock } from './session.ts';
 
 export const SENSOR_PORT = 7070;
 export const DEFAULT_CLOSE_GRACE_MS = 5_000;
@@ -62,17 +62,16 @@ export interface SensorService {
 }
 
 export function startSensorService(options: SensorServiceOptions): SensorService {
-  const limits: Partial<SessionLimits> = {
-    maxLine: options.maxLine,
-    maxPendingReplies: options.maxPendingReplies,
-    subscriberOutputLimit: options.subscriberOutputLimit,
-    maxSubscriptions: options.maxSubscriptions,
-    rateLimit: options.rateLimit,
+  const limits: SessionLimits = {
+    maxLine: options.maxLine ?? DEFAULT_SESSION_LIMITS.maxLine,
+    maxPendingReplies: options.maxPendingReplies ?? DEFAULT_SESSION_LIMITS.maxPendingReplies,
+    subscriberOutputLimit: options.subscriberOutputLimit ?? DEFAULT_SESSION_LIMITS.subscriberOutputLimit,
+    maxSubscriptions: options.maxSubscriptions ?? DEFAULT_SESSION_LIMITS.maxSubscriptions,
+    rateLimit: options.rateLimit ?? DEFAULT_SESSION_LIMITS.rateLimit,
   };
-  for (const key of Object.keys(limits) as (keyof SessionLimits)[]) if (limits[key] === undefined) delete limits[key];
   const sessions = new Map<Socket, SocketSensorSession>();
   const shared: ServiceShared = {
-    environment: sessionEnvironment({ store: options.store, clock: options.clock, wallClock: options.wallClock, limits, counters: options.counters }),
+    ...sessionEnvironment({ store: options.store, clock: options.clock, wallClock: options.wallClock, limits, counters: options.counters }),
     events: options.events,
     graceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS,
     sessions,
@@ -90,18 +89,17 @@ export function startSensorService(options: SensorServiceOptions): SensorService
       return options.store.append(reading);
     },
     get connections() {
-      return shared.sessions.size;
+      return sessions.size;
     },
     close: () => {
       server.close();
-      for (const socket of shared.sessions.keys()) socket.destroy();
+      for (const socket of sessions.keys()) socket.destroy();
     },
   };
 }
 
-/** What the service's connections share: one object per service. */
-interface ServiceShared {
-  environment: SessionEnvironment;
+/** What the service's connections share: one object per service (their sessions' environment too). */
+interface ServiceShared extends SessionEnvironment {
   events: EventSink;
   graceMs: number;
   /** The open connections and their sessions (the socket listeners find theirs here). */
@@ -111,16 +109,16 @@ interface ServiceShared {
 
 /**
  * A session bound to its socket: the session object is the socket's output, and the
- * socket's listeners are functions shared by every connection that find the session in
- * the service's map, so an idle connection costs one object and a map entry, not a
- * closure per listener and per callback (idle memory, issue 13).
+ * socket's listeners are functions shared by all the service's connections that find
+ * the session in the service's map, so an idle connection costs one object and a map
+ * entry, not a closure per listener and per callback (idle memory, issue 13).
  */
-class SocketSensorSession extends SensorSessionBase {
+class SocketSensorSession extends SensorSessionBase<ServiceShared> {
   constructor(
     private readonly socket: Socket,
-    private readonly shared: ServiceShared,
+    shared: ServiceShared,
   ) {
-    super(shared.environment);
+    super(shared);
   }
 
   protected write(text: string): boolean {
@@ -136,14 +134,14 @@ class SocketSensorSession extends SensorSessionBase {
     // grace time (the socket's idle timer runs on the stack's clock). destroy() would
     // close gracefully and leave an orphan probing a window that never opens; the reset
     // is what is meant here (issue "bounded for a year").
-    socket.setTimeout(this.shared.graceMs, () => socket.resetAndDestroy());
+    socket.setTimeout(this.environment.graceMs, () => socket.resetAndDestroy());
   }
   protected resumeInput(): void {
     this.socket.resume();
   }
   protected sessionEnded(reason: SessionEndReason): void {
     if (reason === 'too_slow') {
-      this.shared.events.emit('sensor_too_slow', { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` });
+      this.environment.events.emit('sensor_too_slow', { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` });
     }
   }
   protected defaultSource(): string | undefined {

@@ -128,6 +128,27 @@ class Slot {
   ) {}
 }
 
+/** Bits of `SensorSessionBase.flags`. */
+const Flag = {
+  QUIET: 1,
+  OUTPUT_BLOCKED: 2,
+  INPUT_ENDED: 4,
+  STOPPED: 8,
+  ENDED: 16,
+  WAS_PAUSED: 32,
+  QUIT_REQUESTED: 64,
+  PUMP_QUEUED: 128,
+} as const;
+
+/**
+ * The clocks as read once per pump: the lines of one pump arrived together, so they
+ * share one instant (rate limit, timestamps of PUTs without one), read at most once each
+ * instead of once per request. Pumps run one at a time and each starts by clearing
+ * these, so one pair serves every session (no field, and no boxed number, per session).
+ */
+let pumpInstant: number | undefined;
+let pumpWallInstant: number | undefined;
+
 /** No reply queue or backlog yet: shared, never written (the session takes its own on first push). */
 const NONE = Object.freeze([]) as never[];
 
@@ -136,7 +157,7 @@ const NONE = Object.freeze([]) as never[];
  * from one microtask after the round, one pump per session, in the order the first
  * commit of each came. One queue for all sessions: no closure per session.
  */
-const pumpQueue: SensorSessionBase[] = [];
+const pumpQueue: SensorSessionBase<SessionEnvironment>[] = [];
 
 function runQueuedPumps(): void {
   // A session queued while these pumps run is taken by the same loop.
@@ -151,7 +172,7 @@ function runQueuedPumps(): void {
  * The protocol state of one connection; where its output goes is the subclass's
  * (`write`, `queuedBytes`, `endOutput`, `resumeInput`, `sessionEnded`, `defaultSource`).
  */
-export abstract class SensorSessionBase implements CommitListener<Slot> {
+export abstract class SensorSessionBase<Environment extends SessionEnvironment = SessionEnvironment> implements CommitListener<Slot> {
   /** Taken with the first bytes received. */
   private framer: LineFramer | undefined;
   /** Taken with the first request that is rate limited (every non-blank line). */
@@ -164,24 +185,69 @@ export abstract class SensorSessionBase implements CommitListener<Slot> {
   private backlog: Uint8Array[] = NONE;
   private unsubscribe: (() => void) | undefined;
   private sensorId: string | undefined;
-  private quiet = false;
-  private outputBlocked = false;
-  private inputEnded = false;
-  private stopped = false;
-  private ended = false;
-  private wasPaused = false;
-  private quitRequested = false;
-  /**
-   * The clocks as read once per pump: the lines of one pump arrived together, so they
-   * share one instant (rate limit, timestamps of PUTs without one), read at most once
-   * each instead of once per request.
-   */
-  private pumpInstant: number | undefined;
-  private pumpWallInstant: number | undefined;
-  /** A pump is queued for after the store's current round of commits. */
-  private pumpQueued = false;
+  /** The session's yes/no state, one small integer (`Flag`; the accessors below read it). */
+  private flags = 0;
 
-  constructor(protected readonly environment: SessionEnvironment) {}
+  constructor(protected readonly environment: Environment) {}
+
+  // ---- the flags ----------------------------------------------------------------------------
+
+  /** QUIET on: PUTs from here on get no OK. */
+  private get quiet(): boolean {
+    return (this.flags & Flag.QUIET) !== 0;
+  }
+  private set quiet(on: boolean) {
+    this.flags = on ? this.flags | Flag.QUIET : this.flags & ~Flag.QUIET;
+  }
+  /** The output asked to wait for `outputDrained()`. */
+  private get outputBlocked(): boolean {
+    return (this.flags & Flag.OUTPUT_BLOCKED) !== 0;
+  }
+  private set outputBlocked(on: boolean) {
+    this.flags = on ? this.flags | Flag.OUTPUT_BLOCKED : this.flags & ~Flag.OUTPUT_BLOCKED;
+  }
+  /** The peer closed its sending side. */
+  private get inputEnded(): boolean {
+    return (this.flags & Flag.INPUT_ENDED) !== 0;
+  }
+  private set inputEnded(on: boolean) {
+    this.flags = on ? this.flags | Flag.INPUT_ENDED : this.flags & ~Flag.INPUT_ENDED;
+  }
+  /** No more requests are read (QUIT, or input ended and answered). */
+  private get stopped(): boolean {
+    return (this.flags & Flag.STOPPED) !== 0;
+  }
+  private set stopped(on: boolean) {
+    this.flags = on ? this.flags | Flag.STOPPED : this.flags & ~Flag.STOPPED;
+  }
+  /** The session is over (finished or closed). */
+  private get ended(): boolean {
+    return (this.flags & Flag.ENDED) !== 0;
+  }
+  private set ended(on: boolean) {
+    this.flags = on ? this.flags | Flag.ENDED : this.flags & ~Flag.ENDED;
+  }
+  /** `acceptingInput` went false: resume the transport when it turns true. */
+  private get wasPaused(): boolean {
+    return (this.flags & Flag.WAS_PAUSED) !== 0;
+  }
+  private set wasPaused(on: boolean) {
+    this.flags = on ? this.flags | Flag.WAS_PAUSED : this.flags & ~Flag.WAS_PAUSED;
+  }
+  /** The peer sent QUIT. */
+  private get quitRequested(): boolean {
+    return (this.flags & Flag.QUIT_REQUESTED) !== 0;
+  }
+  private set quitRequested(on: boolean) {
+    this.flags = on ? this.flags | Flag.QUIT_REQUESTED : this.flags & ~Flag.QUIT_REQUESTED;
+  }
+  /** A pump is queued for after the store's current round of commits. */
+  private get pumpQueued(): boolean {
+    return (this.flags & Flag.PUMP_QUEUED) !== 0;
+  }
+  private set pumpQueued(on: boolean) {
+    this.flags = on ? this.flags | Flag.PUMP_QUEUED : this.flags & ~Flag.PUMP_QUEUED;
+  }
 
   // ---- where the output goes (the subclass's) ------------------------------------------
 
@@ -265,8 +331,8 @@ export abstract class SensorSessionBase implements CommitListener<Slot> {
   // ---- the processing loop ----------------------------------------------------------------
 
   private pump(): void {
-    this.pumpInstant = undefined;
-    this.pumpWallInstant = undefined;
+    pumpInstant = undefined;
+    pumpWallInstant = undefined;
     while (!this.ended) {
       this.flushReplies();
       if (this.ended || this.stopped || this.outputBlocked) break;
@@ -334,7 +400,7 @@ export abstract class SensorSessionBase implements CommitListener<Slot> {
     }
     const parsed = parseRequest(item.bytes);
     if (parsed.ok === 'blank') return;
-    const now = (this.pumpInstant ??= environment.clock.now());
+    const now = (pumpInstant ??= environment.clock.now());
     const bucket = (this.bucket ??= new TokenBucket(environment.limits.rateLimit, environment.clock, now));
     if (!bucket.take(now)) {
       counters?.increment('sensors.errors.429');
@@ -413,7 +479,7 @@ export abstract class SensorSessionBase implements CommitListener<Slot> {
     const reading: Reading = {
       name,
       value,
-      timestamp: timestamp ?? (this.pumpWallInstant ??= Math.trunc(this.environment.wallClock.now())),
+      timestamp: timestamp ?? (pumpWallInstant ??= Math.trunc(this.environment.wallClock.now())),
       source: this.sensorId ?? this.defaultSource() ?? 'anonymous',
     };
     const slot = new Slot('waiting', '', this.quiet, undefined);
