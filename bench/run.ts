@@ -26,7 +26,8 @@
  *
  * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
  * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
- * during the MTU 1500 bulk runs (the ingest run when bulk is not selected) and prints its hot spots.
+ * during the MTU 1500 bulk runs (the ingest run when bulk is not selected, the idle window
+ * when neither is) and prints its hot spots.
  *
  * The firmware runs as deployed: the built bundle (`node deploy/build.mjs --bench`,
  * dist/bench/firmware-entry.mjs: firmware/main.ts plus the measurement probe) under plain
@@ -328,7 +329,8 @@ interface IdleFigures {
   openSeconds: number;
 }
 
-async function measureIdle(topology: VethTopology, pid: number, probePath: string): Promise<IdleFigures> {
+/** `profiled`: the firmware's profiler skips this section's first two probes and covers the CPU window (PIWIRE_BENCH_PROFILE_AFTER). */
+async function measureIdle(topology: VethTopology, pid: number, probePath: string, profiled = false): Promise<IdleFigures> {
   const before: ProbeSample = await probe(pid, probePath);
   const rssBefore = processRssBytes(pid);
   const client = spawnInNamespace(topology.peerNamespace, [SYSTEM_PYTHON, CLIENTS + 'idle_connections.py', topology.deviceAddress, String(SENSOR_PORT), String(sizes.idleConnections)], {
@@ -340,7 +342,9 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
     await delay(2_000);
     const after = await probe(pid, probePath);
     const rssAfter = processRssBytes(pid);
+    if (profiled) await probe(pid, probePath);
     const cpuPercent = await cpuPercentOver(pid, sizes.idleWindowSeconds);
+    if (profiled) await probe(pid, probePath);
     const aliveLine = new Promise<{ alive: number }>((resolve) => {
       let text = '';
       client.stdout?.on('data', (chunk: Buffer) => {
@@ -450,6 +454,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   const probePath = join(probeDirectory, 'piwire-probe.json');
   const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
   if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
+  // Profiling the idle window (no bulk or ingest run to profile): the section's own two memory probes come first.
+  const idleProfiled = profileDirectory !== undefined && !selected.has('bulk') && !selected.has('ingest');
+  if (idleProfiled) env.PIWIRE_BENCH_PROFILE_AFTER = '2';
   const started = performance.now();
   const firmware: FirmwareProcess = startFirmware({
     namespace: topology.deviceNamespace,
@@ -483,7 +490,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
         results.ingest = await measureIngest(topology, pid);
         if (profiled) await probe(pid, probePath);
       }
-      if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
+      if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath, idleProfiled);
       if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
       log(`piwire MTU ${topology.mtu} sensor sections done`);
     } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn')) {
@@ -762,7 +769,7 @@ async function main(): Promise<number> {
           if (topology.offloads.unchangeable.length > 0) notes.push(`MTU ${mtu}: offloads that could not be switched off: ${topology.offloads.unchangeable.join(', ')}`);
           if (selected.has('libraries') && mtu === mtus[0]) await libraryRows(topology);
           const kernel = await kernelSide(topology, workDirectory);
-          const profiledSection = selected.has('bulk') ? 'bulk' : selected.has('ingest') ? 'ingest' : undefined;
+          const profiledSection = selected.has('bulk') ? 'bulk' : selected.has('ingest') ? 'ingest' : selected.has('idle') ? 'idle' : undefined;
           const profileDirectory = flags.profile && mtu === 1500 && profiledSection !== undefined ? join(workDirectory, 'profile') : undefined;
           if (profileDirectory !== undefined) mkdirSync(profileDirectory, { recursive: true });
           const piwire = await piwireSide(topology, workDirectory, profileDirectory);
