@@ -325,6 +325,9 @@ interface IdleFigures {
   arrayBuffersPerConnection: number;
   rssPerConnection: number;
   cpuPercent: number;
+  /** Of it, user and system time (system time includes the kernel's work on our sends and receives). */
+  cpuUserPercent: number;
+  cpuSystemPercent: number;
   alive: number;
   openSeconds: number;
 }
@@ -343,7 +346,7 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
     const after = await probe(pid, probePath);
     const rssAfter = processRssBytes(pid);
     if (profiled) await probe(pid, probePath);
-    const cpuPercent = await cpuPercentOver(pid, sizes.idleWindowSeconds);
+    const cpu = await cpuPercentOver(pid, sizes.idleWindowSeconds);
     if (profiled) await probe(pid, probePath);
     const aliveLine = new Promise<{ alive: number }>((resolve) => {
       let text = '';
@@ -362,7 +365,9 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
       heapPerConnection: (after.heapUsed - before.heapUsed) / count,
       arrayBuffersPerConnection: (after.arrayBuffers - before.arrayBuffers) / count,
       rssPerConnection: (rssAfter - rssBefore) / count,
-      cpuPercent,
+      cpuPercent: cpu.all,
+      cpuUserPercent: cpu.user,
+      cpuSystemPercent: cpu.system,
       alive,
       openSeconds: opened.seconds,
     };
@@ -609,6 +614,12 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
     record({
       section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window)`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',
       target: '< 2', met: p ? p.cpuPercent < 2 : undefined,
+    });
+    record({
+      section: 'idle', metric: '… of it user time (JavaScript, V8)', mtu, unit: '% of a core', piwire: p ? p.cpuUserPercent : missing, kernel: k?.cpuUserPercent, better: 'lower',
+    });
+    record({
+      section: 'idle', metric: '… of it system time (syscalls, the kernel on our sends)', mtu, unit: '% of a core', piwire: p ? p.cpuSystemPercent : missing, kernel: k?.cpuSystemPercent, better: 'lower',
     });
   }
   if (selected.has('churn')) {
