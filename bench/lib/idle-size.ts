@@ -7,6 +7,9 @@
  * device's side is one of:
  *
  *   - `sensor`: the sensor service (socket, session, its wiring), as deployed;
+ *   - `sensor-used`: the same after one exchange (HELLO, TIME, PING and their replies;
+ *     no PUT, whose reading the test store would keep per connection), as a sensor that reported once and went quiet: what its first use took
+ *     and kept (framer, token bucket, reply queue, socket and TCP state of a flow);
  *   - `socket`: a socket server whose connections only read (the socket layer alone);
  *   - `tcp`: a bare `TcpConnection` with a no-op handler (the TCP state alone).
  *
@@ -41,7 +44,8 @@ import type { Socket } from '../../src/socket/socket.ts';
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 
-export type IdleVariant = 'sensor' | 'socket' | 'tcp';
+export type IdleVariant = 'sensor' | 'sensor-used' | 'socket' | 'tcp';
+const VARIANTS: readonly IdleVariant[] = ['tcp', 'socket', 'sensor', 'sensor-used'];
 
 function memory(): number {
   let previous = Infinity;
@@ -101,7 +105,7 @@ async function build(variant: IdleVariant, count: number): Promise<unknown> {
   const kept: unknown[] = [];
   let accepted = 0;
   let service: { readonly connections: number } | undefined;
-  if (variant === 'sensor') {
+  if (variant === 'sensor' || variant === 'sensor-used') {
     service = startSensorService({
       api: pair.device.net,
       port: PORT,
@@ -133,6 +137,24 @@ async function build(variant: IdleVariant, count: number): Promise<unknown> {
   }
   const established = (): boolean => peers.every((connection) => connection.state === 'ESTABLISHED');
   if (!(await pair.world.runUntilDone(established, 60_000))) throw new Error(`idle-size: ${variant}: connections did not establish`);
+  if (variant === 'sensor-used') {
+    const request = new TextEncoder().encode('HELLO s\nTIME\nPING\n');
+    const replyBytes = 'OK hello s\nTIME 1700000000000\nPONG\n'.length;
+    const received = new Array<number>(count).fill(0);
+    peers.forEach((connection, i) => {
+      connection.handler = {
+        ...noopHandler(),
+        onReadable: () => {
+          for (let chunk = connection.read(4096); chunk; chunk = connection.read(4096)) received[i]! += chunk.length;
+        },
+      };
+      connection.send(request);
+    });
+    if (!(await pair.world.runUntilDone(() => received.every((bytes) => bytes >= replyBytes), 60_000))) {
+      throw new Error('idle-size: sensor-used: not every sensor got its replies');
+    }
+    for (const connection of peers) connection.handler = noopHandler();
+  }
   // Past the handshake's timers and delayed ACKs, well before keepalive (10 s).
   await pair.world.runFor(3_000);
   if (service !== undefined) accepted = service.connections;
@@ -165,14 +187,16 @@ export interface IdleSizes {
 
 /** All three variants, each in a child process running this module (bundled or under tsx, as this one). */
 export function measureIdleSizes(count: number): IdleSizes {
-  const pair = { sensor: 0, socket: 0, tcp: 0 };
-  for (const variant of ['tcp', 'socket', 'sensor'] as const) {
+  const pair: Record<IdleVariant, number> = { tcp: 0, socket: 0, sensor: 0, 'sensor-used': 0 };
+  for (const variant of VARIANTS) {
     const run = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--variant', variant, '--count', String(count)], { encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`idle-size ${variant} failed: ${run.stderr.slice(-2000)}`);
     pair[variant] = Number(run.stdout.trim());
   }
   const half = pair.tcp / 2;
-  return { count, pair, device: { sensor: pair.sensor - half, socket: pair.socket - half, tcp: half } };
+  const device = { ...pair };
+  for (const variant of VARIANTS) device[variant] = variant === 'tcp' ? half : pair[variant] - half;
+  return { count, pair, device };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -179,9 +179,9 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
   private bucket: TokenBucket | undefined;
   /** Taken with the first SUB. */
   private globs: GlobSet | undefined;
-  /** The reply FIFO; `NONE` until the first reply. */
+  /** The reply FIFO; `NONE` while empty after a pump. */
   private slots: Slot[] = NONE;
-  /** Chunks received while the framer still holds unread input; `NONE` until needed. */
+  /** Chunks received while the framer still holds unread input; `NONE` while empty after a pump. */
   private backlog: Uint8Array[] = NONE;
   private unsubscribe: (() => void) | undefined;
   private sensorId: string | undefined;
@@ -352,6 +352,10 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     } else if (!this.acceptingInput) {
       this.wasPaused = true;
     }
+    // An emptied queue or backlog is given back (once per pump, not per reply): a sensor
+    // that reported and went quiet keeps no grown array.
+    if (this.slots.length === 0) this.slots = NONE;
+    if (this.backlog.length === 0) this.backlog = NONE;
   }
 
   private nextItem(): FramedItem | undefined {
