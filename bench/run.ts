@@ -58,6 +58,7 @@ import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processCp
 import { runStackOnly } from './lib/stack-only.ts';
 import { measureInstructions, valgrindAvailable } from './lib/instructions.ts';
 import { measureStateSizes } from './lib/state-size.ts';
+import { measureIdleSizesBundled } from './lib/idle-size.ts';
 import { measureNonReaders } from './lib/non-readers.ts';
 import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
@@ -124,6 +125,9 @@ const sizes = {
   idleConnections: Number(flags.connections ?? (quick ? 2_000 : 10_000)),
   // Longer than the keepalive idle time (10 s), so the window includes a full probe round.
   idleWindowSeconds: quick ? 12 : 20,
+  // Connection pairs of the in-process idle measurement (stack section, bench/lib/idle-size.ts);
+  // the same in quick runs: hash tables grow in steps, so the figure depends a little on the count.
+  idleSizeConnections: 2_000,
   // 10,000 sessions in rounds of 2,000 (issue "bounded for a year"); the pause outlasts TIME-WAIT (2·MSL = 10 s).
   churnRounds: quick ? 2 : 5,
   churnSessions: quick ? 1_000 : 2_000,
@@ -845,6 +849,21 @@ async function main(): Promise<number> {
         piwire: state.establishedBytes, kernel: undefined, better: 'lower',
       });
       log(`state sizes: TIME-WAIT ${state.timeWaitBytes.toFixed(0)} B, established ${state.establishedBytes.toFixed(0)} B`);
+      // Issue 13's idle connection, in-process and bundled: the device's side of each layer.
+      const idle = await measureIdleSizesBundled(sizes.idleSizeConnections);
+      raw.idleSizes = idle;
+      const layers = [
+        ['tcp', 'TCP alone (a bare connection)'],
+        ['socket', 'TCP + socket (a server that only reads)'],
+        ['sensor', 'sensor connection, never used'],
+        ['sensor-used', 'sensor connection after one exchange'],
+      ] as const;
+      for (const [variant, what] of layers) {
+        record({
+          section: 'stack', metric: `memory per idle connection, in-process, ${what} (${idle.count} pairs, heap + buffers after GC)`, mtu: undefined, unit: 'bytes',
+          piwire: idle.device[variant], kernel: undefined, better: 'lower', ...(variant === 'sensor-used' ? { target: '≤ 4096', met: idle.device[variant] <= 4096 } : {}),
+        });
+      }
       for (const mtu of mtus) {
         const result = runStackOnly(mtu, sizes.stackBytes(mtu));
         raw[`stack${mtu}`] = result;

@@ -19,14 +19,16 @@
  * the firmware is deployed: tsx's `keepNames` gives every closure its own property
  * store (BASELINE.md section 3) and overstates closures.
  *
- * usage: tsx bench/lib/idle-size.ts [--count N] [--snapshot FILE]; bundled:
+ * The bench's `stack` section runs it bundled (`measureIdleSizesBundled`). By hand:
  *   npx esbuild bench/lib/idle-size.ts --bundle --platform=node --format=esm --outfile=/tmp/idle-size.mjs
- *   node /tmp/idle-size.mjs --count 2000 [--variant sensor --snapshot FILE]
+ *   node /tmp/idle-size.mjs [--count 2000] [--variant sensor --snapshot FILE]
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { writeHeapSnapshot } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { MemoryWire } from '../../hal/link/memory.ts';
 import { NetStack } from '../../src/stack.ts';
@@ -40,25 +42,11 @@ import { ManualClock } from '../../src/time.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
 import { noopHandler, type TcpConnection } from '../../src/tcp/connection.ts';
 import type { Socket } from '../../src/socket/socket.ts';
+import { settledMemory } from './state-size.ts';
 
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
 
 export type IdleVariant = 'sensor' | 'sensor-used' | 'socket' | 'tcp';
 const VARIANTS: readonly IdleVariant[] = ['tcp', 'socket', 'sensor', 'sensor-used'];
-
-function memory(): number {
-  let previous = Infinity;
-  for (let round = 0; round < 10; round++) {
-    collect();
-    collect();
-    const usage = process.memoryUsage();
-    const now = usage.heapUsed + usage.arrayBuffers;
-    if (now >= previous - 1024) return Math.min(now, previous);
-    previous = now;
-  }
-  return previous;
-}
 
 const PORT = 7070;
 const DEVICE_IP = '198.18.0.2';
@@ -169,9 +157,9 @@ async function build(variant: IdleVariant, count: number): Promise<unknown> {
  */
 export async function measureVariant(variant: IdleVariant, count: number, snapshot?: string): Promise<number> {
   await build(variant, Math.min(count, 500));
-  const before = memory();
+  const before = settledMemory();
   const world = await build(variant, count);
-  const bytes = (memory() - before) / count;
+  const bytes = (settledMemory() - before) / count;
   if (snapshot !== undefined) writeHeapSnapshot(snapshot);
   if (world === undefined) throw new Error('unreachable');
   return bytes;
@@ -185,11 +173,14 @@ export interface IdleSizes {
   device: Record<IdleVariant, number>;
 }
 
-/** All three variants, each in a child process running this module (bundled or under tsx, as this one). */
-export function measureIdleSizes(count: number): IdleSizes {
+/**
+ * Every variant, each in a child process running `script` (this module: bundled, or
+ * under tsx as this process runs).
+ */
+export function measureIdleSizes(count: number, script = fileURLToPath(import.meta.url), nodeArguments = process.execArgv): IdleSizes {
   const pair: Record<IdleVariant, number> = { tcp: 0, socket: 0, sensor: 0, 'sensor-used': 0 };
   for (const variant of VARIANTS) {
-    const run = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--variant', variant, '--count', String(count)], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [...nodeArguments, script, '--variant', variant, '--count', String(count)], { encoding: 'utf8' });
     if (run.status !== 0) throw new Error(`idle-size ${variant} failed: ${run.stderr.slice(-2000)}`);
     pair[variant] = Number(run.stdout.trim());
   }
@@ -197,6 +188,20 @@ export function measureIdleSizes(count: number): IdleSizes {
   const device = { ...pair };
   for (const variant of VARIANTS) device[variant] = variant === 'tcp' ? half : pair[variant] - half;
   return { count, pair, device };
+}
+
+/** `measureIdleSizes` on this module bundled with esbuild, as the firmware is deployed (no tsx `keepNames`). */
+export async function measureIdleSizesBundled(count: number): Promise<IdleSizes> {
+  const directory = mkdtempSync(join(tmpdir(), 'pw-bench-idle-'));
+  try {
+    const script = join(directory, 'idle-size.mjs');
+    // Imported here and left out of the bundle: the bundled child never builds.
+    const { build } = await import('esbuild');
+    await build({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: 'node', format: 'esm', outfile: script, external: ['esbuild'], logLevel: 'warning' });
+    return measureIdleSizes(count, script, []);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
