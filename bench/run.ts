@@ -26,7 +26,8 @@
  *
  * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
  * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
- * during the MTU 1500 bulk runs (the ingest run when bulk is not selected) and prints its hot spots.
+ * during the MTU 1500 bulk runs (the ingest run when bulk is not selected, the idle window
+ * when neither is) and prints its hot spots.
  *
  * The firmware runs as deployed: the built bundle (`node deploy/build.mjs --bench`,
  * dist/bench/firmware-entry.mjs: firmware/main.ts plus the measurement probe) under plain
@@ -57,6 +58,7 @@ import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processCp
 import { runStackOnly } from './lib/stack-only.ts';
 import { measureInstructions, valgrindAvailable } from './lib/instructions.ts';
 import { measureStateSizes } from './lib/state-size.ts';
+import { measureIdleSizesBundled } from './lib/idle-size.ts';
 import { measureNonReaders } from './lib/non-readers.ts';
 import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
 import { summariseProfile, type HotSpot } from './lib/profile.ts';
@@ -123,6 +125,9 @@ const sizes = {
   idleConnections: Number(flags.connections ?? (quick ? 2_000 : 10_000)),
   // Longer than the keepalive idle time (10 s), so the window includes a full probe round.
   idleWindowSeconds: quick ? 12 : 20,
+  // Connection pairs of the in-process idle measurement (stack section, bench/lib/idle-size.ts);
+  // the same in quick runs: hash tables grow in steps, so the figure depends a little on the count.
+  idleSizeConnections: 2_000,
   // 10,000 sessions in rounds of 2,000 (issue "bounded for a year"); the pause outlasts TIME-WAIT (2·MSL = 10 s).
   churnRounds: quick ? 2 : 5,
   churnSessions: quick ? 1_000 : 2_000,
@@ -324,11 +329,15 @@ interface IdleFigures {
   arrayBuffersPerConnection: number;
   rssPerConnection: number;
   cpuPercent: number;
+  /** Of it, user and system time (system time includes the kernel's work on our sends and receives). */
+  cpuUserPercent: number;
+  cpuSystemPercent: number;
   alive: number;
   openSeconds: number;
 }
 
-async function measureIdle(topology: VethTopology, pid: number, probePath: string): Promise<IdleFigures> {
+/** `profiled`: the firmware's profiler skips this section's first two probes and covers the CPU window (PIWIRE_BENCH_PROFILE_AFTER). */
+async function measureIdle(topology: VethTopology, pid: number, probePath: string, profiled = false): Promise<IdleFigures> {
   const before: ProbeSample = await probe(pid, probePath);
   const rssBefore = processRssBytes(pid);
   const client = spawnInNamespace(topology.peerNamespace, [SYSTEM_PYTHON, CLIENTS + 'idle_connections.py', topology.deviceAddress, String(SENSOR_PORT), String(sizes.idleConnections)], {
@@ -340,7 +349,9 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
     await delay(2_000);
     const after = await probe(pid, probePath);
     const rssAfter = processRssBytes(pid);
-    const cpuPercent = await cpuPercentOver(pid, sizes.idleWindowSeconds);
+    if (profiled) await probe(pid, probePath);
+    const cpu = await cpuPercentOver(pid, sizes.idleWindowSeconds);
+    if (profiled) await probe(pid, probePath);
     const aliveLine = new Promise<{ alive: number }>((resolve) => {
       let text = '';
       client.stdout?.on('data', (chunk: Buffer) => {
@@ -358,7 +369,9 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
       heapPerConnection: (after.heapUsed - before.heapUsed) / count,
       arrayBuffersPerConnection: (after.arrayBuffers - before.arrayBuffers) / count,
       rssPerConnection: (rssAfter - rssBefore) / count,
-      cpuPercent,
+      cpuPercent: cpu.all,
+      cpuUserPercent: cpu.user,
+      cpuSystemPercent: cpu.system,
       alive,
       openSeconds: opened.seconds,
     };
@@ -450,6 +463,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   const probePath = join(probeDirectory, 'piwire-probe.json');
   const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
   if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
+  // Profiling the idle window (no bulk or ingest run to profile): the section's own two memory probes come first.
+  const idleProfiled = profileDirectory !== undefined && !selected.has('bulk') && !selected.has('ingest');
+  if (idleProfiled) env.PIWIRE_BENCH_PROFILE_AFTER = '2';
   const started = performance.now();
   const firmware: FirmwareProcess = startFirmware({
     namespace: topology.deviceNamespace,
@@ -483,7 +499,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
         results.ingest = await measureIngest(topology, pid);
         if (profiled) await probe(pid, probePath);
       }
-      if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
+      if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath, idleProfiled);
       if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
       log(`piwire MTU ${topology.mtu} sensor sections done`);
     } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn')) {
@@ -602,6 +618,12 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
     record({
       section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window)`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',
       target: '< 2', met: p ? p.cpuPercent < 2 : undefined,
+    });
+    record({
+      section: 'idle', metric: '… of it user time (JavaScript, V8)', mtu, unit: '% of a core', piwire: p ? p.cpuUserPercent : missing, kernel: k?.cpuUserPercent, better: 'lower',
+    });
+    record({
+      section: 'idle', metric: '… of it system time (syscalls, the kernel on our sends)', mtu, unit: '% of a core', piwire: p ? p.cpuSystemPercent : missing, kernel: k?.cpuSystemPercent, better: 'lower',
     });
   }
   if (selected.has('churn')) {
@@ -762,7 +784,7 @@ async function main(): Promise<number> {
           if (topology.offloads.unchangeable.length > 0) notes.push(`MTU ${mtu}: offloads that could not be switched off: ${topology.offloads.unchangeable.join(', ')}`);
           if (selected.has('libraries') && mtu === mtus[0]) await libraryRows(topology);
           const kernel = await kernelSide(topology, workDirectory);
-          const profiledSection = selected.has('bulk') ? 'bulk' : selected.has('ingest') ? 'ingest' : undefined;
+          const profiledSection = selected.has('bulk') ? 'bulk' : selected.has('ingest') ? 'ingest' : selected.has('idle') ? 'idle' : undefined;
           const profileDirectory = flags.profile && mtu === 1500 && profiledSection !== undefined ? join(workDirectory, 'profile') : undefined;
           if (profileDirectory !== undefined) mkdirSync(profileDirectory, { recursive: true });
           const piwire = await piwireSide(topology, workDirectory, profileDirectory);
@@ -827,6 +849,21 @@ async function main(): Promise<number> {
         piwire: state.establishedBytes, kernel: undefined, better: 'lower',
       });
       log(`state sizes: TIME-WAIT ${state.timeWaitBytes.toFixed(0)} B, established ${state.establishedBytes.toFixed(0)} B`);
+      // Issue 13's idle connection, in-process and bundled: the device's side of each layer.
+      const idle = await measureIdleSizesBundled(sizes.idleSizeConnections);
+      raw.idleSizes = idle;
+      const layers = [
+        ['tcp', 'TCP alone (a bare connection)'],
+        ['socket', 'TCP + socket (a server that only reads)'],
+        ['sensor', 'sensor connection, never used'],
+        ['sensor-used', 'sensor connection after one exchange'],
+      ] as const;
+      for (const [variant, what] of layers) {
+        record({
+          section: 'stack', metric: `memory per idle connection, in-process, ${what} (${idle.count} pairs, heap + buffers after GC)`, mtu: undefined, unit: 'bytes',
+          piwire: idle.device[variant], kernel: undefined, better: 'lower', ...(variant === 'sensor-used' ? { target: '≤ 4096', met: idle.device[variant] <= 4096 } : {}),
+        });
+      }
       for (const mtu of mtus) {
         const result = runStackOnly(mtu, sizes.stackBytes(mtu));
         raw[`stack${mtu}`] = result;

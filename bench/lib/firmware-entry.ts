@@ -12,6 +12,9 @@
  * With PIWIRE_BENCH_PROFILE set (Node 20 refuses --cpu-prof in NODE_OPTIONS), the first
  * SIGUSR2 also starts the V8 CPU profiler and the second stops it and writes the
  * `.cpuprofile` to that path, so the profile covers exactly the measured window.
+ * PIWIRE_BENCH_PROFILE_AFTER=N lets the first N probes pass without touching the
+ * profiler (the idle section probes memory before and after opening its connections,
+ * then profiles the idle window between two more).
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -26,6 +29,7 @@ const collectGarbage = runInNewContext('gc') as () => void;
 
 const probePath = process.env.PIWIRE_BENCH_PROBE;
 const profilePath = process.env.PIWIRE_BENCH_PROFILE;
+let probesBeforeProfile = Number(process.env.PIWIRE_BENCH_PROFILE_AFTER ?? 0);
 let profiler: Session | undefined;
 let profiled = false;
 
@@ -51,7 +55,7 @@ function toggleProfiler(path: string): void {
 
 if (probePath !== undefined) {
   process.on('SIGUSR2', () => {
-    if (profilePath !== undefined) toggleProfiler(profilePath);
+    if (profilePath !== undefined && probesBeforeProfile-- <= 0) toggleProfiler(profilePath);
     collectGarbage();
     collectGarbage();
     const memory = process.memoryUsage();

@@ -65,11 +65,14 @@ export async function probe(pid: number, path: string, timeoutMs = 10_000): Prom
   return JSON.parse(readFileSync(path, 'utf8')) as ProbeSample;
 }
 
-/** CPU seconds a process spends over `seconds` of wall time, as a percentage of one core. */
-export async function cpuPercentOver(pid: number, seconds: number): Promise<number> {
-  const before = processCpuSeconds(pid);
+/** CPU time a process spends over `seconds` of wall time, as percentages of one core (all, user, system). */
+export async function cpuPercentOver(pid: number, seconds: number): Promise<{ all: number; user: number; system: number }> {
+  const before = processCpuTimes(pid);
   const started = performance.now();
   await delay(seconds * 1000);
   const elapsed = (performance.now() - started) / 1000;
-  return ((processCpuSeconds(pid) - before) / elapsed) * 100;
+  const after = processCpuTimes(pid);
+  const user = ((after.user - before.user) / elapsed) * 100;
+  const system = ((after.system - before.system) / elapsed) * 100;
+  return { all: user + system, user, system };
 }

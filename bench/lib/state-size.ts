@@ -33,8 +33,9 @@ export interface StateSizes {
 /**
  * Heap plus ArrayBuffer memory after full collections, read again until it stops
  * falling: buffers of earlier work (the stack-only run) are released a little late.
+ * (Also bench/lib/idle-size.ts.)
  */
-function memory(): number {
+export function settledMemory(): number {
   let previous = Infinity;
   for (let round = 0; round < 10; round++) {
     collect();
@@ -95,14 +96,14 @@ export function measureStateSizes(count: number): StateSizes {
   // are the state's, not the JIT's.
   build(count, 'TIME-WAIT');
   build(Math.min(count, 1000), 'ESTABLISHED');
-  const baseline = memory();
+  const baseline = settledMemory();
   const timeWait = build(count, 'TIME-WAIT');
   if (timeWait.stack.timeWaitCount !== count) throw new Error(`state-size: ${timeWait.stack.timeWaitCount} TIME-WAIT records, expected ${count}`);
-  const timeWaitBytes = (memory() - baseline) / count;
+  const timeWaitBytes = (settledMemory() - baseline) / count;
   const keepTimeWait = timeWait.stack;
-  const middle = memory();
+  const middle = settledMemory();
   const established = build(count, 'ESTABLISHED');
-  const establishedBytes = (memory() - middle) / count;
+  const establishedBytes = (settledMemory() - middle) / count;
   // Both stacks stay reachable until both figures are taken.
   if (keepTimeWait.timeWaitCount + established.kept.length === 0) throw new Error('unreachable');
   return { count, timeWaitBytes, establishedBytes };

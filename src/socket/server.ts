@@ -16,7 +16,7 @@ import type { TcpStack, TcpListener } from '../tcp/stack.ts';
 import type { TcpConnection } from '../tcp/connection.ts';
 import { ErrorCode, NetError } from '../errors.ts';
 import { formatIpv4, parseIpv4 } from '../net/address.ts';
-import { Socket, type RefRegistry, type SocketOptions } from './socket.ts';
+import { Socket, type RefRegistry, type SocketBinding, type SocketOptions } from './socket.ts';
 import { BadPortError, ServerNotRunningError, socketError } from './errors.ts';
 
 export interface ServerOptions extends SocketOptions, ConnectionSettings {
@@ -52,6 +52,10 @@ export class Server extends EventEmitter {
   private readonly sockets = new Set<Socket>();
   private closing = false;
   private refed = true;
+  /** What every accepted socket is bound to: one object per server, not per socket. */
+  private readonly socketBinding: SocketBinding;
+  /** Every accepted socket's 'close' listener (`this` is the socket): one function per server. */
+  private readonly socketClosed: (this: Socket) => void;
 
   constructor(
     private readonly tcp: TcpStack,
@@ -61,6 +65,14 @@ export class Server extends EventEmitter {
     private readonly refs?: RefRegistry,
   ) {
     super();
+    this.socketBinding = { refs };
+    const forget = (socket: Socket): void => {
+      this.sockets.delete(socket);
+      this.maybeEmitClose();
+    };
+    this.socketClosed = function socketClosed(this: Socket): void {
+      forget(this);
+    };
     if (connectionListener) this.on('connection', connectionListener);
   }
 
@@ -172,13 +184,11 @@ export class Server extends EventEmitter {
       this.emit('drop', drop);
       return;
     }
-    const socket = new Socket(this.options, { refs: this.refs }, connection);
+    const socket = new Socket(this.options, this.socketBinding, connection);
     if (this.options.pauseOnConnect) socket.pause();
     this.sockets.add(socket);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      this.maybeEmitClose();
-    });
+    // 'close' comes once per socket: a plain listener, no once() wrapper per socket.
+    socket.on('close', this.socketClosed);
     this.emit('connection', socket);
   }
 

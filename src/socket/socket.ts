@@ -92,6 +92,31 @@ export interface SocketBinding {
   refs?: RefRegistry;
 }
 
+/** Bits of `Socket.flags` (one field instead of seven: idle memory, issue 13). */
+const SocketFlag = {
+  CONNECTED: 1,
+  PULLING: 2,
+  REMOTE_ENDED: 4,
+  END_PUSHED: 8,
+  NO_DELAY: 16,
+  REFED: 32,
+  CLOSE_EMITTED: 64,
+} as const;
+
+interface KeepAliveSetting {
+  readonly enable: boolean;
+  readonly initialDelay: number;
+}
+
+/** The usual settings (on or off, the stack's idle time) are shared, not an object per socket. */
+const KEEPALIVE_ON: KeepAliveSetting = Object.freeze({ enable: true, initialDelay: 0 });
+const KEEPALIVE_OFF: KeepAliveSetting = Object.freeze({ enable: false, initialDelay: 0 });
+
+function keepAliveSetting(enable: boolean, initialDelay: number): KeepAliveSetting {
+  if (initialDelay === 0) return enable ? KEEPALIVE_ON : KEEPALIVE_OFF;
+  return { enable, initialDelay };
+}
+
 interface PendingWrite {
   chunk: Uint8Array;
   offset: number;
@@ -100,22 +125,16 @@ interface PendingWrite {
 
 export class Socket extends Duplex {
   private connection: TcpConnection | undefined;
-  /** Set once the connection is established; false while connecting. */
-  private connected = false;
-  private pulling = false;
-  private remoteEnded = false;
-  private endPushed = false;
+  /** The socket's yes/no state in one small integer (`SocketFlag`; the accessors below read it). */
+  private flags: number = SocketFlag.REFED;
   private closedReason: CloseReason | undefined;
   private pendingWrite: PendingWrite | undefined;
   /** end() before the handshake completed: the FIN waits for ESTABLISHED. */
   private pendingFinal: ((error?: Error | null) => void) | undefined;
   private timeoutMs: number | undefined;
-  private noDelay: boolean;
-  private keepAlive: { enable: boolean; initialDelay: number } | undefined;
+  private keepAlive: KeepAliveSetting | undefined;
   private bytesReceived = 0;
   private bytesSent = 0;
-  private refed = true;
-  private closeEmitted = false;
 
   /**
    * `options` as node:net; `binding` is what SocketApi binds (`new api.Socket()`): the
@@ -137,12 +156,64 @@ export class Socket extends Duplex {
       autoDestroy: true,
     });
     this.noDelay = options.noDelay ?? false;
-    if (options.keepAlive) this.keepAlive = { enable: true, initialDelay: options.keepAliveInitialDelay ?? 0 };
+    if (options.keepAlive) this.keepAlive = keepAliveSetting(true, options.keepAliveInitialDelay ?? 0);
     // As node:net (onReadableStreamEnd): with allowHalfOpen false, the stream ends the
     // writable side after 'end'; writing after that is EPIPE, not a silent failure.
     // A shared listener, not a closure per socket (idle memory, issue 13).
     this.on('end', onReadableStreamEnd);
     if (connection) this.attach(connection);
+  }
+
+  // ---- the flags ------------------------------------------------------------------------
+
+  /** Set once the connection is established; false while connecting. */
+  private get connected(): boolean {
+    return (this.flags & SocketFlag.CONNECTED) !== 0;
+  }
+  private set connected(on: boolean) {
+    this.flags = on ? this.flags | SocketFlag.CONNECTED : this.flags & ~SocketFlag.CONNECTED;
+  }
+  /** The stream asked for data (`_read`) and has not said stop. */
+  private get pulling(): boolean {
+    return (this.flags & SocketFlag.PULLING) !== 0;
+  }
+  private set pulling(on: boolean) {
+    this.flags = on ? this.flags | SocketFlag.PULLING : this.flags & ~SocketFlag.PULLING;
+  }
+  /** The peer's FIN (or a graceful close) ended the data to read. */
+  private get remoteEnded(): boolean {
+    return (this.flags & SocketFlag.REMOTE_ENDED) !== 0;
+  }
+  private set remoteEnded(on: boolean) {
+    this.flags = on ? this.flags | SocketFlag.REMOTE_ENDED : this.flags & ~SocketFlag.REMOTE_ENDED;
+  }
+  /** The end of the readable side has been pushed. */
+  private get endPushed(): boolean {
+    return (this.flags & SocketFlag.END_PUSHED) !== 0;
+  }
+  private set endPushed(on: boolean) {
+    this.flags = on ? this.flags | SocketFlag.END_PUSHED : this.flags & ~SocketFlag.END_PUSHED;
+  }
+  /** setNoDelay(true): passed on to the connection. */
+  private get noDelay(): boolean {
+    return (this.flags & SocketFlag.NO_DELAY) !== 0;
+  }
+  private set noDelay(on: boolean) {
+    this.flags = on ? this.flags | SocketFlag.NO_DELAY : this.flags & ~SocketFlag.NO_DELAY;
+  }
+  /** ref() (the default) rather than unref(). */
+  private get refed(): boolean {
+    return (this.flags & SocketFlag.REFED) !== 0;
+  }
+  private set refed(on: boolean) {
+    this.flags = on ? this.flags | SocketFlag.REFED : this.flags & ~SocketFlag.REFED;
+  }
+  /** 'close' has been emitted. */
+  private get closeEmitted(): boolean {
+    return (this.flags & SocketFlag.CLOSE_EMITTED) !== 0;
+  }
+  private set closeEmitted(on: boolean) {
+    this.flags = on ? this.flags | SocketFlag.CLOSE_EMITTED : this.flags & ~SocketFlag.CLOSE_EMITTED;
   }
 
   // ---- node:net-compatible properties -------------------------------------------------
@@ -227,7 +298,7 @@ export class Socket extends Duplex {
       throw new NetError(ErrorCode.EINVAL, `cannot connect to ${String(options.host)}:${port}: an IPv4 address is needed (no resolver)`);
     }
     if (options.noDelay !== undefined) this.noDelay = options.noDelay;
-    if (options.keepAlive) this.keepAlive = { enable: true, initialDelay: options.keepAliveInitialDelay ?? 0 };
+    if (options.keepAlive) this.keepAlive = keepAliveSetting(true, options.keepAliveInitialDelay ?? 0);
     if (listener) this.once('connect', listener);
     let connection: TcpConnection;
     try {
@@ -270,7 +341,7 @@ export class Socket extends Duplex {
   }
 
   setKeepAlive(enable = false, initialDelay = 0): this {
-    this.keepAlive = { enable, initialDelay };
+    this.keepAlive = keepAliveSetting(enable, initialDelay);
     this.connection?.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
     return this;
   }

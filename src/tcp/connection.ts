@@ -145,6 +145,16 @@ export class TcpConnection {
 
   /** The sequence spaces (RFC 9293 §3.3.1); written by input.ts, output.ts and timers.ts. */
   readonly tcb: Tcb;
+  // The addresses as int32 bit patterns, read back as uint32 (as Tcb's sequence numbers):
+  // a small integer to V8 instead of a heap number per address (idle memory, issue 13).
+  private readonly localAddressBits: number;
+  private readonly remoteAddressBits: number;
+  get localAddress(): Ipv4Address {
+    return this.localAddressBits >>> 0;
+  }
+  get remoteAddress(): Ipv4Address {
+    return this.remoteAddressBits >>> 0;
+  }
   /** Opened by connect() (else accepted from a listener). */
   readonly active: boolean;
   readonly sendBuffer: RingBuffer;
@@ -296,12 +306,14 @@ export class TcpConnection {
   constructor(
     readonly context: ConnectionContext,
     readonly id: number,
-    readonly localAddress: Ipv4Address,
+    localAddress: Ipv4Address,
     readonly localPort: number,
-    readonly remoteAddress: Ipv4Address,
+    remoteAddress: Ipv4Address,
     readonly remotePort: number,
     options: { active: boolean; iss: number; now: Instant; settings?: ConnectionSettings | undefined },
   ) {
+    this.localAddressBits = localAddress | 0;
+    this.remoteAddressBits = remoteAddress | 0;
     const config = context.config;
     this.active = options.active;
     this.visible = options.active;

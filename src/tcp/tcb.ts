@@ -20,27 +20,84 @@
 import { seqAdd, seqDiff } from './seq.ts';
 
 export class Tcb {
+  // The sequence numbers (and the RFC 7323 values, also 32-bit) are kept as int32 bit
+  // patterns and read back as uint32: an int32 is a small integer to V8 (on 64-bit
+  // builds without pointer compression, Node's default), stored in the object itself,
+  // where a uint32 above 2^31 is a heap number of 16 bytes per field and connection
+  // (idle memory, issue 13). The accessors take and give uint32, as the fields did.
+  private issBits = 0;
+  private sndUnaBits = 0;
+  private sndNxtBits = 0;
+  private sndMaxBits = 0;
+  private sndWl1Bits = 0;
+  private sndWl2Bits = 0;
+  private sendBufferSeqBits = 0;
+  private sndSmallBits = 0;
+  private tsOffsetBits = 0;
+  private tsRecentBits = 0;
+  private irsBits = 0;
+  private rcvNxtBits = 0;
+  private rcvAdvertisedEdgeBits = 0;
+  private lastAckSentBits = 0;
+
   // ---- send sequence space ----------------------------------------------------------
   /** Initial send sequence number. */
-  readonly iss: number;
-  sndUna: number;
+  get iss(): number {
+    return this.issBits >>> 0;
+  }
+  get sndUna(): number {
+    return this.sndUnaBits >>> 0;
+  }
+  set sndUna(value: number) {
+    this.sndUnaBits = value | 0;
+  }
   /** Next sequence number to send; below sndMax while retransmitting (go-back-N after RTO). */
-  sndNxt: number;
+  get sndNxt(): number {
+    return this.sndNxtBits >>> 0;
+  }
+  set sndNxt(value: number) {
+    this.sndNxtBits = value | 0;
+  }
   /** One past the highest sequence number ever sent (the RFC's SND.NXT for ACK acceptability). */
-  sndMax: number;
+  get sndMax(): number {
+    return this.sndMaxBits >>> 0;
+  }
+  set sndMax(value: number) {
+    this.sndMaxBits = value | 0;
+  }
   sndWnd = 0;
-  sndWl1 = 0;
-  sndWl2 = 0;
+  get sndWl1(): number {
+    return this.sndWl1Bits >>> 0;
+  }
+  set sndWl1(value: number) {
+    this.sndWl1Bits = value | 0;
+  }
+  get sndWl2(): number {
+    return this.sndWl2Bits >>> 0;
+  }
+  set sndWl2(value: number) {
+    this.sndWl2Bits = value | 0;
+  }
   /** Largest window the peer has offered (RFC 9293 §3.8.6.2.1, RFC 5961 §5.2). */
   maxSndWnd = 0;
   /** The MSS we send with: min(our MSS, the peer's MSS option or 536). */
   sendMss: number;
   /** Sequence number of the first byte held in the send buffer. */
-  sendBufferSeq: number;
+  get sendBufferSeq(): number {
+    return this.sendBufferSeqBits >>> 0;
+  }
+  set sendBufferSeq(value: number) {
+    this.sendBufferSeqBits = value | 0;
+  }
   /** The application called shutdown(); a FIN follows the queued data. */
   finQueued = false;
   /** End of the last segment sent shorter than the MSS (Nagle in Minshall's form). */
-  sndSmall: number;
+  get sndSmall(): number {
+    return this.sndSmallBits >>> 0;
+  }
+  set sndSmall(value: number) {
+    this.sndSmallBits = value | 0;
+  }
   /** Both ends offered SACK-permitted (RFC 2018 §2): our ACKs carry SACK blocks. */
   sackPermitted = false;
   /** Both SYNs carried the window scale option (RFC 7323 §2.2). */
@@ -52,21 +109,51 @@ export class Tcb {
   /** Both SYNs carried TSopt: every non-RST segment carries it (§3.2). */
   timestamps = false;
   /** Added to the clock for TSval (§5.4, §7.1). */
-  tsOffset = 0;
+  get tsOffset(): number {
+    return this.tsOffsetBits >>> 0;
+  }
+  set tsOffset(value: number) {
+    this.tsOffsetBits = value | 0;
+  }
   /** TS.Recent (§4.3), echoed as TSecr. */
-  tsRecent = 0;
+  get tsRecent(): number {
+    return this.tsRecentBits >>> 0;
+  }
+  set tsRecent(value: number) {
+    this.tsRecentBits = value | 0;
+  }
   /** When TS.Recent was last set (PAWS idle rule, §5.5). */
   tsRecentAt = 0;
 
   // ---- receive sequence space -------------------------------------------------------
-  irs = 0;
-  rcvNxt = 0;
+  get irs(): number {
+    return this.irsBits >>> 0;
+  }
+  set irs(value: number) {
+    this.irsBits = value | 0;
+  }
+  get rcvNxt(): number {
+    return this.rcvNxtBits >>> 0;
+  }
+  set rcvNxt(value: number) {
+    this.rcvNxtBits = value | 0;
+  }
   /** RCV.NXT + RCV.WND as last advertised; never moves left (RFC 9293 §3.8.6.2.2). */
-  rcvAdvertisedEdge = 0;
+  get rcvAdvertisedEdge(): number {
+    return this.rcvAdvertisedEdgeBits >>> 0;
+  }
+  set rcvAdvertisedEdge(value: number) {
+    this.rcvAdvertisedEdgeBits = value | 0;
+  }
   /** Rcv.Wind.Shift (RFC 7323 §2.2): our windows (except on SYNs) are sent as RCV.WND >> this. */
   rcvShift = 0;
   /** Last.ACK.sent (RFC 7323 §4.3): the ACK number of our last segment. */
-  lastAckSent = 0;
+  get lastAckSent(): number {
+    return this.lastAckSentBits >>> 0;
+  }
+  set lastAckSent(value: number) {
+    this.lastAckSentBits = value | 0;
+  }
   /** Sequence number of a FIN that arrived ahead of a hole. */
   remoteFinSeq: number | undefined;
   /** The peer's FIN has been received in order. */
@@ -74,7 +161,7 @@ export class Tcb {
 
   /** Active open: our ISS is chosen, the peer's sequence space is unknown. */
   constructor(iss: number, sendMss: number) {
-    this.iss = iss >>> 0;
+    this.issBits = iss | 0;
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.sndMax = this.iss;

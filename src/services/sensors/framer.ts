@@ -18,6 +18,8 @@ const CR = 0x0d;
 export type FramedItem = { kind: 'line'; bytes: Uint8Array } | { kind: 'too-long' };
 
 const NO_PARTIAL = new Uint8Array(0);
+/** No chunk held: one empty view for every framer (read only). */
+const NO_INPUT = new Uint8Array(0);
 
 /** The too-long item carries nothing: one object serves every report. */
 const TOO_LONG: FramedItem = { kind: 'too-long' };
@@ -30,13 +32,16 @@ export class LineFramer {
    */
   private partial: Uint8Array = NO_PARTIAL;
   private partialLength = 0;
-  /** The last pushed chunk; bytes before `offset` are read. */
-  private input: Uint8Array = new Uint8Array(0);
+  /**
+   * The last pushed chunk; bytes before `offset` are read. Let go once read to the end,
+   * so an idle connection does not keep its last segment's bytes.
+   */
+  private input: Uint8Array = NO_INPUT;
   private offset = 0;
   /** Inside an over-long line: skip to the next LF. */
   private skipping = false;
   /** The line item handed out; reused, its `bytes` valid until the next call (see `next`). */
-  private readonly line: { kind: 'line'; bytes: Uint8Array } = { kind: 'line', bytes: this.input };
+  private readonly line: { kind: 'line'; bytes: Uint8Array } = { kind: 'line', bytes: NO_INPUT };
 
   constructor(readonly maxLine: number) {
     if (!Number.isInteger(maxLine) || maxLine < 1) throw new RangeError(`maxLine must be a positive integer, got ${maxLine}`);
@@ -89,10 +94,7 @@ export class LineFramer {
       const start = this.offset;
       const newline = input.indexOf(LF, start);
       if (this.skipping) {
-        if (newline < 0) {
-          this.offset = input.length;
-          return undefined;
-        }
+        if (newline < 0) return this.drained();
         this.offset = newline + 1;
         this.skipping = false;
         continue;
@@ -109,8 +111,7 @@ export class LineFramer {
         if (this.partial === NO_PARTIAL) this.partial = new Uint8Array(this.maxLine + 1);
         this.partial.set(input.subarray(start), this.partialLength);
         this.partialLength += take;
-        this.offset = input.length;
-        return undefined;
+        return this.drained();
       }
       let end = newline;
       let line: Uint8Array;
@@ -129,6 +130,14 @@ export class LineFramer {
       if (line.length > this.maxLine) return TOO_LONG;
       return this.lineItem(line);
     }
+    return this.drained();
+  }
+
+  /** The pushed chunk is read to the end: hold no reference to it (nor to a line of it). */
+  private drained(): undefined {
+    this.input = NO_INPUT;
+    this.offset = 0;
+    this.line.bytes = NO_INPUT;
     return undefined;
   }
 

@@ -1,7 +1,9 @@
 /**
  * A token bucket on an injected monotonic clock: `rate` tokens per second refill a
  * bucket of `burst` tokens; each request takes one. Used per connection for ERR 429
- * (SPEC §4). Idle connections cost nothing: the refill is computed on demand.
+ * (SPEC §4). Idle connections cost nothing: the refill is computed on demand, and a
+ * session takes its bucket only with its first request (a full bucket then is what the
+ * bucket made at connection time would hold: it can only have refilled to the burst).
  */
 import type { Clock } from '../../time.ts';
 
@@ -15,17 +17,24 @@ export interface RateLimit {
 /** 1000 requests/s sustained, bursts of 2000: far above any sensor, far below a flood. */
 export const DEFAULT_RATE_LIMIT: RateLimit = { rate: 1000, burst: 2000 };
 
+/** Throws a RangeError unless `rate` > 0 and `burst` >= 1 (checked where a bucket is configured, not first used). */
+export function checkRateLimit(limit: RateLimit): void {
+  if (!(limit.rate > 0) || !(limit.burst >= 1)) throw new RangeError('rate limit: rate must be > 0 and burst >= 1');
+}
+
 export class TokenBucket {
   private tokens: number;
   private updatedAt: number;
 
+  /** Full at `now` (the clock's reading unless given). */
   constructor(
     private readonly limit: RateLimit,
     private readonly clock: Clock,
+    now: number = clock.now(),
   ) {
-    if (!(limit.rate > 0) || !(limit.burst >= 1)) throw new RangeError('rate limit: rate must be > 0 and burst >= 1');
+    checkRateLimit(limit);
     this.tokens = limit.burst;
-    this.updatedAt = clock.now();
+    this.updatedAt = now;
   }
 
   /** Takes one token if there is one; `now` lets a caller read the clock once for a batch of requests. */

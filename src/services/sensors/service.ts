@@ -27,7 +27,7 @@ import type { Counters } from '../../stats.ts';
 import type { EventSink } from '../../events.ts';
 import { isIdentifier, type Reading, type ReadingStore } from '../../storage/readings.ts';
 import type { RateLimit } from './rate-limiter.ts';
-import { DEFAULT_SESSION_LIMITS, SensorSession, type SessionLimits, type WallClock } from './session.ts';
+import { DEFAULT_SESSION_LIMITS, SensorSessionBase, sessionEnvironment, type SessionEndReason, type SessionEnvironment, type SessionLimits, type WallClock } from './session.ts';
 
 export const SENSOR_PORT = 7070;
 export const DEFAULT_CLOSE_GRACE_MS = 5_000;
@@ -69,13 +69,16 @@ export function startSensorService(options: SensorServiceOptions): SensorService
     maxSubscriptions: options.maxSubscriptions ?? DEFAULT_SESSION_LIMITS.maxSubscriptions,
     rateLimit: options.rateLimit ?? DEFAULT_SESSION_LIMITS.rateLimit,
   };
-  const sockets = new Set<Socket>();
+  const sessions = new Map<Socket, SocketSensorSession>();
+  const shared: ServiceShared = {
+    ...sessionEnvironment({ store: options.store, clock: options.clock, wallClock: options.wallClock, limits, counters: options.counters }),
+    events: options.events,
+    graceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS,
+    sessions,
+    listeners: sensorListeners(sessions),
+  };
   // allowHalfOpen: a sensor that sends its requests and then FIN still gets every reply.
-  const server = options.api.createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    serveSensor(socket, options, limits);
-  });
+  const server = options.api.createServer({ allowHalfOpen: true }, (socket) => serveSensor(socket, shared));
   server.listen(options.port ?? SENSOR_PORT);
   return {
     server,
@@ -86,54 +89,112 @@ export function startSensorService(options: SensorServiceOptions): SensorService
       return options.store.append(reading);
     },
     get connections() {
-      return sockets.size;
+      return sessions.size;
     },
     close: () => {
       server.close();
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sessions.keys()) socket.destroy();
     },
   };
 }
 
-function serveSensor(socket: Socket, options: SensorServiceOptions, limits: SessionLimits): void {
-  const graceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+/** What the service's connections share: one object per service (their sessions' environment too). */
+interface ServiceShared extends SessionEnvironment {
+  events: EventSink;
+  graceMs: number;
+  /** The open connections and their sessions (the socket listeners find theirs here). */
+  sessions: Map<Socket, SocketSensorSession>;
+  listeners: SensorListeners;
+}
+
+/**
+ * A session bound to its socket: the session object is the socket's output, and the
+ * socket's listeners are functions shared by all the service's connections that find
+ * the session in the service's map, so an idle connection costs one object and a map
+ * entry, not a closure per listener and per callback (idle memory, issue 13).
+ */
+class SocketSensorSession extends SensorSessionBase<ServiceShared> {
+  constructor(
+    private readonly socket: Socket,
+    shared: ServiceShared,
+  ) {
+    super(shared);
+  }
+
+  protected write(text: string): boolean {
+    return this.socket.write(text);
+  }
+  protected queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+  protected endOutput(): void {
+    const socket = this.socket;
+    socket.end();
+    // A peer that never reads would hold the socket open forever: reset it after the
+    // grace time (the socket's idle timer runs on the stack's clock). destroy() would
+    // close gracefully and leave an orphan probing a window that never opens; the reset
+    // is what is meant here (issue "bounded for a year").
+    socket.setTimeout(this.environment.graceMs, () => socket.resetAndDestroy());
+  }
+  protected resumeInput(): void {
+    this.socket.resume();
+  }
+  protected sessionEnded(reason: SessionEndReason): void {
+    if (reason === 'too_slow') {
+      this.environment.events.emit('sensor_too_slow', { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` });
+    }
+  }
+  protected defaultSource(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+}
+
+/**
+ * The socket listeners of one service, shared by all its connections (`this` is the
+ * socket; its session is found in the service's map).
+ */
+interface SensorListeners {
+  data(this: Socket, chunk: Buffer): void;
+  drain(this: Socket): void;
+  end(this: Socket): void;
+  close(this: Socket): void;
+}
+
+function sensorListeners(sessions: Map<Socket, SocketSensorSession>): SensorListeners {
+  return {
+    data(chunk) {
+      const session = sessions.get(this);
+      if (session === undefined) return;
+      session.receive(chunk);
+      if (!session.acceptingInput) this.pause();
+    },
+    drain() {
+      sessions.get(this)?.outputDrained();
+    },
+    end() {
+      sessions.get(this)?.endOfInput();
+    },
+    close() {
+      const session = sessions.get(this);
+      sessions.delete(this);
+      session?.close();
+    },
+  };
+}
+
+function serveSensor(socket: Socket, shared: ServiceShared): void {
   socket.setKeepAlive(true);
   socket.setNoDelay(true);
-  const session = new SensorSession({
-    store: options.store,
-    clock: options.clock,
-    wallClock: options.wallClock,
-    limits,
-    counters: options.counters,
-    defaultSource: socket.remoteAddress,
-    output: {
-      write: (text) => socket.write(text),
-      get queuedBytes() {
-        return socket.writableLength;
-      },
-      end: () => {
-        socket.end();
-        // A peer that never reads would hold the socket open forever: reset it
-        // after the grace time (the socket's idle timer runs on the stack's clock).
-        // destroy() would close gracefully and leave an orphan probing a window that never
-        // opens; the reset is what is meant here (issue "bounded for a year").
-        socket.setTimeout(graceMs, () => socket.resetAndDestroy());
-      },
-    },
-    resumeInput: () => socket.resume(),
-    onEnd: (reason) => {
-      if (reason === 'too_slow') {
-        options.events.emit('sensor_too_slow', { remote: `${socket.remoteAddress}:${socket.remotePort}` });
-      }
-    },
-  });
-  socket.on('data', (chunk: Buffer) => {
-    session.receive(chunk);
-    if (!session.acceptingInput) socket.pause();
-  });
-  socket.on('drain', () => session.outputDrained());
-  socket.on('end', () => session.endOfInput());
-  socket.on('close', () => session.close());
+  shared.sessions.set(socket, new SocketSensorSession(socket, shared));
+  const listeners = shared.listeners;
+  socket.on('data', listeners.data);
+  socket.on('drain', listeners.drain);
+  socket.on('end', listeners.end);
+  socket.on('close', listeners.close);
   // Resets and timeouts end the connection; the 'close' that follows cleans up.
-  socket.on('error', () => socket.destroy());
+  socket.on('error', destroyOnError);
+}
+
+function destroyOnError(this: Socket): void {
+  this.destroy();
 }

@@ -22,13 +22,21 @@
  * - subscriber output: a VAL line that would leave more than `subscriberOutputLimit`
  *   bytes queued beyond the transport gets ERR 507 too slow and the session ends.
  * A bad line only ever produces an error reply; nothing here throws on input.
+ *
+ * Memory of an idle connection (issue 13: ≤ 4 KiB per idle connection, everything
+ * included): `SensorSessionBase` is one object whose methods live on the prototype; what
+ * every session of a service shares (store, clocks, limits, counters) is one
+ * `SessionEnvironment` per service; the framer, the token bucket, the reply queue, the
+ * input backlog and the subscription's glob set are taken on first use. Where the replies
+ * and the end go is left to a subclass: `SensorSession` (options with callbacks, as tests
+ * and other hosts use it) or the service's socket-bound session (service.ts).
  */
 import type { Clock } from '../../time.ts';
 import type { Counters } from '../../stats.ts';
 import { StoreFullError, type CommitListener, type Reading, type ReadingStore } from '../../storage/readings.ts';
 import { LineFramer, type FramedItem } from './framer.ts';
 import { GlobSet } from './glob.ts';
-import { TokenBucket, type RateLimit } from './rate-limiter.ts';
+import { checkRateLimit, TokenBucket, type RateLimit } from './rate-limiter.ts';
 import { parseRequest, type Request } from './request.ts';
 import { Reply } from './reply.ts';
 
@@ -63,6 +71,31 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   rateLimit: { rate: 1000, burst: 2000 },
 };
 
+/** What every session of one service shares: one object per service, not per connection. */
+export interface SessionEnvironment {
+  readonly store: ReadingStore;
+  /** Monotonic clock for the rate limiter. */
+  readonly clock: Clock;
+  readonly wallClock: WallClock;
+  readonly limits: SessionLimits;
+  readonly counters: Counters | undefined;
+}
+
+/** The environment for `options`: limits completed with the defaults and checked. */
+export function sessionEnvironment(options: {
+  store: ReadingStore;
+  clock: Clock;
+  wallClock: WallClock;
+  limits?: Partial<SessionLimits>;
+  counters?: Counters;
+}): SessionEnvironment {
+  const limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+  // Checked here, not when a session first takes its bucket: a bad limit is a configuration error.
+  checkRateLimit(limits.rateLimit);
+  if (!Number.isInteger(limits.maxLine) || limits.maxLine < 1) throw new RangeError(`maxLine must be a positive integer, got ${limits.maxLine}`);
+  return { store: options.store, clock: options.clock, wallClock: options.wallClock, limits, counters: options.counters };
+}
+
 export interface SessionOptions {
   store: ReadingStore;
   /** Monotonic clock for the rate limiter. */
@@ -95,45 +128,145 @@ class Slot {
   ) {}
 }
 
-export class SensorSession implements CommitListener<Slot> {
-  private readonly limits: SessionLimits;
-  private readonly framer: LineFramer;
-  private readonly bucket: TokenBucket;
-  private readonly globs = new GlobSet();
-  private readonly slots: Slot[] = [];
-  private readonly backlog: Uint8Array[] = [];
+/** Bits of `SensorSessionBase.flags`. */
+const Flag = {
+  QUIET: 1,
+  OUTPUT_BLOCKED: 2,
+  INPUT_ENDED: 4,
+  STOPPED: 8,
+  ENDED: 16,
+  WAS_PAUSED: 32,
+  QUIT_REQUESTED: 64,
+  PUMP_QUEUED: 128,
+} as const;
+
+/**
+ * The clocks as read once per pump: the lines of one pump arrived together, so they
+ * share one instant (rate limit, timestamps of PUTs without one), read at most once each
+ * instead of once per request. Pumps run one at a time and each starts by clearing
+ * these, so one pair serves every session (no field, and no boxed number, per session).
+ */
+let pumpInstant: number | undefined;
+let pumpWallInstant: number | undefined;
+
+/** No reply queue or backlog yet: shared, never written (the session takes its own on first push). */
+const NONE = Object.freeze([]) as never[];
+
+/**
+ * Sessions whose PUTs the store settled in this round of commits: their replies go out
+ * from one microtask after the round, one pump per session, in the order the first
+ * commit of each came. One queue for all sessions: no closure per session.
+ */
+const pumpQueue: SensorSessionBase<SessionEnvironment>[] = [];
+
+function runQueuedPumps(): void {
+  // A session queued while these pumps run is taken by the same loop.
+  try {
+    for (let i = 0; i < pumpQueue.length; i++) pumpQueue[i]!.runQueuedPump();
+  } finally {
+    pumpQueue.length = 0;
+  }
+}
+
+/**
+ * The protocol state of one connection; where its output goes is the subclass's
+ * (`write`, `queuedBytes`, `endOutput`, `resumeInput`, `sessionEnded`, `defaultSource`).
+ */
+export abstract class SensorSessionBase<Environment extends SessionEnvironment = SessionEnvironment> implements CommitListener<Slot> {
+  /** Taken with the first bytes received. */
+  private framer: LineFramer | undefined;
+  /** Taken with the first request that is rate limited (every non-blank line). */
+  private bucket: TokenBucket | undefined;
+  /** Taken with the first SUB. */
+  private globs: GlobSet | undefined;
+  /** The reply FIFO; `NONE` while empty after a pump. */
+  private slots: Slot[] = NONE;
+  /** Chunks received while the framer still holds unread input; `NONE` while empty after a pump. */
+  private backlog: Uint8Array[] = NONE;
   private unsubscribe: (() => void) | undefined;
   private sensorId: string | undefined;
-  private quiet = false;
-  private outputBlocked = false;
-  private inputEnded = false;
-  private stopped = false;
-  private ended = false;
-  private wasPaused = false;
-  private quitRequested = false;
-  /**
-   * The clocks as read once per pump: the lines of one pump arrived together, so they
-   * share one instant (rate limit, timestamps of PUTs without one), read at most once
-   * each instead of once per request.
-   */
-  private pumpInstant: number | undefined;
-  private pumpWallInstant: number | undefined;
-  /** A pump is queued for after the store's current round of commits. */
-  private pumpQueued = false;
-  private readonly queuedPump = (): void => {
-    this.pumpQueued = false;
-    this.pump();
-  };
+  /** The session's yes/no state, one small integer (`Flag`; the accessors below read it). */
+  private flags = 0;
 
-  constructor(private readonly options: SessionOptions) {
-    this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
-    this.framer = new LineFramer(this.limits.maxLine);
-    this.bucket = new TokenBucket(this.limits.rateLimit, options.clock);
+  constructor(protected readonly environment: Environment) {}
+
+  // ---- the flags ----------------------------------------------------------------------------
+
+  /** QUIET on: PUTs from here on get no OK. */
+  private get quiet(): boolean {
+    return (this.flags & Flag.QUIET) !== 0;
   }
+  private set quiet(on: boolean) {
+    this.flags = on ? this.flags | Flag.QUIET : this.flags & ~Flag.QUIET;
+  }
+  /** The output asked to wait for `outputDrained()`. */
+  private get outputBlocked(): boolean {
+    return (this.flags & Flag.OUTPUT_BLOCKED) !== 0;
+  }
+  private set outputBlocked(on: boolean) {
+    this.flags = on ? this.flags | Flag.OUTPUT_BLOCKED : this.flags & ~Flag.OUTPUT_BLOCKED;
+  }
+  /** The peer closed its sending side. */
+  private get inputEnded(): boolean {
+    return (this.flags & Flag.INPUT_ENDED) !== 0;
+  }
+  private set inputEnded(on: boolean) {
+    this.flags = on ? this.flags | Flag.INPUT_ENDED : this.flags & ~Flag.INPUT_ENDED;
+  }
+  /** No more requests are read (QUIT, or input ended and answered). */
+  private get stopped(): boolean {
+    return (this.flags & Flag.STOPPED) !== 0;
+  }
+  private set stopped(on: boolean) {
+    this.flags = on ? this.flags | Flag.STOPPED : this.flags & ~Flag.STOPPED;
+  }
+  /** The session is over (finished or closed). */
+  private get ended(): boolean {
+    return (this.flags & Flag.ENDED) !== 0;
+  }
+  private set ended(on: boolean) {
+    this.flags = on ? this.flags | Flag.ENDED : this.flags & ~Flag.ENDED;
+  }
+  /** `acceptingInput` went false: resume the transport when it turns true. */
+  private get wasPaused(): boolean {
+    return (this.flags & Flag.WAS_PAUSED) !== 0;
+  }
+  private set wasPaused(on: boolean) {
+    this.flags = on ? this.flags | Flag.WAS_PAUSED : this.flags & ~Flag.WAS_PAUSED;
+  }
+  /** The peer sent QUIT. */
+  private get quitRequested(): boolean {
+    return (this.flags & Flag.QUIT_REQUESTED) !== 0;
+  }
+  private set quitRequested(on: boolean) {
+    this.flags = on ? this.flags | Flag.QUIT_REQUESTED : this.flags & ~Flag.QUIT_REQUESTED;
+  }
+  /** A pump is queued for after the store's current round of commits. */
+  private get pumpQueued(): boolean {
+    return (this.flags & Flag.PUMP_QUEUED) !== 0;
+  }
+  private set pumpQueued(on: boolean) {
+    this.flags = on ? this.flags | Flag.PUMP_QUEUED : this.flags & ~Flag.PUMP_QUEUED;
+  }
+
+  // ---- where the output goes (the subclass's) ------------------------------------------
+
+  /** Queues text for the peer; false asks the session to wait for `outputDrained()`. */
+  protected abstract write(text: string): boolean;
+  /** Bytes queued towards the peer that the transport has not taken yet. */
+  protected abstract queuedBytes(): number;
+  /** Closes after the queued output (QUIT, ERR 507, end of input). */
+  protected abstract endOutput(): void;
+  /** The session wants input again after `acceptingInput` went false. */
+  protected abstract resumeInput(): void;
+  /** The session ended itself (QUIT, too slow, end of input done); called once. */
+  protected abstract sessionEnded(reason: SessionEndReason): void;
+  /** Source of PUTs made before HELLO (the peer's address), asked for on such a PUT. */
+  protected abstract defaultSource(): string | undefined;
 
   /** False while the session holds input it cannot process yet: pause the transport. */
   get acceptingInput(): boolean {
-    return !this.ended && this.backlog.length === 0 && this.framer.pendingInput === 0;
+    return !this.ended && this.backlog.length === 0 && (this.framer === undefined || this.framer.pendingInput === 0);
   }
 
   get pendingReplies(): number {
@@ -146,13 +279,16 @@ export class SensorSession implements CommitListener<Slot> {
 
   /** Bytes the session holds for input it has not processed (bounded by the transport's chunk). */
   get heldInputBytes(): number {
-    return this.framer.pendingInput + this.framer.bufferedLineBytes + this.backlog.reduce((sum, chunk) => sum + chunk.length, 0);
+    const framer = this.framer;
+    const framed = framer === undefined ? 0 : framer.pendingInput + framer.bufferedLineBytes;
+    return framed + this.backlog.reduce((sum, chunk) => sum + chunk.length, 0);
   }
 
   receive(chunk: Uint8Array): void {
     if (this.ended || this.stopped || chunk.length === 0) return;
-    if (this.framer.pendingInput > 0) this.backlog.push(chunk);
-    else this.framer.push(chunk);
+    const framer = (this.framer ??= new LineFramer(this.environment.limits.maxLine));
+    if (framer.pendingInput > 0) this.ownBacklog().push(chunk);
+    else framer.push(chunk);
     this.pump();
   }
 
@@ -171,44 +307,66 @@ export class SensorSession implements CommitListener<Slot> {
   /** The transport is gone: drop everything, stop listening to the store. */
   close(): void {
     this.ended = true;
-    this.slots.length = 0;
-    this.backlog.length = 0;
+    this.slots = NONE;
+    this.backlog = NONE;
     this.stopSubscription();
+  }
+
+  /** The pump queued by `committed` (runQueuedPumps). */
+  runQueuedPump(): void {
+    this.pumpQueued = false;
+    this.pump();
+  }
+
+  private ownBacklog(): Uint8Array[] {
+    if (this.backlog === NONE) this.backlog = [];
+    return this.backlog;
+  }
+
+  private ownSlots(): Slot[] {
+    if (this.slots === NONE) this.slots = [];
+    return this.slots;
   }
 
   // ---- the processing loop ----------------------------------------------------------------
 
   private pump(): void {
-    this.pumpInstant = undefined;
-    this.pumpWallInstant = undefined;
+    pumpInstant = undefined;
+    pumpWallInstant = undefined;
     while (!this.ended) {
       this.flushReplies();
       if (this.ended || this.stopped || this.outputBlocked) break;
-      if (this.slots.length >= this.limits.maxPendingReplies) break;
+      if (this.slots.length >= this.environment.limits.maxPendingReplies) break;
       const item = this.nextItem();
       if (item === undefined) break;
       this.handle(item);
     }
     if (!this.ended && this.stopped && this.slots.length === 0) this.finish(this.quitRequested ? 'quit' : 'end_of_input');
-    if (!this.ended && this.inputEnded && !this.stopped && this.slots.length === 0 && this.framer.pendingInput === 0 && this.backlog.length === 0) {
+    if (!this.ended && this.inputEnded && !this.stopped && this.slots.length === 0 && (this.framer?.pendingInput ?? 0) === 0 && this.backlog.length === 0) {
       this.stopped = true;
       this.finish('end_of_input');
     }
     if (this.wasPaused && this.acceptingInput) {
       this.wasPaused = false;
-      this.options.resumeInput?.();
+      this.resumeInput();
     } else if (!this.acceptingInput) {
       this.wasPaused = true;
     }
+    // An emptied queue or backlog is given back (once per pump, not per reply): a sensor
+    // that reported and went quiet keeps no grown array.
+    if (this.slots.length === 0) this.slots = NONE;
+    if (this.backlog.length === 0) this.backlog = NONE;
   }
 
   private nextItem(): FramedItem | undefined {
+    const framer = this.framer;
+    if (framer === undefined) return undefined;
     for (;;) {
-      const item = this.framer.next();
+      const item = framer.next();
       if (item !== undefined) return item;
-      const chunk = this.backlog.shift();
-      if (chunk === undefined) return this.inputEnded ? this.framer.finish() : undefined;
-      this.framer.push(chunk);
+      const chunk = this.backlog.length > 0 ? this.backlog.shift() : undefined;
+      if (chunk === undefined) return this.inputEnded ? framer.finish() : undefined;
+      framer.push(chunk);
     }
   }
 
@@ -225,19 +383,20 @@ export class SensorSession implements CommitListener<Slot> {
       this.slots.shift();
       text += head.evaluate === undefined ? head.text : head.evaluate();
     }
-    if (text.length > 0 && !this.ended && !this.options.output.write(text)) this.outputBlocked = true;
+    if (text.length > 0 && !this.ended && !this.write(text)) this.outputBlocked = true;
   }
 
   private finish(reason: SessionEndReason): void {
     if (this.ended) return;
     this.ended = true;
     this.stopSubscription();
-    this.options.output.end();
-    this.options.onEnd?.(reason);
+    this.endOutput();
+    this.sessionEnded(reason);
   }
 
   private handle(item: FramedItem): void {
-    const counters = this.options.counters;
+    const environment = this.environment;
+    const counters = environment.counters;
     if (item.kind === 'too-long') {
       counters?.increment('sensors.errors.413');
       this.reply(Reply.tooLong());
@@ -245,7 +404,9 @@ export class SensorSession implements CommitListener<Slot> {
     }
     const parsed = parseRequest(item.bytes);
     if (parsed.ok === 'blank') return;
-    if (!this.bucket.take((this.pumpInstant ??= this.options.clock.now()))) {
+    const now = (pumpInstant ??= environment.clock.now());
+    const bucket = (this.bucket ??= new TokenBucket(environment.limits.rateLimit, environment.clock, now));
+    if (!bucket.take(now)) {
       counters?.increment('sensors.errors.429');
       this.reply(Reply.rateLimited());
       return;
@@ -271,13 +432,13 @@ export class SensorSession implements CommitListener<Slot> {
       case 'GET': {
         const name = request.name;
         this.defer(() => {
-          const reading = this.options.store.latest(name);
+          const reading = this.environment.store.latest(name);
           return reading === undefined ? Reply.unknown(name) : Reply.value(reading);
         });
         return;
       }
       case 'LIST':
-        this.defer(() => this.options.store.list().map(Reply.value).join('') + Reply.end());
+        this.defer(() => this.environment.store.list().map(Reply.value).join('') + Reply.end());
         return;
       case 'SUB': {
         const glob = request.glob;
@@ -291,7 +452,7 @@ export class SensorSession implements CommitListener<Slot> {
         });
         return;
       case 'TIME':
-        this.defer(() => Reply.time(this.options.wallClock.now()));
+        this.defer(() => Reply.time(this.environment.wallClock.now()));
         return;
       case 'PING':
         this.reply(Reply.pong(request.token));
@@ -311,27 +472,27 @@ export class SensorSession implements CommitListener<Slot> {
 
   /** A reply known now, queued behind the replies before it. */
   private reply(text: string): void {
-    this.slots.push(new Slot('ready', text, false, undefined));
+    this.ownSlots().push(new Slot('ready', text, false, undefined));
   }
 
   private defer(evaluate: () => string): void {
-    this.slots.push(new Slot('deferred', '', false, evaluate));
+    this.ownSlots().push(new Slot('deferred', '', false, evaluate));
   }
 
   private put(name: string, value: number, timestamp: number | undefined): void {
     const reading: Reading = {
       name,
       value,
-      timestamp: timestamp ?? (this.pumpWallInstant ??= Math.trunc(this.options.wallClock.now())),
-      source: this.sensorId ?? this.options.defaultSource ?? 'anonymous',
+      timestamp: timestamp ?? (pumpWallInstant ??= Math.trunc(this.environment.wallClock.now())),
+      source: this.sensorId ?? this.defaultSource() ?? 'anonymous',
     };
     const slot = new Slot('waiting', '', this.quiet, undefined);
-    this.slots.push(slot);
+    this.ownSlots().push(slot);
     try {
-      this.options.store.write(reading, this, slot);
+      this.environment.store.write(reading, this, slot);
     } catch {
       // A store that throws instead of refusing is still only "unavailable" to the peer.
-      this.options.counters?.increment('sensors.errors.503');
+      this.environment.counters?.increment('sensors.errors.503');
       slot.state = 'ready';
       slot.text = Reply.unavailable();
     }
@@ -347,40 +508,73 @@ export class SensorSession implements CommitListener<Slot> {
     if (error === undefined) {
       text = slot.quiet ? '' : Reply.ok();
     } else {
-      this.options.counters?.increment('sensors.errors.503');
+      this.environment.counters?.increment('sensors.errors.503');
       text = error instanceof StoreFullError ? Reply.storeFull() : Reply.unavailable();
     }
     slot.state = 'ready';
     slot.text = text;
     if (!this.pumpQueued) {
       this.pumpQueued = true;
-      queueMicrotask(this.queuedPump);
+      if (pumpQueue.push(this) === 1) queueMicrotask(runQueuedPumps);
     }
   }
 
   private subscribe(glob: string): string {
-    if (this.globs.size >= this.limits.maxSubscriptions) return Reply.error(`ERR 400 too many subscriptions (at most ${this.limits.maxSubscriptions})`);
-    this.globs.add(glob);
-    this.unsubscribe ??= this.options.store.subscribe((reading) => this.deliver(reading));
+    const limit = this.environment.limits.maxSubscriptions;
+    const globs = (this.globs ??= new GlobSet());
+    if (globs.size >= limit) return Reply.error(`ERR 400 too many subscriptions (at most ${limit})`);
+    globs.add(glob);
+    this.unsubscribe ??= this.environment.store.subscribe((reading) => this.deliver(reading));
     return Reply.ok();
   }
 
   private stopSubscription(): void {
-    this.globs.clear();
+    this.globs = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
   }
 
   private deliver(reading: Reading): void {
-    if (this.ended || !this.globs.matches(reading.name)) return;
+    if (this.ended || this.globs === undefined || !this.globs.matches(reading.name)) return;
     const text = Reply.value(reading);
-    if (this.options.output.queuedBytes + text.length > this.limits.subscriberOutputLimit) {
-      this.options.counters?.increment('sensors.slow-subscribers');
-      this.slots.length = 0;
-      this.options.output.write(Reply.tooSlow());
+    if (this.queuedBytes() + text.length > this.environment.limits.subscriberOutputLimit) {
+      this.environment.counters?.increment('sensors.slow-subscribers');
+      this.slots = NONE;
+      this.write(Reply.tooSlow());
       this.finish('too_slow');
       return;
     }
-    if (!this.options.output.write(text)) this.outputBlocked = true;
+    if (!this.write(text)) this.outputBlocked = true;
+  }
+}
+
+/** A session whose output and callbacks are given as options (tests, other hosts). */
+export class SensorSession extends SensorSessionBase {
+  private readonly output: SessionOutput;
+  private readonly options: SessionOptions;
+
+  constructor(options: SessionOptions) {
+    super(sessionEnvironment(options));
+    this.options = options;
+    this.output = options.output;
+  }
+
+  protected write(text: string): boolean {
+    return this.output.write(text);
+  }
+  protected queuedBytes(): number {
+    return this.output.queuedBytes;
+  }
+  protected endOutput(): void {
+    this.output.end();
+  }
+  protected resumeInput(): void {
+    this.options.resumeInput?.();
+  }
+  protected sessionEnded(reason: SessionEndReason): void {
+    this.options.onEnd?.(reason);
+  }
+  protected defaultSource(): string | undefined {
+    return this.options.defaultSource;
   }
 }

@@ -317,3 +317,61 @@ describe('SensorSession under random input', () => {
     for (const line of h.take()) assert.match(line, /^(OK|OK hello \S+|VAL \S+ \S+ \d+ \S+|END|PONG( \S+)?|TIME \d+|ERR (400|404|413|503) [ -~]+)$/);
   });
 });
+
+// The parts an idle session does without (issue 13: reply queue, bucket, glob set, the
+// per-pump instants and one pump queue shared by all sessions) are taken on first use
+// and given back: these check that sharing and re-taking them changes nothing a peer sees.
+describe('SensorSession state taken on first use', () => {
+  it('answers the PUTs of several sessions settled in one round of commits, each in its own order', async () => {
+    const store = new MemoryReadingStore();
+    const sessions = [harness({ store }), harness({ store }), harness({ store })];
+    sessions.forEach((h, i) => h.send(`HELLO s${i}\nPUT a${i} ${i}\nPING p${i}\nPUT b${i} ${i}\n`));
+    for (const h of sessions) assert.deepEqual(h.take(), [`OK hello s${sessions.indexOf(h)}`]);
+    store.commit();
+    await flush();
+    sessions.forEach((h, i) => assert.deepEqual(h.take(), ['OK', `PONG p${i}`, 'OK']));
+    // A second round reuses the shared queue.
+    sessions.forEach((h, i) => h.send(`PUT c${i} 1\n`));
+    store.commit();
+    await flush();
+    for (const h of sessions) assert.deepEqual(h.take(), ['OK']);
+  });
+
+  it('writes nothing for a session closed while its replies were queued, and still answers the others', async () => {
+    const store = new MemoryReadingStore();
+    const closed = harness({ store });
+    const open = harness({ store });
+    closed.send('PUT x 1\n');
+    open.send('PUT y 2\n');
+    store.commit();
+    closed.session.close();
+    await flush();
+    assert.deepEqual(closed.take(), []);
+    assert.deepEqual(open.take(), ['OK']);
+  });
+
+  it('subscribes again after UNSUB, with a fresh glob set', async () => {
+    const store = new MemoryReadingStore({ autoCommit: true });
+    const subscriber = harness({ store, limits: { maxSubscriptions: 1 } });
+    const writer = harness({ store });
+    subscriber.send('SUB a*\nUNSUB\nSUB b*\n');
+    assert.deepEqual(subscriber.take(), ['OK', 'OK', 'OK']);
+    assert.equal(subscriber.session.subscribed, true);
+    writer.send('PUT a1 1 1000\nPUT b1 2 1000\n');
+    await flush();
+    assert.deepEqual(subscriber.take(), ['VAL b1 2 1000 198.18.0.1']);
+    assert.equal(store.index.subscriberCount, 1);
+  });
+
+  it('starts the rate limit with a full bucket at the first request, however long after the connection', () => {
+    const h = harness({ limits: { rateLimit: { rate: 1, burst: 2 } } });
+    h.clock.advance(3_600_000);
+    h.send('PING 1\nPING 2\nPING 3\n');
+    assert.deepEqual(h.take(), ['PONG 1', 'PONG 2', 'ERR 429 rate limited']);
+  });
+
+  it('refuses a bad rate limit when the session is made, not at its first request', () => {
+    assert.throws(() => harness({ limits: { rateLimit: { rate: 0, burst: 1 } } }), RangeError);
+    assert.throws(() => harness({ limits: { maxLine: 0 } }), RangeError);
+  });
+});
