@@ -31,7 +31,7 @@ import type { TcpConnection } from './connection.ts';
 import type { SegmentFields } from './emitter.ts';
 import { MAX_UNSCALED_WINDOW } from './config.ts';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
-import { armLossProbe } from './recovery.ts';
+import { armLossProbe, prrGoverns, recoverySendWindow } from './recovery.ts';
 import { SegmentMark } from './scoreboard.ts';
 
 /** Scratch fields for connection segments (one stack runs on one thread). */
@@ -364,6 +364,8 @@ function noteRetransmit(connection: TcpConnection): void {
   connection.undoRetransmits++;
   connection.context.counters.increment('tcp.tx.retransmits');
   connection.rttSeq = undefined;
+  // In recovery the recovery probe's timer restarts from the last transmission (recovery.ts).
+  connection.probeRearm = true;
 }
 
 /** The persist interval: RTO backed off exponentially, capped at persistMax. */
@@ -417,6 +419,10 @@ export function output(connection: TcpConnection, now: Instant): void {
     connection.lossProbeNow = false;
     sendLossProbe(connection, now);
   }
+  if (connection.recoveryProbeNow) {
+    connection.recoveryProbeNow = false;
+    sendRecoveryProbe(connection, now);
+  }
   if (connection.scoreboard !== undefined && connection.congestion.inRecovery) {
     recoveryTransmit(connection, now);
   } else {
@@ -432,12 +438,17 @@ export function output(connection: TcpConnection, now: Instant): void {
  * RFC 6675 §5 step (C): while pipe < cwnd, send what NextSeg() chooses: a hole marked
  * lost and not yet retransmitted (rule 1), else new data the peer's window allows
  * (rule 2). Rules 3 and 4 (unmarked holes below the highest SACK, the rescue
- * retransmission) are left to RACK and the tail loss probe.
+ * retransmission) are left to RACK and the tail loss probe. With PRR (RFC 6937) the
+ * window is PRR's pipe + sndcnt of the last ACK instead of cwnd (recovery.ts).
  */
 function recoveryTransmit(connection: TcpConnection, now: Instant): void {
   const scoreboard = connection.scoreboard;
   if (scoreboard === undefined) return;
-  const cwnd = connection.congestion.congestionWindow;
+  const cwnd = recoverySendWindow(connection);
+  // PRR's sndcnt is rounded up to whole segments (Linux counts it in packets, with a
+  // ceiling): new data leaves in full segments while pipe < window. RFC 6675 alone waits
+  // for a full SMSS of room (§5 (C): cwnd − pipe ≥ 1 SMSS).
+  const wholeSegments = prrGoverns(connection);
   let pipe = scoreboard.pipe();
   // Records before `from` are not lost-and-unsent any more: each pass scans on from there.
   let from = 0;
@@ -453,7 +464,7 @@ function recoveryTransmit(connection: TcpConnection, now: Instant): void {
     }
     from = scoreboard.count;
     const before = connection.tcb.sndMax;
-    if (!sendDataSegment(connection, now, false, cwnd - pipe)) break;
+    if (!sendDataSegment(connection, now, false, wholeSegments ? Math.max(cwnd - pipe, segmentRoom(connection)) : cwnd - pipe)) break;
     pipe += Math.max(0, seqDiff(connection.tcb.sndMax, before));
   }
 }
@@ -481,6 +492,19 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
   connection.tlpDsack = false;
   connection.probeAt = undefined;
   connection.retransmitAt = now + connection.rtt.rto;
+}
+
+/**
+ * The recovery probe (recovery.ts `armRecoveryProbe` says why): the segment at SND.UNA
+ * again, outside the window (as the fast retransmission is), to draw an immediate ACK.
+ * The RTO is left running where it was.
+ */
+function sendRecoveryProbe(connection: TcpConnection, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined || scoreboard.count === 0 || !connection.congestion.inRecovery) return;
+  // SND.UNA is never SACKed (a SACK below the cumulative ACK is a D-SACK).
+  if (retransmitFrom(connection, scoreboard.startOf(0), scoreboard.endOf(0), now) <= 0) return;
+  connection.context.counters.increment('tcp.tx.recovery-probes');
 }
 
 /** The peer's window is closed while we have something to send: the persist timer owns the connection. */
