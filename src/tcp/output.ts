@@ -4,12 +4,13 @@
  *
  * Input processing (input.ts), the timers (timers.ts) and the application calls only
  * record what must go out on the connection (`ackNow`, `resetNow`, `resetReplySeq`,
- * `synResend`, `retransmitNow`, `keepaliveProbeNow`, `lossProbeNow`); `output(connection,
+ * `synResend`, `retransmitNow`, `keepaliveProbeNow`, `lossProbeNow`, `recoveryProbeNow`); `output(connection,
  * now)` runs at the end of every entry point for each touched connection and sends, in
  * this order: an RST (also for a connection that has just reached CLOSED), the handshake
  * segment, a retransmission of the first unacknowledged segment, a keepalive probe, a
- * tail loss probe (RFC 8985 §7.3), then either, in SACK recovery, the RFC 6675 pipe loop
- * (lost holes, then new data, while pipe < cwnd) or as much queued data as the windows
+ * tail loss probe (RFC 8985 §7.3) or recovery probe (recovery.ts), then either, in SACK
+ * recovery, the RFC 6675 pipe loop (lost holes, then new data, while pipe < the recovery
+ * window: PRR's, RFC 6937, or cwnd) or as much queued data as the windows
  * (with RFC 3042 limited transmit), Nagle and sender SWS avoidance allow (RFC 9293
  * §3.7.4, §3.8.6.2.1), a FIN once the data is out, and a pure ACK if one is still owed.
  * It then arms the retransmission or persist timer, and the PTO (recovery.ts). The
