@@ -496,7 +496,7 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
 }
 
 /**
- * The recovery probe (recovery.ts `armRecoveryProbe` says why): the segment at SND.UNA
+ * The recovery probe (recovery.ts `recoveryProbeTimeout` says why): the segment at SND.UNA
  * again, outside the window (as the fast retransmission is), to draw an immediate ACK.
  * The RTO is left running where it was.
  */

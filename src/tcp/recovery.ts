@@ -22,7 +22,7 @@
  *     output.ts sends new data or resends the last segment. An ACK covering the probe
  *     without a D-SACK for it says the probe repaired a real loss (§7.4.2).
  *   - Recovery probe (`tcp.recoveryProbe`, a deliberate addition to RFC 8985 and Linux,
- *     reasoning at `armRecoveryProbe`): in recovery, when nothing has been heard for
+ *     reasoning at `recoveryProbeTimeout`): in recovery, when nothing has been heard for
  *     max(2·SRTT, 10 ms) since the last ACK or transmission, the segment at SND.UNA is
  *     resent (`recoveryProbeNow`), at most MAX_RECOVERY_PROBES times per episode; the
  *     RTO stays where it was.
@@ -216,7 +216,7 @@ export function reorderTimerExpired(connection: TcpConnection, now: Instant): vo
 
 /**
  * The PTO expired (RFC 8985 §7.3): record the probe for output.ts. In recovery it was
- * the recovery probe's timer (`armRecoveryProbe`); an RTO due at the same instant wins.
+ * the recovery probe's timer (`recoveryProbeTimeout`); an RTO due at the same instant wins.
  */
 export function probeTimerExpired(connection: TcpConnection, now: Instant): void {
   connection.probeAt = undefined;
@@ -253,20 +253,23 @@ export function retransmitTimeoutRecovery(connection: TcpConnection): void {
  * data is in flight, no recovery runs, no probe is outstanding and the RTO has not
  * fired: PTO = 2·SRTT (1 s before a sample), plus WCDelAckT with one segment in
  * flight, at most until the RTO would fire (the probe then replaces that RTO).
+ * In recovery the same timer is the recovery probe's (`recoveryProbeTimeout`), armed
+ * from the last ACK that reported delivery or the last transmission (both set
+ * `probeRearm`), only before the RTO, MAX_RECOVERY_PROBES times per episode at most.
  */
 export function armLossProbe(connection: TcpConnection, now: Instant): void {
-  if (connection.congestion.inRecovery) {
-    armRecoveryProbe(connection, now);
-    return;
-  }
+  const recovering = connection.congestion.inRecovery;
+  const config = connection.context.config;
+  const srtt = connection.rtt.srtt;
+  const retransmitAt = connection.retransmitAt;
   const eligible =
     connection.scoreboard !== undefined &&
-    connection.context.config.rack &&
     connection.bytesInFlight() > 0 &&
-    !connection.congestion.inRecovery &&
-    connection.tlpEndSeq === undefined &&
     connection.backoffCount === 0 &&
-    connection.retransmitAt !== undefined;
+    retransmitAt !== undefined &&
+    (recovering
+      ? config.recoveryProbe && connection.recoveryProbes < MAX_RECOVERY_PROBES
+      : config.rack && connection.tlpEndSeq === undefined);
   if (!eligible) {
     connection.probeAt = undefined;
     connection.probeRearm = false;
@@ -274,19 +277,20 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
   }
   if (!connection.probeRearm && connection.probeAt !== undefined) return;
   connection.probeRearm = false;
-  const srtt = connection.rtt.srtt;
+  if (recovering) {
+    const at = now + recoveryProbeTimeout(srtt);
+    connection.probeAt = at < retransmitAt ? at : undefined;
+    return;
+  }
   let pto = srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
   if (connection.bytesInFlight() <= connection.tcb.sendMss) pto += WORST_CASE_DELAYED_ACK_MS;
-  const retransmitAt = connection.retransmitAt;
-  connection.probeAt = retransmitAt === undefined ? now + pto : Math.min(now + pto, retransmitAt);
+  connection.probeAt = Math.min(now + pto, retransmitAt);
 }
 
 /**
- * The recovery probe, armed while SACK recovery has data in flight: at max(2·SRTT,
- * MIN_PTO_MS) after the last ACK that reported data delivered or the last transmission
- * (whichever came later: both set `probeRearm`), never at or after the RTO, and at most
- * MAX_RECOVERY_PROBES times per episode. When it fires, output.ts resends the segment
- * at SND.UNA; cwnd, ssthresh and the RTO are left alone.
+ * The recovery probe's timeout, max(2·SRTT, MIN_PTO_MS), armed while SACK recovery has
+ * data in flight (`armLossProbe`). When it fires, output.ts resends the segment at
+ * SND.UNA; cwnd, ssthresh and the RTO are left alone.
  *
  * Why, when RFC 8985 §7.2 and Linux (tcp_schedule_loss_probe: CA_Open and CA_CWR only)
  * arm no probe in recovery: in recovery the ACK clock normally runs, but when the
@@ -304,8 +308,9 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
  * receiver, RFC 2883). So, unlike the tail loss probe, no delayed-ACK allowance
  * (WCDelAckT) is needed: an answer comes one RTT after the last thing sent, and 2·SRTT
  * leaves a full RTT for queueing and the receiver's SACK compression (Linux
- * tcp_comp_sack_delay_ns, 1 ms). The floor, MIN_PTO_MS (10 ms, the TLP floor Linux
- * used before it moved to 2·SRTT + 2 jiffies), covers a LAN whose SRTT is far below a
+ * tcp_comp_sack_delay_ns, 1 ms). The floor, MIN_PTO_MS (10 ms, the TLP floor of older
+ * Linux; newer kernels add 2 jiffies to 2·SRTT, as their RACK reorder timer does to its
+ * deadline), covers a LAN whose SRTT is far below a
  * millisecond, where 2·SRTT is shorter than the jitter of this process's event loop and
  * of the peer's scheduler. If the probe was needless, its cost is one segment: a D-SACK
  * reports it (counted as a spurious retransmission), the window is not reduced again
@@ -314,28 +319,11 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
  *
  * Resending SND.UNA rather than new data (RFC 8985 §7.3's first choice for a TLP):
  * new data sent after everything below it arrived is in order and may wait for the
- * peer's delayed ACK (up to 200 ms, RFC 9293 §3.8.6.3), and if the retransmission was
+ * peer's delayed ACK (under 500 ms by RFC 9293 §3.8.6.3, 40-200 ms in practice), and if the retransmission was
  * lost it draws a SACK that lets RACK find the loss only a reordering window later;
  * the segment at SND.UNA draws an immediate ACK either way and repairs the hole itself.
  */
-function armRecoveryProbe(connection: TcpConnection, now: Instant): void {
-  const srtt = connection.rtt.srtt;
-  const retransmitAt = connection.retransmitAt;
-  const eligible =
-    connection.scoreboard !== undefined &&
-    connection.context.config.recoveryProbe &&
-    connection.bytesInFlight() > 0 &&
-    connection.recoveryProbes < MAX_RECOVERY_PROBES &&
-    connection.backoffCount === 0 &&
-    srtt !== undefined &&
-    retransmitAt !== undefined;
-  if (!eligible) {
-    connection.probeAt = undefined;
-    connection.probeRearm = false;
-    return;
-  }
-  if (!connection.probeRearm && connection.probeAt !== undefined) return;
-  connection.probeRearm = false;
-  const at = now + Math.max(MIN_PTO_MS, 2 * srtt);
-  connection.probeAt = at < retransmitAt ? at : undefined;
+function recoveryProbeTimeout(srtt: number | undefined): number {
+  // Before any RTT sample (rare in recovery) as the PTO: INITIAL_PTO_MS.
+  return srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
 }
