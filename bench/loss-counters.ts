@@ -26,7 +26,7 @@ const CONFIGURATIONS: readonly { name: string; tcp: Record<string, boolean> }[] 
   { name: 'PRR, no recovery probe', tcp: { recoveryProbe: false } },
   { name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
 ];
-const COUNTERS = ['tcp.timeout.rto', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits'] as const;
+const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits'] as const;
 
 const { values: flags } = parseArgs({
   options: { rate: { type: 'string', default: '0.03' }, transfers: { type: 'string', default: '10' }, mib: { type: 'string', default: '4' }, mtu: { type: 'string', default: '1500' } },

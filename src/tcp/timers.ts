@@ -210,6 +210,11 @@ function retransmitTimeout(connection: TcpConnection, now: Instant): void {
   }
   // Full-sized segments keep vanishing: perhaps an MTU black hole (path-mtu.ts).
   blackHoleSuspected(connection, now);
+  // Which RTOs these are (bench/BASELINE.md): a second one without an ACK in between
+  // (backed off), one that ended a SACK recovery, one after a tail loss probe.
+  if (connection.backoffCount > 0) context.counters.increment('tcp.timeout.rto-again');
+  if (connection.congestion.inRecovery) context.counters.increment('tcp.timeout.rto-in-recovery');
+  if (connection.tlpEndSeq !== undefined) context.counters.increment('tcp.timeout.rto-after-tlp');
   connection.backoffCount++;
   context.counters.increment('tcp.timeout.rto');
   connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax);
