@@ -228,6 +228,11 @@ export class TcpConnection {
   recoveryProbes = 0;
   /** A recovery probe is due (recovery.ts records it, output.ts sends it). */
   recoveryProbeNow = false;
+  /**
+   * SND.MAX when the last RTO fired, until the cumulative ACK passes it (recovery.ts):
+   * meanwhile a go-back-N retransmission found lost again is resent (output.ts).
+   */
+  rtoRecoveryPoint: number | undefined;
 
   // ---- path MTU and ICMP errors (path-mtu.ts, icmp-error.ts) -------------------------
   /** The send MSS the handshake agreed on (RFC 9293 §3.7.1); 0 until established. */

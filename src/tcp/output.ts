@@ -427,6 +427,7 @@ export function output(connection: TcpConnection, now: Instant): void {
   if (connection.scoreboard !== undefined && connection.congestion.inRecovery) {
     recoveryTransmit(connection, now);
   } else {
+    if (connection.rtoRecoveryPoint !== undefined) resendLostAfterTimeout(connection, now);
     while (sendDataSegment(connection, now, false)) {
       // Keep filling the window.
     }
@@ -467,6 +468,34 @@ function recoveryTransmit(connection: TcpConnection, now: Instant): void {
     const before = connection.tcb.sndMax;
     if (!sendDataSegment(connection, now, false, wholeSegments ? Math.max(cwnd - pipe, segmentRoom(connection)) : cwnd - pipe)) break;
     pipe += Math.max(0, seqDiff(connection.tcb.sndMax, before));
+  }
+}
+
+/**
+ * After an RTO, until the cumulative ACK passes what was outstanding when it fired (RFC
+ * 6675 §5.1 and RFC 6582 keep the sender out of fast recovery meanwhile): a go-back-N
+ * retransmission that RACK or DupThresh has found lost again (a lost record below
+ * SND.NXT) is resent at once while pipe < cwnd, instead of waiting for the next,
+ * backed-off RTO (200 + 400 ms: the 602 ms stalls of bench/BASELINE.md). Linux does the
+ * same in its Loss state (`tcp_xmit_retransmit_queue`). Records from SND.NXT on are
+ * go-back-N's to send.
+ */
+function resendLostAfterTimeout(connection: TcpConnection, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined) return;
+  const cwnd = connection.congestion.congestionWindow;
+  let pipe = -1;
+  let from = 0;
+  for (let budget = scoreboard.capacity + 64; budget > 0; budget--) {
+    const index = scoreboard.nextLost(from);
+    if (index < 0 || !seqLt(scoreboard.startOf(index), connection.tcb.sndNxt)) return;
+    if (pipe < 0) pipe = scoreboard.pipe();
+    if (pipe >= cwnd) return;
+    const sent = retransmitFrom(connection, scoreboard.startOf(index), scoreboard.endOf(index), now);
+    if (sent <= 0) return;
+    connection.context.counters.increment('tcp.tx.rto-lost-retransmits');
+    pipe += sent;
+    from = index + 1;
   }
 }
 

@@ -189,6 +189,7 @@ export function cumulativeAck(connection: TcpConnection, ack: number, now: Insta
   const scoreboard = connection.scoreboard;
   if (scoreboard === undefined) return;
   scoreboard.acknowledge(ack, now);
+  if (connection.rtoRecoveryPoint !== undefined && seqGe(ack, connection.rtoRecoveryPoint)) connection.rtoRecoveryPoint = undefined;
   // Like the send ring, the records' memory goes back once everything is acknowledged.
   if (scoreboard.count === 0 && connection.sendBuffer.length === 0) scoreboard.releaseStorage();
   connection.probeRearm = true;
@@ -246,6 +247,9 @@ export function retransmitTimeoutRecovery(connection: TcpConnection): void {
   // RFC 6675 §5.1: SACKed data is not resent, unless the peer has reneged on it.
   if (connection.scoreboard?.reneged() === true) connection.scoreboard.clearSacked();
   connection.scoreboard?.markAllLost();
+  // Until the ACK passes this, no fast recovery (RFC 6675 §5.1, RFC 6582 `recover`), but a
+  // retransmission RACK finds lost again is resent (output.ts `resendLostAfterTimeout`).
+  if (connection.scoreboard !== undefined) connection.rtoRecoveryPoint = connection.tcb.sndMax;
 }
 
 /**

@@ -119,6 +119,39 @@ describe('RFC 6675 SACK loss recovery', () => {
     assert.equal(h.counters.get('tcp.timeout.rto'), 0);
   });
 
+  it('after an RTO, resends a go-back-N retransmission RACK finds lost again, not at a second, backed-off RTO', () => {
+    const { h, c, t0 } = setup(4);
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
+    // Nothing comes back: the tail loss probe at 2·SRTT, then the RTO 200 ms after it,
+    // which resends segment 0 with cwnd = one segment.
+    h.advanceTo(t0 + 20);
+    assert.deepEqual(sentSeqs(h), [3000]);
+    const t1 = t0 + 220;
+    h.advanceTo(t1);
+    assert.deepEqual(sentSeqs(h), [0]);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
+    assert.equal(c.info().rto, 400, 'backed off; without timestamps no sample releases it before new data is timed (Karn)');
+    h.advanceTo(t1 + 10);
+    h.send({ ack: S(1000) });
+    assert.deepEqual(sentSeqs(h), [1000, 2000], 'go-back-N, cwnd two segments');
+    // Segment 1 is lost again, segment 2 arrives: RACK marks 1 lost once RACK.rtt (10 ms)
+    // + the reordering window (2.5 ms) have passed since it was resent.
+    h.advanceTo(t1 + 20);
+    sack(h, 1000, [[2000, 3000]]);
+    assert.deepEqual(sentSeqs(h), [3000], 'a duplicate ACK: limited transmit lets go-back-N resend segment 3');
+    h.advanceTo(t1 + 22.499);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t1 + 22.5);
+    assert.deepEqual(sentSeqs(h), [1000], 'resent at once (pipe 1000 < cwnd 2000), not at the RTO 400 ms after t1 + 10');
+    assert.equal(h.counters.get('tcp.tx.rto-lost-retransmits'), 1);
+    h.advanceTo(t1 + 32.5);
+    h.send({ ack: S(3000) });
+    h.advanceTo(t1 + 42.5);
+    h.send({ ack: S(4000) });
+    assert.equal(c.info().bytesInFlight, 0);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1, 'no second RTO');
+  });
+
   it('ignores SACK blocks outside [SND.UNA, SND.MAX] and counts them', () => {
     const { h, c } = setup(4);
     h.drain();
