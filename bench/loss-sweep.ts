@@ -5,9 +5,11 @@
  *
  * usage: npm run loss-sweep -- [--bytes MiB] [--seed N] [--mtu 1500,576] [--senders] [--quick]
  *
- * `--senders` runs every point with each sender configuration (CUBIC and NewReno, each
- * with SACK + RACK-TLP and without SACK; CUBIC with SACK alone) instead of the defaults
- * only: what each recovery mechanism and each congestion control buys.
+ * `--senders` runs every point with each sender configuration (CUBIC with SACK +
+ * RACK-TLP + PRR + the recovery probe, then without the probe, without PRR, without
+ * either; NewReno with all of them; CUBIC with SACK alone; CUBIC and NewReno without
+ * SACK) instead of the defaults only: what each recovery mechanism and each congestion
+ * control buys.
  */
 import { parseArgs } from 'node:util';
 import { describeSweepPath, renderSweepTable, runLossSweep, SENDERS, SWEEP_PATH, SWEEP_SEED } from './lib/loss-sweep.ts';

@@ -76,9 +76,12 @@ export const SWEEP_SEED = 1;
 
 /** Sender configurations `--senders` compares: what each recovery mechanism and each congestion control buys. */
 export const SENDERS: readonly { name: string; tcp: Partial<TcpConfig> }[] = [
-  { name: 'CUBIC, SACK + RACK-TLP', tcp: { congestion: 'cubic', sack: true, rack: true } },
-  { name: 'NewReno, SACK + RACK-TLP', tcp: { congestion: 'reno', sack: true, rack: true } },
-  { name: 'CUBIC, SACK (RFC 6675 only)', tcp: { congestion: 'cubic', sack: true, rack: false } },
+  { name: 'CUBIC, SACK + RACK-TLP + PRR + recovery probe', tcp: { congestion: 'cubic', sack: true, rack: true, prr: true, recoveryProbe: true } },
+  { name: 'CUBIC, without the recovery probe', tcp: { congestion: 'cubic', sack: true, rack: true, prr: true, recoveryProbe: false } },
+  { name: 'CUBIC, without PRR', tcp: { congestion: 'cubic', sack: true, rack: true, prr: false, recoveryProbe: true } },
+  { name: 'CUBIC, SACK + RACK-TLP (neither)', tcp: { congestion: 'cubic', sack: true, rack: true, prr: false, recoveryProbe: false } },
+  { name: 'NewReno, SACK + RACK-TLP + PRR + recovery probe', tcp: { congestion: 'reno', sack: true, rack: true, prr: true, recoveryProbe: true } },
+  { name: 'CUBIC, SACK (RFC 6675 only)', tcp: { congestion: 'cubic', sack: true, rack: false, prr: false, recoveryProbe: false } },
   { name: 'CUBIC, no SACK', tcp: { congestion: 'cubic', sack: false } },
   { name: 'NewReno, no SACK (RFC 6582)', tcp: { congestion: 'reno', sack: false } },
 ];

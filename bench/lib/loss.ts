@@ -101,7 +101,7 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
   return cells;
 }
 
-async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string): Promise<LossTransfer> {
+export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string): Promise<LossTransfer> {
   const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds)];
   // The client bounds itself by the deadline; this outer bound only catches a hung client.
   const result = await path.execPeer(argv, { timeoutMs: (plan.deadlineSeconds + 30) * 1000 });

@@ -14,7 +14,8 @@
  *      (`overflowed`), like a full transmit queue;
  *   2. loss (`lossRate`): the frame used the line but never arrives; so does every frame
  *      longer than `blackHoleAboveBytes` (an MTU black hole: a smaller-MTU hop further on
- *      that drops big frames and sends no ICMP), counted as lost too;
+ *      that drops big frames and sends no ICMP), and every frame a test's `dropWhen`
+ *      predicate picks (one chosen segment or ACK), counted as lost too;
  *   3. propagation: `delayMs` plus a uniform jitter in [0, `jitterMs`). Jitter never
  *      reorders by itself: a frame never arrives before one sent ahead of it;
  *   4. reordering (`reorderRate`): the frame is held back `reorderDelayMs` extra, and
@@ -138,6 +139,8 @@ export class MemoryWire implements Pollable {
   /** Arrival of the last in-order frame, per direction (jitter must not reorder). */
   private readonly lastArrival: [Instant, Instant] = [-Infinity, -Infinity];
   private readonly queue = new DeliveryQueue();
+  /** Targeted loss per direction (`dropWhen`). */
+  private readonly dropPredicates: [((frame: Uint8Array) => boolean) | undefined, ((frame: Uint8Array) => boolean) | undefined] = [undefined, undefined];
   private nextSequence = 0;
   private plugged = true;
 
@@ -166,6 +169,15 @@ export class MemoryWire implements Pollable {
     for (const index of directionIndexes(direction)) {
       this.faultModels[index] = validateFaults({ ...this.faultModels[index], ...faults });
     }
+  }
+
+  /**
+   * Frames sent in `direction` for which `predicate` returns true are lost (step 2 of the
+   * model, counted as lost): a test drops one chosen segment or ACK. The predicate sees
+   * the frame during the call only. `undefined` removes it.
+   */
+  dropWhen(direction: WireDirection | 'both', predicate: ((frame: Uint8Array) => boolean) | undefined): void {
+    for (const index of directionIndexes(direction)) this.dropPredicates[index] = predicate;
   }
 
   faults(direction: WireDirection): WireFaults {
@@ -249,7 +261,8 @@ export class MemoryWire implements Pollable {
     this.lineFreeAt[direction] = start + transmissionMs;
 
     // 2. Loss in transit: the line time was spent all the same.
-    if ((faults.lossRate > 0 && this.chance(faults.lossRate)) || frame.length > faults.blackHoleAboveBytes) {
+    const dropPredicate = this.dropPredicates[direction];
+    if ((faults.lossRate > 0 && this.chance(faults.lossRate)) || frame.length > faults.blackHoleAboveBytes || (dropPredicate !== undefined && dropPredicate(frame))) {
       stats.lost++;
       return;
     }

@@ -72,6 +72,18 @@ export interface TcpConfig {
    * own): CUBIC (RFC 9438, as Linux) or NewReno (RFC 5681, RFC 6582); congestion.ts.
    */
   congestion: CongestionAlgorithm;
+  /**
+   * With SACK in use: Proportional Rate Reduction (RFC 6937, RFC 9937; prr.ts) governs
+   * what leaves during recovery, as Linux does. Off: RFC 6675's pipe < cwnd rule alone.
+   */
+  prr: boolean;
+  /**
+   * With SACK in use: the recovery probe (recovery.ts): in recovery, when no ACK has come
+   * for max(2·SRTT, 10 ms) after the last transmission or ACK, the segment at SND.UNA is
+   * resent (twice at most per episode) instead of waiting for the RTO. Not in RFC 8985 or
+   * Linux, which arm no probe in recovery (README, deliberate differences).
+   */
+  recoveryProbe: boolean;
   /** Offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB. */
   windowScale: boolean;
   /** Offer and accept timestamps (RFC 7323 §3-5): RTT measurement on every ACK and PAWS. */
@@ -142,6 +154,8 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     mtuProbing: true,
     rack: true,
     congestion: 'cubic',
+    prr: true,
+    recoveryProbe: true,
     windowScale: true,
     timestamps: true,
     maxBuf: 4 * 1024 * 1024,

@@ -6,7 +6,8 @@
  * duplicate-ACK counting (fast retransmit on the third), the NewReno fast-recovery
  * bookkeeping of RFC 6582 (partial ACKs retransmit the next hole and keep recovery going
  * until `recover`), SACK recovery entry and exit (RFC 6675 §5: cwnd = ssthresh after the
- * reduction, no inflation or deflation; the pipe decides what leaves), the tail-loss
+ * reduction, no inflation or deflation; the pipe, paced by PRR in recovery.ts/prr.ts,
+ * decides what leaves), the tail-loss
  * reduction (RFC 8985 §7.4.2), the D-SACK undo (RFC 2883) and the application-limited
  * rule (no growth unless cwnd limited the sender, Linux tcp_is_cwnd_limited). An
  * algorithm supplies only its window policy: how far a congestion event reduces

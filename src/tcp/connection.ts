@@ -28,6 +28,7 @@ import type { EventSink } from '../events.ts';
 import type { Instant } from '../time.ts';
 import { RingBuffer, type BufferAllocator } from '../storage/ring-buffer.ts';
 import { Assembler } from '../storage/assembler.ts';
+import type { ProportionalRateReduction } from './prr.ts';
 import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, connectionBuffers, connectionOffers, type ConnectionSettings, type OptionOffers, type TcpConfig } from './config.ts';
 import type { CloseReason, TcpState } from './state.ts';
 import { isSynchronized } from './state.ts';
@@ -231,6 +232,17 @@ export class TcpConnection {
   undoRetransmits = 0;
   /** SND.UNA when the episode began (Linux undo_marker): only D-SACKs above it concern its retransmissions. */
   undoMarker = 0;
+  /** RFC 6937 Proportional Rate Reduction state (prr.ts), created at the first recovery when `tcp.prr` is on. */
+  prr: ProportionalRateReduction | undefined;
+  /** Recovery probes sent in the current episode (recovery.ts, bounded by MAX_RECOVERY_PROBES). */
+  recoveryProbes = 0;
+  /** A recovery probe is due (recovery.ts records it, output.ts sends it). */
+  recoveryProbeNow = false;
+  /**
+   * SND.MAX when the last RTO fired, until the cumulative ACK passes it (recovery.ts):
+   * meanwhile a go-back-N retransmission found lost again is resent (output.ts).
+   */
+  rtoRecoveryPoint: number | undefined;
 
   // ---- path MTU and ICMP errors (path-mtu.ts, icmp-error.ts) -------------------------
   /** The send MSS the handshake agreed on (RFC 9293 §3.7.1); 0 until established. */

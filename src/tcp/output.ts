@@ -4,12 +4,13 @@
  *
  * Input processing (input.ts), the timers (timers.ts) and the application calls only
  * record what must go out on the connection (`ackNow`, `resetNow`, `resetReplySeq`,
- * `synResend`, `retransmitNow`, `keepaliveProbeNow`, `lossProbeNow`); `output(connection,
+ * `synResend`, `retransmitNow`, `keepaliveProbeNow`, `lossProbeNow`, `recoveryProbeNow`); `output(connection,
  * now)` runs at the end of every entry point for each touched connection and sends, in
  * this order: an RST (also for a connection that has just reached CLOSED), the handshake
  * segment, a retransmission of the first unacknowledged segment, a keepalive probe, a
- * tail loss probe (RFC 8985 §7.3), then either, in SACK recovery, the RFC 6675 pipe loop
- * (lost holes, then new data, while pipe < cwnd) or as much queued data as the windows
+ * tail loss probe (RFC 8985 §7.3) or recovery probe (recovery.ts), then either, in SACK
+ * recovery, the RFC 6675 pipe loop (lost holes, then new data, while pipe < the recovery
+ * window: PRR's, RFC 6937, or cwnd) or as much queued data as the windows
  * (with RFC 3042 limited transmit), Nagle and sender SWS avoidance allow (RFC 9293
  * §3.7.4, §3.8.6.2.1), a FIN once the data is out, and a pure ACK if one is still owed.
  * It then arms the retransmission or persist timer, and the PTO (recovery.ts). The
@@ -31,7 +32,7 @@ import type { TcpConnection } from './connection.ts';
 import type { SegmentFields } from './emitter.ts';
 import { MAX_UNSCALED_WINDOW } from './config.ts';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
-import { armLossProbe } from './recovery.ts';
+import { armLossProbe, prrGoverns, recoverySendWindow } from './recovery.ts';
 import { SegmentMark } from './scoreboard.ts';
 
 /** Scratch fields for connection segments (one stack runs on one thread). */
@@ -364,6 +365,8 @@ function noteRetransmit(connection: TcpConnection): void {
   connection.undoRetransmits++;
   connection.context.counters.increment('tcp.tx.retransmits');
   connection.rttSeq = undefined;
+  // In recovery the recovery probe's timer restarts from the last transmission (recovery.ts).
+  connection.probeRearm = true;
 }
 
 /** The persist interval: RTO backed off exponentially, capped at persistMax. */
@@ -417,9 +420,14 @@ export function output(connection: TcpConnection, now: Instant): void {
     connection.lossProbeNow = false;
     sendLossProbe(connection, now);
   }
+  if (connection.recoveryProbeNow) {
+    connection.recoveryProbeNow = false;
+    sendRecoveryProbe(connection, now);
+  }
   if (connection.scoreboard !== undefined && connection.congestion.inRecovery) {
     recoveryTransmit(connection, now);
   } else {
+    if (connection.rtoRecoveryPoint !== undefined) resendLostAfterTimeout(connection, now);
     while (sendDataSegment(connection, now, false)) {
       // Keep filling the window.
     }
@@ -432,12 +440,17 @@ export function output(connection: TcpConnection, now: Instant): void {
  * RFC 6675 §5 step (C): while pipe < cwnd, send what NextSeg() chooses: a hole marked
  * lost and not yet retransmitted (rule 1), else new data the peer's window allows
  * (rule 2). Rules 3 and 4 (unmarked holes below the highest SACK, the rescue
- * retransmission) are left to RACK and the tail loss probe.
+ * retransmission) are left to RACK and the tail loss probe. With PRR (RFC 6937) the
+ * window is PRR's pipe + sndcnt of the last ACK instead of cwnd (recovery.ts).
  */
 function recoveryTransmit(connection: TcpConnection, now: Instant): void {
   const scoreboard = connection.scoreboard;
   if (scoreboard === undefined) return;
-  const cwnd = connection.congestion.congestionWindow;
+  const cwnd = recoverySendWindow(connection);
+  // PRR's sndcnt is rounded up to whole segments (Linux counts it in packets, with a
+  // ceiling): new data leaves in full segments while pipe < window. RFC 6675 alone waits
+  // for a full SMSS of room (§5 (C): cwnd − pipe ≥ 1 SMSS).
+  const wholeSegments = prrGoverns(connection);
   let pipe = scoreboard.pipe();
   // Records before `from` are not lost-and-unsent any more: each pass scans on from there.
   let from = 0;
@@ -453,8 +466,36 @@ function recoveryTransmit(connection: TcpConnection, now: Instant): void {
     }
     from = scoreboard.count;
     const before = connection.tcb.sndMax;
-    if (!sendDataSegment(connection, now, false, cwnd - pipe)) break;
+    if (!sendDataSegment(connection, now, false, wholeSegments ? Math.max(cwnd - pipe, segmentRoom(connection)) : cwnd - pipe)) break;
     pipe += Math.max(0, seqDiff(connection.tcb.sndMax, before));
+  }
+}
+
+/**
+ * After an RTO, until the cumulative ACK passes what was outstanding when it fired (RFC
+ * 6675 §5.1 and RFC 6582 keep the sender out of fast recovery meanwhile): a go-back-N
+ * retransmission that RACK or DupThresh has found lost again (a lost record below
+ * SND.NXT) is resent at once while pipe < cwnd, instead of waiting for the next,
+ * backed-off RTO (200 + 400 ms: the 602 ms stalls of bench/BASELINE.md). Linux does the
+ * same in its Loss state (`tcp_xmit_retransmit_queue`). Records from SND.NXT on are
+ * go-back-N's to send.
+ */
+function resendLostAfterTimeout(connection: TcpConnection, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined) return;
+  const cwnd = connection.congestion.congestionWindow;
+  let pipe = -1;
+  let from = 0;
+  for (let budget = scoreboard.capacity + 64; budget > 0; budget--) {
+    const index = scoreboard.nextLost(from);
+    if (index < 0 || !seqLt(scoreboard.startOf(index), connection.tcb.sndNxt)) return;
+    if (pipe < 0) pipe = scoreboard.pipe();
+    if (pipe >= cwnd) return;
+    const sent = retransmitFrom(connection, scoreboard.startOf(index), scoreboard.endOf(index), now);
+    if (sent <= 0) return;
+    connection.context.counters.increment('tcp.tx.rto-lost-retransmits');
+    pipe += sent;
+    from = index + 1;
   }
 }
 
@@ -481,6 +522,19 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
   connection.tlpDsack = false;
   connection.probeAt = undefined;
   connection.retransmitAt = now + connection.rtt.rto;
+}
+
+/**
+ * The recovery probe (recovery.ts `recoveryProbeTimeout` says why): the segment at SND.UNA
+ * again, outside the window (as the fast retransmission is), to draw an immediate ACK.
+ * The RTO is left running where it was.
+ */
+function sendRecoveryProbe(connection: TcpConnection, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined || scoreboard.count === 0 || !connection.congestion.inRecovery) return;
+  // SND.UNA is never SACKed (a SACK below the cumulative ACK is a D-SACK).
+  if (retransmitFrom(connection, scoreboard.startOf(0), scoreboard.endOf(0), now) <= 0) return;
+  connection.context.counters.increment('tcp.tx.recovery-probes');
 }
 
 /** The peer's window is closed while we have something to send: the persist timer owns the connection. */

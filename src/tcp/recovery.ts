@@ -14,15 +14,24 @@
  *     lost, once the cumulative ACK has passed the previous RecoveryPoint; output.ts
  *     then runs the NextSeg/pipe loop (`recoveryTransmit` there) until the ACK covers
  *     RecoveryPoint.
+ *   - What leaves during recovery: with `tcp.prr` (default), Proportional Rate
+ *     Reduction (RFC 6937/9937, prr.ts) sets the window output.ts fills on each ACK
+ *     (`recoverySendWindow`); without it, RFC 6675's pipe < cwnd.
  *   - Tail loss probe (RFC 8985 §7): the PTO is armed when new data leaves or new
  *     data is acknowledged; when it fires the probe is recorded (`lossProbeNow`) and
  *     output.ts sends new data or resends the last segment. An ACK covering the probe
  *     without a D-SACK for it says the probe repaired a real loss (§7.4.2).
+ *   - Recovery probe (`tcp.recoveryProbe`, a deliberate addition to RFC 8985 and Linux,
+ *     reasoning at `recoveryProbeTimeout`): in recovery, when nothing has been heard for
+ *     max(2·SRTT, 10 ms) since the last ACK or transmission, the segment at SND.UNA is
+ *     resent (`recoveryProbeNow`), at most MAX_RECOVERY_PROBES times per episode; the
+ *     RTO stays where it was.
  *
  * Peers without SACK keep NewReno (congestion.ts, RFC 6582) on the input.ts path.
  */
 import type { Instant } from '../time.ts';
 import type { TcpConnection } from './connection.ts';
+import { ProportionalRateReduction } from './prr.ts';
 import { DUP_THRESH, Scoreboard } from './scoreboard.ts';
 import { seqGe, seqGt } from './seq.ts';
 
@@ -32,6 +41,8 @@ export const INITIAL_PTO_MS = 1000;
 export const WORST_CASE_DELAYED_ACK_MS = 200;
 /** Floor of the PTO (Linux tcp_schedule_loss_probe: 10 ms), so a sub-millisecond LAN RTT does not probe every ACK. */
 export const MIN_PTO_MS = 10;
+/** Recovery probes per loss episode at most; then the RTO, as without them. */
+export const MAX_RECOVERY_PROBES = 2;
 /** Bounds of the scoreboard's record ring per connection. */
 const MIN_SCOREBOARD_RECORDS = 16;
 const MAX_SCOREBOARD_RECORDS = 1024;
@@ -97,6 +108,10 @@ export function detectLoss(connection: TcpConnection, now: Instant): void {
   const scoreboard = connection.scoreboard;
   if (scoreboard === undefined) return;
   const counters = connection.context.counters;
+  // RFC 6937 DeliveredData of this ACK (0 for the reorder timer), taken on every call so
+  // that the ACK which starts recovery counts only its own.
+  const unaAdvanced = scoreboard.unaAdvanced;
+  const delivered = scoreboard.takeDelivered();
   if (scoreboard.count === 0) {
     connection.reorderAt = undefined;
     return;
@@ -104,19 +119,27 @@ export function detectLoss(connection: TcpConnection, now: Instant): void {
   const inRecovery = connection.congestion.inRecovery;
   // The common case of a clean cumulative ACK costs no scan (rackScanNeeded says why).
   if (scoreboard.sackedBytes === 0 && !scoreboard.rackScanNeeded && connection.reorderAt === undefined && !inRecovery && connection.duplicateAcks === 0) return;
-  if (scoreboard.sackedBytes > 0) scoreboard.markLostByDupThresh(connection.tcb.sendMss);
+  let newlyLost = 0;
+  if (scoreboard.sackedBytes > 0) newlyLost += scoreboard.markLostByDupThresh(connection.tcb.sendMss);
   if (connection.context.config.rack) {
     const rackLost = scoreboard.rackDetectLoss(reorderWindow(connection), now);
     if (rackLost > 0) counters.increment('tcp.rack.lost-bytes', rackLost);
+    newlyLost += rackLost;
     connection.reorderAt = scoreboard.timeout > 0 ? now + scoreboard.timeout : undefined;
   }
-  if (inRecovery) return;
+  if (inRecovery) {
+    // RFC 9937 safe ACK: SND.UNA advanced and no further loss indicated.
+    recoveryAck(connection, scoreboard, delivered, unaAdvanced && newlyLost === 0);
+    return;
+  }
   const dupThresh = connection.duplicateAcks >= DUP_THRESH;
   if (!dupThresh && !scoreboard.hasLost()) return;
   const tcb = connection.tcb;
-  if (!connection.congestion.enterRecovery(tcb.sndUna, connection.bytesInFlight(), tcb.sndMax)) return;
+  const flightSize = connection.bytesInFlight();
+  if (!connection.congestion.enterRecovery(tcb.sndUna, flightSize, tcb.sndMax)) return;
   // RFC 6675 §5 step 4.3: the segment at HighACK + 1 is presumed lost and resent at
-  // once, whatever the pipe says; step (C) then sends as the pipe allows.
+  // once; step (C) then sends as the pipe allows (with PRR: as prr.ts allows, and the
+  // ACK that starts recovery always allows this first retransmission).
   scoreboard.markLost(tcb.sndUna);
   connection.retransmitNow = true;
   connection.reducedForLoss = true;
@@ -124,8 +147,41 @@ export function detectLoss(connection: TcpConnection, now: Instant): void {
   connection.undoMarker = tcb.sndUna;
   connection.probeAt = undefined;
   connection.tlpEndSeq = undefined;
+  connection.recoveryProbes = 0;
+  if (connection.context.config.prr) {
+    // One object per connection, made at its first recovery (nothing per ACK).
+    const prr = (connection.prr ??= new ProportionalRateReduction());
+    prr.start(flightSize, scoreboard.transmittedBytes);
+  }
+  recoveryAck(connection, scoreboard, delivered, false);
   counters.increment('tcp.sack.recoveries');
   counters.increment('tcp.tx.fast-retransmits');
+}
+
+/**
+ * An ACK of the recovery episode (the one that starts it included) after its losses
+ * are marked: PRR's send window for it (prr.ts), and the recovery probe restarts if the
+ * peer reported anything delivered.
+ */
+function recoveryAck(connection: TcpConnection, scoreboard: Scoreboard, delivered: number, safeAck: boolean): void {
+  if (delivered > 0) connection.probeRearm = true;
+  const prr = connection.prr;
+  if (!connection.context.config.prr || prr === undefined) return;
+  prr.onAck(delivered, scoreboard.pipe(), connection.congestion.slowStartThreshold, scoreboard.transmittedBytes, safeAck, connection.fullSegmentPayload());
+}
+
+/**
+ * The window output.ts fills during SACK recovery (RFC 6675 §5 (C): while pipe < it):
+ * PRR's pipe + sndcnt of the last ACK with `tcp.prr`, else cwnd.
+ */
+export function recoverySendWindow(connection: TcpConnection): number {
+  const prr = connection.prr;
+  return connection.context.config.prr && prr !== undefined ? prr.window : connection.congestion.congestionWindow;
+}
+
+/** PRR governs what leaves in this connection's recoveries (`tcp.prr`, and it has had one). */
+export function prrGoverns(connection: TcpConnection): boolean {
+  return connection.context.config.prr && connection.prr !== undefined;
 }
 
 /** SND.UNA advanced to `ack`: the scoreboard drops what is acknowledged; TLP outcome (RFC 8985 §7.4). */
@@ -133,6 +189,7 @@ export function cumulativeAck(connection: TcpConnection, ack: number, now: Insta
   const scoreboard = connection.scoreboard;
   if (scoreboard === undefined) return;
   scoreboard.acknowledge(ack, now);
+  if (connection.rtoRecoveryPoint !== undefined && seqGe(ack, connection.rtoRecoveryPoint)) connection.rtoRecoveryPoint = undefined;
   // Like the send ring, the records' memory goes back once everything is acknowledged.
   if (scoreboard.count === 0 && connection.sendBuffer.length === 0) scoreboard.releaseStorage();
   connection.probeRearm = true;
@@ -158,11 +215,22 @@ export function reorderTimerExpired(connection: TcpConnection, now: Instant): vo
   detectLoss(connection, now);
 }
 
-/** The PTO expired (RFC 8985 §7.3): record the probe for output.ts. */
-export function probeTimerExpired(connection: TcpConnection): void {
+/**
+ * The PTO expired (RFC 8985 §7.3): record the probe for output.ts. In recovery it was
+ * the recovery probe's timer (`recoveryProbeTimeout`); an RTO due at the same instant wins.
+ */
+export function probeTimerExpired(connection: TcpConnection, now: Instant): void {
   connection.probeAt = undefined;
-  if (connection.scoreboard === undefined || connection.bytesInFlight() <= 0 || connection.congestion.inRecovery) return;
-  connection.lossProbeNow = true;
+  if (connection.scoreboard === undefined || connection.bytesInFlight() <= 0) return;
+  if (!connection.congestion.inRecovery) {
+    connection.lossProbeNow = true;
+    return;
+  }
+  const retransmitAt = connection.retransmitAt;
+  if (!connection.context.config.recoveryProbe || connection.recoveryProbes >= MAX_RECOVERY_PROBES) return;
+  if (retransmitAt !== undefined && retransmitAt <= now) return;
+  connection.recoveryProbes++;
+  connection.recoveryProbeNow = true;
 }
 
 /** The retransmission timer expired: recovery ends (RFC 6675 §5.1), no probe is outstanding. */
@@ -170,6 +238,7 @@ export function retransmitTimeoutRecovery(connection: TcpConnection): void {
   recoveryEnded(connection);
   connection.duplicateAcks = 0;
   connection.probeAt = undefined;
+  connection.recoveryProbeNow = false;
   connection.tlpEndSeq = undefined;
   connection.reorderAt = undefined;
   connection.reducedForLoss = true;
@@ -178,6 +247,9 @@ export function retransmitTimeoutRecovery(connection: TcpConnection): void {
   // RFC 6675 §5.1: SACKed data is not resent, unless the peer has reneged on it.
   if (connection.scoreboard?.reneged() === true) connection.scoreboard.clearSacked();
   connection.scoreboard?.markAllLost();
+  // Until the ACK passes this, no fast recovery (RFC 6675 §5.1, RFC 6582 `recover`), but a
+  // retransmission RACK finds lost again is resent (output.ts `resendLostAfterTimeout`).
+  if (connection.scoreboard !== undefined) connection.rtoRecoveryPoint = connection.tcb.sndMax;
 }
 
 /**
@@ -185,16 +257,23 @@ export function retransmitTimeoutRecovery(connection: TcpConnection): void {
  * data is in flight, no recovery runs, no probe is outstanding and the RTO has not
  * fired: PTO = 2·SRTT (1 s before a sample), plus WCDelAckT with one segment in
  * flight, at most until the RTO would fire (the probe then replaces that RTO).
+ * In recovery the same timer is the recovery probe's (`recoveryProbeTimeout`), armed
+ * from the last ACK that reported delivery or the last transmission (both set
+ * `probeRearm`), only before the RTO, MAX_RECOVERY_PROBES times per episode at most.
  */
 export function armLossProbe(connection: TcpConnection, now: Instant): void {
+  const recovering = connection.congestion.inRecovery;
+  const config = connection.context.config;
+  const srtt = connection.rtt.srtt;
+  const retransmitAt = connection.retransmitAt;
   const eligible =
     connection.scoreboard !== undefined &&
-    connection.context.config.rack &&
     connection.bytesInFlight() > 0 &&
-    !connection.congestion.inRecovery &&
-    connection.tlpEndSeq === undefined &&
     connection.backoffCount === 0 &&
-    connection.retransmitAt !== undefined;
+    retransmitAt !== undefined &&
+    (recovering
+      ? config.recoveryProbe && connection.recoveryProbes < MAX_RECOVERY_PROBES
+      : config.rack && connection.tlpEndSeq === undefined);
   if (!eligible) {
     connection.probeAt = undefined;
     connection.probeRearm = false;
@@ -202,9 +281,53 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
   }
   if (!connection.probeRearm && connection.probeAt !== undefined) return;
   connection.probeRearm = false;
-  const srtt = connection.rtt.srtt;
+  if (recovering) {
+    const at = now + recoveryProbeTimeout(srtt);
+    connection.probeAt = at < retransmitAt ? at : undefined;
+    return;
+  }
   let pto = srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
   if (connection.bytesInFlight() <= connection.tcb.sendMss) pto += WORST_CASE_DELAYED_ACK_MS;
-  const retransmitAt = connection.retransmitAt;
-  connection.probeAt = retransmitAt === undefined ? now + pto : Math.min(now + pto, retransmitAt);
+  connection.probeAt = Math.min(now + pto, retransmitAt);
+}
+
+/**
+ * The recovery probe's timeout, max(2·SRTT, MIN_PTO_MS), armed while SACK recovery has
+ * data in flight (`armLossProbe`). When it fires, output.ts resends the segment at
+ * SND.UNA; cwnd, ssthresh and the RTO are left alone.
+ *
+ * Why, when RFC 8985 §7.2 and Linux (tcp_schedule_loss_probe: CA_Open and CA_CWR only)
+ * arm no probe in recovery: in recovery the ACK clock normally runs, but when the
+ * retransmissions are the last segments sent (at entry pipe ≥ cwnd, RFC 6675 §5 (C))
+ * and the one ACK that answers them is lost, or a retransmission itself is, nothing
+ * else in flight can draw an ACK or let RACK see the loss, and only the RTO (200 ms at
+ * least, two thousand LAN round trips) gets out: bench/BASELINE.md measured this as
+ * the cause of nearly every stall of piwire's sends into a Linux receiver under loss.
+ *
+ * Why it is safe: the segment at SND.UNA fills a hole, or repeats one the peer already
+ * has, and a receiver ACKs either at once: RFC 5681 §4.2 (an ACK SHOULD be sent
+ * immediately for a segment that fills in all or part of a gap; Linux sets ICSK_ACK_NOW
+ * when its out-of-order queue empties), RFC 9293 §3.10.7.4 (a segment wholly below
+ * RCV.NXT is unacceptable and answered with an ACK, with a D-SACK from a SACK
+ * receiver, RFC 2883). So, unlike the tail loss probe, no delayed-ACK allowance
+ * (WCDelAckT) is needed: an answer comes one RTT after the last thing sent, and 2·SRTT
+ * leaves a full RTT for queueing and the receiver's SACK compression (Linux
+ * tcp_comp_sack_delay_ns, 1 ms). The floor, MIN_PTO_MS (10 ms, the TLP floor of older
+ * Linux; newer kernels add 2 jiffies to 2·SRTT, as their RACK reorder timer does to its
+ * deadline), covers a LAN whose SRTT is far below a
+ * millisecond, where 2·SRTT is shorter than the jitter of this process's event loop and
+ * of the peer's scheduler. If the probe was needless, its cost is one segment: a D-SACK
+ * reports it (counted as a spurious retransmission), the window is not reduced again
+ * (recovery already reduced it once for the episode), and the RTO is not moved, so
+ * the worst case is the RTO as without the probe.
+ *
+ * Resending SND.UNA rather than new data (RFC 8985 §7.3's first choice for a TLP):
+ * new data sent after everything below it arrived is in order and may wait for the
+ * peer's delayed ACK (under 500 ms by RFC 9293 §3.8.6.3, 40-200 ms in practice), and if the retransmission was
+ * lost it draws a SACK that lets RACK find the loss only a reordering window later;
+ * the segment at SND.UNA draws an immediate ACK either way and repairs the hole itself.
+ */
+function recoveryProbeTimeout(srtt: number | undefined): number {
+  // Before any RTT sample (rare in recovery) as the PTO: INITIAL_PTO_MS.
+  return srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
 }

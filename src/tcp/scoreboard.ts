@@ -86,6 +86,22 @@ export class Scoreboard {
   sackedBytes = 0;
   /** Highest sequence number SACKed so far (end of the highest block), valid while sackedBytes > 0. */
   highestSacked = 0;
+  /**
+   * Sequence space put on the wire so far, new and retransmitted (`sent` and
+   * `retransmitted`): PRR's prr_out is its growth since recovery began (RFC 6937 §3,
+   * Linux counts prr_out where it sends). A running total: it never wraps in practice
+   * (2^53 bytes).
+   */
+  transmittedBytes = 0;
+  /**
+   * RFC 6937 DeliveredData summed since `takeDelivered` last ran: bytes newly SACKed
+   * plus bytes cumulatively acknowledged that had not been SACKed (Linux counts the
+   * same in tp->delivered). A SACK the peer reneges on can be counted twice; PRR only
+   * sends a little earlier then.
+   */
+  private deliveredPending = 0;
+  /** SND.UNA advanced since `takeDelivered` last ran (half of RFC 9937's safe ACK); read it before that call. */
+  unaAdvanced = false;
 
   // ---- RACK (RFC 8985 §6.2) ------------------------------------------------------------
   /** Transmit instant of the most recently sent segment known delivered; undefined before one. */
@@ -165,9 +181,22 @@ export class Scoreboard {
     return this.sentAt[this.slot(index)]!;
   }
 
+  /**
+   * DeliveredData of the ACK just processed (RFC 6937 §3): what was SACKed or
+   * cumulatively acknowledged since the last call, which recovery.ts makes once per ACK.
+   * Clears `unaAdvanced` too.
+   */
+  takeDelivered(): number {
+    const delivered = this.deliveredPending;
+    this.deliveredPending = 0;
+    this.unaAdvanced = false;
+    return delivered;
+  }
+
   /** New sequence space [start, end) left at `now` (SND.MAX moved from start to end). */
   sent(start: number, end: number, now: Instant): void {
     if (!seqLt(start, end)) return;
+    this.transmittedBytes += seqDiff(end, start);
     if (this.marks.length === 0) this.takeStorage();
     if (this.used > 0) {
       const last = this.slot(this.used - 1);
@@ -195,6 +224,7 @@ export class Scoreboard {
    * as retransmitted (a record reaching past `end` is split at `end` if there is room).
    */
   retransmitted(start: number, end: number, now: Instant): void {
+    if (seqLt(start, end)) this.transmittedBytes += seqDiff(end, start);
     for (let index = this.find(start); index >= 0 && index < this.used; index++) {
       const s = this.startOf(index);
       if (!seqLt(s, end)) break;
@@ -214,19 +244,25 @@ export class Scoreboard {
    * cumulatively acknowledged records update the RACK state (RFC 8985 §6.2 step 1-3).
    */
   acknowledge(ack: number, now: Instant): void {
+    this.unaAdvanced = true;
     while (this.used > 0) {
       const slot = this.head;
       const start = this.starts[slot]!;
       const end = this.ends[slot]!;
       if (seqLe(end, ack)) {
-        if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) this.sackedBytes -= seqDiff(end, start);
-        else this.rackDelivered(slot, now);
+        if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) {
+          this.sackedBytes -= seqDiff(end, start);
+        } else {
+          this.deliveredPending += seqDiff(end, start);
+          this.rackDelivered(slot, now);
+        }
         this.head = (this.head + 1) % this.capacity;
         this.used--;
         continue;
       }
       if (seqGt(ack, start)) {
         if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) this.sackedBytes -= seqDiff(ack, start);
+        else this.deliveredPending += seqDiff(ack, start);
         this.starts[slot] = ack >>> 0;
       }
       break;
@@ -275,6 +311,7 @@ export class Scoreboard {
       }
       result.newlySacked += this.markSacked(start, end, now);
     }
+    this.deliveredPending += result.newlySacked;
     return result;
   }
 

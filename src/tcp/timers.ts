@@ -9,7 +9,8 @@
  *                   retries → retransmit_timeout (RFC 9293 §3.8.3, R2)
  *   persist         zero-window probes / SWS override (RFC 9293 §3.8.6.1), back-off
  *                   capped at persistMax; never gives up on a peer that answers
- *   loss probe      RFC 8985 §7 (PTO; recovery.ts arms it, output.ts sends the probe)
+ *   loss probe      RFC 8985 §7 (PTO; recovery.ts arms it, output.ts sends the probe);
+ *                   in SACK recovery the same timer is the recovery probe (recovery.ts)
  *   reorder         RFC 8985 §6.3 (RACK marks segments lost once their time has come)
  *   delayed ACK     RFC 1122 §4.2.3.2
  *   keepalive       RFC 1122 §4.2.3.6: idle, then `count` probes `interval` apart
@@ -132,7 +133,7 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
   // The PTO is never later than the RTO; when both are due the probe goes first and
   // restarts the RTO (RFC 8985 §7.3).
   if (due(connection.probeAt, now)) {
-    probeTimerExpired(connection);
+    probeTimerExpired(connection, now);
     if (connection.lossProbeNow) connection.retransmitAt = undefined;
   }
   if (due(connection.retransmitAt, now)) {
@@ -209,6 +210,11 @@ function retransmitTimeout(connection: TcpConnection, now: Instant): void {
   }
   // Full-sized segments keep vanishing: perhaps an MTU black hole (path-mtu.ts).
   blackHoleSuspected(connection, now);
+  // Which RTOs these are (bench/BASELINE.md): a second one without an ACK in between
+  // (backed off), one that ended a SACK recovery, one after a tail loss probe.
+  if (connection.backoffCount > 0) context.counters.increment('tcp.timeout.rto-again');
+  if (connection.congestion.inRecovery) context.counters.increment('tcp.timeout.rto-in-recovery');
+  if (connection.tlpEndSeq !== undefined) context.counters.increment('tcp.timeout.rto-after-tlp');
   connection.backoffCount++;
   context.counters.increment('tcp.timeout.rto');
   connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax);

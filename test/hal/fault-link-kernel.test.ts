@@ -126,7 +126,7 @@ describe('TCP against the kernel through a FaultLink on a veth pair', { skip: ca
     const count = (name: string): number => stack[name] ?? 0;
     t.diagnostic(
       `device: ${count('tcp.sack.recoveries')} SACK recoveries, ${count('tcp.tx.sack-retransmits')} hole retransmissions, ` +
-        `${count('tcp.tx.loss-probes')} loss probes, ${count('tcp.rack.lost-bytes')} bytes marked lost by RACK, ${count('tcp.timeout.rto')} RTOs, ` +
+        `${count('tcp.tx.loss-probes')} loss probes, ${count('tcp.tx.recovery-probes')} recovery probes, ${count('tcp.rack.lost-bytes')} bytes marked lost by RACK, ${count('tcp.timeout.rto')} RTOs, ` +
         `${count('tcp.rx.dsack')} D-SACKs received (${count('tcp.tx.spurious-retransmits')} spurious retransmissions), ${count('tcp.rx.sack-invalid')} invalid blocks`,
     );
     assert.ok(count('tcp.sack.recoveries') > 0, 'the device entered SACK-based recovery');

@@ -241,6 +241,21 @@ describe('MemoryWire faults', () => {
     assert.equal(run.wire.pollAt(), 8);
   });
 
+  test('dropWhen loses exactly the frames its predicate picks, in its direction, counted as lost', () => {
+    const run = setup();
+    run.wire.dropWhen('a-to-b', (bytes) => indexOf(bytes) % 2 === 1);
+    for (let index = 0; index < 6; index++) run.wire.a.transmit(frame(index));
+    run.wire.b.transmit(frame(1));
+    run.runUntil(1);
+    assert.deepEqual(run.atB.map((arrival) => arrival.index), [0, 2, 4]);
+    assert.deepEqual(run.atA.map((arrival) => arrival.index), [1], 'the other direction is untouched');
+    assert.equal(run.wire.stats('a-to-b').lost, 3);
+    run.wire.dropWhen('a-to-b', undefined);
+    run.wire.a.transmit(frame(7));
+    run.runUntil(2);
+    assert.deepEqual(run.atB.map((arrival) => arrival.index), [0, 2, 4, 7]);
+  });
+
   test('nonsensical settings are refused', () => {
     const run = setup();
     assert.throws(() => run.wire.setFaults('a-to-b', { lossRate: 1.5 }), RangeError);

@@ -36,6 +36,8 @@ export interface StackPair {
   observe(observer: (frame: Uint8Array, to: 'device' | 'peer') => void): void;
   /** Like `observe`, for the TCP segments among those frames (parsed; views valid during the call). */
   observeTcp(observer: (segment: TcpRepr, to: 'device' | 'peer') => void): void;
+  /** Loses every TCP segment sent towards `to` that `predicate` picks (MemoryWire `dropWhen`); `undefined` stops. */
+  dropTcp(to: 'device' | 'peer', predicate: ((segment: TcpRepr) => boolean) | undefined): void;
 }
 
 export function createStackPair(options: StackPairOptions = {}): StackPair {
@@ -77,14 +79,26 @@ export function createStackPair(options: StackPairOptions = {}): StackPair {
   };
   const observeTcp = (observer: (segment: TcpRepr, to: 'device' | 'peer') => void): void =>
     observe((frame, to) => {
-      const ethernet = parseEthernet(frame);
-      if (!ethernet.ok) return;
-      const ip = parseIpv4Packet(ethernet.value.payload);
-      if (!ip.ok || ip.value.protocol !== IpProtocol.TCP) return;
-      const tcp = parseTcp(ip.value.payload, ip.value.source, ip.value.destination);
-      if (tcp.ok) observer(tcp.value, to);
+      const segment = tcpSegmentOf(frame);
+      if (segment !== undefined) observer(segment, to);
     });
-  return { world, wire, device, peer, deviceEvents, peerEvents, observe, observeTcp };
+  const dropTcp = (to: 'device' | 'peer', predicate: ((segment: TcpRepr) => boolean) | undefined): void => {
+    wire.dropWhen(to === 'peer' ? 'a-to-b' : 'b-to-a', predicate === undefined ? undefined : (frame) => {
+      const segment = tcpSegmentOf(frame);
+      return segment !== undefined && predicate(segment);
+    });
+  };
+  return { world, wire, device, peer, deviceEvents, peerEvents, observe, observeTcp, dropTcp };
+}
+
+/** The TCP segment a frame carries, parsed (views into the frame), or undefined. */
+function tcpSegmentOf(frame: Uint8Array): TcpRepr | undefined {
+  const ethernet = parseEthernet(frame);
+  if (!ethernet.ok) return undefined;
+  const ip = parseIpv4Packet(ethernet.value.payload);
+  if (!ip.ok || ip.value.protocol !== IpProtocol.TCP) return undefined;
+  const tcp = parseTcp(ip.value.payload, ip.value.source, ip.value.destination);
+  return tcp.ok ? tcp.value : undefined;
 }
 
 /**

@@ -119,6 +119,39 @@ describe('RFC 6675 SACK loss recovery', () => {
     assert.equal(h.counters.get('tcp.timeout.rto'), 0);
   });
 
+  it('after an RTO, resends a go-back-N retransmission RACK finds lost again, not at a second, backed-off RTO', () => {
+    const { h, c, t0 } = setup(4);
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
+    // Nothing comes back: the tail loss probe at 2·SRTT, then the RTO 200 ms after it,
+    // which resends segment 0 with cwnd = one segment.
+    h.advanceTo(t0 + 20);
+    assert.deepEqual(sentSeqs(h), [3000]);
+    const t1 = t0 + 220;
+    h.advanceTo(t1);
+    assert.deepEqual(sentSeqs(h), [0]);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
+    assert.equal(c.info().rto, 400, 'backed off; without timestamps no sample releases it before new data is timed (Karn)');
+    h.advanceTo(t1 + 10);
+    h.send({ ack: S(1000) });
+    assert.deepEqual(sentSeqs(h), [1000, 2000], 'go-back-N, cwnd two segments');
+    // Segment 1 is lost again, segment 2 arrives: RACK marks 1 lost once RACK.rtt (10 ms)
+    // + the reordering window (2.5 ms) have passed since it was resent.
+    h.advanceTo(t1 + 20);
+    sack(h, 1000, [[2000, 3000]]);
+    assert.deepEqual(sentSeqs(h), [3000], 'a duplicate ACK: limited transmit lets go-back-N resend segment 3');
+    h.advanceTo(t1 + 22.499);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t1 + 22.5);
+    assert.deepEqual(sentSeqs(h), [1000], 'resent at once (pipe 1000 < cwnd 2000), not at the RTO 400 ms after t1 + 10');
+    assert.equal(h.counters.get('tcp.tx.rto-lost-retransmits'), 1);
+    h.advanceTo(t1 + 32.5);
+    h.send({ ack: S(3000) });
+    h.advanceTo(t1 + 42.5);
+    h.send({ ack: S(4000) });
+    assert.equal(c.info().bytesInFlight, 0);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1, 'no second RTO');
+  });
+
   it('ignores SACK blocks outside [SND.UNA, SND.MAX] and counts them', () => {
     const { h, c } = setup(4);
     h.drain();
@@ -352,5 +385,168 @@ describe('Limited transmit (RFC 3042) and peers without SACK', () => {
     h.send({ ack: S(6000) });
     assert.equal(c.info().bytesInFlight, 0);
     assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+  });
+});
+
+/**
+ * The Linux-receiver pattern of the loss bench (bench/BASELINE.md): the initial ten
+ * segments in flight, segment 0 lost; the first two SACKs send limited transmit (10, 11),
+ * the third starts recovery with FlightSize 12 000. NewReno keeps the arithmetic plain:
+ * ssthresh = cwnd = RecoverFS / 2 = 6000 (PRR reads ssthresh from whichever congestion
+ * control runs; CUBIC's would be 8400), and pipe (8000: segments 4-11) is above it.
+ */
+function enterRecoveryWithTenInFlight(config: Partial<TcpConfig>): Setup {
+  const setupResult = setup(30, { config: { sndBuf: 64 * 1024, congestion: 'reno', ...config } });
+  const { h, t0 } = setupResult;
+  assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS));
+  h.advanceTo(t0 + 10);
+  sack(h, 0, [[1000, 2000]]);
+  sack(h, 0, [[1000, 3000]]);
+  assert.deepEqual(sentSeqs(h), [10_000, 11_000], 'limited transmit (RFC 3042)');
+  sack(h, 0, [[1000, 4000]]);
+  return setupResult;
+}
+
+describe('Proportional Rate Reduction (RFC 6937, tcp.prr)', () => {
+  it('sends one segment per two delivered while pipe > ssthresh, then catches up to ssthresh (PRR-SSRB), ends with cwnd = ssthresh', () => {
+    const { h, c, t0 } = enterRecoveryWithTenInFlight({});
+    // Entry ACK: DeliveredData 1000 (segment 3); sndcnt = ceil(1000 · 6000 / 12000) − 0 = 500:
+    // the fast retransmission, and nothing after it (pipe 8000 + 1000 ≥ 8500).
+    assert.deepEqual(sentSeqs(h), [0]);
+    assert.equal(c.info().ssthresh, 6000);
+    // Each further SACK (the peer's answers to the original flight, all at t0 + 10)
+    // delivers one segment; prr_out counts the retransmission (1000). While pipe >
+    // ssthresh, sndcnt = ceil(prr_delivered · 6000 / 12000) − prr_out, and a segment
+    // leaves whenever sndcnt > 0 (whole segments, as Linux's ceiling in packets).
+    const perAck: [number, number[]][] = [
+      [4, []], //        delivered 2000: 1000 − 1000 = 0; pipe 8000
+      [5, [12_000]], //  delivered 3000: 1500 − 1000 = 500 > 0 → one segment; prr_out 2000
+      [6, []], //        delivered 4000: 2000 − 2000 = 0; pipe 7000
+      // pipe ≤ ssthresh from here (segment 0's retransmission + the rest): the reduction
+      // bound, min(ssthresh − pipe, max(prr_delivered − prr_out, DeliveredData) [+ SMSS on
+      // a safe ACK; these do not advance SND.UNA]).
+      [7, []], //        pipe 6000: min(0, 3000) = 0
+      [8, [13_000]], //  pipe 5000: min(1000, 4000) = 1000 → one segment; prr_out 3000
+      [9, [14_000]], //  pipe 5000: min(1000, 4000) = 1000 → one segment
+    ];
+    for (const [segment, expected] of perAck) {
+      sack(h, 0, [[1000, (segment + 1) * MSS]]);
+      assert.deepEqual(sentSeqs(h), expected, `SACK of segment ${segment}`);
+    }
+    // The retransmission arrives: the full ACK ends recovery with cwnd = ssthresh (RFC 6937 §3).
+    h.advanceTo(t0 + 20);
+    h.send({ ack: S(12 * MSS) });
+    assert.equal(c.info().cwnd, 6000);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+    assert.equal(h.counters.get('tcp.tx.recovery-probes'), 0);
+  });
+
+  it('reads ssthresh from the congestion control: with CUBIC (β = 0.7) pipe is at ssthresh from entry, one segment a SACK', () => {
+    const { h, c } = enterRecoveryWithTenInFlight({ congestion: 'cubic' });
+    assert.equal(c.info().ssthresh, 8400, 'β · FlightSize = 0.7 · 12 000');
+    // Entry: pipe 8000 ≤ ssthresh, the reduction bound: min(8400 − 8000, max(1000, 1000)) = 400:
+    // the fast retransmission. Then each SACK: pipe 8000 again, sndcnt 400 → one segment.
+    assert.deepEqual(sentSeqs(h), [0]);
+    for (const segment of [4, 5, 6, 7]) {
+      sack(h, 0, [[1000, (segment + 1) * MSS]]);
+      assert.deepEqual(sentSeqs(h), [(segment + 8) * MSS], `SACK of segment ${segment}`);
+    }
+  });
+
+  it('RFC 6675 alone (tcp.prr off) sends nothing until pipe has fallen below cwnd', () => {
+    const { h } = enterRecoveryWithTenInFlight({ prr: false });
+    assert.deepEqual(sentSeqs(h), [0]);
+    // pipe after each SACK: 8000, 7000, 6000 (= cwnd), then 5000: one segment a SACK
+    // from there (RFC 6675 §5 (C): cwnd − pipe ≥ 1 SMSS).
+    const perAck: [number, number[]][] = [
+      [4, []],
+      [5, []],
+      [6, []],
+      [7, [12_000]],
+      [8, [13_000]],
+      [9, [14_000]],
+    ];
+    for (const [segment, expected] of perAck) {
+      sack(h, 0, [[1000, (segment + 1) * MSS]]);
+      assert.deepEqual(sentSeqs(h), expected, `SACK of segment ${segment}`);
+    }
+  });
+});
+
+describe('Recovery probe (tcp.recoveryProbe; not in RFC 8985 or Linux)', () => {
+  it('the ACK for a lone fast retransmission is lost: the probe resends SND.UNA at 2·SRTT, D-SACK answers, no RTO', () => {
+    const { h, c, t0 } = enterRecoveryWithTenInFlight({});
+    // Entry at t0 + 10: the retransmission is the last segment sent; the peer's SACKs for
+    // 4..11 are compressed into the one ACK that the retransmission draws (Linux), and
+    // that ACK is lost: nothing more comes back.
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 10 + 19.999);
+    assert.deepEqual(sentSeqs(h), [], 'not before max(2·SRTT, 10 ms) = 20 ms after the retransmission');
+    h.advanceTo(t0 + 10 + 20);
+    assert.deepEqual(sentSeqs(h), [0], 'the probe: the segment at SND.UNA again');
+    assert.equal(h.counters.get('tcp.tx.recovery-probes'), 1);
+    assert.equal(c.info().cwnd, 6000, 'the probe does not reduce the window again');
+    // The peer had it: a D-SACK for the duplicate and the cumulative ACK for everything.
+    h.advanceTo(t0 + 40);
+    h.send({ ack: S(12 * MSS), options: { sackBlocks: [[S(0), S(1000)]] } });
+    assert.equal(h.counters.get('tcp.tx.spurious-retransmits'), 1, 'D-SACK shows the probe was a duplicate');
+    assert.equal(c.info().cwnd, 6000, 'recovery ends with cwnd = ssthresh; the fast retransmission was not spurious, nothing undone');
+    assert.deepEqual(sentSeqs(h).slice(0, 2), [12_000, 13_000], 'the transfer goes on at once');
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0, 'no RTO');
+  });
+
+  it('the fast retransmission itself is lost: the probe repairs the hole', () => {
+    const { h, c, t0 } = enterRecoveryWithTenInFlight({});
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 30);
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 40);
+    h.send({ ack: S(12 * MSS) });
+    assert.equal(c.info().bytesInFlight > 0, true);
+    assert.equal(h.counters.get('tcp.tx.spurious-retransmits'), 0);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+    assert.equal(c.info().cwnd, 6000);
+  });
+
+  it('restarts from each ACK that reports delivery and from each transmission', () => {
+    const { h, t0 } = enterRecoveryWithTenInFlight({});
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 25);
+    sack(h, 0, [[1000, 5000]]); // segment 4 SACKed at t0 + 25: the probe moves to t0 + 45
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 44.999);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 45);
+    assert.deepEqual(sentSeqs(h), [0]);
+  });
+
+  it('is bounded: two probes per episode, then the RTO at its usual instant', () => {
+    const { h, t0 } = enterRecoveryWithTenInFlight({});
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 30);
+    assert.deepEqual(sentSeqs(h), [0], 'first probe, 20 ms after the retransmission');
+    h.advanceTo(t0 + 49.999);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 50);
+    assert.deepEqual(sentSeqs(h), [0], 'second probe, 20 ms after the first');
+    h.advanceTo(t0 + 199.999);
+    assert.deepEqual(sentSeqs(h), [], 'no third probe');
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+    // The RTO was armed when the data left at t0 and never moved by the probes.
+    h.advanceTo(t0 + 200);
+    assert.deepEqual(sentSeqs(h), [0]);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
+    assert.equal(h.counters.get('tcp.tx.recovery-probes'), 2);
+  });
+
+  it('off (tcp.recoveryProbe false): the lost ACK costs the RTO, as before', () => {
+    const { h, t0 } = enterRecoveryWithTenInFlight({ recoveryProbe: false });
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 199.999);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 200);
+    assert.deepEqual(sentSeqs(h), [0]);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
+    assert.equal(h.counters.get('tcp.tx.recovery-probes'), 0);
   });
 });

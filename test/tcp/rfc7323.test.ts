@@ -330,6 +330,9 @@ describe('RTTM (RFC 7323 §4, appendix G)', () => {
     h.send({ ack: L1 + 1500, options: { timestamps: ts(1200, resent.options.timestamps!.value) } });
     reference.sample(10);
     assert.equal(connection.info().srtt, reference.srtt);
+    // The sample also releases the RTO's back-off (RFC 6298 §5 note after 5.7; Linux
+    // resets icsk_backoff on a valid RTT): the next RTO is not doubled again.
+    assert.equal(connection.info().rto, reference.rto);
   });
 
   it('weighs each sample by the expected samples per RTT (appendix G)', () => {
