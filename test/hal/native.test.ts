@@ -6,11 +6,13 @@
  * of its own, the link opened inside it by a child process (test/hal/fixtures/link-agent.ts)
  * and the far end driven by plain Python AF_PACKET sockets (fixtures/raw_peer.py), so what
  * is checked does not depend on the addon checking itself. Needs root and ip(8).
+ * The packet-link suite runs once per receive mode: the TPACKET_V2 and V3 rings and the
+ * recvmmsg fallback must behave alike.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { loadNativeAddon, NATIVE_ADDON_PATH, OFFLOAD_FEATURES } from '../../hal/link/native.ts';
+import { loadNativeAddon, NATIVE_ADDON_PATH, OFFLOAD_FEATURES, type NativeHandle, type ReceiveMode } from '../../hal/link/native.ts';
 import { openPacketLink } from '../../hal/link/packet.ts';
 import {
   canUseNamespaces,
@@ -67,7 +69,7 @@ describe('native addon', () => {
       return true;
     });
     assert.throws(() => addon.carrier('a-name-longer-than-ifnamsiz'), RangeError);
-    assert.throws(() => addon.send({ name: 'x', ifindex: 1 }, []), /not a link handle/);
+    assert.throws(() => addon.send({ name: 'x', ifindex: 1 } as unknown as NativeHandle, []), /not a link handle/);
   });
 
   test('a packet link refuses an interface that is not Ethernet', () => {
@@ -79,7 +81,10 @@ describe('native addon', () => {
   });
 });
 
-describe('packet link on a veth pair in a network namespace', { skip: canUseNamespaces() ? false : NETNS_SKIP_REASON, timeout: 120_000 }, () => {
+const RECEIVE_MODES: readonly ReceiveMode[] = ['tpacket-v2', 'tpacket-v3', 'recvmmsg'];
+
+for (const mode of RECEIVE_MODES)
+describe(`packet link (${mode}) on a veth pair in a network namespace`, { skip: canUseNamespaces() ? false : NETNS_SKIP_REASON, timeout: 120_000 }, () => {
   let namespace = '';
   let agent: LinkAgent | undefined;
   let opened: AgentEvent;
@@ -91,7 +96,7 @@ describe('packet link on a veth pair in a network namespace', { skip: canUseName
     ipIn(namespace, 'link', 'set', 'pwa', 'up');
     ipIn(namespace, 'link', 'set', 'pwb', 'up');
     peerMac = execIn(namespace, 'cat', ['/sys/class/net/pwb/address']).trim();
-    agent = new LinkAgent(namespace, 'packet', 'pwa');
+    agent = new LinkAgent(namespace, 'packet', 'pwa', undefined, mode);
     opened = await agent.waitFor((event) => event.event === 'open', 'the link to open');
   });
 
@@ -132,6 +137,11 @@ describe('packet link on a veth pair in a network namespace', { skip: canUseName
       assert.equal(offloads[feature], 'off', `${feature} reported`);
       assert.match(features, new RegExp(`^${line}: off`, 'm'), `${line} per ethtool`);
     }
+  });
+
+  test(`receives through ${mode}, as asked: no silent fallback`, () => {
+    assert.equal(opened.receiveMode, mode);
+    assert.equal(opened.ringFallback, null);
   });
 
   test('a frame sent by the peer arrives byte for byte', async () => {
@@ -221,7 +231,7 @@ describe('packet link on a veth pair in a network namespace', { skip: canUseName
   test('a MAC other than the interface\'s makes the socket promiscuous, for as long as it is open', async () => {
     const promiscuity = (): number => Number(/promiscuity (\d+)/.exec(ipIn(namespace, '-d', 'link', 'show', 'pwa'))?.[1]);
     assert.equal(promiscuity(), 0);
-    const second = new LinkAgent(namespace, 'packet', 'pwa', '02:00:00:00:00:99');
+    const second = new LinkAgent(namespace, 'packet', 'pwa', '02:00:00:00:00:99', mode);
     try {
       const event = await second.waitFor((e) => e.event === 'open', 'the second link to open');
       assert.equal(event.mac, '02:00:00:00:00:99');
@@ -255,6 +265,73 @@ describe('packet link on a veth pair in a network namespace', { skip: canUseName
     rawSend(namespace, 'pwb', [next]);
     const received = await agent.waitFor((event) => event.event === 'frame', 'the next frame');
     assert.equal(received.hex, next);
+  });
+
+  test('a burst that waited in the kernel arrives in batches, every frame in order', async () => {
+    const agent = started();
+    agent.discardPending();
+    const before = await agent.stats();
+    const frames = Array.from({ length: 200 }, (_, index) => testFrame(String(opened.mac), peerMac, 1000 + index));
+    agent.command({ op: 'block', ms: 1000 });
+    await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
+    rawSend(namespace, 'pwb', frames);
+    await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
+    for (const frame of frames) assert.equal((await agent.waitFor((event) => event.event === 'frame', 'a frame of the burst')).hex, frame);
+    const after = await agent.stats();
+    const batches = (after['link.rx.batches'] ?? 0) - (before['link.rx.batches'] ?? 0);
+    if (mode === 'tpacket-v3') {
+      // Whole blocks: the kernel closes one when it fills or its 1 ms timer fires.
+      assert.ok(batches >= 1 && batches <= frames.length / 4, `${batches} blocks for ${frames.length} frames`);
+    } else {
+      // Everything was queued before the link looked: 64 frames per wakeup, the default batch.
+      assert.equal(batches, Math.ceil(frames.length / 64));
+    }
+    assert.equal((after['link.rx.frames'] ?? 0) - (before['link.rx.frames'] ?? 0), frames.length);
+  });
+
+  test('closing the link inside the receiver drops the rest of the batch, and a kept view reads empty', async () => {
+    const namespaceAgent = new LinkAgent(namespace, 'packet', 'pwa', undefined, mode);
+    try {
+      await namespaceAgent.waitFor((event) => event.event === 'open', 'a second link to open');
+      namespaceAgent.command({ op: 'close-on-frame' });
+      await namespaceAgent.waitFor((event) => event.event === 'armed', 'the receiver to be armed');
+      namespaceAgent.command({ op: 'block', ms: 500 });
+      await namespaceAgent.waitFor((event) => event.event === 'blocking', 'the agent to block');
+      const frames = Array.from({ length: 10 }, (_, index) => testFrame(String(opened.mac), peerMac, 1500 + index));
+      rawSend(namespace, 'pwb', frames);
+      const closed = await namespaceAgent.waitFor((event) => event.event === 'closed-in-receiver', 'the receiver to close the link');
+      assert.equal(closed.length, frames[0]!.length / 2, 'the frame was whole during the call');
+      // The receive memory went with the link: a view kept against the contract cannot
+      // reach unmapped or reused memory, it reads as empty.
+      assert.equal(closed.keptLength, 0);
+      const stats = await namespaceAgent.stats();
+      assert.equal(stats['link.rx.frames'], frames.length, 'the whole batch was counted in');
+      assert.equal(stats['link.drop.closed'], frames.length - 1, 'the rest were dropped as closed');
+      await namespaceAgent.close();
+    } finally {
+      namespaceAgent.kill();
+    }
+  });
+
+  test('a frame longer than the receive slot is dropped as truncated, and counted', async () => {
+    const agent = started();
+    agent.discardPending();
+    const before = await agent.stats();
+    // The slots were sized for MTU 1500 at open; a larger MTU afterwards lets longer frames in.
+    ipIn(namespace, 'link', 'set', 'pwa', 'mtu', '3000');
+    ipIn(namespace, 'link', 'set', 'pwb', 'mtu', '3000');
+    try {
+      const long = testFrame(String(opened.mac), peerMac, 700, 2000);
+      const next = testFrame(String(opened.mac), peerMac, 701);
+      rawSend(namespace, 'pwb', [long, next]);
+      assert.equal((await agent.waitFor((event) => event.event === 'frame', 'the frame after the long one')).hex, next);
+      const after = await agent.stats();
+      assert.equal((after['link.drop.truncated'] ?? 0) - (before['link.drop.truncated'] ?? 0), 1);
+      assert.equal((after['link.rx.frames'] ?? 0) - (before['link.rx.frames'] ?? 0), 1);
+    } finally {
+      ipIn(namespace, 'link', 'set', 'pwb', 'mtu', '1500');
+      ipIn(namespace, 'link', 'set', 'pwa', 'mtu', '1500');
+    }
   });
 
   test('carrier goes down when the peer end goes down, and comes back', async () => {
