@@ -3,34 +3,51 @@
  *
  * Two kinds of link share one handle type:
  *   - packet: an AF_PACKET/SOCK_RAW socket bound to one interface (every protocol),
- *     received with recvmmsg and sent with sendmmsg, both batched;
+ *     received through a PACKET_MMAP ring (TPACKET_V2 or V3) or with recvmmsg, sent with
+ *     sendmmsg, batched;
  *   - tap: a /dev/net/tun descriptor in IFF_TAP | IFF_NO_PI mode, read and written one
  *     frame per system call (the tun driver has no batched calls without vnet headers).
  *
  * JavaScript API (hal/link/native.ts wraps and types it):
- *   openPacket(ifname, slotSize, batchSize, promiscuous, onFrames, onError) -> handle
+ *   openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError) -> handle
  *   openTap(name, batchSize, onFrames, onError) -> handle   (handle.name: the actual name)
+ *     handle: { name, ifindex, memory, frameOffsets, frameLengths, receiveMode, ringFallback? }
  *   send(handle, frames: Uint8Array[]) -> { sent, bytes, full, failed, error }
  *   close(handle)
- *   kernelDrops(handle) -> frames the kernel dropped for want of socket buffer since the last call
+ *   kernelStatistics(handle) -> { drops, freezes } since the last call (PACKET_STATISTICS)
  *   carrier(ifname) -> boolean, mac(ifname) -> Buffer, mtu(ifname) -> number
  *   disableOffloads(ifname) -> { tx, sg, tso, gso, gro, lro: 'off' | errno name }
  *
- * Receiving: a uv_poll watches the descriptor; each readable wakeup drains at most
- * batchSize frames and makes ONE call onFrames(data, lengths, ownFrames, truncated, vlanTagged):
- * `data` is a fresh Buffer holding the kept frames back to back, `lengths` a Uint32Array
- * of their lengths. The frames are copied once, from preallocated receive buffers into
- * that Buffer: handing JS a view of the reused receive buffers would let a frame change
- * under a receiver that kept it. Some frames are not copied, only counted:
+ * Receiving: a uv_poll watches the descriptor; each readable wakeup takes one batch and
+ * makes ONE call onFrames(count, ownFrames, truncated, vlanTagged). The frames are not
+ * copied: frame i of the batch is handle.memory[frameOffsets[i], + frameLengths[i]), where
+ * `memory` is one ArrayBuffer over the receive memory made once at open:
+ *   - tpacket-v2: the mmapped ring; a batch is up to batchSize frames the kernel has marked
+ *     TP_STATUS_USER, in ring order;
+ *   - tpacket-v3: the mmapped ring; a batch is one whole block, which the kernel hands over
+ *     when it is full or its timer (RING_V3_BLOCK_TIMEOUT_MS) fires;
+ *   - recvmmsg (packet, only when asked for or when the ring cannot be set up: then
+ *     handle.ringFallback names the failed call) and read (tap): preallocated slots.
+ * The contract (hal/link/link.ts): a frame is valid only during the call. When onFrames
+ * returns, the batch's ring slots go back to the kernel (TP_STATUS_KERNEL) and the slots
+ * are reused; when the link closes, `memory` is detached before it is unmapped or freed,
+ * so a view kept against the contract reads as empty, never as freed memory. Every offset
+ * the kernel writes into the ring is checked against the frame or block before use.
+ * Some frames are not handed on, only counted:
  *   - ownFrames: frames this host sends out of the interface (PACKET_OUTGOING). The kernel
  *     never loops a packet socket's own frames back to it, but an ETH_P_ALL socket sees
  *     every other outgoing frame (the kernel's, another process's): output, never input;
- *   - truncated: frames longer than a receive slot;
+ *   - truncated: frames longer than a receive slot (or that do not fit where the ring says);
  *   - vlanTagged: 802.1Q frames. The kernel strips the tag (in hardware or in
  *     __netif_receive_skb_core) before packet sockets see the frame, and reports it only in
- *     PACKET_AUXDATA: without that check, a trunk port's every VLAN would look native.
+ *     the ring's frame header or PACKET_AUXDATA: without that check, a trunk port's every
+ *     VLAN would look native.
  * libuv polls level-triggered, so a backlog larger than one batch fires again on the next
  * loop iteration, which keeps the rest of the event loop served under load.
+ *
+ * Portability: 32- and 64-bit Linux alike (the Pi's armv7 and arm64): the ring's headers
+ * are fixed-size kernel UAPI structs (tpacket_hdr_v1 aligns its u64), block sizes are
+ * whole pages, and offsets are size_t arithmetic checked before each access.
  *
  * Errors from system calls become JS errors whose `code` is the errno name (ENODEV, EPERM),
  * with `syscall` and `interfaceName`, so the message says which interface failed and why.
@@ -522,7 +539,7 @@ static uint8_t *ring_v2_frame(const ring_t *ring, unsigned index) {
 /* TPACKET_V2: up to batch_size frames the kernel has marked TP_STATUS_USER, in ring order. */
 static void receive_ring_v2_batch(link_t *link, batch_t *batch) {
   ring_t *ring = &link->ring;
-  while (batch->ring_frames < link->batch_size) {
+  while (batch->ring_frames < link->batch_size && batch->ring_frames < ring->frame_count) {
     uint8_t *raw = ring_v2_frame(ring, (ring->next + batch->ring_frames) % ring->frame_count);
     struct tpacket2_hdr *header = (struct tpacket2_hdr *)raw;
     /* Acquire: the frame's bytes are read only after its status says they are ours. */
@@ -558,7 +575,7 @@ static void receive_ring_v3_batch(link_t *link, batch_t *batch) {
                             header->tp_snaplen, header->tp_len, header->hv1.tp_vlan_tci);
     count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen);
     uint32_t next = header->tp_next_offset;
-    if (i + 1 < frames && next == 0) {
+    if (i + 1 < frames && (next == 0 || next > ring->block_size - offset)) {
       batch->truncated += frames - i - 1;
       return;
     }
@@ -992,6 +1009,9 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
       ring_call = "napi_create_external_arraybuffer";
       ring_error = ENOTSUP;
       ring_memory = NULL;
+      napi_value ignored;
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
       unmap_ring(&ring);
       struct tpacket_req3 none;
       memset(&none, 0, sizeof none);
