@@ -13,7 +13,7 @@
  * (here: the sender's softirq, on a real NIC its driver's), so the sender's figures are
  * printed too. CPU time, not wall time: the machine is shared, so run it a few times.
  *
- * usage: node --import tsx bench/link-cost.ts [--frames N] [--runs N]
+ * usage: npm run link-cost -- [--frames N] [--runs N]   (root: it makes a namespace)
  *   (internal: --role receive|send --interface NAME --mode M --peer MAC)
  */
 import { spawn } from 'node:child_process';

@@ -91,7 +91,8 @@ export interface NativeAddon {
   ): NativeHandle;
   /** `name` may be a template such as `pw%d`; the handle carries the actual name. */
   openTap(name: string, batchSize: number, onFrames: NativeFramesCallback, onError: NativeErrorCallback): NativeHandle;
-  send(handle: NativeHandle, frames: readonly Uint8Array[]): NativeSendResult;
+  /** The number of frames sent when all of them went (no result object per flush), else the details. */
+  send(handle: NativeHandle, frames: readonly Uint8Array[]): number | NativeSendResult;
   /** Idempotent. */
   close(handle: NativeHandle): void;
   /**
@@ -181,7 +182,9 @@ export abstract class NativeLink implements Link {
   private frameLengths = new Uint32Array(0);
   private receiver: FrameHandler | undefined;
   private readonly carrierHandlers: CarrierHandler[] = [];
-  private pending: Uint8Array[] = [];
+  /** Frames queued for the next flush, and their bytes; the array is reused (the addon keeps no reference). */
+  private readonly pending: Uint8Array[] = [];
+  private pendingBytes = 0;
   private carrierUp = false;
   private closed = false;
   /** The addon stopped receiving (a fatal error): the carrier stays down from then on. */
@@ -217,15 +220,26 @@ export abstract class NativeLink implements Link {
     // notice) is refused here, with the reason named.
     if (!acceptForTransmit(frame, this.mtu, this.closed, this.counters)) return;
     this.pending.push(frame);
+    this.pendingBytes += frame.length;
     if (this.pending.length >= this.batchSize) this.flush();
   }
 
   flush(): void {
     if (this.pending.length === 0 || this.handle === undefined) return;
-    const frames = this.pending;
-    this.pending = [];
-    const result = this.addon.send(this.handle, frames);
+    const bytes = this.pendingBytes;
+    let result: number | NativeSendResult;
+    try {
+      result = this.addon.send(this.handle, this.pending);
+    } finally {
+      this.pending.length = 0;
+      this.pendingBytes = 0;
+    }
     this.counters.increment('link.tx.batches');
+    if (typeof result === 'number') {
+      this.counters.increment('link.tx.frames', result);
+      this.counters.increment('link.tx.bytes', bytes);
+      return;
+    }
     if (result.sent > 0) {
       this.counters.increment('link.tx.frames', result.sent);
       this.counters.increment('link.tx.bytes', result.bytes);

@@ -12,7 +12,7 @@
  *   openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError) -> handle
  *   openTap(name, batchSize, onFrames, onError) -> handle   (handle.name: the actual name)
  *     handle: { name, ifindex, memory, frameOffsets, frameLengths, receiveMode, ringFallback? }
- *   send(handle, frames: Uint8Array[]) -> { sent, bytes, full, failed, error }
+ *   send(handle, frames: Uint8Array[]) -> sent (all went) | { sent, bytes, full, failed, error }
  *   close(handle)
  *   kernelStatistics(handle) -> { drops, freezes } since the last call (PACKET_STATISTICS)
  *   carrier(ifname) -> boolean, mac(ifname) -> Buffer, mtu(ifname) -> number
@@ -1216,7 +1216,8 @@ static bool send_tap(napi_env env, link_t *link, napi_value frames, uint32_t cou
   return true;
 }
 
-/* send(handle, frames) -> { sent, bytes, full, failed, error } (error: errno name or undefined) */
+/* send(handle, frames) -> the number sent when every frame went (the common case: no object
+   to build per flush), else { sent, bytes, full, failed, error } (error: the errno name). */
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], output, value;
@@ -1243,6 +1244,10 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   bool ok = link->kind == LINK_PACKET ? send_packet(env, link, argv[1], count, &result)
                                       : send_tap(env, link, argv[1], count, &result);
   if (!ok) return NULL;
+  if (result.full == 0 && result.failed == 0) {
+    NAPI_CALL(env, napi_create_uint32(env, result.sent, &output));
+    return output;
+  }
   NAPI_CALL(env, napi_create_object(env, &output));
   NAPI_CALL(env, napi_create_uint32(env, result.sent, &value));
   NAPI_CALL(env, napi_set_named_property(env, output, "sent", value));
