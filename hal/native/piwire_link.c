@@ -148,9 +148,10 @@ typedef struct {
   receive_mode mode;
   unsigned batch_size;
   size_t slot_size;  /* packet: the longest frame kept (longer ones are counted as truncated) */
-  /* The receive memory, shared with JS as one external ArrayBuffer (`memory_ref`): the
-     recvmmsg slots or the tap arena (malloc'd), or the mmapped ring. Frames handed to JS
-     are views into it, valid only during the onFrames call. */
+  /* The receive memory, shared with JS as one ArrayBuffer (`memory_ref`): the recvmmsg
+     slots or the tap arena (an ArrayBuffer JS allocated, `arena`), or the mmapped ring (an
+     external ArrayBuffer over `ring`). Frames handed to JS are views into it, valid only
+     during the onFrames call. */
   size_t arena_size;
   uint8_t *arena;
   ring_t ring;
