@@ -95,9 +95,13 @@
 #define ERROR_BURST_MS 1000
 /* Room for one PACKET_AUXDATA control message per received frame. */
 #define CONTROL_SPACE CMSG_SPACE(sizeof(struct tpacket_auxdata))
-/* The PACKET_MMAP receive ring: as much memory as the socket buffer it replaces, in blocks
-   of 128 KiB (order-5 allocations; the kernel falls back to vmalloc when those are short). */
-#define RING_BYTES SOCKET_BUFFER_BYTES
+/* The PACKET_MMAP receive ring, in blocks of 128 KiB (order-5 allocations; the kernel falls
+   back to vmalloc when those are short). Unlike a socket buffer, which takes memory only
+   while frames wait, the ring is mapped whole from the start and counts in the process's
+   RSS, so it is sized for what can be in flight rather than for the worst stall: 1 MiB is
+   648 full-size frames at MTU 1500 (V2), 8 ms of gigabit line rate, or the 16 KiB windows
+   of 60 busy connections at once. 4 MiB cost 4.4 MB of idle RSS (bench/BASELINE.md). */
+#define RING_BYTES (1024 * 1024)
 #define RING_BLOCK_BYTES (128 * 1024)
 /* TPACKET_V3 hands a block over when it is full or when this many ms have passed since it
    was opened: 1 is the least the kernel takes, and still the latency floor of the mode. */
