@@ -122,7 +122,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     pcapFile: config.pcap,
   });
   if (ringFallback !== undefined) {
-    // Not silent: the link works, at a higher CPU cost per frame (bench/BASELINE.md, "Receive ring").
+    // Not silent: the link works, at a higher CPU cost per frame (bench/BASELINE.md, "the packet link's receive ring").
     logger.warn('link_ring_unavailable', { link: link.name, reason: ringFallback, text: 'no PACKET_MMAP receive ring: receiving with recvmmsg' });
   }
   const linkMac = isPacketDevice(link) ? new Uint8Array(6) : link.mac;

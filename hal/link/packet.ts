@@ -56,7 +56,7 @@ export const DEFAULT_CARRIER_POLL_MS = 500;
  * TPACKET_V2: a frame is the process's as soon as the kernel has written it (one wakeup per
  * frame while idle, batches of up to batchSize while busy). V3 costs less per frame (whole
  * blocks per wakeup) but holds a lone frame until its block's timer fires (1 ms at least):
- * measured here, PING p50 went from 127 µs to 751 µs (bench/BASELINE.md, "Receive ring").
+ * measured here, PING p50 went from 127 µs to 751 µs (bench/BASELINE.md, "the packet link's receive ring").
  */
 export const DEFAULT_RECEIVE_MODE: ReceiveMode = 'tpacket-v2';
 
