@@ -68,6 +68,8 @@ export interface OpenedLink {
   link: Link | IpLink;
   /** The simulated LAN, for `sim` (host-port bridges, simulated sensors). */
   sim?: SimulatedLan;
+  /** packet: why the receive ring could not be had (the link receives with recvmmsg, slower). */
+  ringFallback?: string;
 }
 
 export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
@@ -82,6 +84,7 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
     return { link: openIpLink({ interfaceName: spec.interfaceName, mtu }) };
   }
   let link: Link;
+  let ringFallback: string | undefined;
   let sim: SimulatedLan | undefined;
   if (spec.kind === 'sim') {
     sim = createSimulatedLan({
@@ -95,7 +98,9 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
     });
     link = sim.deviceLink;
   } else if (spec.kind === 'packet') {
-    link = openPacketLink({ interfaceName: spec.interfaceName, mtu, mac, disableOffloads: true });
+    const packet = openPacketLink({ interfaceName: spec.interfaceName, mtu, mac, disableOffloads: true });
+    ringFallback = packet.ringFallback;
+    link = packet;
   } else {
     link = openTapLink({ name: spec.interfaceName, mtu, mac });
   }
@@ -111,5 +116,5 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
       throw new ConfigError([{ key: 'pcap', message: `cannot write the capture file ${options.pcapFile} (${reason})` }]);
     }
   }
-  return sim ? { link, sim } : { link };
+  return { link, ...(sim ? { sim } : {}), ...(ringFallback === undefined ? {} : { ringFallback }) };
 }

@@ -112,7 +112,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   loop.add(ledController);
   const stopBoardDrawing = leds.board ? drawBoard(leds.board) : () => undefined;
 
-  const { link, sim } = openLink(linkSpec, {
+  const { link, sim, ringFallback } = openLink(linkSpec, {
     loop,
     random,
     mtu: config.net.mtu,
@@ -121,6 +121,10 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     prefixLength: cidr.prefixLength,
     pcapFile: config.pcap,
   });
+  if (ringFallback !== undefined) {
+    // Not silent: the link works, at a higher CPU cost per frame (bench/BASELINE.md, "the packet link's receive ring").
+    logger.warn('link_ring_unavailable', { link: link.name, reason: ringFallback, text: 'no PACKET_MMAP receive ring: receiving with recvmmsg' });
+  }
   const linkMac = isPacketDevice(link) ? new Uint8Array(6) : link.mac;
 
   // With DHCP, the first lease comes before the stack: TCP is bound to one address.

@@ -9,7 +9,14 @@
  * NativeLink call order: construct (a subclass opens the descriptor through the addon) →
  * setReceiver/onCarrierChange → transmit* → flush (once per event-loop turn; also
  * automatic when a batch fills) → close. Received frames arrive in batches, one addon
- * callback per readable wakeup; each frame is a view into that batch's fresh buffer.
+ * callback per readable wakeup; each frame is a view into the addon's receive memory (the
+ * packet socket's PACKET_MMAP ring, or the recvmmsg slots / tap arena), valid only during
+ * the receiver's call, as the Link contract says: the addon hands those bytes back to the
+ * kernel as soon as the callback returns. Everything above keeps that contract: the stack
+ * parses in place and copies what it keeps (TCP payload into its receive ring, MACs into
+ * the neighbour cache), and the memory wire's `poisonAfterDelivery` checks it. Once the
+ * link is closed the receive memory is detached, so a view kept against the contract
+ * reads as empty, never as freed memory.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,11 +25,22 @@ import { Counters } from '../../src/stats.ts';
 import { packagePath } from '../package-root.ts';
 import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link } from './link.ts';
 
-/** An open packet socket or tap descriptor, owned by the addon. Opaque to TypeScript. */
+/** How a packet link receives: a PACKET_MMAP ring (TPACKET_V3 blocks, TPACKET_V2 frames) or recvmmsg; a tap reads. */
+export type ReceiveMode = 'tpacket-v3' | 'tpacket-v2' | 'recvmmsg';
+
+/** An open packet socket or tap descriptor, owned by the addon. */
 export interface NativeHandle {
   /** The interface name (for a tap, the kernel's expansion of a `%d` template). */
   readonly name: string;
   readonly ifindex: number;
+  /** The receive memory every batch's frames are views into (detached once closed). */
+  readonly memory: ArrayBuffer;
+  /** Per batch: frame i is memory[frameOffsets[i], frameOffsets[i] + frameLengths[i]). */
+  readonly frameOffsets: Uint32Array<ArrayBuffer>;
+  readonly frameLengths: Uint32Array<ArrayBuffer>;
+  readonly receiveMode: ReceiveMode | 'read';
+  /** Set when a ring was asked for and could not be had: the failed call and errno. */
+  readonly ringFallback?: string;
 }
 
 /** What one send() did with a batch: frames are sent, dropped as `full`, or `failed`. */
@@ -46,13 +64,13 @@ export interface NativeLinkError extends Error {
 }
 
 /**
- * One call per readable wakeup: `data` holds the kept frames back to back, `lengths` their
- * sizes. Counted but not in `data`: `ownFrames`, frames this host sends out of the
- * interface (PACKET_OUTGOING: the kernel's or another socket's; a socket never sees its own);
+ * One call per readable wakeup: `count` frames, located by the handle's frame table.
+ * Counted but not in the table: `ownFrames`, frames this host sends out of the interface
+ * (PACKET_OUTGOING: the kernel's or another socket's; a socket never sees its own);
  * `truncated`, frames longer than a receive slot; `vlanTagged`, 802.1Q frames (the kernel
  * strips the tag before packet sockets see them, so they would pass for untagged ones).
  */
-export type NativeFramesCallback = (data: Buffer, lengths: Uint32Array, ownFrames: number, truncated: number, vlanTagged: number) => void;
+export type NativeFramesCallback = (count: number, ownFrames: number, truncated: number, vlanTagged: number) => void;
 /** A receive error; `fatal` means the addon stopped polling (the link can no longer receive). */
 export type NativeErrorCallback = (error: NativeLinkError, fatal: boolean) => void;
 
@@ -67,16 +85,21 @@ export interface NativeAddon {
     slotSize: number,
     batchSize: number,
     promiscuous: boolean,
+    receiveMode: ReceiveMode,
     onFrames: NativeFramesCallback,
     onError: NativeErrorCallback,
   ): NativeHandle;
   /** `name` may be a template such as `pw%d`; the handle carries the actual name. */
   openTap(name: string, batchSize: number, onFrames: NativeFramesCallback, onError: NativeErrorCallback): NativeHandle;
-  send(handle: NativeHandle, frames: readonly Uint8Array[]): NativeSendResult;
+  /** The number of frames sent when all of them went (no result object per flush), else the details. */
+  send(handle: NativeHandle, frames: readonly Uint8Array[]): number | NativeSendResult;
   /** Idempotent. */
   close(handle: NativeHandle): void;
-  /** Frames the kernel dropped for want of receive buffer since the last call (packet only; 0 otherwise). */
-  kernelDrops(handle: NativeHandle): number;
+  /**
+   * Since the last call (packet only; zeros otherwise): `drops`, frames the kernel dropped
+   * for want of room (socket buffer or ring); `freezes`, times a TPACKET_V3 ring was full.
+   */
+  kernelStatistics(handle: NativeHandle): { drops: number; freezes: number };
   /** Administratively up and running (IFF_UP and IFF_RUNNING). */
   carrier(interfaceName: string): boolean;
   mac(interfaceName: string): Buffer;
@@ -138,9 +161,10 @@ export interface NativeLinkSettings {
  * carrier handlers and counters. Subclasses open the descriptor and call `attach`.
  *
  * Counters (`stats()`): link.rx.frames/bytes/batches, link.tx.frames/bytes/batches,
- * link.rx.errors, and one `link.drop.<reason>` per dropped frame: own-frame, truncated, vlan,
- * no-receiver, rx-overflow (inbound, the last counted by the kernel); runt, oversize,
- * closed, tx-full, link-down, tx-error (outbound).
+ * link.rx.errors, link.rx.ring-freezes (TPACKET_V3: every block was waiting for us), and one
+ * `link.drop.<reason>` per dropped frame: own-frame, truncated, vlan, no-receiver,
+ * rx-overflow (inbound, the last counted by the kernel); runt, oversize, closed, tx-full,
+ * link-down, tx-error (outbound).
  */
 export abstract class NativeLink implements Link {
   readonly name: string;
@@ -152,9 +176,15 @@ export abstract class NativeLink implements Link {
   protected readonly addon: NativeAddon;
   private readonly batchSize: number;
   private handle: NativeHandle | undefined;
+  /** The handle's receive memory, frame table: what receiveBatch reads each batch from. */
+  private receiveBytes: Uint8Array = new Uint8Array(0);
+  private frameOffsets = new Uint32Array(0);
+  private frameLengths = new Uint32Array(0);
   private receiver: FrameHandler | undefined;
   private readonly carrierHandlers: CarrierHandler[] = [];
-  private pending: Uint8Array[] = [];
+  /** Frames queued for the next flush, and their bytes; the array is reused (the addon keeps no reference). */
+  private readonly pending: Uint8Array[] = [];
+  private pendingBytes = 0;
   private carrierUp = false;
   private closed = false;
   /** The addon stopped receiving (a fatal error): the carrier stays down from then on. */
@@ -190,15 +220,26 @@ export abstract class NativeLink implements Link {
     // notice) is refused here, with the reason named.
     if (!acceptForTransmit(frame, this.mtu, this.closed, this.counters)) return;
     this.pending.push(frame);
+    this.pendingBytes += frame.length;
     if (this.pending.length >= this.batchSize) this.flush();
   }
 
   flush(): void {
     if (this.pending.length === 0 || this.handle === undefined) return;
-    const frames = this.pending;
-    this.pending = [];
-    const result = this.addon.send(this.handle, frames);
+    const bytes = this.pendingBytes;
+    let result: number | NativeSendResult;
+    try {
+      result = this.addon.send(this.handle, this.pending);
+    } finally {
+      this.pending.length = 0;
+      this.pendingBytes = 0;
+    }
     this.counters.increment('link.tx.batches');
+    if (typeof result === 'number') {
+      this.counters.increment('link.tx.frames', result);
+      this.counters.increment('link.tx.bytes', bytes);
+      return;
+    }
     if (result.sent > 0) {
       this.counters.increment('link.tx.frames', result.sent);
       this.counters.increment('link.tx.bytes', result.bytes);
@@ -231,13 +272,17 @@ export abstract class NativeLink implements Link {
 
   /** Opens the descriptor through `open`, which gets the receive callbacks to pass on. */
   protected attach(open: (onFrames: NativeFramesCallback, onError: NativeErrorCallback) => NativeHandle): NativeHandle {
-    this.handle = open(this.receiveBatch, this.receiveError);
-    return this.handle;
+    const handle = open(this.receiveBatch, this.receiveError);
+    this.adopt(handle);
+    return handle;
   }
 
   /** Takes over a descriptor opened before construction, whose callbacks forward to receiveBatch/receiveError. */
   protected adopt(handle: NativeHandle): void {
     this.handle = handle;
+    this.receiveBytes = new Uint8Array(handle.memory);
+    this.frameOffsets = handle.frameOffsets;
+    this.frameLengths = handle.frameLengths;
   }
 
   /** Records a carrier state and tells the handlers when it changed. */
@@ -255,8 +300,9 @@ export abstract class NativeLink implements Link {
    */
   protected collectKernelDrops(): void {
     if (this.handle === undefined) return;
-    const drops = this.addon.kernelDrops(this.handle);
+    const { drops, freezes } = this.addon.kernelStatistics(this.handle);
     if (drops > 0) this.counters.increment('link.drop.rx-overflow', drops);
+    if (freezes > 0) this.counters.increment('link.rx.ring-freezes', freezes);
   }
 
   /** Subclass hook: a receive error hinted that the carrier may have changed. */
@@ -265,27 +311,31 @@ export abstract class NativeLink implements Link {
   /** Subclass hook: stop timers before the descriptor goes. */
   protected beforeClose(): void {}
 
-  protected readonly receiveBatch: NativeFramesCallback = (data, lengths, ownFrames, truncated, vlanTagged) => {
+  protected readonly receiveBatch: NativeFramesCallback = (count, ownFrames, truncated, vlanTagged) => {
     if (ownFrames > 0) this.counters.increment('link.drop.own-frame', ownFrames);
     if (truncated > 0) this.counters.increment('link.drop.truncated', truncated);
     if (vlanTagged > 0) this.counters.increment('link.drop.vlan', vlanTagged);
-    if (lengths.length === 0) return;
+    if (count === 0) return;
     this.counters.increment('link.rx.batches');
-    this.counters.increment('link.rx.frames', lengths.length);
-    this.counters.increment('link.rx.bytes', data.length);
-    let offset = 0;
-    for (let index = 0; index < lengths.length; index++) {
+    this.counters.increment('link.rx.frames', count);
+    const bytes = this.receiveBytes;
+    const offsets = this.frameOffsets;
+    const lengths = this.frameLengths;
+    let total = 0;
+    for (let index = 0; index < count; index++) {
+      const offset = offsets[index] ?? 0;
       const length = lengths[index] ?? 0;
-      const frame = data.subarray(offset, offset + length);
-      offset += length;
-      // The receiver may close the link (or drop its handler) in the middle of a batch.
+      total += length;
+      // The receiver may close the link (or drop its handler) in the middle of a batch:
+      // from then on the receive memory is gone, so the rest are only counted.
       const receiver = this.receiver;
       if (this.closed || receiver === undefined) {
         this.counters.increment(this.closed ? 'link.drop.closed' : 'link.drop.no-receiver');
         continue;
       }
-      receiver(frame);
+      receiver(bytes.subarray(offset, offset + length));
     }
+    this.counters.increment('link.rx.bytes', total);
   };
 
   protected readonly receiveError: NativeErrorCallback = (error, fatal) => {

@@ -5,7 +5,11 @@
  * knows nothing about), and checksum/segmentation/receive offloads are switched off so the
  * stack sees frames exactly as they cross the wire (SPEC section 7).
  *
- * Receive: batched by the addon (recvmmsg, one callback per wakeup). An ETH_P_ALL socket
+ * Receive: through a PACKET_MMAP ring the kernel writes frames into (`receiveMode`, default
+ * DEFAULT_RECEIVE_MODE), one addon callback per wakeup with views straight into the ring,
+ * handed back to the kernel when the callback returns; no receive system call, no copy in
+ * this process. A ring the kernel refuses leaves the link on recvmmsg (copied into slots),
+ * which `receiveMode`/`ringFallback` and the `link.rx.ring-fallback` counter report. An ETH_P_ALL socket
  * also sees the frames other senders on this host put out of the interface (the kernel's,
  * a second process's; never the socket's own): output, never input, dropped and counted as
  * `link.drop.own-frame`. 802.1Q-tagged frames arrive with the tag already stripped by the
@@ -28,6 +32,7 @@ import {
   VLAN_TAG_BYTES,
   type NativeAddon,
   type OffloadReport,
+  type ReceiveMode,
 } from './native.ts';
 
 export interface PacketLinkOptions {
@@ -42,9 +47,18 @@ export interface PacketLinkOptions {
   batchSize?: number;
   /** Carrier re-check interval. Default 500 ms. */
   carrierPollMs?: number;
+  /** How frames are received (see ReceiveMode). Default DEFAULT_RECEIVE_MODE. */
+  receiveMode?: ReceiveMode;
 }
 
 export const DEFAULT_CARRIER_POLL_MS = 500;
+/**
+ * TPACKET_V2: a frame is the process's as soon as the kernel has written it (one wakeup per
+ * frame while idle, batches of up to batchSize while busy). V3 costs less per frame (whole
+ * blocks per wakeup) but holds a lone frame until its block's timer fires (1 ms at least):
+ * measured here, PING p50 went from 127 µs to 751 µs (bench/BASELINE.md, "the packet link's receive ring").
+ */
+export const DEFAULT_RECEIVE_MODE: ReceiveMode = 'tpacket-v2';
 
 export class PacketLink extends NativeLink {
   readonly interfaceName: string;
@@ -52,6 +66,10 @@ export class PacketLink extends NativeLink {
   readonly offloads: OffloadReport | undefined;
   /** Whether the socket receives every frame on the wire (a MAC other than the interface's). */
   readonly promiscuous: boolean;
+  /** How frames are received: the mode asked for, or recvmmsg if its ring could not be set up. */
+  readonly receiveMode: ReceiveMode;
+  /** Why the ring asked for is not in use (the failed call and errno); undefined when it is. */
+  readonly ringFallback: string | undefined;
   private readonly carrierTimer: NodeJS.Timeout;
 
   constructor(options: PacketLinkOptions, addon: NativeAddon = loadNativeAddon()) {
@@ -76,8 +94,20 @@ export class PacketLink extends NativeLink {
     // stack uses: a peer with a larger MTU still gets its frames seen (and dropped above).
     const slotSize = roundUp(interfaceMtu + ETHERNET_HEADER_BYTES + VLAN_TAG_BYTES, 64);
     const handle = this.attach((onFrames, onError) =>
-      addon.openPacket(interfaceName, slotSize, batchSize, this.promiscuous, onFrames, onError),
+      addon.openPacket(
+        interfaceName,
+        slotSize,
+        batchSize,
+        this.promiscuous,
+        options.receiveMode ?? DEFAULT_RECEIVE_MODE,
+        onFrames,
+        onError,
+      ),
     );
+    this.receiveMode = handle.receiveMode === 'read' ? 'recvmmsg' : handle.receiveMode;
+    this.ringFallback = handle.ringFallback;
+    // Not silent: a ring that could not be had is a counter (and the reason is on the link).
+    if (this.ringFallback !== undefined) this.counters.increment('link.rx.ring-fallback');
     try {
       this.setCarrier(addon.carrier(interfaceName));
     } catch (error) {

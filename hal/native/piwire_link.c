@@ -3,34 +3,51 @@
  *
  * Two kinds of link share one handle type:
  *   - packet: an AF_PACKET/SOCK_RAW socket bound to one interface (every protocol),
- *     received with recvmmsg and sent with sendmmsg, both batched;
+ *     received through a PACKET_MMAP ring (TPACKET_V2 or V3) or with recvmmsg, sent with
+ *     sendmmsg, batched;
  *   - tap: a /dev/net/tun descriptor in IFF_TAP | IFF_NO_PI mode, read and written one
  *     frame per system call (the tun driver has no batched calls without vnet headers).
  *
  * JavaScript API (hal/link/native.ts wraps and types it):
- *   openPacket(ifname, slotSize, batchSize, promiscuous, onFrames, onError) -> handle
+ *   openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError) -> handle
  *   openTap(name, batchSize, onFrames, onError) -> handle   (handle.name: the actual name)
- *   send(handle, frames: Uint8Array[]) -> { sent, bytes, full, failed, error }
+ *     handle: { name, ifindex, memory, frameOffsets, frameLengths, receiveMode, ringFallback? }
+ *   send(handle, frames: Uint8Array[]) -> sent (all went) | { sent, bytes, full, failed, error }
  *   close(handle)
- *   kernelDrops(handle) -> frames the kernel dropped for want of socket buffer since the last call
+ *   kernelStatistics(handle) -> { drops, freezes } since the last call (PACKET_STATISTICS)
  *   carrier(ifname) -> boolean, mac(ifname) -> Buffer, mtu(ifname) -> number
  *   disableOffloads(ifname) -> { tx, sg, tso, gso, gro, lro: 'off' | errno name }
  *
- * Receiving: a uv_poll watches the descriptor; each readable wakeup drains at most
- * batchSize frames and makes ONE call onFrames(data, lengths, ownFrames, truncated, vlanTagged):
- * `data` is a fresh Buffer holding the kept frames back to back, `lengths` a Uint32Array
- * of their lengths. The frames are copied once, from preallocated receive buffers into
- * that Buffer: handing JS a view of the reused receive buffers would let a frame change
- * under a receiver that kept it. Some frames are not copied, only counted:
+ * Receiving: a uv_poll watches the descriptor; each readable wakeup takes one batch and
+ * makes ONE call onFrames(count, ownFrames, truncated, vlanTagged). The frames are not
+ * copied: frame i of the batch is handle.memory[frameOffsets[i], + frameLengths[i]), where
+ * `memory` is one ArrayBuffer over the receive memory made once at open:
+ *   - tpacket-v2: the mmapped ring; a batch is up to batchSize frames the kernel has marked
+ *     TP_STATUS_USER, in ring order;
+ *   - tpacket-v3: the mmapped ring; a batch is one whole block, which the kernel hands over
+ *     when it is full or its timer (RING_V3_BLOCK_TIMEOUT_MS) fires;
+ *   - recvmmsg (packet, only when asked for or when the ring cannot be set up: then
+ *     handle.ringFallback names the failed call) and read (tap): preallocated slots.
+ * The contract (hal/link/link.ts): a frame is valid only during the call. When onFrames
+ * returns, the batch's ring slots go back to the kernel (TP_STATUS_KERNEL) and the slots
+ * are reused; when the link closes, `memory` is detached before it is unmapped or freed,
+ * so a view kept against the contract reads as empty, never as freed memory. Every offset
+ * the kernel writes into the ring is checked against the frame or block before use.
+ * Some frames are not handed on, only counted:
  *   - ownFrames: frames this host sends out of the interface (PACKET_OUTGOING). The kernel
  *     never loops a packet socket's own frames back to it, but an ETH_P_ALL socket sees
  *     every other outgoing frame (the kernel's, another process's): output, never input;
- *   - truncated: frames longer than a receive slot;
+ *   - truncated: frames longer than a receive slot (or that do not fit where the ring says);
  *   - vlanTagged: 802.1Q frames. The kernel strips the tag (in hardware or in
  *     __netif_receive_skb_core) before packet sockets see the frame, and reports it only in
- *     PACKET_AUXDATA: without that check, a trunk port's every VLAN would look native.
+ *     the ring's frame header or PACKET_AUXDATA: without that check, a trunk port's every
+ *     VLAN would look native.
  * libuv polls level-triggered, so a backlog larger than one batch fires again on the next
  * loop iteration, which keeps the rest of the event loop served under load.
+ *
+ * Portability: 32- and 64-bit Linux alike (the Pi's armv7 and arm64): the ring's headers
+ * are fixed-size kernel UAPI structs (tpacket_hdr_v1 aligns its u64), block sizes are
+ * whole pages, and offsets are size_t arithmetic checked before each access.
  *
  * Errors from system calls become JS errors whose `code` is the errno name (ENODEV, EPERM),
  * with `syscall` and `interfaceName`, so the message says which interface failed and why.
@@ -50,6 +67,7 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -77,8 +95,46 @@
 #define ERROR_BURST_MS 1000
 /* Room for one PACKET_AUXDATA control message per received frame. */
 #define CONTROL_SPACE CMSG_SPACE(sizeof(struct tpacket_auxdata))
+/* The PACKET_MMAP receive ring, in blocks of 128 KiB (order-5 allocations; the kernel falls
+   back to vmalloc when those are short). Unlike a socket buffer, which takes memory only
+   while frames wait, the ring is mapped whole from the start and counts in the process's
+   RSS, so it is sized for what can be in flight rather than for the worst stall: 1 MiB is
+   648 full-size frames at MTU 1500 (V2), 8 ms of gigabit line rate, or the 16 KiB windows
+   of 60 busy connections at once. 4 MiB cost 4.4 MB of idle RSS (bench/BASELINE.md). */
+#define RING_BYTES (1024 * 1024)
+#define RING_BLOCK_BYTES (128 * 1024)
+/* TPACKET_V3 hands a block over when it is full or when this many ms have passed since it
+   was opened: 1 is the least the kernel takes, and still the latency floor of the mode. */
+#define RING_V3_BLOCK_TIMEOUT_MS 1
 
 typedef enum { LINK_PACKET, LINK_TAP } link_kind;
+
+/* How a link receives: recvmmsg into slots (packet), read() into an arena (tap), or a
+   PACKET_MMAP ring the kernel writes into, TPACKET_V2 (frame by frame) or V3 (in blocks). */
+typedef enum { RECEIVE_RECVMMSG, RECEIVE_READ, RECEIVE_RING_V2, RECEIVE_RING_V3 } receive_mode;
+
+static const char *receive_mode_name(receive_mode mode) {
+  switch (mode) {
+    case RECEIVE_RING_V2: return "tpacket-v2";
+    case RECEIVE_RING_V3: return "tpacket-v3";
+    case RECEIVE_READ: return "read";
+    default: return "recvmmsg";
+  }
+}
+
+/* A PACKET_MMAP receive ring as mapped: block_count blocks of block_size bytes; V2 cuts each
+   block into frames_per_block frames of frame_size bytes. `next` is the next frame (V2) or
+   block (V3) to read, in ring order. */
+typedef struct {
+  uint8_t *base;
+  size_t size;
+  size_t block_size;
+  size_t frame_size;
+  unsigned block_count;
+  unsigned frames_per_block;
+  unsigned frame_count;
+  unsigned next;
+} ring_t;
 
 typedef struct {
   uv_poll_t poll;
@@ -93,16 +149,32 @@ typedef struct {
   bool finalized;    /* the JS handle object was garbage collected */
   unsigned consecutive_errors; /* receive errors in quick succession (a spin, not a flap) */
   uint64_t last_error_at;      /* uv_now() of the last receive error, ms */
+  receive_mode mode;
   unsigned batch_size;
-  size_t slot_size;  /* packet: bytes per receive slot */
+  size_t slot_size;  /* packet: the longest frame kept (longer ones are counted as truncated) */
+  /* The receive memory, shared with JS as one ArrayBuffer (`memory_ref`): the recvmmsg
+     slots or the tap arena (an ArrayBuffer JS allocated, `arena`), or the mmapped ring (an
+     external ArrayBuffer over `ring`). Frames handed to JS are views into it, valid only
+     during the onFrames call. */
   size_t arena_size;
-  uint8_t *arena;    /* receive memory: packet slots, or the tap arena */
-  struct mmsghdr *messages;      /* packet: batch_size receive headers, reused */
-  struct iovec *vectors;         /* receive vectors (packet) */
-  struct sockaddr_ll *addresses; /* packet: where the kernel reports sll_pkttype */
-  uint8_t *controls;             /* packet: PACKET_AUXDATA control messages, one per slot */
-  uint8_t **frame_start;         /* frames kept by the current batch */
+  uint8_t *arena;
+  ring_t ring;
+  napi_ref memory_ref;
+  /* Set when the ArrayBuffer could not be detached at close: JS may still reach the memory,
+     so it is left allocated (a leak, never a use after free). */
+  bool memory_pinned;
+  struct mmsghdr *messages;      /* recvmmsg: batch_size receive headers, reused */
+  struct iovec *vectors;         /* recvmmsg: receive vectors */
+  struct sockaddr_ll *addresses; /* recvmmsg: where the kernel reports sll_pkttype */
+  uint8_t *controls;             /* recvmmsg: PACKET_AUXDATA control messages, one per slot */
+  /* The frame table JS reads each batch from: table_capacity offsets (into the receive
+     memory), then table_capacity lengths; a JS-owned ArrayBuffer held by `table_ref`. */
+  unsigned table_capacity;
+  uint32_t *frame_offset;
   uint32_t *frame_length;
+  napi_ref table_ref;
+  /* Why a requested ring is not in use (the call and errno), empty when it is. */
+  char ring_fallback[96];
   char name[IFNAMSIZ];
 } link_t;
 
@@ -111,8 +183,11 @@ typedef struct {
   unsigned own_frames;
   unsigned truncated;
   unsigned vlan_tagged;
-  size_t total_bytes;
   int error; /* errno of a failed receive call, 0 if none */
+  /* Ring slots this batch holds, handed back to the kernel once JS has returned:
+     V2 frames from ring.next on, or (V3) the block at ring.next. */
+  unsigned ring_frames;
+  bool ring_block;
 } batch_t;
 
 static const napi_type_tag LINK_TYPE_TAG = {0x7069776972652d6cULL, 0x696e6b2d68616e64ULL};
@@ -286,20 +361,52 @@ static bool query_interface(napi_env env, const char *ifname, unsigned long requ
 
 /* ---------- link lifetime ---------- */
 
+/* Unmaps a receive ring (and with it the last hold on its socket). */
+static void unmap_ring(ring_t *ring) {
+  if (ring->base != NULL) munmap(ring->base, ring->size);
+  ring->base = NULL;
+  ring->size = 0;
+}
+
 static void free_link_memory(link_t *link) {
-  free(link->arena);
+  /* The arena belongs to its (JS) ArrayBuffer; the ring is ours to unmap. */
+  if (!link->memory_pinned) unmap_ring(&link->ring);
   free(link->messages);
   free(link->vectors);
   free(link->addresses);
   free(link->controls);
-  free(link->frame_start);
-  free(link->frame_length);
   link->arena = NULL;
+  link->ring.base = NULL;
   link->messages = NULL;
   link->vectors = NULL;
   link->addresses = NULL;
   link->controls = NULL;
-  link->frame_start = NULL;
+}
+
+/* Takes the receive memory away from JS before it is freed: detached, the ArrayBuffer and
+   every view of it read as empty, so a view kept against the contract cannot reach freed or
+   unmapped memory. If that fails the memory stays allocated (memory_pinned). `env_alive` is
+   false in the environment's cleanup hook, when no JS can run any more. */
+static void release_js_memory(link_t *link, bool env_alive) {
+  napi_env env = link->env;
+  if (link->memory_ref != NULL) {
+    if (env_alive) {
+      napi_handle_scope scope;
+      napi_value memory;
+      bool detached = false;
+      if (napi_open_handle_scope(env, &scope) == napi_ok) {
+        detached = napi_get_reference_value(env, link->memory_ref, &memory) == napi_ok && memory != NULL &&
+                   napi_detach_arraybuffer(env, memory) == napi_ok;
+        napi_close_handle_scope(env, scope);
+      }
+      if (!detached) link->memory_pinned = true;
+    }
+    napi_delete_reference(env, link->memory_ref);
+    link->memory_ref = NULL;
+  }
+  if (link->table_ref != NULL) napi_delete_reference(env, link->table_ref);
+  link->table_ref = NULL;
+  link->frame_offset = NULL;
   link->frame_length = NULL;
 }
 
@@ -314,10 +421,12 @@ static void on_poll_closed(uv_handle_t *handle) {
 
 static void cleanup_hook(void *data);
 
-/* Stops receiving and releases the descriptor and JS references. Idempotent. */
-static void link_shutdown(link_t *link, bool remove_hook) {
+/* Stops receiving and releases the descriptor and JS references. Idempotent. A ring stays
+   mapped (holding the socket open, but no longer polled) until the poll handle has closed. */
+static void link_shutdown(link_t *link, bool remove_hook, bool env_alive) {
   if (link->closed) return;
   link->closed = true;
+  release_js_memory(link, env_alive);
   /* uv_close stops the poll and takes the descriptor out of epoll right away, so the
      descriptor must still be open here: closed first, its number could already belong to
      another file when libuv deregisters it. */
@@ -335,7 +444,7 @@ static void link_shutdown(link_t *link, bool remove_hook) {
 
 /* The environment is going away (process exit, worker termination) with the link open. */
 static void cleanup_hook(void *data) {
-  link_shutdown(data, false);
+  link_shutdown(data, false, false);
 }
 
 static void finalize_link(napi_env env, void *data, void *hint) {
@@ -343,7 +452,7 @@ static void finalize_link(napi_env env, void *data, void *hint) {
   (void)hint;
   link_t *link = data;
   link->finalized = true;
-  link_shutdown(link, true);
+  link_shutdown(link, true, true);
   if (link->poll_closed) free(link);
 }
 
@@ -361,7 +470,27 @@ static bool vlan_tagged(struct msghdr *header) {
   return false;
 }
 
-static void receive_packet_batch(link_t *link, batch_t *batch) {
+/* Whether this frame may be handed to JS, or which counter it goes to instead. */
+typedef enum { FRAME_KEEP, FRAME_OWN, FRAME_TRUNCATED, FRAME_VLAN } frame_verdict;
+
+static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, size_t offset, uint32_t length) {
+  switch (verdict) {
+    case FRAME_OWN: batch->own_frames++; return;
+    case FRAME_TRUNCATED: batch->truncated++; return;
+    case FRAME_VLAN: batch->vlan_tagged++; return;
+    case FRAME_KEEP: break;
+  }
+  if (batch->count >= link->table_capacity) {
+    /* Cannot happen with the capacities chosen at open; counted rather than overrun. */
+    batch->truncated++;
+    return;
+  }
+  link->frame_offset[batch->count] = (uint32_t)offset;
+  link->frame_length[batch->count] = length;
+  batch->count++;
+}
+
+static void receive_recvmmsg_batch(link_t *link, batch_t *batch) {
   for (unsigned i = 0; i < link->batch_size; i++) {
     /* The kernel writes back the lengths it used: restore the capacities. */
     link->messages[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_ll);
@@ -379,18 +508,100 @@ static void receive_packet_batch(link_t *link, batch_t *batch) {
   }
   for (int i = 0; i < received; i++) {
     struct mmsghdr *message = &link->messages[i];
-    if (link->addresses[i].sll_pkttype == PACKET_OUTGOING) {
-      batch->own_frames++;
-    } else if (message->msg_hdr.msg_flags & MSG_TRUNC) {
-      batch->truncated++;
-    } else if (vlan_tagged(&message->msg_hdr)) {
-      batch->vlan_tagged++;
-    } else {
-      link->frame_start[batch->count] = link->vectors[i].iov_base;
-      link->frame_length[batch->count] = message->msg_len;
-      batch->total_bytes += message->msg_len;
-      batch->count++;
+    frame_verdict verdict = FRAME_KEEP;
+    if (link->addresses[i].sll_pkttype == PACKET_OUTGOING) verdict = FRAME_OWN;
+    else if (message->msg_hdr.msg_flags & MSG_TRUNC) verdict = FRAME_TRUNCATED;
+    else if (vlan_tagged(&message->msg_hdr)) verdict = FRAME_VLAN;
+    count_frame(link, batch, verdict, (size_t)i * link->slot_size, message->msg_len);
+  }
+}
+
+/* Classifies one frame of the ring from its header fields, after checking that the kernel's
+   offsets keep it inside `room` bytes from the header (its frame, or the rest of its block).
+   The sockaddr_ll sits right after the aligned header in both versions (packet_mmap.rst). */
+static frame_verdict classify_ring_frame(const link_t *link, const uint8_t *header, size_t header_size, size_t room,
+                                         uint32_t status, uint32_t mac, uint32_t snaplen, uint32_t length,
+                                         uint16_t vlan_tci) {
+  size_t address_at = TPACKET_ALIGN(header_size);
+  if (room < address_at + sizeof(struct sockaddr_ll) || mac < address_at + sizeof(struct sockaddr_ll) ||
+      mac > room || snaplen > room - mac)
+    return FRAME_TRUNCATED; /* a frame we cannot place is never handed on */
+  const struct sockaddr_ll *address = (const struct sockaddr_ll *)(header + address_at);
+  if (address->sll_pkttype == PACKET_OUTGOING) return FRAME_OWN;
+  /* V3 only cuts frames at the block size: a frame over the slot is cut here, as recvmmsg's. */
+  if (snaplen < length || length > link->slot_size) return FRAME_TRUNCATED;
+  /* The kernel strips an 802.1Q tag before packet sockets see the frame; it reports it in
+     the header (pre-3.0 kernels set no VALID bit, only a non-zero TCI). */
+  if ((status & TP_STATUS_VLAN_VALID) != 0 || vlan_tci != 0) return FRAME_VLAN;
+  return FRAME_KEEP;
+}
+
+static uint8_t *ring_v2_frame(const ring_t *ring, unsigned index) {
+  return ring->base + (size_t)(index / ring->frames_per_block) * ring->block_size +
+         (size_t)(index % ring->frames_per_block) * ring->frame_size;
+}
+
+/* TPACKET_V2: up to batch_size frames the kernel has marked TP_STATUS_USER, in ring order. */
+static void receive_ring_v2_batch(link_t *link, batch_t *batch) {
+  ring_t *ring = &link->ring;
+  while (batch->ring_frames < link->batch_size && batch->ring_frames < ring->frame_count) {
+    uint8_t *raw = ring_v2_frame(ring, (ring->next + batch->ring_frames) % ring->frame_count);
+    struct tpacket2_hdr *header = (struct tpacket2_hdr *)raw;
+    /* Acquire: the frame's bytes are read only after its status says they are ours. */
+    uint32_t status = __atomic_load_n(&header->tp_status, __ATOMIC_ACQUIRE);
+    if ((status & TP_STATUS_USER) == 0) break;
+    batch->ring_frames++;
+    frame_verdict verdict = classify_ring_frame(link, raw, sizeof *header, ring->frame_size, status, header->tp_mac,
+                                                header->tp_snaplen, header->tp_len, header->tp_vlan_tci);
+    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen);
+  }
+}
+
+/* TPACKET_V3: every frame of the next retired block (the frame table holds a full block). */
+static void receive_ring_v3_batch(link_t *link, batch_t *batch) {
+  ring_t *ring = &link->ring;
+  uint8_t *block = ring->base + (size_t)ring->next * ring->block_size;
+  struct tpacket_block_desc *descriptor = (struct tpacket_block_desc *)block;
+  uint32_t status = __atomic_load_n(&descriptor->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
+  if ((status & TP_STATUS_USER) == 0) return;
+  batch->ring_block = true;
+  uint32_t frames = descriptor->hdr.bh1.num_pkts;
+  size_t offset = descriptor->hdr.bh1.offset_to_first_pkt;
+  for (uint32_t i = 0; i < frames; i++) {
+    if (offset < sizeof *descriptor || offset > ring->block_size - sizeof(struct tpacket3_hdr) ||
+        offset % TPACKET_ALIGNMENT != 0) {
+      batch->truncated += frames - i; /* the block's layout is not one we can walk */
+      return;
     }
+    uint8_t *raw = block + offset;
+    struct tpacket3_hdr *header = (struct tpacket3_hdr *)raw;
+    frame_verdict verdict =
+        classify_ring_frame(link, raw, sizeof *header, ring->block_size - offset, header->tp_status, header->tp_mac,
+                            header->tp_snaplen, header->tp_len, header->hv1.tp_vlan_tci);
+    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen);
+    uint32_t next = header->tp_next_offset;
+    if (i + 1 < frames && (next == 0 || next > ring->block_size - offset)) {
+      batch->truncated += frames - i - 1;
+      return;
+    }
+    offset += next;
+  }
+}
+
+/* Gives the ring slots of a delivered batch back to the kernel. Release: JS is done with
+   the bytes before the kernel may write them again. */
+static void release_ring_slots(link_t *link, const batch_t *batch) {
+  ring_t *ring = &link->ring;
+  if (link->mode == RECEIVE_RING_V2) {
+    for (unsigned i = 0; i < batch->ring_frames; i++) {
+      struct tpacket2_hdr *header = (struct tpacket2_hdr *)ring_v2_frame(ring, ring->next);
+      __atomic_store_n(&header->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      ring->next = (ring->next + 1) % ring->frame_count;
+    }
+  } else if (link->mode == RECEIVE_RING_V3 && batch->ring_block) {
+    struct tpacket_block_desc *descriptor = (struct tpacket_block_desc *)(ring->base + (size_t)ring->next * ring->block_size);
+    __atomic_store_n(&descriptor->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    ring->next = (ring->next + 1) % ring->block_count;
   }
 }
 
@@ -404,11 +615,17 @@ static void receive_tap_batch(link_t *link, batch_t *batch) {
       return;
     }
     if (length == 0) return;
-    link->frame_start[batch->count] = link->arena + used;
-    link->frame_length[batch->count] = (uint32_t)length;
-    batch->total_bytes += (size_t)length;
-    batch->count++;
+    count_frame(link, batch, FRAME_KEEP, used, (uint32_t)length);
     used += (size_t)length;
+  }
+}
+
+static void receive_batch(link_t *link, batch_t *batch) {
+  switch (link->mode) {
+    case RECEIVE_RING_V2: receive_ring_v2_batch(link, batch); break;
+    case RECEIVE_RING_V3: receive_ring_v3_batch(link, batch); break;
+    case RECEIVE_READ: receive_tap_batch(link, batch); break;
+    case RECEIVE_RECVMMSG: receive_recvmmsg_batch(link, batch); break;
   }
 }
 
@@ -434,25 +651,16 @@ static void raise_pending_exception(napi_env env) {
     napi_fatal_exception(env, exception);
 }
 
+/* onFrames(count, ownFrames, truncated, vlanTagged): the frames are in the frame table. */
 static void deliver_batch(link_t *link, const batch_t *batch) {
   napi_env env = link->env;
-  napi_value argv[5], lengths_buffer;
-  void *data = NULL;
-  void *lengths = NULL;
-  if (napi_create_buffer(env, batch->total_bytes, &data, &argv[0]) != napi_ok) return;
-  if (napi_create_arraybuffer(env, (size_t)batch->count * sizeof(uint32_t), &lengths, &lengths_buffer) != napi_ok)
+  napi_value argv[4];
+  if (napi_create_uint32(env, batch->count, &argv[0]) != napi_ok ||
+      napi_create_uint32(env, batch->own_frames, &argv[1]) != napi_ok ||
+      napi_create_uint32(env, batch->truncated, &argv[2]) != napi_ok ||
+      napi_create_uint32(env, batch->vlan_tagged, &argv[3]) != napi_ok)
     return;
-  if (napi_create_typedarray(env, napi_uint32_array, batch->count, lengths_buffer, 0, &argv[1]) != napi_ok) return;
-  uint8_t *out = data;
-  for (unsigned i = 0; i < batch->count; i++) {
-    memcpy(out, link->frame_start[i], link->frame_length[i]);
-    out += link->frame_length[i];
-  }
-  if (batch->count > 0) memcpy(lengths, link->frame_length, (size_t)batch->count * sizeof(uint32_t));
-  if (napi_create_uint32(env, batch->own_frames, &argv[2]) != napi_ok) return;
-  if (napi_create_uint32(env, batch->truncated, &argv[3]) != napi_ok) return;
-  if (napi_create_uint32(env, batch->vlan_tagged, &argv[4]) != napi_ok) return;
-  call_into_js(link, link->on_frames, 5, argv);
+  call_into_js(link, link->on_frames, 4, argv);
 }
 
 static void deliver_error(link_t *link, const char *syscall, int error, bool fatal) {
@@ -470,7 +678,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(link->env, &scope) != napi_ok) return;
 
-  batch_t batch = {0, 0, 0, 0, 0, 0};
+  batch_t batch = {0, 0, 0, 0, 0, 0, false};
   const char *syscall = "poll";
   bool fatal = false;
   if (status == UV_EBADF) {
@@ -496,19 +704,19 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     }
   } else if (status < 0) {
     batch.error = -status; /* libuv reports negated errno values on Unix */
-  } else if (link->kind == LINK_PACKET) {
-    syscall = "recvmmsg";
-    receive_packet_batch(link, &batch);
   } else {
-    syscall = "read";
-    receive_tap_batch(link, &batch);
+    syscall = receive_mode_name(link->mode);
+    receive_batch(link, &batch);
   }
 
   if (batch.count > 0 || batch.own_frames > 0 || batch.truncated > 0 || batch.vlan_tagged > 0) {
     link->consecutive_errors = 0;
     deliver_batch(link, &batch);
-    raise_pending_exception(link->env);
   }
+  /* JS has returned: nothing may keep a view of these frames (the Link contract), so their
+     slots go back to the kernel, unless the receiver closed the link (the ring is gone). */
+  if (!link->closed) release_ring_slots(link, &batch);
+  raise_pending_exception(link->env);
   /* The receiver may have closed the link; after that nothing here may touch it but flags. */
   if (batch.error != 0 && !link->closed) {
     uint64_t now = uv_now(link->poll.loop);
@@ -526,45 +734,70 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
 
 /* ---------- opening ---------- */
 
-static link_t *allocate_link(link_kind kind, const char *name, unsigned batch_size, size_t slot_size) {
+/* The link struct and its recvmmsg headers; the receive memory comes with the JS handle. */
+static link_t *allocate_link(link_kind kind, receive_mode mode, const char *name, unsigned batch_size, size_t slot_size) {
   link_t *link = calloc(1, sizeof *link);
   if (link == NULL) return NULL;
   link->kind = kind;
+  link->mode = mode;
   link->fd = -1;
   link->batch_size = batch_size;
   link->slot_size = slot_size;
   memcpy(link->name, name, strnlen(name, IFNAMSIZ - 1));
-  link->arena_size = kind == LINK_PACKET ? (size_t)batch_size * slot_size : TAP_ARENA_BYTES;
-  link->arena = malloc(link->arena_size);
-  link->frame_start = calloc(batch_size, sizeof *link->frame_start);
-  link->frame_length = calloc(batch_size, sizeof *link->frame_length);
-  bool ok = link->arena != NULL && link->frame_start != NULL && link->frame_length != NULL;
-  if (ok && kind == LINK_PACKET) {
+  link->arena_size = mode == RECEIVE_RECVMMSG ? (size_t)batch_size * slot_size : mode == RECEIVE_READ ? TAP_ARENA_BYTES : 0;
+  link->table_capacity = batch_size;
+  if (mode == RECEIVE_RECVMMSG) {
     link->messages = calloc(batch_size, sizeof *link->messages);
     link->vectors = calloc(batch_size, sizeof *link->vectors);
     link->addresses = calloc(batch_size, sizeof *link->addresses);
     link->controls = calloc(batch_size, CONTROL_SPACE);
-    ok = link->messages != NULL && link->vectors != NULL && link->addresses != NULL && link->controls != NULL;
-    for (unsigned i = 0; ok && i < batch_size; i++) {
-      link->vectors[i].iov_base = link->arena + (size_t)i * slot_size;
-      link->vectors[i].iov_len = slot_size;
-      link->messages[i].msg_hdr.msg_iov = &link->vectors[i];
-      link->messages[i].msg_hdr.msg_iovlen = 1;
-      link->messages[i].msg_hdr.msg_name = &link->addresses[i];
-      link->messages[i].msg_hdr.msg_control = link->controls + (size_t)i * CONTROL_SPACE;
+    if (link->messages == NULL || link->vectors == NULL || link->addresses == NULL || link->controls == NULL) {
+      free_link_memory(link);
+      free(link);
+      return NULL;
     }
-  }
-  if (!ok) {
-    free_link_memory(link);
-    free(link);
-    return NULL;
   }
   return link;
 }
 
+/* Gives the link its receive memory (`ring_memory`, the external ArrayBuffer over a mapped
+   ring, or else a fresh arena) and its frame table, and shows both to JS on the handle:
+   memory, frameOffsets, frameLengths. */
+static bool attach_receive_memory(napi_env env, link_t *link, napi_value handle, napi_value ring_memory) {
+  napi_value memory = ring_memory, table, offsets, lengths;
+  void *arena = NULL, *table_data = NULL;
+  if (memory == NULL) {
+    if (napi_create_arraybuffer(env, link->arena_size, &arena, &memory) != napi_ok) return false;
+    link->arena = arena;
+  }
+  if (napi_create_reference(env, memory, 1, &link->memory_ref) != napi_ok) return false;
+  size_t table_bytes = (size_t)link->table_capacity * 2 * sizeof(uint32_t);
+  if (napi_create_arraybuffer(env, table_bytes, &table_data, &table) != napi_ok ||
+      napi_create_reference(env, table, 1, &link->table_ref) != napi_ok ||
+      napi_create_typedarray(env, napi_uint32_array, link->table_capacity, table, 0, &offsets) != napi_ok ||
+      napi_create_typedarray(env, napi_uint32_array, link->table_capacity, table,
+                             (size_t)link->table_capacity * sizeof(uint32_t), &lengths) != napi_ok ||
+      napi_set_named_property(env, handle, "memory", memory) != napi_ok ||
+      napi_set_named_property(env, handle, "frameOffsets", offsets) != napi_ok ||
+      napi_set_named_property(env, handle, "frameLengths", lengths) != napi_ok)
+    return false;
+  link->frame_offset = table_data;
+  link->frame_length = (uint32_t *)table_data + link->table_capacity;
+  for (unsigned i = 0; link->mode == RECEIVE_RECVMMSG && i < link->batch_size; i++) {
+    link->vectors[i].iov_base = link->arena + (size_t)i * link->slot_size;
+    link->vectors[i].iov_len = link->slot_size;
+    link->messages[i].msg_hdr.msg_iov = &link->vectors[i];
+    link->messages[i].msg_hdr.msg_iovlen = 1;
+    link->messages[i].msg_hdr.msg_name = &link->addresses[i];
+    link->messages[i].msg_hdr.msg_control = link->controls + (size_t)i * CONTROL_SPACE;
+  }
+  return true;
+}
+
 /* Wraps an opened descriptor in a JS handle and starts polling it. On failure the link
    and its descriptor are released and an exception is pending. */
-static napi_value start_link(napi_env env, link_t *link, napi_value on_frames, napi_value on_error, int ifindex) {
+static napi_value start_link(napi_env env, link_t *link, napi_value on_frames, napi_value on_error, int ifindex,
+                             napi_value ring_memory) {
   napi_value handle, value, resource_name;
   uv_loop_t *loop = NULL;
   link->env = env;
@@ -587,7 +820,7 @@ static napi_value start_link(napi_env env, link_t *link, napi_value on_frames, n
       napi_async_init(env, handle, resource_name, &link->async_context) != napi_ok) {
     throw_napi_failure(env, "link references");
     link->finalized = true; /* no JS owner: the close callback frees it */
-    link_shutdown(link, false);
+    link_shutdown(link, false, true);
     return NULL;
   }
   /* Tagged before it is wrapped: once wrapped, the finalizer owns the struct, and a failure
@@ -596,16 +829,26 @@ static napi_value start_link(napi_env env, link_t *link, napi_value on_frames, n
       napi_wrap(env, handle, link, finalize_link, NULL, NULL) != napi_ok) {
     throw_napi_failure(env, "napi_wrap");
     link->finalized = true;
-    link_shutdown(link, false);
+    link_shutdown(link, false, true);
     return NULL;
   }
   napi_add_env_cleanup_hook(env, cleanup_hook, link);
+  if (!attach_receive_memory(env, link, handle, ring_memory)) {
+    throw_napi_failure(env, "receive memory");
+    link_shutdown(link, true, true); /* the handle's finalizer frees the struct later */
+    return NULL;
+  }
+  if (napi_create_string_utf8(env, receive_mode_name(link->mode), NAPI_AUTO_LENGTH, &value) == napi_ok)
+    napi_set_named_property(env, handle, "receiveMode", value);
+  if (link->ring_fallback[0] != '\0' &&
+      napi_create_string_utf8(env, link->ring_fallback, NAPI_AUTO_LENGTH, &value) == napi_ok)
+    napi_set_named_property(env, handle, "ringFallback", value);
   if (napi_create_string_utf8(env, link->name, NAPI_AUTO_LENGTH, &value) == napi_ok)
     napi_set_named_property(env, handle, "name", value);
   if (napi_create_int32(env, ifindex, &value) == napi_ok) napi_set_named_property(env, handle, "ifindex", value);
   if ((uv_status = uv_poll_start(&link->poll, UV_READABLE, on_readable)) != 0) {
     throw_errno(env, "uv_poll_start", link->name, -uv_status);
-    link_shutdown(link, true); /* the handle's finalizer frees the struct later */
+    link_shutdown(link, true, true); /* the handle's finalizer frees the struct later */
     return NULL;
   }
   return handle;
@@ -628,22 +871,102 @@ static void enlarge_socket_buffers(int fd) {
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 }
 
-/* openPacket(ifname, slotSize, batchSize, promiscuous, onFrames, onError) */
+/* Maps a PACKET_MMAP receive ring (TPACKET_V2 or V3) on a socket not yet bound, sized for
+   frames of up to slot_size bytes. Returns 0, or the errno of the call named in *failed
+   with the socket left as it was (no ring, TPACKET_V1). */
+static int map_receive_ring(int fd, receive_mode mode, size_t slot_size, ring_t *ring, const char **failed) {
+  int version = mode == RECEIVE_RING_V3 ? TPACKET_V3 : TPACKET_V2;
+  size_t header_bytes = mode == RECEIVE_RING_V3 ? TPACKET3_HDRLEN : TPACKET2_HDRLEN;
+  long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0) page = 4096;
+  memset(ring, 0, sizeof *ring);
+  /* The kernel puts the network header at TPACKET_ALIGN(header + 16) and the MAC header
+     ETH_HLEN before it (tpacket_rcv): this frame size holds a slot_size frame after that. */
+  ring->frame_size = TPACKET_ALIGN(TPACKET_ALIGN(header_bytes + 16) + slot_size);
+  /* Blocks are a power-of-two number of pages (one kernel allocation each). */
+  ring->block_size = (size_t)page;
+  while (ring->block_size < ring->frame_size || ring->block_size < RING_BLOCK_BYTES) ring->block_size *= 2;
+  ring->block_count = RING_BYTES / ring->block_size < 2 ? 2 : (unsigned)(RING_BYTES / ring->block_size);
+  ring->frames_per_block = (unsigned)(ring->block_size / ring->frame_size);
+  ring->frame_count = ring->frames_per_block * ring->block_count;
+  ring->size = ring->block_size * ring->block_count;
+  *failed = "setsockopt(PACKET_VERSION)";
+  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) < 0) return errno;
+  int result;
+  if (mode == RECEIVE_RING_V3) {
+    struct tpacket_req3 request;
+    memset(&request, 0, sizeof request);
+    request.tp_block_size = (unsigned)ring->block_size;
+    request.tp_block_nr = ring->block_count;
+    request.tp_frame_size = (unsigned)ring->frame_size;
+    request.tp_frame_nr = ring->frame_count;
+    request.tp_retire_blk_tov = RING_V3_BLOCK_TIMEOUT_MS;
+    result = setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &request, sizeof request);
+  } else {
+    struct tpacket_req request = {(unsigned)ring->block_size, ring->block_count, (unsigned)ring->frame_size,
+                                  ring->frame_count};
+    result = setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &request, sizeof request);
+  }
+  int error = 0;
+  if (result < 0) {
+    error = errno;
+    *failed = "setsockopt(PACKET_RX_RING)";
+  } else {
+    void *base = mmap(NULL, ring->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base != MAP_FAILED) {
+      ring->base = base;
+      return 0;
+    }
+    error = errno;
+    *failed = "mmap(PACKET_RX_RING)";
+    /* A request with no blocks frees the kernel's ring. */
+    struct tpacket_req3 none;
+    memset(&none, 0, sizeof none);
+    setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &none, mode == RECEIVE_RING_V3 ? sizeof none : sizeof(struct tpacket_req));
+  }
+  version = TPACKET_V1;
+  setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version);
+  return error;
+}
+
+static void ring_memory_finalizer(napi_env env, void *data, void *hint) {
+  /* The link unmaps the ring (after detaching this ArrayBuffer): nothing to free here. */
+  (void)env;
+  (void)data;
+  (void)hint;
+}
+
+/* Reads the receive mode an openPacket caller asks for. */
+static bool get_receive_mode(napi_env env, napi_value value, receive_mode *mode) {
+  char text[16] = {0};
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, text, sizeof text, &length) == napi_ok) {
+    if (strcmp(text, "tpacket-v3") == 0) *mode = RECEIVE_RING_V3;
+    else if (strcmp(text, "tpacket-v2") == 0) *mode = RECEIVE_RING_V2;
+    else if (strcmp(text, "recvmmsg") == 0) *mode = RECEIVE_RECVMMSG;
+    else length = 0;
+  }
+  if (length == 0) napi_throw_range_error(env, NULL, "piwire: receiveMode must be 'tpacket-v3', 'tpacket-v2' or 'recvmmsg'");
+  return length != 0;
+}
+
+/* openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError) */
 static napi_value js_open_packet(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   char ifname[IFNAMSIZ] = {0};
   uint32_t slot_size, batch_size;
   bool promiscuous = false;
+  receive_mode mode = RECEIVE_RECVMMSG;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6) {
-    napi_throw_type_error(env, NULL, "piwire: openPacket(ifname, slotSize, batchSize, promiscuous, onFrames, onError)");
+  if (argc < 7) {
+    napi_throw_type_error(env, NULL, "piwire: openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError)");
     return NULL;
   }
   if (!get_interface_name(env, argv[0], ifname) ||
       !get_uint32_in(env, argv[1], ETH_ZLEN, 65536 + 64, "slotSize", &slot_size) ||
-      !get_uint32_in(env, argv[2], 1, MAX_BATCH, "batchSize", &batch_size) ||
-      !get_function(env, argv[4], "onFrames") || !get_function(env, argv[5], "onError"))
+      !get_uint32_in(env, argv[2], 1, MAX_BATCH, "batchSize", &batch_size) || !get_receive_mode(env, argv[4], &mode) ||
+      !get_function(env, argv[5], "onFrames") || !get_function(env, argv[6], "onError"))
     return NULL;
   NAPI_CALL(env, napi_get_value_bool(env, argv[3], &promiscuous));
 
@@ -672,25 +995,47 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
     throw_errno(env, "socket(AF_PACKET)", ifname, errno);
     return NULL;
   }
+  const char *failed = "setsockopt(PACKET_AUXDATA)";
+  ring_t ring;
+  memset(&ring, 0, sizeof ring);
+  napi_value ring_memory = NULL;
+  char fallback[sizeof ((link_t *)NULL)->ring_fallback] = {0};
   enlarge_socket_buffers(fd);
   int enable = 1;
-  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &enable, sizeof enable) < 0) {
-    error = errno;
-    close(fd);
-    throw_errno(env, "setsockopt(PACKET_AUXDATA)", ifname, error);
-    return NULL;
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &enable, sizeof enable) < 0) goto fail;
+  if (mode != RECEIVE_RECVMMSG) {
+    /* The ring goes in before bind, so no frame is queued the other way first. A ring the
+       kernel or N-API refuses (no memory, a sandboxed runtime without external buffers)
+       leaves the link on recvmmsg: slower, never silent (handle.ringFallback says why). */
+    const char *ring_call = NULL;
+    int ring_error = map_receive_ring(fd, mode, slot_size, &ring, &ring_call);
+    if (ring_error == 0 &&
+        napi_create_external_arraybuffer(env, ring.base, ring.size, ring_memory_finalizer, NULL, &ring_memory) != napi_ok) {
+      ring_call = "napi_create_external_arraybuffer";
+      ring_error = ENOTSUP;
+      ring_memory = NULL;
+      napi_value ignored;
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);
+      unmap_ring(&ring);
+      struct tpacket_req3 none;
+      memset(&none, 0, sizeof none);
+      setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &none, mode == RECEIVE_RING_V3 ? sizeof none : sizeof(struct tpacket_req));
+      int version = TPACKET_V1;
+      setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version);
+    }
+    if (ring_error != 0) {
+      snprintf(fallback, sizeof fallback, "%s: %s", ring_call, errno_name(ring_error));
+      mode = RECEIVE_RECVMMSG;
+    }
   }
   struct sockaddr_ll address;
   memset(&address, 0, sizeof address);
   address.sll_family = AF_PACKET;
   address.sll_protocol = htons(ETH_P_ALL);
   address.sll_ifindex = ifindex;
-  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) {
-    error = errno;
-    close(fd);
-    throw_errno(env, "bind(AF_PACKET)", ifname, error);
-    return NULL;
-  }
+  failed = "bind(AF_PACKET)";
+  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) goto fail;
   if (promiscuous) {
     /* A socket-scoped membership: the kernel drops it when the socket closes, so a crash
        never leaves the interface promiscuous (unlike setting IFF_PROMISC). */
@@ -698,22 +1043,30 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
     memset(&membership, 0, sizeof membership);
     membership.mr_ifindex = ifindex;
     membership.mr_type = PACKET_MR_PROMISC;
-    if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &membership, sizeof membership) < 0) {
-      error = errno;
-      close(fd);
-      throw_errno(env, "setsockopt(PACKET_MR_PROMISC)", ifname, error);
-      return NULL;
-    }
+    failed = "setsockopt(PACKET_MR_PROMISC)";
+    if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &membership, sizeof membership) < 0) goto fail;
   }
 
-  link_t *link = allocate_link(LINK_PACKET, ifname, batch_size, slot_size);
+  /* V3 hands over whole blocks: the frame table holds the most one block can carry (every
+     ring frame takes at least TPACKET_ALIGNMENT bytes more than its header). */
+  uint32_t batch = mode == RECEIVE_RING_V3 ? (uint32_t)(ring.block_size / (TPACKET3_HDRLEN + TPACKET_ALIGNMENT)) : batch_size;
+  link_t *link = allocate_link(LINK_PACKET, mode, ifname, batch, slot_size);
   if (link == NULL) {
-    close(fd);
-    throw_errno(env, "openPacket", ifname, ENOMEM);
-    return NULL;
+    failed = "openPacket";
+    errno = ENOMEM;
+    goto fail;
   }
   link->fd = fd;
-  return start_link(env, link, argv[4], argv[5], ifindex);
+  link->ring = ring;
+  memcpy(link->ring_fallback, fallback, sizeof fallback);
+  return start_link(env, link, argv[5], argv[6], ifindex, ring_memory);
+
+fail:
+  error = errno;
+  unmap_ring(&ring);
+  close(fd);
+  throw_errno(env, failed, ifname, error);
+  return NULL;
 }
 
 /* openTap(name, batchSize, onFrames, onError); name may hold a %d template ("pw%d"). */
@@ -752,14 +1105,14 @@ static napi_value js_open_tap(napi_env env, napi_callback_info info) {
   memcpy(name, request.ifr_name, strnlen(request.ifr_name, IFNAMSIZ - 1));
   int ifindex = (int)if_nametoindex(name);
 
-  link_t *link = allocate_link(LINK_TAP, name, batch_size, 0);
+  link_t *link = allocate_link(LINK_TAP, RECEIVE_READ, name, batch_size, 0);
   if (link == NULL) {
     close(fd);
     throw_errno(env, "openTap", name, ENOMEM);
     return NULL;
   }
   link->fd = fd;
-  return start_link(env, link, argv[2], argv[3], ifindex);
+  return start_link(env, link, argv[2], argv[3], ifindex, NULL);
 }
 
 /* ---------- sending ---------- */
@@ -868,7 +1221,8 @@ static bool send_tap(napi_env env, link_t *link, napi_value frames, uint32_t cou
   return true;
 }
 
-/* send(handle, frames) -> { sent, bytes, full, failed, error } (error: errno name or undefined) */
+/* send(handle, frames) -> the number sent when every frame went (the common case: no object
+   to build per flush), else { sent, bytes, full, failed, error } (error: the errno name). */
 static napi_value js_send(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], output, value;
@@ -895,6 +1249,10 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   bool ok = link->kind == LINK_PACKET ? send_packet(env, link, argv[1], count, &result)
                                       : send_tap(env, link, argv[1], count, &result);
   if (!ok) return NULL;
+  if (result.full == 0 && result.failed == 0) {
+    NAPI_CALL(env, napi_create_uint32(env, result.sent, &output));
+    return output;
+  }
   NAPI_CALL(env, napi_create_object(env, &output));
   NAPI_CALL(env, napi_create_uint32(env, result.sent, &value));
   NAPI_CALL(env, napi_set_named_property(env, output, "sent", value));
@@ -924,35 +1282,41 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   }
   link_t *link = get_link(env, argv[0]);
   if (link == NULL) return NULL;
-  link_shutdown(link, true);
+  link_shutdown(link, true, true);
   return NULL;
 }
 
-/* kernelDrops(handle): frames the kernel dropped because the socket's receive buffer was
-   full (PACKET_STATISTICS tp_drops; reading resets the kernel's counters). The link never
-   saw those frames, so only the kernel can count them. 0 for a tap (its drops are in the
-   interface statistics) and for a closed link. */
-static napi_value js_kernel_drops(napi_env env, napi_callback_info info) {
+/* kernelStatistics(handle) -> { drops, freezes }, since the last call (reading resets the
+   kernel's counters): `drops`, frames the kernel dropped for want of room (a full socket
+   buffer, or a full ring: PACKET_STATISTICS tp_drops); `freezes`, how often a TPACKET_V3
+   ring had every block waiting for us (tp_freeze_q_cnt; 0 in other modes). The link never
+   saw those frames, so only the kernel can count them. Zeros for a tap (its drops are in
+   the interface statistics) and for a closed link. */
+static napi_value js_kernel_statistics(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1], result;
+  napi_value argv[1], result, value;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1) {
-    napi_throw_type_error(env, NULL, "piwire: kernelDrops(handle)");
+    napi_throw_type_error(env, NULL, "piwire: kernelStatistics(handle)");
     return NULL;
   }
   link_t *link = get_link(env, argv[0]);
   if (link == NULL) return NULL;
-  uint32_t drops = 0;
+  struct tpacket_stats_v3 statistics;
+  memset(&statistics, 0, sizeof statistics);
   if (!link->closed && link->kind == LINK_PACKET) {
-    struct tpacket_stats statistics;
-    socklen_t length = sizeof statistics;
+    /* The kernel copies the V3 layout for a V3 socket and the shorter one otherwise. */
+    socklen_t length = link->mode == RECEIVE_RING_V3 ? sizeof statistics : sizeof(struct tpacket_stats);
     if (getsockopt(link->fd, SOL_PACKET, PACKET_STATISTICS, &statistics, &length) < 0) {
       throw_errno(env, "getsockopt(PACKET_STATISTICS)", link->name, errno);
       return NULL;
     }
-    drops = statistics.tp_drops;
   }
-  NAPI_CALL(env, napi_create_uint32(env, drops, &result));
+  NAPI_CALL(env, napi_create_object(env, &result));
+  NAPI_CALL(env, napi_create_uint32(env, statistics.tp_drops, &value));
+  NAPI_CALL(env, napi_set_named_property(env, result, "drops", value));
+  NAPI_CALL(env, napi_create_uint32(env, statistics.tp_freeze_q_cnt, &value));
+  NAPI_CALL(env, napi_set_named_property(env, result, "freezes", value));
   return result;
 }
 
@@ -1131,7 +1495,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openTap", NULL, js_open_tap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"kernelDrops", NULL, js_kernel_drops, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"kernelStatistics", NULL, js_kernel_statistics, NULL, NULL, NULL, napi_enumerable, NULL},
       {"carrier", NULL, js_carrier, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mac", NULL, js_mac, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mtu", NULL, js_mtu, NULL, NULL, NULL, napi_enumerable, NULL},

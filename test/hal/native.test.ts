@@ -6,11 +6,13 @@
  * of its own, the link opened inside it by a child process (test/hal/fixtures/link-agent.ts)
  * and the far end driven by plain Python AF_PACKET sockets (fixtures/raw_peer.py), so what
  * is checked does not depend on the addon checking itself. Needs root and ip(8).
+ * The packet-link suite runs once per receive mode: the TPACKET_V2 and V3 rings and the
+ * recvmmsg fallback must behave alike.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { loadNativeAddon, NATIVE_ADDON_PATH, OFFLOAD_FEATURES } from '../../hal/link/native.ts';
+import { loadNativeAddon, NATIVE_ADDON_PATH, OFFLOAD_FEATURES, type NativeHandle, type ReceiveMode } from '../../hal/link/native.ts';
 import { openPacketLink } from '../../hal/link/packet.ts';
 import {
   canUseNamespaces,
@@ -67,7 +69,7 @@ describe('native addon', () => {
       return true;
     });
     assert.throws(() => addon.carrier('a-name-longer-than-ifnamsiz'), RangeError);
-    assert.throws(() => addon.send({ name: 'x', ifindex: 1 }, []), /not a link handle/);
+    assert.throws(() => addon.send({ name: 'x', ifindex: 1 } as unknown as NativeHandle, []), /not a link handle/);
   });
 
   test('a packet link refuses an interface that is not Ethernet', () => {
@@ -79,211 +81,287 @@ describe('native addon', () => {
   });
 });
 
-describe('packet link on a veth pair in a network namespace', { skip: canUseNamespaces() ? false : NETNS_SKIP_REASON, timeout: 120_000 }, () => {
-  let namespace = '';
-  let agent: LinkAgent | undefined;
-  let opened: AgentEvent;
-  let peerMac = '';
+const RECEIVE_MODES: readonly ReceiveMode[] = ['tpacket-v2', 'tpacket-v3', 'recvmmsg'];
 
-  before(async () => {
-    namespace = createNamespace();
-    ipIn(namespace, 'link', 'add', 'pwa', 'type', 'veth', 'peer', 'name', 'pwb');
-    ipIn(namespace, 'link', 'set', 'pwa', 'up');
-    ipIn(namespace, 'link', 'set', 'pwb', 'up');
-    peerMac = execIn(namespace, 'cat', ['/sys/class/net/pwb/address']).trim();
-    agent = new LinkAgent(namespace, 'packet', 'pwa');
-    opened = await agent.waitFor((event) => event.event === 'open', 'the link to open');
+for (const mode of RECEIVE_MODES) {
+  describe(`packet link (${mode}) on a veth pair in a network namespace`, { skip: canUseNamespaces() ? false : NETNS_SKIP_REASON, timeout: 120_000 }, () => {
+    let namespace = '';
+    let agent: LinkAgent | undefined;
+    let opened: AgentEvent;
+    let peerMac = '';
+
+    before(async () => {
+      namespace = createNamespace();
+      ipIn(namespace, 'link', 'add', 'pwa', 'type', 'veth', 'peer', 'name', 'pwb');
+      ipIn(namespace, 'link', 'set', 'pwa', 'up');
+      ipIn(namespace, 'link', 'set', 'pwb', 'up');
+      peerMac = execIn(namespace, 'cat', ['/sys/class/net/pwb/address']).trim();
+      agent = new LinkAgent(namespace, 'packet', 'pwa', undefined, mode);
+      opened = await agent.waitFor((event) => event.event === 'open', 'the link to open');
+    });
+
+    /** The agent the before hook started (the suite is skipped where it cannot be). */
+    const started = (): LinkAgent => {
+      assert.ok(agent, 'the link agent is running');
+      return agent;
+    };
+
+    after(async () => {
+      try {
+        await agent?.close();
+      } finally {
+        agent?.kill();
+        if (namespace) deleteNamespace(namespace);
+      }
+    });
+
+    test('opens with the interface MAC and MTU, carrier up, offloads switched off', () => {
+      assert.equal(opened.name, 'packet:pwa');
+      assert.equal(opened.mac, execIn(namespace, 'cat', ['/sys/class/net/pwa/address']).trim());
+      assert.equal(opened.mtu, 1500);
+      assert.equal(opened.carrier, true);
+      assert.equal(opened.promiscuous, false);
+      const offloads = opened.offloads as Record<string, string>;
+      assert.deepEqual(Object.keys(offloads).sort(), [...OFFLOAD_FEATURES].sort());
+      // veth implements all of these in software; ethtool(8) confirms what the report says.
+      // (The legacy TSO switch covers IPv4/IPv6 TSO, not newer variants such as AccECN.)
+      const features = execIn(namespace, 'ethtool', ['-k', 'pwa']);
+      for (const [feature, line] of [
+        ['tx', 'tx-checksumming'],
+        ['sg', 'scatter-gather'],
+        ['tso', '\\ttx-tcp-segmentation'],
+        ['tso', '\\ttx-tcp6-segmentation'],
+        ['gso', 'generic-segmentation-offload'],
+        ['gro', 'generic-receive-offload'],
+      ] as const) {
+        assert.equal(offloads[feature], 'off', `${feature} reported`);
+        assert.match(features, new RegExp(`^${line}: off`, 'm'), `${line} per ethtool`);
+      }
+    });
+
+    test(`receives through ${mode}, as asked: no silent fallback`, () => {
+      assert.equal(opened.receiveMode, mode);
+      assert.equal(opened.ringFallback, null);
+    });
+
+    test('a frame sent by the peer arrives byte for byte', async () => {
+      const agent = started();
+      const frame = testFrame(String(opened.mac), peerMac, 7);
+      rawSend(namespace, 'pwb', [frame]);
+      const received = await agent.waitFor((event) => event.event === 'frame', 'the frame from the peer');
+      assert.equal(received.hex, frame);
+    });
+
+    test('a batch sent by the link reaches the peer in order, and is not received back', async () => {
+      const agent = started();
+      const before = await agent.stats();
+      const frames = Array.from({ length: 20 }, (_, index) => testFrame(peerMac, String(opened.mac), 100 + index, 46 + index));
+      const receiver = await startRawReceiver(namespace, 'pwb', TEST_ETHERTYPE, frames.length);
+      agent.command({ op: 'send', frames });
+      await agent.waitFor((event) => event.event === 'sent', 'the batch to be sent');
+      for (const frame of frames) {
+        assert.equal(await receiver.waitForLine(() => true, 'a frame at the peer'), frame);
+      }
+      assert.equal(await receiver.exited, 0);
+      const after = await agent.stats();
+      assert.equal((after['link.tx.frames'] ?? 0) - (before['link.tx.frames'] ?? 0), frames.length);
+      const bytes = frames.reduce((total, frame) => total + frame.length / 2, 0);
+      assert.equal((after['link.tx.bytes'] ?? 0) - (before['link.tx.bytes'] ?? 0), bytes);
+      assert.equal((after['link.tx.batches'] ?? 0) - (before['link.tx.batches'] ?? 0), 1, 'one sendmmsg batch');
+      assert.equal(after['link.rx.frames'], before['link.rx.frames'], 'nothing we sent came back as input');
+    });
+
+    test('frames another sender on this host puts out of the interface are dropped as own frames', async () => {
+      const agent = started();
+      const before = await agent.stats();
+      // The kernel never loops a packet socket's own frames back to it, but every other
+      // outgoing frame on the interface (the kernel's, another process's) reaches an
+      // ETH_P_ALL socket as PACKET_OUTGOING: output of this host, never input to the stack.
+      const frames = Array.from({ length: 5 }, (_, index) => testFrame(peerMac, String(opened.mac), 200 + index));
+      const receiver = await startRawReceiver(namespace, 'pwb', TEST_ETHERTYPE, frames.length);
+      rawSend(namespace, 'pwa', frames);
+      for (let index = 0; index < frames.length; index++) await receiver.waitForLine(() => true, 'a frame at the peer');
+      let after = await agent.stats();
+      // The link counts them when its poll fires; the peer having them does not order that.
+      for (let attempt = 0; attempt < 100 && (after['link.drop.own-frame'] ?? 0) - (before['link.drop.own-frame'] ?? 0) < frames.length; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        after = await agent.stats();
+      }
+      assert.equal((after['link.drop.own-frame'] ?? 0) - (before['link.drop.own-frame'] ?? 0), frames.length);
+      assert.equal(after['link.rx.frames'], before['link.rx.frames'], 'none delivered as input');
+    });
+
+    test('frames the kernel drops while the event loop is busy are counted: every frame is accounted for', async () => {
+      const agent = started();
+      const before = await agent.stats();
+      // 1000-byte frames: a few thousand fill the socket's receive buffer while the link's
+      // process is blocked; the rest are dropped by the kernel and must still be counted.
+      const count = 10_000;
+      agent.command({ op: 'block', ms: 3000 });
+      await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
+      rawFlood(namespace, 'pwb', testFrame(String(opened.mac), peerMac, 500, 1000 - 14), count);
+      await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
+      const seen = (stats: Record<string, number>): number => (stats['link.rx.frames'] ?? 0) + (stats['link.drop.rx-overflow'] ?? 0);
+      const accounted = (stats: Record<string, number>): number => seen(stats) - seen(before);
+      let after = await agent.stats();
+      for (let attempt = 0; attempt < 100 && accounted(after) < count; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        after = await agent.stats();
+      }
+      assert.equal(accounted(after), count);
+      assert.ok((after['link.drop.rx-overflow'] ?? 0) > (before['link.drop.rx-overflow'] ?? 0), 'the buffer did overflow');
+      agent.discardPending();
+    });
+
+    test('802.1Q-tagged frames are dropped and counted, though the kernel strips their tag', async () => {
+      const agent = started();
+      agent.discardPending();
+      const before = await agent.stats();
+      const untagged = testFrame(String(opened.mac), peerMac, 600);
+      // Same frame with a tag (TPID 0x8100, VLAN 42) between the source MAC and the EtherType.
+      const tagged = untagged.slice(0, 24) + '8100' + '002a' + untagged.slice(24);
+      rawSend(namespace, 'pwb', [tagged, untagged]);
+      const received = await agent.waitFor((event) => event.event === 'frame', 'the untagged frame');
+      assert.equal(received.hex, untagged, 'the tagged one never reached the receiver');
+      const after = await agent.stats();
+      assert.equal((after['link.drop.vlan'] ?? 0) - (before['link.drop.vlan'] ?? 0), 1);
+      assert.equal((after['link.rx.frames'] ?? 0) - (before['link.rx.frames'] ?? 0), 1);
+    });
+
+    test('a MAC other than the interface\'s makes the socket promiscuous, for as long as it is open', async () => {
+      const promiscuity = (): number => Number(/promiscuity (\d+)/.exec(ipIn(namespace, '-d', 'link', 'show', 'pwa'))?.[1]);
+      assert.equal(promiscuity(), 0);
+      const second = new LinkAgent(namespace, 'packet', 'pwa', '02:00:00:00:00:99', mode);
+      try {
+        const event = await second.waitFor((e) => e.event === 'open', 'the second link to open');
+        assert.equal(event.mac, '02:00:00:00:00:99');
+        assert.equal(event.promiscuous, true);
+        assert.equal(promiscuity(), 1);
+        await second.close();
+        assert.equal(promiscuity(), 0, 'the membership went with the socket');
+      } finally {
+        second.kill();
+      }
+    });
+
+    test('an oversize frame is refused and counted, not sent', async () => {
+      const agent = started();
+      const before = await agent.stats();
+      agent.command({ op: 'send', frames: [testFrame(peerMac, String(opened.mac), 1, 1500 + 1)] });
+      await agent.waitFor((event) => event.event === 'sent', 'the send to return');
+      const after = await agent.stats();
+      assert.equal((after['link.drop.oversize'] ?? 0) - (before['link.drop.oversize'] ?? 0), 1);
+      assert.equal(after['link.tx.frames'], before['link.tx.frames']);
+    });
+
+    test('an exception thrown by the receiver reaches uncaughtException, and the link goes on', async () => {
+      const agent = started();
+      agent.command({ op: 'throw-once' });
+      await agent.waitFor((event) => event.event === 'armed', 'the receiver to be armed');
+      rawSend(namespace, 'pwb', [testFrame(String(opened.mac), peerMac, 300)]);
+      const uncaught = await agent.waitFor((event) => event.event === 'uncaught', 'the uncaught exception');
+      assert.equal(uncaught.message, 'receiver failed on purpose');
+      const next = testFrame(String(opened.mac), peerMac, 301);
+      rawSend(namespace, 'pwb', [next]);
+      const received = await agent.waitFor((event) => event.event === 'frame', 'the next frame');
+      assert.equal(received.hex, next);
+    });
+
+    test('a burst that waited in the kernel arrives in batches, every frame in order', async () => {
+      const agent = started();
+      agent.discardPending();
+      const before = await agent.stats();
+      const frames = Array.from({ length: 200 }, (_, index) => testFrame(String(opened.mac), peerMac, 1000 + index));
+      agent.command({ op: 'block', ms: 1000 });
+      await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
+      rawSend(namespace, 'pwb', frames);
+      await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
+      for (const frame of frames) assert.equal((await agent.waitFor((event) => event.event === 'frame', 'a frame of the burst')).hex, frame);
+      const after = await agent.stats();
+      const batches = (after['link.rx.batches'] ?? 0) - (before['link.rx.batches'] ?? 0);
+      if (mode === 'tpacket-v3') {
+        // Whole blocks: the kernel closes one when it fills or its 1 ms timer fires.
+        assert.ok(batches >= 1 && batches <= frames.length / 4, `${batches} blocks for ${frames.length} frames`);
+      } else {
+        // Everything was queued before the link looked: 64 frames per wakeup, the default batch.
+        assert.equal(batches, Math.ceil(frames.length / 64));
+      }
+      assert.equal((after['link.rx.frames'] ?? 0) - (before['link.rx.frames'] ?? 0), frames.length);
+    });
+
+    test('closing the link inside the receiver drops the rest of the batch, and a kept view reads empty', async () => {
+      const namespaceAgent = new LinkAgent(namespace, 'packet', 'pwa', undefined, mode);
+      try {
+        await namespaceAgent.waitFor((event) => event.event === 'open', 'a second link to open');
+        namespaceAgent.command({ op: 'close-on-frame' });
+        await namespaceAgent.waitFor((event) => event.event === 'armed', 'the receiver to be armed');
+        namespaceAgent.command({ op: 'block', ms: 500 });
+        await namespaceAgent.waitFor((event) => event.event === 'blocking', 'the agent to block');
+        const frames = Array.from({ length: 10 }, (_, index) => testFrame(String(opened.mac), peerMac, 1500 + index));
+        rawSend(namespace, 'pwb', frames);
+        const closed = await namespaceAgent.waitFor((event) => event.event === 'closed-in-receiver', 'the receiver to close the link');
+        assert.equal(closed.length, frames[0]!.length / 2, 'the frame was whole during the call');
+        // The receive memory went with the link: a view kept against the contract cannot
+        // reach unmapped or reused memory, it reads as empty.
+        assert.equal(closed.keptLength, 0);
+        const stats = await namespaceAgent.stats();
+        assert.equal(stats['link.rx.frames'], frames.length, 'the whole batch was counted in');
+        assert.equal(stats['link.drop.closed'], frames.length - 1, 'the rest were dropped as closed');
+        await namespaceAgent.close();
+      } finally {
+        namespaceAgent.kill();
+      }
+    });
+
+    test('a frame longer than the receive slot is dropped as truncated, and counted', async () => {
+      const agent = started();
+      agent.discardPending();
+      const before = await agent.stats();
+      // The slots were sized for MTU 1500 at open; a larger MTU afterwards lets longer frames in.
+      ipIn(namespace, 'link', 'set', 'pwa', 'mtu', '3000');
+      ipIn(namespace, 'link', 'set', 'pwb', 'mtu', '3000');
+      try {
+        const long = testFrame(String(opened.mac), peerMac, 700, 2000);
+        const next = testFrame(String(opened.mac), peerMac, 701);
+        rawSend(namespace, 'pwb', [long, next]);
+        assert.equal((await agent.waitFor((event) => event.event === 'frame', 'the frame after the long one')).hex, next);
+        const after = await agent.stats();
+        assert.equal((after['link.drop.truncated'] ?? 0) - (before['link.drop.truncated'] ?? 0), 1);
+        assert.equal((after['link.rx.frames'] ?? 0) - (before['link.rx.frames'] ?? 0), 1);
+      } finally {
+        ipIn(namespace, 'link', 'set', 'pwb', 'mtu', '1500');
+        ipIn(namespace, 'link', 'set', 'pwa', 'mtu', '1500');
+      }
+    });
+
+    test('carrier goes down when the peer end goes down, and comes back', async () => {
+      const agent = started();
+      // Bringing the pair up settles asynchronously (linkwatch): only what follows counts.
+      agent.discardPending();
+      ipIn(namespace, 'link', 'set', 'pwb', 'down');
+      const down = await agent.waitFor((event) => event.event === 'carrier', 'carrier down');
+      assert.equal(down.up, false);
+      ipIn(namespace, 'link', 'set', 'pwb', 'up');
+      const up = await agent.waitFor((event) => event.event === 'carrier', 'carrier up');
+      assert.equal(up.up, true);
+    });
+
+    test("receiving resumes after the link's own interface goes down and up again", async () => {
+      const agent = started();
+      // Setting its own interface down makes the socket report ENETDOWN with POLLERR, which
+      // libuv answers by stopping the poll: the addon must clear the error and poll again.
+      agent.discardPending();
+      const before = await agent.stats();
+      ipIn(namespace, 'link', 'set', 'pwa', 'down');
+      assert.equal((await agent.waitFor((event) => event.event === 'carrier', 'carrier down')).up, false);
+      ipIn(namespace, 'link', 'set', 'pwa', 'up');
+      assert.equal((await agent.waitFor((event) => event.event === 'carrier', 'carrier up')).up, true);
+      const frame = testFrame(String(opened.mac), peerMac, 400);
+      rawSend(namespace, 'pwb', [frame]);
+      assert.equal((await agent.waitFor((event) => event.event === 'frame', 'a frame after the flap')).hex, frame);
+      const after = await agent.stats();
+      assert.equal((after['link.rx.errors'] ?? 0) - (before['link.rx.errors'] ?? 0), 1, 'ENETDOWN reported once');
+      assert.equal(after['link.rx.fatal-errors'], undefined);
+    });
   });
-
-  /** The agent the before hook started (the suite is skipped where it cannot be). */
-  const started = (): LinkAgent => {
-    assert.ok(agent, 'the link agent is running');
-    return agent;
-  };
-
-  after(async () => {
-    try {
-      await agent?.close();
-    } finally {
-      agent?.kill();
-      if (namespace) deleteNamespace(namespace);
-    }
-  });
-
-  test('opens with the interface MAC and MTU, carrier up, offloads switched off', () => {
-    assert.equal(opened.name, 'packet:pwa');
-    assert.equal(opened.mac, execIn(namespace, 'cat', ['/sys/class/net/pwa/address']).trim());
-    assert.equal(opened.mtu, 1500);
-    assert.equal(opened.carrier, true);
-    assert.equal(opened.promiscuous, false);
-    const offloads = opened.offloads as Record<string, string>;
-    assert.deepEqual(Object.keys(offloads).sort(), [...OFFLOAD_FEATURES].sort());
-    // veth implements all of these in software; ethtool(8) confirms what the report says.
-    // (The legacy TSO switch covers IPv4/IPv6 TSO, not newer variants such as AccECN.)
-    const features = execIn(namespace, 'ethtool', ['-k', 'pwa']);
-    for (const [feature, line] of [
-      ['tx', 'tx-checksumming'],
-      ['sg', 'scatter-gather'],
-      ['tso', '\\ttx-tcp-segmentation'],
-      ['tso', '\\ttx-tcp6-segmentation'],
-      ['gso', 'generic-segmentation-offload'],
-      ['gro', 'generic-receive-offload'],
-    ] as const) {
-      assert.equal(offloads[feature], 'off', `${feature} reported`);
-      assert.match(features, new RegExp(`^${line}: off`, 'm'), `${line} per ethtool`);
-    }
-  });
-
-  test('a frame sent by the peer arrives byte for byte', async () => {
-    const agent = started();
-    const frame = testFrame(String(opened.mac), peerMac, 7);
-    rawSend(namespace, 'pwb', [frame]);
-    const received = await agent.waitFor((event) => event.event === 'frame', 'the frame from the peer');
-    assert.equal(received.hex, frame);
-  });
-
-  test('a batch sent by the link reaches the peer in order, and is not received back', async () => {
-    const agent = started();
-    const before = await agent.stats();
-    const frames = Array.from({ length: 20 }, (_, index) => testFrame(peerMac, String(opened.mac), 100 + index, 46 + index));
-    const receiver = await startRawReceiver(namespace, 'pwb', TEST_ETHERTYPE, frames.length);
-    agent.command({ op: 'send', frames });
-    await agent.waitFor((event) => event.event === 'sent', 'the batch to be sent');
-    for (const frame of frames) {
-      assert.equal(await receiver.waitForLine(() => true, 'a frame at the peer'), frame);
-    }
-    assert.equal(await receiver.exited, 0);
-    const after = await agent.stats();
-    assert.equal((after['link.tx.frames'] ?? 0) - (before['link.tx.frames'] ?? 0), frames.length);
-    const bytes = frames.reduce((total, frame) => total + frame.length / 2, 0);
-    assert.equal((after['link.tx.bytes'] ?? 0) - (before['link.tx.bytes'] ?? 0), bytes);
-    assert.equal((after['link.tx.batches'] ?? 0) - (before['link.tx.batches'] ?? 0), 1, 'one sendmmsg batch');
-    assert.equal(after['link.rx.frames'], before['link.rx.frames'], 'nothing we sent came back as input');
-  });
-
-  test('frames another sender on this host puts out of the interface are dropped as own frames', async () => {
-    const agent = started();
-    const before = await agent.stats();
-    // The kernel never loops a packet socket's own frames back to it, but every other
-    // outgoing frame on the interface (the kernel's, another process's) reaches an
-    // ETH_P_ALL socket as PACKET_OUTGOING: output of this host, never input to the stack.
-    const frames = Array.from({ length: 5 }, (_, index) => testFrame(peerMac, String(opened.mac), 200 + index));
-    const receiver = await startRawReceiver(namespace, 'pwb', TEST_ETHERTYPE, frames.length);
-    rawSend(namespace, 'pwa', frames);
-    for (let index = 0; index < frames.length; index++) await receiver.waitForLine(() => true, 'a frame at the peer');
-    let after = await agent.stats();
-    // The link counts them when its poll fires; the peer having them does not order that.
-    for (let attempt = 0; attempt < 100 && (after['link.drop.own-frame'] ?? 0) - (before['link.drop.own-frame'] ?? 0) < frames.length; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      after = await agent.stats();
-    }
-    assert.equal((after['link.drop.own-frame'] ?? 0) - (before['link.drop.own-frame'] ?? 0), frames.length);
-    assert.equal(after['link.rx.frames'], before['link.rx.frames'], 'none delivered as input');
-  });
-
-  test('frames the kernel drops while the event loop is busy are counted: every frame is accounted for', async () => {
-    const agent = started();
-    const before = await agent.stats();
-    // 1000-byte frames: a few thousand fill the socket's receive buffer while the link's
-    // process is blocked; the rest are dropped by the kernel and must still be counted.
-    const count = 10_000;
-    agent.command({ op: 'block', ms: 3000 });
-    await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
-    rawFlood(namespace, 'pwb', testFrame(String(opened.mac), peerMac, 500, 1000 - 14), count);
-    await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
-    const seen = (stats: Record<string, number>): number => (stats['link.rx.frames'] ?? 0) + (stats['link.drop.rx-overflow'] ?? 0);
-    const accounted = (stats: Record<string, number>): number => seen(stats) - seen(before);
-    let after = await agent.stats();
-    for (let attempt = 0; attempt < 100 && accounted(after) < count; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      after = await agent.stats();
-    }
-    assert.equal(accounted(after), count);
-    assert.ok((after['link.drop.rx-overflow'] ?? 0) > (before['link.drop.rx-overflow'] ?? 0), 'the buffer did overflow');
-    agent.discardPending();
-  });
-
-  test('802.1Q-tagged frames are dropped and counted, though the kernel strips their tag', async () => {
-    const agent = started();
-    agent.discardPending();
-    const before = await agent.stats();
-    const untagged = testFrame(String(opened.mac), peerMac, 600);
-    // Same frame with a tag (TPID 0x8100, VLAN 42) between the source MAC and the EtherType.
-    const tagged = untagged.slice(0, 24) + '8100' + '002a' + untagged.slice(24);
-    rawSend(namespace, 'pwb', [tagged, untagged]);
-    const received = await agent.waitFor((event) => event.event === 'frame', 'the untagged frame');
-    assert.equal(received.hex, untagged, 'the tagged one never reached the receiver');
-    const after = await agent.stats();
-    assert.equal((after['link.drop.vlan'] ?? 0) - (before['link.drop.vlan'] ?? 0), 1);
-    assert.equal((after['link.rx.frames'] ?? 0) - (before['link.rx.frames'] ?? 0), 1);
-  });
-
-  test('a MAC other than the interface\'s makes the socket promiscuous, for as long as it is open', async () => {
-    const promiscuity = (): number => Number(/promiscuity (\d+)/.exec(ipIn(namespace, '-d', 'link', 'show', 'pwa'))?.[1]);
-    assert.equal(promiscuity(), 0);
-    const second = new LinkAgent(namespace, 'packet', 'pwa', '02:00:00:00:00:99');
-    try {
-      const event = await second.waitFor((e) => e.event === 'open', 'the second link to open');
-      assert.equal(event.mac, '02:00:00:00:00:99');
-      assert.equal(event.promiscuous, true);
-      assert.equal(promiscuity(), 1);
-      await second.close();
-      assert.equal(promiscuity(), 0, 'the membership went with the socket');
-    } finally {
-      second.kill();
-    }
-  });
-
-  test('an oversize frame is refused and counted, not sent', async () => {
-    const agent = started();
-    const before = await agent.stats();
-    agent.command({ op: 'send', frames: [testFrame(peerMac, String(opened.mac), 1, 1500 + 1)] });
-    await agent.waitFor((event) => event.event === 'sent', 'the send to return');
-    const after = await agent.stats();
-    assert.equal((after['link.drop.oversize'] ?? 0) - (before['link.drop.oversize'] ?? 0), 1);
-    assert.equal(after['link.tx.frames'], before['link.tx.frames']);
-  });
-
-  test('an exception thrown by the receiver reaches uncaughtException, and the link goes on', async () => {
-    const agent = started();
-    agent.command({ op: 'throw-once' });
-    await agent.waitFor((event) => event.event === 'armed', 'the receiver to be armed');
-    rawSend(namespace, 'pwb', [testFrame(String(opened.mac), peerMac, 300)]);
-    const uncaught = await agent.waitFor((event) => event.event === 'uncaught', 'the uncaught exception');
-    assert.equal(uncaught.message, 'receiver failed on purpose');
-    const next = testFrame(String(opened.mac), peerMac, 301);
-    rawSend(namespace, 'pwb', [next]);
-    const received = await agent.waitFor((event) => event.event === 'frame', 'the next frame');
-    assert.equal(received.hex, next);
-  });
-
-  test('carrier goes down when the peer end goes down, and comes back', async () => {
-    const agent = started();
-    // Bringing the pair up settles asynchronously (linkwatch): only what follows counts.
-    agent.discardPending();
-    ipIn(namespace, 'link', 'set', 'pwb', 'down');
-    const down = await agent.waitFor((event) => event.event === 'carrier', 'carrier down');
-    assert.equal(down.up, false);
-    ipIn(namespace, 'link', 'set', 'pwb', 'up');
-    const up = await agent.waitFor((event) => event.event === 'carrier', 'carrier up');
-    assert.equal(up.up, true);
-  });
-
-  test("receiving resumes after the link's own interface goes down and up again", async () => {
-    const agent = started();
-    // Setting its own interface down makes the socket report ENETDOWN with POLLERR, which
-    // libuv answers by stopping the poll: the addon must clear the error and poll again.
-    agent.discardPending();
-    const before = await agent.stats();
-    ipIn(namespace, 'link', 'set', 'pwa', 'down');
-    assert.equal((await agent.waitFor((event) => event.event === 'carrier', 'carrier down')).up, false);
-    ipIn(namespace, 'link', 'set', 'pwa', 'up');
-    assert.equal((await agent.waitFor((event) => event.event === 'carrier', 'carrier up')).up, true);
-    const frame = testFrame(String(opened.mac), peerMac, 400);
-    rawSend(namespace, 'pwb', [frame]);
-    assert.equal((await agent.waitFor((event) => event.event === 'frame', 'a frame after the flap')).hex, frame);
-    const after = await agent.stats();
-    assert.equal((after['link.rx.errors'] ?? 0) - (before['link.rx.errors'] ?? 0), 1, 'ENETDOWN reported once');
-    assert.equal(after['link.rx.fatal-errors'], undefined);
-  });
-});
+}

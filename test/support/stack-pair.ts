@@ -46,7 +46,7 @@ export function createStackPair(options: StackPairOptions = {}): StackPair {
   const random = new SeededRandom(options.seed ?? 1);
   const deviceMac = parseMac('02:00:00:00:00:02')!;
   const peerMac = parseMac('02:00:00:00:00:01')!;
-  const wire = new MemoryWire({ clock: world.clock, random, mtu, macA: deviceMac, macB: peerMac });
+  const wire = new MemoryWire({ clock: world.clock, random, mtu, macA: deviceMac, macB: peerMac, poisonAfterDelivery: true });
   if (options.faults) wire.setFaults('both', options.faults);
   const observers: ((frame: Uint8Array, to: 'device' | 'peer') => void)[] = [];
   const deviceEvents = new RecordingEventSink();

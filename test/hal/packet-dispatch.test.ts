@@ -1,0 +1,125 @@
+/**
+ * The packet link's JavaScript side against a stand-in addon: how a batch in the receive
+ * memory becomes receiver calls and counters, and how a ring that could not be had is
+ * reported. The real addon and kernel are exercised in native.test.ts; what cannot be
+ * provoked there (the kernel refusing a ring) and the batch dispatch arithmetic are checked
+ * here, without root.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { NativeAddon, NativeErrorCallback, NativeFramesCallback, NativeHandle, NativeSendResult, ReceiveMode } from '../../hal/link/native.ts';
+import { PacketLink } from '../../hal/link/packet.ts';
+
+const MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0x01);
+
+/** An addon whose openPacket hands back a handle over `memory` and keeps the callbacks. */
+class StandInAddon {
+  onFrames: NativeFramesCallback | undefined;
+  onError: NativeErrorCallback | undefined;
+  requestedMode: ReceiveMode | undefined;
+  closed = 0;
+  readonly memory = new ArrayBuffer(8192);
+  readonly frameOffsets = new Uint32Array(8);
+  readonly frameLengths = new Uint32Array(8);
+
+  constructor(private readonly ringFallback?: string) {}
+
+  asAddon(): NativeAddon {
+    return {
+      openPacket: (_name, _slot, _batch, _promiscuous, receiveMode, onFrames, onError) => {
+        this.requestedMode = receiveMode;
+        this.onFrames = onFrames;
+        this.onError = onError;
+        const handle: NativeHandle = {
+          name: 'pw0',
+          ifindex: 2,
+          memory: this.memory,
+          frameOffsets: this.frameOffsets,
+          frameLengths: this.frameLengths,
+          receiveMode: this.ringFallback === undefined ? receiveMode : 'recvmmsg',
+          ...(this.ringFallback === undefined ? {} : { ringFallback: this.ringFallback }),
+        };
+        return handle;
+      },
+      openTap: () => assert.fail('not a tap'),
+      send: (): number | NativeSendResult => 0,
+      close: () => {
+        this.closed++;
+      },
+      kernelStatistics: () => ({ drops: 0, freezes: 0 }),
+      carrier: () => true,
+      mac: () => Buffer.from(MAC),
+      mtu: () => 1500,
+      disableOffloads: () => ({ tso: 'off', gso: 'off', gro: 'off', sg: 'off', tx: 'off', lro: 'off' }),
+      notify: () => undefined,
+    };
+  }
+
+  /** Writes frames into the memory at the given offsets and delivers them as one batch. */
+  deliver(frames: { offset: number; bytes: number[] }[], own = 0, truncated = 0, vlan = 0): void {
+    const view = new Uint8Array(this.memory);
+    frames.forEach((frame, index) => {
+      view.set(frame.bytes, frame.offset);
+      this.frameOffsets[index] = frame.offset;
+      this.frameLengths[index] = frame.bytes.length;
+    });
+    this.onFrames?.(frames.length, own, truncated, vlan);
+  }
+}
+
+function frameBytes(fill: number, length = 60): number[] {
+  return Array.from({ length }, () => fill);
+}
+
+describe('packet link batch dispatch (stand-in addon)', () => {
+  test('each frame of a batch reaches the receiver as the bytes at its offset, and the counters add up', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      assert.equal(addon.requestedMode, 'tpacket-v2', 'the default receive mode');
+      assert.equal(link.receiveMode, 'tpacket-v2');
+      assert.equal(link.ringFallback, undefined);
+      const seen: number[][] = [];
+      link.setReceiver((frame) => seen.push([...frame]));
+      addon.deliver([{ offset: 1000, bytes: frameBytes(1) }, { offset: 96, bytes: frameBytes(2, 64) }, { offset: 3000, bytes: frameBytes(3, 1514) }], 2, 1, 3);
+      assert.deepEqual(seen, [frameBytes(1), frameBytes(2, 64), frameBytes(3, 1514)]);
+      const stats = link.stats();
+      assert.equal(stats['link.rx.frames'], 3);
+      assert.equal(stats['link.rx.bytes'], 60 + 64 + 1514);
+      assert.equal(stats['link.rx.batches'], 1);
+      assert.equal(stats['link.drop.own-frame'], 2);
+      assert.equal(stats['link.drop.truncated'], 1);
+      assert.equal(stats['link.drop.vlan'], 3);
+      assert.equal(stats['link.rx.ring-fallback'], undefined);
+    } finally {
+      link.close();
+    }
+  });
+
+  test('a receiver that closes the link mid-batch gets no more frames; the rest are counted as closed', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    let calls = 0;
+    link.setReceiver(() => {
+      calls++;
+      link.close();
+    });
+    addon.deliver([{ offset: 0, bytes: frameBytes(1) }, { offset: 100, bytes: frameBytes(2) }, { offset: 200, bytes: frameBytes(3) }]);
+    assert.equal(calls, 1);
+    assert.equal(addon.closed, 1);
+    assert.equal(link.stats()['link.drop.closed'], 2);
+  });
+
+  test('a ring the kernel refused is not silent: the mode, the reason and a counter say so', () => {
+    const addon = new StandInAddon('setsockopt(PACKET_RX_RING): ENOMEM');
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, receiveMode: 'tpacket-v3' }, addon.asAddon());
+    try {
+      assert.equal(addon.requestedMode, 'tpacket-v3');
+      assert.equal(link.receiveMode, 'recvmmsg');
+      assert.equal(link.ringFallback, 'setsockopt(PACKET_RX_RING): ENOMEM');
+      assert.equal(link.stats()['link.rx.ring-fallback'], 1);
+    } finally {
+      link.close();
+    }
+  });
+});
