@@ -26,7 +26,8 @@
  * drops (`tcp.drop.*`) after that. The transmit path has drop counters of its own,
  * listed in TRANSMIT_DROP_COUNTERS, which are not receive outcomes.
  *
- * Send path (`sendIpv4`): one frame buffer of 14 + 20 + payloadLength is allocated, the
+ * Send path (`sendIpv4`): one frame buffer of 14 + 20 + payloadLength is taken from a
+ * slab (frame-slab.ts: owned by the device once sent, like a fresh allocation), the
  * IPv4 header written, the caller's `fill` writes the payload in place, then the
  * Ethernet header is written once the next hop's MAC is known: at once for broadcast,
  * multicast and cached neighbors, or later from the neighbor cache's queue.
@@ -57,6 +58,7 @@ import type { Ipv4Address, MacAddress } from './address.ts';
 import { isPacketDevice } from './device.ts';
 import type { FrameDevice, PacketDevice } from './device.ts';
 import type { IpSender, IpSendResult } from './ip-sender.ts';
+import { FrameSlab } from './frame-slab.ts';
 import { IcmpEcho } from './icmp-echo.ts';
 import type { IcmpOutcome } from './icmp-echo.ts';
 import { parseIcmpError, type IcmpErrorReport } from './icmp-error.ts';
@@ -188,6 +190,8 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly protocols = new Map<number, { handler: ProtocolHandler; delivered: ReceiveOutcome }>();
   /** RFC 6864 §4.1: for atomic (DF, unfragmented) datagrams any value is fine; a counter is cheap. */
   private identification = 0;
+  /** Where sent frames come from (frame-slab.ts): no buffer allocation per frame. */
+  private readonly frames = new FrameSlab();
   /** Reused for every packet sent: emitIpv4Header reads it and keeps nothing. */
   private readonly header: Ipv4Header;
   private announcementsLeft = 0;
@@ -491,14 +495,14 @@ export class NetworkInterface implements IpSender, Pollable {
         this.counters.increment('ipv4.drop.no-route');
         return 'no-route';
     }
-    const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength);
+    const frame = this.frames.take(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength);
     this.identification = (this.identification + 1) & 0xffff;
     const header = this.header;
     header.destination = target;
     header.protocol = protocol;
     header.ttl = kind === 'multicast' ? MULTICAST_TTL : this.ttl;
     header.identification = this.identification;
-    emitIpv4Header(frame.subarray(ETHERNET_HEADER_LENGTH, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH), header, payloadLength);
+    emitIpv4Header(frame, header, payloadLength, ETHERNET_HEADER_LENGTH);
     fill(frame.subarray(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH));
     this.counters.increment('ipv4.tx.packets');
     if (this.packetDevice) {

@@ -104,6 +104,23 @@ export class RingBuffer {
     return count;
   }
 
+  /**
+   * `copyOut(offset, target.subarray(targetOffset, targetOffset + count))` without the
+   * view: copies up to `count` queued bytes (as many as exist) into `target` at
+   * `targetOffset`; returns the count. The send path's one copy, send ring → frame.
+   */
+  copyOutAt(offset: number, count: number, target: Uint8Array, targetOffset: number): number {
+    const storage = this.storage;
+    if (offset < 0 || offset >= this.size || storage === undefined) return 0;
+    const copied = Math.min(count, this.size - offset, target.length - targetOffset);
+    if (copied <= 0) return 0;
+    const start = this.physical(offset);
+    const first = Math.min(copied, this.capacity - start);
+    target.set(storage.subarray(start, start + first), targetOffset);
+    if (first < copied) target.set(storage.subarray(0, copied - first), targetOffset + first);
+    return copied;
+  }
+
   /** Moves up to `target.length` queued bytes into `target`; returns the count. */
   read(target: Uint8Array): number {
     const count = this.copyOut(0, target);

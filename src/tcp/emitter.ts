@@ -14,7 +14,7 @@ import type { IpSender, IpSendResult } from '../net/ip-sender.ts';
 import type { Counters } from '../stats.ts';
 import type { RingBuffer } from '../storage/ring-buffer.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
-import { emitTcp, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
+import { emitTcpHeader, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
 
 export type { IpSender, IpSendResult } from '../net/ip-sender.ts';
 
@@ -79,13 +79,14 @@ export class SegmentEmitter {
   private headerLength = 0;
   private remoteAddress: Ipv4Address = 0;
 
-  // Bound once: the interface layer calls it with the IP payload view of the frame.
+  // Bound once: the interface layer calls it with the IP payload view of the frame,
+  // exactly header + data long. The data goes from the send ring straight to its place
+  // in the frame (one copy), then the header and checksum are written around it.
   private readonly fill = (payload: Uint8Array): void => {
-    const data = payload.subarray(this.headerLength, this.headerLength + this.dataLength);
-    if (this.dataSource !== undefined && this.dataLength > 0) this.dataSource.copyOut(this.dataOffset, data);
-    // The payload is already in place, so emitTcp only writes the header and checksum.
-    this.repr.payload = data;
-    emitTcp(this.repr, payload.subarray(0, this.headerLength + this.dataLength), this.localAddress, this.remoteAddress);
+    if (this.dataSource !== undefined && this.dataLength > 0) {
+      this.dataSource.copyOutAt(this.dataOffset, this.dataLength, payload, this.headerLength);
+    }
+    emitTcpHeader(this.repr, this.dataLength, payload, this.localAddress, this.remoteAddress);
   };
 
   constructor(
@@ -104,7 +105,6 @@ export class SegmentEmitter {
     repr.flags = fields.flags;
     repr.window = fields.window;
     repr.options = optionsOf(fields);
-    repr.payload = EMPTY;
     this.dataSource = dataSource;
     this.dataOffset = dataOffset;
     this.dataLength = dataSource !== undefined ? dataLength : 0;
@@ -112,7 +112,6 @@ export class SegmentEmitter {
     this.remoteAddress = fields.remoteAddress;
     const result = this.ip.sendIpv4(fields.remoteAddress, IpProtocol.TCP, this.headerLength + this.dataLength, this.fill);
     this.dataSource = undefined;
-    this.repr.payload = EMPTY;
     this.counters.increment('tcp.tx.segments');
     if (fields.flags & TcpFlag.RST) this.counters.increment('tcp.tx.rst');
     if (result === 'no-route' || result === 'dropped') this.counters.increment(`tcp.tx.${result}`);

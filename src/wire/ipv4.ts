@@ -219,28 +219,30 @@ export interface Ipv4Header {
 }
 
 /**
- * Writes a 20-byte header (no options) at the start of `buf`, with total length
- * 20 + `payloadLength` and the checksum filled. The payload is the caller's: it is
- * normally already in `buf` after the header, and is not read here.
+ * Writes a 20-byte header (no options) at `buf[offset]` (default the start), with total
+ * length 20 + `payloadLength` and the checksum filled. The payload is the caller's: it
+ * is normally already in `buf` after the header, and is not read here. Fields are
+ * written at the offset directly, so a frame's header costs no view or subarray.
  */
-export function emitIpv4Header(buf: Uint8Array, header: Ipv4Header, payloadLength: number): void {
-  if (buf.length < IPV4_HEADER_LENGTH) throw new RangeError(`IPv4 header needs 20 bytes, got ${buf.length}`);
+export function emitIpv4Header(buf: Uint8Array, header: Ipv4Header, payloadLength: number, offset = 0): void {
+  if (buf.length < offset + IPV4_HEADER_LENGTH) throw new RangeError(`IPv4 header needs 20 bytes, got ${buf.length - offset}`);
   checkField('IPv4 payload length', payloadLength, IPV4_MAX_TOTAL_LENGTH - IPV4_HEADER_LENGTH);
   checkField('IPv4 TTL', header.ttl, 0xff);
   checkField('IPv4 protocol', header.protocol, 0xff);
   const dscpEcn = header.dscpEcn ?? 0;
   checkField('IPv4 DSCP/ECN', dscpEcn, 0xff);
-  const view = new Ipv4Packet(buf);
-  view.setVersionAndHeaderLength(IPV4_HEADER_LENGTH);
-  view.dscpEcn = dscpEcn;
-  view.totalLength = IPV4_HEADER_LENGTH + payloadLength;
-  view.identification = header.identification & 0xffff;
-  view.setFragmentation(header.dontFragment, false, 0);
-  view.ttl = header.ttl;
-  view.protocol = header.protocol;
-  view.source = header.source;
-  view.destination = header.destination;
-  view.fillChecksum();
+  buf[offset + Field.VERSION_IHL] = 0x40 | (IPV4_HEADER_LENGTH >>> 2);
+  buf[offset + Field.DSCP_ECN] = dscpEcn;
+  writeUint16(buf, offset + Field.TOTAL_LENGTH, IPV4_HEADER_LENGTH + payloadLength);
+  writeUint16(buf, offset + Field.IDENTIFICATION, header.identification & 0xffff);
+  // RFC 791 §3.1: the reserved flag bit is sent as zero; no fragments are sent.
+  writeUint16(buf, offset + Field.FLAGS_FRAGMENT_OFFSET, header.dontFragment ? FLAG_DONT_FRAGMENT : 0);
+  buf[offset + Field.TTL] = header.ttl;
+  buf[offset + Field.PROTOCOL] = header.protocol;
+  writeUint16(buf, offset + Field.CHECKSUM, 0);
+  writeUint32(buf, offset + Field.SOURCE, header.source);
+  writeUint32(buf, offset + Field.DESTINATION, header.destination);
+  writeUint16(buf, offset + Field.CHECKSUM, foldChecksum(sumWordRange(buf, offset, offset + IPV4_HEADER_LENGTH)));
 }
 
 const PROTOCOL_NAMES: Record<number, string> = { [IpProtocol.ICMP]: 'ICMP', [IpProtocol.TCP]: 'TCP', [IpProtocol.UDP]: 'UDP' };

@@ -402,27 +402,65 @@ function writeOptions(buf: Uint8Array, options: TcpOptions, optionsLength: numbe
  * RangeError (a bug in the caller, not untrusted input).
  */
 export function emitTcp(repr: TcpRepr, buf: Uint8Array, source: Ipv4Address, destination: Ipv4Address): void {
-  checkField('TCP source port', repr.sourcePort, 0xffff);
-  checkField('TCP destination port', repr.destinationPort, 0xffff);
-  checkField('TCP flags', repr.flags, 0xff);
-  checkField('TCP window', repr.window, 0xffff);
-  checkField('TCP urgent pointer', repr.urgentPointer, 0xffff);
-  checkOptions(repr.options);
+  checkHeaderFields(repr);
   const headerLength = tcpHeaderLength(repr.options);
   const length = headerLength + repr.payload.length;
   if (buf.length < length) throw new RangeError(`TCP segment needs ${length} bytes, got ${buf.length}`);
   placePayload(buf, headerLength, repr.payload);
-  const view = new TcpPacket(buf);
-  view.sourcePort = repr.sourcePort;
-  view.destinationPort = repr.destinationPort;
-  view.sequenceNumber = repr.sequenceNumber;
-  view.acknowledgmentNumber = repr.acknowledgmentNumber;
-  view.headerLength = headerLength;
-  view.flags = repr.flags;
-  view.window = repr.window;
-  view.urgentPointer = repr.urgentPointer;
-  if (headerLength > TCP_HEADER_LENGTH) writeOptions(buf, repr.options, headerLength - TCP_HEADER_LENGTH);
-  view.fillChecksum(source, destination, length);
+  writeHeader(repr, headerLength, length, buf, source, destination);
+}
+
+/**
+ * `emitTcp` for a payload of `payloadLength` bytes that the caller has already put at
+ * `buf[tcpHeaderLength(header.options)]` (the send path copies it from the send ring
+ * straight into the frame): writes header and options and fills the checksum over
+ * both and the payload. `header.payload` is not read. Same checks as `emitTcp`.
+ */
+export function emitTcpHeader(
+  header: Omit<TcpRepr, 'payload'>,
+  payloadLength: number,
+  buf: Uint8Array,
+  source: Ipv4Address,
+  destination: Ipv4Address,
+): void {
+  checkHeaderFields(header);
+  const headerLength = tcpHeaderLength(header.options);
+  const length = headerLength + payloadLength;
+  if (buf.length < length) throw new RangeError(`TCP segment needs ${length} bytes, got ${buf.length}`);
+  writeHeader(header, headerLength, length, buf, source, destination);
+}
+
+function checkHeaderFields(header: Omit<TcpRepr, 'payload'>): void {
+  checkField('TCP source port', header.sourcePort, 0xffff);
+  checkField('TCP destination port', header.destinationPort, 0xffff);
+  checkField('TCP flags', header.flags, 0xff);
+  checkField('TCP window', header.window, 0xffff);
+  checkField('TCP urgent pointer', header.urgentPointer, 0xffff);
+  checkOptions(header.options);
+}
+
+/** The fields at their offsets (no view object), the options, then the checksum over `length` bytes. */
+function writeHeader(
+  header: Omit<TcpRepr, 'payload'>,
+  headerLength: number,
+  length: number,
+  buf: Uint8Array,
+  source: Ipv4Address,
+  destination: Ipv4Address,
+): void {
+  writeUint16(buf, Field.SOURCE_PORT, header.sourcePort);
+  writeUint16(buf, Field.DESTINATION_PORT, header.destinationPort);
+  writeUint32(buf, Field.SEQUENCE_NUMBER, header.sequenceNumber);
+  writeUint32(buf, Field.ACKNOWLEDGMENT_NUMBER, header.acknowledgmentNumber);
+  // Also clears the reserved bits (RFC 9293 §3.1: "must be zero in generated segments").
+  buf[Field.DATA_OFFSET] = (headerLength >>> 2) << 4;
+  buf[Field.FLAGS] = header.flags;
+  writeUint16(buf, Field.WINDOW, header.window);
+  writeUint16(buf, Field.CHECKSUM, 0);
+  writeUint16(buf, Field.URGENT_POINTER, header.urgentPointer);
+  if (headerLength > TCP_HEADER_LENGTH) writeOptions(buf, header.options, headerLength - TCP_HEADER_LENGTH);
+  const initial = pseudoHeaderSum(source, destination, IpProtocol.TCP, length);
+  writeUint16(buf, Field.CHECKSUM, foldChecksum(sumWordRange(buf, 0, length, initial)));
 }
 
 /** tcpdump's flag letters, in tcpdump's order ("S." is SYN-ACK, "." a bare ACK). */

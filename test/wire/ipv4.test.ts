@@ -258,3 +258,16 @@ describe('IPv4 (RFC 791)', () => {
     assert.doesNotThrow(() => emitIpv4Header(new Uint8Array(20), header, 65515));
   });
 });
+
+describe('IPv4 header at an offset (the send path)', () => {
+  it('emitIpv4Header at an offset writes the bytes it writes at the start, and nothing else', () => {
+    const header = { source: HOST_A_IP, destination: HOST_B_IP, protocol: IpProtocol.TCP, ttl: 64, identification: 0x1234, dontFragment: true };
+    const alone = new Uint8Array(IPV4_HEADER_LENGTH);
+    emitIpv4Header(alone, header, 100);
+    const frame = new Uint8Array(14 + IPV4_HEADER_LENGTH + 4).fill(0xaa);
+    emitIpv4Header(frame, header, 100, 14);
+    assert.deepEqual(frame.subarray(14, 34), alone);
+    assert.ok(frame.subarray(0, 14).every((byte) => byte === 0xaa) && frame.subarray(34).every((byte) => byte === 0xaa));
+    assert.throws(() => emitIpv4Header(frame, header, 100, 20), RangeError);
+  });
+});

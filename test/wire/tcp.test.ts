@@ -4,6 +4,7 @@ import { internetChecksum, pseudoHeaderSum, foldChecksum, sumWords } from '../..
 import { parseIpv4 } from '../../src/wire/ipv4.ts';
 import {
   emitTcp,
+  emitTcpHeader,
   formatTcp,
   formatTcpEndpoints,
   formatTcpFlags,
@@ -482,5 +483,30 @@ describe('TCP segments (RFC 9293 §3.1)', () => {
   it('agrees with the checksum module: verifying is fold(pseudo + segment) === 0', () => {
     const sum = sumWords(SYN, pseudoHeaderSum(HOST_A_IP, HOST_B_IP, 6, SYN.length));
     assert.equal(foldChecksum(sum), 0);
+  });
+});
+
+describe('TCP send path without allocation (issue 13)', () => {
+  it('emitTcpHeader around a payload already in place writes the bytes emitTcp writes', () => {
+    const repr: TcpRepr = {
+      sourcePort: 7070,
+      destinationPort: 58096,
+      sequenceNumber: 0xfffffff0,
+      acknowledgmentNumber: 12345,
+      flags: TcpFlag.ACK | TcpFlag.PSH,
+      window: 501,
+      urgentPointer: 0,
+      options: { timestamps: { value: 1, echo: 2 } },
+      payload: Uint8Array.from({ length: 101 }, (_, index) => index * 7),
+    };
+    const headerLength = tcpHeaderLength(repr.options);
+    const reference = new Uint8Array(headerLength + repr.payload.length);
+    emitTcp(repr, reference, HOST_A_IP, HOST_B_IP);
+    const built = new Uint8Array(headerLength + repr.payload.length);
+    built.set(repr.payload, headerLength);
+    emitTcpHeader(repr, repr.payload.length, built, HOST_A_IP, HOST_B_IP);
+    assert.deepEqual(built, reference);
+    assert.throws(() => emitTcpHeader(repr, repr.payload.length + 1, built, HOST_A_IP, HOST_B_IP), RangeError);
+    assert.throws(() => emitTcpHeader({ ...repr, window: 0x10000 }, 0, built, HOST_A_IP, HOST_B_IP), RangeError);
   });
 });
