@@ -109,12 +109,13 @@ export class Scheduler {
     this.events.emit('tcp_internal_error', { where, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }
 
-  private enter(now: Instant): void {
+  /** `run` without a closure, for the per-segment entry point: `enter(now)`, work, `leave()` in a finally. */
+  enter(now: Instant): void {
     if (this.depth === 0) this.currentTime = now;
     this.depth++;
   }
 
-  private leave(): void {
+  leave(): void {
     try {
       if (this.depth === 1) this.flush();
     } finally {

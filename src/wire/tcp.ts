@@ -211,7 +211,7 @@ export function parseTcp(
   if (parseOptions?.verifyChecksum !== false && !view.verifyChecksum(source, destination)) return fail('bad-checksum');
   const options: TcpOptions = {};
   if (view.headerLength > TCP_HEADER_LENGTH) {
-    const optionError = readOptions(bytes, Field.OPTIONS, view.headerLength, options);
+    const optionError = readOptions(bytes, Field.OPTIONS, view.headerLength, options, undefined);
     if (optionError !== undefined) return fail(optionError);
   }
   return ok({
@@ -227,15 +227,97 @@ export function parseTcp(
   });
 }
 
+/**
+ * A repr that `parseTcpInto` fills again and again (the stack's receive path keeps one):
+ * its options object, timestamp pair and SACK block tuples are reused too.
+ */
+export interface ReusableTcpRepr extends TcpRepr {
+  readonly scratch: OptionScratch;
+}
+
+/** The objects a reused repr's options point into. */
+interface OptionScratch {
+  readonly timestamps: { value: number; echo: number };
+  /** `blockLists[n]` holds the first n of the four reused block tuples. */
+  readonly blockLists: readonly [number, number][][];
+}
+
+const EMPTY_PAYLOAD = new Uint8Array(0);
+
+export function reusableTcpRepr(): ReusableTcpRepr {
+  const tuples: [number, number][] = [];
+  for (let index = 0; index < TCP_MAX_SACK_BLOCKS; index++) tuples.push([0, 0]);
+  const blockLists: [number, number][][] = [];
+  for (let count = 0; count <= TCP_MAX_SACK_BLOCKS; count++) blockLists.push(tuples.slice(0, count));
+  return {
+    sourcePort: 0,
+    destinationPort: 0,
+    sequenceNumber: 0,
+    acknowledgmentNumber: 0,
+    flags: 0,
+    window: 0,
+    urgentPointer: 0,
+    options: { mss: undefined, windowScale: undefined, sackPermitted: undefined, timestamps: undefined, sackBlocks: undefined },
+    payload: EMPTY_PAYLOAD,
+    scratch: { timestamps: { value: 0, echo: 0 }, blockLists },
+  };
+}
+
+/**
+ * `parseTcp` into a reused repr, for the receive path: the same checks in the same
+ * order and the same values, but the fields are read at their offsets and the options
+ * land in `into`'s own objects (an absent option reads `undefined`), so a segment costs
+ * one view (the payload). Everything in `into` is overwritten by the next call: a
+ * caller keeps values, never the repr, its options or their objects. Returns the error,
+ * or undefined with `into` filled.
+ */
+export function parseTcpInto(
+  bytes: Uint8Array,
+  source: Ipv4Address,
+  destination: Ipv4Address,
+  into: ReusableTcpRepr,
+  verifyChecksum: boolean,
+): WireError | undefined {
+  if (bytes.length < TCP_HEADER_LENGTH) return 'truncated';
+  const headerLength = (bytes[Field.DATA_OFFSET]! >>> 4) * 4;
+  if (headerLength < TCP_HEADER_LENGTH || headerLength > bytes.length) return 'bad-data-offset';
+  if (verifyChecksum) {
+    const initial = pseudoHeaderSum(source, destination, IpProtocol.TCP, bytes.length);
+    if (foldChecksum(sumWordRange(bytes, 0, bytes.length, initial)) !== 0) return 'bad-checksum';
+  }
+  const options = into.options;
+  options.mss = undefined;
+  options.windowScale = undefined;
+  options.sackPermitted = undefined;
+  options.timestamps = undefined;
+  options.sackBlocks = undefined;
+  if (headerLength > TCP_HEADER_LENGTH) {
+    const optionError = readOptions(bytes, Field.OPTIONS, headerLength, options, into.scratch);
+    if (optionError !== undefined) return optionError;
+  }
+  into.sourcePort = readUint16(bytes, Field.SOURCE_PORT);
+  into.destinationPort = readUint16(bytes, Field.DESTINATION_PORT);
+  into.sequenceNumber = readUint32(bytes, Field.SEQUENCE_NUMBER);
+  into.acknowledgmentNumber = readUint32(bytes, Field.ACKNOWLEDGMENT_NUMBER);
+  into.flags = bytes[Field.FLAGS]!;
+  into.window = readUint16(bytes, Field.WINDOW);
+  into.urgentPointer = readUint16(bytes, Field.URGENT_POINTER);
+  into.payload = headerLength === bytes.length ? EMPTY_PAYLOAD : bytes.subarray(headerLength);
+  return undefined;
+}
+
 /** Parses the option bytes of a header (`TcpPacket.options`) on their own. */
 export function parseTcpOptions(optionBytes: Uint8Array): Parsed<TcpOptions> {
   const options: TcpOptions = {};
-  const error = readOptions(optionBytes, 0, optionBytes.length, options);
+  const error = readOptions(optionBytes, 0, optionBytes.length, options, undefined);
   return error === undefined ? ok(options) : fail(error);
 }
 
-/** Reads the options in `bytes[start, end)` into `options`. */
-function readOptions(bytes: Uint8Array, start: number, end: number, options: TcpOptions): WireError | undefined {
+/**
+ * Reads the options in `bytes[start, end)` into `options`: into fresh objects, or with
+ * `scratch` into the reused ones of a `ReusableTcpRepr`.
+ */
+function readOptions(bytes: Uint8Array, start: number, end: number, options: TcpOptions, scratch: OptionScratch | undefined): WireError | undefined {
   let at = start;
   while (at < end) {
     const kind = bytes[at]!;
@@ -271,6 +353,16 @@ function readOptions(bytes: Uint8Array, start: number, end: number, options: Tcp
         ) {
           return 'bad-option';
         }
+        if (scratch !== undefined) {
+          const blocks = scratch.blockLists[blockBytes / OptionLength.SACK_BLOCK]!;
+          for (let index = 0, block = value; index < blocks.length; index++, block += OptionLength.SACK_BLOCK) {
+            const tuple = blocks[index]!;
+            tuple[0] = readUint32(bytes, block);
+            tuple[1] = readUint32(bytes, block + 4);
+          }
+          options.sackBlocks = blocks;
+          break;
+        }
         const blocks: [number, number][] = [];
         for (let block = value; block < at + length; block += OptionLength.SACK_BLOCK) {
           blocks.push([readUint32(bytes, block), readUint32(bytes, block + 4)]);
@@ -280,7 +372,13 @@ function readOptions(bytes: Uint8Array, start: number, end: number, options: Tcp
       }
       case TcpOptionKind.TIMESTAMPS:
         if (length !== OptionLength.TIMESTAMPS) return 'bad-option';
-        options.timestamps = { value: readUint32(bytes, value), echo: readUint32(bytes, value + 4) };
+        if (scratch !== undefined) {
+          scratch.timestamps.value = readUint32(bytes, value);
+          scratch.timestamps.echo = readUint32(bytes, value + 4);
+          options.timestamps = scratch.timestamps;
+        } else {
+          options.timestamps = { value: readUint32(bytes, value), echo: readUint32(bytes, value + 4) };
+        }
         break;
       default:
         break; // unknown kind: skipped by its length
