@@ -51,7 +51,7 @@
  * and sendIpv4 have no `now` parameter) and from poll(now).
  */
 import type { EventSink } from '../events.ts';
-import type { Counters } from '../stats.ts';
+import type { CounterHandle, Counters } from '../stats.ts';
 import type { Clock, Instant, Pollable } from '../time.ts';
 import { formatIpv4, formatMac, isMulticastMac, MAC_BROADCAST, MAC_ZERO, macEquals, sameSubnet } from './address.ts';
 import type { Ipv4Address, MacAddress } from './address.ts';
@@ -191,6 +191,10 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly protocols = new Map<number, { handler: ProtocolHandler; delivered: ReceiveOutcome }>();
   /** RFC 6864 §4.1: for atomic (DF, unfragmented) datagrams any value is fine; a counter is cheap. */
   private identification = 0;
+  /** Counters bumped for every frame, taken once (stats.ts handles). */
+  private readonly rxFrames: CounterHandle;
+  private readonly txPackets: CounterHandle;
+  private readonly txFrames: CounterHandle;
   /** The received packet being handled (parseIpv4Into): one repr reused, nothing allocated per packet. */
   private readonly rxIpv4: Ipv4Repr = emptyIpv4Repr();
   /** Where sent frames come from (frame-slab.ts): no buffer allocation per frame. */
@@ -220,6 +224,9 @@ export class NetworkInterface implements IpSender, Pollable {
     this.config = Object.freeze({ ...config, mac: Uint8Array.from(config.mac) });
     this.clock = deps.clock;
     this.counters = deps.counters;
+    this.rxFrames = this.counters.handle('ethernet.rx.frames');
+    this.txPackets = this.counters.handle('ipv4.tx.packets');
+    this.txFrames = this.counters.handle('ethernet.tx.frames');
     this.events = deps.events;
     this.mac = this.config.mac;
     this.route = {
@@ -318,7 +325,7 @@ export class NetworkInterface implements IpSender, Pollable {
 
   /** Never throws: every frame ends delivered or in exactly one drop counter. */
   receiveFrame(frame: Uint8Array): void {
-    this.counters.increment('ethernet.rx.frames');
+    this.rxFrames.value++; // ethernet.rx.frames
     let outcome: ReceiveOutcome;
     try {
       outcome = this.receive(frame, this.clock.now());
@@ -512,7 +519,7 @@ export class NetworkInterface implements IpSender, Pollable {
     header.identification = this.identification;
     emitIpv4Header(frame, header, payloadLength, ETHERNET_HEADER_LENGTH);
     fill(frame.subarray(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH));
-    this.counters.increment('ipv4.tx.packets');
+    this.txPackets.value++; // ipv4.tx.packets
     if (this.packetDevice) {
       // The kernel below resolves the next hop; the 14 header bytes just stay unused.
       this.packetDevice.transmitPacket(frame.subarray(ETHERNET_HEADER_LENGTH));
@@ -640,7 +647,7 @@ export class NetworkInterface implements IpSender, Pollable {
 
   private transmitFrame(frame: Uint8Array, destination: MacAddress, etherType: number): void {
     emitEthernetHeader(frame, destination, this.mac, etherType);
-    this.counters.increment('ethernet.tx.frames');
+    this.txFrames.value++; // ethernet.tx.frames
     this.device.transmit(frame);
   }
 

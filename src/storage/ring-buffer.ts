@@ -78,7 +78,8 @@ export class RingBuffer {
   writeAt(offset: number, data: Uint8Array): number {
     if (offset < 0 || offset > this.free) return 0;
     const count = Math.min(data.length, this.free - offset);
-    this.copyIn(this.physical(this.size + offset), data.subarray(0, count));
+    // The whole segment fits (the common case): no view of it.
+    this.copyIn(this.physical(this.size + offset), count === data.length ? data : data.subarray(0, count));
     return count;
   }
 
@@ -150,7 +151,11 @@ export class RingBuffer {
     if (data.length === 0) return;
     const storage = (this.storage ??= this.allocator.allocate(this.capacity));
     const first = Math.min(data.length, this.capacity - start);
+    if (first === data.length) {
+      storage.set(data, start);
+      return;
+    }
     storage.set(data.subarray(0, first), start);
-    if (first < data.length) storage.set(data.subarray(first), 0);
+    storage.set(data.subarray(first), 0);
   }
 }

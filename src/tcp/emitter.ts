@@ -11,7 +11,7 @@
  */
 import type { Ipv4Address } from '../net/address.ts';
 import type { IpSender, IpSendResult } from '../net/ip-sender.ts';
-import type { Counters } from '../stats.ts';
+import type { CounterHandle, Counters } from '../stats.ts';
 import type { RingBuffer } from '../storage/ring-buffer.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { emitTcpHeader, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
@@ -89,11 +89,15 @@ export class SegmentEmitter {
     emitTcpHeader(this.repr, this.dataLength, payload, this.localAddress, this.remoteAddress);
   };
 
+  private readonly txSegments: CounterHandle;
+
   constructor(
     private readonly ip: IpSender,
     readonly localAddress: Ipv4Address,
     private readonly counters: Counters,
-  ) {}
+  ) {
+    this.txSegments = counters.handle('tcp.tx.segments');
+  }
 
   /** Emits one segment; `dataLength` bytes of payload come from `dataSource` at `dataOffset`. */
   emit(fields: SegmentFields, dataSource?: RingBuffer, dataOffset = 0, dataLength = 0): IpSendResult {
@@ -112,7 +116,7 @@ export class SegmentEmitter {
     this.remoteAddress = fields.remoteAddress;
     const result = this.ip.sendIpv4(fields.remoteAddress, IpProtocol.TCP, this.headerLength + this.dataLength, this.fill);
     this.dataSource = undefined;
-    this.counters.increment('tcp.tx.segments');
+    this.txSegments.value++; // tcp.tx.segments
     if (fields.flags & TcpFlag.RST) this.counters.increment('tcp.tx.rst');
     if (result === 'no-route' || result === 'dropped') this.counters.increment(`tcp.tx.${result}`);
     return result;

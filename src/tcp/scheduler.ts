@@ -133,7 +133,7 @@ export class Scheduler {
     const now = this.currentTime;
     while (this.dirty.size > 0 || this.accepts.length > 0) {
       const batch = this.batch;
-      batch.length = 0;
+      if (batch.length !== 0) batch.length = 0; // only after an exception left it filled
       for (const connection of this.dirty) batch.push(connection);
       this.dirty.clear();
       for (const connection of batch) {
@@ -144,8 +144,10 @@ export class Scheduler {
           this.internalError('output', error);
         }
       }
-      const accepted = this.accepts.splice(0);
-      for (const connection of accepted) this.deliverAccept(connection);
+      if (this.accepts.length > 0) {
+        const accepted = this.accepts.splice(0);
+        for (const connection of accepted) this.deliverAccept(connection);
+      }
       for (const connection of batch) connection.deliverNotifications();
       // The array is reused; left filled it would keep the last batch's connections
       // (closed ones with their buffers and their sockets) alive until the next flush.

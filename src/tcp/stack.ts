@@ -22,7 +22,7 @@
  */
 import { BufferBudget } from './buffer-budget.ts';
 import type { Clock, Instant, Pollable } from '../time.ts';
-import type { Counters } from '../stats.ts';
+import type { CounterHandle, Counters } from '../stats.ts';
 import type { EventSink } from '../events.ts';
 import type { RandomSource } from '../random.ts';
 import type { Ipv4Address } from '../net/address.ts';
@@ -102,6 +102,7 @@ export class TcpStack implements Pollable {
   /** The segment being handled: parsed into one reused repr (no allocation per segment). */
   private readonly rxSegment = reusableTcpRepr();
   private dispatching = false;
+  private readonly rxSegments: CounterHandle;
   /** Path MTUs learned from ICMP (RFC 1191 §6.3), per destination, bounded. */
   readonly pathMtu = new PathMtuCache();
   private nextId = 1;
@@ -111,6 +112,7 @@ export class TcpStack implements Pollable {
     this.config = options.config;
     this.random = options.random;
     this.counters = options.counters;
+    this.rxSegments = options.counters.handle('tcp.rx.segments');
     this.isn = options.isn ?? new Rfc6528Isn(options.random);
     this.timestampOffsets = options.timestampOffsets ?? new KeyedTimestampOffsets(options.random);
     this.emitter = new SegmentEmitter(options.ip, this.localAddress, this.counters);
@@ -205,7 +207,7 @@ export class TcpStack implements Pollable {
     // `scheduler.run` spelled out: no closure per segment.
     this.scheduler.enter(now);
     try {
-      this.counters.increment('tcp.rx.segments');
+      this.rxSegments.value++; // tcp.rx.segments
       this.dispatch(source >>> 0, destination >>> 0, ipPayload, now);
     } catch (error) {
       this.scheduler.internalError('input', error);
