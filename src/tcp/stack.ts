@@ -320,8 +320,10 @@ export class TcpStack implements Pollable {
   // ---- segment demultiplexing -----------------------------------------------------------------
 
   private dispatch(source: Ipv4Address, destination: Ipv4Address, ipPayload: Uint8Array, now: Instant): void {
-    // One repr reused for every segment (parseTcpInto); a segment arriving while another
-    // is handled (a link that loops back synchronously) gets its own.
+    // One repr reused for every segment (parseTcpInto). No path reads its segment after
+    // an emission today, but a segment arriving during another's dispatch (an IP layer
+    // that delivers synchronously, as a loopback would) still gets its own repr, so a
+    // later change cannot make one segment's handling read another's fields.
     const segment = this.dispatching ? reusableTcpRepr() : this.rxSegment;
     const error = parseTcpInto(ipPayload, source, destination, segment, true);
     if (error !== undefined) {
