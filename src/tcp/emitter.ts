@@ -14,7 +14,7 @@ import type { IpSender, IpSendResult } from '../net/ip-sender.ts';
 import type { CounterHandle, Counters } from '../stats.ts';
 import type { RingBuffer } from '../storage/ring-buffer.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
-import { emitTcpHeader, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
+import { emitTcpHeader, emptyTcpRepr, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
 
 export type { IpSender, IpSendResult } from '../net/ip-sender.ts';
 
@@ -40,7 +40,6 @@ export interface SegmentFields {
 }
 
 const NO_OPTIONS: TcpOptions = Object.freeze({});
-const EMPTY = new Uint8Array(0);
 const TIMESTAMPS_ONLY: TcpOptions = { timestamps: { value: 0, echo: 0 } };
 
 /** The options of a segment; the common case (none) allocates nothing. */
@@ -62,17 +61,7 @@ function optionsOf(fields: SegmentFields): TcpOptions {
 }
 
 export class SegmentEmitter {
-  private readonly repr: TcpRepr = {
-    sourcePort: 0,
-    destinationPort: 0,
-    sequenceNumber: 0,
-    acknowledgmentNumber: 0,
-    flags: 0,
-    window: 0,
-    urgentPointer: 0,
-    options: NO_OPTIONS,
-    payload: EMPTY,
-  };
+  private readonly repr: TcpRepr = emptyTcpRepr();
   private dataSource: RingBuffer | undefined;
   private dataOffset = 0;
   private dataLength = 0;
