@@ -26,7 +26,8 @@
  * drops (`tcp.drop.*`) after that. The transmit path has drop counters of its own,
  * listed in TRANSMIT_DROP_COUNTERS, which are not receive outcomes.
  *
- * Send path (`sendIpv4`): one frame buffer of 14 + 20 + payloadLength is allocated, the
+ * Send path (`sendIpv4`): one frame buffer of 14 + 20 + payloadLength is taken from a
+ * slab (frame-slab.ts: owned by the device once sent, like a fresh allocation), the
  * IPv4 header written, the caller's `fill` writes the payload in place, then the
  * Ethernet header is written once the next hop's MAC is known: at once for broadcast,
  * multicast and cached neighbors, or later from the neighbor cache's queue.
@@ -50,13 +51,14 @@
  * and sendIpv4 have no `now` parameter) and from poll(now).
  */
 import type { EventSink } from '../events.ts';
-import type { Counters } from '../stats.ts';
+import type { CounterHandle, Counters } from '../stats.ts';
 import type { Clock, Instant, Pollable } from '../time.ts';
 import { formatIpv4, formatMac, isMulticastMac, MAC_BROADCAST, MAC_ZERO, macEquals, sameSubnet } from './address.ts';
 import type { Ipv4Address, MacAddress } from './address.ts';
 import { isPacketDevice } from './device.ts';
 import type { FrameDevice, PacketDevice } from './device.ts';
 import type { IpSender, IpSendResult } from './ip-sender.ts';
+import { FrameSlab } from './frame-slab.ts';
 import { IcmpEcho } from './icmp-echo.ts';
 import type { IcmpOutcome } from './icmp-echo.ts';
 import { parseIcmpError, type IcmpErrorReport } from './icmp-error.ts';
@@ -68,9 +70,10 @@ import { classifyAddress, isBroadcastKind, multicastMac, nextHopAddress } from '
 import type { RouteConfig } from './route.ts';
 import { ARP_PACKET_LENGTH, ArpOperation, emitArp, parseArp } from '../wire/arp.ts';
 import type { ArpRepr } from '../wire/arp.ts';
-import { emitEthernetHeader, ETHERNET_HEADER_LENGTH, EtherType, parseEthernet } from '../wire/ethernet.ts';
-import { emitIpv4Header, IpProtocol, IPV4_HEADER_LENGTH, isFragment, parseIpv4 } from '../wire/ipv4.ts';
-import type { Ipv4Header } from '../wire/ipv4.ts';
+import { emitEthernetHeader, ETHERNET_HEADER_LENGTH, EthernetField, EtherType, macAt } from '../wire/ethernet.ts';
+import { emitIpv4Header, emptyIpv4Repr, IpProtocol, IPV4_HEADER_LENGTH, isFragment, parseIpv4Into } from '../wire/ipv4.ts';
+import type { Ipv4Header, Ipv4Repr } from '../wire/ipv4.ts';
+import { readUint16 } from '../wire/bytes.ts';
 
 export type { NeighborEntry, NeighborState } from './neighbor.ts';
 export type { EchoReplyHandler } from './icmp-echo.ts';
@@ -188,6 +191,14 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly protocols = new Map<number, { handler: ProtocolHandler; delivered: ReceiveOutcome }>();
   /** RFC 6864 §4.1: for atomic (DF, unfragmented) datagrams any value is fine; a counter is cheap. */
   private identification = 0;
+  /** Counters bumped for every frame, taken once (stats.ts handles). */
+  private readonly rxFrames: CounterHandle;
+  private readonly txPackets: CounterHandle;
+  private readonly txFrames: CounterHandle;
+  /** The received packet being handled (parseIpv4Into): one repr reused, nothing allocated per packet. */
+  private readonly rxIpv4: Ipv4Repr = emptyIpv4Repr();
+  /** Where sent frames come from (frame-slab.ts): no buffer allocation per frame. */
+  private readonly frames = new FrameSlab();
   /** Reused for every packet sent: emitIpv4Header reads it and keeps nothing. */
   private readonly header: Ipv4Header;
   private announcementsLeft = 0;
@@ -213,6 +224,9 @@ export class NetworkInterface implements IpSender, Pollable {
     this.config = Object.freeze({ ...config, mac: Uint8Array.from(config.mac) });
     this.clock = deps.clock;
     this.counters = deps.counters;
+    this.rxFrames = this.counters.handle('ethernet.rx.frames');
+    this.txPackets = this.counters.handle('ipv4.tx.packets');
+    this.txFrames = this.counters.handle('ethernet.tx.frames');
     this.events = deps.events;
     this.mac = this.config.mac;
     this.route = {
@@ -301,7 +315,7 @@ export class NetworkInterface implements IpSender, Pollable {
     this.counters.increment('ip.rx.packets');
     let outcome: ReceiveOutcome;
     try {
-      outcome = this.receiveIpv4(packet, false, this.clock.now());
+      outcome = this.receiveIpv4(packet, 0, false, this.clock.now());
     } catch (error) {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);
@@ -311,7 +325,7 @@ export class NetworkInterface implements IpSender, Pollable {
 
   /** Never throws: every frame ends delivered or in exactly one drop counter. */
   receiveFrame(frame: Uint8Array): void {
-    this.counters.increment('ethernet.rx.frames');
+    this.rxFrames.value++; // ethernet.rx.frames
     let outcome: ReceiveOutcome;
     try {
       outcome = this.receive(frame, this.clock.now());
@@ -334,21 +348,23 @@ export class NetworkInterface implements IpSender, Pollable {
     });
   }
 
+  /**
+   * Ethernet (ethernet.ts's `parseEthernet`, read in place: the per-frame path takes no
+   * view for the addresses; the outcomes are the same).
+   */
   private receive(frame: Uint8Array, now: Instant): ReceiveOutcome {
-    const parsed = parseEthernet(frame);
-    if (!parsed.ok) return `ethernet.drop.${parsed.error}`;
-    const ethernet = parsed.value;
+    if (frame.length < ETHERNET_HEADER_LENGTH) return 'ethernet.drop.truncated';
     // A packet socket hands us our own transmissions too.
-    if (macEquals(ethernet.source, this.mac)) return 'ethernet.drop.own-frame';
+    if (macAt(frame, EthernetField.SOURCE, this.mac)) return 'ethernet.drop.own-frame';
     // IEEE 802.3: a group address is never a valid source.
-    if (isMulticastMac(ethernet.source)) return 'ethernet.drop.bad-source';
-    const linkGroup = isMulticastMac(ethernet.destination);
-    if (!linkGroup && !macEquals(ethernet.destination, this.mac)) return 'ethernet.drop.not-for-us';
-    switch (ethernet.etherType) {
+    if ((frame[EthernetField.SOURCE]! & 1) === 1) return 'ethernet.drop.bad-source';
+    const linkGroup = (frame[EthernetField.DESTINATION]! & 1) === 1;
+    if (!linkGroup && !macAt(frame, EthernetField.DESTINATION, this.mac)) return 'ethernet.drop.not-for-us';
+    switch (readUint16(frame, EthernetField.ETHER_TYPE)) {
       case EtherType.ARP:
-        return this.receiveArp(ethernet.payload, now);
+        return this.receiveArp(frame.subarray(ETHERNET_HEADER_LENGTH), now);
       case EtherType.IPV4:
-        return this.receiveIpv4(ethernet.payload, linkGroup, now);
+        return this.receiveIpv4(frame, ETHERNET_HEADER_LENGTH, linkGroup, now);
       case EtherType.IPV6:
         return 'ethernet.drop.ipv6';
       default:
@@ -391,10 +407,11 @@ export class NetworkInterface implements IpSender, Pollable {
     return 'ethernet.rx.delivered.arp';
   }
 
-  private receiveIpv4(payload: Uint8Array, linkGroup: boolean, now: Instant): ReceiveOutcome {
-    const parsed = parseIpv4(payload);
-    if (!parsed.ok) return `ipv4.drop.${parsed.error}`;
-    const packet = parsed.value;
+  /** The IPv4 packet at `bytes[start..]` (past the Ethernet header, or 0 for a packet device). */
+  private receiveIpv4(bytes: Uint8Array, start: number, linkGroup: boolean, now: Instant): ReceiveOutcome {
+    const packet = this.rxIpv4;
+    const error = parseIpv4Into(bytes, start, packet, true);
+    if (error !== undefined) return `ipv4.drop.${error}`;
     const destinationKind = classifyAddress(packet.destination, this.route);
     const broadcast = isBroadcastKind(destinationKind);
     // RFC 2131 §4.1: before it has an address a client takes only broadcasts (it asks
@@ -410,14 +427,16 @@ export class NetworkInterface implements IpSender, Pollable {
     if (classifyAddress(packet.source, this.route) !== 'unicast') return 'ipv4.drop.bad-source';
     // No reassembly (RFC 791 §3.2): the stack sends DF and advertises an MSS that fits.
     if (isFragment(packet)) return 'ipv4.drop.fragment';
-    if (packet.protocol === IpProtocol.ICMP) {
+    // The repr is reused by the next packet: its fields are passed by value, never kept.
+    const protocol = packet.protocol;
+    if (protocol === IpProtocol.ICMP) {
       return this.echo.input(packet.source, packet.payload, broadcast, now);
     }
-    const registered = this.protocols.get(packet.protocol);
+    const registered = this.protocols.get(protocol);
     // RFC 1122 §3.2.2.1 would have us send Protocol Unreachable here; we stay silent.
     if (registered === undefined) return 'ipv4.drop.unknown-protocol';
     // RFC 1122 §4.2.3.10: TCP has nothing to do with broadcast.
-    if (broadcast && packet.protocol === IpProtocol.TCP) return 'ipv4.drop.broadcast';
+    if (broadcast && protocol === IpProtocol.TCP) return 'ipv4.drop.broadcast';
     registered.handler.input(packet.source, packet.destination, packet.payload, now);
     return registered.delivered;
   }
@@ -491,16 +510,16 @@ export class NetworkInterface implements IpSender, Pollable {
         this.counters.increment('ipv4.drop.no-route');
         return 'no-route';
     }
-    const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength);
+    const frame = this.frames.take(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength);
     this.identification = (this.identification + 1) & 0xffff;
     const header = this.header;
     header.destination = target;
     header.protocol = protocol;
     header.ttl = kind === 'multicast' ? MULTICAST_TTL : this.ttl;
     header.identification = this.identification;
-    emitIpv4Header(frame.subarray(ETHERNET_HEADER_LENGTH, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH), header, payloadLength);
+    emitIpv4Header(frame, header, payloadLength, ETHERNET_HEADER_LENGTH);
     fill(frame.subarray(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH));
-    this.counters.increment('ipv4.tx.packets');
+    this.txPackets.value++; // ipv4.tx.packets
     if (this.packetDevice) {
       // The kernel below resolves the next hop; the 14 header bytes just stay unused.
       this.packetDevice.transmitPacket(frame.subarray(ETHERNET_HEADER_LENGTH));
@@ -628,7 +647,7 @@ export class NetworkInterface implements IpSender, Pollable {
 
   private transmitFrame(frame: Uint8Array, destination: MacAddress, etherType: number): void {
     emitEthernetHeader(frame, destination, this.mac, etherType);
-    this.counters.increment('ethernet.tx.frames');
+    this.txFrames.value++; // ethernet.tx.frames
     this.device.transmit(frame);
   }
 

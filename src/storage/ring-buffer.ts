@@ -78,7 +78,8 @@ export class RingBuffer {
   writeAt(offset: number, data: Uint8Array): number {
     if (offset < 0 || offset > this.free) return 0;
     const count = Math.min(data.length, this.free - offset);
-    this.copyIn(this.physical(this.size + offset), data.subarray(0, count));
+    // The whole segment fits (the common case): no view of it.
+    this.copyIn(this.physical(this.size + offset), count === data.length ? data : data.subarray(0, count));
     return count;
   }
 
@@ -102,6 +103,23 @@ export class RingBuffer {
     target.set(storage.subarray(start, start + first), 0);
     if (first < count) target.set(storage.subarray(0, count - first), first);
     return count;
+  }
+
+  /**
+   * `copyOut(offset, target.subarray(targetOffset, targetOffset + count))` without the
+   * view: copies up to `count` queued bytes (as many as exist) into `target` at
+   * `targetOffset`; returns the count. The send path's one copy, send ring → frame.
+   */
+  copyOutAt(offset: number, count: number, target: Uint8Array, targetOffset: number): number {
+    const storage = this.storage;
+    if (offset < 0 || offset >= this.size || storage === undefined) return 0;
+    const copied = Math.min(count, this.size - offset, target.length - targetOffset);
+    if (copied <= 0) return 0;
+    const start = this.physical(offset);
+    const first = Math.min(copied, this.capacity - start);
+    target.set(storage.subarray(start, start + first), targetOffset);
+    if (first < copied) target.set(storage.subarray(0, copied - first), targetOffset + first);
+    return copied;
   }
 
   /** Moves up to `target.length` queued bytes into `target`; returns the count. */
@@ -133,7 +151,11 @@ export class RingBuffer {
     if (data.length === 0) return;
     const storage = (this.storage ??= this.allocator.allocate(this.capacity));
     const first = Math.min(data.length, this.capacity - start);
+    if (first === data.length) {
+      storage.set(data, start);
+      return;
+    }
     storage.set(data.subarray(0, first), start);
-    if (first < data.length) storage.set(data.subarray(first), 0);
+    storage.set(data.subarray(first), 0);
   }
 }

@@ -11,10 +11,10 @@
  */
 import type { Ipv4Address } from '../net/address.ts';
 import type { IpSender, IpSendResult } from '../net/ip-sender.ts';
-import type { Counters } from '../stats.ts';
+import type { CounterHandle, Counters } from '../stats.ts';
 import type { RingBuffer } from '../storage/ring-buffer.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
-import { emitTcp, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
+import { emitTcpHeader, emptyTcpRepr, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
 
 export type { IpSender, IpSendResult } from '../net/ip-sender.ts';
 
@@ -40,7 +40,6 @@ export interface SegmentFields {
 }
 
 const NO_OPTIONS: TcpOptions = Object.freeze({});
-const EMPTY = new Uint8Array(0);
 const TIMESTAMPS_ONLY: TcpOptions = { timestamps: { value: 0, echo: 0 } };
 
 /** The options of a segment; the common case (none) allocates nothing. */
@@ -62,37 +61,32 @@ function optionsOf(fields: SegmentFields): TcpOptions {
 }
 
 export class SegmentEmitter {
-  private readonly repr: TcpRepr = {
-    sourcePort: 0,
-    destinationPort: 0,
-    sequenceNumber: 0,
-    acknowledgmentNumber: 0,
-    flags: 0,
-    window: 0,
-    urgentPointer: 0,
-    options: NO_OPTIONS,
-    payload: EMPTY,
-  };
+  private readonly repr: TcpRepr = emptyTcpRepr();
   private dataSource: RingBuffer | undefined;
   private dataOffset = 0;
   private dataLength = 0;
   private headerLength = 0;
   private remoteAddress: Ipv4Address = 0;
 
-  // Bound once: the interface layer calls it with the IP payload view of the frame.
+  // Bound once: the interface layer calls it with the IP payload view of the frame,
+  // exactly header + data long. The data goes from the send ring straight to its place
+  // in the frame (one copy), then the header and checksum are written around it.
   private readonly fill = (payload: Uint8Array): void => {
-    const data = payload.subarray(this.headerLength, this.headerLength + this.dataLength);
-    if (this.dataSource !== undefined && this.dataLength > 0) this.dataSource.copyOut(this.dataOffset, data);
-    // The payload is already in place, so emitTcp only writes the header and checksum.
-    this.repr.payload = data;
-    emitTcp(this.repr, payload.subarray(0, this.headerLength + this.dataLength), this.localAddress, this.remoteAddress);
+    if (this.dataSource !== undefined && this.dataLength > 0) {
+      this.dataSource.copyOutAt(this.dataOffset, this.dataLength, payload, this.headerLength);
+    }
+    emitTcpHeader(this.repr, this.dataLength, payload, this.localAddress, this.remoteAddress);
   };
+
+  private readonly txSegments: CounterHandle;
 
   constructor(
     private readonly ip: IpSender,
     readonly localAddress: Ipv4Address,
     private readonly counters: Counters,
-  ) {}
+  ) {
+    this.txSegments = counters.handle('tcp.tx.segments');
+  }
 
   /** Emits one segment; `dataLength` bytes of payload come from `dataSource` at `dataOffset`. */
   emit(fields: SegmentFields, dataSource?: RingBuffer, dataOffset = 0, dataLength = 0): IpSendResult {
@@ -104,7 +98,6 @@ export class SegmentEmitter {
     repr.flags = fields.flags;
     repr.window = fields.window;
     repr.options = optionsOf(fields);
-    repr.payload = EMPTY;
     this.dataSource = dataSource;
     this.dataOffset = dataOffset;
     this.dataLength = dataSource !== undefined ? dataLength : 0;
@@ -112,8 +105,7 @@ export class SegmentEmitter {
     this.remoteAddress = fields.remoteAddress;
     const result = this.ip.sendIpv4(fields.remoteAddress, IpProtocol.TCP, this.headerLength + this.dataLength, this.fill);
     this.dataSource = undefined;
-    this.repr.payload = EMPTY;
-    this.counters.increment('tcp.tx.segments');
+    this.txSegments.value++; // tcp.tx.segments
     if (fields.flags & TcpFlag.RST) this.counters.increment('tcp.tx.rst');
     if (result === 'no-route' || result === 'dropped') this.counters.increment(`tcp.tx.${result}`);
     return result;

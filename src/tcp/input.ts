@@ -544,7 +544,8 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
     const contiguous = connection.assembler.deliver(written);
     connection.receiveBuffer.commit(contiguous);
     connection.tcb.rcvNxt = seqAdd(connection.tcb.rcvNxt, contiguous);
-    if (connection.assembler.isEmpty) connection.recentOutOfOrder.length = 0;
+    // (A length store is a runtime call even when nothing changes: only when needed.)
+    if (connection.assembler.isEmpty && connection.recentOutOfOrder.length !== 0) connection.recentOutOfOrder.length = 0;
     if (contiguous > written || !connection.assembler.isEmpty) {
       // RFC 5681 §4.2: ACK at once a segment that fills (part of) a gap.
       connection.ackNow = true;

@@ -109,12 +109,13 @@ export class Scheduler {
     this.events.emit('tcp_internal_error', { where, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }
 
-  private enter(now: Instant): void {
+  /** `run` without a closure, for the per-segment entry point: `enter(now)`, work, `leave()` in a finally. */
+  enter(now: Instant): void {
     if (this.depth === 0) this.currentTime = now;
     this.depth++;
   }
 
-  private leave(): void {
+  leave(): void {
     try {
       if (this.depth === 1) this.flush();
     } finally {
@@ -132,7 +133,7 @@ export class Scheduler {
     const now = this.currentTime;
     while (this.dirty.size > 0 || this.accepts.length > 0) {
       const batch = this.batch;
-      batch.length = 0;
+      if (batch.length !== 0) batch.length = 0; // only after an exception left it filled
       for (const connection of this.dirty) batch.push(connection);
       this.dirty.clear();
       for (const connection of batch) {
@@ -143,8 +144,10 @@ export class Scheduler {
           this.internalError('output', error);
         }
       }
-      const accepted = this.accepts.splice(0);
-      for (const connection of accepted) this.deliverAccept(connection);
+      if (this.accepts.length > 0) {
+        const accepted = this.accepts.splice(0);
+        for (const connection of accepted) this.deliverAccept(connection);
+      }
       for (const connection of batch) connection.deliverNotifications();
       // The array is reused; left filled it would keep the last batch's connections
       // (closed ones with their buffers and their sockets) alive until the next flush.

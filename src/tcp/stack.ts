@@ -22,12 +22,12 @@
  */
 import { BufferBudget } from './buffer-budget.ts';
 import type { Clock, Instant, Pollable } from '../time.ts';
-import type { Counters } from '../stats.ts';
+import type { CounterHandle, Counters } from '../stats.ts';
 import type { EventSink } from '../events.ts';
 import type { RandomSource } from '../random.ts';
 import type { Ipv4Address } from '../net/address.ts';
 import { ErrorCode, NetError } from '../errors.ts';
-import { parseTcp } from '../wire/tcp.ts';
+import { parseTcpInto, reusableTcpRepr, type TcpRepr } from '../wire/tcp.ts';
 import type { ConnectionSettings, TcpConfig } from './config.ts';
 import { TcpConnection, type ConnectionContext } from './connection.ts';
 import { segmentArrives } from './input.ts';
@@ -99,6 +99,10 @@ export class TcpStack implements Pollable {
   private readonly context: ConnectionContext;
   /** Orphans, oldest first (Linux tcp_max_orphans). */
   private readonly orphans = new Set<TcpConnection>();
+  /** The segment being handled: parsed into one reused repr (no allocation per segment). */
+  private readonly rxSegment = reusableTcpRepr();
+  private dispatching = false;
+  private readonly rxSegments: CounterHandle;
   /** Path MTUs learned from ICMP (RFC 1191 §6.3), per destination, bounded. */
   readonly pathMtu = new PathMtuCache();
   private nextId = 1;
@@ -108,6 +112,7 @@ export class TcpStack implements Pollable {
     this.config = options.config;
     this.random = options.random;
     this.counters = options.counters;
+    this.rxSegments = options.counters.handle('tcp.rx.segments');
     this.isn = options.isn ?? new Rfc6528Isn(options.random);
     this.timestampOffsets = options.timestampOffsets ?? new KeyedTimestampOffsets(options.random);
     this.emitter = new SegmentEmitter(options.ip, this.localAddress, this.counters);
@@ -199,14 +204,16 @@ export class TcpStack implements Pollable {
 
   /** A TCP segment (the IPv4 payload) from `source` to `destination`. Never throws. */
   input(source: Ipv4Address, destination: Ipv4Address, ipPayload: Uint8Array, now: Instant): void {
-    this.scheduler.run(now, () => {
-      try {
-        this.counters.increment('tcp.rx.segments');
-        this.dispatch(source >>> 0, destination >>> 0, ipPayload, now);
-      } catch (error) {
-        this.scheduler.internalError('input', error);
-      }
-    });
+    // `scheduler.run` spelled out: no closure per segment.
+    this.scheduler.enter(now);
+    try {
+      this.rxSegments.value++; // tcp.rx.segments
+      this.dispatch(source >>> 0, destination >>> 0, ipPayload, now);
+    } catch (error) {
+      this.scheduler.internalError('input', error);
+    } finally {
+      this.scheduler.leave();
+    }
   }
 
   /**
@@ -313,12 +320,26 @@ export class TcpStack implements Pollable {
   // ---- segment demultiplexing -----------------------------------------------------------------
 
   private dispatch(source: Ipv4Address, destination: Ipv4Address, ipPayload: Uint8Array, now: Instant): void {
-    const parsed = parseTcp(ipPayload, source, destination, { verifyChecksum: true });
-    if (!parsed.ok) {
-      this.counters.increment(`tcp.drop.${parsed.error}`);
+    // One repr reused for every segment (parseTcpInto). No path reads its segment after
+    // an emission today, but a segment arriving during another's dispatch (an IP layer
+    // that delivers synchronously, as a loopback would) still gets its own repr, so a
+    // later change cannot make one segment's handling read another's fields.
+    const segment = this.dispatching ? reusableTcpRepr() : this.rxSegment;
+    const error = parseTcpInto(ipPayload, source, destination, segment, true);
+    if (error !== undefined) {
+      this.counters.increment(`tcp.drop.${error}`);
       return;
     }
-    const segment = parsed.value;
+    const outer = this.dispatching;
+    this.dispatching = true;
+    try {
+      this.dispatchSegment(source, destination, segment, now);
+    } finally {
+      this.dispatching = outer;
+    }
+  }
+
+  private dispatchSegment(source: Ipv4Address, destination: Ipv4Address, segment: TcpRepr, now: Instant): void {
     // RFC 1122 §4.2.3.10: segments to or from a broadcast or multicast address, or
     // from an unspecified one, get no connection and no reply.
     if (destination !== this.localAddress) {

@@ -23,6 +23,23 @@ export type EtherType = (typeof EtherType)[keyof typeof EtherType];
 export const ETHERNET_HEADER_LENGTH = 14;
 
 const Field = { DESTINATION: 0, SOURCE: 6, ETHER_TYPE: 12, PAYLOAD: 14 } as const;
+/** Header field offsets, for the receive path's reads in place (`macAt`, `readUint16`). */
+export const EthernetField = Field;
+
+/**
+ * Whether the 6 bytes at `frame[offset]` are `mac`: the receive path's address checks,
+ * read in place instead of through a view per address. `frame` holds them (checked).
+ */
+export function macAt(frame: Uint8Array, offset: number, mac: MacAddress): boolean {
+  return (
+    frame[offset] === mac[0] &&
+    frame[offset + 1] === mac[1] &&
+    frame[offset + 2] === mac[2] &&
+    frame[offset + 3] === mac[3] &&
+    frame[offset + 4] === mac[4] &&
+    frame[offset + 5] === mac[5]
+  );
+}
 
 /** A view over the bytes of an Ethernet II frame. */
 export class EthernetFrame {

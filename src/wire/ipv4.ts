@@ -182,23 +182,62 @@ export interface Ipv4ParseOptions {
 }
 
 export function parseIpv4(bytes: Uint8Array, options?: Ipv4ParseOptions): Parsed<Ipv4Repr> {
-  const view = new Ipv4Packet(bytes);
-  const error = view.check();
-  if (error !== undefined) return fail(error);
-  if (options?.verifyChecksum !== false && !view.verifyChecksum()) return fail('bad-checksum');
-  return ok({
-    source: view.source,
-    destination: view.destination,
-    protocol: view.protocol,
-    ttl: view.ttl,
-    identification: view.identification,
-    dscpEcn: view.dscpEcn,
-    dontFragment: view.dontFragment,
-    moreFragments: view.moreFragments,
-    fragmentOffset: view.fragmentOffset,
-    headerLength: view.headerLength,
-    payload: view.payload,
-  });
+  const repr = emptyIpv4Repr();
+  const error = parseIpv4Into(bytes, 0, repr, options?.verifyChecksum !== false);
+  return error === undefined ? ok(repr) : fail(error);
+}
+
+/** A repr to parse into (`parseIpv4Into`): the receive path keeps one and reuses it. */
+export function emptyIpv4Repr(): Ipv4Repr {
+  return {
+    source: 0,
+    destination: 0,
+    protocol: 0,
+    ttl: 0,
+    identification: 0,
+    dscpEcn: 0,
+    dontFragment: false,
+    moreFragments: false,
+    fragmentOffset: 0,
+    headerLength: 0,
+    payload: EMPTY,
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * `parseIpv4` of the packet at `bytes[start..]` into `into`, for the receive path: the
+ * same checks in the same order, but fields are read at their offsets and written into
+ * a repr the caller reuses, so a packet costs one view (the payload) and nothing else.
+ * Returns the error, or undefined with every field of `into` set.
+ */
+export function parseIpv4Into(bytes: Uint8Array, start: number, into: Ipv4Repr, verifyChecksum: boolean): WireError | undefined {
+  const available = bytes.length - start;
+  if (available < IPV4_HEADER_LENGTH) return 'truncated';
+  const versionIhl = bytes[start + Field.VERSION_IHL]!;
+  if (versionIhl >>> 4 !== 4) return 'bad-version';
+  const headerLength = (versionIhl & 0x0f) * 4;
+  if (headerLength < IPV4_HEADER_LENGTH) return 'bad-header-length';
+  const totalLength = readUint16(bytes, start + Field.TOTAL_LENGTH);
+  if (totalLength < headerLength) return 'bad-length';
+  if (available < headerLength || available < totalLength) return 'truncated';
+  // The header (options included) sums to 0xffff with a correct checksum, so it folds to 0.
+  if (verifyChecksum && foldChecksum(sumWordRange(bytes, start, start + headerLength)) !== 0) return 'bad-checksum';
+  const fragmentation = readUint16(bytes, start + Field.FLAGS_FRAGMENT_OFFSET);
+  into.source = readUint32(bytes, start + Field.SOURCE);
+  into.destination = readUint32(bytes, start + Field.DESTINATION);
+  into.protocol = bytes[start + Field.PROTOCOL]!;
+  into.ttl = bytes[start + Field.TTL]!;
+  into.identification = readUint16(bytes, start + Field.IDENTIFICATION);
+  into.dscpEcn = bytes[start + Field.DSCP_ECN]!;
+  into.dontFragment = (fragmentation & FLAG_DONT_FRAGMENT) !== 0;
+  into.moreFragments = (fragmentation & FLAG_MORE_FRAGMENTS) !== 0;
+  into.fragmentOffset = (fragmentation & FRAGMENT_OFFSET_MASK) * 8;
+  into.headerLength = headerLength;
+  // Trimmed to the total length: trailing link padding excluded.
+  into.payload = bytes.subarray(start + headerLength, start + totalLength);
+  return undefined;
 }
 
 /** A fragment is any packet that is not a whole datagram: MF set or a non-zero offset (RFC 791 §2.3). */
@@ -219,28 +258,30 @@ export interface Ipv4Header {
 }
 
 /**
- * Writes a 20-byte header (no options) at the start of `buf`, with total length
- * 20 + `payloadLength` and the checksum filled. The payload is the caller's: it is
- * normally already in `buf` after the header, and is not read here.
+ * Writes a 20-byte header (no options) at `buf[offset]` (default the start), with total
+ * length 20 + `payloadLength` and the checksum filled. The payload is the caller's: it
+ * is normally already in `buf` after the header, and is not read here. Fields are
+ * written at the offset directly, so a frame's header costs no view or subarray.
  */
-export function emitIpv4Header(buf: Uint8Array, header: Ipv4Header, payloadLength: number): void {
-  if (buf.length < IPV4_HEADER_LENGTH) throw new RangeError(`IPv4 header needs 20 bytes, got ${buf.length}`);
+export function emitIpv4Header(buf: Uint8Array, header: Ipv4Header, payloadLength: number, offset = 0): void {
+  if (buf.length < offset + IPV4_HEADER_LENGTH) throw new RangeError(`IPv4 header needs 20 bytes, got ${buf.length - offset}`);
   checkField('IPv4 payload length', payloadLength, IPV4_MAX_TOTAL_LENGTH - IPV4_HEADER_LENGTH);
   checkField('IPv4 TTL', header.ttl, 0xff);
   checkField('IPv4 protocol', header.protocol, 0xff);
   const dscpEcn = header.dscpEcn ?? 0;
   checkField('IPv4 DSCP/ECN', dscpEcn, 0xff);
-  const view = new Ipv4Packet(buf);
-  view.setVersionAndHeaderLength(IPV4_HEADER_LENGTH);
-  view.dscpEcn = dscpEcn;
-  view.totalLength = IPV4_HEADER_LENGTH + payloadLength;
-  view.identification = header.identification & 0xffff;
-  view.setFragmentation(header.dontFragment, false, 0);
-  view.ttl = header.ttl;
-  view.protocol = header.protocol;
-  view.source = header.source;
-  view.destination = header.destination;
-  view.fillChecksum();
+  buf[offset + Field.VERSION_IHL] = 0x40 | (IPV4_HEADER_LENGTH >>> 2);
+  buf[offset + Field.DSCP_ECN] = dscpEcn;
+  writeUint16(buf, offset + Field.TOTAL_LENGTH, IPV4_HEADER_LENGTH + payloadLength);
+  writeUint16(buf, offset + Field.IDENTIFICATION, header.identification & 0xffff);
+  // RFC 791 §3.1: the reserved flag bit is sent as zero; no fragments are sent.
+  writeUint16(buf, offset + Field.FLAGS_FRAGMENT_OFFSET, header.dontFragment ? FLAG_DONT_FRAGMENT : 0);
+  buf[offset + Field.TTL] = header.ttl;
+  buf[offset + Field.PROTOCOL] = header.protocol;
+  writeUint16(buf, offset + Field.CHECKSUM, 0);
+  writeUint32(buf, offset + Field.SOURCE, header.source);
+  writeUint32(buf, offset + Field.DESTINATION, header.destination);
+  writeUint16(buf, offset + Field.CHECKSUM, foldChecksum(sumWordRange(buf, offset, offset + IPV4_HEADER_LENGTH)));
 }
 
 const PROTOCOL_NAMES: Record<number, string> = { [IpProtocol.ICMP]: 'ICMP', [IpProtocol.TCP]: 'TCP', [IpProtocol.UDP]: 'UDP' };

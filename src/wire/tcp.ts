@@ -211,7 +211,7 @@ export function parseTcp(
   if (parseOptions?.verifyChecksum !== false && !view.verifyChecksum(source, destination)) return fail('bad-checksum');
   const options: TcpOptions = {};
   if (view.headerLength > TCP_HEADER_LENGTH) {
-    const optionError = readOptions(bytes, Field.OPTIONS, view.headerLength, options);
+    const optionError = readOptions(bytes, Field.OPTIONS, view.headerLength, options, undefined);
     if (optionError !== undefined) return fail(optionError);
   }
   return ok({
@@ -227,15 +227,105 @@ export function parseTcp(
   });
 }
 
+/**
+ * A repr that `parseTcpInto` fills again and again (the stack's receive path keeps one):
+ * its options object, timestamp pair and SACK block tuples are reused too.
+ */
+export interface ReusableTcpRepr extends TcpRepr {
+  readonly scratch: OptionScratch;
+}
+
+/** The objects a reused repr's options point into. */
+interface OptionScratch {
+  readonly timestamps: { value: number; echo: number };
+  /** `blockLists[n]` holds the first n of the four reused block tuples. */
+  readonly blockLists: readonly [number, number][][];
+}
+
+const EMPTY_PAYLOAD = new Uint8Array(0);
+
+/** A repr with every field zero, no options and no payload: for the reused ones of the hot paths. */
+export function emptyTcpRepr(): TcpRepr {
+  return {
+    sourcePort: 0,
+    destinationPort: 0,
+    sequenceNumber: 0,
+    acknowledgmentNumber: 0,
+    flags: 0,
+    window: 0,
+    urgentPointer: 0,
+    options: {},
+    payload: EMPTY_PAYLOAD,
+  };
+}
+
+export function reusableTcpRepr(): ReusableTcpRepr {
+  const tuples: [number, number][] = [];
+  for (let index = 0; index < TCP_MAX_SACK_BLOCKS; index++) tuples.push([0, 0]);
+  const blockLists: [number, number][][] = [];
+  for (let count = 0; count <= TCP_MAX_SACK_BLOCKS; count++) blockLists.push(tuples.slice(0, count));
+  return {
+    ...emptyTcpRepr(),
+    options: { mss: undefined, windowScale: undefined, sackPermitted: undefined, timestamps: undefined, sackBlocks: undefined },
+    scratch: { timestamps: { value: 0, echo: 0 }, blockLists },
+  };
+}
+
+/**
+ * `parseTcp` into a reused repr, for the receive path: the same checks in the same
+ * order and the same values, but the fields are read at their offsets and the options
+ * land in `into`'s own objects (an absent option reads `undefined`), so a segment costs
+ * one view (the payload). Everything in `into` is overwritten by the next call: a
+ * caller keeps values, never the repr, its options or their objects. Returns the error,
+ * or undefined with `into` filled.
+ */
+export function parseTcpInto(
+  bytes: Uint8Array,
+  source: Ipv4Address,
+  destination: Ipv4Address,
+  into: ReusableTcpRepr,
+  verifyChecksum: boolean,
+): WireError | undefined {
+  if (bytes.length < TCP_HEADER_LENGTH) return 'truncated';
+  const headerLength = (bytes[Field.DATA_OFFSET]! >>> 4) * 4;
+  if (headerLength < TCP_HEADER_LENGTH || headerLength > bytes.length) return 'bad-data-offset';
+  if (verifyChecksum) {
+    const initial = pseudoHeaderSum(source, destination, IpProtocol.TCP, bytes.length);
+    if (foldChecksum(sumWordRange(bytes, 0, bytes.length, initial)) !== 0) return 'bad-checksum';
+  }
+  const options = into.options;
+  options.mss = undefined;
+  options.windowScale = undefined;
+  options.sackPermitted = undefined;
+  options.timestamps = undefined;
+  options.sackBlocks = undefined;
+  if (headerLength > TCP_HEADER_LENGTH) {
+    const optionError = readOptions(bytes, Field.OPTIONS, headerLength, options, into.scratch);
+    if (optionError !== undefined) return optionError;
+  }
+  into.sourcePort = readUint16(bytes, Field.SOURCE_PORT);
+  into.destinationPort = readUint16(bytes, Field.DESTINATION_PORT);
+  into.sequenceNumber = readUint32(bytes, Field.SEQUENCE_NUMBER);
+  into.acknowledgmentNumber = readUint32(bytes, Field.ACKNOWLEDGMENT_NUMBER);
+  into.flags = bytes[Field.FLAGS]!;
+  into.window = readUint16(bytes, Field.WINDOW);
+  into.urgentPointer = readUint16(bytes, Field.URGENT_POINTER);
+  into.payload = headerLength === bytes.length ? EMPTY_PAYLOAD : bytes.subarray(headerLength);
+  return undefined;
+}
+
 /** Parses the option bytes of a header (`TcpPacket.options`) on their own. */
 export function parseTcpOptions(optionBytes: Uint8Array): Parsed<TcpOptions> {
   const options: TcpOptions = {};
-  const error = readOptions(optionBytes, 0, optionBytes.length, options);
+  const error = readOptions(optionBytes, 0, optionBytes.length, options, undefined);
   return error === undefined ? ok(options) : fail(error);
 }
 
-/** Reads the options in `bytes[start, end)` into `options`. */
-function readOptions(bytes: Uint8Array, start: number, end: number, options: TcpOptions): WireError | undefined {
+/**
+ * Reads the options in `bytes[start, end)` into `options`: into fresh objects, or with
+ * `scratch` into the reused ones of a `ReusableTcpRepr`.
+ */
+function readOptions(bytes: Uint8Array, start: number, end: number, options: TcpOptions, scratch: OptionScratch | undefined): WireError | undefined {
   let at = start;
   while (at < end) {
     const kind = bytes[at]!;
@@ -271,6 +361,16 @@ function readOptions(bytes: Uint8Array, start: number, end: number, options: Tcp
         ) {
           return 'bad-option';
         }
+        if (scratch !== undefined) {
+          const blocks = scratch.blockLists[blockBytes / OptionLength.SACK_BLOCK]!;
+          for (let index = 0, block = value; index < blocks.length; index++, block += OptionLength.SACK_BLOCK) {
+            const tuple = blocks[index]!;
+            tuple[0] = readUint32(bytes, block);
+            tuple[1] = readUint32(bytes, block + 4);
+          }
+          options.sackBlocks = blocks;
+          break;
+        }
         const blocks: [number, number][] = [];
         for (let block = value; block < at + length; block += OptionLength.SACK_BLOCK) {
           blocks.push([readUint32(bytes, block), readUint32(bytes, block + 4)]);
@@ -280,7 +380,13 @@ function readOptions(bytes: Uint8Array, start: number, end: number, options: Tcp
       }
       case TcpOptionKind.TIMESTAMPS:
         if (length !== OptionLength.TIMESTAMPS) return 'bad-option';
-        options.timestamps = { value: readUint32(bytes, value), echo: readUint32(bytes, value + 4) };
+        if (scratch !== undefined) {
+          scratch.timestamps.value = readUint32(bytes, value);
+          scratch.timestamps.echo = readUint32(bytes, value + 4);
+          options.timestamps = scratch.timestamps;
+        } else {
+          options.timestamps = { value: readUint32(bytes, value), echo: readUint32(bytes, value + 4) };
+        }
         break;
       default:
         break; // unknown kind: skipped by its length
@@ -402,27 +508,65 @@ function writeOptions(buf: Uint8Array, options: TcpOptions, optionsLength: numbe
  * RangeError (a bug in the caller, not untrusted input).
  */
 export function emitTcp(repr: TcpRepr, buf: Uint8Array, source: Ipv4Address, destination: Ipv4Address): void {
-  checkField('TCP source port', repr.sourcePort, 0xffff);
-  checkField('TCP destination port', repr.destinationPort, 0xffff);
-  checkField('TCP flags', repr.flags, 0xff);
-  checkField('TCP window', repr.window, 0xffff);
-  checkField('TCP urgent pointer', repr.urgentPointer, 0xffff);
-  checkOptions(repr.options);
+  checkHeaderFields(repr);
   const headerLength = tcpHeaderLength(repr.options);
   const length = headerLength + repr.payload.length;
   if (buf.length < length) throw new RangeError(`TCP segment needs ${length} bytes, got ${buf.length}`);
   placePayload(buf, headerLength, repr.payload);
-  const view = new TcpPacket(buf);
-  view.sourcePort = repr.sourcePort;
-  view.destinationPort = repr.destinationPort;
-  view.sequenceNumber = repr.sequenceNumber;
-  view.acknowledgmentNumber = repr.acknowledgmentNumber;
-  view.headerLength = headerLength;
-  view.flags = repr.flags;
-  view.window = repr.window;
-  view.urgentPointer = repr.urgentPointer;
-  if (headerLength > TCP_HEADER_LENGTH) writeOptions(buf, repr.options, headerLength - TCP_HEADER_LENGTH);
-  view.fillChecksum(source, destination, length);
+  writeHeader(repr, headerLength, length, buf, source, destination);
+}
+
+/**
+ * `emitTcp` for a payload of `payloadLength` bytes that the caller has already put at
+ * `buf[tcpHeaderLength(header.options)]` (the send path copies it from the send ring
+ * straight into the frame): writes header and options and fills the checksum over
+ * both and the payload. `header.payload` is not read. Same checks as `emitTcp`.
+ */
+export function emitTcpHeader(
+  header: Omit<TcpRepr, 'payload'>,
+  payloadLength: number,
+  buf: Uint8Array,
+  source: Ipv4Address,
+  destination: Ipv4Address,
+): void {
+  checkHeaderFields(header);
+  const headerLength = tcpHeaderLength(header.options);
+  const length = headerLength + payloadLength;
+  if (buf.length < length) throw new RangeError(`TCP segment needs ${length} bytes, got ${buf.length}`);
+  writeHeader(header, headerLength, length, buf, source, destination);
+}
+
+function checkHeaderFields(header: Omit<TcpRepr, 'payload'>): void {
+  checkField('TCP source port', header.sourcePort, 0xffff);
+  checkField('TCP destination port', header.destinationPort, 0xffff);
+  checkField('TCP flags', header.flags, 0xff);
+  checkField('TCP window', header.window, 0xffff);
+  checkField('TCP urgent pointer', header.urgentPointer, 0xffff);
+  checkOptions(header.options);
+}
+
+/** The fields at their offsets (no view object), the options, then the checksum over `length` bytes. */
+function writeHeader(
+  header: Omit<TcpRepr, 'payload'>,
+  headerLength: number,
+  length: number,
+  buf: Uint8Array,
+  source: Ipv4Address,
+  destination: Ipv4Address,
+): void {
+  writeUint16(buf, Field.SOURCE_PORT, header.sourcePort);
+  writeUint16(buf, Field.DESTINATION_PORT, header.destinationPort);
+  writeUint32(buf, Field.SEQUENCE_NUMBER, header.sequenceNumber);
+  writeUint32(buf, Field.ACKNOWLEDGMENT_NUMBER, header.acknowledgmentNumber);
+  // Also clears the reserved bits (RFC 9293 §3.1: "must be zero in generated segments").
+  buf[Field.DATA_OFFSET] = (headerLength >>> 2) << 4;
+  buf[Field.FLAGS] = header.flags;
+  writeUint16(buf, Field.WINDOW, header.window);
+  writeUint16(buf, Field.CHECKSUM, 0);
+  writeUint16(buf, Field.URGENT_POINTER, header.urgentPointer);
+  if (headerLength > TCP_HEADER_LENGTH) writeOptions(buf, header.options, headerLength - TCP_HEADER_LENGTH);
+  const initial = pseudoHeaderSum(source, destination, IpProtocol.TCP, length);
+  writeUint16(buf, Field.CHECKSUM, foldChecksum(sumWordRange(buf, 0, length, initial)));
 }
 
 /** tcpdump's flag letters, in tcpdump's order ("S." is SYN-ACK, "." a bare ACK). */

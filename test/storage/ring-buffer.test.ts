@@ -31,6 +31,22 @@ describe('RingBuffer', () => {
     assert.equal(ring.length, 4);
   });
 
+  it('copyOutAt copies into a target at an offset, across the wrap, clamped to what is queued', () => {
+    const ring = new RingBuffer(4);
+    ring.write(bytes(9, 9, 9));
+    ring.discard(3);
+    ring.write(bytes(1, 2, 3, 4)); // physically 3,0,1,2
+    const frame = new Uint8Array(6).fill(0xee);
+    assert.equal(ring.copyOutAt(1, 3, frame, 2), 3);
+    assert.deepEqual(frame, bytes(0xee, 0xee, 2, 3, 4, 0xee));
+    assert.equal(ring.copyOutAt(2, 5, frame, 0), 2, 'no more than is queued');
+    assert.deepEqual(frame.subarray(0, 2), bytes(3, 4));
+    assert.equal(ring.copyOutAt(0, 4, frame, 4), 2, 'no more than the target holds');
+    assert.equal(ring.copyOutAt(4, 1, frame, 0), 0);
+    assert.equal(ring.copyOutAt(-1, 1, frame, 0), 0);
+    assert.equal(ring.length, 4);
+  });
+
   it('writeAt places bytes past the queue that commit later makes readable', () => {
     const ring = new RingBuffer(8);
     ring.write(bytes(1));

@@ -5,7 +5,9 @@ import {
   ETHERNET_HEADER_LENGTH,
   EthernetFrame,
   EtherType,
+  EthernetField,
   formatEthernet,
+  macAt,
   parseEthernet,
 } from '../../src/wire/ethernet.ts';
 import { ARP_REQUEST_FRAME, fromHex, HOST_A_MAC, HOST_B_MAC, TCP_SYN_FRAME } from '../fixtures/frames.ts';
@@ -96,5 +98,20 @@ describe('Ethernet II', () => {
     assert.throws(() => emitEthernetHeader(new Uint8Array(13), HOST_A_MAC, HOST_B_MAC, EtherType.IPV4), RangeError);
     assert.throws(() => emitEthernetHeader(new Uint8Array(14), HOST_A_MAC.subarray(0, 5), HOST_B_MAC, EtherType.IPV4), RangeError);
     assert.throws(() => emitEthernetHeader(new Uint8Array(14), HOST_A_MAC, HOST_B_MAC, 0x10000), RangeError);
+  });
+});
+
+describe('Ethernet addresses read in place (the receive path)', () => {
+  it('macAt compares the addresses parseEthernet would return', () => {
+    const parsed = parseEthernet(TCP_SYN_FRAME);
+    assert.ok(parsed.ok);
+    assert.equal(macAt(TCP_SYN_FRAME, EthernetField.DESTINATION, parsed.value.destination), true);
+    assert.equal(macAt(TCP_SYN_FRAME, EthernetField.SOURCE, parsed.value.source), true);
+    assert.equal(macAt(TCP_SYN_FRAME, EthernetField.DESTINATION, parsed.value.source), false);
+    for (let index = 0; index < 6; index++) {
+      const other: Uint8Array = Uint8Array.from(parsed.value.source);
+      other[index]! ^= 0x80;
+      assert.equal(macAt(TCP_SYN_FRAME, EthernetField.SOURCE, other), false, `byte ${index} differs`);
+    }
   });
 });

@@ -6,8 +6,10 @@ import {
   IPV4_HEADER_LENGTH,
   IpProtocol,
   Ipv4Packet,
+  emptyIpv4Repr,
   isFragment,
   parseIpv4,
+  parseIpv4Into,
 } from '../../src/wire/ipv4.ts';
 import type { Ipv4Repr } from '../../src/wire/ipv4.ts';
 import {
@@ -256,5 +258,49 @@ describe('IPv4 (RFC 791)', () => {
     assert.throws(() => emitIpv4Header(new Uint8Array(20), { ...header, ttl: 256 }, 0), RangeError);
     assert.throws(() => emitIpv4Header(new Uint8Array(20), { ...header, protocol: -1 }, 0), RangeError);
     assert.doesNotThrow(() => emitIpv4Header(new Uint8Array(20), header, 65515));
+  });
+});
+
+describe('IPv4 at an offset, into a reused repr (the receive and send paths)', () => {
+  it('parseIpv4Into at the Ethernet offset gives parseIpv4\'s values, for every fixture', () => {
+    const into = emptyIpv4Repr();
+    for (const frame of [TCP_SYN_FRAME, TCP_RST_PADDED_FRAME, IPV4_WITH_OPTIONS_FRAME, IPV4_FIRST_FRAGMENT_FRAME, ICMP_ECHO_REPLY_FRAME, TCP_RST_FRAME]) {
+      const expected = parseIpv4(frame.subarray(14));
+      assert.ok(expected.ok);
+      assert.equal(parseIpv4Into(frame, 14, into, true), undefined);
+      assert.deepEqual(omitPayload(into), omitPayload(expected.value));
+      assert.deepEqual(into.payload, expected.value.payload);
+      assert.equal(into.payload.buffer, frame.buffer, 'the payload is a view into the frame');
+    }
+  });
+
+  it('parseIpv4Into returns parseIpv4\'s error, in the same order of checks', () => {
+    const into = emptyIpv4Repr();
+    const cases: Uint8Array[] = [
+      SYN_PACKET.subarray(0, 19),
+      modified(0, 0x65),
+      modified(0, 0x44),
+      modified(3, 10),
+      modified(3, 0xff),
+      modified(10, 0x12, false),
+    ];
+    for (const packet of cases) {
+      const expected = parseIpv4(packet);
+      assert.equal(expected.ok, false);
+      const framed = new Uint8Array(14 + packet.length);
+      framed.set(packet, 14);
+      assert.equal(parseIpv4Into(framed, 14, into, true), expected.ok ? undefined : expected.error);
+    }
+  });
+
+  it('emitIpv4Header at an offset writes the bytes it writes at the start, and nothing else', () => {
+    const header = { source: HOST_A_IP, destination: HOST_B_IP, protocol: IpProtocol.TCP, ttl: 64, identification: 0x1234, dontFragment: true };
+    const alone = new Uint8Array(IPV4_HEADER_LENGTH);
+    emitIpv4Header(alone, header, 100);
+    const frame = new Uint8Array(14 + IPV4_HEADER_LENGTH + 4).fill(0xaa);
+    emitIpv4Header(frame, header, 100, 14);
+    assert.deepEqual(frame.subarray(14, 34), alone);
+    assert.ok(frame.subarray(0, 14).every((byte) => byte === 0xaa) && frame.subarray(34).every((byte) => byte === 0xaa));
+    assert.throws(() => emitIpv4Header(frame, header, 100, 20), RangeError);
   });
 });

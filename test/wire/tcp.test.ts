@@ -4,11 +4,14 @@ import { internetChecksum, pseudoHeaderSum, foldChecksum, sumWords } from '../..
 import { parseIpv4 } from '../../src/wire/ipv4.ts';
 import {
   emitTcp,
+  emitTcpHeader,
   formatTcp,
   formatTcpEndpoints,
   formatTcpFlags,
   parseTcp,
+  parseTcpInto,
   parseTcpOptions,
+  reusableTcpRepr,
   TCP_HEADER_LENGTH,
   TcpFlag,
   tcpHeaderLength,
@@ -482,5 +485,87 @@ describe('TCP segments (RFC 9293 §3.1)', () => {
   it('agrees with the checksum module: verifying is fold(pseudo + segment) === 0', () => {
     const sum = sumWords(SYN, pseudoHeaderSum(HOST_A_IP, HOST_B_IP, 6, SYN.length));
     assert.equal(foldChecksum(sum), 0);
+  });
+});
+
+describe('TCP receive and send paths without allocation (issue 13)', () => {
+  /** The repr's values as parseTcp gives them: absent options dropped. */
+  function plain(repr: TcpRepr & { scratch?: unknown }): TcpRepr {
+    const { scratch: _scratch, ...fields } = repr;
+    const options: TcpOptions = {};
+    for (const [key, value] of Object.entries(repr.options)) {
+      if (value !== undefined) (options as Record<string, unknown>)[key] = Array.isArray(value) ? value.map((block: unknown) => [...(block as number[])]) : typeof value === 'object' ? { ...value } : value;
+    }
+    return { ...fields, options, payload: Uint8Array.from(repr.payload) };
+  }
+
+  it('parseTcpInto gives parseTcp\'s values for every captured segment, reusing one repr', () => {
+    const into = reusableTcpRepr();
+    const optionsObject = into.options;
+    // SACK after SYN after DATA...: a later segment must not keep options of an earlier one.
+    for (const segment of [SYN, SACK, DATA, SYN_ACK, SACK, RST, SYN]) {
+      const expected = parseTcp(segment, HOST_A_IP, HOST_B_IP, { verifyChecksum: false });
+      assert.ok(expected.ok);
+      assert.equal(parseTcpInto(segment, HOST_A_IP, HOST_B_IP, into, false), undefined);
+      assert.deepEqual(plain(into), { ...expected.value, payload: Uint8Array.from(expected.value.payload) });
+      assert.equal(into.options, optionsObject, 'the options object is reused');
+    }
+  });
+
+  it('parseTcpInto returns parseTcp\'s error for broken segments, checksum included', () => {
+    const into = reusableTcpRepr();
+    const badChecksum = Uint8Array.from(DATA);
+    badChecksum[badChecksum.length - 1]! ^= 0xff;
+    const badOffset = Uint8Array.from(SYN);
+    badOffset[12] = 0x40; // 16 bytes: below the minimum
+    const badOption = Uint8Array.from(SYN);
+    badOption[21] = 1; // the MSS option's length
+    for (const [bytes, verify] of [
+      [SYN.subarray(0, 19), true],
+      [badOffset, false],
+      [badChecksum, true],
+      [badOption, false],
+    ] as const) {
+      const expected = parseTcp(bytes, HOST_A_IP, HOST_B_IP, { verifyChecksum: verify });
+      assert.equal(expected.ok, false);
+      assert.equal(parseTcpInto(bytes, HOST_A_IP, HOST_B_IP, into, verify), expected.ok ? undefined : expected.error);
+    }
+  });
+
+  it('parseTcpInto reuses the SACK tuples and timestamp pair: values must be copied, not kept', () => {
+    const into = reusableTcpRepr();
+    assert.equal(parseTcpInto(SACK, HOST_A_IP, HOST_B_IP, into, true), undefined);
+    const firstBlocks = into.options.sackBlocks;
+    assert.ok(firstBlocks !== undefined && firstBlocks.length > 0);
+    const firstLeft = firstBlocks[0]![0];
+    const other = Uint8Array.from(SACK);
+    const sackAt = other.indexOf(5, TCP_HEADER_LENGTH); // kind 5 (the fixture's options hold no other 5 before it)
+    other[sackAt + 2]! ^= 0x01; // the first block's left edge changes
+    assert.equal(parseTcpInto(other, HOST_A_IP, HOST_B_IP, into, false), undefined);
+    assert.equal(into.options.sackBlocks, firstBlocks, 'same tuples');
+    assert.notEqual(into.options.sackBlocks![0]![0], firstLeft);
+  });
+
+  it('emitTcpHeader around a payload already in place writes the bytes emitTcp writes', () => {
+    const repr: TcpRepr = {
+      sourcePort: 7070,
+      destinationPort: 58096,
+      sequenceNumber: 0xfffffff0,
+      acknowledgmentNumber: 12345,
+      flags: TcpFlag.ACK | TcpFlag.PSH,
+      window: 501,
+      urgentPointer: 0,
+      options: { timestamps: { value: 1, echo: 2 } },
+      payload: Uint8Array.from({ length: 101 }, (_, index) => index * 7),
+    };
+    const headerLength = tcpHeaderLength(repr.options);
+    const reference = new Uint8Array(headerLength + repr.payload.length);
+    emitTcp(repr, reference, HOST_A_IP, HOST_B_IP);
+    const built = new Uint8Array(headerLength + repr.payload.length);
+    built.set(repr.payload, headerLength);
+    emitTcpHeader(repr, repr.payload.length, built, HOST_A_IP, HOST_B_IP);
+    assert.deepEqual(built, reference);
+    assert.throws(() => emitTcpHeader(repr, repr.payload.length + 1, built, HOST_A_IP, HOST_B_IP), RangeError);
+    assert.throws(() => emitTcpHeader({ ...repr, window: 0x10000 }, 0, built, HOST_A_IP, HOST_B_IP), RangeError);
   });
 });
