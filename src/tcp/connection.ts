@@ -621,7 +621,7 @@ export class TcpConnection {
    * first with the window the unread data left (closed, or under one MSS when the
    * receive buffer is small), the window update after the read is a second segment, and
    * if only that one is lost the sender waits for its persist timer (at least the 200 ms
-   * RTO floor, RFC 9293 §3.8.6.1): bench/BASELINE.md "Lost window updates". lwIP orders
+   * RTO floor, RFC 9293 §3.8.6.1): bench/BASELINE.md "lost window updates". lwIP orders
    * it the same way (tcp_input calls the recv callback, where the application calls
    * tcp_recved, before tcp_output). A handler that reads later loses nothing: the
    * window update follows its read as before.
