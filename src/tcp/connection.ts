@@ -614,6 +614,24 @@ export class TcpConnection {
     this.context.touch(this);
   }
 
+  /**
+   * Delivers a pending READABLE before output (scheduler.ts), when it is the only
+   * notification pending on a connection the application holds, so that onReadable can
+   * read and the ACK for the data carries the reopened window. Otherwise the ACK leaves
+   * first with the window the unread data left (closed, or under one MSS when the
+   * receive buffer is small), the window update after the read is a second segment, and
+   * if only that one is lost the sender waits for its persist timer (at least the 200 ms
+   * RTO floor, RFC 9293 §3.8.6.1): bench/BASELINE.md "lost window updates". lwIP orders
+   * it the same way (tcp_input calls the recv callback, where the application calls
+   * tcp_recved, before tcp_output). A handler that reads later loses nothing: the
+   * window update follows its read as before.
+   */
+  deliverReadable(): void {
+    if (this.pendingNotifications !== Notify.READABLE || !this.visible || this.closeReported === 'delivered') return;
+    this.pendingNotifications = 0;
+    if (this.receiveBuffer.length > 0) this.invoke('onReadable', () => this.handler.onReadable());
+  }
+
   /** Delivers pending notifications; called by the stack outside protocol processing. */
   deliverNotifications(): void {
     while (this.pendingNotifications !== 0 && this.closeReported !== 'delivered') {

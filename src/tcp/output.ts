@@ -553,7 +553,10 @@ export function persistExpired(connection: TcpConnection, now: Instant): void {
   connection.persistAt = undefined;
   if (!sendsData(connection)) return;
   if (connection.tcb.sndWnd > 0) {
-    if (sendDataSegment(connection, now, true)) connection.persistBackoff = 0;
+    if (sendDataSegment(connection, now, true)) {
+      connection.persistBackoff = 0;
+      connection.context.counters.increment('tcp.tx.sws-overrides');
+    }
   } else if (windowClosed(connection) && sendZeroWindowProbe(connection, now)) {
     connection.persistBackoff++;
     connection.persistAt = now + persistInterval(connection);

@@ -5,7 +5,9 @@
  * they cause is deferred to the end of the outermost one (`flush`): output and timer
  * re-arming for every connection that was touched, then the application callbacks
  * (listeners' onAccept, ConnectionHandler), which may call back into the stack safely;
- * the loop runs until nothing is left. An application call made outside input()/poll()
+ * the loop runs until nothing is left. One exception: an onReadable that is the only
+ * callback pending runs before output, so the ACK of the data carries the window its
+ * read reopened (TcpConnection.deliverReadable). An application call made outside input()/poll()
  * ends with `requestPoll()`, so the owner flushes the link and re-arms its timer.
  *
  * Timers: every connection's earliest deadline sits in one deadline heap with lazy
@@ -136,6 +138,10 @@ export class Scheduler {
       if (batch.length !== 0) batch.length = 0; // only after an exception left it filled
       for (const connection of this.dirty) batch.push(connection);
       this.dirty.clear();
+      // The application reads what arrived before the ACK for it is built, so that ACK
+      // carries the window the read reopened (`deliverReadable` says why). Not while a
+      // listener has connections to accept: they get their handler first.
+      if (this.accepts.length === 0) for (const connection of batch) connection.deliverReadable();
       for (const connection of batch) {
         try {
           output(connection, now);
