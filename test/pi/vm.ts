@@ -35,13 +35,13 @@ function openSocket(path: string): Promise<Socket> {
   });
 }
 
-function agentOn(socket: Socket): Agent {
+function agentOn(socket: Socket): Agent & { synchronize(timeoutMs: number): Promise<void> } {
   let buffered = '';
   let pending: { resolve: (line: string) => void; reject: (error: Error) => void } | undefined;
   let closed: Error | undefined;
   socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buffered += chunk;
+  /** Hands the next complete answer line to the waiter, if there is one. */
+  const deliver = (): void => {
     const newline = buffered.indexOf('\n');
     if (newline < 0 || pending === undefined) return;
     const line = buffered.slice(0, newline);
@@ -49,6 +49,10 @@ function agentOn(socket: Socket): Agent {
     const waiter = pending;
     pending = undefined;
     waiter.resolve(line);
+  };
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    deliver();
   });
   const fail = (error: Error): void => {
     closed = error;
@@ -57,31 +61,58 @@ function agentOn(socket: Socket): Agent {
   };
   socket.on('error', fail);
   socket.on('close', () => fail(new Error('the VM agent closed its port')));
+  /** Waits for the next answer line ("STATUS BASE64"), whatever command it answers. */
+  const nextAnswer = (what: string, timeoutMs: number): Promise<AgentResult> => {
+    if (closed) return Promise.reject(closed);
+    if (pending) return Promise.reject(new Error('one agent command at a time'));
+    return new Promise<AgentResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending = undefined;
+        reject(new Error(`the VM agent did not answer within ${timeoutMs} ms: ${what}`));
+      }, timeoutMs);
+      pending = {
+        resolve: (line) => {
+          clearTimeout(timer);
+          const space = line.indexOf(' ');
+          const status = Number(line.slice(0, space < 0 ? undefined : space));
+          const output = space < 0 ? '' : Buffer.from(line.slice(space + 1), 'base64').toString('utf8');
+          if (!Number.isInteger(status)) reject(new Error(`bad agent answer: ${line.slice(0, 200)}`));
+          else resolve({ status, output });
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      deliver();
+    });
+  };
+  const send = (command: string): void => {
+    socket.write(Buffer.from(command).toString('base64') + '\n');
+  };
   return {
     run(command, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS) {
       if (closed) return Promise.reject(closed);
       if (pending) return Promise.reject(new Error('one agent command at a time'));
-      return new Promise<AgentResult>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          pending = undefined;
-          reject(new Error(`the VM agent did not answer within ${timeoutMs} ms: ${command}`));
-        }, timeoutMs);
-        pending = {
-          resolve: (line) => {
-            clearTimeout(timer);
-            const space = line.indexOf(' ');
-            const status = Number(line.slice(0, space < 0 ? undefined : space));
-            const output = space < 0 ? '' : Buffer.from(line.slice(space + 1), 'base64').toString('utf8');
-            if (!Number.isInteger(status)) reject(new Error(`bad agent answer: ${line.slice(0, 200)}`));
-            else resolve({ status, output });
-          },
-          reject: (error) => {
-            clearTimeout(timer);
-            reject(error);
-          },
-        };
-        socket.write(Buffer.from(command).toString('base64') + '\n');
-      });
+      send(command);
+      return nextAnswer(command, timeoutMs);
+    },
+    /**
+     * The agent answers every command it has read, also those of a connection the host
+     * gave up on (a probe that timed out while the VM was still booting), and QEMU hands
+     * such a late answer to whoever is connected now, where it would pass for the answer
+     * to the next command. So: send a nonce, and discard answers until it comes back.
+     */
+    async synchronize(timeoutMs) {
+      const nonce = `piwire-agent-sync-${process.pid}-${Math.random().toString(36).slice(2)}`;
+      const deadline = performance.now() + timeoutMs;
+      send(`printf %s ${nonce}`);
+      for (;;) {
+        const left = deadline - performance.now();
+        if (left <= 0) throw new Error('the VM agent did not echo the synchronisation nonce');
+        const answer = await nextAnswer('synchronisation', left);
+        if (answer.output === nonce) return;
+      }
     },
     close() {
       socket.destroy();
@@ -92,6 +123,8 @@ function agentOn(socket: Socket): Agent {
 /**
  * Connects to the agent's port and waits until the agent answers `true`. QEMU's side
  * of the port exists from the start; the agent answers once systemd has started it.
+ * Then it synchronises (`synchronize`), so that a late answer to an abandoned probe is
+ * never taken for the answer to a test's command.
  */
 export async function connectAgent(socketPath: string, timeoutMs: number): Promise<Agent> {
   const deadline = performance.now() + timeoutMs;
@@ -102,7 +135,10 @@ export async function connectAgent(socketPath: string, timeoutMs: number): Promi
       socket = await openSocket(socketPath);
       const agent = agentOn(socket);
       const probe = await agent.run('true', PROBE_TIMEOUT_MS);
-      if (probe.status === 0) return agent;
+      if (probe.status === 0) {
+        await agent.synchronize(Math.max(PROBE_TIMEOUT_MS, deadline - performance.now()));
+        return agent;
+      }
       agent.close();
     } catch (error) {
       lastError = error;
