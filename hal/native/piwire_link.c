@@ -109,6 +109,12 @@
 #ifndef RING_BYTES
 #define RING_BYTES (256 * 1024)
 #endif
+/* TPACKET_V3 hands over whole blocks, and its timer closes a block after 1 ms however
+   little it holds: a burst spread over a few ms fills a block per ms, so V3 (opt-in, for
+   throughput) keeps 8 blocks of 128 KiB, or 2 ms of partly filled blocks would fill it. */
+#ifndef RING_V3_BYTES
+#define RING_V3_BYTES (1024 * 1024)
+#endif
 #define RING_BLOCK_BYTES (128 * 1024)
 /* TPACKET_V3 hands a block over when it is full or when this many ms have passed since it
    was opened: 1 is the least the kernel takes, and still the latency floor of the mode. */
@@ -893,7 +899,8 @@ static int map_receive_ring(int fd, receive_mode mode, size_t slot_size, ring_t 
   /* Blocks are a power-of-two number of pages (one kernel allocation each). */
   ring->block_size = (size_t)page;
   while (ring->block_size < ring->frame_size || ring->block_size < RING_BLOCK_BYTES) ring->block_size *= 2;
-  ring->block_count = RING_BYTES / ring->block_size < 2 ? 2 : (unsigned)(RING_BYTES / ring->block_size);
+  size_t ring_bytes = mode == RECEIVE_RING_V3 ? RING_V3_BYTES : RING_BYTES;
+  ring->block_count = ring_bytes / ring->block_size < 2 ? 2 : (unsigned)(ring_bytes / ring->block_size);
   ring->frames_per_block = (unsigned)(ring->block_size / ring->frame_size);
   ring->frame_count = ring->frames_per_block * ring->block_count;
   ring->size = ring->block_size * ring->block_count;
