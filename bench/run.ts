@@ -37,7 +37,8 @@
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile]
  *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -54,6 +55,7 @@ import {
   type VethTopology,
 } from '../test/support/netns.ts';
 import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess } from '../test/support/firmware-process.ts';
+import { deviceCounters, writeShellOperatorConfig } from '../test/support/device-shell.ts';
 import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processCpuTimes, processRssBytes, type ProbeSample } from './lib/measure.ts';
 import { runStackOnly } from './lib/stack-only.ts';
 import { measureInstructions, valgrindAvailable } from './lib/instructions.ts';
@@ -251,6 +253,12 @@ interface BulkFigures {
   /** Its system time per GiB (system calls, including the peer kernel's work done inside them). */
   processSystemCpuPerGib: number;
   machineCpuPerGib: number;
+  /**
+   * Frames the kernel could not put into the firmware's receive ring (ring full while the
+   * event loop was busy: `link.drop.rx-overflow`) during this run, read over the device's
+   * remote shell; piwire only.
+   */
+  ringDrops?: number;
 }
 
 async function measureBulk(topology: VethTopology, mode: 'push' | 'pull', bytes: number, serverPid: number): Promise<BulkFigures> {
@@ -273,7 +281,8 @@ async function measureBulk(topology: VethTopology, mode: 'push' | 'pull', bytes:
 
 /** "2,345 Mbit/s, CPU 1.20 user + 2.30 system s/GiB": one bulk direction, for the log. */
 function describeBulk(figures: BulkFigures): string {
-  return `${figures.mbitPerSecond.toFixed(0)} Mbit/s, CPU ${figures.processUserCpuPerGib.toFixed(2)} user + ${figures.processSystemCpuPerGib.toFixed(2)} system s/GiB`;
+  const drops = figures.ringDrops === undefined ? '' : `, ${figures.ringDrops} receive-ring drops`;
+  return `${figures.mbitPerSecond.toFixed(0)} Mbit/s, CPU ${figures.processUserCpuPerGib.toFixed(2)} user + ${figures.processSystemCpuPerGib.toFixed(2)} system s/GiB${drops}`;
 }
 
 interface LatencyFigures {
@@ -328,12 +337,30 @@ interface IdleFigures {
   heapPerConnection: number;
   arrayBuffersPerConnection: number;
   rssPerConnection: number;
+  /**
+   * Resident pages of V8's heap per connection (the probe's `heapSpaces`, piwire only):
+   * what the heap keeps committed beyond its live objects shows here and in RSS.
+   */
+  heapResidentPerConnection?: number;
+  /** The same, space by space ("old_space: 2,900 used / 3,400 resident"), for the log. */
+  heapSpacesPerConnection?: Record<string, { used: number; resident: number }>;
   cpuPercent: number;
   /** Of it, user and system time (system time includes the kernel's work on our sends and receives). */
   cpuUserPercent: number;
   cpuSystemPercent: number;
   alive: number;
   openSeconds: number;
+}
+
+/** Each V8 heap space's growth in used and resident bytes between two probes, per connection. */
+function spacesPerConnection(before: ProbeSample, after: ProbeSample, count: number): Record<string, { used: number; resident: number }> | undefined {
+  if (before.heapSpaces === undefined || after.heapSpaces === undefined) return undefined;
+  const spaces: Record<string, { used: number; resident: number }> = {};
+  for (const [name, space] of Object.entries(after.heapSpaces)) {
+    const earlier = before.heapSpaces[name] ?? { used: 0, resident: 0 };
+    spaces[name] = { used: (space.used - earlier.used) / count, resident: (space.resident - earlier.resident) / count };
+  }
+  return spaces;
 }
 
 /** `profiled`: the firmware's profiler skips this section's first two probes and covers the CPU window (PIWIRE_BENCH_PROFILE_AFTER). */
@@ -364,8 +391,10 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
     client.stdin?.end();
     const { alive } = await aliveLine;
     const count = Math.max(1, opened.open);
+    const spaces = spacesPerConnection(before, after, count);
     return {
       connections: opened.open,
+      ...(spaces === undefined ? {} : { heapSpacesPerConnection: spaces, heapResidentPerConnection: Object.values(spaces).reduce((sum, space) => sum + space.resident, 0) }),
       heapPerConnection: (after.heapUsed - before.heapUsed) / count,
       arrayBuffersPerConnection: (after.arrayBuffers - before.arrayBuffers) / count,
       rssPerConnection: (rssAfter - rssBefore) / count,
@@ -459,7 +488,10 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   // Room for the idle section's connections; everything else at its default.
   // `--commit-ms N`: the readings log's group-commit window (store.commitMs) for this run.
   const store = flags['commit-ms'] === undefined ? {} : { store: { commitMs: Number(flags['commit-ms']) } };
-  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 }, ...store }));
+  // Bulk reads the receive ring's drops over the remote shell: one operator, only then.
+  const shell = selected.has('bulk') ? await writeShellOperatorConfig(probeDirectory, randomBytes(12).toString('hex')) : undefined;
+  const services = shell === undefined ? {} : (JSON.parse(readFileSync(shell.configFile, 'utf8')) as { services: object });
+  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 }, ...store, ...services }));
   const probePath = join(probeDirectory, 'piwire-probe.json');
   const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
   if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
@@ -483,7 +515,14 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
       const bytes = sizes.bulkBytes(topology.mtu);
       // With a profile requested, the probes around the bulk runs start and stop the profiler.
       if (profileDirectory !== undefined) await probe(pid, probePath);
-      results.bulk = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
+      const ringDrops = async (): Promise<number> => (await deviceCounters(topology.peerNamespace, topology.deviceAddress, shell!.secretFile))['link.drop.rx-overflow'] ?? 0;
+      const dropsBefore = await ringDrops();
+      const push = await measureBulk(topology, 'push', bytes, pid);
+      const dropsBetween = await ringDrops();
+      const pull = await measureBulk(topology, 'pull', bytes, pid);
+      push.ringDrops = dropsBetween - dropsBefore;
+      pull.ringDrops = (await ringDrops()) - dropsBetween;
+      results.bulk = { push, pull };
       if (profileDirectory !== undefined) await probe(pid, probePath);
       log(`piwire MTU ${topology.mtu} bulk: in ${describeBulk(results.bulk.push)}, out ${describeBulk(results.bulk.pull)}`);
     }
@@ -499,7 +538,11 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
         results.ingest = await measureIngest(topology, pid);
         if (profiled) await probe(pid, probePath);
       }
-      if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath, idleProfiled);
+      if (selected.has('idle')) {
+        results.idle = await measureIdle(topology, pid, probePath, idleProfiled);
+        const spaces = Object.entries(results.idle.heapSpacesPerConnection ?? {}).filter(([, space]) => Math.abs(space.resident) >= 1 || Math.abs(space.used) >= 1);
+        log(`piwire MTU ${topology.mtu} idle, per connection, V8 heap space used / resident: ${spaces.map(([name, space]) => `${name} ${space.used.toFixed(0)} / ${space.resident.toFixed(0)} B`).join(', ')}`);
+      }
       if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
       log(`piwire MTU ${topology.mtu} sensor sections done`);
     } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn')) {
@@ -575,6 +618,7 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       });
       record({ section: 'bulk', metric: `${label}: server process system CPU`, mtu, unit: 'CPU s/GiB', piwire: p.processSystemCpuPerGib, kernel: k.processSystemCpuPerGib, better: 'lower' });
       record({ section: 'bulk', metric: `${label}: whole machine CPU`, mtu, unit: 'CPU s/GiB', piwire: p.machineCpuPerGib, kernel: k.machineCpuPerGib, better: 'lower' });
+      if (p.ringDrops !== undefined) record({ section: 'bulk', metric: `${label}: frames dropped, receive ring full`, mtu, unit: 'frames', piwire: p.ringDrops, kernel: undefined, better: 'lower' });
     }
   }
   const sensorMissing = piwire.sensorAvailable === false;
@@ -615,6 +659,9 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       section: 'idle', metric: 'ArrayBuffer memory per idle connection (buffers)', mtu, unit: 'bytes', piwire: p ? p.arrayBuffersPerConnection : missing, kernel: k?.arrayBuffersPerConnection, better: 'lower',
     });
     record({ section: 'idle', metric: 'RSS per idle connection', mtu, unit: 'bytes', piwire: p ? p.rssPerConnection : missing, kernel: k?.rssPerConnection, better: 'lower' });
+    if (p?.heapResidentPerConnection !== undefined) {
+      record({ section: 'idle', metric: 'JS heap resident pages per idle connection (after GC)', mtu, unit: 'bytes', piwire: p.heapResidentPerConnection, kernel: undefined, better: 'lower' });
+    }
     record({
       section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window)`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',
       target: '< 2', met: p ? p.cpuPercent < 2 : undefined,

@@ -5,7 +5,9 @@
  *
  * On SIGUSR2 the process runs a full garbage collection (so heap figures are live
  * objects, not garbage waiting for the next cycle) and writes
- * `{ heapUsed, heapTotal, external, arrayBuffers, rss, userMicros, systemMicros }` to
+ * `{ heapUsed, heapTotal, external, arrayBuffers, rss, userMicros, systemMicros, heapSpaces }`
+ * (`heapSpaces`: each V8 heap space's used and resident bytes, so the runner can tell live
+ * objects from pages the heap keeps committed) to
  * the file named by PIWIRE_BENCH_PROBE (written to a temporary name, then renamed, so
  * the runner never reads half a file).
  *
@@ -18,7 +20,7 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { main } from '../../firmware/main.ts';
 
@@ -61,7 +63,8 @@ if (probePath !== undefined) {
     const memory = process.memoryUsage();
     const cpu = process.cpuUsage();
     const temporary = `${probePath}.tmp`;
-    writeFileSync(temporary, JSON.stringify({ ...memory, userMicros: cpu.user, systemMicros: cpu.system }));
+    const heapSpaces = Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, { used: space.space_used_size, resident: space.physical_space_size }]));
+    writeFileSync(temporary, JSON.stringify({ ...memory, userMicros: cpu.user, systemMicros: cpu.system, heapSpaces }));
     renameSync(temporary, probePath);
   });
 }

@@ -51,6 +51,8 @@ export interface ProbeSample {
   rss: number;
   userMicros: number;
   systemMicros: number;
+  /** Per V8 heap space (old_space, new_space, ...): live bytes and resident bytes (the firmware's probe only). */
+  heapSpaces?: Record<string, { used: number; resident: number }>;
 }
 
 /** Asks a probed process for its memory figures (after a full GC); bounded wait. */

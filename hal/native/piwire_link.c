@@ -97,11 +97,24 @@
 #define CONTROL_SPACE CMSG_SPACE(sizeof(struct tpacket_auxdata))
 /* The PACKET_MMAP receive ring, in blocks of 128 KiB (order-5 allocations; the kernel falls
    back to vmalloc when those are short). Unlike a socket buffer, which takes memory only
-   while frames wait, the ring is mapped whole from the start and counts in the process's
-   RSS, so it is sized for what can be in flight rather than for the worst stall: 1 MiB is
-   648 full-size frames at MTU 1500 (V2), 8 ms of gigabit line rate, or the 16 KiB windows
-   of 60 busy connections at once. 4 MiB cost 4.4 MB of idle RSS (bench/BASELINE.md). */
-#define RING_BYTES (1024 * 1024)
+   while frames wait, the ring is mapped whole from the start and all of it counts in the
+   process's RSS (the kernel inserts its pages at mmap: /proc/PID/smaps shows the
+   `socket:[...]` mapping fully resident), so it is sized for what arrives between two
+   turns of the event loop rather than for the worst stall: 256 KiB is 162 full-size frames
+   at MTU 1500 (V2), ~400 at MTU 576, the 16 KiB default windows of ten connections at
+   once. TCP paces itself by the window, and a frame the ring could not take is counted
+   (`link.drop.rx-overflow`) and recovered like any loss. Measured (bench/BASELINE.md,
+   "receive ring size"): no drop at 256 KiB, 512 KiB or 1 MiB under bulk at MTU 1500 and
+   576, and each MiB cost ~0.9 MB of idle RSS. Builds may override it (-DRING_BYTES=...). */
+#ifndef RING_BYTES
+#define RING_BYTES (256 * 1024)
+#endif
+/* TPACKET_V3 hands over whole blocks, and its timer closes a block after 1 ms however
+   little it holds: a burst spread over a few ms fills a block per ms, so V3 (opt-in, for
+   throughput) keeps 8 blocks of 128 KiB, or 2 ms of partly filled blocks would fill it. */
+#ifndef RING_V3_BYTES
+#define RING_V3_BYTES (1024 * 1024)
+#endif
 #define RING_BLOCK_BYTES (128 * 1024)
 /* TPACKET_V3 hands a block over when it is full or when this many ms have passed since it
    was opened: 1 is the least the kernel takes, and still the latency floor of the mode. */
@@ -886,7 +899,8 @@ static int map_receive_ring(int fd, receive_mode mode, size_t slot_size, ring_t 
   /* Blocks are a power-of-two number of pages (one kernel allocation each). */
   ring->block_size = (size_t)page;
   while (ring->block_size < ring->frame_size || ring->block_size < RING_BLOCK_BYTES) ring->block_size *= 2;
-  ring->block_count = RING_BYTES / ring->block_size < 2 ? 2 : (unsigned)(RING_BYTES / ring->block_size);
+  size_t ring_bytes = mode == RECEIVE_RING_V3 ? RING_V3_BYTES : RING_BYTES;
+  ring->block_count = ring_bytes / ring->block_size < 2 ? 2 : (unsigned)(ring_bytes / ring->block_size);
   ring->frames_per_block = (unsigned)(ring->block_size / ring->frame_size);
   ring->frame_count = ring->frames_per_block * ring->block_count;
   ring->size = ring->block_size * ring->block_count;
