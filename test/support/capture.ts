@@ -172,9 +172,9 @@ export async function startCapture(options: CaptureOptions): Promise<Capture> {
       await exited;
       clearTimeout(timer);
       if (incomplete !== undefined) throw incomplete;
-      // "Packets captured: N" and "Packets received/dropped on interface 'IF': R/D (...)".
+      // "Packets captured: N" (after a carriage return) and "Packets received/dropped on interface 'IF': R/D (...)".
       const summary = stderr
-        .split('\n')
+        .split(/[\r\n]+/)
         .filter((line) => /^Packets /.test(line))
         .join('; ');
       const droppedMatch = /received\/dropped[^:]*: [0-9]+\/([0-9]+)/.exec(stderr);
