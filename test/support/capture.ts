@@ -4,48 +4,75 @@
  * run, then tshark reads the file back with checksum validation on to
  * find what the firmware got wrong on the wire (SPEC §9: "captures read by tshark").
  *
- * Call order: `startCapture` (resolves once dumpcap reports it is capturing, so no
- * early packet is missed) → traffic → `capture.stop()` → `analyseCapture(capture.file,
+ * Call order: `startCapture` → traffic → `capture.stop()` → `analyseCapture(capture.file,
  * { deviceAddress, mtu })` → `capture.remove()`.
+ *
+ * Complete by proof, not by waiting "long enough" (dumpcap.c, libpcap pcap-linux.c):
+ *   - start: dumpcap prints "Capturing on" before it even opens the interface; its
+ *     packet socket, ring and filter exist only once it prints "File: ...". After that a
+ *     start marker frame is sent out of the interface and startCapture resolves once
+ *     dumpcap has written it to the file.
+ *   - stop: on SIGINT dumpcap leaves its loop at once; frames still in the kernel ring
+ *     (TPACKET_V3 hands a block over only when it fills or its 250 ms timer retires
+ *     it) are lost without being counted as dropped. So stop() sends an end marker and
+ *     signals dumpcap only once the marker is in the file: the ring is read in order, so
+ *     every frame that crossed the interface before the marker is in the file too.
+ * A marker that never shows up (bounded waits) rejects with CaptureIncompleteError, so a
+ * capture fault is never reported as a protocol failure. Markers are broadcast frames of
+ * EtherType 0x88B5 (test/support/clients/capture_marker.py): the device counts each as
+ * `ethernet.drop.unknown-type`; `analyseCapture` leaves them out of its counts.
  *
  * What is judged: malformed packets (any source), bad IPv4/TCP/UDP/ICMP checksums from
  * the device, and device packets longer than the MTU. TCP analysis warnings (zero
  * window, retransmissions, out-of-order) are only reported: they describe behaviour
  * under load, which a capture alone cannot call right or wrong.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { CommandError, exec, spawnInNamespace } from './netns.ts';
+import { CLIENTS_DIRECTORY, CommandError, describeResult, exec, spawnInNamespace, SYSTEM_PYTHON } from './netns.ts';
 
+/** Hang guards for a machine under heavy load, not performance bounds. */
 const START_TIMEOUT_MS = 30_000;
+const MARKER_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 const ANALYSIS_TIMEOUT_MS = 300_000;
+/** How often the file is read while a marker is awaited (dumpcap flushes every 100 ms). */
+const MARKER_POLL_MS = 20;
+/** The file is searched this much at a time (the state bound of a marker search). */
+const MARKER_READ_CHUNK = 1024 * 1024;
 /** Kernel capture buffer: big enough that a burst at veth speed does not overrun it. */
 const CAPTURE_BUFFER_MIB = 64;
-/**
- * Time given to frames already sent to reach dumpcap before it is told to stop: SIGINT
- * ends the capture at once, and frames still in the kernel's buffer would be lost.
- */
-const SETTLE_BEFORE_STOP_MS = 500;
+/** IEEE 802 Local Experimental EtherType 1: the marker frames' type. */
+const MARKER_ETHERTYPE = 0x88b5;
+/** Marker payload: this tag, then 16 random bytes unique to the marker. */
+const MARKER_TAG = Buffer.from('piwire-capture-marker:', 'latin1');
+/** tshark display filter that leaves the markers out. */
+export const NOT_A_MARKER = `!(eth.type == 0x${MARKER_ETHERTYPE.toString(16)} && frame contains ${[...MARKER_TAG].map((byte) => byte.toString(16).padStart(2, '0')).join(':')})`;
 
 export interface CaptureOptions {
-  namespace: string | undefined;
+  /** The test's own namespace: markers are sent there, never on the host's interfaces. */
+  namespace: string;
   interfaceName: string;
   /** Directory for the capture file; a fresh temporary directory by default. */
   directory?: string;
-  /** A capture filter (pcap-filter syntax): only matching frames are written. */
+  /** A capture filter (pcap-filter syntax): only matching frames (and the markers) are written. */
   filter?: string;
 }
 
 export interface Capture {
   readonly file: string;
-  readonly namespace: string | undefined;
+  readonly namespace: string;
   readonly interfaceName: string;
-  /** Stops dumpcap (SIGINT so it finishes the file) and reports what it said at exit. */
+  /**
+   * Proves the capture complete (end marker written), then stops dumpcap (SIGINT so it
+   * finishes the file) and reports what it said at exit. Rejects with
+   * CaptureIncompleteError when it cannot prove that.
+   */
   stop(): Promise<CaptureStopReport>;
-  /** Deletes the capture file and its directory (kept when PIWIRE_KEEP_CAPTURES=1). */
+  /** Stops if needed and deletes the capture file and its directory (kept when PIWIRE_KEEP_CAPTURES=1). */
   remove(): Promise<void>;
 }
 
@@ -56,18 +83,27 @@ export interface CaptureStopReport {
   dropped: number;
 }
 
+/** The capture itself failed: its file cannot show everything that crossed the interface. */
+export class CaptureIncompleteError extends Error {
+  constructor(detail: string, stderr: string) {
+    super(`capture incomplete (a capture fault, not a protocol failure): ${detail}\ndumpcap said:\n${stderr}`);
+    this.name = 'CaptureIncompleteError';
+  }
+}
+
 /**
- * Starts dumpcap on an interface inside a namespace; resolves once it is capturing.
- * dumpcap itself, not tshark: one process, so a signal reaches the one that writes the
- * file, and no child outlives it holding its output open.
+ * Starts dumpcap on an interface inside a namespace; resolves once a marker sent after
+ * dumpcap opened the interface is in the file. dumpcap itself, not tshark: one process,
+ * so a signal reaches the one that writes the file, and no child outlives it holding its
+ * output open.
  */
 export async function startCapture(options: CaptureOptions): Promise<Capture> {
   const ownDirectory = options.directory === undefined;
   const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'pw-capture-')));
-  const file = join(directory, `${options.namespace ?? 'host'}-${options.interfaceName}.pcapng`);
+  const file = join(directory, `${options.namespace}-${options.interfaceName}.pcapng`);
+  const filter = options.filter === undefined ? [] : ['-f', `(${options.filter}) or ether proto 0x${MARKER_ETHERTYPE.toString(16)}`];
   const child = spawnInNamespace(options.namespace, [
-    'dumpcap', '-n', '-q', '-i', options.interfaceName, '-B', String(CAPTURE_BUFFER_MIB), '-w', file,
-    ...(options.filter === undefined ? [] : ['-f', options.filter]),
+    'dumpcap', '-n', '-q', '-i', options.interfaceName, '-B', String(CAPTURE_BUFFER_MIB), '-w', file, ...filter,
   ]);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -79,12 +115,27 @@ export async function startCapture(options: CaptureOptions): Promise<Capture> {
     child.on('error', () => resolve({ code: 127, signal: null }));
   });
   killOnExit(child);
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const reader = new MarkerReader(file);
+  const mark = async (which: string): Promise<void> => {
+    const payload = Buffer.concat([MARKER_TAG, randomBytes(16)]);
+    const sent = await exec(options.namespace, [SYSTEM_PYTHON, `${CLIENTS_DIRECTORY}capture_marker.py`, options.interfaceName, payload.toString('hex')], {
+      timeoutMs: MARKER_TIMEOUT_MS,
+    });
+    if (sent.code !== 0 || sent.timedOut) throw new CaptureIncompleteError(`the ${which} marker could not be sent: ${describeResult(sent)}`, stderr);
+    const found = await reader.waitFor(payload, MARKER_TIMEOUT_MS, running);
+    if (found !== 'written') {
+      const why = found === 'exited' ? 'dumpcap exited first' : `not within ${MARKER_TIMEOUT_MS} ms`;
+      throw new CaptureIncompleteError(`dumpcap did not write the ${which} marker (${why})`, stderr);
+    }
+  };
 
   try {
+    // "File: PATH" comes after the interface, ring and filter are set up; "Capturing on" before.
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`dumpcap did not start capturing within ${START_TIMEOUT_MS} ms:\n${stderr}`)), START_TIMEOUT_MS);
       const check = (): void => {
-        if (/Capturing on/.test(stderr)) {
+        if (/^File: /m.test(stderr)) {
           clearTimeout(timer);
           resolve();
         }
@@ -96,6 +147,7 @@ export async function startCapture(options: CaptureOptions): Promise<Capture> {
       });
       check();
     });
+    await mark('start');
   } catch (error) {
     child.kill('SIGKILL');
     await exited;
@@ -106,16 +158,23 @@ export async function startCapture(options: CaptureOptions): Promise<Capture> {
   let stopped: Promise<CaptureStopReport> | undefined;
   const stop = (): Promise<CaptureStopReport> =>
     (stopped ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        await new Promise((resolve) => setTimeout(resolve, SETTLE_BEFORE_STOP_MS));
+      let incomplete: unknown;
+      if (!running()) incomplete = new CaptureIncompleteError('dumpcap exited before stop()', stderr);
+      else {
+        try {
+          await mark('end');
+        } catch (error) {
+          incomplete = error;
+        }
         child.kill('SIGINT');
       }
       const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       await exited;
       clearTimeout(timer);
-      // "Packets captured: N" and "Packets received/dropped on interface 'IF': R/D (...)".
+      if (incomplete !== undefined) throw incomplete;
+      // "Packets captured: N" (after a carriage return) and "Packets received/dropped on interface 'IF': R/D (...)".
       const summary = stderr
-        .split('\n')
+        .split(/[\r\n]+/)
         .filter((line) => /^Packets /.test(line))
         .join('; ');
       const droppedMatch = /received\/dropped[^:]*: [0-9]+\/([0-9]+)/.exec(stderr);
@@ -128,12 +187,60 @@ export async function startCapture(options: CaptureOptions): Promise<Capture> {
     interfaceName: options.interfaceName,
     stop,
     remove: async () => {
-      await stop();
+      // A failed stop was reported where it was awaited; cleanup only needs dumpcap gone.
+      await stop().catch(() => undefined);
       if (process.env.PIWIRE_KEEP_CAPTURES === '1') return;
       if (ownDirectory) await rm(directory, { recursive: true, force: true });
       else await rm(file, { force: true });
     },
   };
+}
+
+/**
+ * Reads a growing capture file forward, looking for marker payloads: each search starts
+ * where the last one ended, in chunks of MARKER_READ_CHUNK, so a long capture is read
+ * once however many markers are awaited.
+ */
+class MarkerReader {
+  private scanned = 0;
+
+  constructor(private readonly file: string) {}
+
+  /** Polls until `payload` is in the file, dumpcap is gone, or `timeoutMs` has passed. */
+  async waitFor(payload: Buffer, timeoutMs: number, running: () => boolean): Promise<'written' | 'exited' | 'timed out'> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      // Checked before the search: a marker written just before dumpcap died still counts.
+      const alive = running();
+      if (await this.search(payload)) return 'written';
+      if (!alive) return 'exited';
+      if (performance.now() >= deadline) return 'timed out';
+      await new Promise((resolve) => setTimeout(resolve, MARKER_POLL_MS));
+    }
+  }
+
+  private async search(payload: Buffer): Promise<boolean> {
+    const handle = await open(this.file, 'r').catch(() => undefined);
+    if (handle === undefined) return false;
+    try {
+      const buffer = Buffer.alloc(MARKER_READ_CHUNK + payload.length);
+      for (;;) {
+        // Overlap by the payload's length so a marker split across two reads is found.
+        const from = Math.max(0, this.scanned - payload.length);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, from);
+        if (bytesRead === 0) return false;
+        const at = buffer.subarray(0, bytesRead).indexOf(payload);
+        if (at >= 0) {
+          this.scanned = from + at + payload.length;
+          return true;
+        }
+        this.scanned = from + bytesRead;
+        if (bytesRead < buffer.length) return false;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
 }
 
 /** One packet the analysis flagged, as tshark describes it. */
@@ -148,7 +255,7 @@ export interface FlaggedPacket {
 }
 
 export interface CaptureAnalysis {
-  /** Frames in the file, and frames sent by the device (IPv4 source = device address). */
+  /** Frames in the file but the capture markers, and frames sent by the device (IPv4 source = device address). */
   packets: number;
   packetsFromDevice: number;
   /** Malformed packets, whoever sent them. */
@@ -207,7 +314,7 @@ const AGGREGATOR = '\u001f';
 export async function analyseCapture(file: string, options: AnalysisOptions): Promise<CaptureAnalysis> {
   const device = options.deviceAddress;
   if (!/^[0-9.]+$/.test(device)) throw new Error(`not an IPv4 address: ${device}`);
-  const flaggedFilter = [
+  const flaggedFilter = `${NOT_A_MARKER} && (${[
     '_ws.malformed',
     '_ws.expert.severity >= warning',
     'ip.checksum.status == "Bad"',
@@ -215,7 +322,7 @@ export async function analyseCapture(file: string, options: AnalysisOptions): Pr
     'udp.checksum.status == "Bad"',
     'icmp.checksum.status == "Bad"',
     ...(options.mtu === undefined ? [] : [`(ip.src == ${device} && ip.len > ${options.mtu})`]),
-  ].join(' || ');
+  ].join(' || ')})`;
   const argv = [
     'tshark', '-n', '-r', file,
     '-o', 'ip.check_checksum:TRUE',
@@ -229,7 +336,7 @@ export async function analyseCapture(file: string, options: AnalysisOptions): Pr
     ...FIELDS.flatMap((field) => ['-e', field]),
     // Whole-file counts ride along in the same pass: statistics taps see every packet,
     // not only the ones the display filter prints.
-    '-z', `io,stat,0,frame,ip.src==${device}`,
+    '-z', `io,stat,0,${NOT_A_MARKER},ip.src==${device}`,
   ];
   const result = await exec(undefined, argv, { timeoutMs: options.timeoutMs ?? ANALYSIS_TIMEOUT_MS });
   if (result.code !== 0 || result.timedOut) throw new CommandError(result);
