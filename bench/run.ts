@@ -135,8 +135,9 @@ const sizes = {
   churnSessions: quick ? 1_000 : 2_000,
   churnPauseSeconds: 11,
   stackBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
-  // Under callgrind (~50× slower): past the JIT's warm-up, then 6 MiB more (quick: 3).
-  instructionBytes: quick ? ([3 * MIB, 6 * MIB] as const) : ([3 * MIB, 9 * MIB] as const),
+  // Under callgrind (~50× slower): past the JIT's warm-up, then 16 MiB more (quick: 3, which
+  // still holds much of TurboFan's work: BASELINE, "the per-segment hot path").
+  instructionBytes: quick ? ([3 * MIB, 6 * MIB] as const) : ([3 * MIB, 19 * MIB] as const),
   // Loss: 4 MiB per transfer (issue 12's figure), each cell repeated (random loss is noisy).
   sweepBytes: (quick ? 1 : 4) * MIB,
   loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60 },

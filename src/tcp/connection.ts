@@ -174,6 +174,8 @@ export class TcpConnection {
   scheduledAt: Instant | undefined;
   /** What the heap's entries hold instead of the connection (emptied on release). */
   timerHandle: TimerHandle | undefined;
+  /** In the scheduler's list of connections touched by the entry point in progress. */
+  touched = false;
 
   // ---- what output must send (recorded by input.ts, timers.ts and the application calls;
   //      output.ts is the one place that builds the segments, CONVENTIONS 12) ----------------

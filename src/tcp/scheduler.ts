@@ -29,8 +29,13 @@ import { nextDeadline } from './timers.ts';
 export class Scheduler {
   private depth = 0;
   private currentTime: Instant = 0;
-  private readonly dirty = new Set<TcpConnection>();
-  private readonly batch: TcpConnection[] = [];
+  // The touched connections: a list that only grows (to the most connections touched in
+  // one entry point, so bounded by the connection table) and a `touched` flag on each,
+  // instead of a Set, whose clear() allocates a new table at every flush. Slots past the
+  // count hold undefined, so no released connection is kept alive by the list.
+  private readonly dirty: (TcpConnection | undefined)[] = [];
+  private dirtyCount = 0;
+  private readonly batch: (TcpConnection | undefined)[] = [];
   private readonly accepts: TcpConnection[] = [];
   private readonly timers = new DeadlineHeap<TimerHandle>(
     (handle, deadline) => handle.connection !== undefined && handle.connection.scheduledAt === deadline,
@@ -74,7 +79,9 @@ export class Scheduler {
 
   /** Output, timers or notifications of this connection changed: handled when the entry point ends. */
   touch(connection: TcpConnection): void {
-    this.dirty.add(connection);
+    if (connection.touched) return;
+    connection.touched = true;
+    this.dirty[this.dirtyCount++] = connection;
   }
 
   /** A passive connection reached ESTABLISHED: its listener hears of it when the entry point ends. */
@@ -133,31 +140,43 @@ export class Scheduler {
    */
   private flush(): void {
     const now = this.currentTime;
-    while (this.dirty.size > 0 || this.accepts.length > 0) {
-      const batch = this.batch;
-      if (batch.length !== 0) batch.length = 0; // only after an exception left it filled
-      for (const connection of this.dirty) batch.push(connection);
-      this.dirty.clear();
-      // The application reads what arrived before the ACK for it is built, so that ACK
-      // carries the window the read reopened (`deliverReadable` says why). Not while a
-      // listener has connections to accept: they get their handler first.
-      if (this.accepts.length === 0) for (const connection of batch) connection.deliverReadable();
-      for (const connection of batch) {
-        try {
-          output(connection, now);
-          this.schedule(connection);
-        } catch (error) {
-          this.internalError('output', error);
+    const dirty = this.dirty;
+    const batch = this.batch;
+    while (this.dirtyCount > 0 || this.accepts.length > 0) {
+      // Taken out of the touched list first: output or a callback may touch it again.
+      const count = this.dirtyCount;
+      for (let i = 0; i < count; i++) {
+        const connection = dirty[i]!;
+        dirty[i] = undefined;
+        connection.touched = false;
+        batch[i] = connection;
+      }
+      this.dirtyCount = 0;
+      try {
+        // The application reads what arrived before the ACK for it is built, so that ACK
+        // carries the window the read reopened (`deliverReadable` says why). Not while a
+        // listener has connections to accept: they get their handler first.
+        if (this.accepts.length === 0) for (let i = 0; i < count; i++) batch[i]!.deliverReadable();
+        for (let i = 0; i < count; i++) {
+          const connection = batch[i]!;
+          try {
+            output(connection, now);
+            this.schedule(connection);
+          } catch (error) {
+            this.internalError('output', error);
+          }
         }
+        if (this.accepts.length > 0) {
+          const accepted = this.accepts.splice(0);
+          for (const connection of accepted) this.deliverAccept(connection);
+        }
+        for (let i = 0; i < count; i++) batch[i]!.deliverNotifications();
+      } finally {
+        // Emptied slot by slot (not `length = 0`, which drops the backing store): left
+        // filled, the batch would keep closed connections (with their buffers and their
+        // sockets) alive until the next flush.
+        batch.fill(undefined, 0, count);
       }
-      if (this.accepts.length > 0) {
-        const accepted = this.accepts.splice(0);
-        for (const connection of accepted) this.deliverAccept(connection);
-      }
-      for (const connection of batch) connection.deliverNotifications();
-      // The array is reused; left filled it would keep the last batch's connections
-      // (closed ones with their buffers and their sockets) alive until the next flush.
-      batch.length = 0;
     }
   }
 
