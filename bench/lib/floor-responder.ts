@@ -25,6 +25,7 @@
  */
 import { openPacketLink } from '../../hal/link/packet.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
+import { readUint16, readUint32, writeUint16, writeUint32 } from '../../src/wire/bytes.ts';
 import { foldChecksum, pseudoHeaderSum, sumWordRange } from '../../src/wire/checksum.ts';
 
 const [linkSpec, addressText] = process.argv.slice(2);
@@ -95,43 +96,25 @@ let connection: Connection | undefined;
 let batchScheduled = false;
 const counters = { frames: 0, badChecksum: 0, acks: 0, segmentsSent: 0, resends: 0 };
 
-// Big-endian field access on plain bytes: no DataView (an allocation) per frame.
-function get16(b: Uint8Array, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
-}
-function get32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-function put16(b: Uint8Array, o: number, value: number): void {
-  b[o] = value >>> 8;
-  b[o + 1] = value;
-}
-function put32(b: Uint8Array, o: number, value: number): void {
-  b[o] = value >>> 24;
-  b[o + 1] = value >>> 16;
-  b[o + 2] = value >>> 8;
-  b[o + 3] = value;
-}
-
 function writeHeaders(out: Uint8Array, c: Connection, seq: number, flags: number, payloadLength: number, options: number): void {
   out.set(c.peerMac, 0);
   out.set(link.mac, 6);
-  put16(out, 12, 0x0800);
+  writeUint16(out, 12, 0x0800);
   const tcpLength = TCP + options + payloadLength;
-  put32(out, ETH, 0x4500_0000 | (IP + tcpLength));
-  put32(out, ETH + 4, 0x4000_0000); // id 0, DF
-  put32(out, ETH + 8, 0x4006_0000); // TTL 64, TCP, checksum 0
-  put32(out, ETH + 12, localAddress!);
-  put32(out, ETH + 16, c.peerAddress);
-  put16(out, ETH + 10, foldChecksum(sumWordRange(out, ETH, ETH + IP)));
+  writeUint32(out, ETH, 0x4500_0000 | (IP + tcpLength));
+  writeUint32(out, ETH + 4, 0x4000_0000); // id 0, DF
+  writeUint32(out, ETH + 8, 0x4006_0000); // TTL 64, TCP, checksum 0
+  writeUint32(out, ETH + 12, localAddress!);
+  writeUint32(out, ETH + 16, c.peerAddress);
+  writeUint16(out, ETH + 10, foldChecksum(sumWordRange(out, ETH, ETH + IP)));
   const t = ETH + IP;
-  put16(out, t, c.localPort);
-  put16(out, t + 2, c.peerPort);
-  put32(out, t + 4, seq);
-  put32(out, t + 8, c.rcvNxt);
-  put16(out, t + 12, (((TCP + options) / 4) << 12) | flags);
-  put16(out, t + 14, ADVERTISED_WINDOW);
-  put32(out, t + 16, 0); // checksum, urgent pointer
+  writeUint16(out, t, c.localPort);
+  writeUint16(out, t + 2, c.peerPort);
+  writeUint32(out, t + 4, seq);
+  writeUint32(out, t + 8, c.rcvNxt);
+  writeUint16(out, t + 12, (((TCP + options) / 4) << 12) | flags);
+  writeUint16(out, t + 14, ADVERTISED_WINDOW);
+  writeUint32(out, t + 16, 0); // checksum, urgent pointer
 }
 
 function finishTcpChecksum(out: Uint8Array, c: Connection): void {
@@ -196,20 +179,20 @@ function onSegment(frameBytes: Uint8Array, ipStart: number, ipHeader: number, ip
   const t = ipStart + ipHeader;
   const tcpLength = ipTotal - ipHeader;
   if (tcpLength < TCP) return;
-  const peerAddress = get32(frameBytes, ipStart + 12);
+  const peerAddress = readUint32(frameBytes, ipStart + 12);
   const sum = sumWordRange(frameBytes, t, t + tcpLength, pseudoHeaderSum(peerAddress, localAddress!, 6, tcpLength));
   if (foldChecksum(sum) !== 0) {
     counters.badChecksum++;
     return;
   }
-  const peerPort = get16(frameBytes, t);
-  const localPort = get16(frameBytes, t + 2);
-  const seq = get32(frameBytes, t + 4);
-  const ackNumber = get32(frameBytes, t + 8);
-  const offsetFlags = get16(frameBytes, t + 12);
+  const peerPort = readUint16(frameBytes, t);
+  const localPort = readUint16(frameBytes, t + 2);
+  const seq = readUint32(frameBytes, t + 4);
+  const ackNumber = readUint32(frameBytes, t + 8);
+  const offsetFlags = readUint16(frameBytes, t + 12);
   const dataOffset = (offsetFlags >>> 12) * 4;
   const flags = offsetFlags & 0x3f;
-  const window = get16(frameBytes, t + 14);
+  const window = readUint16(frameBytes, t + 14);
   const payload = tcpLength - dataOffset;
   if ((flags & SYN) !== 0) {
     let peerShift = 0;
@@ -285,15 +268,15 @@ function onSegment(frameBytes: Uint8Array, ipStart: number, ipHeader: number, ip
 function onFrame(bytes: Uint8Array): void {
   counters.frames++;
   if (bytes.length < ETH + IP) return;
-  const type = get16(bytes, 12);
+  const type = readUint16(bytes, 12);
   if (type === 0x0806) {
     answerArp(bytes);
   } else if (type === 0x0800) {
     const versionIhl = bytes[ETH]!;
     const ipHeader = (versionIhl & 0x0f) * 4;
-    const ipTotal = get16(bytes, ETH + 2);
+    const ipTotal = readUint16(bytes, ETH + 2);
     if (versionIhl >>> 4 !== 4 || ipHeader < IP || ipTotal > bytes.length - ETH || bytes[ETH + 9] !== 6) return;
-    if (get32(bytes, ETH + 16) !== localAddress) return;
+    if (readUint32(bytes, ETH + 16) !== localAddress) return;
     if (foldChecksum(sumWordRange(bytes, ETH, ETH + ipHeader)) !== 0) {
       counters.badChecksum++;
       return;
@@ -308,7 +291,7 @@ function onFrame(bytes: Uint8Array): void {
 
 /** RFC 826: an Ethernet/IPv4 request for our address gets a reply from our MAC. */
 function answerArp(bytes: Uint8Array): void {
-  if (bytes.length < ETH + 28 || get16(bytes, ETH + 6) !== 1 || get32(bytes, ETH + 24) !== localAddress) return;
+  if (bytes.length < ETH + 28 || readUint16(bytes, ETH + 6) !== 1 || readUint32(bytes, ETH + 24) !== localAddress) return;
   const out = frame(ETH + 28);
   out.set(bytes.subarray(6, 12), 0);
   out.set(link.mac, 6);
