@@ -136,8 +136,12 @@ function lastIndexAbove(frames: Frame[], size: number): number {
   return -1;
 }
 
-/** The most segments of the device's 256 KiB diag window that can be in flight when its MSS drops. */
-const MAX_IN_FLIGHT_SEGMENTS = Math.ceil((256 * 1024) / 1000);
+/**
+ * The most datagrams over NARROW_MTU the device's 256 KiB diag window can hold in flight
+ * when the ICMP comes: each carries more than NARROW_MTU − 40 (IPv4 + TCP) − 12
+ * (timestamps) bytes of data.
+ */
+const MAX_IN_FLIGHT_SEGMENTS = Math.ceil((256 * 1024) / (NARROW_MTU - 40 - 12 + 1));
 
 function isFragmentationNeeded(frame: Frame, device: string): boolean {
   return frame.destination === device && frame.icmpType === 3 && frame.icmpCode === 4;
