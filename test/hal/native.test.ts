@@ -11,21 +11,19 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { loadNativeAddon, NATIVE_ADDON_PATH, OFFLOAD_FEATURES, type NativeHandle, type ReceiveMode } from '../../hal/link/native.ts';
 import { openPacketLink } from '../../hal/link/packet.ts';
 import {
   canUseNamespaces,
-  createNamespace,
-  deleteNamespace,
   execIn,
   ipIn,
   LinkAgent,
+  linkAgentPerSuite,
   NETNS_SKIP_REASON,
   rawFlood,
   rawSend,
   startRawReceiver,
-  type AgentEvent,
 } from './fixtures/netns.ts';
 
 /** IEEE 802 local experimental EtherType 1: no kernel protocol claims these frames. */
@@ -85,47 +83,26 @@ const RECEIVE_MODES: readonly ReceiveMode[] = ['tpacket-v2', 'tpacket-v3', 'recv
 
 for (const mode of RECEIVE_MODES) {
   describe(`packet link (${mode}) on a veth pair in a network namespace`, { skip: canUseNamespaces() ? false : NETNS_SKIP_REASON, timeout: 120_000 }, () => {
-    let namespace = '';
-    let agent: LinkAgent | undefined;
-    let opened: AgentEvent;
     let peerMac = '';
-
-    before(async () => {
-      namespace = createNamespace();
+    const suite = linkAgentPerSuite((namespace) => {
       ipIn(namespace, 'link', 'add', 'pwa', 'type', 'veth', 'peer', 'name', 'pwb');
       ipIn(namespace, 'link', 'set', 'pwa', 'up');
       ipIn(namespace, 'link', 'set', 'pwb', 'up');
       peerMac = execIn(namespace, 'cat', ['/sys/class/net/pwb/address']).trim();
-      agent = new LinkAgent(namespace, 'packet', 'pwa', undefined, mode);
-      opened = await agent.waitFor((event) => event.event === 'open', 'the link to open');
-    });
-
-    /** The agent the before hook started (the suite is skipped where it cannot be). */
-    const started = (): LinkAgent => {
-      assert.ok(agent, 'the link agent is running');
-      return agent;
-    };
-
-    after(async () => {
-      try {
-        await agent?.close();
-      } finally {
-        agent?.kill();
-        if (namespace) deleteNamespace(namespace);
-      }
-    });
+      return new LinkAgent(namespace, 'packet', 'pwa', undefined, mode);
+    }, 'the link to open');
 
     test('opens with the interface MAC and MTU, carrier up, offloads switched off', () => {
-      assert.equal(opened.name, 'packet:pwa');
-      assert.equal(opened.mac, execIn(namespace, 'cat', ['/sys/class/net/pwa/address']).trim());
-      assert.equal(opened.mtu, 1500);
-      assert.equal(opened.carrier, true);
-      assert.equal(opened.promiscuous, false);
-      const offloads = opened.offloads as Record<string, string>;
+      assert.equal(suite.opened().name, 'packet:pwa');
+      assert.equal(suite.opened().mac, execIn(suite.namespace(), 'cat', ['/sys/class/net/pwa/address']).trim());
+      assert.equal(suite.opened().mtu, 1500);
+      assert.equal(suite.opened().carrier, true);
+      assert.equal(suite.opened().promiscuous, false);
+      const offloads = suite.opened().offloads as Record<string, string>;
       assert.deepEqual(Object.keys(offloads).sort(), [...OFFLOAD_FEATURES].sort());
       // veth implements all of these in software; ethtool(8) confirms what the report says.
       // (The legacy TSO switch covers IPv4/IPv6 TSO, not newer variants such as AccECN.)
-      const features = execIn(namespace, 'ethtool', ['-k', 'pwa']);
+      const features = execIn(suite.namespace(), 'ethtool', ['-k', 'pwa']);
       for (const [feature, line] of [
         ['tx', 'tx-checksumming'],
         ['sg', 'scatter-gather'],
@@ -140,23 +117,23 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test(`receives through ${mode}, as asked: no silent fallback`, () => {
-      assert.equal(opened.receiveMode, mode);
-      assert.equal(opened.ringFallback, null);
+      assert.equal(suite.opened().receiveMode, mode);
+      assert.equal(suite.opened().ringFallback, null);
     });
 
     test('a frame sent by the peer arrives byte for byte', async () => {
-      const agent = started();
-      const frame = testFrame(String(opened.mac), peerMac, 7);
-      rawSend(namespace, 'pwb', [frame]);
+      const agent = suite.agent();
+      const frame = testFrame(String(suite.opened().mac), peerMac, 7);
+      rawSend(suite.namespace(), 'pwb', [frame]);
       const received = await agent.waitFor((event) => event.event === 'frame', 'the frame from the peer');
       assert.equal(received.hex, frame);
     });
 
     test('a batch sent by the link reaches the peer in order, and is not received back', async () => {
-      const agent = started();
+      const agent = suite.agent();
       const before = await agent.stats();
-      const frames = Array.from({ length: 20 }, (_, index) => testFrame(peerMac, String(opened.mac), 100 + index, 46 + index));
-      const receiver = await startRawReceiver(namespace, 'pwb', TEST_ETHERTYPE, frames.length);
+      const frames = Array.from({ length: 20 }, (_, index) => testFrame(peerMac, String(suite.opened().mac), 100 + index, 46 + index));
+      const receiver = await startRawReceiver(suite.namespace(), 'pwb', TEST_ETHERTYPE, frames.length);
       agent.command({ op: 'send', frames });
       await agent.waitFor((event) => event.event === 'sent', 'the batch to be sent');
       for (const frame of frames) {
@@ -172,14 +149,14 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test('frames another sender on this host puts out of the interface are dropped as own frames', async () => {
-      const agent = started();
+      const agent = suite.agent();
       const before = await agent.stats();
       // The kernel never loops a packet socket's own frames back to it, but every other
       // outgoing frame on the interface (the kernel's, another process's) reaches an
       // ETH_P_ALL socket as PACKET_OUTGOING: output of this host, never input to the stack.
-      const frames = Array.from({ length: 5 }, (_, index) => testFrame(peerMac, String(opened.mac), 200 + index));
-      const receiver = await startRawReceiver(namespace, 'pwb', TEST_ETHERTYPE, frames.length);
-      rawSend(namespace, 'pwa', frames);
+      const frames = Array.from({ length: 5 }, (_, index) => testFrame(peerMac, String(suite.opened().mac), 200 + index));
+      const receiver = await startRawReceiver(suite.namespace(), 'pwb', TEST_ETHERTYPE, frames.length);
+      rawSend(suite.namespace(), 'pwa', frames);
       for (let index = 0; index < frames.length; index++) await receiver.waitForLine(() => true, 'a frame at the peer');
       let after = await agent.stats();
       // The link counts them when its poll fires; the peer having them does not order that.
@@ -192,14 +169,14 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test('frames the kernel drops while the event loop is busy are counted: every frame is accounted for', async () => {
-      const agent = started();
+      const agent = suite.agent();
       const before = await agent.stats();
       // 1000-byte frames: a few thousand fill the socket's receive buffer while the link's
       // process is blocked; the rest are dropped by the kernel and must still be counted.
       const count = 10_000;
       agent.command({ op: 'block', ms: 3000 });
       await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
-      rawFlood(namespace, 'pwb', testFrame(String(opened.mac), peerMac, 500, 1000 - 14), count);
+      rawFlood(suite.namespace(), 'pwb', testFrame(String(suite.opened().mac), peerMac, 500, 1000 - 14), count);
       await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
       const seen = (stats: Record<string, number>): number => (stats['link.rx.frames'] ?? 0) + (stats['link.drop.rx-overflow'] ?? 0);
       const accounted = (stats: Record<string, number>): number => seen(stats) - seen(before);
@@ -214,13 +191,13 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test('802.1Q-tagged frames are dropped and counted, though the kernel strips their tag', async () => {
-      const agent = started();
+      const agent = suite.agent();
       agent.discardPending();
       const before = await agent.stats();
-      const untagged = testFrame(String(opened.mac), peerMac, 600);
+      const untagged = testFrame(String(suite.opened().mac), peerMac, 600);
       // Same frame with a tag (TPID 0x8100, VLAN 42) between the source MAC and the EtherType.
       const tagged = untagged.slice(0, 24) + '8100' + '002a' + untagged.slice(24);
-      rawSend(namespace, 'pwb', [tagged, untagged]);
+      rawSend(suite.namespace(), 'pwb', [tagged, untagged]);
       const received = await agent.waitFor((event) => event.event === 'frame', 'the untagged frame');
       assert.equal(received.hex, untagged, 'the tagged one never reached the receiver');
       const after = await agent.stats();
@@ -229,9 +206,9 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test('a MAC other than the interface\'s makes the socket promiscuous, for as long as it is open', async () => {
-      const promiscuity = (): number => Number(/promiscuity (\d+)/.exec(ipIn(namespace, '-d', 'link', 'show', 'pwa'))?.[1]);
+      const promiscuity = (): number => Number(/promiscuity (\d+)/.exec(ipIn(suite.namespace(), '-d', 'link', 'show', 'pwa'))?.[1]);
       assert.equal(promiscuity(), 0);
-      const second = new LinkAgent(namespace, 'packet', 'pwa', '02:00:00:00:00:99', mode);
+      const second = new LinkAgent(suite.namespace(), 'packet', 'pwa', '02:00:00:00:00:99', mode);
       try {
         const event = await second.waitFor((e) => e.event === 'open', 'the second link to open');
         assert.equal(event.mac, '02:00:00:00:00:99');
@@ -245,9 +222,9 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test('an oversize frame is refused and counted, not sent', async () => {
-      const agent = started();
+      const agent = suite.agent();
       const before = await agent.stats();
-      agent.command({ op: 'send', frames: [testFrame(peerMac, String(opened.mac), 1, 1500 + 1)] });
+      agent.command({ op: 'send', frames: [testFrame(peerMac, String(suite.opened().mac), 1, 1500 + 1)] });
       await agent.waitFor((event) => event.event === 'sent', 'the send to return');
       const after = await agent.stats();
       assert.equal((after['link.drop.oversize'] ?? 0) - (before['link.drop.oversize'] ?? 0), 1);
@@ -255,28 +232,28 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test('an exception thrown by the receiver reaches uncaughtException, and the link goes on', async () => {
-      const agent = started();
+      const agent = suite.agent();
       agent.command({ op: 'throw-once' });
       await agent.waitFor((event) => event.event === 'armed', 'the receiver to be armed');
-      rawSend(namespace, 'pwb', [testFrame(String(opened.mac), peerMac, 300)]);
+      rawSend(suite.namespace(), 'pwb', [testFrame(String(suite.opened().mac), peerMac, 300)]);
       const uncaught = await agent.waitFor((event) => event.event === 'uncaught', 'the uncaught exception');
       assert.equal(uncaught.message, 'receiver failed on purpose');
-      const next = testFrame(String(opened.mac), peerMac, 301);
-      rawSend(namespace, 'pwb', [next]);
+      const next = testFrame(String(suite.opened().mac), peerMac, 301);
+      rawSend(suite.namespace(), 'pwb', [next]);
       const received = await agent.waitFor((event) => event.event === 'frame', 'the next frame');
       assert.equal(received.hex, next);
     });
 
     test('a burst that waited in the kernel arrives in batches, every frame in order', async () => {
-      const agent = started();
+      const agent = suite.agent();
       agent.discardPending();
       const before = await agent.stats();
       // 150 frames of 1,000+ bytes: more than two batches, and within what the V2 ring holds
       // at MTU 1500 (162 slots of 256 KiB; bigger bursts are the drop test's above).
-      const frames = Array.from({ length: 150 }, (_, index) => testFrame(String(opened.mac), peerMac, 1000 + index));
+      const frames = Array.from({ length: 150 }, (_, index) => testFrame(String(suite.opened().mac), peerMac, 1000 + index));
       agent.command({ op: 'block', ms: 1000 });
       await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
-      rawSend(namespace, 'pwb', frames);
+      rawSend(suite.namespace(), 'pwb', frames);
       await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
       for (const frame of frames) assert.equal((await agent.waitFor((event) => event.event === 'frame', 'a frame of the burst')).hex, frame);
       const after = await agent.stats();
@@ -292,15 +269,15 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test('closing the link inside the receiver drops the rest of the batch, and a kept view reads empty', async () => {
-      const namespaceAgent = new LinkAgent(namespace, 'packet', 'pwa', undefined, mode);
+      const namespaceAgent = new LinkAgent(suite.namespace(), 'packet', 'pwa', undefined, mode);
       try {
         await namespaceAgent.waitFor((event) => event.event === 'open', 'a second link to open');
         namespaceAgent.command({ op: 'close-on-frame' });
         await namespaceAgent.waitFor((event) => event.event === 'armed', 'the receiver to be armed');
         namespaceAgent.command({ op: 'block', ms: 500 });
         await namespaceAgent.waitFor((event) => event.event === 'blocking', 'the agent to block');
-        const frames = Array.from({ length: 10 }, (_, index) => testFrame(String(opened.mac), peerMac, 1500 + index));
-        rawSend(namespace, 'pwb', frames);
+        const frames = Array.from({ length: 10 }, (_, index) => testFrame(String(suite.opened().mac), peerMac, 1500 + index));
+        rawSend(suite.namespace(), 'pwb', frames);
         const closed = await namespaceAgent.waitFor((event) => event.event === 'closed-in-receiver', 'the receiver to close the link');
         assert.equal(closed.length, frames[0]!.length / 2, 'the frame was whole during the call');
         // The receive memory went with the link: a view kept against the contract cannot
@@ -316,50 +293,50 @@ for (const mode of RECEIVE_MODES) {
     });
 
     test('a frame longer than the receive slot is dropped as truncated, and counted', async () => {
-      const agent = started();
+      const agent = suite.agent();
       agent.discardPending();
       const before = await agent.stats();
       // The slots were sized for MTU 1500 at open; a larger MTU afterwards lets longer frames in.
-      ipIn(namespace, 'link', 'set', 'pwa', 'mtu', '3000');
-      ipIn(namespace, 'link', 'set', 'pwb', 'mtu', '3000');
+      ipIn(suite.namespace(), 'link', 'set', 'pwa', 'mtu', '3000');
+      ipIn(suite.namespace(), 'link', 'set', 'pwb', 'mtu', '3000');
       try {
-        const long = testFrame(String(opened.mac), peerMac, 700, 2000);
-        const next = testFrame(String(opened.mac), peerMac, 701);
-        rawSend(namespace, 'pwb', [long, next]);
+        const long = testFrame(String(suite.opened().mac), peerMac, 700, 2000);
+        const next = testFrame(String(suite.opened().mac), peerMac, 701);
+        rawSend(suite.namespace(), 'pwb', [long, next]);
         assert.equal((await agent.waitFor((event) => event.event === 'frame', 'the frame after the long one')).hex, next);
         const after = await agent.stats();
         assert.equal((after['link.drop.truncated'] ?? 0) - (before['link.drop.truncated'] ?? 0), 1);
         assert.equal((after['link.rx.frames'] ?? 0) - (before['link.rx.frames'] ?? 0), 1);
       } finally {
-        ipIn(namespace, 'link', 'set', 'pwb', 'mtu', '1500');
-        ipIn(namespace, 'link', 'set', 'pwa', 'mtu', '1500');
+        ipIn(suite.namespace(), 'link', 'set', 'pwb', 'mtu', '1500');
+        ipIn(suite.namespace(), 'link', 'set', 'pwa', 'mtu', '1500');
       }
     });
 
     test('carrier goes down when the peer end goes down, and comes back', async () => {
-      const agent = started();
+      const agent = suite.agent();
       // Bringing the pair up settles asynchronously (linkwatch): only what follows counts.
       agent.discardPending();
-      ipIn(namespace, 'link', 'set', 'pwb', 'down');
+      ipIn(suite.namespace(), 'link', 'set', 'pwb', 'down');
       const down = await agent.waitFor((event) => event.event === 'carrier', 'carrier down');
       assert.equal(down.up, false);
-      ipIn(namespace, 'link', 'set', 'pwb', 'up');
+      ipIn(suite.namespace(), 'link', 'set', 'pwb', 'up');
       const up = await agent.waitFor((event) => event.event === 'carrier', 'carrier up');
       assert.equal(up.up, true);
     });
 
     test("receiving resumes after the link's own interface goes down and up again", async () => {
-      const agent = started();
+      const agent = suite.agent();
       // Setting its own interface down makes the socket report ENETDOWN with POLLERR, which
       // libuv answers by stopping the poll: the addon must clear the error and poll again.
       agent.discardPending();
       const before = await agent.stats();
-      ipIn(namespace, 'link', 'set', 'pwa', 'down');
+      ipIn(suite.namespace(), 'link', 'set', 'pwa', 'down');
       assert.equal((await agent.waitFor((event) => event.event === 'carrier', 'carrier down')).up, false);
-      ipIn(namespace, 'link', 'set', 'pwa', 'up');
+      ipIn(suite.namespace(), 'link', 'set', 'pwa', 'up');
       assert.equal((await agent.waitFor((event) => event.event === 'carrier', 'carrier up')).up, true);
-      const frame = testFrame(String(opened.mac), peerMac, 400);
-      rawSend(namespace, 'pwb', [frame]);
+      const frame = testFrame(String(suite.opened().mac), peerMac, 400);
+      rawSend(suite.namespace(), 'pwb', [frame]);
       assert.equal((await agent.waitFor((event) => event.event === 'frame', 'a frame after the flap')).hex, frame);
       const after = await agent.stats();
       assert.equal((after['link.rx.errors'] ?? 0) - (before['link.rx.errors'] ?? 0), 1, 'ENETDOWN reported once');

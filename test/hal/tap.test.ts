@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { randomLocalMac } from '../../hal/link/tap.ts';
-import { canUseNamespaces, createNamespace, deleteNamespace, execIn, ipIn, LinkAgent, NETNS_SKIP_REASON, type AgentEvent } from './fixtures/netns.ts';
+import { canUseNamespaces, execIn, ipIn, LinkAgent, linkAgentPerSuite, NETNS_SKIP_REASON } from './fixtures/netns.ts';
 
 const KERNEL_ADDRESS = [198, 18, 7, 1];
 const LINK_ADDRESS = [198, 18, 7, 2];
@@ -47,48 +47,25 @@ describe('randomLocalMac', () => {
 });
 
 describe('tap link in a network namespace', { skip: canUseNamespaces() ? false : NETNS_SKIP_REASON, timeout: 120_000 }, () => {
-  let namespace = '';
-  let agent: LinkAgent | undefined;
-  let opened: AgentEvent;
-
-  before(async () => {
-    namespace = createNamespace();
-    // A %d template: the kernel picks the name, and the link must report the real one.
-    agent = new LinkAgent(namespace, 'tap', 'pwtap%d');
-    opened = await agent.waitFor((event) => event.event === 'open', 'the tap to open');
-  });
-
-  /** The agent the before hook started (the suite is skipped where it cannot be). */
-  const started = (): LinkAgent => {
-    assert.ok(agent, 'the link agent is running');
-    return agent;
-  };
-
-  after(async () => {
-    try {
-      await agent?.close();
-    } finally {
-      agent?.kill();
-      if (namespace) deleteNamespace(namespace);
-    }
-  });
+  // A %d template: the kernel picks the name, and the link must report the real one.
+  const suite = linkAgentPerSuite((namespace) => new LinkAgent(namespace, 'tap', 'pwtap%d'), 'the tap to open');
 
   test('opens with the kernel-chosen name, its MTU, its own MAC and carrier up', () => {
-    assert.equal(opened.interfaceName, 'pwtap0');
-    assert.equal(opened.name, 'tap:pwtap0');
-    assert.equal(opened.mtu, 1500);
-    assert.equal(opened.carrier, true);
-    const kernelMac = execIn(namespace, 'cat', ['/sys/class/net/pwtap0/address']).trim();
-    assert.notEqual(opened.mac, kernelMac, 'the stack is a host of its own on the segment');
+    assert.equal(suite.opened().interfaceName, 'pwtap0');
+    assert.equal(suite.opened().name, 'tap:pwtap0');
+    assert.equal(suite.opened().mtu, 1500);
+    assert.equal(suite.opened().carrier, true);
+    const kernelMac = execIn(suite.namespace(), 'cat', ['/sys/class/net/pwtap0/address']).trim();
+    assert.notEqual(suite.opened().mac, kernelMac, 'the stack is a host of its own on the segment');
   });
 
   test('the kernel answers an ARP request sent through the tap', async () => {
-    const agent = started();
-    ipIn(namespace, 'addr', 'add', `${KERNEL_ADDRESS.join('.')}/24`, 'dev', 'pwtap0');
-    ipIn(namespace, 'link', 'set', 'pwtap0', 'up');
-    const kernelMac = execIn(namespace, 'cat', ['/sys/class/net/pwtap0/address']).trim().replaceAll(':', '');
-    const linkMac = String(opened.mac).replaceAll(':', '');
-    agent.command({ op: 'send', frames: [arpRequest(String(opened.mac))] });
+    const agent = suite.agent();
+    ipIn(suite.namespace(), 'addr', 'add', `${KERNEL_ADDRESS.join('.')}/24`, 'dev', 'pwtap0');
+    ipIn(suite.namespace(), 'link', 'set', 'pwtap0', 'up');
+    const kernelMac = execIn(suite.namespace(), 'cat', ['/sys/class/net/pwtap0/address']).trim().replaceAll(':', '');
+    const linkMac = String(suite.opened().mac).replaceAll(':', '');
+    agent.command({ op: 'send', frames: [arpRequest(String(suite.opened().mac))] });
     const reply = await agent.waitFor(
       (event) => event.event === 'frame' && String(event.hex).slice(24, 28) === '0806',
       'the ARP reply',
@@ -108,33 +85,33 @@ describe('tap link in a network namespace', { skip: canUseNamespaces() ? false :
   });
 
   test('closing a tap link removes its interface', async () => {
-    const second = new LinkAgent(namespace, 'tap', 'pwclose0');
+    const second = new LinkAgent(suite.namespace(), 'tap', 'pwclose0');
     try {
       await second.waitFor((event) => event.event === 'open', 'the second tap to open');
-      assert.equal(spawnSync('ip', ['-n', namespace, 'link', 'show', 'pwclose0']).status, 0, 'exists while open');
+      assert.equal(spawnSync('ip', ['-n', suite.namespace(), 'link', 'show', 'pwclose0']).status, 0, 'exists while open');
       await second.close();
-      assert.notEqual(spawnSync('ip', ['-n', namespace, 'link', 'show', 'pwclose0']).status, 0, 'gone once closed');
+      assert.notEqual(spawnSync('ip', ['-n', suite.namespace(), 'link', 'show', 'pwclose0']).status, 0, 'gone once closed');
     } finally {
       second.kill();
     }
   });
 
   test('deleting the interface under the link takes the carrier down for good', async () => {
-    const agent = started();
+    const agent = suite.agent();
     agent.discardPending();
-    ipIn(namespace, 'link', 'del', 'pwtap0');
+    ipIn(suite.namespace(), 'link', 'del', 'pwtap0');
     const down = await agent.waitFor((event) => event.event === 'carrier', 'carrier down');
     assert.equal(down.up, false);
     const stats = await agent.stats();
     assert.equal(stats['link.rx.fatal-errors'], 1);
     const before = stats['link.drop.link-down'] ?? 0;
-    agent.command({ op: 'send', frames: [arpRequest(String(opened.mac))] });
+    agent.command({ op: 'send', frames: [arpRequest(String(suite.opened().mac))] });
     await agent.waitFor((event) => event.event === 'sent', 'the send to return');
     assert.equal((await agent.stats())['link.drop.link-down'], before + 1, 'a frame to a deleted tap is dropped as link-down');
   });
 
   test('closing the link after that is clean', async () => {
-    const agent = started();
+    const agent = suite.agent();
     await agent.close();
     assert.equal(await agent.exited, 0);
   });
