@@ -8,7 +8,9 @@
  * - With the backlog full, the SYN is answered with a SYN-cookie SYN-ACK and no state
  *   is kept, as Linux does with tcp_syncookies = 1; a spoofed SYN flood cannot lock
  *   clients out. A later ACK whose cookie checks out rebuilds the connection
- *   (`Tcb.initFromCookie`) and is processed as usual. Cookie ACKs are only looked at
+ *   (`Tcb.initFromCookie`) and is processed as usual; one that acknowledges a cookie of
+ *   ours but follows a lost first segment (SEG.SEQ past the peer's ISN + 1) is dropped
+ *   without RST, to be rebuilt from the peer's retransmission. Cookie ACKs are only looked at
  *   within COOKIE_ACCEPT_WINDOW_MS of an overflow (Linux tcp_synq_no_recent_overflow),
  *   so ordinary stray ACKs cost no hash and cookies cannot be guessed at leisure.
  * - Established passive connections are handed to the listener's onAccept.
@@ -251,6 +253,14 @@ export class Listeners {
     if (peerMss === undefined) {
       counters.increment('tcp.rx.syn-cookie-invalid');
       return false;
+    }
+    if (peerMss === 'wrong-sequence') {
+      // It acknowledges a cookie SYN-ACK we sent this peer, but its SEG.SEQ is not the ISN
+      // + 1 the cookie was made for: the peer's first segment (the final ACK, and data
+      // after it) was lost, and this is a later one. Its RST would kill a live connection
+      // for one lost frame; dropped, the peer retransmits from ISN + 1, which checks out.
+      counters.increment('tcp.drop.syn-cookie-sequence');
+      return true;
     }
     if (!this.context.roomForConnection(listener.port, now)) {
       counters.increment('tcp.drop.connection-limit');

@@ -1,19 +1,37 @@
 /**
  * SYN cookies (RFC 4987 §3.6): when a listener's half-open backlog is full, the SYN-ACK
  * carries all the state the connection needs in its initial sequence number, and no
- * state is kept. The final ACK (SEG.ACK − 1 = the cookie) rebuilds the connection if
- * the cookie checks out. This is what Linux does with net.ipv4.tcp_syncookies = 1: a SYN
- * flood from spoofed addresses fills the backlog, and legitimate clients still connect.
+ * state is kept. The final ACK (SEG.ACK − 1 = the cookie, SEG.SEQ − 1 = the peer's ISN)
+ * rebuilds the connection if the cookie checks out. This is what Linux does with
+ * net.ipv4.tcp_syncookies = 1: a SYN flood from spoofed addresses fills the backlog, and
+ * legitimate clients still connect.
  *
- * Layout, as in Linux's secure_tcp_syn_cookie (32 bits, sequence-space arithmetic):
+ * Layout (32 bits):
  *
- *   cookie = H1(tuple) + peerIsn + (count << 24) + ((H2(tuple, count) + mssIndex) mod 2^24)
+ *   | 31 30 | 29 28 27 |  26 … 21  |              20 … 0               |
+ *   | count | mssIndex |    tag    |               seal                |
  *
- * `count` is a counter ticking every COOKIE_PERIOD_MS (64 s), so a cookie is valid for 2–3
- * periods; `mssIndex` encodes the peer's MSS in 3 bits (COOKIE_MSS_TABLE); H1 and H2 are
- * HMAC-SHA-256 under a secret drawn once per stack (per boot), truncated to 32 bits.
- * An attacker who does not see our SYN-ACK must guess 24 bits (for each of a few counts
- * and MSS indexes) to complete a connection.
+ * `count` is a counter ticking every COOKIE_PERIOD_MS (64 s), kept mod 4, so a cookie is
+ * valid for 2–3 periods; `mssIndex` encodes the peer's MSS (COOKIE_MSS_TABLE). The tag
+ * is a MAC of the tuple and the full count; the seal a MAC of the tuple, count, MSS
+ * index and the peer's ISN. An attacker who does not see our SYN-ACK must guess the 27
+ * MAC bits (Linux's layout: 24 bits and a few counts and MSS indexes).
+ *
+ * Why two MACs, not Linux's one (secure_tcp_syn_cookie adds the peer's ISN and the MSS
+ * index into a hash sum, and its check subtracts them back out):
+ *
+ * - The peer's ISN comes back only as SEG.SEQ − 1 of the *first* segment after the SYN.
+ *   When that segment (the final ACK, often with the first data after it) is lost, the
+ *   next one (more data, or the FIN of a short request) has SEG.SEQ = ISN + 1 + n. In
+ *   Linux's layout n then moves the decoded MSS index by n: for n up to the index the
+ *   check passes with a wrong MSS and a receive sequence n bytes ahead (the peer's
+ *   first n bytes acknowledged and never delivered), and beyond it the ACK is answered
+ *   with RST, killing a live connection for one lost frame. Here the seal binds the
+ *   exact ISN: any n ≠ 0 fails it (the result is 'wrong-sequence').
+ * - The tag does not depend on the ISN, so such a segment is still recognisably an ACK
+ *   of a cookie SYN-ACK we sent to this tuple: the listener drops it without RST, and
+ *   the peer's retransmission from ISN + 1 rebuilds the connection. An ACK that is no
+ *   cookie of ours (a stale connection) still gets its RST (RFC 9293 §3.10.7.2).
  *
  * The other options (RFC 7323 window scale, SACK-permitted) do not fit in the ISS. As
  * Linux's cookie_init_timestamp() does, they ride in the low 6 bits of our TSval on the
@@ -40,9 +58,29 @@ export const COOKIE_PERIOD_MS = 64_000;
 /** Counter ticks a cookie stays valid after it was made (Linux MAX_SYNCOOKIE_AGE). */
 const MAX_AGE_PERIODS = 2;
 
+const COUNT_SHIFT = 30;
+const COUNT_MASK = 0x3;
+const MSS_SHIFT = 27;
+const MSS_MASK = 0x7;
+const TAG_SHIFT = 21;
+const TAG_MASK = 0x3f;
+const SEAL_MASK = 0x1f_ffff;
+
+/** Which MAC a hash input is for. */
+const TAG = 0;
+const SEAL = 1;
+
+/**
+ * What the ACK of a cookie SYN-ACK proves: the peer MSS of a valid cookie for this
+ * sequence number; 'wrong-sequence' for a fresh cookie of ours for this tuple whose seal
+ * does not match SEG.SEQ − 1 (a segment after a lost first one); undefined for no
+ * cookie of ours, or an expired one.
+ */
+export type CookieCheck = number | 'wrong-sequence' | undefined;
+
 export class SynCookies {
   private readonly secret: Uint8Array;
-  private readonly message = new Uint8Array(14);
+  private readonly message = new Uint8Array(22);
   private readonly messageView = new DataView(this.message.buffer);
 
   constructor(random: RandomSource) {
@@ -67,12 +105,12 @@ export class SynCookies {
         break;
       }
     }
-    const h1 = this.hash(localAddress, localPort, remoteAddress, remotePort, 0, 0);
-    const h2 = this.hash(localAddress, localPort, remoteAddress, remotePort, 1, count);
-    return (h1 + peerIsn + count * 0x100_0000 + ((h2 + mssIndex) & 0xff_ffff)) >>> 0;
+    const tag = this.hash(localAddress, localPort, remoteAddress, remotePort, TAG, count, 0, 0) & TAG_MASK;
+    const seal = this.hash(localAddress, localPort, remoteAddress, remotePort, SEAL, count, mssIndex, peerIsn) & SEAL_MASK;
+    return (((count & COUNT_MASK) << COUNT_SHIFT) | (mssIndex << MSS_SHIFT) | (tag << TAG_SHIFT) | seal) >>> 0;
   }
 
-  /** The peer MSS encoded in a valid, fresh cookie, or undefined. */
+  /** What `cookie` (SEG.ACK − 1) proves for a peer whose ISN would be `peerIsn` (SEG.SEQ − 1). */
   check(
     localAddress: Ipv4Address,
     localPort: number,
@@ -81,14 +119,16 @@ export class SynCookies {
     peerIsn: number,
     cookie: number,
     now: Instant,
-  ): number | undefined {
-    const h1 = this.hash(localAddress, localPort, remoteAddress, remotePort, 0, 0);
-    const value = (cookie - h1 - peerIsn) >>> 0;
-    const count = value >>> 24;
-    const age = (counter(now) - count) & 0xff;
+  ): CookieCheck {
+    const current = counter(now);
+    const age = (current - (cookie >>> COUNT_SHIFT)) & COUNT_MASK;
     if (age > MAX_AGE_PERIODS) return undefined;
-    const h2 = this.hash(localAddress, localPort, remoteAddress, remotePort, 1, count);
-    const mssIndex = (value - h2) & 0xff_ffff;
+    const count = current - age;
+    const tag = this.hash(localAddress, localPort, remoteAddress, remotePort, TAG, count, 0, 0) & TAG_MASK;
+    if (tag !== ((cookie >>> TAG_SHIFT) & TAG_MASK)) return undefined;
+    const mssIndex = (cookie >>> MSS_SHIFT) & MSS_MASK;
+    const seal = this.hash(localAddress, localPort, remoteAddress, remotePort, SEAL, count, mssIndex, peerIsn) & SEAL_MASK;
+    if (seal !== (cookie & SEAL_MASK)) return 'wrong-sequence';
     return COOKIE_MSS_TABLE[mssIndex];
   }
 
@@ -99,6 +139,8 @@ export class SynCookies {
     remotePort: number,
     which: number,
     count: number,
+    mssIndex: number,
+    peerIsn: number,
   ): number {
     const view = this.messageView;
     view.setUint32(0, localAddress >>> 0);
@@ -106,13 +148,16 @@ export class SynCookies {
     view.setUint32(6, remoteAddress >>> 0);
     view.setUint16(10, remotePort);
     view.setUint8(12, which);
-    view.setUint8(13, count & 0xff);
+    view.setUint32(13, count >>> 0);
+    view.setUint8(17, mssIndex);
+    view.setUint32(18, peerIsn >>> 0);
     return createHmac('sha256', this.secret).update(this.message).digest().readUInt32BE(0);
   }
 }
 
+/** The cookie counter: COOKIE_PERIOD_MS ticks since the clock's origin (hashed in full, carried mod 4). */
 function counter(now: Instant): number {
-  return Math.floor(now / COOKIE_PERIOD_MS) & 0xff;
+  return Math.floor(now / COOKIE_PERIOD_MS) >>> 0;
 }
 
 /** The TSval low bits that carry a cookie's options (Linux TS_OPT_MASK). */

@@ -10,7 +10,7 @@ import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, REMOTE_PORT, RST, SYN, TcpHarness
 import { NewReno } from '../../src/tcp/congestion.ts';
 import { Cubic } from '../../src/tcp/cubic.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
-import { SynCookies } from '../../src/tcp/syn-cookie.ts';
+import { SynCookies, type CookieCheck } from '../../src/tcp/syn-cookie.ts';
 import { SeededRandom } from '../../src/random.ts';
 import type { NetError } from '../../src/errors.ts';
 
@@ -253,7 +253,7 @@ describe('SYN cookies', () => {
     const cookies = new SynCookies(new SeededRandom(3));
     const local = parseIpv4('198.18.0.1')!;
     const remote = parseIpv4('198.18.0.2')!;
-    const roundTrip = (peerMss: number): number | undefined => {
+    const roundTrip = (peerMss: number): CookieCheck => {
       const cookie = cookies.make(local, 80, remote, 40_000, 1234, peerMss, 0);
       return cookies.check(local, 80, remote, 40_000, 1234, cookie, 0);
     };
