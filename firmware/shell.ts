@@ -26,7 +26,8 @@ import { startShellService, type ShellService } from '../src/services/shell/serv
 export interface ShellDependencies {
   config: ResolvedConfig;
   stack: NetStack;
-  link: Pick<Link, 'name' | 'carrier'>;
+  /** Its counters (`link.*`: frames, the receive ring's drops) are listed with the stack's by `stats`. */
+  link: Pick<Link, 'name' | 'carrier' | 'stats'>;
   clock: Clock;
   random: RandomSource;
   events: EventSink;
@@ -49,6 +50,10 @@ export function firmwareShellContext(deps: ShellDependencies): ShellContext {
   const version = packageVersion();
   return {
     ...network,
+    // The link keeps its own counters (hal/link/native.ts: frames received and sent, what
+    // the receive ring or the socket buffer dropped): without them here a full ring is
+    // invisible to the technician, the status page and the bench.
+    counters: () => Object.fromEntries(Object.entries({ ...network.counters(), ...link.stats() }).sort(([a], [b]) => a.localeCompare(b))),
     status: () => ({
       ...network.networkStatus(),
       version,
