@@ -100,16 +100,18 @@
    while frames wait, the ring is mapped whole from the start and all of it counts in the
    process's RSS (the kernel inserts its pages at mmap: /proc/PID/smaps shows the
    `socket:[...]` mapping fully resident), so it is sized for what arrives between two
-   turns of the event loop rather than for the worst stall. 1 MiB: 256 KiB (162 full-size
-   frames at MTU 1500) measured no drop under bulk and ~0.8 MB less idle RSS, but 200
-   connections opened at once (test/integration/skeleton.test.ts) overflowed it at MTU 576,
-   and a frame lost there showed a fault: the final ACKs of some SYN-cookie handshakes were
-   judged invalid and answered with RST (tcp.rx.syn-cookie-invalid = tcp.tx.rst). Until
-   that is understood the ring keeps the burst tolerance it was merged with. A frame the
-   ring cannot take is counted (`link.drop.rx-overflow`). Builds may override the size
-   (-DRING_BYTES=...). */
+   turns of the event loop rather than for the worst stall. 512 KiB (bench/BASELINE.md,
+   "The ring is 512 KiB"): a sender's whole window can land during one stall, so the ring
+   holds one window of the largest default buffer (the diag services' 256 KiB: 181 frames
+   at MTU 1500, 489 at MTU 576; 512 KiB holds 324 and 760, and bulk dropped none), where
+   256 KiB (162 / 380) dropped 800 and 6,000-7,000 frames per 32 MiB; 1 MiB costs 0.5 MB
+   more idle RSS for no fewer drops under bulk. 200 connections opened at once overflow
+   256 and 512 KiB at MTU 1500 (1 MiB now and then), and every connection completes (the
+   SYN cookies bind the peer's exact ISN, so a lost final ACK costs a retransmission,
+   not the connection). A frame the ring cannot take is counted
+   (`link.drop.rx-overflow`). Builds may override the size (-DRING_BYTES=...). */
 #ifndef RING_BYTES
-#define RING_BYTES (1024 * 1024)
+#define RING_BYTES (512 * 1024)
 #endif
 /* TPACKET_V3 hands over whole blocks, and its timer closes a block after 1 ms however
    little it holds: a burst spread over a few ms fills a block per ms, so V3 (opt-in, for

@@ -249,7 +249,7 @@ for (const mode of RECEIVE_MODES) {
       agent.discardPending();
       const before = await agent.stats();
       // 150 frames of 1,000+ bytes: more than two batches, and within what the V2 ring holds
-      // at MTU 1500 (162 slots of 256 KiB; bigger bursts are the drop test's above).
+      // at MTU 1500 (324 slots of 512 KiB; bigger bursts are the drop test's above).
       const frames = Array.from({ length: 150 }, (_, index) => testFrame(String(suite.opened().mac), peerMac, 1000 + index));
       agent.command({ op: 'block', ms: 1000 });
       await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
