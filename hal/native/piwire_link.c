@@ -102,10 +102,11 @@
    `socket:[...]` mapping fully resident), so it is sized for what arrives between two
    turns of the event loop rather than for the worst stall. 512 KiB (bench/BASELINE.md,
    "The ring is 512 KiB"): a sender's whole window can land during one stall, so the ring
-   holds one window of the largest default buffer (the diag services' 256 KiB: 181 frames
-   at MTU 1500, 489 at MTU 576; 512 KiB holds 324 and 760, and bulk dropped none), where
-   256 KiB (162 / 380) dropped 800 and 6,000-7,000 frames per 32 MiB; 1 MiB costs 0.5 MB
-   more idle RSS for no fewer drops under bulk. 200 connections opened at once overflow
+   holds one window of the largest default buffer (the diag services' 256 KiB: ~180
+   segments at MTU 1500, ~500 at MTU 576; 512 KiB holds 324 and 728 frames, and bulk
+   dropped none), where 256 KiB (162 / 364) dropped 800 and 6,000-7,000 frames per 32 MiB
+   into the device. The size is fixed, not derived from services.diagBuffer. 1 MiB costs
+   0.5 MB more idle RSS for no fewer drops under bulk. 200 connections opened at once overflow
    256 and 512 KiB at MTU 1500 (1 MiB now and then), and every connection completes (the
    SYN cookies bind the peer's exact ISN, so a lost final ACK costs a retransmission,
    not the connection). A frame the ring cannot take is counted
