@@ -197,12 +197,21 @@ for (const variant of VARIANTS) {
     it(`serves ${CONCURRENT_CONNECTIONS} echo connections opened at once`, { skip, timeout: 150_000 }, async (t) => {
       const environment = env();
       const { topology } = environment;
+      const before = await countersOf(environment);
       const { result, report } = await runClient<{
         count: number; succeeded: number; failures: { index: number; stage: string; error: string }[]; connectSeconds: number | null; elapsedSeconds: number;
       }>(topology.peerNamespace, 'echo_many.py', [topology.deviceAddress, ECHO_PORT, String(CONCURRENT_CONNECTIONS), '--deadline', '90'], { timeoutMs: 120_000 });
-      const evidence = `${describeResult(result)}\n${environment.firmware.describe()}`;
+      // What a failure needs explained: the frames the receive ring dropped, and what the
+      // SYN cookies made of the handshakes that overflowed the backlog.
+      const after = await countersOf(environment);
+      const burstCounters = JSON.stringify(Object.fromEntries(
+        ['link.drop.rx-overflow', 'tcp.tx.syn-cookies', 'tcp.rx.syn-cookie-valid', 'tcp.rx.syn-cookie-invalid', 'tcp.drop.syn-cookie-sequence', 'tcp.tx.rst']
+          .map((name) => [name, (after[name] ?? 0) - (before[name] ?? 0)]),
+      ));
+      const evidence = `${describeResult(result)}\ndevice counters over the burst: ${burstCounters}\n${environment.firmware.describe()}`;
       assert.ok(report, evidence);
       t.diagnostic(`${report.succeeded}/${report.count} connections echoed their own message; all connected after ${report.connectSeconds?.toFixed(2)} s, done after ${report.elapsedSeconds.toFixed(2)} s`);
+      t.diagnostic(`device counters over the burst: ${burstCounters}`);
       const stages = new Map<string, number>();
       for (const failure of report.failures) stages.set(`${failure.stage}: ${failure.error}`, (stages.get(`${failure.stage}: ${failure.error}`) ?? 0) + 1);
       assert.equal(report.succeeded, CONCURRENT_CONNECTIONS, `failures: ${JSON.stringify([...stages])}\n${evidence}`);
