@@ -71,6 +71,12 @@ export class RingBuffer {
     return written;
   }
 
+  /** Appends as much of `data[start..]` as fits; returns the number of bytes taken. */
+  writeFrom(data: Uint8Array, start: number): number {
+    if (start >= data.length) return 0;
+    return this.write(start === 0 ? data : data.subarray(start));
+  }
+
   /**
    * Copies `data` into the free space starting `offset` bytes after the queued data,
    * without making it readable. Returns the bytes written (clamped to the free space).

@@ -93,6 +93,9 @@ export interface ConnectionContext {
   readonly bufferBudget: BufferBudget;
   /** Runs an application call as a stack entry point; deferred work is flushed afterwards. */
   appCall<T>(run: (now: Instant) => T): T;
+  /** `appCall` without a closure: returns whether it is the outermost call, to be given to `leaveApp` in a finally. */
+  enterApp(): boolean;
+  leaveApp(outermost: boolean): void;
   /** Output, timers or notifications of this connection changed: handle at the end of the entry point. */
   touch(connection: TcpConnection): void;
   /** The connection reached ESTABLISHED (a passive one goes to its listener's onAccept). */
@@ -140,6 +143,9 @@ export const TIMESTAMP_OPTION_BYTES = 12;
 
 /** Out-of-order ranges the reassembler tracks per connection. */
 const MAX_REASSEMBLY_RANGES = 16;
+/** `send`'s reused one-chunk list (one stack runs on one thread). */
+const NO_DATA = new Uint8Array(0);
+const ONE_CHUNK: Uint8Array[] = [NO_DATA];
 
 export class TcpConnection {
   handler: ConnectionHandler = noopHandler();
@@ -387,14 +393,45 @@ export class TcpConnection {
    * Data given before the handshake completes is sent once it does (RFC 9293 §3.10.2).
    */
   send(data: Uint8Array): number {
-    return this.context.appCall((now) => {
+    // A shared one-element list rather than a new one per call; sendChunks has read it
+    // by the time callbacks (which may send again) run, and it is emptied afterwards.
+    ONE_CHUNK[0] = data;
+    try {
+      return this.sendChunks(ONE_CHUNK, 0, 0);
+    } finally {
+      ONE_CHUNK[0] = NO_DATA;
+    }
+  }
+
+  /**
+   * `send` for a list of chunks, from `chunks[index]` at byte `offset` on, in order, in one
+   * entry point (so what fits one segment leaves as one, as one `send` of their
+   * concatenation would); returns the bytes taken. The socket layer's write path: no
+   * concatenated copy of queued writes, no closure or view per write.
+   */
+  sendChunks(chunks: readonly Uint8Array[], index: number, offset: number): number {
+    const context = this.context;
+    const outermost = context.enterApp();
+    try {
       if (!this.acceptsSend()) return 0;
-      const accepted = this.sendBuffer.write(data);
-      if (accepted < data.length) this.writeBlocked = true;
-      if (accepted > 0) this.noteActivity(now);
-      this.context.touch(this);
+      let accepted = 0;
+      let blocked = false;
+      for (let i = index, from = offset; i < chunks.length; i++, from = 0) {
+        const chunk = chunks[i]!;
+        const taken = this.sendBuffer.writeFrom(chunk, from);
+        accepted += taken;
+        if (taken < chunk.length - from) {
+          blocked = true;
+          break;
+        }
+      }
+      if (blocked) this.writeBlocked = true;
+      if (accepted > 0) this.noteActivity(context.now);
+      context.touch(this);
       return accepted;
-    });
+    } finally {
+      context.leaveApp(outermost);
+    }
   }
 
   /**

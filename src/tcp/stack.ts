@@ -157,6 +157,8 @@ export class TcpStack implements Pollable {
       buffers: new BufferPool(POOLED_BUFFER_BYTES),
       bufferBudget: this.bufferBudget,
       appCall: (run) => scheduler.appCall(run),
+      enterApp: () => scheduler.enterApp(),
+      leaveApp: (outermost) => scheduler.leaveApp(outermost),
       touch: (connection) => scheduler.touch(connection),
       established: (connection) => {
         if (connection.active) return;
