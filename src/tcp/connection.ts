@@ -129,6 +129,16 @@ export const Notify = {
   CLOSE: 32,
 } as const;
 
+/** The handler callback each notification calls (named in `handler_error` events). */
+const NOTIFY_CALLBACK: Readonly<Record<number, string>> = {
+  [Notify.ESTABLISHED]: 'onEstablished',
+  [Notify.READABLE]: 'onReadable',
+  [Notify.REMOTE_FIN]: 'onRemoteFin',
+  [Notify.WRITABLE]: 'onWritable',
+  [Notify.IDLE]: 'onIdleTimeout',
+  [Notify.CLOSE]: 'onClose',
+};
+
 /** A deadline-heap entry's reference to its connection, emptied when the connection is released. */
 export interface TimerHandle {
   connection: TcpConnection | undefined;
@@ -668,7 +678,7 @@ export class TcpConnection {
   deliverReadable(): void {
     if (this.pendingNotifications !== Notify.READABLE || !this.visible || this.closeReported === 'delivered') return;
     this.pendingNotifications = 0;
-    if (this.receiveBuffer.length > 0) this.invoke('onReadable', () => this.handler.onReadable());
+    if (this.receiveBuffer.length > 0) this.invoke(Notify.READABLE);
   }
 
   /** Delivers pending notifications; called by the stack outside protocol processing. */
@@ -676,16 +686,14 @@ export class TcpConnection {
     while (this.pendingNotifications !== 0 && this.closeReported !== 'delivered') {
       const pending = this.pendingNotifications;
       this.pendingNotifications = 0;
-      if (pending & Notify.ESTABLISHED) this.invoke('onEstablished', () => this.handler.onEstablished());
-      if (pending & Notify.READABLE && this.receiveBuffer.length > 0) this.invoke('onReadable', () => this.handler.onReadable());
-      if (pending & Notify.REMOTE_FIN) this.invoke('onRemoteFin', () => this.handler.onRemoteFin());
-      if (pending & Notify.WRITABLE) this.invoke('onWritable', () => this.handler.onWritable());
-      if (pending & Notify.IDLE) this.invoke('onIdleTimeout', () => this.handler.onIdleTimeout());
+      if (pending & Notify.ESTABLISHED) this.invoke(Notify.ESTABLISHED);
+      if (pending & Notify.READABLE && this.receiveBuffer.length > 0) this.invoke(Notify.READABLE);
+      if (pending & Notify.REMOTE_FIN) this.invoke(Notify.REMOTE_FIN);
+      if (pending & Notify.WRITABLE) this.invoke(Notify.WRITABLE);
+      if (pending & Notify.IDLE) this.invoke(Notify.IDLE);
       if (pending & Notify.CLOSE) {
         this.closeReported = 'delivered';
-        const reason = this.closeReason ?? 'aborted';
-        const error = this.closeError;
-        this.invoke('onClose', () => this.handler.onClose(reason, error));
+        this.invoke(Notify.CLOSE);
       }
     }
   }
@@ -865,12 +873,35 @@ export class TcpConnection {
     }
   }
 
-  private invoke(callback: string, run: () => void): void {
+  /** Calls the handler's callback for one notification (no closure per call: one per ACK or read on a busy connection). */
+  private invoke(notification: number): void {
+    const handler = this.handler;
     try {
-      run();
+      switch (notification) {
+        case Notify.ESTABLISHED:
+          handler.onEstablished();
+          break;
+        case Notify.READABLE:
+          handler.onReadable();
+          break;
+        case Notify.REMOTE_FIN:
+          handler.onRemoteFin();
+          break;
+        case Notify.WRITABLE:
+          handler.onWritable();
+          break;
+        case Notify.IDLE:
+          handler.onIdleTimeout();
+          break;
+        case Notify.CLOSE:
+          handler.onClose(this.closeReason ?? 'aborted', this.closeError);
+          break;
+        default:
+          break;
+      }
     } catch (error) {
       this.context.counters.increment('tcp.handler-error');
-      this.context.events.emit('handler_error', { id: this.id, callback, error: String(error) });
+      this.context.events.emit('handler_error', { id: this.id, callback: NOTIFY_CALLBACK[notification] ?? String(notification), error: String(error) });
     }
   }
 }
