@@ -188,7 +188,8 @@ export class Scheduler {
         // Emptied slot by slot (not `length = 0`, which drops the backing store): left
         // filled, the batch would keep closed connections (with their buffers and their
         // sockets) alive until the next flush.
-        batch.fill(undefined, 0, count);
+        // (A loop: Array.prototype.fill is a runtime call, ~600 instructions a segment.)
+        for (let i = 0; i < count; i++) batch[i] = undefined;
       }
     }
   }
