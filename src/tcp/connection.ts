@@ -705,7 +705,8 @@ export class TcpConnection {
    */
   receiveWindow(): number {
     const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
-    const granule = 2 ** this.tcb.rcvShift;
+    // Shifts rather than `2 **` (which V8 computes with pow() on this path): rcvShift is 0..14.
+    const granule = 1 << this.tcb.rcvShift;
     const space = this.windowSpace();
     const available = space - (space % granule);
     if (available - current >= this.windowUpdateThreshold()) return available;
@@ -720,7 +721,7 @@ export class TcpConnection {
 
   /** The receive window's bound now: free buffer, and what the (scaled) field can carry. */
   private windowSpace(): number {
-    return Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW * 2 ** this.tcb.rcvShift);
+    return Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW * (1 << this.tcb.rcvShift));
   }
 
   /** The window scale we offer on our SYN or SYN-ACK (RFC 7323 §2.3), from this connection's receive buffer. */
@@ -760,7 +761,7 @@ export class TcpConnection {
   windowUpdateDue(): boolean {
     const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
     const space = this.windowSpace();
-    const available = space - (space % 2 ** this.tcb.rcvShift);
+    const available = space - (space % (1 << this.tcb.rcvShift));
     return available - current >= this.windowUpdateThreshold() && available >= 2 * current;
   }
 

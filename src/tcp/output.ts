@@ -69,7 +69,7 @@ function transmit(connection: TcpConnection, sequenceNumber: number, flags: numb
   scratch.sequenceNumber = sequenceNumber;
   scratch.acknowledgmentNumber = hasAck ? tcb.rcvNxt : 0;
   scratch.flags = flags;
-  scratch.window = isSyn ? window : Math.min(MAX_UNSCALED_WINDOW, window / 2 ** tcb.rcvShift);
+  scratch.window = isSyn ? window : Math.min(MAX_UNSCALED_WINDOW, window / (1 << tcb.rcvShift));
   scratch.mss = isSyn ? config.mss : undefined;
   // RFC 2018 §2: SACK-permitted on our SYN when configured, on our SYN-ACK when agreed.
   scratch.sackPermitted = isSyn && (offering ? connection.offers.sack : tcb.sackPermitted);

@@ -180,7 +180,7 @@ export class TcpStack implements Pollable {
           remotePort: connection.remotePort,
           sndNxt: connection.tcb.sndMax,
           rcvNxt: connection.tcb.rcvNxt,
-          window: connection.receiveWindow() / 2 ** connection.tcb.rcvShift,
+          window: connection.receiveWindow() / (1 << connection.tcb.rcvShift),
           timestamps: connection.tcb.timestamps,
           tsOffset: connection.tcb.tsOffset,
           tsRecent: connection.tcb.tsRecent,
