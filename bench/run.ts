@@ -496,6 +496,8 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   const probePath = join(probeDirectory, 'piwire-probe.json');
   const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
   if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
+  // PIWIRE_BENCH_HEAP=<path>: the profiled window's allocations instead (bench/lib/firmware-entry.ts).
+  if (process.env.PIWIRE_BENCH_HEAP) env.PIWIRE_BENCH_HEAP = process.env.PIWIRE_BENCH_HEAP;
   // Profiling the idle window (no bulk or ingest run to profile): the section's own two memory probes come first.
   const idleProfiled = profileDirectory !== undefined && !selected.has('bulk') && !selected.has('ingest');
   if (idleProfiled) env.PIWIRE_BENCH_PROFILE_AFTER = '2';

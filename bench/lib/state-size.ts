@@ -55,7 +55,7 @@ function build(count: number, state: 'TIME-WAIT' | 'ESTABLISHED'): { stack: TcpS
     ip: {
       sendIpv4: (destination, _protocol, length, fill) => {
         const buffer = new Uint8Array(length);
-        fill(buffer);
+        fill(buffer, 0);
         const parsed = parseTcp(buffer, LOCAL, destination, { verifyChecksum: false });
         if (parsed.ok) lastSegment = { seq: parsed.value.sequenceNumber };
         return 'sent';

@@ -86,8 +86,8 @@ export class IcmpEcho {
     checkUint16('identifier', identifier);
     checkUint16('sequence', sequence);
     const request: IcmpRepr = { type: IcmpType.ECHO_REQUEST, code: 0, identifier, sequence, payload };
-    const result = this.ip.sendIpv4(destination, IpProtocol.ICMP, icmpLength(request), (buffer) =>
-      emitIcmp(request, buffer),
+    const result = this.ip.sendIpv4(destination, IpProtocol.ICMP, icmpLength(request), (frame, offset) =>
+      emitIcmp(request, frame.subarray(offset)),
     );
     if (result === 'sent' || result === 'queued') this.counters.increment('icmp.tx.echo-request');
     return result;
@@ -106,8 +106,8 @@ export class IcmpEcho {
       sequence: request.sequence,
       payload: request.payload,
     };
-    const result = this.ip.sendIpv4(destination, IpProtocol.ICMP, icmpLength(reply), (buffer) =>
-      emitIcmp(reply, buffer),
+    const result = this.ip.sendIpv4(destination, IpProtocol.ICMP, icmpLength(reply), (frame, offset) =>
+      emitIcmp(reply, frame.subarray(offset)),
     );
     if (result === 'sent' || result === 'queued') this.counters.increment('icmp.tx.echo-reply');
   }

@@ -57,7 +57,7 @@ import { formatIpv4, formatMac, isMulticastMac, MAC_BROADCAST, MAC_ZERO, macEqua
 import type { Ipv4Address, MacAddress } from './address.ts';
 import { isPacketDevice } from './device.ts';
 import type { FrameDevice, PacketDevice } from './device.ts';
-import type { IpSender, IpSendResult } from './ip-sender.ts';
+import type { IpSender, IpSendResult, PayloadFill } from './ip-sender.ts';
 import { FrameSlab } from './frame-slab.ts';
 import { IcmpEcho } from './icmp-echo.ts';
 import type { IcmpOutcome } from './icmp-echo.ts';
@@ -470,7 +470,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * - 'no-route': off-link without a gateway, or an address no host has (`ipv4.drop.no-route`).
    * `fill` is called synchronously, only when the packet is actually built.
    */
-  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): IpSendResult {
+  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: PayloadFill): IpSendResult {
     if (!Number.isInteger(payloadLength) || payloadLength < 0) {
       throw new RangeError(`payload length must be a non-negative integer, got ${payloadLength}`);
     }
@@ -518,7 +518,7 @@ export class NetworkInterface implements IpSender, Pollable {
     header.ttl = kind === 'multicast' ? MULTICAST_TTL : this.ttl;
     header.identification = this.identification;
     emitIpv4Header(frame, header, payloadLength, ETHERNET_HEADER_LENGTH);
-    fill(frame.subarray(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH));
+    fill(frame, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH);
     this.txPackets.value++; // ipv4.tx.packets
     if (this.packetDevice) {
       // The kernel below resolves the next hop; the 14 header bytes just stay unused.

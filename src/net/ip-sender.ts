@@ -4,9 +4,11 @@
  * its own module so that a protocol depends on this contract, not on the interface
  * (and the interface, which owns the protocols, imports none of them back).
  *
- * `sendIpv4` asks the sender for `payloadLength` bytes and calls `fill` once with a
- * view where the payload goes (after the IPv4 header it writes itself), valid only
- * during the call. The result says what became of the packet:
+ * `sendIpv4` asks the sender for `payloadLength` bytes and calls `fill` once with the
+ * frame buffer and the offset in it where the payload goes (after the IPv4 header it
+ * writes itself): the payload is `frame[offset, offset + payloadLength)`, and the buffer
+ * is valid only during the call. An offset rather than a view of its own, so sending
+ * creates no typed array per packet beyond the frame. The result says what became of the packet:
  * - `sent`: handed to the link;
  * - `queued`: waiting for ARP resolution of the next hop (bounded queue);
  * - `no-route`: no on-link destination and no gateway;
@@ -18,5 +20,8 @@ import type { Ipv4Address } from './address.ts';
 export type IpSendResult = 'sent' | 'queued' | 'no-route' | 'dropped';
 
 export interface IpSender {
-  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: (payload: Uint8Array) => void): IpSendResult;
+  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: PayloadFill): IpSendResult;
 }
+
+/** Writes `payloadLength` bytes of payload into `frame` from `offset` on. */
+export type PayloadFill = (frame: Uint8Array, offset: number) => void;

@@ -79,8 +79,8 @@ export class UdpLayer implements ProtocolHandler {
   /** One datagram from our address; `payload` is copied into the packet. */
   send(sourcePort: number, destination: Ipv4Address, destinationPort: number, payload: Uint8Array): IpSendResult {
     const source = this.ip.address;
-    const result = this.ip.sendIpv4(destination, IpProtocol.UDP, UDP_HEADER_LENGTH + payload.length, (buffer) => {
-      emitUdp({ sourcePort, destinationPort, payload }, buffer, source, destination);
+    const result = this.ip.sendIpv4(destination, IpProtocol.UDP, UDP_HEADER_LENGTH + payload.length, (frame, offset) => {
+      emitUdp({ sourcePort, destinationPort, payload }, frame.subarray(offset), source, destination);
     });
     if (result === 'sent' || result === 'queued') this.counters.increment('udp.tx.datagrams');
     return result;

@@ -41,18 +41,23 @@ export function serveDiscard(socket: Socket): void {
 /**
  * RFC 864: the 95 printable ASCII characters, 72 per line, each line starting one
  * character further on, CR LF after each; sent until the peer closes. The pattern
- * repeats every 95 lines, so one precomputed block serves every write.
+ * repeats every 95 lines (7,030 bytes), so one precomputed block of whole periods
+ * serves every write. Nine periods (63,270 bytes): each write costs the socket layer
+ * and Node's stream machinery the same whatever its size, so large writes keep that
+ * cost per byte low (a GiB is ~17,000 writes instead of ~153,000).
  */
+export const CHARGEN_PERIOD_LINES = 95;
+const CHARGEN_BLOCK_PERIODS = 9;
 export const CHARGEN_BLOCK: Buffer = buildChargenBlock();
 
 function buildChargenBlock(): Buffer {
   const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
   const lines: string[] = [];
-  for (let line = 0; line < 95; line++) {
+  for (let line = 0; line < CHARGEN_PERIOD_LINES; line++) {
     const start = line % 95;
     lines.push((printable + printable).slice(start, start + 72) + '\r\n');
   }
-  return Buffer.from(lines.join(''), 'ascii');
+  return Buffer.from(lines.join('').repeat(CHARGEN_BLOCK_PERIODS), 'ascii');
 }
 
 export function serveChargen(socket: Socket): void {

@@ -118,8 +118,14 @@ function keepAliveSetting(enable: boolean, initialDelay: number): KeepAliveSetti
 }
 
 interface PendingWrite {
-  chunk: Uint8Array;
+  /** One write, or the writes queued behind it (`_writev`), sent in order without concatenation. */
+  chunks: readonly Uint8Array[];
+  /** Where sending resumes: `chunks[index]` at byte `offset`. */
+  index: number;
   offset: number;
+  /** Bytes of all the chunks, and of them already in the TCP send buffer. */
+  length: number;
+  accepted: number;
   callback: (error?: Error | null) => void;
 }
 
@@ -241,7 +247,7 @@ export class Socket extends Duplex {
   }
   /** Every byte the application has written, sent or still queued (node:net counts the same). */
   get bytesWritten(): number {
-    return this.bytesSent + this.writableLength - (this.pendingWrite?.offset ?? 0);
+    return this.bytesSent + this.writableLength - (this.pendingWrite?.accepted ?? 0);
   }
   /** Deprecated in node:net, kept for old code: bytes queued for writing. */
   get bufferSize(): number {
@@ -410,14 +416,22 @@ export class Socket extends Duplex {
   // ---- stream.Duplex implementation -------------------------------------------------------
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.startWrite(chunk, callback);
+    this.startWrite([chunk], chunk.length, callback);
   }
 
-  /** Corked or queued writes go to TCP as one send (one segment where they fit one). */
+  /**
+   * Corked or queued writes go to TCP as one send (one segment where they fit one), chunk
+   * by chunk into the send buffer: no concatenated copy.
+   */
   override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
-    const first = chunks[0];
-    const data = chunks.length === 1 && first ? first.chunk : Buffer.concat(chunks.map((entry) => entry.chunk));
-    this.startWrite(data, callback);
+    const list: Uint8Array[] = new Array<Uint8Array>(chunks.length);
+    let length = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!.chunk;
+      list[i] = chunk;
+      length += chunk.length;
+    }
+    this.startWrite(list, length, callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -462,12 +476,12 @@ export class Socket extends Duplex {
 
   // ---- data movement ------------------------------------------------------------------------
 
-  private startWrite(data: Uint8Array, callback: (error?: Error | null) => void): void {
+  private startWrite(chunks: readonly Uint8Array[], length: number, callback: (error?: Error | null) => void): void {
     if (this.closedReason !== undefined || !this.connection) {
       callback(this.writeError());
       return;
     }
-    this.pendingWrite = { chunk: data, offset: 0, callback };
+    this.pendingWrite = { chunks, index: 0, offset: 0, length, accepted: 0, callback };
     if (!this.connected) return;
     // As node:net, every write restarts the inactivity timer, even one that must wait.
     if (this.timeoutMs !== undefined && this.timeoutMs > 0) this.connection.setIdleTimeout(this.timeoutMs);
@@ -478,10 +492,10 @@ export class Socket extends Duplex {
     const pending = this.pendingWrite;
     const connection = this.connection;
     if (!pending || !connection) return;
-    const accepted = connection.send(pending.chunk.subarray(pending.offset));
-    pending.offset += accepted;
+    const accepted = connection.sendChunks(pending.chunks, pending.index, pending.offset);
+    advance(pending, accepted);
     this.bytesSent += accepted;
-    if (pending.offset === pending.chunk.length) {
+    if (pending.accepted === pending.length) {
       this.pendingWrite = undefined;
       pending.callback();
     } else if (accepted === 0 && connection.sendBufferSpace === 0 && !canStillSend(connection)) {
@@ -613,6 +627,24 @@ class SocketEvents implements ConnectionHandler {
   }
   onClose(reason: CloseReason, error?: NetError): void {
     this.socket.tcpClosed(reason, error);
+  }
+}
+
+/** Moves a pending write's resume point `count` bytes on. */
+function advance(pending: PendingWrite, count: number): void {
+  pending.accepted += count;
+  let left = count;
+  while (left > 0) {
+    const chunk = pending.chunks[pending.index];
+    if (chunk === undefined) return;
+    const rest = chunk.length - pending.offset;
+    if (left < rest) {
+      pending.offset += left;
+      return;
+    }
+    left -= rest;
+    pending.index++;
+    pending.offset = 0;
   }
 }
 

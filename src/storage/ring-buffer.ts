@@ -71,6 +71,12 @@ export class RingBuffer {
     return written;
   }
 
+  /** Appends as much of `data[start..]` as fits; returns the number of bytes taken. */
+  writeFrom(data: Uint8Array, start: number): number {
+    if (start >= data.length) return 0;
+    return this.write(start === 0 ? data : viewOf(data, start, data.length));
+  }
+
   /**
    * Copies `data` into the free space starting `offset` bytes after the queued data,
    * without making it readable. Returns the bytes written (clamped to the free space).
@@ -79,7 +85,7 @@ export class RingBuffer {
     if (offset < 0 || offset > this.free) return 0;
     const count = Math.min(data.length, this.free - offset);
     // The whole segment fits (the common case): no view of it.
-    this.copyIn(this.physical(this.size + offset), count === data.length ? data : data.subarray(0, count));
+    this.copyIn(this.physical(this.size + offset), count === data.length ? data : viewOf(data, 0, count));
     return count;
   }
 
@@ -155,7 +161,16 @@ export class RingBuffer {
       storage.set(data, start);
       return;
     }
-    storage.set(data.subarray(0, first), start);
-    storage.set(data.subarray(first), 0);
+    storage.set(viewOf(data, 0, first), start);
+    storage.set(viewOf(data, first, data.length), 0);
   }
+}
+
+/**
+ * A plain `Uint8Array` over `data[start, end)`. Not `data.subarray()`: on a Node `Buffer`
+ * (what the socket layer's writes are) that constructs another `Buffer` through the
+ * species constructor, several times the cost of a plain view, once per write.
+ */
+function viewOf(data: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset + start, end - start);
 }

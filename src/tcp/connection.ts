@@ -93,6 +93,9 @@ export interface ConnectionContext {
   readonly bufferBudget: BufferBudget;
   /** Runs an application call as a stack entry point; deferred work is flushed afterwards. */
   appCall<T>(run: (now: Instant) => T): T;
+  /** `appCall` without a closure: returns whether it is the outermost call, to be given to `leaveApp` in a finally. */
+  enterApp(): boolean;
+  leaveApp(outermost: boolean): void;
   /** Output, timers or notifications of this connection changed: handle at the end of the entry point. */
   touch(connection: TcpConnection): void;
   /** The connection reached ESTABLISHED (a passive one goes to its listener's onAccept). */
@@ -126,6 +129,16 @@ export const Notify = {
   CLOSE: 32,
 } as const;
 
+/** The handler callback each notification calls (named in `handler_error` events). */
+const NOTIFY_CALLBACK: Readonly<Record<number, string>> = {
+  [Notify.ESTABLISHED]: 'onEstablished',
+  [Notify.READABLE]: 'onReadable',
+  [Notify.REMOTE_FIN]: 'onRemoteFin',
+  [Notify.WRITABLE]: 'onWritable',
+  [Notify.IDLE]: 'onIdleTimeout',
+  [Notify.CLOSE]: 'onClose',
+};
+
 /** A deadline-heap entry's reference to its connection, emptied when the connection is released. */
 export interface TimerHandle {
   connection: TcpConnection | undefined;
@@ -140,6 +153,9 @@ export const TIMESTAMP_OPTION_BYTES = 12;
 
 /** Out-of-order ranges the reassembler tracks per connection. */
 const MAX_REASSEMBLY_RANGES = 16;
+/** `send`'s reused one-chunk list (one stack runs on one thread). */
+const NO_DATA = new Uint8Array(0);
+const ONE_CHUNK: Uint8Array[] = [NO_DATA];
 
 export class TcpConnection {
   handler: ConnectionHandler = noopHandler();
@@ -387,14 +403,45 @@ export class TcpConnection {
    * Data given before the handshake completes is sent once it does (RFC 9293 §3.10.2).
    */
   send(data: Uint8Array): number {
-    return this.context.appCall((now) => {
+    // A shared one-element list rather than a new one per call; sendChunks has read it
+    // by the time callbacks (which may send again) run, and it is emptied afterwards.
+    ONE_CHUNK[0] = data;
+    try {
+      return this.sendChunks(ONE_CHUNK, 0, 0);
+    } finally {
+      ONE_CHUNK[0] = NO_DATA;
+    }
+  }
+
+  /**
+   * `send` for a list of chunks, from `chunks[index]` at byte `offset` on, in order, in one
+   * entry point (so what fits one segment leaves as one, as one `send` of their
+   * concatenation would); returns the bytes taken. The socket layer's write path: no
+   * concatenated copy of queued writes, no closure or view per write.
+   */
+  sendChunks(chunks: readonly Uint8Array[], index: number, offset: number): number {
+    const context = this.context;
+    const outermost = context.enterApp();
+    try {
       if (!this.acceptsSend()) return 0;
-      const accepted = this.sendBuffer.write(data);
-      if (accepted < data.length) this.writeBlocked = true;
-      if (accepted > 0) this.noteActivity(now);
-      this.context.touch(this);
+      let accepted = 0;
+      let blocked = false;
+      for (let i = index, from = offset; i < chunks.length; i++, from = 0) {
+        const chunk = chunks[i]!;
+        const taken = this.sendBuffer.writeFrom(chunk, from);
+        accepted += taken;
+        if (taken < chunk.length - from) {
+          blocked = true;
+          break;
+        }
+      }
+      if (blocked) this.writeBlocked = true;
+      if (accepted > 0) this.noteActivity(context.now);
+      context.touch(this);
       return accepted;
-    });
+    } finally {
+      context.leaveApp(outermost);
+    }
   }
 
   /**
@@ -631,7 +678,7 @@ export class TcpConnection {
   deliverReadable(): void {
     if (this.pendingNotifications !== Notify.READABLE || !this.visible || this.closeReported === 'delivered') return;
     this.pendingNotifications = 0;
-    if (this.receiveBuffer.length > 0) this.invoke('onReadable', () => this.handler.onReadable());
+    if (this.receiveBuffer.length > 0) this.invoke(Notify.READABLE);
   }
 
   /** Delivers pending notifications; called by the stack outside protocol processing. */
@@ -639,16 +686,14 @@ export class TcpConnection {
     while (this.pendingNotifications !== 0 && this.closeReported !== 'delivered') {
       const pending = this.pendingNotifications;
       this.pendingNotifications = 0;
-      if (pending & Notify.ESTABLISHED) this.invoke('onEstablished', () => this.handler.onEstablished());
-      if (pending & Notify.READABLE && this.receiveBuffer.length > 0) this.invoke('onReadable', () => this.handler.onReadable());
-      if (pending & Notify.REMOTE_FIN) this.invoke('onRemoteFin', () => this.handler.onRemoteFin());
-      if (pending & Notify.WRITABLE) this.invoke('onWritable', () => this.handler.onWritable());
-      if (pending & Notify.IDLE) this.invoke('onIdleTimeout', () => this.handler.onIdleTimeout());
+      if (pending & Notify.ESTABLISHED) this.invoke(Notify.ESTABLISHED);
+      if (pending & Notify.READABLE && this.receiveBuffer.length > 0) this.invoke(Notify.READABLE);
+      if (pending & Notify.REMOTE_FIN) this.invoke(Notify.REMOTE_FIN);
+      if (pending & Notify.WRITABLE) this.invoke(Notify.WRITABLE);
+      if (pending & Notify.IDLE) this.invoke(Notify.IDLE);
       if (pending & Notify.CLOSE) {
         this.closeReported = 'delivered';
-        const reason = this.closeReason ?? 'aborted';
-        const error = this.closeError;
-        this.invoke('onClose', () => this.handler.onClose(reason, error));
+        this.invoke(Notify.CLOSE);
       }
     }
   }
@@ -660,7 +705,8 @@ export class TcpConnection {
    */
   receiveWindow(): number {
     const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
-    const granule = 2 ** this.tcb.rcvShift;
+    // Shifts rather than `2 **` (which V8 computes with pow() on this path): rcvShift is 0..14.
+    const granule = 1 << this.tcb.rcvShift;
     const space = this.windowSpace();
     const available = space - (space % granule);
     if (available - current >= this.windowUpdateThreshold()) return available;
@@ -675,7 +721,7 @@ export class TcpConnection {
 
   /** The receive window's bound now: free buffer, and what the (scaled) field can carry. */
   private windowSpace(): number {
-    return Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW * 2 ** this.tcb.rcvShift);
+    return Math.min(this.receiveBuffer.free, MAX_UNSCALED_WINDOW * (1 << this.tcb.rcvShift));
   }
 
   /** The window scale we offer on our SYN or SYN-ACK (RFC 7323 §2.3), from this connection's receive buffer. */
@@ -715,7 +761,7 @@ export class TcpConnection {
   windowUpdateDue(): boolean {
     const current = Math.max(0, seqDiff(this.tcb.rcvAdvertisedEdge, this.tcb.rcvNxt));
     const space = this.windowSpace();
-    const available = space - (space % 2 ** this.tcb.rcvShift);
+    const available = space - (space % (1 << this.tcb.rcvShift));
     return available - current >= this.windowUpdateThreshold() && available >= 2 * current;
   }
 
@@ -828,12 +874,35 @@ export class TcpConnection {
     }
   }
 
-  private invoke(callback: string, run: () => void): void {
+  /** Calls the handler's callback for one notification (no closure per call: one per ACK or read on a busy connection). */
+  private invoke(notification: number): void {
+    const handler = this.handler;
     try {
-      run();
+      switch (notification) {
+        case Notify.ESTABLISHED:
+          handler.onEstablished();
+          break;
+        case Notify.READABLE:
+          handler.onReadable();
+          break;
+        case Notify.REMOTE_FIN:
+          handler.onRemoteFin();
+          break;
+        case Notify.WRITABLE:
+          handler.onWritable();
+          break;
+        case Notify.IDLE:
+          handler.onIdleTimeout();
+          break;
+        case Notify.CLOSE:
+          handler.onClose(this.closeReason ?? 'aborted', this.closeError);
+          break;
+        default:
+          break;
+      }
     } catch (error) {
       this.context.counters.increment('tcp.handler-error');
-      this.context.events.emit('handler_error', { id: this.id, callback, error: String(error) });
+      this.context.events.emit('handler_error', { id: this.id, callback: NOTIFY_CALLBACK[notification] ?? String(notification), error: String(error) });
     }
   }
 }

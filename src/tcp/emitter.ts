@@ -5,8 +5,8 @@
  * header fields); segments that belong to no connection (RST for a closed port,
  * SYN-ACK with a SYN cookie) come from the listener and demultiplexer code of the
  * stack. The emitter writes the segment straight into the IP payload that the
- * interface layer hands to `fill` (emitTcp into the frame; data copied once, from the
- * send ring buffer into the frame) and reuses one scratch repr, so nothing is
+ * interface layer hands to `fill` (the frame and the payload's offset in it: the header
+ * written in place; data copied once, from the send ring buffer into the frame) and reuses one scratch repr, so nothing is
  * allocated per segment. One emitter per stack.
  */
 import type { Ipv4Address } from '../net/address.ts';
@@ -68,14 +68,14 @@ export class SegmentEmitter {
   private headerLength = 0;
   private remoteAddress: Ipv4Address = 0;
 
-  // Bound once: the interface layer calls it with the IP payload view of the frame,
-  // exactly header + data long. The data goes from the send ring straight to its place
-  // in the frame (one copy), then the header and checksum are written around it.
-  private readonly fill = (payload: Uint8Array): void => {
+  // Bound once: the interface layer calls it with the frame and the offset of the IP
+  // payload in it (header + data long). The data goes from the send ring straight to its
+  // place in the frame (one copy), then the header and checksum are written around it.
+  private readonly fill = (frame: Uint8Array, offset: number): void => {
     if (this.dataSource !== undefined && this.dataLength > 0) {
-      this.dataSource.copyOutAt(this.dataOffset, this.dataLength, payload, this.headerLength);
+      this.dataSource.copyOutAt(this.dataOffset, this.dataLength, frame, offset + this.headerLength);
     }
-    emitTcpHeader(this.repr, this.dataLength, payload, this.localAddress, this.remoteAddress);
+    emitTcpHeader(this.repr, this.dataLength, frame, this.localAddress, this.remoteAddress, offset);
   };
 
   private readonly txSegments: CounterHandle;

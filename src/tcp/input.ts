@@ -486,7 +486,8 @@ function updateSendWindow(connection: TcpConnection, segment: TcpRepr, now: Inst
 
 /** SND.WND from a segment that is not a SYN: SEG.WND << Snd.Wind.Shift (RFC 7323 §2.3). */
 function scaledWindow(connection: TcpConnection, segment: TcpRepr): number {
-  return segment.window * 2 ** connection.tcb.sndShift;
+  // A shift, not `2 **`: V8 calls its pow() for `2 ** x` with x unknown (the shift is 0..14).
+  return segment.window * (1 << connection.tcb.sndShift);
 }
 
 /** RFC 7323 §2.2, §3.2: window scaling and timestamps are in use when both SYNs offered them. */

@@ -50,10 +50,11 @@ const scratch: SegmentFields = {
 const timestampOption = { value: 0, echo: 0 };
 
 /**
- * Sends one segment of `connection`, filling in ports, ACK and window. Every segment
- * carrying ACK also settles any owed or delayed ACK and records the advertised edge.
+ * Sends one segment of `connection` at `now` (the entry point's time, passed down rather
+ * than read from the context per segment), filling in ports, ACK and window. Every
+ * segment carrying ACK also settles any owed or delayed ACK and records the advertised edge.
  */
-function transmit(connection: TcpConnection, sequenceNumber: number, flags: number, dataOffset = 0, dataLength = 0): void {
+function transmit(connection: TcpConnection, now: Instant, sequenceNumber: number, flags: number, dataOffset = 0, dataLength = 0): void {
   const isSyn = (flags & TcpFlag.SYN) !== 0;
   const hasAck = (flags & TcpFlag.ACK) !== 0;
   const isRst = (flags & TcpFlag.RST) !== 0;
@@ -69,7 +70,7 @@ function transmit(connection: TcpConnection, sequenceNumber: number, flags: numb
   scratch.sequenceNumber = sequenceNumber;
   scratch.acknowledgmentNumber = hasAck ? tcb.rcvNxt : 0;
   scratch.flags = flags;
-  scratch.window = isSyn ? window : Math.min(MAX_UNSCALED_WINDOW, window / 2 ** tcb.rcvShift);
+  scratch.window = isSyn ? window : Math.min(MAX_UNSCALED_WINDOW, window / (1 << tcb.rcvShift));
   scratch.mss = isSyn ? config.mss : undefined;
   // RFC 2018 §2: SACK-permitted on our SYN when configured, on our SYN-ACK when agreed.
   scratch.sackPermitted = isSyn && (offering ? connection.offers.sack : tcb.sackPermitted);
@@ -82,7 +83,7 @@ function transmit(connection: TcpConnection, sequenceNumber: number, flags: numb
   // RFC 7323 §3.2: TSopt on our SYN when configured (TSecr 0: nothing to echo yet), and
   // on every non-RST segment once both SYNs carried it; TSecr = TS.Recent.
   if ((offering && connection.offers.timestamps) || (tcb.timestamps && !isRst)) {
-    timestampOption.value = connection.timestampNow(connection.context.now);
+    timestampOption.value = connection.timestampNow(now);
     timestampOption.echo = offering ? 0 : tcb.tsRecent;
     scratch.timestamps = timestampOption;
   } else {
@@ -110,7 +111,7 @@ function transmit(connection: TcpConnection, sequenceNumber: number, flags: numb
 function sendSyn(connection: TcpConnection, now: Instant, countRetransmit = true): void {
   const flags = connection.state === 'SYN-SENT' ? TcpFlag.SYN : TcpFlag.SYN | TcpFlag.ACK;
   const first = connection.tcb.sndMax === connection.tcb.iss;
-  transmit(connection, connection.tcb.iss, flags);
+  transmit(connection, now, connection.tcb.iss, flags);
   if (first) {
     connection.tcb.sndNxt = seqAdd(connection.tcb.iss, 1);
     connection.tcb.sndMax = connection.tcb.sndNxt;
@@ -140,13 +141,13 @@ function controlSequence(connection: TcpConnection): number {
 }
 
 /** A pure ACK: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (RFC 9293 §3.10.7.4). */
-function sendAck(connection: TcpConnection): void {
-  transmit(connection, controlSequence(connection), TcpFlag.ACK);
+function sendAck(connection: TcpConnection, now: Instant): void {
+  transmit(connection, now, controlSequence(connection), TcpFlag.ACK);
 }
 
 /** An RST for an open connection: <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5). */
-function sendReset(connection: TcpConnection): void {
-  transmit(connection, controlSequence(connection), TcpFlag.RST);
+function sendReset(connection: TcpConnection, now: Instant): void {
+  transmit(connection, now, controlSequence(connection), TcpFlag.RST);
 }
 
 /**
@@ -155,8 +156,8 @@ function sendReset(connection: TcpConnection): void {
  * (RFC 1122 §4.2.3.6 allows SEG.SEQ = SND.NXT − 1 without data; Linux
  * tcp_xmit_probe_skb does the same).
  */
-function sendKeepaliveProbe(connection: TcpConnection): void {
-  transmit(connection, seqAdd(connection.tcb.sndUna, -1), TcpFlag.ACK);
+function sendKeepaliveProbe(connection: TcpConnection, now: Instant): void {
+  transmit(connection, now, seqAdd(connection.tcb.sndUna, -1), TcpFlag.ACK);
 }
 
 /**
@@ -188,7 +189,7 @@ function sendZeroWindowProbe(connection: TcpConnection, now: Instant): boolean {
     return false;
   }
   if (connection.tcb.sndMax === connection.tcb.sndUna && connection.unackedSince === undefined) connection.unackedSince = now;
-  transmit(connection, connection.tcb.sndUna, flags, Math.max(0, offset), length);
+  transmit(connection, now, connection.tcb.sndUna, flags, Math.max(0, offset), length);
   const end = seqAdd(connection.tcb.sndUna, 1);
   if (seqGt(end, connection.tcb.sndMax)) advanceSndMax(connection, end, now);
   connection.tcb.sndNxt = end;
@@ -221,7 +222,7 @@ function retransmitFrom(connection: TcpConnection, start: number, end: number, n
   const finSent = tcb.finQueued && seqGt(tcb.sndMax, connection.finSeq());
   const fin = finSent && seqAdd(start, length) === connection.finSeq() && seqGt(end, connection.finSeq());
   if ((length <= 0 && !fin) || offset < 0) return 0;
-  transmit(connection, start, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0) | (length > 0 ? TcpFlag.PSH : 0), offset, length);
+  transmit(connection, now, start, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0) | (length > 0 ? TcpFlag.PSH : 0), offset, length);
   noteRetransmit(connection);
   const sent = length + (fin ? 1 : 0);
   const segmentEnd = seqAdd(start, sent);
@@ -330,7 +331,7 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
     connection.context.counters.increment('tcp.tx.limited-transmit');
   }
   const start = connection.tcb.sndNxt;
-  transmit(connection, start, flags, offset, length);
+  transmit(connection, now, start, flags, offset, length);
   const end = seqAdd(start, length + (withFin ? 1 : 0));
   if (length < room) connection.tcb.sndSmall = end;
   if (retransmission) {
@@ -382,12 +383,12 @@ export function persistInterval(connection: TcpConnection): number {
  */
 export function output(connection: TcpConnection, now: Instant): void {
   if (connection.resetReplySeq !== undefined) {
-    transmit(connection, connection.resetReplySeq, TcpFlag.RST);
+    transmit(connection, now, connection.resetReplySeq, TcpFlag.RST);
     connection.resetReplySeq = undefined;
   }
   if (connection.resetNow) {
     connection.resetNow = false;
-    sendReset(connection);
+    sendReset(connection, now);
   }
   switch (connection.state) {
     case 'CLOSED':
@@ -399,11 +400,11 @@ export function output(connection: TcpConnection, now: Instant): void {
       connection.synResend = undefined;
       if (connection.tcb.sndMax === connection.tcb.iss) sendSyn(connection, now);
       else if (resend !== undefined) sendSyn(connection, now, resend === 'retransmission');
-      else if (connection.ackNow && connection.state === 'SYN-RECEIVED') sendAck(connection);
+      else if (connection.ackNow && connection.state === 'SYN-RECEIVED') sendAck(connection, now);
       return;
     }
     case 'TIME-WAIT':
-      if (connection.ackNow) sendAck(connection);
+      if (connection.ackNow) sendAck(connection, now);
       return;
     default:
       break;
@@ -414,7 +415,7 @@ export function output(connection: TcpConnection, now: Instant): void {
   }
   if (connection.keepaliveProbeNow) {
     connection.keepaliveProbeNow = false;
-    sendKeepaliveProbe(connection);
+    sendKeepaliveProbe(connection, now);
   }
   if (connection.lossProbeNow) {
     connection.lossProbeNow = false;
@@ -432,7 +433,7 @@ export function output(connection: TcpConnection, now: Instant): void {
       // Keep filling the window.
     }
   }
-  if (connection.ackNow) sendAck(connection);
+  if (connection.ackNow) sendAck(connection, now);
   armSendTimers(connection, now);
 }
 

@@ -28,8 +28,11 @@ export interface RttLimits {
 }
 
 export class RttEstimator {
-  private smoothed: number | undefined;
-  private variation: number | undefined;
+  // NaN before the first sample rather than undefined: a field that only ever holds
+  // numbers is updated in place, one that mixes them with undefined boxes a new heap
+  // number at every store (two per ACK with timestamps).
+  private smoothed = NaN;
+  private variation = NaN;
   private timeout: number;
 
   constructor(private readonly limits: RttLimits) {
@@ -38,11 +41,11 @@ export class RttEstimator {
 
   /** SRTT in ms, undefined before the first sample. */
   get srtt(): number | undefined {
-    return this.smoothed;
+    return this.hasSample ? this.smoothed : undefined;
   }
 
   get rttvar(): number | undefined {
-    return this.variation;
+    return this.hasSample ? this.variation : undefined;
   }
 
   /** The current (possibly backed-off) RTO in ms. */
@@ -51,13 +54,13 @@ export class RttEstimator {
   }
 
   get hasSample(): boolean {
-    return this.smoothed !== undefined;
+    return !Number.isNaN(this.smoothed);
   }
 
   /** One RTT sample in ms; `expectedSamples` > 1 scales the gains down (RFC 7323 appendix G). */
   sample(rtt: number, expectedSamples = 1): void {
     const r = Math.max(0, rtt);
-    if (this.smoothed === undefined || this.variation === undefined) {
+    if (!this.hasSample) {
       this.smoothed = r;
       this.variation = r / 2;
     } else {

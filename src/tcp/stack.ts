@@ -157,6 +157,8 @@ export class TcpStack implements Pollable {
       buffers: new BufferPool(POOLED_BUFFER_BYTES),
       bufferBudget: this.bufferBudget,
       appCall: (run) => scheduler.appCall(run),
+      enterApp: () => scheduler.enterApp(),
+      leaveApp: (outermost) => scheduler.leaveApp(outermost),
       touch: (connection) => scheduler.touch(connection),
       established: (connection) => {
         if (connection.active) return;
@@ -178,7 +180,7 @@ export class TcpStack implements Pollable {
           remotePort: connection.remotePort,
           sndNxt: connection.tcb.sndMax,
           rcvNxt: connection.tcb.rcvNxt,
-          window: connection.receiveWindow() / 2 ** connection.tcb.rcvShift,
+          window: connection.receiveWindow() / (1 << connection.tcb.rcvShift),
           timestamps: connection.tcb.timestamps,
           tsOffset: connection.tcb.tsOffset,
           tsRecent: connection.tcb.tsRecent,

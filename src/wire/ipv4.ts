@@ -270,18 +270,27 @@ export function emitIpv4Header(buf: Uint8Array, header: Ipv4Header, payloadLengt
   checkField('IPv4 protocol', header.protocol, 0xff);
   const dscpEcn = header.dscpEcn ?? 0;
   checkField('IPv4 DSCP/ECN', dscpEcn, 0xff);
-  buf[offset + Field.VERSION_IHL] = 0x40 | (IPV4_HEADER_LENGTH >>> 2);
-  buf[offset + Field.DSCP_ECN] = dscpEcn;
-  writeUint16(buf, offset + Field.TOTAL_LENGTH, IPV4_HEADER_LENGTH + payloadLength);
-  writeUint16(buf, offset + Field.IDENTIFICATION, header.identification & 0xffff);
+  const versionIhlDscp = ((0x40 | (IPV4_HEADER_LENGTH >>> 2)) << 8) | dscpEcn;
+  const totalLength = IPV4_HEADER_LENGTH + payloadLength;
+  const identification = header.identification & 0xffff;
   // RFC 791 §3.1: the reserved flag bit is sent as zero; no fragments are sent.
-  writeUint16(buf, offset + Field.FLAGS_FRAGMENT_OFFSET, header.dontFragment ? FLAG_DONT_FRAGMENT : 0);
-  buf[offset + Field.TTL] = header.ttl;
-  buf[offset + Field.PROTOCOL] = header.protocol;
-  writeUint16(buf, offset + Field.CHECKSUM, 0);
-  writeUint32(buf, offset + Field.SOURCE, header.source);
-  writeUint32(buf, offset + Field.DESTINATION, header.destination);
-  writeUint16(buf, offset + Field.CHECKSUM, foldChecksum(sumWordRange(buf, offset, offset + IPV4_HEADER_LENGTH)));
+  const flagsFragment = header.dontFragment ? FLAG_DONT_FRAGMENT : 0;
+  const ttlProtocol = (header.ttl << 8) | header.protocol;
+  const source = header.source >>> 0;
+  const destination = header.destination >>> 0;
+  writeUint16(buf, offset + Field.VERSION_IHL, versionIhlDscp);
+  writeUint16(buf, offset + Field.TOTAL_LENGTH, totalLength);
+  writeUint16(buf, offset + Field.IDENTIFICATION, identification);
+  writeUint16(buf, offset + Field.FLAGS_FRAGMENT_OFFSET, flagsFragment);
+  writeUint16(buf, offset + Field.TTL, ttlProtocol);
+  writeUint32(buf, offset + Field.SOURCE, source);
+  writeUint32(buf, offset + Field.DESTINATION, destination);
+  // RFC 1071: the sum of the header's ten 16-bit words (the checksum word counted as
+  // zero), taken from the values just written rather than read back from the frame.
+  const sum =
+    versionIhlDscp + totalLength + identification + flagsFragment + ttlProtocol +
+    (source >>> 16) + (source & 0xffff) + (destination >>> 16) + (destination & 0xffff);
+  writeUint16(buf, offset + Field.CHECKSUM, foldChecksum(sum));
 }
 
 const PROTOCOL_NAMES: Record<number, string> = { [IpProtocol.ICMP]: 'ICMP', [IpProtocol.TCP]: 'TCP', [IpProtocol.UDP]: 'UDP' };

@@ -439,11 +439,11 @@ function checkOptions(options: TcpOptions): void {
   if (blocks > TCP_MAX_SACK_BLOCKS) throw new RangeError(`at most ${TCP_MAX_SACK_BLOCKS} SACK blocks, got ${blocks}`);
 }
 
-/** Writes the options at `buf[TCP_HEADER_LENGTH]`, `optionsLength` bytes in all. */
-function writeOptions(buf: Uint8Array, options: TcpOptions, optionsLength: number): void {
+/** Writes the options at `buf[base + TCP_HEADER_LENGTH]`, `optionsLength` bytes in all. */
+function writeOptions(buf: Uint8Array, options: TcpOptions, optionsLength: number, base: number): void {
   const aligned = alignedOptionsLength(options) === optionsLength;
-  const end = TCP_HEADER_LENGTH + optionsLength;
-  let at = TCP_HEADER_LENGTH;
+  const end = base + TCP_HEADER_LENGTH + optionsLength;
+  let at = base + TCP_HEADER_LENGTH;
   if (options.mss !== undefined) {
     buf[at] = TcpOptionKind.MAXIMUM_SEGMENT_SIZE;
     buf[at + 1] = OptionLength.MSS;
@@ -518,9 +518,11 @@ export function emitTcp(repr: TcpRepr, buf: Uint8Array, source: Ipv4Address, des
 
 /**
  * `emitTcp` for a payload of `payloadLength` bytes that the caller has already put at
- * `buf[tcpHeaderLength(header.options)]` (the send path copies it from the send ring
- * straight into the frame): writes header and options and fills the checksum over
- * both and the payload. `header.payload` is not read. Same checks as `emitTcp`.
+ * `buf[offset + tcpHeaderLength(header.options)]` (the send path copies it from the send
+ * ring straight into the frame): writes header and options at `buf[offset]` and fills the
+ * checksum over both and the payload. `header.payload` is not read. Same checks as
+ * `emitTcp`. The offset lets the send path write into the frame itself, with no view
+ * object per segment.
  */
 export function emitTcpHeader(
   header: Omit<TcpRepr, 'payload'>,
@@ -528,12 +530,13 @@ export function emitTcpHeader(
   buf: Uint8Array,
   source: Ipv4Address,
   destination: Ipv4Address,
+  offset = 0,
 ): void {
   checkHeaderFields(header);
   const headerLength = tcpHeaderLength(header.options);
   const length = headerLength + payloadLength;
-  if (buf.length < length) throw new RangeError(`TCP segment needs ${length} bytes, got ${buf.length}`);
-  writeHeader(header, headerLength, length, buf, source, destination);
+  if (buf.length < offset + length) throw new RangeError(`TCP segment needs ${length} bytes at ${offset}, got ${buf.length}`);
+  writeHeader(header, headerLength, length, buf, source, destination, offset);
 }
 
 function checkHeaderFields(header: Omit<TcpRepr, 'payload'>): void {
@@ -545,7 +548,7 @@ function checkHeaderFields(header: Omit<TcpRepr, 'payload'>): void {
   checkOptions(header.options);
 }
 
-/** The fields at their offsets (no view object), the options, then the checksum over `length` bytes. */
+/** The fields at their offsets from `base` (no view object), the options, then the checksum over `length` bytes. */
 function writeHeader(
   header: Omit<TcpRepr, 'payload'>,
   headerLength: number,
@@ -553,20 +556,21 @@ function writeHeader(
   buf: Uint8Array,
   source: Ipv4Address,
   destination: Ipv4Address,
+  base = 0,
 ): void {
-  writeUint16(buf, Field.SOURCE_PORT, header.sourcePort);
-  writeUint16(buf, Field.DESTINATION_PORT, header.destinationPort);
-  writeUint32(buf, Field.SEQUENCE_NUMBER, header.sequenceNumber);
-  writeUint32(buf, Field.ACKNOWLEDGMENT_NUMBER, header.acknowledgmentNumber);
+  writeUint16(buf, base + Field.SOURCE_PORT, header.sourcePort);
+  writeUint16(buf, base + Field.DESTINATION_PORT, header.destinationPort);
+  writeUint32(buf, base + Field.SEQUENCE_NUMBER, header.sequenceNumber);
+  writeUint32(buf, base + Field.ACKNOWLEDGMENT_NUMBER, header.acknowledgmentNumber);
   // Also clears the reserved bits (RFC 9293 §3.1: "must be zero in generated segments").
-  buf[Field.DATA_OFFSET] = (headerLength >>> 2) << 4;
-  buf[Field.FLAGS] = header.flags;
-  writeUint16(buf, Field.WINDOW, header.window);
-  writeUint16(buf, Field.CHECKSUM, 0);
-  writeUint16(buf, Field.URGENT_POINTER, header.urgentPointer);
-  if (headerLength > TCP_HEADER_LENGTH) writeOptions(buf, header.options, headerLength - TCP_HEADER_LENGTH);
+  buf[base + Field.DATA_OFFSET] = (headerLength >>> 2) << 4;
+  buf[base + Field.FLAGS] = header.flags;
+  writeUint16(buf, base + Field.WINDOW, header.window);
+  writeUint16(buf, base + Field.CHECKSUM, 0);
+  writeUint16(buf, base + Field.URGENT_POINTER, header.urgentPointer);
+  if (headerLength > TCP_HEADER_LENGTH) writeOptions(buf, header.options, headerLength - TCP_HEADER_LENGTH, base);
   const initial = pseudoHeaderSum(source, destination, IpProtocol.TCP, length);
-  writeUint16(buf, Field.CHECKSUM, foldChecksum(sumWordRange(buf, 0, length, initial)));
+  writeUint16(buf, base + Field.CHECKSUM, foldChecksum(sumWordRange(buf, base, base + length, initial)));
 }
 
 /** tcpdump's flag letters, in tcpdump's order ("S." is SYN-ACK, "." a bare ACK). */

@@ -61,7 +61,7 @@ function replyFromPeer(): Uint8Array {
 function sendPackets(harness: Harness, destination: number, count: number, first = 0): string[] {
   const results: string[] = [];
   for (let i = 0; i < count; i++) {
-    results.push(harness.iface.sendIpv4(destination, 17, 1, (payload) => (payload[0] = first + i)));
+    results.push(harness.iface.sendIpv4(destination, 17, 1, (frame, offset) => (frame[offset] = first + i)));
   }
   return results;
 }
@@ -352,7 +352,7 @@ describe('resolution (RFC 826, RFC 1122 §2.3.2)', () => {
   it('sends off-link packets to the gateway MAC, resolving the gateway', () => {
     const harness = createHarness({ gateway: GATEWAY_IP });
     const remote = ip('203.0.113.9');
-    assert.equal(harness.iface.sendIpv4(remote, 17, 1, (payload) => (payload[0] = 7)), 'queued');
+    assert.equal(harness.iface.sendIpv4(remote, 17, 1, (frame, offset) => (frame[offset] = 7)), 'queued');
     const [request] = harness.device.take();
     assert.ok(request);
     assert.equal(readUint32(request, 38), GATEWAY_IP, 'ARP asks for the gateway, not the destination');

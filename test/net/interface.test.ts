@@ -65,7 +65,8 @@ describe('sendIpv4', () => {
   it('builds one frame: Ethernet header for the next hop, IPv4 header with DF and TTL, payload written in place', () => {
     const harness = resolvedHarness();
     let filled: Uint8Array | undefined;
-    const result = harness.iface.sendIpv4(PEER_IP, UDP, 5, (payload) => {
+    const result = harness.iface.sendIpv4(PEER_IP, UDP, 5, (frame, offset) => {
+      const payload = frame.subarray(offset);
       filled = payload;
       payload.set([10, 20, 30, 40, 50]);
     });

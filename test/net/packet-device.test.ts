@@ -48,8 +48,8 @@ describe('interface over an IP-level device', () => {
 
   it('sends IPv4 packets without an Ethernet header or ARP, on-link and via the gateway alike', () => {
     const { iface, sent } = setUp();
-    assert.equal(iface.sendIpv4(PEER_IP, 6, 4, (payload) => payload.set([9, 8, 7, 6])), 'sent');
-    assert.equal(iface.sendIpv4(FAR, 6, 2, (payload) => payload.set([1, 1])), 'sent');
+    assert.equal(iface.sendIpv4(PEER_IP, 6, 4, (frame, offset) => frame.set([9, 8, 7, 6], offset)), 'sent');
+    assert.equal(iface.sendIpv4(FAR, 6, 2, (frame, offset) => frame.set([1, 1], offset)), 'sent');
     assert.equal(sent.length, 2, 'no ARP request went out first');
     const [first, second] = sent;
     assert.ok(first && second);

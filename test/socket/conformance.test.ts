@@ -76,6 +76,24 @@ describe('node:net conformance: writing', () => {
     assert.equal(pair.world.now - sentAt, 0);
   });
 
+  it('queued writes beyond the send buffer go out whole and in order, chunk by chunk, with bytesWritten exact meanwhile', async () => {
+    const pair = setup(7102);
+    const client = pair.peer.net.connect({ host: DEVICE_IP, port: 7102, sndBuf: 4_096 });
+    assert.ok(await pair.world.runUntilDone(() => pair.accepted.length > 0 && !client.connecting, 5_000), 'connected');
+    const received: Buffer[] = [];
+    pair.accepted[0]!.on('data', (chunk: Buffer) => received.push(chunk));
+    // 40 writes of 1..40 × 100 bytes, each of its own byte value: the first fills most of
+    // the 4 KiB buffer, the rest queue in the Writable and reach _writev together.
+    const writes = Array.from({ length: 40 }, (_, index) => Buffer.alloc((index + 1) * 100, index + 1));
+    const total = writes.reduce((sum, chunk) => sum + chunk.length, 0);
+    for (const chunk of writes) client.write(chunk);
+    assert.equal(client.bytesWritten, total);
+    assert.ok(await pair.world.runUntilDone(() => received.reduce((sum, chunk) => sum + chunk.length, 0) === total, 10_000));
+    assert.deepEqual(Buffer.concat(received), Buffer.concat(writes));
+    assert.equal(client.bytesWritten, total);
+    assert.equal(client.writableLength, 0);
+  });
+
   it('counts queued bytes in bytesWritten and bufferSize, and sends them after the handshake', async () => {
     const pair = setup(7101);
     const client = pair.peer.net.connect({ host: DEVICE_IP, port: 7101 });

@@ -19,6 +19,23 @@ describe('RingBuffer', () => {
     assert.deepEqual(all, bytes(3, 4, 5, 6, 7));
   });
 
+  it('writeFrom takes a chunk from an offset, partly when full, from a view into a larger buffer (a Node Buffer), across the wrap', () => {
+    const ring = new RingBuffer(6);
+    ring.write(bytes(9, 9, 9, 9));
+    ring.discard(4); // the next write starts at physical 4 and wraps
+    const backing = Buffer.from([100, 101, 1, 2, 3, 4, 5, 6, 7, 8, 102]);
+    const chunk = backing.subarray(2, 10); // 1..8, byteOffset 2
+    assert.equal(ring.writeFrom(chunk, 1), 6); // 2..7 fit, 8 does not
+    assert.equal(ring.writeFrom(chunk, 8), 0);
+    const out = new Uint8Array(6);
+    assert.equal(ring.read(out), 6);
+    assert.deepEqual(out, bytes(2, 3, 4, 5, 6, 7));
+    assert.equal(ring.writeFrom(chunk, 0), 6);
+    assert.equal(ring.read(out), 6);
+    assert.deepEqual(out, bytes(1, 2, 3, 4, 5, 6));
+    assert.deepEqual([...backing], [100, 101, 1, 2, 3, 4, 5, 6, 7, 8, 102], 'the source is only read');
+  });
+
   it('copyOut peeks at any offset without consuming, across the wrap', () => {
     const ring = new RingBuffer(4);
     ring.write(bytes(9, 9, 9));

@@ -121,7 +121,7 @@ export class TcpHarness {
           assert.equal(destination, REMOTE);
           assert.equal(protocol, 6);
           const buffer = new Uint8Array(payloadLength);
-          fill(buffer);
+          fill(buffer, 0);
           const parsed = parseTcp(buffer, LOCAL, destination, { verifyChecksum: true });
           assert.ok(parsed.ok, `the stack emitted an unparsable segment (${parsed.ok ? '' : parsed.error})`);
           const repr = parsed.value;

@@ -197,6 +197,7 @@ describe('handler robustness', () => {
     };
     h.send({ payload: bytesOf('x') });
     assert.equal(h.counters.get('tcp.handler-error'), 1);
+    assert.deepEqual(h.events.named('handler_error').map((fields) => [fields.callback, fields.error]), [['onReadable', 'Error: application bug']]);
     h.send({ seq: R1 + 1, payload: bytesOf('y') });
     h.recv({ ack: R1 + 2 });
   });

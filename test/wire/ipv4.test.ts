@@ -12,6 +12,7 @@ import {
   parseIpv4Into,
 } from '../../src/wire/ipv4.ts';
 import type { Ipv4Repr } from '../../src/wire/ipv4.ts';
+import { internetChecksum } from '../../src/wire/checksum.ts';
 import {
   HOST_A_IP,
   HOST_B_IP,
@@ -116,6 +117,31 @@ describe('IPv4 (RFC 791)', () => {
       24,
     );
     assert.deepEqual(bytes, reply);
+  });
+
+  it('computes the header checksum from the fields: the RFC 1071 sum over the written header is zero, for every field extreme', () => {
+    const addresses = [0, 1, 0x7fffffff, 0x80000000, 0xc6120001, 0xfffffffe, 0xffffffff];
+    for (const source of addresses) {
+      for (const destination of addresses) {
+        for (const [ttl, protocol, identification, dscpEcn, payloadLength, dontFragment] of [
+          [0, 0, 0, 0, 0, false],
+          [255, 255, 0xffff, 0xff, 65_515, true],
+          [64, IpProtocol.TCP, 0x8001, 0x2e, 1_460, true],
+        ] as const) {
+          const bytes = new Uint8Array(2 + IPV4_HEADER_LENGTH).fill(0xaa);
+          emitIpv4Header(bytes, { source, destination, protocol, ttl, identification, dontFragment, dscpEcn }, payloadLength, 2);
+          const header = bytes.subarray(2);
+          assert.equal(internetChecksum(header), 0, `source ${source}, destination ${destination}, ttl ${ttl}`);
+          assert.deepEqual([bytes[0], bytes[1]], [0xaa, 0xaa], 'nothing written before the offset');
+          const packet = new Ipv4Packet(header);
+          assert.equal(packet.source, source);
+          assert.equal(packet.destination, destination);
+          assert.equal(packet.ttl, ttl);
+          assert.equal(packet.protocol, protocol);
+          assert.equal(packet.dscpEcn, dscpEcn);
+        }
+      }
+    }
   });
 
   it('round-trips parse → emit for a header without options', () => {

@@ -567,5 +567,16 @@ describe('TCP receive and send paths without allocation (issue 13)', () => {
     assert.deepEqual(built, reference);
     assert.throws(() => emitTcpHeader(repr, repr.payload.length + 1, built, HOST_A_IP, HOST_B_IP), RangeError);
     assert.throws(() => emitTcpHeader({ ...repr, window: 0x10000 }, 0, built, HOST_A_IP, HOST_B_IP), RangeError);
+
+    // At an offset (the send path writes into the frame itself): the same bytes there,
+    // nothing before them touched, the bounds checked from the offset.
+    for (const offset of [34, 35]) {
+      const frame = new Uint8Array(offset + headerLength + repr.payload.length).fill(0xee);
+      frame.set(repr.payload, offset + headerLength);
+      emitTcpHeader(repr, repr.payload.length, frame, HOST_A_IP, HOST_B_IP, offset);
+      assert.deepEqual(frame.subarray(offset), reference, `offset ${offset}`);
+      assert.ok(frame.subarray(0, offset).every((byte) => byte === 0xee), `bytes before offset ${offset} untouched`);
+      assert.throws(() => emitTcpHeader(repr, repr.payload.length + 1, frame, HOST_A_IP, HOST_B_IP, offset), RangeError);
+    }
   });
 });
