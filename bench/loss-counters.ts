@@ -9,28 +9,58 @@
  * noisy) falls on all of them alike; the counters (RTOs, recovery probes, recoveries,
  * spurious retransmissions) do not depend on it much.
  *
+ * `--mode echo` moves the data through the device instead (the kernel's client sends too,
+ * so a stall may be the kernel's own sending); `--configs` picks configurations by their
+ * short names; `--capture DIR` keeps, for every transfer whose longest stall passed
+ * 150 ms, tcpdump captures (headers only) of both ends of the bridge: the device's
+ * `veth-dev` sees every frame piwire sent and every frame that reached it, the LAN's
+ * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
+ *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
+ *                    [--mode pull|echo] [--configs default,no-frto,no-probe,neither] [--capture DIR]
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { createLossyPath } from './lib/lossy-path.ts';
-import { median, runTransfer, type LossTransfer } from './lib/loss.ts';
+import { median, runTransfer, type LossDirection, type LossTransfer } from './lib/loss.ts';
+import { DEVICE_INTERFACE, LAN_INTERFACE, spawnInNamespace } from '../test/support/netns.ts';
 import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process.ts';
 import { deviceCounters, writeShellOperatorConfig } from '../test/support/device-shell.ts';
 
-const CONFIGURATIONS: readonly { name: string; tcp: Record<string, boolean> }[] = [
-  { name: 'PRR + recovery probe (default)', tcp: {} },
-  { name: 'PRR, no recovery probe', tcp: { recoveryProbe: false } },
-  { name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
+const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<string, boolean> }[] = [
+  { key: 'default', name: 'PRR + recovery probe + F-RTO (default)', tcp: {} },
+  { key: 'no-frto', name: 'PRR + recovery probe, no F-RTO', tcp: { frto: false } },
+  { key: 'no-probe', name: 'PRR, no recovery probe', tcp: { recoveryProbe: false } },
+  { key: 'neither', name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
 ];
-const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits'] as const;
+/** A transfer whose longest stall passes this keeps its captures (`--capture`). */
+const CAPTURE_STALL_MS = 150;
+const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits'] as const;
 
 const { values: flags } = parseArgs({
-  options: { rate: { type: 'string', default: '0.03' }, transfers: { type: 'string', default: '10' }, mib: { type: 'string', default: '4' }, mtu: { type: 'string', default: '1500' } },
+  options: {
+    rate: { type: 'string', default: '0.03' },
+    transfers: { type: 'string', default: '10' },
+    mib: { type: 'string', default: '4' },
+    mtu: { type: 'string', default: '1500' },
+    mode: { type: 'string', default: 'pull' },
+    configs: { type: 'string', default: ALL_CONFIGURATIONS.map((configuration) => configuration.key).join(',') },
+    capture: { type: 'string' },
+  },
 });
+const mode = flags.mode as LossDirection;
+if (mode !== 'pull' && mode !== 'echo') throw new Error('--mode must be pull or echo');
+const CONFIGURATIONS = flags.configs.split(',').map((key) => {
+  const configuration = ALL_CONFIGURATIONS.find((candidate) => candidate.key === key);
+  if (configuration === undefined) throw new Error(`--configs: no configuration ${key} (${ALL_CONFIGURATIONS.map((candidate) => candidate.key).join(', ')})`);
+  return configuration;
+});
+const captureDirectory = flags.capture;
+if (captureDirectory !== undefined) mkdirSync(captureDirectory, { recursive: true });
 const rate = Number(flags.rate);
 const transfers = Number(flags.transfers);
 const bytes = Number(flags.mib) * 1024 * 1024;
@@ -41,6 +71,8 @@ const path = await createLossyPath({ mtu, prefix: 'pw' });
 const directory = mkdtempSync(join(tmpdir(), 'pw-loss-counters-'));
 // Per configuration: the transfers' reports and the counters' growth over them.
 const runs: LossTransfer[][] = CONFIGURATIONS.map(() => []);
+/** One line per transfer: its stall and the counters that moved in it. */
+const transferLines: string[] = [];
 const totals = CONFIGURATIONS.map(() => Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<string, number>);
 try {
   const access = await writeShellOperatorConfig(directory, randomBytes(12).toString('hex'));
@@ -58,11 +90,27 @@ try {
         await firmware.ready;
         await path.setLoss(0);
         const before = await read();
+        const captures = captureDirectory === undefined ? [] : await startCaptures(join(directory, 'capture'));
         await path.setLoss(rate);
-        runs[index]!.push(await runTransfer(path, 'pull', plan, join(REPOSITORY_ROOT, 'bench/clients/')));
+        const run = await runTransfer(path, mode, plan, join(REPOSITORY_ROOT, 'bench/clients/'));
+        runs[index]!.push(run);
         await path.setLoss(0);
+        await stopCaptures(captures);
         const after = await read();
-        for (const name of COUNTERS) totals[index]![name]! += (after[name] ?? 0) - (before[name] ?? 0);
+        const moved: string[] = [];
+        for (const name of COUNTERS) {
+          const delta = (after[name] ?? 0) - (before[name] ?? 0);
+          totals[index]![name]! += delta;
+          if (delta > 0) moved.push(`${name.replace(/^tcp\./, '')} ${delta}`);
+        }
+        const stall = run.longest_stall_ms ?? 0;
+        let kept = '';
+        if (captureDirectory !== undefined && stall > CAPTURE_STALL_MS) {
+          const stem = join(captureDirectory, `${configuration.key}-${transfer + 1}`);
+          for (const capture of captures) renameSync(capture.file, `${stem}-${capture.side}.pcap`);
+          kept = `, captures ${stem}-{device,lan}.pcap`;
+        }
+        transferLines.push(`${configuration.key} #${transfer + 1}: stall ${stall.toFixed(0)} ms at byte ${run.stall_at_byte ?? '?'}, ${moved.join(', ')}${kept}`);
       } finally {
         await firmware.stop();
         rmSync(stateDirectory, { recursive: true, force: true });
@@ -70,7 +118,8 @@ try {
     }
     process.stderr.write(`transfer ${transfer + 1} of ${transfers} done\n`);
   }
-  process.stdout.write(`chargen out of the device into Linux, ${(rate * 100).toFixed(1)}% loss each way, MTU ${mtu}, ${flags.mib} MiB × ${transfers} per configuration\n\n`);
+  process.stdout.write(`${transferLines.join('\n')}\n\n`);
+  process.stdout.write(`${mode === 'pull' ? 'chargen out of the device into Linux' : 'echo through the device, the kernel client sending and reading'}, ${(rate * 100).toFixed(1)}% loss each way, MTU ${mtu}, ${flags.mib} MiB × ${transfers} per configuration\n\n`);
   process.stdout.write(`| configuration | goodput, median | stalls > 150 ms | worst stall | ${COUNTERS.join(' | ')} |\n`);
   process.stdout.write(`| --- | ---: | ---: | ---: | ${COUNTERS.map(() => '---:').join(' | ')} |\n`);
   for (const [index, configuration] of CONFIGURATIONS.entries()) {
@@ -85,4 +134,40 @@ try {
 } finally {
   rmSync(directory, { recursive: true, force: true });
   await path.destroy();
+}
+
+interface Capture {
+  side: 'device' | 'lan';
+  file: string;
+  process: ChildProcess;
+}
+
+/** tcpdump on both ends of the bridge, headers only (128 bytes a frame). */
+async function startCaptures(stem: string): Promise<Capture[]> {
+  const sides: [Capture['side'], string, string][] = [
+    ['device', path.deviceNamespace, DEVICE_INTERFACE],
+    ['lan', path.peerNamespace, LAN_INTERFACE],
+  ];
+  const captures = sides.map(([side, namespace, device]): Capture => {
+    const file = `${stem}-${side}.pcap`;
+    return { side, file, process: spawnInNamespace(namespace, ['tcpdump', '-i', device, '-s', '128', '-U', '-w', file, 'tcp']) };
+  });
+  // tcpdump needs a moment to open the interface before the transfer starts.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return captures;
+}
+
+async function stopCaptures(captures: readonly Capture[]): Promise<void> {
+  // tcpdump flushes per packet (-U); give the last frames a moment, then stop it.
+  if (captures.length > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+  await Promise.all(
+    captures.map(
+      (capture) =>
+        new Promise<void>((resolve) => {
+          if (capture.process.exitCode !== null) return resolve();
+          capture.process.once('exit', () => resolve());
+          capture.process.kill('SIGTERM');
+        }),
+    ),
+  );
 }

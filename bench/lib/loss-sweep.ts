@@ -39,6 +39,26 @@ export interface SweepPointOptions extends SweepPath {
   limitMs: number;
   /** TCP settings for both stacks, over their defaults (a sender configuration to compare). */
   tcp?: Partial<TcpConfig>;
+  /** Called for every gap in the receiver's in-order progress longer than `gapThresholdMs` (bench/stall-causes.ts). */
+  onGap?: (gap: SweepGap) => void;
+  gapThresholdMs?: number;
+}
+
+/** A gap in the receiver's progress, with the counters of both stacks that moved during it. */
+export interface SweepGap {
+  fromMs: number;
+  toMs: number;
+  /** Bytes the receiver had in order when the gap began. */
+  receivedBefore: number;
+  /** Counter increments over the gap: the sender's (device) and the receiver's (peer). */
+  sender: Record<string, number>;
+  receiver: Record<string, number>;
+}
+
+function counterGrowth(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const grown: Record<string, number> = {};
+  for (const [name, value] of Object.entries(after)) if (value > (before[name] ?? 0)) grown[name] = value - (before[name] ?? 0);
+  return grown;
 }
 
 export interface SweepPoint {
@@ -59,6 +79,8 @@ export interface SweepPoint {
   virtualMs: number;
   goodputMbitPerSecond: number;
   rtos: number;
+  /** RTOs F-RTO (RFC 5682) found spurious and undid (`tcp.frto.spurious`). */
+  spuriousRtos: number;
   retransmits: number;
   fastRetransmits: number;
   longestStallMs: number;
@@ -113,6 +135,21 @@ export function runSweepPoint(options: SweepPointOptions, senderName = 'default'
   let lastProgress = world.now;
   let longestStall = 0;
   let receiverGotFin = false;
+  // With an onGap hook: both stacks' counters at the last progress, to diff at the next.
+  const observe = options.onGap;
+  const gapThreshold = options.gapThresholdMs ?? 100;
+  let senderAtProgress = observe === undefined ? {} : pair.device.counters.snapshot();
+  let receiverAtProgress = observe === undefined ? {} : pair.peer.counters.snapshot();
+  const progressed = (): void => {
+    if (observe === undefined) return;
+    const sender = pair.device.counters.snapshot();
+    const receiver = pair.peer.counters.snapshot();
+    if (world.now - lastProgress > gapThreshold) {
+      observe({ fromMs: lastProgress, toMs: world.now, receivedBefore: received, sender: counterGrowth(senderAtProgress, sender), receiver: counterGrowth(receiverAtProgress, receiver) });
+    }
+    senderAtProgress = sender;
+    receiverAtProgress = receiver;
+  };
   pair.peer.tcp.listen(PORT, {}, (connection) => {
     connection.handler = {
       ...noopHandler(),
@@ -126,6 +163,7 @@ export function runSweepPoint(options: SweepPointOptions, senderName = 'default'
               }
             }
           }
+          progressed();
           received += chunk.length;
           longestStall = Math.max(longestStall, world.now - lastProgress);
           lastProgress = world.now;
@@ -180,6 +218,7 @@ export function runSweepPoint(options: SweepPointOptions, senderName = 'default'
     virtualMs,
     goodputMbitPerSecond: virtualMs > 0 ? (received * 8) / virtualMs / 1000 : 0,
     rtos: counters.get('tcp.timeout.rto'),
+    spuriousRtos: counters.get('tcp.frto.spurious'),
     retransmits: counters.get('tcp.tx.retransmits'),
     fastRetransmits: counters.get('tcp.tx.fast-retransmits'),
     longestStallMs: longestStall,

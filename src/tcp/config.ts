@@ -84,6 +84,13 @@ export interface TcpConfig {
    * Linux, which arm no probe in recovery (README, deliberate differences).
    */
   recoveryProbe: boolean;
+  /**
+   * With SACK in use: F-RTO (RFC 5682 §3, the SACK-enhanced version; Linux `tcp_frto`):
+   * after an RTO, the first ACK that advances sends new data instead of going back N,
+   * and if the next ACK then shows segments sent before the timeout arrived, the timeout
+   * was spurious: the window reduction is undone and nothing more is resent (recovery.ts).
+   */
+  frto: boolean;
   /** Offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB. */
   windowScale: boolean;
   /** Offer and accept timestamps (RFC 7323 §3-5): RTT measurement on every ACK and PAWS. */
@@ -156,6 +163,7 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     congestion: 'cubic',
     prr: true,
     recoveryProbe: true,
+    frto: true,
     windowScale: true,
     timestamps: true,
     maxBuf: 4 * 1024 * 1024,

@@ -47,8 +47,13 @@ export interface CongestionControl {
   onAck(ackNumber: number, acked: number, flightSizeAfter: number, now: Instant, srtt: number | undefined): CongestionAction;
   /** A duplicate ACK as RFC 5681 §2 defines it. */
   onDuplicateAck(ackNumber: number, flightSize: number, highestSent: number): CongestionAction;
-  /** The retransmission timer expired (RFC 5681 §3.1 eq. 4, RFC 6582 §3.2 step 4). */
-  onRetransmitTimeout(flightSize: number, highestSent: number): void;
+  /**
+   * The retransmission timer expired (RFC 5681 §3.1 eq. 4, RFC 6582 §3.2 step 4).
+   * `repeated`: the segment had already been retransmitted by the timer with no ACK of
+   * new data since (a backed-off RTO): ssthresh is held (RFC 5681 §3.1), and the window
+   * from before the first timeout stays the one an undo restores.
+   */
+  onRetransmitTimeout(flightSize: number, highestSent: number, repeated?: boolean): void;
   /**
    * SACK-based loss recovery begins (RFC 6675 §5 step 4): ssthresh = cwnd = FlightSize/2,
    * RecoveryPoint = `highestSent`; false (nothing changes) while `ackNumber` has not
@@ -218,10 +223,14 @@ export abstract class CongestionControlBase implements CongestionControl {
     return 'retransmit';
   }
 
-  onRetransmitTimeout(flightSize: number, highestSent: number): void {
-    // RFC 5681 §3.1 eq. 4 (with the algorithm's factor) and the "loss window" of one segment.
-    this.reduce(flightSize);
-    this.timedOut();
+  onRetransmitTimeout(flightSize: number, highestSent: number, repeated = false): void {
+    // RFC 5681 §3.1 eq. 4 (with the algorithm's factor) and the "loss window" of one
+    // segment; "the value of ssthresh is held constant" when the timer fires again for a
+    // segment it already retransmitted (Linux tcp_enter_loss likewise keeps prior_ssthresh).
+    if (!repeated) {
+      this.reduce(flightSize);
+      this.timedOut();
+    }
     this.cwnd = this.mss;
     this.undone = false;
     this.recovering = false;

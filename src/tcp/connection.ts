@@ -261,6 +261,15 @@ export class TcpConnection {
    * meanwhile a go-back-N retransmission found lost again is resent (output.ts).
    */
   rtoRecoveryPoint: number | undefined;
+  /**
+   * F-RTO (RFC 5682 §3, recovery.ts) after the last RTO: 2 waits for the first ACK that
+   * advances SND.UNA, 3 has sent new data and waits for the next ACK; 0 when off.
+   */
+  frtoStep: 0 | 2 | 3 = 0;
+  /** Step 2b: output.ts sends up to two new segments instead of going back N. */
+  frtoSendNew = false;
+  /** Where go-back-N stood when step 2b jumped to new data: resumed if the loss is real. */
+  frtoResume = 0;
 
   // ---- path MTU and ICMP errors (path-mtu.ts, icmp-error.ts) -------------------------
   /** The send MSS the handshake agreed on (RFC 9293 §3.7.1); 0 until established. */

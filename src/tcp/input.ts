@@ -27,7 +27,7 @@ import { canReceiveData } from './state.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
 import { pathMtuAtEstablishment } from './path-mtu.ts';
-import { createScoreboard, cumulativeAck, detectLoss, recoveryEnded, sackArrives } from './recovery.ts';
+import { createScoreboard, cumulativeAck, detectLoss, frtoAck, recoveryEnded, sackArrives } from './recovery.ts';
 import { PAWS_WINDOW_TICKS, pawsRejects, updateTsRecent } from './timestamps.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
@@ -276,8 +276,12 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
       connection.retransmitNow = true;
     }
   }
-  // With SACK: mark losses (RFC 6675 IsLost, RACK) and enter recovery if due.
-  if (connection.scoreboard !== undefined) detectLoss(connection, now);
+  // With SACK: F-RTO after an RTO (RFC 5682 §3), then mark losses (RFC 6675 IsLost,
+  // RACK) and enter recovery if due.
+  if (connection.scoreboard !== undefined) {
+    if (connection.frtoStep !== 0) frtoAck(connection, duplicate);
+    detectLoss(connection, now);
+  }
   // RFC 9293 §3.10.7.4: update the send window only from segments newer than the last
   // update (SND.WL1/SND.WL2), so an old reordered segment cannot shrink it.
   if (

@@ -32,7 +32,7 @@ import type { TcpConnection } from './connection.ts';
 import type { SegmentFields } from './emitter.ts';
 import { MAX_UNSCALED_WINDOW } from './config.ts';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
-import { armLossProbe, prrGoverns, recoverySendWindow } from './recovery.ts';
+import { armLossProbe, frtoNoNewData, prrGoverns, recoverySendWindow } from './recovery.ts';
 import { SegmentMark } from './scoreboard.ts';
 
 /** Scratch fields for connection segments (one stack runs on one thread). */
@@ -428,7 +428,10 @@ export function output(connection: TcpConnection, now: Instant): void {
   if (connection.scoreboard !== undefined && connection.congestion.inRecovery) {
     recoveryTransmit(connection, now);
   } else {
-    if (connection.rtoRecoveryPoint !== undefined) resendLostAfterTimeout(connection, now);
+    if (connection.frtoSendNew) sendFrtoNewData(connection, now);
+    // In F-RTO's step 3 the segments marked lost at the RTO are not resent: the next ACK
+    // says whether they were lost at all (recovery.ts `frtoAck`).
+    else if (connection.rtoRecoveryPoint !== undefined && connection.frtoStep !== 3) resendLostAfterTimeout(connection, now);
     while (sendDataSegment(connection, now, false)) {
       // Keep filling the window.
     }
@@ -498,6 +501,28 @@ function resendLostAfterTimeout(connection: TcpConnection, now: Instant): void {
     pipe += sent;
     from = index + 1;
   }
+}
+
+/**
+ * F-RTO step 2b (RFC 5682 §3.1): after the first ACK that advanced SND.UNA since an RTO,
+ * up to two new segments (never sent before; the peer's window applies, cwnd does not)
+ * instead of going on back N. With nothing new to send, conventional RTO recovery goes
+ * on (recovery.ts `frtoNoNewData`).
+ */
+function sendFrtoNewData(connection: TcpConnection, now: Instant): void {
+  connection.frtoSendNew = false;
+  const tcb = connection.tcb;
+  const resume = tcb.sndNxt;
+  tcb.sndNxt = tcb.sndMax;
+  let sent = 0;
+  while (sent < 2 && sendDataSegment(connection, now, true, segmentRoom(connection))) sent++;
+  if (sent > 0) {
+    connection.frtoResume = resume;
+    connection.context.counters.increment('tcp.frto.new-data');
+    return;
+  }
+  tcb.sndNxt = resume;
+  frtoNoNewData(connection);
 }
 
 /**

@@ -33,7 +33,7 @@ import type { Instant } from '../time.ts';
 import type { TcpConnection } from './connection.ts';
 import { ProportionalRateReduction } from './prr.ts';
 import { DUP_THRESH, Scoreboard } from './scoreboard.ts';
-import { seqGe, seqGt } from './seq.ts';
+import { seqGe, seqGt, seqLt } from './seq.ts';
 
 /** RFC 8985 §7.2: the PTO before any RTT sample. */
 export const INITIAL_PTO_MS = 1000;
@@ -233,8 +233,13 @@ export function probeTimerExpired(connection: TcpConnection, now: Instant): void
   connection.recoveryProbeNow = true;
 }
 
-/** The retransmission timer expired: recovery ends (RFC 6675 §5.1), no probe is outstanding. */
-export function retransmitTimeoutRecovery(connection: TcpConnection): void {
+/**
+ * The retransmission timer expired: recovery ends (RFC 6675 §5.1), no probe is
+ * outstanding; with `tcp.frto`, F-RTO watches the timeout (`frtoStart`). `repeated`: a
+ * backed-off RTO, no new data acknowledged since the last one.
+ */
+export function retransmitTimeoutRecovery(connection: TcpConnection, repeated = false): void {
+  const previousRecoveryPoint = connection.rtoRecoveryPoint;
   recoveryEnded(connection);
   connection.duplicateAcks = 0;
   connection.probeAt = undefined;
@@ -250,6 +255,118 @@ export function retransmitTimeoutRecovery(connection: TcpConnection): void {
   // Until the ACK passes this, no fast recovery (RFC 6675 §5.1, RFC 6582 `recover`), but a
   // retransmission RACK finds lost again is resent (output.ts `resendLostAfterTimeout`).
   if (connection.scoreboard !== undefined) connection.rtoRecoveryPoint = connection.tcb.sndMax;
+  frtoStart(connection, previousRecoveryPoint, repeated);
+}
+
+/**
+ * F-RTO step 1 (RFC 5682 §3.1, SACK-enhanced): the RTO resends SND.UNA (timers.ts), and
+ * RecoveryPoint is SND.MAX (`rtoRecoveryPoint`). Not while an earlier RTO recovery still
+ * has data below its RecoveryPoint outstanding, unless this is the same segment timing
+ * out again (§3.1 step 1, §3.2: a repeated timeout): what that recovery resent could be
+ * taken for originals. Retransmitted data never counts as original anyway (the
+ * scoreboard's EVER_RETRANSMITTED, as Linux's TCPCB_EVER_RETRANS), so an RTO during fast
+ * recovery may use F-RTO, as in Linux.
+ */
+function frtoStart(connection: TcpConnection, previousRecoveryPoint: number | undefined, repeated: boolean): void {
+  const scoreboard = connection.scoreboard;
+  connection.frtoSendNew = false;
+  const eligible =
+    connection.context.config.frto &&
+    scoreboard !== undefined &&
+    (repeated || previousRecoveryPoint === undefined || !seqGe(previousRecoveryPoint, connection.tcb.sndUna));
+  connection.frtoStep = eligible ? 2 : 0;
+  if (scoreboard === undefined) return;
+  scoreboard.originalMark = eligible ? connection.rtoRecoveryPoint : undefined;
+  scoreboard.originalDelivered = false;
+}
+
+/** F-RTO ends: the scoreboard stops watching for originals. */
+function frtoEnd(connection: TcpConnection): void {
+  connection.frtoStep = 0;
+  connection.frtoSendNew = false;
+  const scoreboard = connection.scoreboard;
+  if (scoreboard !== undefined) {
+    scoreboard.originalMark = undefined;
+    scoreboard.originalDelivered = false;
+  }
+}
+
+/**
+ * F-RTO steps 2 and 3 (RFC 5682 §3.1, SACK-enhanced version), for an acceptable ACK
+ * after its SACK blocks and cumulative ACK were applied and before loss detection.
+ * `newSack`: it SACKed new data; `duplicate`: a duplicate ACK (RFC 6675 §2).
+ *
+ *   step 2  the first ACK that advances SND.UNA: if it covers RecoveryPoint, recovery
+ *           is over (2a); else (2b) up to two new segments leave (output.ts
+ *           `sendFrtoNewData`) instead of more go-back-N, or, with no new data the
+ *           window allows, conventional RTO recovery goes on.
+ *   step 3  the next ACK: it SACKs or acknowledges data beyond RecoveryPoint, or is a
+ *           duplicate that reports nothing new below it: the loss was real (3a), go-back-N
+ *           resumes where it stood. It acknowledges (cumulatively or by SACK) data below
+ *           RecoveryPoint that was sent before the timeout and never retransmitted: the
+ *           timeout was spurious (3b, `frtoSpurious`).
+ *
+ * Detection is the RFC's, in step 3 only. Linux also declares a timeout spurious in step
+ * 2 when the first ACK covers never-retransmitted data; after a lost tail loss probe
+ * that ACK is usually the repair of a real loss (the lone segment at SND.UNA lost, the
+ * probe behind it delivered and its SACK lost), so piwire does not.
+ */
+export function frtoAck(connection: TcpConnection, duplicate: boolean): void {
+  const scoreboard = connection.scoreboard;
+  const recoveryPoint = scoreboard?.originalMark;
+  if (connection.frtoStep === 0 || scoreboard === undefined || recoveryPoint === undefined) return;
+  const unaAdvanced = scoreboard.unaAdvanced;
+  const original = scoreboard.originalDelivered;
+  scoreboard.originalDelivered = false;
+  if (connection.frtoStep === 3) {
+    // Other ACKs (a window update, data alone) are ignored (§3.1 step 3).
+    if (!unaAdvanced && !duplicate) return;
+    const beyond = seqGt(connection.tcb.sndUna, recoveryPoint) || (scoreboard.sackedBytes > 0 && seqGt(scoreboard.highestSacked, recoveryPoint));
+    if (original && !beyond) frtoSpurious(connection);
+    else frtoReal(connection);
+    return;
+  }
+  // Step 2: only the ACK that advances SND.UNA moves on.
+  if (!unaAdvanced) return;
+  if (connection.rtoRecoveryPoint === undefined) {
+    // 2a: RecoveryPoint is covered, nothing is left to resend; whether the timeout was
+    // spurious only a D-SACK of the retransmission can tell now.
+    frtoEnd(connection);
+    return;
+  }
+  connection.frtoStep = 3;
+  connection.frtoSendNew = true;
+}
+
+/** Step 2b without new data to send (none queued, or the peer's window full): conventional RTO recovery. */
+export function frtoNoNewData(connection: TcpConnection): void {
+  frtoEnd(connection);
+  connection.context.counters.increment('tcp.frto.no-new-data');
+}
+
+/** Step 3a: the timeout was genuine; conventional RTO recovery resumes (go-back-N). */
+function frtoReal(connection: TcpConnection): void {
+  frtoEnd(connection);
+  const tcb = connection.tcb;
+  if (seqLt(connection.frtoResume, tcb.sndNxt)) tcb.sndNxt = seqGt(connection.frtoResume, tcb.sndUna) ? connection.frtoResume : tcb.sndUna;
+  connection.context.counters.increment('tcp.frto.real');
+}
+
+/**
+ * Step 3b: the timeout was spurious (RFC 5682 §4 leaves the response open; Linux
+ * `tcp_try_undo_loss` undoes it): cwnd and ssthresh return to their values before the
+ * timeout, and the loss marks go: nothing more is resent unless RACK, which re-examines
+ * every segment on the next ACK, finds one really lost.
+ */
+function frtoSpurious(connection: TcpConnection): void {
+  frtoEnd(connection);
+  connection.congestion.undoReduction();
+  connection.reducedForLoss = false;
+  connection.undoRetransmits = 0;
+  // `rtoRecoveryPoint` stays until the ACK passes it: a segment RACK now finds really
+  // lost is resent as after any RTO (output.ts `resendLostAfterTimeout`).
+  connection.scoreboard?.clearLost();
+  connection.context.counters.increment('tcp.frto.spurious');
 }
 
 /**

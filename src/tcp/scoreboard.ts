@@ -131,6 +131,16 @@ export class Scoreboard {
   /** RACK.reo_wnd_persist: recoveries left before the multiplier resets. */
   private reorderPersist = 0;
 
+  // ---- F-RTO (RFC 5682 §3, recovery.ts) ------------------------------------------------
+  /**
+   * While F-RTO watches an RTO: RecoveryPoint (SND.MAX when the timer fired). Delivery,
+   * by cumulative ACK or SACK, of data below it that was never retransmitted sets
+   * `originalDelivered`: a segment sent before the timeout arrived (Linux
+   * FLAG_ORIG_SACK_ACKED; retransmitted data is left out, RFC 5682 §3.2).
+   */
+  originalMark: number | undefined;
+  originalDelivered = false;
+
   constructor(capacity: number) {
     this.capacity = Math.max(4, Math.floor(capacity));
   }
@@ -254,6 +264,7 @@ export class Scoreboard {
           this.sackedBytes -= seqDiff(end, start);
         } else {
           this.deliveredPending += seqDiff(end, start);
+          if (this.originalMark !== undefined) this.noteOriginal(slot, end);
           this.rackDelivered(slot, now);
         }
         this.head = (this.head + 1) % this.capacity;
@@ -261,8 +272,12 @@ export class Scoreboard {
         continue;
       }
       if (seqGt(ack, start)) {
-        if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) this.sackedBytes -= seqDiff(ack, start);
-        else this.deliveredPending += seqDiff(ack, start);
+        if ((this.marks[slot]! & SegmentMark.SACKED) !== 0) {
+          this.sackedBytes -= seqDiff(ack, start);
+        } else {
+          this.deliveredPending += seqDiff(ack, start);
+          if (this.originalMark !== undefined) this.noteOriginal(slot, ack);
+        }
         this.starts[slot] = ack >>> 0;
       }
       break;
@@ -408,6 +423,19 @@ export class Scoreboard {
       this.marks[slot] = this.marks[slot]! & ~SegmentMark.SACKED;
     }
     this.sackedBytes = 0;
+  }
+
+  /**
+   * Forgets every loss mark (F-RTO found the RTO spurious, RFC 5682 §3 step 3b; Linux
+   * tcp_undo_cwnd_reduction): nothing is resent for it, and RACK looks at every record
+   * afresh on the next ACK, so a segment really lost is found again.
+   */
+  clearLost(): void {
+    for (let index = 0; index < this.used; index++) {
+      const slot = this.slot(index);
+      this.marks[slot] = this.marks[slot]! & ~SegmentMark.LOST;
+    }
+    this.rackScanNeeded = true;
   }
 
   /** Marks every un-SACKed record lost (an RTO: go-back-N resends them, RFC 6675 §5.1). */
@@ -559,9 +587,15 @@ export class Scoreboard {
       newly += length;
       this.sackedBytes += length;
       if (this.sackedBytes === length || seqGt(this.ends[slot]!, this.highestSacked)) this.highestSacked = this.ends[slot]!;
+      if (this.originalMark !== undefined) this.noteOriginal(slot, this.ends[slot]!);
       this.rackDelivered(slot, now);
     }
     return newly;
+  }
+
+  /** F-RTO: the record in `slot`, delivered up to `end`, counts if it was never retransmitted and lies below the mark. */
+  private noteOriginal(slot: number, end: number): void {
+    if ((this.marks[slot]! & SegmentMark.EVER_RETRANSMITTED) === 0 && seqLe(end, this.originalMark!)) this.originalDelivered = true;
   }
 
   /**

@@ -215,10 +215,11 @@ function retransmitTimeout(connection: TcpConnection, now: Instant): void {
   if (connection.backoffCount > 0) context.counters.increment('tcp.timeout.rto-again');
   if (connection.congestion.inRecovery) context.counters.increment('tcp.timeout.rto-in-recovery');
   if (connection.tlpEndSeq !== undefined) context.counters.increment('tcp.timeout.rto-after-tlp');
+  const repeated = connection.backoffCount > 0;
   connection.backoffCount++;
   context.counters.increment('tcp.timeout.rto');
-  connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax);
-  retransmitTimeoutRecovery(connection);
+  connection.congestion.onRetransmitTimeout(inFlight, connection.tcb.sndMax, repeated);
+  retransmitTimeoutRecovery(connection, repeated);
   connection.rtt.backOff();
   // Go back N: resend from SND.UNA; the rest follows as ACKs open cwnd again. Output
   // sends the retransmission and re-arms the timer with the backed-off RTO.
