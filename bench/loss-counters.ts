@@ -110,7 +110,8 @@ try {
           for (const capture of captures) renameSync(capture.file, `${stem}-${capture.side}.pcap`);
           kept = `, captures ${stem}-{device,lan}.pcap`;
         }
-        transferLines.push(`${configuration.key} #${transfer + 1}: stall ${stall.toFixed(0)} ms at byte ${run.stall_at_byte ?? '?'}, ${moved.join(', ')}${kept}`);
+        const split = typeof run.server_stall_ms === 'number' ? ` (the server's own ${run.server_stall_ms.toFixed(0)} ms, held up by the client's sending ${(run.client_stall_ms ?? 0).toFixed(0)} ms)` : '';
+        transferLines.push(`${configuration.key} #${transfer + 1}: stall ${stall.toFixed(0)} ms at byte ${run.stall_at_byte ?? '?'}${split}, ${moved.join(', ')}${kept}`);
       } finally {
         await firmware.stop();
         rmSync(stateDirectory, { recursive: true, force: true });

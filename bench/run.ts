@@ -765,6 +765,11 @@ function addLossRows(mtu: number, kernel: LossCell[], piwire: LossCell[]): void 
       section: 'loss', metric: `${label}: longest stall, worst of ${runs}`, mtu, unit: 'ms', piwire: p.worstStallMs, kernel: k?.worstStallMs, better: 'lower',
       target: `≤ 1 RTO (${RTO_REFERENCE_MS} ms)`, met: p.worstStallMs <= RTO_REFERENCE_MS,
     });
+    if (p.mode === 'echo') {
+      // The echo stalls that began with nothing left to echo: the kernel client's own
+      // sending held them up (bench/clients/lossy_bulk.py), not the server's.
+      record({ section: 'loss', metric: `${label}: longest stall held up by the kernel client's sending, worst of ${runs}`, mtu, unit: 'ms', piwire: p.worstClientStallMs, kernel: k?.worstClientStallMs, better: 'lower' });
+    }
     // What bounds a loss-limited sender: goodput ~ MSS / (RTT·√p) (Mathis et al. 1997), so
     // at the same loss the ratio of the RTTs is the ratio of goodputs to expect.
     if (Number.isFinite(p.medianRttUs)) {

@@ -15,7 +15,14 @@ echo HOST PORT BYTES: send BYTES to an echo server (RFC 862) from a thread while
   lossy link; the client sends at once, so the handshake completes with its data.
 
 The longest stall is the longest time without progress between the start (pull: the
-first byte) and the last byte. --deadline bounds the whole transfer: a transfer still running then is reported
+first byte) and the last byte. In echo, a stall may be the client's own: when the
+client's TCP has a loss to repair, the server has echoed all it was given and has nothing
+to send. So echo also samples, every millisecond, how much of the client's data the
+server's TCP has acknowledged (tcpi_bytes_acked), and splits the stalls by what the
+server held when the stall began: "server_stall_ms" is the longest stall that began
+while the server held data it had acknowledged but not yet echoed (the server's own
+sending stalled), "client_stall_ms" the longest one that began with nothing held (the
+client's sending held it up). --deadline bounds the whole transfer: a transfer still running then is reported
 with "completed": false and the bytes moved so far (a stall, not an error).
 
 The path's round trip as the kernel's TCP sees it: in push the client is the sender, and
@@ -27,7 +34,8 @@ reports its receiver-side estimate at the end ("client_rcv_rtt_us", tcpi_rcv_rtt
 
 Prints one JSON object: {"mode", "bytes", "completed", "seconds", "longest_stall_ms",
 "stall_at_byte", "first_byte_ms", "client_retransmits", "client_rto_ms",
-"sender_rtt_us_median", "sender_cwnd_median", "client_rcv_rtt_us", "error"}. Exit 0 unless
+"sender_rtt_us_median", "sender_cwnd_median", "client_rcv_rtt_us", "server_stall_ms",
+"client_stall_ms", "error"}. Exit 0 unless
 an error (refused, reset) ended the transfer.
 
 usage: lossy_bulk.py push|pull|echo HOST PORT BYTES [--deadline SECONDS]
@@ -66,20 +74,37 @@ def tcp_info(sock):
 
 
 class StallMeter:
-    """Longest gap between progress events, from the first progress to the last."""
+    """Longest gap between progress events, from the first progress to the last.
 
-    def __init__(self, origin):
+    With `held` (echo): a function giving the bytes the server held (acknowledged, not
+    yet echoed) at a progress event; the gaps are then also split by whether the server
+    held any when they began."""
+
+    def __init__(self, origin, held=None):
         # Where goodput and stalls are timed from (pull moves it to the first byte).
         self.origin = origin
         self.last = None
         self.longest = 0.0
         self.at = 0
+        self.held = held
+        self.held_at_last = 0
+        self.longest_server = 0.0
+        self.longest_client = 0.0
 
     def progress(self, now, position):
-        if self.last is not None and now - self.last > self.longest:
-            self.longest = now - self.last
-            self.at = position
+        if self.last is not None:
+            gap = now - self.last
+            if gap > self.longest:
+                self.longest = gap
+                self.at = position
+            if self.held is not None:
+                if self.held_at_last > 0:
+                    self.longest_server = max(self.longest_server, gap)
+                else:
+                    self.longest_client = max(self.longest_client, gap)
         self.last = now
+        if self.held is not None:
+            self.held_at_last = self.held(position)
 
 
 def push(sock, total, deadline, result, meter):
@@ -170,6 +195,22 @@ def pull(sock, total, deadline, result, meter):
 
 
 def echo(sock, total, deadline, result, meter):
+    done = threading.Event()
+    acked = [0]
+
+    def sample():
+        while not done.is_set():
+            info = tcp_info(sock)
+            if info is not None:
+                # bytes_acked counts the SYN's sequence number too.
+                acked[0] = min(total, max(0, info["bytes_acked"] - 1))
+            time.sleep(0.001)
+
+    # What the server held at a progress event: acknowledged by its TCP, not yet echoed.
+    meter.held = lambda received: acked[0] - received
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+
     def send():
         block = memoryview(os.urandom(64 * 1024))
         try:
@@ -189,6 +230,8 @@ def echo(sock, total, deadline, result, meter):
     try:
         receive(sock, total, deadline, result, meter, False)
     finally:
+        done.set()
+        sampler.join()
         if result["completed"]:
             sender.join()
 
@@ -203,7 +246,8 @@ def main() -> int:
     options = parser.parse_args()
     result = {"mode": options.mode, "bytes": 0, "completed": False, "seconds": None, "longest_stall_ms": None,
               "stall_at_byte": None, "first_byte_ms": None, "client_retransmits": None, "client_rto_ms": None,
-              "sender_rtt_us_median": None, "sender_cwnd_median": None, "client_rcv_rtt_us": None, "error": None}
+              "sender_rtt_us_median": None, "sender_cwnd_median": None, "client_rcv_rtt_us": None,
+              "server_stall_ms": None, "client_stall_ms": None, "error": None}
     sock = None
     meter = StallMeter(time.monotonic())
     try:
@@ -232,6 +276,11 @@ def main() -> int:
         tail = (finished - meter.last) if not result["completed"] else 0
         result["longest_stall_ms"] = max(meter.longest, tail) * 1000
         result["stall_at_byte"] = meter.at
+        if meter.held is not None:
+            # A cut transfer's tail counts as the server's if it held data then.
+            server_tail = tail if meter.held_at_last > 0 else 0
+            result["server_stall_ms"] = max(meter.longest_server, server_tail) * 1000
+            result["client_stall_ms"] = max(meter.longest_client, tail - server_tail) * 1000
     elif not result["completed"]:
         result["longest_stall_ms"] = result["seconds"] * 1000
     print(json.dumps(result))

@@ -36,6 +36,9 @@ export interface LossTransfer {
   sender_cwnd_median: number | null;
   /** pull and echo: the kernel client's receiver-side RTT estimate at the end (tcpi_rcv_rtt). */
   client_rcv_rtt_us: number | null;
+  /** echo only: the longest stall that began while the server held data to echo (its own sending), and the longest one that began with nothing held (the client's sending held it up). */
+  server_stall_ms?: number | null;
+  client_stall_ms?: number | null;
   error: string | null;
 }
 
@@ -45,8 +48,14 @@ export interface LossCell {
   runs: LossTransfer[];
   /** Median over the runs of bytes·8/seconds (cut runs: bytes moved by the deadline). */
   medianMbitPerSecond: number;
-  /** Longest stall of any run. */
+  /**
+   * Longest stall of any run: the server's own (echo: only stalls that began while the
+   * server held data to echo; the others are the kernel client's sending, in
+   * `worstClientStallMs`).
+   */
   worstStallMs: number;
+  /** echo: the longest stall held up by the client's own sending (NaN for the other directions). */
+  worstClientStallMs: number;
   medianStallMs: number;
   /** Runs cut by the deadline. */
   cut: number;
@@ -120,13 +129,15 @@ export async function runTransfer(path: LossyPath, mode: LossDirection, plan: Lo
 
 export function summarise(rate: number, mode: LossDirection, runs: LossTransfer[], droppedFrames: number): LossCell {
   const goodputs = runs.map((run) => (run.seconds > 0 ? (run.bytes * 8) / run.seconds / 1e6 : 0));
-  const stalls = runs.map((run) => run.longest_stall_ms ?? 0);
+  const stalls = runs.map((run) => (mode === 'echo' && typeof run.server_stall_ms === 'number' ? run.server_stall_ms : (run.longest_stall_ms ?? 0)));
+  const clientStalls = present(runs.map((run) => run.client_stall_ms));
   return {
     rate,
     mode,
     runs,
     medianMbitPerSecond: median(goodputs),
     worstStallMs: Math.max(0, ...stalls),
+    worstClientStallMs: mode === 'echo' ? Math.max(0, ...clientStalls) : NaN,
     medianStallMs: median(stalls),
     cut: runs.filter((run) => !run.completed).length,
     droppedFrames,
