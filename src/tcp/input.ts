@@ -251,6 +251,8 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     return;
   }
   peerIsAlive(connection, now);
+  // The ACK's TSecr tells RACK which transmission of a retransmitted segment it answers.
+  if (connection.scoreboard !== undefined) connection.scoreboard.ackEcho = echoedTimestamp(connection, segment);
   // SACK blocks update the scoreboard before SND.UNA moves (RFC 6675 §5, Update()).
   const sackBlocks = segment.options.sackBlocks;
   const newSack = sackBlocks !== undefined && connection.scoreboard !== undefined && sackArrives(connection, sackBlocks, ack, now);
@@ -478,7 +480,10 @@ function establish(connection: TcpConnection, now: Instant): void {
   pathMtuAtEstablishment(connection, connection.context.pathMtu, now);
   connection.congestion.start(connection.fullSegmentPayload(), connection.tcb.sndMax, connection.handshakeRetransmitted);
   // RFC 6675: a sender whose peer agreed to SACK keeps a scoreboard (sized for this connection's send buffer).
-  if (connection.tcb.sackPermitted) connection.scoreboard = createScoreboard(connection.sendBuffer.capacity, connection.fullSegmentPayload());
+  if (connection.tcb.sackPermitted) {
+    connection.scoreboard = createScoreboard(connection.sendBuffer.capacity, connection.fullSegmentPayload());
+    connection.scoreboard.tsOffset = connection.tcb.tsOffset;
+  }
   connection.connectDeadline = undefined;
   connection.setState('ESTABLISHED');
 }

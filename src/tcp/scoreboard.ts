@@ -26,6 +26,7 @@
  */
 import type { Instant } from '../time.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
+import { timestampBefore, timestampValue } from './timestamps.ts';
 
 /** Per-record marks. */
 export const SegmentMark = {
@@ -130,6 +131,15 @@ export class Scoreboard {
   private dsackRound: number | undefined;
   /** RACK.reo_wnd_persist: recoveries left before the multiplier resets. */
   private reorderPersist = 0;
+
+  /**
+   * The TSecr of the ACK being processed (undefined without timestamps) and this
+   * connection's timestamp offset: an ACK that echoes a TSval older than a segment's
+   * retransmission answers an earlier transmission of it (RFC 8985 §6.2 step 2, Linux
+   * tcp_skb_spurious_retrans), and gives RACK no sample.
+   */
+  ackEcho: number | undefined;
+  tsOffset = 0;
 
   // ---- F-RTO (RFC 5682 §3, recovery.ts) ------------------------------------------------
   /**
@@ -608,7 +618,10 @@ export class Scoreboard {
     if ((this.marks[slot]! & (SegmentMark.SACKED | SegmentMark.EVER_RETRANSMITTED)) !== 0) this.rackScanNeeded = true;
     const sentAt = this.sentAt[slot]!;
     const rtt = now - sentAt;
-    if ((this.marks[slot]! & SegmentMark.EVER_RETRANSMITTED) !== 0 && this.minRtt !== undefined && rtt < this.minRtt) return;
+    if ((this.marks[slot]! & SegmentMark.EVER_RETRANSMITTED) !== 0) {
+      if (this.minRtt !== undefined && rtt < this.minRtt) return;
+      if (this.ackEcho !== undefined && timestampBefore(this.ackEcho, timestampValue(sentAt, this.tsOffset))) return;
+    }
     if ((this.marks[slot]! & SegmentMark.EVER_RETRANSMITTED) === 0 && (this.minRtt === undefined || rtt < this.minRtt)) this.minRtt = rtt;
     const end = this.ends[slot]!;
     if (this.rackSentAt === undefined || sentAt > this.rackSentAt || (sentAt === this.rackSentAt && seqGt(end, this.rackEndSeq))) {
