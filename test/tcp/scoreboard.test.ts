@@ -152,5 +152,23 @@ describe('scoreboard', () => {
     scoreboard.recoveryEnded();
     assert.equal(scoreboard.reorderMultiplier, 1);
   });
+
+  it('RACK takes no sample from an ACK whose TSecr predates the retransmission (RFC 8985 §6.2 step 2), and one from an ACK that echoes it', () => {
+    const offset = 5000;
+    // [TSecr, the RACK reference after the ACK]: the SACK's record (sent at 10), or the resend (300).
+    for (const [echo, expected] of [[offset + 10, 10], [offset + 300, 300]] as const) {
+      // Records 0-3 sent at 10 ms; record 0 resent at 300 ms (an RTO); min_RTT 1 ms.
+      const s = board(4, 32, 10);
+      s.tsOffset = offset;
+      s.applySack([[at(300), at(400)]], at(0), at(400), 65_535, 11);
+      assert.equal(s.minRtt, 1);
+      s.retransmitted(at(0), at(100), 300);
+      // The cumulative ACK for record 0 at 320 ms (20 ms after the resend, more than min_RTT):
+      // with the original's TSval echoed it answers the transmission at 10 ms.
+      s.ackEcho = echo;
+      s.acknowledge(at(100), 320);
+      assert.equal(s.rackSentAt, expected, `TSecr ${echo - offset}`);
+    }
+  });
 });
 
