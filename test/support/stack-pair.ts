@@ -102,6 +102,23 @@ function tcpSegmentOf(frame: Uint8Array): TcpRepr | undefined {
 }
 
 /**
+ * Listens on `port` of `stack` with a reader that takes every byte as it arrives (raw
+ * TCP API, no socket); returns a function giving the bytes read so far.
+ */
+export function listenAndCount(stack: NetStack, port: number): () => number {
+  let received = 0;
+  stack.tcp.listen(port, {}, (connection) => {
+    connection.handler = {
+      ...noopHandler(),
+      onReadable: () => {
+        for (let chunk = connection.read(65_536); chunk; chunk = connection.read(65_536)) received += chunk.length;
+      },
+    };
+  });
+  return () => received;
+}
+
+/**
  * Makes `connection` (an active open) send all of `data` as its buffer takes it, from
  * ESTABLISHED on, then half-close: the bulk sender of the transfer tests and benches.
  */

@@ -16,7 +16,7 @@ import { parseIpv4 } from '../../src/net/address.ts';
 import type { TcpConfig } from '../../src/tcp/config.ts';
 import { noopHandler, type TcpConnection } from '../../src/tcp/connection.ts';
 import { pattern } from '../support/tcp-harness.ts';
-import { createStackPair, PEER_IP } from '../support/stack-pair.ts';
+import { createStackPair, listenAndCount, PEER_IP } from '../support/stack-pair.ts';
 
 const PORT = 7001;
 const BYTES = 2 * 1024 * 1024;
@@ -41,15 +41,7 @@ function run(config: Partial<TcpConfig>): Outcome {
   const tcp: Partial<TcpConfig> = { userTimeout: 0, rcvBuf: 128 * 1024, sndBuf: 128 * 1024, ...config };
   const pair = createStackPair({ faults: { delayMs: 1, bandwidthBitsPerSecond: 100e6 }, deviceTcp: tcp, peerTcp: tcp });
   const { world, wire } = pair;
-  let received = 0;
-  pair.peer.tcp.listen(PORT, {}, (connection) => {
-    connection.handler = {
-      ...noopHandler(),
-      onReadable: () => {
-        for (let chunk = connection.read(65_536); chunk; chunk = connection.read(65_536)) received += chunk.length;
-      },
-    };
-  });
+  const received = listenAndCount(pair.peer, PORT);
   const client = pair.device.tcp.connect(parseIpv4(PEER_IP)!, PORT);
   const data = pattern(BYTES);
   let offset = 0;
@@ -70,8 +62,8 @@ function run(config: Partial<TcpConfig>): Outcome {
   wire.setFaults('a-to-b', { delayMs: SPIKE_DELAY });
   world.runUntilDoneSync(() => false, SPIKE_LENGTH);
   wire.setFaults('a-to-b', { delayMs: 1 });
-  world.runUntilDoneSync(() => received === BYTES && client.info().bytesInFlight === 0, 10_000);
-  return { received, client, counters: pair.device.counters, cwndBefore, cwndAfter: client.info().cwnd, toPeer };
+  world.runUntilDoneSync(() => received() === BYTES && client.info().bytesInFlight === 0, 10_000);
+  return { received: received(), client, counters: pair.device.counters, cwndBefore, cwndAfter: client.info().cwnd, toPeer };
 }
 
 describe('F-RTO on the memory wire (a delay spike makes the RTO spurious)', () => {

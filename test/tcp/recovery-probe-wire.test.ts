@@ -14,7 +14,7 @@ import type { TcpConfig } from '../../src/tcp/config.ts';
 import { noopHandler, type TcpConnection } from '../../src/tcp/connection.ts';
 import { TcpFlag } from '../../src/wire/tcp.ts';
 import { pattern } from '../support/tcp-harness.ts';
-import { createStackPair, PEER_IP } from '../support/stack-pair.ts';
+import { createStackPair, listenAndCount, PEER_IP } from '../support/stack-pair.ts';
 
 const PORT = 7000;
 const SEGMENTS = 10;
@@ -34,15 +34,7 @@ function run(config: Partial<TcpConfig>): Outcome {
   const tcp: Partial<TcpConfig> = { userTimeout: 0, ...config };
   const pair = createStackPair({ faults: { delayMs: 1 }, deviceTcp: tcp, peerTcp: tcp });
   const { world } = pair;
-  let received = 0;
-  pair.peer.tcp.listen(PORT, {}, (connection) => {
-    connection.handler = {
-      ...noopHandler(),
-      onReadable: () => {
-        for (let chunk = connection.read(65_536); chunk; chunk = connection.read(65_536)) received += chunk.length;
-      },
-    };
-  });
+  const received = listenAndCount(pair.peer, PORT);
   const client = pair.device.tcp.connect(parseIpv4(PEER_IP)!, PORT);
   let firstSeq = -1;
   let endSeq = -1;
@@ -83,9 +75,9 @@ function run(config: Partial<TcpConfig>): Outcome {
       if (segment.sequenceNumber === firstSeq) firstSegmentCopies++;
     }
   });
-  world.runUntilDoneSync(() => received === SEGMENTS * client.info().mss && client.info().bytesInFlight === 0, 10_000);
+  world.runUntilDoneSync(() => received() === SEGMENTS * client.info().mss && client.info().bytesInFlight === 0, 10_000);
   assert.ok(firstDataDropped && fullAcksDropped > 0, 'the wire dropped the first data segment and the ACKs of its retransmission');
-  return { received, client, counters: pair.device.counters, toDevice, toPeer, firstSeq, endSeq };
+  return { received: received(), client, counters: pair.device.counters, toDevice, toPeer, firstSeq, endSeq };
 }
 
 describe('recovery probe on the memory wire (the lone retransmission whose ACK is lost)', () => {
