@@ -323,7 +323,7 @@ export function frtoAck(connection: TcpConnection, duplicate: boolean): void {
     if (!unaAdvanced && !duplicate) return;
     const beyond = seqGt(connection.tcb.sndUna, recoveryPoint) || (scoreboard.sackedBytes > 0 && seqGt(scoreboard.highestSacked, recoveryPoint));
     if (original && !beyond) frtoSpurious(connection);
-    else frtoReal(connection);
+    else frtoReal(connection, recoveryPoint);
     return;
   }
   // Step 2: only the ACK that advances SND.UNA moves on.
@@ -344,11 +344,15 @@ export function frtoNoNewData(connection: TcpConnection): void {
   connection.context.counters.increment('tcp.frto.no-new-data');
 }
 
-/** Step 3a: the timeout was genuine; conventional RTO recovery resumes (go-back-N). */
-function frtoReal(connection: TcpConnection): void {
+/**
+ * Step 3a: the timeout was genuine; conventional RTO recovery resumes: go-back-N from
+ * where it stood, unless the cumulative ACK has passed RecoveryPoint (nothing sent
+ * before the timeout is left to resend).
+ */
+function frtoReal(connection: TcpConnection, recoveryPoint: number): void {
   frtoEnd(connection);
   const tcb = connection.tcb;
-  if (seqLt(connection.frtoResume, tcb.sndNxt)) tcb.sndNxt = seqGt(connection.frtoResume, tcb.sndUna) ? connection.frtoResume : tcb.sndUna;
+  if (seqLt(tcb.sndUna, recoveryPoint) && seqLt(connection.frtoResume, tcb.sndNxt)) tcb.sndNxt = seqGt(connection.frtoResume, tcb.sndUna) ? connection.frtoResume : tcb.sndUna;
   connection.context.counters.increment('tcp.frto.real');
 }
 

@@ -119,6 +119,19 @@ describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
     assert.equal(h.counters.get('tcp.timeout.rto'), 1);
   });
 
+  it('step 3 with a cumulative ACK beyond RecoveryPoint: 3a, nothing from before the timeout is left, so nothing is resent', () => {
+    const { h, c, t0 } = setup(14);
+    const { t1 } = timeOut(h, c, t0);
+    h.advanceTo(t1 + 10);
+    h.send({ ack: S(1000) });
+    assert.deepEqual(sentSeqs(h), [11_000, 12_000]);
+    h.advanceTo(t1 + 20);
+    h.send({ ack: S(12_000) });
+    assert.equal(h.counters.get('tcp.frto.real'), 1);
+    assert.deepEqual(sentSeqs(h), [13_000], 'new data only: no go-back-N over the new segment still in flight');
+    assert.equal(c.info().retransmits, 1);
+  });
+
   it('step 2a: the first ACK after the timeout covers everything sent before it, nothing to decide', () => {
     const { h, c, t0 } = setup(11);
     const { t1 } = timeOut(h, c, t0);
