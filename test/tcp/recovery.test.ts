@@ -263,6 +263,27 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
     assert.equal(h.counters.get('tcp.tx.loss-probes'), 1);
   });
 
+  it('a lost probe is found by RACK once data sent after it is SACKed, and repaired in recovery without the RTO (§7.4)', () => {
+    const { h, c, t0 } = setup(12);
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS));
+    h.advanceTo(t0 + 20);
+    assert.deepEqual(sentSeqs(h), [10_000], 'the probe: new data (it will be lost)');
+    // The flight's ACK was only late; it opens cwnd, and the last segment follows the probe.
+    h.advanceTo(t0 + 25);
+    h.send({ ack: S(10_000) });
+    assert.deepEqual(sentSeqs(h), [11_000]);
+    // Segment 11 is SACKed 10 ms later: the probe, sent before it, is older than RACK.rtt
+    // (10 ms) + the reordering window (2.5 ms), so RACK marks it lost at once.
+    h.advanceTo(t0 + 35);
+    sack(h, 10_000, [[11_000, 12_000]]);
+    assert.deepEqual(sentSeqs(h), [10_000], 'the probe resent in recovery');
+    assert.equal(h.counters.get('tcp.sack.recoveries'), 1, 'the lost probe is a loss like any other: a congestion response');
+    h.advanceTo(t0 + 45);
+    h.send({ ack: S(12_000) });
+    assert.equal(c.info().bytesInFlight, 0);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+  });
+
   it('with one segment in flight waits 2·SRTT + WCDelAckT, capped by the RTO, and probes instead of the RTO', () => {
     const { h, c, t0 } = setup(1);
     assert.deepEqual(sentSeqs(h), [0]);
