@@ -226,6 +226,8 @@ export class TcpConnection {
   rttStart = 0;
   /** Consecutive RTO expiries without progress. */
   backoffCount = 0;
+  /** Of those RTOs' doublings, how many ICMP unreachables undid (RFC 6069, icmp-error.ts); reset with backoffCount. */
+  rtoReverts = 0;
   /** The SYN or SYN-ACK had to be retransmitted. */
   handshakeRetransmitted = false;
   /** Since when the oldest in-flight data has waited for an ACK (user timeout, RFC 5482). */

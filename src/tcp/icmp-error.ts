@@ -16,7 +16,10 @@
  *   tcp.icmp.soft-error         anything else (net/host unreachable, time exceeded,
  *                               parameter problem; or any error once synchronized):
  *                               remembered as the connection's `softError`, the cause
- *                               reported if it later times out (Linux sk_err_soft)
+ *                               reported if it later times out (Linux sk_err_soft);
+ *                               a net/host unreachable for a backed-off retransmission
+ *                               also undoes one RTO doubling (RFC 6069, `revertBackOff`,
+ *                               counted as tcp.icmp.rto-reverted)
  *
  * Never aborts an established connection: RFC 1122 §4.2.3.9 says soft errors MUST NOT,
  * and RFC 5927 §4.2 recommends treating hard errors as soft once synchronized.
@@ -91,5 +94,29 @@ export function icmpErrorArrives(
     return 'tcp.icmp.hard-error';
   }
   connection.softError = error;
+  if (!handshake) revertBackOff(connection, report, quotedSequence, now);
   return 'tcp.icmp.soft-error';
+}
+
+/**
+ * RFC 6069 (Linux tcp_ld_RTO_revert): a net or host unreachable quoting SND.UNA while
+ * the retransmission timer is backed off says the path is down, not congested: one
+ * doubling of the RTO is undone, and the timer runs from the last retransmission with
+ * the reverted RTO (at once if that has passed), so the connection resumes sooner when
+ * the path comes back. Only once per backed-off retransmission: the next ICMP for the
+ * same retransmission finds one doubling less.
+ */
+function revertBackOff(connection: TcpConnection, report: IcmpErrorReport, quotedSequence: number, now: Instant): void {
+  if (report.type !== IcmpType.DESTINATION_UNREACHABLE || (report.code !== IcmpUnreachableCode.NETWORK && report.code !== IcmpUnreachableCode.HOST)) return;
+  const retransmitAt = connection.retransmitAt;
+  const doublings = connection.backoffCount - connection.rtoReverts;
+  if (quotedSequence !== connection.tcb.sndUna || doublings <= 0 || retransmitAt === undefined) return;
+  const retransmittedAt = retransmitAt - connection.rtt.rto;
+  // The retry count (backoffCount: the give-up limit, black-hole detection) stays, as
+  // Linux keeps icsk_retransmits and lowers only icsk_backoff.
+  connection.rtoReverts++;
+  connection.rtt.revertBackOff(doublings - 1);
+  connection.retransmitAt = Math.max(now, retransmittedAt + connection.rtt.rto);
+  connection.context.counters.increment('tcp.icmp.rto-reverted');
+  connection.context.touch(connection);
 }

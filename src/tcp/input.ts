@@ -449,6 +449,7 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant, echo?
   if (seqLt(connection.tcb.sndSmall, ack)) connection.tcb.sndSmall = ack;
   connection.tcb.sndNxt = seqMax(connection.tcb.sndNxt, ack);
   connection.backoffCount = 0;
+  connection.rtoReverts = 0;
   // Something got through: an earlier ICMP soft error is no longer the news (Linux tcp_ack).
   connection.softError = undefined;
   connection.persistBackoff = 0;

@@ -79,6 +79,16 @@ export class RttEstimator {
   }
 
   /**
+   * RFC 6069 §4: the RTO with `backoffs` doublings of the current estimate (one fewer
+   * than now, after an ICMP unreachable showed the last timeout was a connectivity
+   * disruption, not congestion).
+   */
+  revertBackOff(backoffs: number): void {
+    const base = this.smoothed === undefined || this.variation === undefined ? this.limits.initialRto : this.smoothed + Math.max(CLOCK_GRANULARITY_MS, 4 * this.variation);
+    this.timeout = this.clamp(this.clamp(base) * 2 ** Math.max(0, backoffs));
+  }
+
+  /**
    * RFC 6298 §5.7: if the SYN (or SYN-ACK) was retransmitted and no RTT sample was
    * obtained, the RTO for data starts at 3 s.
    */

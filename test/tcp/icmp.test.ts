@@ -271,6 +271,48 @@ describe('unreachable and time exceeded (RFC 1122 §4.2.3.9)', () => {
     assert.match(h.recorder.closeError!.message, /connection timed out after network unreachable/);
   });
 
+  it('a host unreachable for a backed-off retransmission undoes one RTO doubling (RFC 6069), a second one another; the retry count stays', () => {
+    const { h } = sending(1460, { config: { mtuProbing: false } });
+    const c = h.connection!;
+    assert.deepEqual(sent(h), [[first, 1460]]);
+    const rto = c.info().rto;
+    const t0 = h.clock.now();
+    // Two timeouts: the retransmissions at t0 + RTO and t0 + 3·RTO, the next due at t0 + 7·RTO.
+    h.advanceTo(t0 + rto);
+    assert.deepEqual(sent(h), [[first, 1460]]);
+    const t2 = t0 + 3 * rto;
+    h.advanceTo(t2);
+    assert.deepEqual(sent(h), [[first, 1460]]);
+    assert.equal(c.info().rto, 4 * rto);
+    // The path is down: a router reports the retransmission's destination unreachable.
+    h.advanceTo(t2 + 10);
+    icmp(h, 3, 1, 0, { seq: first });
+    assert.equal(h.counters.get('tcp.icmp.rto-reverted'), 1);
+    assert.equal(c.info().rto, 2 * rto);
+    h.advanceTo(t2 + 2 * rto - 1);
+    assert.deepEqual(sent(h), []);
+    h.advanceTo(t2 + 2 * rto);
+    assert.deepEqual(sent(h), [[first, 1460]], 'retransmitted 2·RTO after the last one, not 4·RTO');
+    assert.equal(c.backoffCount, 3, 'three timeouts count against dataRetries all the same');
+    // Two reports for that retransmission: the doublings fall from two to one, then to none.
+    const t3 = t2 + 2 * rto;
+    h.advanceTo(t3 + 1);
+    icmp(h, 3, 0, 0, { seq: first });
+    icmp(h, 3, 0, 0, { seq: first });
+    assert.equal(h.counters.get('tcp.icmp.rto-reverted'), 3);
+    assert.equal(c.info().rto, rto);
+    h.advanceTo(t3 + rto);
+    assert.deepEqual(sent(h), [[first, 1460]]);
+    // Nothing to undo without a backed-off timer, nor for a segment other than SND.UNA.
+    icmp(h, 3, 1, 0, { seq: first });
+    assert.equal(h.counters.get('tcp.icmp.rto-reverted'), 4, 'the fourth timeout had doubled it once');
+    h.send({ ack: first + 1460 });
+    c.send(pattern(100));
+    h.drain();
+    icmp(h, 3, 1, 0, { seq: first + 1460 });
+    assert.equal(h.counters.get('tcp.icmp.rto-reverted'), 4, 'no timeout since the ACK');
+  });
+
   it('an undefined Destination Unreachable code is counted and ignored', () => {
     const { h } = sending(1460);
     h.drain();
