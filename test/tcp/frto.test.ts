@@ -6,43 +6,14 @@
  * reduction is undone and nothing else is resent) from a real one (it SACKs the new
  * data: step 3a, go-back-N resumes). Also RFC 5681 §3.1: a repeated RTO holds ssthresh.
  *
- * As in recovery.test.ts, the handshake and one 1000-byte segment are timed at 10 ms:
- * SRTT 10 ms, the RTO at its 200 ms floor, the PTO 2·SRTT = 20 ms.
+ * The sender is test/support/sack-sender.ts's: the handshake and one 1000-byte segment timed at 10 ms,
+ * so SRTT 10 ms, the RTO at its 200 ms floor, the PTO 2·SRTT = 20 ms.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TcpConnection } from '../../src/tcp/connection.ts';
-import type { TcpConfig } from '../../src/tcp/config.ts';
-import { LOCAL_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
-
-const MSS = 1000;
-/** Sequence number of byte `n` of the test data (after the 1000-byte warm-up segment). */
-const S = (n: number): number => LOCAL_ISS + 1 + MSS + n;
-
-/** ESTABLISHED with SACK and the peer's MSS 1000, SRTT 10 ms, then `segments` written at t0. */
-function setup(segments: number, config: Partial<TcpConfig> = {}): { h: TcpHarness; c: TcpConnection; t0: number } {
-  const h = new TcpHarness({ config });
-  h.synReceived({ mss: MSS, sackPermitted: true });
-  h.advance(10);
-  h.send();
-  const c = h.accepted[0]!;
-  c.send(pattern(MSS));
-  h.recv({ seq: LOCAL_ISS + 1, payload: pattern(MSS) });
-  h.advance(10);
-  h.send({ ack: S(0) });
-  h.recvNothing();
-  const t0 = h.clock.now();
-  c.send(pattern(segments * MSS, 1));
-  return { h, c, t0 };
-}
-
-function sentSeqs(h: TcpHarness): number[] {
-  return h.drain().filter((segment) => segment.payload.length > 0).map((segment) => segment.seq - S(0));
-}
-
-function sack(h: TcpHarness, ack: number, blocks: [number, number][]): void {
-  h.send({ ack: S(ack), options: { sackBlocks: blocks.map(([start, end]) => [S(start), S(end)] as [number, number]) } });
-}
+import type { TcpHarness } from '../support/tcp-harness.ts';
+import { MSS, S, sack, sentSeqs, setup } from '../support/sack-sender.ts';
 
 /**
  * Ten segments out at t0, no ACK: the tail loss probe at t0 + 20 sends segment 10 (new
@@ -154,7 +125,7 @@ describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
   });
 
   it('off (tcp.frto false): the ACK after the timeout is answered with go-back-N', () => {
-    const { h, c, t0 } = setup(14, { frto: false });
+    const { h, c, t0 } = setup(14, { config: { frto: false } });
     const { t1, cwnd } = timeOut(h, c, t0);
     h.advanceTo(t1 + 5);
     h.send({ ack: S(1000) });

@@ -10,52 +10,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TcpConnection } from '../../src/tcp/connection.ts';
 import type { TcpConfig } from '../../src/tcp/config.ts';
-import { ACK, LOCAL_ISS, PSH, REMOTE_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
+import { ACK, PSH, REMOTE_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
 import { reorderWindow } from '../../src/tcp/recovery.ts';
+import { MSS, S, sack, sentSeqs, setup, type Setup } from '../support/sack-sender.ts';
 
-const MSS = 1000;
 const R1 = REMOTE_ISS + 1;
-/** Sequence number of byte `n` of the test data (after the 1000-byte warm-up segment). */
-const S = (n: number): number => LOCAL_ISS + 1 + MSS + n;
-
-interface Setup {
-  h: TcpHarness;
-  c: TcpConnection;
-  /** The instant the data under test was written. */
-  t0: number;
-}
-
-/** ESTABLISHED with the peer's MSS 1000 (SACK unless `sack: false`), one segment timed at 10 ms, then `segments` written. */
-function setup(segments: number, options: { sack?: boolean; config?: Partial<TcpConfig> } = {}): Setup {
-  const h = new TcpHarness({ config: options.config ?? {} });
-  // The handshake's ACK comes 10 ms after the SYN-ACK: the first RTT sample is 10 ms too.
-  h.synReceived(options.sack === false ? { mss: MSS } : { mss: MSS, sackPermitted: true });
-  h.advance(10);
-  h.send();
-  const c = h.accepted[0]!;
-  assert.equal(c.state, 'ESTABLISHED');
-  c.send(pattern(MSS));
-  h.recv({ seq: LOCAL_ISS + 1, payload: pattern(MSS) });
-  h.advance(10);
-  h.send({ ack: S(0) });
-  h.recvNothing();
-  assert.equal(c.info().srtt, 10);
-  const t0 = h.clock.now();
-  if (segments > 0) c.send(pattern(segments * MSS, 1));
-  return { h, c, t0 };
-}
-
-/** Takes the data segments sent now and returns their sequence numbers relative to S(0). */
-function sentSeqs(h: TcpHarness): number[] {
-  return h.drain().filter((segment) => segment.payload.length > 0).map((segment) => segment.seq - S(0));
-}
-
-/** The peer's ACK at SND.UNA = S(ack) with SACK blocks given relative to S(0). */
-function sack(h: TcpHarness, ack: number, blocks: [number, number][]): void {
-  h.send({ ack: S(ack), options: { sackBlocks: blocks.map(([start, end]) => [S(start), S(end)] as [number, number]) } });
-}
 
 describe('RFC 6675 SACK loss recovery', () => {
   it('repairs three holes in one window in about one RTT without an RTO', () => {
