@@ -26,6 +26,10 @@
  *     max(2·SRTT, 10 ms) since the last ACK or transmission, the segment at SND.UNA is
  *     resent (`recoveryProbeNow`), at most MAX_RECOVERY_PROBES times per episode; the
  *     RTO stays where it was.
+ *   - F-RTO (`tcp.frto`, RFC 5682 §3, SACK-enhanced): after an RTO, the first ACK that
+ *     advances SND.UNA sends new data instead of going back N (`frtoSendNew`), and the
+ *     next one tells a spurious timeout (undone: `frtoSpurious`) from a real one
+ *     (go-back-N resumes: `frtoReal`); see `frtoAck`.
  *
  * Peers without SACK keep NewReno (congestion.ts, RFC 6582) on the input.ts path.
  */
@@ -294,7 +298,7 @@ function frtoEnd(connection: TcpConnection): void {
 /**
  * F-RTO steps 2 and 3 (RFC 5682 §3.1, SACK-enhanced version), for an acceptable ACK
  * after its SACK blocks and cumulative ACK were applied and before loss detection.
- * `newSack`: it SACKed new data; `duplicate`: a duplicate ACK (RFC 6675 §2).
+ * `duplicate`: a duplicate ACK (RFC 6675 §2: one that SACKs new data counts).
  *
  *   step 2  the first ACK that advances SND.UNA: if it covers RecoveryPoint, recovery
  *           is over (2a); else (2b) up to two new segments leave (output.ts
