@@ -15,6 +15,7 @@
  * Call order (recovery.ts, output.ts, input.ts):
  *   - `sent(start, end, now)` whenever SND.MAX advances (new data, FIN, probe octet);
  *   - `retransmitted(start, end, now)` for every retransmission;
+ *   - `ackEcho` = the arriving ACK's TSecr (input.ts), before the two calls below;
  *   - `applySack(...)` with the blocks of each arriving ACK (RFC 2018 §3), which
  *     validates them first (Linux tcp_is_sackblock_valid) and reports D-SACK (RFC 2883);
  *   - `acknowledge(ack, now)` when SND.UNA advances;
