@@ -125,6 +125,12 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   // A retransmitted SYN while our SYN-ACK is outstanding means the SYN-ACK was lost:
   // resend it at once rather than wait for our RTO (Linux tcp_check_req does the same).
   if (state === 'SYN-RECEIVED' && (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN && seq === connection.tcb.irs) {
+    // RFC 7323 §4.3: SEG.SEQ (= IRS) ≤ Last.ACK.sent, so its TSval becomes TS.Recent and
+    // the resent SYN-ACK echoes the SYN that got through. Echoing the first SYN's instead
+    // hands the peer an RTT sample of a whole SYN timeout (1 s), which its RTO then
+    // carries for a long while (bench/BASELINE.md, "what the remaining stalls are").
+    const synTimestamp = connection.tcb.timestamps ? segment.options.timestamps : undefined;
+    if (synTimestamp !== undefined) updateTsRecent(connection.tcb, synTimestamp.value, true, now);
     connection.synResend = 'retransmission';
     return;
   }

@@ -69,6 +69,18 @@ describe('negotiation (RFC 7323 §2.2, §3.2)', () => {
     assert.equal(connection.info().srtt, 12, 'the SYN-ACK echo is the first RTT sample');
   });
 
+  it('passive open: a retransmitted SYN (the SYN-ACK was lost) becomes TS.Recent, so the resent SYN-ACK echoes it (§4.3)', () => {
+    const h = new TcpHarness();
+    h.listen();
+    h.send({ seq: REMOTE_ISS, ack: 0, flags: SYN, options: { mss: 1460, windowScale: 7, timestamps: ts(500) } });
+    h.recv({ flags: SYN | ACK, options: { mss: 1460, windowScale: 0, timestamps: ts(h.tsval(), 500) } });
+    // The SYN-ACK is lost; the peer's SYN comes again (before our own 1 s retransmission
+    // of the SYN-ACK), with a newer TSval.
+    h.advance(900);
+    h.send({ seq: REMOTE_ISS, ack: 0, flags: SYN, options: { mss: 1460, windowScale: 7, timestamps: ts(1400) } });
+    h.recv({ flags: SYN | ACK, options: { mss: 1460, windowScale: 0, timestamps: ts(h.tsval(), 1400) } });
+  });
+
   it('a listener or an active open can switch each option for its own connections', () => {
     const h = new TcpHarness();
     h.listen(80, undefined, { timestamps: false, sack: false });
