@@ -722,12 +722,18 @@ export class TcpConnection {
     const available = space - (space % granule);
     if (available - current >= this.windowUpdateThreshold()) return available;
     // Keep the right edge where it was: never shrink (RFC 1122 §4.2.2.16), never
-    // open by less than the threshold. Unscaled, `current` never exceeds `space`, since
-    // in-order data advances RCV.NXT exactly as much as it fills the buffer. Scaled,
-    // the field cannot say `current` exactly: it is rounded up (RFC 7323 §2.4, Linux
-    // tcp_select_window's ALIGN), so the edge may pass the free space by less than one
-    // unit of 2^shift bytes; input.ts drops what would not fit (and the edge stays).
-    return roundUp(current, granule);
+    // open by less than the threshold. `current` never exceeds the free buffer: in-order
+    // data advances RCV.NXT exactly as much as it fills the buffer, and no edge is ever
+    // advertised past it. Scaled, the field cannot say `current` exactly: it is rounded
+    // up (RFC 7323 §2.4, Linux tcp_select_window's ALIGN) while that still fits the
+    // buffer. Where it would not, it is rounded down: the field retracts by less than
+    // 2^shift bytes (RFC 7323 appendix F; Linux's tcp_shrink_window), since rounding
+    // up at every ACK creeps the edge past the buffer (a sender filling the window to
+    // its edge then lost its segment's last bytes, resent only after its RTO). The edge
+    // segments are accepted against (tcb.rcvAdvertisedEdge) is the largest one sent, and
+    // everything below it fits, so nothing the peer was offered is refused.
+    const roundedUp = roundUp(current, granule);
+    return roundedUp <= this.receiveBuffer.free ? roundedUp : current - (current % granule);
   }
 
   /** The receive window's bound now: free buffer, and what the (scaled) field can carry. */

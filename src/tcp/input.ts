@@ -195,8 +195,8 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     data = data.subarray(Math.min(skip, data.length));
     start = connection.tcb.rcvNxt;
   }
-  // The window's edge, and the buffer's: a scaled window's edge may pass the free buffer
-  // by less than 2^shift bytes (connection.receiveWindow()), and those cannot be held.
+  // The window's edge, and the buffer's (connection.receiveWindow() keeps every edge it
+  // advertises inside the free buffer; the buffer is checked too, as the last word).
   const bufferRoom = connection.receiveBuffer.free - seqDiff(start, connection.tcb.rcvNxt);
   const room = zeroWindowAllowance ? 0 : Math.max(0, Math.min(seqDiff(connection.tcb.rcvAdvertisedEdge, start), bufferRoom));
   if (data.length > room || (fin && data.length === room)) {
