@@ -27,14 +27,16 @@
  * Output: a Markdown table on stdout and in bench/results/<stamp>.md, raw numbers in
  * bench/results/<stamp>.json. `--profile` also records a V8 CPU profile of the firmware
  * during the MTU 1500 bulk runs (the ingest run when bulk is not selected, the idle window
- * when neither is) and prints its hot spots.
+ * when neither is) and prints its hot spots; `--heap-profile` samples what the firmware
+ * allocates in the same window (V8's sampling heap profiler, collected objects included)
+ * and prints the functions that allocate most.
  *
  * The firmware runs as deployed: the built bundle (`node deploy/build.mjs --bench`,
  * dist/bench/firmware-entry.mjs: firmware/main.ts plus the measurement probe) under plain
  * `node`. `--source` runs the TypeScript sources under tsx instead (the developer's
  * way, and how every figure before the build step was taken).
  *
- * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile]
+ * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile] [--heap-profile]
  *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,7 +65,7 @@ import { measureStateSizes } from './lib/state-size.ts';
 import { measureIdleSizesBundled } from './lib/idle-size.ts';
 import { measureNonReaders } from './lib/non-readers.ts';
 import { measureLibraries, type LibrariesResult } from './lib/libraries.ts';
-import { summariseProfile, type HotSpot } from './lib/profile.ts';
+import { summariseHeapProfile, summariseProfile, type AllocationSite, type HotSpot } from './lib/profile.ts';
 import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
 import { describeSweepPath, renderSweepTable, runLossSweep, type SweepPoint } from './lib/loss-sweep.ts';
 import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
@@ -90,6 +92,7 @@ const { values: flags } = parseArgs({
     only: { type: 'string' },
     mtu: { type: 'string', default: '1500,576' },
     profile: { type: 'boolean', default: false },
+    'heap-profile': { type: 'boolean', default: false },
     connections: { type: 'string' },
     source: { type: 'boolean', default: false },
     'node-flags': { type: 'string' },
@@ -99,7 +102,7 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]\n');
   process.exit(0);
 }
 
@@ -125,8 +128,11 @@ const sizes = {
   // 2000 PUTs per connection: the per-connection rate limiter's burst (SPEC §4 ERR 429).
   ingestPuts: quick ? 500 : 2_000,
   idleConnections: Number(flags.connections ?? (quick ? 2_000 : 10_000)),
-  // Longer than the keepalive idle time (10 s), so the window includes a full probe round.
-  idleWindowSeconds: quick ? 12 : 20,
+  // Longer than the keepalive idle time (10 s), so the window includes a full probe round;
+  // a minute, so V8 has scavenged at the idle allocation rate (~0.8 MB/s, a scavenge per
+  // ~20 s with the young generation the burst grew) and given the burst's young-generation
+  // pages back: the RSS after the window is the idle device's, not the burst's.
+  idleWindowSeconds: quick ? 12 : 60,
   // Connection pairs of the in-process idle measurement (stack section, bench/lib/idle-size.ts);
   // the same in quick runs: hash tables grow in steps, so the figure depends a little on the count.
   idleSizeConnections: 2_000,
@@ -345,6 +351,13 @@ interface IdleFigures {
   heapResidentPerConnection?: number;
   /** The same, space by space ("old_space: 2,900 used / 3,400 resident"), for the log. */
   heapSpacesPerConnection?: Record<string, { used: number; resident: number }>;
+  /**
+   * RSS per connection again after the CPU window (the connections idle for it): V8 gives
+   * back young-generation pages only at a collection that finds the allocation rate low.
+   */
+  rssPerConnectionAfterWindow: number;
+  /** The firmware's probe only: V8's collections in the CPU window and what was allocated in it. */
+  window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number };
   cpuPercent: number;
   /** Of it, user and system time (system time includes the kernel's work on our sends and receives). */
   cpuUserPercent: number;
@@ -364,7 +377,14 @@ function spacesPerConnection(before: ProbeSample, after: ProbeSample, count: num
   return spaces;
 }
 
-/** `profiled`: the firmware's profiler skips this section's first two probes and covers the CPU window (PIWIRE_BENCH_PROFILE_AFTER). */
+/**
+ * Memory before the burst, RSS right after it, then the CPU window, then RSS and the heap
+ * (after full collections) with the connections idle since. The probe that opens the
+ * window does not collect: a forced full collection starts V8's memory reducer, whose own
+ * full collections would land in the window (the idle CPU figures before 2026-11-30 17:00
+ * had that in them). `profiled`: the firmware's profilers skip this section's first two
+ * probes and cover the CPU window (PIWIRE_BENCH_PROFILE_AFTER).
+ */
 async function measureIdle(topology: VethTopology, pid: number, probePath: string, profiled = false): Promise<IdleFigures> {
   const before: ProbeSample = await probe(pid, probePath);
   const rssBefore = processRssBytes(pid);
@@ -375,11 +395,13 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
     const opened = await firstJsonLine<{ open: number; seconds: number; error?: string }>(client, 300_000);
     if (opened.error) log(`idle: opened ${opened.open} of ${sizes.idleConnections}: ${opened.error}`);
     await delay(2_000);
-    const after = await probe(pid, probePath);
     const rssAfter = processRssBytes(pid);
-    if (profiled) await probe(pid, probePath);
+    // Opens the window: counts V8's collections from here, starts the profilers when asked.
+    await probe(pid, probePath, undefined, { collect: false });
+    if (profiled) await probe(pid, probePath, undefined, { collect: false });
     const cpu = await cpuPercentOver(pid, sizes.idleWindowSeconds);
-    if (profiled) await probe(pid, probePath);
+    const rssAfterWindow = processRssBytes(pid);
+    const after = await probe(pid, probePath);
     const aliveLine = new Promise<{ alive: number }>((resolve) => {
       let text = '';
       client.stdout?.on('data', (chunk: Buffer) => {
@@ -399,6 +421,8 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
       heapPerConnection: (after.heapUsed - before.heapUsed) / count,
       arrayBuffersPerConnection: (after.arrayBuffers - before.arrayBuffers) / count,
       rssPerConnection: (rssAfter - rssBefore) / count,
+      rssPerConnectionAfterWindow: (rssAfterWindow - rssBefore) / count,
+      ...(after.window === undefined ? {} : { window: after.window }),
       cpuPercent: cpu.all,
       cpuUserPercent: cpu.user,
       cpuSystemPercent: cpu.system,
@@ -495,8 +519,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 }, ...store, ...services }));
   const probePath = join(probeDirectory, 'piwire-probe.json');
   const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
-  if (profileDirectory !== undefined) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
-  // PIWIRE_BENCH_HEAP=<path>: the profiled window's allocations instead (bench/lib/firmware-entry.ts).
+  if (profileDirectory !== undefined && flags.profile) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
+  if (profileDirectory !== undefined && flags['heap-profile']) env.PIWIRE_BENCH_HEAP_PROFILE = join(profileDirectory, 'firmware.heapprofile');
+  // PIWIRE_BENCH_HEAP=<path>: with --profile, the profiled window's allocations instead (bench/lib/firmware-entry.ts).
   if (process.env.PIWIRE_BENCH_HEAP) env.PIWIRE_BENCH_HEAP = process.env.PIWIRE_BENCH_HEAP;
   // Profiling the idle window (no bulk or ingest run to profile): the section's own two memory probes come first.
   const idleProfiled = profileDirectory !== undefined && !selected.has('bulk') && !selected.has('ingest');
@@ -666,6 +691,17 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       record({ section: 'idle', metric: 'JS heap resident pages per idle connection (after GC)', mtu, unit: 'bytes', piwire: p.heapResidentPerConnection, kernel: undefined, better: 'lower' });
     }
     record({
+      section: 'idle', metric: `RSS per idle connection after the ${sizes.idleWindowSeconds} s window`, mtu, unit: 'bytes',
+      piwire: p ? p.rssPerConnectionAfterWindow : missing, kernel: k?.rssPerConnectionAfterWindow, better: 'lower',
+      target: '≤ 4096', met: p ? p.rssPerConnectionAfterWindow <= 4096 : undefined,
+    });
+    if (p?.window !== undefined) {
+      const seconds = sizes.idleWindowSeconds;
+      record({ section: 'idle', metric: 'allocated in the idle window, per second', mtu, unit: 'KB/s', piwire: p.window.allocatedBytes / seconds / 1e3, kernel: undefined, better: 'lower' });
+      record({ section: 'idle', metric: 'scavenges / full collections in the idle window', mtu, unit: 'count', piwire: `${p.window.scavenges} / ${p.window.markCompacts}`, kernel: undefined, better: 'lower' });
+      record({ section: 'idle', metric: 'time in GC in the idle window', mtu, unit: 'ms', piwire: p.window.gcMs, kernel: undefined, better: 'lower' });
+    }
+    record({
       section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window)`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',
       target: '< 2', met: p ? p.cpuPercent < 2 : undefined,
     });
@@ -829,6 +865,7 @@ async function main(): Promise<number> {
     if (built.code !== 0) throw new Error(`bench: deploy/build.mjs --bench failed: ${built.stderr}`);
   }
   const hotSpots: Record<string, HotSpot[]> = {};
+  const allocationSites: Record<string, AllocationSite[]> = {};
   let sweep: SweepPoint[] | undefined;
   try {
     if (VETH_SECTIONS.some((section) => selected.has(section))) {
@@ -840,7 +877,7 @@ async function main(): Promise<number> {
           if (selected.has('libraries') && mtu === mtus[0]) await libraryRows(topology);
           const kernel = await kernelSide(topology, workDirectory);
           const profiledSection = selected.has('bulk') ? 'bulk' : selected.has('ingest') ? 'ingest' : selected.has('idle') ? 'idle' : undefined;
-          const profileDirectory = flags.profile && mtu === 1500 && profiledSection !== undefined ? join(workDirectory, 'profile') : undefined;
+          const profileDirectory = (flags.profile || flags['heap-profile']) && mtu === 1500 && profiledSection !== undefined ? join(workDirectory, 'profile') : undefined;
           if (profileDirectory !== undefined) mkdirSync(profileDirectory, { recursive: true });
           const piwire = await piwireSide(topology, workDirectory, profileDirectory);
           const floor = selected.has('floor') ? await floorSide(topology).catch((error: unknown) => {
@@ -857,7 +894,13 @@ async function main(): Promise<number> {
               const kept = join(RESULTS, `${stamp}-${profiledSection}-mtu${mtu}.cpuprofile`);
               copyFileSync(join(profileDirectory, file), kept);
               hotSpots[`${profiledSection} mtu${mtu}`] = summariseProfile(kept, REPOSITORY_ROOT);
-            } else notes.push('--profile: the firmware wrote no CPU profile');
+            } else if (flags.profile) notes.push('--profile: the firmware wrote no CPU profile');
+            const heapFile = readdirSync(profileDirectory).find((name) => name.endsWith('.heapprofile'));
+            if (heapFile) {
+              const kept = join(RESULTS, `${stamp}-${profiledSection}-mtu${mtu}.heapprofile`);
+              copyFileSync(join(profileDirectory, heapFile), kept);
+              allocationSites[`${profiledSection} mtu${mtu}`] = summariseHeapProfile(kept, REPOSITORY_ROOT);
+            } else if (flags['heap-profile']) notes.push('--heap-profile: the firmware wrote no heap profile');
           }
         } finally {
           await topology.destroy();
@@ -972,12 +1015,17 @@ async function main(): Promise<number> {
     markdown += `\n## CPU profile of the firmware (${key}), self time\n\n| function | location | self ms | % of samples | % of busy |\n| --- | --- | ---: | ---: | ---: |\n`;
     for (const spot of spots) markdown += `| ${spot.function} | ${spot.location} | ${spot.selfMs.toFixed(0)} | ${spot.selfPercent.toFixed(1)} | ${Number.isNaN(spot.busyPercent) ? '' : spot.busyPercent.toFixed(1)} |\n`;
   }
+  for (const [key, sites] of Object.entries(allocationSites)) {
+    markdown += `\n## Allocations in the firmware (${key}), sampled, collected objects included\n\n| function | location | KB | % |\n| --- | --- | ---: | ---: |\n`;
+    for (const site of sites) markdown += `| ${site.function} | ${site.location} | ${(site.bytes / 1e3).toFixed(1)} | ${site.percent.toFixed(1)} |\n`;
+  }
   if (sweep !== undefined) {
     markdown += `\n## Loss sweep on the memory wire (virtual time)\n\n${describeSweepPath()} ${sizes.sweepBytes / MIB} MiB per point.\n\n${renderSweepTable(sweep)}\n`;
   }
   raw.rows = rows;
   raw.notes = notes;
   raw.hotSpots = hotSpots;
+  raw.allocationSites = allocationSites;
   writeFileSync(join(RESULTS, `${stamp}.md`), markdown);
   writeFileSync(join(RESULTS, `${stamp}.json`), JSON.stringify(raw, null, 2));
   process.stdout.write(markdown);

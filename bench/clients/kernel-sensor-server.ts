@@ -9,7 +9,7 @@
  */
 import { createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -65,8 +65,11 @@ function serve(socket: Socket): void {
 const probePath = process.env.PIWIRE_BENCH_PROBE;
 if (probePath !== undefined) {
   process.on('SIGUSR2', () => {
-    collectGarbage();
-    collectGarbage();
+    // PATH.nogc: the runner asks for the figures without a collection (bench/lib/measure.ts `probe`).
+    if (!existsSync(`${probePath}.nogc`)) {
+      collectGarbage();
+      collectGarbage();
+    }
     const cpu = process.cpuUsage();
     writeFileSync(`${probePath}.tmp`, JSON.stringify({ ...process.memoryUsage(), userMicros: cpu.user, systemMicros: cpu.system }));
     renameSync(`${probePath}.tmp`, probePath);

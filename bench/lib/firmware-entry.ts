@@ -4,30 +4,37 @@
  * memory figures without changing the firmware.
  *
  * On SIGUSR2 the process runs a full garbage collection (so heap figures are live
- * objects, not garbage waiting for the next cycle) and writes
+ * objects, not garbage waiting for the next cycle; not when a file PIWIRE_BENCH_PROBE.nogc
+ * exists, see bench/lib/measure.ts `probe`) and writes
  * `{ heapUsed, heapTotal, external, arrayBuffers, rss, userMicros, systemMicros, heapSpaces }`
  * (`heapSpaces`: each V8 heap space's used and resident bytes, so the runner can tell live
  * objects from pages the heap keeps committed) to
  * the file named by PIWIRE_BENCH_PROBE (written to a temporary name, then renamed, so
  * the runner never reads half a file).
  *
+ * Each probe also reports `window`: the garbage collections V8 ran since the previous
+ * probe's own collections (a `v8.GCProfiler` started after them): scavenges, full
+ * mark-compacts, their time, and the bytes the program allocated meanwhile (heap used
+ * before each collection minus after the previous one), so the runner can tell what an
+ * idle window allocates and collects, a figure the machine's load does not move.
+ *
  * With PIWIRE_BENCH_PROFILE set (Node 20 refuses --cpu-prof in NODE_OPTIONS), the first
  * SIGUSR2 also starts the V8 CPU profiler and the second stops it and writes the
- * `.cpuprofile` to that path, so the profile covers exactly the measured window.
- * PIWIRE_BENCH_PROFILE_AFTER=N lets the first N probes pass without touching the
- * profiler (the idle section probes memory before and after opening its connections,
- * then profiles the idle window between two more).
- *
- * With PIWIRE_BENCH_HEAP=<path> as well (passed through by the runner), the same window
- * is recorded by V8's sampling heap profiler instead (every 1 KiB allocated on average,
- * objects the scavenger has already collected included) and written to <path>: the
- * allocation per function, to check that steady-state sending and ACK processing
- * allocate nothing per segment. The sampling slows the process: that run's CPU figures
- * mean nothing.
+ * `.cpuprofile` to that path, so the profile covers exactly the measured window: it is
+ * stopped before and started after the probe's own full collections, which are the
+ * probe's, not the firmware's. PIWIRE_BENCH_HEAP_PROFILE does the same with V8's sampling
+ * heap profiler (every allocation, also what the next collection frees, as a
+ * `.heapprofile`): what allocates in the window. PIWIRE_BENCH_PROFILE_AFTER=N lets the
+ * first N probes pass without touching the profilers (the idle section probes memory
+ * before and after opening its connections, then profiles the idle window between two more).
+ * PIWIRE_BENCH_HEAP=<path> (passed through by the runner, with --profile) records the
+ * heap profile to <path> *instead of* the CPU profile: the allocation per function, to
+ * check that steady-state sending and ACK processing allocate nothing per segment. The
+ * sampling slows the process: a run's CPU figures mean nothing while it samples.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { GCProfiler, getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { main } from '../../firmware/main.ts';
 
@@ -37,57 +44,98 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 const probePath = process.env.PIWIRE_BENCH_PROBE;
-const profilePath = process.env.PIWIRE_BENCH_PROFILE;
+const heapInsteadPath = process.env.PIWIRE_BENCH_HEAP || undefined;
+const profilePath = heapInsteadPath === undefined ? process.env.PIWIRE_BENCH_PROFILE : undefined;
+const heapProfilePath = heapInsteadPath ?? process.env.PIWIRE_BENCH_HEAP_PROFILE;
 let probesBeforeProfile = Number(process.env.PIWIRE_BENCH_PROFILE_AFTER ?? 0);
-const heapProfilePath = process.env.PIWIRE_BENCH_HEAP || undefined;
 let profiler: Session | undefined;
 let profiled = false;
 
-/** Same-thread inspector sessions answer synchronously, so this finishes before it returns. */
-function toggleProfiler(path: string): void {
-  if (profiler === undefined && !profiled) {
-    profiler = new Session();
-    profiler.connect();
-    if (heapProfilePath !== undefined) {
-      profiler.post('HeapProfiler.enable');
-      // The two include flags (V8 ≥ 11) are not in @types/node's parameter type yet.
-      const sampling = { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
-      profiler.post('HeapProfiler.startSampling', sampling);
-    } else {
-      profiler.post('Profiler.enable');
-      profiler.post('Profiler.start');
-    }
-    return;
+/** Same-thread inspector sessions answer synchronously, so each of these finishes before it returns. */
+function startProfilers(): void {
+  profiler = new Session();
+  profiler.connect();
+  if (profilePath !== undefined) {
+    profiler.post('Profiler.enable');
+    profiler.post('Profiler.start');
   }
-  if (profiler !== undefined) {
-    const session = profiler;
-    profiler = undefined;
-    profiled = true;
-    if (heapProfilePath !== undefined) {
-      session.post('HeapProfiler.stopSampling', (error, result) => {
-        if (!error) writeFileSync(heapProfilePath, JSON.stringify(result.profile));
-        session.disconnect();
-      });
-      return;
-    }
-    session.post('Profiler.stop', (error, result) => {
-      if (!error) writeFileSync(path, JSON.stringify(result.profile));
-      session.disconnect();
-    });
+  if (heapProfilePath !== undefined) {
+    profiler.post('HeapProfiler.enable');
+    // Every 256 bytes on average, and what a scavenge or a full collection frees counts too.
+    // The two include flags (V8 ≥ 11) are not in @types/node's parameter type yet.
+    const sampling = { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
+    profiler.post('HeapProfiler.startSampling', sampling);
   }
 }
 
+function stopProfilers(): void {
+  const session = profiler;
+  if (session === undefined) return;
+  profiler = undefined;
+  profiled = true;
+  if (profilePath !== undefined) {
+    session.post('Profiler.stop', (error, result) => {
+      if (!error) writeFileSync(profilePath, JSON.stringify(result.profile));
+    });
+  }
+  if (heapProfilePath !== undefined) {
+    session.post('HeapProfiler.stopSampling', (error, result) => {
+      if (!error) writeFileSync(heapProfilePath, JSON.stringify(result.profile));
+    });
+  }
+  session.disconnect();
+}
+
+interface GcWindow {
+  scavenges: number;
+  markCompacts: number;
+  gcMs: number;
+  allocatedBytes: number;
+}
+
+/**
+ * The collections a GCProfiler saw and the bytes allocated over its run: heap used before
+ * each collection minus after the previous one, from `usedAtStart` (when it started) to
+ * `usedNow` (now, before the probe's own collections).
+ */
+function summariseWindow(statistics: ReturnType<GCProfiler['stop']>['statistics'], usedAtStart: number, usedNow: number): GcWindow {
+  const window: GcWindow = { scavenges: 0, markCompacts: 0, gcMs: 0, allocatedBytes: 0 };
+  let usedAfterPrevious = usedAtStart;
+  for (const gc of statistics) {
+    if (gc.gcType === 'Scavenge' || gc.gcType === 'MinorMarkCompact') window.scavenges++;
+    if (gc.gcType === 'MarkSweepCompact') window.markCompacts++;
+    window.gcMs += gc.cost / 1000;
+    window.allocatedBytes += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - usedAfterPrevious);
+    usedAfterPrevious = gc.afterGC.heapStatistics.usedHeapSize;
+  }
+  window.allocatedBytes += Math.max(0, usedNow - usedAfterPrevious);
+  return window;
+}
+
+let gcProfiler: GCProfiler | undefined;
+let usedAtWindowStart = 0;
+
 if (probePath !== undefined) {
   process.on('SIGUSR2', () => {
-    if (profilePath !== undefined && probesBeforeProfile-- <= 0) toggleProfiler(profilePath);
-    collectGarbage();
-    collectGarbage();
+    const profiling = (profilePath !== undefined || heapProfilePath !== undefined) && probesBeforeProfile-- <= 0;
+    if (profiling) stopProfilers();
+    const usedNow = getHeapStatistics().used_heap_size;
+    const window = gcProfiler === undefined ? undefined : summariseWindow(gcProfiler.stop().statistics, usedAtWindowStart, usedNow);
+    // PATH.nogc: the runner asks for the figures without a collection (bench/lib/measure.ts `probe`).
+    if (!existsSync(`${probePath}.nogc`)) {
+      collectGarbage();
+      collectGarbage();
+    }
     const memory = process.memoryUsage();
     const cpu = process.cpuUsage();
     const temporary = `${probePath}.tmp`;
     const heapSpaces = Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, { used: space.space_used_size, resident: space.physical_space_size }]));
-    writeFileSync(temporary, JSON.stringify({ ...memory, userMicros: cpu.user, systemMicros: cpu.system, heapSpaces }));
+    writeFileSync(temporary, JSON.stringify({ ...memory, userMicros: cpu.user, systemMicros: cpu.system, heapSpaces, ...(window === undefined ? {} : { window }) }));
     renameSync(temporary, probePath);
+    usedAtWindowStart = getHeapStatistics().used_heap_size;
+    gcProfiler = new GCProfiler();
+    gcProfiler.start();
+    if (profiling && !profiled) startProfilers();
   });
 }
 

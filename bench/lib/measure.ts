@@ -3,7 +3,7 @@
  * per-process CPU time and RSS, machine-wide busy CPU time, and the firmware's own
  * memory probe (bench/lib/firmware-entry.ts answers SIGUSR2).
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delay } from '../../test/support/netns.ts';
 
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -53,11 +53,23 @@ export interface ProbeSample {
   systemMicros: number;
   /** Per V8 heap space (old_space, new_space, ...): live bytes and resident bytes (the firmware's probe only). */
   heapSpaces?: Record<string, { used: number; resident: number }>;
+  /**
+   * The firmware's probe only: V8's collections since the previous probe (its own full
+   * collections excluded) and the bytes allocated meanwhile (bench/lib/firmware-entry.ts).
+   */
+  window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number };
 }
 
-/** Asks a probed process for its memory figures (after a full GC); bounded wait. */
-export async function probe(pid: number, path: string, timeoutMs = 10_000): Promise<ProbeSample> {
+/**
+ * Asks a probed process for its memory figures (after a full GC); bounded wait.
+ * `collect: false` asks for them without the GC (a file `PATH.nogc` beside the answer's
+ * says so): a probe that starts a CPU window must not start V8's memory reducer, which
+ * follows a full collection with more of them some seconds later, inside the window.
+ */
+export async function probe(pid: number, path: string, timeoutMs = 10_000, options: { collect?: boolean } = {}): Promise<ProbeSample> {
   rmSync(path, { force: true });
+  if (options.collect === false) writeFileSync(`${path}.nogc`, '');
+  else rmSync(`${path}.nogc`, { force: true });
   process.kill(pid, 'SIGUSR2');
   const deadline = Date.now() + timeoutMs;
   while (!existsSync(path)) {

@@ -57,3 +57,44 @@ export function summariseProfile(path: string, root: string, top = 15): HotSpot[
       busyPercent: entry.function === '(idle)' ? NaN : (entry.micros / busy) * 100,
     }));
 }
+
+interface HeapProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapProfileNode[];
+}
+
+export interface AllocationSite {
+  function: string;
+  location: string;
+  /** Sampled bytes allocated by the function itself (V8's estimate from the samples). */
+  bytes: number;
+  percent: number;
+}
+
+/**
+ * Summarises a V8 sampling heap profile (`.heapprofile`, from HeapProfiler.stopSampling):
+ * bytes allocated per function, the top N. Sampled with the collected objects included
+ * (bench/lib/firmware-entry.ts), so it says what allocates, not only what stays.
+ */
+export function summariseHeapProfile(path: string, root: string, top = 15): AllocationSite[] {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as { head: HeapProfileNode };
+  const sites = new Map<string, AllocationSite>();
+  let total = 0;
+  const pending: HeapProfileNode[] = [profile.head];
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    pending.push(...node.children);
+    if (node.selfSize === 0) continue;
+    total += node.selfSize;
+    const url = node.callFrame.url.replace(/^file:\/\//, '');
+    const location = url ? `${relative(root, url)}:${node.callFrame.lineNumber + 1}` : '';
+    const key = `${node.callFrame.functionName}@${location}`;
+    const site = sites.get(key) ?? { function: node.callFrame.functionName || '(anonymous)', location, bytes: 0, percent: 0 };
+    site.bytes += node.selfSize;
+    sites.set(key, site);
+  }
+  return [...sites.values()]
+    .sort((a, b) => b.bytes - a.bytes)
+    .slice(0, top)
+    .map((site) => ({ ...site, percent: (site.bytes / Math.max(1, total)) * 100 }));
+}

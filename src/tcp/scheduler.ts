@@ -106,16 +106,22 @@ export class Scheduler {
     return this.timers.peekDeadline();
   }
 
-  /** Removes and returns the connections whose deadline is at or before `now`. */
-  takeDue(now: Instant): TcpConnection[] {
-    const due: TcpConnection[] = [];
+  /**
+   * Removes and returns one connection whose deadline is at or before `now`, undefined
+   * when none is left. One at a time, not an array of them: a keepalive tick hands out
+   * dozens of connections 15 times a second, and an array per tick was most of what an
+   * idle device allocated outside its frames (bench/BASELINE.md, "idle: what allocates").
+   * Deadlines re-armed meanwhile are pushed only when the entry point ends (`flush`), so
+   * a loop over this stops at the connections that were due when it began.
+   */
+  takeDue(now: Instant): TcpConnection | undefined {
     for (let handle = this.timers.popDue(now); handle !== undefined; handle = this.timers.popDue(now)) {
       const connection = handle.connection;
       if (connection === undefined) continue;
       connection.scheduledAt = undefined;
-      due.push(connection);
+      return connection;
     }
-    return due;
+    return undefined;
   }
 
   /** The connection was released: its heap entries become empty handles. */

@@ -244,7 +244,7 @@ export class TcpStack implements Pollable {
   poll(now: Instant): void {
     this.scheduler.run(now, () => {
       this.timeWaits.poll(now);
-      for (const connection of this.scheduler.takeDue(now)) {
+      for (let connection = this.scheduler.takeDue(now); connection !== undefined; connection = this.scheduler.takeDue(now)) {
         if (connection.released) continue;
         try {
           timersExpired(connection, now);
