@@ -71,11 +71,12 @@ export function attachStack(link: Link | IpLink, config: StackConfig, options: A
       loop.wake();
     });
   } else {
+    // The stack is the link's ReceiveBatch: the frames of one wakeup are answered once.
     link.setReceiver((frame) => {
       stack.receiveFrame(frame);
       onFrame();
       loop.wake();
-    });
+    }, stack);
   }
   loop.add(stack);
   loop.addLink(link);

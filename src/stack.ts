@@ -6,6 +6,11 @@
  * Call order for the owner of the event loop (firmware/loop.ts, or a test's virtual
  * world): construct → `start()` (gratuitous ARP) → for each received frame
  * `receiveFrame(frame)` → `poll(now)` whenever `pollAt()` is due → flush the link.
+ * Frames a link delivers together go between `beginBatch()` and `endBatch()` (the
+ * stack is the link's `ReceiveBatch`, hal/link/link.ts): the clock is read once, and
+ * the TCP output (ACKs, the data they free), timer re-arming and the sockets' reads
+ * run once per connection at the end of the batch (src/tcp/ack-policy.ts says which
+ * ACKs still leave at once). Outside a batch every frame is its own.
  * `onWork` is called when an application call (a socket write, a close) produced work
  * outside of poll(), so the owner flushes the link and re-arms its timer.
  */
@@ -88,6 +93,10 @@ export class NetStack implements Pollable {
   private readonly clock: StackDependencies['clock'];
   private readonly random: RandomSource;
   private readonly events: EventSink;
+  /** Receive batches open (begin without end yet; links do not nest them, but several links may share a stack). */
+  private batchDepth = 0;
+  /** The clock as read when the outermost batch began. */
+  private batchNow: Instant = 0;
 
   constructor(
     device: FrameDevice | PacketDevice,
@@ -163,12 +172,28 @@ export class NetStack implements Pollable {
   }
 
   receiveFrame(frame: Uint8Array): void {
-    this.interface.receiveFrame(frame);
+    if (this.batchDepth > 0) this.interface.receiveFrame(frame, this.batchNow);
+    else this.interface.receiveFrame(frame);
   }
 
   /** An IPv4 packet from an IP-level device (`--link ip:IFNAME`). */
   receivePacket(packet: Uint8Array): void {
-    this.interface.receivePacket(packet);
+    if (this.batchDepth > 0) this.interface.receivePacket(packet, this.batchNow);
+    else this.interface.receivePacket(packet);
+  }
+
+  /** The frames up to `endBatch()` arrived together: processed as one instant, answered once. */
+  beginBatch(): void {
+    if (this.batchDepth++ > 0) return;
+    this.batchNow = this.clock.now();
+    this.tcp.beginBatch(this.batchNow);
+  }
+
+  /** Ends the batch: output, timers and application callbacks for what it touched. Never throws. */
+  endBatch(): void {
+    if (this.batchDepth === 0) return;
+    if (--this.batchDepth > 0) return;
+    this.tcp.endBatch();
   }
 
   /** Tells the interface the carrier state; true when it changed (the owner logs `link`). */

@@ -77,8 +77,8 @@ function stackPair(count: number): { world: VirtualWorld; device: NetStack; peer
     },
     { clock: world.clock, random: new SeededRandom(3), events: nullEventSink },
   );
-  wire.a.setReceiver((frame) => device.receiveFrame(frame));
-  wire.b.setReceiver((frame) => peer.receiveFrame(frame));
+  wire.a.setReceiver((frame) => device.receiveFrame(frame), device);
+  wire.b.setReceiver((frame) => peer.receiveFrame(frame), peer);
   world.add(wire);
   world.add(device);
   world.add(peer);

@@ -37,8 +37,8 @@ export function runStackOnly(mtu: number, bytes: number): StackOnlyResult {
   const tcp = { keepalive: { enabled: false, idle: 10_000, interval: 2_000, count: 3 }, rcvBuf: 64 * 1024, sndBuf: 64 * 1024 };
   const device = new NetStack(wire.a, { mac: deviceMac, address: deviceAddress, prefixLength: 24, mtu, tcp }, { clock, random: new SeededRandom(2), events: nullEventSink });
   const peer = new NetStack(wire.b, { mac: peerMac, address: parseIpv4('198.18.0.1')!, prefixLength: 24, mtu, tcp }, { clock, random: new SeededRandom(3), events: nullEventSink });
-  wire.a.setReceiver((frame) => device.receiveFrame(frame));
-  wire.b.setReceiver((frame) => peer.receiveFrame(frame));
+  wire.a.setReceiver((frame) => device.receiveFrame(frame), device);
+  wire.b.setReceiver((frame) => peer.receiveFrame(frame), peer);
   const components: Pollable[] = [wire, device, peer];
   device.start();
   peer.start();

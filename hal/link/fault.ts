@@ -15,7 +15,7 @@
 import type { MacAddress } from '../../src/net/address.ts';
 import type { RandomSource } from '../../src/random.ts';
 import { Counters } from '../../src/stats.ts';
-import type { CarrierHandler, FrameHandler, Link } from './link.ts';
+import { ReceiveBatchRelay, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
 export interface LinkFaults {
   lossRate: number;
@@ -39,6 +39,8 @@ export class FaultLink implements Link {
   private transmitFaults: LinkFaults;
   private receiveFaults: LinkFaults;
   private receiver: FrameHandler | undefined;
+  /** The inner link's receive batches, passed on to this link's receiver (link.ts). */
+  private readonly batchRelay = new ReceiveBatchRelay();
 
   constructor(
     readonly inner: Link,
@@ -47,7 +49,7 @@ export class FaultLink implements Link {
     this.random = options.random;
     this.transmitFaults = validate({ ...NO_LINK_FAULTS, ...options.transmit });
     this.receiveFaults = validate({ ...NO_LINK_FAULTS, ...options.receive });
-    inner.setReceiver((frame) => this.receive(frame));
+    inner.setReceiver((frame) => this.receive(frame), this.batchRelay);
   }
 
   get name(): string {
@@ -76,8 +78,9 @@ export class FaultLink implements Link {
     return { ...(direction === 'transmit' ? this.transmitFaults : this.receiveFaults) };
   }
 
-  setReceiver(handler: FrameHandler): void {
+  setReceiver(handler: FrameHandler, batch?: ReceiveBatch): void {
     this.receiver = handler;
+    this.batchRelay.target = batch;
   }
 
   onCarrierChange(handler: CarrierHandler): void {

@@ -5,6 +5,15 @@
  * Call order: open (the constructor or a factory) → setReceiver/onCarrierChange →
  * transmit*, flush → close. Receive handlers get frames that are valid only during
  * the call. `transmit` takes ownership of the frame; `flush` sends what was batched.
+ *
+ * Receive batches: a link that knows which frames arrived together (the native links:
+ * one addon callback per readable wakeup; the memory wire: one delivery tick) brackets
+ * them with the optional `ReceiveBatch` given to setReceiver: `beginBatch()` before the
+ * first frame, `endBatch()` after the last (also when the receiver threw). NetStack is
+ * one: it processes the whole batch before it builds ACKs and sends, once per connection
+ * (src/tcp/ack-policy.ts). A link that cannot tell (or a wrapper that delivers a held
+ * frame on its own timer) just calls the frame handler: each frame is then a batch of
+ * its own, as before. Never `endBatch()` without `beginBatch()`; batches do not nest per link.
  */
 import type { FrameDevice } from '../../src/net/device.ts';
 import type { Counters } from '../../src/stats.ts';
@@ -12,17 +21,46 @@ import type { Counters } from '../../src/stats.ts';
 export type FrameHandler = (frame: Uint8Array) => void;
 export type CarrierHandler = (up: boolean) => void;
 
+/** Brackets the frames a link delivers together (see the header). */
+export interface ReceiveBatch {
+  beginBatch(): void;
+  endBatch(): void;
+}
+
 export interface Link extends FrameDevice {
   readonly name: string;
   /** Carrier (physical link) state as last seen. */
   readonly carrier: boolean;
-  setReceiver(handler: FrameHandler): void;
+  /** `batch`, when given and the link can tell, brackets each group of frames delivered together. */
+  setReceiver(handler: FrameHandler, batch?: ReceiveBatch): void;
   onCarrierChange(handler: CarrierHandler): void;
   /** Sends any frames queued by transmit(); a no-op for links that send at once. */
   flush(): void;
   close(): void;
   /** Link-level counters (frames/bytes in and out, drops with reasons). */
   stats(): Record<string, number>;
+}
+
+/**
+ * What a wrapping link (fault injection, pcap) gives its inner link as the batch: passes
+ * begin/end on to the batch its own receiver set, and ends exactly the batch it began
+ * even if the receiver changes in between.
+ */
+export class ReceiveBatchRelay implements ReceiveBatch {
+  /** The outer receiver's batch (setReceiver's second argument), if any. */
+  target: ReceiveBatch | undefined;
+  private open: ReceiveBatch | undefined;
+
+  beginBatch(): void {
+    this.open = this.target;
+    this.open?.beginBatch();
+  }
+
+  endBatch(): void {
+    const open = this.open;
+    this.open = undefined;
+    open?.endBatch();
+  }
 }
 
 export const ETHERNET_HEADER_BYTES = 14;

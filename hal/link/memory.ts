@@ -5,7 +5,8 @@
  * Driven by the same injected Clock as the stacks on its ends (it is a Pollable):
  * `wire.a.transmit(frame)` stamps the frame with `clock.now()`, runs it through the fault
  * model of the a→b direction and queues it; `pollAt()` is the earliest pending delivery;
- * `poll(now)` hands every frame due by `now` to `wire.b`'s receiver, in delivery order.
+ * `poll(now)` hands every frame due by `now` to `wire.b`'s receiver, in delivery order:
+ * the frames one poll hands an end are one receive batch (link.ts `ReceiveBatch`).
  *
  * The model, per direction, applied to each frame in this order:
  *   1. serialization: the sender's line carries one frame at a time at
@@ -37,7 +38,7 @@ import { formatMac, type MacAddress } from '../../src/net/address.ts';
 import type { RandomSource } from '../../src/random.ts';
 import { Counters } from '../../src/stats.ts';
 import type { Clock, Instant, Pollable } from '../../src/time.ts';
-import { acceptForTransmit, type CarrierHandler, type FrameHandler, type Link } from './link.ts';
+import { acceptForTransmit, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
 export interface WireFaults {
   /** Probability in [0, 1] that a frame is lost. */
@@ -227,14 +228,20 @@ export class MemoryWire implements Pollable {
    */
   poll(now: Instant): void {
     const limit = this.nextSequence;
-    for (;;) {
-      const next = this.queue.peek();
-      if (next === undefined || next.deliverAt > now || next.sequence >= limit) return;
-      this.queue.pop();
-      const receiver = next.direction === 0 ? this.b : this.a;
-      this.directionStatistics[next.direction].delivered++;
-      receiver.deliver(next.frame);
-      if (this.poison) next.frame.fill(POISON_BYTE);
+    try {
+      for (;;) {
+        const next = this.queue.peek();
+        if (next === undefined || next.deliverAt > now || next.sequence >= limit) return;
+        this.queue.pop();
+        const receiver = next.direction === 0 ? this.b : this.a;
+        this.directionStatistics[next.direction].delivered++;
+        receiver.deliver(next.frame);
+        if (this.poison) next.frame.fill(POISON_BYTE);
+      }
+    } finally {
+      // One poll is one receive batch per end (link.ts): closed after the last frame.
+      this.a.closeBatch();
+      this.b.closeBatch();
     }
   }
 
@@ -319,6 +326,9 @@ export class MemoryEndpoint implements Link {
   readonly mac: MacAddress;
   private readonly counters = new Counters();
   private receiver: FrameHandler | undefined;
+  private batch: ReceiveBatch | undefined;
+  /** A batch was begun in this poll and is not yet ended. */
+  private batchOpen = false;
   private readonly carrierHandlers: CarrierHandler[] = [];
   private closed = false;
 
@@ -336,8 +346,9 @@ export class MemoryEndpoint implements Link {
     return this.wire.cablePlugged && !this.closed;
   }
 
-  setReceiver(handler: FrameHandler): void {
+  setReceiver(handler: FrameHandler, batch?: ReceiveBatch): void {
     this.receiver = handler;
+    this.batch = batch;
   }
 
   onCarrierChange(handler: CarrierHandler): void {
@@ -383,7 +394,18 @@ export class MemoryEndpoint implements Link {
     }
     this.counters.increment('link.rx.frames');
     this.counters.increment('link.rx.bytes', frame.length);
+    if (!this.batchOpen && this.batch !== undefined) {
+      this.batchOpen = true;
+      this.batch.beginBatch();
+    }
     receiver(frame);
+  }
+
+  /** @internal Called by the wire at the end of a poll: closes the batch its frames opened. */
+  closeBatch(): void {
+    if (!this.batchOpen) return;
+    this.batchOpen = false;
+    this.batch?.endBatch();
   }
 
   /** @internal Called by the wire when the cable is pulled or plugged. */

@@ -9,7 +9,7 @@
  * NativeLink call order: construct (a subclass opens the descriptor through the addon) →
  * setReceiver/onCarrierChange → transmit* → flush (once per event-loop turn; also
  * automatic when a batch fills) → close. Received frames arrive in batches, one addon
- * callback per readable wakeup; each frame is a view into the addon's receive memory (the
+ * callback per readable wakeup, bracketed by the receiver's ReceiveBatch (link.ts); each frame is a view into the addon's receive memory (the
  * packet socket's PACKET_MMAP ring, or the recvmmsg slots / tap arena), valid only during
  * the receiver's call, as the Link contract says: the addon hands those bytes back to the
  * kernel as soon as the callback returns. Everything above keeps that contract: the stack
@@ -23,7 +23,7 @@ import { createRequire } from 'node:module';
 import type { MacAddress } from '../../src/net/address.ts';
 import { Counters } from '../../src/stats.ts';
 import { packagePath } from '../package-root.ts';
-import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link } from './link.ts';
+import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
 /** How a packet link receives: a PACKET_MMAP ring (TPACKET_V3 blocks, TPACKET_V2 frames) or recvmmsg; a tap reads. */
 export type ReceiveMode = 'tpacket-v3' | 'tpacket-v2' | 'recvmmsg';
@@ -181,6 +181,7 @@ export abstract class NativeLink implements Link {
   private frameOffsets = new Uint32Array(0);
   private frameLengths = new Uint32Array(0);
   private receiver: FrameHandler | undefined;
+  private batch: ReceiveBatch | undefined;
   private readonly carrierHandlers: CarrierHandler[] = [];
   /** Frames queued for the next flush, and their bytes; the array is reused (the addon keeps no reference). */
   private readonly pending: Uint8Array[] = [];
@@ -206,8 +207,9 @@ export abstract class NativeLink implements Link {
     return this.closed;
   }
 
-  setReceiver(handler: FrameHandler): void {
+  setReceiver(handler: FrameHandler, batch?: ReceiveBatch): void {
     this.receiver = handler;
+    this.batch = batch;
   }
 
   onCarrierChange(handler: CarrierHandler): void {
@@ -322,18 +324,25 @@ export abstract class NativeLink implements Link {
     const offsets = this.frameOffsets;
     const lengths = this.frameLengths;
     let total = 0;
-    for (let index = 0; index < count; index++) {
-      const offset = offsets[index] ?? 0;
-      const length = lengths[index] ?? 0;
-      total += length;
-      // The receiver may close the link (or drop its handler) in the middle of a batch:
-      // from then on the receive memory is gone, so the rest are only counted.
-      const receiver = this.receiver;
-      if (this.closed || receiver === undefined) {
-        this.counters.increment(this.closed ? 'link.drop.closed' : 'link.drop.no-receiver');
-        continue;
+    // One wakeup is one receive batch (link.ts): the stack answers it as a whole.
+    const batch = this.receiver === undefined ? undefined : this.batch;
+    batch?.beginBatch();
+    try {
+      for (let index = 0; index < count; index++) {
+        const offset = offsets[index] ?? 0;
+        const length = lengths[index] ?? 0;
+        total += length;
+        // The receiver may close the link (or drop its handler) in the middle of a batch:
+        // from then on the receive memory is gone, so the rest are only counted.
+        const receiver = this.receiver;
+        if (this.closed || receiver === undefined) {
+          this.counters.increment(this.closed ? 'link.drop.closed' : 'link.drop.no-receiver');
+          continue;
+        }
+        receiver(bytes.subarray(offset, offset + length));
       }
-      receiver(bytes.subarray(offset, offset + length));
+    } finally {
+      batch?.endBatch();
     }
     this.counters.increment('link.rx.bytes', total);
   };

@@ -20,7 +20,7 @@
 import { closeSync, openSync, writevSync } from 'node:fs';
 import { Counters } from '../../src/stats.ts';
 import type { Clock } from '../../src/time.ts';
-import type { CarrierHandler, FrameHandler, Link } from './link.ts';
+import { ReceiveBatchRelay, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
 export const PCAP_MAGIC_MICROSECONDS = 0xa1b2c3d4;
 export const PCAP_VERSION_MAJOR = 2;
@@ -107,6 +107,8 @@ export class PcapLink implements Link {
   private readonly timeOriginMs: number;
   private readonly counters = new Counters();
   private receiver: FrameHandler | undefined;
+  /** The inner link's receive batches, passed on to this link's receiver (link.ts). */
+  private readonly batchRelay = new ReceiveBatchRelay();
   private closed = false;
 
   constructor(
@@ -133,7 +135,7 @@ export class PcapLink implements Link {
         return;
       }
       receiver(frame);
-    });
+    }, this.batchRelay);
   }
 
   get name(): string {
@@ -157,8 +159,9 @@ export class PcapLink implements Link {
     return this.sink instanceof PcapFileSink ? this.sink.error : undefined;
   }
 
-  setReceiver(handler: FrameHandler): void {
+  setReceiver(handler: FrameHandler, batch?: ReceiveBatch): void {
     this.receiver = handler;
+    this.batchRelay.target = batch;
   }
 
   onCarrierChange(handler: CarrierHandler): void {

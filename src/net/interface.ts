@@ -311,11 +311,11 @@ export class NetworkInterface implements IpSender, Pollable {
    * An IPv4 packet from an IP-level device (no Ethernet header). Never throws: every
    * packet ends delivered or in exactly one drop counter, as frames do.
    */
-  receivePacket(packet: Uint8Array): void {
+  receivePacket(packet: Uint8Array, now: Instant = this.clock.now()): void {
     this.counters.increment('ip.rx.packets');
     let outcome: ReceiveOutcome;
     try {
-      outcome = this.receiveIpv4(packet, 0, false, this.clock.now());
+      outcome = this.receiveIpv4(packet, 0, false, now);
     } catch (error) {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);
@@ -323,12 +323,15 @@ export class NetworkInterface implements IpSender, Pollable {
     this.counters.increment(outcome);
   }
 
-  /** Never throws: every frame ends delivered or in exactly one drop counter. */
-  receiveFrame(frame: Uint8Array): void {
+  /**
+   * Never throws: every frame ends delivered or in exactly one drop counter. `now` is
+   * given by a caller that read the clock once for a batch of frames (NetStack).
+   */
+  receiveFrame(frame: Uint8Array, now: Instant = this.clock.now()): void {
     this.rxFrames.value++; // ethernet.rx.frames
     let outcome: ReceiveOutcome;
     try {
-      outcome = this.receive(frame, this.clock.now());
+      outcome = this.receive(frame, now);
     } catch (error) {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);

@@ -98,6 +98,10 @@ export interface ConnectionContext {
   leaveApp(outermost: boolean): void;
   /** Output, timers or notifications of this connection changed: handle at the end of the entry point. */
   touch(connection: TcpConnection): void;
+  /** A receive batch is being processed (scheduler.ts): output waits for its end unless sent with outputNow. */
+  readonly receiveBatchOpen: boolean;
+  /** Runs output for this connection now, in the middle of a receive batch (an ACK that must not be merged: ack-policy.ts). */
+  outputNow(connection: TcpConnection): void;
   /** The connection reached ESTABLISHED (a passive one goes to its listener's onAccept). */
   established(connection: TcpConnection): void;
   /** The connection reached CLOSED: remove it from the tables. */
@@ -214,7 +218,7 @@ export class TcpConnection {
   dsackEnd = 0;
 
   // ---- ACK generation ---------------------------------------------------------------
-  /** Data segments received since our last ACK (delayed ACK: ACK every second one). */
+  /** In-order data segments received since our last ACK (ack-policy.ts: every second one, or a stretch ACK per batch). */
   unackedSegments = 0;
 
   // ---- retransmission ---------------------------------------------------------------

@@ -29,11 +29,13 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin
 import { pathMtuAtEstablishment } from './path-mtu.ts';
 import { createScoreboard, cumulativeAck, detectLoss, frtoAck, recoveryEnded, sackArrives } from './recovery.ts';
 import { PAWS_WINDOW_TICKS, pawsRejects, updateTsRecent } from './timestamps.ts';
+import { inOrderDataArrived, segmentArriving } from './ack-policy.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
 const MIN_PEER_MSS = 64;
 
 export function segmentArrives(connection: TcpConnection, segment: TcpRepr, now: Instant): void {
+  segmentArriving(connection);
   connection.segmentsIn++;
   if (connection.state === 'SYN-SENT') synSentArrives(connection, segment, now);
   else synchronizedArrives(connection, segment, now);
@@ -567,11 +569,8 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
       // RFC 5681 §4.2: ACK at once a segment that fills (part of) a gap.
       connection.ackNow = true;
     } else {
-      // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: ACK at least every second segment, and
-      // within delayedAckMs.
-      connection.unackedSegments++;
-      if (connection.unackedSegments >= 2) connection.ackNow = true;
-      else if (connection.delayedAckAt === undefined) connection.delayedAckAt = now + connection.context.config.delayedAckMs;
+      // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: every second segment, a stretch ACK per receive batch (ack-policy.ts).
+      inOrderDataArrived(connection, now);
     }
     connection.notify(Notify.READABLE);
     return;

@@ -8,7 +8,11 @@
  * the loop runs until nothing is left. One exception: an onReadable that is the only
  * callback pending runs before output, so the ACK of the data carries the window its
  * read reopened (TcpConnection.deliverReadable). An application call made outside input()/poll()
- * ends with `requestPoll()`, so the owner flushes the link and re-arms its timer.
+ * ends with `requestPoll()`, so the owner flushes the link and re-arms its timer. A
+ * receive batch (beginReceiveBatch/endReceiveBatch) is one entry point around all the
+ * segments a link delivered together: each connection's output, timers and readable
+ * delivery run once at its end (one socket chunk, one stretch ACK); only the ACKs
+ * ack-policy.ts says must not be merged leave in the middle (`outputNow`).
  *
  * Timers: every connection's earliest deadline sits in one deadline heap with lazy
  * invalidation (`scheduledAt` on the connection says which entry is current); idle
@@ -25,10 +29,12 @@ import { DeadlineHeap } from '../storage/deadline-heap.ts';
 import type { TcpConnection, TimerHandle } from './connection.ts';
 import { output } from './output.ts';
 import { nextDeadline } from './timers.ts';
+import { receiveBatchEnded } from './ack-policy.ts';
 
 export class Scheduler {
   private depth = 0;
   private currentTime: Instant = 0;
+  private batchOpen = false;
   // The touched connections: a list that only grows (to the most connections touched in
   // one entry point, so bounded by the connection table) and a `touched` flag on each,
   // instead of a Set, whose clear() allocates a new table at every flush. Slots past the
@@ -88,6 +94,39 @@ export class Scheduler {
   leaveApp(outermost: boolean): void {
     this.leave();
     if (outermost) this.requestPoll();
+  }
+
+  /** Whether a receive batch is open (beginReceiveBatch … endReceiveBatch). */
+  get receiveBatchOpen(): boolean {
+    return this.batchOpen;
+  }
+
+  /**
+   * A receive batch: the frames a link delivered together are one entry point at `now`
+   * (the clock read once), so output, timer re-arming and the application's reads run
+   * once per connection, at its end, after the stretch ACKs are settled (ack-policy.ts).
+   */
+  beginReceiveBatch(now: Instant): void {
+    if (this.batchOpen) return;
+    this.enter(now);
+    this.batchOpen = true;
+  }
+
+  endReceiveBatch(): void {
+    if (!this.batchOpen) return;
+    this.batchOpen = false;
+    const dirty = this.dirty;
+    for (let i = 0; i < this.dirtyCount; i++) receiveBatchEnded(dirty[i]!);
+    this.leave();
+  }
+
+  /** Output for one connection in the middle of a receive batch: an ACK that must not be merged with the next (ack-policy.ts). */
+  outputNow(connection: TcpConnection): void {
+    try {
+      output(connection, this.currentTime);
+    } catch (error) {
+      this.internalError('output', error);
+    }
   }
 
   /** Output, timers or notifications of this connection changed: handled when the entry point ends. */

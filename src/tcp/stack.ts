@@ -160,6 +160,10 @@ export class TcpStack implements Pollable {
       enterApp: () => scheduler.enterApp(),
       leaveApp: (outermost) => scheduler.leaveApp(outermost),
       touch: (connection) => scheduler.touch(connection),
+      get receiveBatchOpen() {
+        return scheduler.receiveBatchOpen;
+      },
+      outputNow: (connection) => scheduler.outputNow(connection),
       established: (connection) => {
         if (connection.active) return;
         this.listeners.leaveBacklog(connection);
@@ -215,6 +219,23 @@ export class TcpStack implements Pollable {
       this.scheduler.internalError('input', error);
     } finally {
       this.scheduler.leave();
+    }
+  }
+
+  /**
+   * Opens a receive batch at `now` (NetStack.beginBatch): the segments up to endBatch()
+   * are input at that instant, and what they cause runs once at its end (scheduler.ts).
+   */
+  beginBatch(now: Instant): void {
+    this.scheduler.beginReceiveBatch(now);
+  }
+
+  /** Ends the receive batch: stretch ACKs, output, timers and callbacks. Never throws. */
+  endBatch(): void {
+    try {
+      this.scheduler.endReceiveBatch();
+    } catch (error) {
+      this.scheduler.internalError('batch', error);
     }
   }
 

@@ -2,7 +2,8 @@
  * Delayed ACK with a reader that keeps up (RFC 5681 §4.2, RFC 9293 §3.8.6.3): the
  * receiver acknowledges at least every second full-sized segment, and reading does not
  * add a window update per segment (an explicit update is sent only when the window at
- * least doubles, as Linux's tcp_cleanup_rbuf decides).
+ * least doubles, as Linux's tcp_cleanup_rbuf decides). Frames delivered one by one (a link
+ * that cannot tell receive batches); test/tcp/ack-batch.test.ts has the batched rule.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { TcpFlag } from '../../src/wire/tcp.ts';
 
 describe('delayed ACK with a fast reader', () => {
   it('sends about one ACK per two full segments, not one per segment', async (t) => {
-    const { world, device, peer, observeTcp } = createStackPair({ seed: 11, faults: { delayMs: 1 } });
+    const { world, device, peer, observeTcp } = createStackPair({ seed: 11, faults: { delayMs: 1 }, receiveBatches: false });
     let dataSegments = 0;
     let pureAcks = 0;
     observeTcp((segment, to) => {

@@ -45,7 +45,7 @@ export function createRealtimePair(options: { mtu?: number; tcp?: Partial<TcpCon
     end.setReceiver((frame) => {
       created.receiveFrame(frame);
       loop.wake();
-    });
+    }, created);
     return created;
   };
   const device = stack(wire.a, deviceMac, DEVICE_IP, 2, deviceEvents);

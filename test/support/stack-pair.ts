@@ -23,6 +23,12 @@ export interface StackPairOptions {
   faults?: Partial<WireFaults>;
   deviceTcp?: Partial<TcpConfig>;
   peerTcp?: Partial<TcpConfig>;
+  /**
+   * Each stack takes the frames of one wire poll as one receive batch (the default, as
+   * on a native link); false delivers every frame as its own entry point, as a link that
+   * cannot tell batches does.
+   */
+  receiveBatches?: boolean;
 }
 
 export interface StackPair {
@@ -61,14 +67,15 @@ export function createStackPair(options: StackPairOptions = {}): StackPair {
     { mac: peerMac, address: parseIpv4(PEER_IP)!, prefixLength: 24, mtu, tcp: options.peerTcp },
     { clock: world.clock, random: new SeededRandom((options.seed ?? 1) + 200), events: peerEvents },
   );
+  const batches = options.receiveBatches ?? true;
   wire.a.setReceiver((frame) => {
     for (const observer of observers) observer(frame, 'device');
     device.receiveFrame(frame);
-  });
+  }, batches ? device : undefined);
   wire.b.setReceiver((frame) => {
     for (const observer of observers) observer(frame, 'peer');
     peer.receiveFrame(frame);
-  });
+  }, batches ? peer : undefined);
   world.add(wire);
   world.add(device);
   world.add(peer);

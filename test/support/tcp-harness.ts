@@ -176,6 +176,16 @@ export class TcpHarness {
     this.stack.input(REMOTE, LOCAL, encode(segment), this.clock.now());
   }
 
+  /** Runs `deliver` (segments sent with `send`) as one receive batch at the current instant (TcpStack.beginBatch). */
+  batch(deliver: () => void): void {
+    this.stack.beginBatch(this.clock.now());
+    try {
+      deliver();
+    } finally {
+      this.stack.endBatch();
+    }
+  }
+
   /** Raw bytes from the peer (fuzzing, corrupt checksums). */
   sendBytes(bytes: Uint8Array): void {
     this.stack.input(REMOTE, LOCAL, bytes, this.clock.now());

@@ -1,0 +1,59 @@
+/**
+ * When received data is acknowledged: the receive side's ACK rule (RFC 9293 §3.8.6.3,
+ * RFC 1122 §4.2.3.2, RFC 5681 §4.2). input.ts records what arrived, output.ts sends the
+ * ACK (and clears `unackedSegments`, `delayedAckAt`, `ackNow`); this module decides when.
+ *
+ * A frame that is its own entry point (a link that cannot tell batches, hal/link/link.ts):
+ * in-order data is acknowledged at least every second segment, and a lone segment within
+ * `delayedAckMs` (the delayed-ACK timer, timers.ts).
+ *
+ * A receive batch (the frames of one link wakeup, processed before any output;
+ * scheduler.ts): in-order data is acknowledged once, at the end of the batch, by one
+ * stretch ACK, as Linux acknowledges a GRO super-segment or what one NAPI poll brought;
+ * and at once for every STRETCH_ACK_SEGMENTS-th in-order segment waiting, so no more
+ * than that many wait for one ACK however large the batch. A lone in-order segment in a
+ * batch waits for the delayed-ACK timer as it would alone. Every other ACK input.ts asks
+ * for (an out-of-order segment: a duplicate ACK; one that fills a hole; a FIN; an
+ * unacceptable segment; a challenge ACK) leaves at once: before the next segment of the
+ * connection in the batch is processed, or at the batch's end, so duplicate ACKs are
+ * never merged: the sender's fast retransmit counts them (RFC 5681 §3.2, §4.2) and its
+ * SACK scoreboard learns each block as it would without the batch.
+ *
+ * Deliberate difference: RFC 1122 §4.2.3.2 and RFC 5681 §4.2 say an ACK SHOULD be
+ * generated for at least every second full-sized segment. In a batch the segments
+ * arrived in the same instant, so their ACKs would leave in the same instant too and tell
+ * the sender nothing the last one does not (Linux sends one ACK for a GRO super-segment
+ * of up to 64 KiB for the same reason); what the sender loses is ACK clocking within the
+ * batch, and the count of ACKs its congestion control grows by, which RFC 5681 §3.1's
+ * byte counting (congestion.ts) does not depend on. The bound of 16 keeps a large batch
+ * from withholding the ACK of a whole window.
+ */
+import type { Instant } from '../time.ts';
+import type { TcpConnection } from './connection.ts';
+
+/** In a receive batch, in-order segments are acknowledged at once every this many (the rest at the batch's end). */
+export const STRETCH_ACK_SEGMENTS = 16;
+
+/** In-order data arrived that filled no gap (input.ts, seventh check). */
+export function inOrderDataArrived(connection: TcpConnection, now: Instant): void {
+  const waiting = ++connection.unackedSegments;
+  const ackEvery = connection.context.receiveBatchOpen ? STRETCH_ACK_SEGMENTS : 2;
+  if (waiting >= ackEvery) connection.ackNow = true; // in a batch: before the next segment (segmentArriving)
+  else if (connection.delayedAckAt === undefined) connection.delayedAckAt = now + connection.context.config.delayedAckMs;
+}
+
+/**
+ * A segment of a receive batch is about to be processed: an ACK the one before it asked
+ * for leaves first, so it is not merged with this one's (its fields, RCV.NXT, window,
+ * SACK blocks, TSecr, are what they were right after that segment). The last segment's
+ * ACK waits for the batch's end, where the application reads before output
+ * (scheduler.ts), so that ACK carries the window the read reopened.
+ */
+export function segmentArriving(connection: TcpConnection): void {
+  if (connection.ackNow && connection.context.receiveBatchOpen) connection.context.outputNow(connection);
+}
+
+/** The receive batch ends: in-order data of two segments or more still waiting gets its one stretch ACK. */
+export function receiveBatchEnded(connection: TcpConnection): void {
+  if (connection.unackedSegments >= 2) connection.ackNow = true;
+}

@@ -1,0 +1,180 @@
+/**
+ * The receive side's ACK rule per receive batch (src/tcp/ack-policy.ts): the segments a
+ * link delivered together are acknowledged by one stretch ACK at the end of the batch,
+ * every 16th in-order segment at once, and at once whatever must not be merged (an
+ * out-of-order segment's duplicate ACK, a hole filled, a FIN): before the connection's
+ * next segment of the batch is processed, or at the batch's end. Exact segments on the
+ * TCP harness, then the same pattern end to end on the memory wire (one wire poll is one
+ * batch), where the socket also gets one chunk per batch.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ACK, FIN, REMOTE_ISS, TcpHarness, pattern, type Segment } from '../support/tcp-harness.ts';
+import { STRETCH_ACK_SEGMENTS } from '../../src/tcp/ack-policy.ts';
+import { createStackPair, DEVICE_IP } from '../support/stack-pair.ts';
+import { TcpFlag, type TcpRepr } from '../../src/wire/tcp.ts';
+import { SeededRandom } from '../../src/random.ts';
+
+const R1 = REMOTE_ISS + 1;
+const MSS = 1460;
+
+/** A harness with a connection ESTABLISHED whose receive window holds 40 full segments. */
+function established(): TcpHarness {
+  const h = new TcpHarness({ config: { rcvBuf: 64 * 1024 } });
+  h.established();
+  return h;
+}
+
+/** Segment `index` (0-based) of a stream of full-sized segments from R1. */
+function segment(index: number, data = pattern(MSS * 64)): Partial<Segment> {
+  return { seq: R1 + index * MSS, payload: data.subarray(index * MSS, (index + 1) * MSS) };
+}
+
+describe('ACKs per receive batch (harness)', () => {
+  it('acknowledges a batch of 10 in-order segments with one ACK at its end', () => {
+    const h = established();
+    h.batch(() => {
+      for (let i = 0; i < 10; i++) {
+        h.send(segment(i));
+        h.recvNothing();
+      }
+    });
+    h.recv({ ack: R1 + 10 * MSS, flags: ACK });
+    h.recvNothing();
+    assert.equal(h.connection!.readableLength, 10 * MSS);
+    h.advance(1000);
+    h.recvNothing();
+  });
+
+  it('sends the duplicate ACKs of a batch with a hole at segment 3 one per segment after it, none merged', () => {
+    const h = established();
+    const data = pattern(MSS * 10);
+    h.batch(() => {
+      for (let i = 0; i < 10; i++) {
+        if (i === 2) continue;
+        h.send(segment(i, data));
+        // The ACK a segment owes at once leaves before the next segment is processed
+        // (the last one's at the batch's end): after index i, those of 3..i−1.
+        assert.equal(h.outbox.length, Math.max(0, i - 3), `ACKs out after segment ${i + 1}`);
+      }
+    });
+    // Segments 4..10: seven ACKs, each for RCV.NXT at the hole; the first also covers
+    // segments 1 and 2, the other six are duplicates (RFC 5681 §4.2).
+    const acks = h.drain();
+    assert.deepEqual(acks.map((a) => [a.ack, a.flags]), Array(7).fill([R1 + 2 * MSS, ACK]));
+    // The hole filled: acknowledged at the batch's end.
+    h.batch(() => h.send(segment(2, data)));
+    h.recv({ ack: R1 + 10 * MSS, flags: ACK });
+    h.recvNothing();
+    assert.deepEqual(h.connection!.read(1 << 20), data);
+  });
+
+  it(`acknowledges 40 in-order segments in one batch with 3 ACKs: at the ${STRETCH_ACK_SEGMENTS}th, the ${2 * STRETCH_ACK_SEGMENTS}nd and the end`, () => {
+    const h = established();
+    h.batch(() => {
+      for (let i = 0; i < 40; i++) h.send(segment(i));
+      // The two at the 16th and 32nd left in the middle of the batch.
+      assert.deepEqual(h.outbox.map((a) => a.ack - R1), [16 * MSS, 32 * MSS]);
+    });
+    assert.deepEqual(h.drain().map((a) => [a.ack - R1, a.flags]), [[16 * MSS, ACK], [32 * MSS, ACK], [40 * MSS, ACK]]);
+  });
+
+  it('acknowledges a FIN at once: not merged with the segment after it, no delayed-ACK wait', () => {
+    const h = established();
+    h.batch(() => {
+      h.send(segment(0));
+      h.send({ seq: R1 + MSS, flags: ACK | FIN });
+      h.recvNothing();
+      // A retransmitted FIN in the same batch: its duplicate ACK is a segment of its own.
+      h.send({ seq: R1 + MSS, flags: ACK | FIN });
+      h.recv({ ack: R1 + MSS + 1, flags: ACK });
+    });
+    h.recv({ ack: R1 + MSS + 1, flags: ACK });
+    h.recvNothing();
+    assert.equal(h.connection!.state, 'CLOSE-WAIT');
+  });
+
+  it('leaves a lone in-order segment of a batch to the delayed-ACK timer, as without batches', () => {
+    const h = established();
+    h.batch(() => h.send(segment(0)));
+    h.recvNothing();
+    h.advanceTo(h.config.delayedAckMs - 1);
+    h.recvNothing();
+    h.advanceTo(h.config.delayedAckMs);
+    h.recv({ ack: R1 + MSS, flags: ACK });
+  });
+
+  it('keeps every second segment for frames delivered one by one (no batch)', () => {
+    const h = established();
+    const acks: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      h.send(segment(i));
+      for (const ack of h.drain()) acks.push(ack.ack - R1);
+    }
+    assert.deepEqual(acks, [2, 4, 6, 8, 10].map((n) => n * MSS));
+  });
+});
+
+/** A pure ACK: no data, no SYN, FIN or RST. */
+function isPureAck(segment: TcpRepr): boolean {
+  return segment.payload.length === 0 && (segment.flags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) === 0;
+}
+
+describe('ACKs per receive batch (memory wire, one poll = one batch)', () => {
+  /** The peer sends `count` full segments in one burst once connected; the device reads them as a socket. */
+  async function burst(count: number, dropIndex?: number) {
+    const pair = createStackPair({ seed: 5, faults: { delayMs: 1 }, deviceTcp: { rcvBuf: 256 * 1024 } });
+    const { world, device, peer, observeTcp, dropTcp } = pair;
+    const chunks: number[] = [];
+    device.net.createServer((socket) => socket.on('data', (chunk: Buffer) => chunks.push(chunk.length))).listen(7400);
+    const client = peer.net.connect({ host: DEVICE_IP, port: 7400 });
+    assert.ok(await world.runUntilDone(() => client.readyState === 'open', 1000));
+    await world.runFor(10);
+    let dataStart: number | undefined;
+    let mss = 0;
+    const dataArrivals: number[] = [];
+    const acks: { at: number; ack: number; sackBlocks: number }[] = [];
+    observeTcp((segment, to) => {
+      if (to === 'device' && segment.payload.length > 0) {
+        dataStart ??= segment.sequenceNumber;
+        mss = Math.max(mss, segment.payload.length);
+        dataArrivals.push(world.now);
+      }
+      if (to === 'peer' && isPureAck(segment) && dataStart !== undefined) {
+        acks.push({ at: world.now, ack: (segment.acknowledgmentNumber - dataStart) >>> 0, sackBlocks: segment.options.sackBlocks?.length ?? 0 });
+      }
+    });
+    let seen = 0;
+    if (dropIndex !== undefined) {
+      dropTcp('device', (segment) => segment.payload.length > 0 && seen++ === dropIndex);
+    }
+    const payload = Buffer.from(new SeededRandom(9).bytes(count * 1448));
+    client.write(payload);
+    assert.ok(await world.runUntilDone(() => chunks.reduce((a, b) => a + b, 0) === payload.length, 5000));
+    // The last ACK still travels (1 ms); nothing else follows within a delayed-ACK period.
+    await world.runFor(100);
+    return { acks, dataArrivals, chunks, mss, total: payload.length, counters: device.counters };
+  }
+
+  it('answers a burst of 10 segments with one ACK and hands the socket one chunk', async () => {
+    const { acks, dataArrivals, chunks, mss, total } = await burst(10);
+    assert.equal(mss, 1448, 'MSS 1460 less the timestamp option');
+    assert.equal(dataArrivals.length, 10);
+    assert.equal(new Set(dataArrivals).size, 1, 'the burst arrives in one poll');
+    assert.deepEqual(acks.map((a) => a.ack), [total]);
+    assert.equal(acks[0]!.at, dataArrivals[0]! + 1, 'acknowledged at the batch end (the wire takes 1 ms), no delayed-ACK wait');
+    assert.deepEqual(chunks, [total], "one 'data' event for the batch");
+  });
+
+  it('sends an immediate duplicate ACK for each segment after a lost third one, and recovers', async () => {
+    const { acks, dataArrivals, chunks, total } = await burst(10, 2);
+    const first = dataArrivals[0]!;
+    const inBurst = acks.filter((a) => a.at === first + 1);
+    assert.deepEqual(inBurst.map((a) => a.ack), Array(7).fill(2 * 1448), 'segments 4..10: one ACK each, at the hole');
+    assert.deepEqual(inBurst.map((a) => a.sackBlocks), Array(7).fill(1));
+    // Fast retransmit after the third duplicate; the retransmission fills the hole.
+    assert.equal(acks.at(-1)!.ack, total);
+    assert.equal(chunks.reduce((a, b) => a + b, 0), total);
+    assert.equal(chunks.length, 2, 'segments 1..2 in the burst, the rest once the hole filled');
+  });
+});
