@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FaultLink, type LinkFaults } from '../../hal/link/fault.ts';
-import type { FrameHandler, Link } from '../../hal/link/link.ts';
+import type { FrameHandler, Link, ReceiveBatch } from '../../hal/link/link.ts';
 import { MemoryWire } from '../../hal/link/memory.ts';
 import { SeededRandom } from '../../src/random.ts';
 import { ManualClock } from '../../src/time.ts';
@@ -41,6 +41,34 @@ describe('FaultLink', () => {
     assert.ok(Math.abs(corrupted - 990) < 150, `corrupted ${corrupted}`);
     assert.equal(run.atB.length, 10_000 - lost + duplicated);
     assert.equal(stats['link.tx.frames'], run.atB.length, "the inner link's counters are merged in");
+  });
+
+  test("passes the inner link's receive batches on, around the frames it delivers", () => {
+    let lend: FrameHandler = () => assert.fail('no receiver set');
+    let lendBatch: ReceiveBatch | undefined;
+    const inner: Link = {
+      name: 'stub',
+      mtu: 1500,
+      mac: new Uint8Array(6),
+      carrier: true,
+      setReceiver: (handler, batch) => {
+        lend = handler;
+        lendBatch = batch;
+      },
+      onCarrierChange: () => undefined,
+      transmit: () => undefined,
+      flush: () => undefined,
+      close: () => undefined,
+      stats: () => ({}),
+    };
+    const link = new FaultLink(inner, { random: new SeededRandom(7), receive: { duplicateRate: 1 } });
+    const log: string[] = [];
+    link.setReceiver((bytes) => log.push(`frame ${new DataView(bytes.buffer, bytes.byteOffset).getUint32(14)}`), { beginBatch: () => log.push('begin'), endBatch: () => log.push('end') });
+    assert.ok(lendBatch !== undefined, 'the fault link hands its inner link a batch');
+    lendBatch.beginBatch();
+    lend(frame(1));
+    lendBatch.endBatch();
+    assert.deepEqual(log, ['begin', 'frame 1', 'frame 1', 'end']);
   });
 
   test("receive faults copy before corrupting: the inner link's frame stays intact", () => {

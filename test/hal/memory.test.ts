@@ -324,6 +324,28 @@ describe('MemoryWire cable, continued', () => {
 });
 
 describe('MemoryWire endpoints and ownership', () => {
+  test('one poll is one receive batch per end: begin before its first frame, end after its last, nothing for an end that got none', () => {
+    const clock = new ManualClock(0);
+    const wire = new MemoryWire({ clock, random: new SeededRandom(1), faults: { delayMs: 1 } });
+    const log: string[] = [];
+    const batchOf = (end: string) => ({ beginBatch: () => log.push(`${end}:begin`), endBatch: () => log.push(`${end}:end`) });
+    wire.b.setReceiver((bytes) => log.push(`b:${indexOf(bytes)}`), batchOf('b'));
+    wire.a.setReceiver((bytes) => log.push(`a:${indexOf(bytes)}`), batchOf('a'));
+    wire.a.transmit(frame(1));
+    wire.a.transmit(frame(2));
+    wire.b.transmit(frame(3));
+    clock.set(1);
+    wire.a.transmit(frame(4)); // due at 2: not in this poll
+    wire.poll(1);
+    assert.deepEqual(log, ['b:begin', 'b:1', 'b:2', 'a:begin', 'a:3', 'a:end', 'b:end']);
+    log.length = 0;
+    wire.poll(1);
+    assert.deepEqual(log, [], 'an empty poll opens no batch');
+    clock.set(2);
+    wire.poll(2);
+    assert.deepEqual(log, ['b:begin', 'b:4', 'b:end']);
+  });
+
   test('each end has its own MAC and MTU and refuses frames over its MTU or under a header', () => {
     const clock = new ManualClock();
     const wire = new MemoryWire({ clock, random: new SeededRandom(1), mtu: 1500, mtuB: 576, macA: Uint8Array.of(2, 0, 0, 0, 0, 1) });

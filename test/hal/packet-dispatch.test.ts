@@ -110,6 +110,32 @@ describe('packet link batch dispatch (stand-in addon)', () => {
     assert.equal(link.stats()['link.drop.closed'], 2);
   });
 
+  test('one addon callback is one receive batch: begun before its first frame, ended after its last, even when the receiver throws', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      const log: string[] = [];
+      let fail = false;
+      link.setReceiver(
+        (frame) => {
+          log.push(`frame ${frame[0]}`);
+          if (fail) throw new Error('receiver failed');
+        },
+        { beginBatch: () => log.push('begin'), endBatch: () => log.push('end') },
+      );
+      addon.deliver([{ offset: 0, bytes: frameBytes(1) }, { offset: 100, bytes: frameBytes(2) }]);
+      addon.deliver([{ offset: 0, bytes: frameBytes(3) }]);
+      addon.deliver([], 1);
+      assert.deepEqual(log, ['begin', 'frame 1', 'frame 2', 'end', 'begin', 'frame 3', 'end'], 'no batch for a wakeup without frames');
+      log.length = 0;
+      fail = true;
+      assert.throws(() => addon.deliver([{ offset: 0, bytes: frameBytes(4) }]), /receiver failed/);
+      assert.deepEqual(log, ['begin', 'frame 4', 'end']);
+    } finally {
+      link.close();
+    }
+  });
+
   test('a ring the kernel refused is not silent: the mode, the reason and a counter say so', () => {
     const addon = new StandInAddon('setsockopt(PACKET_RX_RING): ENOMEM');
     const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, receiveMode: 'tpacket-v3' }, addon.asAddon());
