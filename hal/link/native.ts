@@ -9,7 +9,8 @@
  * NativeLink call order: construct (a subclass opens the descriptor through the addon) →
  * setReceiver/onCarrierChange → transmit* → flush (once per event-loop turn; also
  * automatic when a batch fills) → close. Received frames arrive in batches, one addon
- * callback per readable wakeup, bracketed by the receiver's ReceiveBatch (link.ts); each frame is a view into the addon's receive memory (the
+ * callback per readable wakeup, bracketed by the receiver's ReceiveBatch (link.ts); each
+ * frame is a view into the addon's receive memory (the
  * packet socket's PACKET_MMAP ring, or the recvmmsg slots / tap arena), valid only during
  * the receiver's call, as the Link contract says: the addon hands those bytes back to the
  * kernel as soon as the callback returns. Everything above keeps that contract: the stack

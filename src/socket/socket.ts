@@ -508,11 +508,14 @@ export class Socket extends Duplex {
   private pumpRead(): void {
     const connection = this.connection;
     if (!connection) return;
+    // Called once per receive batch (scheduler.ts): one chunk, one 'data' event, for all
+    // the segments the batch brought (up to READ_CHUNK), read straight into a Buffer.
     while (this.pulling && connection.readableLength > 0) {
-      const chunk = connection.read(Math.min(connection.readableLength, READ_CHUNK));
-      if (!chunk) break;
-      this.bytesReceived += chunk.length;
-      this.pulling = this.push(chunk);
+      const chunk = Buffer.allocUnsafe(Math.min(connection.readableLength, READ_CHUNK));
+      const count = connection.readInto(chunk);
+      if (count === 0) break;
+      this.bytesReceived += count;
+      this.pulling = this.push(count === chunk.length ? chunk : chunk.subarray(0, count));
     }
     if (this.remoteEnded && !this.endPushed && connection.readableLength === 0) {
       this.endPushed = true;

@@ -10,7 +10,8 @@
  * A receive batch (the frames of one link wakeup, processed before any output;
  * scheduler.ts): in-order data is acknowledged once, at the end of the batch, by one
  * stretch ACK, as Linux acknowledges a GRO super-segment or what one NAPI poll brought;
- * and at once for every STRETCH_ACK_SEGMENTS-th in-order segment waiting, so no more
+ * and at once for every STRETCH_ACK_SEGMENTS-th in-order segment waiting (any size:
+ * counting small ones too only ACKs sooner than counting full-sized ones), so no more
  * than that many wait for one ACK however large the batch. A lone in-order segment in a
  * batch waits for the delayed-ACK timer as it would alone. Every other ACK input.ts asks
  * for (an out-of-order segment: a duplicate ACK; one that fills a hole; a FIN; an
@@ -23,10 +24,12 @@
  * generated for at least every second full-sized segment. In a batch the segments
  * arrived in the same instant, so their ACKs would leave in the same instant too and tell
  * the sender nothing the last one does not (Linux sends one ACK for a GRO super-segment
- * of up to 64 KiB for the same reason); what the sender loses is ACK clocking within the
- * batch, and the count of ACKs its congestion control grows by, which RFC 5681 §3.1's
- * byte counting (congestion.ts) does not depend on. The bound of 16 keeps a large batch
- * from withholding the ACK of a whole window.
+ * of up to 64 KiB for the same reason). What the sender loses is ACK clocking within the
+ * batch, and in slow start the number of ACKs: Linux grows cwnd by the segments an ACK
+ * covers, so a stretch ACK costs it nothing, but a sender that adds at most one SMSS per
+ * ACK (RFC 5681 eq. 2, RFC 3465 L = 1; congestion.ts does) opens its window more slowly
+ * towards a batching receiver. The bound of 16 keeps a large batch from withholding the
+ * ACK of a whole window.
  */
 import type { Instant } from '../time.ts';
 import type { TcpConnection } from './connection.ts';

@@ -465,15 +465,26 @@ export class TcpConnection {
    * min(MSS, rcvBuf/2) (receiver SWS avoidance, RFC 9293 §3.8.6.2.2).
    */
   read(max: number): Uint8Array | undefined {
+    const count = Math.min(Math.max(0, Math.floor(max)), this.receiveBuffer.length);
+    if (count === 0) return undefined;
+    const data = new Uint8Array(count);
+    this.readInto(data);
+    return data;
+  }
+
+  /**
+   * `read` into the caller's memory: moves min(target.length, readableLength) bytes to
+   * the start of `target` and returns how many (the socket reads into a Node Buffer it
+   * pushes as is: no zero-filled array and no Buffer wrapper per chunk).
+   */
+  readInto(target: Uint8Array): number {
     return this.context.appCall(() => {
-      const count = Math.min(Math.max(0, Math.floor(max)), this.receiveBuffer.length);
-      if (count === 0) return undefined;
-      const data = new Uint8Array(count);
-      this.receiveBuffer.read(data);
+      if (this.receiveBuffer.length === 0 || target.length === 0) return 0;
+      const count = this.receiveBuffer.read(target);
       this.releaseDrainedBuffers();
       if (isSynchronized(this.currentState) && !this.tcb.remoteFinReceived && this.windowUpdateDue()) this.ackNow = true;
       this.context.touch(this);
-      return data;
+      return count;
     });
   }
 
