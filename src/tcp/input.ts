@@ -201,7 +201,13 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   // advertises inside the free buffer; the buffer is checked too, as the last word).
   const bufferRoom = connection.receiveBuffer.free - seqDiff(start, connection.tcb.rcvNxt);
   const room = zeroWindowAllowance ? 0 : Math.max(0, Math.min(seqDiff(connection.tcb.rcvAdvertisedEdge, start), bufferRoom));
-  if (data.length > room || (fin && data.length === room)) {
+  // A FIN right after data that fills the window exactly is kept: it takes no buffer
+  // space, and dropping it would cost the sender a retransmission timeout (Linux
+  // tcp_data_queue queues it too). Strictly its sequence number lies one past the window
+  // (RFC 9293 §3.10.7.4 trims it); it matters most within a receive batch, where the
+  // application reads only once the batch has been processed (ack-policy.ts). A FIN
+  // alone against a closed window is still dropped, as the zero-window rule says.
+  if (data.length > room || (fin && room === 0)) {
     // Part of the segment lies beyond the window: keep what fits, and ACK at once so
     // the sender learns where the window ends.
     data = data.subarray(0, room);

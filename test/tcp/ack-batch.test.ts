@@ -94,6 +94,36 @@ describe('ACKs per receive batch (harness)', () => {
     assert.equal(h.connection!.state, 'CLOSE-WAIT');
   });
 
+  it('keeps a FIN right after data that fills the window in one batch (the application reads only after it)', () => {
+    const h = new TcpHarness();
+    h.established();
+    const window = h.connection!.receiveWindow();
+    const data = pattern(window);
+    h.batch(() => {
+      for (let offset = 0; offset < window; offset += MSS) {
+        const last = offset + MSS >= window;
+        h.send({ seq: R1 + offset, flags: last ? ACK | FIN : ACK, payload: data.subarray(offset, Math.min(window, offset + MSS)) });
+      }
+    });
+    assert.equal(h.connection!.state, 'CLOSE-WAIT', 'the FIN one past the full window was taken');
+    const acks = h.drain();
+    assert.deepEqual(acks.map((a) => [a.ack - R1, a.window]), [[window + 1, 0]]);
+    assert.deepEqual(h.connection!.read(window), data);
+  });
+
+  it('still drops a bare FIN against a closed window (RFC 9293 §3.10.7.4)', () => {
+    const h = new TcpHarness();
+    h.established();
+    const window = h.connection!.receiveWindow();
+    h.batch(() => {
+      for (let offset = 0; offset < window; offset += MSS) h.send({ seq: R1 + offset, payload: pattern(Math.min(MSS, window - offset)) });
+    });
+    h.drain();
+    h.send({ seq: R1 + window, flags: ACK | FIN });
+    assert.equal(h.connection!.state, 'ESTABLISHED');
+    h.recv({ ack: R1 + window, window: 0, flags: ACK });
+  });
+
   it('leaves a lone in-order segment of a batch to the delayed-ACK timer, as without batches', () => {
     const h = established();
     h.batch(() => h.send(segment(0)));
