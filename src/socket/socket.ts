@@ -509,9 +509,11 @@ export class Socket extends Duplex {
     const connection = this.connection;
     if (!connection) return;
     // Called once per receive batch (scheduler.ts): one chunk, one 'data' event, for all
-    // the segments the batch brought (up to READ_CHUNK), read straight into a Buffer.
+    // the segments the batch brought (up to READ_CHUNK), read straight into a Buffer of
+    // its own (not a slice of Node's shared pool, which a small chunk the application
+    // keeps would pin whole), not zero-filled: readInto fills all of it.
     while (this.pulling && connection.readableLength > 0) {
-      const chunk = Buffer.allocUnsafe(Math.min(connection.readableLength, READ_CHUNK));
+      const chunk = Buffer.allocUnsafeSlow(Math.min(connection.readableLength, READ_CHUNK));
       const count = connection.readInto(chunk);
       if (count === 0) break;
       this.bytesReceived += count;
