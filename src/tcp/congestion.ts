@@ -194,11 +194,20 @@ export abstract class CongestionControlBase implements CongestionControl {
     // The pipe was empty since the last ACK (the sender was idle): that gap is no time
     // of growth either (RFC 9438 §4.2, Linux CA_EVENT_TX_START).
     if (wasIdle) this.applicationLimited(sinceLastAck);
+    let remaining = acked;
     if (slowStart) {
-      // Slow start (RFC 5681 §3.1, eq. 2): at most one MSS per ACK (RFC 3465 L = 1).
-      this.cwnd = Math.min(MAX_CWND, this.cwnd + Math.min(acked, this.mss));
-    } else {
-      this.avoid(acked, now, srtt ?? 0);
+      // Slow start by byte counting (RFC 3465 §2.2), every byte the ACK covers, up to
+      // ssthresh, as Linux's tcp_slow_start: a receiver that acknowledges a whole receive
+      // batch at once (a stretch ACK, as piwire's and a GRO receiver's are) must not slow
+      // the window's growth. RFC 5681 eq. 2 (min(N, SMSS) per ACK) and RFC 3465's L =
+      // 2·SMSS count per ACK, which a stretch ACK every 16 segments would make 8–16×
+      // slower. What passes ssthresh goes on to congestion avoidance, as in Linux.
+      const growth = Math.min(remaining, Math.max(0, this.ssthresh - this.cwnd));
+      this.cwnd = Math.min(MAX_CWND, this.cwnd + growth);
+      remaining -= growth;
+    }
+    if (remaining > 0 && this.cwnd >= this.ssthresh) {
+      this.avoid(remaining, now, srtt ?? 0);
       if (this.cwnd > MAX_CWND) this.cwnd = MAX_CWND;
     }
     return 'none';

@@ -245,6 +245,26 @@ describe('CUBIC window growth (RFC 9438 §4.2-§4.5)', () => {
   });
 });
 
+describe('slow start by byte counting (RFC 3465 §2.2, Linux tcp_slow_start)', () => {
+  it('a stretch ACK grows cwnd by every byte it covers; past ssthresh the rest counts in congestion avoidance', () => {
+    const sender = new Sender(new NewReno());
+    const initial = sender.cwnd;
+    // One ACK for a receive batch of 16 segments (piwire's receiver, or a GRO one).
+    sender.full(16 * MSS, 0);
+    assert.equal(sender.cwnd, initial + 16 * MSS);
+    // ssthresh = 20 segments, cwnd one segment (RFC 5681 §3.1 after a timeout).
+    sender.cc.onRetransmitTimeout(40 * MSS, sender.una + 40 * MSS);
+    assert.equal(sender.cc.slowStartThreshold, 20 * MSS);
+    assert.equal(sender.cwnd, MSS);
+    // 30 segments in one ACK: 19 take cwnd to ssthresh, 11 go to congestion avoidance
+    // (one SMSS per cwnd of bytes: not yet), and 10 more complete a cwnd's worth.
+    sender.full(30 * MSS, 1);
+    assert.equal(sender.cwnd, 20 * MSS);
+    sender.full(10 * MSS, 2);
+    assert.equal(sender.cwnd, 21 * MSS);
+  });
+});
+
 describe('no growth while the application limits the sender (RFC 9438 §5.8, Linux tcp_is_cwnd_limited)', () => {
   for (const create of [() => new NewReno(), () => new Cubic()]) {
     it(`${create().algorithm}: slow start grows only while cwnd < 2·flight`, () => {

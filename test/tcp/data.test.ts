@@ -195,7 +195,7 @@ describe('sending data', () => {
     assert.equal(segments[0]?.payload.length, 1000);
   });
 
-  it('grows cwnd by one MSS per ACK in slow start and sends what it allows', () => {
+  it('grows cwnd by the bytes an ACK covers in slow start (RFC 3465 byte counting, as Linux) and sends what it allows', () => {
     const h = new TcpHarness();
     const connection = h.established();
     connection.send(pattern(16384));
@@ -204,8 +204,8 @@ describe('sending data', () => {
     const before = connection.info().cwnd;
     h.send({ ack: L1 + 2920 });
     sent = h.drain();
-    assert.equal(connection.info().cwnd, before + 1460);
-    // cwnd allows 4380 more: the 1784 unsent bytes go, a full segment and the 324-byte
+    assert.equal(connection.info().cwnd, before + 2920, 'two segments acknowledged, two segments more');
+    // cwnd allows 5840 more: the 1784 unsent bytes go, a full segment and the 324-byte
     // tail (Nagle in Minshall's form: no small segment is unacknowledged).
     assert.deepEqual(
       sent.map((segment) => segment.payload.length),
