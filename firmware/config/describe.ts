@@ -4,19 +4,19 @@
  * (`checkConfigValue`, for command-line flags), and the translation of the schema's
  * issues into `ConfigIssue`s with "did you mean" hints for unknown keys.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { keyInfo, type ConfigKeyDescription } from './keys.ts';
 import { configObjectSchema } from './schema.ts';
 import { describeInput, type ConfigIssue } from './errors.ts';
 
 export type { ConfigKeyDescription } from './keys.ts';
 
-type AnySchema = z.ZodType;
+type AnySchema = z.ZodMiniType;
 
 /** The object schema inside a (possibly defaulted) group, or undefined for a leaf. */
 function groupShape(schema: AnySchema): Record<string, AnySchema> | undefined {
-  const inner = schema instanceof z.ZodPrefault ? (schema.unwrap() as AnySchema) : schema;
-  return inner instanceof z.ZodObject ? (inner.shape as Record<string, AnySchema>) : undefined;
+  const inner = schema instanceof z.ZodMiniPrefault ? (schema.def.innerType as AnySchema) : schema;
+  return inner instanceof z.ZodMiniObject ? (inner.shape as Record<string, AnySchema>) : undefined;
 }
 
 function schemaAt(path: readonly string[]): AnySchema | undefined {
@@ -93,7 +93,7 @@ function keyName(path: readonly string[]): string {
   return path.map((part) => (part === '' ? '""' : part)).join('.');
 }
 
-export function issuesFromZod(error: z.ZodError, flagFor: (key: string) => string | undefined): ConfigIssue[] {
+export function issuesFromZod(error: z.core.$ZodError, flagFor: (key: string) => string | undefined): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const issue of error.issues) {
     const path = issue.path.map(String);

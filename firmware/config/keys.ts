@@ -7,7 +7,7 @@
  * Every builder takes the default as a value and writes it into the reference in the
  * form one would write it in the file (`10s`, `16KiB`).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { formatDuration, formatSize, parseDuration, parseSize } from '../units.ts';
 
 /** What `describeConfig()` reports for one key. */
@@ -37,15 +37,30 @@ export function integer(min: number, max: number, fallback: number, description:
   const allowed = `an integer between ${min} and ${max}`;
   const error = `must be ${allowed}`;
   return z
-    .int({ error })
-    .min(min, { error })
-    .max(max, { error })
-    .default(fallback)
+    ._default(z.int({ error }).check(z.minimum(min, { error }), z.maximum(max, { error })), fallback)
     .register(keyInfo, { allowed, defaultValue: String(fallback), description });
 }
 
 export function port(fallback: number, description: string) {
   return integer(1, 65535, fallback, description);
+}
+
+/** A check for values that need more than a type and a range: the normalized value, or why not. */
+export type Check<T> = (input: unknown) => { value: T } | { message: string };
+
+/** A leaf checked by a function, which also writes the message. */
+export function checked<T>(check: Check<T>) {
+  return z.pipe(
+    z.unknown(),
+    z.transform((input, payload) => {
+      const result = check(input);
+      if ('message' in result) {
+        payload.issues.push({ code: 'custom', message: result.message, input });
+        return z.NEVER;
+      }
+      return result.value;
+    }),
+  );
 }
 
 /** How a quantity with a unit is written and read: `10s` and `16KiB` (units.ts). */
@@ -61,18 +76,11 @@ const SIZE: Unit = { noun: 'size', parse: parseSize, format: formatSize };
 /** A quantity in `unit` between `min` and `max`, resolved to the unit's base (ms, bytes). */
 function quantity(unit: Unit, min: number, max: number, fallback: number, description: string) {
   const allowed = `a ${unit.noun} between ${unit.format(min)} and ${unit.format(max)}`;
-  return z
-    .unknown()
-    .transform((input, context) => {
-      const value = unit.parse(input);
-      if (value === undefined || value < min || value > max) {
-        context.addIssue({ code: 'custom', message: `must be ${allowed}`, input });
-        return z.NEVER;
-      }
-      return value;
-    })
-    .default(fallback)
-    .register(keyInfo, { allowed, defaultValue: unit.format(fallback), description });
+  const check: Check<number> = (input) => {
+    const value = unit.parse(input);
+    return value === undefined || value < min || value > max ? { message: `must be ${allowed}` } : { value };
+  };
+  return z._default(checked(check), fallback).register(keyInfo, { allowed, defaultValue: unit.format(fallback), description });
 }
 
 /** A duration, resolved to milliseconds. */
@@ -87,39 +95,22 @@ export function size(min: number, max: number, fallback: number, description: st
 
 export function flag(fallback: boolean, description: string) {
   return z
-    .boolean({ error: 'must be true or false' })
-    .default(fallback)
+    ._default(z.boolean({ error: 'must be true or false' }), fallback)
     .register(keyInfo, { allowed: 'true or false', defaultValue: String(fallback), description });
 }
 
 export function choice<const Values extends readonly [string, ...string[]]>(values: Values, fallback: Values[number], description: string) {
   const allowed = `one of ${values.join(', ')}`;
   return z
-    .enum(values, { error: `must be ${allowed}` })
-    .default(fallback)
+    ._default(z.enum(values, { error: `must be ${allowed}` }), fallback)
     .register(keyInfo, { allowed, defaultValue: fallback, description });
 }
 
-/** A check for values that need more than a type and a range: the normalized value, or why not. */
-export type Check<T> = (input: unknown) => { value: T } | { message: string };
-
-/** A leaf checked by a function, which also writes the message. */
-export function checked<T>(check: Check<T>) {
-  return z.unknown().transform((input, context) => {
-    const result = check(input);
-    if ('message' in result) {
-      context.addIssue({ code: 'custom', message: result.message, input });
-      return z.NEVER;
-    }
-    return result.value;
-  });
-}
-
 export function optionalChecked<T>(allowed: string, check: Check<T>, defaultValue: string, description: string) {
-  return checked(check).optional().register(keyInfo, { allowed, defaultValue, description });
+  return z.optional(checked(check)).register(keyInfo, { allowed, defaultValue, description });
 }
 
 /** The fallback goes through the check too (`prefault`), so a default can never be a value the check refuses. */
 export function defaultedChecked<T>(allowed: string, check: Check<T>, fallback: T, defaultValue: string, description: string) {
-  return checked(check).prefault(fallback).register(keyInfo, { allowed, defaultValue, description });
+  return z.prefault(checked(check), fallback).register(keyInfo, { allowed, defaultValue, description });
 }

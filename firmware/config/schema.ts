@@ -19,7 +19,7 @@
  * Addresses stay in their canonical text form; run.ts turns them into stack values with
  * `src/net/address.ts` (`parseCidr`, `parseIpv4`, `parseMac`) and `parseLinkSpec`.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import {
   formatIpv4,
   formatMac,
@@ -128,34 +128,34 @@ const USERS_ALLOWED =
   'an object mapping user names (1 to 32 of A-Z a-z 0-9 _ . -) to the stored form that `piwire hash-secret` prints (an admin) or to { "secret": <stored form>, "role": "viewer" | "admin" }';
 
 /** Checked per user, so the message names `services.shell.users.<name>`. */
+function checkShellUsers(input: unknown, payload: z.core.ParsePayload): Record<string, ShellUserEntry> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    payload.issues.push({ code: 'custom', message: `must be ${USERS_ALLOWED}`, input });
+    return z.NEVER;
+  }
+  const users: [string, ShellUserEntry][] = [];
+  for (const [name, entry] of Object.entries(input)) {
+    const withRole = typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? (entry as Record<string, unknown>) : undefined;
+    const unknownKey = withRole ? Object.keys(withRole).find((key) => key !== 'secret' && key !== 'role') : undefined;
+    const secret = withRole ? withRole['secret'] : entry;
+    if (!USER_NAME.test(name)) {
+      payload.issues.push({ code: 'custom', path: [name], message: 'user name must be 1 to 32 of A-Z a-z 0-9 _ . -', input: name });
+    } else if (unknownKey !== undefined) {
+      payload.issues.push({ code: 'custom', path: [name, unknownKey], message: 'unknown key (allowed: secret, role)', input: unknownKey });
+    } else if (typeof secret !== 'string' || !STORED_SECRET.test(secret)) {
+      payload.issues.push({ code: 'custom', path: withRole ? [name, 'secret'] : [name], message: 'must be the stored form that `piwire hash-secret` prints', input: undefined });
+    } else if (withRole && !isShellRole(withRole['role'])) {
+      payload.issues.push({ code: 'custom', path: [name, 'role'], message: `must be one of ${SHELL_ROLES.join(', ')}`, input: withRole['role'] });
+    } else {
+      users.push([name, withRole ? { secret, role: withRole['role'] as ShellRole } : secret]);
+    }
+  }
+  // fromEntries defines own properties, so a user called `__proto__` stays a user.
+  return Object.fromEntries(users);
+}
+
 const shellUsers = z
-  .unknown()
-  .transform((input, context) => {
-    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-      context.addIssue({ code: 'custom', message: `must be ${USERS_ALLOWED}`, input });
-      return z.NEVER;
-    }
-    const users: [string, ShellUserEntry][] = [];
-    for (const [name, entry] of Object.entries(input)) {
-      const withRole = typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? (entry as Record<string, unknown>) : undefined;
-      const unknownKey = withRole ? Object.keys(withRole).find((key) => key !== 'secret' && key !== 'role') : undefined;
-      const secret = withRole ? withRole['secret'] : entry;
-      if (!USER_NAME.test(name)) {
-        context.addIssue({ code: 'custom', path: [name], message: 'user name must be 1 to 32 of A-Z a-z 0-9 _ . -', input: name });
-      } else if (unknownKey !== undefined) {
-        context.addIssue({ code: 'custom', path: [name, unknownKey], message: 'unknown key (allowed: secret, role)', input: unknownKey });
-      } else if (typeof secret !== 'string' || !STORED_SECRET.test(secret)) {
-        context.addIssue({ code: 'custom', path: withRole ? [name, 'secret'] : [name], message: 'must be the stored form that `piwire hash-secret` prints', input: undefined });
-      } else if (withRole && !isShellRole(withRole['role'])) {
-        context.addIssue({ code: 'custom', path: [name, 'role'], message: `must be one of ${SHELL_ROLES.join(', ')}`, input: withRole['role'] });
-      } else {
-        users.push([name, withRole ? { secret, role: withRole['role'] as ShellRole } : secret]);
-      }
-    }
-    // fromEntries defines own properties, so a user called `__proto__` stays a user.
-    return Object.fromEntries(users);
-  })
-  .default(() => ({}))
+  ._default(z.pipe(z.unknown(), z.transform(checkShellUsers)), () => ({}))
   .register(keyInfo, { allowed: USERS_ALLOWED, defaultValue: '{} (nobody can log in)', description: 'remote shell operators' });
 
 // ---------------------------------------------------------------------------
@@ -189,19 +189,21 @@ const netSchema = z.strictObject({
 const TCP_DEFAULTS = defaultTcpConfig(DEFAULT_MTU - 40);
 
 const tcpSchema = z.strictObject({
-  keepalive: z
-    .strictObject({
+  keepalive: z.prefault(
+    z.strictObject({
       idle: duration(1, 2 * HOUR, TCP_DEFAULTS.keepalive.idle, 'idle time before the first keepalive probe (RFC 1122 §4.2.3.6)'),
       interval: duration(1, 10 * MINUTE, TCP_DEFAULTS.keepalive.interval, 'time between unanswered keepalive probes'),
       count: integer(1, 127, TCP_DEFAULTS.keepalive.count, 'unanswered probes before the peer is declared lost'),
-    })
-    .prefault({}),
+    }),
+    {},
+  ),
   userTimeout: duration(1, 24 * HOUR, TCP_DEFAULTS.userTimeout, 'unacknowledged data this old aborts the connection (RFC 5482)'),
-  persist: z
-    .strictObject({
+  persist: z.prefault(
+    z.strictObject({
       max: duration(1, 10 * MINUTE, TCP_DEFAULTS.persistMax, 'cap of the zero-window probe back-off'),
-    })
-    .prefault({}),
+    }),
+    {},
+  ),
   msl: duration(1, 2 * MINUTE, TCP_DEFAULTS.msl, 'maximum segment lifetime; TIME-WAIT lasts 2·MSL'),
   rcvBuf: size(KIB, 16 * MIB, TCP_DEFAULTS.rcvBuf, 'per-connection receive buffer; the advertised window follows its free space'),
   sndBuf: size(KIB, 16 * MIB, TCP_DEFAULTS.sndBuf, 'per-connection send buffer'),
@@ -234,38 +236,42 @@ export function tcpSettings(tcp: z.output<typeof tcpSchema>): Partial<TcpConfig>
 }
 
 const servicesSchema = z.strictObject({
-  sensors: z
-    .strictObject({
+  sensors: z.prefault(
+    z.strictObject({
       port: port(7070, 'sensor line protocol port'),
       maxLine: integer(16, 65536, 512, 'longest accepted request line in bytes; longer ones get ERR 413'),
       // A token bucket per connection (src/services/sensors/rate-limiter.ts): the sustained
       // rate caps one connection's share of the device; a gateway that forwards many
       // sensors over one connection needs more than a single sensor.
-      rateLimit: z
-        .strictObject({
+      rateLimit: z.prefault(
+        z.strictObject({
           rate: integer(1, 1_000_000, DEFAULT_RATE_LIMIT.rate, 'requests per second one connection may sustain; beyond it ERR 429'),
           burst: integer(1, 1_000_000, DEFAULT_RATE_LIMIT.burst, 'requests one connection may send at once after a quiet spell'),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
-  shell: z
-    .strictObject({
+        }),
+        {},
+      ),
+    }),
+    {},
+  ),
+  shell: z.prefault(
+    z.strictObject({
       port: port(2323, 'remote shell, challenge-response login'),
       tlsPort: port(2324, 'remote shell over TLS'),
       users: shellUsers,
       cert: optionalChecked(PATH_ALLOWED, checkPath, 'none: a self-signed certificate made under stateDir', 'TLS certificate (PEM), set together with key'),
       key: optionalChecked(PATH_ALLOWED, checkPath, 'none: made together with the certificate', 'TLS private key (PEM), set together with cert'),
-    })
-    .prefault({}),
+    }),
+    {},
+  ),
   diag: flag(false, 'RFC 862 echo (7), RFC 863 discard (9), RFC 864 chargen (19)'),
   diagBuffer: size(KIB, 64 * MIB, DIAG_BUFFER_DEFAULT, 'receive and send buffer of each diag connection (window scaling uses it; within tcp.maxBuf)'),
-  http: z
-    .strictObject({
+  http: z.prefault(
+    z.strictObject({
       port: port(8080, 'status page (HTTP, SPEC §5a), login with the shell users'),
       enabled: flag(false, 'serve the status page'),
-    })
-    .prefault({}),
+    }),
+    {},
+  ),
 });
 
 const storeSchema = z.strictObject({
@@ -288,29 +294,28 @@ const i2cSchema = z.strictObject({
 
 const logSchema = z.strictObject({
   format: z
-    .enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })
-    .optional()
+    .optional(z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` }))
     .register(keyInfo, { allowed: `one of ${LOG_FORMATS.join(', ')}`, defaultValue: 'pretty on a terminal, else json', description: 'log line format' }),
   level: choice(LOG_LEVELS, 'info', 'lowest level written'),
 });
 
 export const configObjectSchema = z.strictObject({
-  net: netSchema.prefault({}),
+  net: z.prefault(netSchema, {}),
   link: defaultedChecked(LINK_ALLOWED, checkLink, 'sim', 'sim', 'frame link'),
   pcap: optionalChecked(PATH_ALLOWED, checkPath, 'none (no capture)', 'capture every frame the device receives and sends to this file (pcap: tcpdump -r, Wireshark)'),
-  tcp: tcpSchema.prefault({}),
-  services: servicesSchema.prefault({}),
-  store: storeSchema.prefault({}),
-  leds: ledsSchema.prefault({}),
-  i2c: i2cSchema.prefault({}),
+  tcp: z.prefault(tcpSchema, {}),
+  services: z.prefault(servicesSchema, {}),
+  store: z.prefault(storeSchema, {}),
+  leds: z.prefault(ledsSchema, {}),
+  i2c: z.prefault(i2cSchema, {}),
   stateDir: optionalChecked(PATH_ALLOWED, checkPath, STATE_DIR_DEFAULT_TEXT, 'readings log, TLS certificate and other state'),
-  log: logSchema.prefault({}),
+  log: z.prefault(logSchema, {}),
 });
 
 export type ParsedConfig = z.output<typeof configObjectSchema>;
 
 /** Rules between keys. They run once every key on its own is valid. */
-function checkCrossKeyRules(config: ParsedConfig, context: z.RefinementCtx<ParsedConfig>): void {
+function checkCrossKeyRules(config: ParsedConfig, context: z.core.$RefinementCtx<ParsedConfig>): void {
   const problem = (path: string, message: string, input: unknown): void => {
     context.addIssue({ code: 'custom', path: path.split('.'), message, input });
   };
@@ -371,7 +376,7 @@ function checkCrossKeyRules(config: ParsedConfig, context: z.RefinementCtx<Parse
 }
 
 /** The schema of the configuration file (after flags are laid over it). */
-export const configSchema = configObjectSchema.superRefine(checkCrossKeyRules);
+export const configSchema = configObjectSchema.check(z.superRefine(checkCrossKeyRules));
 
 /** The configuration main runs with: every key present, durations in ms, sizes in bytes, paths absolute. */
 export type ResolvedConfig = Omit<ParsedConfig, 'stateDir' | 'log'> & {
