@@ -4,8 +4,9 @@
  * turn it is re-armed at the earliest `pollAt()` of all components (stacks, wires).
  *
  * A turn runs when a batch of frames arrived, when an application call made work
- * (`wake()`), or when the timer fires: poll every component at the current instant,
- * then flush every link once, so frames produced in one turn go out in one batch.
+ * (`wake()`), or after the timer fires (once the input waiting then is read): poll
+ * every component at the current instant, then flush every link once, so frames
+ * produced in one turn go out in one batch.
  *
  * node:net's ref/unref: components that hold sockets (NetStack: `hasRefs()`) decide
  * whether the timer keeps the process alive. While none of them holds a ref'd socket or
@@ -93,6 +94,20 @@ export class RealtimeLoop {
     this.arm();
   };
 
+  /**
+   * The timer's turn runs after this loop iteration's I/O, not at once: libuv runs due
+   * timers before it polls for input, so after a stall (a long GC, a loaded core) an RTO
+   * whose ACK was already waiting in the receive ring would fire first and resend data
+   * the peer has (and spend a retransmission and a cwnd reduction on it); a FIN would be
+   * sent again after its ACK had arrived. Deferred with setImmediate, the poll phase
+   * delivers the waiting frames first, and the turn finds only what is still due.
+   */
+  private readonly timerFired = (): void => {
+    this.timer = undefined;
+    this.timerAt = undefined;
+    this.wake();
+  };
+
   private arm(): void {
     // Runs after every turn: no allocation here (it would feed the GC at packet rate).
     let next: Instant | undefined;
@@ -115,11 +130,7 @@ export class RealtimeLoop {
     if (next === undefined) return;
     // Timers have 1 ms granularity; never sleep less than that for a deadline a hair away.
     const delay = Math.max(0, Math.ceil(next - this.clock.now()));
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = undefined;
-      this.turn();
-    }, delay);
+    this.timer = setTimeout(this.timerFired, delay);
     if (!keepAlive) this.timer.unref();
   }
 }
