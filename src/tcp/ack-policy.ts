@@ -53,7 +53,22 @@ export function inOrderDataArrived(connection: TcpConnection, now: Instant): voi
  * (scheduler.ts), so that ACK carries the window the read reopened.
  */
 export function segmentArriving(connection: TcpConnection): void {
-  if (connection.ackNow && connection.context.receiveBatchOpen) connection.context.outputNow(connection);
+  if ((connection.ackNow || connection.ackClocked) && connection.context.receiveBatchOpen) {
+    connection.ackClocked = false;
+    connection.context.outputNow(connection);
+  }
+}
+
+/**
+ * A segment without data was processed (input.ts): if it was an ACK of ours, the data it
+ * lets us send (new data for the window it opened, PRR's share in recovery, what RACK
+ * found lost) leaves before the batch's next segment, as it did frame by frame: a
+ * sender stays clocked by its ACKs. Held to the batch's end, a batch of a data
+ * receiver's ACKs left as one burst after it, and under loss (3% each way, MTU 576,
+ * chargen into Linux) goodput fell from 40 to 23–31 Mbit/s with 3–4 times the RTOs.
+ */
+export function bareAckProcessed(connection: TcpConnection): void {
+  if (connection.context.receiveBatchOpen) connection.ackClocked = true;
 }
 
 /** The receive batch ends: in-order data of two segments or more still waiting gets its one stretch ACK. */

@@ -201,6 +201,11 @@ export class TcpConnection {
   //      output.ts is the one place that builds the segments, CONVENTIONS 12) ----------------
   /** An ACK must go out at the next output. */
   ackNow = false;
+  /**
+   * In a receive batch, the last segment was a bare ACK of ours: what it lets us send
+   * leaves before the next segment is processed (ack-policy.ts, segmentArriving).
+   */
+  ackClocked = false;
   /** <SEQ=(acceptable)><CTL=RST> for this connection (abort, keepalive give-up). */
   resetNow = false;
   /** <SEQ=SEG.ACK><CTL=RST>: the answer to an unacceptable ACK in SYN-SENT or SYN-RECEIVED. */

@@ -29,7 +29,7 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin
 import { pathMtuAtEstablishment } from './path-mtu.ts';
 import { createScoreboard, cumulativeAck, detectLoss, frtoAck, recoveryEnded, sackArrives } from './recovery.ts';
 import { PAWS_WINDOW_TICKS, pawsRejects, updateTsRecent } from './timestamps.ts';
-import { inOrderDataArrived, segmentArriving } from './ack-policy.ts';
+import { bareAckProcessed, inOrderDataArrived, segmentArriving } from './ack-policy.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
 const MIN_PEER_MSS = 64;
@@ -39,6 +39,7 @@ export function segmentArrives(connection: TcpConnection, segment: TcpRepr, now:
   connection.segmentsIn++;
   if (connection.state === 'SYN-SENT') synSentArrives(connection, segment, now);
   else synchronizedArrives(connection, segment, now);
+  if (segment.payload.length === 0 && (segment.flags & TcpFlag.ACK) !== 0) bareAckProcessed(connection);
   connection.context.touch(connection);
 }
 

@@ -9,7 +9,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACK, FIN, REMOTE_ISS, TcpHarness, pattern, type Segment } from '../support/tcp-harness.ts';
+import { ACK, FIN, LOCAL_ISS, REMOTE_ISS, TcpHarness, pattern, type Segment } from '../support/tcp-harness.ts';
 import { STRETCH_ACK_SEGMENTS } from '../../src/tcp/ack-policy.ts';
 import { createStackPair, DEVICE_IP } from '../support/stack-pair.ts';
 import { TcpFlag, type TcpRepr } from '../../src/wire/tcp.ts';
@@ -149,6 +149,29 @@ describe('ACKs per receive batch (harness)', () => {
 function isPureAck(segment: TcpRepr): boolean {
   return segment.payload.length === 0 && (segment.flags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) === 0;
 }
+
+describe('a sender in a receive batch stays clocked by its ACKs', () => {
+  it('sends what each bare ACK of the batch allows before the next one is processed, not all at the batch end', () => {
+    const h = new TcpHarness({ config: { sndBuf: 64 * 1024 } });
+    const connection = h.established();
+    const L1 = LOCAL_ISS + 1;
+    assert.equal(connection.send(pattern(40 * MSS)), 40 * MSS);
+    assert.equal(h.drain().length, 10, 'the initial window');
+    const sentAfter: number[] = [];
+    h.batch(() => {
+      // The peer acknowledges two segments at a time; each ACK opens cwnd in slow start.
+      for (let i = 1; i <= 4; i++) {
+        h.send({ ack: L1 + 2 * i * MSS, window: 0xffff });
+        sentAfter.push(h.outbox.length);
+      }
+    });
+    // What an ACK allowed left before the next ACK was processed: after the first ACK
+    // nothing yet (it goes as the second arrives), then four segments per ACK (two
+    // acknowledged, two more of cwnd). The last ACK's share goes at the batch's end.
+    assert.deepEqual(sentAfter, [0, 4, 8, 12]);
+    assert.equal(h.drain().length, 16);
+  });
+});
 
 describe('ACKs per receive batch (memory wire, one poll = one batch)', () => {
   /** The peer sends `count` full segments in one burst once connected; the device reads them as a socket. */
