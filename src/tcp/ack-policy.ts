@@ -25,11 +25,15 @@
  * arrived in the same instant, so their ACKs would leave in the same instant too and tell
  * the sender nothing the last one does not (Linux sends one ACK for a GRO super-segment
  * of up to 64 KiB for the same reason). What the sender loses is ACK clocking within the
- * batch, and in slow start the number of ACKs: Linux grows cwnd by the segments an ACK
- * covers, so a stretch ACK costs it nothing, but a sender that adds at most one SMSS per
- * ACK (RFC 5681 eq. 2, RFC 3465 L = 1; congestion.ts does) opens its window more slowly
+ * batch, and in slow start the number of ACKs: Linux (and congestion.ts) grows cwnd by
+ * the bytes an ACK covers, so a stretch ACK costs it nothing, but a sender that adds at
+ * most one SMSS per ACK (RFC 5681 eq. 2, RFC 3465 L = 1) opens its window more slowly
  * towards a batching receiver. The bound of 16 keeps a large batch from withholding the
  * ACK of a whole window.
+ *
+ * The other way round, when we are the sender: what a bare ACK lets us send leaves
+ * before the batch's next segment (`bareAckProcessed`), so our own sending stays clocked
+ * by the peer's ACKs as it is frame by frame.
  */
 import type { Instant } from '../time.ts';
 import type { TcpConnection } from './connection.ts';
@@ -71,7 +75,12 @@ export function bareAckProcessed(connection: TcpConnection): void {
   if (connection.context.receiveBatchOpen) connection.ackClocked = true;
 }
 
-/** The receive batch ends: in-order data of two segments or more still waiting gets its one stretch ACK. */
+/**
+ * The receive batch ends: in-order data of two segments or more still waiting gets its
+ * one stretch ACK. A bare ACK's sending is done by the output at the batch's end, so its
+ * mark does not carry into the next batch (where it would cost a needless output).
+ */
 export function receiveBatchEnded(connection: TcpConnection): void {
+  connection.ackClocked = false;
   if (connection.unackedSegments >= 2) connection.ackNow = true;
 }

@@ -2,7 +2,8 @@
  * Congestion control, behind a small interface so that the connection only reports
  * events (new ACK, duplicate ACK, retransmission timeout) and asks for the window.
  *
- * What every algorithm shares lives in `CongestionControlBase`: RFC 5681 slow start and
+ * What every algorithm shares lives in `CongestionControlBase`: slow start by byte
+ * counting up to ssthresh (RFC 3465 §2.2, as Linux's tcp_slow_start) and RFC 5681
  * duplicate-ACK counting (fast retransmit on the third), the NewReno fast-recovery
  * bookkeeping of RFC 6582 (partial ACKs retransmit the next hole and keep recovery going
  * until `recover`), SACK recovery entry and exit (RFC 6675 §5: cwnd = ssthresh after the
