@@ -10,13 +10,19 @@
  *   the project's own checksum routine, src/wire/checksum.ts) are verified, as a stack
  *   must with offloads off; in-order data advances RCV.NXT; one cumulative ACK per
  *   received batch (as GRO-less Linux does per NAPI poll), built into a reused frame.
+ * - reordering: data beyond RCV.NXT is remembered as sequence ranges (a few, no bytes:
+ *   the data is discarded anyway) and reported in SACK blocks (RFC 2018), so a hole's
+ *   filling advances RCV.NXT past them. A veth reorders: a Linux sender pacing from its
+ *   timer (BBR, this machine's default) transmits from two CPUs at once, each onto its own
+ *   CPU's backlog, and frames reach the ring interleaved; a receiver that drops what comes
+ *   early stalls that sender in back-to-back RTOs (the push direction timed out every time).
  * - send (chargen, port 19): full-sized segments built into reused frames, the payload
  *   copied in from a pattern and checksummed, as much as the peer's window allows; on
  *   no progress for 50 ms everything unacknowledged is sent again (the veth path loses
  *   nothing but a full socket queue can).
  *
- * No send or receive buffers, no timers but that one, no options beyond MSS and window
- * scale, no SACK, no congestion control, one connection at a time. Whatever piwire
+ * No send or receive buffers, no timers but that one, no options beyond MSS, window
+ * scale and SACK, no congestion control, one connection at a time. Whatever piwire
  * spends above this is its TCP; what this spends is the price of JavaScript, N-API and
  * the packet socket. It is a measuring tool, not a stack: it trusts the path.
  *
@@ -27,6 +33,7 @@ import { openPacketLink } from '../../hal/link/packet.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
 import { readUint16, readUint32, writeUint16, writeUint32 } from '../../src/wire/bytes.ts';
 import { foldChecksum, pseudoHeaderSum, sumWordRange } from '../../src/wire/checksum.ts';
+import { seqGt, seqLe, seqLt, seqMax } from '../../src/tcp/seq.ts';
 
 const [linkSpec, addressText] = process.argv.slice(2);
 const interfaceName = linkSpec?.startsWith('packet:') ? linkSpec.slice('packet:'.length) : undefined;
@@ -57,6 +64,10 @@ const SYN = 0x02;
 const RST = 0x04;
 const PSH = 0x08;
 const ACK = 0x10;
+/** Out-of-order ranges remembered beyond RCV.NXT; more are forgotten (the sender resends). */
+const MAX_RANGES = 8;
+/** SACK blocks on an ACK: 2 + 2 + 8·3 = 28 option bytes (RFC 2018 §3). */
+const MAX_SACK_BLOCKS = 3;
 
 const pattern = new Uint8Array(65_536 + MSS);
 for (let i = 0; i < pattern.length; i++) pattern[i] = 32 + (i % 95);
@@ -90,6 +101,12 @@ interface Connection {
   closed: boolean;
   ackPending: boolean;
   lastProgress: number;
+  sackPermitted: boolean;
+  /** Received ranges beyond RCV.NXT, [start, end) in sequence space, most recently grown first. */
+  rangeStart: number[];
+  rangeEnd: number[];
+  /** Where an early FIN sits, until RCV.NXT reaches it. */
+  finAt: number | undefined;
 }
 
 let connection: Connection | undefined;
@@ -127,10 +144,12 @@ function finishTcpChecksum(out: Uint8Array, c: Connection): void {
 
 function sendControl(c: Connection, seq: number, flags: number): void {
   const syn = (flags & SYN) !== 0;
-  const out = frame(HEADERS + (syn ? 8 : 0));
-  writeHeaders(out, c, seq, flags, 0, syn ? 8 : 0);
+  const blocks = syn ? 0 : Math.min(MAX_SACK_BLOCKS, c.rangeStart.length);
+  const options = syn ? (c.sackPermitted ? 12 : 8) : blocks > 0 ? 4 + 8 * blocks : 0;
+  const out = frame(HEADERS + options);
+  writeHeaders(out, c, seq, flags, 0, options);
+  const o = HEADERS;
   if (syn) {
-    const o = HEADERS;
     out[o] = 2; // MSS (RFC 9293 §3.2)
     out[o + 1] = 4;
     out[o + 2] = MSS >>> 8;
@@ -139,9 +158,52 @@ function sendControl(c: Connection, seq: number, flags: number): void {
     out[o + 5] = 3; // window scale (RFC 7323 §2)
     out[o + 6] = 3;
     out[o + 7] = WINDOW_SHIFT;
+    if (c.sackPermitted) writeUint32(out, o + 8, 0x0101_0402); // NOP NOP SACK-permitted (RFC 2018 §2)
+  } else if (blocks > 0) {
+    writeUint32(out, o, 0x0101_0500 | (2 + 8 * blocks)); // NOP NOP SACK (RFC 2018 §3)
+    for (let i = 0; i < blocks; i++) {
+      writeUint32(out, o + 4 + 8 * i, c.rangeStart[i]!);
+      writeUint32(out, o + 8 + 8 * i, c.rangeEnd[i]!);
+    }
   }
   finishTcpChecksum(out, c);
   link.transmit(out);
+}
+
+/**
+ * Records [start, end) beyond RCV.NXT: merged with every range it touches, the result
+ * first (RFC 2018 §4: the first block reports the most recent segment). At MAX_RANGES the
+ * highest range is forgotten.
+ */
+function rememberRange(c: Connection, start: number, end: number): void {
+  for (let i = c.rangeStart.length - 1; i >= 0; i--) {
+    if (seqLe(c.rangeStart[i]!, end) && seqLe(start, c.rangeEnd[i]!)) {
+      if (seqLt(c.rangeStart[i]!, start)) start = c.rangeStart[i]!;
+      end = seqMax(end, c.rangeEnd[i]!);
+      c.rangeStart.splice(i, 1);
+      c.rangeEnd.splice(i, 1);
+    }
+  }
+  c.rangeStart.unshift(start);
+  c.rangeEnd.unshift(end);
+  if (c.rangeStart.length > MAX_RANGES) {
+    let highest = 0;
+    for (let i = 1; i < c.rangeStart.length; i++) if (seqGt(c.rangeStart[i]!, c.rangeStart[highest]!)) highest = i;
+    c.rangeStart.splice(highest, 1);
+    c.rangeEnd.splice(highest, 1);
+  }
+}
+
+/** RCV.NXT moved: the ranges it reached are in order now. */
+function absorbRanges(c: Connection): void {
+  for (let i = c.rangeStart.length - 1; i >= 0; i--) {
+    if (seqLe(c.rangeStart[i]!, c.rcvNxt)) {
+      c.rcvNxt = seqMax(c.rcvNxt, c.rangeEnd[i]!);
+      c.rangeStart.splice(i, 1);
+      c.rangeEnd.splice(i, 1);
+      i = c.rangeStart.length; // a later range may now touch RCV.NXT
+    }
+  }
 }
 
 function sendData(c: Connection, seq: number, length: number): void {
@@ -196,6 +258,7 @@ function onSegment(frameBytes: Uint8Array, ipStart: number, ipHeader: number, ip
   const payload = tcpLength - dataOffset;
   if ((flags & SYN) !== 0) {
     let peerShift = 0;
+    let sackPermitted = false;
     for (let o = t + TCP; o < t + dataOffset; ) {
       const kind = frameBytes[o]!;
       if (kind === 0) break;
@@ -205,6 +268,7 @@ function onSegment(frameBytes: Uint8Array, ipStart: number, ipHeader: number, ip
       }
       const size = frameBytes[o + 1]!;
       if (kind === 3 && size === 3) peerShift = Math.min(14, frameBytes[o + 2]!);
+      if (kind === 4 && size === 2) sackPermitted = true;
       if (size < 2) break;
       o += size;
     }
@@ -224,6 +288,10 @@ function onSegment(frameBytes: Uint8Array, ipStart: number, ipHeader: number, ip
       closed: false,
       ackPending: false,
       lastProgress: Date.now(),
+      sackPermitted,
+      rangeStart: [],
+      rangeEnd: [],
+      finAt: undefined,
     };
     sendControl(connection, isn, SYN | ACK);
     return;
@@ -243,9 +311,18 @@ function onSegment(frameBytes: Uint8Array, ipStart: number, ipHeader: number, ip
     c.sndLimit = (c.sndUna + window * 2 ** c.peerShift) >>> 0;
   }
   if (payload > 0 || (flags & FIN) !== 0) {
-    if (seq === c.rcvNxt) {
-      c.rcvNxt = (c.rcvNxt + payload) >>> 0;
-      if ((flags & FIN) !== 0) {
+    const end = (seq + payload) >>> 0;
+    if (payload > 0 && seqLe(seq, c.rcvNxt) && seqGt(end, c.rcvNxt)) {
+      c.rcvNxt = end;
+      if (c.rangeStart.length > 0) absorbRanges(c);
+    } else if (seqGt(seq, c.rcvNxt)) {
+      if (payload > 0) rememberRange(c, seq, end);
+      if ((flags & FIN) !== 0) c.finAt = end; // early: taken when the hole before it fills
+    }
+    const finInOrder = ((flags & FIN) !== 0 && end === c.rcvNxt) || c.finAt === c.rcvNxt;
+    if (finInOrder || end === c.rcvNxt) {
+      if (finInOrder) {
+        c.finAt = undefined;
         c.rcvNxt = (c.rcvNxt + 1) >>> 0;
         // Discard closes once it has read everything: our FIN rides on the ACK.
         if (!c.finSent) {
@@ -256,7 +333,7 @@ function onSegment(frameBytes: Uint8Array, ipStart: number, ipHeader: number, ip
           return;
         }
       }
-    } else if ((flags & FIN) !== 0 && c.finSent && ((seq + payload + 1) >>> 0) === c.rcvNxt) {
+    } else if ((flags & FIN) !== 0 && c.finSent && ((end + 1) >>> 0) === c.rcvNxt) {
       // The peer resends its FIN: our FIN-ACK was lost, so it goes again.
       sendControl(c, (c.sndNxt - 1) >>> 0, ACK | FIN);
       return;
