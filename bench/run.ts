@@ -587,7 +587,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
  * bench/lib/floor-responder.ts on the device end of the same veth, with the same bulk
  * clients: frames through the same addon and link class as the firmware, checksums
  * verified and computed with the stack's routine, one ACK per received batch, segments
- * built into reused frames, and no TCP state beyond sequence numbers. What the firmware
+ * built into reused frames, and no TCP state beyond sequence numbers (and, since the veth
+ * reorders a pacing sender's frames, the ranges received early, reported in SACK
+ * blocks, without which the push direction stalled). What the firmware
  * spends above it is its TCP; what it spends is the price of the platform.
  */
 async function floorSide(topology: VethTopology): Promise<{ push: BulkFigures; pull: BulkFigures }> {

@@ -12,7 +12,9 @@
  *
  * Receive accounting. `ethernet.rx.frames` counts every frame handed to receiveFrame,
  * and every such frame ends in exactly one outcome counter, structurally: the receive
- * path returns the outcome's name and receiveFrame increments it once. Outcomes are
+ * path returns the outcome's name and receiveFrame increments it once (a registered
+ * protocol's delivered counter is incremented through its handle instead, the one
+ * outcome of every data segment: no lookup by name per packet). Outcomes are
  *   delivered: `ethernet.rx.delivered.arp` (an ARP packet answered, learned from or
  *              merged into the cache), `ipv4.rx.delivered.<protocol>` (handed to a
  *              registered handler: `tcp`, `udp`, or the number), `icmp.rx.echo-request`,
@@ -71,8 +73,8 @@ import type { RouteConfig } from './route.ts';
 import { ARP_PACKET_LENGTH, ArpOperation, emitArp, parseArp } from '../wire/arp.ts';
 import type { ArpRepr } from '../wire/arp.ts';
 import { emitEthernetHeader, ETHERNET_HEADER_LENGTH, EthernetField, EtherType, macAt } from '../wire/ethernet.ts';
-import { emitIpv4Header, emptyIpv4Repr, IpProtocol, IPV4_HEADER_LENGTH, isFragment, parseIpv4Into } from '../wire/ipv4.ts';
-import type { Ipv4Header, Ipv4Repr } from '../wire/ipv4.ts';
+import { emitIpv4Header, emptyIpv4HeaderRepr, IpProtocol, IPV4_HEADER_LENGTH, isFragment, parseIpv4HeaderInto } from '../wire/ipv4.ts';
+import type { Ipv4Header, Ipv4HeaderRepr } from '../wire/ipv4.ts';
 import { readUint16 } from '../wire/bytes.ts';
 
 export type { NeighborEntry, NeighborState } from './neighbor.ts';
@@ -108,6 +110,12 @@ export interface InterfaceConfig {
 export interface ProtocolHandler {
   /** `payload` is a view into the received frame, valid only during the call. */
   input(source: Ipv4Address, destination: Ipv4Address, payload: Uint8Array, now: Instant): void;
+  /**
+   * `input` of the payload `bytes[start, end)` (the received frame, valid only during the
+   * call), if the protocol reads it in place: then the interface takes no view per
+   * packet and calls this instead (TCP: every data segment comes this way).
+   */
+  inputRange?(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant): void;
   /**
    * An ICMP error quoting a datagram this protocol sent from our address (icmp-error.ts);
    * the report's views are valid only during the call. Protocols without it have such
@@ -156,7 +164,20 @@ export function receiveAccounting(counters: Counters): { frames: number; deliver
 
 type Layer = 'ethernet' | 'arp' | 'ipv4' | 'icmp';
 /** The name of the one counter a received frame ends in. */
-type ReceiveOutcome = `${Layer}.rx.${string}` | `${Layer}.drop.${string}` | 'stack.drop.internal-error';
+type ReceiveOutcome = `${Layer}.rx.${string}` | `${Layer}.drop.${string}` | 'stack.drop.internal-error' | typeof COUNTED;
+
+/**
+ * The outcome of a packet handed to a registered protocol: its `ipv4.rx.delivered.*`
+ * counter was incremented through a handle already (no name lookup per packet), so
+ * receiveFrame adds nothing.
+ */
+const COUNTED = 'counted';
+
+interface RegisteredProtocol {
+  handler: ProtocolHandler;
+  /** `ipv4.rx.delivered.<protocol>`. */
+  delivered: CounterHandle;
+}
 const NO_MAC = new Uint8Array(6);
 
 /** RFC 5227 §2.3: ANNOUNCE_NUM announcements, ANNOUNCE_INTERVAL apart. */
@@ -188,7 +209,8 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly neighborCache: NeighborCache;
   private readonly echo: IcmpEcho;
   /** Handlers by IP protocol number (ICMP is ours), with their delivery counter's name. */
-  private readonly protocols = new Map<number, { handler: ProtocolHandler; delivered: ReceiveOutcome }>();
+  /** By protocol number (256 slots: an index, not a Map lookup, per packet). */
+  private readonly protocols: (RegisteredProtocol | undefined)[] = new Array<RegisteredProtocol | undefined>(256).fill(undefined);
   /** RFC 6864 §4.1: for atomic (DF, unfragmented) datagrams any value is fine; a counter is cheap. */
   private identification = 0;
   /** Counters bumped for every frame, taken once (stats.ts handles). */
@@ -196,7 +218,7 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly txPackets: CounterHandle;
   private readonly txFrames: CounterHandle;
   /** The received packet being handled (parseIpv4Into): one repr reused, nothing allocated per packet. */
-  private readonly rxIpv4: Ipv4Repr = emptyIpv4Repr();
+  private readonly rxIpv4: Ipv4HeaderRepr = emptyIpv4HeaderRepr();
   /** Where sent frames come from (frame-slab.ts): no buffer allocation per frame. */
   private readonly frames = new FrameSlab();
   /** Reused for every packet sent: emitIpv4Header reads it and keeps nothing. */
@@ -320,7 +342,7 @@ export class NetworkInterface implements IpSender, Pollable {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);
     }
-    this.counters.increment(outcome);
+    if (outcome !== COUNTED) this.counters.increment(outcome);
   }
 
   /**
@@ -336,7 +358,7 @@ export class NetworkInterface implements IpSender, Pollable {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);
     }
-    this.counters.increment(outcome);
+    if (outcome !== COUNTED) this.counters.increment(outcome);
   }
 
   registerProtocol(protocol: number, handler: ProtocolHandler): void {
@@ -344,11 +366,11 @@ export class NetworkInterface implements IpSender, Pollable {
       throw new RangeError(`IP protocol must be an integer in 0..255, got ${protocol}`);
     }
     if (protocol === IpProtocol.ICMP) throw new RangeError('ICMP is handled by the interface itself');
-    if (this.protocols.has(protocol)) throw new RangeError(`IP protocol ${protocol} already has a handler`);
-    this.protocols.set(protocol, {
+    if (this.protocols[protocol] !== undefined) throw new RangeError(`IP protocol ${protocol} already has a handler`);
+    this.protocols[protocol] = {
       handler,
-      delivered: `ipv4.rx.delivered.${PROTOCOL_NAMES[protocol] ?? String(protocol)}`,
-    });
+      delivered: this.counters.handle(`ipv4.rx.delivered.${PROTOCOL_NAMES[protocol] ?? String(protocol)}`),
+    };
   }
 
   /**
@@ -413,7 +435,7 @@ export class NetworkInterface implements IpSender, Pollable {
   /** The IPv4 packet at `bytes[start..]` (past the Ethernet header, or 0 for a packet device). */
   private receiveIpv4(bytes: Uint8Array, start: number, linkGroup: boolean, now: Instant): ReceiveOutcome {
     const packet = this.rxIpv4;
-    const error = parseIpv4Into(bytes, start, packet, true);
+    const error = parseIpv4HeaderInto(bytes, start, packet, true);
     if (error !== undefined) return `ipv4.drop.${error}`;
     const destinationKind = classifyAddress(packet.destination, this.route);
     const broadcast = isBroadcastKind(destinationKind);
@@ -433,15 +455,18 @@ export class NetworkInterface implements IpSender, Pollable {
     // The repr is reused by the next packet: its fields are passed by value, never kept.
     const protocol = packet.protocol;
     if (protocol === IpProtocol.ICMP) {
-      return this.echo.input(packet.source, packet.payload, broadcast, now);
+      return this.echo.input(packet.source, bytes.subarray(packet.payloadStart, packet.payloadEnd), broadcast, now);
     }
-    const registered = this.protocols.get(protocol);
+    const registered = this.protocols[protocol];
     // RFC 1122 §3.2.2.1 would have us send Protocol Unreachable here; we stay silent.
     if (registered === undefined) return 'ipv4.drop.unknown-protocol';
     // RFC 1122 §4.2.3.10: TCP has nothing to do with broadcast.
     if (broadcast && protocol === IpProtocol.TCP) return 'ipv4.drop.broadcast';
-    registered.handler.input(packet.source, packet.destination, packet.payload, now);
-    return registered.delivered;
+    const handler = registered.handler;
+    if (handler.inputRange !== undefined) handler.inputRange(packet.source, packet.destination, bytes, packet.payloadStart, packet.payloadEnd, now);
+    else handler.input(packet.source, packet.destination, bytes.subarray(packet.payloadStart, packet.payloadEnd), now);
+    registered.delivered.value++;
+    return COUNTED;
   }
 
   /**
@@ -455,7 +480,7 @@ export class NetworkInterface implements IpSender, Pollable {
     if (!parsed.ok) return `icmp.drop.error-${parsed.error}`;
     const report = parsed.value;
     if (report.quotedSource !== this.route.address) return 'icmp.drop.error-not-ours';
-    const handler = this.protocols.get(report.quotedProtocol)?.handler;
+    const handler = this.protocols[report.quotedProtocol]?.handler;
     if (handler?.icmpError === undefined) return 'icmp.drop.error-unhandled-protocol';
     handler.icmpError(report, now);
     return 'icmp.rx.error';

@@ -3,6 +3,12 @@
  * (RFC 9293 §3.10.7: "the segment's connection"), and the choice of a local port for
  * an active open (RFC 6056 §3.3.1: random start, linear probe through the ephemeral
  * range). The local address is the stack's one address, so it is not part of the key.
+ *
+ * The last connection found is remembered (Linux's early demux keeps the socket on the
+ * skb's route for the same reason): a bulk transfer's segments come for one connection
+ * in a row, and comparing three numbers is cheaper than two Map lookups with a key
+ * that is a heap number (remote address · 65536 + port exceeds 2^31). The memory is
+ * forgotten when that connection leaves the table.
  */
 import type { Ipv4Address } from '../net/address.ts';
 import type { RandomSource } from '../random.ts';
@@ -27,6 +33,8 @@ export class ConnectionTable {
   /** local port → (remote address · 65536 + remote port) → connection. */
   private readonly byLocalPort = new Map<number, Map<number, TcpConnection>>();
   private count = 0;
+  /** The connection the last successful lookup found, or undefined. */
+  private last: TcpConnection | undefined;
 
   /** Connections in the table, TIME-WAIT included. */
   get size(): number {
@@ -34,7 +42,11 @@ export class ConnectionTable {
   }
 
   lookup(localPort: number, remoteAddress: Ipv4Address, remotePort: number): TcpConnection | undefined {
-    return this.byLocalPort.get(localPort)?.get(remoteAddress * 65536 + remotePort);
+    const last = this.last;
+    if (last !== undefined && last.remotePort === remotePort && last.localPort === localPort && last.remoteAddress === remoteAddress) return last;
+    const found = this.byLocalPort.get(localPort)?.get(remoteAddress * 65536 + remotePort);
+    if (found !== undefined) this.last = found;
+    return found;
   }
 
   /** True when some connection uses `localPort`. */
@@ -49,6 +61,7 @@ export class ConnectionTable {
       this.byLocalPort.set(connection.localPort, byRemote);
     }
     byRemote.set(connection.remoteAddress * 65536 + connection.remotePort, connection);
+    this.last = undefined; // it may have held a connection this one replaced
     this.count++;
   }
 
@@ -57,6 +70,7 @@ export class ConnectionTable {
     const byRemote = this.byLocalPort.get(connection.localPort);
     const key = connection.remoteAddress * 65536 + connection.remotePort;
     if (byRemote?.get(key) !== connection) return;
+    if (this.last === connection) this.last = undefined;
     byRemote.delete(key);
     if (byRemote.size === 0) this.byLocalPort.delete(connection.localPort);
     this.count--;

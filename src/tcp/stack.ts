@@ -210,11 +210,16 @@ export class TcpStack implements Pollable {
 
   /** A TCP segment (the IPv4 payload) from `source` to `destination`. Never throws. */
   input(source: Ipv4Address, destination: Ipv4Address, ipPayload: Uint8Array, now: Instant): void {
+    this.inputRange(source, destination, ipPayload, 0, ipPayload.length, now);
+  }
+
+  /** `input` of the segment `bytes[start, end)`: the interface's per-packet path, no view of the IP payload. */
+  inputRange(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant): void {
     // `scheduler.run` spelled out: no closure per segment.
     this.scheduler.enter(now);
     try {
       this.rxSegments.value++; // tcp.rx.segments
-      this.dispatch(source >>> 0, destination >>> 0, ipPayload, now);
+      this.dispatch(source >>> 0, destination >>> 0, bytes, start, end, now);
     } catch (error) {
       this.scheduler.internalError('input', error);
     } finally {
@@ -342,13 +347,13 @@ export class TcpStack implements Pollable {
 
   // ---- segment demultiplexing -----------------------------------------------------------------
 
-  private dispatch(source: Ipv4Address, destination: Ipv4Address, ipPayload: Uint8Array, now: Instant): void {
+  private dispatch(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant): void {
     // One repr reused for every segment (parseTcpInto). No path reads its segment after
     // an emission today, but a segment arriving during another's dispatch (an IP layer
     // that delivers synchronously, as a loopback would) still gets its own repr, so a
     // later change cannot make one segment's handling read another's fields.
     const segment = this.dispatching ? reusableTcpRepr() : this.rxSegment;
-    const error = parseTcpInto(ipPayload, source, destination, segment, true);
+    const error = parseTcpInto(bytes, source, destination, segment, true, start, end);
     if (error !== undefined) {
       this.counters.increment(`tcp.drop.${error}`);
       return;

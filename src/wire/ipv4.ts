@@ -207,12 +207,49 @@ export function emptyIpv4Repr(): Ipv4Repr {
 const EMPTY = new Uint8Array(0);
 
 /**
+ * An `Ipv4Repr` without the payload view: where the payload lies in the bytes parsed,
+ * `[payloadStart, payloadEnd)` (trimmed to the total length, as `payload` is).
+ */
+export interface Ipv4HeaderRepr extends Omit<Ipv4Repr, 'payload'> {
+  payloadStart: number;
+  payloadEnd: number;
+}
+
+/** A repr to parse into (`parseIpv4HeaderInto`). */
+export function emptyIpv4HeaderRepr(): Ipv4HeaderRepr {
+  const { payload: _payload, ...header } = emptyIpv4Repr();
+  return { ...header, payloadStart: 0, payloadEnd: 0 };
+}
+
+/**
+ * `parseIpv4Into` without the payload view, for the per-frame receive path: a protocol
+ * that reads its payload in place (TCP, `ProtocolHandler.inputRange`) costs no object at
+ * this layer. The same checks in the same order; the payload's bounds instead of a view.
+ */
+export function parseIpv4HeaderInto(bytes: Uint8Array, start: number, into: Ipv4HeaderRepr, verifyChecksum: boolean): WireError | undefined {
+  const totalLength = readHeaderInto(bytes, start, into, verifyChecksum);
+  if (typeof totalLength === 'string') return totalLength;
+  into.payloadStart = start + into.headerLength;
+  into.payloadEnd = start + totalLength;
+  return undefined;
+}
+
+/**
  * `parseIpv4` of the packet at `bytes[start..]` into `into`, for the receive path: the
  * same checks in the same order, but fields are read at their offsets and written into
  * a repr the caller reuses, so a packet costs one view (the payload) and nothing else.
  * Returns the error, or undefined with every field of `into` set.
  */
 export function parseIpv4Into(bytes: Uint8Array, start: number, into: Ipv4Repr, verifyChecksum: boolean): WireError | undefined {
+  const totalLength = readHeaderInto(bytes, start, into, verifyChecksum);
+  if (typeof totalLength === 'string') return totalLength;
+  // Trimmed to the total length: trailing link padding excluded.
+  into.payload = bytes.subarray(start + into.headerLength, start + totalLength);
+  return undefined;
+}
+
+/** The checks and header fields of both parse forms; the total length, or the error. */
+function readHeaderInto(bytes: Uint8Array, start: number, into: Omit<Ipv4Repr, 'payload'>, verifyChecksum: boolean): WireError | number {
   const available = bytes.length - start;
   if (available < IPV4_HEADER_LENGTH) return 'truncated';
   const versionIhl = bytes[start + Field.VERSION_IHL]!;
@@ -235,9 +272,7 @@ export function parseIpv4Into(bytes: Uint8Array, start: number, into: Ipv4Repr, 
   into.moreFragments = (fragmentation & FLAG_MORE_FRAGMENTS) !== 0;
   into.fragmentOffset = (fragmentation & FRAGMENT_OFFSET_MASK) * 8;
   into.headerLength = headerLength;
-  // Trimmed to the total length: trailing link padding excluded.
-  into.payload = bytes.subarray(start + headerLength, start + totalLength);
-  return undefined;
+  return totalLength;
 }
 
 /** A fragment is any packet that is not a whole datagram: MF set or a non-zero offset (RFC 791 §2.3). */

@@ -277,7 +277,8 @@ export function reusableTcpRepr(): ReusableTcpRepr {
  * land in `into`'s own objects (an absent option reads `undefined`), so a segment costs
  * one view (the payload). Everything in `into` is overwritten by the next call: a
  * caller keeps values, never the repr, its options or their objects. Returns the error,
- * or undefined with `into` filled.
+ * or undefined with `into` filled. The segment is `bytes[start, end)` (default: all of
+ * it), so the IP layer needs no view of its payload (`ProtocolHandler.inputRange`).
  */
 export function parseTcpInto(
   bytes: Uint8Array,
@@ -285,13 +286,16 @@ export function parseTcpInto(
   destination: Ipv4Address,
   into: ReusableTcpRepr,
   verifyChecksum: boolean,
+  start = 0,
+  end = bytes.length,
 ): WireError | undefined {
-  if (bytes.length < TCP_HEADER_LENGTH) return 'truncated';
-  const headerLength = (bytes[Field.DATA_OFFSET]! >>> 4) * 4;
-  if (headerLength < TCP_HEADER_LENGTH || headerLength > bytes.length) return 'bad-data-offset';
+  const length = end - start;
+  if (length < TCP_HEADER_LENGTH) return 'truncated';
+  const headerLength = (bytes[start + Field.DATA_OFFSET]! >>> 4) * 4;
+  if (headerLength < TCP_HEADER_LENGTH || headerLength > length) return 'bad-data-offset';
   if (verifyChecksum) {
-    const initial = pseudoHeaderSum(source, destination, IpProtocol.TCP, bytes.length);
-    if (foldChecksum(sumWordRange(bytes, 0, bytes.length, initial)) !== 0) return 'bad-checksum';
+    const initial = pseudoHeaderSum(source, destination, IpProtocol.TCP, length);
+    if (foldChecksum(sumWordRange(bytes, start, end, initial)) !== 0) return 'bad-checksum';
   }
   const options = into.options;
   options.mss = undefined;
@@ -300,17 +304,17 @@ export function parseTcpInto(
   options.timestamps = undefined;
   options.sackBlocks = undefined;
   if (headerLength > TCP_HEADER_LENGTH) {
-    const optionError = readOptions(bytes, Field.OPTIONS, headerLength, options, into.scratch);
+    const optionError = readOptions(bytes, start + Field.OPTIONS, start + headerLength, options, into.scratch);
     if (optionError !== undefined) return optionError;
   }
-  into.sourcePort = readUint16(bytes, Field.SOURCE_PORT);
-  into.destinationPort = readUint16(bytes, Field.DESTINATION_PORT);
-  into.sequenceNumber = readUint32(bytes, Field.SEQUENCE_NUMBER);
-  into.acknowledgmentNumber = readUint32(bytes, Field.ACKNOWLEDGMENT_NUMBER);
-  into.flags = bytes[Field.FLAGS]!;
-  into.window = readUint16(bytes, Field.WINDOW);
-  into.urgentPointer = readUint16(bytes, Field.URGENT_POINTER);
-  into.payload = headerLength === bytes.length ? EMPTY_PAYLOAD : bytes.subarray(headerLength);
+  into.sourcePort = readUint16(bytes, start + Field.SOURCE_PORT);
+  into.destinationPort = readUint16(bytes, start + Field.DESTINATION_PORT);
+  into.sequenceNumber = readUint32(bytes, start + Field.SEQUENCE_NUMBER);
+  into.acknowledgmentNumber = readUint32(bytes, start + Field.ACKNOWLEDGMENT_NUMBER);
+  into.flags = bytes[start + Field.FLAGS]!;
+  into.window = readUint16(bytes, start + Field.WINDOW);
+  into.urgentPointer = readUint16(bytes, start + Field.URGENT_POINTER);
+  into.payload = headerLength === length ? EMPTY_PAYLOAD : bytes.subarray(start + headerLength, end);
   return undefined;
 }
 

@@ -6,9 +6,11 @@ import {
   IPV4_HEADER_LENGTH,
   IpProtocol,
   Ipv4Packet,
+  emptyIpv4HeaderRepr,
   emptyIpv4Repr,
   isFragment,
   parseIpv4,
+  parseIpv4HeaderInto,
   parseIpv4Into,
 } from '../../src/wire/ipv4.ts';
 import type { Ipv4Repr } from '../../src/wire/ipv4.ts';
@@ -316,6 +318,30 @@ describe('IPv4 at an offset, into a reused repr (the receive and send paths)', (
       const framed = new Uint8Array(14 + packet.length);
       framed.set(packet, 14);
       assert.equal(parseIpv4Into(framed, 14, into, true), expected.ok ? undefined : expected.error);
+    }
+  });
+
+  it('parseIpv4HeaderInto gives parseIpv4Into\'s fields, and its payload as bounds in the frame, not a view', () => {
+    const header = emptyIpv4HeaderRepr();
+    const into = emptyIpv4Repr();
+    for (const frame of [TCP_SYN_FRAME, TCP_RST_PADDED_FRAME, IPV4_WITH_OPTIONS_FRAME, IPV4_FIRST_FRAGMENT_FRAME, ICMP_ECHO_REPLY_FRAME, TCP_RST_FRAME]) {
+      assert.equal(parseIpv4Into(frame, 14, into, true), undefined);
+      assert.equal(parseIpv4HeaderInto(frame, 14, header, true), undefined);
+      const { payloadStart, payloadEnd, ...fields } = header;
+      assert.deepEqual(fields, omitPayload(into));
+      // Ethernet padding stays out (TCP_RST_PADDED_FRAME), options are skipped (IPV4_WITH_OPTIONS_FRAME).
+      assert.equal(payloadStart, into.payload.byteOffset - frame.byteOffset);
+      assert.equal(payloadEnd, payloadStart + into.payload.length);
+    }
+  });
+
+  it('parseIpv4HeaderInto returns parseIpv4Into\'s error for every broken packet', () => {
+    const header = emptyIpv4HeaderRepr();
+    const into = emptyIpv4Repr();
+    for (const packet of [SYN_PACKET.subarray(0, 19), modified(0, 0x65), modified(0, 0x44), modified(3, 10), modified(3, 0xff), modified(10, 0x12, false)]) {
+      const expected = parseIpv4Into(packet, 0, into, true);
+      assert.notEqual(expected, undefined);
+      assert.equal(parseIpv4HeaderInto(packet, 0, header, true), expected);
     }
   });
 

@@ -532,6 +532,25 @@ describe('TCP receive and send paths without allocation (issue 13)', () => {
     }
   });
 
+  it('parseTcpInto of bytes[start, end) inside a larger buffer reads what it reads of that range alone', () => {
+    const alone = reusableTcpRepr();
+    const inside = reusableTcpRepr();
+    for (const segment of [SYN, SACK, DATA, SYN_ACK, RST]) {
+      // 34 bytes before (an Ethernet and IPv4 header), 6 after (link padding).
+      const frame = new Uint8Array(34 + segment.length + 6).fill(0xee);
+      frame.set(segment, 34);
+      assert.equal(parseTcpInto(segment, HOST_A_IP, HOST_B_IP, alone, true), undefined);
+      assert.equal(parseTcpInto(frame, HOST_A_IP, HOST_B_IP, inside, true, 34, 34 + segment.length), undefined);
+      assert.deepEqual(plain(inside), plain(alone));
+      if (inside.payload.length > 0) assert.equal(inside.payload.buffer, frame.buffer, 'the payload is a view into the frame');
+    }
+    const badChecksum = new Uint8Array(34 + DATA.length + 6);
+    badChecksum.set(DATA, 34);
+    badChecksum[34 + DATA.length - 1]! ^= 0xff;
+    assert.equal(parseTcpInto(badChecksum, HOST_A_IP, HOST_B_IP, inside, true, 34, 34 + DATA.length), 'bad-checksum');
+    assert.equal(parseTcpInto(badChecksum, HOST_A_IP, HOST_B_IP, inside, false, 34, 34 + 19), 'truncated');
+  });
+
   it('parseTcpInto reuses the SACK tuples and timestamp pair: values must be copied, not kept', () => {
     const into = reusableTcpRepr();
     assert.equal(parseTcpInto(SACK, HOST_A_IP, HOST_B_IP, into, true), undefined);
