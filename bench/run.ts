@@ -36,8 +36,16 @@
  * `node`. `--source` runs the TypeScript sources under tsx instead (the developer's
  * way, and how every figure before the build step was taken).
  *
+ * Bulk (and floor) figures are steady state: each server first moves the same bytes each
+ * way untimed (`warmUp`), so the firmware's V8 has compiled its hot path (TurboFan on
+ * background threads counts as process CPU) before the measured transfer; the kernel and
+ * the floor responder get the same warm-up. `--cold` measures the first transfer after
+ * start instead, as every bulk figure before 2026-11-30 20:00 was taken (the cold
+ * firmware spends ~1.5-2x the user CPU per GiB of the first 256 MiB: bench/BASELINE.md,
+ * "the receive path's CPU, and the floor measures again").
+ *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile] [--heap-profile]
- *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]
+ *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold]
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -97,12 +105,13 @@ const { values: flags } = parseArgs({
     source: { type: 'boolean', default: false },
     'node-flags': { type: 'string' },
     'commit-ms': { type: 'string' },
+    cold: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold]\n');
   process.exit(0);
 }
 
@@ -266,6 +275,17 @@ interface BulkFigures {
    * remote shell; piwire only.
    */
   ringDrops?: number;
+}
+
+/**
+ * The untimed transfer each way before a server's measured ones (not with `--cold`): what
+ * a long-running device spends per GiB, not its one-time JIT warm-up.
+ */
+async function warmUp(topology: VethTopology, bytes: number): Promise<void> {
+  if (flags.cold) return;
+  for (const mode of ['push', 'pull'] as const) {
+    await runPython(topology, 'bulk.py', [mode, topology.deviceAddress, mode === 'push' ? 9 : 19, bytes], 600_000);
+  }
 }
 
 async function measureBulk(topology: VethTopology, mode: 'push' | 'pull', bytes: number, serverPid: number): Promise<BulkFigures> {
@@ -458,6 +478,7 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
       await firstJsonLine(server, 15_000);
       const pid = server.pid!;
       const bytes = sizes.bulkBytes(topology.mtu);
+      await warmUp(topology, bytes);
       results.bulk = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
       log(`kernel MTU ${topology.mtu} bulk: in ${describeBulk(results.bulk.push)}, out ${describeBulk(results.bulk.pull)}`);
     }
@@ -541,6 +562,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
     results.startup = { readyMs, idleRssBytes: processRssBytes(pid) };
     if (selected.has('bulk')) {
       const bytes = sizes.bulkBytes(topology.mtu);
+      await warmUp(topology, bytes);
       // With a profile requested, the probes around the bulk runs start and stop the profiler.
       if (profileDirectory !== undefined) await probe(pid, probePath);
       const ringDrops = async (): Promise<number> => (await deviceCounters(topology.peerNamespace, topology.deviceAddress, shell!.secretFile))['link.drop.rx-overflow'] ?? 0;
@@ -602,6 +624,7 @@ async function floorSide(topology: VethTopology): Promise<{ push: BulkFigures; p
     await firstJsonLine(responder, 30_000);
     const bytes = sizes.bulkBytes(topology.mtu);
     const pid = responder.pid!;
+    await warmUp(topology, bytes);
     const result = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
     log(`floor MTU ${topology.mtu} bulk: in ${describeBulk(result.push)}, out ${describeBulk(result.pull)}`);
     return result;
@@ -1005,6 +1028,11 @@ async function main(): Promise<number> {
   markdown += `Machine: ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, kernel ${(await import('node:os')).release()}.\n`;
   if (VETH_SECTIONS.some((section) => selected.has(section))) {
     markdown += 'Veth pair between two namespaces, offloads (tx, rx, tso, gso, gro) off on both ends, same MTU on both; kernel and piwire measured one after the other on the same pair.\n\n';
+    if (selected.has('bulk') || selected.has('floor')) {
+      markdown += flags.cold
+        ? 'Bulk: the first transfer after each server started (`--cold`: the firmware\'s JIT warm-up included).\n\n'
+        : 'Bulk: steady state, after an untimed transfer of the same size each way (`--cold` to include the JIT warm-up).\n\n';
+    }
   }
   if (selected.has('loss')) {
     markdown +=
