@@ -208,8 +208,10 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly ttl: number;
   private readonly neighborCache: NeighborCache;
   private readonly echo: IcmpEcho;
-  /** Handlers by IP protocol number (ICMP is ours), with their delivery counter's name. */
-  /** By protocol number (256 slots: an index, not a Map lookup, per packet). */
+  /**
+   * Handlers by IP protocol number (ICMP is ours), with their delivery counter: 256 slots,
+   * an index and no Map lookup per packet.
+   */
   private readonly protocols: (RegisteredProtocol | undefined)[] = new Array<RegisteredProtocol | undefined>(256).fill(undefined);
   /** RFC 6864 §4.1: for atomic (DF, unfragmented) datagrams any value is fine; a counter is cheap. */
   private identification = 0;
@@ -217,7 +219,7 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly rxFrames: CounterHandle;
   private readonly txPackets: CounterHandle;
   private readonly txFrames: CounterHandle;
-  /** The received packet being handled (parseIpv4Into): one repr reused, nothing allocated per packet. */
+  /** The received packet being handled (parseIpv4HeaderInto): one repr reused, nothing allocated per packet. */
   private readonly rxIpv4: Ipv4HeaderRepr = emptyIpv4HeaderRepr();
   /** Where sent frames come from (frame-slab.ts): no buffer allocation per frame. */
   private readonly frames = new FrameSlab();
