@@ -10,14 +10,15 @@
  * spurious retransmissions) do not depend on it much.
  *
  * `--mode echo` moves the data through the device instead (the kernel's client sends too,
- * so a stall may be the kernel's own sending); `--configs` picks configurations by their
+ * so a stall may be the kernel's own sending), `--mode push` into it (discard: the kernel
+ * sends, piwire only receives, so its counters say what its receiver did); `--configs` picks configurations by their
  * short names; `--capture DIR` keeps, for every transfer whose longest stall passed
  * 150 ms, tcpdump captures (headers only) of both ends of the bridge: the device's
  * `veth-dev` sees every frame piwire sent and every frame that reached it, the LAN's
  * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
- *                    [--mode pull|echo] [--configs default,no-frto,no-probe,neither] [--capture DIR]
+ *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither] [--capture DIR]
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,7 +54,7 @@ const { values: flags } = parseArgs({
   },
 });
 const mode = flags.mode as LossDirection;
-if (mode !== 'pull' && mode !== 'echo') throw new Error('--mode must be pull or echo');
+if (mode !== 'pull' && mode !== 'echo' && mode !== 'push') throw new Error('--mode must be pull, echo or push');
 const CONFIGURATIONS = flags.configs.split(',').map((key) => {
   const configuration = ALL_CONFIGURATIONS.find((candidate) => candidate.key === key);
   if (configuration === undefined) throw new Error(`--configs: no configuration ${key} (${ALL_CONFIGURATIONS.map((candidate) => candidate.key).join(', ')})`);
@@ -120,7 +121,7 @@ try {
     process.stderr.write(`transfer ${transfer + 1} of ${transfers} done\n`);
   }
   process.stdout.write(`${transferLines.join('\n')}\n\n`);
-  process.stdout.write(`${mode === 'pull' ? 'chargen out of the device into Linux' : 'echo through the device, the kernel client sending and reading'}, ${(rate * 100).toFixed(1)}% loss each way, MTU ${mtu}, ${flags.mib} MiB × ${transfers} per configuration\n\n`);
+  process.stdout.write(`${mode === 'pull' ? 'chargen out of the device into Linux' : mode === 'push' ? 'discard: the kernel client sending into the device' : 'echo through the device, the kernel client sending and reading'}, ${(rate * 100).toFixed(1)}% loss each way, MTU ${mtu}, ${flags.mib} MiB × ${transfers} per configuration\n\n`);
   process.stdout.write(`| configuration | goodput, median | stalls > 150 ms | worst stall | ${COUNTERS.join(' | ')} |\n`);
   process.stdout.write(`| --- | ---: | ---: | ---: | ${COUNTERS.map(() => '---:').join(' | ')} |\n`);
   for (const [index, configuration] of CONFIGURATIONS.entries()) {

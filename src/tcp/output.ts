@@ -528,7 +528,8 @@ function sendFrtoNewData(connection: TcpConnection, now: Instant): void {
 /**
  * The tail loss probe (RFC 8985 §7.3): one segment of new data if there is any and the
  * peer's window allows, else the last segment sent that is not SACKed again, so
- * that a lost tail draws a SACK (and recovery) instead of an RTO. The RTO restarts.
+ * that a lost tail draws a SACK (and recovery) instead of an RTO. The RTO was set when
+ * the probe was recorded (recovery.ts `retransmitDeadlineAfterProbe`).
  */
 function sendLossProbe(connection: TcpConnection, now: Instant): void {
   const scoreboard = connection.scoreboard;
@@ -547,7 +548,6 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
   connection.tlpRetransmitted = retransmitted;
   connection.tlpDsack = false;
   connection.probeAt = undefined;
-  connection.retransmitAt = now + connection.rtt.rto;
 }
 
 /**

@@ -19,7 +19,9 @@
  *     (`recoverySendWindow`); without it, RFC 6675's pipe < cwnd.
  *   - Tail loss probe (RFC 8985 §7): the PTO is armed when new data leaves or new
  *     data is acknowledged; when it fires the probe is recorded (`lossProbeNow`) and
- *     output.ts sends new data or resends the last segment. An ACK covering the probe
+ *     output.ts sends new data or resends the last segment. The RTO stays where it
+ *     stood, at least one PTO after the probe (a deliberate difference from §7.3's
+ *     restart, reasoning at `retransmitDeadlineAfterProbe`). An ACK covering the probe
  *     without a D-SACK for it says the probe repaired a real loss (§7.4.2).
  *   - Recovery probe (`tcp.recoveryProbe`, a deliberate addition to RFC 8985 and Linux,
  *     reasoning at `recoveryProbeTimeout`): in recovery, when nothing has been heard for
@@ -228,6 +230,7 @@ export function probeTimerExpired(connection: TcpConnection, now: Instant): void
   if (connection.scoreboard === undefined || connection.bytesInFlight() <= 0) return;
   if (!connection.congestion.inRecovery) {
     connection.lossProbeNow = true;
+    connection.retransmitAt = retransmitDeadlineAfterProbe(connection, now);
     return;
   }
   const retransmitAt = connection.retransmitAt;
@@ -389,7 +392,6 @@ function frtoSpurious(connection: TcpConnection): void {
 export function armLossProbe(connection: TcpConnection, now: Instant): void {
   const recovering = connection.congestion.inRecovery;
   const config = connection.context.config;
-  const srtt = connection.rtt.srtt;
   const retransmitAt = connection.retransmitAt;
   const eligible =
     connection.scoreboard !== undefined &&
@@ -407,13 +409,44 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
   if (!connection.probeRearm && connection.probeAt !== undefined) return;
   connection.probeRearm = false;
   if (recovering) {
-    const at = now + recoveryProbeTimeout(srtt);
+    const at = now + recoveryProbeTimeout(connection.rtt.srtt);
     connection.probeAt = at < retransmitAt ? at : undefined;
     return;
   }
-  let pto = srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
-  if (connection.bytesInFlight() <= connection.tcb.sendMss) pto += WORST_CASE_DELAYED_ACK_MS;
-  connection.probeAt = Math.min(now + pto, retransmitAt);
+  connection.probeAt = Math.min(now + lossProbeTimeout(connection), retransmitAt);
+}
+
+/** RFC 8985 §7.2: PTO = 2·SRTT (at least MIN_PTO_MS; 1 s before a sample), plus WCDelAckT with one segment in flight. */
+function lossProbeTimeout(connection: TcpConnection): number {
+  const srtt = connection.rtt.srtt;
+  const pto = srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
+  return connection.bytesInFlight() <= connection.tcb.sendMss ? pto + WORST_CASE_DELAYED_ACK_MS : pto;
+}
+
+/**
+ * The RTO after a tail loss probe: where it stood when the PTO fired (RFC 6298 §5.3: one
+ * RTO after the last ACK of new data, or after the first transmission of the flight),
+ * but never sooner than one PTO after the probe, and never later than one RTO after it.
+ *
+ * A deliberate difference from RFC 8985 §7.3 and from Linux: the RFC re-arms the RTO
+ * after the probe, and Linux (tcp_send_loss_probe clears icsk_pending once a probe is
+ * sent, so tcp_rearm_rto restarts the timer from now; only a probe that could not be
+ * sent keeps the RTO where it stood, offset from the head's transmission by
+ * tcp_rto_delta_us) restarts it from the probe. A lost probe, or its lost answer, then
+ * costs PTO + RTO since the last ACK: on a LAN 10 + 200 ms, the stalls of 202-214 ms
+ * over one RTO that bench/BASELINE.md measured (MTU 576, 3% loss: a Linux receiver's
+ * one stretch ACK for a flight lost, and the probe's answer with it). Here the probe
+ * does not push the last resort back: on a LAN the RTO (its 200 ms floor) still falls
+ * 190 ms after the probe, a hundred round trips, so it is no more spurious than any RTO.
+ * Where the PTO is close to the RTO (a long RTT, or one segment in flight, whose PTO
+ * includes WCDelAckT and is capped by the RTO), the floor of one PTO after the probe
+ * gives the probe the time any transmission is given to draw an ACK before a probe,
+ * and one RTO after the probe, the RFC's instant, is the latest it can be.
+ */
+function retransmitDeadlineAfterProbe(connection: TcpConnection, now: Instant): Instant {
+  const rto = connection.rtt.rto;
+  const pending = connection.retransmitAt ?? now + rto;
+  return Math.max(pending, now + Math.min(lossProbeTimeout(connection), rto));
 }
 
 /**

@@ -131,11 +131,8 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
   }
   if (due(connection.reorderAt, now)) reorderTimerExpired(connection, now);
   // The PTO is never later than the RTO; when both are due the probe goes first and
-  // restarts the RTO (RFC 8985 §7.3).
-  if (due(connection.probeAt, now)) {
-    probeTimerExpired(connection, now);
-    if (connection.lossProbeNow) connection.retransmitAt = undefined;
-  }
+  // moves the RTO to at least one PTO later (recovery.ts `retransmitDeadlineAfterProbe`).
+  if (due(connection.probeAt, now)) probeTimerExpired(connection, now);
   if (due(connection.retransmitAt, now)) {
     retransmitTimeout(connection, now);
     if (connection.state === 'CLOSED') return;

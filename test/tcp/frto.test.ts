@@ -17,7 +17,8 @@ import { MSS, S, sack, sentSeqs, setup } from '../support/sack-sender.ts';
 
 /**
  * Ten segments out at t0, no ACK: the tail loss probe at t0 + 20 sends segment 10 (new
- * data), the RTO at t0 + 220 resends segment 0 with cwnd one segment. Returns the RTO
+ * data), the RTO, armed at t0 and not moved by the probe (recovery.ts
+ * `retransmitDeadlineAfterProbe`), resends segment 0 at t0 + 200 with cwnd one segment. Returns the RTO
  * instant and cwnd/ssthresh before it.
  */
 function timeOut(h: TcpHarness, c: TcpConnection, t0: number): { t1: number; cwnd: number; ssthresh: number } {
@@ -25,7 +26,7 @@ function timeOut(h: TcpHarness, c: TcpConnection, t0: number): { t1: number; cwn
   const { cwnd, ssthresh } = c.info();
   h.advanceTo(t0 + 20);
   assert.deepEqual(sentSeqs(h), [10_000], 'the tail loss probe: new data');
-  const t1 = t0 + 220;
+  const t1 = t0 + 200;
   h.advanceTo(t1 - 0.001);
   assert.deepEqual(sentSeqs(h), []);
   h.advanceTo(t1);

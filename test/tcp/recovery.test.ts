@@ -11,7 +11,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TcpConfig } from '../../src/tcp/config.ts';
-import { ACK, PSH, REMOTE_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
+import { ACK, LOCAL_ISS, PSH, REMOTE_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
 import { reorderWindow } from '../../src/tcp/recovery.ts';
 import { MSS, S, sack, sentSeqs, setup, type Setup } from '../support/sack-sender.ts';
 
@@ -260,6 +260,48 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
     assert.deepEqual(sentSeqs(h), [0]);
     assert.equal(h.counters.get('tcp.timeout.rto'), 1);
     assert.equal(c.info().retransmits, 2);
+  });
+
+  it('a lost probe does not move the RTO: it fires one RTO after the last ACK, not PTO + RTO (deliberately unlike §7.3)', () => {
+    const { h, c, t0 } = setup(4);
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
+    h.advanceTo(t0 + 10);
+    h.send({ ack: S(2000) }); // the RTO restarts: t0 + 10 + 200
+    h.advanceTo(t0 + 30);
+    assert.deepEqual(sentSeqs(h), [3000], 'the probe at 2·SRTT; it is lost, and the tail with it');
+    assert.equal(c.tlpEndSeq, S(4000));
+    h.advanceTo(t0 + 209.999);
+    assert.deepEqual(sentSeqs(h), []);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+    h.advanceTo(t0 + 210);
+    assert.deepEqual(sentSeqs(h), [2000], 'go-back-N from SND.UNA at the instant the RTO stood before the probe (RFC 8985 §7.3 and Linux: t0 + 230)');
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
+    assert.equal(h.counters.get('tcp.timeout.rto-after-tlp'), 1);
+  });
+
+  it('where the PTO is close to the RTO (SRTT 90 ms), the RTO waits one PTO after the probe: neither at once nor PTO + RTO', () => {
+    const h = new TcpHarness({ config: {} });
+    h.synReceived({ mss: MSS, sackPermitted: true });
+    h.advance(90);
+    h.send();
+    const c = h.accepted[0]!;
+    c.send(pattern(MSS));
+    h.recv({ seq: LOCAL_ISS + 1, payload: pattern(MSS) });
+    h.advance(90);
+    h.send({ ack: S(0) });
+    // Two 90 ms samples: SRTT 90, RTTVAR 33.75, RTO = 90 + 4·33.75 = 225; PTO = 180.
+    assert.equal(c.info().srtt, 90);
+    assert.equal(c.info().rto, 225);
+    const t0 = h.clock.now();
+    c.send(pattern(4 * MSS, 1));
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
+    h.advanceTo(t0 + 180);
+    assert.deepEqual(sentSeqs(h), [3000], 'the probe; the RTO stood at t0 + 225, 45 ms on');
+    h.advanceTo(t0 + 359.999);
+    assert.deepEqual(sentSeqs(h), [], 'not at t0 + 225: the probe has one PTO to draw an answer');
+    h.advanceTo(t0 + 360);
+    assert.deepEqual(sentSeqs(h), [0], 'the RTO one PTO after the probe (RFC 8985 §7.3 and Linux: t0 + 180 + 225)');
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
   });
 });
 
