@@ -18,7 +18,9 @@
  * unacceptable segment; a challenge ACK) leaves at once: before the next segment of the
  * connection in the batch is processed, or at the batch's end, so duplicate ACKs are
  * never merged: the sender's fast retransmit counts them (RFC 5681 §3.2, §4.2) and its
- * SACK scoreboard learns each block as it would without the batch.
+ * SACK scoreboard learns each block as it would without the batch. Before the ACK of a
+ * filled hole the application reads what it made readable, so that ACK carries the
+ * reopened window (`segmentArriving` says why).
  *
  * Deliberate difference: RFC 1122 §4.2.3.2 and RFC 5681 §4.2 say an ACK SHOULD be
  * generated for at least every second full-sized segment. In a batch the segments
@@ -50,15 +52,35 @@ export function inOrderDataArrived(connection: TcpConnection, now: Instant): voi
 }
 
 /**
+ * A segment filled a hole and made held data readable (input.ts): in a receive batch its
+ * ACK leaves before the next segment, and the application reads first (`segmentArriving`).
+ */
+export function holeFilled(connection: TcpConnection): void {
+  if (connection.context.receiveBatchOpen) connection.holeFilled = true;
+}
+
+/**
  * A segment of a receive batch is about to be processed: an ACK the one before it asked
  * for leaves first, so it is not merged with this one's (its fields, RCV.NXT, window,
  * SACK blocks, TSecr, are what they were right after that segment). The last segment's
  * ACK waits for the batch's end, where the application reads before output
  * (scheduler.ts), so that ACK carries the window the read reopened.
+ *
+ * When that ACK is for a segment that filled a hole, the application reads before it
+ * leaves too (TcpConnection.deliverReadable, as at the batch's end and frame by frame):
+ * the held data it made readable, up to a whole buffer, is what kept the window's right
+ * edge where it was during the loss episode. Sent with the window the unread data left,
+ * a sender that had filled the window could send nothing new after it, and the batch's
+ * last ACK was the only one to carry the reopened window: when that one ACK was lost,
+ * a Linux sender whose retransmission was the last thing in flight waited for its RTO
+ * (bench/BASELINE.md: the 209-211 ms stalls into the device at 1% loss, MTU 1500).
  */
 export function segmentArriving(connection: TcpConnection): void {
+  const read = connection.holeFilled;
+  connection.holeFilled = false;
   if ((connection.ackNow || connection.ackClocked) && connection.context.receiveBatchOpen) {
     connection.ackClocked = false;
+    if (read) connection.deliverReadable();
     connection.context.outputNow(connection);
   }
 }
@@ -82,5 +104,6 @@ export function bareAckProcessed(connection: TcpConnection): void {
  */
 export function receiveBatchEnded(connection: TcpConnection): void {
   connection.ackClocked = false;
+  connection.holeFilled = false;
   if (connection.unackedSegments >= 2) connection.ackNow = true;
 }

@@ -206,6 +206,11 @@ export class TcpConnection {
    * leaves before the next segment is processed (ack-policy.ts, segmentArriving).
    */
   ackClocked = false;
+  /**
+   * In a receive batch, the last segment filled a hole and made held data readable: the
+   * application reads before that segment's ACK leaves (ack-policy.ts, segmentArriving).
+   */
+  holeFilled = false;
   /** <SEQ=(acceptable)><CTL=RST> for this connection (abort, keepalive give-up). */
   resetNow = false;
   /** <SEQ=SEG.ACK><CTL=RST>: the answer to an unacceptable ACK in SYN-SENT or SYN-RECEIVED. */

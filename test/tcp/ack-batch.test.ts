@@ -9,7 +9,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACK, FIN, LOCAL_ISS, REMOTE_ISS, TcpHarness, pattern, type Segment } from '../support/tcp-harness.ts';
+import { ACK, FIN, LOCAL_ISS, REMOTE_ISS, RST, TcpHarness, pattern, type Segment } from '../support/tcp-harness.ts';
+import { noopHandler } from '../../src/tcp/connection.ts';
 import { STRETCH_ACK_SEGMENTS } from '../../src/tcp/ack-policy.ts';
 import { createStackPair, DEVICE_IP } from '../support/stack-pair.ts';
 import { TcpFlag, type TcpRepr } from '../../src/wire/tcp.ts';
@@ -142,6 +143,57 @@ describe('ACKs per receive batch (harness)', () => {
       for (const ack of h.drain()) acks.push(ack.ack - R1);
     }
     assert.deepEqual(acks, [2, 4, 6, 8, 10].map((n) => n * MSS));
+  });
+
+  it('lets the application read what a filled hole made readable before that ACK leaves in the middle of a batch, so it carries the reopened window', () => {
+    const h = established();
+    const c = h.connection!;
+    const shift = c.tcb.rcvShift;
+    const data = pattern(MSS * 64);
+    const received: Uint8Array[] = [];
+    c.handler = {
+      ...noopHandler(),
+      onReadable: () => {
+        for (let chunk = c.read(1 << 20); chunk; chunk = c.read(1 << 20)) received.push(chunk);
+      },
+    };
+    const fullWindow = c.receiveWindow();
+    // Segment 0 is lost; 1..40 fill the buffer out of order: the right edge stays where
+    // the handshake put it, and the sender, having reached it, can send nothing new.
+    h.batch(() => {
+      for (let i = 1; i <= 40; i++) h.send(segment(i, data));
+    });
+    const duplicates = h.drain();
+    assert.equal(duplicates.length, 40);
+    const edge = R1 + (duplicates.at(-1)!.window << shift);
+    assert.equal(edge, R1 + fullWindow, 'the right edge has not moved');
+    // The retransmission of segment 0 and segment 41 (sent after it) in one batch: the ACK
+    // of the filled hole leaves before segment 41 is processed, after the application read.
+    h.batch(() => {
+      h.send(segment(0, data));
+      h.send(segment(41, data));
+    });
+    const holeAck = h.outbox[0]!;
+    assert.equal(holeAck.ack, R1 + 41 * MSS);
+    assert.equal(received.reduce((total, chunk) => total + chunk.length, 0) >= 41 * MSS, true, 'read before segment 41 arrived');
+    assert.equal(holeAck.window << shift, fullWindow, 'the whole buffer free again: the edge moves 41 segments on');
+    assert.equal(h.counters.get('tcp.drop.closed-in-batch'), 0);
+  });
+
+  it('drops the rest of a batch for a connection its application aborted while reading before a mid-batch ACK', () => {
+    const h = established();
+    const c = h.connection!;
+    const data = pattern(MSS * 8);
+    c.handler = { ...noopHandler(), onReadable: () => c.abort() };
+    h.batch(() => h.send(segment(1, data)));
+    h.drain();
+    h.batch(() => {
+      h.send(segment(0, data));
+      h.send(segment(2, data));
+    });
+    assert.equal(c.state, 'CLOSED');
+    assert.equal(h.drain().filter((segment) => (segment.flags & RST) !== 0).length, 1, 'one RST for the abort');
+    assert.equal(h.counters.get('tcp.drop.closed-in-batch'), 1);
   });
 });
 
