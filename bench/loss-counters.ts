@@ -13,12 +13,12 @@
  * so a stall may be the kernel's own sending), `--mode push` into it (discard: the kernel
  * sends, piwire only receives, so its counters say what its receiver did); `--configs` picks configurations by their
  * short names; `--capture DIR` keeps, for every transfer whose longest stall passed
- * 150 ms, tcpdump captures (headers only) of both ends of the bridge: the device's
+ * 150 ms (`--capture-over MS`), tcpdump captures (headers only) of both ends of the bridge: the device's
  * `veth-dev` sees every frame piwire sent and every frame that reached it, the LAN's
  * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
- *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither] [--capture DIR]
+ *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither] [--capture DIR] [--capture-over MS]
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +38,7 @@ const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<stri
   { key: 'no-probe', name: 'PRR, no recovery probe', tcp: { recoveryProbe: false } },
   { key: 'neither', name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
 ];
-/** A transfer whose longest stall passes this keeps its captures (`--capture`). */
+/** A transfer whose longest stall passes this keeps its captures (`--capture`; `--capture-over` changes it). */
 const CAPTURE_STALL_MS = 150;
 const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits'] as const;
 
@@ -51,6 +51,7 @@ const { values: flags } = parseArgs({
     mode: { type: 'string', default: 'pull' },
     configs: { type: 'string', default: ALL_CONFIGURATIONS.map((configuration) => configuration.key).join(',') },
     capture: { type: 'string' },
+    'capture-over': { type: 'string', default: String(CAPTURE_STALL_MS) },
   },
 });
 const mode = flags.mode as LossDirection;
@@ -61,6 +62,7 @@ const CONFIGURATIONS = flags.configs.split(',').map((key) => {
   return configuration;
 });
 const captureDirectory = flags.capture;
+const captureOverMs = Number(flags['capture-over']);
 if (captureDirectory !== undefined) mkdirSync(captureDirectory, { recursive: true });
 const rate = Number(flags.rate);
 const transfers = Number(flags.transfers);
@@ -106,7 +108,7 @@ try {
         }
         const stall = run.longest_stall_ms ?? 0;
         let kept = '';
-        if (captureDirectory !== undefined && stall > CAPTURE_STALL_MS) {
+        if (captureDirectory !== undefined && stall > captureOverMs) {
           const stem = join(captureDirectory, `${configuration.key}-${transfer + 1}`);
           for (const capture of captures) renameSync(capture.file, `${stem}-${capture.side}.pcap`);
           kept = `, captures ${stem}-{device,lan}.pcap`;
