@@ -168,7 +168,12 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   // allowance should be made to accept valid ACKs, URGs, and RSTs": a segment exactly
   // at RCV.NXT is processed for its control bits, its text and FIN dropped.
   const zeroWindowAllowance = !acceptable && window === 0 && seq === connection.tcb.rcvNxt;
-  if (!acceptable && !zeroWindowAllowance) {
+  const ackOfDuplicate = !acceptable && !zeroWindowAllowance && carriesFreshAck(connection, seq, segmentLength, flags);
+  if (ackOfDuplicate) {
+    // Its text and FIN are trimmed below (a D-SACK reports them, an ACK goes at once).
+    connection.ackNow = true;
+    counters.increment('tcp.rx.duplicate-ack-field');
+  } else if (!acceptable && !zeroWindowAllowance) {
     if (flags & TcpFlag.SYN && (flags & TcpFlag.RST) === 0) {
       // RFC 5961 §4.2: a SYN anywhere in a synchronized state gets a challenge ACK.
       challengeAck(connection, now);
@@ -241,7 +246,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   }
 
   // ---- RFC 7323 §4.3, §5.3 R3: TS.Recent from a segment at or before Last.ACK.sent ----
-  if (timestamp !== undefined) updateTsRecent(connection.tcb, timestamp.value, seqLe(seq, connection.tcb.lastAckSent), now);
+  if (timestamp !== undefined && !ackOfDuplicate) updateTsRecent(connection.tcb, timestamp.value, seqLe(seq, connection.tcb.lastAckSent), now);
 
   // ---- fifth: ACK ----
   if ((flags & TcpFlag.ACK) === 0) {
@@ -377,6 +382,30 @@ function pawsTolerance(connection: TcpConnection, segment: TcpRepr): number {
 }
 
 /** RFC 9293 §3.10.7.4, first check: the four acceptability cases. */
+/**
+ * A segment wholly below RCV.NXT (a retransmission of text or a FIN we hold) whose ACK
+ * field is still processed, as 4.4BSD does ("drop any data, but keep on processing for
+ * RST or ACK", Stevens vol. 2 p. 960; FreeBSD tcp_input) and Linux for one that ends
+ * at or after the last RCV.NXT it advertised (`tcp_sequence`, rcv_wup), where RFC 9293
+ * §3.10.7.4 would drop it whole. When the peer has nothing new to send (our window
+ * closed, its application idle), the ACK for our data may ride only on such a
+ * retransmission: dropped, that ACK is lost, and our tail waits for its RTO
+ * (bench/BASELINE.md: echo at MTU 576 and 3% loss, the kernel's spurious resend of a
+ * filled hole carried the one ACK of eight echoed segments; piwire's tail loss probe
+ * was then lost and the RTO stalled the echo 202 ms).
+ *
+ * Bounded to one receive buffer below RCV.NXT (no window we advertised reached
+ * further back), not SYN or RST, with ACK: a blind attacker needs a sequence number in
+ * a range the size of an in-window one, and the ACK field is then checked as any
+ * other (RFC 5961 §5.2). PAWS (RFC 7323 §5.3) has already turned away an old
+ * duplicate of an earlier incarnation when timestamps are in use.
+ */
+function carriesFreshAck(connection: TcpConnection, seq: number, segmentLength: number, flags: number): boolean {
+  if (segmentLength === 0 || (flags & (TcpFlag.SYN | TcpFlag.RST)) !== 0 || (flags & TcpFlag.ACK) === 0) return false;
+  const rcvNxt = connection.tcb.rcvNxt;
+  return seqLe(seqAdd(seq, segmentLength), rcvNxt) && seqGe(seq, seqAdd(rcvNxt, -connection.receiveBuffer.capacity));
+}
+
 export function isAcceptable(seq: number, length: number, rcvNxt: number, window: number): boolean {
   const edge = seqAdd(rcvNxt, window);
   // A zero-length segment exactly at the right edge is accepted too, as Linux's
