@@ -67,7 +67,7 @@ export function holeFilled(connection: TcpConnection): void {
  * (scheduler.ts), so that ACK carries the window the read reopened.
  *
  * When that ACK is for a segment that filled a hole, the application reads before it
- * leaves too (TcpConnection.deliverReadable, as at the batch's end and frame by frame):
+ * leaves too (scheduler.ts `outputNow`, as at the batch's end and frame by frame):
  * the held data it made readable, up to a whole buffer, is what kept the window's right
  * edge where it was during the loss episode. Sent with the window the unread data left,
  * a sender that had filled the window could send nothing new after it, and the batch's
@@ -80,8 +80,7 @@ export function segmentArriving(connection: TcpConnection): void {
   connection.holeFilled = false;
   if ((connection.ackNow || connection.ackClocked) && connection.context.receiveBatchOpen) {
     connection.ackClocked = false;
-    if (read) connection.deliverReadable();
-    connection.context.outputNow(connection);
+    connection.context.outputNow(connection, read);
   }
 }
 

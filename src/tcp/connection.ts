@@ -100,8 +100,8 @@ export interface ConnectionContext {
   touch(connection: TcpConnection): void;
   /** A receive batch is being processed (scheduler.ts): output waits for its end unless sent with outputNow. */
   readonly receiveBatchOpen: boolean;
-  /** Runs output for this connection now, in the middle of a receive batch (an ACK that must not be merged: ack-policy.ts). */
-  outputNow(connection: TcpConnection): void;
+  /** Runs output for this connection now, in the middle of a receive batch (an ACK that must not be merged: ack-policy.ts); `readFirst`: the application reads before it. */
+  outputNow(connection: TcpConnection, readFirst?: boolean): void;
   /** The connection reached ESTABLISHED (a passive one goes to its listener's onAccept). */
   established(connection: TcpConnection): void;
   /** The connection reached CLOSED: remove it from the tables. */

@@ -120,9 +120,16 @@ export class Scheduler {
     this.leave();
   }
 
-  /** Output for one connection in the middle of a receive batch: an ACK that must not be merged with the next (ack-policy.ts). */
-  outputNow(connection: TcpConnection): void {
+  /**
+   * Output for one connection in the middle of a receive batch: an ACK that must not be
+   * merged with the next (ack-policy.ts). `readFirst` (a filled hole's ACK): the
+   * application reads before it, as `flush` lets it, and on the same condition: not while
+   * a listener has connections to accept (a connection established in this batch has no
+   * handler of its own yet; its read waits for the flush).
+   */
+  outputNow(connection: TcpConnection, readFirst = false): void {
     try {
+      if (readFirst && this.accepts.length === 0) connection.deliverReadable();
       output(connection, this.currentTime);
     } catch (error) {
       this.internalError('output', error);

@@ -163,7 +163,7 @@ export class TcpStack implements Pollable {
       get receiveBatchOpen() {
         return scheduler.receiveBatchOpen;
       },
-      outputNow: (connection) => scheduler.outputNow(connection),
+      outputNow: (connection, readFirst) => scheduler.outputNow(connection, readFirst),
       established: (connection) => {
         if (connection.active) return;
         this.listeners.leaveBacklog(connection);

@@ -180,6 +180,21 @@ describe('ACKs per receive batch (harness)', () => {
     assert.equal(h.counters.get('tcp.drop.closed-in-batch'), 0);
   });
 
+  it('leaves the read to the batch end for a connection established in the same batch (its listener hands it a handler first)', () => {
+    const h = new TcpHarness({ config: { rcvBuf: 64 * 1024 } });
+    h.synReceived();
+    const data = pattern(MSS * 4);
+    h.batch(() => {
+      h.send(); // the handshake's ACK: ESTABLISHED, to be accepted at the batch's end
+      h.send(segment(1, data));
+      h.send(segment(0, data)); // fills the hole: its ACK leaves before the next segment
+      h.send({ seq: R1 + 2 * MSS }); // a bare ACK (a window update): nothing new to read after it
+    });
+    assert.equal(h.accepted.length, 1);
+    assert.deepEqual(h.recorder.calls, ['readable'], 'the handler set at accept hears of the data');
+    assert.equal(h.connection!.readableLength, 2 * MSS);
+  });
+
   it('drops the rest of a batch for a connection its application aborted while reading before a mid-batch ACK', () => {
     const h = established();
     const c = h.connection!;
