@@ -31,10 +31,15 @@
  * heap profile to <path> *instead of* the CPU profile: the allocation per function, to
  * check that steady-state sending and ACK processing allocate nothing per segment. The
  * sampling slows the process: a run's CPU figures mean nothing while it samples.
+ * PIWIRE_BENCH_SNAPSHOT=<prefix> (passed through by the runner) writes a V8 heap snapshot
+ * after each probe's full collections, to <prefix>-<n>.heapsnapshot (n = 1, 2, ...): the
+ * idle section's first and last probes bracket its connections, so the two snapshots
+ * show what each idle connection holds, object by object (the snapshot pauses the
+ * process for seconds: not with CPU figures that matter).
  */
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { GCProfiler, getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { GCProfiler, getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { main } from '../../firmware/main.ts';
 
@@ -48,6 +53,8 @@ const heapInsteadPath = process.env.PIWIRE_BENCH_HEAP || undefined;
 const profilePath = heapInsteadPath === undefined ? process.env.PIWIRE_BENCH_PROFILE : undefined;
 const heapProfilePath = heapInsteadPath ?? process.env.PIWIRE_BENCH_HEAP_PROFILE;
 let probesBeforeProfile = Number(process.env.PIWIRE_BENCH_PROFILE_AFTER ?? 0);
+const snapshotPrefix = process.env.PIWIRE_BENCH_SNAPSHOT || undefined;
+let snapshots = 0;
 let profiler: Session | undefined;
 let profiled = false;
 
@@ -125,6 +132,7 @@ if (probePath !== undefined) {
     if (!existsSync(`${probePath}.nogc`)) {
       collectGarbage();
       collectGarbage();
+      if (snapshotPrefix !== undefined) writeHeapSnapshot(`${snapshotPrefix}-${++snapshots}.heapsnapshot`);
     }
     const memory = process.memoryUsage();
     const cpu = process.cpuUsage();

@@ -7,6 +7,8 @@
  * Hosts are IPv4 dotted quads (the device has no resolver).
  */
 import type { TcpStack } from '../tcp/stack.ts';
+import type { ListenOptions, TcpListener } from '../tcp/listen.ts';
+import type { TcpConnection } from '../tcp/connection.ts';
 import { Server, type ConnectionListener, type ServerOptions } from './server.ts';
 import { Socket, type ConnectOptions, type RefRegistry, type SocketOptions } from './socket.ts';
 
@@ -42,6 +44,26 @@ export class SocketApi implements RefRegistry {
     if (held) this.refs.add(handle);
     else this.refs.delete(handle);
     if (this.refs.size > 0 !== before) this.onRefChange();
+  }
+
+  /**
+   * Listens for bare TCP connections, for a service that needs no stream per connection
+   * (the sensor service: a Duplex with its two stream states costs ~0.8 KB per idle
+   * connection, issue 13). Like a listening Server it keeps the process alive until the
+   * returned listener is closed; unlike `listen()`, a taken port throws at once
+   * (NetError EADDRINUSE).
+   */
+  listenConnections(port: number, options: ListenOptions, onAccept: (connection: TcpConnection) => void): TcpListener {
+    const listener = this.tcp.listen(port, options, onAccept);
+    const handle = {};
+    this.hold(handle, true);
+    return {
+      port: listener.port,
+      close: () => {
+        listener.close();
+        this.hold(handle, false);
+      },
+    };
   }
 
   createServer(options?: ServerOptions | ConnectionListener, connectionListener?: ConnectionListener): Server {

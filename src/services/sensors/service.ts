@@ -1,13 +1,14 @@
 /**
  * The sensor line protocol service (SPEC §4) on the device's own TCP: one
- * `SensorSession` per connection, wired to the socket with backpressure both ways.
+ * `SensorSession` per connection, on the bare TCP connection (no socket stream: idle
+ * memory, issue 13) with backpressure both ways.
  *
  * Limits (per connection unless said otherwise), all configurable here:
  * - `maxLine` (config `services.sensors.maxLine`, default 512 bytes): longer lines
  *   get `ERR 413 line too long` and are skipped up to the next LF;
  * - `maxPendingReplies` (default 1024): pipelined requests whose replies are not out
- *   yet; past it the socket is paused, so the TCP window closes on the peer;
- * - `subscriberOutputLimit` (default 64 KiB): VAL output queued beyond the socket's
+ *   yet; past it input is no longer read, so the TCP window closes on the peer;
+ * - `subscriberOutputLimit` (default 64 KiB): VAL output queued beyond the TCP
  *   send buffer; past it `ERR 507 too slow` and the connection is closed (FIN, then a
  *   reset if the peer has not taken the data after `closeGraceMs`, default 5 s);
  * - `rateLimit` (config `services.sensors.rateLimit.rate`/`.burst`, default 1000
@@ -20,8 +21,8 @@
  * they go through the same store, so GET, LIST and SUB see them alike.
  */
 import type { SocketApi } from '../../socket/net.ts';
-import type { Server } from '../../socket/server.ts';
-import type { Socket } from '../../socket/socket.ts';
+import type { ConnectionHandler, TcpConnection } from '../../tcp/connection.ts';
+import { formatIpv4 } from '../../net/address.ts';
 import type { Clock } from '../../time.ts';
 import type { Counters } from '../../stats.ts';
 import type { EventSink } from '../../events.ts';
@@ -53,7 +54,8 @@ export interface SensorServiceOptions {
 }
 
 export interface SensorService {
-  server: Server;
+  /** The port it listens on. */
+  readonly port: number;
   /** Stores a reading made on the device (I2C); resolves once committed. */
   publish(reading: Reading): Promise<void>;
   /** Open sensor connections. */
@@ -69,19 +71,16 @@ export function startSensorService(options: SensorServiceOptions): SensorService
     maxSubscriptions: options.maxSubscriptions ?? DEFAULT_SESSION_LIMITS.maxSubscriptions,
     rateLimit: options.rateLimit ?? DEFAULT_SESSION_LIMITS.rateLimit,
   };
-  const sessions = new Map<Socket, SocketSensorSession>();
+  const sessions = new Set<ConnectionSensorSession>();
   const shared: ServiceShared = {
     ...sessionEnvironment({ store: options.store, clock: options.clock, wallClock: options.wallClock, limits, counters: options.counters }),
     events: options.events,
     graceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS,
     sessions,
-    listeners: sensorListeners(sessions),
   };
-  // allowHalfOpen: a sensor that sends its requests and then FIN still gets every reply.
-  const server = options.api.createServer({ allowHalfOpen: true }, (socket) => serveSensor(socket, shared));
-  server.listen(options.port ?? SENSOR_PORT);
+  const listener = options.api.listenConnections(options.port ?? SENSOR_PORT, {}, (connection) => serveSensor(connection, shared));
   return {
-    server,
+    port: listener.port,
     publish: (reading) => {
       if (!isIdentifier(reading.name) || !isIdentifier(reading.source) || !Number.isFinite(reading.value)) {
         return Promise.reject(new RangeError(`publish: invalid reading ${JSON.stringify(reading)}`));
@@ -92,8 +91,8 @@ export function startSensorService(options: SensorServiceOptions): SensorService
       return sessions.size;
     },
     close: () => {
-      server.close();
-      for (const socket of sessions.keys()) socket.destroy();
+      listener.close();
+      for (const session of [...sessions]) session.closeByService();
     },
   };
 }
@@ -102,99 +101,219 @@ export function startSensorService(options: SensorServiceOptions): SensorService
 interface ServiceShared extends SessionEnvironment {
   events: EventSink;
   graceMs: number;
-  /** The open connections and their sessions (the socket listeners find theirs here). */
-  sessions: Map<Socket, SocketSensorSession>;
-  listeners: SensorListeners;
+  /** The open connections' sessions. */
+  sessions: Set<ConnectionSensorSession>;
 }
 
+/** Largest chunk taken from the receive buffer in one read. */
+const READ_CHUNK = 64 * 1024;
 /**
- * A session bound to its socket: the session object is the socket's output, and the
- * socket's listeners are functions shared by all the service's connections that find
- * the session in the service's map, so an idle connection costs one object and a map
- * entry, not a closure per listener and per callback (idle memory, issue 13).
+ * Output queued beyond the TCP send buffer at which `write` asks the session to wait for
+ * `outputDrained()`: the socket's writable high-water mark it replaces (node:stream's 16 KiB).
  */
-class SocketSensorSession extends SensorSessionBase<ServiceShared> {
+const OUTPUT_HIGH_WATER = 16 * 1024;
+const NO_OUTPUT: Uint8Array[] = [];
+const ENCODER = new TextEncoder();
+
+/** The transport's yes/no state, one small integer (`ConnectionSensorSession.transport`). */
+const Transport = {
+  /** `write` returned false: `outputDrained()` is owed once the queue empties. */
+  DRAIN_OWED: 1,
+  /** The session asked to close (`endOutput`): FIN once the queue is empty. */
+  END_REQUESTED: 2,
+  /** The FIN was queued (`shutdown`). */
+  FIN_QUEUED: 4,
+  /** The peer's FIN arrived. */
+  REMOTE_FIN: 8,
+  /** `endOfInput()` was given to the session. */
+  INPUT_END_DELIVERED: 16,
+  /** The connection closed (or the service let go of it): nothing more is read or written. */
+  CLOSED: 32,
+  /** Inside `pumpInput` (a reply written there may resume input re-entrantly). */
+  READING: 64,
+} as const;
+
+/**
+ * A session on a bare TCP connection: the session is the connection's handler, so an idle
+ * sensor costs the connection, this object and a set entry, with no stream, no listener
+ * arrays and no closures (idle memory, issue 13). What a socket did for the service:
+ *   - input: read from the receive buffer only while the session accepts input, so
+ *     pipelined requests beyond `maxPendingReplies` close the TCP window on the peer;
+ *   - output: into the send buffer; what it cannot take waits here (`queuedBytes`, the
+ *     socket's writableLength), and `write` says "wait" past OUTPUT_HIGH_WATER;
+ *   - end: FIN after the queued output, then a reset if no data has moved for the grace
+ *     time (the connection's idle timer runs on the stack's clock), so a peer that never
+ *     reads cannot hold the connection open forever (issue "bounded for a year").
+ * With allowHalfOpen, as the socket was: a sensor that sends its requests and then FIN
+ * still gets every reply.
+ */
+class ConnectionSensorSession extends SensorSessionBase<ServiceShared> implements ConnectionHandler {
+  /** Output the send buffer could not take yet, oldest first; `NO_OUTPUT` while empty. */
+  private output = NO_OUTPUT;
+  /** Bytes of `output[0]` already sent. */
+  private outputOffset = 0;
+  private outputBytes = 0;
+  private transport = 0;
+
   constructor(
-    private readonly socket: Socket,
+    readonly connection: TcpConnection,
     shared: ServiceShared,
   ) {
     super(shared);
   }
 
+  // ---- the session's output ------------------------------------------------------------
+
   protected write(text: string): boolean {
-    return this.socket.write(text);
+    if ((this.transport & Transport.CLOSED) !== 0) return true;
+    const bytes = ENCODER.encode(text);
+    let taken = 0;
+    if (this.outputBytes === 0) taken = this.connection.send(bytes);
+    if (taken < bytes.length) {
+      if (this.output === NO_OUTPUT) this.output = [];
+      this.output.push(taken === 0 ? bytes : bytes.subarray(taken));
+      this.outputBytes += bytes.length - taken;
+    }
+    if (this.outputBytes < OUTPUT_HIGH_WATER) return true;
+    this.transport |= Transport.DRAIN_OWED;
+    return false;
   }
+
   protected queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.outputBytes;
   }
+
   protected endOutput(): void {
-    const socket = this.socket;
-    socket.end();
-    // A peer that never reads would hold the socket open forever: reset it after the
-    // grace time (the socket's idle timer runs on the stack's clock). destroy() would
-    // close gracefully and leave an orphan probing a window that never opens; the reset
-    // is what is meant here (issue "bounded for a year").
-    socket.setTimeout(this.environment.graceMs, () => socket.resetAndDestroy());
+    if ((this.transport & Transport.CLOSED) !== 0) return;
+    this.transport |= Transport.END_REQUESTED;
+    this.finishOutput();
+    // A peer that never reads would hold the connection open forever: reset it once no
+    // data has moved for the grace time (onIdleTimeout).
+    this.connection.setIdleTimeout(this.environment.graceMs);
   }
+
   protected resumeInput(): void {
-    this.socket.resume();
+    this.pumpInput();
   }
+
   protected sessionEnded(reason: SessionEndReason): void {
     if (reason === 'too_slow') {
-      this.environment.events.emit('sensor_too_slow', { remote: `${this.socket.remoteAddress}:${this.socket.remotePort}` });
+      this.environment.events.emit('sensor_too_slow', { remote: `${formatIpv4(this.connection.remoteAddress)}:${this.connection.remotePort}` });
     }
   }
+
   protected defaultSource(): string | undefined {
-    return this.socket.remoteAddress;
+    return formatIpv4(this.connection.remoteAddress);
+  }
+
+  // ---- the connection's events (ConnectionHandler) ------------------------------------
+
+  onEstablished(): void {
+    // Passive opens are announced by the listener's onAccept.
+  }
+
+  onReadable(): void {
+    this.pumpInput();
+  }
+
+  onWritable(): void {
+    this.pumpOutput();
+  }
+
+  onRemoteFin(): void {
+    this.transport |= Transport.REMOTE_FIN;
+    this.pumpInput();
+  }
+
+  onIdleTimeout(): void {
+    // Only endOutput sets the idle timer: the grace time is over.
+    this.connection.abort();
+  }
+
+  onClose(): void {
+    this.release();
+  }
+
+  /** The service closes: let go of the connection as a socket's destroy() did (FIN, or RST with unread data). */
+  closeByService(): void {
+    if ((this.transport & Transport.CLOSED) !== 0) return;
+    this.release();
+    this.connection.orphan();
+  }
+
+  private release(): void {
+    if ((this.transport & Transport.CLOSED) !== 0) return;
+    this.transport |= Transport.CLOSED;
+    this.output = NO_OUTPUT;
+    this.outputBytes = 0;
+    this.environment.sessions.delete(this);
+    this.close();
+  }
+
+  // ---- data movement ---------------------------------------------------------------------
+
+  /** Reads while the session takes input; the end of input once the peer's FIN and its data are in. */
+  private pumpInput(): void {
+    const transport = this.transport;
+    if ((transport & (Transport.CLOSED | Transport.READING)) !== 0) return;
+    this.transport = transport | Transport.READING;
+    try {
+      const connection = this.connection;
+      while (this.acceptingInput && (this.transport & Transport.CLOSED) === 0) {
+        const chunk = connection.read(READ_CHUNK);
+        if (chunk === undefined) break;
+        this.receive(chunk);
+      }
+    } finally {
+      this.transport &= ~Transport.READING;
+    }
+    const ended = Transport.REMOTE_FIN | Transport.INPUT_END_DELIVERED | Transport.CLOSED;
+    if ((this.transport & ended) === Transport.REMOTE_FIN && this.connection.readableLength === 0) {
+      this.transport |= Transport.INPUT_END_DELIVERED;
+      this.endOfInput();
+    }
+  }
+
+  /** Hands queued output to the send buffer; `outputDrained()` and the FIN once it is all taken. */
+  private pumpOutput(): void {
+    if (this.outputBytes === 0 || (this.transport & Transport.CLOSED) !== 0) return;
+    const taken = this.connection.sendChunks(this.output, 0, this.outputOffset);
+    this.outputBytes -= taken;
+    let left = taken;
+    while (left > 0) {
+      const rest = this.output[0]!.length - this.outputOffset;
+      if (left < rest) {
+        this.outputOffset += left;
+        break;
+      }
+      left -= rest;
+      this.output.shift();
+      this.outputOffset = 0;
+    }
+    if (this.outputBytes > 0) return;
+    this.output = NO_OUTPUT;
+    this.outputOffset = 0;
+    this.finishOutput();
+    if ((this.transport & Transport.DRAIN_OWED) !== 0) {
+      this.transport &= ~Transport.DRAIN_OWED;
+      this.outputDrained();
+    }
+  }
+
+  /** The FIN, once the session asked for it and its output is all in the send buffer. */
+  private finishOutput(): void {
+    if ((this.transport & (Transport.END_REQUESTED | Transport.FIN_QUEUED)) !== Transport.END_REQUESTED || this.outputBytes > 0) return;
+    this.transport |= Transport.FIN_QUEUED;
+    this.connection.shutdown();
   }
 }
 
-/**
- * The socket listeners of one service, shared by all its connections (`this` is the
- * socket; its session is found in the service's map).
- */
-interface SensorListeners {
-  data(this: Socket, chunk: Buffer): void;
-  drain(this: Socket): void;
-  end(this: Socket): void;
-  close(this: Socket): void;
-}
-
-function sensorListeners(sessions: Map<Socket, SocketSensorSession>): SensorListeners {
-  return {
-    data(chunk) {
-      const session = sessions.get(this);
-      if (session === undefined) return;
-      session.receive(chunk);
-      if (!session.acceptingInput) this.pause();
-    },
-    drain() {
-      sessions.get(this)?.outputDrained();
-    },
-    end() {
-      sessions.get(this)?.endOfInput();
-    },
-    close() {
-      const session = sessions.get(this);
-      sessions.delete(this);
-      session?.close();
-    },
-  };
-}
-
-function serveSensor(socket: Socket, shared: ServiceShared): void {
-  socket.setKeepAlive(true);
-  socket.setNoDelay(true);
-  shared.sessions.set(socket, new SocketSensorSession(socket, shared));
-  const listeners = shared.listeners;
-  socket.on('data', listeners.data);
-  socket.on('drain', listeners.drain);
-  socket.on('end', listeners.end);
-  socket.on('close', listeners.close);
-  // Resets and timeouts end the connection; the 'close' that follows cleans up.
-  socket.on('error', destroyOnError);
-}
-
-function destroyOnError(this: Socket): void {
-  this.destroy();
+function serveSensor(connection: TcpConnection, shared: ServiceShared): void {
+  const session = new ConnectionSensorSession(connection, shared);
+  shared.sessions.add(session);
+  connection.handler = session;
+  connection.setKeepAlive(true);
+  connection.setNoDelay(true);
+  // Data that arrived with the handshake's last ACK is already waiting.
+  if (connection.readableLength > 0) session.onReadable();
 }
