@@ -165,6 +165,19 @@ export class Scheduler {
       const connection = handle.connection;
       if (connection === undefined) continue;
       connection.scheduledAt = undefined;
+      // An entry whose deadline moved later meanwhile (a keepalive answered: the probe's
+      // interval deadline became the next idle deadline) or went away is re-armed here
+      // or dropped, without a timer run and an output pass for a connection with nothing
+      // due. Pushed at once: it is later than `now`, so this loop does not hand it out again.
+      if (!connection.released) {
+        const next = nextDeadline(connection);
+        if (next === undefined) continue;
+        if (next > now) {
+          connection.scheduledAt = next;
+          this.timers.push(next, handle);
+          continue;
+        }
+      }
       return connection;
     }
     return undefined;
