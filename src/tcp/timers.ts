@@ -23,7 +23,7 @@
  */
 import type { Instant } from '../time.ts';
 import { Notify, closeError, type TcpConnection } from './connection.ts';
-import { output, persistExpired, persistInterval, windowClosed } from './output.ts';
+import { persistExpired, persistInterval, windowClosed } from './output.ts';
 import type { CloseReason } from './state.ts';
 import { seqDiff } from './seq.ts';
 import { blackHoleSuspected, pathMssExpired } from './path-mtu.ts';
@@ -171,7 +171,8 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     connection.idleReported = true;
     connection.notify(Notify.IDLE);
   }
-  output(connection, now);
+  // What the timers owe (a probe, a retransmission, an ACK) leaves with the connection's
+  // output when the entry point ends (scheduler.ts `flush`): one output pass, not two.
   context.touch(connection);
 }
 
