@@ -331,6 +331,26 @@ describe('keepalive (RFC 1122 §4.2.3.6)', () => {
     h.recv({ seq: L1 - 1, flags: ACK });
     assert.equal(connection.state, 'ESTABLISHED');
   });
+
+  it("an answered probe's interval deadline becomes the next idle deadline: woken once, nothing sent, then probed on time", () => {
+    const h = new TcpHarness();
+    const connection = h.established();
+    connection.setKeepAlive(true, 5000);
+    h.advanceTo(5056);
+    h.recv({ seq: L1 - 1, flags: ACK });
+    h.send();
+    // The probe armed the interval deadline (5 056 + 2 000 → 7 104 on the grid); the answer
+    // moved the deadline to 10 112, and the heap entry at 7 104 is re-armed when it comes.
+    assert.equal(h.stack.pollAt(), 7104);
+    h.stack.poll(7104);
+    h.recvNothing();
+    assert.equal(h.stack.pollAt(), 10_112);
+    h.advanceTo(10_111);
+    h.recvNothing();
+    h.advanceTo(10_112);
+    h.recv({ seq: L1 - 1, flags: ACK });
+    assert.equal(connection.info().keepaliveProbes, 2);
+  });
 });
 
 describe('delayed ACK and idle timeout', () => {

@@ -115,4 +115,50 @@ describe('sensor service over TCP', () => {
     assert.deepEqual([...device.tcp.connections()], []);
     assert.ok(await world.runUntilDone(() => reset, 1_000), 'the subscriber sees ECONNRESET');
   });
+
+  it('stops reading a sensor that pipelines past maxPendingReplies, so its window closes, and resumes: every reply, in order', async () => {
+    const { world, device, peer, deviceEvents } = createStackPair();
+    const store = new MemoryReadingStore(); // commits only when told
+    const service = startSensorService({
+      api: device.net,
+      port: 7070,
+      store,
+      clock: world.clock,
+      wallClock: new ManualClock(1_700_000_000_000),
+      events: deviceEvents,
+      maxPendingReplies: 2,
+    });
+    const socket = peer.net.connect({ host: DEVICE_IP, port: 7070 });
+    const view = client(socket);
+    let requests = '';
+    for (let i = 0; i < 4000; i++) requests += `PUT n${i} ${i} 1700000000000\n`;
+    socket.write(requests); // ~100 KB: more than the receive buffer and one read
+    await world.runFor(2_000);
+    // Two PUTs wait for their commit: the session reads no more, the rest stays in TCP.
+    const [connection] = [...device.tcp.connections()];
+    assert.ok(connection !== undefined && connection.readableLength > 0, 'input left in the receive buffer');
+    assert.equal(connection.receiveWindow(), 0, 'the window closed on the sensor');
+    assert.equal(view.lines().length, 0);
+    for (let round = 0; round < 5000 && view.lines().length < 4000; round++) {
+      store.commit();
+      await world.runFor(10);
+    }
+    assert.deepEqual(view.lines(), new Array<string>(4000).fill('OK'));
+    assert.equal(store.committed.length, 4000);
+    service.close();
+  });
+
+  it('close() lets go of every connection as a socket destroy() did: FIN, and no connection left', async () => {
+    const { world, connect, service, device } = setup();
+    const views = [connect(), connect()].map((socket) => {
+      socket.write('PING\n');
+      return client(socket);
+    });
+    assert.ok(await world.runUntilDone(() => views.every((view) => view.lines().length === 1), 5_000));
+    assert.equal(service.connections, 2);
+    service.close();
+    assert.equal(service.connections, 0);
+    assert.ok(await world.runUntilDone(() => views.every((view) => view.ended()), 5_000), 'each sensor sees the end of the data');
+    assert.ok(await world.runUntilDone(() => [...device.tcp.connections()].length === 0, 30_000));
+  });
 });
