@@ -131,6 +131,8 @@ const Transport = {
   CLOSED: 32,
   /** Inside `pumpInput` (a reply written there may resume input re-entrantly). */
   READING: 64,
+  /** The session ended itself (QUIT, ERR 507, end of input): what still arrives is read and dropped. */
+  DISCARDING: 128,
 } as const;
 
 /**
@@ -200,6 +202,10 @@ class ConnectionSensorSession extends SensorSessionBase<ServiceShared> implement
     if (reason === 'too_slow') {
       this.environment.events.emit('sensor_too_slow', { remote: `${formatIpv4(this.connection.remoteAddress)}:${this.connection.remotePort}` });
     }
+    // As the socket did: input after the end is read and dropped, so the window stays open
+    // and the peer's close is not held up by data nobody will read.
+    this.transport |= Transport.DISCARDING;
+    this.pumpInput();
   }
 
   protected defaultSource(): string | undefined {
@@ -259,7 +265,7 @@ class ConnectionSensorSession extends SensorSessionBase<ServiceShared> implement
     this.transport = transport | Transport.READING;
     try {
       const connection = this.connection;
-      while (this.acceptingInput && (this.transport & Transport.CLOSED) === 0) {
+      while ((this.acceptingInput || (this.transport & Transport.DISCARDING) !== 0) && (this.transport & Transport.CLOSED) === 0) {
         const chunk = connection.read(READ_CHUNK);
         if (chunk === undefined) break;
         this.receive(chunk);

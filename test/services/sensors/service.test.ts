@@ -161,4 +161,20 @@ describe('sensor service over TCP', () => {
     assert.ok(await world.runUntilDone(() => views.every((view) => view.ended()), 5_000), 'each sensor sees the end of the data');
     assert.ok(await world.runUntilDone(() => [...device.tcp.connections()].length === 0, 30_000));
   });
+
+  it('reads and drops what a sensor sends after QUIT, so nothing is left unread in TCP', async () => {
+    const { world, device, peer } = setup();
+    // A sensor that keeps its side open after the device's FIN, and keeps sending.
+    const socket = peer.net.connect({ host: DEVICE_IP, port: 7070, allowHalfOpen: true });
+    const view = client(socket);
+    socket.write('QUIT\n');
+    assert.ok(await world.runUntilDone(() => view.lines().includes('BYE'), 5_000));
+    socket.write(Buffer.alloc(32 * 1024, 0x41));
+    await world.runFor(1_000);
+    const connections = [...device.tcp.connections()];
+    assert.equal(connections.length, 1, 'the device waits for the sensor to close its side');
+    assert.equal(connections[0]!.readableLength, 0);
+    socket.end();
+    assert.ok(await world.runUntilDone(() => view.closed(), 10_000));
+  });
 });
