@@ -74,9 +74,6 @@ const NOOP_HANDLER: ConnectionHandler = Object.freeze({
   onClose: () => undefined,
 });
 
-/** `recentOutOfOrder` of every connection that remembers none; never written (input.ts takes an array of its own first). */
-export const NO_OUT_OF_ORDER: number[] = [];
-
 /** The shared no-op handler: frozen, so spread it (`{ ...noopHandler(), onReadable }`) to override. */
 export function noopHandler(): ConnectionHandler {
   return NOOP_HANDLER;
@@ -187,10 +184,8 @@ export class TcpConnection {
   /**
    * First sequence numbers of the most recently received out-of-order segments, most
    * recent first (at most MAX_SACK_BLOCKS): the order of the SACK blocks (RFC 2018 §4).
-   * `NO_OUT_OF_ORDER` (shared, never written) while there are none: an array of its own
-   * only while the peer's data has a hole (idle memory, issue 13).
    */
-  recentOutOfOrder: number[] = NO_OUT_OF_ORDER;
+  readonly recentOutOfOrder: number[] = [];
 
   // ---- owned by the stack (listen.ts, scheduler.ts) -----------------------------------------
   /** SYN-RECEIVED connections count against this listener's backlog. */
@@ -674,7 +669,7 @@ export class TcpConnection {
       // Nothing more will be reassembled; unread in-order data stays readable. (Unsent
       // data of an aborted connection goes with the connection object.)
       this.assembler.clear();
-      this.recentOutOfOrder = NO_OUT_OF_ORDER;
+      this.recentOutOfOrder.length = 0;
       this.releaseDrainedBuffers();
       this.retransmitAt = undefined;
       this.persistAt = undefined;

@@ -22,7 +22,7 @@
 import { TcpFlag, type TcpRepr } from '../wire/tcp.ts';
 import type { Instant } from '../time.ts';
 import { DEFAULT_SEND_MSS, MAX_UNSCALED_WINDOW, type TcpConfig } from './config.ts';
-import { MAX_SACK_BLOCKS, NO_OUT_OF_ORDER, Notify, closeError, type TcpConnection } from './connection.ts';
+import { MAX_SACK_BLOCKS, Notify, closeError, type TcpConnection } from './connection.ts';
 import { canReceiveData } from './state.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
@@ -607,7 +607,7 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
     connection.receiveBuffer.commit(contiguous);
     connection.tcb.rcvNxt = seqAdd(connection.tcb.rcvNxt, contiguous);
     // (A length store is a runtime call even when nothing changes: only when needed.)
-    if (connection.assembler.isEmpty && connection.recentOutOfOrder.length !== 0) connection.recentOutOfOrder = NO_OUT_OF_ORDER;
+    if (connection.assembler.isEmpty && connection.recentOutOfOrder.length !== 0) connection.recentOutOfOrder.length = 0;
     if (contiguous > written || !connection.assembler.isEmpty) {
       // RFC 5681 §4.2: ACK at once a segment that fills (part of) a gap.
       connection.ackNow = true;
@@ -648,8 +648,7 @@ function noteDuplicate(connection: TcpConnection, start: number, end: number): v
 
 /** Remembers the most recent out-of-order arrival for the SACK blocks' order. */
 function noteOutOfOrder(connection: TcpConnection, start: number): void {
-  let recent = connection.recentOutOfOrder;
-  if (recent === NO_OUT_OF_ORDER) recent = connection.recentOutOfOrder = [];
+  const recent = connection.recentOutOfOrder;
   const existing = recent.indexOf(start);
   if (existing >= 0) recent.splice(existing, 1);
   recent.unshift(start);
