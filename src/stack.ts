@@ -69,6 +69,7 @@ function wakingDevice(device: FrameDevice | PacketDevice, onWork: () => void): F
       },
     };
   }
+  const offload = device.segmentOffload;
   return {
     get mtu() {
       return device.mtu;
@@ -80,6 +81,17 @@ function wakingDevice(device: FrameDevice | PacketDevice, onWork: () => void): F
       device.transmit(frame);
       onWork();
     },
+    // The device's segmentation offload, if it has one, woken the same way.
+    segmentOffload:
+      offload === undefined
+        ? undefined
+        : {
+            maxPacketBytes: offload.maxPacketBytes,
+            transmitSegmented(frame: Uint8Array, segmentSize: number): void {
+              offload.transmitSegmented(frame, segmentSize);
+              onWork();
+            },
+          },
   };
 }
 

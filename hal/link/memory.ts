@@ -29,6 +29,11 @@
  * Randomness comes from an injected RandomSource, drawn only for the faults that are
  * enabled, so a run with the same seed and settings is exactly repeatable.
  *
+ * Segmentation offload (`segmentOffloadA`/`segmentOffloadB`): an end may emulate the
+ * packet link's (src/net/device.ts `SegmentOffload`): a TCP super-frame is cut in JS
+ * exactly as Linux's GSO cuts it, and each piece then goes through the model above, so
+ * the stack's super-segments are tested on the virtual clock.
+ *
  * Ownership: `transmit` takes the frame (no copy); the receiver gets it for the duration of
  * its call. With `poisonAfterDelivery` the wire overwrites every frame once its receiver
  * returns, so a receiver that keeps a view of a frame (against the Link contract) reads
@@ -38,7 +43,9 @@ import { formatMac, type MacAddress } from '../../src/net/address.ts';
 import type { RandomSource } from '../../src/random.ts';
 import { Counters } from '../../src/stats.ts';
 import type { Clock, Instant, Pollable } from '../../src/time.ts';
-import { acceptForTransmit, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
+import type { SegmentOffload } from '../../src/net/device.ts';
+import { segmentTcpFrame } from '../../src/net/tcp-segmentation.ts';
+import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
 export interface WireFaults {
   /** Probability in [0, 1] that a frame is lost. */
@@ -114,6 +121,14 @@ export interface MemoryWireOptions {
   faults?: Partial<WireFaults>;
   /** Overwrite each frame after its receiver returns (catches receivers that keep views). */
   poisonAfterDelivery?: boolean;
+  /**
+   * Emulated segmentation offload on end a / b (src/net/device.ts `SegmentOffload`): the
+   * longest IPv4 packet a super-frame may carry (at most 65535); absent: no offload. The
+   * end cuts each super-frame as Linux's GSO does (src/net/tcp-segmentation.ts) and sends
+   * the pieces one by one, each through the fault model like any frame.
+   */
+  segmentOffloadA?: number;
+  segmentOffloadB?: number;
 }
 
 /** The byte delivered frames are overwritten with under `poisonAfterDelivery`. */
@@ -154,11 +169,13 @@ export class MemoryWire implements Pollable {
       name: options.nameA ?? 'memory:a',
       mtu: options.mtuA ?? mtu,
       mac: options.macA ?? Uint8Array.of(0x02, 0, 0, 0, 0, 0x0a),
+      segmentOffload: options.segmentOffloadA,
     });
     this.b = new MemoryEndpoint(this, 1, {
       name: options.nameB ?? 'memory:b',
       mtu: options.mtuB ?? mtu,
       mac: options.macB ?? Uint8Array.of(0x02, 0, 0, 0, 0, 0x0b),
+      segmentOffload: options.segmentOffloadB,
     });
     const initial = validateFaults({ ...PERFECT_WIRE, ...options.faults });
     this.faultModels = [{ ...initial }, { ...initial }];
@@ -331,15 +348,27 @@ export class MemoryEndpoint implements Link {
   private batchOpen = false;
   private readonly carrierHandlers: CarrierHandler[] = [];
   private closed = false;
+  /** Present when the wire emulates segmentation offload on this end (MemoryWireOptions). */
+  readonly segmentOffload: SegmentOffload | undefined;
 
   constructor(
     private readonly wire: MemoryWire,
     private readonly direction: 0 | 1,
-    settings: { name: string; mtu: number; mac: MacAddress },
+    settings: { name: string; mtu: number; mac: MacAddress; segmentOffload?: number | undefined },
   ) {
     this.name = settings.name;
     this.mtu = settings.mtu;
     this.mac = Uint8Array.from(settings.mac);
+    const maxPacketBytes = settings.segmentOffload;
+    if (maxPacketBytes !== undefined) {
+      if (!Number.isInteger(maxPacketBytes) || maxPacketBytes <= this.mtu || maxPacketBytes > 0xffff) {
+        throw new RangeError(`piwire: memory wire segmentOffload ${maxPacketBytes} must be an integer in ${this.mtu + 1}..65535`);
+      }
+      this.segmentOffload = {
+        maxPacketBytes,
+        transmitSegmented: (frame, segmentSize) => this.transmitSegmented(frame, segmentSize, maxPacketBytes),
+      };
+    }
   }
 
   get carrier(): boolean {
@@ -368,6 +397,16 @@ export class MemoryEndpoint implements Link {
 
   /** Frames go on the wire at transmit: nothing is batched. */
   flush(): void {}
+
+  /** The emulated offload: the pieces, cut as the kernel cuts them, go out one by one (`link.tx.super-frames` counts the super-frames). */
+  private transmitSegmented(frame: Uint8Array, segmentSize: number, maxPacketBytes: number): void {
+    if (frame.length > maxPacketBytes + ETHERNET_HEADER_BYTES) {
+      this.counters.increment('link.drop.oversize');
+      return;
+    }
+    this.counters.increment('link.tx.super-frames');
+    segmentTcpFrame(frame, segmentSize, (length) => new Uint8Array(length), (piece) => this.transmit(piece));
+  }
 
   close(): void {
     this.closed = true;

@@ -15,6 +15,27 @@ export interface FrameDevice {
   /** The hardware address frames are sent from. */
   readonly mac: MacAddress;
   transmit(frame: Uint8Array): void;
+  /** Present only on a device that cuts TCP/IPv4 super-frames into segments itself (see SegmentOffload). */
+  readonly segmentOffload?: SegmentOffload | undefined;
+}
+
+/**
+ * Transmit segmentation offload (Linux's GSO/TSO, virtio's VIRTIO_NET_HDR_GSO_TCPV4): the
+ * device takes one Ethernet + IPv4 + TCP frame whose payload spans several segments and
+ * puts on the wire what the stack would have sent segment by segment, as Linux's
+ * tcp_gso_segment cuts it: every piece `segmentSize` payload bytes (the last one the rest),
+ * the headers copied (TCP options included), SEG.SEQ advanced by the bytes before it,
+ * IPv4 total length and checksum rewritten, the IPv4 identification incremented per piece,
+ * FIN and PSH only on the last piece, CWR only on the first, and the TCP checksum computed
+ * per piece from the seed the frame carries in its checksum field: the pseudo-header sum
+ * (RFC 9293 §3.1) over the super-frame's whole TCP length, folded, not complemented (what
+ * virtio's VIRTIO_NET_HDR_F_NEEDS_CSUM asks for). `transmitSegmented` takes ownership of
+ * the frame, as `transmit` does; the frame's IPv4 packet is at most `maxPacketBytes` long.
+ */
+export interface SegmentOffload {
+  /** The longest IPv4 packet (header included) one super-frame may carry; at most 65535. */
+  readonly maxPacketBytes: number;
+  transmitSegmented(frame: Uint8Array, segmentSize: number): void;
 }
 
 /**

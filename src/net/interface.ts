@@ -60,7 +60,8 @@ import type { Ipv4Address, MacAddress } from './address.ts';
 import { isPacketDevice } from './device.ts';
 import type { FrameDevice, PacketDevice } from './device.ts';
 import type { IpSender, IpSendResult, PayloadFill } from './ip-sender.ts';
-import { FrameSlab } from './frame-slab.ts';
+import { FrameSlab, LARGE_SLAB_BYTES } from './frame-slab.ts';
+import { segmentTcpFrame } from './tcp-segmentation.ts';
 import { IcmpEcho } from './icmp-echo.ts';
 import type { IcmpOutcome } from './icmp-echo.ts';
 import { parseIcmpError, type IcmpErrorReport } from './icmp-error.ts';
@@ -73,7 +74,7 @@ import type { RouteConfig } from './route.ts';
 import { ARP_PACKET_LENGTH, ArpOperation, emitArp, parseArp } from '../wire/arp.ts';
 import type { ArpRepr } from '../wire/arp.ts';
 import { emitEthernetHeader, ETHERNET_HEADER_LENGTH, EthernetField, EtherType, macAt } from '../wire/ethernet.ts';
-import { emitIpv4Header, emptyIpv4HeaderRepr, IpProtocol, IPV4_HEADER_LENGTH, isFragment, parseIpv4HeaderInto } from '../wire/ipv4.ts';
+import { emitIpv4Header, emptyIpv4HeaderRepr, IpProtocol, IPV4_HEADER_LENGTH, IPV4_MAX_TOTAL_LENGTH, isFragment, parseIpv4HeaderInto } from '../wire/ipv4.ts';
 import type { Ipv4Header, Ipv4HeaderRepr } from '../wire/ipv4.ts';
 import { readUint16 } from '../wire/bytes.ts';
 
@@ -223,6 +224,8 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly rxIpv4: Ipv4HeaderRepr = emptyIpv4HeaderRepr();
   /** Where sent frames come from (frame-slab.ts): no buffer allocation per frame. */
   private readonly frames = new FrameSlab();
+  /** Where TCP super-frames come from (segmentation offload): up to 64 KiB each. */
+  private readonly largeFrames = new FrameSlab(LARGE_SLAB_BYTES);
   /** Reused for every packet sent: emitIpv4Header reads it and keeps nothing. */
   private readonly header: Ipv4Header;
   private announcementsLeft = 0;
@@ -500,11 +503,15 @@ export class NetworkInterface implements IpSender, Pollable {
    * - 'no-route': off-link without a gateway, or an address no host has (`ipv4.drop.no-route`).
    * `fill` is called synchronously, only when the packet is actually built.
    */
-  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: PayloadFill): IpSendResult {
+  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: PayloadFill, segmentSize = 0): IpSendResult {
     if (!Number.isInteger(payloadLength) || payloadLength < 0) {
       throw new RangeError(`payload length must be a non-negative integer, got ${payloadLength}`);
     }
-    if (IPV4_HEADER_LENGTH + payloadLength > this.mtu) {
+    const segmented = segmentSize > 0;
+    if (segmented && (protocol !== IpProtocol.TCP || payloadLength > this.segmentOffloadBytes)) {
+      throw new RangeError(`a super-segment is TCP of at most ${this.segmentOffloadBytes} bytes, got protocol ${protocol}, ${payloadLength} bytes`);
+    }
+    if (!segmented && IPV4_HEADER_LENGTH + payloadLength > this.mtu) {
       this.counters.increment('ipv4.drop.too-big');
       return 'dropped';
     }
@@ -540,7 +547,8 @@ export class NetworkInterface implements IpSender, Pollable {
         this.counters.increment('ipv4.drop.no-route');
         return 'no-route';
     }
-    const frame = this.frames.take(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength);
+    const frameLength = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength;
+    const frame = segmented ? this.largeFrames.take(frameLength) : this.frames.take(frameLength);
     this.identification = (this.identification + 1) & 0xffff;
     const header = this.header;
     header.destination = target;
@@ -549,6 +557,7 @@ export class NetworkInterface implements IpSender, Pollable {
     header.identification = this.identification;
     emitIpv4Header(frame, header, payloadLength, ETHERNET_HEADER_LENGTH);
     fill(frame, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH);
+    if (segmented) return this.sendSegmented(frame, via, segmentSize);
     this.txPackets.value++; // ipv4.tx.packets
     if (this.packetDevice) {
       // The kernel below resolves the next hop; the 14 header bytes just stay unused.
@@ -558,6 +567,47 @@ export class NetworkInterface implements IpSender, Pollable {
     if (typeof via === 'number') return this.neighborCache.send(via, frame, this.clock.now());
     this.transmitFrame(frame, via, EtherType.IPV4);
     return 'sent';
+  }
+
+  /** The most IPv4 payload bytes a TCP super-segment may carry (IpSender); 0: the device has no segmentation offload. */
+  get segmentOffloadBytes(): number {
+    const offload = this.device.segmentOffload;
+    if (offload === undefined || this.packetDevice) return 0;
+    return Math.min(offload.maxPacketBytes, IPV4_MAX_TOTAL_LENGTH) - IPV4_HEADER_LENGTH;
+  }
+
+  /**
+   * A TCP super-segment built by sendIpv4: to the device's segmentation offload when the
+   * next hop is resolved, else cut here (tcp-segmentation.ts, as the device would) into
+   * ordinary frames that wait for ARP like any other. The IPv4 identification advances
+   * by the pieces, as the device numbers them (`ipv4.tx.packets` and `ethernet.tx.frames`
+   * count pieces; `ipv4.tx.super-segments` the super-segments handed to the device).
+   */
+  private sendSegmented(frame: Uint8Array, via: MacAddress | Ipv4Address, segmentSize: number): IpSendResult {
+    // The TCP header's length from its data offset field (byte 12, RFC 9293 §3.1).
+    const tcpStart = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH;
+    const payloadStart = tcpStart + ((frame[tcpStart + 12] ?? 0) >>> 4) * 4;
+    const pieces = Math.max(1, Math.ceil((frame.length - payloadStart) / segmentSize));
+    this.identification = (this.identification + pieces - 1) & 0xffff;
+    this.txPackets.value += pieces; // ipv4.tx.packets
+    const now = this.clock.now();
+    const mac = typeof via === 'number' ? this.neighborCache.resolvedMac(via, now) : via;
+    const offload = this.device.segmentOffload;
+    if (mac !== undefined && offload !== undefined) {
+      emitEthernetHeader(frame, mac, this.mac, EtherType.IPV4);
+      this.txFrames.value += pieces; // ethernet.tx.frames
+      this.counters.increment('ipv4.tx.super-segments');
+      offload.transmitSegmented(frame, segmentSize);
+      return 'sent';
+    }
+    // The pieces need the EtherType to be recognised; their addresses come with the MAC.
+    emitEthernetHeader(frame, MAC_ZERO, this.mac, EtherType.IPV4);
+    let result: IpSendResult = 'sent';
+    segmentTcpFrame(frame, segmentSize, (length) => this.frames.take(length), (piece) => {
+      if (typeof via === 'number') result = this.neighborCache.send(via, piece, now);
+      else this.transmitFrame(piece, via, EtherType.IPV4);
+    });
+    return result;
   }
 
   /**

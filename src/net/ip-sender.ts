@@ -14,13 +14,22 @@
  * - `no-route`: no on-link destination and no gateway;
  * - `dropped`: refused (too big, queue full, loopback or invalid destination); the
  *   interface counted the reason.
+ * A super-segment (`segmentSize`) is one result for all its pieces.
  */
 import type { Ipv4Address } from './address.ts';
 
 export type IpSendResult = 'sent' | 'queued' | 'no-route' | 'dropped';
 
 export interface IpSender {
-  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: PayloadFill): IpSendResult;
+  /**
+   * `segmentSize` > 0 (TCP only, and only when `segmentOffloadBytes` > 0): the payload is
+   * a TCP super-segment, one header and several segments of data whose checksum field the
+   * fill left partial (wire/tcp.ts `emitTcpHeader`); it leaves as segments of that many
+   * payload bytes each (device.ts `SegmentOffload`), `payloadLength` may then pass the MTU.
+   */
+  sendIpv4(destination: Ipv4Address, protocol: number, payloadLength: number, fill: PayloadFill, segmentSize?: number): IpSendResult;
+  /** The most IPv4 payload bytes a super-segment may carry; absent or 0: no segmentation offload. */
+  readonly segmentOffloadBytes?: number;
 }
 
 /** Writes `payloadLength` bytes of payload into `frame` from `offset` on. */

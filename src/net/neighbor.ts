@@ -155,20 +155,12 @@ export class NeighborCache {
    * the MAC is known), or keeps it until the neighbor is resolved.
    */
   send(address: Ipv4Address, frame: Uint8Array, now: Instant): NeighborSendResult {
-    let entry = this.entries.get(address);
-    if (entry !== undefined && entry.mac !== undefined && now >= entry.expiresAt) {
-      // Lapsed but not yet swept (poll runs late): treat it as gone.
-      this.entries.delete(address);
-      entry = undefined;
-    }
-    if (entry?.mac !== undefined) {
-      if (now >= entry.staleAt && now >= entry.nextRequestAt) {
-        entry.nextRequestAt = now + this.settings.requestIntervalMs;
-        this.link.sendRequest(address, entry.mac);
-      }
-      this.link.transmit(frame, entry.mac);
+    const mac = this.resolvedMac(address, now);
+    if (mac !== undefined) {
+      this.link.transmit(frame, mac);
       return 'sent';
     }
+    let entry = this.entries.get(address);
     if (entry === undefined) {
       entry = this.createIncomplete(address, now);
       const result = this.enqueue(entry, frame);
@@ -177,6 +169,26 @@ export class NeighborCache {
       return result;
     }
     return this.enqueue(entry, frame);
+  }
+
+  /**
+   * The MAC of `address` when it is resolved (asking again, unicast, once the entry is
+   * stale), else undefined: what `send` transmits to at once. The send path of a frame
+   * that cannot wait in the queue (a super-frame, interface.ts) asks first.
+   */
+  resolvedMac(address: Ipv4Address, now: Instant): MacAddress | undefined {
+    const entry = this.entries.get(address);
+    if (entry?.mac === undefined) return undefined;
+    if (now >= entry.expiresAt) {
+      // Lapsed but not yet swept (poll runs late): treat it as gone.
+      this.entries.delete(address);
+      return undefined;
+    }
+    if (now >= entry.staleAt && now >= entry.nextRequestAt) {
+      entry.nextRequestAt = now + this.settings.requestIntervalMs;
+      this.link.sendRequest(address, entry.mac);
+    }
+    return entry.mac;
   }
 
   /**

@@ -67,6 +67,8 @@ export class SegmentEmitter {
   private dataLength = 0;
   private headerLength = 0;
   private remoteAddress: Ipv4Address = 0;
+  /** > 0 while a super-segment is being emitted: the device checksums and cuts it. */
+  private segmentSize = 0;
 
   // Bound once: the interface layer calls it with the frame and the offset of the IP
   // payload in it (header + data long). The data goes from the send ring straight to its
@@ -75,7 +77,7 @@ export class SegmentEmitter {
     if (this.dataSource !== undefined && this.dataLength > 0) {
       this.dataSource.copyOutAt(this.dataOffset, this.dataLength, frame, offset + this.headerLength);
     }
-    emitTcpHeader(this.repr, this.dataLength, frame, this.localAddress, this.remoteAddress, offset);
+    emitTcpHeader(this.repr, this.dataLength, frame, this.localAddress, this.remoteAddress, offset, this.segmentSize > 0);
   };
 
   private readonly txSegments: CounterHandle;
@@ -88,8 +90,22 @@ export class SegmentEmitter {
     this.txSegments = counters.handle('tcp.tx.segments');
   }
 
-  /** Emits one segment; `dataLength` bytes of payload come from `dataSource` at `dataOffset`. */
-  emit(fields: SegmentFields, dataSource?: RingBuffer, dataOffset = 0, dataLength = 0): IpSendResult {
+  /**
+   * The most payload + TCP header bytes one super-segment may carry (the device's
+   * segmentation offload, src/net/device.ts); 0: none, every segment is emitted alone.
+   */
+  get segmentOffloadBytes(): number {
+    return this.ip.segmentOffloadBytes ?? 0;
+  }
+
+  /**
+   * Emits one segment; `dataLength` bytes of payload come from `dataSource` at `dataOffset`.
+   * `segmentSize` > 0 (only with `segmentOffloadBytes`): a super-segment, the same header
+   * for ⌈dataLength / segmentSize⌉ segments the device cuts and checksums (as Linux TSO:
+   * the options are copied into every piece, FIN/PSH kept for the last); counted as that
+   * many segments.
+   */
+  emit(fields: SegmentFields, dataSource?: RingBuffer, dataOffset = 0, dataLength = 0, segmentSize = 0): IpSendResult {
     const repr = this.repr;
     repr.sourcePort = fields.sourcePort;
     repr.destinationPort = fields.destinationPort;
@@ -103,9 +119,16 @@ export class SegmentEmitter {
     this.dataLength = dataSource !== undefined ? dataLength : 0;
     this.headerLength = tcpHeaderLength(repr.options);
     this.remoteAddress = fields.remoteAddress;
-    const result = this.ip.sendIpv4(fields.remoteAddress, IpProtocol.TCP, this.headerLength + this.dataLength, this.fill);
-    this.dataSource = undefined;
-    this.txSegments.value++; // tcp.tx.segments
+    this.segmentSize = segmentSize;
+    let result: IpSendResult;
+    try {
+      result = this.ip.sendIpv4(fields.remoteAddress, IpProtocol.TCP, this.headerLength + this.dataLength, this.fill, segmentSize);
+    } finally {
+      this.dataSource = undefined;
+      this.segmentSize = 0;
+    }
+    // tcp.tx.segments: a super-segment counts its pieces.
+    this.txSegments.value += segmentSize > 0 ? Math.ceil(this.dataLength / segmentSize) : 1;
     if (fields.flags & TcpFlag.RST) this.counters.increment('tcp.tx.rst');
     if (result === 'no-route' || result === 'dropped') this.counters.increment(`tcp.tx.${result}`);
     return result;

@@ -27,7 +27,7 @@
  * scoreboard when SACK is in use.
  */
 import type { Instant } from '../time.ts';
-import { TCP_HEADER_LENGTH, TcpFlag, tcpHeaderLength } from '../wire/tcp.ts';
+import { TCP_HEADER_LENGTH, TCP_MAX_HEADER_LENGTH, TcpFlag, tcpHeaderLength } from '../wire/tcp.ts';
 import type { TcpConnection } from './connection.ts';
 import type { SegmentFields } from './emitter.ts';
 import { MAX_UNSCALED_WINDOW } from './config.ts';
@@ -54,7 +54,15 @@ const timestampOption = { value: 0, echo: 0 };
  * than read from the context per segment), filling in ports, ACK and window. Every
  * segment carrying ACK also settles any owed or delayed ACK and records the advertised edge.
  */
-function transmit(connection: TcpConnection, now: Instant, sequenceNumber: number, flags: number, dataOffset = 0, dataLength = 0): void {
+function transmit(
+  connection: TcpConnection,
+  now: Instant,
+  sequenceNumber: number,
+  flags: number,
+  dataOffset = 0,
+  dataLength = 0,
+  segmentSize = 0,
+): void {
   const isSyn = (flags & TcpFlag.SYN) !== 0;
   const hasAck = (flags & TcpFlag.ACK) !== 0;
   const isRst = (flags & TcpFlag.RST) !== 0;
@@ -89,8 +97,8 @@ function transmit(connection: TcpConnection, now: Instant, sequenceNumber: numbe
   } else {
     scratch.timestamps = undefined;
   }
-  connection.context.emitter.emit(scratch, connection.sendBuffer, dataOffset, dataLength);
-  connection.segmentsOut++;
+  connection.context.emitter.emit(scratch, connection.sendBuffer, dataOffset, dataLength, segmentSize);
+  connection.segmentsOut += segmentSize > 0 ? Math.ceil(dataLength / segmentSize) : 1;
   if (hasAck) {
     tcb.rcvAdvertisedEdge = seqMax(tcb.rcvAdvertisedEdge, seqAdd(tcb.rcvNxt, window));
     tcb.lastAckSent = tcb.rcvNxt;
@@ -348,6 +356,49 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
 }
 
 /**
+ * Segmentation offload (the device's, src/net/device.ts; Linux's TSO/GSO): sends as one
+ * super-segment the run of full segments that `sendDataSegment` would send next, one
+ * after the other at this instant, when there are at least two; returns whether it did.
+ * Only the ordinary send path calls it, for new data (SND.NXT = SND.MAX): no
+ * retransmission, probe, recovery or F-RTO send, no SYN, FIN or RST, none while
+ * limited transmit or a D-SACK block (sent once, on one segment) is pending. The pieces
+ * the device cuts are the segments the stack would have sent, bit for bit: the same
+ * windows (cwnd and the peer's, whole segments of `segmentRoom` each), the same options
+ * in each (one TSval: same instant), PSH only on the last and only when it empties the
+ * queue, the segment that would carry the FIN left to `sendDataSegment`. The bookkeeping
+ * is per piece as well: one scoreboard record per segment (SACK marks, RACK and the
+ * pipe see segments, never the super-segment), the RTT timed on the first piece.
+ */
+function sendSuperSegment(connection: TcpConnection, now: Instant): boolean {
+  const offloadBytes = connection.context.emitter.segmentOffloadBytes;
+  if (offloadBytes === 0 || !sendsData(connection)) return false;
+  const tcb = connection.tcb;
+  if (tcb.sndNxt !== tcb.sndMax || connection.dsackStart !== undefined || limitedTransmitRoom(connection) > 0) return false;
+  const room = segmentRoom(connection);
+  const available = unsentBytes(connection);
+  const peerUsable = seqDiff(seqAdd(tcb.sndUna, tcb.sndWnd), tcb.sndNxt);
+  const usable = Math.min(peerUsable, seqDiff(seqAdd(tcb.sndUna, connection.congestion.congestionWindow), tcb.sndNxt));
+  // The largest TCP header (60 bytes) leaves room for any options the pieces carry.
+  let pieces = Math.min(Math.floor(available / room), Math.floor(usable / room), Math.floor((offloadBytes - TCP_MAX_HEADER_LENGTH) / room));
+  // The segment that empties the queue carries the FIN when it fits: sendDataSegment's.
+  if (pieces * room === available && finPending(connection)) pieces--;
+  if (pieces < 2) return false;
+  const length = pieces * room;
+  const flags = length === available ? TcpFlag.ACK | TcpFlag.PSH : TcpFlag.ACK;
+  if (tcb.sndMax === tcb.sndUna) connection.unackedSince = now;
+  const start = tcb.sndNxt;
+  transmit(connection, now, start, flags, seqDiff(start, tcb.sendBufferSeq), length, room);
+  if (connection.rttSeq === undefined) {
+    connection.rttSeq = seqAdd(start, room);
+    connection.rttStart = now;
+  }
+  for (let piece = 1; piece <= pieces; piece++) advanceSndMax(connection, seqAdd(start, piece * room), now);
+  tcb.sndNxt = tcb.sndMax;
+  if (connection.retransmitAt === undefined) connection.retransmitAt = now + connection.rtt.rto;
+  return true;
+}
+
+/**
  * RFC 3042 limited transmit: on the first and second duplicate ACK, one and two
  * segments of new data beyond cwnd (the receiver's window still applies), keeping the
  * ACK clock going while a small window gives too few duplicate ACKs.
@@ -432,7 +483,7 @@ export function output(connection: TcpConnection, now: Instant): void {
     // In F-RTO's step 3 the segments marked lost at the RTO are not resent: the next ACK
     // says whether they were lost at all (recovery.ts `frtoAck`).
     else if (connection.rtoRecoveryPoint !== undefined && connection.frtoStep !== 3) resendLostAfterTimeout(connection, now);
-    while (sendDataSegment(connection, now, false)) {
+    while (sendSuperSegment(connection, now) || sendDataSegment(connection, now, false)) {
       // Keep filling the window.
     }
   }

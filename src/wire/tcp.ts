@@ -517,7 +517,7 @@ export function emitTcp(repr: TcpRepr, buf: Uint8Array, source: Ipv4Address, des
   const length = headerLength + repr.payload.length;
   if (buf.length < length) throw new RangeError(`TCP segment needs ${length} bytes, got ${buf.length}`);
   placePayload(buf, headerLength, repr.payload);
-  writeHeader(repr, headerLength, length, buf, source, destination);
+  writeHeader(repr, headerLength, length, buf, source, destination, 0, false);
 }
 
 /**
@@ -526,7 +526,9 @@ export function emitTcp(repr: TcpRepr, buf: Uint8Array, source: Ipv4Address, des
  * ring straight into the frame): writes header and options at `buf[offset]` and fills the
  * checksum over both and the payload. `header.payload` is not read. Same checks as
  * `emitTcp`. The offset lets the send path write into the frame itself, with no view
- * object per segment.
+ * object per segment. `partialChecksum`: the checksum field gets only the pseudo-header
+ * sum (folded, not complemented) and the device sums the segment (VIRTIO_NET_HDR_F_NEEDS_CSUM;
+ * the super-segments of segmentation offload, src/net/device.ts).
  */
 export function emitTcpHeader(
   header: Omit<TcpRepr, 'payload'>,
@@ -535,12 +537,13 @@ export function emitTcpHeader(
   source: Ipv4Address,
   destination: Ipv4Address,
   offset = 0,
+  partialChecksum = false,
 ): void {
   checkHeaderFields(header);
   const headerLength = tcpHeaderLength(header.options);
   const length = headerLength + payloadLength;
   if (buf.length < offset + length) throw new RangeError(`TCP segment needs ${length} bytes at ${offset}, got ${buf.length}`);
-  writeHeader(header, headerLength, length, buf, source, destination, offset);
+  writeHeader(header, headerLength, length, buf, source, destination, offset, partialChecksum);
 }
 
 function checkHeaderFields(header: Omit<TcpRepr, 'payload'>): void {
@@ -560,7 +563,8 @@ function writeHeader(
   buf: Uint8Array,
   source: Ipv4Address,
   destination: Ipv4Address,
-  base = 0,
+  base: number,
+  partialChecksum: boolean,
 ): void {
   writeUint16(buf, base + Field.SOURCE_PORT, header.sourcePort);
   writeUint16(buf, base + Field.DESTINATION_PORT, header.destinationPort);
@@ -574,7 +578,10 @@ function writeHeader(
   writeUint16(buf, base + Field.URGENT_POINTER, header.urgentPointer);
   if (headerLength > TCP_HEADER_LENGTH) writeOptions(buf, header.options, headerLength - TCP_HEADER_LENGTH, base);
   const initial = pseudoHeaderSum(source, destination, IpProtocol.TCP, length);
-  writeUint16(buf, base + Field.CHECKSUM, foldChecksum(sumWordRange(buf, base, base + length, initial)));
+  // A partial checksum leaves the sum over the segment to the device (segmentation offload,
+  // src/net/device.ts): the field holds the pseudo-header sum, folded and not complemented.
+  const checksum = partialChecksum ? ~foldChecksum(initial) & 0xffff : foldChecksum(sumWordRange(buf, base, base + length, initial));
+  writeUint16(buf, base + Field.CHECKSUM, checksum);
 }
 
 /** tcpdump's flag letters, in tcpdump's order ("S." is SYN-ACK, "." a bare ACK). */

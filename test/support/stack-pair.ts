@@ -29,6 +29,8 @@ export interface StackPairOptions {
    * cannot tell batches does.
    */
   receiveBatches?: boolean;
+  /** The device's end emulates segmentation offload up to this IPv4 packet size (MemoryWire `segmentOffloadA`). */
+  deviceSegmentOffload?: number;
 }
 
 export interface StackPair {
@@ -52,7 +54,15 @@ export function createStackPair(options: StackPairOptions = {}): StackPair {
   const random = new SeededRandom(options.seed ?? 1);
   const deviceMac = parseMac('02:00:00:00:00:02')!;
   const peerMac = parseMac('02:00:00:00:00:01')!;
-  const wire = new MemoryWire({ clock: world.clock, random, mtu, macA: deviceMac, macB: peerMac, poisonAfterDelivery: true });
+  const wire = new MemoryWire({
+    clock: world.clock,
+    random,
+    mtu,
+    macA: deviceMac,
+    macB: peerMac,
+    poisonAfterDelivery: true,
+    segmentOffloadA: options.deviceSegmentOffload,
+  });
   if (options.faults) wire.setFaults('both', options.faults);
   const observers: ((frame: Uint8Array, to: 'device' | 'peer') => void)[] = [];
   const deviceEvents = new RecordingEventSink();
