@@ -22,6 +22,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { MacAddress } from '../../src/net/address.ts';
+import type { SegmentOffload } from '../../src/net/device.ts';
 import { Counters } from '../../src/stats.ts';
 import { packagePath } from '../package-root.ts';
 import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
@@ -92,8 +93,17 @@ export interface NativeAddon {
   ): NativeHandle;
   /** `name` may be a template such as `pw%d`; the handle carries the actual name. */
   openTap(name: string, batchSize: number, onFrames: NativeFramesCallback, onError: NativeErrorCallback): NativeHandle;
-  /** The number of frames sent when all of them went (no result object per flush), else the details. */
-  send(handle: NativeHandle, frames: readonly Uint8Array[]): number | NativeSendResult;
+  /**
+   * The number of frames sent when all of them went (no result object per flush), else the
+   * details. `segmentSizes` (a link with segmentation offload on): entry i > 0 makes frame i
+   * a TCP/IPv4 super-frame the kernel cuts into segments of that many payload bytes.
+   */
+  send(handle: NativeHandle, frames: readonly Uint8Array[], segmentSizes?: Uint16Array): number | NativeSendResult;
+  /**
+   * Packet links: turns on segmentation offload (a transmit-only PACKET_VNET_HDR socket;
+   * piwire_link.c says how). Undefined once on, else the call that failed and its errno name.
+   */
+  enableSegmentOffload(handle: NativeHandle): string | undefined;
   /** Idempotent. */
   close(handle: NativeHandle): void;
   /**
@@ -162,7 +172,9 @@ export interface NativeLinkSettings {
  * carrier handlers and counters. Subclasses open the descriptor and call `attach`.
  *
  * Counters (`stats()`): link.rx.frames/bytes/batches, link.tx.frames/bytes/batches,
- * link.rx.errors, link.rx.ring-freezes (TPACKET_V3: every block was waiting for us), and one
+ * link.rx.errors, link.rx.ring-freezes (TPACKET_V3: every block was waiting for us),
+ * link.tx.super-frames (segmentation offload: super-frames queued; link.tx.frames counts
+ * what the addon sent, a super-frame as one), and one
  * `link.drop.<reason>` per dropped frame: own-frame, truncated, vlan, no-receiver,
  * rx-overflow (inbound, the last counted by the kernel); runt, oversize, closed, tx-full,
  * link-down, tx-error (outbound).
@@ -187,6 +199,10 @@ export abstract class NativeLink implements Link {
   /** Frames queued for the next flush, and their bytes; the array is reused (the addon keeps no reference). */
   private readonly pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  /** With segmentation offload: per queued frame, its segment size (0: an ordinary frame). */
+  private segmentSizes: Uint16Array | undefined;
+  /** Set by a subclass whose descriptor segments super-frames (the packet link, when the kernel lets it). */
+  segmentOffload: SegmentOffload | undefined;
   private carrierUp = false;
   private closed = false;
   /** The addon stopped receiving (a fatal error): the carrier stays down from then on. */
@@ -222,6 +238,35 @@ export abstract class NativeLink implements Link {
     // Over the link's MTU (which may be below the interface's, so the kernel would not
     // notice) is refused here, with the reason named.
     if (!acceptForTransmit(frame, this.mtu, this.closed, this.counters)) return;
+    this.queue(frame, 0);
+  }
+
+  /**
+   * Turns segmentation offload on for this link (the subclass's descriptor takes super-frames
+   * with segment sizes): from then on `segmentOffload` is offered to the stack.
+   */
+  protected offerSegmentOffload(maxPacketBytes: number): void {
+    this.segmentSizes = new Uint16Array(this.batchSize);
+    this.segmentOffload = {
+      maxPacketBytes,
+      transmitSegmented: (frame, segmentSize) => {
+        // A super-frame passes the MTU by design; the kernel checks its headers.
+        if (this.closed) {
+          this.counters.increment('link.drop.closed');
+          return;
+        }
+        if (frame.length > maxPacketBytes + ETHERNET_HEADER_BYTES || segmentSize < 1 || segmentSize > 0xffff) {
+          this.counters.increment('link.drop.oversize');
+          return;
+        }
+        this.counters.increment('link.tx.super-frames');
+        this.queue(frame, segmentSize);
+      },
+    };
+  }
+
+  private queue(frame: Uint8Array, segmentSize: number): void {
+    if (this.segmentSizes !== undefined) this.segmentSizes[this.pending.length] = segmentSize;
     this.pending.push(frame);
     this.pendingBytes += frame.length;
     if (this.pending.length >= this.batchSize) this.flush();
@@ -232,7 +277,9 @@ export abstract class NativeLink implements Link {
     const bytes = this.pendingBytes;
     let result: number | NativeSendResult;
     try {
-      result = this.addon.send(this.handle, this.pending);
+      result = this.segmentSizes === undefined
+        ? this.addon.send(this.handle, this.pending)
+        : this.addon.send(this.handle, this.pending, this.segmentSizes);
     } finally {
       this.pending.length = 0;
       this.pendingBytes = 0;

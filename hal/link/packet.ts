@@ -16,7 +16,10 @@
  * kernel, so they are recognised from PACKET_AUXDATA and dropped (`link.drop.vlan`): the
  * stack lives on the untagged LAN only.
  * Transmit: queued, sent with sendmmsg on flush() or when a batch fills; a full queue
- * drops (counted `link.drop.tx-full`) rather than blocking the event loop.
+ * drops (counted `link.drop.tx-full`) rather than blocking the event loop. With segmentation
+ * offload (`segmentOffload`, default on) every frame goes through a second, transmit-only
+ * socket with PACKET_VNET_HDR, and the stack may hand over TCP super-segments of up to 64 KiB
+ * that the kernel cuts into MSS-sized segments and checksums (hal/native/piwire_link.c).
  * Carrier: read at open, then every `carrierPollMs` (default 500 ms) on an unref'd timer,
  * and at once when the socket reports ENETDOWN. The same timer collects the kernel's count
  * of frames dropped on a full socket buffer (`link.drop.rx-overflow`).
@@ -49,7 +52,16 @@ export interface PacketLinkOptions {
   carrierPollMs?: number;
   /** How frames are received (see ReceiveMode). Default DEFAULT_RECEIVE_MODE. */
   receiveMode?: ReceiveMode;
+  /**
+   * Offer transmit segmentation offload to the stack (TCP super-segments the kernel cuts:
+   * src/net/device.ts `SegmentOffload`). Default true; when the kernel refuses it the link
+   * runs without (`segmentOffloadFallback`, `link.tx.offload-unavailable`).
+   */
+  segmentOffload?: boolean;
 }
+
+/** The largest super-frame offered: a whole IPv4 packet (RFC 791 total length). */
+export const SEGMENT_OFFLOAD_MAX_PACKET_BYTES = 65_535;
 
 export const DEFAULT_CARRIER_POLL_MS = 500;
 /**
@@ -70,6 +82,8 @@ export class PacketLink extends NativeLink {
   readonly receiveMode: ReceiveMode;
   /** Why the ring asked for is not in use (the failed call and errno); undefined when it is. */
   readonly ringFallback: string | undefined;
+  /** Why segmentation offload was asked for and is not on (the failed call and errno); undefined otherwise. */
+  readonly segmentOffloadFallback: string | undefined;
   private readonly carrierTimer: NodeJS.Timeout;
 
   constructor(options: PacketLinkOptions, addon: NativeAddon = loadNativeAddon()) {
@@ -108,6 +122,15 @@ export class PacketLink extends NativeLink {
     this.ringFallback = handle.ringFallback;
     // Not silent: a ring that could not be had is a counter (and the reason is on the link).
     if (this.ringFallback !== undefined) this.counters.increment('link.rx.ring-fallback');
+    // Segmentation offload, as gVisor's fdbased endpoint has it: the kernel cuts and
+    // checksums our super-segments in software (the interface's own offloads stay off).
+    // Refused (an old kernel, a seccomp filter, no SO_MARK right): a real capability
+    // difference, counted and named, and the stack sends segment by segment.
+    if (options.segmentOffload !== false) {
+      this.segmentOffloadFallback = addon.enableSegmentOffload(handle);
+      if (this.segmentOffloadFallback === undefined) this.offerSegmentOffload(SEGMENT_OFFLOAD_MAX_PACKET_BYTES);
+      else this.counters.increment('link.tx.offload-unavailable');
+    }
     try {
       this.setCarrier(addon.carrier(interfaceName));
     } catch (error) {

@@ -12,7 +12,8 @@
  *   openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError) -> handle
  *   openTap(name, batchSize, onFrames, onError) -> handle   (handle.name: the actual name)
  *     handle: { name, ifindex, memory, frameOffsets, frameLengths, receiveMode, ringFallback? }
- *   send(handle, frames: Uint8Array[]) -> sent (all went) | { sent, bytes, full, failed, error }
+ *   send(handle, frames: Uint8Array[], segmentSizes?: Uint16Array) -> sent (all went) | { sent, bytes, full, failed, error }
+ *   enableSegmentOffload(handle) -> undefined (on) | the failed call and errno name
  *   close(handle)
  *   kernelStatistics(handle) -> { drops, freezes } since the last call (PACKET_STATISTICS)
  *   carrier(ifname) -> boolean, mac(ifname) -> Buffer, mtu(ifname) -> number
@@ -49,6 +50,19 @@
  * are fixed-size kernel UAPI structs (tpacket_hdr_v1 aligns its u64), block sizes are
  * whole pages, and offsets are size_t arithmetic checked before each access.
  *
+ * Segmentation offload (packet only, enableSegmentOffload): a second AF_PACKET socket for
+ * transmit only (protocol 0: it receives nothing, so the receive ring and its socket are
+ * untouched), with PACKET_VNET_HDR: each frame goes out behind a struct virtio_net_hdr,
+ * zero for an ordinary frame; a frame whose segmentSizes entry is > 0 is a TCP/IPv4
+ * super-frame (VIRTIO_NET_HDR_GSO_TCPV4, gso_size = the entry, NEEDS_CSUM from the TCP
+ * header on: its checksum field holds the pseudo-header sum), which the kernel cuts in
+ * software (validate_xmit_skb: GSO runs whether or not the device has TSO) and
+ * checksums, as gVisor's fdbased endpoint has it done. Every frame of the link goes
+ * through that socket from then on, so frames keep their order. Its frames carry the
+ * socket mark TX_MARK, and the receive socket gets a filter that drops frames with that
+ * mark before they are copied: the kernel loops a socket's own frames back to every
+ * other ETH_P_ALL socket (PACKET_OUTGOING), and ours would otherwise return as own frames.
+ *
  * Errors from system calls become JS errors whose `code` is the errno name (ENODEV, EPERM),
  * with `syscall` and `interfaceName`, so the message says which interface failed and why.
  */
@@ -72,10 +86,12 @@
 #include <sys/un.h>
 
 #include <linux/ethtool.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
+#include <linux/virtio_net.h>
 
 #include <node_api.h>
 #include <uv.h>
@@ -193,6 +209,9 @@ typedef struct {
   napi_ref table_ref;
   /* Why a requested ring is not in use (the call and errno), empty when it is. */
   char ring_fallback[96];
+  int ifindex;
+  /* The transmit-only PACKET_VNET_HDR socket of segmentation offload, or -1. */
+  int tx_fd;
   char name[IFNAMSIZ];
 } link_t;
 
@@ -451,6 +470,8 @@ static void link_shutdown(link_t *link, bool remove_hook, bool env_alive) {
   uv_close((uv_handle_t *)&link->poll, on_poll_closed);
   close(link->fd);
   link->fd = -1;
+  if (link->tx_fd >= 0) close(link->tx_fd);
+  link->tx_fd = -1;
   napi_delete_reference(link->env, link->on_frames);
   napi_delete_reference(link->env, link->on_error);
   napi_async_destroy(link->env, link->async_context);
@@ -759,6 +780,7 @@ static link_t *allocate_link(link_kind kind, receive_mode mode, const char *name
   link->kind = kind;
   link->mode = mode;
   link->fd = -1;
+  link->tx_fd = -1;
   link->batch_size = batch_size;
   link->slot_size = slot_size;
   memcpy(link->name, name, strnlen(name, IFNAMSIZ - 1));
@@ -832,6 +854,7 @@ static napi_value start_link(napi_env env, link_t *link, napi_value on_frames, n
     return NULL;
   }
   link->poll.data = link;
+  link->ifindex = ifindex;
   /* From here the poll handle exists, so the link is released through link_shutdown. */
   if (napi_create_reference(env, on_frames, 1, &link->on_frames) != napi_ok ||
       napi_create_reference(env, on_error, 1, &link->on_error) != napi_ok ||
@@ -1214,6 +1237,91 @@ static bool send_packet(napi_env env, link_t *link, napi_value frames, uint32_t 
   return true;
 }
 
+/* The mark on the frames of the transmit-only socket: "pw" and 2 (the IP link's raw sockets
+   mark theirs with 1). The receive socket's filter drops what carries it. */
+#define TX_MARK 0x70770002u
+
+/* The virtio header of a TCP/IPv4 super-frame, from its own headers: GSO_TCPV4 cut into
+   pieces of segment_size payload bytes, the checksum from the TCP header on (csum_offset:
+   the TCP checksum field, which holds the pseudo-header sum). Fields in host order (the
+   packet socket's legacy virtio: vio_le() is the host's order). False for a frame that is
+   no TCP/IPv4 one: it is then sent as an ordinary frame, which the kernel refuses as too
+   long (EMSGSIZE: one failed frame). */
+static bool super_frame_header(const uint8_t *frame, size_t length, uint16_t segment_size, struct virtio_net_hdr *header) {
+  if (length < ETH_HLEN + 40 || frame[12] != 0x08 || frame[13] != 0x00) return false;
+  const uint8_t *ip = frame + ETH_HLEN;
+  size_t ip_header = (size_t)(ip[0] & 0x0f) * 4;
+  if ((ip[0] >> 4) != 4 || ip_header < 20 || ip[9] != IPPROTO_TCP) return false;
+  size_t tcp_start = ETH_HLEN + ip_header;
+  if (tcp_start + 20 > length) return false;
+  size_t tcp_header = (size_t)(frame[tcp_start + 12] >> 4) * 4;
+  if (tcp_header < 20 || tcp_start + tcp_header > length) return false;
+  memset(header, 0, sizeof *header);
+  header->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  header->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+  header->hdr_len = (uint16_t)(tcp_start + tcp_header);
+  header->gso_size = segment_size;
+  header->csum_start = (uint16_t)tcp_start;
+  header->csum_offset = 16; /* offsetof(struct tcphdr, check) */
+  return true;
+}
+
+/* send_packet through the PACKET_VNET_HDR socket: every frame behind a virtio header (zero
+   for an ordinary frame, GSO for a super-frame: segment_sizes[i] > 0), addressed to the
+   interface with the frame's own EtherType as the protocol (the socket's is 0). */
+static bool send_packet_vnet(napi_env env, link_t *link, napi_value frames, uint32_t count, const uint16_t *segment_sizes,
+                             send_result_t *result) {
+  static const struct virtio_net_hdr ordinary;
+  struct mmsghdr messages[SEND_CHUNK];
+  struct iovec vectors[SEND_CHUNK][2];
+  struct virtio_net_hdr headers[SEND_CHUNK];
+  struct sockaddr_ll addresses[SEND_CHUNK];
+  for (uint32_t base = 0; base < count; base += SEND_CHUNK) {
+    uint32_t chunk = count - base < SEND_CHUNK ? count - base : SEND_CHUNK;
+    memset(messages, 0, sizeof messages);
+    memset(addresses, 0, sizeof addresses);
+    for (uint32_t i = 0; i < chunk; i++) {
+      struct iovec *frame = &vectors[i][1];
+      if (!get_frame(env, frames, base + i, frame)) return false;
+      const uint8_t *bytes = frame->iov_base;
+      uint16_t segment_size = segment_sizes == NULL ? 0 : segment_sizes[base + i];
+      vectors[i][0].iov_base = (void *)&ordinary;
+      if (segment_size > 0 && super_frame_header(bytes, frame->iov_len, segment_size, &headers[i])) vectors[i][0].iov_base = &headers[i];
+      vectors[i][0].iov_len = sizeof(struct virtio_net_hdr);
+      addresses[i].sll_family = AF_PACKET;
+      addresses[i].sll_ifindex = link->ifindex;
+      if (frame->iov_len >= ETH_HLEN) memcpy(&addresses[i].sll_protocol, bytes + 12, 2);
+      messages[i].msg_hdr.msg_name = &addresses[i];
+      messages[i].msg_hdr.msg_namelen = sizeof addresses[i];
+      messages[i].msg_hdr.msg_iov = vectors[i];
+      messages[i].msg_hdr.msg_iovlen = 2;
+    }
+    uint32_t done = 0;
+    while (done < chunk) {
+      int sent = sendmmsg(link->tx_fd, messages + done, chunk - done, MSG_DONTWAIT);
+      if (sent > 0) {
+        for (int i = 0; i < sent; i++) result->bytes += messages[done + (uint32_t)i].msg_len - sizeof(struct virtio_net_hdr);
+        done += (uint32_t)sent;
+        result->sent += (uint32_t)sent;
+        continue;
+      }
+      if (sent < 0 && errno == EINTR) continue;
+      int error = sent < 0 ? errno : EIO;
+      result->error = error;
+      if (frame_specific_error(error)) {
+        result->failed++;
+        done++;
+        continue;
+      }
+      uint32_t rest = count - (base + done);
+      if (queue_full_error(error)) result->full += rest;
+      else result->failed += rest;
+      return true;
+    }
+  }
+  return true;
+}
+
 static bool send_tap(napi_env env, link_t *link, napi_value frames, uint32_t count, send_result_t *result) {
   for (uint32_t i = 0; i < count; i++) {
     struct iovec vector;
@@ -1243,8 +1351,8 @@ static bool send_tap(napi_env env, link_t *link, napi_value frames, uint32_t cou
 /* send(handle, frames) -> the number sent when every frame went (the common case: no object
    to build per flush), else { sent, bytes, full, failed, error } (error: the errno name). */
 static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], output, value;
+  size_t argc = 3;
+  napi_value argv[3], output, value;
   bool is_array = false;
   uint32_t count = 0;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -1264,9 +1372,25 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     return NULL;
   }
   NAPI_CALL(env, napi_get_array_length(env, argv[1], &count));
+  /* The segment sizes of a link with segmentation offload: a Uint16Array, entry i for frame i. */
+  const uint16_t *segment_sizes = NULL;
+  if (argc >= 3 && link->tx_fd >= 0) {
+    bool is_typed_array = false;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *data = NULL;
+    NAPI_CALL(env, napi_is_typedarray(env, argv[2], &is_typed_array));
+    if (is_typed_array) NAPI_CALL(env, napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL));
+    if (!is_typed_array || type != napi_uint16_array || length < count) {
+      napi_throw_type_error(env, NULL, "piwire: send()'s segment sizes are a Uint16Array with an entry per frame");
+      return NULL;
+    }
+    segment_sizes = data;
+  }
   send_result_t result = {0, 0, 0, 0, 0};
-  bool ok = link->kind == LINK_PACKET ? send_packet(env, link, argv[1], count, &result)
-                                      : send_tap(env, link, argv[1], count, &result);
+  bool ok = link->kind != LINK_PACKET ? send_tap(env, link, argv[1], count, &result)
+            : link->tx_fd >= 0        ? send_packet_vnet(env, link, argv[1], count, segment_sizes, &result)
+                                      : send_packet(env, link, argv[1], count, &result);
   if (!ok) return NULL;
   if (result.full == 0 && result.failed == 0) {
     NAPI_CALL(env, napi_create_uint32(env, result.sent, &output));
@@ -1287,6 +1411,67 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     NAPI_CALL(env, napi_get_undefined(env, &value));
   }
   NAPI_CALL(env, napi_set_named_property(env, output, "error", value));
+  return output;
+}
+
+/* enableSegmentOffload(handle) -> undefined once on, else "<call>: <ERRNO>" (the link then
+   sends as before). Packet links only; idempotent. See the header. */
+static napi_value js_enable_segment_offload(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], output;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "piwire: enableSegmentOffload(handle)");
+    return NULL;
+  }
+  link_t *link = get_link(env, argv[0]);
+  if (link == NULL) return NULL;
+  if (link->closed) {
+    throw_errno(env, "enableSegmentOffload", link->name, EBADF);
+    return NULL;
+  }
+  if (link->kind != LINK_PACKET) {
+    napi_throw_type_error(env, NULL, "piwire: segmentation offload is for packet links");
+    return NULL;
+  }
+  if (link->tx_fd >= 0) return NULL;
+  const char *failed = "socket(AF_PACKET)";
+  /* Protocol 0: bound, it still receives nothing (packet(7)). */
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) goto fail;
+  int enable = 1;
+  failed = "setsockopt(PACKET_VNET_HDR)";
+  if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &enable, sizeof enable) < 0) goto fail;
+  unsigned mark = TX_MARK;
+  failed = "setsockopt(SO_MARK)";
+  if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) goto fail;
+  struct sockaddr_ll address;
+  memset(&address, 0, sizeof address);
+  address.sll_family = AF_PACKET;
+  address.sll_ifindex = link->ifindex;
+  failed = "bind(AF_PACKET)";
+  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) goto fail;
+  enlarge_socket_buffers(fd);
+  /* The receive socket drops our own frames (the mark) in the kernel, before any copy:
+     ld mark; jeq TX_MARK ? drop : accept all. */
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_MARK)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TX_MARK, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+  };
+  struct sock_fprog program = {sizeof code / sizeof code[0], code};
+  failed = "setsockopt(SO_ATTACH_FILTER)";
+  if (setsockopt(link->fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0) goto fail;
+  link->tx_fd = fd;
+  return NULL;
+
+fail:;
+  int error = errno;
+  if (fd >= 0) close(fd);
+  char message[96];
+  snprintf(message, sizeof message, "%s: %s", failed, errno_name(error));
+  NAPI_CALL(env, napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &output));
   return output;
 }
 
@@ -1514,6 +1699,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openTap", NULL, js_open_tap, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"enableSegmentOffload", NULL, js_enable_segment_offload, NULL, NULL, NULL, napi_enumerable, NULL},
       {"kernelStatistics", NULL, js_kernel_statistics, NULL, NULL, NULL, napi_enumerable, NULL},
       {"carrier", NULL, js_carrier, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mac", NULL, js_mac, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -43,6 +43,7 @@ class StandInAddon {
       },
       openTap: () => assert.fail('not a tap'),
       send: (): number | NativeSendResult => 0,
+      enableSegmentOffload: () => 'setsockopt(PACKET_VNET_HDR): ENOPROTOOPT',
       close: () => {
         this.closed++;
       },
@@ -79,6 +80,10 @@ describe('packet link batch dispatch (stand-in addon)', () => {
       assert.equal(addon.requestedMode, 'tpacket-v2', 'the default receive mode');
       assert.equal(link.receiveMode, 'tpacket-v2');
       assert.equal(link.ringFallback, undefined);
+      // The stand-in refuses segmentation offload: the link offers none and says why.
+      assert.equal(link.segmentOffload, undefined);
+      assert.equal(link.segmentOffloadFallback, 'setsockopt(PACKET_VNET_HDR): ENOPROTOOPT');
+      assert.equal(link.stats()['link.tx.offload-unavailable'], 1);
       const seen: number[][] = [];
       link.setReceiver((frame) => seen.push([...frame]));
       addon.deliver([{ offset: 1000, bytes: frameBytes(1) }, { offset: 96, bytes: frameBytes(2, 64) }, { offset: 3000, bytes: frameBytes(3, 1514) }], 2, 1, 3);
