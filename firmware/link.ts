@@ -61,6 +61,8 @@ export interface OpenLinkOptions {
   prefixLength: number;
   /** `pcap`: capture every frame in and out to this file (created or truncated). */
   pcapFile?: string | undefined;
+  /** `net.segmentOffload` (packet links; default true). */
+  segmentOffload?: boolean | undefined;
 }
 
 export interface OpenedLink {
@@ -70,6 +72,8 @@ export interface OpenedLink {
   sim?: SimulatedLan;
   /** packet: why the receive ring could not be had (the link receives with recvmmsg, slower). */
   ringFallback?: string;
+  /** packet: why segmentation offload, asked for, is not on (TCP then sends segment by segment). */
+  segmentOffloadFallback?: string;
 }
 
 export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
@@ -85,6 +89,7 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
   }
   let link: Link;
   let ringFallback: string | undefined;
+  let segmentOffloadFallback: string | undefined;
   let sim: SimulatedLan | undefined;
   if (spec.kind === 'sim') {
     sim = createSimulatedLan({
@@ -98,8 +103,9 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
     });
     link = sim.deviceLink;
   } else if (spec.kind === 'packet') {
-    const packet = openPacketLink({ interfaceName: spec.interfaceName, mtu, mac, disableOffloads: true });
+    const packet = openPacketLink({ interfaceName: spec.interfaceName, mtu, mac, disableOffloads: true, segmentOffload: options.segmentOffload ?? true });
     ringFallback = packet.ringFallback;
+    segmentOffloadFallback = packet.segmentOffloadFallback;
     link = packet;
   } else {
     link = openTapLink({ name: spec.interfaceName, mtu, mac });
@@ -116,5 +122,10 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
       throw new ConfigError([{ key: 'pcap', message: `cannot write the capture file ${options.pcapFile} (${reason})` }]);
     }
   }
-  return { link, ...(sim ? { sim } : {}), ...(ringFallback === undefined ? {} : { ringFallback }) };
+  return {
+    link,
+    ...(sim ? { sim } : {}),
+    ...(ringFallback === undefined ? {} : { ringFallback }),
+    ...(segmentOffloadFallback === undefined ? {} : { segmentOffloadFallback }),
+  };
 }

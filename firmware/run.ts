@@ -112,7 +112,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   loop.add(ledController);
   const stopBoardDrawing = leds.board ? drawBoard(leds.board) : () => undefined;
 
-  const { link, sim, ringFallback } = openLink(linkSpec, {
+  const { link, sim, ringFallback, segmentOffloadFallback } = openLink(linkSpec, {
     loop,
     random,
     mtu: config.net.mtu,
@@ -120,10 +120,15 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     address: cidr.address,
     prefixLength: cidr.prefixLength,
     pcapFile: config.pcap,
+    segmentOffload: config.net.segmentOffload,
   });
   if (ringFallback !== undefined) {
     // Not silent: the link works, at a higher CPU cost per frame (bench/BASELINE.md, "the packet link's receive ring").
     logger.warn('link_ring_unavailable', { link: link.name, reason: ringFallback, text: 'no PACKET_MMAP receive ring: receiving with recvmmsg' });
+  }
+  if (segmentOffloadFallback !== undefined) {
+    // Not silent either: TCP then builds every segment itself (more CPU per byte sent).
+    logger.warn('link_offload_unavailable', { link: link.name, reason: segmentOffloadFallback, text: 'no segmentation offload: TCP sends segment by segment' });
   }
   const linkMac = isPacketDevice(link) ? new Uint8Array(6) : link.mac;
 

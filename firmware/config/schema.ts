@@ -183,6 +183,10 @@ const netSchema = z.strictObject({
   ip: optionalChecked(IP_ALLOWED, checkIp, 'none: the simulated board picks its own; a real link needs one', 'device address'),
   gateway: optionalChecked(GATEWAY_ALLOWED, checkGateway, 'none (only the local subnet is reachable)', 'default router, on the subnet of net.ip'),
   mac: optionalChecked(MAC_ALLOWED, checkMac, "none: the link's own address", 'device MAC address'),
+  segmentOffload: flag(
+    true,
+    'packet links: TCP hands the kernel super-segments of up to 64 KiB, which it cuts into MSS-sized segments and checksums (PACKET_VNET_HDR, software GSO; the interface offloads stay off); false: every segment built by the stack',
+  ),
 });
 
 /** The stack's own TCP defaults: the `tcp.*` keys default to these and nothing else. */
