@@ -106,12 +106,13 @@ const { values: flags } = parseArgs({
     'node-flags': { type: 'string' },
     'commit-ms': { type: 'string' },
     cold: { type: 'boolean', default: false },
+    'no-segment-offload': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload]\n');
   process.exit(0);
 }
 
@@ -537,7 +538,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   // Bulk reads the receive ring's drops over the remote shell: one operator, only then.
   const shell = selected.has('bulk') ? await writeShellOperatorConfig(probeDirectory, randomBytes(12).toString('hex')) : undefined;
   const services = shell === undefined ? {} : (JSON.parse(readFileSync(shell.configFile, 'utf8')) as { services: object });
-  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 }, ...store, ...services }));
+  // `--no-segment-offload`: net.segmentOffload false, TCP building every segment (the before of bench/BASELINE.md's offload section).
+  const net = flags['no-segment-offload'] ? { net: { segmentOffload: false } } : {};
+  writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 }, ...store, ...services, ...net }));
   const probePath = join(probeDirectory, 'piwire-probe.json');
   const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
   if (profileDirectory !== undefined && flags.profile) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
