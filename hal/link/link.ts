@@ -14,6 +14,11 @@
  * (src/tcp/ack-policy.ts). A link that cannot tell (or a wrapper that delivers a held
  * frame on its own timer) just calls the frame handler: each frame is then a batch of
  * its own, as before. Never `endBatch()` without `beginBatch()`; batches do not nest per link.
+ *
+ * Segmentation offload (`segmentOffload`, from FrameDevice: src/net/device.ts): a link
+ * offers it only when something below cuts TCP super-frames exactly as Linux's GSO does
+ * (the packet link through the kernel, the memory wire's emulation); a wrapper does not
+ * pass it on, so a fault-injecting or capturing link sees only real segments.
  */
 import type { FrameDevice } from '../../src/net/device.ts';
 import type { Counters } from '../../src/stats.ts';

@@ -32,7 +32,10 @@
  * slab (frame-slab.ts: owned by the device once sent, like a fresh allocation), the
  * IPv4 header written, the caller's `fill` writes the payload in place, then the
  * Ethernet header is written once the next hop's MAC is known: at once for broadcast,
- * multicast and cached neighbors, or later from the neighbor cache's queue.
+ * multicast and cached neighbors, or later from the neighbor cache's queue. A TCP
+ * super-segment (`segmentSize` > 0, only on a device with `segmentOffload`) comes from a
+ * slab of large frames and goes to the device's offload when the next hop is resolved;
+ * otherwise it is cut here (tcp-segmentation.ts) and its pieces wait like any frame.
  *
  * Address changes (DHCP, src/net/dhcp.ts). The address may be 0.0.0.0: the interface
  * is then *unconfigured* (RFC 2131 §4.1, RFC 1122 §3.3.6): it answers no ARP request,
