@@ -1197,6 +1197,38 @@ static bool get_frame(napi_env env, napi_value frames, uint32_t index, struct io
 
 #define SEND_CHUNK 64
 
+/* sendmmsg of one chunk of prepared messages until all went or an error stops it: a
+   frame-specific error fails that frame and goes on; a full queue or a gone device drops
+   the rest of the batch (`remaining` frames from the chunk's start), as retrying would
+   busy-loop: returns false then. `header_bytes` of each message are not frame bytes (the
+   virtio header). */
+static bool send_messages(int fd, struct mmsghdr *messages, uint32_t chunk, uint32_t remaining, size_t header_bytes,
+                          send_result_t *result) {
+  uint32_t done = 0;
+  while (done < chunk) {
+    int sent = sendmmsg(fd, messages + done, chunk - done, MSG_DONTWAIT);
+    if (sent > 0) {
+      for (int i = 0; i < sent; i++) result->bytes += (double)(messages[done + (uint32_t)i].msg_len - header_bytes);
+      done += (uint32_t)sent;
+      result->sent += (uint32_t)sent;
+      continue;
+    }
+    if (sent < 0 && errno == EINTR) continue;
+    int error = sent < 0 ? errno : EIO;
+    result->error = error;
+    if (frame_specific_error(error)) {
+      result->failed++;
+      done++;
+      continue;
+    }
+    uint32_t rest = remaining - done;
+    if (queue_full_error(error)) result->full += rest;
+    else result->failed += rest;
+    return false;
+  }
+  return true;
+}
+
 /* sendmmsg in chunks of SEND_CHUNK; the socket is bound to the interface, so no address. */
 static bool send_packet(napi_env env, link_t *link, napi_value frames, uint32_t count, send_result_t *result) {
   struct mmsghdr messages[SEND_CHUNK];
@@ -1209,30 +1241,7 @@ static bool send_packet(napi_env env, link_t *link, napi_value frames, uint32_t 
       messages[i].msg_hdr.msg_iov = &vectors[i];
       messages[i].msg_hdr.msg_iovlen = 1;
     }
-    uint32_t done = 0;
-    while (done < chunk) {
-      int sent = sendmmsg(link->fd, messages + done, chunk - done, MSG_DONTWAIT);
-      if (sent > 0) {
-        for (int i = 0; i < sent; i++) result->bytes += messages[done + (uint32_t)i].msg_len;
-        done += (uint32_t)sent;
-        result->sent += (uint32_t)sent;
-        continue;
-      }
-      if (sent < 0 && errno == EINTR) continue;
-      int error = sent < 0 ? errno : EIO;
-      result->error = error;
-      if (frame_specific_error(error)) {
-        result->failed++;
-        done++;
-        continue;
-      }
-      /* The queue is full or the device is gone: the rest of the batch would fail the same
-         way, so it is dropped now rather than retried into a busy loop. */
-      uint32_t rest = count - (base + done);
-      if (queue_full_error(error)) result->full += rest;
-      else result->failed += rest;
-      return true;
-    }
+    if (!send_messages(link->fd, messages, chunk, count - base, 0, result)) return true;
   }
   return true;
 }
@@ -1296,28 +1305,7 @@ static bool send_packet_vnet(napi_env env, link_t *link, napi_value frames, uint
       messages[i].msg_hdr.msg_iov = vectors[i];
       messages[i].msg_hdr.msg_iovlen = 2;
     }
-    uint32_t done = 0;
-    while (done < chunk) {
-      int sent = sendmmsg(link->tx_fd, messages + done, chunk - done, MSG_DONTWAIT);
-      if (sent > 0) {
-        for (int i = 0; i < sent; i++) result->bytes += messages[done + (uint32_t)i].msg_len - sizeof(struct virtio_net_hdr);
-        done += (uint32_t)sent;
-        result->sent += (uint32_t)sent;
-        continue;
-      }
-      if (sent < 0 && errno == EINTR) continue;
-      int error = sent < 0 ? errno : EIO;
-      result->error = error;
-      if (frame_specific_error(error)) {
-        result->failed++;
-        done++;
-        continue;
-      }
-      uint32_t rest = count - (base + done);
-      if (queue_full_error(error)) result->full += rest;
-      else result->failed += rest;
-      return true;
-    }
+    if (!send_messages(link->tx_fd, messages, chunk, count - base, sizeof(struct virtio_net_hdr), result)) return true;
   }
   return true;
 }

@@ -39,7 +39,7 @@ describe('native addon', () => {
   test('loads from build/Release (run `npm install` to build it)', () => {
     const addon = loadNativeAddon();
     assert.ok(NATIVE_ADDON_PATH.endsWith('build/Release/piwire_link.node'));
-    for (const name of ['openPacket', 'openTap', 'send', 'close', 'carrier', 'mac', 'mtu', 'disableOffloads'] as const) {
+    for (const name of ['openPacket', 'openTap', 'send', 'close', 'carrier', 'mac', 'mtu', 'disableOffloads', 'enableSegmentOffload'] as const) {
       assert.equal(typeof addon[name], 'function', `addon.${name}`);
     }
     assert.equal(loadNativeAddon(), addon, 'loaded once');

@@ -18,8 +18,8 @@ import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { canUseNamespaces, createVethNamespace, deleteNamespace, FIXTURES, LineProcess, NETNS_SKIP_REASON, REPOSITORY_ROOT, type EchoBulkReport } from './fixtures/netns.ts';
-import { describeResult, exec, runClient } from '../support/netns.ts';
-import { analyseCapture, formatAnalysis, startCapture, type Capture } from '../support/capture.ts';
+import { describeResult, runClient } from '../support/netns.ts';
+import { analyseCapture, formatAnalysis, startCapture, tsharkRows as rows, type Capture } from '../support/capture.ts';
 
 const DEVICE = '198.18.0.2';
 const KERNEL = '198.18.0.1';
@@ -160,18 +160,4 @@ async function deviceCounters(device: LineProcess): Promise<Record<string, numbe
   device.child.stdin?.write('stats\n');
   const line = await device.waitForLine((text) => (JSON.parse(text) as { event: string }).event === 'stats', 'the device stats');
   return (JSON.parse(line) as { stack: Record<string, number> }).stack;
-}
-
-/** tshark -T fields rows for a display filter. */
-async function rows(file: string, filter: string, fields: string[]): Promise<string[][]> {
-  const result = await exec(
-    undefined,
-    ['tshark', '-n', '-r', file, '-o', 'tcp.relative_sequence_numbers:FALSE', '-d', 'tcp.port==1-65535,data', '-Y', filter, '-T', 'fields', '-E', 'separator=\t', ...fields.flatMap((field) => ['-e', field])],
-    { timeoutMs: 60_000 },
-  );
-  assert.equal(result.code, 0, result.stderr);
-  return result.stdout
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line) => line.split('\t'));
 }

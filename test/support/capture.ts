@@ -458,3 +458,24 @@ function killOnExit(child: ChildProcess): void {
     for (const capture of liveCaptures) capture.kill('SIGKILL');
   });
 }
+
+/**
+ * `tshark -T fields` rows of a capture for a display filter: one array of field values a
+ * packet, tab-separated by tshark. Absolute sequence numbers, every TCP port dissected as
+ * data, TCP checksums verified (`tcp.checksum.status`: 1 good, 0 bad).
+ */
+export async function tsharkRows(file: string, filter: string, fields: string[]): Promise<string[][]> {
+  const result = await exec(
+    undefined,
+    [
+      'tshark', '-n', '-r', file, '-o', 'tcp.check_checksum:TRUE', '-o', 'tcp.relative_sequence_numbers:FALSE', '-d', 'tcp.port==1-65535,data',
+      '-Y', filter, '-T', 'fields', '-E', 'separator=\t', ...fields.flatMap((field) => ['-e', field]),
+    ],
+    { timeoutMs: ANALYSIS_TIMEOUT_MS },
+  );
+  if (result.code !== 0) throw new Error(`tshark failed: ${describeResult(result)}`);
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => line.split('\t'));
+}
