@@ -511,10 +511,8 @@ export class NetworkInterface implements IpSender, Pollable {
       throw new RangeError(`payload length must be a non-negative integer, got ${payloadLength}`);
     }
     const segmented = segmentSize > 0;
-    if (segmented && (protocol !== IpProtocol.TCP || payloadLength > this.segmentOffloadBytes)) {
-      throw new RangeError(`a super-segment is TCP of at most ${this.segmentOffloadBytes} bytes, got protocol ${protocol}, ${payloadLength} bytes`);
-    }
-    if (!segmented && IPV4_HEADER_LENGTH + payloadLength > this.mtu) {
+    if (segmented) this.checkSuperSegment(protocol, payloadLength);
+    else if (IPV4_HEADER_LENGTH + payloadLength > this.mtu) {
       this.counters.increment('ipv4.drop.too-big');
       return 'dropped';
     }
@@ -570,6 +568,12 @@ export class NetworkInterface implements IpSender, Pollable {
     if (typeof via === 'number') return this.neighborCache.send(via, frame, this.clock.now());
     this.transmitFrame(frame, via, EtherType.IPV4);
     return 'sent';
+  }
+
+  /** A super-segment is TCP within the offload's size: anything else is a programmer error. */
+  private checkSuperSegment(protocol: number, payloadLength: number): void {
+    if (protocol === IpProtocol.TCP && payloadLength <= this.segmentOffloadBytes) return;
+    throw new RangeError(`a super-segment is TCP of at most ${this.segmentOffloadBytes} bytes, got protocol ${protocol}, ${payloadLength} bytes`);
   }
 
   /** The most IPv4 payload bytes a TCP super-segment may carry (IpSender); 0: the device has no segmentation offload. */

@@ -371,7 +371,7 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
  */
 function sendSuperSegment(connection: TcpConnection, now: Instant): boolean {
   const offloadBytes = connection.context.emitter.segmentOffloadBytes;
-  if (offloadBytes === 0 || !sendsData(connection)) return false;
+  if (!sendsData(connection)) return false;
   const tcb = connection.tcb;
   if (tcb.sndNxt !== tcb.sndMax || connection.dsackStart !== undefined || limitedTransmitRoom(connection) > 0) return false;
   const room = segmentRoom(connection);
@@ -483,7 +483,9 @@ export function output(connection: TcpConnection, now: Instant): void {
     // In F-RTO's step 3 the segments marked lost at the RTO are not resent: the next ACK
     // says whether they were lost at all (recovery.ts `frtoAck`).
     else if (connection.rtoRecoveryPoint !== undefined && connection.frtoStep !== 3) resendLostAfterTimeout(connection, now);
-    while (sendSuperSegment(connection, now) || sendDataSegment(connection, now, false)) {
+    // Segmentation offload is a property of the device: asked once, not per segment.
+    const offload = connection.context.emitter.segmentOffloadBytes > 0;
+    while ((offload && sendSuperSegment(connection, now)) || sendDataSegment(connection, now, false)) {
       // Keep filling the window.
     }
   }
