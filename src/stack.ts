@@ -87,6 +87,7 @@ function wakingDevice(device: FrameDevice | PacketDevice, onWork: () => void): F
         ? undefined
         : {
             maxPacketBytes: offload.maxPacketBytes,
+            superFrame: (length: number): Uint8Array => offload.superFrame(length),
             transmitSegmented(frame: Uint8Array, segmentSize: number): void {
               offload.transmitSegmented(frame, segmentSize);
               onWork();

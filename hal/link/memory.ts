@@ -45,6 +45,7 @@ import { Counters } from '../../src/stats.ts';
 import type { Clock, Instant, Pollable } from '../../src/time.ts';
 import type { SegmentOffload } from '../../src/net/device.ts';
 import { segmentTcpFrame } from '../../src/net/tcp-segmentation.ts';
+import { SuperFrameRing } from './super-frame-ring.ts';
 import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
 export interface WireFaults {
@@ -364,8 +365,11 @@ export class MemoryEndpoint implements Link {
       if (!Number.isInteger(maxPacketBytes) || maxPacketBytes <= this.mtu || maxPacketBytes > 0xffff) {
         throw new RangeError(`piwire: memory wire segmentOffload ${maxPacketBytes} must be an integer in ${this.mtu + 1}..65535`);
       }
+      // The wire cuts a super-frame at once, so its buffer is free again right after.
+      const ring = new SuperFrameRing(maxPacketBytes + ETHERNET_HEADER_BYTES, () => undefined);
       this.segmentOffload = {
         maxPacketBytes,
+        superFrame: (length) => ring.take(length),
         transmitSegmented: (frame, segmentSize) => this.transmitSegmented(frame, segmentSize, maxPacketBytes),
       };
     }

@@ -25,6 +25,7 @@ import type { MacAddress } from '../../src/net/address.ts';
 import type { SegmentOffload } from '../../src/net/device.ts';
 import { Counters } from '../../src/stats.ts';
 import { packagePath } from '../package-root.ts';
+import { SuperFrameRing } from './super-frame-ring.ts';
 import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
 /** How a packet link receives: a PACKET_MMAP ring (TPACKET_V3 blocks, TPACKET_V2 frames) or recvmmsg; a tap reads. */
@@ -203,6 +204,8 @@ export abstract class NativeLink implements Link {
   private segmentSizes: Uint16Array | undefined;
   /** Set by a subclass whose descriptor segments super-frames (the packet link, when the kernel lets it). */
   segmentOffload: SegmentOffload | undefined;
+  /** The super-frames' transmit memory (with `segmentOffload`): free again after each flush. */
+  private superFrames: SuperFrameRing | undefined;
   private carrierUp = false;
   private closed = false;
   /** The addon stopped receiving (a fatal error): the carrier stays down from then on. */
@@ -247,8 +250,12 @@ export abstract class NativeLink implements Link {
    */
   protected offerSegmentOffload(maxPacketBytes: number): void {
     this.segmentSizes = new Uint16Array(this.batchSize);
+    // The kernel copies every frame at sendmmsg, so a flush frees all super-frame buffers.
+    const ring = new SuperFrameRing(maxPacketBytes + ETHERNET_HEADER_BYTES, () => this.flush());
+    this.superFrames = ring;
     this.segmentOffload = {
       maxPacketBytes,
+      superFrame: (length) => ring.take(length),
       transmitSegmented: (frame, segmentSize) => {
         // A super-frame passes the MTU by design; the kernel checks its headers.
         if (this.closed) {
@@ -283,6 +290,7 @@ export abstract class NativeLink implements Link {
     } finally {
       this.pending.length = 0;
       this.pendingBytes = 0;
+      this.superFrames?.released();
     }
     this.counters.increment('link.tx.batches');
     if (typeof result === 'number') {

@@ -31,10 +31,20 @@ export interface FrameDevice {
  * (RFC 9293 §3.1) over the super-frame's whole TCP length, folded, not complemented (what
  * virtio's VIRTIO_NET_HDR_F_NEEDS_CSUM asks for). `transmitSegmented` takes ownership of
  * the frame, as `transmit` does; the frame's IPv4 packet is at most `maxPacketBytes` long.
+ *
+ * Super-frames live in the device's own transmit memory (`superFrame`), as a driver's
+ * transmit ring does, not in fresh buffers as ordinary frames: at bulk rates fresh 64 KiB
+ * buffers were hundreds of megabytes a second for V8 to collect (hal/link/super-frame-ring.ts).
  */
 export interface SegmentOffload {
   /** The longest IPv4 packet (header included) one super-frame may carry; at most 65535. */
   readonly maxPacketBytes: number;
+  /**
+   * A buffer of `length` bytes (Ethernet header included) for the next super-frame, its
+   * headers' bytes zeroed; the caller writes every byte and hands it to
+   * `transmitSegmented`, or drops it, before it asks for another.
+   */
+  superFrame(length: number): Uint8Array;
   transmitSegmented(frame: Uint8Array, segmentSize: number): void;
 }
 

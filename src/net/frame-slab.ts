@@ -21,12 +21,6 @@
 
 /** Slab size; frames above a quarter of it get their own buffer. */
 export const SLAB_BYTES = 32 * 1024;
-/**
- * Slab size for super-frames (segmentation offload, device.ts: up to 64 KiB each): seven
- * of the largest per slab, so a bulk sender allocates one 512 KiB buffer per ~300 KB sent
- * (at MTU 1500, 45 segments a super-frame) instead of one 32 KiB slab per ~20 frames.
- */
-export const LARGE_SLAB_BYTES = 512 * 1024;
 /** Offset modulo 4 at which frames start. */
 const FRAME_ALIGN_OFFSET = 2;
 

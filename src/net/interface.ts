@@ -33,8 +33,8 @@
  * IPv4 header written, the caller's `fill` writes the payload in place, then the
  * Ethernet header is written once the next hop's MAC is known: at once for broadcast,
  * multicast and cached neighbors, or later from the neighbor cache's queue. A TCP
- * super-segment (`segmentSize` > 0, only on a device with `segmentOffload`) comes from a
- * slab of large frames and goes to the device's offload when the next hop is resolved;
+ * super-segment (`segmentSize` > 0, only on a device with `segmentOffload`) is built in
+ * the device's own transmit memory (`superFrame`) and goes to the device's offload when the next hop is resolved;
  * otherwise it is cut here (tcp-segmentation.ts) and its pieces wait like any frame.
  *
  * Address changes (DHCP, src/net/dhcp.ts). The address may be 0.0.0.0: the interface
@@ -61,9 +61,9 @@ import type { Clock, Instant, Pollable } from '../time.ts';
 import { formatIpv4, formatMac, isMulticastMac, MAC_BROADCAST, MAC_ZERO, macEquals, sameSubnet } from './address.ts';
 import type { Ipv4Address, MacAddress } from './address.ts';
 import { isPacketDevice } from './device.ts';
-import type { FrameDevice, PacketDevice } from './device.ts';
+import type { FrameDevice, PacketDevice, SegmentOffload } from './device.ts';
 import type { IpSender, IpSendResult, PayloadFill } from './ip-sender.ts';
-import { FrameSlab, LARGE_SLAB_BYTES } from './frame-slab.ts';
+import { FrameSlab } from './frame-slab.ts';
 import { segmentTcpFrame } from './tcp-segmentation.ts';
 import { IcmpEcho } from './icmp-echo.ts';
 import type { IcmpOutcome } from './icmp-echo.ts';
@@ -227,8 +227,6 @@ export class NetworkInterface implements IpSender, Pollable {
   private readonly rxIpv4: Ipv4HeaderRepr = emptyIpv4HeaderRepr();
   /** Where sent frames come from (frame-slab.ts): no buffer allocation per frame. */
   private readonly frames = new FrameSlab();
-  /** Where TCP super-frames come from (segmentation offload): up to 64 KiB each. */
-  private readonly largeFrames = new FrameSlab(LARGE_SLAB_BYTES);
   /** Reused for every packet sent: emitIpv4Header reads it and keeps nothing. */
   private readonly header: Ipv4Header;
   private announcementsLeft = 0;
@@ -511,8 +509,8 @@ export class NetworkInterface implements IpSender, Pollable {
       throw new RangeError(`payload length must be a non-negative integer, got ${payloadLength}`);
     }
     const segmented = segmentSize > 0;
-    if (segmented) this.checkSuperSegment(protocol, payloadLength);
-    else if (IPV4_HEADER_LENGTH + payloadLength > this.mtu) {
+    const offload = segmented ? this.superSegmentOffload(protocol, payloadLength) : undefined;
+    if (!segmented && IPV4_HEADER_LENGTH + payloadLength > this.mtu) {
       this.counters.increment('ipv4.drop.too-big');
       return 'dropped';
     }
@@ -549,7 +547,8 @@ export class NetworkInterface implements IpSender, Pollable {
         return 'no-route';
     }
     const frameLength = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength;
-    const frame = segmented ? this.largeFrames.take(frameLength) : this.frames.take(frameLength);
+    // A super-frame comes from the device's own transmit memory (device.ts `superFrame`).
+    const frame = offload !== undefined ? offload.superFrame(frameLength) : this.frames.take(frameLength);
     this.identification = (this.identification + 1) & 0xffff;
     const header = this.header;
     header.destination = target;
@@ -558,7 +557,7 @@ export class NetworkInterface implements IpSender, Pollable {
     header.identification = this.identification;
     emitIpv4Header(frame, header, payloadLength, ETHERNET_HEADER_LENGTH);
     fill(frame, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH);
-    if (segmented) return this.sendSegmented(frame, via, segmentSize);
+    if (offload !== undefined) return this.sendSegmented(frame, via, segmentSize);
     this.txPackets.value++; // ipv4.tx.packets
     if (this.packetDevice) {
       // The kernel below resolves the next hop; the 14 header bytes just stay unused.
@@ -570,9 +569,10 @@ export class NetworkInterface implements IpSender, Pollable {
     return 'sent';
   }
 
-  /** A super-segment is TCP within the offload's size: anything else is a programmer error. */
-  private checkSuperSegment(protocol: number, payloadLength: number): void {
-    if (protocol === IpProtocol.TCP && payloadLength <= this.segmentOffloadBytes) return;
+  /** The offload a super-segment goes to: TCP within the offload's size; anything else is a programmer error. */
+  private superSegmentOffload(protocol: number, payloadLength: number): SegmentOffload {
+    const offload = this.device.segmentOffload;
+    if (offload !== undefined && protocol === IpProtocol.TCP && payloadLength <= this.segmentOffloadBytes) return offload;
     throw new RangeError(`a super-segment is TCP of at most ${this.segmentOffloadBytes} bytes, got protocol ${protocol}, ${payloadLength} bytes`);
   }
 

@@ -27,6 +27,8 @@ class OffloadDevice implements FrameDevice {
   readonly superFrames: [Uint8Array, number][] = [];
   readonly segmentOffload = {
     maxPacketBytes: 65_535,
+    // Fresh memory for each: this device keeps every super-frame for the assertions.
+    superFrame: (length: number): Uint8Array => new Uint8Array(length),
     transmitSegmented: (frame: Uint8Array, segmentSize: number): void => {
       this.superFrames.push([frame, segmentSize]);
     },
