@@ -257,12 +257,10 @@ export abstract class NativeLink implements Link {
       maxPacketBytes,
       superFrame: (length) => ring.take(length),
       transmitSegmented: (frame, segmentSize) => {
-        // A super-frame passes the MTU by design; the kernel checks its headers.
-        if (this.closed) {
-          this.counters.increment('link.drop.closed');
-          return;
-        }
-        if (frame.length > maxPacketBytes + ETHERNET_HEADER_BYTES || segmentSize < 1 || segmentSize > 0xffff) {
+        // A super-frame passes the MTU by design (the offload's limit applies instead);
+        // the kernel checks its headers.
+        if (!acceptForTransmit(frame, maxPacketBytes, this.closed, this.counters)) return;
+        if (segmentSize < 1 || segmentSize > 0xffff) {
           this.counters.increment('link.drop.oversize');
           return;
         }

@@ -11,7 +11,7 @@
  * neighbor queue, a delayed wire, a batch waiting for sendmmsg). A slab is never
  * reused, only dropped: it is freed by the collector once no frame of it is alive.
  * Bound: a kept frame keeps its slab alive, so memory held by N kept frames is at
- * most N × the slab size (the neighbor queue's 256 frames: 8 MiB at worst, in practice
+ * most N × SLAB_BYTES (the neighbor queue's 256 frames: 8 MiB at worst, in practice
  * consecutive frames share slabs).
  *
  * Alignment: every frame starts 2 bytes past a 4-byte boundary (Linux's NET_IP_ALIGN),
@@ -21,24 +21,19 @@
 
 /** Slab size; frames above a quarter of it get their own buffer. */
 export const SLAB_BYTES = 32 * 1024;
+const DEDICATED_ABOVE = SLAB_BYTES / 4;
 /** Offset modulo 4 at which frames start. */
 const FRAME_ALIGN_OFFSET = 2;
 
 export class FrameSlab {
-  private slab: Uint8Array;
+  private slab = new Uint8Array(SLAB_BYTES);
   private used = 0;
-  private readonly dedicatedAbove: number;
-
-  constructor(private readonly slabBytes = SLAB_BYTES) {
-    this.slab = new Uint8Array(slabBytes);
-    this.dedicatedAbove = slabBytes / 4;
-  }
 
   take(length: number): Uint8Array {
-    if (length > this.dedicatedAbove) return new Uint8Array(length);
+    if (length > DEDICATED_ABOVE) return new Uint8Array(length);
     let start = this.used + ((FRAME_ALIGN_OFFSET - this.used) & 3);
-    if (start + length > this.slabBytes) {
-      this.slab = new Uint8Array(this.slabBytes);
+    if (start + length > SLAB_BYTES) {
+      this.slab = new Uint8Array(SLAB_BYTES);
       start = FRAME_ALIGN_OFFSET;
     }
     this.used = start + length;

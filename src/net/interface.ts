@@ -557,7 +557,7 @@ export class NetworkInterface implements IpSender, Pollable {
     header.identification = this.identification;
     emitIpv4Header(frame, header, payloadLength, ETHERNET_HEADER_LENGTH);
     fill(frame, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH);
-    if (offload !== undefined) return this.sendSegmented(frame, via, segmentSize);
+    if (offload !== undefined) return this.sendSegmented(frame, via, segmentSize, offload);
     this.txPackets.value++; // ipv4.tx.packets
     if (this.packetDevice) {
       // The kernel below resolves the next hop; the 14 header bytes just stay unused.
@@ -590,7 +590,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * by the pieces, as the device numbers them (`ipv4.tx.packets` and `ethernet.tx.frames`
    * count pieces; `ipv4.tx.super-segments` the super-segments handed to the device).
    */
-  private sendSegmented(frame: Uint8Array, via: MacAddress | Ipv4Address, segmentSize: number): IpSendResult {
+  private sendSegmented(frame: Uint8Array, via: MacAddress | Ipv4Address, segmentSize: number, offload: SegmentOffload): IpSendResult {
     // The TCP header's length from its data offset field (byte 12, RFC 9293 §3.1).
     const tcpStart = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH;
     const payloadStart = tcpStart + ((frame[tcpStart + 12] ?? 0) >>> 4) * 4;
@@ -599,8 +599,7 @@ export class NetworkInterface implements IpSender, Pollable {
     this.txPackets.value += pieces; // ipv4.tx.packets
     const now = this.clock.now();
     const mac = typeof via === 'number' ? this.neighborCache.resolvedMac(via, now) : via;
-    const offload = this.device.segmentOffload;
-    if (mac !== undefined && offload !== undefined) {
+    if (mac !== undefined) {
       emitEthernetHeader(frame, mac, this.mac, EtherType.IPV4);
       this.txFrames.value += pieces; // ethernet.tx.frames
       this.counters.increment('ipv4.tx.super-segments');

@@ -381,7 +381,6 @@ function pawsTolerance(connection: TcpConnection, segment: TcpRepr): number {
   return pureDuplicateAck ? Math.max(PAWS_WINDOW_TICKS, connection.rtt.rto) : PAWS_WINDOW_TICKS;
 }
 
-/** RFC 9293 §3.10.7.4, first check: the four acceptability cases. */
 /**
  * A segment wholly below RCV.NXT (a retransmission of text or a FIN we hold) whose ACK
  * field is still processed, as 4.4BSD does ("drop any data, but keep on processing for
@@ -406,6 +405,7 @@ function carriesFreshAck(connection: TcpConnection, seq: number, segmentLength: 
   return seqLe(seqAdd(seq, segmentLength), rcvNxt) && seqGe(seq, seqAdd(rcvNxt, -connection.receiveBuffer.capacity));
 }
 
+/** RFC 9293 §3.10.7.4, first check: the four acceptability cases. */
 export function isAcceptable(seq: number, length: number, rcvNxt: number, window: number): boolean {
   const edge = seqAdd(rcvNxt, window);
   // A zero-length segment exactly at the right edge is accepted too, as Linux's

@@ -359,6 +359,7 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
  * Segmentation offload (the device's, src/net/device.ts; Linux's TSO/GSO): sends as one
  * super-segment the run of full segments that `sendDataSegment` would send next, one
  * after the other at this instant, when there are at least two; returns whether it did.
+ * `offloadBytes`: the emitter's `segmentOffloadBytes`, read once per output.
  * Only the ordinary send path calls it, for new data (SND.NXT = SND.MAX): no
  * retransmission, probe, recovery or F-RTO send, no SYN, FIN or RST, none while
  * limited transmit or a D-SACK block (sent once, on one segment) is pending. The pieces
@@ -369,8 +370,7 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
  * is per piece as well: one scoreboard record per segment (SACK marks, RACK and the
  * pipe see segments, never the super-segment), the RTT timed on the first piece.
  */
-function sendSuperSegment(connection: TcpConnection, now: Instant): boolean {
-  const offloadBytes = connection.context.emitter.segmentOffloadBytes;
+function sendSuperSegment(connection: TcpConnection, now: Instant, offloadBytes: number): boolean {
   if (!sendsData(connection)) return false;
   const tcb = connection.tcb;
   if (tcb.sndNxt !== tcb.sndMax || connection.dsackStart !== undefined || limitedTransmitRoom(connection) > 0) return false;
@@ -484,8 +484,8 @@ export function output(connection: TcpConnection, now: Instant): void {
     // says whether they were lost at all (recovery.ts `frtoAck`).
     else if (connection.rtoRecoveryPoint !== undefined && connection.frtoStep !== 3) resendLostAfterTimeout(connection, now);
     // Segmentation offload is a property of the device: asked once, not per segment.
-    const offload = connection.context.emitter.segmentOffloadBytes > 0;
-    while ((offload && sendSuperSegment(connection, now)) || sendDataSegment(connection, now, false)) {
+    const offloadBytes = connection.context.emitter.segmentOffloadBytes;
+    while ((offloadBytes > 0 && sendSuperSegment(connection, now, offloadBytes)) || sendDataSegment(connection, now, false)) {
       // Keep filling the window.
     }
   }
