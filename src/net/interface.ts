@@ -79,7 +79,7 @@ import type { ArpRepr } from '../wire/arp.ts';
 import { emitEthernetHeader, ETHERNET_HEADER_LENGTH, EthernetField, EtherType, macAt } from '../wire/ethernet.ts';
 import { emitIpv4Header, emptyIpv4HeaderRepr, IpProtocol, IPV4_HEADER_LENGTH, IPV4_MAX_TOTAL_LENGTH, isFragment, parseIpv4HeaderInto } from '../wire/ipv4.ts';
 import type { Ipv4Header, Ipv4HeaderRepr } from '../wire/ipv4.ts';
-import { readUint16 } from '../wire/bytes.ts';
+import { readUint16, DOUBLE_ZERO } from '../wire/bytes.ts';
 
 export type { NeighborEntry, NeighborState } from './neighbor.ts';
 export type { EchoReplyHandler } from './icmp-echo.ts';
@@ -264,7 +264,7 @@ export class NetworkInterface implements IpSender, Pollable {
     };
     this.mtu = Math.min(config.mtu, device.mtu);
     this.ttl = config.ttl ?? 64;
-    this.header = { source: this.route.address, destination: 0, protocol: 0, ttl: this.ttl, identification: 0, dontFragment: true };
+    this.header = { source: this.route.address, destination: DOUBLE_ZERO, protocol: 0, ttl: this.ttl, identification: 0, dontFragment: true };
     this.neighborCache = new NeighborCache(
       config.arp ?? {},
       {

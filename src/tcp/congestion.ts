@@ -23,6 +23,7 @@
  */
 import type { Instant } from '../time.ts';
 import type { CongestionAlgorithm } from './config.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { seqAdd, seqGe, seqGt } from './seq.ts';
 
 /** What the sender must do after an ACK event. */
@@ -111,12 +112,12 @@ export abstract class CongestionControlBase implements CongestionControl {
    * RFC 6582 `recover`, stored as SND.MAX (one past the highest sequence number sent)
    * when the last recovery or RTO began: an ACK at or beyond it covers all of that data.
    */
-  private recover = 0;
+  private recover = DOUBLE_ZERO;
   /**
    * The current round (one window of data, Linux cwnd_usage_seq): it ends when SND.UNA
    * reaches `roundEnd`; `roundFlight` is the largest flight seen before an ACK in it.
    */
-  private roundEnd = 0;
+  private roundEnd = DOUBLE_ZERO;
   private roundFlight = 0;
   /** When the last new ACK arrived (-1: none yet) and the flight it left. */
   private lastAckAt: Instant = -1;

@@ -36,6 +36,7 @@ import { RttEstimator } from './rtt.ts';
 import { NewReno, type CongestionControl } from './congestion.ts';
 import { Cubic } from './cubic.ts';
 import type { ConnectionInfo } from './info.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { seqAdd, seqDiff } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
@@ -225,7 +226,7 @@ export class TcpConnection {
   lossProbeNow = false;
   /** A D-SACK block [start, end) to lead the SACK blocks of our next ACK (RFC 2883 §4), or undefined. */
   dsackStart: number | undefined;
-  dsackEnd = 0;
+  dsackEnd = DOUBLE_ZERO;
 
   // ---- ACK generation ---------------------------------------------------------------
   /** In-order data segments received since our last ACK (ack-policy.ts: every second one, or a stretch ACK per batch). */
@@ -265,7 +266,7 @@ export class TcpConnection {
   /** Retransmissions of the current loss episode not yet reported duplicate by D-SACK (Linux undo_retrans). */
   undoRetransmits = 0;
   /** SND.UNA when the episode began (Linux undo_marker): only D-SACKs above it concern its retransmissions. */
-  undoMarker = 0;
+  undoMarker = DOUBLE_ZERO;
   /** RFC 6937 Proportional Rate Reduction state (prr.ts), created at the first recovery when `tcp.prr` is on. */
   prr: ProportionalRateReduction | undefined;
   /** Recovery probes sent in the current episode (recovery.ts, bounded by MAX_RECOVERY_PROBES). */
@@ -285,7 +286,7 @@ export class TcpConnection {
   /** Step 2b: output.ts sends up to two new segments instead of going back N. */
   frtoSendNew = false;
   /** Where go-back-N stood when step 2b jumped to new data: resumed if the loss is real. */
-  frtoResume = 0;
+  frtoResume = DOUBLE_ZERO;
 
   // ---- path MTU and ICMP errors (path-mtu.ts, icmp-error.ts) -------------------------
   /** The send MSS the handshake agreed on (RFC 9293 §3.7.1); 0 until established. */

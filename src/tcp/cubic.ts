@@ -26,6 +26,7 @@
  * base; the cube root is taken once per congestion-avoidance stage, never per ACK.
  */
 import type { Instant } from '../time.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { CongestionControlBase } from './congestion.ts';
 
 /** RFC 9438 §4.6: the multiplicative decrease factor. */
@@ -40,25 +41,25 @@ const MAX_TARGET_FACTOR = 1.5;
 export class Cubic extends CongestionControlBase {
   readonly algorithm = 'cubic';
   /** W_max in segments; 0 before the first congestion event. */
-  private wMax = 0;
+  private wMax = DOUBLE_ZERO;
   /** K in seconds, for the current congestion-avoidance stage. */
-  private k = 0;
+  private k = DOUBLE_ZERO;
   /** t_epoch: when the current congestion-avoidance stage began; −1 until its first ACK. */
   private epochStart: Instant = -1;
   /** W_est in segments (§4.3). */
-  private wEst = 0;
+  private wEst = DOUBLE_ZERO;
   /** cwnd_prior in segments: cwnd just before the last reduction. */
-  private cwndPrior = 0;
+  private cwndPrior = DOUBLE_ZERO;
   /** The last congestion event was a retransmission timeout (§4.8). */
   private afterTimeout = false;
   /** Growth below one byte carried to the next ACK. */
-  private carry = 0;
+  private carry = DOUBLE_ZERO;
   // §4.9: the state before the last reduction.
-  private undoWMax = 0;
-  private undoK = 0;
+  private undoWMax = DOUBLE_ZERO;
+  private undoK = DOUBLE_ZERO;
   private undoEpochStart: Instant = -1;
-  private undoWEst = 0;
-  private undoCwndPrior = 0;
+  private undoWEst = DOUBLE_ZERO;
+  private undoCwndPrior = DOUBLE_ZERO;
   private undoAfterTimeout = false;
 
   /** W_max in segments (0 before any congestion event). */

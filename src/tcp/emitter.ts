@@ -13,6 +13,7 @@ import type { Ipv4Address } from '../net/address.ts';
 import type { IpSender, IpSendResult } from '../net/ip-sender.ts';
 import type { CounterHandle, Counters } from '../stats.ts';
 import type { RingBuffer } from '../storage/ring-buffer.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { IpProtocol } from '../wire/ipv4.ts';
 import { emitTcpHeader, emptyTcpRepr, tcpHeaderLength, TcpFlag, type TcpOptions, type TcpRepr } from '../wire/tcp.ts';
 
@@ -40,7 +41,7 @@ export interface SegmentFields {
 }
 
 const NO_OPTIONS: TcpOptions = Object.freeze({});
-const TIMESTAMPS_ONLY: TcpOptions = { timestamps: { value: 0, echo: 0 } };
+const TIMESTAMPS_ONLY: TcpOptions = { timestamps: { value: DOUBLE_ZERO, echo: DOUBLE_ZERO } };
 
 /** The options of a segment; the common case (none) allocates nothing. */
 function optionsOf(fields: SegmentFields): TcpOptions {
@@ -66,7 +67,7 @@ export class SegmentEmitter {
   private dataOffset = 0;
   private dataLength = 0;
   private headerLength = 0;
-  private remoteAddress: Ipv4Address = 0;
+  private remoteAddress: Ipv4Address = DOUBLE_ZERO;
   /** > 0 while a super-segment is being emitted: the device checksums and cuts it. */
   private segmentSize = 0;
 

@@ -28,6 +28,7 @@
  */
 import type { Instant } from '../time.ts';
 import { TCP_HEADER_LENGTH, TCP_MAX_HEADER_LENGTH, TcpFlag, tcpHeaderLength } from '../wire/tcp.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import type { TcpConnection } from './connection.ts';
 import type { SegmentFields } from './emitter.ts';
 import { MAX_UNSCALED_WINDOW } from './config.ts';
@@ -37,17 +38,17 @@ import { SegmentMark } from './scoreboard.ts';
 
 /** Scratch fields for connection segments (one stack runs on one thread). */
 const scratch: SegmentFields = {
-  remoteAddress: 0,
+  remoteAddress: DOUBLE_ZERO,
   sourcePort: 0,
   destinationPort: 0,
-  sequenceNumber: 0,
-  acknowledgmentNumber: 0,
+  sequenceNumber: DOUBLE_ZERO,
+  acknowledgmentNumber: DOUBLE_ZERO,
   flags: 0,
   window: 0,
 };
 
 /** The reused TSopt of connection segments. */
-const timestampOption = { value: 0, echo: 0 };
+const timestampOption = { value: DOUBLE_ZERO, echo: DOUBLE_ZERO };
 
 /**
  * Sends one segment of `connection` at `now` (the entry point's time, passed down rather

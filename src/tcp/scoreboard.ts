@@ -26,6 +26,7 @@
  * cumulatively acknowledged.
  */
 import type { Instant } from '../time.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
 import { timestampBefore, timestampValue } from './timestamps.ts';
 
@@ -51,7 +52,7 @@ const EMPTY_U8 = new Uint8Array(0);
  * The result of `applySack`, one object for all scoreboards (no allocation per ACK, and
  * none per connection): valid until the next call; a stack runs on one thread.
  */
-const SACK_RESULT: SackResult = { newlySacked: 0, invalid: 0, dsack: false, dsackStart: 0, dsackEnd: 0 };
+const SACK_RESULT: SackResult = { newlySacked: 0, invalid: 0, dsack: false, dsackStart: DOUBLE_ZERO, dsackEnd: DOUBLE_ZERO };
 
 /** RFC 8985 §6.2: recoveries without a D-SACK before the reordering window's multiplier resets. */
 const REORDER_PERSIST = 16;
@@ -87,7 +88,7 @@ export class Scoreboard {
   /** Bytes currently marked SACKed. */
   sackedBytes = 0;
   /** Highest sequence number SACKed so far (end of the highest block), valid while sackedBytes > 0. */
-  highestSacked = 0;
+  highestSacked = DOUBLE_ZERO;
   /**
    * Sequence space put on the wire so far, new and retransmitted (`sent` and
    * `retransmitted`): PRR's prr_out is its growth since recovery began (RFC 6937 §3,
@@ -109,7 +110,7 @@ export class Scoreboard {
   /** Transmit instant of the most recently sent segment known delivered; undefined before one. */
   rackSentAt: Instant | undefined;
   /** Its end sequence number (ties on the instant are broken by sequence). */
-  rackEndSeq = 0;
+  rackEndSeq = DOUBLE_ZERO;
   /** RACK.rtt: the RTT measured on that segment. */
   rackRtt = 0;
   /** RACK.min_RTT: the smallest unambiguous RTT seen. */
@@ -140,7 +141,7 @@ export class Scoreboard {
    * tcp_skb_spurious_retrans), and gives RACK no sample.
    */
   ackEcho: number | undefined;
-  tsOffset = 0;
+  tsOffset = DOUBLE_ZERO;
 
   // ---- F-RTO (RFC 5682 §3, recovery.ts) ------------------------------------------------
   /**
@@ -526,7 +527,7 @@ export class Scoreboard {
   }
 
   /** After `skipSacked`: where the next SACKed range begins. */
-  sackedFrom = 0;
+  sackedFrom = DOUBLE_ZERO;
 
   private reorderTimeout = 0;
 

@@ -33,6 +33,7 @@ import type { Ipv4Address } from '../net/address.ts';
 import type { Counters } from '../stats.ts';
 import type { Instant } from '../time.ts';
 import { TcpFlag, type TcpRepr } from '../wire/tcp.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { seqAdd, seqGt } from './seq.ts';
 import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
@@ -102,7 +103,7 @@ export class TimeWaitTable {
   private newer = new Int32Array(0);
   private buckets = new Int32Array(0);
   private freeHead = NONE;
-  private readonly timestampOption = { value: 0, echo: 0 };
+  private readonly timestampOption = { value: DOUBLE_ZERO, echo: DOUBLE_ZERO };
   private oldest = NONE;
   private newest = NONE;
 

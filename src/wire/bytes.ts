@@ -53,3 +53,16 @@ export function checkField(name: string, value: number, maximum: number): void {
     throw new RangeError(`${name} must be an integer in 0..${maximum}, got ${value}`);
   }
 }
+
+/**
+ * Zero, as the initial value of a number field that will hold values outside V8's small
+ * integers (sequence numbers, timestamps and IPv4 addresses at or above 2^31, fractions)
+ * in an object the hot paths reuse or keep per connection. `-0` equals 0 in every
+ * comparison, arithmetic and bit operation, but it is not a small integer, so V8 gives
+ * the field a double representation from the object's first store. Initialised with 0,
+ * the field stays a small-integer field until the first such value arrives (a random
+ * moment: ISNs and TSvals are random), and V8 then deprecates the object's map and
+ * deoptimises every function optimised for it, the whole receive path at once
+ * (bench/BASELINE.md, "the receive path's warm-up").
+ */
+export const DOUBLE_ZERO = -0;

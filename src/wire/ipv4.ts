@@ -18,7 +18,7 @@
  */
 import { formatIpv4 as formatIpv4Address } from '../net/address.ts';
 import type { Ipv4Address } from '../net/address.ts';
-import { checkField, readUint16, readUint32, writeUint16, writeUint32 } from './bytes.ts';
+import { checkField, readUint16, readUint32, DOUBLE_ZERO, writeUint16, writeUint32 } from './bytes.ts';
 import { foldChecksum, sumWordRange } from './checksum.ts';
 import { fail, ok } from './result.ts';
 import type { Parsed, WireError } from './result.ts';
@@ -190,8 +190,8 @@ export function parseIpv4(bytes: Uint8Array, options?: Ipv4ParseOptions): Parsed
 /** A repr to parse into (`parseIpv4Into`): the receive path keeps one and reuses it. */
 export function emptyIpv4Repr(): Ipv4Repr {
   return {
-    source: 0,
-    destination: 0,
+    source: DOUBLE_ZERO,
+    destination: DOUBLE_ZERO,
     protocol: 0,
     ttl: 0,
     identification: 0,

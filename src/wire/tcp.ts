@@ -31,7 +31,7 @@
  */
 import { formatIpv4 } from '../net/address.ts';
 import type { Ipv4Address } from '../net/address.ts';
-import { checkField, placePayload, readUint16, readUint32, writeUint16, writeUint32 } from './bytes.ts';
+import { checkField, placePayload, readUint16, readUint32, DOUBLE_ZERO, writeUint16, writeUint32 } from './bytes.ts';
 import { foldChecksum, pseudoHeaderSum, sumWordRange } from './checksum.ts';
 import { IpProtocol } from './ipv4.ts';
 import { fail, ok } from './result.ts';
@@ -249,8 +249,8 @@ export function emptyTcpRepr(): TcpRepr {
   return {
     sourcePort: 0,
     destinationPort: 0,
-    sequenceNumber: 0,
-    acknowledgmentNumber: 0,
+    sequenceNumber: DOUBLE_ZERO,
+    acknowledgmentNumber: DOUBLE_ZERO,
     flags: 0,
     window: 0,
     urgentPointer: 0,
@@ -261,13 +261,13 @@ export function emptyTcpRepr(): TcpRepr {
 
 export function reusableTcpRepr(): ReusableTcpRepr {
   const tuples: [number, number][] = [];
-  for (let index = 0; index < TCP_MAX_SACK_BLOCKS; index++) tuples.push([0, 0]);
+  for (let index = 0; index < TCP_MAX_SACK_BLOCKS; index++) tuples.push([DOUBLE_ZERO, DOUBLE_ZERO]);
   const blockLists: [number, number][][] = [];
   for (let count = 0; count <= TCP_MAX_SACK_BLOCKS; count++) blockLists.push(tuples.slice(0, count));
   return {
     ...emptyTcpRepr(),
     options: { mss: undefined, windowScale: undefined, sackPermitted: undefined, timestamps: undefined, sackBlocks: undefined },
-    scratch: { timestamps: { value: 0, echo: 0 }, blockLists },
+    scratch: { timestamps: { value: DOUBLE_ZERO, echo: DOUBLE_ZERO }, blockLists },
   };
 }
 

@@ -1,0 +1,87 @@
+/**
+ * The objects of the per-segment paths keep their V8 shape (map) when a field first
+ * holds a value outside the small integers: a sequence number, timestamp or address at
+ * or above 2^31, or a fraction (CUBIC). Such fields start at `DOUBLE_ZERO`
+ * (src/wire/bytes.ts), so they have a double representation from the first object on;
+ * started at 0, the first such value (a random moment, ISNs and TSvals being random)
+ * made V8 deprecate the map and deoptimise every function optimised for it, the whole
+ * receive path at once (bench/BASELINE.md, "the receive path's warm-up").
+ *
+ * Checked with V8's own `%HaveSameMap` on two fresh objects, one of them then given
+ * such values: a field that changed representation gives the written object a new map.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { parseIpv4 } from '../../src/net/address.ts';
+import { reusableTcpRepr } from '../../src/wire/tcp.ts';
+import { emptyIpv4HeaderRepr } from '../../src/wire/ipv4.ts';
+import { Scoreboard } from '../../src/tcp/scoreboard.ts';
+import { NewReno } from '../../src/tcp/congestion.ts';
+import { Cubic } from '../../src/tcp/cubic.ts';
+import { createStackPair, PEER_IP } from '../support/stack-pair.ts';
+
+setFlagsFromString('--allow-natives-syntax');
+const haveSameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+
+const HIGH_SEQUENCE = 0xffff_fff0;
+
+/** Writes `value` into each named field of `target` (private ones included), which must exist already. */
+function store(target: object, fields: readonly string[], value: number): void {
+  const record = target as Record<string, unknown>;
+  for (const field of fields) {
+    assert.equal(typeof record[field], 'number', `${field} is a number field`);
+    record[field] = value;
+  }
+}
+
+/** Two fresh objects; one gets `value` in `fields`; they must still share their map. */
+function assertKeepsShape(make: () => object, fields: readonly string[], value: number): void {
+  const written = make();
+  const fresh = make();
+  assert.ok(haveSameMap(written, fresh), 'two fresh objects share a map');
+  store(written, fields, value);
+  assert.ok(haveSameMap(written, fresh), `${fields.join(', ')} = ${value} kept the map`);
+}
+
+describe('field representation of the per-segment objects', () => {
+  it('the check itself: a small-integer field given 2^31 changes the map', () => {
+    const make = (): object => ({ sequence: 0, other: 1 });
+    const written = make();
+    const fresh = make();
+    store(written, ['sequence'], 2 ** 31);
+    assert.equal(haveSameMap(written, fresh), false);
+  });
+
+  it('the receive path’s reused TCP repr: sequence, acknowledgment, TSopt and SACK block numbers', () => {
+    assertKeepsShape(reusableTcpRepr, ['sequenceNumber', 'acknowledgmentNumber'], HIGH_SEQUENCE);
+    const written = reusableTcpRepr();
+    const fresh = reusableTcpRepr();
+    store(written.scratch.timestamps, ['value', 'echo'], HIGH_SEQUENCE);
+    assert.ok(haveSameMap(written.scratch.timestamps, fresh.scratch.timestamps));
+    const block = written.scratch.blockLists[4]![0]!;
+    block[0] = HIGH_SEQUENCE;
+    block[1] = HIGH_SEQUENCE;
+    assert.ok(haveSameMap(block, fresh.scratch.blockLists[4]![0]!), 'a SACK block tuple keeps its elements kind');
+  });
+
+  it('the IPv4 header repr: addresses at or above 2^31', () => {
+    assertKeepsShape(emptyIpv4HeaderRepr, ['source', 'destination'], parseIpv4('198.18.0.1')!);
+  });
+
+  it('the scoreboard’s sequence numbers and timestamp offset', () => {
+    assertKeepsShape(() => new Scoreboard(16), ['highestSacked', 'sackedFrom', 'rackEndSeq', 'tsOffset'], HIGH_SEQUENCE);
+  });
+
+  it('congestion control: NewReno’s recovery point and round end, CUBIC’s fractional state', () => {
+    assertKeepsShape(() => new NewReno(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
+    assertKeepsShape(() => new Cubic(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
+    assertKeepsShape(() => new Cubic(), ['wMax', 'k', 'wEst', 'cwndPrior', 'carry', 'undoWMax', 'undoK', 'undoWEst', 'undoCwndPrior'], 12.5);
+  });
+
+  it('a connection’s D-SACK end, undo marker and F-RTO resume point', () => {
+    const pair = createStackPair();
+    const connect = (): object => pair.device.tcp.connect(parseIpv4(PEER_IP)!, 9);
+    assertKeepsShape(connect, ['dsackEnd', 'undoMarker', 'frtoResume'], HIGH_SEQUENCE);
+  });
+});
