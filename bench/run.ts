@@ -37,12 +37,14 @@
  * way, and how every figure before the build step was taken).
  *
  * Bulk (and floor) figures are steady state: each server first moves the same bytes each
- * way untimed (`warmUp`), so the firmware's V8 has compiled its hot path (TurboFan on
- * background threads counts as process CPU) before the measured transfer; the kernel and
- * the floor responder get the same warm-up. `--cold` measures the first transfer after
- * start instead, as every bulk figure before 2026-11-30 20:00 was taken (the cold
- * firmware spends ~1.5-2x the user CPU per GiB of the first 256 MiB: bench/BASELINE.md,
- * "the receive path's CPU, and the floor measures again").
+ * way untimed, then pushes again untimed until a push's user CPU per GiB stops falling
+ * (`warmUp`, at most WARM_UP_MAX_PUSHES pushes), so the firmware's V8 has compiled its
+ * hot path (TurboFan on background threads counts as process CPU) before the measured
+ * transfer; the kernel and the floor responder get the same warm-up. `--cold` measures
+ * the first transfer after start instead, as every bulk figure before 2026-11-30 20:00
+ * was taken (the cold firmware spends ~2x the user CPU per GiB of the first 256 MiB:
+ * bench/BASELINE.md, "the receive path's CPU, and the floor measures again"; and one
+ * transfer each way was not enough for the receive path: "the receive path's warm-up").
  *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile] [--heap-profile]
  *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold]
@@ -279,14 +281,36 @@ interface BulkFigures {
 }
 
 /**
- * The untimed transfer each way before a server's measured ones (not with `--cold`): what
- * a long-running device spends per GiB, not its one-time JIT warm-up.
+ * The most untimed pushes `warmUp` makes. Consecutive 256 MiB pushes into one fresh
+ * firmware, user CPU s/GiB (bench/BASELINE.md, "the receive path's warm-up"): 2.4-2.8,
+ * 1.4-1.8, then 1.1-1.5 from the third on; the third was steady in every series.
  */
-async function warmUp(topology: VethTopology, bytes: number): Promise<void> {
-  if (flags.cold) return;
-  for (const mode of ['push', 'pull'] as const) {
-    await runPython(topology, 'bulk.py', [mode, topology.deviceAddress, mode === 'push' ? 9 : 19, bytes], 600_000);
+const WARM_UP_MAX_PUSHES = 5;
+/** A push whose user CPU per GiB is not below this share of the previous one's ends the warm-up. */
+const WARM_UP_STILL_FALLING = 0.9;
+
+/**
+ * The untimed transfers before a server's measured ones (not with `--cold`): one each
+ * way, then pushes while the push's user CPU per GiB still falls by more than a tenth
+ * (bounded), so the measured figure is what a long-running device spends per GiB, not its
+ * one-time JIT warm-up. Returns the warm-up pushes' user CPU per GiB, for the log.
+ */
+async function warmUp(topology: VethTopology, bytes: number, pid: number): Promise<number[]> {
+  if (flags.cold) return [];
+  const pushes = [(await measureBulk(topology, 'push', bytes, pid)).processUserCpuPerGib];
+  await measureBulk(topology, 'pull', bytes, pid);
+  while (pushes.length < WARM_UP_MAX_PUSHES) {
+    const user = (await measureBulk(topology, 'push', bytes, pid)).processUserCpuPerGib;
+    const previous = pushes[pushes.length - 1]!;
+    pushes.push(user);
+    if (user >= previous * WARM_UP_STILL_FALLING) break;
   }
+  return pushes;
+}
+
+/** "warm-up pushes: 2.44, 1.72, 1.28 user s/GiB", for the log. */
+function describeWarmUp(pushes: readonly number[]): string {
+  return pushes.length === 0 ? 'no warm-up (--cold)' : `warm-up pushes: ${pushes.map((user) => user.toFixed(2)).join(', ')} user s/GiB`;
 }
 
 async function measureBulk(topology: VethTopology, mode: 'push' | 'pull', bytes: number, serverPid: number): Promise<BulkFigures> {
@@ -459,7 +483,8 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
 // One MTU: kernel baseline, then piwire
 
 interface SideResults {
-  bulk?: { push: BulkFigures; pull: BulkFigures };
+  /** `warmUpPushes`: the untimed pushes' user CPU per GiB before the measured ones (`warmUp`). */
+  bulk?: { push: BulkFigures; pull: BulkFigures; warmUpPushes: number[] };
   latency?: LatencyFigures;
   ingest?: IngestFigures;
   idle?: IdleFigures;
@@ -479,9 +504,9 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
       await firstJsonLine(server, 15_000);
       const pid = server.pid!;
       const bytes = sizes.bulkBytes(topology.mtu);
-      await warmUp(topology, bytes);
-      results.bulk = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
-      log(`kernel MTU ${topology.mtu} bulk: in ${describeBulk(results.bulk.push)}, out ${describeBulk(results.bulk.pull)}`);
+      const warmUpPushes = await warmUp(topology, bytes, pid);
+      results.bulk = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid), warmUpPushes };
+      log(`kernel MTU ${topology.mtu} bulk (${describeWarmUp(warmUpPushes)}): in ${describeBulk(results.bulk.push)}, out ${describeBulk(results.bulk.pull)}`);
     }
     if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn') || selected.has('startup')) {
       const probePath = join(probeDirectory, 'kernel-probe.json');
@@ -567,7 +592,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
     results.startup = { readyMs, idleRssBytes: processRssBytes(pid) };
     if (selected.has('bulk')) {
       const bytes = sizes.bulkBytes(topology.mtu);
-      await warmUp(topology, bytes);
+      const warmUpPushes = await warmUp(topology, bytes, pid);
       // With a profile requested, the probes around the bulk runs start and stop the profiler.
       if (profileDirectory !== undefined) await probe(pid, probePath);
       const ringDrops = async (): Promise<number> => (await deviceCounters(topology.peerNamespace, topology.deviceAddress, shell!.secretFile))['link.drop.rx-overflow'] ?? 0;
@@ -577,9 +602,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
       const pull = await measureBulk(topology, 'pull', bytes, pid);
       push.ringDrops = dropsBetween - dropsBefore;
       pull.ringDrops = (await ringDrops()) - dropsBetween;
-      results.bulk = { push, pull };
+      results.bulk = { push, pull, warmUpPushes };
       if (profileDirectory !== undefined) await probe(pid, probePath);
-      log(`piwire MTU ${topology.mtu} bulk: in ${describeBulk(results.bulk.push)}, out ${describeBulk(results.bulk.pull)}`);
+      log(`piwire MTU ${topology.mtu} bulk (${describeWarmUp(warmUpPushes)}): in ${describeBulk(results.bulk.push)}, out ${describeBulk(results.bulk.pull)}`);
     }
     results.sensorAvailable = await sensorAnswers(topology);
     if (results.sensorAvailable) {
@@ -629,9 +654,9 @@ async function floorSide(topology: VethTopology): Promise<{ push: BulkFigures; p
     await firstJsonLine(responder, 30_000);
     const bytes = sizes.bulkBytes(topology.mtu);
     const pid = responder.pid!;
-    await warmUp(topology, bytes);
-    const result = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid) };
-    log(`floor MTU ${topology.mtu} bulk: in ${describeBulk(result.push)}, out ${describeBulk(result.pull)}`);
+    const warmUpPushes = await warmUp(topology, bytes, pid);
+    const result = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid), warmUpPushes };
+    log(`floor MTU ${topology.mtu} bulk (${describeWarmUp(warmUpPushes)}): in ${describeBulk(result.push)}, out ${describeBulk(result.pull)}`);
     return result;
   } finally {
     await stopChild(responder);
@@ -1036,7 +1061,7 @@ async function main(): Promise<number> {
     if (selected.has('bulk') || selected.has('floor')) {
       markdown += flags.cold
         ? 'Bulk: the first transfer after each server started (`--cold`: the firmware\'s JIT warm-up included).\n\n'
-        : 'Bulk: steady state, after an untimed transfer of the same size each way (`--cold` to include the JIT warm-up).\n\n';
+        : 'Bulk: steady state, after untimed transfers of the same size: one each way, then pushes until the push\'s user CPU per GiB stops falling (at most 5; `--cold` to include the JIT warm-up).\n\n';
     }
   }
   if (selected.has('loss')) {
