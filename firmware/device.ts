@@ -72,8 +72,8 @@ export function attachStack(link: Link | IpLink, config: StackConfig, options: A
     });
   } else {
     // The stack is the link's ReceiveBatch: the frames of one wakeup are answered once.
-    link.setReceiver((frame) => {
-      stack.receiveFrame(frame);
+    link.setReceiver((frame, tcpChecksumGood) => {
+      stack.receiveFrame(frame, tcpChecksumGood === true);
       onFrame();
       loop.wake();
     }, stack);

@@ -184,9 +184,10 @@ export class NetStack implements Pollable {
     this.interface.announce();
   }
 
-  receiveFrame(frame: Uint8Array): void {
-    if (this.batchDepth > 0) this.interface.receiveFrame(frame, this.batchNow);
-    else this.interface.receiveFrame(frame);
+  /** `tcpChecksumGood`: the link verified the frame's TCP checksum (hal/link/link.ts FrameHandler). */
+  receiveFrame(frame: Uint8Array, tcpChecksumGood = false): void {
+    if (this.batchDepth > 0) this.interface.receiveFrame(frame, this.batchNow, tcpChecksumGood);
+    else this.interface.receiveFrame(frame, undefined, tcpChecksumGood);
   }
 
   /** An IPv4 packet from an IP-level device (`--link ip:IFNAME`). */

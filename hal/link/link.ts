@@ -23,7 +23,14 @@
 import type { FrameDevice } from '../../src/net/device.ts';
 import type { Counters } from '../../src/stats.ts';
 
-export type FrameHandler = (frame: Uint8Array) => void;
+/**
+ * One received frame, a view valid only during the call. `tcpChecksumGood`: the link
+ * verified that the frame carries an unfragmented TCP/IPv4 segment whose checksum is
+ * right (receive checksum offload: the native link sums it while it walks its ring, as a
+ * NIC does for Linux's CHECKSUM_UNNECESSARY), so the stack need not sum it again; absent
+ * or false, the stack checks as always. A link that may change a frame never passes it on.
+ */
+export type FrameHandler = (frame: Uint8Array, tcpChecksumGood?: boolean) => void;
 export type CarrierHandler = (up: boolean) => void;
 
 /** Brackets the frames a link delivers together (see the header). */

@@ -28,6 +28,9 @@ import { packagePath } from '../package-root.ts';
 import { SuperFrameRing } from './super-frame-ring.ts';
 import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
+/** The length in a frame-table entry; the bit above it is FRAME_TCP_CHECKSUM_GOOD (piwire_link.c). */
+export const FRAME_LENGTH_MASK = 0x7fff_ffff;
+
 /** How a packet link receives: a PACKET_MMAP ring (TPACKET_V3 blocks, TPACKET_V2 frames) or recvmmsg; a tap reads. */
 export type ReceiveMode = 'tpacket-v3' | 'tpacket-v2' | 'recvmmsg';
 
@@ -38,7 +41,10 @@ export interface NativeHandle {
   readonly ifindex: number;
   /** The receive memory every batch's frames are views into (detached once closed). */
   readonly memory: ArrayBuffer;
-  /** Per batch: frame i is memory[frameOffsets[i], frameOffsets[i] + frameLengths[i]). */
+  /**
+   * Per batch: frame i is memory[frameOffsets[i], frameOffsets[i] + (frameLengths[i] & FRAME_LENGTH_MASK));
+   * bit 31 of frameLengths[i] says the addon found the frame's TCP checksum right.
+   */
   readonly frameOffsets: Uint32Array<ArrayBuffer>;
   readonly frameLengths: Uint32Array<ArrayBuffer>;
   readonly receiveMode: ReceiveMode | 'read';
@@ -384,7 +390,9 @@ export abstract class NativeLink implements Link {
     try {
       for (let index = 0; index < count; index++) {
         const offset = offsets[index] ?? 0;
-        const length = lengths[index] ?? 0;
+        // Bit 31 of the length: the addon found the frame's TCP checksum right (link.ts FrameHandler).
+        const tagged = lengths[index] ?? 0;
+        const length = tagged & FRAME_LENGTH_MASK;
         total += length;
         // The receiver may close the link (or drop its handler) in the middle of a batch:
         // from then on the receive memory is gone, so the rest are only counted.
@@ -393,7 +401,7 @@ export abstract class NativeLink implements Link {
           this.counters.increment(this.closed ? 'link.drop.closed' : 'link.drop.no-receiver');
           continue;
         }
-        receiver(bytes.subarray(offset, offset + length));
+        receiver(bytes.subarray(offset, offset + length), tagged > FRAME_LENGTH_MASK);
       }
     } finally {
       batch?.endBatch();

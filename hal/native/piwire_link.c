@@ -512,7 +512,52 @@ static bool vlan_tagged(struct msghdr *header) {
 /* Whether this frame may be handed to JS, or which counter it goes to instead. */
 typedef enum { FRAME_KEEP, FRAME_OWN, FRAME_TRUNCATED, FRAME_VLAN } frame_verdict;
 
-static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, size_t offset, uint32_t length) {
+/* Bit 31 of a frame's length in the frame table: the addon verified the frame's TCP
+   checksum (receive checksum offload, as a NIC's that sets CHECKSUM_UNNECESSARY), so the
+   stack need not sum the segment again. Lengths are far below 2^31. */
+#define FRAME_TCP_CHECKSUM_GOOD 0x80000000u
+
+/* The ones' complement sum of `length` bytes in native byte order, 32 bits at a time into
+   a 64-bit accumulator (RFC 1071 §2 (B): the sum is independent of byte order, the fold
+   only has to be taken in the same order for every part); an odd last byte is padded with
+   a zero, as the checksum's definition pads it. */
+static uint64_t sum_native(const uint8_t *bytes, size_t length, uint64_t sum) {
+  while (length >= 4) {
+    uint32_t word;
+    memcpy(&word, bytes, 4);
+    sum += word;
+    bytes += 4;
+    length -= 4;
+  }
+  uint8_t tail[4] = {0, 0, 0, 0};
+  memcpy(tail, bytes, length);
+  uint32_t word;
+  memcpy(&word, tail, 4);
+  return sum + word;
+}
+
+/* Whether `frame` is an Ethernet frame carrying an unfragmented TCP/IPv4 segment whose
+   checksum over the pseudo-header and the segment is right (RFC 9293 §3.1). Anything
+   else, a bad checksum included, is left to the stack to check and count. */
+static bool tcp_checksum_good(const uint8_t *frame, uint32_t length) {
+  enum { ETHERNET = 14 };
+  if (length < ETHERNET + 20 + 20 || frame[12] != 0x08 || frame[13] != 0x00) return false;
+  const uint8_t *ip = frame + ETHERNET;
+  unsigned header_length = (unsigned)(ip[0] & 0x0f) * 4;
+  unsigned total_length = ((unsigned)ip[2] << 8) | ip[3];
+  if ((ip[0] >> 4) != 4 || header_length < 20 || total_length < header_length + 20 ||
+      total_length > length - ETHERNET || ip[9] != 6 || (((ip[6] << 8) | ip[7]) & 0x3fff) != 0)
+    return false;
+  uint16_t protocol = htons(6);
+  uint16_t tcp_length = htons((uint16_t)(total_length - header_length));
+  uint64_t sum = sum_native(ip + 12, 8, (uint64_t)protocol + tcp_length); /* source, destination */
+  sum = sum_native(ip + header_length, total_length - header_length, sum);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum == 0xffff;
+}
+
+static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, size_t offset, uint32_t length,
+                        const uint8_t *frame) {
   switch (verdict) {
     case FRAME_OWN: batch->own_frames++; return;
     case FRAME_TRUNCATED: batch->truncated++; return;
@@ -525,7 +570,7 @@ static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, siz
     return;
   }
   link->frame_offset[batch->count] = (uint32_t)offset;
-  link->frame_length[batch->count] = length;
+  link->frame_length[batch->count] = length | (tcp_checksum_good(frame, length) ? FRAME_TCP_CHECKSUM_GOOD : 0);
   batch->count++;
 }
 
@@ -551,7 +596,7 @@ static void receive_recvmmsg_batch(link_t *link, batch_t *batch) {
     if (link->addresses[i].sll_pkttype == PACKET_OUTGOING) verdict = FRAME_OWN;
     else if (message->msg_hdr.msg_flags & MSG_TRUNC) verdict = FRAME_TRUNCATED;
     else if (vlan_tagged(&message->msg_hdr)) verdict = FRAME_VLAN;
-    count_frame(link, batch, verdict, (size_t)i * link->slot_size, message->msg_len);
+    count_frame(link, batch, verdict, (size_t)i * link->slot_size, message->msg_len, link->arena + (size_t)i * link->slot_size);
   }
 }
 
@@ -592,7 +637,7 @@ static void receive_ring_v2_batch(link_t *link, batch_t *batch) {
     batch->ring_frames++;
     frame_verdict verdict = classify_ring_frame(link, raw, sizeof *header, ring->frame_size, status, header->tp_mac,
                                                 header->tp_snaplen, header->tp_len, header->tp_vlan_tci);
-    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen);
+    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen, raw + header->tp_mac);
   }
 }
 
@@ -617,7 +662,7 @@ static void receive_ring_v3_batch(link_t *link, batch_t *batch) {
     frame_verdict verdict =
         classify_ring_frame(link, raw, sizeof *header, ring->block_size - offset, header->tp_status, header->tp_mac,
                             header->tp_snaplen, header->tp_len, header->hv1.tp_vlan_tci);
-    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen);
+    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen, raw + header->tp_mac);
     uint32_t next = header->tp_next_offset;
     if (i + 1 < frames && (next == 0 || next > ring->block_size - offset)) {
       batch->truncated += frames - i - 1;
@@ -654,7 +699,7 @@ static void receive_tap_batch(link_t *link, batch_t *batch) {
       return;
     }
     if (length == 0) return;
-    count_frame(link, batch, FRAME_KEEP, used, (uint32_t)length);
+    count_frame(link, batch, FRAME_KEEP, used, (uint32_t)length, link->arena + used);
     used += (size_t)length;
   }
 }

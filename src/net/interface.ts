@@ -119,7 +119,7 @@ export interface ProtocolHandler {
    * call), if the protocol reads it in place: then the interface takes no view per
    * packet and calls this instead (TCP: every data segment comes this way).
    */
-  inputRange?(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant): void;
+  inputRange?(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant, tcpChecksumGood?: boolean): void;
   /**
    * An ICMP error quoting a datagram this protocol sent from our address (icmp-error.ts);
    * the report's views are valid only during the call. Protocols without it have such
@@ -343,7 +343,7 @@ export class NetworkInterface implements IpSender, Pollable {
     this.counters.increment('ip.rx.packets');
     let outcome: ReceiveOutcome;
     try {
-      outcome = this.receiveIpv4(packet, 0, false, now);
+      outcome = this.receiveIpv4(packet, 0, false, now, false);
     } catch (error) {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);
@@ -354,12 +354,14 @@ export class NetworkInterface implements IpSender, Pollable {
   /**
    * Never throws: every frame ends delivered or in exactly one drop counter. `now` is
    * given by a caller that read the clock once for a batch of frames (NetStack).
+   * `tcpChecksumGood`: the device verified the TCP checksum of the segment the frame
+   * carries (receive checksum offload); TCP then does not sum it again.
    */
-  receiveFrame(frame: Uint8Array, now: Instant = this.clock.now()): void {
+  receiveFrame(frame: Uint8Array, now: Instant = this.clock.now(), tcpChecksumGood = false): void {
     this.rxFrames.value++; // ethernet.rx.frames
     let outcome: ReceiveOutcome;
     try {
-      outcome = this.receive(frame, now);
+      outcome = this.receive(frame, now, tcpChecksumGood);
     } catch (error) {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);
@@ -383,7 +385,7 @@ export class NetworkInterface implements IpSender, Pollable {
    * Ethernet (ethernet.ts's `parseEthernet`, read in place: the per-frame path takes no
    * view for the addresses; the outcomes are the same).
    */
-  private receive(frame: Uint8Array, now: Instant): ReceiveOutcome {
+  private receive(frame: Uint8Array, now: Instant, tcpChecksumGood: boolean): ReceiveOutcome {
     if (frame.length < ETHERNET_HEADER_LENGTH) return 'ethernet.drop.truncated';
     // A packet socket hands us our own transmissions too.
     if (macAt(frame, EthernetField.SOURCE, this.mac)) return 'ethernet.drop.own-frame';
@@ -395,7 +397,7 @@ export class NetworkInterface implements IpSender, Pollable {
       case EtherType.ARP:
         return this.receiveArp(frame.subarray(ETHERNET_HEADER_LENGTH), now);
       case EtherType.IPV4:
-        return this.receiveIpv4(frame, ETHERNET_HEADER_LENGTH, linkGroup, now);
+        return this.receiveIpv4(frame, ETHERNET_HEADER_LENGTH, linkGroup, now, tcpChecksumGood);
       case EtherType.IPV6:
         return 'ethernet.drop.ipv6';
       default:
@@ -439,7 +441,7 @@ export class NetworkInterface implements IpSender, Pollable {
   }
 
   /** The IPv4 packet at `bytes[start..]` (past the Ethernet header, or 0 for a packet device). */
-  private receiveIpv4(bytes: Uint8Array, start: number, linkGroup: boolean, now: Instant): ReceiveOutcome {
+  private receiveIpv4(bytes: Uint8Array, start: number, linkGroup: boolean, now: Instant, tcpChecksumGood: boolean): ReceiveOutcome {
     const packet = this.rxIpv4;
     const error = parseIpv4HeaderInto(bytes, start, packet, true);
     if (error !== undefined) return `ipv4.drop.${error}`;
@@ -469,7 +471,7 @@ export class NetworkInterface implements IpSender, Pollable {
     // RFC 1122 §4.2.3.10: TCP has nothing to do with broadcast.
     if (broadcast && protocol === IpProtocol.TCP) return 'ipv4.drop.broadcast';
     const handler = registered.handler;
-    if (handler.inputRange !== undefined) handler.inputRange(packet.source, packet.destination, bytes, packet.payloadStart, packet.payloadEnd, now);
+    if (handler.inputRange !== undefined) handler.inputRange(packet.source, packet.destination, bytes, packet.payloadStart, packet.payloadEnd, now, tcpChecksumGood);
     else handler.input(packet.source, packet.destination, bytes.subarray(packet.payloadStart, packet.payloadEnd), now);
     registered.delivered.value++;
     return COUNTED;

@@ -213,13 +213,16 @@ export class TcpStack implements Pollable {
     this.inputRange(source, destination, ipPayload, 0, ipPayload.length, now);
   }
 
-  /** `input` of the segment `bytes[start, end)`: the interface's per-packet path, no view of the IP payload. */
-  inputRange(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant): void {
+  /**
+   * `input` of the segment `bytes[start, end)`: the interface's per-packet path, no view of
+   * the IP payload. `checksumGood`: the device verified the segment's checksum already.
+   */
+  inputRange(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant, checksumGood = false): void {
     // `scheduler.run` spelled out: no closure per segment.
     this.scheduler.enter(now);
     try {
       this.rxSegments.value++; // tcp.rx.segments
-      this.dispatch(source >>> 0, destination >>> 0, bytes, start, end, now);
+      this.dispatch(source >>> 0, destination >>> 0, bytes, start, end, now, checksumGood);
     } catch (error) {
       this.scheduler.internalError('input', error);
     } finally {
@@ -347,13 +350,13 @@ export class TcpStack implements Pollable {
 
   // ---- segment demultiplexing -----------------------------------------------------------------
 
-  private dispatch(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant): void {
+  private dispatch(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array, start: number, end: number, now: Instant, checksumGood: boolean): void {
     // One repr reused for every segment (parseTcpInto). No path reads its segment after
     // an emission today, but a segment arriving during another's dispatch (an IP layer
     // that delivers synchronously, as a loopback would) still gets its own repr, so a
     // later change cannot make one segment's handling read another's fields.
     const segment = this.dispatching ? reusableTcpRepr() : this.rxSegment;
-    const error = parseTcpInto(bytes, source, destination, segment, true, start, end);
+    const error = parseTcpInto(bytes, source, destination, segment, !checksumGood, start, end);
     if (error !== undefined) {
       this.counters.increment(`tcp.drop.${error}`);
       return;

@@ -14,6 +14,11 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { loadNativeAddon, NATIVE_ADDON_PATH, OFFLOAD_FEATURES, type NativeHandle, type ReceiveMode } from '../../hal/link/native.ts';
 import { openPacketLink } from '../../hal/link/packet.ts';
+import { parseIpv4, parseMac } from '../../src/net/address.ts';
+import { emitEthernetHeader, ETHERNET_HEADER_LENGTH, EtherType } from '../../src/wire/ethernet.ts';
+import { emitIpv4Header, IpProtocol, IPV4_HEADER_LENGTH } from '../../src/wire/ipv4.ts';
+import { internetChecksum } from '../../src/wire/checksum.ts';
+import { emitTcp, TcpFlag, tcpHeaderLength, type TcpRepr } from '../../src/wire/tcp.ts';
 import {
   canUseNamespaces,
   execIn,
@@ -33,6 +38,38 @@ function testFrame(destination: string, source: string, index: number, payloadLe
   const payload = Buffer.alloc(payloadLength, index & 0xff);
   payload.writeUInt32BE(index, 0);
   return destination.replaceAll(':', '') + source.replaceAll(':', '') + TEST_ETHERTYPE.toString(16) + payload.toString('hex');
+}
+
+/**
+ * An Ethernet frame with a TCP/IPv4 segment of `payloadLength` bytes (timestamps option),
+ * its checksums computed by the stack's own wire code; `corrupt` flips a payload bit (or
+ * a header bit without payload) after the checksum, `fragment` sets more-fragments.
+ */
+function tcpFrame(destination: string, source: string, payloadLength: number, options: { corrupt?: boolean; fragment?: boolean } = {}): string {
+  const from = parseIpv4('198.18.0.1')!;
+  const to = parseIpv4('198.18.0.2')!;
+  const payload = Uint8Array.from({ length: payloadLength }, (_, index) => (index * 31 + 7) & 0xff);
+  const repr: TcpRepr = {
+    sourcePort: 40_000, destinationPort: 9, sequenceNumber: 0xfedc_ba98, acknowledgmentNumber: 0x1234_5678,
+    flags: TcpFlag.ACK | TcpFlag.PSH, window: 500, urgentPointer: 0,
+    options: { timestamps: { value: 0x8000_0001, echo: 77 } }, payload,
+  };
+  const tcpLength = tcpHeaderLength(repr.options) + payloadLength;
+  const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + tcpLength);
+  emitEthernetHeader(frame, parseMac(destination)!, parseMac(source)!, EtherType.IPV4);
+  emitIpv4Header(frame, { source: from, destination: to, protocol: IpProtocol.TCP, ttl: 64, identification: 1, dontFragment: !options.fragment }, tcpLength, ETHERNET_HEADER_LENGTH);
+  emitTcp(repr, frame.subarray(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH), from, to);
+  if (options.fragment) {
+    const header = frame.subarray(ETHERNET_HEADER_LENGTH, ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH);
+    header[6]! |= 0x20; // more fragments; the header checksum made right again
+    header[10] = 0;
+    header[11] = 0;
+    const checksum = internetChecksum(header);
+    header[10] = checksum >>> 8;
+    header[11] = checksum & 0xff;
+  }
+  if (options.corrupt) frame[frame.length - 1]! ^= 0x01;
+  return Buffer.from(frame).toString('hex');
 }
 
 describe('native addon', () => {
@@ -127,6 +164,24 @@ for (const mode of RECEIVE_MODES) {
       rawSend(suite.namespace(), 'pwb', [frame]);
       const received = await agent.waitFor((event) => event.event === 'frame', 'the frame from the peer');
       assert.equal(received.hex, frame);
+    });
+
+    test('receive checksum offload: a TCP/IPv4 segment with a right checksum is marked, a wrong one, a fragment and other frames are not', async () => {
+      const agent = suite.agent();
+      const mac = String(suite.opened().mac);
+      const cases: [string, string, boolean][] = [
+        ['right checksum', tcpFrame(mac, peerMac, 1448), true],
+        ['right checksum, odd length', tcpFrame(mac, peerMac, 333), true],
+        ['right checksum, no payload', tcpFrame(mac, peerMac, 0), true],
+        ['one payload bit flipped', tcpFrame(mac, peerMac, 1448, { corrupt: true }), false],
+        ['more-fragments set', tcpFrame(mac, peerMac, 64, { fragment: true }), false],
+        ['not TCP', testFrame(mac, peerMac, 9), false],
+      ];
+      for (const [what, frame, good] of cases) {
+        rawSend(suite.namespace(), 'pwb', [frame]);
+        const received = await agent.waitFor((event) => event.event === 'frame' && event.hex === frame, what);
+        assert.equal(received.tcpChecksumGood, good, what);
+      }
     });
 
     test('a batch sent by the link reaches the peer in order, and is not received back', async () => {
