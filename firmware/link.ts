@@ -74,6 +74,8 @@ export interface OpenedLink {
   ringFallback?: string;
   /** packet: why segmentation offload, asked for, is not on (TCP then sends segment by segment). */
   segmentOffloadFallback?: string;
+  /** packet: why PACKET_IGNORE_OUTGOING is not on (outgoing frames are cloned to the receive socket and dropped there). */
+  outgoingFallback?: string;
 }
 
 export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
@@ -90,6 +92,7 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
   let link: Link;
   let ringFallback: string | undefined;
   let segmentOffloadFallback: string | undefined;
+  let outgoingFallback: string | undefined;
   let sim: SimulatedLan | undefined;
   if (spec.kind === 'sim') {
     sim = createSimulatedLan({
@@ -106,6 +109,7 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
     const packet = openPacketLink({ interfaceName: spec.interfaceName, mtu, mac, disableOffloads: true, segmentOffload: options.segmentOffload ?? true });
     ringFallback = packet.ringFallback;
     segmentOffloadFallback = packet.segmentOffloadFallback;
+    outgoingFallback = packet.outgoingFallback;
     link = packet;
   } else {
     link = openTapLink({ name: spec.interfaceName, mtu, mac });
@@ -127,5 +131,6 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
     ...(sim ? { sim } : {}),
     ...(ringFallback === undefined ? {} : { ringFallback }),
     ...(segmentOffloadFallback === undefined ? {} : { segmentOffloadFallback }),
+    ...(outgoingFallback === undefined ? {} : { outgoingFallback }),
   };
 }

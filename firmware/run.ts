@@ -112,7 +112,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   loop.add(ledController);
   const stopBoardDrawing = leds.board ? drawBoard(leds.board) : () => undefined;
 
-  const { link, sim, ringFallback, segmentOffloadFallback } = openLink(linkSpec, {
+  const { link, sim, ringFallback, segmentOffloadFallback, outgoingFallback } = openLink(linkSpec, {
     loop,
     random,
     mtu: config.net.mtu,
@@ -129,6 +129,10 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
   if (segmentOffloadFallback !== undefined) {
     // Not silent either: TCP then builds every segment itself (more CPU per byte sent).
     logger.warn('link_offload_unavailable', { link: link.name, reason: segmentOffloadFallback, text: 'no segmentation offload: TCP sends segment by segment' });
+  }
+  if (outgoingFallback !== undefined) {
+    // Nor this: the kernel clones every frame sent out of the interface for the receive socket.
+    logger.warn('link_outgoing_not_ignored', { link: link.name, reason: outgoingFallback, text: 'no PACKET_IGNORE_OUTGOING: outgoing frames reach the receive socket and are dropped there' });
   }
   const linkMac = isPacketDevice(link) ? new Uint8Array(6) : link.mac;
 

@@ -50,6 +50,8 @@ export interface NativeHandle {
   readonly receiveMode: ReceiveMode | 'read';
   /** Set when a ring was asked for and could not be had: the failed call and errno. */
   readonly ringFallback?: string;
+  /** Packet: set when PACKET_IGNORE_OUTGOING was asked for and refused: the failed call and errno. */
+  readonly outgoingFallback?: string;
 }
 
 /** What one send() did with a batch: frames are sent, dropped as `full`, or `failed`. */
@@ -75,7 +77,8 @@ export interface NativeLinkError extends Error {
 /**
  * One call per readable wakeup: `count` frames, located by the handle's frame table.
  * Counted but not in the table: `ownFrames`, frames this host sends out of the interface
- * (PACKET_OUTGOING: the kernel's or another socket's; a socket never sees its own);
+ * (PACKET_OUTGOING: the kernel's or another socket's; a socket never sees its own; none
+ * when the socket has PACKET_IGNORE_OUTGOING);
  * `truncated`, frames longer than a receive slot; `vlanTagged`, 802.1Q frames (the kernel
  * strips the tag before packet sockets see them, so they would pass for untagged ones).
  */
@@ -94,6 +97,8 @@ export interface NativeAddon {
     slotSize: number,
     batchSize: number,
     promiscuous: boolean,
+    /** PACKET_IGNORE_OUTGOING: the kernel offers the socket no frame sent out of the interface. */
+    ignoreOutgoing: boolean,
     receiveMode: ReceiveMode,
     onFrames: NativeFramesCallback,
     onError: NativeErrorCallback,

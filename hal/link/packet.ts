@@ -10,9 +10,11 @@
  * handed back to the kernel when the callback returns; no receive system call, no copy in
  * this process. A ring the kernel refuses leaves the link on recvmmsg (copied into slots),
  * which `receiveMode`/`ringFallback` and the `link.rx.ring-fallback` counter report. An ETH_P_ALL socket
- * also sees the frames other senders on this host put out of the interface (the kernel's,
- * a second process's; never the socket's own): output, never input, dropped and counted as
- * `link.drop.own-frame`. 802.1Q-tagged frames arrive with the tag already stripped by the
+ * is also offered every frame other senders on this host put out of the interface (the
+ * kernel's, a second process's, the link's own transmit-only socket's): the socket has
+ * PACKET_IGNORE_OUTGOING (`ignoreOutgoing`, default on), so the kernel clones none of them
+ * for it. Refused (Linux before 4.20), the link says so (`outgoingFallback`,
+ * `link.rx.outgoing-fallback`) and drops them as `link.drop.own-frame`. 802.1Q-tagged frames arrive with the tag already stripped by the
  * kernel, so they are recognised from PACKET_AUXDATA and dropped (`link.drop.vlan`): the
  * stack lives on the untagged LAN only.
  * Transmit: queued, sent with sendmmsg on flush() or when a batch fills; a full queue
@@ -58,6 +60,11 @@ export interface PacketLinkOptions {
    * runs without (`segmentOffloadFallback`, `link.tx.offload-unavailable`).
    */
   segmentOffload?: boolean;
+  /**
+   * Ask the kernel not to offer the receive socket frames this host sends out of the
+   * interface (PACKET_IGNORE_OUTGOING). Default true; false only to observe them (tests).
+   */
+  ignoreOutgoing?: boolean;
 }
 
 /** The largest super-frame offered: a whole IPv4 packet (RFC 791 total length). */
@@ -84,6 +91,8 @@ export class PacketLink extends NativeLink {
   readonly ringFallback: string | undefined;
   /** Why segmentation offload was asked for and is not on (the failed call and errno); undefined otherwise. */
   readonly segmentOffloadFallback: string | undefined;
+  /** Why PACKET_IGNORE_OUTGOING was asked for and is not on (the failed call and errno); undefined otherwise. */
+  readonly outgoingFallback: string | undefined;
   private readonly carrierTimer: NodeJS.Timeout;
 
   constructor(options: PacketLinkOptions, addon: NativeAddon = loadNativeAddon()) {
@@ -113,6 +122,7 @@ export class PacketLink extends NativeLink {
         slotSize,
         batchSize,
         this.promiscuous,
+        options.ignoreOutgoing !== false,
         options.receiveMode ?? DEFAULT_RECEIVE_MODE,
         onFrames,
         onError,
@@ -122,6 +132,10 @@ export class PacketLink extends NativeLink {
     this.ringFallback = handle.ringFallback;
     // Not silent: a ring that could not be had is a counter (and the reason is on the link).
     if (this.ringFallback !== undefined) this.counters.increment('link.rx.ring-fallback');
+    // Nor this: without the option every outgoing frame is cloned for the socket and
+    // dropped here (more system time per frame sent, bench/BASELINE.md "Outgoing frames").
+    this.outgoingFallback = handle.outgoingFallback;
+    if (this.outgoingFallback !== undefined) this.counters.increment('link.rx.outgoing-fallback');
     // Segmentation offload, as gVisor's fdbased endpoint has it: the kernel cuts and
     // checksums our super-segments in software (the interface's own offloads stay off).
     // Refused (an old kernel, a seccomp filter, no SO_MARK right): a real capability

@@ -9,9 +9,9 @@
  *     frame per system call (the tun driver has no batched calls without vnet headers).
  *
  * JavaScript API (hal/link/native.ts wraps and types it):
- *   openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError) -> handle
+ *   openPacket(ifname, slotSize, batchSize, promiscuous, ignoreOutgoing, receiveMode, onFrames, onError) -> handle
  *   openTap(name, batchSize, onFrames, onError) -> handle   (handle.name: the actual name)
- *     handle: { name, ifindex, memory, frameOffsets, frameLengths, receiveMode, ringFallback? }
+ *     handle: { name, ifindex, memory, frameOffsets, frameLengths, receiveMode, ringFallback?, outgoingFallback? }
  *   send(handle, frames: Uint8Array[], segmentSizes?: Uint16Array) -> sent (all went) | { sent, bytes, full, failed, error }
  *   enableSegmentOffload(handle) -> undefined (on) | the failed call and errno name
  *   close(handle)
@@ -37,7 +37,12 @@
  * Some frames are not handed on, only counted:
  *   - ownFrames: frames this host sends out of the interface (PACKET_OUTGOING). The kernel
  *     never loops a packet socket's own frames back to it, but an ETH_P_ALL socket sees
- *     every other outgoing frame (the kernel's, another process's): output, never input;
+ *     every other outgoing frame (the kernel's, another process's): output, never input.
+ *     With ignoreOutgoing (the packet link's default) the socket has PACKET_IGNORE_OUTGOING
+ *     (Linux 4.20): dev_queue_xmit_nit() skips it, so no outgoing frame is cloned for it
+ *     at all and this count stays 0. A kernel that refuses the option leaves the socket
+ *     seeing them (handle.outgoingFallback names the call and errno), and they are counted
+ *     here as before;
  *   - truncated: frames longer than a receive slot (or that do not fit where the ring says);
  *   - vlanTagged: 802.1Q frames. The kernel strips the tag (in hardware or in
  *     __netif_receive_skb_core) before packet sockets see the frame, and reports it only in
@@ -58,10 +63,13 @@
  * header on: its checksum field holds the pseudo-header sum), which the kernel cuts in
  * software (validate_xmit_skb: GSO runs whether or not the device has TSO) and
  * checksums, as gVisor's fdbased endpoint has it done. Every frame of the link goes
- * through that socket from then on, so frames keep their order. Its frames carry the
- * socket mark TX_MARK, and the receive socket gets a filter that drops frames with that
- * mark before they are copied: the kernel loops a socket's own frames back to every
- * other ETH_P_ALL socket (PACKET_OUTGOING), and ours would otherwise return as own frames.
+ * through that socket from then on, so frames keep their order. The kernel loops a
+ * socket's frames back to every other ETH_P_ALL socket (PACKET_OUTGOING), so ours would
+ * return to the receive socket: one skb clone per frame (per GSO segment) only to be
+ * thrown away, which cost a third of the system time of an idle device. A receive socket
+ * with PACKET_IGNORE_OUTGOING is never offered them. Without it (refused), the transmit
+ * socket's frames carry the socket mark TX_MARK and the receive socket gets a filter that
+ * drops frames with that mark before they are copied (the clone is still made).
  *
  * Errors from system calls become JS errors whose `code` is the errno name (ENODEV, EPERM),
  * with `syscall` and `interfaceName`, so the message says which interface failed and why.
@@ -95,6 +103,10 @@
 
 #include <node_api.h>
 #include <uv.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23 /* Linux 4.20; older headers lack the name */
+#endif
 
 #define MAX_BATCH 1024
 /* 4 MiB: a burst at line rate while the event loop is busy must not overflow the socket. */
@@ -209,6 +221,10 @@ typedef struct {
   napi_ref table_ref;
   /* Why a requested ring is not in use (the call and errno), empty when it is. */
   char ring_fallback[96];
+  /* Why PACKET_IGNORE_OUTGOING was asked for and is not on, empty otherwise. */
+  char outgoing_fallback[96];
+  /* The receive socket has PACKET_IGNORE_OUTGOING: the kernel offers it no outgoing frame. */
+  bool ignores_outgoing;
   int ifindex;
   /* The transmit-only PACKET_VNET_HDR socket of segmentation offload, or -1. */
   int tx_fd;
@@ -255,6 +271,7 @@ static const char *errno_name(int error) {
     case ENAMETOOLONG: return "ENAMETOOLONG";
     case EBADFD: return "EBADFD";
     case EMSGSIZE: return "EMSGSIZE";
+    case ENOPROTOOPT: return "ENOPROTOOPT";
     case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case EAFNOSUPPORT: return "EAFNOSUPPORT";
@@ -929,6 +946,9 @@ static napi_value start_link(napi_env env, link_t *link, napi_value on_frames, n
   if (link->ring_fallback[0] != '\0' &&
       napi_create_string_utf8(env, link->ring_fallback, NAPI_AUTO_LENGTH, &value) == napi_ok)
     napi_set_named_property(env, handle, "ringFallback", value);
+  if (link->outgoing_fallback[0] != '\0' &&
+      napi_create_string_utf8(env, link->outgoing_fallback, NAPI_AUTO_LENGTH, &value) == napi_ok)
+    napi_set_named_property(env, handle, "outgoingFallback", value);
   if (napi_create_string_utf8(env, link->name, NAPI_AUTO_LENGTH, &value) == napi_ok)
     napi_set_named_property(env, handle, "name", value);
   if (napi_create_int32(env, ifindex, &value) == napi_ok) napi_set_named_property(env, handle, "ifindex", value);
@@ -1037,25 +1057,27 @@ static bool get_receive_mode(napi_env env, napi_value value, receive_mode *mode)
   return length != 0;
 }
 
-/* openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError) */
+/* openPacket(ifname, slotSize, batchSize, promiscuous, ignoreOutgoing, receiveMode, onFrames, onError) */
 static napi_value js_open_packet(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   char ifname[IFNAMSIZ] = {0};
   uint32_t slot_size, batch_size;
-  bool promiscuous = false;
+  bool promiscuous = false, ignore_outgoing = false;
   receive_mode mode = RECEIVE_RECVMMSG;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 7) {
-    napi_throw_type_error(env, NULL, "piwire: openPacket(ifname, slotSize, batchSize, promiscuous, receiveMode, onFrames, onError)");
+  if (argc < 8) {
+    napi_throw_type_error(env, NULL,
+                          "piwire: openPacket(ifname, slotSize, batchSize, promiscuous, ignoreOutgoing, receiveMode, onFrames, onError)");
     return NULL;
   }
   if (!get_interface_name(env, argv[0], ifname) ||
       !get_uint32_in(env, argv[1], ETH_ZLEN, 65536 + 64, "slotSize", &slot_size) ||
-      !get_uint32_in(env, argv[2], 1, MAX_BATCH, "batchSize", &batch_size) || !get_receive_mode(env, argv[4], &mode) ||
-      !get_function(env, argv[5], "onFrames") || !get_function(env, argv[6], "onError"))
+      !get_uint32_in(env, argv[2], 1, MAX_BATCH, "batchSize", &batch_size) || !get_receive_mode(env, argv[5], &mode) ||
+      !get_function(env, argv[6], "onFrames") || !get_function(env, argv[7], "onError"))
     return NULL;
   NAPI_CALL(env, napi_get_value_bool(env, argv[3], &promiscuous));
+  NAPI_CALL(env, napi_get_value_bool(env, argv[4], &ignore_outgoing));
 
   /* The link speaks Ethernet frames; an interface with another link layer would hand us
      something else at offset 0. */
@@ -1087,9 +1109,18 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
   memset(&ring, 0, sizeof ring);
   napi_value ring_memory = NULL;
   char fallback[sizeof ((link_t *)NULL)->ring_fallback] = {0};
+  char outgoing_fallback[sizeof ((link_t *)NULL)->outgoing_fallback] = {0};
   enlarge_socket_buffers(fd);
   int enable = 1;
   if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &enable, sizeof enable) < 0) goto fail;
+  /* Before bind, so no outgoing frame is ever queued. Refused (a kernel before 4.20: EINVAL
+     or ENOPROTOOPT): the socket keeps seeing them and the link drops and counts them;
+     never silent (handle.outgoingFallback). */
+  bool ignores_outgoing = false;
+  if (ignore_outgoing) {
+    if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &enable, sizeof enable) == 0) ignores_outgoing = true;
+    else snprintf(outgoing_fallback, sizeof outgoing_fallback, "setsockopt(PACKET_IGNORE_OUTGOING): %s", errno_name(errno));
+  }
   if (mode != RECEIVE_RECVMMSG) {
     /* The ring goes in before bind, so no frame is queued the other way first. A ring the
        kernel or N-API refuses (no memory, a sandboxed runtime without external buffers)
@@ -1146,7 +1177,9 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
   link->fd = fd;
   link->ring = ring;
   memcpy(link->ring_fallback, fallback, sizeof fallback);
-  return start_link(env, link, argv[5], argv[6], ifindex, ring_memory);
+  memcpy(link->outgoing_fallback, outgoing_fallback, sizeof outgoing_fallback);
+  link->ignores_outgoing = ignores_outgoing;
+  return start_link(env, link, argv[6], argv[7], ifindex, ring_memory);
 
 fail:
   error = errno;
@@ -1292,7 +1325,8 @@ static bool send_packet(napi_env env, link_t *link, napi_value frames, uint32_t 
 }
 
 /* The mark on the frames of the transmit-only socket: "pw" and 2 (the IP link's raw sockets
-   mark theirs with 1). The receive socket's filter drops what carries it. */
+   mark theirs with 1). The receive socket's filter drops what carries it when the socket
+   could not have PACKET_IGNORE_OUTGOING. */
 #define TX_MARK 0x70770002u
 
 /* The virtio header of a TCP/IPv4 super-frame, from its own headers: GSO_TCPV4 cut into
@@ -1485,8 +1519,12 @@ static napi_value js_enable_segment_offload(napi_env env, napi_callback_info inf
   failed = "bind(AF_PACKET)";
   if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) goto fail;
   enlarge_socket_buffers(fd);
-  /* The receive socket drops our own frames (the mark) in the kernel, before any copy:
-     ld mark; jeq TX_MARK ? drop : accept all. */
+  if (link->ignores_outgoing) {
+    link->tx_fd = fd;
+    return NULL;
+  }
+  /* A receive socket that is offered outgoing frames drops ours (the mark) in the kernel,
+     before any copy: ld mark; jeq TX_MARK ? drop : accept all. */
   struct sock_filter code[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_MARK)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TX_MARK, 0, 1),

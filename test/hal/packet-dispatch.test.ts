@@ -17,17 +17,22 @@ class StandInAddon {
   onFrames: NativeFramesCallback | undefined;
   onError: NativeErrorCallback | undefined;
   requestedMode: ReceiveMode | undefined;
+  requestedIgnoreOutgoing: boolean | undefined;
   closed = 0;
   readonly memory = new ArrayBuffer(8192);
   readonly frameOffsets = new Uint32Array(8);
   readonly frameLengths = new Uint32Array(8);
 
-  constructor(private readonly ringFallback?: string) {}
+  constructor(
+    private readonly ringFallback?: string,
+    private readonly outgoingFallback?: string,
+  ) {}
 
   asAddon(): NativeAddon {
     return {
-      openPacket: (_name, _slot, _batch, _promiscuous, receiveMode, onFrames, onError) => {
+      openPacket: (_name, _slot, _batch, _promiscuous, ignoreOutgoing, receiveMode, onFrames, onError) => {
         this.requestedMode = receiveMode;
+        this.requestedIgnoreOutgoing = ignoreOutgoing;
         this.onFrames = onFrames;
         this.onError = onError;
         const handle: NativeHandle = {
@@ -38,6 +43,7 @@ class StandInAddon {
           frameLengths: this.frameLengths,
           receiveMode: this.ringFallback === undefined ? receiveMode : 'recvmmsg',
           ...(this.ringFallback === undefined ? {} : { ringFallback: this.ringFallback }),
+          ...(ignoreOutgoing && this.outgoingFallback !== undefined ? { outgoingFallback: this.outgoingFallback } : {}),
         };
         return handle;
       },
@@ -80,6 +86,9 @@ describe('packet link batch dispatch (stand-in addon)', () => {
       assert.equal(addon.requestedMode, 'tpacket-v2', 'the default receive mode');
       assert.equal(link.receiveMode, 'tpacket-v2');
       assert.equal(link.ringFallback, undefined);
+      assert.equal(addon.requestedIgnoreOutgoing, true, 'PACKET_IGNORE_OUTGOING asked for by default');
+      assert.equal(link.outgoingFallback, undefined);
+      assert.equal(link.stats()['link.rx.outgoing-fallback'], undefined);
       // The stand-in refuses segmentation offload: the link offers none and says why.
       assert.equal(link.segmentOffload, undefined);
       assert.equal(link.segmentOffloadFallback, 'setsockopt(PACKET_VNET_HDR): ENOPROTOOPT');
@@ -149,6 +158,35 @@ describe('packet link batch dispatch (stand-in addon)', () => {
       assert.equal(link.receiveMode, 'recvmmsg');
       assert.equal(link.ringFallback, 'setsockopt(PACKET_RX_RING): ENOMEM');
       assert.equal(link.stats()['link.rx.ring-fallback'], 1);
+    } finally {
+      link.close();
+    }
+  });
+
+  test('PACKET_IGNORE_OUTGOING refused is not silent: the reason and a counter say so, and outgoing frames are still dropped as own frames', () => {
+    const addon = new StandInAddon(undefined, 'setsockopt(PACKET_IGNORE_OUTGOING): ENOPROTOOPT');
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      assert.equal(addon.requestedIgnoreOutgoing, true);
+      assert.equal(link.outgoingFallback, 'setsockopt(PACKET_IGNORE_OUTGOING): ENOPROTOOPT');
+      assert.equal(link.stats()['link.rx.outgoing-fallback'], 1);
+      const seen: number[][] = [];
+      link.setReceiver((frame) => seen.push([...frame]));
+      addon.deliver([{ offset: 0, bytes: frameBytes(5) }], 4);
+      assert.deepEqual(seen, [frameBytes(5)]);
+      assert.equal(link.stats()['link.drop.own-frame'], 4);
+    } finally {
+      link.close();
+    }
+  });
+
+  test('ignoreOutgoing: false does not ask for the option and reports no fallback', () => {
+    const addon = new StandInAddon(undefined, 'setsockopt(PACKET_IGNORE_OUTGOING): ENOPROTOOPT');
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, ignoreOutgoing: false }, addon.asAddon());
+    try {
+      assert.equal(addon.requestedIgnoreOutgoing, false);
+      assert.equal(link.outgoingFallback, undefined);
+      assert.equal(link.stats()['link.rx.outgoing-fallback'], undefined);
     } finally {
       link.close();
     }
