@@ -1,0 +1,121 @@
+/**
+ * `npm run outgoing-cost`: what this host's outgoing frames cost the packet link's receive
+ * socket, with and without PACKET_IGNORE_OUTGOING (issue 13, idle CPU). One namespace, one
+ * veth pair (offloads off); a sender process holds a packet link on `pwb` as the firmware
+ * opens it (segmentation offload on: every frame leaves through the transmit-only socket)
+ * and sends keepalive-sized frames (66 bytes, a local experimental EtherType no kernel
+ * protocol takes) to `pwa`, in batches of 64, one batch per event-loop turn. Without the
+ * option the kernel clones each of them for the link's own receive socket, whose filter
+ * then drops it; with it, the socket is skipped before the clone. Runs alternate between
+ * the two; each reports the sender's own user and system CPU time (process.cpuUsage) per
+ * frame. CPU time, not wall time: the machine is shared, so run it a few times.
+ *
+ * usage: npm run outgoing-cost -- [--frames N] [--runs N]   (root: it makes a namespace)
+ *   (internal: --role send --interface NAME --peer MAC --keep-outgoing)
+ */
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { parseMac } from '../src/net/address.ts';
+import { openPacketLink } from '../hal/link/packet.ts';
+import { createNamespace, deleteNamespace, execIn, ipIn, REPOSITORY_ROOT } from '../test/hal/fixtures/netns.ts';
+
+const TEST_ETHERTYPE = 0x88b5;
+/** Ethernet, IPv4 and TCP headers with TSopt: a keepalive probe's size. */
+const FRAME_BYTES = 66;
+const BATCH = 64;
+
+const { values: flags } = parseArgs({
+  options: {
+    role: { type: 'string' },
+    interface: { type: 'string' },
+    peer: { type: 'string' },
+    'keep-outgoing': { type: 'boolean', default: false },
+    frames: { type: 'string', default: '400000' },
+    runs: { type: 'string', default: '3' },
+  },
+});
+
+interface SendReport {
+  frames: number;
+  userSeconds: number;
+  systemSeconds: number;
+  outgoingFallback: string | null;
+  ownFrames: number;
+}
+
+/** Sends `frames` frames to `peer`, one batch of 64 per event-loop turn, then prints a SendReport. */
+function send(interfaceName: string, peer: string, frames: number, keepOutgoing: boolean): void {
+  const link = openPacketLink({ interfaceName, disableOffloads: true, ignoreOutgoing: !keepOutgoing });
+  const peerMac = parseMac(peer);
+  if (peerMac === undefined) throw new Error(`bad peer MAC ${peer}`);
+  const template = new Uint8Array(FRAME_BYTES);
+  template.set(peerMac, 0);
+  template.set(link.mac, 6);
+  template[12] = TEST_ETHERTYPE >> 8;
+  template[13] = TEST_ETHERTYPE & 0xff;
+  let sent = 0;
+  const start = process.cpuUsage();
+  const step = (): void => {
+    for (let i = 0; i < BATCH && sent < frames; i++, sent++) link.transmit(template.slice());
+    link.flush();
+    if (sent < frames) {
+      setImmediate(step);
+      return;
+    }
+    const used = process.cpuUsage(start);
+    const stats = link.stats();
+    link.close();
+    const report: SendReport = {
+      frames: stats['link.tx.frames'] ?? 0,
+      userSeconds: used.user / 1e6,
+      systemSeconds: used.system / 1e6,
+      outgoingFallback: link.outgoingFallback ?? null,
+      ownFrames: stats['link.drop.own-frame'] ?? 0,
+    };
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  };
+  step();
+}
+
+function measure(namespace: string, peer: string, frames: number, keepOutgoing: boolean): SendReport {
+  const args = ['--role', 'send', '--interface', 'pwb', '--peer', peer, '--frames', String(frames), ...(keepOutgoing ? ['--keep-outgoing'] : [])];
+  const result = spawnSync('ip', ['netns', 'exec', namespace, process.execPath, '--import', 'tsx', 'bench/outgoing-cost.ts', ...args], {
+    cwd: REPOSITORY_ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (result.status !== 0) throw new Error(`sender failed (${String(result.status)})`);
+  return JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '') as SendReport;
+}
+
+function main(): void {
+  if (flags.role === 'send') return send(flags.interface ?? 'pwb', flags.peer ?? '', Number(flags.frames), flags['keep-outgoing']);
+  const frames = Number(flags.frames);
+  const runs = Number(flags.runs);
+  const namespace = createNamespace();
+  try {
+    ipIn(namespace, 'link', 'add', 'pwa', 'type', 'veth', 'peer', 'name', 'pwb');
+    for (const name of ['pwa', 'pwb']) {
+      ipIn(namespace, 'link', 'set', name, 'up');
+      execIn(namespace, 'ethtool', ['-K', name, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+    }
+    const peer = execIn(namespace, 'cat', ['/sys/class/net/pwa/address']).trim();
+    const per = (seconds: number, count: number): string => ((seconds / Math.max(count, 1)) * 1e6).toFixed(2);
+    process.stdout.write(
+      `| receive socket | frames sent | sender user µs/frame | sender system µs/frame | own frames seen | fallback |\n| --- | ---: | ---: | ---: | ---: | --- |\n`,
+    );
+    for (let run = 0; run < runs; run++) {
+      for (const keepOutgoing of [true, false]) {
+        const report = measure(namespace, peer, frames, keepOutgoing);
+        const label = keepOutgoing ? 'offered outgoing frames (TX_MARK filter)' : 'PACKET_IGNORE_OUTGOING';
+        process.stdout.write(
+          `| ${label} | ${report.frames} | ${per(report.userSeconds, report.frames)} | ${per(report.systemSeconds, report.frames)} | ${report.ownFrames} | ${report.outgoingFallback ?? '—'} |\n`,
+        );
+      }
+    }
+  } finally {
+    deleteNamespace(namespace);
+  }
+}
+
+main();
