@@ -8,10 +8,12 @@
  * option the kernel clones each of them for the link's own receive socket, whose filter
  * then drops it; with it, the socket is skipped before the clone. Runs alternate between
  * the two; each reports the sender's own user and system CPU time (process.cpuUsage) per
- * frame. CPU time, not wall time: the machine is shared, so run it a few times.
+ * frame. A third variant, the link without segmentation offload (every frame through the
+ * receive socket itself, which the kernel never loops back to), is the floor both compare
+ * with. CPU time, not wall time: the machine is shared, so run it a few times.
  *
  * usage: npm run outgoing-cost -- [--frames N] [--runs N]   (root: it makes a namespace)
- *   (internal: --role send --interface NAME --peer MAC --keep-outgoing)
+ *   (internal: --role send --interface NAME --peer MAC --keep-outgoing --no-offload)
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -30,10 +32,19 @@ const { values: flags } = parseArgs({
     interface: { type: 'string' },
     peer: { type: 'string' },
     'keep-outgoing': { type: 'boolean', default: false },
+    'no-offload': { type: 'boolean', default: false },
     frames: { type: 'string', default: '400000' },
     runs: { type: 'string', default: '3' },
   },
 });
+
+const VARIANTS = ['keep-outgoing', 'ignore-outgoing', 'no-offload'] as const;
+type Variant = (typeof VARIANTS)[number];
+const VARIANT_LABELS: Record<Variant, string> = {
+  'keep-outgoing': 'offload socket, receive socket offered its frames (TX_MARK filter)',
+  'ignore-outgoing': 'offload socket, receive socket with PACKET_IGNORE_OUTGOING',
+  'no-offload': 'no offload: the receive socket sends (PACKET_IGNORE_OUTGOING)',
+};
 
 interface SendReport {
   frames: number;
@@ -44,8 +55,8 @@ interface SendReport {
 }
 
 /** Sends `frames` frames to `peer`, one batch of 64 per event-loop turn, then prints a SendReport. */
-function send(interfaceName: string, peer: string, frames: number, keepOutgoing: boolean): void {
-  const link = openPacketLink({ interfaceName, disableOffloads: true, ignoreOutgoing: !keepOutgoing });
+function send(interfaceName: string, peer: string, frames: number, variant: Variant): void {
+  const link = openPacketLink({ interfaceName, disableOffloads: true, ignoreOutgoing: variant !== 'keep-outgoing', segmentOffload: variant !== 'no-offload' });
   const peerMac = parseMac(peer);
   if (peerMac === undefined) throw new Error(`bad peer MAC ${peer}`);
   const template = new Uint8Array(FRAME_BYTES);
@@ -77,8 +88,8 @@ function send(interfaceName: string, peer: string, frames: number, keepOutgoing:
   step();
 }
 
-function measure(namespace: string, peer: string, frames: number, keepOutgoing: boolean): SendReport {
-  const args = ['--role', 'send', '--interface', 'pwb', '--peer', peer, '--frames', String(frames), ...(keepOutgoing ? ['--keep-outgoing'] : [])];
+function measure(namespace: string, peer: string, frames: number, variant: Variant): SendReport {
+  const args = ['--role', 'send', '--interface', 'pwb', '--peer', peer, '--frames', String(frames), ...(variant === 'ignore-outgoing' ? [] : [`--${variant}`])];
   const result = spawnSync('ip', ['netns', 'exec', namespace, process.execPath, '--import', 'tsx', 'bench/outgoing-cost.ts', ...args], {
     cwd: REPOSITORY_ROOT,
     encoding: 'utf8',
@@ -89,7 +100,10 @@ function measure(namespace: string, peer: string, frames: number, keepOutgoing: 
 }
 
 function main(): void {
-  if (flags.role === 'send') return send(flags.interface ?? 'pwb', flags.peer ?? '', Number(flags.frames), flags['keep-outgoing']);
+  if (flags.role === 'send') {
+    const variant: Variant = flags['keep-outgoing'] ? 'keep-outgoing' : flags['no-offload'] ? 'no-offload' : 'ignore-outgoing';
+    return send(flags.interface ?? 'pwb', flags.peer ?? '', Number(flags.frames), variant);
+  }
   const frames = Number(flags.frames);
   const runs = Number(flags.runs);
   const namespace = createNamespace();
@@ -102,14 +116,13 @@ function main(): void {
     const peer = execIn(namespace, 'cat', ['/sys/class/net/pwa/address']).trim();
     const per = (seconds: number, count: number): string => ((seconds / Math.max(count, 1)) * 1e6).toFixed(2);
     process.stdout.write(
-      `| receive socket | frames sent | sender user µs/frame | sender system µs/frame | own frames seen | fallback |\n| --- | ---: | ---: | ---: | ---: | --- |\n`,
+      `| sender | frames sent | sender user µs/frame | sender system µs/frame | own frames seen | fallback |\n| --- | ---: | ---: | ---: | ---: | --- |\n`,
     );
     for (let run = 0; run < runs; run++) {
-      for (const keepOutgoing of [true, false]) {
-        const report = measure(namespace, peer, frames, keepOutgoing);
-        const label = keepOutgoing ? 'offered outgoing frames (TX_MARK filter)' : 'PACKET_IGNORE_OUTGOING';
+      for (const variant of VARIANTS) {
+        const report = measure(namespace, peer, frames, variant);
         process.stdout.write(
-          `| ${label} | ${report.frames} | ${per(report.userSeconds, report.frames)} | ${per(report.systemSeconds, report.frames)} | ${report.ownFrames} | ${report.outgoingFallback ?? '—'} |\n`,
+          `| ${VARIANT_LABELS[variant]} | ${report.frames} | ${per(report.userSeconds, report.frames)} | ${per(report.systemSeconds, report.frames)} | ${report.ownFrames} | ${report.outgoingFallback ?? '—'} |\n`,
         );
       }
     }
