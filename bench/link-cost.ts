@@ -19,14 +19,13 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { parseMac, formatMac } from '../src/net/address.ts';
+import { formatMac } from '../src/net/address.ts';
 import { openPacketLink } from '../hal/link/packet.ts';
+import { createFloodNamespace, floodFrames, microsPerFrame } from './lib/frame-flood.ts';
 import type { ReceiveMode } from '../hal/link/native.ts';
-import { createNamespace, deleteNamespace, execIn, ipIn, REPOSITORY_ROOT } from '../test/hal/fixtures/netns.ts';
+import { deleteNamespace, REPOSITORY_ROOT } from '../test/hal/fixtures/netns.ts';
 
-const TEST_ETHERTYPE = 0x88b5;
 const FRAME_BYTES = 1514;
-const BATCH = 64;
 
 const { values: flags } = parseArgs({
   options: {
@@ -82,28 +81,9 @@ function receive(interfaceName: string, mode: ReceiveMode, frames: number): void
 /** Sends `frames` frames to `peer`, one batch of 64 per event-loop turn. */
 function send(interfaceName: string, peer: string, frames: number): void {
   const link = openPacketLink({ interfaceName, disableOffloads: true });
-  const template = new Uint8Array(FRAME_BYTES);
-  const peerMac = parseMac(peer);
-  if (peerMac === undefined) throw new Error(`bad peer MAC ${peer}`);
-  template.set(peerMac, 0);
-  template.set(link.mac, 6);
-  template[12] = TEST_ETHERTYPE >> 8;
-  template[13] = TEST_ETHERTYPE & 0xff;
-  let sent = 0;
-  const start = process.cpuUsage();
-  const step = (): void => {
-    for (let i = 0; i < BATCH && sent < frames; i++, sent++) link.transmit(template.slice());
-    link.flush();
-    if (sent < frames) {
-      setImmediate(step);
-      return;
-    }
-    const used = process.cpuUsage(start);
-    const stats = link.stats();
-    link.close();
+  floodFrames(link, peer, FRAME_BYTES, frames, (used, stats) => {
     print({ role: 'send', frames: stats['link.tx.frames'] ?? 0, drops: stats['link.drop.tx-full'] ?? 0, userSeconds: used.user / 1e6, systemSeconds: used.system / 1e6 });
-  };
-  step();
+  });
 }
 
 function child(namespace: string, args: string[]): { lines: AsyncIterableIterator<string>; done: Promise<number | null> } {
@@ -138,14 +118,9 @@ async function main(): Promise<void> {
   if (flags.role === 'send') return send(flags.interface ?? 'pwb', flags.peer ?? '', Number(flags.frames));
   const frames = Number(flags.frames);
   const runs = Number(flags.runs);
-  const namespace = createNamespace();
+  const namespace = createFloodNamespace();
   try {
-    ipIn(namespace, 'link', 'add', 'pwa', 'type', 'veth', 'peer', 'name', 'pwb');
-    for (const name of ['pwa', 'pwb']) {
-      ipIn(namespace, 'link', 'set', name, 'up');
-      execIn(namespace, 'ethtool', ['-K', name, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-    }
-    const per = (seconds: number, count: number): string => ((seconds / Math.max(count, 1)) * 1e6).toFixed(2);
+    const per = microsPerFrame;
     process.stdout.write(`| receive mode | frames received | kernel drops | frames per wakeup | receiver user µs/frame | receiver system µs/frame | sender user µs/frame | sender system µs/frame |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`);
     for (let run = 0; run < runs; run++) {
       for (const mode of ['recvmmsg', 'tpacket-v2', 'tpacket-v3'] as const) {

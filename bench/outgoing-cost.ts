@@ -17,14 +17,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { parseMac } from '../src/net/address.ts';
 import { openPacketLink } from '../hal/link/packet.ts';
-import { createNamespace, deleteNamespace, execIn, ipIn, REPOSITORY_ROOT } from '../test/hal/fixtures/netns.ts';
+import { createFloodNamespace, floodFrames, microsPerFrame } from './lib/frame-flood.ts';
+import { deleteNamespace, execIn, REPOSITORY_ROOT } from '../test/hal/fixtures/netns.ts';
 
-const TEST_ETHERTYPE = 0x88b5;
 /** Ethernet, IPv4 and TCP headers with TSopt: a keepalive probe's size. */
 const FRAME_BYTES = 66;
-const BATCH = 64;
 
 const { values: flags } = parseArgs({
   options: {
@@ -57,25 +55,7 @@ interface SendReport {
 /** Sends `frames` frames to `peer`, one batch of 64 per event-loop turn, then prints a SendReport. */
 function send(interfaceName: string, peer: string, frames: number, variant: Variant): void {
   const link = openPacketLink({ interfaceName, disableOffloads: true, ignoreOutgoing: variant !== 'keep-outgoing', segmentOffload: variant !== 'no-offload' });
-  const peerMac = parseMac(peer);
-  if (peerMac === undefined) throw new Error(`bad peer MAC ${peer}`);
-  const template = new Uint8Array(FRAME_BYTES);
-  template.set(peerMac, 0);
-  template.set(link.mac, 6);
-  template[12] = TEST_ETHERTYPE >> 8;
-  template[13] = TEST_ETHERTYPE & 0xff;
-  let sent = 0;
-  const start = process.cpuUsage();
-  const step = (): void => {
-    for (let i = 0; i < BATCH && sent < frames; i++, sent++) link.transmit(template.slice());
-    link.flush();
-    if (sent < frames) {
-      setImmediate(step);
-      return;
-    }
-    const used = process.cpuUsage(start);
-    const stats = link.stats();
-    link.close();
+  floodFrames(link, peer, FRAME_BYTES, frames, (used, stats) => {
     const report: SendReport = {
       frames: stats['link.tx.frames'] ?? 0,
       userSeconds: used.user / 1e6,
@@ -84,8 +64,7 @@ function send(interfaceName: string, peer: string, frames: number, variant: Vari
       ownFrames: stats['link.drop.own-frame'] ?? 0,
     };
     process.stdout.write(`${JSON.stringify(report)}\n`);
-  };
-  step();
+  });
 }
 
 function measure(namespace: string, peer: string, frames: number, variant: Variant): SendReport {
@@ -106,15 +85,10 @@ function main(): void {
   }
   const frames = Number(flags.frames);
   const runs = Number(flags.runs);
-  const namespace = createNamespace();
+  const namespace = createFloodNamespace();
   try {
-    ipIn(namespace, 'link', 'add', 'pwa', 'type', 'veth', 'peer', 'name', 'pwb');
-    for (const name of ['pwa', 'pwb']) {
-      ipIn(namespace, 'link', 'set', name, 'up');
-      execIn(namespace, 'ethtool', ['-K', name, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-    }
     const peer = execIn(namespace, 'cat', ['/sys/class/net/pwa/address']).trim();
-    const per = (seconds: number, count: number): string => ((seconds / Math.max(count, 1)) * 1e6).toFixed(2);
+    const per = microsPerFrame;
     process.stdout.write(
       `| sender | frames sent | sender user µs/frame | sender system µs/frame | own frames seen | fallback |\n| --- | ---: | ---: | ---: | ---: | --- |\n`,
     );
