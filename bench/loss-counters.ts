@@ -80,7 +80,7 @@ const totals = CONFIGURATIONS.map(() => Object.fromEntries(COUNTERS.map((name) =
 try {
   const access = await writeShellOperatorConfig(directory, randomBytes(12).toString('hex'));
   const base = JSON.parse(readFileSync(access.configFile, 'utf8')) as Record<string, unknown>;
-  const plan = { rates: [rate], bytes, repetitions: 1, deadlineSeconds: 60 };
+  const plan = { rates: [rate], bytes, repetitions: 1, deadlineSeconds: 60, warmUpRuns: 0 };
   const read = (): Promise<Record<string, number>> => deviceCounters(path.peerNamespace, path.deviceAddress, access.secretFile);
   for (let transfer = 0; transfer < transfers; transfer++) {
     // One firmware at a time owns the device's link: the configurations take turns.

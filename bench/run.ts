@@ -20,7 +20,11 @@
  * the same mqtt/http code on piwire sockets (memory wire) and on node:net (loopback).
  * `loss` (issue 12) builds its own path per MTU, device — bridge — LAN, whose bridge drops
  * frames at random (bench/lib/lossy-path.ts), and measures goodput and the longest stall
- * at 0, 1 and 3% loss each way, kernel first, then piwire (bench/lib/loss.ts). `sweep`
+ * at 0, 1 and 3% loss each way, kernel first, then piwire (bench/lib/loss.ts), steady
+ * state as bulk: each server first moves 64 MiB each way without loss (`warmUp`), and
+ * each cell begins with one untimed transfer at its own loss rate, which is what compiles
+ * piwire's recovery path (`--cold`: neither; before 2026-11-30 23:00 the loss section ran
+ * cold and from the TypeScript sources under tsx, not the bundle). `sweep`
  * is the seeded loss sweep of two piwire stacks on the memory wire in virtual time
  * (bench/lib/loss-sweep.ts; also `npm run loss-sweep`).
  *
@@ -158,7 +162,10 @@ const sizes = {
   instructionBytes: quick ? ([3 * MIB, 6 * MIB] as const) : ([3 * MIB, 19 * MIB] as const),
   // Loss: 4 MiB per transfer (issue 12's figure), each cell repeated (random loss is noisy).
   sweepBytes: (quick ? 1 : 4) * MIB,
-  loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60 },
+  // Steady state as in bulk (not with --cold): before its cells each server moves lossWarmUpBytes
+  // each way without loss, and each cell starts with one untimed transfer at its own loss rate.
+  loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60, warmUpRuns: flags.cold ? 0 : 1 },
+  lossWarmUpBytes: (quick ? 16 : 64) * MIB,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -828,6 +835,7 @@ async function lossKernel(path: LossyPath): Promise<LossCell[]> {
   const server = spawnInNamespace(path.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', path.deviceAddress]);
   try {
     await firstJsonLine(server, 15_000);
+    await warmUp(path, sizes.lossWarmUpBytes);
     log(`kernel MTU ${path.mtu} loss:`);
     return await measureLossCells(path, sizes.loss, CLIENTS, log);
   } finally {
@@ -839,9 +847,15 @@ async function lossKernel(path: LossyPath): Promise<LossCell[]> {
 
 async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
   const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
-  const firmware = startFirmware({ namespace: path.deviceNamespace, args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json'] });
+  // The built bundle, as in the bulk section (`--source`: the TypeScript sources under tsx).
+  const firmware = startFirmware({
+    namespace: path.deviceNamespace,
+    args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json'],
+    ...(flags.source ? {} : { command: [process.execPath, ...nodeFlags, join(REPOSITORY_ROOT, BUILT_ENTRY)] }),
+  });
   return withFirmware(firmware, stateDirectory, async () => {
     await firmware.ready;
+    await warmUp(path, sizes.lossWarmUpBytes);
     log(`piwire MTU ${path.mtu} loss:`);
     return measureLossCells(path, sizes.loss, CLIENTS, log);
   });
@@ -1072,7 +1086,10 @@ async function main(): Promise<number> {
   if (selected.has('loss')) {
     markdown +=
       `Loss section: device — bridge — LAN namespaces (four veths, offloads off, same MTU); nft in the bridge namespace drops forwarded IPv4 frames at random, each direction; ` +
-      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path.\n\n`;
+      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path. ` +
+      (flags.cold
+        ? 'Cold (`--cold`): no untimed transfers, piwire\'s JIT warm-up included.\n\n'
+        : `Steady state: each server first moves ${sizes.lossWarmUpBytes / MIB} MiB each way without loss, and each cell begins with ${sizes.loss.warmUpRuns} untimed transfer at its own loss rate (\`--cold\`: neither).\n\n`);
   }
   markdown += renderTable() + '\n';
   if (notes.length > 0) markdown += `\n${notes.map((note) => `- ${note}`).join('\n')}\n`;

@@ -7,6 +7,7 @@
  * reports goodput and its longest stall. The runner calls this once with the
  * kernel's servers on the path and once with piwire's, on the same path.
  *
+ * Each cell first runs `warmUpRuns` untimed transfers (LossPlan), then the measured ones.
  * Random loss is noisy, so each cell is repeated and summarised by its MEDIAN goodput;
  * the stall is the WORST over the repetitions (the target is "no transfer ever stalls
  * longer than one RTO"). A transfer that does not finish within the deadline counts
@@ -76,6 +77,13 @@ export interface LossPlan {
   bytes: number;
   repetitions: number;
   deadlineSeconds: number;
+  /**
+   * Untimed transfers of the cell's direction at the cell's loss rate before its measured
+   * ones, for either stack alike: the kernel's recovery code is compiled C, piwire's is
+   * JavaScript that V8 compiles only once it has run, and loss recovery (SACK scoreboard,
+   * RACK, PRR) runs only under loss, so a lossless warm-up does not compile it.
+   */
+  warmUpRuns: number;
 }
 
 const PORTS: Record<LossDirection, number> = { push: 9, pull: 19, echo: 7 };
@@ -92,6 +100,7 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
     for (const rate of plan.rates) {
       for (const mode of LOSS_DIRECTIONS) {
         await path.setLoss(rate);
+        for (let warmUp = 0; warmUp < plan.warmUpRuns; warmUp++) await runTransfer(path, mode, plan, clientsDirectory);
         const runs: LossTransfer[] = [];
         for (let repetition = 0; repetition < plan.repetitions; repetition++) {
           runs.push(await runTransfer(path, mode, plan, clientsDirectory));
