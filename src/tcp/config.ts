@@ -91,6 +91,13 @@ export interface TcpConfig {
    * was spurious: the window reduction is undone and nothing more is resent (recovery.ts).
    */
   frto: boolean;
+  /**
+   * With RACK: the tail loss probe sends one segment of new data when some waits and the
+   * peer's window allows (RFC 8985 §7.3, as Linux). Off (the default): it resends the last
+   * segment not SACKed, which a receiver that delays ACKs acknowledges at once (output.ts
+   * `sendLossProbe` says why).
+   */
+  lossProbeNewData: boolean;
   /** Offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB. */
   windowScale: boolean;
   /** Offer and accept timestamps (RFC 7323 §3-5): RTT measurement on every ACK and PAWS. */
@@ -164,6 +171,7 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     prr: true,
     recoveryProbe: true,
     frto: true,
+    lossProbeNewData: false,
     windowScale: true,
     timestamps: true,
     maxBuf: 4 * 1024 * 1024,

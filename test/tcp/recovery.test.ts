@@ -188,6 +188,9 @@ describe('RACK (RFC 8985 §6)', () => {
   });
 });
 
+/** RFC 8985 §7.3's probe, new data first (`tcp.lossProbeNewData`; off by default, output.ts `sendLossProbe`). */
+const NEW_DATA_PROBE = { config: { lossProbeNewData: true } };
+
 describe('Tail loss probe (RFC 8985 §7)', () => {
   it('fires at 2·SRTT after the last ACK and repairs a lost tail without the RTO', () => {
     const { h, c, t0 } = setup(4);
@@ -212,8 +215,42 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
     assert.equal(h.counters.get('tcp.timeout.rto'), 0, 'repaired without an RTO');
   });
 
-  it('sends new data as the probe when there is some, beyond cwnd', () => {
-    const { h, t0 } = setup(12);
+  it('resends the last segment as the probe even with new data waiting (the default); the D-SACK it draws means nothing was lost', () => {
+    const { h, c, t0 } = setup(12);
+    assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS), 'cwnd: ten segments; two wait');
+    const { cwnd, ssthresh } = c.info();
+    h.advanceTo(t0 + 19);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 20);
+    assert.deepEqual(sentSeqs(h), [9000], 'the probe: the last segment again, not segment 10');
+    assert.equal(h.counters.get('tcp.tx.loss-probes'), 1);
+    // Every segment had arrived; only the peer's ACK of the flight was lost. The duplicate
+    // draws an immediate ACK with a D-SACK (RFC 2883) for it.
+    h.advanceTo(t0 + 25);
+    sack(h, 10_000, [[9000, 10_000]]);
+    assert.equal(h.counters.get('tcp.rx.dsack'), 1);
+    assert.equal(h.counters.get('tcp.tlp.repaired'), 0, 'RFC 8985 §7.4: a D-SACK for the probe: no loss, no congestion response');
+    assert.equal(c.info().cwnd, 2 * cwnd, 'slow start goes on: the ten segments grow cwnd by ten');
+    assert.equal(c.info().ssthresh, ssthresh);
+    assert.deepEqual(sentSeqs(h), [10_000, 11_000], 'the waiting segments follow');
+  });
+
+  it('a probe that resent a lost last segment is a congestion event when its ACK carries no D-SACK (§7.4)', () => {
+    const { h, c, t0 } = setup(12);
+    assert.equal(sentSeqs(h).length, 10);
+    const { cwnd } = c.info();
+    h.advanceTo(t0 + 20);
+    assert.deepEqual(sentSeqs(h), [9000]);
+    // Segment 9 was lost (and the ACK of 0-8 too): the probe repaired it.
+    h.advanceTo(t0 + 25);
+    h.send({ ack: S(10_000) });
+    assert.equal(h.counters.get('tcp.tlp.repaired'), 1);
+    assert.ok(c.info().cwnd < cwnd, 'the window is reduced');
+    assert.deepEqual(sentSeqs(h), [10_000, 11_000]);
+  });
+
+  it('sends new data as the probe when there is some, beyond cwnd (tcp.lossProbeNewData, RFC 8985 §7.3 and Linux)', () => {
+    const { h, t0 } = setup(12, NEW_DATA_PROBE);
     assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS), 'cwnd: ten segments; two wait');
     // Nothing comes back: the PTO (2·SRTT after the last transmission) fires first.
     h.advanceTo(t0 + 19);
@@ -224,7 +261,7 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
   });
 
   it('a lost probe is found by RACK once data sent after it is SACKed, and repaired in recovery without the RTO (§7.4)', () => {
-    const { h, c, t0 } = setup(12);
+    const { h, c, t0 } = setup(12, NEW_DATA_PROBE);
     assert.deepEqual(sentSeqs(h), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => i * MSS));
     h.advanceTo(t0 + 20);
     assert.deepEqual(sentSeqs(h), [10_000], 'the probe: new data (it will be lost)');
