@@ -4,7 +4,9 @@
  * direction and each repetition, bench/clients/lossy_bulk.py in the LAN namespace moves
  * a fixed number of bytes into the device (discard, port 9), out of it (chargen, port
  * 19) or through it (echo, port 7: both ways at once, the issue's own measurement) and
- * reports goodput and its longest stall. The runner calls this once with the
+ * reports goodput and its longest stall; a capture on the client's interface measures
+ * the stall again from the wire (bench/lib/wire-stall.ts), and that figure is the
+ * cell's. The runner calls this once with the
  * kernel's servers on the path and once with piwire's, on the same path.
  *
  * Each cell first runs `warmUpRuns` untimed transfers (LossPlan), then the measured ones.
@@ -16,6 +18,7 @@
 import { join } from 'node:path';
 import { SYSTEM_PYTHON } from '../../test/support/netns.ts';
 import type { LossyPath } from './lossy-path.ts';
+import { startWireCapture, type WireStall } from './wire-stall.ts';
 
 export type LossDirection = 'push' | 'pull' | 'echo';
 export const LOSS_DIRECTIONS: readonly LossDirection[] = ['push', 'pull', 'echo'];
@@ -41,6 +44,12 @@ export interface LossTransfer {
   server_stall_ms?: number | null;
   client_stall_ms?: number | null;
   error: string | null;
+  /**
+   * The same transfer's stalls measured from the wire (bench/lib/wire-stall.ts: a capture
+   * on the client's interface, kernel timestamps). The cell's stall figures come from
+   * here; the client's own (`longest_stall_ms`, above) are kept for comparison.
+   */
+  wire?: WireStall;
 }
 
 export interface LossCell {
@@ -50,13 +59,17 @@ export interface LossCell {
   /** Median over the runs of bytes·8/seconds (cut runs: bytes moved by the deadline). */
   medianMbitPerSecond: number;
   /**
-   * Longest stall of any run: the server's own (echo: only stalls that began while the
-   * server held data to echo; the others are the kernel client's sending, in
-   * `worstClientStallMs`).
+   * Longest stall of any run, measured from the wire (`runStallMs`): the server's own
+   * (echo: only stalls that began while the server held data to echo; the others are
+   * the kernel client's sending, in `worstClientStallMs`).
    */
   worstStallMs: number;
   /** echo: the longest stall held up by the client's own sending (NaN for the other directions). */
   worstClientStallMs: number;
+  /** The same worst stall as the Python client measured it (its own clock and polling), for comparison. */
+  worstClientViewStallMs: number;
+  /** Frames the captures dropped over the cell's runs (non-zero: the wire figures are incomplete). */
+  captureDropped: number;
   medianStallMs: number;
   /** Runs cut by the deadline. */
   cut: number;
@@ -108,7 +121,7 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
         const cell = summarise(rate, mode, runs, await path.droppedFrames());
         log(
           `  ${(rate * 100).toFixed(0)}% loss, ${DIRECTION_LABELS[mode]}: ${cell.medianMbitPerSecond.toFixed(1)} Mbit/s median, ` +
-            `worst stall ${cell.worstStallMs.toFixed(0)} ms${cell.cut > 0 ? `, ${cell.cut} cut at ${plan.deadlineSeconds} s` : ''}, ${cell.droppedFrames} frames dropped`,
+            `worst stall ${cell.worstStallMs.toFixed(0)} ms (client's view ${cell.worstClientViewStallMs.toFixed(0)} ms)${cell.cut > 0 ? `, ${cell.cut} cut at ${plan.deadlineSeconds} s` : ''}, ${cell.droppedFrames} frames dropped`,
         );
         cells.push(cell);
       }
@@ -121,8 +134,18 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
 
 export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string): Promise<LossTransfer> {
   const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds)];
-  // The client bounds itself by the deadline; this outer bound only catches a hung client.
-  const result = await path.execPeer(argv, { timeoutMs: (plan.deadlineSeconds + 30) * 1000 });
+  const capture = await startWireCapture(path.peerNamespace, path.peerInterface, PORTS[mode]);
+  let result;
+  try {
+    // The client bounds itself by the deadline; this outer bound only catches a hung client.
+    result = await path.execPeer(argv, { timeoutMs: (plan.deadlineSeconds + 30) * 1000 });
+  } catch (error) {
+    await capture.discard();
+    throw error;
+  }
+  // Let the last frames of the transfer (its FIN exchange) reach the capture.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const wire = await capture.finish(mode, plan.bytes);
   const last = result.stdout.trim().split('\n').pop() ?? '';
   let report: LossTransfer | undefined;
   try {
@@ -133,19 +156,36 @@ export async function runTransfer(path: LossyPath, mode: LossDirection, plan: Lo
   if (!report || report.error) {
     throw new Error(`lossy_bulk.py ${mode} failed: ${report?.error ?? ''} (status ${result.code}${result.timedOut ? ', timed out' : ''}) ${result.stderr.slice(-500)}`);
   }
-  return report;
+  return { ...report, wire };
+}
+
+/**
+ * A run's longest stall: from the wire (bench/lib/wire-stall.ts), echo the server's own
+ * share; the client's own measure only where there is no capture.
+ */
+export function runStallMs(run: LossTransfer): number {
+  const wire = run.wire;
+  if (wire !== undefined) return run.mode === 'echo' ? (wire.serverStallMs ?? 0) : wire.longestStallMs;
+  return run.mode === 'echo' && typeof run.server_stall_ms === 'number' ? run.server_stall_ms : (run.longest_stall_ms ?? 0);
+}
+
+/** The client's own measure of a run's stall (bench/clients/lossy_bulk.py), for comparison with the wire. */
+export function clientStallMs(run: LossTransfer): number {
+  return run.mode === 'echo' && typeof run.server_stall_ms === 'number' ? run.server_stall_ms : (run.longest_stall_ms ?? 0);
 }
 
 export function summarise(rate: number, mode: LossDirection, runs: LossTransfer[], droppedFrames: number): LossCell {
   const goodputs = runs.map((run) => (run.seconds > 0 ? (run.bytes * 8) / run.seconds / 1e6 : 0));
-  const stalls = runs.map((run) => (mode === 'echo' && typeof run.server_stall_ms === 'number' ? run.server_stall_ms : (run.longest_stall_ms ?? 0)));
-  const clientStalls = present(runs.map((run) => run.client_stall_ms));
+  const stalls = runs.map(runStallMs);
+  const clientStalls = present(runs.map((run) => run.wire?.clientStallMs ?? run.client_stall_ms));
   return {
     rate,
     mode,
     runs,
     medianMbitPerSecond: median(goodputs),
     worstStallMs: Math.max(0, ...stalls),
+    worstClientViewStallMs: Math.max(0, ...runs.map(clientStallMs)),
+    captureDropped: runs.reduce((sum, run) => sum + (run.wire?.captureDropped ?? 0), 0),
     worstClientStallMs: mode === 'echo' ? Math.max(0, ...clientStalls) : NaN,
     medianStallMs: median(stalls),
     cut: runs.filter((run) => !run.completed).length,
