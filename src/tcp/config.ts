@@ -85,6 +85,15 @@ export interface TcpConfig {
    */
   recoveryProbe: boolean;
   /**
+   * With SACK and RACK in use: the tail probe's follow-up (recovery.ts
+   * `tlpFollowUpTimeout`): when a tail loss probe draws no ACK for max(2·SRTT, 10 ms),
+   * the segment at SND.UNA is resent (twice at most per probe, restarting from each ACK
+   * that advances SND.UNA), so a lost probe or a lost or delayed answer costs a few
+   * round trips, not the RTO. Not in RFC 8985 or Linux, which allow one probe per flight
+   * and then wait for the RTO (README, deliberate differences).
+   */
+  tlpFollowUp: boolean;
+  /**
    * With SACK in use: F-RTO (RFC 5682 §3, the SACK-enhanced version; Linux `tcp_frto`):
    * after an RTO, the first ACK that advances sends new data instead of going back N,
    * and if the next ACK then shows segments sent before the timeout arrived, the timeout
@@ -170,6 +179,7 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     congestion: 'cubic',
     prr: true,
     recoveryProbe: true,
+    tlpFollowUp: true,
     frto: true,
     lossProbeNewData: false,
     windowScale: true,

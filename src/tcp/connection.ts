@@ -261,6 +261,10 @@ export class TcpConnection {
   tlpRetransmitted = false;
   /** A D-SACK reported the probe's retransmission as a duplicate (§7.4.1). */
   tlpDsack = false;
+  /** Follow-ups of the outstanding tail loss probe sent (recovery.ts, bounded by MAX_TLP_FOLLOW_UPS). */
+  tlpFollowUps = 0;
+  /** A follow-up of the tail loss probe is due (recovery.ts records it, output.ts sends it). */
+  tlpFollowUpNow = false;
   /** The window was reduced for the current loss episode (undone if D-SACK proves it spurious). */
   reducedForLoss = false;
   /** Retransmissions of the current loss episode not yet reported duplicate by D-SACK (Linux undo_retrans). */

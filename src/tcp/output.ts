@@ -477,6 +477,10 @@ export function output(connection: TcpConnection, now: Instant): void {
     connection.recoveryProbeNow = false;
     sendRecoveryProbe(connection, now);
   }
+  if (connection.tlpFollowUpNow) {
+    connection.tlpFollowUpNow = false;
+    sendTlpFollowUp(connection, now);
+  }
   if (connection.scoreboard !== undefined && connection.congestion.inRecovery) {
     recoveryTransmit(connection, now);
   } else {
@@ -616,7 +620,24 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
   connection.tlpEndSeq = tcb.sndMax;
   connection.tlpRetransmitted = retransmitted;
   connection.tlpDsack = false;
+  connection.tlpFollowUps = 0;
   connection.probeAt = undefined;
+}
+
+/**
+ * The tail probe's follow-up (recovery.ts `tlpFollowUpTimeout` says why): the segment at
+ * SND.UNA again, outside the window, to draw an immediate ACK; the RTO is left running
+ * where it was. It counts as the probe episode's retransmission for RFC 8985 §7.4: a
+ * D-SACK for it says it only repeated data, no D-SACK that it repaired a loss.
+ */
+function sendTlpFollowUp(connection: TcpConnection, now: Instant): void {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined || scoreboard.count === 0 || connection.tlpEndSeq === undefined || connection.congestion.inRecovery) return;
+  // SND.UNA is never SACKed (a SACK below the cumulative ACK is a D-SACK).
+  if (retransmitFrom(connection, scoreboard.startOf(0), scoreboard.endOf(0), now) <= 0) return;
+  connection.tlpRetransmitted = true;
+  connection.tlpDsack = false;
+  connection.context.counters.increment('tcp.tx.tlp-follow-ups');
 }
 
 /**

@@ -23,6 +23,11 @@
  *     stood, at least one PTO after the probe (a deliberate difference from §7.3's
  *     restart, reasoning at `retransmitDeadlineAfterProbe`). An ACK covering the probe
  *     without a D-SACK for it says the probe repaired a real loss (§7.4.2).
+ *   - The probe's follow-up (`tcp.tlpFollowUp`, a deliberate addition to RFC 8985 and
+ *     Linux, reasoning at `tlpFollowUpTimeout`): when the tail loss probe draws no ACK for
+ *     max(2·SRTT, 10 ms), the segment at SND.UNA is resent (`tlpFollowUpNow`), at most
+ *     MAX_TLP_FOLLOW_UPS times per probe, restarting from each ACK that advances SND.UNA;
+ *     the RTO stays where it was.
  *   - Recovery probe (`tcp.recoveryProbe`, a deliberate addition to RFC 8985 and Linux,
  *     reasoning at `recoveryProbeTimeout`): in recovery, when nothing has been heard for
  *     max(2·SRTT, 10 ms) since the last ACK or transmission, the segment at SND.UNA is
@@ -49,6 +54,8 @@ export const WORST_CASE_DELAYED_ACK_MS = 200;
 export const MIN_PTO_MS = 10;
 /** Recovery probes per loss episode at most; then the RTO, as without them. */
 export const MAX_RECOVERY_PROBES = 2;
+/** Follow-ups per tail loss probe at most; then the RTO, as without them. */
+export const MAX_TLP_FOLLOW_UPS = 2;
 /** Bounds of the scoreboard's record ring per connection. */
 const MIN_SCOREBOARD_RECORDS = 16;
 const MAX_SCOREBOARD_RECORDS = 1024;
@@ -229,6 +236,13 @@ export function probeTimerExpired(connection: TcpConnection, now: Instant): void
   connection.probeAt = undefined;
   if (connection.scoreboard === undefined || connection.bytesInFlight() <= 0) return;
   if (!connection.congestion.inRecovery) {
+    if (connection.tlpEndSeq !== undefined) {
+      // The probe's follow-up (`tlpFollowUpTimeout`); an RTO due at the same instant wins.
+      if (connection.retransmitAt !== undefined && connection.retransmitAt <= now) return;
+      connection.tlpFollowUps++;
+      connection.tlpFollowUpNow = true;
+      return;
+    }
     connection.lossProbeNow = true;
     connection.retransmitAt = retransmitDeadlineAfterProbe(connection, now);
     return;
@@ -252,6 +266,7 @@ export function retransmitTimeoutRecovery(connection: TcpConnection, repeated = 
   connection.probeAt = undefined;
   connection.recoveryProbeNow = false;
   connection.tlpEndSeq = undefined;
+  connection.tlpFollowUpNow = false;
   connection.reorderAt = undefined;
   connection.reducedForLoss = true;
   connection.undoRetransmits = 0;
@@ -388,6 +403,9 @@ function frtoSpurious(connection: TcpConnection): void {
  * In recovery the same timer is the recovery probe's (`recoveryProbeTimeout`), armed
  * from the last ACK that reported delivery or the last transmission (both set
  * `probeRearm`), only before the RTO, MAX_RECOVERY_PROBES times per episode at most.
+ * With a probe outstanding it is the probe's follow-up (`tlpFollowUpTimeout`), armed
+ * from the probe, the last follow-up or the last ACK that advanced SND.UNA, only
+ * before the RTO, MAX_TLP_FOLLOW_UPS times per probe at most.
  */
 export function armLossProbe(connection: TcpConnection, now: Instant): void {
   const recovering = connection.congestion.inRecovery;
@@ -400,7 +418,7 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
     retransmitAt !== undefined &&
     (recovering
       ? config.recoveryProbe && connection.recoveryProbes < MAX_RECOVERY_PROBES
-      : config.rack && connection.tlpEndSeq === undefined);
+      : config.rack && (connection.tlpEndSeq === undefined || (config.tlpFollowUp && connection.tlpFollowUps < MAX_TLP_FOLLOW_UPS)));
   if (!eligible) {
     connection.probeAt = undefined;
     connection.probeRearm = false;
@@ -408,8 +426,8 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
   }
   if (!connection.probeRearm && connection.probeAt !== undefined) return;
   connection.probeRearm = false;
-  if (recovering) {
-    const at = now + recoveryProbeTimeout(connection.rtt.srtt);
+  if (recovering || connection.tlpEndSeq !== undefined) {
+    const at = now + (recovering ? recoveryProbeTimeout(connection.rtt.srtt) : tlpFollowUpTimeout(connection.rtt.srtt));
     connection.probeAt = at < retransmitAt ? at : undefined;
     return;
   }
@@ -488,4 +506,32 @@ function retransmitDeadlineAfterProbe(connection: TcpConnection, now: Instant): 
 function recoveryProbeTimeout(srtt: number | undefined): number {
   // Before any RTT sample (rare in recovery) as the PTO: INITIAL_PTO_MS.
   return srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
+}
+
+/**
+ * The tail probe's follow-up (`tcp.tlpFollowUp`): while a tail loss probe is outstanding
+ * (TLP.end_seq, RFC 8985 §7.3) and nothing has advanced SND.UNA for max(2·SRTT,
+ * MIN_PTO_MS) since the probe, the last follow-up or the last ACK that did, the segment
+ * at SND.UNA is resent (output.ts `sendTlpFollowUp`), at most MAX_TLP_FOLLOW_UPS times
+ * per probe; cwnd, ssthresh and the RTO are left alone. The timeout is the recovery
+ * probe's (`recoveryProbeTimeout`), for the same reasons: the segment at SND.UNA draws an
+ * immediate ACK (a duplicate: RFC 9293 §3.10.7.4 with a D-SACK, RFC 2883; a filled hole:
+ * RFC 5681 §4.2).
+ *
+ * Why, when RFC 8985 §7.3 arms the RTO after the probe and Linux sends at most one probe
+ * per flight (`tlp_high_seq`) and then waits for the RTO: on a LAN the PTO is 10 ms and the
+ * RTO 200 ms, and the probe stands for a whole flight whose ACKs did not come. When the
+ * probe or its answer is lost too, the RTO repairs it one RTO after the last ACK: the
+ * receiving application sees a silence of one RTO plus the trips, the "stall over one
+ * RTO" of the loss bench (bench/BASELINE.md: at 1-3% loss each way, 1-2 of 12 cells per
+ * run at 201-207 ms, every one an RTO after a lost probe). And a probe of new data after
+ * a lost stretch ACK arrives in order at a Linux receiver, which delays its ACK (40 ms,
+ * TCP_ATO_MIN): the 40-57 ms silences. The follow-up resends the one segment a receiver
+ * answers at once either way; a needless one costs one segment and shows as a D-SACK
+ * (`tlpDsack`: the episode's last retransmission decides §7.4's congestion response,
+ * so a follow-up that only repeated data is no congestion event, one that filled a hole
+ * is).
+ */
+function tlpFollowUpTimeout(srtt: number | undefined): number {
+  return recoveryProbeTimeout(srtt);
 }

@@ -7,20 +7,24 @@
  * data: step 3a, go-back-N resumes). Also RFC 5681 §3.1: a repeated RTO holds ssthresh.
  *
  * The sender is test/support/sack-sender.ts's: the handshake and one 1000-byte segment timed at 10 ms,
- * so SRTT 10 ms, the RTO at its 200 ms floor, the PTO 2·SRTT = 20 ms.
+ * so SRTT 10 ms, the RTO at its 200 ms floor, the PTO 2·SRTT = 20 ms. The probe's
+ * follow-up (`tcp.tlpFollowUp`, test/tcp/tlp-follow-up.test.ts) is off here: these tests
+ * need the RTO that follows an unanswered probe.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TcpConnection } from '../../src/tcp/connection.ts';
 import type { TcpHarness } from '../support/tcp-harness.ts';
+import type { TcpConfig } from '../../src/tcp/config.ts';
 import { MSS, S, sack, sentSeqs, setup } from '../support/sack-sender.ts';
 
 /**
- * These scenarios were written with RFC 8985 §7.3's new-data probe (`tcp.lossProbeNewData`),
- * which leaves the segments before the timeout untouched; the default resends the last
- * segment instead (recovery.test.ts).
+ * These scenarios are RFC 8985's and Linux's: the tail loss probe sends new data
+ * (`tcp.lossProbeNewData`), which leaves the segments before the timeout untouched (the
+ * default resends the last segment, recovery.test.ts), and no follow-up of the probe
+ * (`tcp.tlpFollowUp` off): the RTO comes after it (tlp-follow-up.test.ts).
  */
-const NEW_DATA_PROBE = { config: { lossProbeNewData: true } };
+const SCENARIO: Partial<TcpConfig> = { lossProbeNewData: true, tlpFollowUp: false };
 
 /**
  * Ten segments out at t0, no ACK: the tail loss probe at t0 + 20 sends segment 10 (new
@@ -45,7 +49,7 @@ function timeOut(h: TcpHarness, c: TcpConnection, t0: number): { t1: number; cwn
 
 describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
   it('a spurious timeout (the originals were only late): new data instead of go-back-N, then the reduction is undone and nothing else resent', () => {
-    const { h, c, t0 } = setup(14, NEW_DATA_PROBE);
+    const { h, c, t0 } = setup(14, { config: SCENARIO });
     const { t1, cwnd, ssthresh } = timeOut(h, c, t0);
     // The original segment 0 was late, not lost: its ACK arrives after the timeout.
     h.advanceTo(t1 + 5);
@@ -76,7 +80,7 @@ describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
   });
 
   it('a real loss: the next ACK SACKs the new data (step 3a), go-back-N resumes where it stood, the window stays reduced', () => {
-    const { h, c, t0 } = setup(14, NEW_DATA_PROBE);
+    const { h, c, t0 } = setup(14, { config: SCENARIO });
     const { t1, cwnd } = timeOut(h, c, t0);
     h.advanceTo(t1 + 10);
     h.send({ ack: S(1000) });
@@ -99,7 +103,7 @@ describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
   });
 
   it('step 3 with a cumulative ACK beyond RecoveryPoint: 3a, nothing from before the timeout is left, so nothing is resent', () => {
-    const { h, c, t0 } = setup(14, NEW_DATA_PROBE);
+    const { h, c, t0 } = setup(14, { config: SCENARIO });
     const { t1 } = timeOut(h, c, t0);
     h.advanceTo(t1 + 10);
     h.send({ ack: S(1000) });
@@ -112,7 +116,7 @@ describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
   });
 
   it('step 2a: the first ACK after the timeout covers everything sent before it, nothing to decide', () => {
-    const { h, c, t0 } = setup(11, NEW_DATA_PROBE);
+    const { h, c, t0 } = setup(11, { config: SCENARIO });
     const { t1 } = timeOut(h, c, t0);
     // Every segment had arrived; only the ACKs were lost.
     h.advanceTo(t1 + 10);
@@ -124,7 +128,7 @@ describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
   });
 
   it('step 2b with no new data to send: conventional RTO recovery goes on', () => {
-    const { h, c, t0 } = setup(11, NEW_DATA_PROBE);
+    const { h, c, t0 } = setup(11, { config: SCENARIO });
     const { t1 } = timeOut(h, c, t0);
     h.advanceTo(t1 + 10);
     h.send({ ack: S(1000) });
@@ -133,7 +137,7 @@ describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
   });
 
   it('off (tcp.frto false): the ACK after the timeout is answered with go-back-N', () => {
-    const { h, c, t0 } = setup(14, { config: { ...NEW_DATA_PROBE.config, frto: false } });
+    const { h, c, t0 } = setup(14, { config: { ...SCENARIO, frto: false } });
     const { t1, cwnd } = timeOut(h, c, t0);
     h.advanceTo(t1 + 5);
     h.send({ ack: S(1000) });
@@ -146,7 +150,7 @@ describe('F-RTO (RFC 5682 §3, tcp.frto)', () => {
   });
 
   it('a repeated timeout holds ssthresh (RFC 5681 §3.1) and F-RTO still watches it (§3.2)', () => {
-    const { h, c, t0 } = setup(14, NEW_DATA_PROBE);
+    const { h, c, t0 } = setup(14, { config: SCENARIO });
     const { t1 } = timeOut(h, c, t0);
     const { ssthresh } = c.info();
     h.advanceTo(t1 + 400);

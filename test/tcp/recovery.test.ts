@@ -80,7 +80,8 @@ describe('RFC 6675 SACK loss recovery', () => {
   });
 
   it('after an RTO, resends a go-back-N retransmission RACK finds lost again, not at a second, backed-off RTO', () => {
-    const { h, c, t0 } = setup(4);
+    // Without the probe's follow-up (test/tcp/tlp-follow-up.test.ts): the RTO after the probe.
+    const { h, c, t0 } = setup(4, { config: { tlpFollowUp: false } });
     assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
     // Nothing comes back: the tail loss probe at 2·SRTT, then the RTO 200 ms after it,
     // which resends segment 0 with cwnd = one segment.
@@ -282,7 +283,7 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
   });
 
   it('with one segment in flight waits 2·SRTT + WCDelAckT, capped by the RTO, and probes instead of the RTO', () => {
-    const { h, c, t0 } = setup(1);
+    const { h, c, t0 } = setup(1, { config: { tlpFollowUp: false } });
     assert.deepEqual(sentSeqs(h), [0]);
     h.advanceTo(t0 + 199);
     assert.deepEqual(sentSeqs(h), []);
@@ -300,7 +301,7 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
   });
 
   it('a lost probe does not move the RTO: it fires one RTO after the last ACK, not PTO + RTO (deliberately unlike §7.3)', () => {
-    const { h, c, t0 } = setup(4);
+    const { h, c, t0 } = setup(4, { config: { tlpFollowUp: false } });
     assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
     h.advanceTo(t0 + 10);
     h.send({ ack: S(2000) }); // the RTO restarts: t0 + 10 + 200
