@@ -18,7 +18,10 @@
  * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
- *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither] [--capture DIR] [--capture-over MS]
+ *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up] [--capture DIR] [--capture-over MS]
+ *
+ * Stalls are the wire's (bench/lib/wire-stall.ts: a capture on the client's interface),
+ * with the client's own timing of the same transfer next to each.
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { createLossyPath } from './lib/lossy-path.ts';
-import { median, runTransfer, type LossDirection, type LossTransfer } from './lib/loss.ts';
+import { clientStallMs, median, runStallMs, runTransfer, type LossDirection, type LossTransfer } from './lib/loss.ts';
 import { DEVICE_INTERFACE, LAN_INTERFACE, spawnInNamespace } from '../test/support/netns.ts';
 import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process.ts';
 import { deviceCounters, writeShellOperatorConfig } from '../test/support/device-shell.ts';
@@ -37,10 +40,11 @@ const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<stri
   { key: 'no-frto', name: 'PRR + recovery probe, no F-RTO', tcp: { frto: false } },
   { key: 'no-probe', name: 'PRR, no recovery probe', tcp: { recoveryProbe: false } },
   { key: 'neither', name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
+  { key: 'no-follow-up', name: 'no follow-up of the tail loss probe (RFC 8985 §7.3, Linux)', tcp: { tlpFollowUp: false } },
 ];
 /** A transfer whose longest stall passes this keeps its captures (`--capture`; `--capture-over` changes it). */
 const CAPTURE_STALL_MS = 150;
-const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits'] as const;
+const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits'] as const;
 
 const { values: flags } = parseArgs({
   options: {
@@ -106,15 +110,17 @@ try {
           totals[index]![name]! += delta;
           if (delta > 0) moved.push(`${name.replace(/^tcp\./, '')} ${delta}`);
         }
-        const stall = run.longest_stall_ms ?? 0;
+        // The wire's figure (bench/lib/wire-stall.ts); echo: the longest of either side's.
+        const stall = run.wire?.longestStallMs ?? run.longest_stall_ms ?? 0;
         let kept = '';
         if (captureDirectory !== undefined && stall > captureOverMs) {
           const stem = join(captureDirectory, `${configuration.key}-${transfer + 1}`);
           for (const capture of captures) renameSync(capture.file, `${stem}-${capture.side}.pcap`);
           kept = `, captures ${stem}-{device,lan}.pcap`;
         }
-        const split = typeof run.server_stall_ms === 'number' ? ` (the server's own ${run.server_stall_ms.toFixed(0)} ms, held up by the client's sending ${(run.client_stall_ms ?? 0).toFixed(0)} ms)` : '';
-        transferLines.push(`${configuration.key} #${transfer + 1}: stall ${stall.toFixed(0)} ms at byte ${run.stall_at_byte ?? '?'}${split}, ${moved.join(', ')}${kept}`);
+        const serverStall = run.wire?.serverStallMs ?? run.server_stall_ms;
+        const split = typeof serverStall === 'number' ? ` (the server's own ${serverStall.toFixed(0)} ms, held up by the client's sending ${(run.wire?.clientStallMs ?? run.client_stall_ms ?? 0).toFixed(0)} ms)` : '';
+        transferLines.push(`${configuration.key} #${transfer + 1}: stall ${stall.toFixed(0)} ms (the client timed ${clientStallMs(run).toFixed(0)} ms) at byte ${run.wire?.stallAtByte ?? run.stall_at_byte ?? '?'}${split}, ${moved.join(', ')}${kept}`);
       } finally {
         await firmware.stop();
         rmSync(stateDirectory, { recursive: true, force: true });
@@ -129,7 +135,7 @@ try {
   for (const [index, configuration] of CONFIGURATIONS.entries()) {
     const done = runs[index]!;
     const goodputs = done.map((run) => (run.seconds > 0 ? (run.bytes * 8) / run.seconds / 1e6 : 0));
-    const stalls = done.map((run) => run.longest_stall_ms ?? 0);
+    const stalls = done.map(runStallMs);
     process.stdout.write(
       `| ${configuration.name} | ${median(goodputs).toFixed(1)} Mbit/s | ${stalls.filter((stall) => stall > 150).length} of ${done.length} | ${Math.max(...stalls).toFixed(0)} ms | ` +
         `${COUNTERS.map((name) => totals[index]![name]).join(' | ')} |\n`,

@@ -23,9 +23,9 @@
  * to the last frame captured. A capture that lost frames (tcpdump's "dropped by
  * kernel") cannot be trusted for this and says so (`captureDropped`).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { spawnInNamespace } from '../../test/support/netns.ts';
 
@@ -45,6 +45,8 @@ export interface WireStall {
   frames: number;
   /** Frames tcpdump reported dropped (the figure is then not trustworthy). */
   captureDropped: number;
+  /** Where the capture was kept (a stall over the `keep` threshold), if it was. */
+  capture?: string;
 }
 
 /** One captured frame: its kernel timestamp (µs) and its first bytes. */
@@ -56,8 +58,11 @@ export interface CapturedFrame {
 const SNAP_LENGTH = 128;
 
 export interface WireCapture {
-  /** Stops tcpdump, reads the capture, removes the file and measures the transfer. */
-  finish(mode: WireMode, bytes: number): Promise<WireStall>;
+  /**
+   * Stops tcpdump, reads the capture and measures the transfer; the file is removed, or
+   * kept as `keep.file` when the longest stall passed `keep.overMs`.
+   */
+  finish(mode: WireMode, bytes: number, keep?: { overMs: number; file: string }): Promise<WireStall>;
   /** Stops tcpdump and removes the file without measuring (a failed transfer). */
   discard(): Promise<void>;
 }
@@ -102,11 +107,17 @@ export async function startWireCapture(namespace: string, interfaceName: string,
     return dropped ? Number(dropped[1]) : 0;
   };
   return {
-    async finish(mode, bytes) {
+    async finish(mode, bytes, keep) {
       try {
         const dropped = await stop();
         const frames = readPcap(readFileSync(file));
-        return { ...measureWireStall(frames, mode, port, bytes), captureDropped: dropped };
+        const stall: WireStall = { ...measureWireStall(frames, mode, port, bytes), captureDropped: dropped };
+        if (keep !== undefined && stall.longestStallMs > keep.overMs) {
+          mkdirSync(dirname(keep.file), { recursive: true });
+          copyFileSync(file, keep.file);
+          stall.capture = keep.file;
+        }
+        return stall;
       } finally {
         rmSync(directory, { recursive: true, force: true });
       }
