@@ -1089,7 +1089,7 @@ async function main(): Promise<number> {
   if (selected.has('loss')) {
     markdown +=
       `Loss section: device — bridge — LAN namespaces (four veths, offloads off, same MTU); nft in the bridge namespace drops forwarded IPv4 frames at random, each direction; ` +
-      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path. ` +
+      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall: measured from a capture on the client's interface, the client's own timing beside it; captures of stalls over one RTO kept in bench/results/stall-captures/), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path. ` +
       (flags.cold
         ? 'Cold (`--cold`): no untimed transfers, piwire\'s JIT warm-up included.\n\n'
         : `Steady state: each server first moves ${sizes.lossWarmUpBytes / MIB} MiB each way without loss, and each cell begins with ${sizes.loss.warmUpRuns} untimed transfer at its own loss rate (\`--cold\`: neither).\n\n`);

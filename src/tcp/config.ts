@@ -80,15 +80,15 @@ export interface TcpConfig {
   /**
    * With SACK in use: the recovery probe (recovery.ts): in recovery, when no ACK has come
    * for max(2·SRTT, 10 ms) after the last transmission or ACK, the segment at SND.UNA is
-   * resent (twice at most per episode) instead of waiting for the RTO. Not in RFC 8985 or
+   * resent (twice at most without an ACK reporting delivery in between) instead of waiting for the RTO. Not in RFC 8985 or
    * Linux, which arm no probe in recovery (README, deliberate differences).
    */
   recoveryProbe: boolean;
   /**
    * With SACK and RACK in use: the tail probe's follow-up (recovery.ts
    * `tlpFollowUpTimeout`): when a tail loss probe draws no ACK for max(2·SRTT, 10 ms),
-   * the segment at SND.UNA is resent (twice at most per probe, restarting from each ACK
-   * that advances SND.UNA), so a lost probe or a lost or delayed answer costs a few
+   * the segment at SND.UNA is resent (twice at most without an ACK that advances
+   * SND.UNA in between, each such ACK restarting the wait), so a lost probe or a lost or delayed answer costs a few
    * round trips, not the RTO. Not in RFC 8985 or Linux, which allow one probe per flight
    * and then wait for the RTO (README, deliberate differences).
    */

@@ -581,7 +581,24 @@ describe('Recovery probe (tcp.recoveryProbe; not in RFC 8985 or Linux)', () => {
     assert.deepEqual(sentSeqs(h), [0]);
   });
 
-  it('is bounded: two probes per episode, then the RTO at its usual instant', () => {
+  it('an ACK reporting delivery renews the two: a later silence in the same episode is probed too', () => {
+    const { h, t0 } = enterRecoveryWithTenInFlight({});
+    assert.deepEqual(sentSeqs(h), [0]);
+    h.advanceTo(t0 + 30);
+    assert.deepEqual(sentSeqs(h), [0], 'first probe');
+    h.advanceTo(t0 + 50);
+    assert.deepEqual(sentSeqs(h), [0], 'second probe');
+    // An answer reports segment 4 delivered (the episode goes on: SND.UNA is still 0).
+    h.advanceTo(t0 + 55);
+    sack(h, 0, [[1000, 5000]]);
+    sentSeqs(h);
+    h.advanceTo(t0 + 75);
+    assert.deepEqual(sentSeqs(h), [0], 'probed again 20 ms after the delivery, not left to the RTO');
+    assert.equal(h.counters.get('tcp.tx.recovery-probes'), 3);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+  });
+
+  it('is bounded: two probes without an ACK reporting delivery, then the RTO at its usual instant', () => {
     const { h, t0 } = enterRecoveryWithTenInFlight({});
     assert.deepEqual(sentSeqs(h), [0]);
     h.advanceTo(t0 + 30);

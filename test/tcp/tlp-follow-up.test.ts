@@ -2,7 +2,7 @@
  * The tail probe's follow-up (`tcp.tlpFollowUp`; not in RFC 8985 or Linux, which wait for
  * the RTO after an unanswered probe) on the virtual clock, against exact segments: when
  * the tail loss probe draws no ACK for max(2·SRTT, 10 ms), the segment at SND.UNA is
- * resent; each ACK that advances SND.UNA restarts that wait; two per probe at most, and
+ * resent; each ACK that advances SND.UNA restarts that wait and the count; two without one at most, and
  * the RTO stays where it stood. RFC 8985 §7.4's congestion response follows the
  * episode's last retransmission: a D-SACK for the follow-up says it only repeated data.
  *
