@@ -8,7 +8,9 @@
  * late originals) sends new data, the next one shows never-retransmitted originals
  * arriving: the timeout is undone, and nothing but the RTO's one segment is resent.
  * Without it, go-back-N resends the window the peer already has (each reported back
- * as a duplicate, D-SACK).
+ * as a duplicate, D-SACK). The probe's follow-up (`tcp.tlpFollowUp`) is off in the first
+ * two runs, so that the probe and the RTO are the only retransmissions; the third shows
+ * what it adds to the same spike.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -68,7 +70,7 @@ function run(config: Partial<TcpConfig>): Outcome {
 
 describe('F-RTO on the memory wire (a delay spike makes the RTO spurious)', () => {
   it('undoes the spurious RTO: new data instead of go-back-N, one segment resent, the window restored', () => {
-    const outcome = run({});
+    const outcome = run({ tlpFollowUp: false });
     const { counters } = outcome;
     assert.equal(outcome.received, BYTES);
     assert.equal(counters.get('tcp.timeout.rto'), 1);
@@ -84,7 +86,7 @@ describe('F-RTO on the memory wire (a delay spike makes the RTO spurious)', () =
   });
 
   it('without F-RTO (tcp.frto false) the same spike costs a go-back-N of data the peer already has', () => {
-    const outcome = run({ frto: false });
+    const outcome = run({ frto: false, tlpFollowUp: false });
     const { counters } = outcome;
     assert.equal(outcome.received, BYTES);
     assert.equal(counters.get('tcp.timeout.rto'), 1);
@@ -93,5 +95,21 @@ describe('F-RTO on the memory wire (a delay spike makes the RTO spurious)', () =
     assert.ok(retransmits > 50, `${retransmits} retransmissions of a window the peer already held`);
     assert.ok(counters.get('tcp.rx.dsack') > 50, 'each reported back as a duplicate (D-SACK)');
     assert.ok(outcome.cwndAfter < outcome.cwndBefore, `cwnd ${outcome.cwndAfter} after, ${outcome.cwndBefore} before the spike`);
+  });
+
+  it('with the probe\'s follow-up (the default) the spike costs two duplicates per ACK that advanced during it, and F-RTO still undoes the RTO', () => {
+    const outcome = run({});
+    const { counters } = outcome;
+    assert.equal(outcome.received, BYTES);
+    assert.equal(counters.get('tcp.timeout.rto'), 1);
+    assert.equal(counters.get('tcp.frto.spurious'), 1);
+    // Two follow-ups after the probe, two more after the one ACK that came through before the RTO.
+    assert.equal(counters.get('tcp.tx.tlp-follow-ups'), 4);
+    // All needless (the peer had everything): each comes back as a D-SACK, a handful, not
+    // the go-back-N of the run without F-RTO.
+    const retransmits = counters.get('tcp.tx.retransmits');
+    assert.ok(retransmits >= 2 + 4 && retransmits <= 8, `${retransmits} retransmissions`);
+    assert.equal(counters.get('tcp.rx.dsack'), retransmits);
+    assert.ok(outcome.cwndAfter >= outcome.cwndBefore, `cwnd ${outcome.cwndAfter} after, ${outcome.cwndBefore} before the spike`);
   });
 });
