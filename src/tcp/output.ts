@@ -631,10 +631,7 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
  * D-SACK for it says it only repeated data, no D-SACK that it repaired a loss.
  */
 function sendTlpFollowUp(connection: TcpConnection, now: Instant): void {
-  const scoreboard = connection.scoreboard;
-  if (scoreboard === undefined || scoreboard.count === 0 || connection.tlpEndSeq === undefined || connection.congestion.inRecovery) return;
-  // SND.UNA is never SACKed (a SACK below the cumulative ACK is a D-SACK).
-  if (retransmitFrom(connection, scoreboard.startOf(0), scoreboard.endOf(0), now) <= 0) return;
+  if (connection.tlpEndSeq === undefined || connection.congestion.inRecovery || !resendFirstUnacknowledged(connection, now)) return;
   connection.tlpRetransmitted = true;
   connection.tlpDsack = false;
   connection.context.counters.increment('tcp.tx.tlp-follow-ups');
@@ -646,11 +643,16 @@ function sendTlpFollowUp(connection: TcpConnection, now: Instant): void {
  * The RTO is left running where it was.
  */
 function sendRecoveryProbe(connection: TcpConnection, now: Instant): void {
-  const scoreboard = connection.scoreboard;
-  if (scoreboard === undefined || scoreboard.count === 0 || !connection.congestion.inRecovery) return;
-  // SND.UNA is never SACKed (a SACK below the cumulative ACK is a D-SACK).
-  if (retransmitFrom(connection, scoreboard.startOf(0), scoreboard.endOf(0), now) <= 0) return;
+  if (!connection.congestion.inRecovery || !resendFirstUnacknowledged(connection, now)) return;
   connection.context.counters.increment('tcp.tx.recovery-probes');
+}
+
+/** The scoreboard's first segment (at SND.UNA) again, outside the window; false when nothing left. */
+function resendFirstUnacknowledged(connection: TcpConnection, now: Instant): boolean {
+  const scoreboard = connection.scoreboard;
+  if (scoreboard === undefined || scoreboard.count === 0) return false;
+  // SND.UNA is never SACKed (a SACK below the cumulative ACK is a D-SACK).
+  return retransmitFrom(connection, scoreboard.startOf(0), scoreboard.endOf(0), now) > 0;
 }
 
 /** The peer's window is closed while we have something to send: the persist timer owns the connection. */
