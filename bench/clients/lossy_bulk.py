@@ -15,7 +15,11 @@ echo HOST PORT BYTES: send BYTES to an echo server (RFC 862) from a thread while
   lossy link; the client sends at once, so the handshake completes with its data.
 
 The longest stall is the longest time without progress between the start (pull: the
-first byte) and the last byte. In echo, a stall may be the client's own: when the
+first byte) and the last byte, as this process sees it: its polling thread and recv()
+calls run when the scheduler lets them, so on a loaded machine it can report a stall the
+wire did not have (push: 47 ms where the capture shows 10). bench/lib/loss.ts therefore
+takes the cell's stall from a capture on this interface (bench/lib/wire-stall.ts) and
+keeps this figure beside it. In echo, a stall may be the client's own: when the
 client's TCP has a loss to repair, the server has echoed all it was given and has nothing
 to send. So echo also samples, every millisecond, how much of the client's data the
 server's TCP has acknowledged (tcpi_bytes_acked), and splits the stalls by what the
