@@ -893,6 +893,7 @@ function addLossRows(mtu: number, kernel: LossCell[], piwire: LossCell[]): void 
     }
     for (const [side, cell] of [['piwire', p], ['kernel', k]] as const) {
       if (cell && cell.captureDropped > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: the captures dropped ${cell.captureDropped} frames (the wire's stall figure is incomplete).`);
+      if (cell && cell.captureIncomplete > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: ${cell.captureIncomplete} of ${runs} captures did not hold the whole transfer (their stall is the client's figure).`);
       if (cell && cell.cut > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: ${cell.cut} of ${runs} transfers did not finish within ${sizes.loss.deadlineSeconds} s (counted with the bytes moved by then).`);
       const slowStarts = cell?.runs.filter((run) => (run.first_byte_ms ?? 0) > RTO_REFERENCE_MS).length ?? 0;
       if (slowStarts > 0) notes.push(`MTU ${mtu} loss, ${side}, ${label}: ${slowStarts} of ${runs} transfers waited more than ${RTO_REFERENCE_MS} ms for the first byte (a handshake segment lost; not counted in goodput or stall).`);

@@ -15,6 +15,7 @@
  * longer than one RTO"). A transfer that does not finish within the deadline counts
  * with the bytes it moved by then, over the deadline, and is reported as cut.
  */
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SYSTEM_PYTHON } from '../../test/support/netns.ts';
@@ -71,6 +72,8 @@ export interface LossCell {
   worstClientViewStallMs: number;
   /** Frames the captures dropped over the cell's runs (non-zero: the wire figures are incomplete). */
   captureDropped: number;
+  /** Completed runs whose capture does not show the whole transfer: their stall is the client's figure. */
+  captureIncomplete: number;
   medianStallMs: number;
   /** Runs cut by the deadline. */
   cut: number;
@@ -103,6 +106,8 @@ export interface LossPlan {
 const PORTS: Record<LossDirection, number> = { push: 9, pull: 19, echo: 7 };
 /** Where the captures of transfers with a stall over one RTO are kept (bench/results is not committed). */
 const STALL_CAPTURES = fileURLToPath(new URL('../results/stall-captures/', import.meta.url));
+/** The newest this many are kept (a few MB each: the kernel's cells stall over one RTO often). */
+const MAX_STALL_CAPTURES = 40;
 
 export const DIRECTION_LABELS: Record<LossDirection, string> = {
   push: 'into device (discard)',
@@ -151,6 +156,7 @@ export async function runTransfer(path: LossyPath, mode: LossDirection, plan: Lo
   // A stall over one RTO keeps its capture (headers only) for a look at what happened.
   const keep = { overMs: RTO_REFERENCE_MS, file: join(STALL_CAPTURES, `${new Date().toISOString().replace(/[:.]/g, '-')}-mtu${path.mtu}-${mode}.pcap`) };
   const wire = await capture.finish(mode, plan.bytes, keep);
+  if (wire.capture !== undefined) pruneOldest(STALL_CAPTURES, MAX_STALL_CAPTURES);
   const last = result.stdout.trim().split('\n').pop() ?? '';
   let report: LossTransfer | undefined;
   try {
@@ -164,13 +170,20 @@ export async function runTransfer(path: LossyPath, mode: LossDirection, plan: Lo
   return { ...report, wire };
 }
 
+/** Removes the oldest files of `directory` (names sort by time) beyond the newest `keep`. */
+function pruneOldest(directory: string, keep: number): void {
+  const names = readdirSync(directory).sort();
+  for (const name of names.slice(0, Math.max(0, names.length - keep))) rmSync(join(directory, name), { force: true });
+}
+
 /**
  * A run's longest stall: from the wire (bench/lib/wire-stall.ts), echo the server's own
  * share; the client's own measure only where there is no capture.
  */
 export function runStallMs(run: LossTransfer): number {
   const wire = run.wire;
-  if (wire !== undefined) return run.mode === 'echo' ? (wire.serverStallMs ?? 0) : wire.longestStallMs;
+  // A capture that does not hold the whole of a completed transfer cannot give its stall.
+  if (wire !== undefined && (wire.completed || !run.completed)) return run.mode === 'echo' ? (wire.serverStallMs ?? 0) : wire.longestStallMs;
   return run.mode === 'echo' && typeof run.server_stall_ms === 'number' ? run.server_stall_ms : (run.longest_stall_ms ?? 0);
 }
 
@@ -191,6 +204,7 @@ export function summarise(rate: number, mode: LossDirection, runs: LossTransfer[
     worstStallMs: Math.max(0, ...stalls),
     worstClientViewStallMs: Math.max(0, ...runs.map(clientStallMs)),
     captureDropped: runs.reduce((sum, run) => sum + (run.wire?.captureDropped ?? 0), 0),
+    captureIncomplete: runs.filter((run) => run.completed && run.wire !== undefined && !run.wire.completed).length,
     worstClientStallMs: mode === 'echo' ? Math.max(0, ...clientStalls) : NaN,
     medianStallMs: median(stalls),
     cut: runs.filter((run) => !run.completed).length,

@@ -56,6 +56,8 @@ export interface CapturedFrame {
 }
 
 const SNAP_LENGTH = 128;
+/** How long `finish` waits for the capture to show the whole transfer. */
+const FINISH_WAIT_MS = 3000;
 
 export interface WireCapture {
   /**
@@ -74,8 +76,11 @@ export interface WireCapture {
 export async function startWireCapture(namespace: string, interfaceName: string, port: number): Promise<WireCapture> {
   const directory = mkdtempSync(join(tmpdir(), 'pw-wire-stall-'));
   const file = join(directory, 'transfer.pcap');
-  // -B: a 16 MiB capture buffer, so a loaded machine does not make tcpdump drop frames.
-  const child = spawnInNamespace(namespace, ['tcpdump', '-i', interfaceName, '-n', '-s', String(SNAP_LENGTH), '-B', '16384', '-w', file, 'tcp', 'port', String(port)]);
+  // -B: a 16 MiB capture buffer, so a loaded machine does not make tcpdump drop frames;
+  // --immediate-mode and -U: each frame is read and written as it comes, so the file
+  // holds the whole transfer when `finish` looks (frames still in the ring when tcpdump
+  // is stopped would be lost without being counted as dropped).
+  const child = spawnInNamespace(namespace, ['tcpdump', '-i', interfaceName, '-n', '--immediate-mode', '-U', '-s', String(SNAP_LENGTH), '-B', '16384', '-w', file, 'tcp', 'port', String(port)]);
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
@@ -109,6 +114,12 @@ export async function startWireCapture(namespace: string, interfaceName: string,
   return {
     async finish(mode, bytes, keep) {
       try {
+        // Until the file shows the transfer complete (tcpdump may trail the transfer on a
+        // loaded machine), at most FINISH_WAIT_MS; a transfer that never completed waits it all.
+        const deadline = Date.now() + FINISH_WAIT_MS;
+        while (Date.now() < deadline && !measureWireStall(readPcap(readFileSync(file)), mode, port, bytes).completed) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
         const dropped = await stop();
         const frames = readPcap(readFileSync(file));
         const stall: WireStall = { ...measureWireStall(frames, mode, port, bytes), captureDropped: dropped };
