@@ -18,7 +18,11 @@
  * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
- *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up] [--capture DIR] [--capture-over MS]
+ *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up] [--capture DIR] [--capture-over MS] [--conns]
+ *
+ * `--conns` also reads the device's `conns --json` over the shell every second while a
+ * transfer runs and prints the range of the diag connection's RTO, SRTT and RTTVAR (what
+ * "one RTO" is on this path; use transfers of a few seconds, e.g. `--mib 64`).
  *
  * Stalls are the wire's (bench/lib/wire-stall.ts: a capture on the client's interface),
  * with the client's own timing of the same transfer next to each.
@@ -31,9 +35,9 @@ import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { createLossyPath } from './lib/lossy-path.ts';
 import { clientStallMs, median, runStallMs, runTransfer, type LossDirection, type LossTransfer } from './lib/loss.ts';
-import { DEVICE_INTERFACE, LAN_INTERFACE, spawnInNamespace } from '../test/support/netns.ts';
+import { DEVICE_INTERFACE, exec, LAN_INTERFACE, spawnInNamespace } from '../test/support/netns.ts';
 import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process.ts';
-import { deviceCounters, writeShellOperatorConfig } from '../test/support/device-shell.ts';
+import { deviceCounters, SHELL_USER, writeShellOperatorConfig } from '../test/support/device-shell.ts';
 
 const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<string, boolean> }[] = [
   { key: 'default', name: 'PRR + recovery probe + F-RTO (default)', tcp: {} },
@@ -56,6 +60,7 @@ const { values: flags } = parseArgs({
     configs: { type: 'string', default: ALL_CONFIGURATIONS.map((configuration) => configuration.key).join(',') },
     capture: { type: 'string' },
     'capture-over': { type: 'string', default: String(CAPTURE_STALL_MS) },
+    conns: { type: 'boolean', default: false },
   },
 });
 const mode = flags.mode as LossDirection;
@@ -74,7 +79,12 @@ const bytes = Number(flags.mib) * 1024 * 1024;
 const mtu = Number(flags.mtu);
 
 
+/** `--conns`: the device's RTO, SRTT and RTTVAR of the diag connections, from `conns --json` while transfers run. */
+const connectionSamples: { rto: number; srtt: number; rttvar: number }[] = [];
+
 const path = await createLossyPath({ mtu, prefix: 'pw' });
+/** The shell's secret, for `--conns` (set once the configuration is written). */
+let shellSecretFile = '';
 const directory = mkdtempSync(join(tmpdir(), 'pw-loss-counters-'));
 // Per configuration: the transfers' reports and the counters' growth over them.
 const runs: LossTransfer[][] = CONFIGURATIONS.map(() => []);
@@ -83,6 +93,7 @@ const transferLines: string[] = [];
 const totals = CONFIGURATIONS.map(() => Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<string, number>);
 try {
   const access = await writeShellOperatorConfig(directory, randomBytes(12).toString('hex'));
+  shellSecretFile = access.secretFile;
   const base = JSON.parse(readFileSync(access.configFile, 'utf8')) as Record<string, unknown>;
   const plan = { rates: [rate], bytes, repetitions: 1, deadlineSeconds: 60, warmUpRuns: 0 };
   const read = (): Promise<Record<string, number>> => deviceCounters(path.peerNamespace, path.deviceAddress, access.secretFile);
@@ -99,7 +110,9 @@ try {
         const before = await read();
         const captures = captureDirectory === undefined ? [] : await startCaptures(join(directory, 'capture'));
         await path.setLoss(rate);
-        const run = await runTransfer(path, mode, plan, join(REPOSITORY_ROOT, 'bench/clients/'));
+        const transferring = runTransfer(path, mode, plan, join(REPOSITORY_ROOT, 'bench/clients/'));
+        if (flags.conns) await sampleConnections(transferring);
+        const run = await transferring;
         runs[index]!.push(run);
         await path.setLoss(0);
         await stopCaptures(captures);
@@ -129,6 +142,7 @@ try {
     process.stderr.write(`transfer ${transfer + 1} of ${transfers} done\n`);
   }
   process.stdout.write(`${transferLines.join('\n')}\n\n`);
+  if (flags.conns) process.stdout.write(`${describeConnectionSamples()}\n\n`);
   process.stdout.write(`${mode === 'pull' ? 'chargen out of the device into Linux' : mode === 'push' ? 'discard: the kernel client sending into the device' : 'echo through the device, the kernel client sending and reading'}, ${(rate * 100).toFixed(1)}% loss each way, MTU ${mtu}, ${flags.mib} MiB × ${transfers} per configuration\n\n`);
   process.stdout.write(`| configuration | goodput, median | stalls > 150 ms | worst stall | ${COUNTERS.join(' | ')} |\n`);
   process.stdout.write(`| --- | ---: | ---: | ---: | ${COUNTERS.map(() => '---:').join(' | ')} |\n`);
@@ -144,6 +158,34 @@ try {
 } finally {
   rmSync(directory, { recursive: true, force: true });
   await path.destroy();
+}
+
+/** Reads `conns --json` over the shell every second until `transfer` settles (each read crosses the lossy path too). */
+async function sampleConnections(transfer: Promise<unknown>): Promise<void> {
+  let settled = false;
+  void transfer.finally(() => {
+    settled = true;
+  });
+  while (!settled) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (settled) break;
+    const argv = [process.execPath, '--import', 'tsx', 'firmware/main.ts', 'shell', path.deviceAddress, '--user', SHELL_USER, '--secret-file', shellSecretFile, '-c', 'conns --json'];
+    const result = await exec(path.peerNamespace, argv, { cwd: REPOSITORY_ROOT, timeoutMs: 30_000 });
+    if (result.code !== 0) continue;
+    const connections = JSON.parse(result.stdout) as { localPort: number; srtt?: number; rttvar?: number; rto: number }[];
+    for (const connection of connections) {
+      if ([7, 9, 19].includes(connection.localPort)) connectionSamples.push({ rto: connection.rto, srtt: connection.srtt ?? NaN, rttvar: connection.rttvar ?? NaN });
+    }
+  }
+}
+
+function describeConnectionSamples(): string {
+  if (connectionSamples.length === 0) return 'conns: no sample (transfers shorter than a second: use --mib 64)';
+  const range = (key: 'rto' | 'srtt' | 'rttvar'): string => {
+    const values = connectionSamples.map((sample) => sample[key]).filter(Number.isFinite);
+    return `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)} ms`;
+  };
+  return `conns (${connectionSamples.length} samples of the diag connection during transfers): RTO ${range('rto')}, SRTT ${range('srtt')}, RTTVAR ${range('rttvar')}`;
 }
 
 interface Capture {
