@@ -315,6 +315,14 @@ async function warmUp(topology: VethTopology, bytes: number, pid: number): Promi
   return pushes;
 }
 
+/** One untimed transfer each way (the loss section's warm-up before its cells; `--cold`: none). */
+async function warmUpEachWay(topology: VethTopology, bytes: number): Promise<void> {
+  if (flags.cold) return;
+  for (const mode of ['push', 'pull'] as const) {
+    await runPython(topology, 'bulk.py', [mode, topology.deviceAddress, mode === 'push' ? 9 : 19, bytes], 600_000);
+  }
+}
+
 /** "warm-up pushes: 2.44, 1.72, 1.28 user s/GiB", for the log. */
 function describeWarmUp(pushes: readonly number[]): string {
   return pushes.length === 0 ? 'no warm-up (--cold)' : `warm-up pushes: ${pushes.map((user) => user.toFixed(2)).join(', ')} user s/GiB`;
@@ -835,7 +843,7 @@ async function lossKernel(path: LossyPath): Promise<LossCell[]> {
   const server = spawnInNamespace(path.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', path.deviceAddress]);
   try {
     await firstJsonLine(server, 15_000);
-    await warmUp(path, sizes.lossWarmUpBytes);
+    await warmUpEachWay(path, sizes.lossWarmUpBytes);
     log(`kernel MTU ${path.mtu} loss:`);
     return await measureLossCells(path, sizes.loss, CLIENTS, log);
   } finally {
@@ -855,7 +863,7 @@ async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
   });
   return withFirmware(firmware, stateDirectory, async () => {
     await firmware.ready;
-    await warmUp(path, sizes.lossWarmUpBytes);
+    await warmUpEachWay(path, sizes.lossWarmUpBytes);
     log(`piwire MTU ${path.mtu} loss:`);
     return measureLossCells(path, sizes.loss, CLIENTS, log);
   });
