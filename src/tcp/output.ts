@@ -605,14 +605,17 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
   const scoreboard = connection.scoreboard;
   if (scoreboard === undefined || connection.bytesInFlight() <= 0) return;
   const tcb = connection.tcb;
+  const newDataFirst = connection.context.config.lossProbeNewData;
   let retransmitted = false;
-  if (!connection.context.config.lossProbeNewData || !sendDataSegment(connection, now, true, segmentRoom(connection))) {
+  if (!newDataFirst || !sendDataSegment(connection, now, true, segmentRoom(connection))) {
+    // The last segment not SACKed; new data only when every segment in flight is SACKed
+    // (and it was not tried just above).
     let index = scoreboard.count - 1;
     while (index >= 0 && (scoreboard.marksOf(index) & SegmentMark.SACKED) !== 0) index--;
     if (index >= 0) {
       if (retransmitFrom(connection, scoreboard.startOf(index), scoreboard.endOf(index), now) <= 0) return;
       retransmitted = true;
-    } else if (connection.context.config.lossProbeNewData || !sendDataSegment(connection, now, true, segmentRoom(connection))) {
+    } else if (newDataFirst || !sendDataSegment(connection, now, true, segmentRoom(connection))) {
       return;
     }
   }
