@@ -18,14 +18,16 @@
  * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
- *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up] [--capture DIR] [--capture-over MS] [--conns]
+ *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up,no-ack-repeat] [--capture DIR] [--capture-over MS] [--conns]
  *
  * `--conns` also reads the device's `conns --json` over the shell every second while a
  * transfer runs and prints the range of the diag connection's RTO, SRTT and RTTVAR (what
  * "one RTO" is on this path; use transfers of a few seconds, e.g. `--mib 64`).
  *
  * Stalls are the wire's (bench/lib/wire-stall.ts: a capture on the client's interface),
- * with the client's own timing of the same transfer next to each.
+ * with the client's own timing of the same transfer next to each. The kernel end's RTOs
+ * (TcpExt TCPTimeouts of the LAN namespace) are counted per transfer too: in `--mode push`
+ * the kernel is the sender, and its RTOs are what piwire's receiver can cause.
  */
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,10 +47,11 @@ const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<stri
   { key: 'no-probe', name: 'PRR, no recovery probe', tcp: { recoveryProbe: false } },
   { key: 'neither', name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
   { key: 'no-follow-up', name: 'no follow-up of the tail loss probe (RFC 8985 §7.3, Linux)', tcp: { tlpFollowUp: false } },
+  { key: 'no-ack-repeat', name: 'one ACK for the last filled hole (RFC 5681 §4.2, Linux)', tcp: { repeatLastHoleAck: false } },
 ];
 /** A transfer whose longest stall passes this keeps its captures (`--capture`; `--capture-over` changes it). */
 const CAPTURE_STALL_MS = 150;
-const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits', 'tcp.drop.internal-error'] as const;
+const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.ack-repeats', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits', 'tcp.drop.internal-error'] as const;
 
 const { values: flags } = parseArgs({
   options: {
@@ -91,6 +94,8 @@ const runs: LossTransfer[][] = CONFIGURATIONS.map(() => []);
 /** One line per transfer: its stall and the counters that moved in it. */
 const transferLines: string[] = [];
 const totals = CONFIGURATIONS.map(() => Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<string, number>);
+/** Per configuration: the RTOs of the kernel's end (TcpExt TCPTimeouts of the LAN namespace). */
+const kernelTotals = CONFIGURATIONS.map(() => 0);
 try {
   const access = await writeShellOperatorConfig(directory, randomBytes(12).toString('hex'));
   shellSecretFile = access.secretFile;
@@ -108,6 +113,7 @@ try {
         await firmware.ready;
         await path.setLoss(0);
         const before = await read();
+        const kernelBefore = await kernelTimeouts();
         const captures = captureDirectory === undefined ? [] : await startCaptures(join(directory, 'capture'));
         await path.setLoss(rate);
         const transferring = runTransfer(path, mode, plan, join(REPOSITORY_ROOT, 'bench/clients/'));
@@ -117,7 +123,9 @@ try {
         await path.setLoss(0);
         await stopCaptures(captures);
         const after = await read();
-        const moved: string[] = [];
+        const kernelRtos = (await kernelTimeouts()) - kernelBefore;
+        kernelTotals[index]! += kernelRtos;
+        const moved: string[] = kernelRtos > 0 ? [`the kernel's RTOs ${kernelRtos}`] : [];
         for (const name of COUNTERS) {
           const delta = (after[name] ?? 0) - (before[name] ?? 0);
           totals[index]![name]! += delta;
@@ -144,20 +152,31 @@ try {
   process.stdout.write(`${transferLines.join('\n')}\n\n`);
   if (flags.conns) process.stdout.write(`${describeConnectionSamples()}\n\n`);
   process.stdout.write(`${mode === 'pull' ? 'chargen out of the device into Linux' : mode === 'push' ? 'discard: the kernel client sending into the device' : 'echo through the device, the kernel client sending and reading'}, ${(rate * 100).toFixed(1)}% loss each way, MTU ${mtu}, ${flags.mib} MiB × ${transfers} per configuration\n\n`);
-  process.stdout.write(`| configuration | goodput, median | stalls > 150 ms | worst stall | ${COUNTERS.join(' | ')} |\n`);
-  process.stdout.write(`| --- | ---: | ---: | ---: | ${COUNTERS.map(() => '---:').join(' | ')} |\n`);
+  process.stdout.write(`| configuration | goodput, median | stalls > 150 ms | worst stall | the kernel's RTOs | ${COUNTERS.join(' | ')} |\n`);
+  process.stdout.write(`| --- | ---: | ---: | ---: | ---: | ${COUNTERS.map(() => '---:').join(' | ')} |\n`);
   for (const [index, configuration] of CONFIGURATIONS.entries()) {
     const done = runs[index]!;
     const goodputs = done.map((run) => (run.seconds > 0 ? (run.bytes * 8) / run.seconds / 1e6 : 0));
     const stalls = done.map(runStallMs);
     process.stdout.write(
-      `| ${configuration.name} | ${median(goodputs).toFixed(1)} Mbit/s | ${stalls.filter((stall) => stall > 150).length} of ${done.length} | ${Math.max(...stalls).toFixed(0)} ms | ` +
+      `| ${configuration.name} | ${median(goodputs).toFixed(1)} Mbit/s | ${stalls.filter((stall) => stall > 150).length} of ${done.length} | ${Math.max(...stalls).toFixed(0)} ms | ${kernelTotals[index]} | ` +
         `${COUNTERS.map((name) => totals[index]![name]).join(' | ')} |\n`,
     );
   }
 } finally {
   rmSync(directory, { recursive: true, force: true });
   await path.destroy();
+}
+
+/** The kernel end's RTOs so far: TcpExt TCPTimeouts in the LAN namespace's /proc/net/netstat (per network namespace). */
+async function kernelTimeouts(): Promise<number> {
+  const result = await exec(path.peerNamespace, ['cat', '/proc/net/netstat']);
+  const lines = result.stdout.split('\n').filter((line) => line.startsWith('TcpExt:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const index = names.indexOf('TCPTimeouts');
+  if (index < 0 || values[index] === undefined) throw new Error('loss-counters: no TcpExt TCPTimeouts in the LAN namespace\'s /proc/net/netstat');
+  return Number(values[index]);
 }
 
 /** Reads `conns --json` over the shell every second until `transfer` settles (each read crosses the lossy path too). */
