@@ -18,7 +18,7 @@
  * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
- *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up,no-ack-repeat] [--capture DIR] [--capture-over MS] [--conns]
+ *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up,diag-1m] [--capture DIR] [--capture-over MS] [--conns]
  *
  * `--conns` also reads the device's `conns --json` over the shell every second while a
  * transfer runs and prints the range of the diag connection's RTO, SRTT and RTTVAR (what
@@ -41,17 +41,17 @@ import { DEVICE_INTERFACE, exec, LAN_INTERFACE, spawnInNamespace } from '../test
 import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process.ts';
 import { deviceCounters, SHELL_USER, writeShellOperatorConfig } from '../test/support/device-shell.ts';
 
-const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<string, boolean> }[] = [
+const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<string, boolean>; services?: Record<string, string> }[] = [
   { key: 'default', name: 'PRR + recovery probe + F-RTO (default)', tcp: {} },
   { key: 'no-frto', name: 'PRR + recovery probe, no F-RTO', tcp: { frto: false } },
   { key: 'no-probe', name: 'PRR, no recovery probe', tcp: { recoveryProbe: false } },
   { key: 'neither', name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
   { key: 'no-follow-up', name: 'no follow-up of the tail loss probe (RFC 8985 §7.3, Linux)', tcp: { tlpFollowUp: false } },
-  { key: 'no-ack-repeat', name: 'one ACK for the last filled hole (RFC 5681 §4.2, Linux)', tcp: { repeatLastHoleAck: false } },
+  { key: 'diag-1m', name: 'diag buffers of 1 MiB (services.diagBuffer; the default is 256 KiB)', tcp: {}, services: { diagBuffer: '1MiB' } },
 ];
 /** A transfer whose longest stall passes this keeps its captures (`--capture`; `--capture-over` changes it). */
 const CAPTURE_STALL_MS = 150;
-const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.ack-repeats', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits', 'tcp.drop.internal-error'] as const;
+const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits', 'tcp.drop.internal-error'] as const;
 
 const { values: flags } = parseArgs({
   options: {
@@ -106,7 +106,7 @@ try {
     // One firmware at a time owns the device's link: the configurations take turns.
     for (const [index, configuration] of CONFIGURATIONS.entries()) {
       const configFile = join(directory, `config-${index}.json`);
-      writeFileSync(configFile, JSON.stringify({ ...base, tcp: configuration.tcp }));
+      writeFileSync(configFile, JSON.stringify({ ...base, tcp: configuration.tcp, ...(configuration.services ? { services: { ...(base.services as object | undefined), ...configuration.services } } : {}) }));
       const stateDirectory = mkdtempSync(join(directory, 'state-'));
       const firmware = startFirmware({ namespace: path.deviceNamespace, args: [...path.firmwareArgs(), '--diag', '--config', configFile, '--state-dir', stateDirectory, '--log', 'json'] });
       try {

@@ -223,7 +223,6 @@ const tcpSchema = z.strictObject({
   prr: flag(TCP_DEFAULTS.prr, 'with SACK: Proportional Rate Reduction (RFC 6937/9937) paces what leaves during loss recovery, as Linux'),
   recoveryProbe: flag(TCP_DEFAULTS.recoveryProbe, 'with SACK: resend the segment at SND.UNA when recovery gets no ACK for max(2·SRTT, 10 ms), at most twice without an ACK reporting delivery in between, before the RTO (not in RFC 8985 or Linux)'),
   tlpFollowUp: flag(TCP_DEFAULTS.tlpFollowUp, 'with SACK: resend the segment at SND.UNA when a tail loss probe gets no ACK for max(2·SRTT, 10 ms), at most twice without an ACK advancing SND.UNA in between, before the RTO (not in RFC 8985 or Linux)'),
-  repeatLastHoleAck: flag(TCP_DEFAULTS.repeatLastHoleAck, 'send the ACK of a segment that fills the last hole of the receive queue twice, so one lost ACK does not leave the sender to its RTO (not in RFC 5681 or Linux)'),
   frto: flag(TCP_DEFAULTS.frto, 'with SACK: F-RTO (RFC 5682, Linux tcp_frto): after an RTO, detect a spurious timeout by sending new data, and undo it instead of resending everything'),
   lossProbeNewData: flag(TCP_DEFAULTS.lossProbeNewData, 'with RACK: the tail loss probe sends new data when some waits (RFC 8985 §7.3, Linux); off: it resends the last segment, which a delayed-ACK receiver acknowledges at once'),
   windowScale: flag(TCP_DEFAULTS.windowScale, 'offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB'),

@@ -60,24 +60,6 @@ export function holeFilled(connection: TcpConnection): void {
 }
 
 /**
- * A segment filled the last hole of the receive queue (input.ts): its ACK leaves twice
- * (`tcp.repeatLastHoleAck`; output.ts sends the copy right after the first). That ACK
- * is the one a sender in loss recovery waits for after its last retransmission, often
- * with nothing else in flight: a window-limited sender could send nothing new while the
- * hole held the window's right edge, and the ACK carries the window the read reopened.
- * Lost, it leaves a Linux sender to its RTO (Linux sends no tail loss probe in
- * recovery): the loss bench's 206-212 ms stalls into the device (bench/BASELINE.md,
- * "stalls from the wire"). A second copy makes that a loss of both (p² instead of p).
- * Deliberate difference from RFC 5681 §4.2 and Linux, which send one ACK. What it costs:
- * one ACK per filled last hole, i.e. per loss episode; the copy is a duplicate ACK to a
- * sender with data outstanding (one, below any DupThresh: RFC 5681 §3.2, RFC 3042 lets
- * it send one new segment), and no event at all to one without.
- */
-export function lastHoleFilled(connection: TcpConnection): void {
-  if (connection.context.config.repeatLastHoleAck) connection.repeatAckNow = true;
-}
-
-/**
  * A segment of a receive batch is about to be processed: an ACK the one before it asked
  * for leaves first, so it is not merged with this one's (its fields, RCV.NXT, window,
  * SACK blocks, TSecr, are what they were right after that segment). The last segment's

@@ -94,14 +94,6 @@ export interface TcpConfig {
    */
   tlpFollowUp: boolean;
   /**
-   * The ACK of a segment that fills the last hole of the receive queue leaves twice
-   * (ack-policy.ts `lastHoleFilled`): a sender in loss recovery whose last retransmission
-   * that was often has nothing else in flight, and when that one ACK is lost, Linux (no
-   * tail loss probe in recovery) waits for its RTO. Not in RFC 5681 or Linux (README,
-   * deliberate differences).
-   */
-  repeatLastHoleAck: boolean;
-  /**
    * With SACK in use: F-RTO (RFC 5682 §3, the SACK-enhanced version; Linux `tcp_frto`):
    * after an RTO, the first ACK that advances sends new data instead of going back N,
    * and if the next ACK then shows segments sent before the timeout arrived, the timeout
@@ -188,7 +180,6 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     prr: true,
     recoveryProbe: true,
     tlpFollowUp: true,
-    repeatLastHoleAck: true,
     frto: true,
     lossProbeNewData: false,
     windowScale: true,

@@ -265,8 +265,6 @@ export class TcpConnection {
   tlpFollowUps = 0;
   /** A follow-up of the tail loss probe is due (recovery.ts records it, output.ts sends it). */
   tlpFollowUpNow = false;
-  /** The ACK just due is sent a second time (ack-policy.ts `lastHoleFilled`, output.ts). */
-  repeatAckNow = false;
   /** The window was reduced for the current loss episode (undone if D-SACK proves it spurious). */
   reducedForLoss = false;
   /** Retransmissions of the current loss episode not yet reported duplicate by D-SACK (Linux undo_retrans). */

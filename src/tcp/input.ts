@@ -29,7 +29,7 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin
 import { pathMtuAtEstablishment } from './path-mtu.ts';
 import { createScoreboard, cumulativeAck, detectLoss, frtoAck, recoveryEnded, sackArrives } from './recovery.ts';
 import { PAWS_WINDOW_TICKS, pawsRejects, updateTsRecent } from './timestamps.ts';
-import { bareAckProcessed, holeFilled, inOrderDataArrived, lastHoleFilled, segmentArriving } from './ack-policy.ts';
+import { bareAckProcessed, holeFilled, inOrderDataArrived, segmentArriving } from './ack-policy.ts';
 
 /** The smallest peer MSS we honour; smaller options are raised to it (Linux uses 88 with options). */
 const MIN_PEER_MSS = 64;
@@ -611,10 +611,7 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
     if (contiguous > written || !connection.assembler.isEmpty) {
       // RFC 5681 §4.2: ACK at once a segment that fills (part of) a gap.
       connection.ackNow = true;
-      if (contiguous > written) {
-        holeFilled(connection);
-        if (connection.assembler.isEmpty) lastHoleFilled(connection);
-      }
+      if (contiguous > written) holeFilled(connection);
     } else {
       // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: every second segment, a stretch ACK per receive batch (ack-policy.ts).
       inOrderDataArrived(connection, now);

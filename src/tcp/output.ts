@@ -495,12 +495,6 @@ export function output(connection: TcpConnection, now: Instant): void {
     }
   }
   if (connection.ackNow) sendAck(connection, now);
-  if (connection.repeatAckNow) {
-    // The copy of a filled last hole's ACK (ack-policy.ts `lastHoleFilled`).
-    connection.repeatAckNow = false;
-    sendAck(connection, now);
-    connection.context.counters.increment('tcp.tx.ack-repeats');
-  }
   armSendTimers(connection, now);
 }
 
