@@ -25,12 +25,12 @@
  *     without a D-SACK for it says the probe repaired a real loss (§7.4.2).
  *   - The probe's follow-up (`tcp.tlpFollowUp`, a deliberate addition to RFC 8985 and
  *     Linux, reasoning at `tlpFollowUpTimeout`): when the tail loss probe draws no ACK for
- *     max(2·SRTT, 10 ms), the segment at SND.UNA is resent (`tlpFollowUpNow`), at most
+ *     2·SRTT + 2 ms (`twoRoundTrips`), the segment at SND.UNA is resent (`tlpFollowUpNow`), at most
  *     MAX_TLP_FOLLOW_UPS times without an ACK that advances SND.UNA in between (each such
  *     ACK restarts the wait); the RTO stays where it was.
  *   - Recovery probe (`tcp.recoveryProbe`, a deliberate addition to RFC 8985 and Linux,
  *     reasoning at `recoveryProbeTimeout`): in recovery, when nothing has been heard for
- *     max(2·SRTT, 10 ms) since the last ACK or transmission, the segment at SND.UNA is
+ *     2·SRTT + 2 ms (`twoRoundTrips`) since the last ACK or transmission, the segment at SND.UNA is
  *     resent (`recoveryProbeNow`), at most MAX_RECOVERY_PROBES times without an ACK that
  *     reports delivery in between; the RTO stays where it was.
  *   - F-RTO (`tcp.frto`, RFC 5682 §3, SACK-enhanced): after an RTO, the first ACK that
@@ -50,8 +50,17 @@ import { seqGe, seqGt, seqLt } from './seq.ts';
 export const INITIAL_PTO_MS = 1000;
 /** RFC 8985 §7.2 WCDelAckT: the peer's worst-case delayed ACK, added when one segment is in flight. */
 export const WORST_CASE_DELAYED_ACK_MS = 200;
-/** Floor of the PTO (Linux tcp_schedule_loss_probe: 10 ms), so a sub-millisecond LAN RTT does not probe every ACK. */
+/**
+ * `tcp.ptoFloor` on: the probe timeouts are at least this (the first TLP's floor, Linux
+ * before 4.14), so a sub-millisecond LAN RTT does not probe every ACK.
+ */
 export const MIN_PTO_MS = 10;
+/**
+ * `tcp.ptoFloor` off (the default): the slack added to 2·SRTT instead, Linux's
+ * TCP_TIMEOUT_MIN (2 jiffies, 2 ms at HZ=1000) in tcp_schedule_loss_probe since 4.14
+ * ("tcp: adjust tail loss probe timeout": the 10 ms floor was too large for short RTTs).
+ */
+export const PTO_SLACK_MS = 2;
 /**
  * Recovery probes at most without an ACK reporting delivery in between; then the RTO, as
  * without them. (Per episode, as first built, a long episode at 3% loss spent its two
@@ -437,18 +446,37 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
   if (!connection.probeRearm && connection.probeAt !== undefined) return;
   connection.probeRearm = false;
   if (recovering || connection.tlpEndSeq !== undefined) {
-    const at = now + (recovering ? recoveryProbeTimeout(connection.rtt.srtt) : tlpFollowUpTimeout(connection.rtt.srtt));
+    const srtt = connection.rtt.srtt;
+    const at = now + (recovering ? recoveryProbeTimeout(srtt, config.ptoFloor) : tlpFollowUpTimeout(srtt, config.ptoFloor));
     connection.probeAt = at < retransmitAt ? at : undefined;
     return;
   }
   connection.probeAt = Math.min(now + lossProbeTimeout(connection), retransmitAt);
 }
 
-/** RFC 8985 §7.2: PTO = 2·SRTT (at least MIN_PTO_MS; 1 s before a sample), plus WCDelAckT with one segment in flight. */
+/**
+ * RFC 8985 §7.2: PTO = 2·SRTT (1 s before a sample), plus WCDelAckT with one segment in
+ * flight. RFC 8985 leaves the timer granularity to the implementation; as Linux's
+ * tcp_schedule_loss_probe (since 4.14) 2·SRTT gets PTO_SLACK_MS on top, or with
+ * `tcp.ptoFloor` is at least MIN_PTO_MS (`twoRoundTrips`).
+ */
 function lossProbeTimeout(connection: TcpConnection): number {
   const srtt = connection.rtt.srtt;
-  const pto = srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
+  const pto = srtt === undefined ? INITIAL_PTO_MS : twoRoundTrips(srtt, connection.context.config.ptoFloor);
   return connection.bytesInFlight() <= connection.tcb.sendMss ? pto + WORST_CASE_DELAYED_ACK_MS : pto;
+}
+
+/**
+ * 2·SRTT with the timer's allowance for this process's and the peer's scheduling:
+ * 2·SRTT + PTO_SLACK_MS (Linux since 4.14: `timeout = 2·srtt + TCP_TIMEOUT_MIN` while
+ * more than one segment is in flight; its RACK reorder timer adds the same 2 jiffies),
+ * or with `tcp.ptoFloor` max(2·SRTT, MIN_PTO_MS) (the first TLP, Linux 3.10-4.13). On a
+ * LAN whose SRTT is 0.1-0.3 ms that is 2.2-2.6 ms against 10 ms: after a lost stretch
+ * ACK for a whole flight (a Linux receiver ACKs a burst once), the sender is silent for
+ * this long (bench/BASELINE.md, branch h-pto).
+ */
+function twoRoundTrips(srtt: number, floor: boolean): number {
+  return floor ? Math.max(MIN_PTO_MS, 2 * srtt) : 2 * srtt + PTO_SLACK_MS;
 }
 
 /**
@@ -478,7 +506,7 @@ function retransmitDeadlineAfterProbe(connection: TcpConnection, now: Instant): 
 }
 
 /**
- * The recovery probe's timeout, max(2·SRTT, MIN_PTO_MS), armed while SACK recovery has
+ * The recovery probe's timeout, 2·SRTT + PTO_SLACK_MS (`twoRoundTrips`), armed while SACK recovery has
  * data in flight (`armLossProbe`). When it fires, output.ts resends the segment at
  * SND.UNA; cwnd, ssthresh and the RTO are left alone.
  *
@@ -498,11 +526,10 @@ function retransmitDeadlineAfterProbe(connection: TcpConnection, now: Instant): 
  * receiver, RFC 2883). So, unlike the tail loss probe, no delayed-ACK allowance
  * (WCDelAckT) is needed: an answer comes one RTT after the last thing sent, and 2·SRTT
  * leaves a full RTT for queueing and the receiver's SACK compression (Linux
- * tcp_comp_sack_delay_ns, 1 ms). The floor, MIN_PTO_MS (10 ms, the TLP floor of older
- * Linux; newer kernels add 2 jiffies to 2·SRTT, as their RACK reorder timer does to its
- * deadline), covers a LAN whose SRTT is far below a
- * millisecond, where 2·SRTT is shorter than the jitter of this process's event loop and
- * of the peer's scheduler. If the probe was needless, its cost is one segment: a D-SACK
+ * tcp_comp_sack_delay_ns, 1 ms). The slack, PTO_SLACK_MS (Linux's 2 jiffies on its PTO
+ * and RACK reorder timer; `tcp.ptoFloor`: the older 10 ms floor), covers a LAN whose
+ * SRTT is far below a millisecond, where 2·SRTT alone is shorter than the jitter of this
+ * process's event loop and of the peer's scheduler. If the probe was needless, its cost is one segment: a D-SACK
  * reports it (counted as a spurious retransmission), the window is not reduced again
  * (recovery already reduced it once for the episode), and the RTO is not moved, so
  * the worst case is the RTO as without the probe.
@@ -513,15 +540,15 @@ function retransmitDeadlineAfterProbe(connection: TcpConnection, now: Instant): 
  * lost it draws a SACK that lets RACK find the loss only a reordering window later;
  * the segment at SND.UNA draws an immediate ACK either way and repairs the hole itself.
  */
-function recoveryProbeTimeout(srtt: number | undefined): number {
+function recoveryProbeTimeout(srtt: number | undefined, floor: boolean): number {
   // Before any RTT sample (rare in recovery) as the PTO: INITIAL_PTO_MS.
-  return srtt === undefined ? INITIAL_PTO_MS : Math.max(MIN_PTO_MS, 2 * srtt);
+  return srtt === undefined ? INITIAL_PTO_MS : twoRoundTrips(srtt, floor);
 }
 
 /**
  * The tail probe's follow-up (`tcp.tlpFollowUp`): while a tail loss probe is outstanding
- * (TLP.end_seq, RFC 8985 §7.3) and nothing has advanced SND.UNA for max(2·SRTT,
- * MIN_PTO_MS) since the probe, the last follow-up or the last ACK that did, the segment
+ * (TLP.end_seq, RFC 8985 §7.3) and nothing has advanced SND.UNA for 2·SRTT +
+ * PTO_SLACK_MS (`twoRoundTrips`) since the probe, the last follow-up or the last ACK that did, the segment
  * at SND.UNA is resent (output.ts `sendTlpFollowUp`), at most MAX_TLP_FOLLOW_UPS times
  * without such an ACK in between; cwnd, ssthresh and the RTO are left alone. The timeout
  * is the recovery probe's (`recoveryProbeTimeout`), for the same reasons: the segment at
@@ -543,6 +570,6 @@ function recoveryProbeTimeout(srtt: number | undefined): number {
  * so a follow-up that only repeated data is no congestion event, one that filled a hole
  * is).
  */
-function tlpFollowUpTimeout(srtt: number | undefined): number {
-  return recoveryProbeTimeout(srtt);
+function tlpFollowUpTimeout(srtt: number | undefined, floor: boolean): number {
+  return recoveryProbeTimeout(srtt, floor);
 }

@@ -4,6 +4,10 @@
  * = 10 ms from the handshake and one timed 1000-byte segment (so the RTO is its 200 ms
  * floor, the PTO 20 ms, RACK's reordering window 2.5 ms), sequence numbers relative to
  * the test data, and the peer's SACKs built from them.
+ *
+ * The scenarios are timed on RFC 8985 §7.2's PTO of exactly 2·SRTT: `tcp.ptoFloor` on,
+ * whose 10 ms floor never binds at SRTT 10 ms, rather than the default's 2·SRTT + 2 ms
+ * (Linux's slack, recovery.ts `twoRoundTrips`; pto-slack.test.ts tests that one).
  */
 import assert from 'node:assert/strict';
 import type { TcpConnection } from '../../src/tcp/connection.ts';
@@ -23,7 +27,7 @@ export interface Setup {
 
 /** ESTABLISHED with the peer's MSS 1000 (SACK unless `sack: false`), one segment timed at 10 ms, then `segments` written. */
 export function setup(segments: number, options: { sack?: boolean; config?: Partial<TcpConfig> } = {}): Setup {
-  const h = new TcpHarness({ config: options.config ?? {} });
+  const h = new TcpHarness({ config: { ptoFloor: true, ...options.config } });
   // The handshake's ACK comes 10 ms after the SYN-ACK: the first RTT sample is 10 ms too.
   h.synReceived(options.sack === false ? { mss: MSS } : { mss: MSS, sackPermitted: true });
   h.advance(10);

@@ -4,7 +4,7 @@
  * data segment, and later the one ACK that answers its fast retransmission. That is the
  * stall bench/BASELINE.md found against Linux: the retransmission is the last segment
  * sent, so nothing else can draw an ACK. With the probe the sender resends SND.UNA
- * max(2·SRTT, 10 ms) after the last ACK it got, the peer answers at once (a D-SACK for
+ * 2·SRTT + 2 ms after the last ACK it got (max(2·SRTT, 10 ms) with `tcp.ptoFloor`), the peer answers at once (a D-SACK for
  * the duplicate), and the transfer finishes without an RTO; without it, the RTO.
  */
 import { describe, it } from 'node:test';
@@ -28,6 +28,8 @@ interface Outcome {
   toPeer: [number, number, number][];
   firstSeq: number;
   endSeq: number;
+  /** The sender's SRTT when the second copy (the probe) reached the peer: nothing came back since it left. */
+  srttAtProbe: number;
 }
 
 function run(config: Partial<TcpConfig>): Outcome {
@@ -56,6 +58,7 @@ function run(config: Partial<TcpConfig>): Outcome {
   // Copies of the first segment that reached the peer: the fast retransmission, then the
   // probe (or the RTO's retransmission).
   let firstSegmentCopies = 0;
+  let srttAtProbe = Number.NaN;
   pair.dropTcp('peer', (segment) => {
     if (firstDataDropped || segment.payload.length === 0 || segment.sequenceNumber !== firstSeq) return false;
     firstDataDropped = true;
@@ -72,34 +75,46 @@ function run(config: Partial<TcpConfig>): Outcome {
     if (to === 'device') toDevice.push([world.now, segment.acknowledgmentNumber, 0]);
     else if (segment.payload.length > 0) {
       toPeer.push([world.now, segment.sequenceNumber, segment.payload.length]);
-      if (segment.sequenceNumber === firstSeq) firstSegmentCopies++;
+      if (segment.sequenceNumber === firstSeq && ++firstSegmentCopies === 2) srttAtProbe = client.info().srtt!;
     }
   });
   world.runUntilDoneSync(() => received() === SEGMENTS * client.info().mss && client.info().bytesInFlight === 0, 10_000);
   assert.ok(firstDataDropped && fullAcksDropped > 0, 'the wire dropped the first data segment and the ACKs of its retransmission');
-  return { received: received(), client, counters: pair.device.counters, toDevice, toPeer, firstSeq, endSeq };
+  return { received: received(), client, counters: pair.device.counters, toDevice, toPeer, firstSeq, endSeq, srttAtProbe };
 }
 
 describe('recovery probe on the memory wire (the lone retransmission whose ACK is lost)', () => {
-  it('resends SND.UNA max(2·SRTT, 10 ms) after the last ACK, and the transfer ends without an RTO', () => {
-    const outcome = run({});
+  /** The probe reached the peer; returns how long after the retransmission it left. */
+  function probeDelay(outcome: Outcome): number {
     const { toPeer, toDevice, firstSeq } = outcome;
     const copies = toPeer.filter(([, seq]) => seq === firstSeq);
     assert.equal(copies.length, 2, 'the fast retransmission and the probe reached the peer (the original was dropped)');
     const [retransmission, probe] = copies as [[number, number, number], [number, number, number]];
     // The timer runs from the later of the last ACK that reported delivery and the last
     // transmission: here the third duplicate ACK and the fast retransmission it sent, at
-    // the same instant, after which nothing came back. The probe left exactly 10 ms later
-    // (2·SRTT is about 4 ms on this 2 ms path: the floor governs) and arrived 1 ms after.
+    // the same instant, after which nothing came back. Each copy arrived 1 ms after it left.
     const retransmittedAt = retransmission[0] - 1;
     const lastAckBefore = toDevice.filter(([at]) => at < probe[0]).at(-1)!;
     assert.equal(lastAckBefore[0], retransmittedAt, 'the last ACK before the probe is the one that sent the retransmission');
-    assert.ok(outcome.client.info().srtt! * 2 < 10);
-    assert.equal(probe[0] - 1, retransmittedAt + 10, 'the probe left max(2·SRTT, 10 ms) after the retransmission');
     assert.equal(outcome.counters.get('tcp.tx.recovery-probes'), 1);
     assert.equal(outcome.counters.get('tcp.timeout.rto'), 0, 'no RTO');
     assert.equal(outcome.counters.get('tcp.tx.spurious-retransmits'), 1, 'the peer reported the probe as a duplicate (D-SACK)');
     assert.equal(outcome.received, SEGMENTS * outcome.client.info().mss);
+    return probe[0] - 1 - retransmittedAt;
+  }
+
+  it('resends SND.UNA 2·SRTT + 2 ms after the last ACK (Linux\'s PTO slack), and the transfer ends without an RTO', () => {
+    const outcome = run({});
+    // 2·SRTT is about 4 ms on this 2 ms path.
+    assert.ok(outcome.srttAtProbe > 1 && outcome.srttAtProbe * 2 < 8);
+    const delay = probeDelay(outcome);
+    assert.ok(Math.abs(delay - (2 * outcome.srttAtProbe + 2)) < 1e-9, `the probe left 2·SRTT + 2 ms after the retransmission (${delay} ms, SRTT ${outcome.srttAtProbe} ms)`);
+  });
+
+  it('with tcp.ptoFloor: resends SND.UNA max(2·SRTT, 10 ms) after the last ACK, the floor governing', () => {
+    const outcome = run({ ptoFloor: true });
+    assert.ok(outcome.srttAtProbe * 2 < 10);
+    assert.equal(probeDelay(outcome), 10, 'the probe left max(2·SRTT, 10 ms) after the retransmission');
   });
 
   it('without the probe (tcp.recoveryProbe off) the same losses cost the RTO', () => {

@@ -327,18 +327,21 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
     h.recv({ seq: LOCAL_ISS + 1, payload: pattern(MSS) });
     h.advance(90);
     h.send({ ack: S(0) });
-    // Two 90 ms samples: SRTT 90, RTTVAR 33.75, RTO = 90 + 4·33.75 = 225; PTO = 180.
+    // Two 90 ms samples: SRTT 90, RTTVAR 33.75, RTO = 90 + 4·33.75 = 225; PTO = 2·SRTT +
+    // 2 ms (Linux's slack, the default) = 182.
     assert.equal(c.info().srtt, 90);
     assert.equal(c.info().rto, 225);
     const t0 = h.clock.now();
     c.send(pattern(4 * MSS, 1));
     assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
-    h.advanceTo(t0 + 180);
+    h.advanceTo(t0 + 181.999);
+    assert.deepEqual(sentSeqs(h), [], 'not at 2·SRTT: the PTO has the 2 ms slack');
+    h.advanceTo(t0 + 182);
     assert.deepEqual(sentSeqs(h), [3000], 'the probe; the RTO stood at t0 + 225, 45 ms on');
-    h.advanceTo(t0 + 359.999);
+    h.advanceTo(t0 + 363.999);
     assert.deepEqual(sentSeqs(h), [], 'not at t0 + 225: the probe has one PTO to draw an answer');
-    h.advanceTo(t0 + 360);
-    assert.deepEqual(sentSeqs(h), [0], 'the RTO one PTO after the probe (RFC 8985 §7.3 and Linux: t0 + 180 + 225)');
+    h.advanceTo(t0 + 364);
+    assert.deepEqual(sentSeqs(h), [0], 'the RTO one PTO after the probe (RFC 8985 §7.3 and Linux: t0 + 182 + 225)');
     assert.equal(h.counters.get('tcp.timeout.rto'), 1);
   });
 });
