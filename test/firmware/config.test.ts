@@ -83,6 +83,7 @@ describe('loadConfig: defaults and forms', () => {
         tlpFollowUp: true,
         frto: true,
         lossProbeNewData: false,
+        ptoFloor: false,
         windowScale: true,
         timestamps: true,
         maxBuf: 4 * 1024 * 1024,
@@ -111,7 +112,7 @@ describe('loadConfig: defaults and forms', () => {
       assert.deepEqual(value, stack[name as keyof TcpConfig], `tcp setting ${name}`);
     }
     // Every key maps onto a stack setting: none is silently dropped.
-    assert.deepEqual(Object.keys(settings).sort(), ['bufferBudget', 'congestion', 'finTimeout', 'frto', 'keepalive', 'lossProbeNewData', 'maxBuf', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'prr', 'rack', 'rcvBuf', 'recoveryProbe', 'sack', 'sndBuf', 'synBacklog', 'timestamps', 'tlpFollowUp', 'userTimeout', 'windowScale']);
+    assert.deepEqual(Object.keys(settings).sort(), ['bufferBudget', 'congestion', 'finTimeout', 'frto', 'keepalive', 'lossProbeNewData', 'maxBuf', 'maxConnections', 'minRto', 'msl', 'mtuProbing', 'orphanRetries', 'persistMax', 'prr', 'ptoFloor', 'rack', 'rcvBuf', 'recoveryProbe', 'sack', 'sndBuf', 'synBacklog', 'timestamps', 'tlpFollowUp', 'userTimeout', 'windowScale']);
   });
 
   it('maps the tcp.* keys onto the stack\'s settings, keepalive always on', () => {
