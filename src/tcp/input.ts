@@ -98,7 +98,7 @@ function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instan
   if (hasAck) {
     // Our SYN is acknowledged: ESTABLISHED. Data or FIN carried by the SYN-ACK is not
     // taken (the peer retransmits it); we acknowledge the SYN alone.
-    acknowledge(connection, segment.acknowledgmentNumber, now, echoedTimestamp(connection, segment));
+    acknowledge(connection, segment.acknowledgmentNumber, now, handshakeEcho(connection, segment));
     // The window our SYN advertised (nothing has been received since).
     connection.tcb.rcvAdvertisedEdge = seqAdd(connection.tcb.rcvNxt, Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW));
     establish(connection, now);
@@ -261,7 +261,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
       return;
     }
     connection.tcb.updateSendWindow(seq, ack, scaledWindow(connection, segment));
-    acknowledge(connection, ack, now, echoedTimestamp(connection, segment));
+    acknowledge(connection, ack, now, handshakeEcho(connection, segment));
     establish(connection, now);
     if (connection.tcb.finQueued) connection.setState('FIN-WAIT-1');
   }
@@ -565,6 +565,26 @@ function echoedTimestamp(connection: TcpConnection, segment: TcpRepr): number | 
   if (!connection.tcb.timestamps || (segment.flags & TcpFlag.ACK) === 0) return undefined;
   const echo = segment.options.timestamps?.echo;
   return echo === undefined || echo === 0 ? undefined : echo;
+}
+
+/**
+ * The TSecr of the ACK that completes the handshake, for an RTT sample: none when our SYN
+ * or SYN-ACK was retransmitted. RFC 6298 §3 (Karn) takes no sample from a retransmitted
+ * segment, and the echo does not lift the ambiguity here: by RFC 7323 §4.3 the peer
+ * updates TS.Recent only from a segment whose sequence number is at or below
+ * Last.ACK.sent, which a retransmitted SYN-ACK's is not (its SYN lies below the ACK the
+ * peer already sent), so the peer's ACK answering the retransmission echoes the first
+ * transmission's TSval, and the sample is the retransmission timeout (1 s), not the
+ * path's RTT. Taken, it made SRTT 1 s on a LAN whose RTT is 0.2 ms; with RFC 7323
+ * appendix G's small gains, the next few hundred ACKs left the PTO at hundreds of ms, so
+ * the first loss of the transfer cost ~1.1 s (bench/BASELINE.md, branch h-pto: the
+ * "unexplained" 1,141 ms silence of h-stallwire, after a lost third ACK of the
+ * handshake). The RTO stays RFC 6298 §5.7's 3 s until the first data ACK's sample.
+ * (Linux's tcp_synack_rtt_meas likewise takes no sequence-based sample of a
+ * retransmitted SYN-ACK, `req->num_retrans`.)
+ */
+function handshakeEcho(connection: TcpConnection, segment: TcpRepr): number | undefined {
+  return connection.handshakeRetransmitted ? undefined : echoedTimestamp(connection, segment);
 }
 
 /** RTT in ms from an echoed TSval, or undefined when the echo is from the future (a bogus TSecr). */
