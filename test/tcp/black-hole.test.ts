@@ -128,7 +128,7 @@ describe('an MTU black hole on the memory wire (no ICMP)', () => {
     assert.deepEqual(Buffer.from(device.received), Buffer.from(pattern(SIZE, 2)));
     assert.deepEqual(Buffer.from(peer.received), Buffer.from(pattern(SIZE, 1)));
     assert.deepEqual(steps, [2, 2]);
-    for (const [name, side] of [['device', device], ['peer', peer]] as const) {
+    for (const side of [device, peer]) {
       const [firstAt] = side.segments[0]!;
       const sentAt = (instant: number): number[] => side.segments.filter(([when]) => when === instant).map(([, length]) => length);
       assert.ok(side.segments.filter(([when]) => when < firstAt + 3000).every(([, length]) => length === 1460 - TS));
