@@ -261,6 +261,17 @@ export class TcpConnection {
   tlpRetransmitted = false;
   /** A D-SACK reported the probe's retransmission as a duplicate (§7.4.1). */
   tlpDsack = false;
+  /**
+   * Where an ACK decides the episode's verdict (RFC 8985 §7.4.2: above it): TLP.end_seq
+   * for the probe, as Linux's `tlp_high_seq`; after a follow-up, the end of its segment.
+   */
+  tlpVerdictPoint = 0;
+  /**
+   * TLP.end_seq of a retransmitted probe whose episode an ACK of exactly that point ended
+   * without a D-SACK (recovery.ts `cumulativeAck`): the verdict waits for the probe's
+   * D-SACK (no loss) or an ACK above it (a repaired loss, RFC 8985 §7.4.2).
+   */
+  tlpVerdictSeq: number | undefined;
   /** Follow-ups of the outstanding tail loss probe sent (recovery.ts, bounded by MAX_TLP_FOLLOW_UPS). */
   tlpFollowUps = 0;
   /** A follow-up of the tail loss probe is due (recovery.ts records it, output.ts sends it). */

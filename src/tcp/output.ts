@@ -621,6 +621,7 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
   }
   connection.context.counters.increment('tcp.tx.loss-probes');
   connection.tlpEndSeq = tcb.sndMax;
+  connection.tlpVerdictPoint = tcb.sndMax;
   connection.tlpRetransmitted = retransmitted;
   connection.tlpDsack = false;
   connection.tlpFollowUps = 0;
@@ -634,7 +635,11 @@ function sendLossProbe(connection: TcpConnection, now: Instant): void {
  * D-SACK for it says it only repeated data, no D-SACK that it repaired a loss.
  */
 function sendTlpFollowUp(connection: TcpConnection, now: Instant): void {
-  if (connection.tlpEndSeq === undefined || connection.congestion.inRecovery || !resendFirstUnacknowledged(connection, now)) return;
+  const scoreboard = connection.scoreboard;
+  if (connection.tlpEndSeq === undefined || connection.congestion.inRecovery || scoreboard === undefined || scoreboard.count === 0) return;
+  const end = scoreboard.endOf(0);
+  if (!resendFirstUnacknowledged(connection, now)) return;
+  connection.tlpVerdictPoint = end;
   connection.tlpRetransmitted = true;
   connection.tlpDsack = false;
   connection.context.counters.increment('tcp.tx.tlp-follow-ups');

@@ -94,6 +94,8 @@ export function sackArrives(connection: TcpConnection, blocks: readonly (readonl
     counters.increment('tcp.rx.dsack');
     scoreboard.noteDsack(tcb.sndUna, tcb.sndMax);
     if (connection.tlpEndSeq !== undefined && connection.tlpRetransmitted) connection.tlpDsack = true;
+    // The probe's D-SACK after the original's ACK: nothing was lost (RFC 8985 §7.4.1).
+    if (connection.tlpVerdictSeq !== undefined && seqGe(result.dsackEnd, connection.tlpVerdictSeq)) connection.tlpVerdictSeq = undefined;
     if (connection.undoRetransmits > 0 && seqGt(result.dsackEnd, connection.undoMarker)) {
       // RFC 2883 §4: the peer got a segment twice; ours was a needless retransmission.
       counters.increment('tcp.tx.spurious-retransmits');
@@ -173,6 +175,7 @@ export function detectLoss(connection: TcpConnection, now: Instant): void {
   connection.undoMarker = tcb.sndUna;
   connection.probeAt = undefined;
   connection.tlpEndSeq = undefined;
+  connection.tlpVerdictSeq = undefined;
   connection.recoveryProbes = 0;
   if (connection.context.config.prr) {
     // One object per connection, made at its first recovery (nothing per ACK).
@@ -231,13 +234,28 @@ export function cumulativeAck(connection: TcpConnection, ack: number, now: Insta
   }
   if (connection.tlpEndSeq !== undefined && seqGe(ack, connection.tlpEndSeq)) {
     if (connection.tlpRetransmitted && !connection.tlpDsack) {
-      // §7.4.2: the probe's retransmission repaired a lost segment: a congestion event.
-      connection.congestion.onTailLossRepaired(connection.bytesInFlight());
-      connection.reducedForLoss = true;
-      connection.context.counters.increment('tcp.tlp.repaired');
+      if (seqGt(ack, connection.tlpVerdictPoint)) tailLossRepaired(connection);
+      // An ACK of exactly TLP.end_seq is the original's as likely as the probe's (a
+      // receiver that held its ACK past the PTO: a Linux reader scheduled late, 2-5 ms on
+      // a loaded host against a PTO of 2·SRTT + 2 ms), and the probe's D-SACK may follow:
+      // the verdict waits for it or for an ACK above TLP.end_seq (RFC 8985 §7.4.2, Linux
+      // tcp_process_tlp_ack: a reduction only `after(ack, tlp_high_seq)`). Deciding here
+      // cut cwnd for every probe that raced a late ACK (bench/BASELINE.md, branch h-pto).
+      // After a follow-up the point is its segment's end: an ACK beyond it decides at once.
+      else connection.tlpVerdictSeq = connection.tlpVerdictPoint;
     }
     connection.tlpEndSeq = undefined;
+  } else if (connection.tlpVerdictSeq !== undefined && seqGt(ack, connection.tlpVerdictSeq)) {
+    tailLossRepaired(connection);
   }
+}
+
+/** §7.4.2: the probe's retransmission repaired a lost segment: a congestion event. */
+function tailLossRepaired(connection: TcpConnection): void {
+  connection.tlpVerdictSeq = undefined;
+  connection.congestion.onTailLossRepaired(connection.bytesInFlight());
+  connection.reducedForLoss = true;
+  connection.context.counters.increment('tcp.tlp.repaired');
 }
 
 /** The RACK reorder timer expired (RFC 8985 §6.3). */
@@ -284,6 +302,7 @@ export function retransmitTimeoutRecovery(connection: TcpConnection, repeated = 
   connection.probeAt = undefined;
   connection.recoveryProbeNow = false;
   connection.tlpEndSeq = undefined;
+  connection.tlpVerdictSeq = undefined;
   connection.tlpFollowUpNow = false;
   connection.reorderAt = undefined;
   connection.reducedForLoss = true;

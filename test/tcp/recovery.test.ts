@@ -236,18 +236,42 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
     assert.deepEqual(sentSeqs(h), [10_000, 11_000], 'the waiting segments follow');
   });
 
-  it('a probe that resent a lost last segment is a congestion event when its ACK carries no D-SACK (§7.4)', () => {
+  it('a probe that resent a lost last segment is a congestion event once an ACK above it carries no D-SACK (§7.4.2)', () => {
     const { h, c, t0 } = setup(12);
     assert.equal(sentSeqs(h).length, 10);
-    const { cwnd } = c.info();
     h.advanceTo(t0 + 20);
     assert.deepEqual(sentSeqs(h), [9000]);
-    // Segment 9 was lost (and the ACK of 0-8 too): the probe repaired it.
+    // Segment 9 was lost (and the ACK of 0-8 too): the probe repaired it. An ACK of exactly
+    // TLP.end_seq could as well be the original's, with the probe's D-SACK to follow: no
+    // verdict yet (RFC 8985 §7.4.2, Linux tcp_process_tlp_ack).
     h.advanceTo(t0 + 25);
     h.send({ ack: S(10_000) });
+    assert.equal(h.counters.get('tcp.tlp.repaired'), 0);
+    assert.deepEqual(sentSeqs(h), [10_000, 11_000]);
+    const { cwnd } = c.info();
+    // No D-SACK came; the ACK above TLP.end_seq decides: a loss, the window is reduced.
+    h.advanceTo(t0 + 30);
+    h.send({ ack: S(12_000) });
     assert.equal(h.counters.get('tcp.tlp.repaired'), 1);
     assert.ok(c.info().cwnd < cwnd, 'the window is reduced');
+  });
+
+  it('a probe that raced a late ACK: the original\'s ACK, then the probe\'s D-SACK, and no congestion event (§7.4.1)', () => {
+    const { h, c, t0 } = setup(12);
+    assert.equal(sentSeqs(h).length, 10);
+    h.advanceTo(t0 + 20);
+    assert.deepEqual(sentSeqs(h), [9000], 'the probe: the last segment again');
+    // The receiver held its ACK past the PTO: the original's ACK first, then the probe's D-SACK.
+    h.advanceTo(t0 + 25);
+    h.send({ ack: S(10_000) });
     assert.deepEqual(sentSeqs(h), [10_000, 11_000]);
+    sack(h, 10_000, [[9000, 10_000]]);
+    assert.equal(h.counters.get('tcp.rx.dsack'), 1, 'the D-SACK reports the probe as a duplicate');
+    const { cwnd } = c.info();
+    h.advanceTo(t0 + 30);
+    h.send({ ack: S(12_000) });
+    assert.equal(h.counters.get('tcp.tlp.repaired'), 0);
+    assert.ok(c.info().cwnd >= cwnd, 'the window is not reduced');
   });
 
   it('sends new data as the probe when there is some, beyond cwnd (tcp.lossProbeNewData, RFC 8985 §7.3 and Linux)', () => {
@@ -347,7 +371,7 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
 });
 
 describe('D-SACK (RFC 2883)', () => {
-  it('counts a spurious retransmission reported by D-SACK and undoes the window reduction', () => {
+  it('a D-SACK after the original\'s ACK: the probe was needless, no reduction, and the reordering window widens', () => {
     const { h, c, t0 } = setup(4, { config: { congestion: 'reno' } });
     h.drain();
     h.advanceTo(t0 + 10);
@@ -355,19 +379,17 @@ describe('D-SACK (RFC 2883)', () => {
     const cwnd = c.info().cwnd;
     h.advanceTo(t0 + 30);
     assert.deepEqual(sentSeqs(h), [3000], 'the loss probe');
-    // The originals were only late: the peer acknowledges all; without a D-SACK yet,
-    // the probe counts as having repaired a loss (RFC 8985 §7.4.2): cwnd is halved.
+    // The originals were only late: the peer acknowledges all, exactly TLP.end_seq and no
+    // D-SACK yet: no verdict (RFC 8985 §7.4.2 waits for an ACK above it, as Linux).
     h.advanceTo(t0 + 35);
     h.send({ ack: S(4000) });
-    assert.equal(h.counters.get('tcp.tlp.repaired'), 1);
-    assert.equal(c.info().cwnd, cwnd / 2);
-    // Then the peer reports the probe as a duplicate: the only retransmission was
-    // needless, so the reduction is undone (Linux tcp_try_undo_dsack).
+    assert.equal(h.counters.get('tcp.tlp.repaired'), 0);
+    assert.equal(c.info().cwnd, cwnd);
+    // Then the peer reports the probe as a duplicate: nothing was lost.
     h.advanceTo(t0 + 40);
     sack(h, 4000, [[3000, 4000]]);
     assert.equal(h.counters.get('tcp.rx.dsack'), 1);
-    assert.equal(h.counters.get('tcp.tx.spurious-retransmits'), 1);
-    assert.equal(h.counters.get('tcp.undo.dsack'), 1);
+    assert.equal(h.counters.get('tcp.tlp.repaired'), 0);
     assert.equal(c.info().cwnd, cwnd);
     // RFC 8985 §6.2 step 4: the needless retransmission widens RACK's reordering
     // window from min_RTT/4 = 2.5 ms to 2 × 2.5 ms.
