@@ -79,14 +79,14 @@ export interface TcpConfig {
   prr: boolean;
   /**
    * With SACK in use: the recovery probe (recovery.ts): in recovery, when no ACK has come
-   * for 2·SRTT + 2 ms (`ptoFloor`) after the last transmission or ACK, the segment at SND.UNA is
+   * for max(2·SRTT, 10 ms) (`ptoFloor`) after the last transmission or ACK, the segment at SND.UNA is
    * resent (twice at most without an ACK reporting delivery in between) instead of waiting for the RTO. Not in RFC 8985 or
    * Linux, which arm no probe in recovery (README, deliberate differences).
    */
   recoveryProbe: boolean;
   /**
    * With SACK and RACK in use: the tail probe's follow-up (recovery.ts
-   * `tlpFollowUpTimeout`): when a tail loss probe draws no ACK for 2·SRTT + 2 ms (`ptoFloor`),
+   * `tlpFollowUpTimeout`): when a tail loss probe draws no ACK for max(2·SRTT, 10 ms) (`ptoFloor`),
    * the segment at SND.UNA is resent (twice at most without an ACK that advances
    * SND.UNA in between, each such ACK restarting the wait), so a lost probe or a lost or delayed answer costs a few
    * round trips, not the RTO. Not in RFC 8985 or Linux, which allow one probe per flight
@@ -109,9 +109,9 @@ export interface TcpConfig {
   lossProbeNewData: boolean;
   /**
    * The probe timeouts (the tail loss probe's PTO, RFC 8985 §7.2, the recovery probe's and
-   * the follow-up's) as max(2·SRTT, 10 ms), the first TLP's floor (Linux 3.10-4.13). Off
-   * (the default): 2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe since 4.14
-   * (recovery.ts `twoRoundTrips`).
+   * the follow-up's) as max(2·SRTT, 10 ms), the first TLP's floor (Linux 3.10-4.13), the
+   * default. Off: 2·SRTT + 2 ms, as Linux's tcp_schedule_loss_probe since 4.14
+   * (recovery.ts `twoRoundTrips` says why the floor stays the default).
    */
   ptoFloor: boolean;
   /** Offer and accept window scaling (RFC 7323 §2): windows beyond 64 KiB. */
@@ -189,7 +189,7 @@ export function defaultTcpConfig(mss: number): TcpConfig {
     tlpFollowUp: true,
     frto: true,
     lossProbeNewData: false,
-    ptoFloor: false,
+    ptoFloor: true,
     windowScale: true,
     timestamps: true,
     maxBuf: 4 * 1024 * 1024,

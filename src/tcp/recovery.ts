@@ -25,12 +25,12 @@
  *     without a D-SACK for it says the probe repaired a real loss (§7.4.2).
  *   - The probe's follow-up (`tcp.tlpFollowUp`, a deliberate addition to RFC 8985 and
  *     Linux, reasoning at `tlpFollowUpTimeout`): when the tail loss probe draws no ACK for
- *     2·SRTT + 2 ms (`twoRoundTrips`), the segment at SND.UNA is resent (`tlpFollowUpNow`), at most
+ *     max(2·SRTT, 10 ms) (`twoRoundTrips`), the segment at SND.UNA is resent (`tlpFollowUpNow`), at most
  *     MAX_TLP_FOLLOW_UPS times without an ACK that advances SND.UNA in between (each such
  *     ACK restarts the wait); the RTO stays where it was.
  *   - Recovery probe (`tcp.recoveryProbe`, a deliberate addition to RFC 8985 and Linux,
  *     reasoning at `recoveryProbeTimeout`): in recovery, when nothing has been heard for
- *     2·SRTT + 2 ms (`twoRoundTrips`) since the last ACK or transmission, the segment at SND.UNA is
+ *     max(2·SRTT, 10 ms) (`twoRoundTrips`) since the last ACK or transmission, the segment at SND.UNA is
  *     resent (`recoveryProbeNow`), at most MAX_RECOVERY_PROBES times without an ACK that
  *     reports delivery in between; the RTO stays where it was.
  *   - F-RTO (`tcp.frto`, RFC 5682 §3, SACK-enhanced): after an RTO, the first ACK that
@@ -51,12 +51,12 @@ export const INITIAL_PTO_MS = 1000;
 /** RFC 8985 §7.2 WCDelAckT: the peer's worst-case delayed ACK, added when one segment is in flight. */
 export const WORST_CASE_DELAYED_ACK_MS = 200;
 /**
- * `tcp.ptoFloor` on: the probe timeouts are at least this (the first TLP's floor, Linux
- * before 4.14), so a sub-millisecond LAN RTT does not probe every ACK.
+ * `tcp.ptoFloor` on (the default): the probe timeouts are at least this (the first TLP's
+ * floor, Linux before 4.14), so a sub-millisecond LAN RTT does not probe every ACK.
  */
 export const MIN_PTO_MS = 10;
 /**
- * `tcp.ptoFloor` off (the default): the slack added to 2·SRTT instead, Linux's
+ * `tcp.ptoFloor` off: the slack added to 2·SRTT instead, Linux's
  * TCP_TIMEOUT_MIN (2 jiffies, 2 ms at HZ=1000) in tcp_schedule_loss_probe since 4.14
  * ("tcp: adjust tail loss probe timeout": the 10 ms floor was too large for short RTTs).
  */
@@ -237,7 +237,7 @@ export function cumulativeAck(connection: TcpConnection, ack: number, now: Insta
       if (seqGt(ack, connection.tlpVerdictPoint)) tailLossRepaired(connection);
       // An ACK of exactly TLP.end_seq is the original's as likely as the probe's (a
       // receiver that held its ACK past the PTO: a Linux reader scheduled late, 2-5 ms on
-      // a loaded host against a PTO of 2·SRTT + 2 ms), and the probe's D-SACK may follow:
+      // a loaded host, up to 10 ms and more), and the probe's D-SACK may follow:
       // the verdict waits for it or for an ACK above TLP.end_seq (RFC 8985 §7.4.2, Linux
       // tcp_process_tlp_ack: a reduction only `after(ack, tlp_high_seq)`). Deciding here
       // cut cwnd for every probe that raced a late ACK (bench/BASELINE.md, branch h-pto).
@@ -475,9 +475,9 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
 
 /**
  * RFC 8985 §7.2: PTO = 2·SRTT (1 s before a sample), plus WCDelAckT with one segment in
- * flight. RFC 8985 leaves the timer granularity to the implementation; as Linux's
- * tcp_schedule_loss_probe (since 4.14) 2·SRTT gets PTO_SLACK_MS on top, or with
- * `tcp.ptoFloor` is at least MIN_PTO_MS (`twoRoundTrips`).
+ * flight. RFC 8985 leaves the timer granularity to the implementation: 2·SRTT is at
+ * least MIN_PTO_MS (`tcp.ptoFloor`), or gets PTO_SLACK_MS on top as in Linux since 4.14
+ * (`twoRoundTrips`).
  */
 function lossProbeTimeout(connection: TcpConnection): number {
   const srtt = connection.rtt.srtt;
@@ -487,12 +487,20 @@ function lossProbeTimeout(connection: TcpConnection): number {
 
 /**
  * 2·SRTT with the timer's allowance for this process's and the peer's scheduling:
- * 2·SRTT + PTO_SLACK_MS (Linux since 4.14: `timeout = 2·srtt + TCP_TIMEOUT_MIN` while
- * more than one segment is in flight; its RACK reorder timer adds the same 2 jiffies),
- * or with `tcp.ptoFloor` max(2·SRTT, MIN_PTO_MS) (the first TLP, Linux 3.10-4.13). On a
- * LAN whose SRTT is 0.1-0.3 ms that is 2.2-2.6 ms against 10 ms: after a lost stretch
- * ACK for a whole flight (a Linux receiver ACKs a burst once), the sender is silent for
- * this long (bench/BASELINE.md, branch h-pto).
+ * max(2·SRTT, MIN_PTO_MS) (`tcp.ptoFloor`, the default; the first TLP, Linux 3.10-4.13) or
+ * 2·SRTT + PTO_SLACK_MS (Linux since 4.14: `timeout = 2·srtt + TCP_TIMEOUT_MIN` while more
+ * than one segment is in flight; its RACK reorder timer adds the same 2 jiffies).
+ *
+ * Why the floor stays the default (bench/BASELINE.md, branch h-pto, alternated runs on
+ * the loss bench's path): on a LAN whose SRTT is 0.1-0.3 ms, Linux's form probes 2.2-2.6 ms
+ * after the last ACK. At 3% loss each way that repaired a lost flight ACK ~8 ms sooner
+ * and took chargen's 4 MiB from 87-172 to 53-95 ms; but a Linux receiver whose reader is
+ * scheduled late ACKs a burst 1.5-5 ms after it arrived (it holds the ACK while the
+ * window would shrink), so without loss and at 1% the probe mostly raced that ACK:
+ * 1-2 needless probes per loss-free 4 MiB, 4-7× the probes and 5× the spurious
+ * retransmissions at 1%, and 1% chargen 57-61 ms against 44-46. The floor never probes
+ * before 10 ms; Linux's own timestamps make its SRTT include such ACK delays, ours too,
+ * but the delays vary far more than SRTT + 2 ms covers.
  */
 function twoRoundTrips(srtt: number, floor: boolean): number {
   return floor ? Math.max(MIN_PTO_MS, 2 * srtt) : 2 * srtt + PTO_SLACK_MS;
@@ -525,7 +533,7 @@ function retransmitDeadlineAfterProbe(connection: TcpConnection, now: Instant): 
 }
 
 /**
- * The recovery probe's timeout, 2·SRTT + PTO_SLACK_MS (`twoRoundTrips`), armed while SACK recovery has
+ * The recovery probe's timeout, max(2·SRTT, MIN_PTO_MS) (`twoRoundTrips`), armed while SACK recovery has
  * data in flight (`armLossProbe`). When it fires, output.ts resends the segment at
  * SND.UNA; cwnd, ssthresh and the RTO are left alone.
  *
@@ -545,10 +553,10 @@ function retransmitDeadlineAfterProbe(connection: TcpConnection, now: Instant): 
  * receiver, RFC 2883). So, unlike the tail loss probe, no delayed-ACK allowance
  * (WCDelAckT) is needed: an answer comes one RTT after the last thing sent, and 2·SRTT
  * leaves a full RTT for queueing and the receiver's SACK compression (Linux
- * tcp_comp_sack_delay_ns, 1 ms). The slack, PTO_SLACK_MS (Linux's 2 jiffies on its PTO
- * and RACK reorder timer; `tcp.ptoFloor`: the older 10 ms floor), covers a LAN whose
- * SRTT is far below a millisecond, where 2·SRTT alone is shorter than the jitter of this
- * process's event loop and of the peer's scheduler. If the probe was needless, its cost is one segment: a D-SACK
+ * tcp_comp_sack_delay_ns, 1 ms). The floor, MIN_PTO_MS (the older TLP floor; with
+ * `tcp.ptoFloor` off, Linux's 2 ms slack instead), covers a LAN whose SRTT is far below a
+ * millisecond, where 2·SRTT alone is shorter than the jitter of this process's event loop
+ * and of the peer's scheduler. If the probe was needless, its cost is one segment: a D-SACK
  * reports it (counted as a spurious retransmission), the window is not reduced again
  * (recovery already reduced it once for the episode), and the RTO is not moved, so
  * the worst case is the RTO as without the probe.
@@ -566,8 +574,8 @@ function recoveryProbeTimeout(srtt: number | undefined, floor: boolean): number 
 
 /**
  * The tail probe's follow-up (`tcp.tlpFollowUp`): while a tail loss probe is outstanding
- * (TLP.end_seq, RFC 8985 §7.3) and nothing has advanced SND.UNA for 2·SRTT +
- * PTO_SLACK_MS (`twoRoundTrips`) since the probe, the last follow-up or the last ACK that did, the segment
+ * (TLP.end_seq, RFC 8985 §7.3) and nothing has advanced SND.UNA for max(2·SRTT,
+ * MIN_PTO_MS) (`twoRoundTrips`) since the probe, the last follow-up or the last ACK that did, the segment
  * at SND.UNA is resent (output.ts `sendTlpFollowUp`), at most MAX_TLP_FOLLOW_UPS times
  * without such an ACK in between; cwnd, ssthresh and the RTO are left alone. The timeout
  * is the recovery probe's (`recoveryProbeTimeout`), for the same reasons: the segment at

@@ -83,7 +83,7 @@ describe('loadConfig: defaults and forms', () => {
         tlpFollowUp: true,
         frto: true,
         lossProbeNewData: false,
-        ptoFloor: false,
+        ptoFloor: true,
         windowScale: true,
         timestamps: true,
         maxBuf: 4 * 1024 * 1024,

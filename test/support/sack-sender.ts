@@ -5,9 +5,9 @@
  * floor, the PTO 20 ms, RACK's reordering window 2.5 ms), sequence numbers relative to
  * the test data, and the peer's SACKs built from them.
  *
- * The scenarios are timed on RFC 8985 §7.2's PTO of exactly 2·SRTT: `tcp.ptoFloor` on,
- * whose 10 ms floor never binds at SRTT 10 ms, rather than the default's 2·SRTT + 2 ms
- * (Linux's slack, recovery.ts `twoRoundTrips`; pto-slack.test.ts tests that one).
+ * The scenarios are timed on RFC 8985 §7.2's PTO of exactly 2·SRTT: `tcp.ptoFloor` (the
+ * default), whose 10 ms floor never binds at SRTT 10 ms, not Linux's 2·SRTT + 2 ms
+ * (recovery.ts `twoRoundTrips`; recovery-probe-wire.test.ts and recovery.test.ts test that one).
  */
 import assert from 'node:assert/strict';
 import type { TcpConnection } from '../../src/tcp/connection.ts';

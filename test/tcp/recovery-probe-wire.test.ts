@@ -4,7 +4,7 @@
  * data segment, and later the one ACK that answers its fast retransmission. That is the
  * stall bench/BASELINE.md found against Linux: the retransmission is the last segment
  * sent, so nothing else can draw an ACK. With the probe the sender resends SND.UNA
- * 2·SRTT + 2 ms after the last ACK it got (max(2·SRTT, 10 ms) with `tcp.ptoFloor`), the peer answers at once (a D-SACK for
+ * max(2·SRTT, 10 ms) after the last ACK it got (2·SRTT + 2 ms with `tcp.ptoFloor` off), the peer answers at once (a D-SACK for
  * the duplicate), and the transfer finishes without an RTO; without it, the RTO.
  */
 import { describe, it } from 'node:test';
@@ -103,16 +103,16 @@ describe('recovery probe on the memory wire (the lone retransmission whose ACK i
     return probe[0] - 1 - retransmittedAt;
   }
 
-  it('resends SND.UNA 2·SRTT + 2 ms after the last ACK (Linux\'s PTO slack), and the transfer ends without an RTO', () => {
-    const outcome = run({});
+  it('with tcp.ptoFloor off: resends SND.UNA 2·SRTT + 2 ms after the last ACK (Linux\'s PTO slack), and the transfer ends without an RTO', () => {
+    const outcome = run({ ptoFloor: false });
     // 2·SRTT is about 4 ms on this 2 ms path.
     assert.ok(outcome.srttAtProbe > 1 && outcome.srttAtProbe * 2 < 8);
     const delay = probeDelay(outcome);
     assert.ok(Math.abs(delay - (2 * outcome.srttAtProbe + 2)) < 1e-9, `the probe left 2·SRTT + 2 ms after the retransmission (${delay} ms, SRTT ${outcome.srttAtProbe} ms)`);
   });
 
-  it('with tcp.ptoFloor: resends SND.UNA max(2·SRTT, 10 ms) after the last ACK, the floor governing', () => {
-    const outcome = run({ ptoFloor: true });
+  it('resends SND.UNA max(2·SRTT, 10 ms) after the last ACK, the floor governing (tcp.ptoFloor, the default)', () => {
+    const outcome = run({});
     assert.ok(outcome.srttAtProbe * 2 < 10);
     assert.equal(probeDelay(outcome), 10, 'the probe left max(2·SRTT, 10 ms) after the retransmission');
   });

@@ -342,7 +342,8 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
   });
 
   it('where the PTO is close to the RTO (SRTT 90 ms), the RTO waits one PTO after the probe: neither at once nor PTO + RTO', () => {
-    const h = new TcpHarness({ config: {} });
+    // Linux's PTO (tcp.ptoFloor off): 2·SRTT + 2 ms, exactly.
+    const h = new TcpHarness({ config: { ptoFloor: false } });
     h.synReceived({ mss: MSS, sackPermitted: true });
     h.advance(90);
     h.send();
@@ -352,7 +353,7 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
     h.advance(90);
     h.send({ ack: S(0) });
     // Two 90 ms samples: SRTT 90, RTTVAR 33.75, RTO = 90 + 4·33.75 = 225; PTO = 2·SRTT +
-    // 2 ms (Linux's slack, the default) = 182.
+    // 2 ms = 182.
     assert.equal(c.info().srtt, 90);
     assert.equal(c.info().rto, 225);
     const t0 = h.clock.now();
