@@ -18,7 +18,7 @@
  * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
- *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up,diag-1m,pto-floor] [--capture DIR] [--capture-over MS] [--conns]
+ *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up,diag-1m,linux-pto] [--capture DIR] [--capture-over MS] [--conns]
  *
  * `--conns` also reads the device's `conns --json` over the shell every second while a
  * transfer runs and prints the range of the diag connection's RTO, SRTT and RTTVAR (what
@@ -48,7 +48,7 @@ const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<stri
   { key: 'neither', name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
   { key: 'no-follow-up', name: 'no follow-up of the tail loss probe (RFC 8985 §7.3, Linux)', tcp: { tlpFollowUp: false } },
   { key: 'diag-1m', name: 'diag buffers of 1 MiB (services.diagBuffer; the default is 256 KiB)', tcp: {}, services: { diagBuffer: '1MiB' } },
-  { key: 'pto-floor', name: 'probe timeouts max(2·SRTT, 10 ms) (Linux before 4.14)', tcp: { ptoFloor: true } },
+  { key: 'linux-pto', name: 'probe timeouts 2·SRTT + 2 ms (Linux since 4.14; tcp.ptoFloor off)', tcp: { ptoFloor: false } },
 ];
 /** A transfer whose longest stall passes this keeps its captures (`--capture`; `--capture-over` changes it). */
 const CAPTURE_STALL_MS = 150;
