@@ -71,12 +71,23 @@ export function attachStack(link: Link | IpLink, config: StackConfig, options: A
       loop.wake();
     });
   } else {
-    // The stack is the link's ReceiveBatch: the frames of one wakeup are answered once.
+    // The stack is the link's ReceiveBatch: the frames of one wakeup are answered once, and
+    // a native link hands them in place (no view per frame), the loop woken once per batch.
     link.setReceiver((frame, tcpChecksumGood) => {
       stack.receiveFrame(frame, tcpChecksumGood === true);
       onFrame();
       loop.wake();
-    }, stack);
+    }, {
+      beginBatch: () => stack.beginBatch(),
+      endBatch: () => {
+        stack.endBatch();
+        loop.wake();
+      },
+      receiveFrameAt: (bytes, start, end, tcpChecksumGood) => {
+        stack.receiveFrameAt(bytes, start, end, tcpChecksumGood);
+        onFrame();
+      },
+    });
   }
   loop.add(stack);
   loop.addLink(link);

@@ -190,6 +190,12 @@ export class NetStack implements Pollable {
     else this.interface.receiveFrame(frame, undefined, tcpChecksumGood);
   }
 
+  /** `receiveFrame` of the frame `bytes[start, end)`, read in place (hal/link/link.ts `ReceiveBatch.receiveFrameAt`). */
+  receiveFrameAt(bytes: Uint8Array, start: number, end: number, tcpChecksumGood = false): void {
+    if (this.batchDepth > 0) this.interface.receiveFrameAt(bytes, start, end, this.batchNow, tcpChecksumGood);
+    else this.interface.receiveFrameAt(bytes, start, end, undefined, tcpChecksumGood);
+  }
+
   /** An IPv4 packet from an IP-level device (`--link ip:IFNAME`). */
   receivePacket(packet: Uint8Array): void {
     if (this.batchDepth > 0) this.interface.receivePacket(packet, this.batchNow);

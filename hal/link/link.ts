@@ -33,10 +33,25 @@ import type { Counters } from '../../src/stats.ts';
 export type FrameHandler = (frame: Uint8Array, tcpChecksumGood?: boolean) => void;
 export type CarrierHandler = (up: boolean) => void;
 
+/**
+ * One received frame read in place: `bytes[start, end)`, valid only during the call, as a
+ * FrameHandler's view is; `tcpChecksumGood` as there.
+ */
+export type FrameRangeHandler = (bytes: Uint8Array, start: number, end: number, tcpChecksumGood: boolean) => void;
+
 /** Brackets the frames a link delivers together (see the header). */
 export interface ReceiveBatch {
   beginBatch(): void;
   endBatch(): void;
+  /**
+   * Optional: takes each frame of a batch as a range of the link's receive memory instead
+   * of a view through the FrameHandler (so a frame costs the receive path no object; an
+   * idle device's keepalive answers were a view each). A link whose frames lie in one memory
+   * (the native links' ring) calls it, between this batch's `beginBatch()` and `endBatch()`
+   * only, in place of the handler; every other link, and every frame outside a batch, goes
+   * to the handler. Either way the receiver sees the same frames.
+   */
+  receiveFrameAt?: FrameRangeHandler;
 }
 
 export interface Link extends FrameDevice {

@@ -406,7 +406,9 @@ export abstract class NativeLink implements Link {
           this.counters.increment(this.closed ? 'link.drop.closed' : 'link.drop.no-receiver');
           continue;
         }
-        receiver(bytes.subarray(offset, offset + length), tagged > FRAME_LENGTH_MASK);
+        // In place when the batch begun takes ranges (and is still the receiver's): no view per frame.
+        if (batch?.receiveFrameAt !== undefined && batch === this.batch) batch.receiveFrameAt(bytes, offset, offset + length, tagged > FRAME_LENGTH_MASK);
+        else receiver(bytes.subarray(offset, offset + length), tagged > FRAME_LENGTH_MASK);
       }
     } finally {
       batch?.endBatch();

@@ -343,7 +343,7 @@ export class NetworkInterface implements IpSender, Pollable {
     this.counters.increment('ip.rx.packets');
     let outcome: ReceiveOutcome;
     try {
-      outcome = this.receiveIpv4(packet, 0, false, now, false);
+      outcome = this.receiveIpv4(packet, 0, packet.length, false, now, false);
     } catch (error) {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);
@@ -358,10 +358,20 @@ export class NetworkInterface implements IpSender, Pollable {
    * carries (receive checksum offload); TCP then does not sum it again.
    */
   receiveFrame(frame: Uint8Array, now: Instant = this.clock.now(), tcpChecksumGood = false): void {
+    this.receiveFrameAt(frame, 0, frame.length, now, tcpChecksumGood);
+  }
+
+  /**
+   * `receiveFrame` of the frame `bytes[start, end)`, read in place: a link whose frames
+   * lie in one receive memory (the native links' ring) hands each as a range, so a frame
+   * costs no view (hal/link/link.ts `ReceiveBatch.receiveFrameAt`). The bytes are valid
+   * only during the call, as a frame is.
+   */
+  receiveFrameAt(bytes: Uint8Array, start: number, end: number, now: Instant = this.clock.now(), tcpChecksumGood = false): void {
     this.rxFrames.value++; // ethernet.rx.frames
     let outcome: ReceiveOutcome;
     try {
-      outcome = this.receive(frame, now, tcpChecksumGood);
+      outcome = this.receive(bytes, start, end, now, tcpChecksumGood);
     } catch (error) {
       outcome = 'stack.drop.internal-error';
       this.reportInternalError(error);
@@ -385,19 +395,19 @@ export class NetworkInterface implements IpSender, Pollable {
    * Ethernet (ethernet.ts's `parseEthernet`, read in place: the per-frame path takes no
    * view for the addresses; the outcomes are the same).
    */
-  private receive(frame: Uint8Array, now: Instant, tcpChecksumGood: boolean): ReceiveOutcome {
-    if (frame.length < ETHERNET_HEADER_LENGTH) return 'ethernet.drop.truncated';
+  private receive(frame: Uint8Array, start: number, end: number, now: Instant, tcpChecksumGood: boolean): ReceiveOutcome {
+    if (end - start < ETHERNET_HEADER_LENGTH) return 'ethernet.drop.truncated';
     // A packet socket hands us our own transmissions too.
-    if (macAt(frame, EthernetField.SOURCE, this.mac)) return 'ethernet.drop.own-frame';
+    if (macAt(frame, start + EthernetField.SOURCE, this.mac)) return 'ethernet.drop.own-frame';
     // IEEE 802.3: a group address is never a valid source.
-    if ((frame[EthernetField.SOURCE]! & 1) === 1) return 'ethernet.drop.bad-source';
-    const linkGroup = (frame[EthernetField.DESTINATION]! & 1) === 1;
-    if (!linkGroup && !macAt(frame, EthernetField.DESTINATION, this.mac)) return 'ethernet.drop.not-for-us';
-    switch (readUint16(frame, EthernetField.ETHER_TYPE)) {
+    if ((frame[start + EthernetField.SOURCE]! & 1) === 1) return 'ethernet.drop.bad-source';
+    const linkGroup = (frame[start + EthernetField.DESTINATION]! & 1) === 1;
+    if (!linkGroup && !macAt(frame, start + EthernetField.DESTINATION, this.mac)) return 'ethernet.drop.not-for-us';
+    switch (readUint16(frame, start + EthernetField.ETHER_TYPE)) {
       case EtherType.ARP:
-        return this.receiveArp(frame.subarray(ETHERNET_HEADER_LENGTH), now);
+        return this.receiveArp(frame.subarray(start + ETHERNET_HEADER_LENGTH, end), now);
       case EtherType.IPV4:
-        return this.receiveIpv4(frame, ETHERNET_HEADER_LENGTH, linkGroup, now, tcpChecksumGood);
+        return this.receiveIpv4(frame, start + ETHERNET_HEADER_LENGTH, end, linkGroup, now, tcpChecksumGood);
       case EtherType.IPV6:
         return 'ethernet.drop.ipv6';
       default:
@@ -440,10 +450,10 @@ export class NetworkInterface implements IpSender, Pollable {
     return 'ethernet.rx.delivered.arp';
   }
 
-  /** The IPv4 packet at `bytes[start..]` (past the Ethernet header, or 0 for a packet device). */
-  private receiveIpv4(bytes: Uint8Array, start: number, linkGroup: boolean, now: Instant, tcpChecksumGood: boolean): ReceiveOutcome {
+  /** The IPv4 packet at `bytes[start, end)` (past the Ethernet header, or 0 for a packet device). */
+  private receiveIpv4(bytes: Uint8Array, start: number, end: number, linkGroup: boolean, now: Instant, tcpChecksumGood: boolean): ReceiveOutcome {
     const packet = this.rxIpv4;
-    const error = parseIpv4HeaderInto(bytes, start, packet, true);
+    const error = parseIpv4HeaderInto(bytes, start, packet, true, end);
     if (error !== undefined) return `ipv4.drop.${error}`;
     const destinationKind = classifyAddress(packet.destination, this.route);
     const broadcast = isBroadcastKind(destinationKind);

@@ -226,8 +226,8 @@ export function emptyIpv4HeaderRepr(): Ipv4HeaderRepr {
  * that reads its payload in place (TCP, `ProtocolHandler.inputRange`) costs no object at
  * this layer. The same checks in the same order; the payload's bounds instead of a view.
  */
-export function parseIpv4HeaderInto(bytes: Uint8Array, start: number, into: Ipv4HeaderRepr, verifyChecksum: boolean): WireError | undefined {
-  const totalLength = readHeaderInto(bytes, start, into, verifyChecksum);
+export function parseIpv4HeaderInto(bytes: Uint8Array, start: number, into: Ipv4HeaderRepr, verifyChecksum: boolean, end = bytes.length): WireError | undefined {
+  const totalLength = readHeaderInto(bytes, start, end, into, verifyChecksum);
   if (typeof totalLength === 'string') return totalLength;
   into.payloadStart = start + into.headerLength;
   into.payloadEnd = start + totalLength;
@@ -241,16 +241,16 @@ export function parseIpv4HeaderInto(bytes: Uint8Array, start: number, into: Ipv4
  * Returns the error, or undefined with every field of `into` set.
  */
 export function parseIpv4Into(bytes: Uint8Array, start: number, into: Ipv4Repr, verifyChecksum: boolean): WireError | undefined {
-  const totalLength = readHeaderInto(bytes, start, into, verifyChecksum);
+  const totalLength = readHeaderInto(bytes, start, bytes.length, into, verifyChecksum);
   if (typeof totalLength === 'string') return totalLength;
   // Trimmed to the total length: trailing link padding excluded.
   into.payload = bytes.subarray(start + into.headerLength, start + totalLength);
   return undefined;
 }
 
-/** The checks and header fields of both parse forms; the total length, or the error. */
-function readHeaderInto(bytes: Uint8Array, start: number, into: Omit<Ipv4Repr, 'payload'>, verifyChecksum: boolean): WireError | number {
-  const available = bytes.length - start;
+/** The checks and header fields of both parse forms (the packet in `bytes[start, end)`); the total length, or the error. */
+function readHeaderInto(bytes: Uint8Array, start: number, end: number, into: Omit<Ipv4Repr, 'payload'>, verifyChecksum: boolean): WireError | number {
+  const available = end - start;
   if (available < IPV4_HEADER_LENGTH) return 'truncated';
   const versionIhl = bytes[start + Field.VERSION_IHL]!;
   if (versionIhl >>> 4 !== 4) return 'bad-version';

@@ -150,6 +150,65 @@ describe('packet link batch dispatch (stand-in addon)', () => {
     }
   });
 
+  test('a batch that takes frames in place gets each as its range of the receive memory, not through the handler; one without gets views', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      const log: string[] = [];
+      const ranges: number[][] = [];
+      link.setReceiver((frame) => log.push(`view ${frame[0]}`), {
+        beginBatch: () => log.push('begin'),
+        endBatch: () => log.push('end'),
+        receiveFrameAt: (bytes, start, end, tcpChecksumGood) => {
+          assert.equal(bytes.buffer, addon.memory, 'the receive memory itself, not a copy');
+          log.push(`range ${start}..${end}${tcpChecksumGood ? ' good' : ''}`);
+          ranges.push([...bytes.subarray(start, end)]);
+        },
+      });
+      addon.deliver([{ offset: 1000, bytes: frameBytes(1) }, { offset: 96, bytes: frameBytes(2, 64) }]);
+      const view = new Uint8Array(addon.memory);
+      view.set(frameBytes(3, 70), 4000);
+      addon.frameOffsets[0] = 4000;
+      addon.frameLengths[0] = (70 | 0x8000_0000) >>> 0;
+      addon.onFrames?.(1, 0, 0, 0);
+      assert.deepEqual(log, ['begin', 'range 1000..1060', 'range 96..160', 'end', 'begin', 'range 4000..4070 good', 'end']);
+      assert.deepEqual(ranges, [frameBytes(1), frameBytes(2, 64), frameBytes(3, 70)]);
+      assert.equal(link.stats()['link.rx.bytes'], 60 + 64 + 70);
+      // Without receiveFrameAt the same frames come as views through the handler.
+      log.length = 0;
+      link.setReceiver((frame) => log.push(`view ${frame[0]} ${frame.length}`), { beginBatch: () => log.push('begin'), endBatch: () => log.push('end') });
+      addon.deliver([{ offset: 1000, bytes: frameBytes(1) }]);
+      assert.deepEqual(log, ['begin', 'view 1 60', 'end']);
+    } finally {
+      link.close();
+    }
+  });
+
+  test('a receiver replaced mid-batch: the rest of the batch goes to the new handler as views, never to a batch that was not begun', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      const log: string[] = [];
+      const second = {
+        beginBatch: () => log.push('second begin'),
+        endBatch: () => log.push('second end'),
+        receiveFrameAt: (_bytes: Uint8Array, start: number) => log.push(`second range ${start}`),
+      };
+      link.setReceiver(() => log.push('first view'), {
+        beginBatch: () => log.push('first begin'),
+        endBatch: () => log.push('first end'),
+        receiveFrameAt: (_bytes, start) => {
+          log.push(`first range ${start}`);
+          link.setReceiver((frame) => log.push(`second view ${frame[0]}`), second);
+        },
+      });
+      addon.deliver([{ offset: 0, bytes: frameBytes(1) }, { offset: 100, bytes: frameBytes(2) }]);
+      assert.deepEqual(log, ['first begin', 'first range 0', 'second view 2', 'first end']);
+    } finally {
+      link.close();
+    }
+  });
+
   test('a ring the kernel refused is not silent: the mode, the reason and a counter say so', () => {
     const addon = new StandInAddon('setsockopt(PACKET_RX_RING): ENOMEM');
     const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, receiveMode: 'tpacket-v3' }, addon.asAddon());

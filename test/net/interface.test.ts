@@ -334,7 +334,50 @@ describe('receive: every drop has its reason', () => {
       assert.equal(harness.device.take().length, 0, 'nothing is sent in answer');
       assert.deepEqual(outcomeCounters(harness.counters), { 'ethernet.rx.frames': 1, [counter]: 1 });
     });
+
+    it(`${name}, read in place from a larger receive memory (receiveFrameAt) → the same ${counter}`, () => {
+      const harness = createHarness();
+      const tcp = recordingHandler();
+      harness.iface.registerProtocol(TCP, tcp);
+      harness.iface.receiveFrameAt(...inMemory(frame()), 0);
+      assert.equal(tcp.deliveries.length, 0);
+      assert.equal(harness.device.take().length, 0, 'nothing is sent in answer');
+      assert.deepEqual(outcomeCounters(harness.counters), { 'ethernet.rx.frames': 1, [counter]: 1 });
+    });
   }
+});
+
+/** The frame at an odd offset of a memory with other bytes (0x45, an IPv4 version byte) on both sides, as a ring holds it. */
+function inMemory(frame: Uint8Array): [Uint8Array, number, number] {
+  const memory = new Uint8Array(frame.length + 300).fill(0x45);
+  memory.set(frame, 101);
+  return [memory, 101, 101 + frame.length];
+}
+
+describe('receive in place (receiveFrameAt): the frame is bytes[start, end) and nothing around it', () => {
+  it('delivers what receiveFrame delivers, padding trimmed, at the given instant', () => {
+    const harness = createHarness();
+    const handler = recordingHandler();
+    harness.iface.registerProtocol(TCP, handler);
+    harness.clock.set(99);
+    const padded = new Uint8Array(60);
+    padded.set(ipv4Frame(tcpTo(OUR_IP)));
+    harness.iface.receiveFrameAt(...inMemory(padded), 1234);
+    assert.deepEqual(handler.deliveries, [{ source: PEER_IP, destination: OUR_IP, payload: [1, 2, 3, 4], now: 1234 }]);
+    assert.deepEqual(outcomeCounters(harness.counters), { 'ethernet.rx.frames': 1, 'ipv4.rx.delivered.tcp': 1 });
+  });
+
+  it('a packet longer than its range is truncated, though the memory goes on past the range', () => {
+    const harness = createHarness();
+    const handler = recordingHandler();
+    harness.iface.registerProtocol(TCP, handler);
+    const frame = ipv4Frame(tcpTo(OUR_IP));
+    const [memory, start, end] = inMemory(frame);
+    harness.iface.receiveFrameAt(memory, start, end - 1, 0);
+    harness.iface.receiveFrameAt(memory, start, start + 13, 0);
+    assert.equal(handler.deliveries.length, 0);
+    assert.deepEqual(outcomeCounters(harness.counters), { 'ethernet.rx.frames': 2, 'ipv4.drop.truncated': 1, 'ethernet.drop.truncated': 1 });
+  });
 });
 
 /** Every counter a received frame can end in (plus rx.frames), with non-zero values. */
