@@ -98,15 +98,20 @@ export const ETHERNET_HEADER_BYTES = 14;
  * counted with the reason named. Returns whether the frame may go.
  */
 export function acceptForTransmit(frame: Uint8Array, mtu: number, closed: boolean, counters: Counters): boolean {
+  return acceptLengthForTransmit(frame.length, mtu, closed, counters);
+}
+
+/** `acceptForTransmit` of a frame of `length` bytes (one built in a transmit slot longer than it). */
+export function acceptLengthForTransmit(length: number, mtu: number, closed: boolean, counters: Counters): boolean {
   if (closed) {
     counters.increment('link.drop.closed');
     return false;
   }
-  if (frame.length < ETHERNET_HEADER_BYTES) {
+  if (length < ETHERNET_HEADER_BYTES) {
     counters.increment('link.drop.runt');
     return false;
   }
-  if (frame.length > mtu + ETHERNET_HEADER_BYTES) {
+  if (length > mtu + ETHERNET_HEADER_BYTES) {
     counters.increment('link.drop.oversize');
     return false;
   }

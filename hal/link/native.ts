@@ -22,11 +22,11 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { MacAddress } from '../../src/net/address.ts';
-import type { SegmentOffload } from '../../src/net/device.ts';
+import type { SegmentOffload, TransmitSlots } from '../../src/net/device.ts';
 import { Counters } from '../../src/stats.ts';
 import { packagePath } from '../package-root.ts';
 import { SuperFrameRing } from './super-frame-ring.ts';
-import { acceptForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
+import { acceptForTransmit, acceptLengthForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
 /** The length in a frame-table entry; the bit above it is FRAME_TCP_CHECKSUM_GOOD (piwire_link.c). */
 export const FRAME_LENGTH_MASK = 0x7fff_ffff;
@@ -109,8 +109,10 @@ export interface NativeAddon {
    * The number of frames sent when all of them went (no result object per flush), else the
    * details. `segmentSizes` (a link with segmentation offload on): entry i > 0 makes frame i
    * a TCP/IPv4 super-frame the kernel cuts into segments of that many payload bytes.
+   * `frameLengths`: entry i > 0 sends only the first that many bytes of frame i (a frame
+   * built in a transmit slot longer than it); 0, or no array: the whole view.
    */
-  send(handle: NativeHandle, frames: readonly Uint8Array[], segmentSizes?: Uint16Array): number | NativeSendResult;
+  send(handle: NativeHandle, frames: readonly Uint8Array[], segmentSizes?: Uint16Array, frameLengths?: Uint32Array): number | NativeSendResult;
   /**
    * Packet links: turns on segmentation offload (a transmit-only PACKET_VNET_HDR socket;
    * piwire_link.c says how). Undefined once on, else the call that failed and its errno name.
@@ -217,6 +219,16 @@ export abstract class NativeLink implements Link {
   segmentOffload: SegmentOffload | undefined;
   /** The super-frames' transmit memory (with `segmentOffload`): free again after each flush. */
   private superFrames: SuperFrameRing | undefined;
+  /** Per queued frame, the bytes to send (a transmit slot is longer than its frame). */
+  private readonly sendLengths: Uint32Array;
+  /**
+   * One transmit slot per frame of a batch (src/net/device.ts `TransmitSlots`), views made
+   * once over one buffer, each 2 bytes past a 4-byte boundary (NET_IP_ALIGN, as FrameSlab):
+   * the frame queued at index i of `pending` may be built in slot i, free again after the
+   * flush that sends it.
+   */
+  private readonly slots: Uint8Array[];
+  readonly transmitSlots: TransmitSlots;
   private carrierUp = false;
   private closed = false;
   /** The addon stopped receiving (a fatal error): the carrier stays down from then on. */
@@ -228,6 +240,22 @@ export abstract class NativeLink implements Link {
     this.mtu = settings.mtu;
     this.mac = settings.mac;
     this.batchSize = settings.batchSize;
+    this.sendLengths = new Uint32Array(settings.batchSize);
+    const slotBytes = (settings.mtu + ETHERNET_HEADER_BYTES + 2 + 3) & ~3;
+    const memory = new ArrayBuffer(slotBytes * settings.batchSize);
+    this.slots = Array.from({ length: settings.batchSize }, (_, index) => new Uint8Array(memory, index * slotBytes + 2, slotBytes - 2));
+    this.transmitSlots = {
+      slot: (length) => {
+        const slot = this.slots[this.pending.length];
+        if (slot === undefined || length > slot.length || this.closed) return undefined;
+        slot.fill(0, 0, length);
+        return slot;
+      },
+      transmitSlot: (slot, length) => {
+        if (!acceptLengthForTransmit(length, this.mtu, this.closed, this.counters)) return;
+        this.queue(slot, 0, length);
+      },
+    };
   }
 
   get carrier(): boolean {
@@ -252,7 +280,7 @@ export abstract class NativeLink implements Link {
     // Over the link's MTU (which may be below the interface's, so the kernel would not
     // notice) is refused here, with the reason named.
     if (!acceptForTransmit(frame, this.mtu, this.closed, this.counters)) return;
-    this.queue(frame, 0);
+    this.queue(frame, 0, frame.length);
   }
 
   /**
@@ -276,15 +304,17 @@ export abstract class NativeLink implements Link {
           return;
         }
         this.counters.increment('link.tx.super-frames');
-        this.queue(frame, segmentSize);
+        this.queue(frame, segmentSize, frame.length);
       },
     };
   }
 
-  private queue(frame: Uint8Array, segmentSize: number): void {
+  /** Queues `length` bytes of `frame` (all of it, except for a transmit slot). */
+  private queue(frame: Uint8Array, segmentSize: number, length: number): void {
     if (this.segmentSizes !== undefined) this.segmentSizes[this.pending.length] = segmentSize;
+    this.sendLengths[this.pending.length] = length;
     this.pending.push(frame);
-    this.pendingBytes += frame.length;
+    this.pendingBytes += length;
     if (this.pending.length >= this.batchSize) this.flush();
   }
 
@@ -293,9 +323,7 @@ export abstract class NativeLink implements Link {
     const bytes = this.pendingBytes;
     let result: number | NativeSendResult;
     try {
-      result = this.segmentSizes === undefined
-        ? this.addon.send(this.handle, this.pending)
-        : this.addon.send(this.handle, this.pending, this.segmentSizes);
+      result = this.addon.send(this.handle, this.pending, this.segmentSizes, this.sendLengths);
     } finally {
       this.pending.length = 0;
       this.pendingBytes = 0;

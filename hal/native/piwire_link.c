@@ -1256,7 +1256,14 @@ static bool queue_full_error(int error) {
 }
 
 /* Reads frames[index] as bytes. Throws TypeError for anything but a Uint8Array/Buffer. */
-static bool get_frame(napi_env env, napi_value frames, uint32_t index, struct iovec *vector) {
+/* The bytes to send of each frame (send()'s frameLengths): entry i > 0 and within the view
+   sends only that many bytes of frame i (one built in a transmit slot longer than it). */
+typedef struct {
+  const uint32_t *lengths;
+  size_t count;
+} frame_lengths_t;
+
+static bool get_frame(napi_env env, napi_value frames, uint32_t index, const frame_lengths_t *lengths, struct iovec *vector) {
   napi_value frame, array_buffer;
   bool is_typed_array = false;
   napi_typedarray_type type;
@@ -1271,6 +1278,7 @@ static bool get_frame(napi_env env, napi_value frames, uint32_t index, struct io
   }
   vector->iov_base = data;
   vector->iov_len = length;
+  if (index < lengths->count && lengths->lengths[index] > 0 && lengths->lengths[index] <= length) vector->iov_len = lengths->lengths[index];
   return true;
 }
 
@@ -1309,14 +1317,15 @@ static bool send_messages(int fd, struct mmsghdr *messages, uint32_t chunk, uint
 }
 
 /* sendmmsg in chunks of SEND_CHUNK; the socket is bound to the interface, so no address. */
-static bool send_packet(napi_env env, link_t *link, napi_value frames, uint32_t count, send_result_t *result) {
+static bool send_packet(napi_env env, link_t *link, napi_value frames, uint32_t count, const frame_lengths_t *lengths,
+                        send_result_t *result) {
   struct mmsghdr messages[SEND_CHUNK];
   struct iovec vectors[SEND_CHUNK];
   for (uint32_t base = 0; base < count; base += SEND_CHUNK) {
     uint32_t chunk = count - base < SEND_CHUNK ? count - base : SEND_CHUNK;
     memset(messages, 0, sizeof messages);
     for (uint32_t i = 0; i < chunk; i++) {
-      if (!get_frame(env, frames, base + i, &vectors[i])) return false;
+      if (!get_frame(env, frames, base + i, lengths, &vectors[i])) return false;
       messages[i].msg_hdr.msg_iov = &vectors[i];
       messages[i].msg_hdr.msg_iovlen = 1;
     }
@@ -1359,7 +1368,7 @@ static bool super_frame_header(const uint8_t *frame, size_t length, uint16_t seg
    for an ordinary frame, GSO for a super-frame: segment_sizes[i] > 0), addressed to the
    interface with the frame's own EtherType as the protocol (the socket's is 0). */
 static bool send_packet_vnet(napi_env env, link_t *link, napi_value frames, uint32_t count, const uint16_t *segment_sizes,
-                             send_result_t *result) {
+                             const frame_lengths_t *lengths, send_result_t *result) {
   static const struct virtio_net_hdr ordinary;
   struct mmsghdr messages[SEND_CHUNK];
   struct iovec vectors[SEND_CHUNK][2];
@@ -1371,7 +1380,7 @@ static bool send_packet_vnet(napi_env env, link_t *link, napi_value frames, uint
     memset(addresses, 0, sizeof addresses);
     for (uint32_t i = 0; i < chunk; i++) {
       struct iovec *frame = &vectors[i][1];
-      if (!get_frame(env, frames, base + i, frame)) return false;
+      if (!get_frame(env, frames, base + i, lengths, frame)) return false;
       const uint8_t *bytes = frame->iov_base;
       uint16_t segment_size = segment_sizes == NULL ? 0 : segment_sizes[base + i];
       vectors[i][0].iov_base = (void *)&ordinary;
@@ -1390,10 +1399,11 @@ static bool send_packet_vnet(napi_env env, link_t *link, napi_value frames, uint
   return true;
 }
 
-static bool send_tap(napi_env env, link_t *link, napi_value frames, uint32_t count, send_result_t *result) {
+static bool send_tap(napi_env env, link_t *link, napi_value frames, uint32_t count, const frame_lengths_t *lengths,
+                     send_result_t *result) {
   for (uint32_t i = 0; i < count; i++) {
     struct iovec vector;
-    if (!get_frame(env, frames, i, &vector)) return false;
+    if (!get_frame(env, frames, i, lengths, &vector)) return false;
     ssize_t written;
     do {
       written = write(link->fd, vector.iov_base, vector.iov_len);
@@ -1416,11 +1426,12 @@ static bool send_tap(napi_env env, link_t *link, napi_value frames, uint32_t cou
   return true;
 }
 
-/* send(handle, frames) -> the number sent when every frame went (the common case: no object
-   to build per flush), else { sent, bytes, full, failed, error } (error: the errno name). */
+/* send(handle, frames, segmentSizes?, frameLengths?) -> the number sent when every frame went
+   (the common case: no object to build per flush), else { sent, bytes, full, failed, error }
+   (error: the errno name). frameLengths: a Uint32Array, see frame_lengths_t. */
 static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], output, value;
+  size_t argc = 4;
+  napi_value argv[4], output, value;
   bool is_array = false;
   uint32_t count = 0;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -1455,10 +1466,27 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     }
     segment_sizes = data;
   }
+  frame_lengths_t lengths = {NULL, 0};
+  if (argc >= 4) {
+    bool is_typed_array = false;
+    napi_valuetype kind;
+    NAPI_CALL(env, napi_typeof(env, argv[3], &kind));
+    if (kind != napi_undefined) {
+      napi_typedarray_type type;
+      void *data = NULL;
+      NAPI_CALL(env, napi_is_typedarray(env, argv[3], &is_typed_array));
+      if (is_typed_array) NAPI_CALL(env, napi_get_typedarray_info(env, argv[3], &type, &lengths.count, &data, NULL, NULL));
+      if (!is_typed_array || type != napi_uint32_array) {
+        napi_throw_type_error(env, NULL, "piwire: send()'s frame lengths are a Uint32Array");
+        return NULL;
+      }
+      lengths.lengths = data;
+    }
+  }
   send_result_t result = {0, 0, 0, 0, 0};
-  bool ok = link->kind != LINK_PACKET ? send_tap(env, link, argv[1], count, &result)
-            : link->tx_fd >= 0        ? send_packet_vnet(env, link, argv[1], count, segment_sizes, &result)
-                                      : send_packet(env, link, argv[1], count, &result);
+  bool ok = link->kind != LINK_PACKET ? send_tap(env, link, argv[1], count, &lengths, &result)
+            : link->tx_fd >= 0        ? send_packet_vnet(env, link, argv[1], count, segment_sizes, &lengths, &result)
+                                      : send_packet(env, link, argv[1], count, &lengths, &result);
   if (!ok) return NULL;
   if (result.full == 0 && result.failed == 0) {
     NAPI_CALL(env, napi_create_uint32(env, result.sent, &output));

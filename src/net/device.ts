@@ -17,6 +17,29 @@ export interface FrameDevice {
   transmit(frame: Uint8Array): void;
   /** Present only on a device that cuts TCP/IPv4 super-frames into segments itself (see SegmentOffload). */
   readonly segmentOffload?: SegmentOffload | undefined;
+  /** Present only on a device that lends its own transmit memory for ordinary frames (see TransmitSlots). */
+  readonly transmitSlots?: TransmitSlots | undefined;
+}
+
+/**
+ * Transmit memory a device lends for ordinary frames, as a driver's transmit ring: the
+ * native links keep one slot per frame of a send batch, each a view made once, free again
+ * when the batch is sent (the kernel copies at `sendmmsg`). A frame built in a slot costs
+ * the send path no object (a fresh view per frame was a third of what an idle device's
+ * keepalive probes allocated). For a frame the device will send at its next flush
+ * (the next hop resolved): one that may wait (an ARP queue) takes fresh memory instead.
+ */
+export interface TransmitSlots {
+  /**
+   * The slot the next frame queued will occupy, its first `length` bytes zeroed (at least
+   * `length` long, usually longer: the frame's length travels with `transmitSlot`), or
+   * undefined when none is free (`length` over the MTU, the batch full, the device closed).
+   * The caller builds the frame and hands it to `transmitSlot`, or drops it, before
+   * anything else is transmitted.
+   */
+  slot(length: number): Uint8Array | undefined;
+  /** Queues the frame built in `slot`'s first `length` bytes, as `transmit` queues a frame. */
+  transmitSlot(slot: Uint8Array, length: number): void;
 }
 
 /**

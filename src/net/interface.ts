@@ -29,7 +29,9 @@
  * listed in TRANSMIT_DROP_COUNTERS, which are not receive outcomes.
  *
  * Send path (`sendIpv4`): one frame buffer of 14 + 20 + payloadLength is taken from a
- * slab (frame-slab.ts: owned by the device once sent, like a fresh allocation), the
+ * slab (frame-slab.ts: owned by the device once sent, like a fresh allocation), or, when
+ * the device lends transmit slots (device.ts `TransmitSlots`) and the next hop's MAC is
+ * known, built in the slot the device sends at its next flush (no object per frame), the
  * IPv4 header written, the caller's `fill` writes the payload in place, then the
  * Ethernet header is written once the next hop's MAC is known: at once for broadcast,
  * multicast and cached neighbors, or later from the neighbor cache's queue. A TCP
@@ -559,8 +561,17 @@ export class NetworkInterface implements IpSender, Pollable {
         return 'no-route';
     }
     const frameLength = ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + payloadLength;
-    // A super-frame comes from the device's own transmit memory (device.ts `superFrame`).
-    const frame = offload !== undefined ? offload.superFrame(frameLength) : this.frames.take(frameLength);
+    // A super-frame comes from the device's own transmit memory (device.ts `superFrame`); so
+    // does a frame that leaves at the device's next flush when the device lends slots
+    // (`transmitSlots`: the next hop's MAC known now), else a slab's fresh memory.
+    let slotMac: MacAddress | undefined;
+    let slot: Uint8Array | undefined;
+    const slots = this.device.transmitSlots;
+    if (offload === undefined && slots !== undefined) {
+      slotMac = typeof via === 'number' ? this.neighborCache.resolvedMac(via, this.clock.now()) : via;
+      if (slotMac !== undefined) slot = slots.slot(frameLength);
+    }
+    const frame = offload !== undefined ? offload.superFrame(frameLength) : slot ?? this.frames.take(frameLength);
     this.identification = (this.identification + 1) & 0xffff;
     const header = this.header;
     header.destination = target;
@@ -574,6 +585,12 @@ export class NetworkInterface implements IpSender, Pollable {
     if (this.packetDevice) {
       // The kernel below resolves the next hop; the 14 header bytes just stay unused.
       this.packetDevice.transmitPacket(frame.subarray(ETHERNET_HEADER_LENGTH));
+      return 'sent';
+    }
+    if (slot !== undefined && slotMac !== undefined && slots !== undefined) {
+      emitEthernetHeader(slot, slotMac, this.mac, EtherType.IPV4);
+      this.txFrames.value++; // ethernet.tx.frames
+      slots.transmitSlot(slot, frameLength);
       return 'sent';
     }
     if (typeof via === 'number') return this.neighborCache.send(via, frame, this.clock.now());

@@ -204,6 +204,27 @@ for (const mode of RECEIVE_MODES) {
       assert.equal(after['link.rx.frames'], before['link.rx.frames'], 'nothing we sent came back as input');
     });
 
+    test('frames built in transmit slots leave with their own length, in order among ordinary frames', async () => {
+      const agent = suite.agent();
+      const before = await agent.stats();
+      // 60..79 bytes: each slot (MTU + 14 long, dirty from the frames before) sends exactly its frame.
+      const frames = Array.from({ length: 20 }, (_, index) => testFrame(peerMac, String(suite.opened().mac), 300 + index, 46 + (index * 7) % 20));
+      const receiver = await startRawReceiver(suite.namespace(), 'pwb', TEST_ETHERTYPE, frames.length * 2);
+      agent.command({ op: 'send-slots', frames });
+      await agent.waitFor((event) => event.event === 'sent', 'the batch to be sent');
+      agent.command({ op: 'send-slots', frames: [...frames].reverse() });
+      await agent.waitFor((event) => event.event === 'sent', 'the second batch, in the same slots');
+      for (const frame of [...frames, ...[...frames].reverse()]) {
+        assert.equal(await receiver.waitForLine(() => true, 'a frame at the peer'), frame);
+      }
+      assert.equal(await receiver.exited, 0);
+      const after = await agent.stats();
+      assert.equal((after['link.tx.frames'] ?? 0) - (before['link.tx.frames'] ?? 0), frames.length * 2);
+      const bytes = frames.reduce((total, frame) => total + frame.length / 2, 0);
+      assert.equal((after['link.tx.bytes'] ?? 0) - (before['link.tx.bytes'] ?? 0), bytes * 2);
+      assert.equal((after['link.tx.batches'] ?? 0) - (before['link.tx.batches'] ?? 0), 2, 'one sendmmsg batch each');
+    });
+
     test('frames another sender on this host puts out of the interface never reach the link (PACKET_IGNORE_OUTGOING)', async () => {
       const agent = suite.agent();
       const before = await agent.stats();

@@ -19,6 +19,8 @@ class StandInAddon {
   requestedMode: ReceiveMode | undefined;
   requestedIgnoreOutgoing: boolean | undefined;
   closed = 0;
+  /** Per send() call, the bytes of each frame as the addon would send them. */
+  readonly sent: number[][][] = [];
   readonly memory = new ArrayBuffer(8192);
   readonly frameOffsets = new Uint32Array(8);
   readonly frameLengths = new Uint32Array(8);
@@ -48,7 +50,10 @@ class StandInAddon {
         return handle;
       },
       openTap: () => assert.fail('not a tap'),
-      send: (): number | NativeSendResult => 0,
+      send: (_handle, frames, _segmentSizes, frameLengths): number | NativeSendResult => {
+        this.sent.push(frames.map((frame, index) => [...frame.subarray(0, frameLengths?.[index] || frame.length)]));
+        return frames.length;
+      },
       enableSegmentOffload: () => 'setsockopt(PACKET_VNET_HDR): ENOPROTOOPT',
       close: () => {
         this.closed++;
@@ -204,6 +209,45 @@ describe('packet link batch dispatch (stand-in addon)', () => {
       });
       addon.deliver([{ offset: 0, bytes: frameBytes(1) }, { offset: 100, bytes: frameBytes(2) }]);
       assert.deepEqual(log, ['first begin', 'first range 0', 'second view 2', 'first end']);
+    } finally {
+      link.close();
+    }
+  });
+
+  test('transmit slots: one per frame of a batch, each sent with its own length in queue order, free again after the flush', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, batchSize: 4 }, addon.asAddon());
+    try {
+      const slots = link.transmitSlots;
+      const first = slots.slot(60);
+      assert.ok(first);
+      assert.ok(first.length >= 1514, 'a slot holds a frame of the MTU');
+      assert.equal(first.byteOffset % 4, 2, 'NET_IP_ALIGN: the IPv4 header after 14 bytes is word-aligned');
+      assert.equal(slots.slot(1515), undefined, 'no slot for a frame over the MTU');
+      first.fill(1, 0, 61); // one byte past the frame: not sent
+      slots.transmitSlot(first, 60);
+      link.transmit(Uint8Array.from(frameBytes(2, 61)));
+      const third = slots.slot(62);
+      assert.ok(third && third !== first, 'the next slot, not one queued');
+      assert.deepEqual([...third.subarray(0, 62)], frameBytes(0, 62), 'zeroed up to the length asked');
+      third.fill(3, 0, 62);
+      slots.transmitSlot(third, 62);
+      link.flush();
+      assert.deepEqual(addon.sent, [[frameBytes(1, 60), frameBytes(2, 61), frameBytes(3, 62)]]);
+      assert.equal(link.stats()['link.tx.bytes'], 60 + 61 + 62);
+      assert.equal(slots.slot(60), first, 'after the flush the first slot is free again');
+      assert.deepEqual([...first.subarray(0, 61)], [...frameBytes(0, 60), 1], 'its last frame zeroed up to the length asked');
+      // A full batch is sent at once (batchSize 4), and slots come round again.
+      for (let index = 0; index < 5; index++) {
+        const slot = slots.slot(64);
+        assert.ok(slot);
+        slot.fill(10 + index, 0, 64);
+        slots.transmitSlot(slot, 64);
+      }
+      link.flush();
+      assert.deepEqual(addon.sent.slice(1), [[10, 11, 12, 13].map((fill) => frameBytes(fill, 64)), [frameBytes(14, 64)]]);
+      link.close();
+      assert.equal(slots.slot(60), undefined, 'none once closed');
     } finally {
       link.close();
     }

@@ -4,6 +4,7 @@
  * of src/wire, so a bug in the codecs cannot hide a bug in the interface (and the other
  * way round). The checksum here is a plain RFC 1071 loop, not the stack's.
  */
+import assert from 'node:assert/strict';
 import { Counters } from '../../src/stats.ts';
 import { RecordingEventSink } from '../../src/events.ts';
 import { ManualClock } from '../../src/time.ts';
@@ -66,6 +67,31 @@ export class FakeDevice implements FrameDevice {
   }
 }
 
+/**
+ * A device that lends transmit slots (src/net/device.ts `TransmitSlots`) as the native
+ * links do: one slot reused after every frame, dirty from the last one (0xee at first), so
+ * a frame built there must write or zero every byte. `sent` gets a copy of each slot frame.
+ */
+export class SlotDevice extends FakeDevice {
+  /** How many frames went through a slot, and what `slot` was asked for (the length, or undefined: refused). */
+  slotted = 0;
+  lend = true;
+  private readonly memory = new Uint8Array(1514 + 40).fill(0xee);
+  readonly transmitSlots = {
+    slot: (length: number): Uint8Array | undefined => {
+      if (!this.lend || length > this.memory.length) return undefined;
+      this.memory.fill(0, 0, length);
+      return this.memory;
+    },
+    transmitSlot: (slot: Uint8Array, length: number): void => {
+      assert.equal(slot, this.memory, 'the slot lent');
+      this.slotted++;
+      this.sent.push(slot.slice(0, length));
+      slot.fill(0xee);
+    },
+  };
+}
+
 export interface Harness {
   iface: NetworkInterface;
   device: FakeDevice;
@@ -76,8 +102,7 @@ export interface Harness {
   runUntil(instant: number): void;
 }
 
-export function createHarness(overrides: Partial<InterfaceConfig> = {}, deviceMtu = 1500): Harness {
-  const device = new FakeDevice(OUR_MAC, deviceMtu);
+export function createHarness(overrides: Partial<InterfaceConfig> = {}, deviceMtu = 1500, device = new FakeDevice(OUR_MAC, deviceMtu)): Harness {
   const clock = new ManualClock(0);
   const counters = new Counters();
   const events = new RecordingEventSink();

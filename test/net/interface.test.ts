@@ -27,6 +27,7 @@ import {
   readUint16,
   readUint32,
   referenceChecksum,
+  SlotDevice,
 } from './harness.ts';
 import type { Harness, Ipv4Fields } from './harness.ts';
 
@@ -90,6 +91,45 @@ describe('sendIpv4', () => {
     assert.equal(readUint32(header, 16), PEER_IP);
     assert.equal(referenceChecksum(header), 0, 'header checksum verifies independently');
     assert.deepEqual([...frame.subarray(34)], [10, 20, 30, 40, 50]);
+  });
+
+  it('with a device that lends transmit slots: a frame to a resolved next hop is built in the slot, byte for byte the frame of fresh memory', () => {
+    const fill = (frame: Uint8Array, offset: number): void => {
+      frame[offset] = 7;
+      frame[offset + 2] = 9; // bytes 1 and 3 left alone: zero, as in fresh memory
+    };
+    const plain = resolvedHarness();
+    const device = new SlotDevice();
+    const slotted = createHarness({}, 1500, device);
+    slotted.iface.receiveFrame(arpFrame({ operation: 1, senderMac: PEER_MAC, senderIp: PEER_IP, targetIp: OUR_IP }));
+    const arpReply = slotted.device.take();
+    assert.equal(arpReply.length, 1, 'the ARP reply, not through a slot');
+    assert.equal(device.slotted, 0);
+    for (const length of [4, 60, 1480]) {
+      assert.equal(plain.iface.sendIpv4(PEER_IP, UDP, length, fill), 'sent');
+      assert.equal(slotted.iface.sendIpv4(PEER_IP, UDP, length, fill), 'sent');
+    }
+    assert.equal(device.slotted, 3);
+    assert.deepEqual(slotted.device.take().map((frame) => [...frame]), plain.device.take().map((frame) => [...frame]));
+    assert.equal(slotted.counters.get('ethernet.tx.frames'), 1 + 3);
+    assert.equal(slotted.counters.get('ipv4.tx.packets'), 3);
+  });
+
+  it('with a device that lends transmit slots: a frame that must wait for ARP, or that gets no slot, takes fresh memory', () => {
+    const device = new SlotDevice();
+    const harness = createHarness({}, 1500, device);
+    assert.equal(harness.iface.sendIpv4(PEER_IP, UDP, 3, (frame, offset) => frame.set([1, 2, 3], offset)), 'queued');
+    const [request] = harness.device.take();
+    assert.equal(request && etherTypeOf(request), 0x0806, 'an ARP request goes out, the packet waits');
+    assert.equal(device.slotted, 0, 'the waiting frame is not in the slot the next frame will take');
+    harness.iface.receiveFrame(arpFrame({ operation: 2, senderMac: PEER_MAC, senderIp: PEER_IP, targetIp: OUR_IP, targetMac: OUR_MAC }));
+    const [waited] = harness.device.take();
+    assert.deepEqual(waited && [...waited.subarray(34)], [1, 2, 3]);
+    device.lend = false;
+    assert.equal(harness.iface.sendIpv4(PEER_IP, UDP, 3, (frame, offset) => frame.set([4, 5, 6], offset)), 'sent');
+    const [fresh] = harness.device.take();
+    assert.deepEqual(fresh && [...fresh.subarray(34)], [4, 5, 6]);
+    assert.equal(device.slotted, 0);
   });
 
   it('uses a new identification for each packet, and the configured TTL', () => {
