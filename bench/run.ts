@@ -587,6 +587,8 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   if (profileDirectory !== undefined && flags['heap-profile']) env.PIWIRE_BENCH_HEAP_PROFILE = join(profileDirectory, 'firmware.heapprofile');
   // PIWIRE_BENCH_HEAP=<path>: with --profile, the profiled window's allocations instead (bench/lib/firmware-entry.ts).
   if (process.env.PIWIRE_BENCH_HEAP) env.PIWIRE_BENCH_HEAP = process.env.PIWIRE_BENCH_HEAP;
+  // PIWIRE_BENCH_HEAP_PROMOTED=1: with --heap-profile, only what outlived the young generation (bench/lib/firmware-entry.ts).
+  if (process.env.PIWIRE_BENCH_HEAP_PROMOTED) env.PIWIRE_BENCH_HEAP_PROMOTED = process.env.PIWIRE_BENCH_HEAP_PROMOTED;
   // PIWIRE_BENCH_SNAPSHOT=<prefix>: a heap snapshot after each collecting probe (bench/lib/firmware-entry.ts).
   if (process.env.PIWIRE_BENCH_SNAPSHOT) env.PIWIRE_BENCH_SNAPSHOT = process.env.PIWIRE_BENCH_SNAPSHOT;
   // Profiling the idle window (no bulk or ingest run to profile): the section's own two memory probes come first.

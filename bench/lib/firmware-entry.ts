@@ -31,6 +31,10 @@
  * heap profile to <path> *instead of* the CPU profile: the allocation per function, to
  * check that steady-state sending and ACK processing allocate nothing per segment. The
  * sampling slows the process: a run's CPU figures mean nothing while it samples.
+ * PIWIRE_BENCH_HEAP_PROMOTED=1 (passed through by the runner) leaves out of that heap profile
+ * what a scavenge freed: what remains is what outlived the young generation (promoted,
+ * then freed by a full collection, or still alive), the allocations that feed the full
+ * collections of a large heap.
  * PIWIRE_BENCH_SNAPSHOT=<prefix> (passed through by the runner) writes a V8 heap snapshot
  * after each probe's full collections, to <prefix>-<n>.heapsnapshot (n = 1, 2, ...): the
  * idle section's first and last probes bracket its connections, so the two snapshots
@@ -54,6 +58,7 @@ const profilePath = heapInsteadPath === undefined ? process.env.PIWIRE_BENCH_PRO
 const heapProfilePath = heapInsteadPath ?? process.env.PIWIRE_BENCH_HEAP_PROFILE;
 let probesBeforeProfile = Number(process.env.PIWIRE_BENCH_PROFILE_AFTER ?? 0);
 const snapshotPrefix = process.env.PIWIRE_BENCH_SNAPSHOT || undefined;
+const promotedOnly = Boolean(process.env.PIWIRE_BENCH_HEAP_PROMOTED);
 let snapshots = 0;
 let profiler: Session | undefined;
 let profiled = false;
@@ -70,7 +75,7 @@ function startProfilers(): void {
     profiler.post('HeapProfiler.enable');
     // Every 256 bytes on average, and what a scavenge or a full collection frees counts too.
     // The two include flags (V8 ≥ 11) are not in @types/node's parameter type yet.
-    const sampling = { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
+    const sampling = { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !promotedOnly };
     profiler.post('HeapProfiler.startSampling', sampling);
   }
 }

@@ -17,7 +17,11 @@
  * parses in place and copies what it keeps (TCP payload into its receive ring, MACs into
  * the neighbour cache), and the memory wire's `poisonAfterDelivery` checks it. Once the
  * link is closed the receive memory is detached, so a view kept against the contract
- * reads as empty, never as freed memory.
+ * reads as empty, never as freed memory. A receiver whose ReceiveBatch has
+ * `receiveFrameAt` gets each frame of the batch as its range of that memory instead, no
+ * view per frame. On the send side the link lends transmit slots (src/net/device.ts
+ * `TransmitSlots`): one per frame of a batch, views made once, free again after each flush
+ * (the kernel copies at sendmmsg), and `send` takes each queued frame's length.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

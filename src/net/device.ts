@@ -5,7 +5,8 @@
  * Ownership: `transmit` takes ownership of `frame` (the caller allocates a fresh
  * buffer per frame and never touches it again), so a link may batch frames until
  * `flush()`. Frames handed *to* the stack on receive are only valid during the
- * call: the stack copies whatever it keeps.
+ * call: the stack copies whatever it keeps. A device may lend its own transmit memory
+ * instead (`TransmitSlots`): a frame built there is the device's from the start.
  */
 import type { MacAddress } from './address.ts';
 
