@@ -70,6 +70,7 @@ function wakingDevice(device: FrameDevice | PacketDevice, onWork: () => void): F
     };
   }
   const offload = device.segmentOffload;
+  const slots = device.transmitSlots;
   return {
     get mtu() {
       return device.mtu;
@@ -90,6 +91,17 @@ function wakingDevice(device: FrameDevice | PacketDevice, onWork: () => void): F
             superFrame: (length: number): Uint8Array => offload.superFrame(length),
             transmitSegmented(frame: Uint8Array, segmentSize: number): void {
               offload.transmitSegmented(frame, segmentSize);
+              onWork();
+            },
+          },
+    // And its transmit slots (src/net/device.ts `TransmitSlots`).
+    transmitSlots:
+      slots === undefined
+        ? undefined
+        : {
+            slot: (length: number): Uint8Array | undefined => slots.slot(length),
+            transmitSlot(slot: Uint8Array, length: number): void {
+              slots.transmitSlot(slot, length);
               onWork();
             },
           },
