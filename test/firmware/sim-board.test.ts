@@ -228,12 +228,15 @@ describe('the simulated board', () => {
           request += `PUT ${name} ${i} ${1_700_000_000_000 + i}\n`;
         }
         let oks = 0;
+        let replies = 0;
         await new Promise<void>((resolve) => {
           socket.on('close', () => resolve());
           void exchange(socket, request, batch, (line) => {
+            // The n-th reply answers the n-th PUT (replies come in request order); only an
+            // OK acknowledges it (an ERR 429 of the rate limiter under load does not).
+            const index = replies++;
             if (line !== 'OK') return;
-            // The n-th OK acknowledges the n-th PUT (replies come in request order).
-            acknowledged.set(names[oks]!, oks);
+            acknowledged.set(names[index]!, index);
             oks++;
             if (oks === killAfter) firmware.child.kill('SIGKILL');
           }).catch(() => undefined);
