@@ -293,6 +293,11 @@ interface BulkFigures {
  * 1.4-1.8, then 1.1-1.5 from the third on; the third was steady in every series.
  */
 const WARM_UP_MAX_PUSHES = 5;
+/**
+ * The fewest: the third push is the first steady one, and a second push barely below the
+ * first (3.00 then 2.96, 2026-12-01) had stopped the warm-up inside the JIT's warm-up.
+ */
+const WARM_UP_MIN_PUSHES = 3;
 /** A push whose user CPU per GiB is not below this share of the previous one's ends the warm-up. */
 const WARM_UP_STILL_FALLING = 0.9;
 
@@ -310,7 +315,7 @@ async function warmUp(topology: VethTopology, bytes: number, pid: number): Promi
     const user = (await measureBulk(topology, 'push', bytes, pid)).processUserCpuPerGib;
     const previous = pushes[pushes.length - 1]!;
     pushes.push(user);
-    if (user >= previous * WARM_UP_STILL_FALLING) break;
+    if (pushes.length >= WARM_UP_MIN_PUSHES && user >= previous * WARM_UP_STILL_FALLING) break;
   }
   return pushes;
 }
@@ -1094,7 +1099,7 @@ async function main(): Promise<number> {
     if (selected.has('bulk') || selected.has('floor')) {
       markdown += flags.cold
         ? 'Bulk: the first transfer after each server started (`--cold`: the firmware\'s JIT warm-up included).\n\n'
-        : 'Bulk: steady state, after untimed transfers of the same size: one each way, then pushes until the push\'s user CPU per GiB stops falling (at most 5; `--cold` to include the JIT warm-up).\n\n';
+        : 'Bulk: steady state, after untimed transfers of the same size: one each way, then pushes until the push\'s user CPU per GiB stops falling (at least 3, at most 5; `--cold` to include the JIT warm-up).\n\n';
     }
   }
   if (selected.has('loss')) {
