@@ -34,10 +34,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
 import { createLossyPath } from './lib/lossy-path.ts';
+import { startCapture, type RunningCapture } from './lib/capture.ts';
 import { clientStallMs, median, runStallMs, runTransfer, type LossDirection, type LossTransfer } from './lib/loss.ts';
-import { DEVICE_INTERFACE, exec, LAN_INTERFACE, spawnInNamespace } from '../test/support/netns.ts';
+import { DEVICE_INTERFACE, exec, LAN_INTERFACE } from '../test/support/netns.ts';
 import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process.ts';
 import { deviceCounters, SHELL_USER, writeShellOperatorConfig } from '../test/support/device-shell.ts';
 
@@ -211,35 +211,25 @@ function describeConnectionSamples(): string {
 interface Capture {
   side: 'device' | 'lan';
   file: string;
-  process: ChildProcess;
+  running: RunningCapture;
 }
 
-/** tcpdump on both ends of the bridge, headers only (128 bytes a frame). */
+/** tcpdump on both ends of the bridge, headers only (bench/lib/capture.ts); resolves once both listen. */
 async function startCaptures(stem: string): Promise<Capture[]> {
   const sides: [Capture['side'], string, string][] = [
     ['device', path.deviceNamespace, DEVICE_INTERFACE],
     ['lan', path.peerNamespace, LAN_INTERFACE],
   ];
-  const captures = sides.map(([side, namespace, device]): Capture => {
-    const file = `${stem}-${side}.pcap`;
-    return { side, file, process: spawnInNamespace(namespace, ['tcpdump', '-i', device, '-s', '128', '-U', '-w', file, 'tcp']) };
-  });
-  // tcpdump needs a moment to open the interface before the transfer starts.
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  return captures;
+  return Promise.all(
+    sides.map(async ([side, namespace, device]): Promise<Capture> => {
+      const file = `${stem}-${side}.pcap`;
+      return { side, file, running: await startCapture(namespace, device, file, ['tcp']) };
+    }),
+  );
 }
 
 async function stopCaptures(captures: readonly Capture[]): Promise<void> {
-  // tcpdump flushes per packet (-U); give the last frames a moment, then stop it.
+  // Frames are written as they come; give the transfer's last ones a moment, then stop.
   if (captures.length > 0) await new Promise((resolve) => setTimeout(resolve, 200));
-  await Promise.all(
-    captures.map(
-      (capture) =>
-        new Promise<void>((resolve) => {
-          if (capture.process.exitCode !== null) return resolve();
-          capture.process.once('exit', () => resolve());
-          capture.process.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all(captures.map((capture) => capture.running.stop()));
 }

@@ -26,8 +26,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import { spawnInNamespace } from '../../test/support/netns.ts';
+import { startCapture, type RunningCapture } from './capture.ts';
 
 export type WireMode = 'push' | 'pull' | 'echo';
 
@@ -55,7 +54,6 @@ export interface CapturedFrame {
   data: Uint8Array;
 }
 
-const SNAP_LENGTH = 128;
 /** How long `finish` waits for the capture to show the whole transfer. */
 const FINISH_WAIT_MS = 3000;
 
@@ -71,46 +69,18 @@ export interface WireCapture {
 
 /**
  * Starts tcpdump on `interfaceName` in `namespace` for TCP to or from `port`, headers
- * only, and resolves once it is listening (its "listening on" line).
+ * only (bench/lib/capture.ts), and resolves once it is listening.
  */
 export async function startWireCapture(namespace: string, interfaceName: string, port: number): Promise<WireCapture> {
   const directory = mkdtempSync(join(tmpdir(), 'pw-wire-stall-'));
   const file = join(directory, 'transfer.pcap');
-  // -B: a 16 MiB capture buffer, so a loaded machine does not make tcpdump drop frames;
-  // --immediate-mode and -U: each frame is read and written as it comes, so the file
-  // holds the whole transfer when `finish` looks (frames still in the ring when tcpdump
-  // is stopped would be lost without being counted as dropped).
-  const child = spawnInNamespace(namespace, ['tcpdump', '-i', interfaceName, '-n', '--immediate-mode', '-U', '-s', String(SNAP_LENGTH), '-B', '16384', '-w', file, 'tcp', 'port', String(port)]);
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
+  let capture: RunningCapture;
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`tcpdump did not start listening on ${interfaceName}: ${stderr}`)), 10_000);
-      const check = (): void => {
-        if (stderr.includes('listening on')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stderr?.on('data', check);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`tcpdump exited (${code}) before listening: ${stderr}`));
-      });
-      check();
-    });
+    capture = await startCapture(namespace, interfaceName, file, ['tcp', 'port', String(port)]);
   } catch (error) {
     rmSync(directory, { recursive: true, force: true });
     throw error;
   }
-  const stop = async (): Promise<number> => {
-    await stopProcess(child);
-    const dropped = /(\d+) packets? dropped by kernel/.exec(stderr);
-    return dropped ? Number(dropped[1]) : 0;
-  };
   return {
     async finish(mode, bytes, keep) {
       try {
@@ -120,7 +90,7 @@ export async function startWireCapture(namespace: string, interfaceName: string,
         while (Date.now() < deadline && !measureWireStall(readPcap(readFileSync(file)), mode, port, bytes).completed) {
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
-        const dropped = await stop();
+        const dropped = await capture.stop();
         const frames = readPcap(readFileSync(file));
         const stall: WireStall = { ...measureWireStall(frames, mode, port, bytes), captureDropped: dropped };
         if (keep !== undefined && stall.longestStallMs > keep.overMs) {
@@ -134,19 +104,10 @@ export async function startWireCapture(namespace: string, interfaceName: string,
       }
     },
     async discard() {
-      await stop();
+      await capture.stop();
       rmSync(directory, { recursive: true, force: true });
     },
   };
-}
-
-function stopProcess(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    // SIGINT: tcpdump flushes its file and prints its counts, as on Ctrl-C.
-    child.kill('SIGINT');
-  });
 }
 
 /** The frames of a classic pcap file (microsecond or nanosecond magic, either byte order). */
