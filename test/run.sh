@@ -15,7 +15,8 @@
 #    time: the integration tests start real processes in network namespaces and must
 #    not compete for the CPU. The output ends with the main run's TAP summary (# pass /
 #    # fail; the Pi stage's summary is printed before it) and the exit status is
-#    non-zero when either run failed.
+#    non-zero when either run failed. The reporter (test/support/tap-with-failures.mjs) is
+#    node's TAP with the failed tests named again just before each summary.
 # 4. Removes any pw-*, pwb-*, pwsh-* or pwhal-* network namespace that appeared during the run (the tests clean up
 #    after themselves; this catches a test process that was killed).
 #
@@ -163,10 +164,10 @@ status=0
 # before the main one; a failure here fails the command.
 if ((${#pi_files[@]} > 0)); then
   log "running the emulated Raspberry Pi stage (${#pi_files[@]} test files)"
-  node --import tsx --test --test-concurrency=1 --test-reporter=tap --test-timeout=3600000 "${pi_files[@]}" || status=$?
+  node --import tsx --test --test-concurrency=1 --test-reporter=./test/support/tap-with-failures.mjs --test-timeout=3600000 "${pi_files[@]}" || status=$?
 fi
 
 log "running ${#test_files[@]} test files"
 # --test-timeout is the default hang guard for a test that sets no timeout of its own.
-node --import tsx --test --test-concurrency=1 --test-reporter=tap --test-timeout=600000 "${test_files[@]}" || status=$?
+node --import tsx --test --test-concurrency=1 --test-reporter=./test/support/tap-with-failures.mjs --test-timeout=600000 "${test_files[@]}" || status=$?
 exit "$status"
