@@ -144,10 +144,13 @@ const NOTIFY_CALLBACK: Readonly<Record<number, string>> = {
   [Notify.CLOSE]: 'onClose',
 };
 
-/** A deadline-heap entry's reference to its connection, emptied when the connection is released. */
+/** A deadline-queue entry's reference to its connection, emptied when the connection is released. */
 export interface TimerHandle {
   connection: TcpConnection | undefined;
 }
+
+/** `TcpConnection.scheduledAt` when the scheduler holds no entry for the connection. */
+export const NOT_SCHEDULED = Number.POSITIVE_INFINITY;
 
 /** SACK blocks per ACK: four fit in the 40 option bytes without timestamps (RFC 2018 §3). */
 export const MAX_SACK_BLOCKS = 4;
@@ -191,9 +194,14 @@ export class TcpConnection {
   // ---- owned by the stack (listen.ts, scheduler.ts) -----------------------------------------
   /** SYN-RECEIVED connections count against this listener's backlog. */
   listenerPort: number | undefined;
-  /** The scheduler's heap holds an entry for this connection at this instant. */
-  scheduledAt: Instant | undefined;
-  /** What the heap's entries hold instead of the connection (emptied on release). */
+  /**
+   * The scheduler's queue holds an entry for this connection at this instant
+   * (NOT_SCHEDULED: none). Always a number, so V8 keeps it a double field updated in
+   * place: a field that alternated with undefined boxed a new heap number at every
+   * re-arm, and those lived until the keepalive came round (bench/BASELINE.md).
+   */
+  scheduledAt: Instant = NOT_SCHEDULED;
+  /** What the queue's entries hold instead of the connection (emptied on release). */
   timerHandle: TimerHandle | undefined;
   /** In the scheduler's list of connections touched by the entry point in progress. */
   touched = false;

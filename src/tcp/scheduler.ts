@@ -14,21 +14,23 @@
  * delivery run once at its end (one socket chunk, one stretch ACK); only the ACKs
  * ack-policy.ts says must not be merged leave in the middle (`outputNow`).
  *
- * Timers: every connection's earliest deadline sits in one deadline heap with lazy
+ * Timers: every connection's earliest deadline sits in one deadline queue with lazy
  * invalidation (`scheduledAt` on the connection says which entry is current); idle
- * connections have no entry and cost nothing. `pollAt()` is the heap's top and
- * `takeDue(now)` hands out the connections whose deadline has come. The heap holds a
- * small handle per connection, not the connection: `forget` empties it when the
- * connection is released, so a stale entry keeps no closed connection (with its
- * buffers and its socket) alive until its old deadline comes round.
+ * connections have no entry and cost nothing. Keepalive deadlines, on the 64 ms grid,
+ * share one bucket per grid instant; the exact ones sit in a binary heap
+ * (storage/deadline-queue.ts). `pollAt()` is the queue's front and `takeDue(now)` hands
+ * out the connections whose deadline has come. The queue holds a small handle per
+ * connection, not the connection: `forget` empties it when the connection is released,
+ * so a stale entry keeps no closed connection (with its buffers and its socket) alive
+ * until its old deadline comes round.
  */
 import type { Clock, Instant } from '../time.ts';
 import type { Counters } from '../stats.ts';
 import type { EventSink } from '../events.ts';
-import { DeadlineHeap } from '../storage/deadline-heap.ts';
-import type { TcpConnection, TimerHandle } from './connection.ts';
+import { DeadlineQueue } from '../storage/deadline-queue.ts';
+import { NOT_SCHEDULED, type TcpConnection, type TimerHandle } from './connection.ts';
 import { output } from './output.ts';
-import { nextDeadline } from './timers.ts';
+import { KEEPALIVE_GRANULARITY_MS, nextDeadline } from './timers.ts';
 import { receiveBatchEnded } from './ack-policy.ts';
 
 export class Scheduler {
@@ -43,7 +45,8 @@ export class Scheduler {
   private dirtyCount = 0;
   private readonly batch: (TcpConnection | undefined)[] = [];
   private readonly accepts: TcpConnection[] = [];
-  private readonly timers = new DeadlineHeap<TimerHandle>(
+  private readonly timers = new DeadlineQueue<TimerHandle>(
+    KEEPALIVE_GRANULARITY_MS,
     (handle, deadline) => handle.connection !== undefined && handle.connection.scheduledAt === deadline,
   );
 
@@ -164,7 +167,7 @@ export class Scheduler {
     for (let handle = this.timers.popDue(now); handle !== undefined; handle = this.timers.popDue(now)) {
       const connection = handle.connection;
       if (connection === undefined) continue;
-      connection.scheduledAt = undefined;
+      connection.scheduledAt = NOT_SCHEDULED;
       // An entry whose deadline moved later meanwhile (a keepalive answered: the probe's
       // interval deadline became the next idle deadline) or went away is re-armed here
       // or dropped, without a timer run and an output pass for a connection with nothing
@@ -183,11 +186,11 @@ export class Scheduler {
     return undefined;
   }
 
-  /** The connection was released: its heap entries become empty handles. */
+  /** The connection was released: its queue entries become empty handles. */
   forget(connection: TcpConnection): void {
     if (connection.timerHandle !== undefined) connection.timerHandle.connection = undefined;
     connection.timerHandle = undefined;
-    connection.scheduledAt = undefined;
+    connection.scheduledAt = NOT_SCHEDULED;
   }
 
   /** Counts and logs an exception thrown by protocol code; the entry point goes on. */
@@ -259,12 +262,12 @@ export class Scheduler {
     }
   }
 
-  /** Re-arms the connection's heap entry if its earliest deadline moved earlier. */
+  /** Re-arms the connection's queue entry if its earliest deadline moved earlier. */
   private schedule(connection: TcpConnection): void {
     if (connection.released) return;
     const next = nextDeadline(connection);
     if (next === undefined) return;
-    if (connection.scheduledAt === undefined || next < connection.scheduledAt) {
+    if (next < connection.scheduledAt) {
       connection.scheduledAt = next;
       connection.timerHandle ??= { connection };
       this.timers.push(next, connection.timerHandle);

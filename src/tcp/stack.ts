@@ -8,7 +8,7 @@
  *   time-wait.ts  TIME-WAIT bounds, recycling and early reopening (§3.4.2, RFC 6191)
  *   limits.ts     resource limits (`resource_limit`) and rate limits (RFC 5961 §7)
  *   scheduler.ts  the entry-point discipline (deferred output and callbacks) and the
- *                 deadline heap of connection timers
+ *                 deadline queue of connection timers
  *   connection.ts input.ts output.ts timers.ts tcb.ts: one connection
  *
  * Entry points are input(), poll() and the application calls on TcpConnection (each

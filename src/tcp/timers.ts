@@ -1,7 +1,7 @@
 /**
  * Connection timers. Every timer is an absolute instant on the connection (or derived
  * from its fields); `nextDeadline` gives the earliest, which the stack keeps in its
- * deadline heap, and `timersExpired` runs whatever is due. Expiries record what must be
+ * deadline queue, and `timersExpired` runs whatever is due. Expiries record what must be
  * sent (a retransmission, a SYN, a keepalive probe, an RST) and output.ts sends it. A connection without armed
  * timers has no heap entry and costs nothing.
  *

@@ -84,4 +84,10 @@ describe('field representation of the per-segment objects', () => {
     const connect = (): object => pair.device.tcp.connect(parseIpv4(PEER_IP)!, 9);
     assertKeepsShape(connect, ['dsackEnd', 'undoMarker', 'frtoResume'], HIGH_SEQUENCE);
   });
+
+  it('a connection’s scheduled instant: a fraction of a millisecond, never undefined (scheduler.ts)', () => {
+    const pair = createStackPair();
+    const connect = (): object => pair.device.tcp.connect(parseIpv4(PEER_IP)!, 9);
+    assertKeepsShape(connect, ['scheduledAt'], 1234.5678);
+  });
 });
