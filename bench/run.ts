@@ -52,6 +52,14 @@
  *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile] [--heap-profile]
  *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold]
+ *                         [--kernel-congestion NAME]
+ *
+ * The kernel's congestion control is the host's default unless `--kernel-congestion`
+ * names one (loss section: the kernel server's listening sockets and the clients' sockets
+ * alike, TCP_CONGESTION); the loss section's header names the one each end used. It
+ * matters there: under random loss a loss-based algorithm (CUBIC, Linux's built-in
+ * default and piwire's) reduces its window once per loss episode, BBR does not
+ * (bench/BASELINE.md, "what bounds the bursts").
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -113,12 +121,13 @@ const { values: flags } = parseArgs({
     'commit-ms': { type: 'string' },
     cold: { type: 'boolean', default: false },
     'no-segment-offload': { type: 'boolean', default: false },
+    'kernel-congestion': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload] [--kernel-congestion NAME]\n');
   process.exit(0);
 }
 
@@ -164,7 +173,10 @@ const sizes = {
   sweepBytes: (quick ? 1 : 4) * MIB,
   // Steady state as in bulk (not with --cold): before its cells each server moves lossWarmUpBytes
   // each way without loss, and each cell starts with one untimed transfer at its own loss rate.
-  loss: { rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60, warmUpRuns: flags.cold ? 0 : 1 },
+  loss: {
+    rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60, warmUpRuns: flags.cold ? 0 : 1,
+    ...(flags['kernel-congestion'] === undefined ? {} : { kernelCongestion: flags['kernel-congestion'] }),
+  },
   lossWarmUpBytes: (quick ? 16 : 64) * MIB,
 };
 
@@ -845,11 +857,17 @@ function renderTable(): string {
 // ---------------------------------------------------------------------------------------
 // Section loss: goodput and stalls through a bridge that drops frames at random (issue 12)
 
+/** The congestion control the loss section's kernel ends used (server; clients), for the report's header. */
+let lossKernelCongestion: { server: string; clients: string } | undefined;
+
 async function lossKernel(path: LossyPath): Promise<LossCell[]> {
   await execOrThrow(path.deviceNamespace, ['ip', 'address', 'add', `${path.deviceAddress}/${path.prefixLength}`, 'dev', path.deviceInterface]);
-  const server = spawnInNamespace(path.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', path.deviceAddress]);
+  const congestion = sizes.loss.kernelCongestion;
+  const server = spawnInNamespace(path.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', path.deviceAddress, ...(congestion === undefined ? [] : ['--congestion', congestion])]);
   try {
-    await firstJsonLine(server, 15_000);
+    const listening = await firstJsonLine<{ congestion?: string }>(server, 15_000);
+    const clientDefault = (await path.execPeer(['sysctl', '-n', 'net.ipv4.tcp_congestion_control'])).stdout.trim() || 'unknown';
+    lossKernelCongestion = { server: listening.congestion ?? 'unknown', clients: congestion ?? clientDefault };
     await warmUpEachWay(path, sizes.lossWarmUpBytes);
     log(`kernel MTU ${path.mtu} loss:`);
     return await measureLossCells(path, sizes.loss, CLIENTS, log);
@@ -1105,6 +1123,7 @@ async function main(): Promise<number> {
   if (selected.has('loss')) {
     markdown +=
       `Loss section: device — bridge — LAN namespaces (four veths, offloads off, same MTU); nft in the bridge namespace drops forwarded IPv4 frames at random, each direction; ` +
+      (lossKernelCongestion === undefined ? '' : `the kernel's congestion control: ${lossKernelCongestion.server} (server), ${lossKernelCongestion.clients} (clients)${sizes.loss.kernelCongestion === undefined ? ', the host\'s default' : ', `--kernel-congestion`'}; piwire: its own (\`tcp.congestion\`, CUBIC by default); `) +
       `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall: measured from a capture on the client's interface, the client's own timing beside it; captures of stalls over one RTO kept in bench/results/stall-captures/), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path. ` +
       (flags.cold
         ? 'Cold (`--cold`): no untimed transfers, piwire\'s JIT warm-up included.\n\n'

@@ -42,7 +42,10 @@ Prints one JSON object: {"mode", "bytes", "completed", "seconds", "longest_stall
 "client_stall_ms", "error"}. Exit 0 unless
 an error (refused, reset) ended the transfer.
 
-usage: lossy_bulk.py push|pull|echo HOST PORT BYTES [--deadline SECONDS]
+usage: lossy_bulk.py push|pull|echo HOST PORT BYTES [--deadline SECONDS] [--congestion NAME]
+
+--congestion: the client socket's congestion control (TCP_CONGESTION), e.g. cubic
+where the host's default is another; without it the kernel's default.
 """
 import argparse
 import json
@@ -240,6 +243,20 @@ def echo(sock, total, deadline, result, meter):
             sender.join()
 
 
+def connect(host: str, port: int, timeout: float, congestion: "str | None") -> socket.socket:
+    """A TCP connection to HOST:PORT; with `congestion`, that congestion control (TCP_CONGESTION, set before the SYN)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if congestion is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, congestion.encode("ascii"))
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["push", "pull", "echo"])
@@ -247,6 +264,7 @@ def main() -> int:
     parser.add_argument("port", type=int)
     parser.add_argument("bytes", type=int)
     parser.add_argument("--deadline", type=float, default=60.0)
+    parser.add_argument("--congestion", default=None)
     options = parser.parse_args()
     result = {"mode": options.mode, "bytes": 0, "completed": False, "seconds": None, "longest_stall_ms": None,
               "stall_at_byte": None, "first_byte_ms": None, "client_retransmits": None, "client_rto_ms": None,
@@ -255,7 +273,7 @@ def main() -> int:
     sock = None
     meter = StallMeter(time.monotonic())
     try:
-        sock = socket.create_connection((options.host, options.port), timeout=min(10.0, options.deadline))
+        sock = connect(options.host, options.port, min(10.0, options.deadline), options.congestion)
         meter.origin = time.monotonic()
         deadline = meter.origin + options.deadline
         run = {"push": push, "pull": pull, "echo": echo}[options.mode]

@@ -91,6 +91,12 @@ export interface LossCell {
 
 export interface LossPlan {
   rates: readonly number[];
+  /**
+   * The congestion control of the kernel client's sockets (TCP_CONGESTION), or undefined
+   * for the kernel's default; bench/run.ts `--kernel-congestion` sets it, with the kernel
+   * server's, so that "the kernel" runs the same algorithm on both ends.
+   */
+  kernelCongestion?: string;
   bytes: number;
   repetitions: number;
   deadlineSeconds: number;
@@ -141,7 +147,7 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
 }
 
 export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string): Promise<LossTransfer> {
-  const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds)];
+  const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds), ...(plan.kernelCongestion === undefined ? [] : ['--congestion', plan.kernelCongestion])];
   const capture = await startWireCapture(path.peerNamespace, path.peerInterface, PORTS[mode]);
   let result;
   try {
