@@ -10,17 +10,21 @@
  * ACKs with the recoveries, RTOs and tail probes: the figures `bench/kernel-cwnd-trace.ts`
  * gives for the Linux kernel's sender on the real path. Same seed, same figures.
  *
+ * `--echo`: the peer sends the bytes to an echo server on the device (raw TCP API: what
+ * arrives is sent back as the send buffer takes it, reading paused while it is full) and
+ * reads the echo; the trace is still the device's sender, now limited by what arrives.
+ *
  * usage: npx tsx bench/cwnd-trace.ts [--loss 0.03] [--seeds 1,2,3] [--mib 4] [--delay-us 75]
- *                                    [--congestion cubic|reno] [--verbose]
+ *                                    [--congestion cubic|reno] [--echo] [--verbose]
  *
  * `--verbose` prints every segment: OUT seq/len from the sender, ACK with its SACK
  * blocks and the sender's state (sequence numbers relative to the ISS).
  */
 import { parseArgs } from 'node:util';
 import { parseIpv4 } from '../src/net/address.ts';
-import { noopHandler } from '../src/tcp/connection.ts';
+import { noopHandler, type TcpConnection } from '../src/tcp/connection.ts';
 import { seqDiff } from '../src/tcp/seq.ts';
-import { createStackPair, PEER_IP } from '../test/support/stack-pair.ts';
+import { createStackPair, DEVICE_IP, PEER_IP } from '../test/support/stack-pair.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -29,6 +33,7 @@ const { values: flags } = parseArgs({
     mib: { type: 'string', default: '4' },
     'delay-us': { type: 'string', default: '75' },
     congestion: { type: 'string', default: 'cubic' },
+    echo: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
   },
 });
@@ -60,26 +65,69 @@ for (const seed of seeds) {
     faults: { lossRate: loss, delayMs, bandwidthBitsPerSecond: 10e9 },
   });
   let received = 0;
-  pair.peer.tcp.listen(PORT, BUFFERS, (connection) => {
-    connection.handler = {
+  const block = new Uint8Array(CHUNK);
+  // The sender traced is the device's: chargen-like (it sends `bytes`) or echo (it sends back what the peer sends).
+  let sender: TcpConnection;
+  if (!flags.echo) {
+    pair.peer.tcp.listen(PORT, BUFFERS, (connection) => {
+      connection.handler = {
+        ...noopHandler(),
+        onReadable: () => {
+          for (let chunk = connection.read(CHUNK); chunk; chunk = connection.read(CHUNK)) received += chunk.length;
+        },
+      };
+    });
+    const device = pair.device.tcp.connect(parseIpv4(PEER_IP)!, PORT, BUFFERS);
+    let queued = 0;
+    const pump = (): void => {
+      while (queued < bytes) {
+        const accepted = device.send(block.subarray(0, Math.min(block.length, bytes - queued)));
+        if (accepted === 0) return;
+        queued += accepted;
+      }
+    };
+    device.handler = { ...noopHandler(), onEstablished: pump, onWritable: pump };
+    sender = device;
+  } else {
+    let echoing: TcpConnection | undefined;
+    pair.device.tcp.listen(PORT, BUFFERS, (connection) => {
+      echoing = connection;
+      let pending: Uint8Array | undefined;
+      const echo = (): void => {
+        for (;;) {
+          if (pending !== undefined) {
+            const accepted = connection.send(pending);
+            pending = accepted < pending.length ? pending.subarray(accepted) : undefined;
+            if (pending !== undefined) return;
+          }
+          const chunk = connection.read(CHUNK);
+          if (!chunk) return;
+          pending = chunk;
+        }
+      };
+      connection.handler = { ...noopHandler(), onReadable: echo, onWritable: echo };
+    });
+    const client = pair.peer.tcp.connect(parseIpv4(DEVICE_IP)!, PORT, BUFFERS);
+    let queued = 0;
+    const pump = (): void => {
+      while (queued < bytes) {
+        const accepted = client.send(block.subarray(0, Math.min(block.length, bytes - queued)));
+        if (accepted === 0) return;
+        queued += accepted;
+      }
+    };
+    client.handler = {
       ...noopHandler(),
+      onEstablished: pump,
+      onWritable: pump,
       onReadable: () => {
-        for (let chunk = connection.read(CHUNK); chunk; chunk = connection.read(CHUNK)) received += chunk.length;
+        for (let chunk = client.read(CHUNK); chunk; chunk = client.read(CHUNK)) received += chunk.length;
       },
     };
-  });
-  const sender = pair.device.tcp.connect(parseIpv4(PEER_IP)!, PORT, BUFFERS);
-  const block = new Uint8Array(CHUNK);
-  let queued = 0;
-  const pump = (): void => {
-    while (queued < bytes) {
-      const accepted = sender.send(block.subarray(0, Math.min(block.length, bytes - queued)));
-      if (accepted === 0) return;
-      queued += accepted;
-    }
-  };
-  sender.handler = { ...noopHandler(), onEstablished: pump, onWritable: pump };
-
+    pair.world.runUntilDoneSync(() => echoing !== undefined, 10_000);
+    if (echoing === undefined) throw new Error('the echo connection did not open');
+    sender = echoing;
+  }
   let iss: number | undefined;
   const cwnd: number[] = [];
   const ssthresh: number[] = [];
@@ -112,7 +160,7 @@ for (const seed of seeds) {
   const ms = pair.world.now - started;
   const counters = pair.device.counters;
   process.stdout.write(
-    `seed ${seed}, ${congestion}, loss ${(loss * 100).toFixed(1)}% each way: ${ms.toFixed(1)} ms virtual, ${((received * 8) / ms / 1000).toFixed(0)} Mbit/s, ` +
+    `seed ${seed}, ${congestion}${flags.echo ? ', echo' : ''}, loss ${(loss * 100).toFixed(1)}% each way: ${ms.toFixed(1)} ms virtual, ${((received * 8) / ms / 1000).toFixed(0)} Mbit/s, ` +
       `${cwnd.length} ACKs; cwnd p10/50/90 ${percentiles(cwnd)}, flight ${percentiles(flight)}, ssthresh ${percentiles(ssthresh)} segments; ` +
       `recoveries ${counters.get('tcp.sack.recoveries')}, RTOs ${counters.get('tcp.timeout.rto')}, tail probes ${counters.get('tcp.tx.loss-probes')}, ` +
       `retransmissions ${counters.get('tcp.tx.retransmits')} (spurious ${counters.get('tcp.tx.spurious-retransmits')})${received < bytes ? ', NOT FINISHED' : ''}\n`,

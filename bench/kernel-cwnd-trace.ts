@@ -18,8 +18,10 @@
  * usage: npx tsx bench/kernel-cwnd-trace.ts [--loss 0.03] [--transfers 4] [--mib 4] [--mtu 1500]
  *                                          [--congestion cubic|bbr|reno] [--keep DIR]
  *
- * `--keep DIR` writes each transfer's raw trace to DIR/transfer-N.txt. The first transfer
- * (0) is a warm-up and is reported but marked so.
+ * `--keep DIR` writes each transfer's raw trace to DIR/transfer-N.txt and a capture of the
+ * client's interface to DIR/transfer-N.pcap (headers only, bench/lib/capture.ts), for the
+ * bursts as the loss bench's captures show them. The first transfer (0) is a warm-up and
+ * is reported but marked so.
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +29,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createLossyPath } from './lib/lossy-path.ts';
+import { startCapture } from './lib/capture.ts';
 import { execOrThrow, spawnInNamespace, SYSTEM_PYTHON } from '../test/support/netns.ts';
 
 const { values: flags } = parseArgs({
@@ -120,8 +123,10 @@ try {
     if (flags.keep !== undefined) mkdirSync(flags.keep, { recursive: true });
     for (let transfer = 0; transfer <= transfers; transfer++) {
       writeFileSync(join(instance, 'trace'), '');
+      const capture = flags.keep === undefined ? undefined : await startCapture(path.peerNamespace, path.peerInterface, join(flags.keep, `transfer-${transfer}.pcap`), ['tcp', 'port', String(CHARGEN_PORT)]);
       const result = await path.execPeer([SYSTEM_PYTHON, join(CLIENTS, 'lossy_bulk.py'), 'pull', path.deviceAddress, String(CHARGEN_PORT), String(bytes), '--deadline', '30'], { timeoutMs: 60_000 });
       const report = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as { seconds?: number; bytes?: number; longest_stall_ms?: number };
+      await capture?.stop();
       const text = readFileSync(join(instance, 'trace'), 'utf8');
       if (flags.keep !== undefined) writeFileSync(join(flags.keep, `transfer-${transfer}.txt`), text);
       const summary = summarise(text, mss);
