@@ -131,6 +131,16 @@ if (flags.help) {
   process.exit(0);
 }
 
+const kernelCongestion = flags['kernel-congestion'];
+if (kernelCongestion !== undefined) {
+  // The kernel's list (/proc, the same in every namespace): a name it lacks would only fail later, inside the server.
+  const available = readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim().split(/\s+/);
+  if (!available.includes(kernelCongestion)) {
+    process.stderr.write(`bench: --kernel-congestion ${kernelCongestion} is not one of this kernel's: ${available.join(', ')}\n`);
+    process.exit(2);
+  }
+}
+
 const selected = new Set<Section>(
   flags.only === undefined
     ? SECTIONS
@@ -175,7 +185,7 @@ const sizes = {
   // each way without loss, and each cell starts with one untimed transfer at its own loss rate.
   loss: {
     rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60, warmUpRuns: flags.cold ? 0 : 1,
-    ...(flags['kernel-congestion'] === undefined ? {} : { kernelCongestion: flags['kernel-congestion'] }),
+    ...(kernelCongestion === undefined ? {} : { kernelCongestion }),
   },
   lossWarmUpBytes: (quick ? 16 : 64) * MIB,
 };
