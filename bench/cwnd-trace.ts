@@ -25,6 +25,7 @@ import { parseIpv4 } from '../src/net/address.ts';
 import { noopHandler, type TcpConnection } from '../src/tcp/connection.ts';
 import { seqDiff } from '../src/tcp/seq.ts';
 import { createStackPair, DEVICE_IP, PEER_IP } from '../test/support/stack-pair.ts';
+import { percentiles } from './lib/loss.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -51,10 +52,17 @@ const BUFFERS = { rcvBuf: 256 * 1024, sndBuf: 256 * 1024 };
 const PORT = 9;
 const CHUNK = 65_536;
 
-function percentiles(values: number[]): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? Number.NaN;
-  return `${at(0.1).toFixed(0)}/${at(0.5).toFixed(0)}/${at(0.9).toFixed(0)}`;
+/** Queues `bytes` (zeros) on `connection` as its send buffer takes them: the handler for onEstablished and onWritable. */
+function bulkSender(connection: TcpConnection, bytes: number): () => void {
+  const block = new Uint8Array(CHUNK);
+  let queued = 0;
+  return () => {
+    while (queued < bytes) {
+      const accepted = connection.send(block.subarray(0, Math.min(block.length, bytes - queued)));
+      if (accepted === 0) return;
+      queued += accepted;
+    }
+  };
 }
 
 for (const seed of seeds) {
@@ -65,27 +73,17 @@ for (const seed of seeds) {
     faults: { lossRate: loss, delayMs, bandwidthBitsPerSecond: 10e9 },
   });
   let received = 0;
-  const block = new Uint8Array(CHUNK);
+  const readAll = (connection: TcpConnection) => (): void => {
+    for (let chunk = connection.read(CHUNK); chunk; chunk = connection.read(CHUNK)) received += chunk.length;
+  };
   // The sender traced is the device's: chargen-like (it sends `bytes`) or echo (it sends back what the peer sends).
   let sender: TcpConnection;
   if (!flags.echo) {
     pair.peer.tcp.listen(PORT, BUFFERS, (connection) => {
-      connection.handler = {
-        ...noopHandler(),
-        onReadable: () => {
-          for (let chunk = connection.read(CHUNK); chunk; chunk = connection.read(CHUNK)) received += chunk.length;
-        },
-      };
+      connection.handler = { ...noopHandler(), onReadable: readAll(connection) };
     });
     const device = pair.device.tcp.connect(parseIpv4(PEER_IP)!, PORT, BUFFERS);
-    let queued = 0;
-    const pump = (): void => {
-      while (queued < bytes) {
-        const accepted = device.send(block.subarray(0, Math.min(block.length, bytes - queued)));
-        if (accepted === 0) return;
-        queued += accepted;
-      }
-    };
+    const pump = bulkSender(device, bytes);
     device.handler = { ...noopHandler(), onEstablished: pump, onWritable: pump };
     sender = device;
   } else {
@@ -108,22 +106,8 @@ for (const seed of seeds) {
       connection.handler = { ...noopHandler(), onReadable: echo, onWritable: echo };
     });
     const client = pair.peer.tcp.connect(parseIpv4(DEVICE_IP)!, PORT, BUFFERS);
-    let queued = 0;
-    const pump = (): void => {
-      while (queued < bytes) {
-        const accepted = client.send(block.subarray(0, Math.min(block.length, bytes - queued)));
-        if (accepted === 0) return;
-        queued += accepted;
-      }
-    };
-    client.handler = {
-      ...noopHandler(),
-      onEstablished: pump,
-      onWritable: pump,
-      onReadable: () => {
-        for (let chunk = client.read(CHUNK); chunk; chunk = client.read(CHUNK)) received += chunk.length;
-      },
-    };
+    const pump = bulkSender(client, bytes);
+    client.handler = { ...noopHandler(), onEstablished: pump, onWritable: pump, onReadable: readAll(client) };
     pair.world.runUntilDoneSync(() => echoing !== undefined, 10_000);
     if (echoing === undefined) throw new Error('the echo connection did not open');
     sender = echoing;

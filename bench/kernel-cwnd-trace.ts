@@ -30,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createLossyPath } from './lib/lossy-path.ts';
 import { startCapture } from './lib/capture.ts';
+import { percentiles } from './lib/loss.ts';
 import { execOrThrow, spawnInNamespace, SYSTEM_PYTHON } from '../test/support/netns.ts';
 
 const { values: flags } = parseArgs({
@@ -85,12 +86,6 @@ function summarise(text: string, mss: number): TraceSummary {
     if (state?.[1] === '4') summary.losses++;
   }
   return summary;
-}
-
-function percentiles(values: number[]): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? Number.NaN;
-  return `${at(0.1).toFixed(0)}/${at(0.5).toFixed(0)}/${at(0.9).toFixed(0)}`;
 }
 
 const instance = join(TRACING, 'instances', `pwcwnd-${randomBytes(3).toString('hex')}`);

@@ -231,6 +231,13 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/** The 10th, 50th and 90th percentiles of `values` (nearest rank), as "p10/p50/p90" rounded to integers (the cwnd traces). */
+export function percentiles(values: readonly number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (share: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * share))] ?? Number.NaN;
+  return `${at(0.1).toFixed(0)}/${at(0.5).toFixed(0)}/${at(0.9).toFixed(0)}`;
+}
+
 /** Loss rates each way of the full run (issue 12: 1% and 3%, and none for reference). */
 export const LOSS_RATES: readonly number[] = [0, 0.01, 0.03];
 
