@@ -101,7 +101,7 @@ function synSentArrives(connection: TcpConnection, segment: TcpRepr, now: Instan
     acknowledge(connection, segment.acknowledgmentNumber, now, handshakeEcho(connection, segment));
     // The window our SYN advertised (nothing has been received since).
     connection.tcb.rcvAdvertisedEdge = seqAdd(connection.tcb.rcvNxt, Math.min(connection.receiveBuffer.free, MAX_UNSCALED_WINDOW));
-    establish(connection, now);
+    establish(connection, now, segment);
     connection.ackNow = true;
     return;
   }
@@ -262,7 +262,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     }
     connection.tcb.updateSendWindow(seq, ack, scaledWindow(connection, segment));
     acknowledge(connection, ack, now, handshakeEcho(connection, segment));
-    establish(connection, now);
+    establish(connection, now, segment);
     if (connection.tcb.finQueued) connection.setState('FIN-WAIT-1');
   }
   if (seqGt(ack, connection.tcb.sndMax)) {
@@ -525,12 +525,12 @@ function acknowledge(connection: TcpConnection, ack: number, now: Instant, echo?
   if (acked > 0) connection.noteActivity(now);
 }
 
-/** SYN-SENT or SYN-RECEIVED → ESTABLISHED. */
-function establish(connection: TcpConnection, now: Instant): void {
+/** SYN-SENT or SYN-RECEIVED → ESTABLISHED; `segment` is the one that completed the handshake. */
+function establish(connection: TcpConnection, now: Instant, segment: TcpRepr): void {
   // RFC 6298 §5.7: a lost SYN leaves RTO at 3 s until the first sample.
   if (connection.handshakeRetransmitted) connection.rtt.resetAfterHandshakeLoss();
   pathMtuAtEstablishment(connection, connection.context.pathMtu, now);
-  connection.congestion.start(connection.fullSegmentPayload(), connection.tcb.sndMax, connection.handshakeRetransmitted);
+  connection.congestion.start(connection.fullSegmentPayload(), connection.tcb.sndMax, handshakeSegmentLost(connection, segment));
   // RFC 6675: a sender whose peer agreed to SACK keeps a scoreboard (sized for this connection's send buffer).
   if (connection.tcb.sackPermitted) {
     connection.scoreboard = createScoreboard(connection.sendBuffer.capacity, connection.fullSegmentPayload());
@@ -585,6 +585,26 @@ function echoedTimestamp(connection: TcpConnection, segment: TcpRepr): number | 
  */
 function handshakeEcho(connection: TcpConnection, segment: TcpRepr): number | undefined {
   return connection.handshakeRetransmitted ? undefined : echoedTimestamp(connection, segment);
+}
+
+/**
+ * Whether our SYN or SYN-ACK may have been lost, for RFC 5681 §3.1's initial window of one
+ * segment "if the SYN or SYN/ACK is lost". It was retransmitted; but when the segment
+ * that completes the handshake echoes the TSval of its first transmission (RFC 7323
+ * §4.3: the peer echoes the segment it answered), that first transmission arrived: what
+ * was lost or late was the peer's answer, on the other direction, and the full initial
+ * window stays. Without the echo the retransmission alone decides. (Linux undoes its
+ * one-segment window on the same evidence, tcp_try_undo_spurious_syn; it also keeps
+ * the full window after a single retransmission, which we do not: RFC 5681 says one.)
+ * Taken at one segment after a lost handshake ACK, a lost ACK of that one segment cost
+ * a whole RTO (bench/BASELINE.md, the burst study's 1.2 s stall).
+ */
+function handshakeSegmentLost(connection: TcpConnection, segment: TcpRepr): boolean {
+  if (!connection.handshakeRetransmitted) return false;
+  const echo = echoedTimestamp(connection, segment);
+  // rttStart is still the first SYN's or SYN-ACK's sending instant: nothing else is
+  // timed before ESTABLISHED, and a resend clears only rttSeq (output.ts noteRetransmit).
+  return echo === undefined || echo !== connection.timestampNow(connection.rttStart);
 }
 
 /** RTT in ms from an echoed TSval, or undefined when the echo is from the future (a bogus TSecr). */

@@ -6,6 +6,10 @@
  * memory wire (5 ms each way, virtual clock); the wire drops the handshake's one
  * chosen segment. The first sample then comes from the first data ACK, and the RTO is
  * RFC 6298 §5.7's 3 s until it.
+ *
+ * The same echo decides the initial window (input.ts `handshakeSegmentLost`): one segment
+ * when the SYN or SYN-ACK may have been lost (RFC 5681 §3.1), the full ten when the echo
+ * shows that the first transmission arrived and only the peer's answer was lost.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,25 +28,35 @@ interface Outcome {
   sender: TcpConnection;
   /** The sender's SRTT and RTO just after it became ESTABLISHED. */
   atEstablished: { srtt: number | undefined; rto: number };
+  /** The sender's initial window, in full segments. */
+  initialSegments: number;
   /** The sender's SRTT after the first ACK of data, and that ACK's TSecr-based round trip as the wire saw it. */
   firstDataSample: { srtt: number | undefined; wireRtt: number };
   received: number;
 }
 
+/** Which handshake segment the wire drops once. */
+type Lost = 'handshake-ack' | 'syn-ack' | 'syn';
+
 /**
- * The device sends SIZE bytes; `passive`: the peer connects and the device's SYN-ACK is
- * answered by an ACK the wire drops (the device resends its SYN-ACK); otherwise the
- * device connects and its first SYN is dropped.
+ * The device sends SIZE bytes. 'handshake-ack': the peer connects and the device's
+ * SYN-ACK is answered by an ACK the wire drops (the device resends its SYN-ACK);
+ * 'syn-ack': the peer connects and the device's first SYN-ACK is dropped; 'syn': the
+ * device connects and its first SYN is dropped. `timestamps`: both ends offer them.
  */
-function run(passive: boolean): Outcome {
-  const pair = createStackPair({ faults: { delayMs: ONE_WAY_MS } });
+function run(lost: Lost, timestamps = true): Outcome {
+  const passive = lost !== 'syn';
+  const pair = createStackPair({ faults: { delayMs: ONE_WAY_MS }, deviceTcp: { timestamps }, peerTcp: { timestamps } });
   const { world } = pair;
   let sender: TcpConnection | undefined;
   let atEstablished: Outcome['atEstablished'] | undefined;
+  let initialSegments = 0;
   let received = 0;
   const start = (connection: TcpConnection): void => {
     sender = connection;
-    atEstablished = { srtt: connection.info().srtt, rto: connection.info().rto };
+    const info = connection.info();
+    atEstablished = { srtt: info.srtt, rto: info.rto };
+    initialSegments = info.cwnd / info.mss;
     connection.send(pattern(SIZE));
   };
   const reader = (connection: TcpConnection): void => {
@@ -60,12 +74,20 @@ function run(passive: boolean): Outcome {
     });
     reader(pair.peer.tcp.connect(parseIpv4(DEVICE_IP)!, PORT));
     let dropped = false;
-    // The handshake's third segment: the peer's first pure ACK.
-    pair.dropTcp('device', (segment) => {
-      if (dropped || (segment.flags & (TcpFlag.SYN | TcpFlag.ACK)) !== TcpFlag.ACK || segment.payload.length > 0) return false;
-      dropped = true;
-      return true;
-    });
+    if (lost === 'handshake-ack') {
+      // The handshake's third segment: the peer's first pure ACK.
+      pair.dropTcp('device', (segment) => {
+        if (dropped || (segment.flags & (TcpFlag.SYN | TcpFlag.ACK)) !== TcpFlag.ACK || segment.payload.length > 0) return false;
+        dropped = true;
+        return true;
+      });
+    } else {
+      pair.dropTcp('peer', (segment) => {
+        if (dropped || (segment.flags & TcpFlag.SYN) === 0) return false;
+        dropped = true;
+        return true;
+      });
+    }
   } else {
     pair.peer.tcp.listen(PORT, {}, reader);
     const client = pair.device.tcp.connect(parseIpv4(PEER_IP)!, PORT);
@@ -77,9 +99,9 @@ function run(passive: boolean): Outcome {
       return true;
     });
   }
-  // The first flight is one segment (cwnd 1 after a lost handshake segment, RFC 5681
-  // §3.1): its ACK is the only one in flight, and the data it clocks out reaches the peer
-  // before any other ACK reaches the device, so SRTT read then is the first sample's.
+  // The first ACK of data carries the first sample; the first data segment sent after it
+  // is sent from the ACK's processing, so SRTT read then is that sample (the later ACKs
+  // of the first flight are still on their way: a 10 ms round trip, sent back to back).
   let firstDataAt: number | undefined;
   let firstAckAt: number | undefined;
   let firstDataSample: Outcome['firstDataSample'] | undefined;
@@ -93,12 +115,12 @@ function run(passive: boolean): Outcome {
   });
   world.runUntilDoneSync(() => received === SIZE, 60_000);
   assert.ok(atEstablished !== undefined && firstDataSample !== undefined && sender !== undefined);
-  return { sender, atEstablished, firstDataSample, received };
+  return { sender, atEstablished, initialSegments, firstDataSample, received };
 }
 
 describe('the RTT after a retransmitted handshake segment (RFC 6298 §3, RFC 7323 §4.3)', () => {
   it('passive: the ACK of a retransmitted SYN-ACK gives no sample; the first data ACK gives the path\'s', () => {
-    const outcome = run(true);
+    const outcome = run('handshake-ack');
     assert.deepEqual(outcome.atEstablished, { srtt: undefined, rto: 3000 }, 'no sample yet: RFC 6298 §5.7\'s 3 s');
     assert.equal(outcome.firstDataSample.srtt, outcome.firstDataSample.wireRtt, 'SRTT = the first data round trip (RFC 6298 §2.2)');
     assert.ok(outcome.firstDataSample.wireRtt < 100, `a round trip of the path, not the 1 s timeout (${outcome.firstDataSample.wireRtt} ms)`);
@@ -106,10 +128,37 @@ describe('the RTT after a retransmitted handshake segment (RFC 6298 §3, RFC 732
   });
 
   it('active: the SYN-ACK answering a retransmitted SYN gives no sample either', () => {
-    const outcome = run(false);
+    const outcome = run('syn');
     assert.deepEqual(outcome.atEstablished, { srtt: undefined, rto: 3000 });
     assert.equal(outcome.firstDataSample.srtt, outcome.firstDataSample.wireRtt);
     assert.ok(outcome.firstDataSample.wireRtt < 100);
+    assert.equal(outcome.received, SIZE);
+  });
+});
+
+describe('the initial window after a retransmitted handshake segment (RFC 5681 §3.1, RFC 7323 §4.3)', () => {
+  it('a lost handshake ACK: the echo of the first SYN-ACK\'s TSval shows it arrived, and the window stays ten segments', () => {
+    const outcome = run('handshake-ack');
+    assert.equal(outcome.initialSegments, 10);
+    assert.equal(outcome.sender.info().retransmits, 1, 'the SYN-ACK was resent');
+    assert.equal(outcome.received, SIZE);
+  });
+
+  it('a lost SYN-ACK: one segment', () => {
+    const outcome = run('syn-ack');
+    assert.equal(outcome.initialSegments, 1);
+    assert.equal(outcome.received, SIZE);
+  });
+
+  it('a lost SYN (active open): one segment', () => {
+    const outcome = run('syn');
+    assert.equal(outcome.initialSegments, 1);
+    assert.equal(outcome.received, SIZE);
+  });
+
+  it('a lost handshake ACK without timestamps: nothing shows what was lost, so one segment', () => {
+    const outcome = run('handshake-ack', false);
+    assert.equal(outcome.initialSegments, 1);
     assert.equal(outcome.received, SIZE);
   });
 });
