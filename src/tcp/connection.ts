@@ -352,8 +352,10 @@ export class TcpConnection {
   keepaliveIdle: number;
   /** Unanswered keepalive probes. */
   keepaliveSent = 0;
-  lastKeepaliveAt: Instant = 0;
-  keepaliveEnabledAt: Instant = 0;
+  // Instants (fractional ms on a real clock): DOUBLE_ZERO keeps them double fields from
+  // the first connection on (field-representation.test.ts).
+  lastKeepaliveAt: Instant = DOUBLE_ZERO;
+  keepaliveEnabledAt: Instant = DOUBLE_ZERO;
   /** Idle timeout in ms (0 = off), and the last data activity. */
   idleTimeout = 0;
   lastActivityAt: Instant;

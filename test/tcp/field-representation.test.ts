@@ -85,9 +85,9 @@ describe('field representation of the per-segment objects', () => {
     assertKeepsShape(connect, ['dsackEnd', 'undoMarker', 'frtoResume'], HIGH_SEQUENCE);
   });
 
-  it('a connection’s scheduled instant: a fraction of a millisecond, never undefined (scheduler.ts)', () => {
+  it('a connection’s scheduled, keepalive and activity instants: a fraction of a millisecond (scheduled: never undefined, scheduler.ts)', () => {
     const pair = createStackPair();
     const connect = (): object => pair.device.tcp.connect(parseIpv4(PEER_IP)!, 9);
-    assertKeepsShape(connect, ['scheduledAt'], 1234.5678);
+    assertKeepsShape(connect, ['scheduledAt', 'lastKeepaliveAt', 'keepaliveEnabledAt', 'lastReceivedAt', 'lastActivityAt'], 1234.5678);
   });
 });
