@@ -15,13 +15,19 @@
  *
  * `popDue` hands out entries in deadline order across both parts; entries with equal
  * deadlines in the same bucket come out in the order they were pushed. Emptied buckets
- * are kept for reuse (at most MAX_SPARE_BUCKETS), so a steady keepalive load allocates
- * nothing here.
+ * are kept for reuse (at most MAX_SPARE_BUCKETS, each of at most MAX_SPARE_ENTRIES), so a
+ * steady keepalive load allocates nothing here.
  */
 import { DeadlineHeap } from './deadline-heap.ts';
 
 /** Emptied buckets kept for the next instants (16 grid instants a second at 64 ms). */
 const MAX_SPARE_BUCKETS = 32;
+/**
+ * A spare bucket keeps its list's backing store; one that held more entries than this is
+ * dropped instead, so the spares hold at most MAX_SPARE_BUCKETS × this many slots
+ * whatever burst once filled an instant.
+ */
+const MAX_SPARE_ENTRIES = 1024;
 
 class Bucket<T> {
   /** Entries pushed for this instant; slots before `head` were handed out and cleared. */
@@ -120,9 +126,10 @@ export class DeadlineQueue<T> {
 
   private release(bucket: Bucket<T>): void {
     for (let i = bucket.head; i < bucket.count; i++) bucket.items[i] = undefined;
+    const reusable = bucket.count <= MAX_SPARE_ENTRIES;
     bucket.head = 0;
     bucket.count = 0;
-    if (this.spare.length < MAX_SPARE_BUCKETS) this.spare.push(bucket);
+    if (reusable && this.spare.length < MAX_SPARE_BUCKETS) this.spare.push(bucket);
   }
 
   private pushInstant(instant: number): void {

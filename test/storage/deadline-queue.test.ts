@@ -96,6 +96,16 @@ describe('DeadlineQueue', () => {
     assert.ok(internals.spare.length <= 1, `spare buckets: ${internals.spare.length}`);
   });
 
+  it('does not keep the list of an instant that held a burst of entries', () => {
+    const queue = new DeadlineQueue<Timer>(SLOT, current);
+    for (let i = 0; i < 5000; i++) queue.push(64, { name: `b${i}`, at: 64 });
+    queue.push(128, { name: 'small', at: 128 });
+    assert.equal(drain(queue, 128).length, 5001);
+    const internals = queue as unknown as { spare: { items: unknown[] }[] };
+    assert.equal(internals.spare.length, 1, 'only the small bucket is kept');
+    assert.ok(internals.spare[0]!.items.length <= 1024);
+  });
+
   it('clear empties both parts', () => {
     const queue = new DeadlineQueue<Timer>(SLOT, current);
     queue.push(64, { name: 'a', at: 64 });
