@@ -120,7 +120,8 @@ export abstract class CongestionControlBase implements CongestionControl {
   private roundEnd = DOUBLE_ZERO;
   private roundFlight = 0;
   /** When the last new ACK arrived (-1: none yet) and the flight it left. */
-  private lastAckAt: Instant = -1;
+  // -Infinity (a double) rather than -1 for "none yet": the field takes fractional instants.
+  private lastAckAt: Instant = Number.NEGATIVE_INFINITY;
   private lastFlightAfter = 0;
 
   get congestionWindow(): number {

@@ -246,7 +246,7 @@ export class TcpConnection {
   readonly congestion: CongestionControl;
   /** Sequence number whose ACK completes the RTT measurement in progress (Karn). */
   rttSeq: number | undefined;
-  rttStart = 0;
+  rttStart: Instant = DOUBLE_ZERO;
   /** Consecutive RTO expiries without progress. */
   backoffCount = 0;
   /** Of those RTOs' doublings, how many ICMP unreachables undid (RFC 6069, icmp-error.ts); reset with backoffCount. */

@@ -29,6 +29,9 @@ import type { Instant } from '../time.ts';
 import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { CongestionControlBase } from './congestion.ts';
 
+/** `epochStart` when no epoch is running (negative, so `epochStart < 0` tests it). */
+const NO_EPOCH = Number.NEGATIVE_INFINITY;
+
 /** RFC 9438 §4.6: the multiplicative decrease factor. */
 export const BETA_CUBIC = 0.7;
 /** RFC 9438 §5.1: the aggressiveness constant, segments/s³. */
@@ -45,7 +48,8 @@ export class Cubic extends CongestionControlBase {
   /** K in seconds, for the current congestion-avoidance stage. */
   private k = DOUBLE_ZERO;
   /** t_epoch: when the current congestion-avoidance stage began; −1 until its first ACK. */
-  private epochStart: Instant = -1;
+  // NO_EPOCH (-Infinity, a double) rather than -1: the field takes fractional instants.
+  private epochStart: Instant = NO_EPOCH;
   /** W_est in segments (§4.3). */
   private wEst = DOUBLE_ZERO;
   /** cwnd_prior in segments: cwnd just before the last reduction. */
@@ -57,7 +61,7 @@ export class Cubic extends CongestionControlBase {
   // §4.9: the state before the last reduction.
   private undoWMax = DOUBLE_ZERO;
   private undoK = DOUBLE_ZERO;
-  private undoEpochStart: Instant = -1;
+  private undoEpochStart: Instant = NO_EPOCH;
   private undoWEst = DOUBLE_ZERO;
   private undoCwndPrior = DOUBLE_ZERO;
   private undoAfterTimeout = false;
@@ -87,7 +91,7 @@ export class Cubic extends CongestionControlBase {
     // §4.7: below the previous saturation point, release more bandwidth.
     this.wMax = cwnd < this.wMax ? (cwnd * (1 + BETA_CUBIC)) / 2 : cwnd;
     this.cwndPrior = cwnd;
-    this.epochStart = -1;
+    this.epochStart = NO_EPOCH;
     // §4.6 Figure 5 (the 2-segment floor is the base's).
     return Math.floor(flightSize * BETA_CUBIC);
   }

@@ -18,6 +18,7 @@
  * `TcpConnection`'s methods).
  */
 import { seqAdd, seqDiff } from './seq.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 
 export class Tcb {
   // The sequence numbers (and the RFC 7323 values, also 32-bit) are kept as int32 bit
@@ -122,8 +123,8 @@ export class Tcb {
   set tsRecent(value: number) {
     this.tsRecentBits = value | 0;
   }
-  /** When TS.Recent was last set (PAWS idle rule, §5.5). */
-  tsRecentAt = 0;
+  /** When TS.Recent was last set (PAWS idle rule, §5.5); a fractional instant, so a double field from the start. */
+  tsRecentAt: number = DOUBLE_ZERO;
 
   // ---- receive sequence space -------------------------------------------------------
   get irs(): number {

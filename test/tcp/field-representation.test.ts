@@ -20,6 +20,7 @@ import { Scoreboard } from '../../src/tcp/scoreboard.ts';
 import { NewReno } from '../../src/tcp/congestion.ts';
 import { Cubic } from '../../src/tcp/cubic.ts';
 import { createStackPair, PEER_IP } from '../support/stack-pair.ts';
+import type { TcpConnection } from '../../src/tcp/connection.ts';
 
 setFlagsFromString('--allow-natives-syntax');
 const haveSameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
@@ -77,6 +78,9 @@ describe('field representation of the per-segment objects', () => {
     assertKeepsShape(() => new NewReno(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
     assertKeepsShape(() => new Cubic(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
     assertKeepsShape(() => new Cubic(), ['wMax', 'k', 'wEst', 'cwndPrior', 'carry', 'undoWMax', 'undoK', 'undoWEst', 'undoCwndPrior'], 12.5);
+    // Instants: fractional milliseconds on a real clock.
+    assertKeepsShape(() => new Cubic(), ['epochStart', 'undoEpochStart', 'lastAckAt'], 1234.5678);
+    assertKeepsShape(() => new NewReno(), ['lastAckAt'], 1234.5678);
   });
 
   it('a connection’s D-SACK end, undo marker and F-RTO resume point', () => {
@@ -88,6 +92,7 @@ describe('field representation of the per-segment objects', () => {
   it('a connection’s scheduled, keepalive and activity instants: a fraction of a millisecond (scheduled: never undefined, scheduler.ts)', () => {
     const pair = createStackPair();
     const connect = (): object => pair.device.tcp.connect(parseIpv4(PEER_IP)!, 9);
-    assertKeepsShape(connect, ['scheduledAt', 'lastKeepaliveAt', 'keepaliveEnabledAt', 'lastReceivedAt', 'lastActivityAt'], 1234.5678);
+    assertKeepsShape(connect, ['scheduledAt', 'lastKeepaliveAt', 'keepaliveEnabledAt', 'lastReceivedAt', 'lastActivityAt', 'rttStart'], 1234.5678);
+    assertKeepsShape(() => (connect() as TcpConnection).tcb, ['tsRecentAt'], 1234.5678);
   });
 });
