@@ -14,6 +14,8 @@
  *   --gc         V8's collections in each push (scavenges, full mark-compacts, their
  *                time, bytes allocated) and the old space's size, from the firmware's
  *                probe without a collection (bench/lib/firmware-entry.ts)
+ *   --full-gc    a full collection (the probe's `gc()`) before each push: whether a
+ *                process falls into the loop of full collections after one
  *   --counters   the device's counters that changed in each push (over its shell: this
  *                adds a shell session before and after each push)
  *   --perf DIR   `perf record` of the last push to DIR/<n>.data (add --perf-basic-prof
@@ -47,6 +49,7 @@ const { values: flags } = parseArgs({
     perf: { type: 'string' },
     counters: { type: 'boolean' },
     gc: { type: 'boolean' },
+    'full-gc': { type: 'boolean' },
   },
 });
 const BYTES = 256 * 1024 ** 2;
@@ -163,7 +166,7 @@ async function main(): Promise<void> {
         for (let i = 1; i <= pushes; i++) {
           const recorder = flags.perf && i === pushes ? await perfRecord(pid, join(flags.perf, `${n}.data`)) : undefined;
           const countersBefore = flags.counters ? await counters() : undefined;
-          if (flags.gc) await probe(pid, probePath, 10_000, { collect: false });
+          if (flags.gc || flags['full-gc']) await probe(pid, probePath, 10_000, { collect: Boolean(flags['full-gc']) });
           const push = await transfer(topology, 'push', pid);
           let line = `  push ${i}: ${describe(push)}`;
           if (flags.gc) {
