@@ -37,7 +37,7 @@ import { createTopology, delay, exec, SYSTEM_PYTHON, type VethTopology } from '.
 import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process.ts';
 import { deviceCounters, writeShellOperatorConfig } from '../test/support/device-shell.ts';
 import { probe, processCpuTimes } from './lib/measure.ts';
-import { deployedNodeOptions } from './lib/deployed-node-options.ts';
+import { deployedNodeFlags } from './lib/deployed-node-options.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -154,8 +154,8 @@ async function main(): Promise<void> {
       const firmware = startFirmware({
         namespace: topology.deviceNamespace,
         args: [...topology.firmwareArgs(), '--diag', '--config', configPath, '--state-dir', state, '--log', 'json'],
-        command: [process.execPath, ...nodeFlags, ...v8Log, join(REPOSITORY_ROOT, 'dist/bench/firmware-entry.mjs')],
-        env: { PIWIRE_BENCH_PROBE: probePath, NODE_OPTIONS: deployedNodeOptions() },
+        command: [process.execPath, ...deployedNodeFlags(), ...nodeFlags, ...v8Log, join(REPOSITORY_ROOT, 'dist/bench/firmware-entry.mjs')],
+        env: { PIWIRE_BENCH_PROBE: probePath },
       });
       try {
         await firmware.ready;

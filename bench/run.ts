@@ -91,7 +91,7 @@ import { summariseHeapProfile, summariseProfile, type AllocationSite, type HotSp
 import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
 import { describeSweepPath, renderSweepTable, runLossSweep, type SweepPoint } from './lib/loss-sweep.ts';
 import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
-import { deployedNodeOptions } from './lib/deployed-node-options.ts';
+import { deployedNodeFlags } from './lib/deployed-node-options.ts';
 
 const SECTIONS = ['bulk', 'floor', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
 /** Sections that need the plain veth pair (loss builds its own bridged path; stack, instructions and sweep run in-process). */
@@ -156,13 +156,11 @@ const selected = new Set<Section>(
 const mtus = flags.mtu.split(',').map(Number);
 /**
  * `--node-flags '--max-semi-space-size=16'`: V8/Node flags for the firmware process (tuning
- * experiments). They come after the deployed unit's NODE_OPTIONS, which every firmware
- * process gets (`firmwareNodeOptions`), so they override them (`--max-semi-space-size=0`:
- * V8's default young generation).
+ * experiments). They come after the deployed unit's flags, which every firmware process
+ * gets, so they override them (`--initial-old-space-size=0`: V8's default old generation).
+ * The firmware runs with the flags of deploy/systemd/piwire.service's ExecStart, as on a device.
  */
-const nodeFlags = flags['node-flags']?.split(' ').filter((flag) => flag.length > 0) ?? [];
-/** The firmware runs with the NODE_OPTIONS of deploy/systemd/piwire.service (none today), as on a device. */
-const firmwareNodeOptions = deployedNodeOptions();
+const nodeFlags = [...deployedNodeFlags(), ...(flags['node-flags']?.split(' ').filter((flag) => flag.length > 0) ?? [])];
 const quick = flags.quick;
 const sizes = {
   bulkBytes: (mtu: number): number => (quick ? 32 : mtu >= 1500 ? 256 : 128) * MIB,
@@ -617,7 +615,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   const net = flags['no-segment-offload'] ? { net: { segmentOffload: false } } : {};
   writeFileSync(configPath, JSON.stringify({ tcp: { maxConnections: Math.max(1024, sizes.idleConnections + 512), synBacklog: 1024 }, ...store, ...services, ...net }));
   const probePath = join(probeDirectory, 'piwire-probe.json');
-  const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath, NODE_OPTIONS: firmwareNodeOptions };
+  const env: NodeJS.ProcessEnv = { PIWIRE_BENCH_PROBE: probePath };
   if (profileDirectory !== undefined && flags.profile) env.PIWIRE_BENCH_PROFILE = join(profileDirectory, 'firmware.cpuprofile');
   if (profileDirectory !== undefined && flags['heap-profile']) env.PIWIRE_BENCH_HEAP_PROFILE = join(profileDirectory, 'firmware.heapprofile');
   // PIWIRE_BENCH_HEAP=<path>: with --profile, the profiled window's allocations instead (bench/lib/firmware-entry.ts).
@@ -903,7 +901,6 @@ async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
     namespace: path.deviceNamespace,
     args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json'],
     ...(flags.source ? {} : { command: [process.execPath, ...nodeFlags, join(REPOSITORY_ROOT, BUILT_ENTRY)] }),
-    env: { NODE_OPTIONS: firmwareNodeOptions },
   });
   return withFirmware(firmware, stateDirectory, async () => {
     await firmware.ready;

@@ -1,27 +1,29 @@
 /**
- * The service unit's NODE_OPTIONS as the bench reads them (bench/lib/deployed-node-options.ts),
- * so that the bench measures the firmware with the V8 options a device runs it with: the
- * `Environment=NODE_OPTIONS=` line, quoted or not, and nothing without one; and what the
- * unit holds now is accepted by Node from the environment (a flag Node refuses in
- * NODE_OPTIONS would stop the service at start).
+ * The service unit's Node flags as the bench reads them (bench/lib/deployed-node-options.ts),
+ * so that the bench measures the firmware with the V8 flags a device runs it with: the
+ * flags between the node binary and the script on `ExecStart=`, none when there are none;
+ * and what the unit holds now is accepted by Node (a flag Node refuses would stop the
+ * service at start).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { deployedNodeOptions, nodeOptionsOfUnit } from '../../bench/lib/deployed-node-options.ts';
+import { deployedNodeFlags, nodeFlagsOfUnit } from '../../bench/lib/deployed-node-options.ts';
 
-describe('the service unit NODE_OPTIONS', () => {
-  it('reads the Environment line, quoted or not, and nothing without one', () => {
-    assert.equal(nodeOptionsOfUnit('[Service]\nEnvironment=NODE_ENV=production\nEnvironment=NODE_OPTIONS=--max-semi-space-size=1\n'), '--max-semi-space-size=1');
-    assert.equal(nodeOptionsOfUnit('[Service]\nEnvironment="NODE_OPTIONS=--a --b"\n'), '--a --b');
-    assert.equal(nodeOptionsOfUnit('[Service]\nEnvironment=NODE_ENV=production\n'), '');
+describe('the service unit’s Node flags', () => {
+  it('reads the flags between node and the script on ExecStart, and none without any', () => {
+    const unit = (line: string): string => `[Service]\nEnvironment=NODE_ENV=production\n${line}\nUser=piwire\n`;
+    assert.deepEqual(nodeFlagsOfUnit(unit('ExecStart=/usr/bin/node --initial-old-space-size=64 /opt/piwire/dist/piwire.mjs run --config /etc/piwire/config.json')), ['--initial-old-space-size=64']);
+    assert.deepEqual(nodeFlagsOfUnit(unit('ExecStart=/usr/bin/node --a=1 --b /opt/piwire/dist/piwire.mjs run')), ['--a=1', '--b']);
+    assert.deepEqual(nodeFlagsOfUnit(unit('ExecStart=/usr/bin/node /opt/piwire/dist/piwire.mjs run --config /etc/piwire/config.json')), []);
+    assert.throws(() => nodeFlagsOfUnit('[Service]\nExecStart=/bin/true\n'), /ExecStart/);
   });
 
-  it('holds options that Node accepts from the environment', () => {
-    const options = deployedNodeOptions();
-    const run = spawnSync(process.execPath, ['-e', '0'], { env: { ...process.env, NODE_OPTIONS: options }, encoding: 'utf8' });
-    assert.equal(run.status, 0, `NODE_OPTIONS="${options}": ${run.stderr}`);
-    const refused = spawnSync(process.execPath, ['-e', '0'], { env: { ...process.env, NODE_OPTIONS: '--cpu-prof' }, encoding: 'utf8' });
-    assert.notEqual(refused.status, 0, 'Node refuses options it does not allow in NODE_OPTIONS (the check can fail)');
+  it('holds flags that Node accepts', () => {
+    const flags = deployedNodeFlags();
+    const run = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, `node ${flags.join(' ')}: ${run.stderr}`);
+    const refused = spawnSync(process.execPath, ['--no-such-flag-here', '-e', '0'], { encoding: 'utf8' });
+    assert.notEqual(refused.status, 0, 'Node refuses a flag it does not know (the check can fail)');
   });
 });

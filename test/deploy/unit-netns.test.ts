@@ -89,15 +89,19 @@ describe('the installed unit in a network namespace', { skip: netns.ok ? false :
     const [start] = serviceLines(unit, 'ExecStart');
     assert.ok(start);
     const argv = mapPath(start).split(' ');
-    assert.deepEqual(argv.slice(2), ['run', '--config', configPath]);
     assert.equal(argv[0], '/usr/bin/node');
-    assert.equal(argv[1], join(root, 'opt/piwire/dist/piwire.mjs'), 'the unit runs the built bundle');
+    // node, its flags (V8 heap sizing), the bundle, the command.
+    const script = argv.findIndex((word) => !word.startsWith('-') && word !== argv[0]);
+    const nodeFlags = argv.slice(1, script);
+    assert.ok(nodeFlags.every((flag) => flag.startsWith('--')), `node flags: ${nodeFlags.join(' ')}`);
+    assert.equal(argv[script], join(root, 'opt/piwire/dist/piwire.mjs'), 'the unit runs the built bundle');
+    assert.deepEqual(argv.slice(script + 1), ['run', '--config', configPath]);
     // The unit's node is the target's; here the one running the tests, as plain node
-    // (no TypeScript loader: the installed tree has none).
+    // (no TypeScript loader: the installed tree has none), with the unit's flags.
     const firmware = startFirmware({
       namespace: topology.deviceNamespace,
-      args: argv.slice(3),
-      command: [process.execPath, argv[1]!],
+      args: argv.slice(script + 2),
+      command: [process.execPath, ...nodeFlags, argv[script]!],
       after: (fn) => t.after(fn),
       env: { NODE_ENV: 'production' },
     });
