@@ -19,6 +19,7 @@
  * steady keepalive load allocates nothing here.
  */
 import { DeadlineHeap } from './deadline-heap.ts';
+import { DOUBLE_ZERO } from '../wire/bytes.ts';
 
 /** Emptied buckets kept for the next instants (16 grid instants a second at 64 ms). */
 const MAX_SPARE_BUCKETS = 32;
@@ -34,7 +35,8 @@ class Bucket<T> {
   readonly items: (T | undefined)[] = [];
   head = 0;
   count = 0;
-  constructor(public instant: number) {}
+  /** The grid instant this bucket holds (set when it is taken for one); a double field, as instants are. */
+  instant = DOUBLE_ZERO;
 }
 
 export class DeadlineQueue<T> {
@@ -64,7 +66,7 @@ export class DeadlineQueue<T> {
     }
     let bucket = this.buckets.get(deadline);
     if (bucket === undefined) {
-      bucket = this.spare.pop() ?? new Bucket<T>(deadline);
+      bucket = this.spare.pop() ?? new Bucket<T>();
       bucket.instant = deadline;
       this.buckets.set(deadline, bucket);
       this.pushInstant(deadline);
@@ -76,7 +78,7 @@ export class DeadlineQueue<T> {
   /** The earliest current deadline, or undefined. Discards stale entries at the front. */
   peekDeadline(): number | undefined {
     const precise = this.precise.peekDeadline();
-    const coarse = this.peekCoarse();
+    const coarse = this.frontBucket()?.instant;
     if (precise === undefined) return coarse;
     if (coarse === undefined) return precise;
     return coarse < precise ? coarse : precise;
@@ -85,8 +87,13 @@ export class DeadlineQueue<T> {
   /** Removes and returns the earliest current item whose deadline is <= now. */
   popDue(now: number): T | undefined {
     const precise = this.precise.peekDeadline();
-    const coarse = this.peekCoarse();
-    if (coarse !== undefined && coarse <= now && (precise === undefined || coarse <= precise)) return this.takeCoarse();
+    const bucket = this.frontBucket();
+    if (bucket !== undefined && bucket.instant <= now && (precise === undefined || bucket.instant <= precise)) {
+      const item = bucket.items[bucket.head]!;
+      bucket.items[bucket.head++] = undefined;
+      this.coarseEntries--;
+      return item;
+    }
     return this.precise.popDue(now);
   }
 
@@ -98,13 +105,13 @@ export class DeadlineQueue<T> {
     this.coarseEntries = 0;
   }
 
-  /** The earliest bucket's instant once its front entry is current; empty buckets are released. */
-  private peekCoarse(): number | undefined {
+  /** The earliest bucket, once its front entry is current; emptied buckets are released. */
+  private frontBucket(): Bucket<T> | undefined {
     while (this.instants.length > 0) {
       const instant = this.instants[0]!;
       const bucket = this.buckets.get(instant)!;
       while (bucket.head < bucket.count) {
-        if (this.isCurrent(bucket.items[bucket.head]!, instant)) return instant;
+        if (this.isCurrent(bucket.items[bucket.head]!, instant)) return bucket;
         bucket.items[bucket.head++] = undefined;
         this.coarseEntries--;
       }
@@ -113,15 +120,6 @@ export class DeadlineQueue<T> {
       this.release(bucket);
     }
     return undefined;
-  }
-
-  /** Hands out the front entry of the earliest bucket (peekCoarse found it current). */
-  private takeCoarse(): T {
-    const bucket = this.buckets.get(this.instants[0]!)!;
-    const item = bucket.items[bucket.head]!;
-    bucket.items[bucket.head++] = undefined;
-    this.coarseEntries--;
-    return item;
   }
 
   private release(bucket: Bucket<T>): void {
