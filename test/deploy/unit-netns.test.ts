@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { canUseNetns, createTopology, exec, SYSTEM_PYTHON, type VethTopology } from '../support/netns.ts';
 import { startFirmware } from '../support/firmware-process.ts';
 import { describeRun, freezeCheckout, makePiTree, runScript } from './support.ts';
+import { nodeFlagsOfUnit } from '../../bench/lib/deployed-node-options.ts';
 
 /** `Key=value` lines of a unit's [Service] section, in order. */
 function serviceLines(unit: string, key: string): string[] {
@@ -90,10 +91,10 @@ describe('the installed unit in a network namespace', { skip: netns.ok ? false :
     assert.ok(start);
     const argv = mapPath(start).split(' ');
     assert.equal(argv[0], '/usr/bin/node');
-    // node, its flags (V8 heap sizing), the bundle, the command.
-    const script = argv.findIndex((word) => !word.startsWith('-') && word !== argv[0]);
-    const nodeFlags = argv.slice(1, script);
-    assert.ok(nodeFlags.every((flag) => flag.startsWith('--')), `node flags: ${nodeFlags.join(' ')}`);
+    // node, its flags (V8 heap sizing, read as the bench reads them), the bundle, the command.
+    const nodeFlags = nodeFlagsOfUnit(unit);
+    const script = 1 + nodeFlags.length;
+    assert.deepEqual(argv.slice(1, script), nodeFlags);
     assert.equal(argv[script], join(root, 'opt/piwire/dist/piwire.mjs'), 'the unit runs the built bundle');
     assert.deepEqual(argv.slice(script + 1), ['run', '--config', configPath]);
     // The unit's node is the target's; here the one running the tests, as plain node
