@@ -61,5 +61,9 @@ VOLUME ["/var/lib/piwire"]
 # 7070 sensors, 2323/2324 shell: served by piwire's own stack on its own interface, not
 # by the container's sockets (documentation only; --network host is required).
 EXPOSE 7070 2323 2324
-ENTRYPOINT ["/usr/local/bin/piwire-node", "/opt/piwire/dist/piwire.mjs"]
+# The V8 flags of the service unit's ExecStart (deploy/systemd/piwire.service; the old
+# generation starts at 64 MB, which keeps bulk transfers out of back-to-back full
+# collections: bench/BASELINE.md, "the bimodal steady state"); test/deploy/node-options.test.ts
+# keeps the two the same.
+ENTRYPOINT ["/usr/local/bin/piwire-node", "--initial-old-space-size=64", "/opt/piwire/dist/piwire.mjs"]
 CMD ["run", "--config", "/etc/piwire/config.json"]

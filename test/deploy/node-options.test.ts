@@ -8,7 +8,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { deployedNodeFlags, nodeFlagsOfUnit } from '../../bench/lib/deployed-node-options.ts';
+import { readFileSync } from 'node:fs';
+import { DOCKERFILE, deployedNodeFlags, nodeFlagsOfDockerfile, nodeFlagsOfUnit } from '../../bench/lib/deployed-node-options.ts';
 
 describe('the service unit’s Node flags', () => {
   it('reads the flags between node and the script on ExecStart, and none without any', () => {
@@ -25,5 +26,12 @@ describe('the service unit’s Node flags', () => {
     assert.equal(run.status, 0, `node ${flags.join(' ')}: ${run.stderr}`);
     const refused = spawnSync(process.execPath, ['--no-such-flag-here', '-e', '0'], { encoding: 'utf8' });
     assert.notEqual(refused.status, 0, 'Node refuses a flag it does not know (the check can fail)');
+  });
+
+  it('are the Docker image’s too: its ENTRYPOINT passes the same flags to node before the script', () => {
+    assert.deepEqual(nodeFlagsOfDockerfile('FROM x\nENTRYPOINT ["/usr/local/bin/piwire-node", "--a=1", "--b", "/opt/piwire/dist/piwire.mjs"]\nCMD ["run"]\n'), ['--a=1', '--b']);
+    assert.deepEqual(nodeFlagsOfDockerfile('ENTRYPOINT ["/usr/local/bin/node", "/opt/piwire/dist/piwire.mjs"]\n'), []);
+    assert.throws(() => nodeFlagsOfDockerfile('ENTRYPOINT /usr/bin/node x.mjs\n'), /exec-form/);
+    assert.deepEqual(nodeFlagsOfDockerfile(readFileSync(DOCKERFILE, 'utf8')), deployedNodeFlags());
   });
 });

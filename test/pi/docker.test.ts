@@ -36,6 +36,7 @@ import { createTapTopology, delay, describeResult, exec, type ExecResult } from 
 import { startFirmware } from '../support/firmware-process.ts';
 import { architectures, NODE_ARCH, PI_SCRIPTS, piStageSkipReason, type PiArch } from './stage.ts';
 import { assertRawSocketProbe, assertSensorProtocol, RAW_SOCKET_PROBE } from './checks.ts';
+import { deployedNodeFlags } from '../../bench/lib/deployed-node-options.ts';
 
 const IMAGE_SCRIPT = join(PI_SCRIPTS, 'image.sh');
 const BUILD_TIMEOUT_MS = 45 * 60_000;
@@ -116,7 +117,8 @@ describe('Docker image built and run without a Docker engine (buildah/podman, em
         const oci = (JSON.parse(inspect.stdout) as { OCIv1?: { architecture?: string; variant?: string; os?: string; config?: { User?: string; Entrypoint?: string[] } } }).OCIv1;
         assert.deepEqual([oci?.os, oci?.architecture, oci?.variant ?? ''], ['linux', PLATFORM[arch].architecture, PLATFORM[arch].variant]);
         assert.equal(oci?.config?.User, 'node');
-        assert.deepEqual(oci?.config?.Entrypoint, ['/usr/local/bin/piwire-node', '/opt/piwire/dist/piwire.mjs']);
+        // The service unit's V8 flags (test/deploy/node-options.test.ts); the board test below runs them on the image's Node.
+        assert.deepEqual(oci?.config?.Entrypoint, ['/usr/local/bin/piwire-node', ...deployedNodeFlags(), '/opt/piwire/dist/piwire.mjs']);
         const namespace = await createTapTopology({ mtu: 1500, prefix: 'pw', after: (fn) => t.after(fn) });
         const caps = await exec(undefined, podman([...runArgs(container('getcap'), namespace.deviceNamespace), '--user', 'root', '--entrypoint', '/usr/sbin/getcap', image, '/usr/local/bin/piwire-node', '/usr/sbin/nft']), { timeoutMs: RUN_TIMEOUT_MS });
         assert.equal(caps.code, 0, describeResult(caps));
