@@ -42,7 +42,7 @@ import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
 import type { BufferBudget } from './buffer-budget.ts';
 import type { PathMtuCache } from './path-mtu-cache.ts';
-import type { Scoreboard } from './scoreboard.ts';
+import type { RecordStorageAllocator, Scoreboard } from './scoreboard.ts';
 import { timestampValue, windowShiftFor } from './timestamps.ts';
 
 
@@ -90,6 +90,8 @@ export interface ConnectionContext {
   readonly emitter: SegmentEmitter;
   /** Where the send and receive rings take their memory (a bounded pool in the stack). */
   readonly buffers: BufferAllocator;
+  /** Where the scoreboards take their record arrays (a bounded pool in the stack). */
+  readonly recordStorage: RecordStorageAllocator;
   /** The stack-wide bound on buffer capacity above the default sizes (buffer-budget.ts). */
   readonly bufferBudget: BufferBudget;
   /** Runs an application call as a stack entry point; deferred work is flushed afterwards. */

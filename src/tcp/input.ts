@@ -533,7 +533,7 @@ function establish(connection: TcpConnection, now: Instant, segment: TcpRepr): v
   connection.congestion.start(connection.fullSegmentPayload(), connection.tcb.sndMax, handshakeSegmentLost(connection, segment));
   // RFC 6675: a sender whose peer agreed to SACK keeps a scoreboard (sized for this connection's send buffer).
   if (connection.tcb.sackPermitted) {
-    connection.scoreboard = createScoreboard(connection.sendBuffer.capacity, connection.fullSegmentPayload());
+    connection.scoreboard = createScoreboard(connection.sendBuffer.capacity, connection.fullSegmentPayload(), connection.context.recordStorage);
     connection.scoreboard.tsOffset = connection.tcb.tsOffset;
   }
   connection.connectDeadline = undefined;

@@ -43,7 +43,7 @@
 import type { Instant } from '../time.ts';
 import type { TcpConnection } from './connection.ts';
 import { ProportionalRateReduction } from './prr.ts';
-import { DUP_THRESH, Scoreboard } from './scoreboard.ts';
+import { DUP_THRESH, Scoreboard, type RecordStorageAllocator } from './scoreboard.ts';
 import { seqGe, seqGt, seqLt } from './seq.ts';
 
 /** RFC 8985 §7.2: the PTO before any RTT sample. */
@@ -74,9 +74,9 @@ const MIN_SCOREBOARD_RECORDS = 16;
 const MAX_SCOREBOARD_RECORDS = 1024;
 
 /** The scoreboard for a connection that uses SACK, sized for a full send buffer of MSS segments (twice, for splits). */
-export function createScoreboard(sendBuffer: number, mss: number): Scoreboard {
+export function createScoreboard(sendBuffer: number, mss: number, storage?: RecordStorageAllocator): Scoreboard {
   const segments = Math.ceil(sendBuffer / Math.max(1, mss));
-  return new Scoreboard(Math.min(MAX_SCOREBOARD_RECORDS, Math.max(MIN_SCOREBOARD_RECORDS, 2 * segments + 8)));
+  return new Scoreboard(Math.min(MAX_SCOREBOARD_RECORDS, Math.max(MIN_SCOREBOARD_RECORDS, 2 * segments + 8)), storage);
 }
 
 /**

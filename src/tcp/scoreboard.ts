@@ -5,9 +5,11 @@
  * lost (RFC 6675 IsLost, or RACK's time-based rule), retransmitted since it was marked.
  *
  * Bounded, and allocation-free while data is in flight: the records live in typed
- * arrays over one ArrayBuffer used as a ring of `capacity` entries, taken when the
- * first segment leaves and released when the flight is empty (Linux keeps one sk_buff
- * per segment instead). When the ring is full, new data extends the last record (its
+ * arrays over one ArrayBuffer used as a ring of `capacity` entries (a RecordStorage),
+ * taken when the first segment leaves and given back when the flight is empty (Linux
+ * keeps one sk_buff per segment instead). The stack keeps given-back storage in a
+ * bounded RecordStoragePool, so a request/response connection, whose flight empties
+ * at every answer, does not allocate an ArrayBuffer and four views per answer. When the ring is full, new data extends the last record (its
  * timestamp becomes the newer one, so RACK stays conservative for it); a SACK edge
  * that would need a split while full is rounded inward (the partial record stays
  * un-SACKed and may be retransmitted needlessly, never skipped wrongly).
@@ -48,6 +50,74 @@ const EMPTY_U32 = new Uint32Array(0);
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_U8 = new Uint8Array(0);
 
+/** The record arrays of one scoreboard: views of one ArrayBuffer of `capacity` records. */
+export class RecordStorage {
+  readonly sentAt: Float64Array<ArrayBuffer>;
+  readonly starts: Uint32Array<ArrayBuffer>;
+  readonly ends: Uint32Array<ArrayBuffer>;
+  readonly marks: Uint8Array<ArrayBuffer>;
+
+  constructor(readonly capacity: number) {
+    const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
+    this.sentAt = new Float64Array(buffer, 0, capacity);
+    this.starts = new Uint32Array(buffer, capacity * 8, capacity);
+    this.ends = new Uint32Array(buffer, capacity * 12, capacity);
+    this.marks = new Uint8Array(buffer, capacity * 16, capacity);
+  }
+
+  get bytes(): number {
+    return this.capacity * RECORD_BYTES;
+  }
+}
+
+/** Where scoreboards take their record storage; contents of a taken one are stale. */
+export interface RecordStorageAllocator {
+  take(capacity: number): RecordStorage;
+  /** The storage is no longer used. */
+  give(storage: RecordStorage): void;
+}
+
+/** Fresh storage every time; given-back storage is left to the garbage collector. */
+export const unpooledRecordStorage: RecordStorageAllocator = {
+  take: (capacity) => new RecordStorage(capacity),
+  give: () => undefined,
+};
+
+/**
+ * Given-back record storage kept per capacity for the next flight, up to
+ * `maxPooledBytes` in all (beyond that it goes to the garbage collector), as BufferPool
+ * keeps the rings' buffers.
+ */
+export class RecordStoragePool implements RecordStorageAllocator {
+  private readonly free = new Map<number, RecordStorage[]>();
+  private pooled = 0;
+
+  constructor(readonly maxPooledBytes: number) {}
+
+  /** Bytes held in the pool now (not in use by any scoreboard). */
+  get pooledBytes(): number {
+    return this.pooled;
+  }
+
+  take(capacity: number): RecordStorage {
+    const storage = this.free.get(capacity)?.pop();
+    if (storage === undefined) return new RecordStorage(capacity);
+    this.pooled -= storage.bytes;
+    return storage;
+  }
+
+  give(storage: RecordStorage): void {
+    if (this.pooled + storage.bytes > this.maxPooledBytes) return;
+    let list = this.free.get(storage.capacity);
+    if (list === undefined) {
+      list = [];
+      this.free.set(storage.capacity, list);
+    }
+    list.push(storage);
+    this.pooled += storage.bytes;
+  }
+}
+
 /**
  * The result of `applySack`, one object for all scoreboards (no allocation per ACK, and
  * none per connection): valid until the next call; a stack runs on one thread.
@@ -76,9 +146,10 @@ export interface SackResult {
 
 export class Scoreboard {
   readonly capacity: number;
-  // The record arrays: views of one ArrayBuffer taken when the first segment is in
+  // The record arrays: those of a RecordStorage taken when the first segment is in
   // flight and given back (`releaseStorage`) once the flight is empty, as the send ring
   // does with its memory, so an idle connection holds none.
+  private storage: RecordStorage | undefined;
   private starts = EMPTY_U32;
   private ends = EMPTY_U32;
   private sentAt = EMPTY_F64;
@@ -153,7 +224,10 @@ export class Scoreboard {
   originalMark: number | undefined;
   originalDelivered = false;
 
-  constructor(capacity: number) {
+  constructor(
+    capacity: number,
+    private readonly storageAllocator: RecordStorageAllocator = unpooledRecordStorage,
+  ) {
     this.capacity = Math.max(4, Math.floor(capacity));
   }
 
@@ -164,7 +238,9 @@ export class Scoreboard {
 
   /** Gives the record storage back while nothing is in flight. */
   releaseStorage(): void {
-    if (this.used !== 0 || this.marks.length === 0) return;
+    if (this.used !== 0 || this.storage === undefined) return;
+    this.storageAllocator.give(this.storage);
+    this.storage = undefined;
     this.starts = EMPTY_U32;
     this.ends = EMPTY_U32;
     this.sentAt = EMPTY_F64;
@@ -173,12 +249,12 @@ export class Scoreboard {
   }
 
   private takeStorage(): void {
-    const capacity = this.capacity;
-    const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
-    this.sentAt = new Float64Array(buffer, 0, capacity);
-    this.starts = new Uint32Array(buffer, capacity * 8, capacity);
-    this.ends = new Uint32Array(buffer, capacity * 12, capacity);
-    this.marks = new Uint8Array(buffer, capacity * 16, capacity);
+    const storage = this.storageAllocator.take(this.capacity);
+    this.storage = storage;
+    this.sentAt = storage.sentAt;
+    this.starts = storage.starts;
+    this.ends = storage.ends;
+    this.marks = storage.marks;
     this.head = 0;
   }
 

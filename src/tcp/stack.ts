@@ -42,6 +42,7 @@ import { TimeWaitTable } from './time-wait.ts';
 import { StackLimits } from './limits.ts';
 import { Scheduler } from './scheduler.ts';
 import { BufferPool } from '../storage/buffer-pool.ts';
+import { RecordStoragePool } from './scoreboard.ts';
 import type { IcmpErrorReport } from '../net/icmp-error.ts';
 import { readUint16, readUint32 } from '../wire/bytes.ts';
 import { icmpErrorArrives } from './icmp-error.ts';
@@ -58,6 +59,11 @@ export { CHALLENGE_ACKS_PER_SECOND, RESETS_PER_SECOND, LIMIT_REPORT_INTERVAL_MS 
  * few dozen connections without garbage; beyond it they go back to the collector.
  */
 const POOLED_BUFFER_BYTES = 1024 * 1024;
+/**
+ * Scoreboard record storage kept for reuse (RecordStoragePool): a default connection's
+ * is 32 records (544 bytes, 16 KiB of 1,460-byte segments), so this keeps some 240.
+ */
+const POOLED_RECORD_BYTES = 128 * 1024;
 
 export interface TcpStackOptions {
   ip: IpSender;
@@ -155,6 +161,7 @@ export class TcpStack implements Pollable {
       events: options.events,
       emitter: this.emitter,
       buffers: new BufferPool(POOLED_BUFFER_BYTES),
+      recordStorage: new RecordStoragePool(POOLED_RECORD_BYTES),
       bufferBudget: this.bufferBudget,
       appCall: (run) => scheduler.appCall(run),
       enterApp: () => scheduler.enterApp(),

@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scoreboard, SegmentMark } from '../../src/tcp/scoreboard.ts';
+import { RecordStoragePool, Scoreboard, SegmentMark } from '../../src/tcp/scoreboard.ts';
 
 const BASE = 0xffff_f000; // the sequence space wraps inside the tests' flight
 const at = (n: number): number => (BASE + n) >>> 0;
@@ -170,5 +170,37 @@ describe('scoreboard', () => {
       assert.equal(s.rackSentAt, expected, `TSecr ${echo - offset}`);
     }
   });
-});
 
+  it('takes its record storage from the pool when a flight starts and gives it back when it is empty; a reused storage carries nothing over', () => {
+    const pool = new RecordStoragePool(4 * 17 * 16);
+    const s = new Scoreboard(16, pool);
+    assert.equal(s.storageBytes, 0, 'no storage before the first segment');
+    for (let i = 0; i < 4; i++) s.sent(at(i * 100), at((i + 1) * 100), 0);
+    s.applySack([[at(200), at(400)]], at(0), at(400), 65_535, 1);
+    assert.equal(s.markLostByDupThresh(100), 0);
+    s.retransmitted(at(0), at(100), 2);
+    assert.equal(s.storageBytes, 16 * 17);
+    s.acknowledge(at(400), 3);
+    s.releaseStorage();
+    assert.equal(s.storageBytes, 0);
+    assert.equal(pool.pooledBytes, 16 * 17, 'given back to the pool');
+    // The next flight runs on the same storage: its records start clean.
+    for (let i = 4; i < 8; i++) s.sent(at(i * 100), at((i + 1) * 100), 5);
+    assert.equal(pool.pooledBytes, 0, 'taken from the pool, not allocated');
+    assert.deepEqual(sacked(s), []);
+    for (let i = 0; i < s.count; i++) assert.equal(s.marksOf(i), 0, `record ${i}: no mark of the last flight`);
+    assert.equal(s.pipe(), 400);
+    assert.equal(s.sentAtOf(0), 5);
+  });
+
+  it('the pool keeps storage per capacity up to its byte bound', () => {
+    const pool = new RecordStoragePool(2 * 17 * 16);
+    const taken = [pool.take(16), pool.take(16), pool.take(16), pool.take(32)];
+    for (const storage of taken) pool.give(storage);
+    assert.equal(pool.pooledBytes, 2 * 17 * 16, 'the third 16-record storage and the 32-record one did not fit');
+    assert.equal(pool.take(32).capacity, 32, 'a capacity the pool does not hold is allocated');
+    const again = pool.take(16);
+    assert.ok(again === taken[1] || again === taken[0], 'a pooled storage of that capacity comes back');
+    assert.equal(pool.pooledBytes, 17 * 16);
+  });
+});
