@@ -177,6 +177,10 @@ const sizes = {
   // ~20 s with the young generation the burst grew) and given the burst's young-generation
   // pages back: the RSS after the window is the idle device's, not the burst's.
   idleWindowSeconds: quick ? 12 : 60,
+  // Between the accept burst and the CPU window: V8's memory reducer collects the burst's
+  // garbage with 2-3 full collections 8-20 s after it (a one-off, reported on its own row),
+  // which a window opened 2 s after the burst counted as idle CPU (before 2026-12-01 noon).
+  idleSettleSeconds: quick ? 12 : 30,
   // Connection pairs of the in-process idle measurement (stack section, bench/lib/idle-size.ts);
   // the same in quick runs: hash tables grow in steps, so the figure depends a little on the count.
   idleSizeConnections: 2_000,
@@ -461,6 +465,10 @@ interface IdleFigures {
   rssPerConnectionAfterWindow: number;
   /** The firmware's probe only: V8's collections in the CPU window and what was allocated in it. */
   window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number };
+  /** The same for the settling time between the burst and the window (the memory reducer's collections). */
+  settle?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number };
+  /** CPU over the settling time, % of a core. */
+  settleCpuPercent: number;
   cpuPercent: number;
   /** Of it, user and system time (system time includes the kernel's work on our sends and receives). */
   cpuUserPercent: number;
@@ -481,12 +489,14 @@ function spacesPerConnection(before: ProbeSample, after: ProbeSample, count: num
 }
 
 /**
- * Memory before the burst, RSS right after it, then the CPU window, then RSS and the heap
- * (after full collections) with the connections idle since. The probe that opens the
- * window does not collect: a forced full collection starts V8's memory reducer, whose own
- * full collections would land in the window (the idle CPU figures before 2026-11-30 17:00
- * had that in them). `profiled`: the firmware's profilers skip this section's first two
- * probes and cover the CPU window (PIWIRE_BENCH_PROFILE_AFTER).
+ * Memory before the burst, RSS right after it, then `idleSettleSeconds` in which V8's
+ * memory reducer collects the burst's garbage (CPU and collections reported apart), then
+ * the CPU window, then RSS and the heap (after full collections) with the connections
+ * idle since. The probes that open the settling time and the window do not collect: a
+ * forced full collection starts V8's memory reducer, whose own full collections would
+ * land in the window (the idle CPU figures before 2026-11-30 17:00 had that in them).
+ * `profiled`: the firmware's profilers skip this section's first three probes and cover
+ * the CPU window (PIWIRE_BENCH_PROFILE_AFTER).
  */
 async function measureIdle(topology: VethTopology, pid: number, probePath: string, profiled = false): Promise<IdleFigures> {
   const before: ProbeSample = await probe(pid, probePath);
@@ -499,8 +509,11 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
     if (opened.error) log(`idle: opened ${opened.open} of ${sizes.idleConnections}: ${opened.error}`);
     await delay(2_000);
     const rssAfter = processRssBytes(pid);
-    // Opens the window: counts V8's collections from here, starts the profilers when asked.
+    // The settling time: V8's collections counted from here to the window.
     await probe(pid, probePath, undefined, { collect: false });
+    const settleCpu = await cpuPercentOver(pid, sizes.idleSettleSeconds);
+    // Closes the settling time and opens the window: counts V8's collections from here, starts the profilers when asked.
+    const settled = await probe(pid, probePath, undefined, { collect: false });
     if (profiled) await probe(pid, probePath, undefined, { collect: false });
     const cpu = await cpuPercentOver(pid, sizes.idleWindowSeconds);
     const rssAfterWindow = processRssBytes(pid);
@@ -526,6 +539,8 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
       rssPerConnection: (rssAfter - rssBefore) / count,
       rssPerConnectionAfterWindow: (rssAfterWindow - rssBefore) / count,
       ...(after.window === undefined ? {} : { window: after.window }),
+      ...(settled.window === undefined ? {} : { settle: settled.window }),
+      settleCpuPercent: settleCpu.all,
       cpuPercent: cpu.all,
       cpuUserPercent: cpu.user,
       cpuSystemPercent: cpu.system,
@@ -634,9 +649,9 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   if (process.env.PIWIRE_BENCH_HEAP_PROMOTED) env.PIWIRE_BENCH_HEAP_PROMOTED = process.env.PIWIRE_BENCH_HEAP_PROMOTED;
   // PIWIRE_BENCH_SNAPSHOT=<prefix>: a heap snapshot after each collecting probe (bench/lib/firmware-entry.ts).
   if (process.env.PIWIRE_BENCH_SNAPSHOT) env.PIWIRE_BENCH_SNAPSHOT = process.env.PIWIRE_BENCH_SNAPSHOT;
-  // Profiling the idle window (no bulk or ingest run to profile): the section's own two memory probes come first.
+  // Profiling the idle window (no bulk or ingest run to profile): the section's own three memory probes come first (before the burst, then the settling time's two).
   const idleProfiled = profileDirectory !== undefined && !selected.has('bulk') && !selected.has('ingest');
-  if (idleProfiled) env.PIWIRE_BENCH_PROFILE_AFTER = '2';
+  if (idleProfiled) env.PIWIRE_BENCH_PROFILE_AFTER = '3';
   const started = performance.now();
   const firmware: FirmwareProcess = startFirmware({
     namespace: topology.deviceNamespace,
@@ -825,6 +840,13 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       record({ section: 'idle', metric: 'allocated in the idle window, per second', mtu, unit: 'KB/s', piwire: p.window.allocatedBytes / seconds / 1e3, kernel: undefined, better: 'lower' });
       record({ section: 'idle', metric: 'scavenges / full collections in the idle window', mtu, unit: 'count', piwire: `${p.window.scavenges} / ${p.window.markCompacts}`, kernel: undefined, better: 'lower' });
       record({ section: 'idle', metric: 'time in GC in the idle window', mtu, unit: 'ms', piwire: p.window.gcMs, kernel: undefined, better: 'lower' });
+    }
+    record({
+      section: 'idle', metric: `CPU in the ${sizes.idleSettleSeconds} s after the accept burst, before the window`, mtu, unit: '% of a core',
+      piwire: p ? p.settleCpuPercent : missing, kernel: k?.settleCpuPercent, better: 'lower',
+    });
+    if (p?.settle !== undefined) {
+      record({ section: 'idle', metric: 'scavenges / full collections after the accept burst, before the window', mtu, unit: 'count', piwire: `${p.settle.scavenges} / ${p.settle.markCompacts}`, kernel: undefined, better: 'lower' });
     }
     record({
       section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window)`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',

@@ -26,7 +26,8 @@
  * heap profiler (every allocation, also what the next collection frees, as a
  * `.heapprofile`): what allocates in the window. PIWIRE_BENCH_PROFILE_AFTER=N lets the
  * first N probes pass without touching the profilers (the idle section probes memory
- * before and after opening its connections, then profiles the idle window between two more).
+ * before opening its connections and twice around the settling time after them, then
+ * profiles the idle window between two more).
  * PIWIRE_BENCH_HEAP=<path> (passed through by the runner, with --profile) records the
  * heap profile to <path> *instead of* the CPU profile: the allocation per function, to
  * check that steady-state sending and ACK processing allocate nothing per segment. The
