@@ -219,7 +219,7 @@ const tcpSchema = z.strictObject({
   sack: flag(TCP_DEFAULTS.sack, 'offer and accept SACK (RFC 2018): report out-of-order data, recover from losses with the peer\'s reports (RFC 6675)'),
   mtuProbing: flag(TCP_DEFAULTS.mtuProbing, 'black-hole detection (RFC 4821, Linux tcp_mtu_probing=1): lower the MSS when full-sized segments keep vanishing without ICMP'),
   rack: flag(TCP_DEFAULTS.rack, 'with SACK: RACK time-based loss detection and the tail loss probe (RFC 8985)'),
-  congestion: choice(CONGESTION_ALGORITHMS, TCP_DEFAULTS.congestion, 'congestion control: cubic (RFC 9438, as Linux) or reno (NewReno, RFC 5681 and RFC 6582)'),
+  congestion: choice(CONGESTION_ALGORITHMS, TCP_DEFAULTS.congestion, 'congestion control: cubic (RFC 9438, as Linux), reno (NewReno, RFC 5681 and RFC 6582) or bbr (BBR v1, paced, as Linux tcp_bbr; needs a SACK peer, else cubic)'),
   prr: flag(TCP_DEFAULTS.prr, 'with SACK: Proportional Rate Reduction (RFC 6937/9937) paces what leaves during loss recovery, as Linux'),
   recoveryProbe: flag(TCP_DEFAULTS.recoveryProbe, 'with SACK: resend the segment at SND.UNA when recovery gets no ACK for max(2·SRTT, 10 ms), at most twice without an ACK reporting delivery in between, before the RTO (not in RFC 8985 or Linux)'),
   tlpFollowUp: flag(TCP_DEFAULTS.tlpFollowUp, 'with SACK: resend the segment at SND.UNA when a tail loss probe gets no ACK for max(2·SRTT, 10 ms), at most twice without an ACK advancing SND.UNA in between, before the RTO (not in RFC 8985 or Linux)'),

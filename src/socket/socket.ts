@@ -72,7 +72,7 @@ export interface ConnectOptions {
   sack?: boolean;
   windowScale?: boolean;
   timestamps?: boolean;
-  /** piwire: this connection's congestion control, 'cubic' or 'reno' (default: tcp.congestion). */
+  /** piwire: this connection's congestion control, 'cubic', 'reno' or 'bbr' (default: tcp.congestion). */
   congestion?: CongestionAlgorithm;
 }
 

@@ -69,7 +69,9 @@ export interface TcpConfig {
   rack: boolean;
   /**
    * The congestion-control algorithm of each connection (listen/connect may choose their
-   * own): CUBIC (RFC 9438, as Linux) or NewReno (RFC 5681, RFC 6582); congestion.ts.
+   * own): CUBIC (RFC 9438, as Linux), NewReno (RFC 5681, RFC 6582; congestion.ts) or
+   * BBR v1 (draft-cardwell-iccrg-bbr-congestion-control-00, as Linux tcp_bbr.c; bbr.ts,
+   * paced: pacing.ts; with a peer that does SACK, else CUBIC).
    */
   congestion: CongestionAlgorithm;
   /**
@@ -128,8 +130,8 @@ export interface TcpConfig {
   bufferBudget: number;
 }
 
-/** The congestion-control algorithms (`tcp.congestion`): cubic.ts, and NewReno in congestion.ts. */
-export const CONGESTION_ALGORITHMS = ['cubic', 'reno'] as const;
+/** The congestion-control algorithms (`tcp.congestion`): cubic.ts, NewReno in congestion.ts, bbr.ts. */
+export const CONGESTION_ALGORITHMS = ['cubic', 'reno', 'bbr'] as const;
 export type CongestionAlgorithm = (typeof CONGESTION_ALGORITHMS)[number];
 
 /** Per-connection buffer sizes a listener or an active open may ask for (clamped to [MIN_BUFFER_SIZE, maxBuf]). */

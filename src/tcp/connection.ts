@@ -35,6 +35,9 @@ import { isSynchronized } from './state.ts';
 import { RttEstimator } from './rtt.ts';
 import { NewReno, type CongestionControl } from './congestion.ts';
 import { Cubic } from './cubic.ts';
+import { Bbr } from './bbr.ts';
+import type { DeliveryRate } from './delivery-rate.ts';
+import type { Pacer } from './pacing.ts';
 import type { ConnectionInfo } from './info.ts';
 import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { seqAdd, seqDiff } from './seq.ts';
@@ -244,8 +247,18 @@ export class TcpConnection {
 
   // ---- retransmission ---------------------------------------------------------------
   readonly rtt: RttEstimator;
-  /** The congestion-control algorithm (tcp.congestion, or the listener's or connect()'s choice). */
-  readonly congestion: CongestionControl;
+  /**
+   * The congestion-control algorithm (tcp.congestion, or the listener's or connect()'s
+   * choice). Replaced only at establishment, when BBR was chosen and the peer does not
+   * do SACK (input.ts: BBR's rate samples need the scoreboard; CUBIC takes over).
+   */
+  congestion: CongestionControl;
+  /** The same object as `congestion` when it is BBR (bbr.ts), else undefined: BBR's own calls without a cast. */
+  bbr: Bbr | undefined;
+  /** Delivery rate estimation (delivery-rate.ts), only for a BBR connection, from establishment on. */
+  rate: DeliveryRate | undefined;
+  /** The pacer (pacing.ts), only for a BBR connection, from establishment on. */
+  pacer: Pacer | undefined;
   /** Sequence number whose ACK completes the RTT measurement in progress (Karn). */
   rttSeq: number | undefined;
   rttStart: Instant = DOUBLE_ZERO;
@@ -335,6 +348,8 @@ export class TcpConnection {
   probeAt: Instant | undefined;
   /** RACK reorder timer (RFC 8985 §6.3). */
   reorderAt: Instant | undefined;
+  /** Pacing timer (pacing.ts): the release time of the next burst a paced sender waits for. */
+  pacingAt: Instant | undefined;
   /** Zero-window probes sent without the window opening (persist back-off exponent). */
   persistBackoff = 0;
   /**
@@ -414,7 +429,13 @@ export class TcpConnection {
       }
     }
     this.offers = connectionOffers(config, options.settings);
-    this.congestion = (options.settings?.congestion ?? config.congestion) === 'reno' ? new NewReno() : new Cubic();
+    const algorithm = options.settings?.congestion ?? config.congestion;
+    if (algorithm === 'bbr') {
+      this.bbr = new Bbr(options.iss);
+      this.congestion = this.bbr;
+    } else {
+      this.congestion = algorithm === 'reno' ? new NewReno() : new Cubic();
+    }
     this.sendBuffer = new RingBuffer(sizes.sndBuf, context.buffers);
     this.receiveBuffer = new RingBuffer(sizes.rcvBuf, context.buffers);
     // The shift follows what was asked for, whatever the budget gave: a cookie SYN-ACK
@@ -637,6 +658,16 @@ export class TcpConnection {
       rto: this.rtt.rto,
       mss: this.fullSegmentPayload(),
       congestion: this.congestion.algorithm,
+      ...(this.bbr === undefined
+        ? {}
+        : {
+            bbr: {
+              mode: this.bbr.mode,
+              bandwidth: Math.round(this.bbr.bottleneckBandwidth * 1000),
+              minRtt: Number.isFinite(this.bbr.minRtt) ? this.bbr.minRtt : undefined,
+              pacingRate: Math.round(this.bbr.pacingRate * 1000),
+            },
+          }),
       cwnd: this.congestion.congestionWindow,
       ssthresh: this.congestion.slowStartThreshold,
       sendWindow: this.tcb.sndWnd,
@@ -703,6 +734,7 @@ export class TcpConnection {
       this.persistAt = undefined;
       this.probeAt = undefined;
       this.reorderAt = undefined;
+      this.pacingAt = undefined;
       this.unansweredProbeSince = undefined;
       this.delayedAckAt = undefined;
       this.connectDeadline = undefined;

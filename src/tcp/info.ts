@@ -24,6 +24,11 @@ export interface ConnectionInfo {
   mss: number;
   /** The congestion-control algorithm (tcp.congestion or the listener's/connect()'s choice). */
   congestion: CongestionAlgorithm;
+  /**
+   * BBR's model (bbr.ts), only for a connection that runs BBR: its mode, BtlBw and the
+   * pacing rate in bytes per second, RTprop in ms (undefined before a sample).
+   */
+  bbr?: { mode: string; bandwidth: number; minRtt: number | undefined; pacingRate: number };
   /** Congestion window in bytes. */
   cwnd: number;
   ssthresh: number;

@@ -28,6 +28,7 @@ import { CHALLENGE_ACK_INTERVAL_MS } from './limits.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
 import { pathMtuAtEstablishment } from './path-mtu.ts';
 import { createScoreboard, cumulativeAck, detectLoss, frtoAck, recoveryEnded, sackArrives } from './recovery.ts';
+import { bbrAckArrives, bbrAckProcessed, bbrEstablished } from './bbr-ack.ts';
 import { PAWS_WINDOW_TICKS, pawsRejects, updateTsRecent } from './timestamps.ts';
 import { bareAckProcessed, holeFilled, inOrderDataArrived, segmentArriving } from './ack-policy.ts';
 
@@ -278,6 +279,9 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
     return;
   }
   peerIsAlive(connection, now);
+  // BBR (bbr-ack.ts): the rate sample of this ACK begins before the scoreboard sees it.
+  const rate = connection.rate;
+  if (rate !== undefined) bbrAckArrives(connection);
   // The ACK's TSecr tells RACK which transmission of a retransmitted segment it answers.
   if (connection.scoreboard !== undefined) connection.scoreboard.ackEcho = echoedTimestamp(connection, segment);
   // SACK blocks update the scoreboard before SND.UNA moves (RFC 6675 §5, Update()).
@@ -310,6 +314,7 @@ function synchronizedArrives(connection: TcpConnection, segment: TcpRepr, now: I
   if (connection.scoreboard !== undefined) {
     if (connection.frtoStep !== 0) frtoAck(connection, duplicate);
     detectLoss(connection, now);
+    if (rate !== undefined) bbrAckProcessed(connection, now);
   }
   // RFC 9293 §3.10.7.4: update the send window only from segments newer than the last
   // update (SND.WL1/SND.WL2), so an old reordered segment cannot shrink it.
@@ -530,10 +535,13 @@ function establish(connection: TcpConnection, now: Instant, segment: TcpRepr): v
   // RFC 6298 §5.7: a lost SYN leaves RTO at 3 s until the first sample.
   if (connection.handshakeRetransmitted) connection.rtt.resetAfterHandshakeLoss();
   pathMtuAtEstablishment(connection, connection.context.pathMtu, now);
-  connection.congestion.start(connection.fullSegmentPayload(), connection.tcb.sndMax, handshakeSegmentLost(connection, segment));
+  const handshakeLost = handshakeSegmentLost(connection, segment);
+  connection.congestion.start(connection.fullSegmentPayload(), connection.tcb.sndMax, handshakeLost);
+  // BBR (bbr-ack.ts): its rate estimator and pacer, or CUBIC instead for a peer without SACK.
+  const rate = connection.bbr === undefined ? undefined : bbrEstablished(connection, now, handshakeLost);
   // RFC 6675: a sender whose peer agreed to SACK keeps a scoreboard (sized for this connection's send buffer).
   if (connection.tcb.sackPermitted) {
-    connection.scoreboard = createScoreboard(connection.sendBuffer.capacity, connection.fullSegmentPayload(), connection.context.recordStorage);
+    connection.scoreboard = createScoreboard(connection.sendBuffer.capacity, connection.fullSegmentPayload(), connection.context.recordStorage, rate);
     connection.scoreboard.tsOffset = connection.tcb.tsOffset;
   }
   connection.connectDeadline = undefined;

@@ -35,6 +35,8 @@ import { MAX_UNSCALED_WINDOW } from './config.ts';
 import { seqAdd, seqDiff, seqGt, seqLe, seqLt, seqMax, seqMin } from './seq.ts';
 import { armLossProbe, frtoNoNewData, prrGoverns, recoverySendWindow } from './recovery.ts';
 import { SegmentMark } from './scoreboard.ts';
+import type { Pacer } from './pacing.ts';
+import { bytesInNetwork } from './bbr-ack.ts';
 
 /** Scratch fields for connection segments (one stack runs on one thread). */
 const scratch: SegmentFields = {
@@ -100,6 +102,8 @@ function transmit(
   }
   connection.context.emitter.emit(scratch, connection.sendBuffer, dataOffset, dataLength, segmentSize);
   connection.segmentsOut += segmentSize > 0 ? Math.ceil(dataLength / segmentSize) : 1;
+  // A paced (BBR) connection's data moves the next burst's release time on (pacing.ts).
+  if (dataLength > 0 && connection.pacer !== undefined) connection.pacer.sent(dataLength, now);
   if (hasAck) {
     tcb.rcvAdvertisedEdge = seqMax(tcb.rcvAdvertisedEdge, seqAdd(tcb.rcvNxt, window));
     tcb.lastAckSent = tcb.rcvNxt;
@@ -490,12 +494,55 @@ export function output(connection: TcpConnection, now: Instant): void {
     else if (connection.rtoRecoveryPoint !== undefined && connection.frtoStep !== 3) resendLostAfterTimeout(connection, now);
     // Segmentation offload is a property of the device: asked once, not per segment.
     const offloadBytes = connection.context.emitter.segmentOffloadBytes;
-    while ((offloadBytes > 0 && sendSuperSegment(connection, now, offloadBytes)) || sendDataSegment(connection, now, false)) {
-      // Keep filling the window.
+    const pacer = connection.pacer;
+    if (pacer === undefined) {
+      while ((offloadBytes > 0 && sendSuperSegment(connection, now, offloadBytes)) || sendDataSegment(connection, now, false)) {
+        // Keep filling the window.
+      }
+    } else {
+      pacedSend(connection, now, pacer, offloadBytes);
     }
   }
   if (connection.ackNow) sendAck(connection, now);
+  if (connection.pacer !== undefined) pacedOutputDone(connection, connection.pacer);
   armSendTimers(connection, now);
+}
+
+/**
+ * The ordinary send loop of a paced (BBR) connection: as the unpaced one, but each
+ * segment or super-segment only while the pacer allows it, and a super-segment no
+ * larger than what is left of the burst (pacing.ts).
+ */
+function pacedSend(connection: TcpConnection, now: Instant, pacer: Pacer, offloadBytes: number): void {
+  const bbr = connection.bbr;
+  // Sending again after an idle, application-limited period (Linux CA_EVENT_TX_START).
+  if (bbr !== undefined && connection.bytesInFlight() === 0 && connection.rate !== undefined && connection.rate.appLimited !== 0 && unsentBytes(connection) > 0) {
+    bbr.restartFromIdle(now);
+    pacer.rate = bbr.pacingRate;
+  }
+  while (
+    pacer.allows(now) &&
+    ((offloadBytes > 0 && sendSuperSegment(connection, now, Math.min(offloadBytes, TCP_MAX_HEADER_LENGTH + pacer.burstRoom))) || sendDataSegment(connection, now, false))
+  ) {
+    // Keep filling the window, burst by burst.
+  }
+}
+
+/**
+ * After an output pass of a paced connection: the pacing timer for the next burst if the
+ * pacer held something back, and the application-limited check of
+ * draft-cheng-iccrg-delivery-rate-estimation §3.4: less than a segment left to send,
+ * nothing held by the pacer (lost segments waiting would have been resent unless it
+ * held them), and room in cwnd: rate samples until this is delivered are
+ * application-limited.
+ */
+function pacedOutputDone(connection: TcpConnection, pacer: Pacer): void {
+  const blocked = pacer.takeBlocked();
+  connection.pacingAt = blocked ? pacer.releaseAt : undefined;
+  const rate = connection.rate;
+  if (blocked || rate === undefined || unsentBytes(connection) >= connection.fullSegmentPayload()) return;
+  const inFlight = bytesInNetwork(connection);
+  if (inFlight < connection.congestion.congestionWindow) rate.markApplicationLimited(inFlight);
 }
 
 /**
@@ -514,9 +561,13 @@ function recoveryTransmit(connection: TcpConnection, now: Instant): void {
   // for a full SMSS of room (§5 (C): cwnd − pipe ≥ 1 SMSS).
   const wholeSegments = prrGoverns(connection);
   let pipe = scoreboard.pipe();
+  const pacer = connection.pacer;
   // Records before `from` are not lost-and-unsent any more: each pass scans on from there.
   let from = 0;
   for (let budget = scoreboard.capacity + 64; pipe < cwnd && budget > 0; budget--) {
+    // A paced connection resends and sends within its bursts too (Linux tcp_pacing_check
+    // in tcp_xmit_retransmit_queue).
+    if (pacer !== undefined && !pacer.allows(now)) break;
     const index = scoreboard.nextLost(from);
     if (index >= 0) {
       const sent = retransmitFrom(connection, scoreboard.startOf(index), scoreboard.endOf(index), now);
@@ -548,9 +599,11 @@ function resendLostAfterTimeout(connection: TcpConnection, now: Instant): void {
   const cwnd = connection.congestion.congestionWindow;
   let pipe = -1;
   let from = 0;
+  const pacer = connection.pacer;
   for (let budget = scoreboard.capacity + 64; budget > 0; budget--) {
     const index = scoreboard.nextLost(from);
     if (index < 0 || !seqLt(scoreboard.startOf(index), connection.tcb.sndNxt)) return;
+    if (pacer !== undefined && !pacer.allows(now)) return;
     if (pipe < 0) pipe = scoreboard.pipe();
     if (pipe >= cwnd) return;
     const sent = retransmitFrom(connection, scoreboard.startOf(index), scoreboard.endOf(index), now);

@@ -16,7 +16,8 @@
  *     RecoveryPoint.
  *   - What leaves during recovery: with `tcp.prr` (default), Proportional Rate
  *     Reduction (RFC 6937/9937, prr.ts) sets the window output.ts fills on each ACK
- *     (`recoverySendWindow`); without it, RFC 6675's pipe < cwnd.
+ *     (`recoverySendWindow`); without it, and always with BBR (whose cwnd in recovery is
+ *     its own packet conservation, bbr.ts), RFC 6675's pipe < cwnd.
  *   - Tail loss probe (RFC 8985 §7): the PTO is armed when new data leaves or new
  *     data is acknowledged; when it fires the probe is recorded (`lossProbeNow`) and
  *     output.ts sends new data or resends the last segment. The RTO stays where it
@@ -44,6 +45,7 @@ import type { Instant } from '../time.ts';
 import type { TcpConnection } from './connection.ts';
 import { ProportionalRateReduction } from './prr.ts';
 import { DUP_THRESH, Scoreboard, type RecordStorageAllocator } from './scoreboard.ts';
+import type { DeliveryRate } from './delivery-rate.ts';
 import { seqGe, seqGt, seqLt } from './seq.ts';
 
 /** RFC 8985 §7.2: the PTO before any RTT sample. */
@@ -73,10 +75,13 @@ export const MAX_TLP_FOLLOW_UPS = 2;
 const MIN_SCOREBOARD_RECORDS = 16;
 const MAX_SCOREBOARD_RECORDS = 1024;
 
-/** The scoreboard for a connection that uses SACK, sized for a full send buffer of MSS segments (twice, for splits). */
-export function createScoreboard(sendBuffer: number, mss: number, storage?: RecordStorageAllocator): Scoreboard {
+/**
+ * The scoreboard for a connection that uses SACK, sized for a full send buffer of MSS
+ * segments (twice, for splits); with `rate` (BBR) its records keep rate snapshots.
+ */
+export function createScoreboard(sendBuffer: number, mss: number, storage?: RecordStorageAllocator, rate?: DeliveryRate): Scoreboard {
   const segments = Math.ceil(sendBuffer / Math.max(1, mss));
-  return new Scoreboard(Math.min(MAX_SCOREBOARD_RECORDS, Math.max(MIN_SCOREBOARD_RECORDS, 2 * segments + 8)), storage);
+  return new Scoreboard(Math.min(MAX_SCOREBOARD_RECORDS, Math.max(MIN_SCOREBOARD_RECORDS, 2 * segments + 8)), storage, rate);
 }
 
 /**
@@ -207,13 +212,16 @@ function recoveryAck(connection: TcpConnection, scoreboard: Scoreboard, delivere
  * PRR's pipe + sndcnt of the last ACK with `tcp.prr`, else cwnd.
  */
 export function recoverySendWindow(connection: TcpConnection): number {
+  // BBR sets its own window in recovery (packet conservation, bbr.ts), as Linux's
+  // cong_control algorithms do instead of tcp_cwnd_reduction.
+  if (connection.bbr !== undefined) return connection.congestion.congestionWindow;
   const prr = connection.prr;
   return connection.context.config.prr && prr !== undefined ? prr.window : connection.congestion.congestionWindow;
 }
 
 /** PRR governs what leaves in this connection's recoveries (`tcp.prr`, and it has had one). */
 export function prrGoverns(connection: TcpConnection): boolean {
-  return connection.context.config.prr && connection.prr !== undefined;
+  return connection.context.config.prr && connection.prr !== undefined && connection.bbr === undefined;
 }
 
 /** SND.UNA advanced to `ack`: the scoreboard drops what is acknowledged; TLP outcome (RFC 8985 §7.4). */

@@ -25,12 +25,16 @@
  *     the RFC 6675 transmission loop.
  * The RACK state (RFC 8985 §6.2: the most recently sent segment that was delivered)
  * is updated here because it is read off the same records as they are SACKed or
- * cumulatively acknowledged.
+ * cumulatively acknowledged. So is delivery rate estimation (delivery-rate.ts) when
+ * the connection runs BBR: each record then also holds the rate snapshot of its last
+ * transmission in three more Float64Arrays over the same ArrayBuffer and the
+ * APP_LIMITED mark (24 bytes more per record, only for such connections).
  */
 import type { Instant } from '../time.ts';
 import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
 import { timestampBefore, timestampValue } from './timestamps.ts';
+import type { DeliveryRate } from './delivery-rate.ts';
 
 /** Per-record marks. */
 export const SegmentMark = {
@@ -42,44 +46,69 @@ export const SegmentMark = {
   RETRANSMITTED: 4,
   /** Retransmitted at least once: its ACK is ambiguous (Karn, RFC 8985 §6.2 step 2). */
   EVER_RETRANSMITTED: 8,
+  /** Sent while the sender was application-limited (delivery rate estimation only). */
+  APP_LIMITED: 16,
 } as const;
 
 /** Bytes per record: transmit instant (8), start and end (4 + 4), marks (1). */
 const RECORD_BYTES = 17;
+/** Bytes per record of the rate snapshot: delivered, delivered instant, first-sent instant (8 + 8 + 8). */
+const RATE_RECORD_BYTES = 24;
 const EMPTY_U32 = new Uint32Array(0);
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_U8 = new Uint8Array(0);
 
-/** The record arrays of one scoreboard: views of one ArrayBuffer of `capacity` records. */
+/**
+ * The record arrays of one scoreboard: views of one ArrayBuffer of `capacity` records;
+ * `rate` (BBR connections): with the three rate-snapshot arrays (delivery-rate.ts), else
+ * those are empty.
+ */
 export class RecordStorage {
   readonly sentAt: Float64Array<ArrayBuffer>;
+  readonly txDelivered: Float64Array<ArrayBuffer>;
+  readonly txDeliveredAt: Float64Array<ArrayBuffer>;
+  readonly txFirstSentAt: Float64Array<ArrayBuffer>;
   readonly starts: Uint32Array<ArrayBuffer>;
   readonly ends: Uint32Array<ArrayBuffer>;
   readonly marks: Uint8Array<ArrayBuffer>;
 
-  constructor(readonly capacity: number) {
-    const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
+  constructor(
+    readonly capacity: number,
+    readonly rate = false,
+  ) {
+    const buffer = new ArrayBuffer(capacity * (rate ? RECORD_BYTES + RATE_RECORD_BYTES : RECORD_BYTES));
+    // The Float64Arrays first (8-byte aligned), then the 4-byte and 1-byte ones.
     this.sentAt = new Float64Array(buffer, 0, capacity);
-    this.starts = new Uint32Array(buffer, capacity * 8, capacity);
-    this.ends = new Uint32Array(buffer, capacity * 12, capacity);
-    this.marks = new Uint8Array(buffer, capacity * 16, capacity);
+    let offset = capacity * 8;
+    if (rate) {
+      this.txDelivered = new Float64Array(buffer, offset, capacity);
+      this.txDeliveredAt = new Float64Array(buffer, offset + capacity * 8, capacity);
+      this.txFirstSentAt = new Float64Array(buffer, offset + capacity * 16, capacity);
+      offset += capacity * 24;
+    } else {
+      this.txDelivered = this.txDeliveredAt = this.txFirstSentAt = new Float64Array(buffer, 0, 0);
+    }
+    this.starts = new Uint32Array(buffer, offset, capacity);
+    this.ends = new Uint32Array(buffer, offset + capacity * 4, capacity);
+    this.marks = new Uint8Array(buffer, offset + capacity * 8, capacity);
   }
 
   get bytes(): number {
-    return this.capacity * RECORD_BYTES;
+    return this.capacity * (this.rate ? RECORD_BYTES + RATE_RECORD_BYTES : RECORD_BYTES);
   }
 }
 
 /** Where scoreboards take their record storage; contents of a taken one are stale. */
 export interface RecordStorageAllocator {
-  take(capacity: number): RecordStorage;
+  /** Storage of `capacity` records, with the rate snapshots if `rate`. */
+  take(capacity: number, rate?: boolean): RecordStorage;
   /** The storage is no longer used. */
   give(storage: RecordStorage): void;
 }
 
 /** Fresh storage every time; given-back storage is left to the garbage collector. */
 export const unpooledRecordStorage: RecordStorageAllocator = {
-  take: (capacity) => new RecordStorage(capacity),
+  take: (capacity, rate = false) => new RecordStorage(capacity, rate),
   give: () => undefined,
 };
 
@@ -99,19 +128,21 @@ export class RecordStoragePool implements RecordStorageAllocator {
     return this.pooled;
   }
 
-  take(capacity: number): RecordStorage {
-    const storage = this.free.get(capacity)?.pop();
-    if (storage === undefined) return new RecordStorage(capacity);
+  take(capacity: number, rate = false): RecordStorage {
+    // The two layouts are kept apart: a rate layout under the negative capacity.
+    const storage = this.free.get(rate ? -capacity : capacity)?.pop();
+    if (storage === undefined) return new RecordStorage(capacity, rate);
     this.pooled -= storage.bytes;
     return storage;
   }
 
   give(storage: RecordStorage): void {
     if (this.pooled + storage.bytes > this.maxPooledBytes) return;
-    let list = this.free.get(storage.capacity);
+    const key = storage.rate ? -storage.capacity : storage.capacity;
+    let list = this.free.get(key);
     if (list === undefined) {
       list = [];
-      this.free.set(storage.capacity, list);
+      this.free.set(key, list);
     }
     list.push(storage);
     this.pooled += storage.bytes;
@@ -154,6 +185,11 @@ export class Scoreboard {
   private ends = EMPTY_U32;
   private sentAt = EMPTY_F64;
   private marks = EMPTY_U8;
+  // The rate snapshot of each record (only with `rate`): DeliveryRate's delivered,
+  // deliveredAt and firstSentAt when the record was last sent.
+  private txDelivered = EMPTY_F64;
+  private txDeliveredAt = EMPTY_F64;
+  private txFirstSentAt = EMPTY_F64;
   private head = 0;
   private used = 0;
   /** Bytes currently marked SACKed. */
@@ -224,16 +260,21 @@ export class Scoreboard {
   originalMark: number | undefined;
   originalDelivered = false;
 
+  /**
+   * `rate`: the connection's delivery rate estimator (BBR connections only): the
+   * records then keep its snapshots and report deliveries and losses to it.
+   */
   constructor(
     capacity: number,
     private readonly storageAllocator: RecordStorageAllocator = unpooledRecordStorage,
+    readonly rate?: DeliveryRate,
   ) {
     this.capacity = Math.max(4, Math.floor(capacity));
   }
 
   /** Bytes of record storage held now (0 while nothing is in flight and it was released). */
   get storageBytes(): number {
-    return this.marks.length === 0 ? 0 : this.capacity * RECORD_BYTES;
+    return this.storage === undefined ? 0 : this.storage.bytes;
   }
 
   /** Gives the record storage back while nothing is in flight. */
@@ -245,17 +286,58 @@ export class Scoreboard {
     this.ends = EMPTY_U32;
     this.sentAt = EMPTY_F64;
     this.marks = EMPTY_U8;
+    this.txDelivered = EMPTY_F64;
+    this.txDeliveredAt = EMPTY_F64;
+    this.txFirstSentAt = EMPTY_F64;
     this.head = 0;
   }
 
   private takeStorage(): void {
-    const storage = this.storageAllocator.take(this.capacity);
+    const storage = this.storageAllocator.take(this.capacity, this.rate !== undefined);
     this.storage = storage;
     this.sentAt = storage.sentAt;
     this.starts = storage.starts;
     this.ends = storage.ends;
     this.marks = storage.marks;
+    this.txDelivered = storage.txDelivered;
+    this.txDeliveredAt = storage.txDeliveredAt;
+    this.txFirstSentAt = storage.txFirstSentAt;
     this.head = 0;
+  }
+
+  /**
+   * Delivery rate estimation (draft-cheng-iccrg-delivery-rate-estimation §3.2, Linux
+   * tcp_rate_skb_sent): the record in `slot` was just (re)transmitted at `now` with
+   * `flightEmpty` saying nothing else was in flight: it takes the current snapshot.
+   */
+  private snapshot(slot: number, flightEmpty: boolean, now: Instant): void {
+    const rate = this.rate!;
+    rate.sending(flightEmpty, now);
+    this.txDelivered[slot] = rate.delivered;
+    this.txDeliveredAt[slot] = rate.deliveredAt;
+    this.txFirstSentAt[slot] = rate.firstSentAt;
+    this.marks[slot] = rate.appLimited !== 0 ? this.marks[slot]! | SegmentMark.APP_LIMITED : this.marks[slot]! & ~SegmentMark.APP_LIMITED;
+  }
+
+  /** The record in `slot` delivered `bytes` at `now`: reported to the rate estimator. */
+  private rateDelivered(slot: number, bytes: number, now: Instant): void {
+    const mark = this.marks[slot]!;
+    this.rate!.recordDelivered(
+      bytes,
+      this.txDelivered[slot]!,
+      this.txDeliveredAt[slot]!,
+      this.txFirstSentAt[slot]!,
+      this.sentAt[slot]!,
+      this.ends[slot]!,
+      (mark & SegmentMark.APP_LIMITED) !== 0,
+      (mark & SegmentMark.EVER_RETRANSMITTED) !== 0,
+      now,
+    );
+  }
+
+  /** `bytes` newly marked lost (the rate estimator's loss count, BBR's rs.losses). */
+  private noteLost(bytes: number): void {
+    if (this.rate !== undefined) this.rate.lost += bytes;
   }
 
   /** Records in flight. */
@@ -305,6 +387,7 @@ export class Scoreboard {
         this.marks[last] = this.marks[last]! & SegmentMark.EVER_RETRANSMITTED;
         this.ends[last] = end >>> 0;
         this.sentAt[last] = now;
+        if (this.rate !== undefined) this.snapshot(last, false, now);
         return;
       }
       if (this.used === this.capacity) return; // cannot happen while records cover [UNA, MAX)
@@ -314,6 +397,7 @@ export class Scoreboard {
     this.ends[slot] = end >>> 0;
     this.sentAt[slot] = now;
     this.marks[slot] = 0;
+    if (this.rate !== undefined) this.snapshot(slot, this.used === 0, now);
     this.used++;
   }
 
@@ -334,6 +418,7 @@ export class Scoreboard {
       this.sentAt[slot] = now;
       this.marks[slot] = (this.marks[slot]! | SegmentMark.RETRANSMITTED | SegmentMark.EVER_RETRANSMITTED) & ~SegmentMark.LOST;
       // LOST is cleared but RETRANSMITTED remembers it was lost: pipe counts it once.
+      if (this.rate !== undefined) this.snapshot(slot, false, now);
     }
   }
 
@@ -353,6 +438,7 @@ export class Scoreboard {
         } else {
           this.deliveredPending += seqDiff(end, start);
           if (this.originalMark !== undefined) this.noteOriginal(slot, end);
+          if (this.rate !== undefined) this.rateDelivered(slot, seqDiff(end, start), now);
           this.rackDelivered(slot, now);
         }
         this.head = (this.head + 1) % this.capacity;
@@ -365,6 +451,7 @@ export class Scoreboard {
         } else {
           this.deliveredPending += seqDiff(ack, start);
           if (this.originalMark !== undefined) this.noteOriginal(slot, ack);
+          if (this.rate !== undefined) this.rateDelivered(slot, seqDiff(ack, start), now);
         }
         this.starts[slot] = ack >>> 0;
       }
@@ -443,6 +530,7 @@ export class Scoreboard {
         marked += length;
       }
     }
+    this.noteLost(marked);
     return marked;
   }
 
@@ -487,6 +575,7 @@ export class Scoreboard {
         this.reorderTimeout = remaining;
       }
     }
+    this.noteLost(marked);
     return marked;
   }
 
@@ -530,7 +619,10 @@ export class Scoreboard {
   markAllLost(): void {
     for (let index = 0; index < this.used; index++) {
       const slot = this.slot(index);
-      if ((this.marks[slot]! & SegmentMark.SACKED) === 0) this.marks[slot] = (this.marks[slot]! | SegmentMark.LOST) & ~SegmentMark.RETRANSMITTED;
+      if ((this.marks[slot]! & SegmentMark.SACKED) === 0) {
+        if ((this.marks[slot]! & SegmentMark.LOST) === 0) this.noteLost(seqDiff(this.ends[slot]!, this.starts[slot]!));
+        this.marks[slot] = (this.marks[slot]! | SegmentMark.LOST) & ~SegmentMark.RETRANSMITTED;
+      }
     }
   }
 
@@ -539,7 +631,10 @@ export class Scoreboard {
     const index = this.find(seq);
     if (index < 0) return;
     const slot = this.slot(index);
-    if ((this.marks[slot]! & (SegmentMark.SACKED | SegmentMark.RETRANSMITTED)) === 0) this.marks[slot] = this.marks[slot]! | SegmentMark.LOST;
+    if ((this.marks[slot]! & (SegmentMark.SACKED | SegmentMark.RETRANSMITTED | SegmentMark.LOST)) === 0) {
+      this.marks[slot] = this.marks[slot]! | SegmentMark.LOST;
+      this.noteLost(seqDiff(this.ends[slot]!, this.starts[slot]!));
+    }
   }
 
   /** True if some record is marked lost and not yet retransmitted. */
@@ -637,6 +732,7 @@ export class Scoreboard {
       this.ends[to] = this.ends[from]!;
       this.sentAt[to] = this.sentAt[from]!;
       this.marks[to] = this.marks[from]!;
+      if (this.rate !== undefined) this.copySnapshot(to, from);
     }
     const first = this.slot(index);
     const second = this.slot(index + 1);
@@ -644,9 +740,16 @@ export class Scoreboard {
     this.ends[second] = this.ends[first]!;
     this.sentAt[second] = this.sentAt[first]!;
     this.marks[second] = this.marks[first]!;
+    if (this.rate !== undefined) this.copySnapshot(second, first);
     this.ends[first] = at >>> 0;
     this.used++;
     return true;
+  }
+
+  private copySnapshot(to: number, from: number): void {
+    this.txDelivered[to] = this.txDelivered[from]!;
+    this.txDeliveredAt[to] = this.txDeliveredAt[from]!;
+    this.txFirstSentAt[to] = this.txFirstSentAt[from]!;
   }
 
   /** Marks the records inside [start, end) SACKed (splitting at the edges if there is room). */
@@ -676,6 +779,7 @@ export class Scoreboard {
       this.sackedBytes += length;
       if (this.sackedBytes === length || seqGt(this.ends[slot]!, this.highestSacked)) this.highestSacked = this.ends[slot]!;
       if (this.originalMark !== undefined) this.noteOriginal(slot, this.ends[slot]!);
+      if (this.rate !== undefined) this.rateDelivered(slot, length, now);
       this.rackDelivered(slot, now);
     }
     return newly;

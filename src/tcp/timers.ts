@@ -12,6 +12,7 @@
  *   loss probe      RFC 8985 §7 (PTO; recovery.ts arms it, output.ts sends the probe);
  *                   in SACK recovery the same timer is the recovery probe (recovery.ts)
  *   reorder         RFC 8985 §6.3 (RACK marks segments lost once their time has come)
+ *   pacing          BBR connections only (pacing.ts): the next burst's release time
  *   delayed ACK     RFC 1122 §4.2.3.2
  *   keepalive       RFC 1122 §4.2.3.6: idle, then `count` probes `interval` apart
  *   user timeout    RFC 5482: data unacknowledged this long aborts; while the window
@@ -96,6 +97,7 @@ export function nextDeadline(connection: TcpConnection): Instant | undefined {
   next = earlier(next, connection.delayedAckAt);
   next = earlier(next, connection.probeAt);
   next = earlier(next, connection.reorderAt);
+  next = earlier(next, connection.pacingAt);
   next = earlier(next, connection.connectDeadline);
   next = earlier(next, connection.finWait2Deadline);
   next = earlier(next, userTimeoutDeadline(connection));
@@ -130,6 +132,8 @@ export function timersExpired(connection: TcpConnection, now: Instant): void {
     return;
   }
   if (due(connection.reorderAt, now)) reorderTimerExpired(connection, now);
+  // The paced sender's next burst may leave: output (below, via touch) sends it.
+  if (due(connection.pacingAt, now)) connection.pacingAt = undefined;
   // The PTO is never later than the RTO; when both are due the probe goes first and
   // moves the RTO to at least one PTO later (recovery.ts `retransmitDeadlineAfterProbe`).
   if (due(connection.probeAt, now)) probeTimerExpired(connection, now);

@@ -265,7 +265,7 @@ describe('loadConfig: errors name the key and what is allowed', () => {
     assert.match(loadError({ services: { diag: 'yes' } }).message, /^config: services\.diag: must be true or false \(got "yes"\)$/);
     assert.match(loadError({ tcp: 5 }).message, /^config: tcp: must be an object \(got 5\)$/);
     assert.match(loadError({ leds: { driver: 'blink' } }).message, /^config: leds\.driver: must be one of virtual, gpio, sysfs \(got "blink"\)$/);
-    assert.match(loadError({ tcp: { congestion: 'bbr' } }).message, /^config: tcp\.congestion: must be one of cubic, reno \(got "bbr"\)$/);
+    assert.match(loadError({ tcp: { congestion: 'vegas' } }).message, /^config: tcp\.congestion: must be one of cubic, reno, bbr \(got "vegas"\)$/);
   });
 
   it('an out-of-range value', () => {
