@@ -15,7 +15,7 @@
  * reads the echo; the trace is still the device's sender, now limited by what arrives.
  *
  * usage: npx tsx bench/cwnd-trace.ts [--loss 0.03] [--seeds 1,2,3] [--mib 4] [--delay-us 75]
- *                                    [--congestion cubic|reno] [--echo] [--verbose]
+ *                                    [--congestion cubic|reno|bbr] [--echo] [--verbose]
  *
  * `--verbose` prints every segment: OUT seq/len from the sender, ACK with its SACK
  * blocks and the sender's state (sequence numbers relative to the ISS).
@@ -43,8 +43,8 @@ const seeds = flags.seeds.split(',').map(Number);
 const bytes = Math.round(Number(flags.mib) * 1024 * 1024);
 const delayMs = Number(flags['delay-us']) / 1000;
 const congestion = flags.congestion;
-if (!(loss >= 0 && loss < 1) || seeds.some((seed) => !Number.isInteger(seed)) || !(bytes > 0) || !(delayMs >= 0) || (congestion !== 'cubic' && congestion !== 'reno')) {
-  process.stderr.write('cwnd-trace: --loss in [0, 1), --seeds integers, --mib > 0, --delay-us ≥ 0, --congestion cubic|reno\n');
+if (!(loss >= 0 && loss < 1) || seeds.some((seed) => !Number.isInteger(seed)) || !(bytes > 0) || !(delayMs >= 0) || (congestion !== 'cubic' && congestion !== 'reno' && congestion !== 'bbr')) {
+  process.stderr.write('cwnd-trace: --loss in [0, 1), --seeds integers, --mib > 0, --delay-us ≥ 0, --congestion cubic|reno|bbr\n');
   process.exit(2);
 }
 

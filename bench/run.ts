@@ -52,14 +52,16 @@
  *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile] [--heap-profile]
  *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold]
- *                         [--kernel-congestion NAME]
+ *                         [--kernel-congestion NAME] [--piwire-congestion NAME]
  *
  * The kernel's congestion control is the host's default unless `--kernel-congestion`
  * names one (loss section: the kernel server's listening sockets and the clients' sockets
  * alike, TCP_CONGESTION); the loss section's header names the one each end used. It
  * matters there: under random loss a loss-based algorithm (CUBIC, Linux's built-in
  * default and piwire's) reduces its window once per loss episode, BBR does not
- * (bench/BASELINE.md, "what bounds the bursts").
+ * (bench/BASELINE.md, "what bounds the bursts"). `--piwire-congestion NAME` (cubic, reno,
+ * bbr) sets the firmware's `tcp.congestion` in the loss section (a config file beside its
+ * state directory), so piwire can be measured with BBR against the kernel's BBR.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -92,6 +94,7 @@ import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
 import { describeSweepPath, renderSweepTable, runLossSweep, type SweepPoint } from './lib/loss-sweep.ts';
 import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
 import { deployedNodeFlags } from './lib/deployed-node-options.ts';
+import { CONGESTION_ALGORITHMS } from '../src/tcp/config.ts';
 
 const SECTIONS = ['bulk', 'floor', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
 /** Sections that need the plain veth pair (loss builds its own bridged path; stack, instructions and sweep run in-process). */
@@ -123,12 +126,13 @@ const { values: flags } = parseArgs({
     cold: { type: 'boolean', default: false },
     'no-segment-offload': { type: 'boolean', default: false },
     'kernel-congestion': { type: 'string' },
+    'piwire-congestion': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload] [--kernel-congestion NAME]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload] [--kernel-congestion NAME] [--piwire-congestion cubic|reno|bbr]\n');
   process.exit(0);
 }
 
@@ -140,6 +144,12 @@ if (kernelCongestion !== undefined) {
     process.stderr.write(`bench: --kernel-congestion ${kernelCongestion} is not one of this kernel's: ${available.join(', ')}\n`);
     process.exit(2);
   }
+}
+
+const piwireCongestion = flags['piwire-congestion'];
+if (piwireCongestion !== undefined && !(CONGESTION_ALGORITHMS as readonly string[]).includes(piwireCongestion)) {
+  process.stderr.write(`bench: --piwire-congestion ${piwireCongestion} is not one of piwire's: ${CONGESTION_ALGORITHMS.join(', ')}\n`);
+  process.exit(2);
 }
 
 const selected = new Set<Section>(
@@ -933,10 +943,17 @@ async function lossKernel(path: LossyPath): Promise<LossCell[]> {
 
 async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
   const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
+  // `--piwire-congestion`: tcp.congestion from a config file (flags win over it; none sets it).
+  const configArgs: string[] = [];
+  if (piwireCongestion !== undefined) {
+    const configFile = join(stateDirectory, 'bench-config.json');
+    writeFileSync(configFile, JSON.stringify({ tcp: { congestion: piwireCongestion } }));
+    configArgs.push('--config', configFile);
+  }
   // The built bundle, as in the bulk section (`--source`: the TypeScript sources under tsx).
   const firmware = startFirmware({
     namespace: path.deviceNamespace,
-    args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json'],
+    args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json', ...configArgs],
     ...(flags.source ? {} : { command: [process.execPath, ...nodeFlags, join(REPOSITORY_ROOT, BUILT_ENTRY)] }),
   });
   return withFirmware(firmware, stateDirectory, async () => {
@@ -1176,7 +1193,7 @@ async function main(): Promise<number> {
   if (selected.has('loss')) {
     markdown +=
       `Loss section: device — bridge — LAN namespaces (four veths, offloads off, same MTU); nft in the bridge namespace drops forwarded IPv4 frames at random, each direction; ` +
-      (lossKernelCongestion === undefined ? '' : `the kernel's congestion control: ${lossKernelCongestion.server} (server), ${lossKernelCongestion.clients} (clients)${sizes.loss.kernelCongestion === undefined ? ', the host\'s default' : ', `--kernel-congestion`'}; piwire: its own (\`tcp.congestion\`, CUBIC by default); `) +
+      (lossKernelCongestion === undefined ? '' : `the kernel's congestion control: ${lossKernelCongestion.server} (server), ${lossKernelCongestion.clients} (clients)${sizes.loss.kernelCongestion === undefined ? ', the host\'s default' : ', `--kernel-congestion`'}; piwire: ${piwireCongestion === undefined ? 'its own (`tcp.congestion`, CUBIC by default)' : `${piwireCongestion} (\`--piwire-congestion\`)`}; `) +
       `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall: measured from a capture on the client's interface, the client's own timing beside it; captures of stalls over one RTO kept in bench/results/stall-captures/), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path. ` +
       (flags.cold
         ? 'Cold (`--cold`): no untimed transfers, piwire\'s JIT warm-up included.\n\n'

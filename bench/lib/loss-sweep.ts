@@ -99,6 +99,7 @@ export const SWEEP_SEED = 1;
 /** Sender configurations `--senders` compares: what each recovery mechanism and each congestion control buys. */
 export const SENDERS: readonly { name: string; tcp: Partial<TcpConfig> }[] = [
   { name: 'CUBIC, SACK + RACK-TLP + PRR + recovery probe', tcp: { congestion: 'cubic', sack: true, rack: true, prr: true, recoveryProbe: true } },
+  { name: 'BBR v1 (paced), SACK + RACK-TLP + recovery probe', tcp: { congestion: 'bbr', sack: true, rack: true, prr: true, recoveryProbe: true } },
   { name: 'CUBIC, without the recovery probe', tcp: { congestion: 'cubic', sack: true, rack: true, prr: true, recoveryProbe: false } },
   { name: 'CUBIC, without PRR', tcp: { congestion: 'cubic', sack: true, rack: true, prr: false, recoveryProbe: true } },
   { name: 'CUBIC, SACK + RACK-TLP (neither)', tcp: { congestion: 'cubic', sack: true, rack: true, prr: false, recoveryProbe: false } },
