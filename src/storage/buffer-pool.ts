@@ -7,33 +7,25 @@
  * ring only ever reads bytes it has written.
  */
 import type { BufferAllocator } from './ring-buffer.ts';
+import { BoundedFreeLists } from './free-lists.ts';
 
 export class BufferPool implements BufferAllocator {
-  private readonly free = new Map<number, Uint8Array[]>();
-  private pooled = 0;
+  private readonly free: BoundedFreeLists<Uint8Array>;
 
-  constructor(readonly maxPooledBytes: number) {}
+  constructor(readonly maxPooledBytes: number) {
+    this.free = new BoundedFreeLists<Uint8Array>(maxPooledBytes, (buffer) => buffer.length);
+  }
 
   /** Bytes held in the pool now (not in use by any ring). */
   get pooledBytes(): number {
-    return this.pooled;
+    return this.free.bytes;
   }
 
   allocate(size: number): Uint8Array {
-    const buffer = this.free.get(size)?.pop();
-    if (buffer === undefined) return new Uint8Array(size);
-    this.pooled -= size;
-    return buffer;
+    return this.free.take(size) ?? new Uint8Array(size);
   }
 
   release(buffer: Uint8Array): void {
-    if (this.pooled + buffer.length > this.maxPooledBytes) return;
-    let list = this.free.get(buffer.length);
-    if (list === undefined) {
-      list = [];
-      this.free.set(buffer.length, list);
-    }
-    list.push(buffer);
-    this.pooled += buffer.length;
+    this.free.give(buffer.length, buffer);
   }
 }

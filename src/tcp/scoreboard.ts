@@ -34,6 +34,7 @@ import type { Instant } from '../time.ts';
 import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.ts';
 import { timestampBefore, timestampValue } from './timestamps.ts';
+import { BoundedFreeLists } from '../storage/free-lists.ts';
 import type { DeliveryRate } from './delivery-rate.ts';
 
 /** Per-record marks. */
@@ -118,34 +119,24 @@ export const unpooledRecordStorage: RecordStorageAllocator = {
  * keeps the rings' buffers.
  */
 export class RecordStoragePool implements RecordStorageAllocator {
-  private readonly free = new Map<number, RecordStorage[]>();
-  private pooled = 0;
+  // The two layouts are kept apart: a rate layout under the negative capacity.
+  private readonly free: BoundedFreeLists<RecordStorage>;
 
-  constructor(readonly maxPooledBytes: number) {}
+  constructor(readonly maxPooledBytes: number) {
+    this.free = new BoundedFreeLists<RecordStorage>(maxPooledBytes, (storage) => storage.bytes);
+  }
 
   /** Bytes held in the pool now (not in use by any scoreboard). */
   get pooledBytes(): number {
-    return this.pooled;
+    return this.free.bytes;
   }
 
   take(capacity: number, rate = false): RecordStorage {
-    // The two layouts are kept apart: a rate layout under the negative capacity.
-    const storage = this.free.get(rate ? -capacity : capacity)?.pop();
-    if (storage === undefined) return new RecordStorage(capacity, rate);
-    this.pooled -= storage.bytes;
-    return storage;
+    return this.free.take(rate ? -capacity : capacity) ?? new RecordStorage(capacity, rate);
   }
 
   give(storage: RecordStorage): void {
-    if (this.pooled + storage.bytes > this.maxPooledBytes) return;
-    const key = storage.rate ? -storage.capacity : storage.capacity;
-    let list = this.free.get(key);
-    if (list === undefined) {
-      list = [];
-      this.free.set(key, list);
-    }
-    list.push(storage);
-    this.pooled += storage.bytes;
+    this.free.give(storage.rate ? -storage.capacity : storage.capacity, storage);
   }
 }
 
