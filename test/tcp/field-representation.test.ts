@@ -27,6 +27,16 @@ const haveSameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: o
 
 const HIGH_SEQUENCE = 0xffff_fff0;
 
+/** CUBIC's private state object (src/tcp/cubic.ts), undefined until its first use. */
+function stateField(cubic: Cubic): object | undefined {
+  return (cubic as unknown as { state: object | undefined }).state;
+}
+
+/** A fresh CUBIC's state object, created as its first congestion-avoidance ACK or event would. */
+function cubicState(cubic = new Cubic()): object {
+  return (cubic as unknown as { stateOf(): object }).stateOf();
+}
+
 /** Writes `value` into each named field of `target` (private ones included), which must exist already. */
 function store(target: object, fields: readonly string[], value: number): void {
   const record = target as Record<string, unknown>;
@@ -77,10 +87,29 @@ describe('field representation of the per-segment objects', () => {
   it('congestion control: NewReno’s recovery point and round end, CUBIC’s fractional state', () => {
     assertKeepsShape(() => new NewReno(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
     assertKeepsShape(() => new Cubic(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
-    assertKeepsShape(() => new Cubic(), ['wMax', 'k', 'wEst', 'cwndPrior', 'carry', 'undoWMax', 'undoK', 'undoWEst', 'undoCwndPrior'], 12.5);
+    assertKeepsShape(cubicState, ['wMax', 'k', 'wEst', 'cwndPrior', 'carry', 'undoWMax', 'undoK', 'undoWEst', 'undoCwndPrior'], 12.5);
     // Instants: fractional milliseconds on a real clock.
-    assertKeepsShape(() => new Cubic(), ['epochStart', 'undoEpochStart', 'lastAckAt'], 1234.5678);
+    assertKeepsShape(cubicState, ['epochStart', 'undoEpochStart'], 1234.5678);
+    assertKeepsShape(() => new Cubic(), ['lastAckAt'], 1234.5678);
     assertKeepsShape(() => new NewReno(), ['lastAckAt'], 1234.5678);
+  });
+
+  it('CUBIC creates its state (double fields, a heap number each) at its first reduction, not in slow start, and keeps its own map', () => {
+    const mss = 1000;
+    const written = new Cubic();
+    const fresh = new Cubic();
+    written.start(mss, HIGH_SEQUENCE, false);
+    // Slow start, as every idle connection's whole life: one ACK per segment.
+    let una = HIGH_SEQUENCE;
+    for (let ack = 0; ack < 20; ack++) {
+      una = (una + mss) >>> 0;
+      written.onAck(una, mss, written.congestionWindow, 1000 + ack + 0.25, 10);
+    }
+    assert.ok(written.congestionWindow > 20 * mss, 'slow start grew cwnd');
+    assert.equal(stateField(written), undefined, 'no state after slow start');
+    assert.ok(written.enterRecovery(una, 10 * mss, (una + 10 * mss) >>> 0));
+    assert.equal(typeof stateField(written), 'object', 'the first reduction created it');
+    assert.ok(haveSameMap(written, fresh), 'the state field kept the map');
   });
 
   it('a connection’s D-SACK end, undo marker and F-RTO resume point', () => {
