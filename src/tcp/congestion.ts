@@ -23,7 +23,6 @@
  */
 import type { Instant } from '../time.ts';
 import type { CongestionAlgorithm } from './config.ts';
-import { DOUBLE_ZERO } from '../wire/bytes.ts';
 import { seqAdd, seqGe, seqGt } from './seq.ts';
 
 /** What the sender must do after an ACK event. */
@@ -108,16 +107,32 @@ export abstract class CongestionControlBase implements CongestionControl {
   /** cwnd and ssthresh before the last reduction, for `undoReduction`. */
   private priorCwnd = 0;
   private priorSsthresh = INITIAL_SSTHRESH;
+  // `recover` and `roundEnd` are kept as int32 bit patterns and read back as uint32, as
+  // the TCB's sequence numbers (tcb.ts): an int32 is a small integer to V8, stored in the
+  // object itself, where a double field (started at DOUBLE_ZERO so that a value at or
+  // above 2^31 changes no map) holds a 16-byte heap number per field and connection.
+  private recoverBits = 0;
+  private roundEndBits = 0;
   /**
    * RFC 6582 `recover`, stored as SND.MAX (one past the highest sequence number sent)
    * when the last recovery or RTO began: an ACK at or beyond it covers all of that data.
    */
-  private recover = DOUBLE_ZERO;
+  private get recover(): number {
+    return this.recoverBits >>> 0;
+  }
+  private set recover(value: number) {
+    this.recoverBits = value | 0;
+  }
   /**
    * The current round (one window of data, Linux cwnd_usage_seq): it ends when SND.UNA
    * reaches `roundEnd`; `roundFlight` is the largest flight seen before an ACK in it.
    */
-  private roundEnd = DOUBLE_ZERO;
+  private get roundEnd(): number {
+    return this.roundEndBits >>> 0;
+  }
+  private set roundEnd(value: number) {
+    this.roundEndBits = value | 0;
+  }
   private roundFlight = 0;
   /** When the last new ACK arrived (-1: none yet) and the flight it left. */
   // -Infinity (a double) rather than -1 for "none yet": the field takes fractional instants.

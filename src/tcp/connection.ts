@@ -303,8 +303,18 @@ export class TcpConnection {
   reducedForLoss = false;
   /** Retransmissions of the current loss episode not yet reported duplicate by D-SACK (Linux undo_retrans). */
   undoRetransmits = 0;
+  // undoMarker and frtoResume as int32 bit patterns read back as uint32, as the TCB's
+  // sequence numbers (tcb.ts): small integers to V8, in the object itself, where a double
+  // field costs a 16-byte heap number per connection even while it is never used.
+  private undoMarkerBits = 0;
+  private frtoResumeBits = 0;
   /** SND.UNA when the episode began (Linux undo_marker): only D-SACKs above it concern its retransmissions. */
-  undoMarker = DOUBLE_ZERO;
+  get undoMarker(): number {
+    return this.undoMarkerBits >>> 0;
+  }
+  set undoMarker(value: number) {
+    this.undoMarkerBits = value | 0;
+  }
   /** RFC 6937 Proportional Rate Reduction state (prr.ts), created at the first recovery when `tcp.prr` is on. */
   prr: ProportionalRateReduction | undefined;
   /** Recovery probes sent in the current episode (recovery.ts, bounded by MAX_RECOVERY_PROBES). */
@@ -324,7 +334,12 @@ export class TcpConnection {
   /** Step 2b: output.ts sends up to two new segments instead of going back N. */
   frtoSendNew = false;
   /** Where go-back-N stood when step 2b jumped to new data: resumed if the loss is real. */
-  frtoResume = DOUBLE_ZERO;
+  get frtoResume(): number {
+    return this.frtoResumeBits >>> 0;
+  }
+  set frtoResume(value: number) {
+    this.frtoResumeBits = value | 0;
+  }
 
   // ---- path MTU and ICMP errors (path-mtu.ts, icmp-error.ts) -------------------------
   /** The send MSS the handshake agreed on (RFC 9293 §3.7.1); 0 until established. */

@@ -24,6 +24,7 @@ import type { TcpConnection } from '../../src/tcp/connection.ts';
 
 setFlagsFromString('--allow-natives-syntax');
 const haveSameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+const isSmallInteger = new Function('value', 'return %IsSmi(value)') as (value: unknown) => boolean;
 
 const HIGH_SEQUENCE = 0xffff_fff0;
 
@@ -53,6 +54,21 @@ function assertKeepsShape(make: () => object, fields: readonly string[], value: 
   assert.ok(haveSameMap(written, fresh), 'two fresh objects share a map');
   store(written, fields, value);
   assert.ok(haveSameMap(written, fresh), `${fields.join(', ')} = ${value} kept the map`);
+}
+
+/**
+ * Sequence-number fields kept as int32 bit patterns (as the TCB's, tcb.ts): `value` reads
+ * back as written, and the field behind each accessor (`<name>Bits`) holds a small
+ * integer, stored in the object itself rather than in a 16-byte heap number per
+ * connection (idle memory).
+ */
+function assertStoredInline(target: object, fields: readonly string[], value: number): void {
+  store(target, fields, value);
+  const record = target as Record<string, unknown>;
+  for (const field of fields) {
+    assert.equal(record[field], value, `${field} reads back as written`);
+    assert.ok(isSmallInteger(record[`${field}Bits`]), `${field} is stored as a small integer`);
+  }
 }
 
 describe('field representation of the per-segment objects', () => {
@@ -87,6 +103,7 @@ describe('field representation of the per-segment objects', () => {
   it('congestion control: NewReno’s recovery point and round end, CUBIC’s fractional state', () => {
     assertKeepsShape(() => new NewReno(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
     assertKeepsShape(() => new Cubic(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
+    assertStoredInline(new Cubic(), ['recover', 'roundEnd'], HIGH_SEQUENCE);
     assertKeepsShape(cubicState, ['wMax', 'k', 'wEst', 'cwndPrior', 'carry', 'undoWMax', 'undoK', 'undoWEst', 'undoCwndPrior'], 12.5);
     // Instants: fractional milliseconds on a real clock.
     assertKeepsShape(cubicState, ['epochStart', 'undoEpochStart'], 1234.5678);
@@ -116,6 +133,7 @@ describe('field representation of the per-segment objects', () => {
     const pair = createStackPair();
     const connect = (): object => pair.device.tcp.connect(parseIpv4(PEER_IP)!, 9);
     assertKeepsShape(connect, ['dsackEnd', 'undoMarker', 'frtoResume'], HIGH_SEQUENCE);
+    assertStoredInline(connect(), ['undoMarker', 'frtoResume'], HIGH_SEQUENCE);
   });
 
   it('a connection’s scheduled, keepalive and activity instants: a fraction of a millisecond (scheduled: never undefined, scheduler.ts)', () => {
