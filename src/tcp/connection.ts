@@ -239,7 +239,14 @@ export class TcpConnection {
   lossProbeNow = false;
   /** A D-SACK block [start, end) to lead the SACK blocks of our next ACK (RFC 2883 §4), or undefined. */
   dsackStart: number | undefined;
-  dsackEnd = DOUBLE_ZERO;
+  // As int32 bits read back as uint32 (see undoMarker): no heap number per connection.
+  private dsackEndBits = 0;
+  get dsackEnd(): number {
+    return this.dsackEndBits >>> 0;
+  }
+  set dsackEnd(value: number) {
+    this.dsackEndBits = value | 0;
+  }
 
   // ---- ACK generation ---------------------------------------------------------------
   /** In-order data segments received since our last ACK (ack-policy.ts: every second one, or a stretch ACK per batch). */

@@ -185,8 +185,20 @@ export class Scoreboard {
   private used = 0;
   /** Bytes currently marked SACKed. */
   sackedBytes = 0;
+  // highestSacked, rackEndSeq, tsOffset and sackedFrom are kept as int32 bit patterns and
+  // read back as uint32, as the TCB's sequence numbers (tcb.ts): small integers to V8, in
+  // the object itself, where a double field holds a 16-byte heap number per connection.
+  private highestSackedBits = 0;
+  private rackEndSeqBits = 0;
+  private tsOffsetBits = 0;
+  private sackedFromBits = 0;
   /** Highest sequence number SACKed so far (end of the highest block), valid while sackedBytes > 0. */
-  highestSacked = DOUBLE_ZERO;
+  get highestSacked(): number {
+    return this.highestSackedBits >>> 0;
+  }
+  set highestSacked(value: number) {
+    this.highestSackedBits = value | 0;
+  }
   /**
    * Sequence space put on the wire so far, new and retransmitted (`sent` and
    * `retransmitted`): PRR's prr_out is its growth since recovery began (RFC 6937 §3,
@@ -208,7 +220,12 @@ export class Scoreboard {
   /** Transmit instant of the most recently sent segment known delivered; undefined before one. */
   rackSentAt: Instant | undefined;
   /** Its end sequence number (ties on the instant are broken by sequence). */
-  rackEndSeq = DOUBLE_ZERO;
+  get rackEndSeq(): number {
+    return this.rackEndSeqBits >>> 0;
+  }
+  set rackEndSeq(value: number) {
+    this.rackEndSeqBits = value | 0;
+  }
   /** RACK.rtt: the RTT measured on that segment. */
   rackRtt = 0;
   /** RACK.min_RTT: the smallest unambiguous RTT seen. */
@@ -239,7 +256,12 @@ export class Scoreboard {
    * tcp_skb_spurious_retrans), and gives RACK no sample.
    */
   ackEcho: number | undefined;
-  tsOffset = DOUBLE_ZERO;
+  get tsOffset(): number {
+    return this.tsOffsetBits >>> 0;
+  }
+  set tsOffset(value: number) {
+    this.tsOffsetBits = value | 0;
+  }
 
   // ---- F-RTO (RFC 5682 §3, recovery.ts) ------------------------------------------------
   /**
@@ -689,7 +711,12 @@ export class Scoreboard {
   }
 
   /** After `skipSacked`: where the next SACKed range begins. */
-  sackedFrom = DOUBLE_ZERO;
+  get sackedFrom(): number {
+    return this.sackedFromBits >>> 0;
+  }
+  set sackedFrom(value: number) {
+    this.sackedFromBits = value | 0;
+  }
 
   private reorderTimeout = 0;
 
