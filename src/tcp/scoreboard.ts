@@ -73,11 +73,15 @@ export class RecordStorage {
   readonly ends: Uint32Array<ArrayBuffer>;
   readonly marks: Uint8Array<ArrayBuffer>;
 
+  /** The size of the ArrayBuffer under the views. */
+  readonly bytes: number;
+
   constructor(
     readonly capacity: number,
     readonly rate = false,
   ) {
-    const buffer = new ArrayBuffer(capacity * (rate ? RECORD_BYTES + RATE_RECORD_BYTES : RECORD_BYTES));
+    this.bytes = capacity * (rate ? RECORD_BYTES + RATE_RECORD_BYTES : RECORD_BYTES);
+    const buffer = new ArrayBuffer(this.bytes);
     // The Float64Arrays first (8-byte aligned), then the 4-byte and 1-byte ones.
     this.sentAt = new Float64Array(buffer, 0, capacity);
     let offset = capacity * 8;
@@ -87,16 +91,13 @@ export class RecordStorage {
       this.txFirstSentAt = new Float64Array(buffer, offset + capacity * 16, capacity);
       offset += capacity * 24;
     } else {
-      this.txDelivered = this.txDeliveredAt = this.txFirstSentAt = new Float64Array(buffer, 0, 0);
+      this.txDelivered = this.txDeliveredAt = this.txFirstSentAt = EMPTY_F64;
     }
     this.starts = new Uint32Array(buffer, offset, capacity);
     this.ends = new Uint32Array(buffer, offset + capacity * 4, capacity);
     this.marks = new Uint8Array(buffer, offset + capacity * 8, capacity);
   }
 
-  get bytes(): number {
-    return this.capacity * (this.rate ? RECORD_BYTES + RATE_RECORD_BYTES : RECORD_BYTES);
-  }
 }
 
 /** Where scoreboards take their record storage; contents of a taken one are stale. */
