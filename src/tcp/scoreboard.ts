@@ -254,9 +254,17 @@ export class Scoreboard {
    * The TSecr of the ACK being processed (undefined without timestamps) and this
    * connection's timestamp offset: an ACK that echoes a TSval older than a segment's
    * retransmission answers an earlier transmission of it (RFC 8985 §6.2 step 2, Linux
-   * tcp_skb_spurious_retrans), and gives RACK no sample.
+   * tcp_skb_spurious_retrans), and gives RACK no sample. Kept as int32 bits, 0 for none
+   * (a TSecr of 0 is "no echo", input.ts `echoedTimestamp`): written per ACK, a uint32
+   * in a tagged field was a new heap number per ACK that lived until the next one.
    */
-  ackEcho: number | undefined;
+  private ackEchoBits = 0;
+  get ackEcho(): number | undefined {
+    return this.ackEchoBits === 0 ? undefined : this.ackEchoBits >>> 0;
+  }
+  set ackEcho(value: number | undefined) {
+    this.ackEchoBits = value === undefined ? 0 : value | 0;
+  }
   get tsOffset(): number {
     return this.tsOffsetBits >>> 0;
   }
