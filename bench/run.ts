@@ -474,9 +474,9 @@ interface IdleFigures {
    */
   rssPerConnectionAfterWindow: number;
   /** The firmware's probe only: V8's collections in the CPU window and what was allocated in it. */
-  window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number };
+  window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number; promotedBytes?: number };
   /** The same for the settling time between the burst and the window (the memory reducer's collections). */
-  settle?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number };
+  settle?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number; promotedBytes?: number };
   /** CPU over the settling time, % of a core. */
   settleCpuPercent: number;
   cpuPercent: number;
@@ -849,6 +849,8 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       const seconds = sizes.idleWindowSeconds;
       record({ section: 'idle', metric: 'allocated in the idle window, per second', mtu, unit: 'KB/s', piwire: p.window.allocatedBytes / seconds / 1e3, kernel: undefined, better: 'lower' });
       record({ section: 'idle', metric: 'scavenges / full collections in the idle window', mtu, unit: 'count', piwire: `${p.window.scavenges} / ${p.window.markCompacts}`, kernel: undefined, better: 'lower' });
+      // What feeds the full collections: bytes the scavenges moved into the old generation.
+      if (p.window.promotedBytes !== undefined) record({ section: 'idle', metric: 'promoted to the old generation in the idle window, per minute', mtu, unit: 'KB/min', piwire: (p.window.promotedBytes / seconds) * 60 / 1e3, kernel: undefined, better: 'lower' });
       record({ section: 'idle', metric: 'time in GC in the idle window', mtu, unit: 'ms', piwire: p.window.gcMs, kernel: undefined, better: 'lower' });
     }
     record({

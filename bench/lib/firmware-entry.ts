@@ -16,7 +16,8 @@
  * probe's own collections (a `v8.GCProfiler` started after them): scavenges, full
  * mark-compacts, their time, and the bytes the program allocated meanwhile (heap used
  * before each collection minus after the previous one), so the runner can tell what an
- * idle window allocates and collects, a figure the machine's load does not move.
+ * idle window allocates and collects, a figure the machine's load does not move; and
+ * what the scavenges promoted into the old generation (`promotedBytes`).
  *
  * With PIWIRE_BENCH_PROFILE set (Node 20 refuses --cpu-prof in NODE_OPTIONS), the first
  * SIGUSR2 also starts the V8 CPU profiler and the second stops it and writes the
@@ -104,6 +105,17 @@ interface GcWindow {
   markCompacts: number;
   gcMs: number;
   allocatedBytes: number;
+  /**
+   * What the scavenges moved into the old generation (its used bytes after each minus
+   * before): objects that outlived the young generation, which only a full collection
+   * frees. An idle device that promotes nothing never needs one.
+   */
+  promotedBytes: number;
+}
+
+/** Used bytes of the old generation in one of GCProfiler's heap space lists. */
+function oldSpaceUsed(spaces: readonly { spaceName: string; spaceUsedSize: number }[]): number {
+  return spaces.find((space) => space.spaceName === 'old_space')?.spaceUsedSize ?? 0;
 }
 
 /**
@@ -112,10 +124,13 @@ interface GcWindow {
  * `usedNow` (now, before the probe's own collections).
  */
 function summariseWindow(statistics: ReturnType<GCProfiler['stop']>['statistics'], usedAtStart: number, usedNow: number): GcWindow {
-  const window: GcWindow = { scavenges: 0, markCompacts: 0, gcMs: 0, allocatedBytes: 0 };
+  const window: GcWindow = { scavenges: 0, markCompacts: 0, gcMs: 0, allocatedBytes: 0, promotedBytes: 0 };
   let usedAfterPrevious = usedAtStart;
   for (const gc of statistics) {
-    if (gc.gcType === 'Scavenge' || gc.gcType === 'MinorMarkCompact') window.scavenges++;
+    if (gc.gcType === 'Scavenge' || gc.gcType === 'MinorMarkCompact') {
+      window.scavenges++;
+      window.promotedBytes += Math.max(0, oldSpaceUsed(gc.afterGC.heapSpaceStatistics) - oldSpaceUsed(gc.beforeGC.heapSpaceStatistics));
+    }
     if (gc.gcType === 'MarkSweepCompact') window.markCompacts++;
     window.gcMs += gc.cost / 1000;
     window.allocatedBytes += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - usedAfterPrevious);

@@ -57,7 +57,7 @@ export interface ProbeSample {
    * The firmware's probe only: V8's collections since the previous probe (its own full
    * collections excluded) and the bytes allocated meanwhile (bench/lib/firmware-entry.ts).
    */
-  window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number };
+  window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number; promotedBytes?: number };
 }
 
 /**
