@@ -163,6 +163,21 @@ function recordCrc(bytes: Uint8Array, at: number, payloadLength: number): number
 }
 
 /**
+ * Fields of a record that `encodeRecordInto` wrote at `at` (`view` over its bytes), read
+ * back without a check: for the writer's own batch, whose records it just made (the log
+ * store keeps no `Reading` object per pending write; issue 13).
+ */
+export function recordEndAt(view: DataView, at: number): number {
+  return at + RECORD_HEADER_LENGTH + view.getUint32(at + Offset.PAYLOAD_LENGTH, true);
+}
+export function recordTimestampAt(view: DataView, at: number): number {
+  return view.getFloat64(at + Offset.TIMESTAMP, true);
+}
+export function recordValueAt(view: DataView, at: number): number {
+  return view.getFloat64(at + Offset.VALUE, true);
+}
+
+/**
  * Decodes the valid prefix of a log segment. Never throws, whatever the bytes.
  * With `counters`, a corrupt tail increments `store.drop.<problem>` once.
  */
@@ -249,7 +264,9 @@ export interface ReadingStore {
    * `append` without a promise, for the ingest path: `listener.committed(token,
    * undefined)` once the reading is committed, `listener.committed(token, error)` when
    * it is refused; always later, never from inside `write`, and in write order. The
-   * store keeps `reading` (the object itself): the caller must not change it.
+   * store may keep `reading` (the object itself) until then: the caller must not change
+   * it. What the index and subscribers see after the commit may be another object with
+   * the same fields.
    */
   write<Token>(reading: Reading, listener: CommitListener<Token>, token: Token): void;
   latest(name: string): Reading | undefined;
