@@ -42,7 +42,10 @@ import {
   appendByWrite,
   decodeRecords,
   encodeRecordInto,
+  recordEndAt,
   recordLength,
+  recordTimestampAt,
+  recordValueAt,
   refuseWrite,
   type CommitListener,
   type Reading,
@@ -96,14 +99,24 @@ interface Segment {
 
 /**
  * One group commit being gathered: the records packed in one buffer, and per record
- * the reading and who to tell (parallel arrays: nothing allocated per reading once the
- * arrays have grown). Two of these take turns: one fills while the other is written.
+ * its name and source and who to tell (parallel arrays: nothing allocated per reading
+ * once the arrays have grown). Two of these take turns: one fills while the other is
+ * written.
+ *
+ * No `Reading` object is kept per pending write: value and timestamp are read back from
+ * the encoded record at commit, names and sources are the caller's (interned) strings.
+ * A pending reading lives through the commit window and the fdatasync, tens of
+ * milliseconds, so each held object outlived young-generation collections and was
+ * copied, then promoted (the allocation profile of the ingest run, issue 13); the
+ * reading the index and the subscribers get is made at the commit and dies young
+ * unless it is a name's latest.
  */
 class Batch {
   bytes: Uint8Array;
   view: DataView;
   length = 0;
-  readonly readings: Reading[] = [];
+  readonly names: string[] = [];
+  readonly sources: string[] = [];
   readonly listeners: CommitListener<unknown>[] = [];
   readonly tokens: unknown[] = [];
 
@@ -113,7 +126,7 @@ class Batch {
   }
 
   get count(): number {
-    return this.readings.length;
+    return this.names.length;
   }
 
   /** Room for `needed` more bytes; grows by doubling (the number of pending writes bounds it). */
@@ -130,7 +143,8 @@ class Batch {
   /** Empties it for reuse; a batch that grew past `keepCapacity` gives its memory back. */
   reset(keepCapacity: number): void {
     this.length = 0;
-    this.readings.length = 0;
+    this.names.length = 0;
+    this.sources.length = 0;
     this.listeners.length = 0;
     this.tokens.length = 0;
     if (this.bytes.length > keepCapacity) {
@@ -256,7 +270,8 @@ export class LogStore implements ReadingStore {
       return refuseWrite(listener, token, error instanceof Error ? error : new Error(String(error)));
     }
     this.nextSequence++;
-    batch.readings.push(reading);
+    batch.names.push(reading.name);
+    batch.sources.push(reading.source);
     batch.listeners.push(listener as CommitListener<unknown>);
     batch.tokens.push(token);
     this.scheduleCommit();
@@ -329,9 +344,11 @@ export class LogStore implements ReadingStore {
       return;
     }
     // Durable now: OK to the sensors, then the index and the subscribers.
-    const { readings, listeners, tokens } = batch;
-    for (let i = 0; i < readings.length; i++) {
-      this.index.commit(readings[i]!);
+    const { names, sources, listeners, tokens, view } = batch;
+    let at = 0;
+    for (let i = 0; i < names.length; i++) {
+      this.index.commit({ name: names[i]!, value: recordValueAt(view, at), timestamp: recordTimestampAt(view, at), source: sources[i]! });
+      at = recordEndAt(view, at);
       listeners[i]!.committed(tokens[i], undefined);
     }
     try {

@@ -25,7 +25,7 @@
  * This module is pure: it encodes and decodes bytes; hal/store/log-file.ts owns
  * the files, fsync and timers.
  */
-import { crc32c } from './crc32c.ts';
+import { CRC32C_START, crc32cUpdate } from './crc32c.ts';
 import type { Counters } from '../stats.ts';
 
 /** A reading as the protocol and the store see it. */
@@ -135,7 +135,7 @@ export function encodeRecordInto(target: Uint8Array, view: DataView, at: number,
   view.setFloat64(at + Offset.SEQUENCE, sequence, true);
   view.setFloat64(at + Offset.TIMESTAMP, reading.timestamp, true);
   view.setFloat64(at + Offset.VALUE, reading.value, true);
-  view.setUint32(at + Offset.CRC, recordCrc(target, at, payloadLength), true);
+  view.setInt32(at + Offset.CRC, recordCrc(target, at, payloadLength), true);
   return end;
 }
 
@@ -152,10 +152,29 @@ function writeIdentifier(bytes: Uint8Array, at: number, text: string): number {
   return at + 1 + length;
 }
 
-/** CRC-32C over the length field and the payload of the record at `at` in `bytes`. */
+/**
+ * CRC-32C over the length field and the payload of the record at `at` in `bytes`, as a
+ * signed 32-bit integer (the bits of the CRC field: written and read with set/getInt32,
+ * so no heap number per record).
+ */
 function recordCrc(bytes: Uint8Array, at: number, payloadLength: number): number {
-  const overLength = crc32c(bytes, at + Offset.PAYLOAD_LENGTH, at + Offset.PAYLOAD_LENGTH + 4);
-  return crc32c(bytes, at + RECORD_HEADER_LENGTH, at + RECORD_HEADER_LENGTH + payloadLength, overLength);
+  const overLength = crc32cUpdate(bytes, at + Offset.PAYLOAD_LENGTH, at + Offset.PAYLOAD_LENGTH + 4, CRC32C_START);
+  return ~crc32cUpdate(bytes, at + RECORD_HEADER_LENGTH, at + RECORD_HEADER_LENGTH + payloadLength, overLength);
+}
+
+/**
+ * Fields of a record that `encodeRecordInto` wrote at `at` (`view` over its bytes), read
+ * back without a check: for the writer's own batch, whose records it just made (the log
+ * store keeps no `Reading` object per pending write; issue 13).
+ */
+export function recordEndAt(view: DataView, at: number): number {
+  return at + RECORD_HEADER_LENGTH + view.getUint32(at + Offset.PAYLOAD_LENGTH, true);
+}
+export function recordTimestampAt(view: DataView, at: number): number {
+  return view.getFloat64(at + Offset.TIMESTAMP, true);
+}
+export function recordValueAt(view: DataView, at: number): number {
+  return view.getFloat64(at + Offset.VALUE, true);
 }
 
 /**
@@ -187,7 +206,7 @@ function decodeOne(buffer: Uint8Array, view: DataView, at: number, into: StoredR
   const end = at + RECORD_HEADER_LENGTH + payloadLength;
   if (end > buffer.length) return TailProblem.TORN;
   const record = buffer.subarray(at, end);
-  if (view.getUint32(at + Offset.CRC, true) !== recordCrc(buffer, at, payloadLength)) return TailProblem.BAD_CRC;
+  if (view.getInt32(at + Offset.CRC, true) !== recordCrc(buffer, at, payloadLength)) return TailProblem.BAD_CRC;
   if (view.getUint8(at + Offset.VERSION) !== RECORD_VERSION) return TailProblem.BAD_RECORD;
   const sequence = view.getFloat64(at + Offset.SEQUENCE, true);
   const timestamp = view.getFloat64(at + Offset.TIMESTAMP, true);
@@ -245,7 +264,9 @@ export interface ReadingStore {
    * `append` without a promise, for the ingest path: `listener.committed(token,
    * undefined)` once the reading is committed, `listener.committed(token, error)` when
    * it is refused; always later, never from inside `write`, and in write order. The
-   * store keeps `reading` (the object itself): the caller must not change it.
+   * store may keep `reading` (the object itself) until then: the caller must not change
+   * it. What the index and subscribers see after the commit may be another object with
+   * the same fields.
    */
   write<Token>(reading: Reading, listener: CommitListener<Token>, token: Token): void;
   latest(name: string): Reading | undefined;

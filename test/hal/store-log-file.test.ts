@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { openLogStore, segmentFileName, type LogStoreOptions } from '../../hal/store/log-file.ts';
 import { Counters } from '../../src/stats.ts';
 import { RecordingEventSink } from '../../src/events.ts';
-import { encodeRecord } from '../../src/storage/readings.ts';
+import { encodeRecord, type Reading } from '../../src/storage/readings.ts';
 
 let directory: string;
 beforeEach(async () => {
@@ -51,6 +51,32 @@ describe('readings log (hal/store/log-file)', () => {
     assert.equal(third.store.latest('n0')?.value, -1);
     assert.equal(third.store.replay.readings, 101);
     await third.store.close();
+  });
+
+  it('gives subscribers and the index every committed reading field for field, in write order, across batches', async () => {
+    const { store } = await open({ commitMs: 1 });
+    const seen: Reading[] = [];
+    store.subscribe((r) => seen.push({ ...r }));
+    const written: Reading[] = [];
+    for (let round = 0; round < 3; round++) {
+      const appends: Promise<void>[] = [];
+      for (let i = 0; i < 200; i++) {
+        const n = round * 200 + i;
+        // -0, fractions, big and tiny magnitudes, names and sources of every length.
+        const value = [-0, n / 7, -1e300, 5e-324, 2 ** 53][n % 5]!;
+        const one = { name: `n${n % 13}${'x'.repeat(n % 60)}`, value, timestamp: 1_700_000_000_000 + n * 0.5, source: `s${'y'.repeat(n % 63)}` };
+        written.push(one);
+        appends.push(store.append(one));
+      }
+      await Promise.all(appends);
+    }
+    assert.equal(seen.length, written.length);
+    for (let i = 0; i < written.length; i++) {
+      assert.deepEqual(seen[i], written[i], `reading ${i}`);
+      assert.ok(Object.is(seen[i]!.value, written[i]!.value), `reading ${i}: ${seen[i]!.value}`);
+    }
+    assert.deepEqual(store.latest(written.at(-1)!.name), written.at(-1));
+    await store.close();
   });
 
   it('truncates a torn tail, counts it and keeps every whole record', async () => {

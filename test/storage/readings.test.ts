@@ -13,6 +13,7 @@ import {
 } from '../../src/storage/readings.ts';
 import { Counters } from '../../src/stats.ts';
 import { SeededRandom } from '../../src/random.ts';
+import referenceCrc32c from 'crc-32/crc32c.js';
 
 const reading = (sequence: number, name = 'bme280.temperature', value = 21.5): StoredReading => ({
   sequence,
@@ -43,6 +44,19 @@ describe('record encoding', () => {
     assert.equal(view.getFloat64(17, true), 2); // timestamp
     assert.equal(view.getFloat64(25, true), 1); // value
     assert.deepEqual([...bytes.subarray(33)], [1, 0x61, 1, 0x62]); // name, source
+  });
+
+  it('stores the CRC-32C of the length field and payload, with the high bit set or not (the on-disk format)', () => {
+    let highBit = 0;
+    for (let sequence = 1; sequence <= 200; sequence++) {
+      const bytes = encodeRecord(reading(sequence, `n${sequence}`, sequence / 7));
+      const covered = concat([bytes.subarray(0, 4), bytes.subarray(RECORD_HEADER_LENGTH)]);
+      const expected = referenceCrc32c.buf(covered) >>> 0;
+      assert.equal(new DataView(bytes.buffer).getUint32(4, true), expected, `record ${sequence}`);
+      if (expected >= 2 ** 31) highBit++;
+      assert.equal(decodeRecords(bytes).records.length, 1);
+    }
+    assert.ok(highBit > 50 && highBit < 150, `CRCs at or above 2^31: ${highBit} of 200`);
   });
 
   it('round-trips records', () => {

@@ -15,11 +15,28 @@
 const LF = 0x0a;
 const CR = 0x0d;
 
-export type FramedItem = { kind: 'line'; bytes: Uint8Array } | { kind: 'too-long' };
-
 const NO_PARTIAL = new Uint8Array(0);
 /** No chunk held: one empty view for every framer (read only). */
 const NO_INPUT = new Uint8Array(0);
+
+/**
+ * A line: the bytes `source[start, end)` (without the LF and a CR before it), read in
+ * place; `bytes` makes a view of them for a caller that wants one (the session's common
+ * PUT reads the range, so a line costs no view: issue 13, the ingest path).
+ */
+export class FramedLine {
+  readonly kind = 'line';
+  source: Uint8Array = NO_INPUT;
+  start = 0;
+  end = 0;
+
+  get bytes(): Uint8Array {
+    return this.source.subarray(this.start, this.end);
+  }
+}
+
+export type FramedItem = FramedLine | { kind: 'too-long' };
+
 
 /** The too-long item carries nothing: one object serves every report. */
 const TOO_LONG: FramedItem = { kind: 'too-long' };
@@ -40,8 +57,8 @@ export class LineFramer {
   private offset = 0;
   /** Inside an over-long line: skip to the next LF. */
   private skipping = false;
-  /** The line item handed out; reused, its `bytes` valid until the next call (see `next`). */
-  private readonly line: { kind: 'line'; bytes: Uint8Array } = { kind: 'line', bytes: NO_INPUT };
+  /** The line item handed out; reused, its range valid until the next call (see `next`). */
+  private readonly line = new FramedLine();
 
   constructor(readonly maxLine: number) {
     if (!Number.isInteger(maxLine) || maxLine < 1) throw new RangeError(`maxLine must be a positive integer, got ${maxLine}`);
@@ -77,10 +94,10 @@ export class LineFramer {
     const wasSkipping = this.skipping;
     this.skipping = false;
     if (this.partialLength === 0 || wasSkipping) return undefined;
-    let line = this.partial.subarray(0, this.partialLength);
+    let length = this.partialLength;
     this.partialLength = 0;
-    if (line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
-    return line.length > this.maxLine ? TOO_LONG : this.lineItem(line);
+    if (this.partial[length - 1] === CR) length--;
+    return length > this.maxLine ? TOO_LONG : this.lineItem(this.partial, 0, length);
   }
 
   /**
@@ -113,22 +130,18 @@ export class LineFramer {
         this.partialLength += take;
         return this.drained();
       }
-      let end = newline;
-      let line: Uint8Array;
-      if (this.partialLength === 0) {
-        if (end > start && input[end - 1] === CR) end--;
-        line = input.subarray(start, end);
-      } else {
-        this.partial.set(input.subarray(start, newline), this.partialLength);
-        let length = this.partialLength + take;
-        this.partialLength = 0;
-        if (length > 0 && this.partial[length - 1] === CR) length--;
-        line = this.partial.subarray(0, length);
-      }
       this.offset = newline + 1;
-      // maxLine + 1 bytes fit in the buffer only so that a CR can follow a full line.
-      if (line.length > this.maxLine) return TOO_LONG;
-      return this.lineItem(line);
+      if (this.partialLength === 0) {
+        let end = newline;
+        if (end > start && input[end - 1] === CR) end--;
+        // maxLine + 1 bytes fit in the buffer only so that a CR can follow a full line.
+        return end - start > this.maxLine ? TOO_LONG : this.lineItem(input, start, end);
+      }
+      this.partial.set(input.subarray(start, newline), this.partialLength);
+      let length = this.partialLength + take;
+      this.partialLength = 0;
+      if (length > 0 && this.partial[length - 1] === CR) length--;
+      return length > this.maxLine ? TOO_LONG : this.lineItem(this.partial, 0, length);
     }
     return this.drained();
   }
@@ -137,12 +150,17 @@ export class LineFramer {
   private drained(): undefined {
     this.input = NO_INPUT;
     this.offset = 0;
-    this.line.bytes = NO_INPUT;
+    this.line.source = NO_INPUT;
+    this.line.start = 0;
+    this.line.end = 0;
     return undefined;
   }
 
-  private lineItem(bytes: Uint8Array): FramedItem {
-    this.line.bytes = bytes;
-    return this.line;
+  private lineItem(source: Uint8Array, start: number, end: number): FramedItem {
+    const line = this.line;
+    line.source = source;
+    line.start = start;
+    line.end = end;
+    return line;
   }
 }

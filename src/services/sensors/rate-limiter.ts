@@ -6,6 +6,7 @@
  * bucket made at connection time would hold: it can only have refilled to the burst).
  */
 import type { Clock } from '../../time.ts';
+import { DOUBLE_ZERO } from '../../wire/bytes.ts';
 
 export interface RateLimit {
   /** Sustained requests per second. */
@@ -23,8 +24,14 @@ export function checkRateLimit(limit: RateLimit): void {
 }
 
 export class TokenBucket {
-  private tokens: number;
-  private updatedAt: number;
+  /**
+   * Fractions and clock readings: double fields from the first store (DOUBLE_ZERO,
+   * wire/bytes.ts), written in place by `take`. Declared without a value they started
+   * as tagged fields, and every request's `take` boxed two new heap numbers (the heap
+   * profile of the ingest run, issue 13).
+   */
+  private tokens = DOUBLE_ZERO;
+  private updatedAt = DOUBLE_ZERO;
 
   /** Full at `now` (the clock's reading unless given). */
   constructor(

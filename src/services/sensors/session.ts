@@ -32,13 +32,15 @@
  * and other hosts use it) or the service's socket-bound session (service.ts).
  */
 import type { Clock } from '../../time.ts';
-import type { Counters } from '../../stats.ts';
+import type { CounterHandle, Counters } from '../../stats.ts';
 import { StoreFullError, type CommitListener, type Reading, type ReadingStore } from '../../storage/readings.ts';
 import { LineFramer, type FramedItem } from './framer.ts';
 import { GlobSet } from './glob.ts';
+import { parsePutLine, type PutFields } from './put-line.ts';
 import { checkRateLimit, TokenBucket, type RateLimit } from './rate-limiter.ts';
 import { parseRequest, type Request } from './request.ts';
 import { Reply } from './reply.ts';
+import { releaseReplyQueue, ReplyKind, takeReplyQueue, type ReplyItem, type ReplyQueue } from './reply-queue.ts';
 
 /** Wall-clock time, unix ms (TIME replies and reading timestamps). Injected: src/ reads no clock. */
 export interface WallClock {
@@ -79,6 +81,8 @@ export interface SessionEnvironment {
   readonly wallClock: WallClock;
   readonly limits: SessionLimits;
   readonly counters: Counters | undefined;
+  /** `sensors.requests` of `counters`, bumped once per request without a lookup. */
+  readonly requestsCounter: CounterHandle | undefined;
 }
 
 /** The environment for `options`: limits completed with the defaults and checked. */
@@ -93,7 +97,8 @@ export function sessionEnvironment(options: {
   // Checked here, not when a session first takes its bucket: a bad limit is a configuration error.
   checkRateLimit(limits.rateLimit);
   if (!Number.isInteger(limits.maxLine) || limits.maxLine < 1) throw new RangeError(`maxLine must be a positive integer, got ${limits.maxLine}`);
-  return { store: options.store, clock: options.clock, wallClock: options.wallClock, limits, counters: options.counters };
+  const counters = options.counters;
+  return { store: options.store, clock: options.clock, wallClock: options.wallClock, limits, counters, requestsCounter: counters?.handle('sensors.requests') };
 }
 
 export interface SessionOptions {
@@ -113,20 +118,6 @@ export interface SessionOptions {
 }
 
 export type SessionEndReason = 'quit' | 'too_slow' | 'end_of_input';
-
-/**
- * A reply's place in the FIFO. `waiting`: a PUT whose write the store has not settled
- * (the slot is the write's token and is filled in place); `deferred`: evaluated when it
- * reaches the head. One shape for all, so the queue stays monomorphic.
- */
-class Slot {
-  constructor(
-    public state: 'ready' | 'waiting' | 'deferred',
-    public text: string,
-    readonly quiet: boolean,
-    readonly evaluate: (() => string) | undefined,
-  ) {}
-}
 
 /** Bits of `SensorSessionBase.flags`. */
 const Flag = {
@@ -148,8 +139,24 @@ const Flag = {
  */
 let pumpInstant: number | undefined;
 let pumpWallInstant: number | undefined;
+/**
+ * The default source of PUTs before HELLO (the peer's address, `defaultSource()`), asked
+ * for once per pump, and the session it is of (a pump nested in another session's would
+ * otherwise lend it its own).
+ */
+let pumpSource: string | undefined;
+let pumpSourceOf: SensorSessionBase<SessionEnvironment> | undefined;
 
-/** No reply queue or backlog yet: shared, never written (the session takes its own on first push). */
+function rememberPumpSource(session: SensorSessionBase<SessionEnvironment>, source: string): string {
+  pumpSourceOf = session;
+  pumpSource = source;
+  return source;
+}
+
+/** The fields of the PUT line being handled (put-line.ts): one object for every session. */
+const putFields: PutFields = { name: '', value: 0, timestamp: -1 };
+
+/** No backlog yet: shared, never written (the session takes its own on first push). */
 const NONE = Object.freeze([]) as never[];
 
 /**
@@ -172,15 +179,18 @@ function runQueuedPumps(): void {
  * The protocol state of one connection; where its output goes is the subclass's
  * (`write`, `queuedBytes`, `endOutput`, `resumeInput`, `sessionEnded`, `defaultSource`).
  */
-export abstract class SensorSessionBase<Environment extends SessionEnvironment = SessionEnvironment> implements CommitListener<Slot> {
+export abstract class SensorSessionBase<Environment extends SessionEnvironment = SessionEnvironment> implements CommitListener<number> {
   /** Taken with the first bytes received. */
   private framer: LineFramer | undefined;
   /** Taken with the first request that is rate limited (every non-blank line). */
   private bucket: TokenBucket | undefined;
   /** Taken with the first SUB. */
   private globs: GlobSet | undefined;
-  /** The reply FIFO; `NONE` while empty after a pump. */
-  private slots: Slot[] = NONE;
+  /**
+   * The reply FIFO (reply-queue.ts; a PUT's ticket there is its store write's token);
+   * undefined while empty after a pump (given back, so an idle session holds none).
+   */
+  private replies: ReplyQueue | undefined;
   /** Chunks received while the framer still holds unread input; `NONE` while empty after a pump. */
   private backlog: Uint8Array[] = NONE;
   private unsubscribe: (() => void) | undefined;
@@ -270,7 +280,7 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
   }
 
   get pendingReplies(): number {
-    return this.slots.length;
+    return this.replies === undefined ? 0 : this.replies.length;
   }
 
   get subscribed(): boolean {
@@ -307,7 +317,8 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
   /** The transport is gone: drop everything, stop listening to the store. */
   close(): void {
     this.ended = true;
-    this.slots = NONE;
+    // Not given back for reuse: the store may still settle its PUTs (ignored once ended).
+    this.replies = undefined;
     this.backlog = NONE;
     this.stopSubscription();
   }
@@ -323,9 +334,8 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     return this.backlog;
   }
 
-  private ownSlots(): Slot[] {
-    if (this.slots === NONE) this.slots = [];
-    return this.slots;
+  private ownReplies(): ReplyQueue {
+    return (this.replies ??= takeReplyQueue());
   }
 
   // ---- the processing loop ----------------------------------------------------------------
@@ -333,16 +343,17 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
   private pump(): void {
     pumpInstant = undefined;
     pumpWallInstant = undefined;
+    pumpSourceOf = undefined;
     while (!this.ended) {
       this.flushReplies();
       if (this.ended || this.stopped || this.outputBlocked) break;
-      if (this.slots.length >= this.environment.limits.maxPendingReplies) break;
+      if (this.pendingReplies >= this.environment.limits.maxPendingReplies) break;
       const item = this.nextItem();
       if (item === undefined) break;
       this.handle(item);
     }
-    if (!this.ended && this.stopped && this.slots.length === 0) this.finish(this.quitRequested ? 'quit' : 'end_of_input');
-    if (!this.ended && this.inputEnded && !this.stopped && this.slots.length === 0 && (this.framer?.pendingInput ?? 0) === 0 && this.backlog.length === 0) {
+    if (!this.ended && this.stopped && this.pendingReplies === 0) this.finish(this.quitRequested ? 'quit' : 'end_of_input');
+    if (!this.ended && this.inputEnded && !this.stopped && this.pendingReplies === 0 && (this.framer?.pendingInput ?? 0) === 0 && this.backlog.length === 0) {
       this.stopped = true;
       this.finish('end_of_input');
     }
@@ -354,7 +365,11 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     }
     // An emptied queue or backlog is given back (once per pump, not per reply): a sensor
     // that reported and went quiet keeps no grown array.
-    if (this.slots.length === 0) this.slots = NONE;
+    const replies = this.replies;
+    if (replies !== undefined && replies.length === 0) {
+      this.replies = undefined;
+      releaseReplyQueue(replies);
+    }
     if (this.backlog.length === 0) this.backlog = NONE;
   }
 
@@ -376,12 +391,15 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
    * evaluated here, in order, so each sees the state after the requests before it.
    */
   private flushReplies(): void {
+    const replies = this.replies;
+    if (replies === undefined) return;
     let text = '';
-    while (!this.ended) {
-      const head = this.slots[0];
-      if (head === undefined || head.state === 'waiting') break;
-      this.slots.shift();
-      text += head.evaluate === undefined ? head.text : head.evaluate();
+    // `this.replies` is checked each time round: a deferred evaluation may end the session.
+    while (!this.ended && this.replies === replies) {
+      const kind = replies.headKind();
+      if (kind < 0 || kind === ReplyKind.PUT_WAITING || kind === ReplyKind.PUT_QUIET_WAITING) break;
+      const item = replies.shift();
+      text += replyText(kind, item);
     }
     if (text.length > 0 && !this.ended && !this.write(text)) this.outputBlocked = true;
   }
@@ -402,6 +420,21 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
       this.reply(Reply.tooLong());
       return;
     }
+    // The common PUT read in place (put-line.ts); anything else, or a PUT it does not
+    // take, goes through parseRequest, which has the last word on errors.
+    if (parsePutLine(item.source, item.start, item.end, putFields)) {
+      const now = (pumpInstant ??= environment.clock.now());
+      const bucket = (this.bucket ??= new TokenBucket(environment.limits.rateLimit, environment.clock, now));
+      if (!bucket.take(now)) {
+        counters?.increment('sensors.errors.429');
+        this.reply(Reply.rateLimited());
+        return;
+      }
+      const requests = environment.requestsCounter;
+      if (requests !== undefined) requests.value++;
+      this.put(putFields.name, putFields.value, putFields.timestamp < 0 ? undefined : putFields.timestamp);
+      return;
+    }
     const parsed = parseRequest(item.bytes);
     if (parsed.ok === 'blank') return;
     const now = (pumpInstant ??= environment.clock.now());
@@ -416,7 +449,8 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
       this.reply(Reply.error(parsed.error));
       return;
     }
-    counters?.increment('sensors.requests');
+    const requests = environment.requestsCounter;
+    if (requests !== undefined) requests.value++;
     this.execute(parsed.request);
   }
 
@@ -472,11 +506,11 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
 
   /** A reply known now, queued behind the replies before it. */
   private reply(text: string): void {
-    this.ownSlots().push(new Slot('ready', text, false, undefined));
+    this.ownReplies().pushItem(ReplyKind.TEXT, text);
   }
 
   private defer(evaluate: () => string): void {
-    this.ownSlots().push(new Slot('deferred', '', false, evaluate));
+    this.ownReplies().pushItem(ReplyKind.DEFERRED, evaluate);
   }
 
   private put(name: string, value: number, timestamp: number | undefined): void {
@@ -484,35 +518,36 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
       name,
       value,
       timestamp: timestamp ?? (pumpWallInstant ??= Math.trunc(this.environment.wallClock.now())),
-      source: this.sensorId ?? this.defaultSource() ?? 'anonymous',
+      source: this.sensorId ?? this.pumpDefaultSource(),
     };
-    const slot = new Slot('waiting', '', this.quiet, undefined);
-    this.ownSlots().push(slot);
+    const replies = this.ownReplies();
+    const ticket = replies.pushPut(this.quiet);
     try {
-      this.environment.store.write(reading, this, slot);
+      this.environment.store.write(reading, this, ticket);
     } catch {
       // A store that throws instead of refusing is still only "unavailable" to the peer.
       this.environment.counters?.increment('sensors.errors.503');
-      slot.state = 'ready';
-      slot.text = Reply.unavailable();
+      replies.settle(ticket, ReplyKind.PUT_UNAVAILABLE);
     }
   }
 
+  /** `defaultSource()`, asked once per pump (see `pumpSource`). */
+  private pumpDefaultSource(): string {
+    if (pumpSourceOf === this && pumpSource !== undefined) return pumpSource;
+    return rememberPumpSource(this, this.defaultSource() ?? 'anonymous');
+  }
+
   /**
-   * The store settled a PUT: its slot gets its reply (none for a quiet OK). The replies
-   * go out from one pump after the store's round of commits, not one pump per PUT.
+   * The store settled the PUT with this ticket: its entry gets its outcome (no reply for
+   * a quiet OK). The replies go out from one pump after the store's round of commits,
+   * not one pump per PUT.
    */
-  committed(slot: Slot, error: Error | undefined): void {
-    if (this.ended || slot.state !== 'waiting') return;
-    let text: string;
-    if (error === undefined) {
-      text = slot.quiet ? '' : Reply.ok();
-    } else {
-      this.environment.counters?.increment('sensors.errors.503');
-      text = error instanceof StoreFullError ? Reply.storeFull() : Reply.unavailable();
-    }
-    slot.state = 'ready';
-    slot.text = text;
+  committed(ticket: number, error: Error | undefined): void {
+    const replies = this.replies;
+    if (this.ended || replies === undefined) return;
+    const outcome = error === undefined ? 'committed' : error instanceof StoreFullError ? ReplyKind.PUT_STORE_FULL : ReplyKind.PUT_UNAVAILABLE;
+    if (!replies.settle(ticket, outcome)) return;
+    if (error !== undefined) this.environment.counters?.increment('sensors.errors.503');
     if (!this.pumpQueued) {
       this.pumpQueued = true;
       if (pumpQueue.push(this) === 1) queueMicrotask(runQueuedPumps);
@@ -539,12 +574,28 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     const text = Reply.value(reading);
     if (this.queuedBytes() + text.length > this.environment.limits.subscriberOutputLimit) {
       this.environment.counters?.increment('sensors.slow-subscribers');
-      this.slots = NONE;
+      this.replies = undefined;
       this.write(Reply.tooSlow());
       this.finish('too_slow');
       return;
     }
     if (!this.write(text)) this.outputBlocked = true;
+  }
+}
+
+/** The text of a settled entry (`item`: what a TEXT or DEFERRED entry carried). */
+function replyText(kind: number, item: ReplyItem | undefined): string {
+  switch (kind) {
+    case ReplyKind.PUT_SILENT:
+      return '';
+    case ReplyKind.PUT_OK:
+      return Reply.ok();
+    case ReplyKind.PUT_STORE_FULL:
+      return Reply.storeFull();
+    case ReplyKind.PUT_UNAVAILABLE:
+      return Reply.unavailable();
+    default:
+      return typeof item === 'string' ? item : item!();
   }
 }
 

@@ -25,3 +25,16 @@ describe('TokenBucket', () => {
     assert.equal(taken, 3);
   });
 });
+
+describe('TokenBucket allocation', () => {
+  it('takes tokens at fractional instants without allocating (its fields are double fields)', async () => {
+    const { allocatedInOptimisedLoop } = await import('../../support/allocated-bytes.ts');
+    const clock = new ManualClock(0.25);
+    const bucket = new TokenBucket({ rate: 1000, burst: 2000 }, clock, 0.25);
+    const count = 100_000;
+    // Every take stores a fraction in both fields; a tagged field would box each one (16 bytes);
+    // under a byte per take allows for the profiler's own messages, not for one box.
+    const bytes = allocatedInOptimisedLoop(bucket, 'target.take(i * 0.75 + 0.5);', count);
+    assert.ok(bytes < count, `${count} takes allocated ${bytes} bytes`);
+  });
+});
