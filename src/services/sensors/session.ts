@@ -412,6 +412,17 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     this.sessionEnded(reason);
   }
 
+  /** The rate limiter takes one token for a request (SPEC §4), or the request is answered 429 here. */
+  private admitted(): boolean {
+    const environment = this.environment;
+    const now = (pumpInstant ??= environment.clock.now());
+    const bucket = (this.bucket ??= new TokenBucket(environment.limits.rateLimit, environment.clock, now));
+    if (bucket.take(now)) return true;
+    environment.counters?.increment('sensors.errors.429');
+    this.reply(Reply.rateLimited());
+    return false;
+  }
+
   private handle(item: FramedItem): void {
     const environment = this.environment;
     const counters = environment.counters;
@@ -423,13 +434,7 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     // The common PUT read in place (put-line.ts); anything else, or a PUT it does not
     // take, goes through parseRequest, which has the last word on errors.
     if (parsePutLine(item.source, item.start, item.end, putFields)) {
-      const now = (pumpInstant ??= environment.clock.now());
-      const bucket = (this.bucket ??= new TokenBucket(environment.limits.rateLimit, environment.clock, now));
-      if (!bucket.take(now)) {
-        counters?.increment('sensors.errors.429');
-        this.reply(Reply.rateLimited());
-        return;
-      }
+      if (!this.admitted()) return;
       const requests = environment.requestsCounter;
       if (requests !== undefined) requests.value++;
       this.put(putFields.name, putFields.value, putFields.timestamp < 0 ? undefined : putFields.timestamp);
@@ -437,13 +442,7 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     }
     const parsed = parseRequest(item.bytes);
     if (parsed.ok === 'blank') return;
-    const now = (pumpInstant ??= environment.clock.now());
-    const bucket = (this.bucket ??= new TokenBucket(environment.limits.rateLimit, environment.clock, now));
-    if (!bucket.take(now)) {
-      counters?.increment('sensors.errors.429');
-      this.reply(Reply.rateLimited());
-      return;
-    }
+    if (!this.admitted()) return;
     if (parsed.ok === false) {
       counters?.increment('sensors.errors.400');
       this.reply(Reply.error(parsed.error));
