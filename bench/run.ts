@@ -94,6 +94,7 @@ import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
 import { describeSweepPath, renderSweepTable, runLossSweep, type SweepPoint } from './lib/loss-sweep.ts';
 import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
 import { deployedNodeFlags } from './lib/deployed-node-options.ts';
+import { setPeerReceiveThread } from './lib/peer-receive-thread.ts';
 import { CONGESTION_ALGORITHMS } from '../src/tcp/config.ts';
 
 const SECTIONS = ['bulk', 'floor', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
@@ -191,6 +192,10 @@ const sizes = {
   // garbage with 2-3 full collections 8-20 s after it (a one-off, reported on its own row),
   // which a window opened 2 s after the burst counted as idle CPU (before 2026-12-01 noon).
   idleSettleSeconds: quick ? 12 : 30,
+  // The window before the main one, with the LAN's receive run inside the device's sends
+  // (a veth's default; bench/lib/peer-receive-thread.ts): the figure as measured before
+  // 2026-12-01 afternoon, for comparison.
+  idleInlineSeconds: quick ? 6 : 30,
   // Connection pairs of the in-process idle measurement (stack section, bench/lib/idle-size.ts);
   // the same in quick runs: hash tables grow in steps, so the figure depends a little on the count.
   idleSizeConnections: 2_000,
@@ -479,6 +484,16 @@ interface IdleFigures {
   settle?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number; promotedBytes?: number };
   /** CPU over the settling time, % of a core. */
   settleCpuPercent: number;
+  /**
+   * CPU over `idleInlineSeconds` before the window, with the LAN's kernel receiving what
+   * the device sends inside the device's own system calls (the veth default).
+   */
+  inlineCpuPercent: number;
+  /**
+   * Whether the window ran with the LAN's receive on its own NAPI thread (so `cpuPercent`
+   * is the firmware's own CPU); false where the kernel offers no threaded NAPI.
+   */
+  peerReceiveThread: boolean;
   cpuPercent: number;
   /** Of it, user and system time (system time includes the kernel's work on our sends and receives). */
   cpuUserPercent: number;
@@ -522,10 +537,15 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
     // The settling time: V8's collections counted from here to the window.
     await probe(pid, probePath, undefined, { collect: false });
     const settleCpu = await cpuPercentOver(pid, sizes.idleSettleSeconds);
+    const inlineCpu = await cpuPercentOver(pid, sizes.idleInlineSeconds);
+    // The window: the LAN's receive on its own thread, so the CPU is the firmware's own.
+    const peerReceiveThread = await setPeerReceiveThread(topology.peerNamespace, topology.peerInterface, true);
+    if (!peerReceiveThread) log('idle: no threaded NAPI on this kernel: the window includes the LAN\'s receive inside the device\'s sends');
     // Closes the settling time and opens the window: counts V8's collections from here, starts the profilers when asked.
     const settled = await probe(pid, probePath, undefined, { collect: false });
     if (profiled) await probe(pid, probePath, undefined, { collect: false });
     const cpu = await cpuPercentOver(pid, sizes.idleWindowSeconds);
+    if (peerReceiveThread) await setPeerReceiveThread(topology.peerNamespace, topology.peerInterface, false);
     const rssAfterWindow = processRssBytes(pid);
     const after = await probe(pid, probePath);
     const aliveLine = new Promise<{ alive: number }>((resolve) => {
@@ -551,6 +571,8 @@ async function measureIdle(topology: VethTopology, pid: number, probePath: strin
       ...(after.window === undefined ? {} : { window: after.window }),
       ...(settled.window === undefined ? {} : { settle: settled.window }),
       settleCpuPercent: settleCpu.all,
+      inlineCpuPercent: inlineCpu.all,
+      peerReceiveThread,
       cpuPercent: cpu.all,
       cpuUserPercent: cpu.user,
       cpuSystemPercent: cpu.system,
@@ -861,7 +883,12 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       record({ section: 'idle', metric: 'scavenges / full collections after the accept burst, before the window', mtu, unit: 'count', piwire: `${p.settle.scavenges} / ${p.settle.markCompacts}`, kernel: undefined, better: 'lower' });
     }
     record({
-      section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window)`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',
+      section: 'idle', metric: `CPU with idle keepalive connections, the LAN's receive inside our sends (veth default, ${sizes.idleInlineSeconds} s before the window)`, mtu, unit: '% of a core',
+      piwire: p ? p.inlineCpuPercent : missing, kernel: k?.inlineCpuPercent, better: 'lower',
+    });
+    const ownThread = p?.peerReceiveThread === true;
+    record({
+      section: 'idle', metric: `CPU with idle keepalive connections (${sizes.idleWindowSeconds} s window${ownThread ? ', the LAN\'s receive on its own thread' : ''})`, mtu, unit: '% of a core', piwire: p ? p.cpuPercent : missing, kernel: k?.cpuPercent, better: 'lower',
       target: '< 2', met: p ? p.cpuPercent < 2 : undefined,
     });
     record({
