@@ -48,10 +48,15 @@ for (const selection of selections) {
   }
 }
 /**
- * Files that check V8's own state (object maps from a fresh start) and so need a process
- * of their own: with --one-process they run after the others, in a second process.
+ * Files that check V8's own state (object maps from a fresh start, what optimised code
+ * allocates when a function has seen only the hot path's shapes) and so need a process
+ * of their own: with --one-process they run after the others, each in its own process.
  */
-const OWN_PROCESS = new Set(['test/tcp/field-representation.test.ts']);
+const OWN_PROCESS = new Set([
+  'test/tcp/field-representation.test.ts',
+  'test/storage/record-allocation.test.ts',
+  'test/services/sensors/rate-limiter.test.ts',
+]);
 const sorted = [...files].sort();
 const shared = oneProcess ? sorted.filter((file) => !OWN_PROCESS.has(file)) : sorted;
 const alone = oneProcess ? sorted.filter((file) => OWN_PROCESS.has(file)) : [];
