@@ -82,7 +82,7 @@ import {
 } from '../test/support/netns.ts';
 import { REPOSITORY_ROOT, startFirmware, type FirmwareProcess } from '../test/support/firmware-process.ts';
 import { deviceCounters, writeShellOperatorConfig } from '../test/support/device-shell.ts';
-import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processCpuTimes, processRssBytes, type ProbeSample } from './lib/measure.ts';
+import { cpuPercentOver, machineBusySeconds, probe, processCpuSeconds, processCpuTimes, processRssBytes, type GcWindow, type ProbeSample } from './lib/measure.ts';
 import { runStackOnly } from './lib/stack-only.ts';
 import { measureInstructions, valgrindAvailable } from './lib/instructions.ts';
 import { measureStateSizes } from './lib/state-size.ts';
@@ -479,9 +479,9 @@ interface IdleFigures {
    */
   rssPerConnectionAfterWindow: number;
   /** The firmware's probe only: V8's collections in the CPU window and what was allocated in it. */
-  window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number; promotedBytes?: number };
+  window?: GcWindow;
   /** The same for the settling time between the burst and the window (the memory reducer's collections). */
-  settle?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number; promotedBytes?: number };
+  settle?: GcWindow;
   /** CPU over the settling time, % of a core. */
   settleCpuPercent: number;
   /**
@@ -872,7 +872,7 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       record({ section: 'idle', metric: 'allocated in the idle window, per second', mtu, unit: 'KB/s', piwire: p.window.allocatedBytes / seconds / 1e3, kernel: undefined, better: 'lower' });
       record({ section: 'idle', metric: 'scavenges / full collections in the idle window', mtu, unit: 'count', piwire: `${p.window.scavenges} / ${p.window.markCompacts}`, kernel: undefined, better: 'lower' });
       // What feeds the full collections: bytes the scavenges moved into the old generation.
-      if (p.window.promotedBytes !== undefined) record({ section: 'idle', metric: 'promoted to the old generation in the idle window, per minute', mtu, unit: 'KB/min', piwire: (p.window.promotedBytes / seconds) * 60 / 1e3, kernel: undefined, better: 'lower' });
+      record({ section: 'idle', metric: 'promoted to the old generation in the idle window, per minute', mtu, unit: 'KB/min', piwire: (p.window.promotedBytes / seconds) * 60 / 1e3, kernel: undefined, better: 'lower' });
       record({ section: 'idle', metric: 'time in GC in the idle window', mtu, unit: 'ms', piwire: p.window.gcMs, kernel: undefined, better: 'lower' });
     }
     record({

@@ -48,6 +48,7 @@ import { Session } from 'node:inspector';
 import { GCProfiler, getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { main } from '../../firmware/main.ts';
+import type { GcWindow } from './measure.ts';
 
 // --expose-gc cannot be passed through NODE_OPTIONS on Node 20; setting the flag before
 // the first new context is created exposes `gc` in that context.
@@ -98,19 +99,6 @@ function stopProfilers(): void {
     });
   }
   session.disconnect();
-}
-
-interface GcWindow {
-  scavenges: number;
-  markCompacts: number;
-  gcMs: number;
-  allocatedBytes: number;
-  /**
-   * What the scavenges moved into the old generation (its used bytes after each minus
-   * before): objects that outlived the young generation, which only a full collection
-   * frees. An idle device that promotes nothing never needs one.
-   */
-  promotedBytes: number;
 }
 
 /** Used bytes of the old generation in one of GCProfiler's heap space lists. */

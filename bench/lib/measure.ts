@@ -43,6 +43,21 @@ export function machineBusySeconds(): number {
   return (total - idle) / CLOCK_TICKS_PER_SECOND;
 }
 
+/** V8's collections over a window of the firmware's probe (bench/lib/firmware-entry.ts). */
+export interface GcWindow {
+  scavenges: number;
+  markCompacts: number;
+  gcMs: number;
+  /** Heap used before each collection minus after the previous one, summed. */
+  allocatedBytes: number;
+  /**
+   * What the scavenges moved into the old generation (its used bytes after each minus
+   * before): objects that outlived the young generation, which only a full collection
+   * frees. An idle device that promotes nothing never needs one.
+   */
+  promotedBytes: number;
+}
+
 export interface ProbeSample {
   heapUsed: number;
   heapTotal: number;
@@ -57,7 +72,7 @@ export interface ProbeSample {
    * The firmware's probe only: V8's collections since the previous probe (its own full
    * collections excluded) and the bytes allocated meanwhile (bench/lib/firmware-entry.ts).
    */
-  window?: { scavenges: number; markCompacts: number; gcMs: number; allocatedBytes: number; promotedBytes?: number };
+  window?: GcWindow;
 }
 
 /**

@@ -97,7 +97,6 @@ export class RecordStorage {
     this.ends = new Uint32Array(buffer, offset + capacity * 4, capacity);
     this.marks = new Uint8Array(buffer, offset + capacity * 8, capacity);
   }
-
 }
 
 /** Where scoreboards take their record storage; contents of a taken one are stale. */

@@ -37,7 +37,6 @@ export class FramedLine {
 
 export type FramedItem = FramedLine | { kind: 'too-long' };
 
-
 /** The too-long item carries nothing: one object serves every report. */
 const TOO_LONG: FramedItem = { kind: 'too-long' };
 
