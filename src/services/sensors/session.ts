@@ -423,9 +423,14 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     return false;
   }
 
+  /** A well-formed, admitted request: `sensors.requests`. */
+  private countRequest(): void {
+    const requests = this.environment.requestsCounter;
+    if (requests !== undefined) requests.value++;
+  }
+
   private handle(item: FramedItem): void {
-    const environment = this.environment;
-    const counters = environment.counters;
+    const counters = this.environment.counters;
     if (item.kind === 'too-long') {
       counters?.increment('sensors.errors.413');
       this.reply(Reply.tooLong());
@@ -435,8 +440,7 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
     // take, goes through parseRequest, which has the last word on errors.
     if (parsePutLine(item.source, item.start, item.end, putFields)) {
       if (!this.admitted()) return;
-      const requests = environment.requestsCounter;
-      if (requests !== undefined) requests.value++;
+      this.countRequest();
       this.put(putFields.name, putFields.value, putFields.timestamp < 0 ? undefined : putFields.timestamp);
       return;
     }
@@ -448,8 +452,7 @@ export abstract class SensorSessionBase<Environment extends SessionEnvironment =
       this.reply(Reply.error(parsed.error));
       return;
     }
-    const requests = environment.requestsCounter;
-    if (requests !== undefined) requests.value++;
+    this.countRequest();
     this.execute(parsed.request);
   }
 
