@@ -209,8 +209,8 @@ function decodeOne(buffer: Uint8Array, view: DataView, at: number, into: StoredR
   if (view.getInt32(at + Offset.CRC, true) !== recordCrc(buffer, at, payloadLength)) return TailProblem.BAD_CRC;
   if (view.getUint8(at + Offset.VERSION) !== RECORD_VERSION) return TailProblem.BAD_RECORD;
   const sequence = view.getFloat64(at + Offset.SEQUENCE, true);
-  const timestamp = view.getFloat64(at + Offset.TIMESTAMP, true);
-  const value = view.getFloat64(at + Offset.VALUE, true);
+  const timestamp = recordTimestampAt(view, at);
+  const value = recordValueAt(view, at);
   const name = readShortAscii(record, Offset.NAME_LENGTH);
   if (name === undefined) return TailProblem.BAD_RECORD;
   const source = readShortAscii(record, Offset.NAME_LENGTH + 1 + name.length);
