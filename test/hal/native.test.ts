@@ -174,6 +174,11 @@ for (const mode of RECEIVE_MODES) {
         ['right checksum', tcpFrame(mac, peerMac, 1448), true],
         ['right checksum, odd length', tcpFrame(mac, peerMac, 333), true],
         ['right checksum, no payload', tcpFrame(mac, peerMac, 0), true],
+        // The addon sums 32 bytes a step, then 4, then the last 1-3: lengths on and either
+        // side of those steps (the TCP length is the payload + 20).
+        ...[12, 13, 43, 44, 45, 46, 1447].map((length): [string, string, boolean] => [`right checksum, ${length}-byte payload`, tcpFrame(mac, peerMac, length), true]),
+        ['one payload bit flipped, 12-byte payload (the 32-byte step)', tcpFrame(mac, peerMac, 12, { corrupt: true }), false],
+        ['one payload bit flipped, 45-byte payload (the last byte)', tcpFrame(mac, peerMac, 45, { corrupt: true }), false],
         ['one payload bit flipped', tcpFrame(mac, peerMac, 1448, { corrupt: true }), false],
         ['more-fragments set', tcpFrame(mac, peerMac, 64, { fragment: true }), false],
         ['not TCP', testFrame(mac, peerMac, 9), false],
