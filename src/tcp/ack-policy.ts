@@ -13,7 +13,9 @@
  * and at once for every STRETCH_ACK_SEGMENTS-th in-order segment waiting (any size:
  * counting small ones too only ACKs sooner than counting full-sized ones), so no more
  * than that many wait for one ACK however large the batch. A lone in-order segment in a
- * batch waits for the delayed-ACK timer as it would alone. Every other ACK input.ts asks
+ * batch waits for the delayed-ACK timer as it would alone. A segment longer than our MSS
+ * (a frame the kernel merged: GRO through a packet link's receive offload) counts as the
+ * full-sized segments it holds, so it is acknowledged as they would be. Every other ACK input.ts asks
  * for (an out-of-order segment: a duplicate ACK; one that fills a hole; a FIN; an
  * unacceptable segment; a challenge ACK) leaves at once: before the next segment of the
  * connection in the batch is processed, or at the batch's end, so duplicate ACKs are
@@ -43,9 +45,17 @@ import type { TcpConnection } from './connection.ts';
 /** In a receive batch, in-order segments are acknowledged at once every this many (the rest at the batch's end). */
 export const STRETCH_ACK_SEGMENTS = 16;
 
-/** In-order data arrived that filled no gap (input.ts, seventh check). */
-export function inOrderDataArrived(connection: TcpConnection, now: Instant): void {
-  const waiting = ++connection.unackedSegments;
+/**
+ * In-order data arrived that filled no gap (input.ts, seventh check): `bytes` of it.
+ * A segment longer than our MSS counts as the full-sized segments it holds: a link with
+ * receive offload hands over what the kernel merged (GRO, up to 64 KiB) as one segment,
+ * and the sender sent that many. Linux's rule is byte-based the same way
+ * (__tcp_ack_snd_check: more than one rcv_mss received since the last ACK), so a merged
+ * segment is acknowledged at once, not held for the delayed-ACK timer as a lone one is.
+ */
+export function inOrderDataArrived(connection: TcpConnection, bytes: number, now: Instant): void {
+  const mss = connection.context.config.mss;
+  const waiting = (connection.unackedSegments += bytes > mss ? Math.ceil(bytes / mss) : 1);
   const ackEvery = connection.context.receiveBatchOpen ? STRETCH_ACK_SEGMENTS : 2;
   if (waiting >= ackEvery) connection.ackNow = true; // in a batch: before the next segment (segmentArriving)
   else if (connection.delayedAckAt === undefined) connection.delayedAckAt = now + connection.context.config.delayedAckMs;

@@ -662,7 +662,7 @@ function receiveText(connection: TcpConnection, start: number, data: Uint8Array,
       if (contiguous > written) holeFilled(connection);
     } else {
       // RFC 1122 §4.2.3.2 / RFC 5681 §4.2: every second segment, a stretch ACK per receive batch (ack-policy.ts).
-      inOrderDataArrived(connection, now);
+      inOrderDataArrived(connection, written, now);
     }
     connection.notify(Notify.READABLE);
     return;

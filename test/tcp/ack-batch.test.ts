@@ -135,6 +135,31 @@ describe('ACKs per receive batch (harness)', () => {
     h.recv({ ack: R1 + MSS, flags: ACK });
   });
 
+  it('acknowledges a merged segment (GRO: two MSS or more in one) alone in a batch at its end, not after the delayed-ACK timer', () => {
+    const h = established();
+    const data = pattern(20 * MSS);
+    h.batch(() => h.send({ seq: R1, payload: data.subarray(0, 2 * MSS) }));
+    h.recv({ ack: R1 + 2 * MSS, flags: ACK });
+    // Twenty MSS count as twenty segments: past the stretch bound, so at once.
+    h.batch(() => {
+      h.send({ seq: R1 + 2 * MSS, payload: data.subarray(2 * MSS, 20 * MSS) });
+      h.send(segment(20, pattern(MSS * 64)));
+      assert.deepEqual(h.outbox.map((a) => a.ack - R1), [20 * MSS], 'the merged segment acknowledged before the next one');
+    });
+    // The single segment after it is a lone one again: the delayed-ACK timer's.
+    assert.deepEqual(h.drain().map((a) => a.ack - R1), [20 * MSS]);
+    h.advance(h.config.delayedAckMs);
+    h.recv({ ack: R1 + 21 * MSS, flags: ACK });
+    h.recvNothing();
+  });
+
+  it('acknowledges a merged segment delivered alone (no batch) at once, as every second segment', () => {
+    const h = established();
+    h.send({ seq: R1, payload: pattern(2 * MSS) });
+    h.recv({ ack: R1 + 2 * MSS, flags: ACK });
+    h.recvNothing();
+  });
+
   it('keeps every second segment for frames delivered one by one (no batch)', () => {
     const h = established();
     const acks: number[] = [];
