@@ -20,6 +20,7 @@
  *                adds a shell session before and after each push)
  *   --perf DIR   `perf record` of the last push to DIR/<n>.data (add --perf-basic-prof
  *                to --node-flags for JavaScript names)
+ *   --perf-call-graph  with --perf: record call chains (`-g`; V8 keeps frame pointers)
  *   --v8-log DIR V8's log (--logfile, with e.g. --node-flags='--log-deopt') per process
  *   --no-build   skip deploy/build.mjs --bench
  * V8's own traces (--trace-gc and the like) go to the firmware's stdout: the first 200
@@ -47,6 +48,7 @@ const { values: flags } = parseArgs({
     'v8-log': { type: 'string' },
     'no-build': { type: 'boolean' },
     perf: { type: 'string' },
+    'perf-call-graph': { type: 'boolean' },
     counters: { type: 'boolean' },
     gc: { type: 'boolean' },
     'full-gc': { type: 'boolean' },
@@ -118,7 +120,8 @@ function describe(figures: Transfer): string {
 
 /** `perf record` of a process until `stopRecorder`. */
 async function perfRecord(pid: number, output: string): Promise<ChildProcess> {
-  const recorder = spawn('perf', ['record', '-F', '1999', '-p', String(pid), '-o', output], { stdio: 'ignore' });
+  const callGraph = flags['perf-call-graph'] ? ['-g'] : [];
+  const recorder = spawn('perf', ['record', '-F', '1999', ...callGraph, '-p', String(pid), '-o', output], { stdio: 'ignore' });
   await delay(300);
   return recorder;
 }
