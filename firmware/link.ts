@@ -63,6 +63,8 @@ export interface OpenLinkOptions {
   pcapFile?: string | undefined;
   /** `net.segmentOffload` (packet links; default true). */
   segmentOffload?: boolean | undefined;
+  /** `net.receiveOffload` (packet links; default true). */
+  receiveOffload?: boolean | undefined;
 }
 
 export interface OpenedLink {
@@ -106,7 +108,14 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
     });
     link = sim.deviceLink;
   } else if (spec.kind === 'packet') {
-    const packet = openPacketLink({ interfaceName: spec.interfaceName, mtu, mac, disableOffloads: true, segmentOffload: options.segmentOffload ?? true });
+    const packet = openPacketLink({
+      interfaceName: spec.interfaceName,
+      mtu,
+      mac,
+      disableOffloads: true,
+      segmentOffload: options.segmentOffload ?? true,
+      receiveOffload: options.receiveOffload ?? true,
+    });
     ringFallback = packet.ringFallback;
     segmentOffloadFallback = packet.segmentOffloadFallback;
     outgoingFallback = packet.outgoingFallback;

@@ -121,6 +121,7 @@ export async function runFirmware(config: ResolvedConfig, logger: Logger): Promi
     prefixLength: cidr.prefixLength,
     pcapFile: config.pcap,
     segmentOffload: config.net.segmentOffload,
+    receiveOffload: config.net.receiveOffload,
   });
   if (ringFallback !== undefined) {
     // Not silent: the link works, at a higher CPU cost per frame (bench/BASELINE.md, "the packet link's receive ring").

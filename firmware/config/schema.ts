@@ -187,6 +187,10 @@ const netSchema = z.strictObject({
     true,
     'packet links: TCP hands the kernel super-segments of up to 64 KiB, which it cuts into MSS-sized segments and checksums (PACKET_VNET_HDR, software GSO; the interface offloads stay off); false: every segment built by the stack',
   ),
+  receiveOffload: flag(
+    true,
+    "packet links: GRO is left as the interface has it, and when the kernel merges received segments (GRO or LRO on; a macvlan whose parent merges cannot switch it off) the link receives with recvmsg and takes each merged frame, verified by the kernel, as one TCP segment of up to 64 KiB; false: GRO is switched off and frames are received through the ring",
+  ),
 });
 
 /** The stack's own TCP defaults: the `tcp.*` keys default to these and nothing else. */

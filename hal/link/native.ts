@@ -35,8 +35,13 @@ import { acceptForTransmit, acceptLengthForTransmit, ETHERNET_HEADER_BYTES, type
 /** The length in a frame-table entry; the bit above it is FRAME_TCP_CHECKSUM_GOOD (piwire_link.c). */
 export const FRAME_LENGTH_MASK = 0x7fff_ffff;
 
-/** How a packet link receives: a PACKET_MMAP ring (TPACKET_V3 blocks, TPACKET_V2 frames) or recvmmsg; a tap reads. */
-export type ReceiveMode = 'tpacket-v3' | 'tpacket-v2' | 'recvmmsg';
+/**
+ * How a packet link receives: a PACKET_MMAP ring (TPACKET_V3 blocks, TPACKET_V2 frames),
+ * recvmmsg into fixed slots, or recvmsg into an arena with room for a whole IPv4 packet
+ * per frame (for an interface whose kernel merges received segments: GRO hands over up to
+ * 64 KiB in one frame); a tap reads.
+ */
+export type ReceiveMode = 'tpacket-v3' | 'tpacket-v2' | 'recvmmsg' | 'recvmsg';
 
 /** An open packet socket or tap descriptor, owned by the addon. */
 export interface NativeHandle {
@@ -47,7 +52,8 @@ export interface NativeHandle {
   readonly memory: ArrayBuffer;
   /**
    * Per batch: frame i is memory[frameOffsets[i], frameOffsets[i] + (frameLengths[i] & FRAME_LENGTH_MASK));
-   * bit 31 of frameLengths[i] says the addon found the frame's TCP checksum right.
+   * bit 31 of frameLengths[i] says the frame's TCP checksum is right (the addon summed it,
+   * or the kernel vouched for it: piwire_link.c, "Checksums").
    */
   readonly frameOffsets: Uint32Array<ArrayBuffer>;
   readonly frameLengths: Uint32Array<ArrayBuffer>;
@@ -85,14 +91,15 @@ export interface NativeLinkError extends Error {
  * when the socket has PACKET_IGNORE_OUTGOING);
  * `truncated`, frames longer than a receive slot; `vlanTagged`, 802.1Q frames (the kernel
  * strips the tag before packet sockets see them, so they would pass for untagged ones).
+ * Among the `count`: `merged`, TCP frames the kernel merged from several segments (GRO).
  */
-export type NativeFramesCallback = (count: number, ownFrames: number, truncated: number, vlanTagged: number) => void;
+export type NativeFramesCallback = (count: number, ownFrames: number, truncated: number, vlanTagged: number, merged: number) => void;
 /** A receive error; `fatal` means the addon stopped polling (the link can no longer receive). */
 export type NativeErrorCallback = (error: NativeLinkError, fatal: boolean) => void;
 
 export const OFFLOAD_FEATURES = ['tso', 'gso', 'gro', 'sg', 'tx', 'lro'] as const;
 export type OffloadFeature = (typeof OFFLOAD_FEATURES)[number];
-/** Per feature: `'off'`, or the errno name of why it could not be switched off. */
+/** Per feature: `'off'`, the errno name of why it could not be switched off, or (GRO asked to stay) `'kept'`. */
 export type OffloadReport = Record<OffloadFeature, string>;
 
 export interface NativeAddon {
@@ -133,8 +140,10 @@ export interface NativeAddon {
   carrier(interfaceName: string): boolean;
   mac(interfaceName: string): Buffer;
   mtu(interfaceName: string): number;
-  /** Best effort: every feature is tried, none failing stops the others. */
-  disableOffloads(interfaceName: string): OffloadReport;
+  /** Best effort: every feature is tried, none failing stops the others; `keepGro` leaves GRO as it is. */
+  disableOffloads(interfaceName: string, keepGro?: boolean): OffloadReport;
+  /** The kernel merges the interface's received segments (GRO or LRO active; a macvlan follows its parent). */
+  mergesReceived(interfaceName: string): boolean;
   /** One sd_notify(3) datagram to `socketPath` (`@name`: abstract); undefined when sent, else the errno name. */
   notify(socketPath: string, message: string): string | undefined;
 }
@@ -191,6 +200,7 @@ export interface NativeLinkSettings {
  *
  * Counters (`stats()`): link.rx.frames/bytes/batches, link.tx.frames/bytes/batches,
  * link.rx.errors, link.rx.ring-freezes (TPACKET_V3: every block was waiting for us),
+ * link.rx.merged-frames (frames the kernel merged from several TCP segments, GRO),
  * link.tx.super-frames (segmentation offload: super-frames queued; link.tx.frames counts
  * what the addon sent, a super-frame as one), and one
  * `link.drop.<reason>` per dropped frame: own-frame, truncated, vlan, no-receiver,
@@ -410,8 +420,9 @@ export abstract class NativeLink implements Link {
   /** Subclass hook: stop timers before the descriptor goes. */
   protected beforeClose(): void {}
 
-  protected readonly receiveBatch: NativeFramesCallback = (count, ownFrames, truncated, vlanTagged) => {
+  protected readonly receiveBatch: NativeFramesCallback = (count, ownFrames, truncated, vlanTagged, merged) => {
     if (ownFrames > 0) this.counters.increment('link.drop.own-frame', ownFrames);
+    if (merged > 0) this.counters.increment('link.rx.merged-frames', merged);
     if (truncated > 0) this.counters.increment('link.drop.truncated', truncated);
     if (vlanTagged > 0) this.counters.increment('link.drop.vlan', vlanTagged);
     if (count === 0) return;

@@ -9,7 +9,16 @@
  * DEFAULT_RECEIVE_MODE), one addon callback per wakeup with views straight into the ring,
  * handed back to the kernel when the callback returns; no receive system call, no copy in
  * this process. A ring the kernel refuses leaves the link on recvmmsg (copied into slots),
- * which `receiveMode`/`ringFallback` and the `link.rx.ring-fallback` counter report. An ETH_P_ALL socket
+ * which `receiveMode`/`ringFallback` and the `link.rx.ring-fallback` counter report.
+ * Receive offload (`receiveOffload`, default on): GRO stays as the interface has it, and
+ * when the kernel merges received segments (GRO or LRO active, which a macvlan cannot even
+ * switch off: its parent merges before it sees the frame) the link receives with recvmsg,
+ * each read with room for a whole IPv4 packet, since a ring's fixed frames would cut a
+ * merged one (`link.drop.truncated`, its data lost). A merged frame is one TCP segment of
+ * up to 64 KiB to the stack (`link.rx.merged-frames`), its checksum vouched for by the
+ * kernel, which verified every segment before merging them: the stack's work per byte
+ * falls by the number of segments merged, as the kernel's own TCP does with GRO. Frames
+ * then differ from the wire's in one way: a packet capture shows the merged frame. An ETH_P_ALL socket
  * is also offered every frame other senders on this host put out of the interface (the
  * kernel's, a second process's, the link's own transmit-only socket's): the socket has
  * PACKET_IGNORE_OUTGOING (`ignoreOutgoing`, default on), so the kernel clones none of them
@@ -48,6 +57,12 @@ export interface PacketLinkOptions {
   mac?: MacAddress;
   /** Switch off tx checksum, sg, tso, gso, gro and lro (best effort; see `offloads`). Default true. */
   disableOffloads?: boolean;
+  /**
+   * Keep GRO (not switched off by disableOffloads) and take merged frames whole: without an
+   * explicit `receiveMode`, the link receives with recvmsg when the interface merges
+   * (`mergesReceived`), else with DEFAULT_RECEIVE_MODE. Default true.
+   */
+  receiveOffload?: boolean;
   /** Frames per receive wakeup and per send batch. Default 64. */
   batchSize?: number;
   /** Carrier re-check interval. Default 500 ms. */
@@ -85,8 +100,10 @@ export class PacketLink extends NativeLink {
   readonly offloads: OffloadReport | undefined;
   /** Whether the socket receives every frame on the wire (a MAC other than the interface's). */
   readonly promiscuous: boolean;
-  /** How frames are received: the mode asked for, or recvmmsg if its ring could not be set up. */
+  /** How frames are received: the mode asked for (or chosen, see receiveOffload), or recvmmsg if its ring could not be set up. */
   readonly receiveMode: ReceiveMode;
+  /** The interface's kernel merged received segments when the link opened (GRO or LRO active). */
+  readonly mergesReceived: boolean;
   /** Why the ring asked for is not in use (the failed call and errno); undefined when it is. */
   readonly ringFallback: string | undefined;
   /** Why segmentation offload was asked for and is not on (the failed call and errno); undefined otherwise. */
@@ -112,7 +129,11 @@ export class PacketLink extends NativeLink {
     this.promiscuous = !macEquals(mac, interfaceMac);
     // Offloads go off before the socket opens, so no merged or checksum-less frame queued
     // under the old settings reaches the stack.
-    this.offloads = options.disableOffloads === false ? undefined : addon.disableOffloads(interfaceName);
+    const receiveOffload = options.receiveOffload !== false;
+    this.offloads = options.disableOffloads === false ? undefined : addon.disableOffloads(interfaceName, receiveOffload);
+    // Whatever was asked: a macvlan reads "on [requested off]" while its parent merges.
+    this.mergesReceived = addon.mergesReceived(interfaceName);
+    const receiveMode = options.receiveMode ?? (receiveOffload && this.mergesReceived ? 'recvmsg' : DEFAULT_RECEIVE_MODE);
     // A receive slot holds the largest frame the interface can pass up, whatever MTU the
     // stack uses: a peer with a larger MTU still gets its frames seen (and dropped above).
     const slotSize = roundUp(interfaceMtu + ETHERNET_HEADER_BYTES + VLAN_TAG_BYTES, 64);
@@ -123,7 +144,7 @@ export class PacketLink extends NativeLink {
         batchSize,
         this.promiscuous,
         options.ignoreOutgoing !== false,
-        options.receiveMode ?? DEFAULT_RECEIVE_MODE,
+        receiveMode,
         onFrames,
         onError,
       ),

@@ -38,7 +38,7 @@ export class TapLink extends NativeLink {
     const handle = addon.openTap(
       options.name,
       batchSize,
-      (count, ownFrames, truncated, vlanTagged) => forward.link?.receiveBatch(count, ownFrames, truncated, vlanTagged),
+      (count, ownFrames, truncated, vlanTagged, merged) => forward.link?.receiveBatch(count, ownFrames, truncated, vlanTagged, merged),
       (error, fatal) => forward.link?.receiveError(error, fatal),
     );
     let mtu: number;

@@ -10,6 +10,7 @@
  *
  * JavaScript API (hal/link/native.ts wraps and types it):
  *   openPacket(ifname, slotSize, batchSize, promiscuous, ignoreOutgoing, receiveMode, onFrames, onError) -> handle
+ *     (receiveMode: 'tpacket-v2' | 'tpacket-v3' | 'recvmmsg' | 'recvmsg')
  *   openTap(name, batchSize, onFrames, onError) -> handle   (handle.name: the actual name)
  *     handle: { name, ifindex, memory, frameOffsets, frameLengths, receiveMode, ringFallback?, outgoingFallback? }
  *   send(handle, frames: Uint8Array[], segmentSizes?: Uint16Array) -> sent (all went) | { sent, bytes, full, failed, error }
@@ -17,10 +18,11 @@
  *   close(handle)
  *   kernelStatistics(handle) -> { drops, freezes } since the last call (PACKET_STATISTICS)
  *   carrier(ifname) -> boolean, mac(ifname) -> Buffer, mtu(ifname) -> number
- *   disableOffloads(ifname) -> { tx, sg, tso, gso, gro, lro: 'off' | errno name }
+ *   disableOffloads(ifname, keepGro) -> { tx, sg, tso, gso, gro, lro: 'off' | errno name | 'kept' }
+ *   mergesReceived(ifname) -> boolean: the kernel merges received segments (GRO or LRO active)
  *
  * Receiving: a uv_poll watches the descriptor; each readable wakeup takes one batch and
- * makes ONE call onFrames(count, ownFrames, truncated, vlanTagged). The frames are not
+ * makes ONE call onFrames(count, ownFrames, truncated, vlanTagged, merged). The frames are not
  * copied: frame i of the batch is handle.memory[frameOffsets[i], + frameLengths[i]), where
  * `memory` is one ArrayBuffer over the receive memory made once at open:
  *   - tpacket-v2: the mmapped ring; a batch is up to batchSize frames the kernel has marked
@@ -28,7 +30,20 @@
  *   - tpacket-v3: the mmapped ring; a batch is one whole block, which the kernel hands over
  *     when it is full or its timer (RING_V3_BLOCK_TIMEOUT_MS) fires;
  *   - recvmmsg (packet, only when asked for or when the ring cannot be set up: then
- *     handle.ringFallback names the failed call) and read (tap): preallocated slots.
+ *     handle.ringFallback names the failed call) and read (tap): preallocated slots;
+ *   - recvmsg (packet, for an interface whose kernel merges received segments): one
+ *     recvmsg per frame, back to back into an arena, each read with room for the largest
+ *     IPv4 packet. GRO (or LRO) hands a packet socket the merged frame, up to 64 KiB: a
+ *     ring's fixed frames would cut it (counted as truncated, the data lost), and a
+ *     macvlan cannot switch GRO off at all (its parent's NAPI merges before the macvlan
+ *     sees the frame; ethtool shows "on [requested off]"). `merged` counts them.
+ * Checksums: every packet mode reads the kernel's checksum status of the frame (the ring
+ * header's or PACKET_AUXDATA's tp_status). TP_STATUS_CSUMNOTREADY (a partial checksum:
+ * GRO verified each segment before merging, or the frame was built on this host) and
+ * TP_STATUS_CSUM_VALID (the NIC or the kernel verified it) vouch for a TCP/IPv4 segment
+ * as bit 31 of its length does (FRAME_TCP_CHECKSUM_GOOD); otherwise the addon sums the
+ * segment itself. A partial checksum on any other protocol (only a sender on this host
+ * with checksum offload makes one) is left as it is: the stack finds it wrong and drops it.
  * The contract (hal/link/link.ts): a frame is valid only during the call. When onFrames
  * returns, the batch's ring slots go back to the kernel (TP_STATUS_KERNEL) and the slots
  * are reused; when the link closes, `memory` is detached before it is unmapped or freed,
@@ -122,6 +137,11 @@
    now and then) never add up to a stop. */
 #define MAX_CONSECUTIVE_ERRORS 8
 #define ERROR_BURST_MS 1000
+/* recvmsg mode: the largest frame a read must have room for, a whole IPv4 packet (GRO
+   merges up to 64 KiB; the kernel strips any VLAN tag first), and an arena of four: a read
+   only starts with that much room, so the kernel never has to cut a frame (256 KiB). */
+#define RECVMSG_MAX_FRAME (65535 + ETH_HLEN)
+#define RECVMSG_ARENA_BYTES (4 * RECVMSG_MAX_FRAME)
 /* Room for one PACKET_AUXDATA control message per received frame. */
 #define CONTROL_SPACE CMSG_SPACE(sizeof(struct tpacket_auxdata))
 /* The PACKET_MMAP receive ring, in blocks of 128 KiB (order-5 allocations; the kernel falls
@@ -158,13 +178,14 @@ typedef enum { LINK_PACKET, LINK_TAP } link_kind;
 
 /* How a link receives: recvmmsg into slots (packet), read() into an arena (tap), or a
    PACKET_MMAP ring the kernel writes into, TPACKET_V2 (frame by frame) or V3 (in blocks). */
-typedef enum { RECEIVE_RECVMMSG, RECEIVE_READ, RECEIVE_RING_V2, RECEIVE_RING_V3 } receive_mode;
+typedef enum { RECEIVE_RECVMMSG, RECEIVE_READ, RECEIVE_RING_V2, RECEIVE_RING_V3, RECEIVE_RECVMSG } receive_mode;
 
 static const char *receive_mode_name(receive_mode mode) {
   switch (mode) {
     case RECEIVE_RING_V2: return "tpacket-v2";
     case RECEIVE_RING_V3: return "tpacket-v3";
     case RECEIVE_READ: return "read";
+    case RECEIVE_RECVMSG: return "recvmsg";
     default: return "recvmmsg";
   }
 }
@@ -210,7 +231,7 @@ typedef struct {
   /* Set when the ArrayBuffer could not be detached at close: JS may still reach the memory,
      so it is left allocated (a leak, never a use after free). */
   bool memory_pinned;
-  struct mmsghdr *messages;      /* recvmmsg: batch_size receive headers, reused */
+  struct mmsghdr *messages;      /* recvmmsg: batch_size receive headers, reused (recvmsg: one) */
   struct iovec *vectors;         /* recvmmsg: receive vectors */
   struct sockaddr_ll *addresses; /* recvmmsg: where the kernel reports sll_pkttype */
   uint8_t *controls;             /* recvmmsg: PACKET_AUXDATA control messages, one per slot */
@@ -237,6 +258,7 @@ typedef struct {
   unsigned own_frames;
   unsigned truncated;
   unsigned vlan_tagged;
+  unsigned merged; /* frames among `count` the kernel merged from several segments (GRO/LRO) */
   int error; /* errno of a failed receive call, 0 if none */
   /* Ring slots this batch holds, handed back to the kernel once JS has returned:
      V2 frames from ring.next on, or (V3) the block at ring.next. */
@@ -515,16 +537,19 @@ static void finalize_link(napi_env env, void *data, void *hint) {
 
 /* ---------- receiving ---------- */
 
-/* Whether the kernel took an 802.1Q tag off this frame (PACKET_AUXDATA). */
-static bool vlan_tagged(struct msghdr *header) {
+/* The frame's tp_status from PACKET_AUXDATA (0 without one), and whether the kernel took
+   an 802.1Q tag off it. */
+static uint32_t auxiliary_status(struct msghdr *header, bool *vlan) {
+  *vlan = false;
   for (struct cmsghdr *control = CMSG_FIRSTHDR(header); control != NULL; control = CMSG_NXTHDR(header, control)) {
     if (control->cmsg_level != SOL_PACKET || control->cmsg_type != PACKET_AUXDATA) continue;
     struct tpacket_auxdata auxiliary;
     memcpy(&auxiliary, CMSG_DATA(control), sizeof auxiliary);
     /* Kernels before 3.0 set no VALID bit and report a non-zero TCI only. */
-    return (auxiliary.tp_status & TP_STATUS_VLAN_VALID) != 0 || auxiliary.tp_vlan_tci != 0;
+    *vlan = (auxiliary.tp_status & TP_STATUS_VLAN_VALID) != 0 || auxiliary.tp_vlan_tci != 0;
+    return auxiliary.tp_status;
   }
-  return false;
+  return 0;
 }
 
 /* Whether this frame may be handed to JS, or which counter it goes to instead. */
@@ -573,10 +598,22 @@ static uint64_t sum_native(const uint8_t *bytes, size_t length, uint64_t sum) {
   return sum + word;
 }
 
+#ifndef TP_STATUS_CSUM_VALID
+#define TP_STATUS_CSUM_VALID (1 << 7) /* Linux 3.16 */
+#endif
+#ifndef TP_STATUS_GSO_TCP
+#define TP_STATUS_GSO_TCP (1 << 8) /* Linux 5.1: a GRO/LRO-merged (or GSO) TCP frame */
+#endif
+
 /* Whether `frame` is an Ethernet frame carrying an unfragmented TCP/IPv4 segment whose
-   checksum over the pseudo-header and the segment is right (RFC 9293 §3.1). Anything
-   else, a bad checksum included, is left to the stack to check and count. */
-static bool tcp_checksum_good(const uint8_t *frame, uint32_t length) {
+   checksum over the pseudo-header and the segment is right (RFC 9293 §3.1). The kernel's
+   `status` (the ring header's or PACKET_AUXDATA's tp_status, 0 when there is none) may
+   vouch for it: TP_STATUS_CSUMNOTREADY, a partial checksum (the field holds only the
+   pseudo-header sum), is how a GRO-merged frame arrives, its segments verified before
+   they were merged (tcp4_gro_receive), or a frame built on this host; TP_STATUS_CSUM_VALID,
+   verified by the NIC or the kernel. Anything else, a bad checksum included, is left to
+   the stack to check and count. */
+static bool tcp_checksum_good(const uint8_t *frame, uint32_t length, uint32_t status) {
   enum { ETHERNET = 14 };
   if (length < ETHERNET + 20 + 20 || frame[12] != 0x08 || frame[13] != 0x00) return false;
   const uint8_t *ip = frame + ETHERNET;
@@ -585,6 +622,7 @@ static bool tcp_checksum_good(const uint8_t *frame, uint32_t length) {
   if ((ip[0] >> 4) != 4 || header_length < 20 || total_length < header_length + 20 ||
       total_length > length - ETHERNET || ip[9] != 6 || (((ip[6] << 8) | ip[7]) & 0x3fff) != 0)
     return false;
+  if ((status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)) != 0) return true;
   uint16_t protocol = htons(6);
   uint16_t tcp_length = htons((uint16_t)(total_length - header_length));
   uint64_t sum = sum_native(ip + 12, 8, (uint64_t)protocol + tcp_length); /* source, destination */
@@ -594,7 +632,7 @@ static bool tcp_checksum_good(const uint8_t *frame, uint32_t length) {
 }
 
 static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, size_t offset, uint32_t length,
-                        const uint8_t *frame) {
+                        const uint8_t *frame, uint32_t status) {
   switch (verdict) {
     case FRAME_OWN: batch->own_frames++; return;
     case FRAME_TRUNCATED: batch->truncated++; return;
@@ -607,7 +645,8 @@ static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, siz
     return;
   }
   link->frame_offset[batch->count] = (uint32_t)offset;
-  link->frame_length[batch->count] = length | (tcp_checksum_good(frame, length) ? FRAME_TCP_CHECKSUM_GOOD : 0);
+  link->frame_length[batch->count] = length | (tcp_checksum_good(frame, length, status) ? FRAME_TCP_CHECKSUM_GOOD : 0);
+  if ((status & TP_STATUS_GSO_TCP) != 0) batch->merged++;
   batch->count++;
 }
 
@@ -629,11 +668,44 @@ static void receive_recvmmsg_batch(link_t *link, batch_t *batch) {
   }
   for (int i = 0; i < received; i++) {
     struct mmsghdr *message = &link->messages[i];
+    bool vlan;
+    uint32_t status = auxiliary_status(&message->msg_hdr, &vlan);
     frame_verdict verdict = FRAME_KEEP;
     if (link->addresses[i].sll_pkttype == PACKET_OUTGOING) verdict = FRAME_OWN;
     else if (message->msg_hdr.msg_flags & MSG_TRUNC) verdict = FRAME_TRUNCATED;
-    else if (vlan_tagged(&message->msg_hdr)) verdict = FRAME_VLAN;
-    count_frame(link, batch, verdict, (size_t)i * link->slot_size, message->msg_len, link->arena + (size_t)i * link->slot_size);
+    else if (vlan) verdict = FRAME_VLAN;
+    count_frame(link, batch, verdict, (size_t)i * link->slot_size, message->msg_len, link->arena + (size_t)i * link->slot_size,
+                status);
+  }
+}
+
+/* recvmsg mode: frames back to back into the arena, one system call each, while a whole
+   IPv4 packet still fits; at most batch_size frames read (counted or kept) per wakeup. */
+static void receive_recvmsg_batch(link_t *link, batch_t *batch) {
+  struct msghdr *header = &link->messages[0].msg_hdr;
+  size_t used = 0;
+  for (unsigned read_count = 0; read_count < link->batch_size && link->arena_size - used >= RECVMSG_MAX_FRAME;) {
+    link->vectors[0].iov_base = link->arena + used;
+    link->vectors[0].iov_len = link->arena_size - used;
+    header->msg_namelen = sizeof(struct sockaddr_ll);
+    header->msg_controllen = CONTROL_SPACE;
+    header->msg_flags = 0;
+    ssize_t length = recvmsg(link->fd, header, MSG_DONTWAIT);
+    if (length < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) batch->error = errno;
+      return;
+    }
+    read_count++;
+    bool vlan;
+    uint32_t status = auxiliary_status(header, &vlan);
+    frame_verdict verdict = FRAME_KEEP;
+    if (link->addresses[0].sll_pkttype == PACKET_OUTGOING) verdict = FRAME_OWN;
+    else if (header->msg_flags & MSG_TRUNC) verdict = FRAME_TRUNCATED;
+    else if (vlan) verdict = FRAME_VLAN;
+    unsigned kept = batch->count;
+    count_frame(link, batch, verdict, used, (uint32_t)length, link->arena + used, status);
+    if (batch->count > kept) used += (size_t)length; /* a frame not handed on leaves its room */
   }
 }
 
@@ -674,7 +746,8 @@ static void receive_ring_v2_batch(link_t *link, batch_t *batch) {
     batch->ring_frames++;
     frame_verdict verdict = classify_ring_frame(link, raw, sizeof *header, ring->frame_size, status, header->tp_mac,
                                                 header->tp_snaplen, header->tp_len, header->tp_vlan_tci);
-    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen, raw + header->tp_mac);
+    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen, raw + header->tp_mac,
+                status);
   }
 }
 
@@ -699,7 +772,8 @@ static void receive_ring_v3_batch(link_t *link, batch_t *batch) {
     frame_verdict verdict =
         classify_ring_frame(link, raw, sizeof *header, ring->block_size - offset, header->tp_status, header->tp_mac,
                             header->tp_snaplen, header->tp_len, header->hv1.tp_vlan_tci);
-    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen, raw + header->tp_mac);
+    count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen, raw + header->tp_mac,
+                header->tp_status);
     uint32_t next = header->tp_next_offset;
     if (i + 1 < frames && (next == 0 || next > ring->block_size - offset)) {
       batch->truncated += frames - i - 1;
@@ -736,7 +810,7 @@ static void receive_tap_batch(link_t *link, batch_t *batch) {
       return;
     }
     if (length == 0) return;
-    count_frame(link, batch, FRAME_KEEP, used, (uint32_t)length, link->arena + used);
+    count_frame(link, batch, FRAME_KEEP, used, (uint32_t)length, link->arena + used, 0);
     used += (size_t)length;
   }
 }
@@ -747,6 +821,7 @@ static void receive_batch(link_t *link, batch_t *batch) {
     case RECEIVE_RING_V3: receive_ring_v3_batch(link, batch); break;
     case RECEIVE_READ: receive_tap_batch(link, batch); break;
     case RECEIVE_RECVMMSG: receive_recvmmsg_batch(link, batch); break;
+    case RECEIVE_RECVMSG: receive_recvmsg_batch(link, batch); break;
   }
 }
 
@@ -772,16 +847,17 @@ static void raise_pending_exception(napi_env env) {
     napi_fatal_exception(env, exception);
 }
 
-/* onFrames(count, ownFrames, truncated, vlanTagged): the frames are in the frame table. */
+/* onFrames(count, ownFrames, truncated, vlanTagged, merged): the frames are in the frame table. */
 static void deliver_batch(link_t *link, const batch_t *batch) {
   napi_env env = link->env;
-  napi_value argv[4];
+  napi_value argv[5];
   if (napi_create_uint32(env, batch->count, &argv[0]) != napi_ok ||
       napi_create_uint32(env, batch->own_frames, &argv[1]) != napi_ok ||
       napi_create_uint32(env, batch->truncated, &argv[2]) != napi_ok ||
-      napi_create_uint32(env, batch->vlan_tagged, &argv[3]) != napi_ok)
+      napi_create_uint32(env, batch->vlan_tagged, &argv[3]) != napi_ok ||
+      napi_create_uint32(env, batch->merged, &argv[4]) != napi_ok)
     return;
-  call_into_js(link, link->on_frames, 4, argv);
+  call_into_js(link, link->on_frames, 5, argv);
 }
 
 static void deliver_error(link_t *link, const char *syscall, int error, bool fatal) {
@@ -799,7 +875,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(link->env, &scope) != napi_ok) return;
 
-  batch_t batch = {0, 0, 0, 0, 0, 0, false};
+  batch_t batch = {0, 0, 0, 0, 0, 0, 0, false};
   const char *syscall = "poll";
   bool fatal = false;
   if (status == UV_EBADF) {
@@ -866,13 +942,17 @@ static link_t *allocate_link(link_kind kind, receive_mode mode, const char *name
   link->batch_size = batch_size;
   link->slot_size = slot_size;
   memcpy(link->name, name, strnlen(name, IFNAMSIZ - 1));
-  link->arena_size = mode == RECEIVE_RECVMMSG ? (size_t)batch_size * slot_size : mode == RECEIVE_READ ? TAP_ARENA_BYTES : 0;
+  link->arena_size = mode == RECEIVE_RECVMMSG ? (size_t)batch_size * slot_size
+                     : mode == RECEIVE_READ    ? TAP_ARENA_BYTES
+                     : mode == RECEIVE_RECVMSG ? RECVMSG_ARENA_BYTES
+                                               : 0;
   link->table_capacity = batch_size;
-  if (mode == RECEIVE_RECVMMSG) {
-    link->messages = calloc(batch_size, sizeof *link->messages);
-    link->vectors = calloc(batch_size, sizeof *link->vectors);
-    link->addresses = calloc(batch_size, sizeof *link->addresses);
-    link->controls = calloc(batch_size, CONTROL_SPACE);
+  if (mode == RECEIVE_RECVMMSG || mode == RECEIVE_RECVMSG) {
+    unsigned headers = mode == RECEIVE_RECVMSG ? 1 : batch_size;
+    link->messages = calloc(headers, sizeof *link->messages);
+    link->vectors = calloc(headers, sizeof *link->vectors);
+    link->addresses = calloc(headers, sizeof *link->addresses);
+    link->controls = calloc(headers, CONTROL_SPACE);
     if (link->messages == NULL || link->vectors == NULL || link->addresses == NULL || link->controls == NULL) {
       free_link_memory(link);
       free(link);
@@ -905,6 +985,13 @@ static bool attach_receive_memory(napi_env env, link_t *link, napi_value handle,
     return false;
   link->frame_offset = table_data;
   link->frame_length = (uint32_t *)table_data + link->table_capacity;
+  for (unsigned i = 0; link->mode == RECEIVE_RECVMSG && i < 1; i++) {
+    /* recvmsg: iov_base and iov_len are set before each read (frames go back to back). */
+    link->messages[i].msg_hdr.msg_iov = &link->vectors[i];
+    link->messages[i].msg_hdr.msg_iovlen = 1;
+    link->messages[i].msg_hdr.msg_name = &link->addresses[i];
+    link->messages[i].msg_hdr.msg_control = link->controls;
+  }
   for (unsigned i = 0; link->mode == RECEIVE_RECVMMSG && i < link->batch_size; i++) {
     link->vectors[i].iov_base = link->arena + (size_t)i * link->slot_size;
     link->vectors[i].iov_len = link->slot_size;
@@ -1071,9 +1158,10 @@ static bool get_receive_mode(napi_env env, napi_value value, receive_mode *mode)
     if (strcmp(text, "tpacket-v3") == 0) *mode = RECEIVE_RING_V3;
     else if (strcmp(text, "tpacket-v2") == 0) *mode = RECEIVE_RING_V2;
     else if (strcmp(text, "recvmmsg") == 0) *mode = RECEIVE_RECVMMSG;
+    else if (strcmp(text, "recvmsg") == 0) *mode = RECEIVE_RECVMSG;
     else length = 0;
   }
-  if (length == 0) napi_throw_range_error(env, NULL, "piwire: receiveMode must be 'tpacket-v3', 'tpacket-v2' or 'recvmmsg'");
+  if (length == 0) napi_throw_range_error(env, NULL, "piwire: receiveMode must be 'tpacket-v3', 'tpacket-v2', 'recvmmsg' or 'recvmsg'");
   return length != 0;
 }
 
@@ -1141,7 +1229,7 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
     if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &enable, sizeof enable) == 0) ignores_outgoing = true;
     else snprintf(outgoing_fallback, sizeof outgoing_fallback, "setsockopt(PACKET_IGNORE_OUTGOING): %s", errno_name(errno));
   }
-  if (mode != RECEIVE_RECVMMSG) {
+  if (mode == RECEIVE_RING_V2 || mode == RECEIVE_RING_V3) {
     /* The ring goes in before bind, so no frame is queued the other way first. A ring the
        kernel or N-API refuses (no memory, a sandboxed runtime without external buffers)
        leaves the link on recvmmsg: slower, never silent (handle.ringFallback says why). */
@@ -1726,14 +1814,24 @@ static int ethtool_lro_off(const char *ifname) {
   return ethtool_command(ifname, &value);
 }
 
-/* disableOffloads(ifname): best effort, each feature reported as 'off' or the errno name.
-   The stack computes and checks every checksum and sees every segment as sent on the wire:
-   a NIC or the kernel merging segments (GRO/LRO) or leaving checksums to hardware would
-   hand it frames no peer ever sent. */
+/* disableOffloads(ifname, keepGro): best effort, each feature reported as 'off' or the
+   errno name. The stack computes and checks every checksum and sees every segment as sent
+   on the wire: a NIC or the kernel merging segments (LRO) or leaving checksums to hardware
+   would hand it frames no peer ever sent. GRO is the one kept when asked (`keepGro`,
+   reported 'kept'): it merges only segments it has verified, into a frame that says so
+   (TP_STATUS_GSO_TCP, a partial checksum), which the recvmsg mode takes whole. */
 static napi_value js_disable_offloads(napi_env env, napi_callback_info info) {
   napi_value result, value;
   char ifname[IFNAMSIZ] = {0};
-  if (!get_interface_argument(env, info, "piwire: disableOffloads(ifname)", ifname)) return NULL;
+  size_t argc = 2;
+  napi_value argv[2];
+  bool keep_gro = false;
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !get_interface_name(env, argv[0], ifname)) {
+    if (argc < 1) napi_throw_type_error(env, NULL, "piwire: disableOffloads(ifname, keepGro)");
+    return NULL;
+  }
+  if (argc >= 2) NAPI_CALL(env, napi_get_value_bool(env, argv[1], &keep_gro));
   static const struct {
     const char *name;
     uint32_t get_command;
@@ -1746,6 +1844,11 @@ static napi_value js_disable_offloads(napi_env env, napi_callback_info info) {
   };
   NAPI_CALL(env, napi_create_object(env, &result));
   for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
+    if (keep_gro && features[i].get_command == ETHTOOL_GGRO) {
+      NAPI_CALL(env, napi_create_string_utf8(env, "kept", NAPI_AUTO_LENGTH, &value));
+      NAPI_CALL(env, napi_set_named_property(env, result, features[i].name, value));
+      continue;
+    }
     int error = ethtool_feature_off(ifname, features[i].get_command, features[i].set_command);
     NAPI_CALL(env, napi_create_string_utf8(env, error == 0 ? "off" : errno_name(error), NAPI_AUTO_LENGTH, &value));
     NAPI_CALL(env, napi_set_named_property(env, result, features[i].name, value));
@@ -1753,6 +1856,22 @@ static napi_value js_disable_offloads(napi_env env, napi_callback_info info) {
   int error = ethtool_lro_off(ifname);
   NAPI_CALL(env, napi_create_string_utf8(env, error == 0 ? "off" : errno_name(error), NAPI_AUTO_LENGTH, &value));
   NAPI_CALL(env, napi_set_named_property(env, result, "lro", value));
+  return result;
+}
+
+/* mergesReceived(ifname): whether the kernel merges the interface's received segments
+   (GRO or LRO active, as ETHTOOL_GGRO and the LRO flag read: a macvlan whose parent merges
+   reads "on" whatever was asked of it). An interface ethtool cannot ask is taken as not
+   merging: its frames come one by one. */
+static napi_value js_merges_received(napi_env env, napi_callback_info info) {
+  char ifname[IFNAMSIZ] = {0};
+  if (!get_interface_argument(env, info, "piwire: mergesReceived(ifname)", ifname)) return NULL;
+  struct ethtool_value gro = {.cmd = ETHTOOL_GGRO, .data = 0};
+  struct ethtool_value flags = {.cmd = ETHTOOL_GFLAGS, .data = 0};
+  bool merges = (ethtool_command(ifname, &gro) == 0 && gro.data != 0) ||
+                (ethtool_command(ifname, &flags) == 0 && (flags.data & ETH_FLAG_LRO) != 0);
+  napi_value result;
+  NAPI_CALL(env, napi_get_boolean(env, merges, &result));
   return result;
 }
 
@@ -1824,6 +1943,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mac", NULL, js_mac, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mtu", NULL, js_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
       {"disableOffloads", NULL, js_disable_offloads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mergesReceived", NULL, js_merges_received, NULL, NULL, NULL, napi_enumerable, NULL},
       {"notify", NULL, js_notify, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties));

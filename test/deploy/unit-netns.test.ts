@@ -75,7 +75,7 @@ describe('the installed unit in a network namespace', { skip: netns.ok ? false :
 
     // Dirty the interface the way a careless OS would: the helper must clean it.
     await exec(topology.deviceNamespace, ['ip', 'address', 'add', '198.18.0.99/24', 'dev', 'veth-dev']);
-    await exec(topology.deviceNamespace, ['ethtool', '-K', 'veth-dev', 'gro', 'on']);
+    await exec(topology.deviceNamespace, ['ethtool', '-K', 'veth-dev', 'tx', 'on']);
 
     const [pre] = serviceLines(unit, 'ExecStartPre');
     assert.ok(pre !== undefined && pre.startsWith('+'), 'the helper runs with full privileges');

@@ -60,7 +60,7 @@ describe('loadConfig: defaults and forms', () => {
   it('fills every default when there is no file and no flag', () => {
     const config = loadConfig({ flags: {}, defaultStateDir: '/srv/state', stdoutIsTty: false });
     assert.deepEqual(config, {
-      net: { mtu: 1500, segmentOffload: true },
+      net: { mtu: 1500, segmentOffload: true, receiveOffload: true },
       link: 'sim',
       tcp: {
         keepalive: { idle: 10_000, interval: 2_000, count: 3 },
@@ -222,7 +222,7 @@ describe('loadConfig: the example configuration', () => {
   it('loads and equals the defaults for every key that has one', () => {
     const example = loadConfig({ file: EXAMPLE_FILE, flags: {}, stdoutIsTty: false });
     const defaults = loadConfig({ flags: {}, defaultStateDir: '/var/lib/piwire', stdoutIsTty: false });
-    assert.deepEqual({ ...example, net: { mtu: example.net.mtu, segmentOffload: example.net.segmentOffload } }, defaults);
+    assert.deepEqual({ ...example, net: { mtu: example.net.mtu, segmentOffload: example.net.segmentOffload, receiveOffload: example.net.receiveOffload } }, defaults);
   });
 
   it('lists every key of the schema (cert and key only when a certificate is supplied, pcap only to capture)', () => {

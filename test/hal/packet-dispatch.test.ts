@@ -18,6 +18,10 @@ class StandInAddon {
   onError: NativeErrorCallback | undefined;
   requestedMode: ReceiveMode | undefined;
   requestedIgnoreOutgoing: boolean | undefined;
+  /** disableOffloads' keepGro argument, per call. */
+  readonly keepGro: (boolean | undefined)[] = [];
+  /** What mergesReceived answers: the interface's kernel merges received segments. */
+  merges = false;
   closed = 0;
   /** Per send() call, the bytes of each frame as the addon would send them. */
   readonly sent: number[][][] = [];
@@ -62,20 +66,24 @@ class StandInAddon {
       carrier: () => true,
       mac: () => Buffer.from(MAC),
       mtu: () => 1500,
-      disableOffloads: () => ({ tso: 'off', gso: 'off', gro: 'off', sg: 'off', tx: 'off', lro: 'off' }),
+      disableOffloads: (_name, keepGro) => {
+        this.keepGro.push(keepGro);
+        return { tso: 'off', gso: 'off', gro: keepGro === true ? 'kept' : 'off', sg: 'off', tx: 'off', lro: 'off' };
+      },
+      mergesReceived: () => this.merges,
       notify: () => undefined,
     };
   }
 
   /** Writes frames into the memory at the given offsets and delivers them as one batch. */
-  deliver(frames: { offset: number; bytes: number[] }[], own = 0, truncated = 0, vlan = 0): void {
+  deliver(frames: { offset: number; bytes: number[] }[], own = 0, truncated = 0, vlan = 0, merged = 0): void {
     const view = new Uint8Array(this.memory);
     frames.forEach((frame, index) => {
       view.set(frame.bytes, frame.offset);
       this.frameOffsets[index] = frame.offset;
       this.frameLengths[index] = frame.bytes.length;
     });
-    this.onFrames?.(frames.length, own, truncated, vlan);
+    this.onFrames?.(frames.length, own, truncated, vlan, merged);
   }
 }
 
@@ -175,7 +183,7 @@ describe('packet link batch dispatch (stand-in addon)', () => {
       view.set(frameBytes(3, 70), 4000);
       addon.frameOffsets[0] = 4000;
       addon.frameLengths[0] = (70 | 0x8000_0000) >>> 0;
-      addon.onFrames?.(1, 0, 0, 0);
+      addon.onFrames?.(1, 0, 0, 0, 0);
       assert.deepEqual(log, ['begin', 'range 1000..1060', 'range 96..160', 'end', 'begin', 'range 4000..4070 good', 'end']);
       assert.deepEqual(ranges, [frameBytes(1), frameBytes(2, 64), frameBytes(3, 70)]);
       assert.equal(link.stats()['link.rx.bytes'], 60 + 64 + 70);
@@ -281,6 +289,46 @@ describe('packet link batch dispatch (stand-in addon)', () => {
     } finally {
       link.close();
     }
+  });
+
+  test('receive offload: GRO is kept, and an interface that merges is received with recvmsg; merged frames are counted', () => {
+    const addon = new StandInAddon();
+    addon.merges = true;
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      assert.deepEqual(addon.keepGro, [true], 'GRO is not switched off by default');
+      assert.equal(link.offloads?.gro, 'kept');
+      assert.equal(link.mergesReceived, true);
+      assert.equal(addon.requestedMode, 'recvmsg', 'a ring would cut a merged frame');
+      assert.equal(link.receiveMode, 'recvmsg');
+      const seen: number[] = [];
+      link.setReceiver((frame) => seen.push(frame.length));
+      addon.deliver([{ offset: 0, bytes: frameBytes(1, 4000) }, { offset: 4096, bytes: frameBytes(2, 60) }], 0, 0, 0, 1);
+      assert.deepEqual(seen, [4000, 60]);
+      assert.equal(link.stats()['link.rx.merged-frames'], 1);
+      assert.equal(link.stats()['link.rx.frames'], 2);
+    } finally {
+      link.close();
+    }
+  });
+
+  test('receive offload: an interface that does not merge keeps the ring; receiveOffload false switches GRO off; an explicit mode wins', () => {
+    const quiet = new StandInAddon();
+    const ring = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, quiet.asAddon());
+    ring.close();
+    assert.deepEqual(quiet.keepGro, [true]);
+    assert.equal(quiet.requestedMode, 'tpacket-v2');
+    assert.equal(ring.mergesReceived, false);
+
+    const merging = new StandInAddon();
+    merging.merges = true;
+    const off = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, receiveOffload: false }, merging.asAddon());
+    off.close();
+    assert.deepEqual(merging.keepGro, [false], 'GRO asked off');
+    assert.equal(merging.requestedMode, 'tpacket-v2', 'without receive offload the mode does not follow the interface');
+    const explicit = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, receiveMode: 'recvmmsg' }, merging.asAddon());
+    explicit.close();
+    assert.equal(merging.requestedMode, 'recvmmsg');
   });
 
   test('ignoreOutgoing: false does not ask for the option and reports no fallback', () => {
