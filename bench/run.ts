@@ -598,12 +598,12 @@ interface SideResults {
   sensorAvailable?: boolean;
 }
 
-async function kernelSide(topology: VethTopology, probeDirectory: string): Promise<SideResults> {
+async function kernelSide(topology: VethTopology, probeDirectory: string, sections: ReadonlySet<Section> = selected): Promise<SideResults> {
   const results: SideResults = {};
   await execOrThrow(topology.deviceNamespace, ['ip', 'address', 'add', `${topology.deviceAddress}/${topology.prefixLength}`, 'dev', topology.deviceInterface]);
   const children: ChildProcess[] = [];
   try {
-    if (selected.has('bulk')) {
+    if (sections.has('bulk')) {
       const server = spawnInNamespace(topology.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', topology.deviceAddress]);
       children.push(server);
       await firstJsonLine(server, 15_000);
@@ -613,7 +613,7 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
       results.bulk = { push: await measureBulk(topology, 'push', bytes, pid), pull: await measureBulk(topology, 'pull', bytes, pid), warmUpPushes };
       log(`kernel MTU ${topology.mtu} bulk (${describeWarmUp(warmUpPushes)}): in ${describeBulk(results.bulk.push)}, out ${describeBulk(results.bulk.pull)}`);
     }
-    if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn') || selected.has('startup')) {
+    if (sections.has('latency') || sections.has('ingest') || sections.has('idle') || sections.has('churn') || sections.has('startup')) {
       const probePath = join(probeDirectory, 'kernel-probe.json');
       const started = performance.now();
       const server = spawnInNamespace(topology.deviceNamespace, [process.execPath, '--import', 'tsx', CLIENTS + 'kernel-sensor-server.ts', '--port', String(SENSOR_PORT)], {
@@ -627,14 +627,14 @@ async function kernelSide(topology: VethTopology, probeDirectory: string): Promi
       const pid = server.pid!;
       await delay(1_000);
       results.startup = { readyMs, idleRssBytes: processRssBytes(pid) };
-      if (selected.has('latency')) {
+      if (sections.has('latency')) {
         results.latency = await measureLatency(topology);
       }
-      if (selected.has('ingest')) {
+      if (sections.has('ingest')) {
         results.ingest = await measureIngest(topology, pid);
       }
-      if (selected.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
-      if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
+      if (sections.has('idle')) results.idle = await measureIdle(topology, pid, probePath);
+      if (sections.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
       log(`kernel MTU ${topology.mtu} sensor sections done`);
     }
   } finally {
@@ -658,7 +658,7 @@ async function withFirmware<T>(firmware: FirmwareProcess, stateDirectory: string
   }
 }
 
-async function piwireSide(topology: VethTopology, probeDirectory: string, profileDirectory: string | undefined): Promise<SideResults> {
+async function piwireSide(topology: VethTopology, probeDirectory: string, profileDirectory: string | undefined, sections: ReadonlySet<Section> = selected): Promise<SideResults> {
   const results: SideResults = {};
   const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
   const configPath = join(probeDirectory, 'piwire-config.json');
@@ -666,7 +666,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   // `--commit-ms N`: the readings log's group-commit window (store.commitMs) for this run.
   const store = flags['commit-ms'] === undefined ? {} : { store: { commitMs: Number(flags['commit-ms']) } };
   // Bulk reads the receive ring's drops over the remote shell: one operator, only then.
-  const shell = selected.has('bulk') ? await writeShellOperatorConfig(probeDirectory, randomBytes(12).toString('hex')) : undefined;
+  const shell = sections.has('bulk') ? await writeShellOperatorConfig(probeDirectory, randomBytes(12).toString('hex')) : undefined;
   const services = shell === undefined ? {} : (JSON.parse(readFileSync(shell.configFile, 'utf8')) as { services: object });
   // `--no-segment-offload`: net.segmentOffload false, TCP building every segment (the before of bench/BASELINE.md's offload section).
   const net = flags['no-segment-offload'] ? { net: { segmentOffload: false } } : {};
@@ -682,7 +682,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   // PIWIRE_BENCH_SNAPSHOT=<prefix>: a heap snapshot after each collecting probe (bench/lib/firmware-entry.ts).
   if (process.env.PIWIRE_BENCH_SNAPSHOT) env.PIWIRE_BENCH_SNAPSHOT = process.env.PIWIRE_BENCH_SNAPSHOT;
   // Profiling the idle window (no bulk or ingest run to profile): the section's own three memory probes come first (before the burst, then the settling time's two).
-  const idleProfiled = profileDirectory !== undefined && !selected.has('bulk') && !selected.has('ingest');
+  const idleProfiled = profileDirectory !== undefined && !sections.has('bulk') && !sections.has('ingest');
   if (idleProfiled) env.PIWIRE_BENCH_PROFILE_AFTER = '3';
   const started = performance.now();
   const firmware: FirmwareProcess = startFirmware({
@@ -697,7 +697,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
     const pid = firmware.pid!;
     await delay(2_000);
     results.startup = { readyMs, idleRssBytes: processRssBytes(pid) };
-    if (selected.has('bulk')) {
+    if (sections.has('bulk')) {
       const bytes = sizes.bulkBytes(topology.mtu);
       const ringDrops = async (): Promise<number> => (await deviceCounters(topology.peerNamespace, topology.deviceAddress, shell!.secretFile))['link.drop.rx-overflow'] ?? 0;
       // The device's first shell session belongs to the warm-up: it sends segments with
@@ -720,24 +720,24 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
     }
     results.sensorAvailable = await sensorAnswers(topology);
     if (results.sensorAvailable) {
-      if (selected.has('latency')) {
+      if (sections.has('latency')) {
         results.latency = await measureLatency(topology);
       }
-      if (selected.has('ingest')) {
+      if (sections.has('ingest')) {
         // Without bulk, --profile covers the ingest run instead.
-        const profiled = profileDirectory !== undefined && !selected.has('bulk');
+        const profiled = profileDirectory !== undefined && !sections.has('bulk');
         if (profiled) await probe(pid, probePath);
         results.ingest = await measureIngest(topology, pid);
         if (profiled) await probe(pid, probePath);
       }
-      if (selected.has('idle')) {
+      if (sections.has('idle')) {
         results.idle = await measureIdle(topology, pid, probePath, idleProfiled);
         const spaces = Object.entries(results.idle.heapSpacesPerConnection ?? {}).filter(([, space]) => Math.abs(space.resident) >= 1 || Math.abs(space.used) >= 1);
         log(`piwire MTU ${topology.mtu} idle, per connection, V8 heap space used / resident: ${spaces.map(([name, space]) => `${name} ${space.used.toFixed(0)} / ${space.resident.toFixed(0)} B`).join(', ')}`);
       }
-      if (selected.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
+      if (sections.has('churn')) results.churn = await measureChurn(topology, pid, probePath);
       log(`piwire MTU ${topology.mtu} sensor sections done`);
-    } else if (selected.has('latency') || selected.has('ingest') || selected.has('idle') || selected.has('churn')) {
+    } else if (sections.has('latency') || sections.has('ingest') || sections.has('idle') || sections.has('churn')) {
       log(`piwire MTU ${topology.mtu}: port ${SENSOR_PORT} does not answer PING: sensor sections not available`);
     }
   });
@@ -792,11 +792,17 @@ function addFloorRows(mtu: number, floor: { push: BulkFigures; pull: BulkFigures
 
 const NOT_AVAILABLE = 'not available (sensor service not running)';
 
-function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
+/**
+ * The bulk rows of one pair of runs; `condition` names what differs from the plain
+ * topology (", GRO on the device's interface"), in every row's metric.
+ */
+function addBulkRows(mtu: number, kernel: SideResults, piwire: SideResults, condition: string): void {
   if (kernel.bulk && piwire.bulk) {
     // Issue 13's targets (MTU 1500): ≥ 2 Gbit/s and ≥ 35% of the kernel; ≤ 3 CPU s per GiB in all.
     const bulkTarget = mtu === 1500 ? '≥ 2000 and ≥ 35% of kernel' : undefined;
-    for (const [mode, label] of [['push', 'bulk into device (discard)'], ['pull', 'bulk out of device (chargen)']] as const) {
+    for (const [mode, direction] of [['push', 'bulk into device (discard)'], ['pull', 'bulk out of device (chargen)']] as const) {
+      const label = `${direction}${condition}`;
+
       const p = piwire.bulk[mode];
       const k = kernel.bulk[mode];
       record({
@@ -816,6 +822,10 @@ function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
       if (p.ringDrops !== undefined) record({ section: 'bulk', metric: `${label}: frames dropped, receive ring full`, mtu, unit: 'frames', piwire: p.ringDrops, kernel: undefined, better: 'lower' });
     }
   }
+}
+
+function addRows(mtu: number, kernel: SideResults, piwire: SideResults): void {
+  addBulkRows(mtu, kernel, piwire, '');
   const sensorMissing = piwire.sensorAvailable === false;
   if (selected.has('latency')) {
     const p = piwire.latency;
@@ -1097,6 +1107,25 @@ async function main(): Promise<number> {
           }) : undefined;
           raw[`mtu${mtu}`] = { kernel, piwire, floor };
           addRows(mtu, kernel, piwire);
+          if (selected.has('bulk') && mtu === 1500) {
+            // Bulk again with GRO on the device's interface, as a NIC driver has it by
+            // default (and a macvlan's parent whatever the macvlan asks): the kernel
+            // merges in-order segments before the device's socket sees them, for both
+            // servers alike. The firmware, started after the switch, receives the merged
+            // frames whole (net.receiveOffload, hal/link/packet.ts).
+            log(`MTU ${mtu}: bulk with GRO on ${topology.deviceInterface}`);
+            const gro = (state: 'on' | 'off'): Promise<unknown> => execOrThrow(topology.deviceNamespace, ['ethtool', '-K', topology.deviceInterface, 'gro', state]);
+            await gro('on');
+            try {
+              const bulkOnly = new Set<Section>(['bulk']);
+              const kernelGro = await kernelSide(topology, workDirectory, bulkOnly);
+              const piwireGro = await piwireSide(topology, workDirectory, undefined, bulkOnly);
+              raw[`mtu${mtu}-gro`] = { kernel: kernelGro, piwire: piwireGro };
+              addBulkRows(mtu, kernelGro, piwireGro, `, GRO on the device's interface`);
+            } finally {
+              await gro('off');
+            }
+          }
           if (floor) addFloorRows(mtu, floor, kernel);
           if (profileDirectory !== undefined) {
             const file = readdirSync(profileDirectory).find((name) => name.endsWith('.cpuprofile'));
@@ -1213,6 +1242,7 @@ async function main(): Promise<number> {
   markdown += `Machine: ${(await import('node:os')).cpus().length} CPUs (${(await import('node:os')).cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, kernel ${(await import('node:os')).release()}.\n`;
   if (VETH_SECTIONS.some((section) => selected.has(section))) {
     markdown += 'Veth pair between two namespaces, offloads (tx, rx, tso, gso, gro) off on both ends, same MTU on both; kernel and piwire measured one after the other on the same pair.\n\n';
+    if (selected.has('bulk') && mtus.includes(1500)) markdown += "Rows \"GRO on the device's interface\": the same bulk runs again with `ethtool -K veth-dev gro on` (the kernel merges in-order segments before the device's socket sees them, as a NIC driver does by default), both servers started after the switch.\n\n";
     if (selected.has('bulk') || selected.has('floor')) {
       markdown += flags.cold
         ? 'Bulk: the first transfer after each server started (`--cold`: the firmware\'s JIT warm-up included).\n\n'
