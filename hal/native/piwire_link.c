@@ -42,8 +42,8 @@
  * GRO verified each segment before merging, or the frame was built on this host) and
  * TP_STATUS_CSUM_VALID (the NIC or the kernel verified it) vouch for a TCP/IPv4 segment
  * as bit 31 of its length does (FRAME_TCP_CHECKSUM_GOOD); otherwise the addon sums the
- * segment itself. A partial checksum on any other protocol (only a sender on this host
- * with checksum offload makes one) is left as it is: the stack finds it wrong and drops it.
+ * segment itself. A partial checksum (TCP or UDP) is completed in place first, so the
+ * frame is right for any reader: a capture, a wrapper that drops the mark.
  * The contract (hal/link/link.ts): a frame is valid only during the call. When onFrames
  * returns, the batch's ring slots go back to the kernel (TP_STATUS_KERNEL) and the slots
  * are reused; when the link closes, `memory` is detached before it is unmapped or freed,
@@ -612,7 +612,7 @@ static uint64_t sum_native(const uint8_t *bytes, size_t length, uint64_t sum) {
    pseudo-header sum), is how a GRO-merged frame arrives, its segments verified before
    they were merged (tcp4_gro_receive), or a frame built on this host; TP_STATUS_CSUM_VALID,
    verified by the NIC or the kernel. Anything else, a bad checksum included, is left to
-   the stack to check and count. */
+   the stack to check and count. (count_frame completes a partial one first.) */
 static bool tcp_checksum_good(const uint8_t *frame, uint32_t length, uint32_t status) {
   enum { ETHERNET = 14 };
   if (length < ETHERNET + 20 + 20 || frame[12] != 0x08 || frame[13] != 0x00) return false;
@@ -631,8 +631,33 @@ static bool tcp_checksum_good(const uint8_t *frame, uint32_t length, uint32_t st
   return sum == 0xffff;
 }
 
+/* A partial checksum (TP_STATUS_CSUMNOTREADY) completed in place, as skb_checksum_help
+   does before such a frame leaves on a wire: the field holds the folded pseudo-header sum
+   (tcp_gro_complete, __tcp_v4_send_check, udp4_hwcsum), so the segment's sum with it,
+   folded and complemented, is the checksum. Only unfragmented TCP and UDP over IPv4 carry
+   one. The frame is then right for every reader: a capture, a wrapper link that drops the
+   checksum mark and leaves the check to the stack, UDP, which has no mark. */
+static void complete_partial_checksum(uint8_t *frame, uint32_t length) {
+  enum { ETHERNET = 14 };
+  if (length < ETHERNET + 20 || frame[12] != 0x08 || frame[13] != 0x00) return;
+  uint8_t *ip = frame + ETHERNET;
+  unsigned header_length = (unsigned)(ip[0] & 0x0f) * 4;
+  unsigned total_length = ((unsigned)ip[2] << 8) | ip[3];
+  unsigned protocol = ip[9];
+  unsigned field = protocol == 6 ? 16 : protocol == 17 ? 6 : 0;
+  if ((ip[0] >> 4) != 4 || header_length < 20 || field == 0 || total_length < header_length + field + 2 ||
+      total_length > length - ETHERNET || (((ip[6] << 8) | ip[7]) & 0x3fff) != 0)
+    return;
+  uint8_t *segment = ip + header_length;
+  uint64_t sum = sum_native(segment, total_length - header_length, 0);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  uint16_t checksum = (uint16_t)~sum;
+  if (protocol == 17 && checksum == 0) checksum = 0xffff; /* RFC 768: 0 means "none" */
+  memcpy(segment + field, &checksum, sizeof checksum);
+}
+
 static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, size_t offset, uint32_t length,
-                        const uint8_t *frame, uint32_t status) {
+                        uint8_t *frame, uint32_t status) {
   switch (verdict) {
     case FRAME_OWN: batch->own_frames++; return;
     case FRAME_TRUNCATED: batch->truncated++; return;
@@ -645,6 +670,7 @@ static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, siz
     return;
   }
   link->frame_offset[batch->count] = (uint32_t)offset;
+  if ((status & TP_STATUS_CSUMNOTREADY) != 0) complete_partial_checksum(frame, length);
   link->frame_length[batch->count] = length | (tcp_checksum_good(frame, length, status) ? FRAME_TCP_CHECKSUM_GOOD : 0);
   if ((status & TP_STATUS_GSO_TCP) != 0) batch->merged++;
   batch->count++;

@@ -9,7 +9,10 @@
  * frames (`link.drop.truncated`, the data lost); the link must take them whole:
  *   - the link keeps GRO, sees that the interface merges and receives with recvmsg;
  *   - merged frames arrive (`link.rx.merged-frames`), none cut, none with a bad checksum;
- *   - the echoed bytes are exactly the bytes sent (SHA-256).
+ *   - the echoed bytes are exactly the bytes sent (SHA-256);
+ *   - a merged frame's partial checksum (the kernel leaves only the pseudo-header sum in
+ *     it) is completed by the addon: the stack's own check passes it when a wrapper link
+ *     drops the checksum mark.
  */
 import { after, afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,13 +50,17 @@ describe('receive offload against the kernel (GRO-merged frames)', { skip: canUs
     for (const namespace of namespaces) deleteNamespace(namespace);
   });
 
-  /** The device on `interfaceName`, an echo of BYTES from the kernel, and the device's stats after it. */
-  async function echoThrough(namespace: string, interfaceName: string): Promise<DeviceStats> {
+  /**
+   * The device on `interfaceName`, an echo of BYTES from the kernel, and the device's stats
+   * after it. `wrapped`: the stack behind the fixture's FaultLink (no faults), which drops
+   * the link's checksum mark, so TCP sums every segment itself.
+   */
+  async function echoThrough(namespace: string, interfaceName: string, wrapped = false): Promise<DeviceStats> {
     device = new LineProcess(
       spawn('ip', ['netns', 'exec', namespace, process.execPath, '--import', 'tsx', `${FIXTURES}lossy-device.ts`, interfaceName, `${DEVICE}/24`, '0', '0', '0', '1'], {
         cwd: REPOSITORY_ROOT,
         stdio: ['pipe', 'pipe', 'pipe'],
-        env: { ...process.env, PIWIRE_TEST_PLAIN_LINK: '1', PIWIRE_TEST_DIAG_BUFFER: String(256 * 1024) },
+        env: { ...process.env, PIWIRE_TEST_PLAIN_LINK: wrapped ? '0' : '1', PIWIRE_TEST_DIAG_BUFFER: String(256 * 1024) },
       }),
     );
     await device.waitForLine((line) => (JSON.parse(line) as { event: string }).event === 'ready', 'the device to be ready');
@@ -99,6 +106,14 @@ describe('receive offload against the kernel (GRO-merged frames)', { skip: canUs
     assert.match(execIn(namespace, 'ethtool', ['-k', 'pwm']), /generic-receive-offload: on \[requested off\]/);
     const stats = await echoThrough(namespace, 'pwm');
     t.diagnostic(`merged frames ${stats.link['link.rx.merged-frames']}, frames ${stats.link['link.rx.frames']}`);
+    assertMergedFramesTakenWhole(stats);
+  });
+
+  it('behind a wrapper that drops the checksum mark, the stack\'s own check passes the merged frames (the addon completed their checksums)', async () => {
+    const namespace = createVethNamespace(`${KERNEL}/24`);
+    namespaces.push(namespace);
+    execIn(namespace, 'ethtool', ['-K', 'pwa', 'gro', 'on']);
+    const stats = await echoThrough(namespace, 'pwa', true);
     assertMergedFramesTakenWhole(stats);
   });
 });
