@@ -45,10 +45,25 @@ export function serveDiscard(socket: Socket): void {
  * serves every write. Nine periods (63,270 bytes): each write costs the socket layer
  * and Node's stream machinery the same whatever its size, so large writes keep that
  * cost per byte low (a GiB is ~17,000 writes instead of ~153,000).
+ *
+ * The block is built by the first chargen connection, not when this module loads: the
+ * configuration imports the module whether diag is on or not (off by default), and a
+ * device that never serves chargen need not hold the 63 KB (issue 13, idle RSS).
  */
 export const CHARGEN_PERIOD_LINES = 95;
 const CHARGEN_BLOCK_PERIODS = 9;
-export const CHARGEN_BLOCK: Buffer = buildChargenBlock();
+let block: Buffer | undefined;
+
+/** The block every chargen write sends, built on the first call. */
+export function chargenBlock(): Buffer {
+  block ??= buildChargenBlock();
+  return block;
+}
+
+/** Whether `chargenBlock` has built the block yet (for the test of the idle footprint). */
+export function chargenBlockBuilt(): boolean {
+  return block !== undefined;
+}
 
 function buildChargenBlock(): Buffer {
   const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
@@ -61,6 +76,7 @@ function buildChargenBlock(): Buffer {
 }
 
 export function serveChargen(socket: Socket): void {
+  const pattern = chargenBlock();
   let stopped = false;
   const stop = (): void => {
     stopped = true;
@@ -77,7 +93,7 @@ export function serveChargen(socket: Socket): void {
     socket.end();
   });
   const fill = (): void => {
-    while (!stopped && socket.write(CHARGEN_BLOCK)) {
+    while (!stopped && socket.write(pattern)) {
       // keep writing until the stream asks us to wait
     }
   };

@@ -52,9 +52,13 @@ const MAX_NAME_LENGTH = 64;
 /** 10^0 .. 10^15, each exact as a double. */
 const POWERS_OF_TEN = Array.from({ length: MAX_DIGITS + 1 }, (_, exponent) => 10 ** exponent);
 
-/** Entries of the name table (a power of two): ~32 KiB of pointers for the whole service. */
+/**
+ * Entries of the name table (a power of two): ~32 KiB of pointers for the whole service,
+ * made by the first PUT read here, so a device that has had none (or a firmware whose
+ * sensor service is off) does not hold it from start-up (issue 13, idle RSS).
+ */
 const NAME_TABLE_SIZE = 4096;
-const nameTable: (string | undefined)[] = new Array<string | undefined>(NAME_TABLE_SIZE).fill(undefined);
+let nameTable: (string | undefined)[] | undefined;
 const ASCII = new TextDecoder();
 
 /** A-Z a-z 0-9 _ . / - (IDENTIFIER_PATTERN, storage/readings.ts). */
@@ -146,6 +150,7 @@ export function parsePutLine(line: Uint8Array, start: number, end: number, into:
 
 /** The string of the identifier bytes line[start, end): the table's when it holds it, else made and kept. */
 function internName(line: Uint8Array, start: number, end: number, hash: number): string {
+  nameTable ??= new Array<string | undefined>(NAME_TABLE_SIZE).fill(undefined);
   const slot = (hash >>> 0) & (NAME_TABLE_SIZE - 1);
   const known = nameTable[slot];
   if (known !== undefined && sameName(known, line, start, end)) return known;
@@ -153,6 +158,11 @@ function internName(line: Uint8Array, start: number, end: number, hash: number):
   const name = ASCII.decode(line.subarray(start, end));
   nameTable[slot] = name;
   return name;
+}
+
+/** Whether the name table has been made yet (for the test of the idle footprint). */
+export function nameTableMade(): boolean {
+  return nameTable !== undefined;
 }
 
 function sameName(name: string, line: Uint8Array, start: number, end: number): boolean {

@@ -4,6 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { parsePutLine, type PutFields } from '../../../src/services/sensors/put-line.ts';
 import { parseRequest } from '../../../src/services/sensors/request.ts';
 import { SeededRandom } from '../../../src/random.ts';
@@ -133,5 +134,23 @@ describe('parsePutLine', () => {
       for (let i = 0; i < length; i++) bytes[i] = alphabet[random.uint32() % alphabet.length]!;
       agrees(bytes, `bytes ${Array.from(bytes).join(',')}`);
     }
+  });
+});
+
+describe('the name table', () => {
+  it('is made by the first PUT read, not when the module loads or for a line it leaves', () => {
+    // A process of its own: in this one another test file may have read PUTs already.
+    const script = [
+      "import { parsePutLine, nameTableMade } from './src/services/sensors/put-line.ts';",
+      "const into = { name: '', value: 0, timestamp: -1 };",
+      'const atLoad = nameTableMade();',
+      "const left = parsePutLine(new TextEncoder().encode('GET x'), 0, 5, into);",
+      'const afterOther = nameTableMade();',
+      "const taken = parsePutLine(new TextEncoder().encode('PUT x 1'), 0, 7, into);",
+      'console.log(JSON.stringify({ atLoad, left, afterOther, taken, afterPut: nameTableMade(), name: into.name }));',
+    ].join('\n');
+    const root = new URL('../../..', import.meta.url).pathname;
+    const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(output), { atLoad: false, left: false, afterOther: false, taken: true, afterPut: true, name: 'x' });
   });
 });
