@@ -21,6 +21,8 @@
  *   --perf DIR   `perf record` of the last push to DIR/<n>.data (add --perf-basic-prof
  *                to --node-flags for JavaScript names)
  *   --perf-call-graph  with --perf: record call chains (`-g`; V8 keeps frame pointers)
+ *   --gro        GRO on the device's interface (the bench's second bulk pass): the
+ *                firmware takes the kernel's merged frames (net.receiveOffload)
  *   --v8-log DIR V8's log (--logfile, with e.g. --node-flags='--log-deopt') per process
  *   --no-build   skip deploy/build.mjs --bench
  * V8's own traces (--trace-gc and the like) go to the firmware's stdout: the first 200
@@ -49,6 +51,7 @@ const { values: flags } = parseArgs({
     'no-build': { type: 'boolean' },
     perf: { type: 'string' },
     'perf-call-graph': { type: 'boolean' },
+    gro: { type: 'boolean' },
     counters: { type: 'boolean' },
     gc: { type: 'boolean' },
     'full-gc': { type: 'boolean' },
@@ -141,6 +144,7 @@ async function main(): Promise<void> {
   const nodeFlags = flags['node-flags'].split(' ').filter((flag) => flag.length > 0);
   const pushes = Number(flags.pushes);
   const topology = await createTopology({ mtu: 1500, prefix: 'pwb' });
+  if (flags.gro) await exec(topology.deviceNamespace, ['ethtool', '-K', topology.deviceInterface, 'gro', 'on']);
   const work = mkdtempSync(join(tmpdir(), 'pw-series-'));
   try {
     const shell = await writeShellOperatorConfig(work, randomBytes(12).toString('hex'));
