@@ -115,6 +115,9 @@ export function openLink(spec: LinkSpec, options: OpenLinkOptions): OpenedLink {
       disableOffloads: true,
       segmentOffload: options.segmentOffload ?? true,
       receiveOffload: options.receiveOffload ?? true,
+      // A capture shows the segments as they came: no merging of ours (the kernel's GRO,
+      // which a macvlan cannot refuse, still shows).
+      coalesce: (options.receiveOffload ?? true) && options.pcapFile === undefined,
     });
     ringFallback = packet.ringFallback;
     segmentOffloadFallback = packet.segmentOffloadFallback;

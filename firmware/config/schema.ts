@@ -189,7 +189,7 @@ const netSchema = z.strictObject({
   ),
   receiveOffload: flag(
     true,
-    "packet links: GRO is left as the interface has it, and when the kernel merges received segments (GRO or LRO on; a macvlan whose parent merges cannot switch it off) the link receives with recvmsg and takes each merged frame, verified by the kernel, as one TCP segment of up to 64 KiB; false: GRO is switched off and frames are received through the ring",
+    "packet links: GRO is left as the interface has it, and when the kernel merges received segments (GRO or LRO on; a macvlan whose parent merges cannot switch it off) the link receives with recvmsg and takes each merged frame, verified by the kernel, as one TCP segment of up to 64 KiB; the link also merges each run of a flow's in-order segments in a receive batch by GRO's rules (not with `pcap`); false: GRO is switched off, nothing is merged, frames are received through the ring",
   ),
 });
 

@@ -32,8 +32,12 @@ import { packagePath } from '../package-root.ts';
 import { SuperFrameRing } from './super-frame-ring.ts';
 import { acceptForTransmit, acceptLengthForTransmit, ETHERNET_HEADER_BYTES, type CarrierHandler, type FrameHandler, type Link, type ReceiveBatch } from './link.ts';
 
-/** The length in a frame-table entry; the bit above it is FRAME_TCP_CHECKSUM_GOOD (piwire_link.c). */
-export const FRAME_LENGTH_MASK = 0x7fff_ffff;
+/** The length in a frame-table entry; bit 31 is FRAME_TCP_CHECKSUM_GOOD, bit 30 FRAME_IN_MERGE_MEMORY (piwire_link.c). */
+export const FRAME_LENGTH_MASK = 0x3fff_ffff;
+/** Bit 30 of a frame-table length: the frame is in the handle's mergeMemory (receive coalescing), not its memory. */
+export const FRAME_IN_MERGE_MEMORY = 0x4000_0000;
+/** Bit 31: the frame's TCP checksum is right. */
+export const FRAME_TCP_CHECKSUM_GOOD = 0x8000_0000;
 
 /**
  * How a packet link receives: a PACKET_MMAP ring (TPACKET_V3 blocks, TPACKET_V2 frames),
@@ -51,12 +55,15 @@ export interface NativeHandle {
   /** The receive memory every batch's frames are views into (detached once closed). */
   readonly memory: ArrayBuffer;
   /**
-   * Per batch: frame i is memory[frameOffsets[i], frameOffsets[i] + (frameLengths[i] & FRAME_LENGTH_MASK));
-   * bit 31 of frameLengths[i] says the frame's TCP checksum is right (the addon summed it,
-   * or the kernel vouched for it: piwire_link.c, "Checksums").
+   * Per batch: frame i is memory[frameOffsets[i], frameOffsets[i] + (frameLengths[i] & FRAME_LENGTH_MASK)),
+   * or mergeMemory's when frameLengths[i] has FRAME_IN_MERGE_MEMORY; bit 31 says the
+   * frame's TCP checksum is right (the addon summed it, or the kernel vouched for it:
+   * piwire_link.c, "Checksums").
    */
   readonly frameOffsets: Uint32Array<ArrayBuffer>;
   readonly frameLengths: Uint32Array<ArrayBuffer>;
+  /** With receive coalescing: where merged frames are built (frames whose length has FRAME_IN_MERGE_MEMORY). */
+  readonly mergeMemory?: ArrayBuffer;
   readonly receiveMode: ReceiveMode | 'read';
   /** Set when a ring was asked for and could not be had: the failed call and errno. */
   readonly ringFallback?: string;
@@ -91,9 +98,11 @@ export interface NativeLinkError extends Error {
  * when the socket has PACKET_IGNORE_OUTGOING);
  * `truncated`, frames longer than a receive slot; `vlanTagged`, 802.1Q frames (the kernel
  * strips the tag before packet sockets see them, so they would pass for untagged ones).
- * Among the `count`: `merged`, TCP frames the kernel merged from several segments (GRO).
+ * Among the `count`: `merged`, TCP frames merged from several segments (by the kernel's
+ * GRO, or the addon's receive coalescing); `coalesced`, frames the addon merged into the
+ * frame before them (not in `count`).
  */
-export type NativeFramesCallback = (count: number, ownFrames: number, truncated: number, vlanTagged: number, merged: number) => void;
+export type NativeFramesCallback = (count: number, ownFrames: number, truncated: number, vlanTagged: number, merged: number, coalesced: number) => void;
 /** A receive error; `fatal` means the addon stopped polling (the link can no longer receive). */
 export type NativeErrorCallback = (error: NativeLinkError, fatal: boolean) => void;
 
@@ -113,6 +122,8 @@ export interface NativeAddon {
     receiveMode: ReceiveMode,
     onFrames: NativeFramesCallback,
     onError: NativeErrorCallback,
+    /** Receive coalescing: runs of a flow's in-order segments in a batch merged into one frame (piwire_link.c). */
+    coalesce?: boolean,
   ): NativeHandle;
   /** `name` may be a template such as `pw%d`; the handle carries the actual name. */
   openTap(name: string, batchSize: number, onFrames: NativeFramesCallback, onError: NativeErrorCallback): NativeHandle;
@@ -200,7 +211,9 @@ export interface NativeLinkSettings {
  *
  * Counters (`stats()`): link.rx.frames/bytes/batches, link.tx.frames/bytes/batches,
  * link.rx.errors, link.rx.ring-freezes (TPACKET_V3: every block was waiting for us),
- * link.rx.merged-frames (frames the kernel merged from several TCP segments, GRO),
+ * link.rx.merged-frames (frames merged from several TCP segments: the kernel's GRO or
+ * the addon's coalescing), link.rx.coalesced-frames (frames the addon merged into the one
+ * before them; link.rx.frames counts what reached the receiver),
  * link.tx.super-frames (segmentation offload: super-frames queued; link.tx.frames counts
  * what the addon sent, a super-frame as one), and one
  * `link.drop.<reason>` per dropped frame: own-frame, truncated, vlan, no-receiver,
@@ -219,6 +232,8 @@ export abstract class NativeLink implements Link {
   private handle: NativeHandle | undefined;
   /** The handle's receive memory, frame table: what receiveBatch reads each batch from. */
   private receiveBytes: Uint8Array = new Uint8Array(0);
+  /** Where the addon's receive coalescing builds merged frames (empty without it). */
+  private mergeBytes: Uint8Array = new Uint8Array(0);
   private frameOffsets = new Uint32Array(0);
   private frameLengths = new Uint32Array(0);
   private receiver: FrameHandler | undefined;
@@ -390,6 +405,7 @@ export abstract class NativeLink implements Link {
   protected adopt(handle: NativeHandle): void {
     this.handle = handle;
     this.receiveBytes = new Uint8Array(handle.memory);
+    this.mergeBytes = handle.mergeMemory === undefined ? new Uint8Array(0) : new Uint8Array(handle.mergeMemory);
     this.frameOffsets = handle.frameOffsets;
     this.frameLengths = handle.frameLengths;
   }
@@ -420,15 +436,15 @@ export abstract class NativeLink implements Link {
   /** Subclass hook: stop timers before the descriptor goes. */
   protected beforeClose(): void {}
 
-  protected readonly receiveBatch: NativeFramesCallback = (count, ownFrames, truncated, vlanTagged, merged) => {
+  protected readonly receiveBatch: NativeFramesCallback = (count, ownFrames, truncated, vlanTagged, merged, coalesced) => {
     if (ownFrames > 0) this.counters.increment('link.drop.own-frame', ownFrames);
     if (merged > 0) this.counters.increment('link.rx.merged-frames', merged);
+    if (coalesced > 0) this.counters.increment('link.rx.coalesced-frames', coalesced);
     if (truncated > 0) this.counters.increment('link.drop.truncated', truncated);
     if (vlanTagged > 0) this.counters.increment('link.drop.vlan', vlanTagged);
     if (count === 0) return;
     this.counters.increment('link.rx.batches');
     this.counters.increment('link.rx.frames', count);
-    const bytes = this.receiveBytes;
     const offsets = this.frameOffsets;
     const lengths = this.frameLengths;
     let total = 0;
@@ -438,9 +454,12 @@ export abstract class NativeLink implements Link {
     try {
       for (let index = 0; index < count; index++) {
         const offset = offsets[index] ?? 0;
-        // Bit 31 of the length: the addon found the frame's TCP checksum right (link.ts FrameHandler).
+        // Bit 31 of the length: the frame's TCP checksum is right (link.ts FrameHandler);
+        // bit 30: a frame the addon merged, in the merge memory.
         const tagged = lengths[index] ?? 0;
         const length = tagged & FRAME_LENGTH_MASK;
+        const bytes = (tagged & FRAME_IN_MERGE_MEMORY) !== 0 ? this.mergeBytes : this.receiveBytes;
+        const checksumGood = tagged >= FRAME_TCP_CHECKSUM_GOOD;
         total += length;
         // The receiver may close the link (or drop its handler) in the middle of a batch:
         // from then on the receive memory is gone, so the rest are only counted.
@@ -450,8 +469,8 @@ export abstract class NativeLink implements Link {
           continue;
         }
         // In place when the batch begun takes ranges (and is still the receiver's): no view per frame.
-        if (batch?.receiveFrameAt !== undefined && batch === this.batch) batch.receiveFrameAt(bytes, offset, offset + length, tagged > FRAME_LENGTH_MASK);
-        else receiver(bytes.subarray(offset, offset + length), tagged > FRAME_LENGTH_MASK);
+        if (batch?.receiveFrameAt !== undefined && batch === this.batch) batch.receiveFrameAt(bytes, offset, offset + length, checksumGood);
+        else receiver(bytes.subarray(offset, offset + length), checksumGood);
       }
     } finally {
       batch?.endBatch();

@@ -18,7 +18,10 @@
  * up to 64 KiB to the stack (`link.rx.merged-frames`), its checksum vouched for by the
  * kernel, which verified every segment before merging them: the stack's work per byte
  * falls by the number of segments merged, as the kernel's own TCP does with GRO. Frames
- * then differ from the wire's in one way: a packet capture shows the merged frame. An ETH_P_ALL socket
+ * then differ from the wire's in one way: a packet capture shows the merged frame. The
+ * addon also merges what the kernel did not (`coalesce`, default with receiveOffload): each
+ * run of a flow's in-order segments in one receive batch becomes one frame, by GRO's rules
+ * (`link.rx.coalesced-frames` counts the segments merged away). An ETH_P_ALL socket
  * is also offered every frame other senders on this host put out of the interface (the
  * kernel's, a second process's, the link's own transmit-only socket's): the socket has
  * PACKET_IGNORE_OUTGOING (`ignoreOutgoing`, default on), so the kernel clones none of them
@@ -63,6 +66,13 @@ export interface PacketLinkOptions {
    * (`mergesReceived`), else with DEFAULT_RECEIVE_MODE. Default true.
    */
   receiveOffload?: boolean;
+  /**
+   * Receive coalescing (with receiveOffload): the addon merges each run of a flow's
+   * in-order segments in a receive batch into one frame, as GRO does (piwire_link.c
+   * `coalesce_batch`), so TCP handles one segment where the wire carried many. Default:
+   * receiveOffload. A capture wants it off, to show the segments as they came.
+   */
+  coalesce?: boolean;
   /** Frames per receive wakeup and per send batch. Default 64. */
   batchSize?: number;
   /** Carrier re-check interval. Default 500 ms. */
@@ -147,6 +157,7 @@ export class PacketLink extends NativeLink {
         receiveMode,
         onFrames,
         onError,
+        options.coalesce ?? receiveOffload,
       ),
     );
     this.receiveMode = handle.receiveMode === 'read' ? 'recvmmsg' : handle.receiveMode;

@@ -37,6 +37,11 @@
  *     ring's fixed frames would cut it (counted as truncated, the data lost), and a
  *     macvlan cannot switch GRO off at all (its parent's NAPI merges before the macvlan
  *     sees the frame; ethtool shows "on [requested off]"). `merged` counts them.
+ * Receive coalescing (packet, `coalesce` at open): after a batch is read, each run of one
+ * flow's consecutive in-order TCP segments (verified checksums, no IP options, only ACK
+ * and PSH, the same ACK, window and options, none longer than the first) is merged into
+ * one frame in the merge memory (handle.mergeMemory), as GRO does (coalesce_batch);
+ * `coalesced` counts the frames merged away, and their merged frame carries bit 30.
  * Checksums: every packet mode reads the kernel's checksum status of the frame (the ring
  * header's or PACKET_AUXDATA's tp_status). TP_STATUS_CSUMNOTREADY (a partial checksum:
  * GRO verified each segment before merging, or the frame was built on this host) and
@@ -250,6 +255,12 @@ typedef struct {
   int ifindex;
   /* The transmit-only PACKET_VNET_HDR socket of segmentation offload, or -1. */
   int tx_fd;
+  /* Receive coalescing (packet links, `coalesce` at open): runs of a flow's in-order
+     segments in a batch merged into one frame in `merge` (a JS ArrayBuffer of
+     MERGE_MEMORY_BYTES, `merge_ref`, handle.mergeMemory), as GRO would have. */
+  bool coalesce;
+  uint8_t *merge;
+  napi_ref merge_ref;
   char name[IFNAMSIZ];
 } link_t;
 
@@ -258,7 +269,8 @@ typedef struct {
   unsigned own_frames;
   unsigned truncated;
   unsigned vlan_tagged;
-  unsigned merged; /* frames among `count` the kernel merged from several segments (GRO/LRO) */
+  unsigned merged; /* frames among `count` merged from several segments (by the kernel's GRO/LRO or coalesce_batch) */
+  unsigned coalesced; /* frames coalesce_batch merged into the frame before them (no longer in `count`) */
   int error; /* errno of a failed receive call, 0 if none */
   /* Ring slots this batch holds, handed back to the kernel once JS has returned:
      V2 frames from ring.next on, or (V3) the block at ring.next. */
@@ -481,6 +493,22 @@ static void release_js_memory(link_t *link, bool env_alive) {
     napi_delete_reference(env, link->memory_ref);
     link->memory_ref = NULL;
   }
+  if (link->merge_ref != NULL) {
+    /* JS owns the merge memory: detached, a view kept against the contract reads as empty;
+       if that fails the ArrayBuffer keeps it, and it is never written again. */
+    if (env_alive) {
+      napi_handle_scope scope;
+      napi_value merge;
+      if (napi_open_handle_scope(env, &scope) == napi_ok) {
+        if (napi_get_reference_value(env, link->merge_ref, &merge) == napi_ok && merge != NULL) napi_detach_arraybuffer(env, merge);
+        napi_close_handle_scope(env, scope);
+      }
+    }
+    napi_delete_reference(env, link->merge_ref);
+    link->merge_ref = NULL;
+  }
+  link->merge = NULL;
+  link->coalesce = false;
   if (link->table_ref != NULL) napi_delete_reference(env, link->table_ref);
   link->table_ref = NULL;
   link->frame_offset = NULL;
@@ -559,6 +587,13 @@ typedef enum { FRAME_KEEP, FRAME_OWN, FRAME_TRUNCATED, FRAME_VLAN } frame_verdic
    checksum (receive checksum offload, as a NIC's that sets CHECKSUM_UNNECESSARY), so the
    stack need not sum the segment again. Lengths are far below 2^31. */
 #define FRAME_TCP_CHECKSUM_GOOD 0x80000000u
+/* Bit 30: the frame is in the merge memory (handle.mergeMemory), not the receive memory. */
+#define FRAME_IN_MERGE_MEMORY 0x40000000u
+#define FRAME_LENGTH_BITS 0x3fffffffu
+/* Receive coalescing's output per batch: merged frames are built here, back to back; a run
+   that would not fit ends where it is. 256 KiB holds any batch's data (a V2 batch of 64
+   frames at MTU 1500 is 97 KiB, a V3 block 128 KiB); pages never written stay out of RSS. */
+#define MERGE_MEMORY_BYTES (256 * 1024)
 
 /* The ones' complement sum of `length` bytes in native byte order, 32 bits at a time into
    64-bit accumulators (RFC 1071 §2 (B): the sum is independent of byte order, the fold
@@ -674,6 +709,155 @@ static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, siz
   link->frame_length[batch->count] = length | (tcp_checksum_good(frame, length, status) ? FRAME_TCP_CHECKSUM_GOOD : 0);
   if ((status & TP_STATUS_GSO_TCP) != 0) batch->merged++;
   batch->count++;
+}
+
+/* ---------- receive coalescing ---------- */
+
+/* A TCP/IPv4 segment as coalescing reads it; `mergeable` only when it may start or join a
+   run (tcp_gro_receive's rules, kept strict): checksum verified, IPv4 without options or
+   fragmentation, TCP with ACK and at most PSH besides, and payload. */
+typedef struct {
+  uint8_t *ip;
+  unsigned ip_length;     /* the IPv4 total length (the frame may carry Ethernet padding) */
+  unsigned tcp_header;    /* TCP header bytes, options included */
+  unsigned payload;
+  uint32_t seq;
+  bool push;
+} segment_view;
+
+static uint32_t read_be32(const uint8_t *bytes) {
+  return ((uint32_t)bytes[0] << 24) | ((uint32_t)bytes[1] << 16) | ((uint32_t)bytes[2] << 8) | bytes[3];
+}
+
+static bool mergeable_segment(uint8_t *frame, uint32_t length, uint32_t tagged, segment_view *view) {
+  enum { ETHERNET = 14, ACK = 0x10, PSH = 0x08 };
+  if ((tagged & FRAME_TCP_CHECKSUM_GOOD) == 0 || length < ETHERNET + 40 || frame[12] != 0x08 || frame[13] != 0x00)
+    return false;
+  uint8_t *ip = frame + ETHERNET;
+  unsigned total_length = ((unsigned)ip[2] << 8) | ip[3];
+  /* Version 4, no options (IHL 5), TCP, neither MF nor a fragment offset (DF may be set). */
+  if (ip[0] != 0x45 || ip[9] != 6 || (((ip[6] << 8) | ip[7]) & 0x3fff) != 0 || total_length > length - ETHERNET)
+    return false;
+  uint8_t *tcp = ip + 20;
+  unsigned header = (unsigned)(tcp[12] >> 4) * 4;
+  if (header < 20 || total_length < 20 + header + 1) return false;
+  unsigned flags = tcp[13];
+  if ((flags & ~(unsigned)PSH) != ACK) return false; /* no SYN, FIN, RST, URG, ECE, CWR */
+  view->ip = ip;
+  view->ip_length = total_length;
+  view->tcp_header = header;
+  view->payload = total_length - 20 - header;
+  view->seq = read_be32(tcp + 4);
+  view->push = (flags & PSH) != 0;
+  return true;
+}
+
+/* Whether `next` continues the run that `first` starts, `expected` being the sequence
+   number after the run so far: the same flow, TOS, TTL and DF, the same ACK, window and
+   options (timestamps included: segments with different TSvals stay apart, as in GRO),
+   and no longer than the run's first segment (its MSS). */
+static bool continues_run(const segment_view *first, const segment_view *next, uint32_t expected) {
+  const uint8_t *a = first->ip, *b = next->ip;
+  if (next->seq != expected || next->payload > first->payload || next->tcp_header != first->tcp_header) return false;
+  if (a[1] != b[1] || a[8] != b[8] || ((a[6] ^ b[6]) & 0x40) != 0) return false; /* TOS (and ECN), TTL, DF */
+  if (memcmp(a + 12, b + 12, 8) != 0 || memcmp(a + 20, b + 20, 4) != 0) return false; /* addresses, ports */
+  const uint8_t *ta = a + 20, *tb = b + 20;
+  /* ACK number (8..11), window (14..15), then the options; flags were checked (PSH may differ). */
+  return memcmp(ta + 8, tb + 8, 4) == 0 && memcmp(ta + 14, tb + 14, 2) == 0 &&
+         memcmp(ta + 20, tb + 20, first->tcp_header - 20) == 0;
+}
+
+static uint16_t fold_complement(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+/* Builds the run frames[from, to) as one frame at `out` (the first frame's Ethernet, IPv4
+   and TCP headers, then every payload in order), with its IPv4 total length, header
+   checksum, PSH (if any segment had it) and TCP checksum made right. Returns its length. */
+static size_t build_merged_frame(uint8_t *out, uint8_t *base, const link_t *link, unsigned from, unsigned to,
+                                 const segment_view *first, unsigned ip_length, bool push) {
+  enum { ETHERNET = 14 };
+  size_t head = ETHERNET + 20 + first->tcp_header;
+  memcpy(out, base + link->frame_offset[from], head + first->payload);
+  size_t used = head + first->payload;
+  for (unsigned k = from + 1; k < to; k++) {
+    uint8_t *frame = base + link->frame_offset[k];
+    unsigned payload = (((unsigned)frame[ETHERNET + 2] << 8) | frame[ETHERNET + 3]) - 20 - first->tcp_header;
+    memcpy(out + used, frame + head, payload);
+    used += payload;
+  }
+  uint8_t *ip = out + ETHERNET;
+  ip[2] = (uint8_t)(ip_length >> 8);
+  ip[3] = (uint8_t)ip_length;
+  ip[10] = ip[11] = 0;
+  uint16_t ip_checksum = fold_complement(sum_native(ip, 20, 0));
+  memcpy(ip + 10, &ip_checksum, 2);
+  uint8_t *tcp = ip + 20;
+  if (push) tcp[13] |= 0x08;
+  tcp[16] = tcp[17] = 0;
+  unsigned tcp_length = ip_length - 20;
+  uint64_t sum = sum_native(ip + 12, 8, (uint64_t)htons(6) + htons((uint16_t)tcp_length));
+  uint16_t tcp_checksum = fold_complement(sum_native(tcp, tcp_length, sum));
+  memcpy(tcp + 16, &tcp_checksum, 2);
+  return used;
+}
+
+/* Receive coalescing, GRO in the link (Linux's tcp_gro_receive and DPDK's gro_tcp4 do the
+   same in the kernel and in a user-space driver): each run of consecutive frames of the
+   batch that continue one flow in order (continues_run) becomes one frame of up to 64 KiB
+   in the merge memory, so the stack handles one segment where the wire carried many. A
+   run ends at a segment shorter than its first (and takes it), at one with PSH (taken
+   too), at anything else, and where the merge memory or the IPv4 length would overflow.
+   Only frames whose checksums were verified are merged, and the merged frame's checksums
+   are computed afresh, so it is right for every reader. The frame table is compacted in
+   place; a frame that starts no run stays where it is. */
+static void coalesce_batch(link_t *link, batch_t *batch) {
+  uint8_t *base = link->ring.base != NULL ? link->ring.base : link->arena;
+  size_t merge_used = 0;
+  unsigned out = 0;
+  for (unsigned i = 0; i < batch->count;) {
+    uint32_t tagged = link->frame_length[i];
+    uint8_t *frame = base + link->frame_offset[i];
+    segment_view first;
+    unsigned to = i + 1;
+    unsigned ip_length = 0;
+    bool push = false;
+    if (mergeable_segment(frame, tagged & FRAME_LENGTH_BITS, tagged, &first) && !first.push) {
+      uint32_t expected = first.seq + first.payload;
+      ip_length = first.ip_length;
+      size_t room = MERGE_MEMORY_BYTES - merge_used;
+      while (to < batch->count) {
+        segment_view next;
+        uint32_t next_tagged = link->frame_length[to];
+        if (!mergeable_segment(base + link->frame_offset[to], next_tagged & FRAME_LENGTH_BITS, next_tagged, &next) ||
+            !continues_run(&first, &next, expected) || ip_length + next.payload > 65535 ||
+            14 + (size_t)ip_length + next.payload > room)
+          break;
+        ip_length += next.payload;
+        expected += next.payload;
+        to++;
+        if (next.push) push = true;
+        if (next.push || next.payload < first.payload) break;
+      }
+    }
+    if (to == i + 1 || link->merge == NULL) {
+      link->frame_offset[out] = link->frame_offset[i];
+      link->frame_length[out] = tagged;
+      out++;
+      i++;
+      continue;
+    }
+    size_t length = build_merged_frame(link->merge + merge_used, base, link, i, to, &first, ip_length, push);
+    link->frame_offset[out] = (uint32_t)merge_used;
+    link->frame_length[out] = (uint32_t)length | FRAME_TCP_CHECKSUM_GOOD | FRAME_IN_MERGE_MEMORY;
+    merge_used += (length + 7) & ~(size_t)7;
+    batch->merged++;
+    batch->coalesced += to - i - 1;
+    out++;
+    i = to;
+  }
+  batch->count = out;
 }
 
 static void receive_recvmmsg_batch(link_t *link, batch_t *batch) {
@@ -873,17 +1057,18 @@ static void raise_pending_exception(napi_env env) {
     napi_fatal_exception(env, exception);
 }
 
-/* onFrames(count, ownFrames, truncated, vlanTagged, merged): the frames are in the frame table. */
+/* onFrames(count, ownFrames, truncated, vlanTagged, merged, coalesced): the frames are in the frame table. */
 static void deliver_batch(link_t *link, const batch_t *batch) {
   napi_env env = link->env;
-  napi_value argv[5];
+  napi_value argv[6];
   if (napi_create_uint32(env, batch->count, &argv[0]) != napi_ok ||
       napi_create_uint32(env, batch->own_frames, &argv[1]) != napi_ok ||
       napi_create_uint32(env, batch->truncated, &argv[2]) != napi_ok ||
       napi_create_uint32(env, batch->vlan_tagged, &argv[3]) != napi_ok ||
-      napi_create_uint32(env, batch->merged, &argv[4]) != napi_ok)
+      napi_create_uint32(env, batch->merged, &argv[4]) != napi_ok ||
+      napi_create_uint32(env, batch->coalesced, &argv[5]) != napi_ok)
     return;
-  call_into_js(link, link->on_frames, 5, argv);
+  call_into_js(link, link->on_frames, 6, argv);
 }
 
 static void deliver_error(link_t *link, const char *syscall, int error, bool fatal) {
@@ -901,7 +1086,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(link->env, &scope) != napi_ok) return;
 
-  batch_t batch = {0, 0, 0, 0, 0, 0, 0, false};
+  batch_t batch = {0, 0, 0, 0, 0, 0, 0, 0, false};
   const char *syscall = "poll";
   bool fatal = false;
   if (status == UV_EBADF) {
@@ -930,6 +1115,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   } else {
     syscall = receive_mode_name(link->mode);
     receive_batch(link, &batch);
+    if (link->coalesce && batch.count > 1) coalesce_batch(link, &batch);
   }
 
   if (batch.count > 0 || batch.own_frames > 0 || batch.truncated > 0 || batch.vlan_tagged > 0) {
@@ -1011,6 +1197,15 @@ static bool attach_receive_memory(napi_env env, link_t *link, napi_value handle,
     return false;
   link->frame_offset = table_data;
   link->frame_length = (uint32_t *)table_data + link->table_capacity;
+  if (link->coalesce) {
+    napi_value merge;
+    void *merge_data = NULL;
+    if (napi_create_arraybuffer(env, MERGE_MEMORY_BYTES, &merge_data, &merge) != napi_ok ||
+        napi_create_reference(env, merge, 1, &link->merge_ref) != napi_ok ||
+        napi_set_named_property(env, handle, "mergeMemory", merge) != napi_ok)
+      return false;
+    link->merge = merge_data;
+  }
   for (unsigned i = 0; link->mode == RECEIVE_RECVMSG && i < 1; i++) {
     /* recvmsg: iov_base and iov_len are set before each read (frames go back to back). */
     link->messages[i].msg_hdr.msg_iov = &link->vectors[i];
@@ -1191,10 +1386,10 @@ static bool get_receive_mode(napi_env env, napi_value value, receive_mode *mode)
   return length != 0;
 }
 
-/* openPacket(ifname, slotSize, batchSize, promiscuous, ignoreOutgoing, receiveMode, onFrames, onError) */
+/* openPacket(ifname, slotSize, batchSize, promiscuous, ignoreOutgoing, receiveMode, onFrames, onError, coalesce?) */
 static napi_value js_open_packet(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 9;
+  napi_value argv[9];
   char ifname[IFNAMSIZ] = {0};
   uint32_t slot_size, batch_size;
   bool promiscuous = false, ignore_outgoing = false;
@@ -1212,6 +1407,8 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
     return NULL;
   NAPI_CALL(env, napi_get_value_bool(env, argv[3], &promiscuous));
   NAPI_CALL(env, napi_get_value_bool(env, argv[4], &ignore_outgoing));
+  bool coalesce = false;
+  if (argc >= 9) NAPI_CALL(env, napi_get_value_bool(env, argv[8], &coalesce));
 
   /* The link speaks Ethernet frames; an interface with another link layer would hand us
      something else at offset 0. */
@@ -1313,6 +1510,7 @@ static napi_value js_open_packet(napi_env env, napi_callback_info info) {
   memcpy(link->ring_fallback, fallback, sizeof fallback);
   memcpy(link->outgoing_fallback, outgoing_fallback, sizeof outgoing_fallback);
   link->ignores_outgoing = ignores_outgoing;
+  link->coalesce = coalesce;
   return start_link(env, link, argv[6], argv[7], ifindex, ring_memory);
 
 fail:

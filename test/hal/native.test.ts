@@ -45,16 +45,27 @@ function testFrame(destination: string, source: string, index: number, payloadLe
  * its checksums computed by the stack's own wire code; `corrupt` flips a payload bit (or
  * a header bit without payload) after the checksum, `fragment` sets more-fragments.
  */
-function tcpFrame(destination: string, source: string, payloadLength: number, options: { corrupt?: boolean; fragment?: boolean } = {}): string {
+interface SegmentFields {
+  corrupt?: boolean;
+  fragment?: boolean;
+  /** The payload itself (else `payloadLength` bytes of a fixed pattern). */
+  payload?: Uint8Array;
+  seq?: number;
+  ack?: number;
+  flags?: number;
+  sourcePort?: number;
+}
+
+function tcpFrame(destination: string, source: string, payloadLength: number, options: SegmentFields = {}): string {
   const from = parseIpv4('198.18.0.1')!;
   const to = parseIpv4('198.18.0.2')!;
-  const payload = Uint8Array.from({ length: payloadLength }, (_, index) => (index * 31 + 7) & 0xff);
+  const payload = options.payload ?? Uint8Array.from({ length: payloadLength }, (_, index) => (index * 31 + 7) & 0xff);
   const repr: TcpRepr = {
-    sourcePort: 40_000, destinationPort: 9, sequenceNumber: 0xfedc_ba98, acknowledgmentNumber: 0x1234_5678,
-    flags: TcpFlag.ACK | TcpFlag.PSH, window: 500, urgentPointer: 0,
+    sourcePort: options.sourcePort ?? 40_000, destinationPort: 9, sequenceNumber: options.seq ?? 0xfedc_ba98, acknowledgmentNumber: options.ack ?? 0x1234_5678,
+    flags: options.flags ?? TcpFlag.ACK | TcpFlag.PSH, window: 500, urgentPointer: 0,
     options: { timestamps: { value: 0x8000_0001, echo: 77 } }, payload,
   };
-  const tcpLength = tcpHeaderLength(repr.options) + payloadLength;
+  const tcpLength = tcpHeaderLength(repr.options) + payload.length;
   const frame = new Uint8Array(ETHERNET_HEADER_LENGTH + IPV4_HEADER_LENGTH + tcpLength);
   emitEthernetHeader(frame, parseMac(destination)!, parseMac(source)!, EtherType.IPV4);
   emitIpv4Header(frame, { source: from, destination: to, protocol: IpProtocol.TCP, ttl: 64, identification: 1, dontFragment: !options.fragment }, tcpLength, ETHERNET_HEADER_LENGTH);
@@ -190,6 +201,45 @@ for (const mode of RECEIVE_MODES) {
         const received = await agent.waitFor((event) => event.event === 'frame' && event.hex === frame, what);
         assert.equal(received.tcpChecksumGood, good, what);
       }
+    });
+
+    test('receive coalescing: a run of one flow\'s in-order segments in a batch arrives as one frame, checksums right; what GRO would not merge stays apart', async () => {
+      const agent = suite.agent();
+      agent.discardPending();
+      const before = await agent.stats();
+      const mac = String(suite.opened().mac);
+      const SEQ = 0xffff_f000; // the run wraps the sequence space
+      const data = Uint8Array.from({ length: 9 * 1000 }, (_, index) => (index * 13 + 5) & 0xff);
+      const part = (from: number, to: number): Uint8Array => data.subarray(from * 1000, to * 1000);
+      const segment = (index: number, fields: SegmentFields = {}): string =>
+        tcpFrame(mac, peerMac, 0, { seq: (SEQ + index * 1000) >>> 0, payload: part(index, index + 1), flags: TcpFlag.ACK, ...fields });
+      const otherAck = { ack: 0x1234_9999 };
+      const sent = [
+        segment(0), segment(1), segment(2), // a run
+        segment(3, otherAck), segment(4, otherAck), // another ACK number: a run of its own
+        segment(6), // a gap (5 missing): alone, the next is another flow
+        segment(0, { sourcePort: 40_001 }),
+        segment(7), segment(8, { flags: TcpFlag.ACK | TcpFlag.PSH }), // PSH ends a run, and is in it
+      ];
+      const expected = [
+        tcpFrame(mac, peerMac, 0, { seq: SEQ, payload: part(0, 3), flags: TcpFlag.ACK }),
+        tcpFrame(mac, peerMac, 0, { seq: (SEQ + 3000) >>> 0, payload: part(3, 5), flags: TcpFlag.ACK, ...otherAck }),
+        sent[5]!,
+        sent[6]!,
+        tcpFrame(mac, peerMac, 0, { seq: (SEQ + 7000) >>> 0, payload: part(7, 9), flags: TcpFlag.ACK | TcpFlag.PSH }),
+      ];
+      agent.command({ op: 'block', ms: 500 });
+      await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
+      rawSend(suite.namespace(), 'pwb', sent);
+      await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
+      for (const [index, frame] of expected.entries()) {
+        const received = await agent.waitFor((event) => event.event === 'frame', `frame ${index + 1} of ${expected.length}`);
+        assert.equal(received.hex, frame, `frame ${index + 1}`);
+        assert.equal(received.tcpChecksumGood, true, `frame ${index + 1}: checksum`);
+      }
+      const after = await agent.stats();
+      assert.equal((after['link.rx.coalesced-frames'] ?? 0) - (before['link.rx.coalesced-frames'] ?? 0), 4);
+      assert.equal((after['link.rx.merged-frames'] ?? 0) - (before['link.rx.merged-frames'] ?? 0), 3);
     });
 
     test('a batch sent by the link reaches the peer in order, and is not received back', async () => {

@@ -26,6 +26,9 @@ class StandInAddon {
   /** Per send() call, the bytes of each frame as the addon would send them. */
   readonly sent: number[][][] = [];
   readonly memory = new ArrayBuffer(8192);
+  readonly mergeMemory = new ArrayBuffer(8192);
+  /** openPacket's coalesce argument. */
+  requestedCoalesce: boolean | undefined;
   readonly frameOffsets = new Uint32Array(8);
   readonly frameLengths = new Uint32Array(8);
 
@@ -36,8 +39,9 @@ class StandInAddon {
 
   asAddon(): NativeAddon {
     return {
-      openPacket: (_name, _slot, _batch, _promiscuous, ignoreOutgoing, receiveMode, onFrames, onError) => {
+      openPacket: (_name, _slot, _batch, _promiscuous, ignoreOutgoing, receiveMode, onFrames, onError, coalesce) => {
         this.requestedMode = receiveMode;
+        this.requestedCoalesce = coalesce;
         this.requestedIgnoreOutgoing = ignoreOutgoing;
         this.onFrames = onFrames;
         this.onError = onError;
@@ -45,6 +49,7 @@ class StandInAddon {
           name: 'pw0',
           ifindex: 2,
           memory: this.memory,
+          ...(coalesce === true ? { mergeMemory: this.mergeMemory } : {}),
           frameOffsets: this.frameOffsets,
           frameLengths: this.frameLengths,
           receiveMode: this.ringFallback === undefined ? receiveMode : 'recvmmsg',
@@ -76,14 +81,14 @@ class StandInAddon {
   }
 
   /** Writes frames into the memory at the given offsets and delivers them as one batch. */
-  deliver(frames: { offset: number; bytes: number[] }[], own = 0, truncated = 0, vlan = 0, merged = 0): void {
+  deliver(frames: { offset: number; bytes: number[] }[], own = 0, truncated = 0, vlan = 0, merged = 0, coalesced = 0): void {
     const view = new Uint8Array(this.memory);
     frames.forEach((frame, index) => {
       view.set(frame.bytes, frame.offset);
       this.frameOffsets[index] = frame.offset;
       this.frameLengths[index] = frame.bytes.length;
     });
-    this.onFrames?.(frames.length, own, truncated, vlan, merged);
+    this.onFrames?.(frames.length, own, truncated, vlan, merged, coalesced);
   }
 }
 
@@ -183,7 +188,7 @@ describe('packet link batch dispatch (stand-in addon)', () => {
       view.set(frameBytes(3, 70), 4000);
       addon.frameOffsets[0] = 4000;
       addon.frameLengths[0] = (70 | 0x8000_0000) >>> 0;
-      addon.onFrames?.(1, 0, 0, 0, 0);
+      addon.onFrames?.(1, 0, 0, 0, 0, 0);
       assert.deepEqual(log, ['begin', 'range 1000..1060', 'range 96..160', 'end', 'begin', 'range 4000..4070 good', 'end']);
       assert.deepEqual(ranges, [frameBytes(1), frameBytes(2, 64), frameBytes(3, 70)]);
       assert.equal(link.stats()['link.rx.bytes'], 60 + 64 + 70);
@@ -310,6 +315,35 @@ describe('packet link batch dispatch (stand-in addon)', () => {
     } finally {
       link.close();
     }
+  });
+
+  test('receive coalescing: asked for with receive offload (not without), and a frame the addon merged is read from its merge memory', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      assert.equal(addon.requestedCoalesce, true, 'on by default, with receive offload');
+      const seen: number[][] = [];
+      link.setReceiver((frame, checksumGood) => seen.push([...frame.subarray(0, 2), checksumGood ? 1 : 0]));
+      new Uint8Array(addon.memory).set([1, 1, 1, 1], 100);
+      new Uint8Array(addon.mergeMemory).set([2, 2, 2, 2, 2, 2], 100);
+      addon.frameOffsets[0] = 100;
+      addon.frameLengths[0] = 4;
+      addon.frameOffsets[1] = 100;
+      addon.frameLengths[1] = (6 | 0x4000_0000 | 0x8000_0000) >>> 0;
+      addon.onFrames?.(2, 0, 0, 0, 1, 5);
+      assert.deepEqual(seen, [[1, 1, 0], [2, 2, 1]]);
+      assert.equal(link.stats()['link.rx.coalesced-frames'], 5);
+      assert.equal(link.stats()['link.rx.merged-frames'], 1);
+      assert.equal(link.stats()['link.rx.bytes'], 10);
+    } finally {
+      link.close();
+    }
+    const plain = new StandInAddon();
+    new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, receiveOffload: false }, plain.asAddon()).close();
+    assert.equal(plain.requestedCoalesce, false);
+    const capture = new StandInAddon();
+    new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000, coalesce: false }, capture.asAddon()).close();
+    assert.equal(capture.requestedCoalesce, false);
   });
 
   test('receive offload: an interface that does not merge keeps the ring; receiveOffload false switches GRO off; an explicit mode wins', () => {
