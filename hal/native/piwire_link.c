@@ -826,7 +826,7 @@ static void coalesce_batch(link_t *link, batch_t *batch) {
     if (mergeable_segment(frame, tagged & FRAME_LENGTH_BITS, tagged, &first) && !first.push) {
       uint32_t expected = first.seq + first.payload;
       ip_length = first.ip_length;
-      size_t room = MERGE_MEMORY_BYTES - merge_used;
+      size_t room = merge_used < MERGE_MEMORY_BYTES ? MERGE_MEMORY_BYTES - merge_used : 0;
       while (to < batch->count) {
         segment_view next;
         uint32_t next_tagged = link->frame_length[to];
