@@ -15,7 +15,7 @@ import { WindowedMaxFilter } from '../../src/tcp/windowed-filter.ts';
 import { Bbr, BbrMode, pacingQuantum } from '../../src/tcp/bbr.ts';
 import { DeliveryRate, type RateSample } from '../../src/tcp/delivery-rate.ts';
 import { RecordStoragePool, Scoreboard } from '../../src/tcp/scoreboard.ts';
-import { Pacer } from '../../src/tcp/pacing.ts';
+import { Pacer, PACING_TIMER_SLACK_MS } from '../../src/tcp/pacing.ts';
 import { parseIpv4 } from '../../src/net/address.ts';
 import { noopHandler, type TcpConnection } from '../../src/tcp/connection.ts';
 import { createStackPair, PEER_IP, type StackPair } from '../support/stack-pair.ts';
@@ -325,6 +325,51 @@ describe('pacer (pacing.ts)', () => {
     assert.equal(pacer.allows(100), true);
     pacer.sent(1000, 100);
     assert.equal(pacer.releaseAt, 101);
+  });
+
+  it('released by a whole-millisecond timer (libuv), a fast sender still averages its pacing rate: lateness up to PACING_TIMER_SLACK_MS is credited', () => {
+    const pacer = new Pacer();
+    pacer.rate = 187.5 * 1024; // 1.5 Gbit/s in bytes per ms: a 64 KiB quantum takes 0.33 ms
+    pacer.quantum = 64 * 1024;
+    const SEGMENT = 1448;
+    let now = 0;
+    let sent = 0;
+    let largestBurst = 0;
+    while (now < 200) {
+      let burst = 0;
+      while (pacer.allows(now)) {
+        pacer.sent(SEGMENT, now);
+        burst += SEGMENT;
+      }
+      sent += burst;
+      largestBurst = Math.max(largestBurst, burst);
+      assert.equal(pacer.takeBlocked(), true);
+      // firmware/loop.ts arms setTimeout(ceil(releaseAt - now)): at least 1 ms, whole
+      // milliseconds, and the wakeup itself a quarter of a millisecond late.
+      now += Math.max(1, Math.ceil(pacer.releaseAt - now)) + 0.25;
+    }
+    const rate = sent / now;
+    assert.ok(rate > 0.95 * pacer.rate && rate < 1.05 * pacer.rate, `sent ${rate.toFixed(0)} bytes/ms at a pacing rate of ${pacer.rate}`);
+    // Catching up is bounded: a quantum plus the slack's worth, and a segment.
+    assert.ok(largestBurst <= pacer.quantum + PACING_TIMER_SLACK_MS * pacer.rate + SEGMENT, `largest burst ${largestBurst} bytes`);
+    assert.ok(largestBurst > pacer.quantum, 'the missed bursts left back to back');
+  });
+
+  it('a sender idle for longer than the slack gets no credit: one quantum, then the pacing rate from now', () => {
+    const pacer = new Pacer();
+    pacer.rate = 1000;
+    pacer.quantum = 3000;
+    assert.equal(pacer.allows(0), true);
+    pacer.sent(3000, 0);
+    assert.equal(pacer.releaseAt, 3);
+    const idleUntil = 3 + PACING_TIMER_SLACK_MS + 0.5;
+    let burst = 0;
+    while (pacer.allows(idleUntil)) {
+      pacer.sent(1000, idleUntil);
+      burst += 1000;
+    }
+    assert.equal(burst, 3000, 'one quantum');
+    assert.equal(pacer.releaseAt, idleUntil + 3);
   });
 });
 
