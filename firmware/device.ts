@@ -79,6 +79,7 @@ export function attachStack(link: Link | IpLink, config: StackConfig, options: A
       loop.wake();
     }, {
       beginBatch: () => stack.beginBatch(),
+      continueBatch: () => stack.continueBatch(),
       endBatch: () => {
         stack.endBatch();
         loop.wake();

@@ -221,6 +221,17 @@ export class NetStack implements Pollable {
     this.tcp.beginBatch(this.batchNow);
   }
 
+  /**
+   * The link read more frames of the open batch (hal/link/link.ts `continueBatch`): they
+   * are input at the instant they were read, not the batch's first one, and what the
+   * batch causes runs at its end, at that later instant.
+   */
+  continueBatch(): void {
+    if (this.batchDepth !== 1) return;
+    this.batchNow = this.clock.now();
+    this.tcp.continueBatch(this.batchNow);
+  }
+
   /** Ends the batch: output, timers and application callbacks for what it touched. Never throws. */
   endBatch(): void {
     if (this.batchDepth === 0) return;

@@ -44,6 +44,12 @@ export interface ReceiveBatch {
   beginBatch(): void;
   endBatch(): void;
   /**
+   * Optional: the link read again within the same batch (a native link reads while each
+   * read comes back full, so that what waited is answered at once): the frames that
+   * follow were read later, and the receiver may take a new instant for them.
+   */
+  continueBatch?(): void;
+  /**
    * Optional: takes each frame of a batch as a range of the link's receive memory instead
    * of a view through the FrameHandler (so a frame costs the receive path no object; an
    * idle device's keepalive answers were a view each). A link whose frames lie in one memory
@@ -81,6 +87,10 @@ export class ReceiveBatchRelay implements ReceiveBatch {
   beginBatch(): void {
     this.open = this.target;
     this.open?.beginBatch();
+  }
+
+  continueBatch(): void {
+    this.open?.continueBatch?.();
   }
 
   endBatch(): void {

@@ -92,7 +92,9 @@ export interface NativeLinkError extends Error {
 }
 
 /**
- * One call per readable wakeup: `count` frames, located by the handle's frame table.
+ * One call per read: `count` frames, located by the handle's frame table. `more`: the
+ * addon reads again in the same wakeup (this read came back full), and the next call's
+ * frames belong to the same receive batch; that call may have no frames, only to end it.
  * Counted but not in the table: `ownFrames`, frames this host sends out of the interface
  * (PACKET_OUTGOING: the kernel's or another socket's; a socket never sees its own; none
  * when the socket has PACKET_IGNORE_OUTGOING);
@@ -102,7 +104,7 @@ export interface NativeLinkError extends Error {
  * GRO, or the addon's receive coalescing); `coalesced`, frames the addon merged into the
  * frame before them (not in `count`).
  */
-export type NativeFramesCallback = (count: number, ownFrames: number, truncated: number, vlanTagged: number, merged: number, coalesced: number) => void;
+export type NativeFramesCallback = (count: number, ownFrames: number, truncated: number, vlanTagged: number, merged: number, coalesced: number, more?: boolean) => void;
 /** A receive error; `fatal` means the addon stopped polling (the link can no longer receive). */
 export type NativeErrorCallback = (error: NativeLinkError, fatal: boolean) => void;
 
@@ -238,6 +240,8 @@ export abstract class NativeLink implements Link {
   private frameLengths = new Uint32Array(0);
   private receiver: FrameHandler | undefined;
   private batch: ReceiveBatch | undefined;
+  /** The batch begun by a read that said `more`: the next read's frames go on in it. */
+  private openBatch: ReceiveBatch | undefined;
   private readonly carrierHandlers: CarrierHandler[] = [];
   /** Frames queued for the next flush, and their bytes; the array is reused (the addon keeps no reference). */
   private readonly pending: Uint8Array[] = [];
@@ -436,21 +440,29 @@ export abstract class NativeLink implements Link {
   /** Subclass hook: stop timers before the descriptor goes. */
   protected beforeClose(): void {}
 
-  protected readonly receiveBatch: NativeFramesCallback = (count, ownFrames, truncated, vlanTagged, merged, coalesced) => {
+  protected readonly receiveBatch: NativeFramesCallback = (count, ownFrames, truncated, vlanTagged, merged, coalesced, more = false) => {
     if (ownFrames > 0) this.counters.increment('link.drop.own-frame', ownFrames);
     if (merged > 0) this.counters.increment('link.rx.merged-frames', merged);
     if (coalesced > 0) this.counters.increment('link.rx.coalesced-frames', coalesced);
     if (truncated > 0) this.counters.increment('link.drop.truncated', truncated);
     if (vlanTagged > 0) this.counters.increment('link.drop.vlan', vlanTagged);
-    if (count === 0) return;
+    if (count === 0) {
+      if (!more) this.endOpenBatch();
+      return;
+    }
     this.counters.increment('link.rx.batches');
     this.counters.increment('link.rx.frames', count);
     const offsets = this.frameOffsets;
     const lengths = this.frameLengths;
     let total = 0;
-    // One wakeup is one receive batch (link.ts): the stack answers it as a whole.
+    // One wakeup is one receive batch (link.ts), however many reads it took: the stack
+    // answers it as a whole, after every frame that waited.
     const batch = this.receiver === undefined ? undefined : this.batch;
-    batch?.beginBatch();
+    if (this.openBatch !== undefined && this.openBatch !== batch) this.endOpenBatch();
+    if (this.openBatch === undefined) batch?.beginBatch();
+    else batch?.continueBatch?.();
+    this.openBatch = batch;
+    let completed = false;
     try {
       for (let index = 0; index < count; index++) {
         const offset = offsets[index] ?? 0;
@@ -472,11 +484,19 @@ export abstract class NativeLink implements Link {
         if (batch?.receiveFrameAt !== undefined && batch === this.batch) batch.receiveFrameAt(bytes, offset, offset + length, checksumGood);
         else receiver(bytes.subarray(offset, offset + length), checksumGood);
       }
+      completed = true;
     } finally {
-      batch?.endBatch();
+      // A receiver that threw ends the batch here (link.ts: endBatch also then).
+      if (!more || !completed || this.closed) this.endOpenBatch();
     }
     this.counters.increment('link.rx.bytes', total);
   };
+
+  private endOpenBatch(): void {
+    const open = this.openBatch;
+    this.openBatch = undefined;
+    open?.endBatch();
+  }
 
   protected readonly receiveError: NativeErrorCallback = (error, fatal) => {
     this.counters.increment('link.rx.errors');

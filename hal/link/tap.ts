@@ -38,7 +38,7 @@ export class TapLink extends NativeLink {
     const handle = addon.openTap(
       options.name,
       batchSize,
-      (count, ownFrames, truncated, vlanTagged, merged, coalesced) => forward.link?.receiveBatch(count, ownFrames, truncated, vlanTagged, merged, coalesced),
+      (count, ownFrames, truncated, vlanTagged, merged, coalesced, more) => forward.link?.receiveBatch(count, ownFrames, truncated, vlanTagged, merged, coalesced, more),
       (error, fatal) => forward.link?.receiveError(error, fatal),
     );
     let mtu: number;

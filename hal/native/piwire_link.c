@@ -21,8 +21,10 @@
  *   disableOffloads(ifname, keepGro) -> { tx, sg, tso, gso, gro, lro: 'off' | errno name | 'kept' }
  *   mergesReceived(ifname) -> boolean: the kernel merges received segments (GRO or LRO active)
  *
- * Receiving: a uv_poll watches the descriptor; each readable wakeup takes one batch and
- * makes ONE call onFrames(count, ownFrames, truncated, vlanTagged, merged). The frames are not
+ * Receiving: a uv_poll watches the descriptor; each readable wakeup reads a batch and makes
+ * one call onFrames(count, ownFrames, truncated, vlanTagged, merged, coalesced, more) per read;
+ * while a read comes back full it reads again (up to MAX_READS_PER_WAKEUP), and `more` tells
+ * JS that the next call's frames belong to the same receive batch. The frames are not
  * copied: frame i of the batch is handle.memory[frameOffsets[i], + frameLengths[i]), where
  * `memory` is one ArrayBuffer over the receive memory made once at open:
  *   - tpacket-v2: the mmapped ring; a batch is up to batchSize frames the kernel has marked
@@ -130,6 +132,9 @@
 #endif
 
 #define MAX_BATCH 1024
+/* Reads per readable wakeup while each read comes back full (on_readable): what waited in
+   the socket is answered as one receive batch, up to this many batch sizes. */
+#define MAX_READS_PER_WAKEUP 8
 /* 4 MiB: a burst at line rate while the event loop is busy must not overflow the socket. */
 #define SOCKET_BUFFER_BYTES (4 * 1024 * 1024)
 /* The largest frame a tap can hand us: MTU (at most 65535) + Ethernet header + VLAN tag. */
@@ -276,6 +281,9 @@ typedef struct {
      V2 frames from ring.next on, or (V3) the block at ring.next. */
   unsigned ring_frames;
   bool ring_block;
+  /* The read stopped at its limit (batch_size frames, a full arena, one V3 block), not
+     because nothing more was waiting: another read may find more. */
+  bool filled;
 } batch_t;
 
 static const napi_type_tag LINK_TYPE_TAG = {0x7069776972652d6cULL, 0x696e6b2d68616e64ULL};
@@ -887,6 +895,7 @@ static void receive_recvmmsg_batch(link_t *link, batch_t *batch) {
     count_frame(link, batch, verdict, (size_t)i * link->slot_size, message->msg_len, link->arena + (size_t)i * link->slot_size,
                 status);
   }
+  batch->filled = (unsigned)received == link->batch_size;
 }
 
 /* recvmsg mode: frames back to back into the arena, one system call each, while a whole
@@ -894,6 +903,7 @@ static void receive_recvmmsg_batch(link_t *link, batch_t *batch) {
 static void receive_recvmsg_batch(link_t *link, batch_t *batch) {
   struct msghdr *header = &link->messages[0].msg_hdr;
   size_t used = 0;
+  batch->filled = true; /* unless a read finds nothing */
   for (unsigned read_count = 0; read_count < link->batch_size && link->arena_size - used >= RECVMSG_MAX_FRAME;) {
     link->vectors[0].iov_base = link->arena + used;
     link->vectors[0].iov_len = link->arena_size - used;
@@ -904,6 +914,7 @@ static void receive_recvmsg_batch(link_t *link, batch_t *batch) {
     if (length < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) batch->error = errno;
+      batch->filled = false;
       return;
     }
     read_count++;
@@ -952,13 +963,14 @@ static void receive_ring_v2_batch(link_t *link, batch_t *batch) {
     struct tpacket2_hdr *header = (struct tpacket2_hdr *)raw;
     /* Acquire: the frame's bytes are read only after its status says they are ours. */
     uint32_t status = __atomic_load_n(&header->tp_status, __ATOMIC_ACQUIRE);
-    if ((status & TP_STATUS_USER) == 0) break;
+    if ((status & TP_STATUS_USER) == 0) return;
     batch->ring_frames++;
     frame_verdict verdict = classify_ring_frame(link, raw, sizeof *header, ring->frame_size, status, header->tp_mac,
                                                 header->tp_snaplen, header->tp_len, header->tp_vlan_tci);
     count_frame(link, batch, verdict, (size_t)(raw - ring->base) + header->tp_mac, header->tp_snaplen, raw + header->tp_mac,
                 status);
   }
+  batch->filled = true;
 }
 
 /* TPACKET_V3: every frame of the next retired block (the frame table holds a full block). */
@@ -969,6 +981,7 @@ static void receive_ring_v3_batch(link_t *link, batch_t *batch) {
   uint32_t status = __atomic_load_n(&descriptor->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
   if ((status & TP_STATUS_USER) == 0) return;
   batch->ring_block = true;
+  batch->filled = true; /* the next block may be retired too */
   uint32_t frames = descriptor->hdr.bh1.num_pkts;
   size_t offset = descriptor->hdr.bh1.offset_to_first_pkt;
   for (uint32_t i = 0; i < frames; i++) {
@@ -1023,6 +1036,7 @@ static void receive_tap_batch(link_t *link, batch_t *batch) {
     count_frame(link, batch, FRAME_KEEP, used, (uint32_t)length, link->arena + used, 0);
     used += (size_t)length;
   }
+  batch->filled = true;
 }
 
 static void receive_batch(link_t *link, batch_t *batch) {
@@ -1057,18 +1071,20 @@ static void raise_pending_exception(napi_env env) {
     napi_fatal_exception(env, exception);
 }
 
-/* onFrames(count, ownFrames, truncated, vlanTagged, merged, coalesced): the frames are in the frame table. */
-static void deliver_batch(link_t *link, const batch_t *batch) {
+/* onFrames(count, ownFrames, truncated, vlanTagged, merged, coalesced, more): the frames are in
+   the frame table; `more`: another read of this wakeup follows (its frames belong to the same
+   receive batch). */
+static void deliver_batch(link_t *link, const batch_t *batch, bool more) {
   napi_env env = link->env;
-  napi_value argv[6];
+  napi_value argv[7];
   if (napi_create_uint32(env, batch->count, &argv[0]) != napi_ok ||
       napi_create_uint32(env, batch->own_frames, &argv[1]) != napi_ok ||
       napi_create_uint32(env, batch->truncated, &argv[2]) != napi_ok ||
       napi_create_uint32(env, batch->vlan_tagged, &argv[3]) != napi_ok ||
       napi_create_uint32(env, batch->merged, &argv[4]) != napi_ok ||
-      napi_create_uint32(env, batch->coalesced, &argv[5]) != napi_ok)
+      napi_create_uint32(env, batch->coalesced, &argv[5]) != napi_ok || napi_get_boolean(env, more, &argv[6]) != napi_ok)
     return;
-  call_into_js(link, link->on_frames, 6, argv);
+  call_into_js(link, link->on_frames, 7, argv);
 }
 
 static void deliver_error(link_t *link, const char *syscall, int error, bool fatal) {
@@ -1079,6 +1095,31 @@ static void deliver_error(link_t *link, const char *syscall, int error, bool fat
   call_into_js(link, link->on_error, 2, argv);
 }
 
+/* Counts a failed receive (or a socket error) and tells JS; stops polling when it is fatal.
+   Runs only while the link is open. */
+static void receive_failed(link_t *link, const char *syscall, int error, bool fatal) {
+  uint64_t now = uv_now(link->poll.loop);
+  if (now - link->last_error_at > ERROR_BURST_MS) link->consecutive_errors = 0;
+  link->last_error_at = now;
+  link->consecutive_errors++;
+  /* A detached tap (its interface deleted under us) fails every read with EBADFD. */
+  fatal = fatal || link->consecutive_errors >= MAX_CONSECUTIVE_ERRORS || error == EBADFD;
+  if (fatal) uv_poll_stop(&link->poll);
+  deliver_error(link, syscall, error, fatal);
+  raise_pending_exception(link->env);
+}
+
+static bool batch_has_news(const batch_t *batch) {
+  return batch->count > 0 || batch->own_frames > 0 || batch->truncated > 0 || batch->vlan_tagged > 0;
+}
+
+/* One readable wakeup: reads batches while each comes back full, up to
+   MAX_READS_PER_WAKEUP, and delivers them as one receive batch (`more` on all but the
+   last delivery; an empty last read still delivers, to end it). So what waited in the
+   socket is answered at once: a sender that read only one batch per wakeup acted on ACKs
+   a whole backlog old (its sends come back as ACKs while it sends: one batch read, the
+   rest behind it), and resent segments their waiting ACKs had already covered. Each read's
+   slots go back to the kernel as soon as JS has returned from it. */
 static void on_readable(uv_poll_t *poll, int status, int events) {
   (void)events;
   link_t *link = poll->data;
@@ -1086,57 +1127,50 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(link->env, &scope) != napi_ok) return;
 
-  batch_t batch = {0, 0, 0, 0, 0, 0, 0, 0, false};
-  const char *syscall = "poll";
-  bool fatal = false;
   if (status == UV_EBADF) {
     /* libuv saw POLLERR: it has stopped the handle and reports EBADF, whatever the cause. */
+    int error = ENODEV;
+    bool fatal = false;
     if (link->kind == LINK_PACKET) {
       /* A packet socket raises POLLERR for a pending socket error: ENETDOWN when its
          interface goes down, ENODEV when it is deleted. Reading SO_ERROR clears it, and
          polling resumes, so frames flow again once the interface is back up. */
       int pending = 0;
       socklen_t length = sizeof pending;
-      syscall = "socket error";
-      batch.error = EBADF;
-      if (getsockopt(link->fd, SOL_SOCKET, SO_ERROR, &pending, &length) == 0 && pending != 0) batch.error = pending;
+      error = EBADF;
+      if (getsockopt(link->fd, SOL_SOCKET, SO_ERROR, &pending, &length) == 0 && pending != 0) error = pending;
       int restart = uv_poll_start(&link->poll, UV_READABLE, on_readable);
       if (restart != 0) {
-        batch.error = -restart;
+        error = -restart;
         fatal = true;
       }
     } else {
       /* tun raises POLLERR only once its interface is gone: nothing more can arrive. */
-      batch.error = ENODEV;
       fatal = true;
     }
+    receive_failed(link, link->kind == LINK_PACKET ? "socket error" : "poll", error, fatal);
   } else if (status < 0) {
-    batch.error = -status; /* libuv reports negated errno values on Unix */
+    receive_failed(link, "poll", -status, false); /* libuv reports negated errno values on Unix */
   } else {
-    syscall = receive_mode_name(link->mode);
-    receive_batch(link, &batch);
-    if (link->coalesce && batch.count > 1) coalesce_batch(link, &batch);
-  }
-
-  if (batch.count > 0 || batch.own_frames > 0 || batch.truncated > 0 || batch.vlan_tagged > 0) {
-    link->consecutive_errors = 0;
-    deliver_batch(link, &batch);
-  }
-  /* JS has returned: nothing may keep a view of these frames (the Link contract), so their
-     slots go back to the kernel, unless the receiver closed the link (the ring is gone). */
-  if (!link->closed) release_ring_slots(link, &batch);
-  raise_pending_exception(link->env);
-  /* The receiver may have closed the link; after that nothing here may touch it but flags. */
-  if (batch.error != 0 && !link->closed) {
-    uint64_t now = uv_now(link->poll.loop);
-    if (now - link->last_error_at > ERROR_BURST_MS) link->consecutive_errors = 0;
-    link->last_error_at = now;
-    link->consecutive_errors++;
-    /* A detached tap (its interface deleted under us) fails every read with EBADFD. */
-    fatal = fatal || link->consecutive_errors >= MAX_CONSECUTIVE_ERRORS || batch.error == EBADFD;
-    if (fatal) uv_poll_stop(&link->poll);
-    deliver_error(link, syscall, batch.error, fatal);
-    raise_pending_exception(link->env);
+    bool open = false; /* JS holds a receive batch open: the last delivery said `more` */
+    for (unsigned read = 0; read < MAX_READS_PER_WAKEUP && !link->closed; read++) {
+      batch_t batch = {0, 0, 0, 0, 0, 0, 0, 0, false, false};
+      receive_batch(link, &batch);
+      if (link->coalesce && batch.count > 1) coalesce_batch(link, &batch);
+      bool more = batch.filled && batch.error == 0 && read + 1 < MAX_READS_PER_WAKEUP;
+      if (batch_has_news(&batch)) link->consecutive_errors = 0;
+      if (batch_has_news(&batch) || open) {
+        deliver_batch(link, &batch, more);
+        open = more;
+      }
+      /* JS has returned: nothing may keep a view of these frames (the Link contract), so their
+         slots go back to the kernel, unless the receiver closed the link (the ring is gone). */
+      if (!link->closed) release_ring_slots(link, &batch);
+      raise_pending_exception(link->env);
+      /* The receiver may have closed the link; after that nothing here may touch it but flags. */
+      if (batch.error != 0 && !link->closed) receive_failed(link, receive_mode_name(link->mode), batch.error, false);
+      if (!more) break;
+    }
   }
   napi_close_handle_scope(link->env, scope);
 }

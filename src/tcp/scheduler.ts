@@ -115,6 +115,11 @@ export class Scheduler {
     this.batchOpen = true;
   }
 
+  /** The open receive batch goes on at the later instant `now` (TcpStack.continueBatch). */
+  advanceReceiveBatch(now: Instant): void {
+    if (this.batchOpen && this.depth === 1 && now > this.currentTime) this.currentTime = now;
+  }
+
   endReceiveBatch(): void {
     if (!this.batchOpen) return;
     this.batchOpen = false;

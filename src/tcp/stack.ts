@@ -245,6 +245,11 @@ export class TcpStack implements Pollable {
     this.scheduler.beginReceiveBatch(now);
   }
 
+  /** The open receive batch goes on at `now` (NetStack.continueBatch): later input and its end run then. */
+  continueBatch(now: Instant): void {
+    this.scheduler.advanceReceiveBatch(now);
+  }
+
   /** Ends the receive batch: stretch ACKs, output, timers and callbacks. Never throws. */
   endBatch(): void {
     try {

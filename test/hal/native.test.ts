@@ -180,6 +180,29 @@ for (const mode of RECEIVE_MODES) {
       assert.equal(received.hex, frame);
     });
 
+    test('what waited while the process was busy is one receive batch, however many reads it takes', async () => {
+      const agent = suite.agent();
+      const mac = String(suite.opened().mac);
+      // More than one read's worth (the batch size is 64), and an exact multiple of it,
+      // after which the last read finds nothing and only ends the batch.
+      for (const count of [150, 128]) {
+        agent.discardPending();
+        const frames = Array.from({ length: count }, (_, index) => testFrame(mac, peerMac, 10_000 + index));
+        agent.command({ op: 'block', ms: 500 });
+        await agent.waitFor((event) => event.event === 'blocking', 'the agent to block');
+        rawSend(suite.namespace(), 'pwb', frames);
+        await agent.waitFor((event) => event.event === 'unblocked', 'the agent to unblock');
+        const batch = await agent.waitFor((event) => event.event === 'batch', `the batch of ${count} frames`);
+        assert.equal(batch.frames, count, `${count} frames in one batch`);
+        // V3 reads whole blocks (each may hold them all); the other modes read 64 frames at most.
+        if (mode !== 'tpacket-v3') assert.ok(Number(batch.reads) >= Math.ceil(count / 64), `${String(batch.reads)} reads`);
+        for (const [index, frame] of frames.entries()) {
+          const received = await agent.waitFor((event) => event.event === 'frame', `frame ${index + 1}`);
+          assert.equal(received.hex, frame, `frame ${index + 1} in order`);
+        }
+      }
+    });
+
     test('receive checksum offload: a TCP/IPv4 segment with a right checksum is marked, a wrong one, a fragment and other frames are not', async () => {
       const agent = suite.agent();
       const mac = String(suite.opened().mac);

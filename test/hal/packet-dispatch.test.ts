@@ -81,14 +81,19 @@ class StandInAddon {
   }
 
   /** Writes frames into the memory at the given offsets and delivers them as one batch. */
-  deliver(frames: { offset: number; bytes: number[] }[], own = 0, truncated = 0, vlan = 0, merged = 0, coalesced = 0): void {
+  deliver(frames: { offset: number; bytes: number[] }[], own = 0, truncated = 0, vlan = 0, merged = 0, coalesced = 0, more = false): void {
     const view = new Uint8Array(this.memory);
     frames.forEach((frame, index) => {
       view.set(frame.bytes, frame.offset);
       this.frameOffsets[index] = frame.offset;
       this.frameLengths[index] = frame.bytes.length;
     });
-    this.onFrames?.(frames.length, own, truncated, vlan, merged, coalesced);
+    this.onFrames?.(frames.length, own, truncated, vlan, merged, coalesced, more);
+  }
+
+  /** One read of a wakeup that reads again (`more`): its frames go on in the same batch. */
+  deliverMore(frames: { offset: number; bytes: number[] }[]): void {
+    this.deliver(frames, 0, 0, 0, 0, 0, true);
   }
 }
 
@@ -163,6 +168,64 @@ describe('packet link batch dispatch (stand-in addon)', () => {
       fail = true;
       assert.throws(() => addon.deliver([{ offset: 0, bytes: frameBytes(4) }]), /receiver failed/);
       assert.deepEqual(log, ['begin', 'frame 4', 'end']);
+    } finally {
+      link.close();
+    }
+  });
+
+  test('reads of one wakeup are one receive batch: continued at each further read, ended after the last (or by an empty read, a throw, a close)', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      const log: string[] = [];
+      let fail = false;
+      let closeOn = -1;
+      link.setReceiver(
+        (frame) => {
+          log.push(`frame ${frame[0]}`);
+          if (fail) throw new Error('receiver failed');
+          if (frame[0] === closeOn) link.close();
+        },
+        { beginBatch: () => log.push('begin'), continueBatch: () => log.push('continue'), endBatch: () => log.push('end') },
+      );
+      addon.deliverMore([{ offset: 0, bytes: frameBytes(1) }]);
+      addon.deliverMore([{ offset: 0, bytes: frameBytes(2) }]);
+      addon.deliver([{ offset: 0, bytes: frameBytes(3) }]);
+      assert.deepEqual(log, ['begin', 'frame 1', 'continue', 'frame 2', 'continue', 'frame 3', 'end']);
+      assert.equal(link.stats()['link.rx.batches'], 3, 'each read counted');
+      // A full read followed by an empty one: the empty delivery ends the batch.
+      log.length = 0;
+      addon.deliverMore([{ offset: 0, bytes: frameBytes(4) }]);
+      addon.deliver([]);
+      addon.deliver([]);
+      assert.deepEqual(log, ['begin', 'frame 4', 'end'], 'ended once; an empty wakeup begins nothing');
+      // A receiver that throws ends the batch at once; the next read begins a new one.
+      log.length = 0;
+      fail = true;
+      assert.throws(() => addon.deliverMore([{ offset: 0, bytes: frameBytes(5) }]), /receiver failed/);
+      fail = false;
+      addon.deliver([{ offset: 0, bytes: frameBytes(6) }]);
+      assert.deepEqual(log, ['begin', 'frame 5', 'end', 'begin', 'frame 6', 'end']);
+      // A receiver that closes the link: the batch ends with that read.
+      log.length = 0;
+      closeOn = 7;
+      addon.deliverMore([{ offset: 0, bytes: frameBytes(7) }]);
+      assert.deepEqual(log, ['begin', 'frame 7', 'end']);
+    } finally {
+      link.close();
+    }
+  });
+
+  test('a receiver replaced between the reads of one wakeup: the batch begun is ended, the new one begun', () => {
+    const addon = new StandInAddon();
+    const link = new PacketLink({ interfaceName: 'pw0', carrierPollMs: 60_000 }, addon.asAddon());
+    try {
+      const log: string[] = [];
+      link.setReceiver((frame) => log.push(`first frame ${frame[0]}`), { beginBatch: () => log.push('first begin'), endBatch: () => log.push('first end') });
+      addon.deliverMore([{ offset: 0, bytes: frameBytes(1) }]);
+      link.setReceiver((frame) => log.push(`second frame ${frame[0]}`), { beginBatch: () => log.push('second begin'), endBatch: () => log.push('second end') });
+      addon.deliver([{ offset: 0, bytes: frameBytes(2) }]);
+      assert.deepEqual(log, ['first begin', 'first frame 1', 'first end', 'second begin', 'second frame 2', 'second end']);
     } finally {
       link.close();
     }
