@@ -18,7 +18,13 @@
  * `veth-lan` the kernel's side, so a frame the bridge dropped shows on one side only.
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
- *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up,diag-1m,linux-pto] [--capture DIR] [--capture-over MS] [--conns]
+ *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up,diag-1m,bbr,linux-pto] [--capture DIR] [--capture-over MS] [--conns]
+ *                    [--firmware-pcap PREFIX]
+ *
+ * `--firmware-pcap PREFIX` has the firmware capture what it received and sent, when it
+ * handled each frame (`--pcap`, PREFIX-CONFIG-N.pcap; it switches receive coalescing off):
+ * beside `--capture`'s interface captures it shows how long a frame waited between the
+ * interface and the stack, either way.
  *
  * `--conns` also reads the device's `conns --json` over the shell every second while a
  * transfer runs and prints the range of the diag connection's RTO, SRTT and RTTVAR (what
@@ -41,18 +47,19 @@ import { DEVICE_INTERFACE, exec, LAN_INTERFACE } from '../test/support/netns.ts'
 import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process.ts';
 import { deviceCounters, SHELL_USER, writeShellOperatorConfig } from '../test/support/device-shell.ts';
 
-const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<string, boolean>; services?: Record<string, string> }[] = [
+const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<string, boolean | string>; services?: Record<string, string> }[] = [
   { key: 'default', name: 'PRR + recovery probe + F-RTO (default)', tcp: {} },
   { key: 'no-frto', name: 'PRR + recovery probe, no F-RTO', tcp: { frto: false } },
   { key: 'no-probe', name: 'PRR, no recovery probe', tcp: { recoveryProbe: false } },
   { key: 'neither', name: 'neither (RFC 6675 + RACK-TLP)', tcp: { prr: false, recoveryProbe: false } },
   { key: 'no-follow-up', name: 'no follow-up of the tail loss probe (RFC 8985 §7.3, Linux)', tcp: { tlpFollowUp: false } },
   { key: 'diag-1m', name: 'diag buffers of 1 MiB (services.diagBuffer; the default is 256 KiB)', tcp: {}, services: { diagBuffer: '1MiB' } },
+  { key: 'bbr', name: 'BBR v1 (tcp.congestion bbr)', tcp: { congestion: 'bbr' } },
   { key: 'linux-pto', name: 'probe timeouts 2·SRTT + 2 ms (Linux since 4.14; tcp.ptoFloor off)', tcp: { ptoFloor: false } },
 ];
 /** A transfer whose longest stall passes this keeps its captures (`--capture`; `--capture-over` changes it). */
 const CAPTURE_STALL_MS = 150;
-const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits', 'tcp.drop.internal-error'] as const;
+const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits', 'tcp.drop.internal-error', 'link.drop.rx-overflow', 'link.drop.queue-full', 'link.drop.tx-full', 'link.drop.send-error', 'link.drop.tx-error', 'link.rx.frames', 'link.rx.batches'] as const;
 
 const { values: flags } = parseArgs({
   options: {
@@ -65,6 +72,7 @@ const { values: flags } = parseArgs({
     capture: { type: 'string' },
     'capture-over': { type: 'string', default: String(CAPTURE_STALL_MS) },
     conns: { type: 'boolean', default: false },
+    'firmware-pcap': { type: 'string' },
   },
 });
 const mode = flags.mode as LossDirection;
@@ -109,7 +117,7 @@ try {
       const configFile = join(directory, `config-${index}.json`);
       writeFileSync(configFile, JSON.stringify({ ...base, tcp: configuration.tcp, ...(configuration.services ? { services: { ...(base.services as object | undefined), ...configuration.services } } : {}) }));
       const stateDirectory = mkdtempSync(join(directory, 'state-'));
-      const firmware = startFirmware({ namespace: path.deviceNamespace, args: [...path.firmwareArgs(), '--diag', '--config', configFile, '--state-dir', stateDirectory, '--log', 'json'] });
+      const firmware = startFirmware({ namespace: path.deviceNamespace, args: [...path.firmwareArgs(), '--diag', '--config', configFile, '--state-dir', stateDirectory, '--log', 'json', ...(flags['firmware-pcap'] === undefined ? [] : ['--pcap', `${flags['firmware-pcap']}-${configuration.key}-${transfer + 1}.pcap`])] });
       try {
         await firmware.ready;
         await path.setLoss(0);
