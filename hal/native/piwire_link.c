@@ -484,37 +484,31 @@ static void free_link_memory(link_t *link) {
    every view of it read as empty, so a view kept against the contract cannot reach freed or
    unmapped memory. If that fails the memory stays allocated (memory_pinned). `env_alive` is
    false in the environment's cleanup hook, when no JS can run any more. */
+/* Detaches the ArrayBuffer `ref` holds (when JS can still run) and drops the reference;
+   returns whether it was detached. */
+static bool detach_js_buffer(napi_env env, napi_ref *ref, bool env_alive) {
+  bool detached = false;
+  if (env_alive) {
+    napi_handle_scope scope;
+    napi_value buffer;
+    if (napi_open_handle_scope(env, &scope) == napi_ok) {
+      detached = napi_get_reference_value(env, *ref, &buffer) == napi_ok && buffer != NULL &&
+                 napi_detach_arraybuffer(env, buffer) == napi_ok;
+      napi_close_handle_scope(env, scope);
+    }
+  }
+  napi_delete_reference(env, *ref);
+  *ref = NULL;
+  return detached;
+}
+
 static void release_js_memory(link_t *link, bool env_alive) {
   napi_env env = link->env;
-  if (link->memory_ref != NULL) {
-    if (env_alive) {
-      napi_handle_scope scope;
-      napi_value memory;
-      bool detached = false;
-      if (napi_open_handle_scope(env, &scope) == napi_ok) {
-        detached = napi_get_reference_value(env, link->memory_ref, &memory) == napi_ok && memory != NULL &&
-                   napi_detach_arraybuffer(env, memory) == napi_ok;
-        napi_close_handle_scope(env, scope);
-      }
-      if (!detached) link->memory_pinned = true;
-    }
-    napi_delete_reference(env, link->memory_ref);
-    link->memory_ref = NULL;
-  }
-  if (link->merge_ref != NULL) {
-    /* JS owns the merge memory: detached, a view kept against the contract reads as empty;
-       if that fails the ArrayBuffer keeps it, and it is never written again. */
-    if (env_alive) {
-      napi_handle_scope scope;
-      napi_value merge;
-      if (napi_open_handle_scope(env, &scope) == napi_ok) {
-        if (napi_get_reference_value(env, link->merge_ref, &merge) == napi_ok && merge != NULL) napi_detach_arraybuffer(env, merge);
-        napi_close_handle_scope(env, scope);
-      }
-    }
-    napi_delete_reference(env, link->merge_ref);
-    link->merge_ref = NULL;
-  }
+  if (link->memory_ref != NULL && !detach_js_buffer(env, &link->memory_ref, env_alive) && env_alive)
+    link->memory_pinned = true;
+  /* JS owns the merge memory: detached, a view kept against the contract reads as empty;
+     if that fails the ArrayBuffer keeps it, and it is never written again (no pin). */
+  if (link->merge_ref != NULL) detach_js_buffer(env, &link->merge_ref, env_alive);
   link->merge = NULL;
   link->coalesce = false;
   if (link->table_ref != NULL) napi_delete_reference(env, link->table_ref);
@@ -648,23 +642,47 @@ static uint64_t sum_native(const uint8_t *bytes, size_t length, uint64_t sum) {
 #define TP_STATUS_GSO_TCP (1 << 8) /* Linux 5.1: a GRO/LRO-merged (or GSO) TCP frame */
 #endif
 
-/* Whether `frame` is an Ethernet frame carrying an unfragmented TCP/IPv4 segment whose
-   checksum over the pseudo-header and the segment is right (RFC 9293 §3.1). The kernel's
+/* An unfragmented IPv4 packet in an Ethernet frame, as the receive path reads it. */
+typedef struct {
+  uint8_t *ip;
+  unsigned header_length; /* IHL·4, options included */
+  unsigned total_length;  /* the IPv4 total length (the frame may carry Ethernet padding) */
+  unsigned protocol;
+} ipv4_view;
+
+/* Whether `frame` carries an IPv4 packet the receive path may read past its header: EtherType
+   IPv4, version 4, IHL ≥ 5, a total length that covers the header and lies within the frame,
+   and neither MF nor a fragment offset (DF may be set). Fills `view` when it does. One
+   reader for the checksum check, the completion of a partial checksum and coalescing. */
+static bool read_ipv4(uint8_t *frame, uint32_t length, ipv4_view *view) {
+  enum { ETHERNET = 14 };
+  if (length < ETHERNET + 20 || frame[12] != 0x08 || frame[13] != 0x00) return false;
+  uint8_t *ip = frame + ETHERNET;
+  unsigned header_length = (unsigned)(ip[0] & 0x0f) * 4;
+  unsigned total_length = ((unsigned)ip[2] << 8) | ip[3];
+  if ((ip[0] >> 4) != 4 || header_length < 20 || total_length < header_length || total_length > length - ETHERNET ||
+      (((ip[6] << 8) | ip[7]) & 0x3fff) != 0)
+    return false;
+  view->ip = ip;
+  view->header_length = header_length;
+  view->total_length = total_length;
+  view->protocol = ip[9];
+  return true;
+}
+
+/* Whether the IPv4 packet `packet` carries a TCP segment whose checksum over the
+   pseudo-header and the segment is right (RFC 9293 §3.1). The kernel's
    `status` (the ring header's or PACKET_AUXDATA's tp_status, 0 when there is none) may
    vouch for it: TP_STATUS_CSUMNOTREADY, a partial checksum (the field holds only the
    pseudo-header sum), is how a GRO-merged frame arrives, its segments verified before
    they were merged (tcp4_gro_receive), or a frame built on this host; TP_STATUS_CSUM_VALID,
    verified by the NIC or the kernel. Anything else, a bad checksum included, is left to
    the stack to check and count. (count_frame completes a partial one first.) */
-static bool tcp_checksum_good(const uint8_t *frame, uint32_t length, uint32_t status) {
-  enum { ETHERNET = 14 };
-  if (length < ETHERNET + 20 + 20 || frame[12] != 0x08 || frame[13] != 0x00) return false;
-  const uint8_t *ip = frame + ETHERNET;
-  unsigned header_length = (unsigned)(ip[0] & 0x0f) * 4;
-  unsigned total_length = ((unsigned)ip[2] << 8) | ip[3];
-  if ((ip[0] >> 4) != 4 || header_length < 20 || total_length < header_length + 20 ||
-      total_length > length - ETHERNET || ip[9] != 6 || (((ip[6] << 8) | ip[7]) & 0x3fff) != 0)
-    return false;
+static bool tcp_checksum_good(const ipv4_view *packet, uint32_t status) {
+  const uint8_t *ip = packet->ip;
+  unsigned header_length = packet->header_length;
+  unsigned total_length = packet->total_length;
+  if (packet->protocol != 6 || total_length < header_length + 20) return false;
   if ((status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)) != 0) return true;
   uint16_t protocol = htons(6);
   uint16_t tcp_length = htons((uint16_t)(total_length - header_length));
@@ -680,19 +698,12 @@ static bool tcp_checksum_good(const uint8_t *frame, uint32_t length, uint32_t st
    folded and complemented, is the checksum. Only unfragmented TCP and UDP over IPv4 carry
    one. The frame is then right for every reader: a capture, a wrapper link that drops the
    checksum mark and leaves the check to the stack, UDP, which has no mark. */
-static void complete_partial_checksum(uint8_t *frame, uint32_t length) {
-  enum { ETHERNET = 14 };
-  if (length < ETHERNET + 20 || frame[12] != 0x08 || frame[13] != 0x00) return;
-  uint8_t *ip = frame + ETHERNET;
-  unsigned header_length = (unsigned)(ip[0] & 0x0f) * 4;
-  unsigned total_length = ((unsigned)ip[2] << 8) | ip[3];
-  unsigned protocol = ip[9];
+static void complete_partial_checksum(const ipv4_view *packet) {
+  unsigned protocol = packet->protocol;
   unsigned field = protocol == 6 ? 16 : protocol == 17 ? 6 : 0;
-  if ((ip[0] >> 4) != 4 || header_length < 20 || field == 0 || total_length < header_length + field + 2 ||
-      total_length > length - ETHERNET || (((ip[6] << 8) | ip[7]) & 0x3fff) != 0)
-    return;
-  uint8_t *segment = ip + header_length;
-  uint64_t sum = sum_native(segment, total_length - header_length, 0);
+  if (field == 0 || packet->total_length < packet->header_length + field + 2) return;
+  uint8_t *segment = packet->ip + packet->header_length;
+  uint64_t sum = sum_native(segment, packet->total_length - packet->header_length, 0);
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   uint16_t checksum = (uint16_t)~sum;
   if (protocol == 17 && checksum == 0) checksum = 0xffff; /* RFC 768: 0 means "none" */
@@ -713,8 +724,13 @@ static void count_frame(link_t *link, batch_t *batch, frame_verdict verdict, siz
     return;
   }
   link->frame_offset[batch->count] = (uint32_t)offset;
-  if ((status & TP_STATUS_CSUMNOTREADY) != 0) complete_partial_checksum(frame, length);
-  link->frame_length[batch->count] = length | (tcp_checksum_good(frame, length, status) ? FRAME_TCP_CHECKSUM_GOOD : 0);
+  ipv4_view packet;
+  bool good = false;
+  if (read_ipv4(frame, length, &packet)) {
+    if ((status & TP_STATUS_CSUMNOTREADY) != 0) complete_partial_checksum(&packet);
+    good = tcp_checksum_good(&packet, status);
+  }
+  link->frame_length[batch->count] = length | (good ? FRAME_TCP_CHECKSUM_GOOD : 0);
   if ((status & TP_STATUS_GSO_TCP) != 0) batch->merged++;
   batch->count++;
 }
@@ -738,14 +754,14 @@ static uint32_t read_be32(const uint8_t *bytes) {
 }
 
 static bool mergeable_segment(uint8_t *frame, uint32_t length, uint32_t tagged, segment_view *view) {
-  enum { ETHERNET = 14, ACK = 0x10, PSH = 0x08 };
-  if ((tagged & FRAME_TCP_CHECKSUM_GOOD) == 0 || length < ETHERNET + 40 || frame[12] != 0x08 || frame[13] != 0x00)
+  enum { ACK = 0x10, PSH = 0x08 };
+  ipv4_view packet;
+  /* Unfragmented IPv4 without options (IHL 5), TCP, at least its fixed header within the packet. */
+  if ((tagged & FRAME_TCP_CHECKSUM_GOOD) == 0 || !read_ipv4(frame, length, &packet) || packet.header_length != 20 ||
+      packet.protocol != 6 || packet.total_length < 40)
     return false;
-  uint8_t *ip = frame + ETHERNET;
-  unsigned total_length = ((unsigned)ip[2] << 8) | ip[3];
-  /* Version 4, no options (IHL 5), TCP, neither MF nor a fragment offset (DF may be set). */
-  if (ip[0] != 0x45 || ip[9] != 6 || (((ip[6] << 8) | ip[7]) & 0x3fff) != 0 || total_length > length - ETHERNET)
-    return false;
+  uint8_t *ip = packet.ip;
+  unsigned total_length = packet.total_length;
   uint8_t *tcp = ip + 20;
   unsigned header = (unsigned)(tcp[12] >> 4) * 4;
   if (header < 20 || total_length < 20 + header + 1) return false;
