@@ -32,6 +32,27 @@ function segment(index: number, data = pattern(MSS * 64)): Partial<Segment> {
 }
 
 describe('ACKs per receive batch (harness)', () => {
+  it('a batch the link went on reading later (continueBatch) ends at that later instant: its stretch ACK carries the later timestamp', () => {
+    const h = new TcpHarness({ config: { rcvBuf: 64 * 1024 } });
+    h.established({ mss: 1460, timestamps: { value: 1000, echo: 0 } });
+    const withTimestamp = (index: number): Partial<Segment> => ({ ...segment(index), options: { timestamps: { value: h.tsval(), echo: 0 } } });
+    h.batch(() => {
+      h.send(withTimestamp(0));
+      h.send(withTimestamp(1));
+    });
+    const before = h.recv({ ack: R1 + 2 * MSS, flags: ACK }).options.timestamps;
+    assert.ok(before !== undefined, 'timestamps negotiated');
+    h.batch(() => {
+      h.send(withTimestamp(2));
+      h.clock.set(h.clock.now() + 5);
+      h.stack.continueBatch(h.clock.now());
+      h.send(withTimestamp(3));
+    });
+    const after = h.recv({ ack: R1 + 4 * MSS, flags: ACK }).options.timestamps;
+    assert.equal(after!.value - before.value, 5, 'the ACK left at the instant of the last read, 5 ms on');
+    h.recvNothing();
+  });
+
   it('acknowledges a batch of 10 in-order segments with one ACK at its end', () => {
     const h = established();
     h.batch(() => {
