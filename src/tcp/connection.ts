@@ -40,7 +40,7 @@ import type { DeliveryRate } from './delivery-rate.ts';
 import type { Pacer } from './pacing.ts';
 import type { ConnectionInfo } from './info.ts';
 import { DOUBLE_ZERO } from '../wire/bytes.ts';
-import { seqAdd, seqDiff } from './seq.ts';
+import { seqAdd, seqDiff, seqGt } from './seq.ts';
 import type { SegmentEmitter } from './emitter.ts';
 import { Tcb } from './tcb.ts';
 import type { BufferBudget } from './buffer-budget.ts';
@@ -899,7 +899,10 @@ export class TcpConnection {
    * duplicate segment arrived (RFC 2883 §4), then the block holding the most recently
    * received out-of-order segment, then the blocks of the next most recent ones, then
    * any other held range; at most maxSackBlocks() (three beside timestamps). Undefined when SACK is not in use or
-   * there is nothing to report.
+   * there is nothing to report. A FIN held out of order is part of the block its data ends
+   * (the right edge after the FIN's sequence number), as Linux reports it: a Linux sender
+   * splits no one-segment skb for a block that stops short of its FIN, so without it that
+   * segment never counts as SACKed.
    */
   sackBlocks(): [number, number][] | undefined {
     if (!this.tcb.sackPermitted) return undefined;
@@ -909,12 +912,15 @@ export class TcpConnection {
     const ranges = this.assembler.ranges();
     const blocks: [number, number][] = [];
     if (this.dsackStart !== undefined) blocks.push([this.dsackStart, this.dsackEnd]);
+    const finSeq = this.tcb.remoteFinSeq;
+    const heldFin = finSeq !== undefined && !this.tcb.remoteFinReceived && seqGt(finSeq, rcvNxt) ? finSeq : undefined;
     const used = new Set<number>();
     const take = (index: number): void => {
       if (used.has(index) || blocks.length >= limit) return;
       const range = ranges[index]!;
       used.add(index);
-      blocks.push([seqAdd(rcvNxt, range[0]), seqAdd(rcvNxt, range[1])]);
+      const end = seqAdd(rcvNxt, range[1]);
+      blocks.push([seqAdd(rcvNxt, range[0]), end === heldFin ? seqAdd(end, 1) : end]);
     };
     for (const seq of this.recentOutOfOrder) {
       const offset = seqDiff(seq, rcvNxt);

@@ -5,7 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACK, LOCAL_ISS, PSH, REMOTE_ISS, SYN, TcpHarness, bytesOf, pattern } from '../support/tcp-harness.ts';
+import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, SYN, TcpHarness, bytesOf, pattern } from '../support/tcp-harness.ts';
 
 const L1 = LOCAL_ISS + 1;
 const R1 = REMOTE_ISS + 1;
@@ -65,6 +65,21 @@ describe('SACK blocks (RFC 2018 §3-4)', () => {
     h.recv({ ack: R1 + 400, options: { sackBlocks: [[R1 + 500, R1 + 600]] } });
     segment(h, 400, 100);
     h.recv({ ack: R1 + 600, options: {} });
+  });
+
+  it('a FIN held out of order is in the block its data ends, as Linux reports it; the block after the hole stays as it was', () => {
+    const h = sackConnection();
+    segment(h, 100, 100);
+    h.recv({ ack: R1, options: { sackBlocks: [[R1 + 100, R1 + 200]] } });
+    // The last segment, with the FIN, beyond a second hole: its block ends after the FIN.
+    h.send({ seq: R1 + 300, flags: ACK | PSH | FIN, payload: pattern(100, 300) });
+    h.recv({ ack: R1, options: { sackBlocks: [[R1 + 300, R1 + 401], [R1 + 100, R1 + 200]] } });
+    // The hole before it fills: still held out of order, still in its block.
+    segment(h, 200, 100);
+    h.recv({ ack: R1, options: { sackBlocks: [[R1 + 100, R1 + 401]] } });
+    // The first hole fills: everything, the FIN too, is acknowledged.
+    segment(h, 0, 100);
+    h.recv({ ack: R1 + 401, options: {} });
   });
 
   it('sends at most four blocks, the most recent ones', () => {
