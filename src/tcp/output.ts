@@ -365,8 +365,11 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
  * super-segment the run of full segments that `sendDataSegment` would send next, one
  * after the other at this instant, when there are at least two; returns whether it did.
  * `offloadBytes`: the emitter's `segmentOffloadBytes`, read once per output.
- * Only the ordinary send path calls it, for new data (SND.NXT = SND.MAX): no
- * retransmission, probe, recovery or F-RTO send, no SYN, FIN or RST, none while
+ * `congestionRoom`, when given, replaces the congestion window's limit as in
+ * `sendDataSegment` (RFC 6675 cwnd − pipe: new data sent during SACK recovery, rule 2 of
+ * NextSeg, leaves in super-segments as Linux's tcp_write_xmit sends it in TSO skbs).
+ * Only the ordinary send path and recovery's new data call it (SND.NXT = SND.MAX): no
+ * retransmission, probe or F-RTO send, no SYN, FIN or RST, none while
  * limited transmit or a D-SACK block (sent once, on one segment) is pending. The pieces
  * the device cuts are the segments the stack would have sent, bit for bit: the same
  * windows (cwnd and the peer's, whole segments of `segmentRoom` each), the same options
@@ -375,14 +378,14 @@ function sendDataSegment(connection: TcpConnection, now: Instant, force: boolean
  * is per piece as well: one scoreboard record per segment (SACK marks, RACK and the
  * pipe see segments, never the super-segment), the RTT timed on the first piece.
  */
-function sendSuperSegment(connection: TcpConnection, now: Instant, offloadBytes: number): boolean {
+function sendSuperSegment(connection: TcpConnection, now: Instant, offloadBytes: number, congestionRoom?: number): boolean {
   if (!sendsData(connection)) return false;
   const tcb = connection.tcb;
   if (tcb.sndNxt !== tcb.sndMax || connection.dsackStart !== undefined || limitedTransmitRoom(connection) > 0) return false;
   const room = segmentRoom(connection);
   const available = unsentBytes(connection);
   const peerUsable = seqDiff(seqAdd(tcb.sndUna, tcb.sndWnd), tcb.sndNxt);
-  const usable = Math.min(peerUsable, seqDiff(seqAdd(tcb.sndUna, connection.congestion.congestionWindow), tcb.sndNxt));
+  const usable = Math.min(peerUsable, congestionRoom ?? seqDiff(seqAdd(tcb.sndUna, connection.congestion.congestionWindow), tcb.sndNxt));
   // The largest TCP header (60 bytes) leaves room for any options the pieces carry.
   let pieces = Math.min(Math.floor(available / room), Math.floor(usable / room), Math.floor((offloadBytes - TCP_MAX_HEADER_LENGTH) / room));
   // The segment that empties the queue carries the FIN when it fits: sendDataSegment's.
@@ -485,15 +488,15 @@ export function output(connection: TcpConnection, now: Instant): void {
     connection.tlpFollowUpNow = false;
     sendTlpFollowUp(connection, now);
   }
+  // Segmentation offload is a property of the device: asked once, not per segment.
+  const offloadBytes = connection.context.emitter.segmentOffloadBytes;
   if (connection.scoreboard !== undefined && connection.congestion.inRecovery) {
-    recoveryTransmit(connection, now);
+    recoveryTransmit(connection, now, offloadBytes);
   } else {
     if (connection.frtoSendNew) sendFrtoNewData(connection, now);
     // In F-RTO's step 3 the segments marked lost at the RTO are not resent: the next ACK
     // says whether they were lost at all (recovery.ts `frtoAck`).
     else if (connection.rtoRecoveryPoint !== undefined && connection.frtoStep !== 3) resendLostAfterTimeout(connection, now);
-    // Segmentation offload is a property of the device: asked once, not per segment.
-    const offloadBytes = connection.context.emitter.segmentOffloadBytes;
     const pacer = connection.pacer;
     if (pacer === undefined) {
       while ((offloadBytes > 0 && sendSuperSegment(connection, now, offloadBytes)) || sendDataSegment(connection, now, false)) {
@@ -552,7 +555,7 @@ function pacedOutputDone(connection: TcpConnection, pacer: Pacer): void {
  * retransmission) are left to RACK and the tail loss probe. With PRR (RFC 6937) the
  * window is PRR's pipe + sndcnt of the last ACK instead of cwnd (recovery.ts).
  */
-function recoveryTransmit(connection: TcpConnection, now: Instant): void {
+function recoveryTransmit(connection: TcpConnection, now: Instant, offloadBytes: number): void {
   const scoreboard = connection.scoreboard;
   if (scoreboard === undefined) return;
   const cwnd = recoverySendWindow(connection);
@@ -579,7 +582,13 @@ function recoveryTransmit(connection: TcpConnection, now: Instant): void {
     }
     from = scoreboard.count;
     const before = connection.tcb.sndMax;
-    if (!sendDataSegment(connection, now, false, wholeSegments ? Math.max(cwnd - pipe, segmentRoom(connection)) : cwnd - pipe)) break;
+    // The whole segments cwnd − pipe leaves room for go as one super-segment, as the
+    // loop would send them one by one at this instant; the rest (PRR's rounding up, a
+    // short tail) as before.
+    const sent =
+      (offloadBytes > 0 && sendSuperSegment(connection, now, pacer === undefined ? offloadBytes : Math.min(offloadBytes, TCP_MAX_HEADER_LENGTH + pacer.burstRoom), cwnd - pipe)) ||
+      sendDataSegment(connection, now, false, wholeSegments ? Math.max(cwnd - pipe, segmentRoom(connection)) : cwnd - pipe);
+    if (!sent) break;
     pipe += Math.max(0, seqDiff(connection.tcb.sndMax, before));
   }
 }
