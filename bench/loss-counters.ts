@@ -59,7 +59,7 @@ const ALL_CONFIGURATIONS: readonly { key: string; name: string; tcp: Record<stri
 ];
 /** A transfer whose longest stall passes this keeps its captures (`--capture`; `--capture-over` changes it). */
 const CAPTURE_STALL_MS = 150;
-const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits', 'tcp.drop.internal-error', 'link.drop.rx-overflow', 'link.drop.queue-full', 'link.drop.tx-full', 'link.drop.send-error', 'link.drop.tx-error', 'link.rx.frames', 'link.rx.batches'] as const;
+const COUNTERS = ['tcp.timeout.rto', 'tcp.timeout.rto-again', 'tcp.timeout.rto-in-recovery', 'tcp.timeout.rto-after-tlp', 'tcp.frto.spurious', 'tcp.frto.real', 'tcp.tx.recovery-probes', 'tcp.sack.recoveries', 'tcp.tx.loss-probes', 'tcp.tx.tlp-follow-ups', 'tcp.tlp.repaired', 'tcp.tx.retransmits', 'tcp.tx.spurious-retransmits', 'tcp.drop.internal-error', 'link.drop.rx-overflow', 'link.drop.queue-full', 'link.drop.tx-full', 'link.drop.send-error', 'link.drop.tx-error', 'link.rx.frames', 'link.rx.batches', 'link.tx.frames', 'link.tx.super-frames', 'link.tx.batches', 'tcp.tx.segments'] as const;
 
 const { values: flags } = parseArgs({
   options: {

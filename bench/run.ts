@@ -999,7 +999,7 @@ async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
     await firmware.ready;
     await warmUpEachWay(path, sizes.lossWarmUpBytes);
     log(`piwire MTU ${path.mtu} loss:`);
-    return measureLossCells(path, sizes.loss, CLIENTS, log);
+    return measureLossCells(path, sizes.loss, CLIENTS, log, firmware.pid);
   });
 }
 
@@ -1029,6 +1029,12 @@ function addLossRows(mtu: number, kernel: LossCell[], piwire: LossCell[]): void 
     if (Number.isFinite(p.medianRttUs)) {
       const whose = p.mode === 'push' ? "kernel client's smoothed RTT (sender; includes the server's ACK time)" : "kernel client's receiver-side RTT estimate";
       record({ section: 'loss', metric: `${label}: ${whose}, median of ${runs}`, mtu, unit: 'µs', piwire: p.medianRttUs, kernel: k?.medianRttUs, better: 'lower' });
+    }
+    // The firmware's main thread on CPU per GiB while the clients ran (JavaScript and its
+    // system calls, which on this veth path include the LAN end's receive): with goodput,
+    // the before/after figure. Piwire only (bench/lib/loss.ts).
+    if (Number.isFinite(p.serverCpuSecondsPerGib)) {
+      record({ section: 'loss', metric: `${label}: firmware main thread CPU while the ${runs} runs' clients ran`, mtu, unit: 'CPU s/GiB', piwire: p.serverCpuSecondsPerGib, kernel: undefined, better: 'lower' });
     }
     if (Number.isFinite(p.medianSenderCwnd)) {
       record({ section: 'loss', metric: `${label}: kernel client's cwnd (sender), median of ${runs}`, mtu, unit: 'segments', piwire: p.medianSenderCwnd, kernel: k?.medianSenderCwnd, better: 'higher' });

@@ -19,6 +19,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SYSTEM_PYTHON } from '../../test/support/netns.ts';
+import { mainThreadCpuSeconds } from './measure.ts';
 import type { LossyPath } from './lossy-path.ts';
 import { startWireCapture, type WireStall } from './wire-stall.ts';
 
@@ -52,6 +53,8 @@ export interface LossTransfer {
    * here; the client's own (`longest_stall_ms`, above) are kept for comparison.
    */
   wire?: WireStall;
+  /** The serving process's main-thread CPU over the client's run (`runTransfer`), NaN if not read. */
+  serverCpuSeconds?: number;
 }
 
 export interface LossCell {
@@ -87,6 +90,12 @@ export interface LossCell {
   medianRttUs: number;
   /** push only: the kernel sender's cwnd in segments, median over the runs. */
   medianSenderCwnd: number;
+  /**
+   * The server process's main-thread CPU over the cell's measured runs (`serverCpuSeconds`), per GiB of the transfers' payload (echo: the payload once),
+   * NaN without a process to read. Under loss the goodput of a CPU-bound sender moves
+   * ±50% with the machine's noise; its CPU per byte is the steadier before/after figure.
+   */
+  serverCpuSecondsPerGib: number;
 }
 
 export interface LossPlan {
@@ -121,7 +130,12 @@ export const DIRECTION_LABELS: Record<LossDirection, string> = {
   echo: 'through device (echo, both ways at once)',
 };
 
-export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsDirectory: string, log: (message: string) => void): Promise<LossCell[]> {
+/**
+ * `serverPid`: the process serving the transfers, whose CPU each cell reports per GiB:
+ * the firmware's. (The kernel's Python server serves each connection on a thread of its
+ * own; the kernel's TCP work runs in softirqs as much as in its calls.)
+ */
+export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsDirectory: string, log: (message: string) => void, serverPid?: number): Promise<LossCell[]> {
   const cells: LossCell[] = [];
   try {
     for (const rate of plan.rates) {
@@ -130,7 +144,7 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
         for (let warmUp = 0; warmUp < plan.warmUpRuns; warmUp++) await runTransfer(path, mode, plan, clientsDirectory);
         const runs: LossTransfer[] = [];
         for (let repetition = 0; repetition < plan.repetitions; repetition++) {
-          runs.push(await runTransfer(path, mode, plan, clientsDirectory));
+          runs.push(await runTransfer(path, mode, plan, clientsDirectory, serverPid));
         }
         const cell = summarise(rate, mode, runs, await path.droppedFrames());
         log(
@@ -146,13 +160,21 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
   return cells;
 }
 
-export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string): Promise<LossTransfer> {
+/**
+ * One transfer by bench/clients/lossy_bulk.py. `serverPid`: the serving process, whose
+ * main thread's CPU over the client's run (start to exit: the transfer, and the client's
+ * start-up, when the server idles) the result carries as `serverCpuSeconds`.
+ */
+export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string, serverPid?: number): Promise<LossTransfer> {
   const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds), ...(plan.kernelCongestion === undefined ? [] : ['--congestion', plan.kernelCongestion])];
   const capture = await startWireCapture(path.peerNamespace, path.peerInterface, PORTS[mode]);
   let result;
+  let serverCpuSeconds = NaN;
   try {
+    const cpuBefore = serverPid === undefined ? NaN : mainThreadCpuSeconds(serverPid);
     // The client bounds itself by the deadline; this outer bound only catches a hung client.
     result = await path.execPeer(argv, { timeoutMs: (plan.deadlineSeconds + 30) * 1000 });
+    if (serverPid !== undefined) serverCpuSeconds = mainThreadCpuSeconds(serverPid) - cpuBefore;
   } catch (error) {
     await capture.discard();
     throw error;
@@ -173,7 +195,7 @@ export async function runTransfer(path: LossyPath, mode: LossDirection, plan: Lo
   if (!report || report.error) {
     throw new Error(`lossy_bulk.py ${mode} failed: ${report?.error ?? ''} (status ${result.code}${result.timedOut ? ', timed out' : ''}) ${result.stderr.slice(-500)}`);
   }
-  return { ...report, wire };
+  return { ...report, wire, serverCpuSeconds };
 }
 
 /** Removes the oldest files of `directory` (names sort by time) beyond the newest `keep`. */
@@ -217,6 +239,7 @@ export function summarise(rate: number, mode: LossDirection, runs: LossTransfer[
     droppedFrames,
     medianRttUs: median(present(runs.map((run) => (mode === 'push' ? run.sender_rtt_us_median : run.client_rcv_rtt_us)))),
     medianSenderCwnd: median(present(runs.map((run) => run.sender_cwnd_median))),
+    serverCpuSecondsPerGib: runs.reduce((sum, run) => sum + (run.serverCpuSeconds ?? NaN), 0) / (runs.reduce((sum, run) => sum + run.bytes, 0) / 2 ** 30),
   };
 }
 

@@ -14,6 +14,17 @@ export function processCpuSeconds(pid: number): number {
   return times.user + times.system;
 }
 
+/**
+ * On-CPU time of a process's main thread (the thread group leader), in seconds, from the
+ * scheduler's own count (/proc/PID/schedstat, nanoseconds): fine enough for a transfer
+ * of a few tens of milliseconds, where utime/stime move in 10 ms ticks. For the
+ * firmware, the thread that runs JavaScript and makes the system calls: the one that
+ * bounds its goodput. Helper threads (V8's GC, libuv's pool) are not in it.
+ */
+export function mainThreadCpuSeconds(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+}
+
 /** A process's CPU time split: user (its own code) and system (the kernel working for it), in seconds. */
 export interface CpuTimes {
   user: number;
