@@ -91,9 +91,10 @@ export interface LossCell {
   /** push only: the kernel sender's cwnd in segments, median over the runs. */
   medianSenderCwnd: number;
   /**
-   * The server process's main-thread CPU over the cell's measured runs (`serverCpuSeconds`), per GiB of the transfers' payload (echo: the payload once),
-   * NaN without a process to read. Under loss the goodput of a CPU-bound sender moves
-   * ±50% with the machine's noise; its CPU per byte is the steadier before/after figure.
+   * The server process's main-thread CPU over the cell's measured runs
+   * (`serverCpuSeconds`), per GiB of the transfers' payload (echo: the payload once), NaN
+   * without a process to read. It moves with the machine's load as goodput does (a slower
+   * run costs more per byte: fewer frames per wakeup), but says where a change's time went.
    */
   serverCpuSecondsPerGib: number;
 }
