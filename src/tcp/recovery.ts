@@ -486,11 +486,25 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
  * flight. RFC 8985 leaves the timer granularity to the implementation: 2·SRTT is at
  * least MIN_PTO_MS (`tcp.ptoFloor`), or gets PTO_SLACK_MS on top as in Linux since 4.14
  * (`twoRoundTrips`).
+ * WCDelAckT allows for a receiver that delays its ACK of a lone segment. A lone segment
+ * that carries our FIN waits 2·SRTT only: receivers ACK a FIN at once (piwire's
+ * ack-policy.ts; Linux in the loss bench's captures, 25 µs after the FIN), and one that
+ * did not would cost a single spurious probe at the end of the connection, answered by a
+ * D-SACK without a window reduction (§7.4.1), where a lost last segment otherwise waits
+ * for the RTO. A deliberate difference from Linux, which adds TCP_RTO_MIN whenever one
+ * packet is out: a transfer whose last segment and FIN are lost stalls one RTO (the
+ * kernel's own echo cells in the loss bench: 206–212 ms at the tail).
  */
 function lossProbeTimeout(connection: TcpConnection): number {
   const srtt = connection.rtt.srtt;
   const pto = srtt === undefined ? INITIAL_PTO_MS : twoRoundTrips(srtt, connection.context.config.ptoFloor);
-  return connection.bytesInFlight() <= connection.tcb.sendMss ? pto + WORST_CASE_DELAYED_ACK_MS : pto;
+  return connection.bytesInFlight() <= connection.tcb.sendMss && !finInFlight(connection) ? pto + WORST_CASE_DELAYED_ACK_MS : pto;
+}
+
+/** Our FIN has been sent and is not yet acknowledged. */
+function finInFlight(connection: TcpConnection): boolean {
+  const tcb = connection.tcb;
+  return tcb.finQueued && seqGt(tcb.sndMax, connection.finSeq()) && !seqGt(tcb.sndUna, connection.finSeq());
 }
 
 /**

@@ -11,7 +11,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TcpConfig } from '../../src/tcp/config.ts';
-import { ACK, LOCAL_ISS, PSH, REMOTE_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
+import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, TcpHarness, pattern } from '../support/tcp-harness.ts';
 import { reorderWindow } from '../../src/tcp/recovery.ts';
 import { MSS, S, sack, sentSeqs, setup, type Setup } from '../support/sack-sender.ts';
 
@@ -322,6 +322,28 @@ describe('Tail loss probe (RFC 8985 §7)', () => {
     assert.deepEqual(sentSeqs(h), [0]);
     assert.equal(h.counters.get('tcp.timeout.rto'), 1);
     assert.equal(c.info().retransmits, 2);
+  });
+
+  it('with less than a segment in flight that ends with our FIN waits 2·SRTT only, as a FIN is ACKed at once (deliberately unlike Linux)', () => {
+    const { h, c, t0 } = setup(0, { config: { tlpFollowUp: false } });
+    const describe = (segments: ReturnType<TcpHarness['drain']>): [number, number, boolean][] =>
+      segments.map((segment) => [segment.seq - S(0), segment.payload.length, (segment.flags & FIN) !== 0]);
+    c.send(pattern(MSS / 2, 1));
+    c.shutdown();
+    assert.deepEqual(describe(h.drain()), [[0, MSS / 2, false], [MSS / 2, 0, true]], 'the last data, then the FIN');
+    assert.equal(c.info().bytesInFlight, MSS / 2 + 1, 'no more than one segment: WCDelAckT would apply');
+    h.advanceTo(t0 + 19);
+    assert.deepEqual(h.drain(), []);
+    h.advanceTo(t0 + 20); // 2·SRTT; with WCDelAckT the probe would wait for the RTO (t0 + 200)
+    assert.deepEqual(describe(h.drain()), [[MSS / 2, 0, true]], 'the probe resends the last segment, the FIN');
+    assert.equal(h.counters.get('tcp.tx.loss-probes'), 1);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 0);
+    // The ACK of everything ends it: nothing in flight, nothing more sent.
+    h.advanceTo(t0 + 30);
+    h.send({ ack: S(MSS / 2) + 1 });
+    assert.equal(c.info().bytesInFlight, 0);
+    h.advanceTo(t0 + 500);
+    assert.deepEqual(describe(h.drain()).filter(([, length, fin]) => length > 0 || fin), []);
   });
 
   it('a lost probe does not move the RTO: it fires one RTO after the last ACK, not PTO + RTO (deliberately unlike §7.3)', () => {
