@@ -952,6 +952,11 @@ export class TcpConnection {
     return seqAdd(this.tcb.sendBufferSeq, this.sendBuffer.length);
   }
 
+  /** Our FIN has been sent (SND.MAX is past it), acknowledged or not. */
+  finSent(): boolean {
+    return this.tcb.finQueued && seqGt(this.tcb.sndMax, this.finSeq());
+  }
+
   /** Our FIN has been sent and acknowledged. */
   finAcknowledged(): boolean {
     return this.tcb.finQueued && this.tcb.sndUna === seqAdd(this.finSeq(), 1);

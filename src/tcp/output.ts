@@ -232,8 +232,7 @@ function retransmitFrom(connection: TcpConnection, start: number, end: number, n
   const offset = seqDiff(start, tcb.sendBufferSeq);
   const buffered = Math.max(0, connection.sendBuffer.length - offset);
   const length = Math.max(0, Math.min(segmentRoom(connection), buffered, seqDiff(end, start)));
-  const finSent = tcb.finQueued && seqGt(tcb.sndMax, connection.finSeq());
-  const fin = finSent && seqAdd(start, length) === connection.finSeq() && seqGt(end, connection.finSeq());
+  const fin = connection.finSent() && seqAdd(start, length) === connection.finSeq() && seqGt(end, connection.finSeq());
   if ((length <= 0 && !fin) || offset < 0) return 0;
   transmit(connection, now, start, TcpFlag.ACK | (fin ? TcpFlag.FIN : 0) | (length > 0 ? TcpFlag.PSH : 0), offset, length);
   noteRetransmit(connection);
@@ -525,10 +524,15 @@ function pacedSend(connection: TcpConnection, now: Instant, pacer: Pacer, offloa
   }
   while (
     pacer.allows(now) &&
-    ((offloadBytes > 0 && sendSuperSegment(connection, now, Math.min(offloadBytes, TCP_MAX_HEADER_LENGTH + pacer.burstRoom))) || sendDataSegment(connection, now, false))
+    ((offloadBytes > 0 && sendSuperSegment(connection, now, burstOffloadBytes(pacer, offloadBytes))) || sendDataSegment(connection, now, false))
   ) {
     // Keep filling the window, burst by burst.
   }
+}
+
+/** The largest super-segment (IPv4 payload) a paced connection may send now: no more than what is left of its burst. */
+function burstOffloadBytes(pacer: Pacer, offloadBytes: number): number {
+  return Math.min(offloadBytes, TCP_MAX_HEADER_LENGTH + pacer.burstRoom);
 }
 
 /**
@@ -586,7 +590,7 @@ function recoveryTransmit(connection: TcpConnection, now: Instant, offloadBytes:
     // loop would send them one by one at this instant; the rest (PRR's rounding up, a
     // short tail) as before.
     const sent =
-      (offloadBytes > 0 && sendSuperSegment(connection, now, pacer === undefined ? offloadBytes : Math.min(offloadBytes, TCP_MAX_HEADER_LENGTH + pacer.burstRoom), cwnd - pipe)) ||
+      (offloadBytes > 0 && sendSuperSegment(connection, now, pacer === undefined ? offloadBytes : burstOffloadBytes(pacer, offloadBytes), cwnd - pipe)) ||
       sendDataSegment(connection, now, false, wholeSegments ? Math.max(cwnd - pipe, segmentRoom(connection)) : cwnd - pipe);
     if (!sent) break;
     pipe += Math.max(0, seqDiff(connection.tcb.sndMax, before));

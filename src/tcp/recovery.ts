@@ -498,13 +498,8 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
 function lossProbeTimeout(connection: TcpConnection): number {
   const srtt = connection.rtt.srtt;
   const pto = srtt === undefined ? INITIAL_PTO_MS : twoRoundTrips(srtt, connection.context.config.ptoFloor);
-  return connection.bytesInFlight() <= connection.tcb.sendMss && !finInFlight(connection) ? pto + WORST_CASE_DELAYED_ACK_MS : pto;
-}
-
-/** Our FIN has been sent and is not yet acknowledged. */
-function finInFlight(connection: TcpConnection): boolean {
-  const tcb = connection.tcb;
-  return tcb.finQueued && seqGt(tcb.sndMax, connection.finSeq()) && !seqGt(tcb.sndUna, connection.finSeq());
+  const finInFlight = connection.finSent() && !connection.finAcknowledged();
+  return connection.bytesInFlight() <= connection.tcb.sendMss && !finInFlight ? pto + WORST_CASE_DELAYED_ACK_MS : pto;
 }
 
 /**
