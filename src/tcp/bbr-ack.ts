@@ -43,8 +43,8 @@ export function bbrEstablished(connection: TcpConnection, now: Instant, handshak
 }
 
 /**
- * The bytes in the network now (RFC 6675 pipe; Linux tcp_packets_in_flight). The
- * scoreboard's scan only when something is SACKed or marked lost; else the flight.
+ * The bytes in the network now (RFC 6675 pipe; Linux tcp_packets_in_flight): the
+ * scoreboard's pipe when something is SACKed, in recovery or after an RTO; else the flight.
  */
 export function bytesInNetwork(connection: TcpConnection): number {
   const scoreboard = connection.scoreboard;

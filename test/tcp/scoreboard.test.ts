@@ -7,6 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordStoragePool, Scoreboard, SegmentMark } from '../../src/tcp/scoreboard.ts';
+import { SeededRandom } from '../../src/random.ts';
 
 const BASE = 0xffff_f000; // the sequence space wraps inside the tests' flight
 const at = (n: number): number => (BASE + n) >>> 0;
@@ -202,5 +203,70 @@ describe('scoreboard', () => {
     const again = pool.take(16);
     assert.ok(again === taken[1] || again === taken[0], 'a pooled storage of that capacity comes back');
     assert.equal(pool.pooledBytes, 17 * 16);
+  });
+
+  it('keeps pipe by counters equal to RFC 6675 SetPipe over the records, through every operation, the ring full and splits refused (seeded)', () => {
+    // SetPipe by its definition: un-SACKed bytes not marked lost (a retransmitted
+    // record has LOST cleared and counts once).
+    const setPipe = (s: Scoreboard): number => {
+      let pipe = 0;
+      for (let i = 0; i < s.count; i++) {
+        const mark = s.marksOf(i);
+        if ((mark & (SegmentMark.SACKED | SegmentMark.LOST)) === 0) pipe += (s.endOf(i) - s.startOf(i)) >>> 0;
+      }
+      return pipe;
+    };
+    let operations = 0;
+    let lossMarks = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const random = new SeededRandom(seed);
+      const below = (n: number): number => random.uint32() % n;
+      // A small ring: full rings extend their last record, and splits are refused.
+      const s = new Scoreboard(4 + below(12));
+      let una = 0;
+      let max = 0;
+      let now = 0;
+      /** A sequence offset in [una, max]. */
+      const within = (): number => una + below(max - una + 1);
+      for (let step = 0; step < 3000; step++) {
+        now += below(3);
+        const choice = below(10);
+        if (choice <= 2 || max === una) {
+          const length = 1 + below(300);
+          s.sent(at(max), at(max + length), now);
+          max += length;
+        } else if (choice === 3) {
+          const blocks: [number, number][] = [];
+          for (let b = below(4); b >= 0; b--) {
+            const start = within();
+            blocks.push([at(start), at(start + below(max - start + 1))]);
+          }
+          s.applySack(blocks, at(una), at(max), 65_535, now);
+        } else if (choice === 4) {
+          const ack = within();
+          if (ack > una) s.acknowledge(at(ack), now);
+          una = ack;
+        } else if (choice === 5) {
+          const start = within();
+          s.retransmitted(at(start), at(start + below(max - start + 1)), now);
+        } else if (choice === 6) {
+          lossMarks += s.markLostByDupThresh(1 + below(200)) > 0 ? 1 : 0;
+        } else if (choice === 7) {
+          lossMarks += s.rackDetectLoss(below(3), now) > 0 ? 1 : 0;
+        } else if (choice === 8) {
+          s.markLost(at(within()));
+        } else {
+          const rare = below(20);
+          if (rare === 0) s.markAllLost();
+          else if (rare === 1) s.clearLost();
+          else if (rare === 2) s.clearSacked();
+        }
+        operations++;
+        assert.equal(s.pipe(), setPipe(s), `seed ${seed}, step ${step}`);
+        if (s.count === 0) s.releaseStorage();
+      }
+    }
+    assert.equal(operations, 8 * 3000);
+    assert.ok(lossMarks > 100, `losses were marked (${lossMarks} times), so LOST came and went`);
   });
 });
