@@ -191,6 +191,24 @@ export class Scoreboard {
    * sacked_out and lost_out beside packets_out for tcp_packets_in_flight.
    */
   private lostBytes = 0;
+  /**
+   * IsLost's settled prefix: every record below this sequence number is SACKed, marked
+   * lost or retransmitted, so markLostByDupThresh has nothing left to mark there (Linux
+   * keeps lost_skb_hint for the same walk). It is the start of a record, and a mark only
+   * ever changes from one of those three to another, except in clearLost and clearSacked,
+   * which drop the hint, and in a full ring's extended last record, which lies at or
+   * above it. Valid while `lostScanned`.
+   */
+  private lostScannedBits = 0;
+  private lostScanned = false;
+  /**
+   * The highest end of a record retransmitted in this flight (valid while
+   * `anyRetransmitted`): above it every record was sent once, in sequence order, so
+   * RACK's scan stops at the first of them sent after the most recently delivered one
+   * (Linux walks its time-ordered list and stops likewise).
+   */
+  private retransmittedEndBits = 0;
+  private anyRetransmitted = false;
   // highestSacked, rackEndSeq, tsOffset and sackedFrom are kept as int32 bit patterns and
   // read back as uint32, as the TCB's sequence numbers (tcb.ts): small integers to V8, in
   // the object itself, where a double field holds a 16-byte heap number per connection.
@@ -446,6 +464,8 @@ export class Scoreboard {
       if ((this.marks[slot]! & SegmentMark.LOST) !== 0) this.lostBytes -= seqDiff(this.ends[slot]!, this.starts[slot]!);
       this.sentAt[slot] = now;
       this.marks[slot] = (this.marks[slot]! | SegmentMark.RETRANSMITTED | SegmentMark.EVER_RETRANSMITTED) & ~SegmentMark.LOST;
+      if (!this.anyRetransmitted || seqGt(this.ends[slot]!, this.retransmittedEndBits >>> 0)) this.retransmittedEndBits = this.ends[slot]! | 0;
+      this.anyRetransmitted = true;
       // LOST is cleared but RETRANSMITTED remembers it was lost: pipe counts it once.
       if (this.rate !== undefined) this.snapshot(slot, false, now);
     }
@@ -491,6 +511,8 @@ export class Scoreboard {
     if (this.used === 0) {
       this.sackedBytes = 0;
       this.lostBytes = 0;
+      this.lostScanned = false;
+      this.anyRetransmitted = false;
     }
   }
 
@@ -544,25 +566,49 @@ export class Scoreboard {
    * records above it, or more than (DupThresh − 1)·SMSS SACKed bytes above it, is lost.
    * Records already retransmitted are left to RACK (their SACKs above may predate the
    * retransmission). Returns the bytes newly marked.
+   *
+   * Both conditions hold for every record below some boundary record, found by walking
+   * down from the highest SACKed record; below it only the records not yet settled (past
+   * the hint `lostScanned`) are visited, so an ACK costs the records that changed, not the
+   * whole flight.
    */
   markLostByDupThresh(mss: number): number {
+    if (this.used === 0 || this.sackedBytes === 0) return 0;
+    // highestSacked never lies below the highest SACKed record's end: nothing above the
+    // record holding its last byte is SACKed.
+    let top = this.find(seqAdd(this.highestSacked, -1));
+    if (top < 0) top = this.used - 1;
     let sackedRecordsAbove = 0;
     let sackedBytesAbove = 0;
+    let boundary = -1;
+    for (let index = top; index >= 0; index--) {
+      const slot = this.slot(index);
+      if ((this.marks[slot]! & SegmentMark.SACKED) === 0) continue;
+      sackedRecordsAbove++;
+      sackedBytesAbove += seqDiff(this.ends[slot]!, this.starts[slot]!);
+      if (sackedRecordsAbove >= DUP_THRESH || sackedBytesAbove > (DUP_THRESH - 1) * mss) {
+        boundary = index;
+        break;
+      }
+    }
+    if (boundary <= 0) return 0;
+    let from = 0;
+    if (this.lostScanned && seqGt(this.lostScannedBits >>> 0, this.starts[this.head]!)) {
+      from = this.find(this.lostScannedBits >>> 0);
+      if (from < 0) from = this.used;
+    }
     let marked = 0;
-    for (let index = this.used - 1; index >= 0; index--) {
+    for (let index = from; index < boundary; index++) {
       const slot = this.slot(index);
       const mark = this.marks[slot]!;
-      const length = seqDiff(this.ends[slot]!, this.starts[slot]!);
-      if ((mark & SegmentMark.SACKED) !== 0) {
-        sackedRecordsAbove++;
-        sackedBytesAbove += length;
-        continue;
-      }
-      if ((mark & (SegmentMark.LOST | SegmentMark.RETRANSMITTED)) !== 0) continue;
-      if (sackedRecordsAbove >= DUP_THRESH || sackedBytesAbove > (DUP_THRESH - 1) * mss) {
-        this.marks[slot] = mark | SegmentMark.LOST;
-        marked += length;
-      }
+      if ((mark & (SegmentMark.SACKED | SegmentMark.LOST | SegmentMark.RETRANSMITTED)) !== 0) continue;
+      this.marks[slot] = mark | SegmentMark.LOST;
+      marked += seqDiff(this.ends[slot]!, this.starts[slot]!);
+    }
+    // Every record below the boundary is settled now.
+    if (!this.lostScanned || from < boundary) {
+      this.lostScannedBits = this.starts[this.slot(boundary)]! | 0;
+      this.lostScanned = true;
     }
     this.lostBytes += marked;
     this.noteLost(marked);
@@ -601,7 +647,12 @@ export class Scoreboard {
       if ((mark & (SegmentMark.SACKED | SegmentMark.LOST)) !== 0) continue;
       const sentAt = this.sentAt[slot]!;
       const sentBefore = sentAt < this.rackSentAt || (sentAt === this.rackSentAt && seqLt(this.ends[slot]!, this.rackEndSeq));
-      if (!sentBefore) continue;
+      if (!sentBefore) {
+        // Above every retransmitted record, records were sent in sequence order: none
+        // after this one was sent before the most recently delivered segment either.
+        if (!this.anyRetransmitted || seqGe(this.starts[slot]!, this.retransmittedEndBits >>> 0)) break;
+        continue;
+      }
       const remaining = sentAt + this.rackRtt + reorderWindow - now;
       if (remaining <= 0) {
         this.marks[slot] = (mark | SegmentMark.LOST) & ~SegmentMark.RETRANSMITTED;
@@ -636,6 +687,7 @@ export class Scoreboard {
       this.marks[slot] = this.marks[slot]! & ~SegmentMark.SACKED;
     }
     this.sackedBytes = 0;
+    this.lostScanned = false;
   }
 
   /**
@@ -649,6 +701,7 @@ export class Scoreboard {
       this.marks[slot] = this.marks[slot]! & ~SegmentMark.LOST;
     }
     this.lostBytes = 0;
+    this.lostScanned = false;
     this.rackScanNeeded = true;
   }
 
@@ -680,13 +733,15 @@ export class Scoreboard {
     }
   }
 
-  /** True if some record is marked lost and not yet retransmitted. */
+  /** True if some record is marked lost and not yet retransmitted (a LOST record is never SACKed). */
   hasLost(): boolean {
-    return this.nextLost() >= 0;
+    return this.lostBytes > 0;
   }
 
   /** RFC 6675 §4 NextSeg rule 1: the first record from `from` on lost and not retransmitted since; −1 if none. */
   nextLost(from = 0): number {
+    // The common case in recovery, every hole resent: no scan (lostBytes counts exactly these records).
+    if (this.lostBytes === 0) return -1;
     for (let index = Math.max(0, from); index < this.used; index++) {
       if ((this.marks[this.slot(index)]! & (SegmentMark.LOST | SegmentMark.SACKED)) === SegmentMark.LOST) return index;
     }

@@ -205,9 +205,9 @@ describe('scoreboard', () => {
     assert.equal(pool.pooledBytes, 17 * 16);
   });
 
-  it('keeps pipe by counters equal to RFC 6675 SetPipe over the records, through every operation, the ring full and splits refused (seeded)', () => {
-    // SetPipe by its definition: un-SACKed bytes not marked lost (a retransmitted
-    // record has LOST cleared and counts once).
+  it('keeps pipe by counters equal to RFC 6675 SetPipe, and marks losses as full scans of IsLost and RACK would, through every operation, the ring full and splits refused (seeded)', () => {
+    // The rules by their definitions, over every record: the scoreboard keeps counters
+    // and hints instead, and must agree after every operation.
     const setPipe = (s: Scoreboard): number => {
       let pipe = 0;
       for (let i = 0; i < s.count; i++) {
@@ -216,6 +216,52 @@ describe('scoreboard', () => {
       }
       return pipe;
     };
+    const length = (s: Scoreboard, i: number): number => (s.endOf(i) - s.startOf(i)) >>> 0;
+    /** RFC 6675 §4 IsLost over every record: the records it marks. */
+    const isLost = (s: Scoreboard, mss: number): Set<number> => {
+      const marked = new Set<number>();
+      let records = 0;
+      let bytes = 0;
+      for (let i = s.count - 1; i >= 0; i--) {
+        const mark = s.marksOf(i);
+        if (mark & SegmentMark.SACKED) {
+          records++;
+          bytes += length(s, i);
+        } else if ((mark & (SegmentMark.LOST | SegmentMark.RETRANSMITTED)) === 0 && (records >= 3 || bytes > 2 * mss)) {
+          marked.add(i);
+        }
+      }
+      return marked;
+    };
+    /** RFC 8985 §6.2 step 5 over every record: the records it marks, and the reorder timeout. */
+    const rack = (s: Scoreboard, window: number, now: number): { marked: Set<number>; timeout: number } => {
+      const marked = new Set<number>();
+      let timeout = 0;
+      if (s.rackSentAt === undefined) return { marked, timeout };
+      for (let i = 0; i < s.count; i++) {
+        if (s.marksOf(i) & (SegmentMark.SACKED | SegmentMark.LOST)) continue;
+        const sentAt = s.sentAtOf(i);
+        const before = sentAt < s.rackSentAt || (sentAt === s.rackSentAt && ((s.endOf(i) - s.rackEndSeq) | 0) < 0);
+        if (!before) continue;
+        const remaining = sentAt + s.rackRtt + window - now;
+        if (remaining <= 0) marked.add(i);
+        else timeout = Math.max(timeout, remaining);
+      }
+      return { marked, timeout };
+    };
+    /** The records newly LOST since `before` (marks per index), and their bytes. */
+    const newlyLost = (s: Scoreboard, before: number[]): { marked: Set<number>; bytes: number } => {
+      const marked = new Set<number>();
+      let bytes = 0;
+      for (let i = 0; i < s.count; i++) {
+        if ((s.marksOf(i) & SegmentMark.LOST) !== 0 && ((before[i] ?? 0) & SegmentMark.LOST) === 0) {
+          marked.add(i);
+          bytes += length(s, i);
+        }
+      }
+      return { marked, bytes };
+    };
+    const marksNow = (s: Scoreboard): number[] => Array.from({ length: s.count }, (_, i) => s.marksOf(i));
     let operations = 0;
     let lossMarks = 0;
     for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
@@ -231,10 +277,11 @@ describe('scoreboard', () => {
       for (let step = 0; step < 3000; step++) {
         now += below(3);
         const choice = below(10);
+        const where = `seed ${seed}, step ${step}`;
         if (choice <= 2 || max === una) {
-          const length = 1 + below(300);
-          s.sent(at(max), at(max + length), now);
-          max += length;
+          const bytes = 1 + below(300);
+          s.sent(at(max), at(max + bytes), now);
+          max += bytes;
         } else if (choice === 3) {
           const blocks: [number, number][] = [];
           for (let b = below(4); b >= 0; b--) {
@@ -250,19 +297,37 @@ describe('scoreboard', () => {
           const start = within();
           s.retransmitted(at(start), at(start + below(max - start + 1)), now);
         } else if (choice === 6) {
-          lossMarks += s.markLostByDupThresh(1 + below(200)) > 0 ? 1 : 0;
+          const mss = 1 + below(200);
+          const expected = isLost(s, mss);
+          const before = marksNow(s);
+          const bytes = s.markLostByDupThresh(mss);
+          const actual = newlyLost(s, before);
+          assert.deepEqual([...actual.marked].sort(), [...expected].sort(), `IsLost, ${where}`);
+          assert.equal(bytes, actual.bytes, `IsLost bytes, ${where}`);
+          lossMarks += bytes > 0 ? 1 : 0;
         } else if (choice === 7) {
-          lossMarks += s.rackDetectLoss(below(3), now) > 0 ? 1 : 0;
+          const window = below(3);
+          const expected = rack(s, window, now);
+          const before = marksNow(s);
+          const bytes = s.rackDetectLoss(window, now);
+          const actual = newlyLost(s, before);
+          assert.deepEqual([...actual.marked].sort(), [...expected.marked].sort(), `RACK, ${where}`);
+          assert.equal(bytes, actual.bytes, `RACK bytes, ${where}`);
+          assert.equal(s.timeout, expected.timeout, `RACK timeout, ${where}`);
+          lossMarks += bytes > 0 ? 1 : 0;
         } else if (choice === 8) {
           s.markLost(at(within()));
         } else {
-          const rare = below(20);
+          const rare = below(8);
           if (rare === 0) s.markAllLost();
           else if (rare === 1) s.clearLost();
           else if (rare === 2) s.clearSacked();
         }
         operations++;
-        assert.equal(s.pipe(), setPipe(s), `seed ${seed}, step ${step}`);
+        assert.equal(s.pipe(), setPipe(s), `pipe, ${where}`);
+        const firstLost = marksNow(s).findIndex((mark) => (mark & (SegmentMark.LOST | SegmentMark.SACKED)) === SegmentMark.LOST);
+        assert.equal(s.hasLost(), firstLost >= 0, `hasLost, ${where}`);
+        assert.equal(s.nextLost(), firstLost, `nextLost, ${where}`);
         if (s.count === 0) s.releaseStorage();
       }
     }
