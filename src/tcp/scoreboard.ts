@@ -380,8 +380,9 @@ export class Scoreboard {
     );
   }
 
-  /** `bytes` newly marked lost (the rate estimator's loss count, BBR's rs.losses). */
+  /** `bytes` newly marked lost: counted in `lostBytes`, and in the rate estimator's loss count (BBR's rs.losses). */
   private noteLost(bytes: number): void {
+    this.lostBytes += bytes;
     if (this.rate !== undefined) this.rate.lost += bytes;
   }
 
@@ -610,7 +611,6 @@ export class Scoreboard {
       this.lostScannedBits = this.starts[this.slot(boundary)]! | 0;
       this.lostScanned = true;
     }
-    this.lostBytes += marked;
     this.noteLost(marked);
     return marked;
   }
@@ -661,7 +661,6 @@ export class Scoreboard {
         this.reorderTimeout = remaining;
       }
     }
-    this.lostBytes += marked;
     this.noteLost(marked);
     return marked;
   }
@@ -710,11 +709,7 @@ export class Scoreboard {
     for (let index = 0; index < this.used; index++) {
       const slot = this.slot(index);
       if ((this.marks[slot]! & SegmentMark.SACKED) === 0) {
-        if ((this.marks[slot]! & SegmentMark.LOST) === 0) {
-          const length = seqDiff(this.ends[slot]!, this.starts[slot]!);
-          this.lostBytes += length;
-          this.noteLost(length);
-        }
+        if ((this.marks[slot]! & SegmentMark.LOST) === 0) this.noteLost(seqDiff(this.ends[slot]!, this.starts[slot]!));
         this.marks[slot] = (this.marks[slot]! | SegmentMark.LOST) & ~SegmentMark.RETRANSMITTED;
       }
     }
@@ -727,9 +722,7 @@ export class Scoreboard {
     const slot = this.slot(index);
     if ((this.marks[slot]! & (SegmentMark.SACKED | SegmentMark.RETRANSMITTED | SegmentMark.LOST)) === 0) {
       this.marks[slot] = this.marks[slot]! | SegmentMark.LOST;
-      const length = seqDiff(this.ends[slot]!, this.starts[slot]!);
-      this.lostBytes += length;
-      this.noteLost(length);
+      this.noteLost(seqDiff(this.ends[slot]!, this.starts[slot]!));
     }
   }
 

@@ -208,15 +208,14 @@ describe('scoreboard', () => {
   it('keeps pipe by counters equal to RFC 6675 SetPipe, and marks losses as full scans of IsLost and RACK would, through every operation, the ring full and splits refused (seeded)', () => {
     // The rules by their definitions, over every record: the scoreboard keeps counters
     // and hints instead, and must agree after every operation.
+    const length = (s: Scoreboard, i: number): number => (s.endOf(i) - s.startOf(i)) >>> 0;
     const setPipe = (s: Scoreboard): number => {
       let pipe = 0;
       for (let i = 0; i < s.count; i++) {
-        const mark = s.marksOf(i);
-        if ((mark & (SegmentMark.SACKED | SegmentMark.LOST)) === 0) pipe += (s.endOf(i) - s.startOf(i)) >>> 0;
+        if ((s.marksOf(i) & (SegmentMark.SACKED | SegmentMark.LOST)) === 0) pipe += length(s, i);
       }
       return pipe;
     };
-    const length = (s: Scoreboard, i: number): number => (s.endOf(i) - s.startOf(i)) >>> 0;
     /** RFC 6675 §4 IsLost over every record: the records it marks. */
     const isLost = (s: Scoreboard, mss: number): Set<number> => {
       const marked = new Set<number>();
