@@ -463,8 +463,20 @@ for (const mode of RECEIVE_MODES) {
         // reach unmapped or reused memory, it reads as empty.
         assert.equal(closed.keptLength, 0);
         const stats = await namespaceAgent.stats();
-        assert.equal(stats['link.rx.frames'], frames.length, 'the whole batch was counted in');
-        assert.equal(stats['link.drop.closed'], frames.length - 1, 'the rest were dropped as closed');
+        if (mode === 'tpacket-v3') {
+          // V3's batch is one block, and the block's 1 ms timer may close it in the middle of
+          // the burst (CI saw 9 + 1): the link closed inside the first block, so a block after
+          // it is never read. What holds whatever the split: one block read, counted in whole,
+          // and all of it after the closing frame dropped as closed. (The counting is the
+          // shared JavaScript of native.ts, checked exactly in the other modes.)
+          const received = stats['link.rx.frames'] ?? 0;
+          assert.equal(stats['link.rx.batches'], 1, 'one block was read');
+          assert.ok(received >= 1 && received <= frames.length, `${received} frames in the first block`);
+          assert.equal(stats['link.drop.closed'], received - 1, 'the rest of the block were dropped as closed');
+        } else {
+          assert.equal(stats['link.rx.frames'], frames.length, 'the whole batch was counted in');
+          assert.equal(stats['link.drop.closed'], frames.length - 1, 'the rest were dropped as closed');
+        }
         await namespaceAgent.close();
       } finally {
         namespaceAgent.kill();
