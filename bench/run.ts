@@ -22,9 +22,12 @@
  * frames at random (bench/lib/lossy-path.ts), and measures goodput and the longest stall
  * at 0, 1 and 3% loss each way, kernel first, then piwire (bench/lib/loss.ts), steady
  * state as bulk: each server first moves 64 MiB each way without loss (`warmUp`), and
- * each cell begins with one untimed transfer at its own loss rate, which is what compiles
- * piwire's recovery path (`--cold`: neither; before 2026-11-30 23:00 the loss section ran
- * cold and from the TypeScript sources under tsx, not the bundle). `sweep`
+ * each cell begins with LOSS_WARM_UP_RUNS untimed transfers at its own loss rate, which is
+ * what compiles piwire's recovery path: its main thread's CPU per GiB of a lossy cell's
+ * transfers falls over about its first ten (BASELINE "the loss section's warm-up";
+ * `--loss-warm-up N` to change it, 1 before 2026-12-02; `--cold`: no warm-up at all;
+ * before 2026-11-30 23:00 the loss section ran cold and from the TypeScript sources under
+ * tsx, not the bundle). `sweep`
  * is the seeded loss sweep of two piwire stacks on the memory wire in virtual time
  * (bench/lib/loss-sweep.ts; also `npm run loss-sweep`).
  *
@@ -52,7 +55,7 @@
  *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile] [--heap-profile]
  *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold]
- *                         [--kernel-congestion NAME] [--piwire-congestion NAME]
+ *                         [--kernel-congestion NAME] [--piwire-congestion NAME] [--loss-warm-up N]
  *
  * The kernel's congestion control is the host's default unless `--kernel-congestion`
  * names one (loss section: the kernel server's listening sockets and the clients' sockets
@@ -128,12 +131,13 @@ const { values: flags } = parseArgs({
     'no-segment-offload': { type: 'boolean', default: false },
     'kernel-congestion': { type: 'string' },
     'piwire-congestion': { type: 'string' },
+    'loss-warm-up': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload] [--kernel-congestion NAME] [--piwire-congestion cubic|reno|bbr]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload] [--kernel-congestion NAME] [--piwire-congestion cubic|reno|bbr] [--loss-warm-up N]\n');
   process.exit(0);
 }
 
@@ -150,6 +154,19 @@ if (kernelCongestion !== undefined) {
 const piwireCongestion = flags['piwire-congestion'];
 if (piwireCongestion !== undefined && !(CONGESTION_ALGORITHMS as readonly string[]).includes(piwireCongestion)) {
   process.stderr.write(`bench: --piwire-congestion ${piwireCongestion} is not one of piwire's: ${CONGESTION_ALGORITHMS.join(', ')}\n`);
+  process.exit(2);
+}
+
+/**
+ * Untimed transfers at a loss cell's own rate before its measured ones, for the kernel and
+ * piwire alike (`--loss-warm-up`): piwire's CPU per GiB of a cell's transfers falls over
+ * about its first ten, as V8 compiles what runs only under loss (BASELINE "the loss
+ * section's warm-up"); the kernel's figures do not move with it.
+ */
+const LOSS_WARM_UP_RUNS = 10;
+const lossWarmUpText = flags['loss-warm-up'];
+if (lossWarmUpText !== undefined && !/^\d+$/.test(lossWarmUpText)) {
+  process.stderr.write(`bench: --loss-warm-up ${lossWarmUpText} is not a count of transfers\n`);
   process.exit(2);
 }
 
@@ -212,7 +229,7 @@ const sizes = {
   // Steady state as in bulk (not with --cold): before its cells each server moves lossWarmUpBytes
   // each way without loss, and each cell starts with one untimed transfer at its own loss rate.
   loss: {
-    rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60, warmUpRuns: flags.cold ? 0 : 1,
+    rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60, warmUpRuns: flags.cold ? 0 : Number(lossWarmUpText ?? (quick ? 1 : LOSS_WARM_UP_RUNS)),
     ...(kernelCongestion === undefined ? {} : { kernelCongestion }),
   },
   lossWarmUpBytes: (quick ? 16 : 64) * MIB,
@@ -1262,7 +1279,7 @@ async function main(): Promise<number> {
       `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall: measured from a capture on the client's interface, the client's own timing beside it; captures of stalls over one RTO kept in bench/results/stall-captures/), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path. ` +
       (flags.cold
         ? 'Cold (`--cold`): no untimed transfers, piwire\'s JIT warm-up included.\n\n'
-        : `Steady state: each server first moves ${sizes.lossWarmUpBytes / MIB} MiB each way without loss, and each cell begins with ${sizes.loss.warmUpRuns} untimed transfer at its own loss rate (\`--cold\`: neither).\n\n`);
+        : `Steady state: each server first moves ${sizes.lossWarmUpBytes / MIB} MiB each way without loss, and each cell begins with ${sizes.loss.warmUpRuns} untimed transfer${sizes.loss.warmUpRuns === 1 ? '' : 's'} at its own loss rate (\`--cold\`: neither).\n\n`);
   }
   markdown += renderTable() + '\n';
   if (notes.length > 0) markdown += `\n${notes.map((note) => `- ${note}`).join('\n')}\n`;
