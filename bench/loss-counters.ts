@@ -125,7 +125,7 @@ try {
         const kernelBefore = await kernelTimeouts();
         const captures = captureDirectory === undefined ? [] : await startCaptures(join(directory, 'capture'));
         await path.setLoss(rate);
-        const transferring = runTransfer(path, mode, plan, join(REPOSITORY_ROOT, 'bench/clients/'));
+        const transferring = runTransfer(path, mode, plan, join(REPOSITORY_ROOT, 'bench/clients/'), { stack: 'piwire' });
         if (flags.conns) await sampleConnections(transferring);
         const run = await transferring;
         runs[index]!.push(run);

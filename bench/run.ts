@@ -989,7 +989,7 @@ async function lossKernel(path: LossyPath): Promise<LossCell[]> {
     lossKernelCongestion = { server: listening.congestion ?? 'unknown', clients: congestion ?? clientDefault };
     await warmUpEachWay(path, sizes.lossWarmUpBytes);
     log(`kernel MTU ${path.mtu} loss:`);
-    return await measureLossCells(path, sizes.loss, CLIENTS, log);
+    return await measureLossCells(path, sizes.loss, CLIENTS, log, { stack: 'kernel' });
   } finally {
     await stopChild(server);
     await exec(path.deviceNamespace, ['ip', 'address', 'flush', 'dev', path.deviceInterface]);
@@ -1016,7 +1016,7 @@ async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
     await firmware.ready;
     await warmUpEachWay(path, sizes.lossWarmUpBytes);
     log(`piwire MTU ${path.mtu} loss:`);
-    return measureLossCells(path, sizes.loss, CLIENTS, log, firmware.pid);
+    return measureLossCells(path, sizes.loss, CLIENTS, log, { stack: 'piwire', pid: firmware.pid });
   });
 }
 

@@ -132,20 +132,27 @@ export const DIRECTION_LABELS: Record<LossDirection, string> = {
 };
 
 /**
- * `serverPid`: the process serving the transfers, whose CPU each cell reports per GiB:
- * the firmware's. (The kernel's Python server serves each connection on a thread of its
- * own; the kernel's TCP work runs in softirqs as much as in its calls.)
+ * Who serves the transfers: `stack` names the kept captures of stalls over one RTO (each
+ * stack's newest MAX_STALL_CAPTURES, so the kernel's many RTO stalls do not push out
+ * piwire's rare ones), `pid` the process whose CPU each cell reports per GiB: the
+ * firmware's. (The kernel's Python server serves each connection on a thread of its own;
+ * the kernel's TCP work runs in softirqs as much as in its calls.)
  */
-export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsDirectory: string, log: (message: string) => void, serverPid?: number): Promise<LossCell[]> {
+export interface LossServer {
+  stack: 'kernel' | 'piwire';
+  pid?: number;
+}
+
+export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsDirectory: string, log: (message: string) => void, server: LossServer): Promise<LossCell[]> {
   const cells: LossCell[] = [];
   try {
     for (const rate of plan.rates) {
       for (const mode of LOSS_DIRECTIONS) {
         await path.setLoss(rate);
-        for (let warmUp = 0; warmUp < plan.warmUpRuns; warmUp++) await runTransfer(path, mode, plan, clientsDirectory);
+        for (let warmUp = 0; warmUp < plan.warmUpRuns; warmUp++) await runTransfer(path, mode, plan, clientsDirectory, { stack: server.stack });
         const runs: LossTransfer[] = [];
         for (let repetition = 0; repetition < plan.repetitions; repetition++) {
-          runs.push(await runTransfer(path, mode, plan, clientsDirectory, serverPid));
+          runs.push(await runTransfer(path, mode, plan, clientsDirectory, server));
         }
         const cell = summarise(rate, mode, runs, await path.droppedFrames());
         log(
@@ -162,11 +169,12 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
 }
 
 /**
- * One transfer by bench/clients/lossy_bulk.py. `serverPid`: the serving process, whose
+ * One transfer by bench/clients/lossy_bulk.py. `server.pid`: the serving process, whose
  * main thread's CPU over the client's run (start to exit: the transfer, and the client's
  * start-up, when the server idles) the result carries as `serverCpuSeconds`.
  */
-export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string, serverPid?: number): Promise<LossTransfer> {
+export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string, server: LossServer): Promise<LossTransfer> {
+  const serverPid = server.pid;
   const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds), ...(plan.kernelCongestion === undefined ? [] : ['--congestion', plan.kernelCongestion])];
   const capture = await startWireCapture(path.peerNamespace, path.peerInterface, PORTS[mode]);
   let result;
@@ -183,9 +191,9 @@ export async function runTransfer(path: LossyPath, mode: LossDirection, plan: Lo
   // Let the last frames of the transfer (its FIN exchange) reach the capture.
   await new Promise((resolve) => setTimeout(resolve, 50));
   // A stall over one RTO keeps its capture (headers only) for a look at what happened.
-  const keep = { overMs: RTO_REFERENCE_MS, file: join(STALL_CAPTURES, `${new Date().toISOString().replace(/[:.]/g, '-')}-mtu${path.mtu}-${mode}.pcap`) };
+  const keep = { overMs: RTO_REFERENCE_MS, file: join(STALL_CAPTURES, `${new Date().toISOString().replace(/[:.]/g, '-')}-${server.stack}-mtu${path.mtu}-${mode}.pcap`) };
   const wire = await capture.finish(mode, plan.bytes, keep);
-  if (wire.capture !== undefined) pruneOldest(STALL_CAPTURES, MAX_STALL_CAPTURES);
+  if (wire.capture !== undefined) pruneOldest(STALL_CAPTURES, `-${server.stack}-`, MAX_STALL_CAPTURES);
   const last = result.stdout.trim().split('\n').pop() ?? '';
   let report: LossTransfer | undefined;
   try {
@@ -199,9 +207,9 @@ export async function runTransfer(path: LossyPath, mode: LossDirection, plan: Lo
   return { ...report, wire, serverCpuSeconds };
 }
 
-/** Removes the oldest files of `directory` (names sort by time) beyond the newest `keep`. */
-function pruneOldest(directory: string, keep: number): void {
-  const names = readdirSync(directory).sort();
+/** Removes the oldest files of `directory` whose names hold `marker` (names sort by time) beyond the newest `keep`. */
+function pruneOldest(directory: string, marker: string, keep: number): void {
+  const names = readdirSync(directory).filter((name) => name.includes(marker)).sort();
   for (const name of names.slice(0, Math.max(0, names.length - keep))) rmSync(join(directory, name), { force: true });
 }
 
