@@ -227,7 +227,7 @@ const sizes = {
   // Loss: 4 MiB per transfer (issue 12's figure), each cell repeated (random loss is noisy).
   sweepBytes: (quick ? 1 : 4) * MIB,
   // Steady state as in bulk (not with --cold): before its cells each server moves lossWarmUpBytes
-  // each way without loss, and each cell starts with one untimed transfer at its own loss rate.
+  // each way without loss, and each cell starts with LOSS_WARM_UP_RUNS untimed transfers at its own loss rate (quick: one).
   loss: {
     rates: quick ? [0, 0.03] : LOSS_RATES, bytes: (quick ? 1 : 4) * MIB, repetitions: quick ? 1 : 5, deadlineSeconds: quick ? 30 : 60, warmUpRuns: flags.cold ? 0 : Number(lossWarmUpText ?? (quick ? 1 : LOSS_WARM_UP_RUNS)),
     ...(kernelCongestion === undefined ? {} : { kernelCongestion }),
