@@ -28,12 +28,14 @@
  *     Linux, reasoning at `tlpFollowUpTimeout`): when the tail loss probe draws no ACK for
  *     max(2·SRTT, 10 ms) (`twoRoundTrips`), the segment at SND.UNA is resent (`tlpFollowUpNow`), at most
  *     MAX_TLP_FOLLOW_UPS times without an ACK that advances SND.UNA in between (each such
- *     ACK restarts the wait); the RTO stays where it was.
+ *     ACK restarts the wait), each unanswered one doubling the wait; the RTO stays where
+ *     it was.
  *   - Recovery probe (`tcp.recoveryProbe`, a deliberate addition to RFC 8985 and Linux,
  *     reasoning at `recoveryProbeTimeout`): in recovery, when nothing has been heard for
  *     max(2·SRTT, 10 ms) (`twoRoundTrips`) since the last ACK or transmission, the segment at SND.UNA is
  *     resent (`recoveryProbeNow`), at most MAX_RECOVERY_PROBES times without an ACK that
- *     reports delivery in between; the RTO stays where it was.
+ *     reports delivery in between, each unanswered one doubling the wait; the RTO stays
+ *     where it was.
  *   - F-RTO (`tcp.frto`, RFC 5682 §3, SACK-enhanced): after an RTO, the first ACK that
  *     advances SND.UNA sends new data instead of going back N (`frtoSendNew`), and the
  *     next one tells a spurious timeout (undone: `frtoSpurious`) from a real one
@@ -66,11 +68,21 @@ export const PTO_SLACK_MS = 2;
 /**
  * Recovery probes at most without an ACK reporting delivery in between; then the RTO, as
  * without them. (Per episode, as first built, a long episode at 3% loss spent its two
- * early and a later lost answer waited for the RTO: bench/BASELINE.md.)
+ * early and a later lost answer waited for the RTO: bench/BASELINE.md.) Each waits twice
+ * as long as the one before (`recoveryProbeTimeout`): on a LAN 10, 20, 40 and 80 ms, all
+ * before a 200 ms RTO. Two at a fixed interval left about one transfer in a hundred at 3%
+ * loss each way with an RTO: the last ACK of a burst lost, then both probes or their
+ * answers (bench/BASELINE.md, "the probes' backoff").
  */
-export const MAX_RECOVERY_PROBES = 2;
-/** Follow-ups of a tail loss probe at most without an ACK advancing SND.UNA in between; then the RTO. */
-export const MAX_TLP_FOLLOW_UPS = 2;
+export const MAX_RECOVERY_PROBES = 4;
+/**
+ * Follow-ups of a tail loss probe at most without an ACK advancing SND.UNA in between; then
+ * the RTO. Each waits twice as long as the one before (`tlpFollowUpTimeout`), as the
+ * recovery probes do and for the same reason: two at a fixed interval still lost the
+ * flight's ACK, the probe and both follow-ups or their answers now and then at 3% loss
+ * (bench/BASELINE.md, "the probes' backoff").
+ */
+export const MAX_TLP_FOLLOW_UPS = 4;
 /** Bounds of the scoreboard's record ring per connection. */
 const MIN_SCOREBOARD_RECORDS = 16;
 const MAX_SCOREBOARD_RECORDS = 1024;
@@ -445,13 +457,14 @@ function frtoSpurious(connection: TcpConnection): void {
  * data is in flight, no recovery runs, no probe is outstanding and the RTO has not
  * fired: PTO = 2·SRTT (1 s before a sample), plus WCDelAckT with one segment in
  * flight, at most until the RTO would fire (the probe then replaces that RTO).
- * In recovery the same timer is the recovery probe's (`recoveryProbeTimeout`), armed
- * from the last ACK that reported delivery or the last transmission (both set
- * `probeRearm`), only before the RTO, MAX_RECOVERY_PROBES times at most without an ACK
- * that reports delivery in between.
- * With a probe outstanding it is the probe's follow-up (`tlpFollowUpTimeout`), armed
- * from the probe, the last follow-up or the last ACK that advanced SND.UNA, only
- * before the RTO, MAX_TLP_FOLLOW_UPS times at most without such an ACK in between.
+ * In recovery the same timer is the recovery probe's (`recoveryProbeTimeout`, doubled
+ * for each probe sent without an answer), armed from the last ACK that reported delivery
+ * or the last transmission (both set `probeRearm`), only before the RTO,
+ * MAX_RECOVERY_PROBES times at most without an ACK that reports delivery in between.
+ * With a probe outstanding it is the probe's follow-up (`tlpFollowUpTimeout`, doubled for
+ * each follow-up sent without an answer), armed from the probe, the last follow-up or the
+ * last ACK that advanced SND.UNA, only before the RTO, MAX_TLP_FOLLOW_UPS times at most
+ * without such an ACK in between.
  */
 export function armLossProbe(connection: TcpConnection, now: Instant): void {
   const recovering = connection.congestion.inRecovery;
@@ -474,7 +487,7 @@ export function armLossProbe(connection: TcpConnection, now: Instant): void {
   connection.probeRearm = false;
   if (recovering || connection.tlpEndSeq !== undefined) {
     const srtt = connection.rtt.srtt;
-    const at = now + (recovering ? recoveryProbeTimeout(srtt, config.ptoFloor) : tlpFollowUpTimeout(srtt, config.ptoFloor));
+    const at = now + (recovering ? recoveryProbeTimeout(srtt, config.ptoFloor, connection.recoveryProbes) : tlpFollowUpTimeout(srtt, config.ptoFloor, connection.tlpFollowUps));
     connection.probeAt = at < retransmitAt ? at : undefined;
     return;
   }
@@ -583,10 +596,16 @@ function retransmitDeadlineAfterProbe(connection: TcpConnection, now: Instant): 
  * peer's delayed ACK (under 500 ms by RFC 9293 §3.8.6.3, 40-200 ms in practice), and if the retransmission was
  * lost it draws a SACK that lets RACK find the loss only a reordering window later;
  * the segment at SND.UNA draws an immediate ACK either way and repairs the hole itself.
+ *
+ * `unanswered`, the probes sent since the last ACK that reported delivery, doubles the
+ * wait each time (as the RTO and the persist timer back off): at random loss any probe
+ * or answer may be lost, so up to MAX_RECOVERY_PROBES go before the RTO; on a burst of
+ * loss or an outage (a Wi-Fi bridge's) they spread out instead of all going into it, and
+ * into a dead path go four segments per RTO, not one per 10 ms.
  */
-function recoveryProbeTimeout(srtt: number | undefined, floor: boolean): number {
+function recoveryProbeTimeout(srtt: number | undefined, floor: boolean, unanswered: number): number {
   // Before any RTT sample (rare in recovery) as the PTO: INITIAL_PTO_MS.
-  return srtt === undefined ? INITIAL_PTO_MS : twoRoundTrips(srtt, floor);
+  return (srtt === undefined ? INITIAL_PTO_MS : twoRoundTrips(srtt, floor)) * 2 ** unanswered;
 }
 
 /**
@@ -595,7 +614,7 @@ function recoveryProbeTimeout(srtt: number | undefined, floor: boolean): number 
  * MIN_PTO_MS) (`twoRoundTrips`) since the probe, the last follow-up or the last ACK that did, the segment
  * at SND.UNA is resent (output.ts `sendTlpFollowUp`), at most MAX_TLP_FOLLOW_UPS times
  * without such an ACK in between; cwnd, ssthresh and the RTO are left alone. The timeout
- * is the recovery probe's (`recoveryProbeTimeout`), for the same reasons: the segment at
+ * is the recovery probe's (`recoveryProbeTimeout`, doubled for each unanswered follow-up), for the same reasons: the segment at
  * SND.UNA draws an immediate ACK (a duplicate: RFC 9293 §3.10.7.4 with a D-SACK, RFC 2883; a filled hole:
  * RFC 5681 §4.2).
  *
@@ -614,6 +633,6 @@ function recoveryProbeTimeout(srtt: number | undefined, floor: boolean): number 
  * so a follow-up that only repeated data is no congestion event, one that filled a hole
  * is).
  */
-function tlpFollowUpTimeout(srtt: number | undefined, floor: boolean): number {
-  return recoveryProbeTimeout(srtt, floor);
+function tlpFollowUpTimeout(srtt: number | undefined, floor: boolean, unanswered: number): number {
+  return recoveryProbeTimeout(srtt, floor, unanswered);
 }

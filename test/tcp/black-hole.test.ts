@@ -103,12 +103,13 @@ describe('an MTU black hole on the memory wire (no ICMP)', () => {
       const [firstAt] = side.segments[0]!;
       const firstSmall = side.segments.findIndex(([, length]) => length < 1460 - TS);
       assert.ok(firstSmall > 0);
-      // Before the step: only full-sized segments (the first flight, the loss probe and
-      // three retransmissions).
+      // Before the step: only full-sized segments (the first flight, the loss probe, its
+      // follow-ups and three retransmissions).
       assert.ok(side.segments.slice(0, firstSmall).every(([, length]) => length === 1460 - TS));
       // The first flight (ten segments), then the tail loss probe one PTO later and its
-      // two follow-ups (tcp.tlpFollowUp) one PTO apart, then the RTO.
-      assert.deepEqual(side.segments.slice(9, 14).map(([when]) => when - firstAt), [0, PTO, 2 * PTO, 3 * PTO, 200], 'the tail loss probe and its follow-ups');
+      // four follow-ups (tcp.tlpFollowUp), each waiting twice as long as the one before,
+      // then the RTO.
+      assert.deepEqual(side.segments.slice(9, 16).map(([when]) => when - firstAt), [0, PTO, 2 * PTO, 4 * PTO, 8 * PTO, 16 * PTO, 200], 'the tail loss probe and its follow-ups');
       // The step comes at the fourth timeout: RTO 200 ms from the first transmission (the
       // probe left it there), backed off 200 + 400 + 800 + 1600.
       assert.deepEqual(side.segments[firstSmall], [firstAt + 3000, 1024 - TS]);

@@ -629,40 +629,60 @@ describe('Recovery probe (tcp.recoveryProbe; not in RFC 8985 or Linux)', () => {
     assert.deepEqual(sentSeqs(h), [0]);
   });
 
-  it('an ACK reporting delivery renews the two: a later silence in the same episode is probed too', () => {
+  it('an ACK reporting delivery renews them: a later silence in the same episode is probed at the first interval again', () => {
     const { h, t0 } = enterRecoveryWithTenInFlight({});
     assert.deepEqual(sentSeqs(h), [0]);
     h.advanceTo(t0 + 30);
     assert.deepEqual(sentSeqs(h), [0], 'first probe');
-    h.advanceTo(t0 + 50);
-    assert.deepEqual(sentSeqs(h), [0], 'second probe');
+    h.advanceTo(t0 + 70);
+    assert.deepEqual(sentSeqs(h), [0], 'second probe, after twice the wait');
     // An answer reports segment 4 delivered (the episode goes on: SND.UNA is still 0).
-    h.advanceTo(t0 + 55);
+    h.advanceTo(t0 + 75);
     sack(h, 0, [[1000, 5000]]);
     sentSeqs(h);
-    h.advanceTo(t0 + 75);
-    assert.deepEqual(sentSeqs(h), [0], 'probed again 20 ms after the delivery, not left to the RTO');
+    h.advanceTo(t0 + 94.999);
+    assert.deepEqual(sentSeqs(h), []);
+    h.advanceTo(t0 + 95);
+    assert.deepEqual(sentSeqs(h), [0], 'probed again 20 ms after the delivery, not 80, and not left to the RTO');
     assert.equal(h.counters.get('tcp.tx.recovery-probes'), 3);
     assert.equal(h.counters.get('tcp.timeout.rto'), 0);
   });
 
-  it('is bounded: two probes without an ACK reporting delivery, then the RTO at its usual instant', () => {
+  it('backs off: each unanswered probe waits twice as long as the one before, and none goes past the RTO', () => {
     const { h, t0 } = enterRecoveryWithTenInFlight({});
     assert.deepEqual(sentSeqs(h), [0]);
-    h.advanceTo(t0 + 30);
-    assert.deepEqual(sentSeqs(h), [0], 'first probe, 20 ms after the retransmission');
-    h.advanceTo(t0 + 49.999);
-    assert.deepEqual(sentSeqs(h), []);
-    h.advanceTo(t0 + 50);
-    assert.deepEqual(sentSeqs(h), [0], 'second probe, 20 ms after the first');
+    // The retransmission left at t0 + 10; 2·SRTT = 20 ms.
+    for (const [at, wait] of [[30, 20], [70, 40], [150, 80]] as const) {
+      h.advanceTo(t0 + at - 0.001);
+      assert.deepEqual(sentSeqs(h), [], `nothing before t0 + ${at}`);
+      h.advanceTo(t0 + at);
+      assert.deepEqual(sentSeqs(h), [0], `a probe ${wait} ms after the last transmission`);
+    }
+    // The next would wait 160 ms, past the RTO: no fourth probe.
     h.advanceTo(t0 + 199.999);
-    assert.deepEqual(sentSeqs(h), [], 'no third probe');
+    assert.deepEqual(sentSeqs(h), []);
     assert.equal(h.counters.get('tcp.timeout.rto'), 0);
     // The RTO was armed when the data left at t0 and never moved by the probes.
     h.advanceTo(t0 + 200);
     assert.deepEqual(sentSeqs(h), [0]);
     assert.equal(h.counters.get('tcp.timeout.rto'), 1);
-    assert.equal(h.counters.get('tcp.tx.recovery-probes'), 2);
+    assert.equal(h.counters.get('tcp.tx.recovery-probes'), 3);
+  });
+
+  it('is bounded: four probes without an ACK reporting delivery, then the RTO at its usual instant', () => {
+    // A 1 s RTO floor leaves room for more than four doublings of 20 ms.
+    const { h, t0 } = enterRecoveryWithTenInFlight({ minRto: 1000 });
+    assert.deepEqual(sentSeqs(h), [0]);
+    for (const at of [30, 70, 150, 310]) {
+      h.advanceTo(t0 + at);
+      assert.deepEqual(sentSeqs(h), [0], `a probe at t0 + ${at}`);
+    }
+    h.advanceTo(t0 + 999.999);
+    assert.deepEqual(sentSeqs(h), [], 'no fifth probe (it would have left at t0 + 630)');
+    assert.equal(h.counters.get('tcp.tx.recovery-probes'), 4);
+    h.advanceTo(t0 + 1000);
+    assert.deepEqual(sentSeqs(h), [0]);
+    assert.equal(h.counters.get('tcp.timeout.rto'), 1);
   });
 
   it('off (tcp.recoveryProbe false): the lost ACK costs the RTO, as before', () => {

@@ -2,8 +2,8 @@
  * The tail probe's follow-up (`tcp.tlpFollowUp`; not in RFC 8985 or Linux, which wait for
  * the RTO after an unanswered probe) on the virtual clock, against exact segments: when
  * the tail loss probe draws no ACK for max(2·SRTT, 10 ms), the segment at SND.UNA is
- * resent; each ACK that advances SND.UNA restarts that wait and the count; two without one at most, and
- * the RTO stays where it stood. RFC 8985 §7.4's congestion response follows the
+ * resent; each ACK that advances SND.UNA restarts that wait and the count; four without one at most,
+ * each unanswered one waiting twice as long as the one before, and the RTO stays where it stood. RFC 8985 §7.4's congestion response follows the
  * episode's last retransmission: a D-SACK for the follow-up says it only repeated data.
  *
  * The sender is test/support/sack-sender.ts's: SRTT 10 ms, the RTO at its 200 ms floor,
@@ -85,20 +85,41 @@ describe('The tail probe\'s follow-up (tcp.tlpFollowUp; not in RFC 8985 or Linux
     assert.equal(h.counters.get('tcp.timeout.rto'), 0);
   });
 
-  it('is bounded: two follow-ups per probe, then the RTO at the instant it stood before the probe', () => {
+  it('backs off: each unanswered follow-up waits twice as long as the one before, and none goes past the RTO', () => {
     const { h, t0 } = setup(4);
     assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
     h.advanceTo(t0 + 20);
     assert.deepEqual(sentSeqs(h), [3000], 'the probe: the last segment again (no new data)');
-    h.advanceTo(t0 + 40);
-    assert.deepEqual(sentSeqs(h), [0]);
-    h.advanceTo(t0 + 60);
-    assert.deepEqual(sentSeqs(h), [0], 'a follow-up restarts the wait: the second one 2·SRTT after the first');
+    for (const [at, wait] of [[40, 20], [80, 40], [160, 80]] as const) {
+      h.advanceTo(t0 + at - 0.001);
+      assert.deepEqual(sentSeqs(h), [], `nothing before t0 + ${at}`);
+      h.advanceTo(t0 + at);
+      assert.deepEqual(sentSeqs(h), [0], `a follow-up ${wait} ms after the probe or the last follow-up`);
+    }
+    // The next would wait 160 ms, past the RTO.
     h.advanceTo(t0 + 199.999);
-    assert.deepEqual(sentSeqs(h), [], 'no third');
-    assert.equal(h.counters.get('tcp.tx.tlp-follow-ups'), 2);
+    assert.deepEqual(sentSeqs(h), [], 'no fourth');
+    assert.equal(h.counters.get('tcp.tx.tlp-follow-ups'), 3);
     h.advanceTo(t0 + 200);
     assert.deepEqual(sentSeqs(h), [0], 'the RTO, one RTO after the flight left: the follow-ups did not move it');
+    assert.equal(h.counters.get('tcp.timeout.rto-after-tlp'), 1);
+  });
+
+  it('is bounded: four follow-ups per probe, then the RTO at the instant it stood before the probe', () => {
+    // A 1 s RTO floor leaves room for more than four doublings of 20 ms.
+    const { h, t0 } = setup(4, { config: { minRto: 1000 } });
+    assert.deepEqual(sentSeqs(h), [0, 1000, 2000, 3000]);
+    h.advanceTo(t0 + 20);
+    assert.deepEqual(sentSeqs(h), [3000], 'the probe');
+    for (const at of [40, 80, 160, 320]) {
+      h.advanceTo(t0 + at);
+      assert.deepEqual(sentSeqs(h), [0], `a follow-up at t0 + ${at}`);
+    }
+    h.advanceTo(t0 + 999.999);
+    assert.deepEqual(sentSeqs(h), [], 'no fifth (it would have left at t0 + 640)');
+    assert.equal(h.counters.get('tcp.tx.tlp-follow-ups'), 4);
+    h.advanceTo(t0 + 1000);
+    assert.deepEqual(sentSeqs(h), [0], 'the RTO at the instant it stood before the probe');
     assert.equal(h.counters.get('tcp.timeout.rto-after-tlp'), 1);
   });
 
