@@ -9,7 +9,7 @@
  * that CPU and of the goodput (the CPU moves less with the machine's load; a transfer
  * costing less CPU per byte is what V8's compiled code looks like).
  *
- * usage (root, nft; `npm run build` first): npx tsx bench/loss-warm-up.ts [--mtu 1500] [--per 20]
+ * usage (root, nft; it builds the bench bundle first): npx tsx bench/loss-warm-up.ts [--mtu 1500] [--per 20]
  *                                            [--piwire-congestion cubic|reno|bbr]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { createLossyPath } from './lib/lossy-path.ts';
 import { DIRECTION_LABELS, LOSS_DIRECTIONS, LOSS_RATES, median, runTransfer, type LossPlan } from './lib/loss.ts';
 import { deployedNodeFlags } from './lib/deployed-node-options.ts';
+import { BENCH_BUNDLE, buildBenchBundle } from './lib/bench-bundle.ts';
 import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process.ts';
 
 const { values: flags } = parseArgs({
@@ -37,6 +38,7 @@ const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
 const MIB = 1024 * 1024;
 const plan = (mib: number): LossPlan => ({ rates: [0], bytes: mib * MIB, repetitions: 1, deadlineSeconds: 60, warmUpRuns: 0 });
 
+await buildBenchBundle();
 const path = await createLossyPath({ mtu: Number(flags.mtu), prefix: 'pw' });
 const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-loss-warm-up-'));
 const configArgs: string[] = [];
@@ -47,7 +49,7 @@ if (flags['piwire-congestion'] !== undefined) {
 const firmware = startFirmware({
   namespace: path.deviceNamespace,
   args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json', ...configArgs],
-  command: [process.execPath, ...deployedNodeFlags(), join(REPOSITORY_ROOT, 'dist/bench/firmware-entry.mjs')],
+  command: [process.execPath, ...deployedNodeFlags(), BENCH_BUNDLE],
 });
 try {
   await firmware.ready;

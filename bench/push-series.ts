@@ -41,6 +41,7 @@ import { REPOSITORY_ROOT, startFirmware } from '../test/support/firmware-process
 import { deviceCounters, writeShellOperatorConfig } from '../test/support/device-shell.ts';
 import { probe, processCpuTimes } from './lib/measure.ts';
 import { deployedNodeFlags } from './lib/deployed-node-options.ts';
+import { BENCH_BUNDLE, buildBenchBundle } from './lib/bench-bundle.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -138,8 +139,7 @@ function stopRecorder(recorder: ChildProcess): Promise<void> {
 
 async function main(): Promise<void> {
   if (!flags['no-build']) {
-    const built = await exec(undefined, [process.execPath, join(REPOSITORY_ROOT, 'deploy/build.mjs'), '--bench']);
-    if (built.code !== 0) throw new Error(built.stderr);
+    await buildBenchBundle();
   }
   const nodeFlags = flags['node-flags'].split(' ').filter((flag) => flag.length > 0);
   const pushes = Number(flags.pushes);
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
       const firmware = startFirmware({
         namespace: topology.deviceNamespace,
         args: [...topology.firmwareArgs(), '--diag', '--config', configPath, '--state-dir', state, '--log', 'json'],
-        command: [process.execPath, ...deployedNodeFlags(), ...nodeFlags, ...v8Log, join(REPOSITORY_ROOT, 'dist/bench/firmware-entry.mjs')],
+        command: [process.execPath, ...deployedNodeFlags(), ...nodeFlags, ...v8Log, BENCH_BUNDLE],
         env: { PIWIRE_BENCH_PROBE: probePath },
       });
       try {

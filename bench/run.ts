@@ -97,6 +97,7 @@ import { createLossyPath, type LossyPath } from './lib/lossy-path.ts';
 import { describeSweepPath, renderSweepTable, runLossSweep, type SweepPoint } from './lib/loss-sweep.ts';
 import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type LossCell } from './lib/loss.ts';
 import { deployedNodeFlags } from './lib/deployed-node-options.ts';
+import { BENCH_BUNDLE, buildBenchBundle } from './lib/bench-bundle.ts';
 import { setPeerReceiveThread } from './lib/peer-receive-thread.ts';
 import { CONGESTION_ALGORITHMS } from '../src/tcp/config.ts';
 
@@ -108,8 +109,6 @@ type Section = (typeof SECTIONS)[number];
 const CLIENTS = join(REPOSITORY_ROOT, 'bench/clients/');
 const RESULTS = join(REPOSITORY_ROOT, 'bench/results/');
 const SENSOR_PORT = 7070;
-/** What `node deploy/build.mjs --bench` writes: the firmware bundle with the probe. */
-const BUILT_ENTRY = 'dist/bench/firmware-entry.mjs';
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
 
@@ -705,7 +704,7 @@ async function piwireSide(topology: VethTopology, probeDirectory: string, profil
   const firmware: FirmwareProcess = startFirmware({
     namespace: topology.deviceNamespace,
     args: [...topology.firmwareArgs(), '--diag', '--config', configPath, '--state-dir', stateDirectory, '--log', 'json'],
-    ...(flags.source ? { entry: 'bench/lib/firmware-entry.ts' } : { command: [process.execPath, ...nodeFlags, join(REPOSITORY_ROOT, BUILT_ENTRY)] }),
+    ...(flags.source ? { entry: 'bench/lib/firmware-entry.ts' } : { command: [process.execPath, ...nodeFlags, BENCH_BUNDLE] }),
     env,
   });
   await withFirmware(firmware, stateDirectory, async () => {
@@ -1010,7 +1009,7 @@ async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
   const firmware = startFirmware({
     namespace: path.deviceNamespace,
     args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json', ...configArgs],
-    ...(flags.source ? {} : { command: [process.execPath, ...nodeFlags, join(REPOSITORY_ROOT, BUILT_ENTRY)] }),
+    ...(flags.source ? {} : { command: [process.execPath, ...nodeFlags, BENCH_BUNDLE] }),
   });
   return withFirmware(firmware, stateDirectory, async () => {
     await firmware.ready;
@@ -1104,8 +1103,7 @@ async function main(): Promise<number> {
   mkdirSync(RESULTS, { recursive: true });
   const workDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-'));
   if (needsNetns && !flags.source) {
-    const built = await exec(undefined, [process.execPath, join(REPOSITORY_ROOT, 'deploy/build.mjs'), '--bench']);
-    if (built.code !== 0) throw new Error(`bench: deploy/build.mjs --bench failed: ${built.stderr}`);
+    await buildBenchBundle();
   }
   const hotSpots: Record<string, HotSpot[]> = {};
   const allocationSites: Record<string, AllocationSite[]> = {};
