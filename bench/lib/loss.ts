@@ -174,16 +174,15 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
  * start-up, when the server idles) the result carries as `serverCpuSeconds`.
  */
 export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string, server: LossServer): Promise<LossTransfer> {
-  const serverPid = server.pid;
   const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds), ...(plan.kernelCongestion === undefined ? [] : ['--congestion', plan.kernelCongestion])];
   const capture = await startWireCapture(path.peerNamespace, path.peerInterface, PORTS[mode]);
   let result;
   let serverCpuSeconds = NaN;
   try {
-    const cpuBefore = serverPid === undefined ? NaN : mainThreadCpuSeconds(serverPid);
+    const cpuBefore = server.pid === undefined ? NaN : mainThreadCpuSeconds(server.pid);
     // The client bounds itself by the deadline; this outer bound only catches a hung client.
     result = await path.execPeer(argv, { timeoutMs: (plan.deadlineSeconds + 30) * 1000 });
-    if (serverPid !== undefined) serverCpuSeconds = mainThreadCpuSeconds(serverPid) - cpuBefore;
+    if (server.pid !== undefined) serverCpuSeconds = mainThreadCpuSeconds(server.pid) - cpuBefore;
   } catch (error) {
     await capture.discard();
     throw error;
