@@ -55,16 +55,20 @@
  *
  * usage: npm run bench -- [--quick] [--only SECTIONS] [--mtu 1500,576] [--profile] [--heap-profile]
  *                         [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold]
- *                         [--kernel-congestion NAME] [--piwire-congestion NAME] [--loss-warm-up N]
+ *                         [--congestion NAME] [--kernel-congestion NAME|host] [--piwire-congestion NAME]
+ *                         [--loss-warm-up N]
  *
- * The kernel's congestion control is the host's default unless `--kernel-congestion`
- * names one (loss section: the kernel server's listening sockets and the clients' sockets
- * alike, TCP_CONGESTION); the loss section's header names the one each end used. It
- * matters there: under random loss a loss-based algorithm (CUBIC, Linux's built-in
- * default and piwire's) reduces its window once per loss episode, BBR does not
- * (bench/BASELINE.md, "what bounds the bursts"). `--piwire-congestion NAME` (cubic, reno,
- * bbr) sets the firmware's `tcp.congestion` in the loss section (a config file beside its
- * state directory), so piwire can be measured with BBR against the kernel's BBR.
+ * The loss section runs both stacks on the same congestion control: `--congestion NAME`
+ * (cubic, reno, bbr; default piwire's own default, CUBIC, which is also Linux's built-in
+ * one) sets piwire's `tcp.congestion` (a config file beside its state directory) and the
+ * kernel's TCP_CONGESTION on its server's listening sockets and its clients' sockets alike.
+ * The algorithm decides those cells more than the stack does: under random loss a
+ * loss-based algorithm (CUBIC, NewReno) reduces its window once per loss episode, BBR does
+ * not, and at 3% loss the kernel's own goodput moves 5-10x with the choice (bench/BASELINE.md,
+ * "what bounds the bursts" and "the loss section compares like for like"). To measure
+ * across algorithms, `--kernel-congestion NAME` or `host` (the namespace's default, the
+ * host's `net.ipv4.tcp_congestion_control`) and `--piwire-congestion NAME` set one end each;
+ * the section's header names what each end ran.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -99,7 +103,7 @@ import { DIRECTION_LABELS, LOSS_RATES, measureLossCells, RTO_REFERENCE_MS, type 
 import { deployedNodeFlags } from './lib/deployed-node-options.ts';
 import { BENCH_BUNDLE, buildBenchBundle } from './lib/bench-bundle.ts';
 import { setPeerReceiveThread } from './lib/peer-receive-thread.ts';
-import { CONGESTION_ALGORITHMS } from '../src/tcp/config.ts';
+import { CONGESTION_ALGORITHMS, DEFAULT_SEND_MSS, defaultTcpConfig } from '../src/tcp/config.ts';
 
 const SECTIONS = ['bulk', 'floor', 'latency', 'ingest', 'idle', 'churn', 'stack', 'instructions', 'startup', 'libraries', 'loss', 'sweep'] as const;
 /** Sections that need the plain veth pair (loss builds its own bridged path; stack, instructions and sweep run in-process). */
@@ -128,6 +132,7 @@ const { values: flags } = parseArgs({
     'commit-ms': { type: 'string' },
     cold: { type: 'boolean', default: false },
     'no-segment-offload': { type: 'boolean', default: false },
+    congestion: { type: 'string' },
     'kernel-congestion': { type: 'string' },
     'piwire-congestion': { type: 'string' },
     'loss-warm-up': { type: 'string' },
@@ -136,24 +141,27 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help) {
-  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload] [--kernel-congestion NAME] [--piwire-congestion cubic|reno|bbr] [--loss-warm-up N]\n');
+  process.stdout.write('usage: npm run bench -- [--quick] [--only bulk,floor,latency,ingest,idle,churn,stack,instructions,startup,libraries,loss,sweep] [--mtu 1500,576] [--profile] [--heap-profile] [--connections N] [--source] [--node-flags FLAGS] [--commit-ms N] [--cold] [--no-segment-offload] [--congestion cubic|reno|bbr] [--kernel-congestion NAME|host] [--piwire-congestion cubic|reno|bbr] [--loss-warm-up N]\n');
   process.exit(0);
 }
 
-const kernelCongestion = flags['kernel-congestion'];
+/** The loss section's congestion control, both ends unless one is set apart (usage above). */
+const pairCongestion = flags.congestion ?? defaultTcpConfig(DEFAULT_SEND_MSS).congestion;
+const piwireCongestion = flags['piwire-congestion'] ?? pairCongestion;
+if (!(CONGESTION_ALGORITHMS as readonly string[]).includes(piwireCongestion)) {
+  process.stderr.write(`bench: ${flags['piwire-congestion'] === undefined ? '--congestion' : '--piwire-congestion'} ${piwireCongestion} is not one of piwire's: ${CONGESTION_ALGORITHMS.join(', ')}\n`);
+  process.exit(2);
+}
+/** The kernel's algorithm in the loss section; undefined: the namespace's default (`--kernel-congestion host`). */
+const kernelCongestionFlag = flags['kernel-congestion'] ?? pairCongestion;
+const kernelCongestion = kernelCongestionFlag === 'host' ? undefined : kernelCongestionFlag;
 if (kernelCongestion !== undefined) {
   // The kernel's list (/proc, the same in every namespace): a name it lacks would only fail later, inside the server.
   const available = readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim().split(/\s+/);
   if (!available.includes(kernelCongestion)) {
-    process.stderr.write(`bench: --kernel-congestion ${kernelCongestion} is not one of this kernel's: ${available.join(', ')}\n`);
+    process.stderr.write(`bench: ${flags['kernel-congestion'] === undefined ? '--congestion' : '--kernel-congestion'} ${kernelCongestion} is not one of this kernel's: ${available.join(', ')} (or \`--kernel-congestion host\`)\n`);
     process.exit(2);
   }
-}
-
-const piwireCongestion = flags['piwire-congestion'];
-if (piwireCongestion !== undefined && !(CONGESTION_ALGORITHMS as readonly string[]).includes(piwireCongestion)) {
-  process.stderr.write(`bench: --piwire-congestion ${piwireCongestion} is not one of piwire's: ${CONGESTION_ALGORITHMS.join(', ')}\n`);
-  process.exit(2);
 }
 
 /**
@@ -387,10 +395,10 @@ async function warmUp(topology: VethTopology, bytes: number, pid: number): Promi
 }
 
 /** One untimed transfer each way (the loss section's warm-up before its cells; `--cold`: none). */
-async function warmUpEachWay(topology: VethTopology, bytes: number): Promise<void> {
+async function warmUpEachWay(topology: VethTopology, bytes: number, address = topology.deviceAddress): Promise<void> {
   if (flags.cold) return;
   for (const mode of ['push', 'pull'] as const) {
-    await runPython(topology, 'bulk.py', [mode, topology.deviceAddress, mode === 'push' ? 9 : 19, bytes], 600_000);
+    await runPython(topology, 'bulk.py', [mode, address, mode === 'push' ? 9 : 19, bytes], 600_000);
   }
 }
 
@@ -978,45 +986,45 @@ function renderTable(): string {
 /** The congestion control the loss section's kernel ends used (server; clients), for the report's header. */
 let lossKernelCongestion: { server: string; clients: string } | undefined;
 
-async function lossKernel(path: LossyPath): Promise<LossCell[]> {
-  await execOrThrow(path.deviceNamespace, ['ip', 'address', 'add', `${path.deviceAddress}/${path.prefixLength}`, 'dev', path.deviceInterface]);
+/**
+ * The loss section on one path: the kernel's servers on their own port of the bridge
+ * (`kernelPort`) and the firmware on `veth-dev`, both running, each warmed up without loss,
+ * then every cell with their transfers alternating (measureLossCells).
+ */
+async function lossSideBySide(path: LossyPath): Promise<{ kernel: LossCell[]; piwire: LossCell[] }> {
+  const kernelPort = path.kernelPort;
+  if (kernelPort === undefined) throw new Error('the loss section needs the path built with its kernel port (createLossyPath kernelPort)');
   const congestion = sizes.loss.kernelCongestion;
-  const server = spawnInNamespace(path.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', path.deviceAddress, ...(congestion === undefined ? [] : ['--congestion', congestion])]);
+  const server = spawnInNamespace(path.deviceNamespace, [SYSTEM_PYTHON, CLIENTS + 'kernel_bulk_server.py', '--address', kernelPort.address, ...(congestion === undefined ? [] : ['--congestion', congestion])]);
   try {
     const listening = await firstJsonLine<{ congestion?: string }>(server, 15_000);
     const clientDefault = (await path.execPeer(['sysctl', '-n', 'net.ipv4.tcp_congestion_control'])).stdout.trim() || 'unknown';
     lossKernelCongestion = { server: listening.congestion ?? 'unknown', clients: congestion ?? clientDefault };
-    await warmUpEachWay(path, sizes.lossWarmUpBytes);
-    log(`kernel MTU ${path.mtu} loss:`);
-    return await measureLossCells(path, sizes.loss, CLIENTS, log, { stack: 'kernel' });
-  } finally {
-    await stopChild(server);
-    await exec(path.deviceNamespace, ['ip', 'address', 'flush', 'dev', path.deviceInterface]);
-    await exec(path.peerNamespace, ['ip', 'neigh', 'flush', 'dev', path.peerInterface]);
-  }
-}
+    await warmUpEachWay(path, sizes.lossWarmUpBytes, kernelPort.address);
 
-async function lossPiwire(path: LossyPath): Promise<LossCell[]> {
-  const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
-  // `--piwire-congestion`: tcp.congestion from a config file (flags win over it; none sets it).
-  const configArgs: string[] = [];
-  if (piwireCongestion !== undefined) {
+    const stateDirectory = mkdtempSync(join(tmpdir(), 'pw-bench-state-'));
+    // tcp.congestion from a config file (`--congestion`, `--piwire-congestion`; flags win over it, none sets it).
     const configFile = join(stateDirectory, 'bench-config.json');
     writeFileSync(configFile, JSON.stringify({ tcp: { congestion: piwireCongestion } }));
-    configArgs.push('--config', configFile);
+    // The built bundle, as in the bulk section (`--source`: the TypeScript sources under tsx).
+    const firmware = startFirmware({
+      namespace: path.deviceNamespace,
+      args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json', '--config', configFile],
+      ...(flags.source ? {} : { command: [process.execPath, ...nodeFlags, BENCH_BUNDLE] }),
+    });
+    return await withFirmware(firmware, stateDirectory, async () => {
+      await firmware.ready;
+      await warmUpEachWay(path, sizes.lossWarmUpBytes);
+      log(`MTU ${path.mtu} loss, the kernel (${kernelPort.address}) and piwire (${path.deviceAddress}) alternating:`);
+      const [kernel, piwire] = await measureLossCells(path, sizes.loss, CLIENTS, log, [
+        { stack: 'kernel', address: kernelPort.address },
+        { stack: 'piwire', pid: firmware.pid },
+      ]);
+      return { kernel: kernel!, piwire: piwire! };
+    });
+  } finally {
+    await stopChild(server);
   }
-  // The built bundle, as in the bulk section (`--source`: the TypeScript sources under tsx).
-  const firmware = startFirmware({
-    namespace: path.deviceNamespace,
-    args: [...path.firmwareArgs(), '--diag', '--state-dir', stateDirectory, '--log', 'json', ...configArgs],
-    ...(flags.source ? {} : { command: [process.execPath, ...nodeFlags, BENCH_BUNDLE] }),
-  });
-  return withFirmware(firmware, stateDirectory, async () => {
-    await firmware.ready;
-    await warmUpEachWay(path, sizes.lossWarmUpBytes);
-    log(`piwire MTU ${path.mtu} loss:`);
-    return measureLossCells(path, sizes.loss, CLIENTS, log, { stack: 'piwire', pid: firmware.pid });
-  });
 }
 
 function addLossRows(mtu: number, kernel: LossCell[], piwire: LossCell[]): void {
@@ -1185,11 +1193,10 @@ async function main(): Promise<number> {
     if (selected.has('loss')) {
       for (const mtu of mtus) {
         log(`MTU ${mtu}: building the bridged path with random loss`);
-        const path = await createLossyPath({ mtu, prefix: 'pwb' });
+        const path = await createLossyPath({ mtu, prefix: 'pwb', kernelPort: true });
         try {
           if (path.offloads.unchangeable.length > 0) notes.push(`MTU ${mtu} loss path: offloads that could not be switched off: ${path.offloads.unchangeable.join(', ')}`);
-          const kernel = await lossKernel(path);
-          const piwire = await lossPiwire(path);
+          const { kernel, piwire } = await lossSideBySide(path);
           raw[`loss${mtu}`] = { plan: sizes.loss, kernel, piwire };
           addLossRows(mtu, kernel, piwire);
         } finally {
@@ -1273,8 +1280,8 @@ async function main(): Promise<number> {
   if (selected.has('loss')) {
     markdown +=
       `Loss section: device — bridge — LAN namespaces (four veths, offloads off, same MTU); nft in the bridge namespace drops forwarded IPv4 frames at random, each direction; ` +
-      (lossKernelCongestion === undefined ? '' : `the kernel's congestion control: ${lossKernelCongestion.server} (server), ${lossKernelCongestion.clients} (clients)${sizes.loss.kernelCongestion === undefined ? ', the host\'s default' : ', `--kernel-congestion`'}; piwire: ${piwireCongestion === undefined ? 'its own (`tcp.congestion`, CUBIC by default)' : `${piwireCongestion} (\`--piwire-congestion\`)`}; `) +
-      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall: measured from a capture on the client's interface, the client's own timing beside it; captures of stalls over one RTO kept in bench/results/stall-captures/), each cut at ${sizes.loss.deadlineSeconds} s; kernel first, then piwire, on the same path. ` +
+      (lossKernelCongestion === undefined ? '' : `the kernel's congestion control: ${lossKernelCongestion.server} (server), ${lossKernelCongestion.clients} (clients)${sizes.loss.kernelCongestion === undefined ? ', the host\'s default (`--kernel-congestion host`)' : flags['kernel-congestion'] === undefined ? ' (`--congestion`: piwire\'s too)' : ' (`--kernel-congestion`)'}; piwire: ${piwireCongestion} (${flags['piwire-congestion'] === undefined ? (flags.congestion === undefined ? 'its default' : '`--congestion`') : '`--piwire-congestion`'}); `) +
+      `${sizes.loss.bytes / MIB} MiB per transfer, ${sizes.loss.repetitions} run${sizes.loss.repetitions === 1 ? '' : 's'} per cell (median goodput, worst stall: measured from a capture on the client's interface, the client's own timing beside it; captures of stalls over one RTO kept in bench/results/stall-captures/), each cut at ${sizes.loss.deadlineSeconds} s; the kernel (on its own port of the bridge, \`veth-kdev\`) and piwire (\`veth-dev\`) both serving, their transfers alternating in each cell (warm-ups in turn, measured runs kernel, piwire, piwire, kernel, ...), so the shared machine's load falls on both alike. ` +
       (flags.cold
         ? 'Cold (`--cold`): no untimed transfers, piwire\'s JIT warm-up included.\n\n'
         : `Steady state: each server first moves ${sizes.lossWarmUpBytes / MIB} MiB each way without loss, and each cell begins with ${sizes.loss.warmUpRuns} untimed transfer${sizes.loss.warmUpRuns === 1 ? '' : 's'} at its own loss rate (\`--cold\`: neither).\n\n`);

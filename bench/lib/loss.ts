@@ -6,8 +6,10 @@
  * 19) or through it (echo, port 7: both ways at once, the issue's own measurement) and
  * reports goodput and its longest stall; a capture on the client's interface measures
  * the stall again from the wire (bench/lib/wire-stall.ts), and that figure is the
- * cell's. The runner calls this once with the
- * kernel's servers on the path and once with piwire's, on the same path.
+ * cell's. The runner serves the kernel and piwire side by side on one path (the kernel on
+ * its own port of the bridge, createLossyPath's `kernelPort`), and each cell alternates
+ * their transfers: the machine is shared, and its load moves goodput by ±50% over a
+ * minute, so measuring one stack's cells after the other's put that drift into the ratio.
  *
  * Each cell first runs `warmUpRuns` untimed transfers (LossPlan), then the measured ones.
  * Random loss is noisy, so each cell is repeated and summarised by its MEDIAN goodput;
@@ -80,7 +82,7 @@ export interface LossCell {
   medianStallMs: number;
   /** Runs cut by the deadline. */
   cut: number;
-  /** IPv4 frames the bridge dropped over all runs of the cell, both directions. */
+  /** IPv4 frames the bridge dropped during the cell's measured runs, both directions. */
   droppedFrames: number;
   /**
    * The path's round trip as the kernel client measured it, median over the runs (NaN
@@ -141,25 +143,46 @@ export const DIRECTION_LABELS: Record<LossDirection, string> = {
 export interface LossServer {
   stack: 'kernel' | 'piwire';
   pid?: number;
+  /** The address its services listen on (default: the path's device address, piwire's). */
+  address?: string;
 }
 
-export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsDirectory: string, log: (message: string) => void, server: LossServer): Promise<LossCell[]> {
-  const cells: LossCell[] = [];
+/**
+ * Every cell of the plan for each server, their transfers interleaved: per cell, the
+ * warm-up transfers alternate between the servers, then the measured repetitions run in
+ * ABBA order (kernel, piwire, piwire, kernel, ... for two), so the same stretch of the
+ * machine's time, and any trend in it, falls on each server alike. Returns each server's
+ * cells, in the order of `servers`. A cell's dropped frames are those of its own measured
+ * transfers (the bridge's counter read around each).
+ */
+export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsDirectory: string, log: (message: string) => void, servers: readonly LossServer[]): Promise<LossCell[][]> {
+  const cells: LossCell[][] = servers.map(() => []);
   try {
     for (const rate of plan.rates) {
       for (const mode of LOSS_DIRECTIONS) {
         await path.setLoss(rate);
-        for (let warmUp = 0; warmUp < plan.warmUpRuns; warmUp++) await runTransfer(path, mode, plan, clientsDirectory, { stack: server.stack });
-        const runs: LossTransfer[] = [];
-        for (let repetition = 0; repetition < plan.repetitions; repetition++) {
-          runs.push(await runTransfer(path, mode, plan, clientsDirectory, server));
+        for (let warmUp = 0; warmUp < plan.warmUpRuns; warmUp++) {
+          for (const server of servers) await runTransfer(path, mode, plan, clientsDirectory, server);
         }
-        const cell = summarise(rate, mode, runs, await path.droppedFrames());
-        log(
-          `  ${(rate * 100).toFixed(0)}% loss, ${DIRECTION_LABELS[mode]}: ${cell.medianMbitPerSecond.toFixed(1)} Mbit/s median, ` +
-            `worst stall ${cell.worstStallMs.toFixed(0)} ms (client's view ${cell.worstClientViewStallMs.toFixed(0)} ms)${cell.cut > 0 ? `, ${cell.cut} cut at ${plan.deadlineSeconds} s` : ''}, ${cell.droppedFrames} frames dropped`,
-        );
-        cells.push(cell);
+        const runs: LossTransfer[][] = servers.map(() => []);
+        const dropped = servers.map(() => 0);
+        for (let repetition = 0; repetition < plan.repetitions; repetition++) {
+          const order = servers.map((_, index) => index);
+          if (repetition % 2 === 1) order.reverse();
+          for (const index of order) {
+            const before = await path.droppedFrames();
+            runs[index]!.push(await runTransfer(path, mode, plan, clientsDirectory, servers[index]!));
+            dropped[index]! += (await path.droppedFrames()) - before;
+          }
+        }
+        servers.forEach((server, index) => {
+          const cell = summarise(rate, mode, runs[index]!, dropped[index]!);
+          log(
+            `  ${server.stack}, ${(rate * 100).toFixed(0)}% loss, ${DIRECTION_LABELS[mode]}: ${cell.medianMbitPerSecond.toFixed(1)} Mbit/s median, ` +
+              `worst stall ${cell.worstStallMs.toFixed(0)} ms (client's view ${cell.worstClientViewStallMs.toFixed(0)} ms)${cell.cut > 0 ? `, ${cell.cut} cut at ${plan.deadlineSeconds} s` : ''}, ${cell.droppedFrames} frames dropped`,
+          );
+          cells[index]!.push(cell);
+        });
       }
     }
   } finally {
@@ -174,7 +197,7 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
  * start-up, when the server idles) the result carries as `serverCpuSeconds`.
  */
 export async function runTransfer(path: LossyPath, mode: LossDirection, plan: LossPlan, clientsDirectory: string, server: LossServer): Promise<LossTransfer> {
-  const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds), ...(plan.kernelCongestion === undefined ? [] : ['--congestion', plan.kernelCongestion])];
+  const argv = [SYSTEM_PYTHON, join(clientsDirectory, 'lossy_bulk.py'), mode, server.address ?? path.deviceAddress, String(PORTS[mode]), String(plan.bytes), '--deadline', String(plan.deadlineSeconds), ...(plan.kernelCongestion === undefined ? [] : ['--congestion', plan.kernelCongestion])];
   const capture = await startWireCapture(path.peerNamespace, path.peerInterface, PORTS[mode]);
   let result;
   let serverCpuSeconds = NaN;

@@ -12,7 +12,17 @@
  * (kernel servers, piwire on `packet:veth-dev`, clients in the LAN namespace) runs here
  * unchanged. Offloads are off on all four veths and every veth has the same MTU.
  * Addresses: only 198.18.0.0/15 (the device and LAN ones of test/support/netns.ts); the
- * bridge has none. Every namespace is removed by `destroy()`, on a setup failure, and by
+ * bridge has none.
+ *
+ * `kernelPort: true` adds a second device port for the kernel's own servers, so the
+ * kernel and piwire can serve side by side and the loss section can alternate their
+ * transfers (a shared machine's load then falls on both alike): `veth-kdev` in the device
+ * namespace, with 198.18.0.3/24, to `br-kdev` on the same bridge, offloads off, same MTU.
+ * piwire keeps `veth-dev` and its address there. The device namespace is told to answer
+ * ARP only on the interface that holds the address asked for (`arp_ignore` 1; the default,
+ * 0, allows an answer for any of its addresses on any interface), a guard that the
+ * kernel's traffic never comes in through piwire's `veth-dev` and its packet socket
+ * (test/integration/lossy-path.test.ts checks that it does not). Every namespace is removed by `destroy()`, on a setup failure, and by
  * netns.ts's exit handlers; nft runs only inside the bridge namespace.
  */
 import {
@@ -36,6 +46,9 @@ import {
 const BRIDGE = 'br0';
 const BRIDGE_DEVICE_PORT = 'br-dev';
 const BRIDGE_LAN_PORT = 'br-lan';
+const KERNEL_INTERFACE = 'veth-kdev';
+const BRIDGE_KERNEL_PORT = 'br-kdev';
+const KERNEL_PORT_ADDRESS = '198.18.0.3';
 const NFT_TABLE = 'pwloss';
 const NFT_CHAIN = 'forward';
 
@@ -46,9 +59,11 @@ export interface LossyPath extends VethTopology {
   setLoss(rate: number): Promise<void>;
   /** IPv4 frames the bridge dropped since the last `setLoss`. */
   droppedFrames(): Promise<number>;
+  /** The kernel's own port (`kernelPort: true`): its interface in the device namespace and the address on it. */
+  readonly kernelPort?: { readonly interfaceName: string; readonly address: string };
 }
 
-export async function createLossyPath(options: { mtu: number; prefix?: string }): Promise<LossyPath> {
+export async function createLossyPath(options: { mtu: number; prefix?: string; kernelPort?: boolean }): Promise<LossyPath> {
   const prefix = options.prefix ?? 'pw';
   const created: string[] = [];
   const destroy = onceAsync(async () => {
@@ -70,6 +85,7 @@ export async function createLossyPath(options: { mtu: number; prefix?: string })
 
     await setup(deviceNamespace, ['ip', 'link', 'add', DEVICE_INTERFACE, 'type', 'veth', 'peer', 'name', BRIDGE_DEVICE_PORT, 'netns', bridgeNamespace]);
     await setup(lanNamespace, ['ip', 'link', 'add', LAN_INTERFACE, 'type', 'veth', 'peer', 'name', BRIDGE_LAN_PORT, 'netns', bridgeNamespace]);
+    if (options.kernelPort) await setup(deviceNamespace, ['ip', 'link', 'add', KERNEL_INTERFACE, 'type', 'veth', 'peer', 'name', BRIDGE_KERNEL_PORT, 'netns', bridgeNamespace]);
     // No STP and no forwarding delay: the ports forward as soon as they are up.
     await setup(bridgeNamespace, ['ip', 'link', 'add', BRIDGE, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
     const mtu = String(options.mtu);
@@ -78,6 +94,7 @@ export async function createLossyPath(options: { mtu: number; prefix?: string })
       [bridgeNamespace, BRIDGE_DEVICE_PORT],
       [bridgeNamespace, BRIDGE_LAN_PORT],
       [lanNamespace, LAN_INTERFACE],
+      ...(options.kernelPort ? ([[deviceNamespace, KERNEL_INTERFACE], [bridgeNamespace, BRIDGE_KERNEL_PORT]] as [string, string][]) : []),
     ];
     const unchangeable: string[] = [];
     for (const [namespace, name] of links) {
@@ -85,12 +102,17 @@ export async function createLossyPath(options: { mtu: number; prefix?: string })
       unchangeable.push(...(await disableOffloads(namespace, name)));
     }
     await setup(bridgeNamespace, ['ip', 'link', 'set', BRIDGE, 'mtu', mtu]);
-    for (const port of [BRIDGE_DEVICE_PORT, BRIDGE_LAN_PORT]) await setup(bridgeNamespace, ['ip', 'link', 'set', port, 'master', BRIDGE]);
+    for (const port of [BRIDGE_DEVICE_PORT, BRIDGE_LAN_PORT, ...(options.kernelPort ? [BRIDGE_KERNEL_PORT] : [])]) await setup(bridgeNamespace, ['ip', 'link', 'set', port, 'master', BRIDGE]);
     await setup(bridgeNamespace, ['nft', '-f', '-'], `table bridge ${NFT_TABLE} {\n chain ${NFT_CHAIN} {\n  type filter hook forward priority 0; policy accept;\n }\n}\n`);
     await setup(lanNamespace, ['ip', 'address', 'add', `${VETH_PEER_ADDRESS}/${PREFIX_LENGTH}`, 'dev', LAN_INTERFACE]);
+    if (options.kernelPort) {
+      await setup(deviceNamespace, ['sysctl', '-q', '-w', 'net.ipv4.conf.all.arp_ignore=1']);
+      await setup(deviceNamespace, ['ip', 'address', 'add', `${KERNEL_PORT_ADDRESS}/${PREFIX_LENGTH}`, 'dev', KERNEL_INTERFACE]);
+    }
     for (const [namespace, name] of [...links, [bridgeNamespace, BRIDGE] as [string, string]]) await setup(namespace, ['ip', 'link', 'set', name, 'up']);
     await waitForOperstateUp(lanNamespace, LAN_INTERFACE);
     await waitForOperstateUp(bridgeNamespace, BRIDGE);
+    if (options.kernelPort) await waitForOperstateUp(deviceNamespace, KERNEL_INTERFACE);
 
     const setLoss = async (rate: number): Promise<void> => {
       const perMille = Math.round(rate * 1000);
@@ -107,7 +129,8 @@ export async function createLossyPath(options: { mtu: number; prefix?: string })
       return countedPackets(listing.stdout);
     };
 
-    return { ...vethTopology({ mtu: options.mtu, deviceNamespace, lanNamespace, unchangeable, destroy }), bridgeNamespace, setLoss, droppedFrames };
+    const kernelPort = options.kernelPort ? { kernelPort: { interfaceName: KERNEL_INTERFACE, address: KERNEL_PORT_ADDRESS } } : {};
+    return { ...vethTopology({ mtu: options.mtu, deviceNamespace, lanNamespace, unchangeable, destroy }), bridgeNamespace, setLoss, droppedFrames, ...kernelPort };
   } catch (error) {
     await destroy();
     throw error;

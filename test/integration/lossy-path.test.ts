@@ -4,7 +4,10 @@
  * veths, nft in the bridge namespace dropping forwarded IPv4 frames at the rate asked
  * for and nothing else (ARP passes), and every namespace gone afterwards. The kernel
  * plays the device (198.18.0.2 on veth-dev), so a failure here is in the bench's path,
- * never in the firmware.
+ * never in the firmware. With `kernelPort` the path has a second device port for the
+ * kernel's servers (198.18.0.3 on veth-dev's neighbour veth-kdev), which the loss section
+ * uses to alternate the kernel's transfers with piwire's: the kernel's traffic must stay on
+ * it, off piwire's veth-dev.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +15,13 @@ import { canUseNetns, exec, execOrThrow, listNamespaces } from '../support/netns
 import { createLossyPath } from '../../bench/lib/lossy-path.ts';
 
 const availability = canUseNetns();
+
+async function linkCounters(namespace: string, name: string): Promise<{ rx: number; tx: number; address: string }> {
+  const link = await execOrThrow(namespace, ['ip', '-json', '-s', 'link', 'show', 'dev', name]);
+  const [info] = JSON.parse(link.stdout) as { address: string; stats64: { rx: { packets: number }; tx: { packets: number } } }[];
+  assert.ok(info, `${name} listed`);
+  return { rx: info.stats64.rx.packets, tx: info.stats64.tx.packets, address: info.address };
+}
 const skip = availability.ok ? false : `integration: needs root and network namespaces: ${availability.reason}`;
 
 interface PingSummary {
@@ -79,5 +89,30 @@ describe('lossy bench path (device — bridge — LAN)', () => {
     await path.destroy();
     const left = await listNamespaces();
     for (const namespace of [path.deviceNamespace, path.bridgeNamespace, path.peerNamespace]) assert.ok(!left.includes(namespace), `${namespace} removed`);
+  });
+
+  it('gives the kernel its own device port, and the kernel answers only there', { skip, timeout: 90_000 }, async (t) => {
+    const path = await createLossyPath({ mtu: 1500, prefix: 'pw', kernelPort: true });
+    t.after(() => path.destroy());
+    assert.deepEqual(path.kernelPort, { interfaceName: 'veth-kdev', address: '198.18.0.3' });
+    for (const [namespace, name] of [[path.deviceNamespace, 'veth-kdev'], [path.bridgeNamespace, 'br-kdev']] as const) {
+      const [info] = JSON.parse((await execOrThrow(namespace, ['ip', '-json', 'link', 'show', 'dev', name])).stdout) as { mtu: number; master?: string }[];
+      assert.equal(info?.mtu, 1500, `${name} MTU`);
+      if (namespace === path.bridgeNamespace) assert.equal(info?.master, 'br0', `${name} is a port of br0`);
+      assert.match((await execOrThrow(namespace, ['ethtool', '-k', name])).stdout, /^generic-receive-offload: off/m, `${name} GRO`);
+    }
+
+    // While the LAN resolves and pings the kernel's address, veth-dev (piwire's, with no
+    // address here) answers nothing and carries none of it: the loss section's kernel
+    // transfers must not pass through piwire's packet socket.
+    const kernelLink = await linkCounters(path.deviceNamespace, 'veth-kdev');
+    const before = await linkCounters(path.deviceNamespace, 'veth-dev');
+    const ping = await path.execPeer(['ping', '-n', '-q', '-c', '20', '-i', '0.01', '-W', '1', '198.18.0.3'], { timeoutMs: 30_000 });
+    assert.deepEqual(pingSummary(ping.stdout), { transmitted: 20, received: 20 });
+    const after = await linkCounters(path.deviceNamespace, 'veth-dev');
+    assert.equal(after.tx, before.tx, 'veth-dev sent nothing');
+    assert.ok(after.rx - before.rx <= 2, `veth-dev saw only the flooded ARP request(s), not the pings: ${after.rx - before.rx} frames`);
+    const [neighbour] = JSON.parse((await execOrThrow(path.peerNamespace, ['ip', '-json', 'neigh', 'show', '198.18.0.3', 'dev', 'veth-lan'])).stdout) as { lladdr?: string }[];
+    assert.equal(neighbour?.lladdr, kernelLink.address, "the LAN reaches the kernel's address at veth-kdev");
   });
 });
