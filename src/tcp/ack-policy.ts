@@ -5,7 +5,7 @@
  *
  * A frame that is its own entry point (a link that cannot tell batches, hal/link/link.ts):
  * in-order data is acknowledged at least every second segment, and a lone segment within
- * `delayedAckMs` (the delayed-ACK timer, timers.ts).
+ * `delayedAckTimeout` (`delayedAckMs`, bounded by the SRTT; the delayed-ACK timer, timers.ts).
  *
  * A receive batch (the frames of one link wakeup, processed before any output;
  * scheduler.ts): in-order data is acknowledged once, at the end of the batch, by one
@@ -45,6 +45,31 @@ import type { TcpConnection } from './connection.ts';
 /** In a receive batch, in-order segments are acknowledged at once every this many (the rest at the batch's end). */
 export const STRETCH_ACK_SEGMENTS = 16;
 
+/** The delayed-ACK timeout's floor where the connection's SRTT bounds it (`delayedAckTimeout`). */
+export const DELAYED_ACK_FLOOR_MS = 5;
+
+/**
+ * How long a lone in-order segment may wait for its ACK: `delayedAckMs` (40 ms), but no
+ * longer than the connection's SRTT, and not under DELAYED_ACK_FLOOR_MS. Linux bounds its
+ * delayed-ACK timeout by SRTT the same way (tcp_send_delayed_ack: a sender with more to
+ * send within its window would have sent it within a round trip), with a floor of 40 ms.
+ *
+ * Deliberate difference: the floor is 5 ms, not 40. A receive batch takes a whole window
+ * in one wakeup and acknowledges it with one stretch ACK, where Linux, answering each
+ * segment as it arrives, keeps the sender's pipe from draining; so a sender whose
+ * application refills its socket buffer only after that ACK (a Linux sender with an
+ * autotuned buffer, at 1% loss and MTU 576 in every 4 MiB transfer) sends one segment
+ * and waits for its ACK. At 40 ms each such wait was a stall of 40 ms on a 0.2 ms path,
+ * and goodput into the device fell to 156 Mbit/s, at 5 ms 351 (bench/BASELINE.md,
+ * "the delayed ACK of a drained sender's lone segment"). A path longer than 5 ms keeps
+ * Linux's rule; before the first RTT sample the full `delayedAckMs` applies.
+ */
+export function delayedAckTimeout(connection: TcpConnection): number {
+  const limit = connection.context.config.delayedAckMs;
+  const srtt = connection.rtt.srtt;
+  return srtt === undefined ? limit : Math.min(limit, Math.max(DELAYED_ACK_FLOOR_MS, srtt));
+}
+
 /**
  * In-order data arrived that filled no gap (input.ts, seventh check): `bytes` of it.
  * A segment longer than our MSS counts as the full-sized segments it holds: a link with
@@ -58,7 +83,7 @@ export function inOrderDataArrived(connection: TcpConnection, bytes: number, now
   const waiting = (connection.unackedSegments += bytes > mss ? Math.ceil(bytes / mss) : 1);
   const ackEvery = connection.context.receiveBatchOpen ? STRETCH_ACK_SEGMENTS : 2;
   if (waiting >= ackEvery) connection.ackNow = true; // in a batch: before the next segment (segmentArriving)
-  else if (connection.delayedAckAt === undefined) connection.delayedAckAt = now + connection.context.config.delayedAckMs;
+  else if (connection.delayedAckAt === undefined) connection.delayedAckAt = now + delayedAckTimeout(connection);
 }
 
 /**

@@ -23,6 +23,7 @@ import type { CloseReason, ConnectionHandler, TcpConnection } from '../../src/tc
 import { FixedIsn } from '../../src/tcp/isn.ts';
 import { FixedTimestampOffsets, windowShiftFor } from '../../src/tcp/timestamps.ts';
 import { seqAdd } from '../../src/tcp/seq.ts';
+import { delayedAckTimeout } from '../../src/tcp/ack-policy.ts';
 import { tcpSegment, type Checker, type TcpSegment } from './checker.ts';
 
 export const LOCAL = parseIpv4('198.18.0.1')!;
@@ -250,6 +251,12 @@ export class TcpHarness {
 
   advance(ms: number): void {
     this.advanceTo(this.clock.now() + ms);
+  }
+
+  /** Moves the clock on by the connection's delayed-ACK timeout (ack-policy.ts `delayedAckTimeout`): a lone segment's ACK is then due. */
+  advanceDelayedAck(): void {
+    assert.ok(this.connection, 'a connection');
+    this.advance(delayedAckTimeout(this.connection));
   }
 
   // ---- state factories ------------------------------------------------------------------------

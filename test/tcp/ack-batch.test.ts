@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ACK, FIN, LOCAL_ISS, REMOTE_ISS, RST, TcpHarness, pattern, type Segment } from '../support/tcp-harness.ts';
 import { noopHandler } from '../../src/tcp/connection.ts';
-import { STRETCH_ACK_SEGMENTS } from '../../src/tcp/ack-policy.ts';
+import { DELAYED_ACK_FLOOR_MS, delayedAckTimeout, STRETCH_ACK_SEGMENTS } from '../../src/tcp/ack-policy.ts';
 import { createStackPair, DEVICE_IP } from '../support/stack-pair.ts';
 import { TcpFlag, type TcpRepr } from '../../src/wire/tcp.ts';
 import { SeededRandom } from '../../src/random.ts';
@@ -150,10 +150,30 @@ describe('ACKs per receive batch (harness)', () => {
     const h = established();
     h.batch(() => h.send(segment(0)));
     h.recvNothing();
-    h.advanceTo(h.config.delayedAckMs - 1);
+    h.advanceTo(delayedAckTimeout(h.connection!) - 1);
     h.recvNothing();
-    h.advanceTo(h.config.delayedAckMs);
+    h.advanceTo(delayedAckTimeout(h.connection!));
     h.recv({ ack: R1 + MSS, flags: ACK });
+  });
+
+  it("bounds a lone segment's delayed ACK by the SRTT, not under 5 ms and not over delayedAckMs (ack-policy.ts delayedAckTimeout)", () => {
+    // The harness's handshake takes no time: an SRTT under the floor, so the floor.
+    const h = established();
+    assert.ok(h.connection!.rtt.srtt !== undefined && h.connection!.rtt.srtt < DELAYED_ACK_FLOOR_MS);
+    assert.equal(delayedAckTimeout(h.connection!), DELAYED_ACK_FLOOR_MS);
+    h.send(segment(0));
+    h.advance(DELAYED_ACK_FLOOR_MS - 1);
+    h.recvNothing();
+    h.advance(1);
+    h.recv({ ack: R1 + MSS, flags: ACK });
+    // A longer path: the SRTT itself, up to delayedAckMs (40 ms), as Linux bounds its
+    // delayed-ACK timeout (with a floor of 40 ms there).
+    const rtt = h.connection!.rtt;
+    for (const [srtt, timeout] of [[20, 20], [39, 39], [100, 40]] as const) {
+      while (Math.abs(rtt.srtt! - srtt) > 0.01) rtt.sample(srtt, 1);
+      const actual = delayedAckTimeout(h.connection!);
+      assert.ok(Math.abs(actual - timeout) <= 0.01, `SRTT ${srtt} ms: ${actual} ms, not ${timeout}`);
+    }
   });
 
   it('acknowledges a merged segment (GRO: two MSS or more in one) alone in a batch at its end, not after the delayed-ACK timer', () => {
@@ -169,7 +189,7 @@ describe('ACKs per receive batch (harness)', () => {
     });
     // The single segment after it is a lone one again: the delayed-ACK timer's.
     assert.deepEqual(h.drain().map((a) => a.ack - R1), [20 * MSS]);
-    h.advance(h.config.delayedAckMs);
+    h.advanceDelayedAck();
     h.recv({ ack: R1 + 21 * MSS, flags: ACK });
     h.recvNothing();
   });

@@ -7,21 +7,23 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ACK, FIN, LOCAL_ISS, PSH, REMOTE_ISS, TcpHarness, bytesOf, pattern } from '../support/tcp-harness.ts';
 import { seqAdd } from '../../src/tcp/seq.ts';
+import { delayedAckTimeout } from '../../src/tcp/ack-policy.ts';
 
 const L1 = LOCAL_ISS + 1;
 const R1 = REMOTE_ISS + 1;
 
 describe('receiving data', () => {
-  it('delivers in-order data, ACKs after delayedAckMs, and shrinks the window by what is held', () => {
+  it('delivers in-order data, ACKs after the delayed-ACK timeout, and shrinks the window by what is held', () => {
     const h = new TcpHarness();
     const connection = h.established();
+    const timeout = delayedAckTimeout(connection);
     h.send({ payload: bytesOf('hello') });
     h.recvNothing();
     assert.deepEqual(h.recorder.calls, ['readable']);
     assert.equal(connection.readableLength, 5);
-    h.advanceTo(39);
+    h.advanceTo(timeout - 1);
     h.recvNothing();
-    h.advanceTo(40);
+    h.advanceTo(timeout);
     h.recv({ seq: L1, ack: R1 + 5, flags: ACK, window: 16384 - 5 });
     assert.deepEqual(connection.read(100), bytesOf('hello'));
     assert.equal(connection.read(100), undefined);

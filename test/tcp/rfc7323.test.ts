@@ -127,7 +127,7 @@ describe('window scaling (RFC 7323 §2)', () => {
     const connection = h.connection!;
     assert.equal(connection.info().sendWindow, 100 << 5, 'SND.WND = SEG.WND << Snd.Wind.Shift');
     h.send({ seq: R1, flags: ACK | PSH, window: 100, payload: pattern(1001) });
-    h.advance(40);
+    h.advanceDelayedAck();
     // 256 KiB − 1001 free, rounded down to a multiple of 8, sent as that >> 3.
     h.recv({ ack: R1 + 1001, window: Math.floor((256 * KIB - 1001) / 8) });
   });
@@ -151,7 +151,7 @@ describe('window scaling (RFC 7323 §2)', () => {
       if (room <= 0) break;
       const length = Math.min(segment, room);
       h.send({ seq: R1 + sent, flags: ACK | PSH, payload: pattern(length, sent) });
-      h.advance(40);
+      h.advanceDelayedAck();
       const before = sent;
       for (const ack of h.drain()) {
         const advertised = ack.ack + ack.window * 2;
@@ -210,14 +210,14 @@ describe('TS.Recent and TSecr (RFC 7323 §4.3)', () => {
     h.recv({ ack: R1 + 200, options: { timestamps: ts(h.tsval(), 1001) } });
     data(h, 200, 100, 1003);
     h.recvNothing();
-    h.advance(40);
+    h.advanceDelayedAck();
     h.recv({ ack: R1 + 300, options: { timestamps: ts(h.tsval(), 1003) } });
   });
 
   it('ACKs of out-of-order data echo the last in-order segment; the one that fills the hole is echoed next', () => {
     const h = timestamped();
     data(h, 0, 100, 1001);
-    h.advance(40);
+    h.advanceDelayedAck();
     h.recv({ ack: R1 + 100, options: { timestamps: ts(h.tsval(), 1001) } });
     data(h, 200, 100, 1003); // 100..200 lost
     h.recv({ ack: R1 + 100, options: { timestamps: ts(h.tsval(), 1001) } });
@@ -250,7 +250,7 @@ describe('PAWS (RFC 7323 §5)', () => {
   it('drops an old duplicate inside the window and ACKs it; RSTs are exempt', () => {
     const h = timestamped();
     data(h, 0, 100, 1001);
-    h.advance(40);
+    h.advanceDelayedAck();
     h.recv({ ack: R1 + 100 });
     // An old duplicate from an earlier wrap: in the window, TSval before TS.Recent.
     data(h, 100, 100, 990);
@@ -258,7 +258,7 @@ describe('PAWS (RFC 7323 §5)', () => {
     assert.equal(h.connection!.readableLength, 100, 'its data was not taken');
     assert.equal(h.counters.get('tcp.drop.paws'), 1);
     data(h, 100, 100, 1002);
-    h.advance(40);
+    h.advanceDelayedAck();
     h.recv({ ack: R1 + 200 });
     h.send({ seq: R1 + 200, flags: RST, options: { timestamps: ts(5, 0) } });
     assert.equal(h.connection!.state, 'CLOSED', 'a RST is acceptable regardless of its timestamp (§5.2)');
@@ -267,7 +267,7 @@ describe('PAWS (RFC 7323 §5)', () => {
   it('allows one tick of slack (Linux TCP_PAWS_WINDOW) and a reordered pure ACK up to one RTO', () => {
     const h = timestamped();
     data(h, 0, 100, 1010);
-    h.advance(40);
+    h.advanceDelayedAck();
     h.recv({ ack: R1 + 100, options: { timestamps: ts(h.tsval(), 1010) } });
     data(h, 100, 100, 1009); // one tick older: still taken
     data(h, 200, 100, 1008); // two: an old duplicate
@@ -284,7 +284,7 @@ describe('PAWS (RFC 7323 §5)', () => {
     const h = timestamped();
     h.advance(PAWS_IDLE_LIMIT_MS + 1);
     data(h, 0, 100, 10);
-    h.advance(40);
+    h.advanceDelayedAck();
     h.recv({ ack: R1 + 100, options: { timestamps: ts(h.tsval(), 10) } });
     assert.equal(h.counters.get('tcp.drop.paws'), 0);
   });
@@ -293,7 +293,7 @@ describe('PAWS (RFC 7323 §5)', () => {
     const start = 0xffff_fff0;
     const h = timestamped(start);
     data(h, 0, 100, 5); // wrapped past zero: newer
-    h.advance(40);
+    h.advanceDelayedAck();
     h.recv({ ack: R1 + 100, options: { timestamps: ts(h.tsval(), 5) } });
     data(h, 100, 100, 0xffff_fff8); // before the wrap: older than 5
     h.recv({ ack: R1 + 100, options: { timestamps: ts(h.tsval(), 5) } });
