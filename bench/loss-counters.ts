@@ -19,7 +19,7 @@
  *
  * usage (root, nft): npx tsx bench/loss-counters.ts [--rate 0.03] [--transfers 10] [--mib 4] [--mtu 1500]
  *                    [--mode pull|echo|push] [--configs default,no-frto,no-probe,neither,no-follow-up,diag-1m,bbr,linux-pto] [--capture DIR] [--capture-over MS] [--conns]
- *                    [--firmware-pcap PREFIX]
+ *                    [--firmware-pcap PREFIX] [--kernel-congestion NAME]
  *
  * `--firmware-pcap PREFIX` has the firmware capture what it received and sent, when it
  * handled each frame (`--pcap`, PREFIX-CONFIG-N.pcap; it switches receive coalescing off):
@@ -73,6 +73,7 @@ const { values: flags } = parseArgs({
     'capture-over': { type: 'string', default: String(CAPTURE_STALL_MS) },
     conns: { type: 'boolean', default: false },
     'firmware-pcap': { type: 'string' },
+    'kernel-congestion': { type: 'string' },
   },
 });
 const mode = flags.mode as LossDirection;
@@ -109,7 +110,9 @@ try {
   const access = await writeShellOperatorConfig(directory, randomBytes(12).toString('hex'));
   shellSecretFile = access.secretFile;
   const base = JSON.parse(readFileSync(access.configFile, 'utf8')) as Record<string, unknown>;
-  const plan = { rates: [rate], bytes, repetitions: 1, deadlineSeconds: 60, warmUpRuns: 0 };
+  // `--kernel-congestion NAME`: the kernel client's TCP_CONGESTION (else the host's default).
+  const kernelCongestion = flags['kernel-congestion'] === undefined ? {} : { kernelCongestion: flags['kernel-congestion'] };
+  const plan = { rates: [rate], bytes, repetitions: 1, deadlineSeconds: 60, warmUpRuns: 0, ...kernelCongestion };
   const read = (): Promise<Record<string, number>> => deviceCounters(path.peerNamespace, path.deviceAddress, access.secretFile);
   for (let transfer = 0; transfer < transfers; transfer++) {
     // One firmware at a time owns the device's link: the configurations take turns.
