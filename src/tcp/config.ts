@@ -33,7 +33,7 @@ export interface TcpConfig {
   dataRetries: number;
   /** ms data may stay unacknowledged before the connection aborts (RFC 5482); 0 = off. */
   userTimeout: number;
-  /** Delayed-ACK timeout in ms (RFC 1122 §4.2.3.2: < 500 ms). */
+  /** Delayed-ACK timeout in ms (RFC 1122 §4.2.3.2: < 500 ms); a connection's SRTT lowers it, not under 5 ms (ack-policy.ts `delayedAckTimeout`). */
   delayedAckMs: number;
   keepalive: KeepaliveConfig;
   /** Cap of the zero-window probe back-off in ms. */
