@@ -20,7 +20,8 @@
  * the same mqtt/http code on piwire sockets (memory wire) and on node:net (loopback).
  * `loss` (issue 12) builds its own path per MTU, device — bridge — LAN, whose bridge drops
  * frames at random (bench/lib/lossy-path.ts), and measures goodput and the longest stall
- * at 0, 1 and 3% loss each way, kernel first, then piwire (bench/lib/loss.ts), steady
+ * at 0, 1 and 3% loss each way, the kernel (its own port of the bridge) and piwire side by
+ * side, their transfers alternating in each cell (bench/lib/loss.ts), steady
  * state as bulk: each server first moves 64 MiB each way without loss (`warmUp`), and
  * each cell begins with LOSS_WARM_UP_RUNS untimed transfers at its own loss rate, which is
  * what compiles piwire's recovery path: its main thread's CPU per GiB of a lossy cell's
