@@ -166,13 +166,16 @@ export async function measureLossCells(path: LossyPath, plan: LossPlan, clientsD
         }
         const runs: LossTransfer[][] = servers.map(() => []);
         const dropped = servers.map(() => 0);
+        // One read of the bridge's counter per transfer: each read ends one transfer's count and starts the next's.
+        let counted = await path.droppedFrames();
         for (let repetition = 0; repetition < plan.repetitions; repetition++) {
           const order = servers.map((_, index) => index);
           if (repetition % 2 === 1) order.reverse();
           for (const index of order) {
-            const before = await path.droppedFrames();
             runs[index]!.push(await runTransfer(path, mode, plan, clientsDirectory, servers[index]!));
-            dropped[index]! += (await path.droppedFrames()) - before;
+            const now = await path.droppedFrames();
+            dropped[index]! += now - counted;
+            counted = now;
           }
         }
         servers.forEach((server, index) => {

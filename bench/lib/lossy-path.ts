@@ -10,7 +10,8 @@
  *
  * The returned object is a VethTopology, so everything that runs on the plain veth pair
  * (kernel servers, piwire on `packet:veth-dev`, clients in the LAN namespace) runs here
- * unchanged. Offloads are off on all four veths and every veth has the same MTU.
+ * unchanged. Offloads are off on every veth (four, six with `kernelPort`) and every veth
+ * has the same MTU.
  * Addresses: only 198.18.0.0/15 (the device and LAN ones of test/support/netns.ts); the
  * bridge has none.
  *
@@ -22,8 +23,10 @@
  * ARP only on the interface that holds the address asked for (`arp_ignore` 1; the default,
  * 0, allows an answer for any of its addresses on any interface), a guard that the
  * kernel's traffic never comes in through piwire's `veth-dev` and its packet socket
- * (test/integration/lossy-path.test.ts checks that it does not). Every namespace is removed by `destroy()`, on a setup failure, and by
- * netns.ts's exit handlers; nft runs only inside the bridge namespace.
+ * (test/integration/lossy-path.test.ts checks that it does not).
+ *
+ * Every namespace is removed by `destroy()`, on a setup failure, and by netns.ts's exit
+ * handlers; nft runs only inside the bridge namespace.
  */
 import {
   addNamespace,
